@@ -1,0 +1,247 @@
+// Safetensors: `u64 LE header length` + JSON header + raw little-endian tensor bytes.
+// Only the header is read eagerly; tensor bytes are read on demand with positioned reads,
+// so files over 2 GB are never loaded whole (ORT reads weights itself through external data).
+import { openSync, readSync, closeSync, fstatSync, writeFileSync, renameSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export type SafetensorsDType =
+  | 'F64' | 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'F8_E5M2'
+  | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+
+export const DTYPE_BYTES: Record<SafetensorsDType, number> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1,
+  I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+};
+
+export interface TensorInfo {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  /** Absolute byte offset of the tensor's data in the file. */
+  offset: number;
+  byteLength: number;
+  /** Absolute path of the file holding the bytes. */
+  file: string;
+}
+
+export class SafetensorsError extends Error {
+  constructor(readonly file: string, message: string, readonly tensor?: string) {
+    super(`${file}${tensor ? ` (tensor "${tensor}")` : ''}: ${message}`);
+    this.name = 'SafetensorsError';
+  }
+}
+
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+export class SafetensorsFile {
+  readonly tensors = new Map<string, TensorInfo>();
+  readonly metadata: Record<string, string> = {};
+
+  private constructor(readonly path: string, readonly fileSize: number) {}
+
+  static open(path: string): SafetensorsFile {
+    const abs = resolve(path);
+    let fd: number;
+    try {
+      fd = openSync(abs, 'r');
+    } catch (e) {
+      throw new SafetensorsError(abs, `cannot open file: ${(e as Error).message}`);
+    }
+    try {
+      const size = fstatSync(fd).size;
+      const st = new SafetensorsFile(abs, size);
+      st.parseHeader(fd);
+      return st;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private parseHeader(fd: number): void {
+    const fail = (msg: string, tensor?: string): never => {
+      throw new SafetensorsError(this.path, msg, tensor);
+    };
+    if (this.fileSize < 8) fail(`file is ${this.fileSize} bytes, too short to be safetensors (truncated or not a safetensors file)`);
+    const lenBuf = Buffer.alloc(8);
+    readSync(fd, lenBuf, 0, 8, 0);
+    const headerLen = lenBuf.readBigUInt64LE(0);
+    if (headerLen > BigInt(MAX_HEADER_BYTES)) fail(`header length ${headerLen} is implausible (over ${MAX_HEADER_BYTES} bytes): not a safetensors file`);
+    const n = Number(headerLen);
+    if (8 + n > this.fileSize) fail(`header claims ${n} bytes but the file has only ${this.fileSize - 8} after the length prefix (truncated file)`);
+    const headerBuf = Buffer.alloc(n);
+    readSync(fd, headerBuf, 0, n, 8);
+    let header: unknown;
+    try {
+      header = JSON.parse(headerBuf.toString('utf8'));
+    } catch (e) {
+      return fail(`header is not valid JSON (${(e as Error).message}): not a safetensors file or corrupt`);
+    }
+    if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
+    const dataStart = 8 + n;
+    const dataSize = this.fileSize - dataStart;
+    const spans: [number, number, string][] = [];
+    for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+      if (name === '__metadata__') {
+        if (raw && typeof raw === 'object') {
+          for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') this.metadata[k] = v;
+        }
+        continue;
+      }
+      const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+      if (!e || typeof e !== 'object') fail('entry is not an object', name);
+      if (typeof e.dtype !== 'string' || !(e.dtype in DTYPE_BYTES)) {
+        fail(`unknown dtype ${JSON.stringify(e.dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`, name);
+      }
+      const dtype = e.dtype as SafetensorsDType;
+      if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`invalid shape ${JSON.stringify(e.shape)}`, name);
+      const shape = e.shape as number[];
+      if (!Array.isArray(e.data_offsets) || e.data_offsets.length !== 2 || !e.data_offsets.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+        fail(`invalid data_offsets ${JSON.stringify(e.data_offsets)}`, name);
+      }
+      const [begin, end] = e.data_offsets as [number, number];
+      const expected = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
+      if (end < begin) fail(`data_offsets [${begin}, ${end}] end before they begin`, name);
+      if (end - begin !== expected) fail(`data_offsets span ${end - begin} bytes but ${dtype} ${JSON.stringify(shape)} needs ${expected} (header lies about sizes)`, name);
+      if (end > dataSize) fail(`data ends at byte ${end} but the file holds only ${dataSize} data bytes (truncated file or wrong offsets)`, name);
+      spans.push([begin, end, name]);
+      this.tensors.set(name, { name, dtype, shape, offset: dataStart + begin, byteLength: end - begin, file: this.path });
+    }
+    spans.sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++) {
+      if (spans[i][0] < spans[i - 1][1]) fail(`data overlaps tensor "${spans[i - 1][2]}" (header offsets are corrupt)`, spans[i][2]);
+    }
+  }
+
+  has(name: string): boolean {
+    return this.tensors.has(name);
+  }
+
+  info(name: string): TensorInfo {
+    const t = this.tensors.get(name);
+    if (!t) throw new SafetensorsError(this.path, 'tensor not found in checkpoint', name);
+    return t;
+  }
+
+  keys(): string[] {
+    return [...this.tensors.keys()];
+  }
+
+  /** Raw bytes of one tensor (a fresh, aligned Buffer). */
+  readBytes(name: string): Buffer {
+    const t = this.info(name);
+    const buf = Buffer.alloc(t.byteLength);
+    const fd = openSync(this.path, 'r');
+    try {
+      let done = 0;
+      while (done < t.byteLength) {
+        const n = readSync(fd, buf, done, t.byteLength - done, t.offset + done);
+        if (n === 0) throw new SafetensorsError(this.path, 'unexpected end of file while reading', name);
+        done += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return buf;
+  }
+
+  /** One tensor converted to float32 (F32, F16, BF16, F64 and integer types). */
+  readFloat32(name: string): Float32Array {
+    return toFloat32(this.readBytes(name), this.info(name).dtype, this.path, name);
+  }
+}
+
+export function toFloat32(buf: Buffer, dtype: SafetensorsDType, file = '<memory>', name?: string): Float32Array {
+  const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+  switch (dtype) {
+    case 'F32': return new Float32Array(ab);
+    case 'F64': return Float32Array.from(new Float64Array(ab));
+    case 'F16': return f16ToF32(new Uint16Array(ab));
+    case 'BF16': {
+      const u = new Uint16Array(ab);
+      const out = new Uint32Array(u.length);
+      for (let i = 0; i < u.length; i++) out[i] = u[i] << 16;
+      return new Float32Array(out.buffer);
+    }
+    case 'I64': return Float32Array.from(new BigInt64Array(ab), (v) => Number(v));
+    case 'I32': return Float32Array.from(new Int32Array(ab));
+    case 'I16': return Float32Array.from(new Int16Array(ab));
+    case 'I8': return Float32Array.from(new Int8Array(ab));
+    case 'U8': case 'BOOL': return Float32Array.from(new Uint8Array(ab));
+    default: throw new SafetensorsError(file, `cannot convert ${dtype} to float32 in JS; let the graph Cast it`, name);
+  }
+}
+
+export function f16ToF32(h: Uint16Array): Float32Array {
+  const out = new Float32Array(h.length);
+  for (let i = 0; i < h.length; i++) {
+    const v = h[i];
+    const s = v & 0x8000 ? -1 : 1;
+    const e = (v >> 10) & 0x1f;
+    const m = v & 0x3ff;
+    out[i] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
+  }
+  return out;
+}
+
+export function f32ToF16(f: Float32Array): Uint16Array {
+  const out = new Uint16Array(f.length);
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  for (let i = 0; i < f.length; i++) {
+    f32[0] = f[i];
+    const x = u32[0];
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    let mant = x & 0x7fffff;
+    if (exp === 0xff) { out[i] = sign | 0x7c00 | (mant ? 0x200 : 0); continue; }
+    let e = exp - 127 + 15;
+    if (e >= 0x1f) { out[i] = sign | 0x7c00; continue; }
+    if (e <= 0) {
+      if (e < -10) { out[i] = sign; continue; }
+      mant |= 0x800000;
+      const shift = 14 - e;
+      let h = mant >> shift;
+      const rem = mant & ((1 << shift) - 1);
+      const half = 1 << (shift - 1);
+      if (rem > half || (rem === half && (h & 1))) h++;
+      out[i] = sign | h;
+      continue;
+    }
+    let h = (e << 10) | (mant >> 13);
+    const rem = mant & 0x1fff;
+    if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+    out[i] = sign | h;
+  }
+  return out;
+}
+
+export interface TensorToWrite {
+  dtype: SafetensorsDType;
+  shape: number[];
+  data: ArrayBufferView;
+}
+
+/** Write a safetensors file atomically (temp file + rename). */
+export function writeSafetensors(path: string, tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): void {
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let offset = 0;
+  const names = Object.keys(tensors).sort();
+  for (const name of names) {
+    const t = tensors[name];
+    const n = t.data.byteLength;
+    const expected = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
+    if (n !== expected) throw new SafetensorsError(path, `write: ${n} bytes given but ${t.dtype} ${JSON.stringify(t.shape)} needs ${expected}`, name);
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + n] };
+    offset += n;
+  }
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  const pad = (8 - (json.length % 8)) % 8;
+  if (pad) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  const parts = [len, json, ...names.map((k) => Buffer.from(tensors[k].data.buffer, tensors[k].data.byteOffset, tensors[k].data.byteLength))];
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, Buffer.concat(parts));
+  renameSync(tmp, path);
+}

@@ -1,0 +1,62 @@
+// Checkpoint tensors as graph values: looked up by name (with a prefix), shape-checked against what
+// the architecture expects, and cast to the compute dtype inside the graph (ORT folds the Cast at load).
+import { GraphError, type DType, type Graph, type T } from './graph.ts';
+import { cast, transpose } from './ops.ts';
+import type { SafetensorsFile } from '../io/safetensors.ts';
+
+export class CheckpointShapeError extends GraphError {
+  constructor(readonly file: string, readonly tensor: string, message: string) {
+    super(`${file} (tensor "${tensor}"): ${message}`);
+    this.name = 'CheckpointShapeError';
+  }
+}
+
+export class Weights {
+  constructor(
+    readonly graph: Graph,
+    readonly file: SafetensorsFile,
+    readonly dtype: DType,
+    readonly prefix = '',
+  ) {}
+
+  /** A view of the tensors under `prefix.` */
+  sub(prefix: string): Weights {
+    return new Weights(this.graph, this.file, this.dtype, this.key(prefix));
+  }
+
+  key(name: string): string {
+    return this.prefix ? `${this.prefix}.${name}` : name;
+  }
+
+  has(name: string): boolean {
+    return this.file.has(this.key(name));
+  }
+
+  /** The tensor `name`, checked against `shape` when given (use -1 for a free dimension). */
+  get(name: string, shape?: readonly number[]): T {
+    const key = this.key(name);
+    if (!this.file.has(key)) {
+      throw new CheckpointShapeError(this.file.path, key, 'missing: the checkpoint does not fit this architecture (wrong model family or an incomplete file)');
+    }
+    const info = this.file.info(key);
+    if (shape && (shape.length !== info.shape.length || shape.some((d, i) => d !== -1 && d !== info.shape[i]))) {
+      throw new CheckpointShapeError(this.file.path, key, `has shape [${info.shape}] but the architecture expects [${shape.map((d) => (d === -1 ? '?' : d))}]`);
+    }
+    return cast(this.graph.external(info), this.dtype);
+  }
+
+  optional(name: string, shape?: readonly number[]): T | undefined {
+    return this.has(name) ? this.get(name, shape) : undefined;
+  }
+
+  /** A PyTorch Linear weight [out, in] transposed to [in, out] for MatMul (folded at load). */
+  linear(name: string, outFeatures?: number, inFeatures?: number): T {
+    const w = this.get(name, outFeatures !== undefined && inFeatures !== undefined ? [outFeatures, inFeatures] : undefined);
+    if (w.rank !== 2) throw new CheckpointShapeError(this.file.path, this.key(name), `is not a 2-D Linear weight (${w.shape})`);
+    return transpose(w, [1, 0]);
+  }
+
+  shapeOf(name: string): number[] {
+    return [...this.file.info(this.key(name)).shape];
+  }
+}

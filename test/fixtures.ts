@@ -1,0 +1,34 @@
+import { existsSync } from 'node:fs';
+import { resolve, join } from 'node:path';
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+/** Directory of the reference fixtures (golden outputs), or undefined when this machine lacks them. */
+export function fixturesDir(): string | undefined {
+  const dir = resolve(ROOT, process.env.STUDIO_FIXTURES ?? '../shared/fixtures');
+  return existsSync(join(dir, 'README.md')) ? dir : undefined;
+}
+
+/** `skip` option for node:test: a reason string when the fixtures are missing. */
+export const skipWithoutFixtures: string | false = fixturesDir()
+  ? false
+  : 'reference fixtures not found (set STUDIO_FIXTURES or check out shared/ beside the repo)';
+
+export function fixture(...parts: string[]): string {
+  const dir = fixturesDir();
+  if (!dir) throw new Error(String(skipWithoutFixtures));
+  return join(dir, ...parts);
+}
+
+/** Relative L2 error ||a-b|| / ||b||. */
+export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length mismatch: ${a.length} vs ${b.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    num += d * d;
+    den += b[i] * b[i];
+  }
+  return Math.sqrt(num / (den || 1));
+}
