@@ -365,3 +365,12 @@ export function shapeOf(x: T): T {
 }
 
 export const numel = (x: T): number => prod(x.shape.map((_, i) => x.dim(i)));
+
+// --- added for the CLIP text model (pooled output at the EOS position) ---
+
+/** Index of the first maximum along `axis` (int64), as torch.argmax. */
+export function argMax(x: T, axis: number, keepdims = false): T {
+  const a = normAxis(axis, x.rank);
+  const shape = keepdims ? x.shape.map((d, i) => (i === a ? 1 : d)) : x.shape.filter((_, i) => i !== a);
+  return x.graph.node('ArgMax', [x], [{ dtype: 'int64', shape }], { axis: attr.int(a), keepdims: attr.int(keepdims ? 1 : 0), select_last_index: attr.int(0) })[0];
+}

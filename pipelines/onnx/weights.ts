@@ -2,7 +2,14 @@
 // the architecture expects, and cast to the compute dtype inside the graph (ORT folds the Cast at load).
 import { GraphError, type DType, type Graph, type T } from './graph.ts';
 import { cast, transpose } from './ops.ts';
-import type { SafetensorsFile } from '../io/safetensors.ts';
+import type { TensorInfo } from '../io/safetensors.ts';
+
+/** Where named tensors come from: a safetensors file, or a view that renames another layout's keys. */
+export interface TensorSource {
+  readonly path: string;
+  has(name: string): boolean;
+  info(name: string): TensorInfo;
+}
 
 export class CheckpointShapeError extends GraphError {
   constructor(readonly file: string, readonly tensor: string, message: string) {
@@ -14,7 +21,7 @@ export class CheckpointShapeError extends GraphError {
 export class Weights {
   constructor(
     readonly graph: Graph,
-    readonly file: SafetensorsFile,
+    readonly file: TensorSource,
     readonly dtype: DType,
     readonly prefix = '',
   ) {}
@@ -58,5 +65,21 @@ export class Weights {
 
   shapeOf(name: string): number[] {
     return [...this.file.info(this.key(name)).shape];
+  }
+}
+
+/** A source whose names are mapped onto another source's names (e.g. diffusers names → single-file keys). */
+export class RenamedSource implements TensorSource {
+  constructor(readonly inner: TensorSource, private readonly rename: (name: string) => string | undefined, readonly path = inner.path) {}
+
+  has(name: string): boolean {
+    const k = this.rename(name);
+    return k !== undefined && this.inner.has(k);
+  }
+
+  info(name: string): TensorInfo {
+    const k = this.rename(name);
+    if (k === undefined) throw new CheckpointShapeError(this.path, name, 'no tensor of this name in this checkpoint layout');
+    return this.inner.info(k);
   }
 }

@@ -9,8 +9,10 @@ const EOS = '<|endoftext|>';
 const END_OF_WORD = '</w>';
 const REQUIRED_FILES = ['vocab.json', 'merges.txt'];
 
-// Special tokens are matched on the raw text, before lower-casing, as HF does for added tokens.
+// Special tokens are matched on the raw text, before lower-casing, as HF does for added tokens. HF also makes
+// the pad token special, so with `!` padding every literal `!` becomes its own token (`!!` → `!`,`!`, not `!!</w>`).
 const SPECIAL_TOKENS = /(<\|startoftext\|>|<\|endoftext\|>)/;
+const SPECIAL_TOKENS_PAD_BANG = /(<\|startoftext\|>|<\|endoftext\|>|!)/;
 const CLIP_PIECES = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\p{White_Space}\p{L}\p{N}]+/gu;
 // HF's byte-level step re-splits every piece with GPT-2's pattern (written here for whitespace-free pieces).
 // It only changes pieces that spell a special token after lower-casing, e.g. from `<|EndOfText|>`.
@@ -60,7 +62,7 @@ export class ClipTokenizer {
           `in the model's tokenizer/ folder or in <models dir>/tokenizers/clip/ (the vocabulary is not shipped with the app).`,
       );
     }
-    const vocab = parseVocab(readFileSync(join(dir, 'vocab.json'), 'utf8'), join(dir, 'vocab.json'));
+    const vocab = parseVocab(readJson(join(dir, 'vocab.json')), join(dir, 'vocab.json'));
     const merges = parseMerges(readFileSync(join(dir, 'merges.txt'), 'utf8'));
     return new ClipTokenizer(vocab, merges, readConfiguredPad(join(dir, 'tokenizer_config.json')), dir);
   }
@@ -72,13 +74,14 @@ export class ClipTokenizer {
     return id;
   }
 
-  /** Token ids of `text`, without BOS/EOS and without truncation. */
-  encode(text: string): number[] {
+  /** Token ids of `text`, without BOS/EOS and without truncation; `pad` matters as HF treats a `!` pad token as special. */
+  encode(text: string, options: { pad?: ClipPad } = {}): number[] {
     const ids: number[] = [];
-    const parts = text.split(SPECIAL_TOKENS); // odd indices hold the special tokens themselves
+    const splitter = (options.pad ?? this.defaultPad) === '!' ? SPECIAL_TOKENS_PAD_BANG : SPECIAL_TOKENS;
+    const parts = text.split(splitter); // odd indices hold the special tokens themselves
     for (let i = 0; i < parts.length; i++) {
       if (i % 2 === 1) {
-        ids.push(parts[i] === BOS ? this.bosId : this.eosId);
+        ids.push(this.tokenId(parts[i]));
         continue;
       }
       for (const [piece] of normalize(parts[i]).matchAll(CLIP_PIECES)) {
@@ -92,10 +95,15 @@ export class ClipTokenizer {
   encodePadded(text: string, options: { maxLength?: number; pad?: ClipPad } = {}): number[] {
     const maxLength = options.maxLength ?? 77;
     if (!Number.isInteger(maxLength) || maxLength < 2) throw new Error(`maxLength must be an integer >= 2, got ${maxLength}`);
-    const padId = (options.pad ?? this.defaultPad) === '!' ? this.tokenId('!') : this.eosId;
-    const ids = [this.bosId, ...this.encode(text).slice(0, maxLength - 2), this.eosId];
+    const pad = options.pad ?? this.defaultPad;
+    const ids = [this.bosId, ...this.encode(text, { pad }).slice(0, maxLength - 2), this.eosId];
+    const padId = this.padId(pad);
     while (ids.length < maxLength) ids.push(padId);
     return ids;
+  }
+
+  padId(pad: ClipPad = this.defaultPad): number {
+    return pad === '!' ? this.tokenId('!') : this.eosId;
   }
 
   private bpe(piece: string): number[] {
@@ -127,8 +135,15 @@ export class ClipTokenizer {
   }
 }
 
-function parseVocab(json: string, file: string): Map<string, number> {
-  const parsed: unknown = JSON.parse(json);
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file} is not valid JSON (${(e as Error).message}); replace it with the tokenizer's original file`);
+  }
+}
+
+function parseVocab(parsed: unknown, file: string): Map<string, number> {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new Error(`${file} must be a JSON object mapping tokens to ids`);
   }
@@ -153,7 +168,7 @@ function parseMerges(text: string): Map<string, number> {
 
 function readConfiguredPad(configFile: string): ClipPad {
   if (!existsSync(configFile)) return 'eos';
-  const config: unknown = JSON.parse(readFileSync(configFile, 'utf8'));
+  const config = readJson(configFile);
   let pad = typeof config === 'object' && config !== null ? (config as { pad_token?: unknown }).pad_token : undefined;
   if (typeof pad === 'object' && pad !== null) pad = (pad as { content?: unknown }).content; // older AddedToken form
   return pad === '!' ? '!' : 'eos';
