@@ -1,0 +1,63 @@
+// The samplers by their CLI names. A name may pin options on top of the model's scheduler config:
+// "euler" and "euler_karras" differ only in use_karras_sigmas, whatever the config says.
+
+import type { SchedulerConfig } from './config.ts';
+import type { Sampler } from './types.ts';
+import { ddim } from './ddim.ts';
+import { pndm } from './pndm.ts';
+import { euler, eulerAncestral } from './euler.ts';
+import { heun } from './heun.ts';
+import { lms } from './lms.ts';
+import { dpmpp2m } from './dpmpp-2m.ts';
+import { unipc } from './unipc.ts';
+import { ddpm } from './ddpm.ts';
+import { flowEuler } from './flow-euler.ts';
+
+export type { Sampler, SampleArgs, SamplingPlan, ModelFn, StepCallback } from './types.ts';
+export type { SchedulerConfig } from './config.ts';
+export { SchedulerConfigError } from './config.ts';
+export { img2imgStartIndex } from './img2img.ts';
+
+/** The sampler with `overrides` merged over every config it is given. */
+function pinned(base: Sampler, name: string, overrides: SchedulerConfig): Sampler {
+  const merge = (config: SchedulerConfig): SchedulerConfig => ({ ...config, ...overrides });
+  return {
+    name,
+    stochastic: base.stochastic,
+    plan: (config, steps) => base.plan(merge(config), steps),
+    sample: (args) => base.sample({ ...args, config: merge(args.config) }),
+    addNoise: (config, steps, startIndex, x0, noise) => base.addNoise(merge(config), steps, startIndex, x0, noise),
+  };
+}
+
+const NO_KARRAS = { use_karras_sigmas: false };
+const KARRAS = { use_karras_sigmas: true };
+const DPMPP_2M = { algorithm_type: 'dpmsolver++', solver_order: 2 };
+
+export const SAMPLERS = {
+  ddim,
+  pndm,
+  euler: pinned(euler, 'euler', NO_KARRAS),
+  euler_karras: pinned(euler, 'euler_karras', KARRAS),
+  euler_a: eulerAncestral,
+  heun: pinned(heun, 'heun', NO_KARRAS),
+  heun_karras: pinned(heun, 'heun_karras', KARRAS),
+  lms: pinned(lms, 'lms', NO_KARRAS),
+  lms_karras: pinned(lms, 'lms_karras', KARRAS),
+  dpmpp_2m: pinned(dpmpp2m, 'dpmpp_2m', { ...DPMPP_2M, ...NO_KARRAS }),
+  dpmpp_2m_karras: pinned(dpmpp2m, 'dpmpp_2m_karras', { ...DPMPP_2M, ...KARRAS }),
+  unipc: pinned(unipc, 'unipc', NO_KARRAS),
+  unipc_karras: pinned(unipc, 'unipc_karras', KARRAS),
+  ddpm,
+  flow_euler: flowEuler,
+} as const satisfies Record<string, Sampler>;
+
+export type SamplerName = keyof typeof SAMPLERS;
+export const SAMPLER_NAMES = Object.keys(SAMPLERS) as SamplerName[];
+
+export function getSampler(name: string): Sampler {
+  if (!Object.hasOwn(SAMPLERS, name)) {
+    throw new Error(`unknown sampler "${name}"; choose one of: ${SAMPLER_NAMES.join(', ')}`);
+  }
+  return SAMPLERS[name as SamplerName];
+}
