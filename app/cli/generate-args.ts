@@ -1,0 +1,181 @@
+// `studio generate` options → a validated GenerateRequest, with errors that name the flag.
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { z } from 'zod';
+import { GenerateRequestSchema, type Attention, type GenerateRequest, type GenerateRequestInput } from '../../pipelines/recipes/request.ts';
+import { UsageError } from './exit-codes.ts';
+
+const OPTIONS = {
+  model: { type: 'string' },
+  'models-dir': { type: 'string' },
+  vae: { type: 'string' },
+  'clip-skip': { type: 'string' },
+  prompt: { type: 'string', short: 'p' },
+  negative: { type: 'string', short: 'n' },
+  steps: { type: 'string' },
+  cfg: { type: 'string' },
+  sampler: { type: 'string' },
+  seed: { type: 'string' },
+  width: { type: 'string' },
+  height: { type: 'string' },
+  batch: { type: 'string' },
+  'init-image': { type: 'string' },
+  strength: { type: 'string' },
+  'pag-scale': { type: 'string' },
+  'pag-layers': { type: 'string' },
+  attention: { type: 'string' },
+  ep: { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true; allowPositionals: false }>>['values'];
+
+export const DEFAULT_OUT = 'outputs';
+
+export type GenerateArgs = { help: true } | { help: false; request: GenerateRequest; out: string; json: boolean };
+
+/** Request field → the flag it comes from, for error messages. */
+const FLAG_OF: Record<string, string> = {
+  model: '--model',
+  modelsDir: '--models-dir',
+  vae: '--vae',
+  clipSkip: '--clip-skip',
+  prompt: '--prompt',
+  negative: '--negative',
+  steps: '--steps',
+  cfg: '--cfg',
+  sampler: '--sampler',
+  seed: '--seed',
+  width: '--width',
+  height: '--height',
+  batch: '--batch',
+  initImage: '--init-image',
+  strength: '--strength',
+  'pag.scale': '--pag-scale',
+  'pag.layers': '--pag-layers',
+  attention: '--attention',
+  ep: '--ep',
+};
+
+/** Turns flag texts into values, collecting every problem so one run reports them all. */
+class Converter {
+  readonly problems: string[] = [];
+
+  integer(flag: string, text: string | undefined): number | undefined {
+    if (text === undefined) return undefined;
+    if (/^[+-]?\d+$/.test(text.trim())) return Number(text);
+    this.problems.push(`--${flag}: expected a whole number, got ${JSON.stringify(text)}`);
+    return undefined;
+  }
+
+  decimal(flag: string, text: string | undefined): number | undefined {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (text.trim() !== '' && Number.isFinite(n)) return n;
+    this.problems.push(`--${flag}: expected a number, got ${JSON.stringify(text)}`);
+    return undefined;
+  }
+
+  seed(text: string | undefined): number | undefined {
+    const n = this.integer('seed', text);
+    return n === -1 ? undefined : n; // A1111's convention: -1 = random
+  }
+
+  attention(text: string | undefined): Attention | undefined {
+    if (text === undefined) return undefined;
+    if (text === 'softmax' || text === 'agent') return { kind: text };
+    if (text.startsWith('linfusion:') && text.length > 'linfusion:'.length) return { kind: 'linfusion', path: text.slice('linfusion:'.length) };
+    this.problems.push(`--attention: expected softmax, agent or linfusion:PATH, got ${JSON.stringify(text)}`);
+    return undefined;
+  }
+
+  pag(values: Values): GenerateRequestInput['pag'] {
+    const scale = this.decimal('pag-scale', values['pag-scale']);
+    const layers = values['pag-layers']?.split(',').map((l) => l.trim()).filter(Boolean);
+    if (scale === undefined) {
+      if (layers !== undefined && values['pag-scale'] === undefined) this.problems.push('--pag-layers needs --pag-scale (the guidance strength) too');
+      return undefined;
+    }
+    return { scale, layers: layers ?? ['mid'] };
+  }
+}
+
+/** Paths that must exist before a long model load is worth starting. */
+function checkPaths(values: Values, att: Attention | undefined): void {
+  const paths: Array<[string, string | undefined]> = [
+    ['--init-image', values['init-image']],
+    ['--vae', values.vae],
+    ['--models-dir', values['models-dir']],
+    ['--attention linfusion:', att?.kind === 'linfusion' ? att.path : undefined],
+  ];
+  // --model may also be a bare name looked up in --models-dir; only paths are checked here.
+  const model = values.model;
+  if (model !== undefined && (/[\\/]/.test(model) || /\.(safetensors|ckpt|pt|pth|bin)$/i.test(model))) paths.push(['--model', model]);
+  for (const [flag, path] of paths) {
+    if (path !== undefined && !existsSync(path)) throw new UsageError(`${flag}: no file or folder at ${path}`);
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input: GenerateRequestInput): string {
+  const key = issue.path.join('.');
+  const flag = FLAG_OF[key] ?? FLAG_OF[String(issue.path[0])] ?? key;
+  const field = issue.path.reduce<unknown>((v, p) => (v as Record<PropertyKey, unknown> | undefined)?.[p], input);
+  const got = field === undefined || typeof field === 'object' ? '' : ` (got ${JSON.stringify(field)})`;
+  return `${flag}: ${issue.message}${got}`;
+}
+
+/** parseArgs reads `--seed -1` as a flag `-1`; a negative number after a value option is its value. */
+function joinNegativeNumbers(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].startsWith('--') ? argv[i].slice(2) : undefined;
+    const option = name === undefined ? undefined : OPTIONS[name as keyof typeof OPTIONS];
+    if (option?.type === 'string' && /^-\d+(\.\d+)?$/.test(argv[i + 1] ?? '')) out.push(`${argv[i]}=${argv[++i]}`);
+    else out.push(argv[i]);
+  }
+  return out;
+}
+
+export function parseGenerateArgs(argv: string[]): GenerateArgs {
+  let values: Values;
+  try {
+    ({ values } = parseArgs({ args: joinNegativeNumbers(argv), options: OPTIONS, strict: true, allowPositionals: false }));
+  } catch (e) {
+    const hint = /positional/i.test((e as Error).message) ? ' (put the prompt after --prompt, in quotes)' : '';
+    throw new UsageError(`${(e as Error).message}${hint}`);
+  }
+  if (values.help) return { help: true };
+  if (values.prompt === undefined) throw new UsageError('--prompt is required');
+
+  const c = new Converter();
+  const att = c.attention(values.attention);
+  const input: GenerateRequestInput = {
+    model: values.model,
+    modelsDir: values['models-dir'],
+    vae: values.vae,
+    clipSkip: c.integer('clip-skip', values['clip-skip']),
+    prompt: values.prompt,
+    negative: values.negative,
+    steps: c.integer('steps', values.steps),
+    cfg: c.decimal('cfg', values.cfg),
+    sampler: values.sampler as GenerateRequestInput['sampler'],
+    seed: c.seed(values.seed),
+    width: c.integer('width', values.width),
+    height: c.integer('height', values.height),
+    batch: c.integer('batch', values.batch),
+    initImage: values['init-image'],
+    strength: c.decimal('strength', values.strength),
+    pag: c.pag(values),
+    attention: att,
+    ep: values.ep as GenerateRequestInput['ep'],
+  };
+  const parsed = GenerateRequestSchema.safeParse(input);
+  // One message per field: zod may report a value twice (e.g. not an integer, and too large).
+  const issues = parsed.success ? [] : parsed.error.issues.filter((i, k, all) => all.findIndex((j) => j.path.join('.') === i.path.join('.')) === k);
+  const problems = [...c.problems, ...issues.map((i) => describeIssue(i, input))];
+  if (problems.length || !parsed.success) throw new UsageError(problems.join('\n'));
+  checkPaths(values, att);
+  return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false };
+}

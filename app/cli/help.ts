@@ -1,0 +1,62 @@
+import { EXECUTION_PROVIDERS, SAMPLER_NAMES } from '../../pipelines/recipes/request.ts';
+
+export const MAIN_HELP = `Usage: studio <command> [options]
+
+Commands:
+  generate     Generate images from a prompt (txt2img, or img2img with --init-image)
+  help [cmd]   Show help for a command
+
+Options:
+  -h, --help     Show this help
+  -v, --version  Show the studio version
+
+Run "studio generate --help" for the generation options.
+`;
+
+export const GENERATE_HELP = `Usage: studio generate --prompt TEXT [options]
+
+Model:
+  --model PATH           Checkpoint file (.safetensors), diffusers folder, or a model name
+                         in --models-dir (default: the built-in model)
+  --models-dir DIR       Folder searched for model names
+  --vae PATH             Use this VAE instead of the model's own
+  --clip-skip N          1 = last text encoder layer (default), 2 = penultimate, …
+
+Prompt:
+  -p, --prompt TEXT      What to draw (A1111 weighting: (word:1.2), (word), [word])
+  -n, --negative TEXT    What to avoid
+
+Sampling:
+  --steps N              Denoising steps (default 20)
+  --cfg X                Classifier-free guidance scale (default 7.5)
+  --sampler NAME         Default dpmpp_2m_karras. One of:
+                         ${SAMPLER_NAMES.join(' ')}
+                         (prediction type and timestep spacing come from the model)
+  --seed N               0 to ${Number.MAX_SAFE_INTEGER}; -1 or absent: random
+  --width W, --height H  Multiples of 8 (default: the model's native size)
+  --batch N              Images from the one seed, drawn as diffusers does (default 1)
+
+img2img:
+  --init-image PATH      Start from this image
+  --strength S           0 < S <= 1, how much of the image is redrawn (default 0.8)
+
+Guidance and attention:
+  --pag-scale X          Perturbed-attention guidance scale (0 = off)
+  --pag-layers L1,L2     UNet layers for PAG, diffusers names: mid, down_blocks.1,
+                         up_blocks.0.attentions.1, … (default mid)
+  --attention KIND       softmax (default), agent, or linfusion:PATH
+
+Runtime and output:
+  --ep NAME              Execution provider: ${EXECUTION_PROVIDERS.join(' | ')} (default cpu)
+  -o, --out PATH         A path ending in .png is the file to write (one image, never
+                         overwritten); any other path is a folder, created if needed, that
+                         receives NNNNN-SEED.png files numbered after those already there
+                         (default: outputs)
+  --json                 Print {files, seeds, timings, ep} as JSON on stdout
+  -h, --help             Show this help
+
+Each PNG carries A1111's "parameters" text and the studio's own JSON that re-runs it.
+A progress bar is drawn on stderr when it is a terminal. Ctrl-C cancels between steps.
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage, 130 cancelled.
+`;

@@ -1,0 +1,60 @@
+// The `studio` command line. Exit codes are listed in exit-codes.ts (0 ok, 1 runtime failure,
+// 2 bad usage, 130 cancelled).
+import { BadRequestError } from '../../pipelines/recipes/request.ts';
+import { CancelledError, EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './exit-codes.ts';
+import { GENERATE_HELP, MAIN_HELP } from './help.ts';
+import { STUDIO_VERSION } from './version.ts';
+
+// Loaded on use, so `studio --help` does not load sharp or the engine.
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  generate: async (argv) => (await import('./generate-command.ts')).generateCommand(argv),
+};
+
+const HELP: Record<string, string> = { generate: GENERATE_HELP };
+
+async function dispatch(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined) {
+    process.stderr.write(MAIN_HELP);
+    return EXIT_USAGE;
+  }
+  if (first === '-h' || first === '--help') {
+    process.stdout.write(MAIN_HELP);
+    return EXIT_OK;
+  }
+  if (first === '-v' || first === '--version') {
+    process.stdout.write(`${STUDIO_VERSION}\n`);
+    return EXIT_OK;
+  }
+  if (first === 'help') {
+    const topic = rest[0];
+    if (topic !== undefined && !(topic in HELP)) throw new UsageError(`no command "${topic}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
+    process.stdout.write(topic === undefined ? MAIN_HELP : HELP[topic]);
+    return EXIT_OK;
+  }
+  const command = COMMANDS[first];
+  if (!command) throw new UsageError(`unknown command "${first}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
+  return command(rest);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const command = argv[0] && argv[0] in COMMANDS ? `studio ${argv[0]}` : 'studio';
+  try {
+    return await dispatch(argv);
+  } catch (e) {
+    const err = e as Error;
+    if (err instanceof UsageError || err instanceof BadRequestError) {
+      process.stderr.write(`${command}: ${err.message}\nRun "${command} --help" for the options.\n`);
+      return EXIT_USAGE;
+    }
+    if (err instanceof CancelledError) {
+      process.stderr.write(`${command}: ${err.message}\n`);
+      return EXIT_CANCELLED;
+    }
+    process.stderr.write(`${command}: error: ${err?.message ?? String(e)}\n`);
+    if (process.env.STUDIO_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

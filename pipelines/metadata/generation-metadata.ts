@@ -1,0 +1,83 @@
+// The two text chunks every generated PNG gets: A1111's `parameters` (read by Civitai and the other
+// web UIs) and the studio's own JSON (re-runs the image exactly).
+import { basename } from 'node:path';
+import type { GenerateRequest } from '../recipes/request.ts';
+import { A1111_KEYWORD, formatA1111, type A1111Value } from './a1111.ts';
+import { shortHash } from './model-hash.ts';
+import { toA1111Sampler } from './sampler-names.ts';
+import { encodeStudioMetadata, STUDIO_FORMAT, STUDIO_KEYWORD, STUDIO_METADATA_VERSION, type StudioMetadata } from './studio-chunk.ts';
+
+export interface GenerationRecord {
+  request: GenerateRequest;
+  image: { batchIndex: number; seed: number; width: number; height: number };
+  model: { name: string; sha256?: string };
+  vae?: { name: string; sha256?: string };
+  /** The execution provider that ran. */
+  ep: string;
+  studioVersion: string;
+}
+
+/** A model's display name: the file name without its weights extension, or the folder name. */
+export function modelLabel(path: string): string {
+  return basename(path.replace(/[\\/]+$/, '')).replace(/\.(safetensors|ckpt|pt|pth|bin|sft)$/i, '');
+}
+
+function attentionLabel(request: GenerateRequest): [string, A1111Value][] {
+  const a = request.attention;
+  if (a.kind === 'agent') return [['Attention', 'Agent']];
+  if (a.kind === 'linfusion') return [['Attention', 'LinFusion'], ['LinFusion', modelLabel(a.path)]];
+  return [];
+}
+
+export function a1111Parameters(record: GenerationRecord): string {
+  const { request: r, image, model, vae } = record;
+  const { sampler, scheduleType } = toA1111Sampler(r.sampler);
+  const batched = r.batch > 1;
+  return formatA1111({
+    prompt: r.prompt,
+    negativePrompt: r.negative,
+    params: [
+      ['Steps', r.steps],
+      ['Sampler', sampler],
+      ['Schedule type', scheduleType],
+      ['CFG scale', r.cfg],
+      ['Seed', image.seed],
+      ['Size', `${image.width}x${image.height}`],
+      ['Model hash', model.sha256 && shortHash(model.sha256)],
+      ['Model', model.name],
+      ['VAE hash', vae?.sha256 && shortHash(vae.sha256)],
+      ['VAE', vae?.name],
+      ['Denoising strength', r.initImage !== undefined ? r.strength : undefined],
+      ['Clip skip', r.clipSkip > 1 ? r.clipSkip : undefined],
+      // Noise comes from a torch-CPU-compatible generator, the one A1111 calls "CPU".
+      ['RNG', 'CPU'],
+      ['PAG scale', r.pag?.scale],
+      ['PAG layers', r.pag?.layers.join(', ')],
+      ...attentionLabel(r),
+      // The batch shares one generator (diffusers' way), so image i is not A1111's seed + i.
+      ['Batch size', batched ? r.batch : undefined],
+      ['Batch pos', batched ? image.batchIndex : undefined],
+      ['Version', `diffusion-studio ${record.studioVersion}`],
+    ],
+  });
+}
+
+export function studioMetadata(record: GenerationRecord): StudioMetadata {
+  return {
+    format: STUDIO_FORMAT,
+    version: STUDIO_METADATA_VERSION,
+    request: { ...record.request, width: record.image.width, height: record.image.height },
+    image: record.image,
+    model: record.model,
+    ...(record.vae ? { vae: record.vae } : {}),
+    engine: { studioVersion: record.studioVersion, ep: record.ep },
+  };
+}
+
+/** Keyword/text pairs for encodePng. */
+export function metadataChunks(record: GenerationRecord): Array<[string, string]> {
+  return [
+    [A1111_KEYWORD, a1111Parameters(record)],
+    [STUDIO_KEYWORD, encodeStudioMetadata(studioMetadata(record))],
+  ];
+}

@@ -1,0 +1,47 @@
+// The generation settings every metadata reader extracts, whatever app wrote the image.
+import type { SamplerName } from '../recipes/request.ts';
+
+export type MetadataSource = 'studio' | 'a1111' | 'comfyui' | 'invokeai';
+
+export interface ImportedSettings {
+  source: MetadataSource;
+  prompt?: string;
+  negativePrompt?: string;
+  steps?: number;
+  cfgScale?: number;
+  seed?: number;
+  width?: number;
+  height?: number;
+  /** The sampler as the source app names it. */
+  sampler?: string;
+  /** The source app's schedule / scheduler name, where it keeps one apart from the sampler. */
+  scheduler?: string;
+  /** Our sampler name, when the source's sampler has an equivalent here. */
+  studioSampler?: SamplerName;
+  model?: string;
+  modelHash?: string;
+  denoisingStrength?: number;
+  clipSkip?: number;
+}
+
+/** A finite number from a JSON value or a numeric string; undefined otherwise. */
+export function toNumber(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+export function toInteger(value: unknown): number | undefined {
+  const n = toNumber(value);
+  return n !== undefined && Number.isInteger(n) ? n : undefined;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Drops undefined fields so results compare and print cleanly. */
+export function compact<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
