@@ -119,7 +119,7 @@ describe('help and usage errors', () => {
     [[], /--prompt is required/],
     [['--prompt', 'x', '--width', '500'], /--width: must be a multiple of 8.*\(got 500\)/],
     [['--prompt', 'x', '--height', '0'], /--height: must be at least 64/],
-    [['--prompt', 'x', '--sampler', 'dpm'], /--sampler: must be one of: ddim .*unipc_karras \(got "dpm"\)/],
+    [['--prompt', 'x', '--sampler', 'dpm'], /--sampler: must be one of: ddim .*dpmpp_2m_karras .*flow_euler \(got "dpm"\)/],
     [['--prompt', 'x', '--seed', 'abc'], /--seed: expected a whole number, got "abc"/],
     [['--prompt', 'x', '--seed', '-5'], /--seed: must be from 0 to/],
     [['--prompt', 'x', '--seed', '1e30'], /--seed: expected a whole number/],

@@ -3,30 +3,15 @@
 // parsed request must be enough to re-run an image exactly: everything random (the seed) is
 // decided here, before the engine sees it.
 import { z } from 'zod';
+import { SAMPLER_NAMES as REGISTERED_SAMPLERS, type SamplerName as RegisteredSampler } from '../samplers/index.ts';
 
 /**
- * Sampler names. The `_karras` variants use Karras sigmas; DDIM, PNDM and DDPM step on the discrete
- * training timesteps and have none. Everything else about the schedule (prediction type, spacing,
- * betas) comes from the model's own scheduler config.
+ * Sampler names come from the sampler registry: the `_karras` variants use Karras sigmas; DDIM, PNDM
+ * and DDPM step on the discrete training timesteps. Everything else about the schedule (prediction
+ * type, spacing, betas) comes from the model's own scheduler config.
  */
-export const SAMPLER_NAMES = [
-  'ddim',
-  'pndm',
-  'ddpm',
-  'euler',
-  'euler_karras',
-  'euler_a',
-  'euler_a_karras',
-  'heun',
-  'heun_karras',
-  'lms',
-  'lms_karras',
-  'dpmpp_2m',
-  'dpmpp_2m_karras',
-  'unipc',
-  'unipc_karras',
-] as const;
-export type SamplerName = (typeof SAMPLER_NAMES)[number];
+export const SAMPLER_NAMES = REGISTERED_SAMPLERS as unknown as readonly [RegisteredSampler, ...RegisteredSampler[]];
+export type SamplerName = RegisteredSampler;
 
 export const EXECUTION_PROVIDERS = ['cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const;
 export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];

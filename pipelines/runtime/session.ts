@@ -1,11 +1,11 @@
-// One ORT session for one built graph, on the best execution provider that accepts it.
+// One ORT session for one built graph, on the first execution provider in a list that accepts it.
 import * as ort from 'onnxruntime-node';
 import type { Graph } from '../onnx/graph.ts';
 
 export type Provider = 'cuda' | 'dml' | 'coreml' | 'webgpu' | 'cpu';
 
 export interface SessionOptions {
-  /** Providers to try in order; the first whose session can be created is used. */
+  /** Providers to try in order; the first whose session can be created is used. Default: cpu. */
   providers?: readonly Provider[];
   intraOpThreads?: number;
   /** Keep these outputs on the device between runs (WebGPU/CUDA only). */
@@ -20,53 +20,109 @@ export interface ProviderAttempt {
   error: string;
 }
 
+/** A graph already turned into ModelProto bytes (what the session cache hashes). */
+export interface SerializedGraph {
+  name: string;
+  bytes: Uint8Array;
+  externalDataFolder?: string;
+  outputNames: readonly string[];
+}
+
+export function serializeGraph(graph: Graph): SerializedGraph {
+  const { bytes, externalDataFolder } = graph.serialize();
+  return { name: graph.name, bytes, externalDataFolder, outputNames: graph.outputNames };
+}
+
 export class Session {
+  private releasedBecause?: string;
+
   private constructor(
     readonly inner: ort.InferenceSession,
     readonly provider: Provider,
     /** Providers that were tried first and refused, with why. */
     readonly fallbacks: readonly ProviderAttempt[],
+    readonly graphName: string,
   ) {}
 
-  static async create(graph: Graph, o: SessionOptions = {}): Promise<Session> {
-    const { bytes, externalDataFolder } = graph.serialize();
+  static create(graph: Graph, o: SessionOptions = {}): Promise<Session> {
+    return Session.fromSerialized(serializeGraph(graph), o);
+  }
+
+  static async fromSerialized(model: SerializedGraph, o: SessionOptions = {}): Promise<Session> {
     const providers = o.providers?.length ? o.providers : (['cpu'] as const);
     const attempts: ProviderAttempt[] = [];
     for (const provider of providers) {
-      const extraSession: Record<string, string> = {};
-      if (externalDataFolder) extraSession.model_external_initializers_file_folder_path = externalDataFolder;
-      if (o.forbidCpuFallback && provider !== 'cpu') extraSession.disable_cpu_ep_fallback = '1';
-      const options: ort.InferenceSession.SessionOptions = {
-        executionProviders: [provider],
-        graphOptimizationLevel: 'all',
-        logSeverityLevel: o.logSeverity ?? 3,
-        extra: { session: extraSession },
-      };
-      if (o.intraOpThreads) options.intraOpNumThreads = o.intraOpThreads;
-      if (o.keepOnDevice?.length && provider !== 'cpu') {
-        options.preferredOutputLocation = Object.fromEntries(graph.outputNames.map((n) => [n, o.keepOnDevice!.includes(n) ? 'gpu-buffer' : 'cpu']));
-      }
       try {
-        const inner = await ort.InferenceSession.create(bytes, options);
-        return new Session(inner, provider, attempts);
+        const inner = await ort.InferenceSession.create(model.bytes, ortOptions(model, provider, o));
+        return new Session(inner, provider, attempts, model.name);
       } catch (e) {
-        attempts.push({ provider, error: (e as Error).message.split('\n')[0] });
+        attempts.push({ provider, error: ortErrorReason(e) });
       }
     }
-    throw new Error(`no execution provider could run graph "${graph.name}": ${attempts.map((a) => `${a.provider}: ${a.error}`).join('; ')}`);
+    throw new Error(`no execution provider could run graph "${model.name}": ${attempts.map((a) => `${a.provider}: ${a.error}`).join('; ')}`);
+  }
+
+  /** One line naming the provider in use and why each better one in the list was refused. */
+  describe(): string {
+    const refused = this.fallbacks.map((a) => `; ${a.provider} refused it: ${a.error}`).join('');
+    return `graph "${this.graphName}" runs on ${this.provider}${refused}`;
+  }
+
+  get released(): boolean {
+    return this.releasedBecause !== undefined;
   }
 
   async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+    if (this.releasedBecause !== undefined) {
+      throw new Error(`session for graph "${this.graphName}" was released (${this.releasedBecause}); create it again`);
+    }
     return this.inner.run(feeds);
   }
 
-  async release(): Promise<void> {
+  /** Frees the native session. `why` is repeated in the error of a later `run`. */
+  async release(why = 'release() was called'): Promise<void> {
+    if (this.releasedBecause !== undefined) return;
+    this.releasedBecause = why;
     await this.inner.release();
   }
 }
 
+function ortOptions(model: SerializedGraph, provider: Provider, o: SessionOptions): ort.InferenceSession.SessionOptions {
+  const extraSession: Record<string, string> = {};
+  if (model.externalDataFolder) extraSession.model_external_initializers_file_folder_path = model.externalDataFolder;
+  if (o.forbidCpuFallback && provider !== 'cpu') extraSession.disable_cpu_ep_fallback = '1';
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: [provider],
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: o.logSeverity ?? 3,
+    extra: { session: extraSession },
+  };
+  // DirectML cannot run with memory patterns or parallel execution.
+  if (provider === 'dml') Object.assign(options, { enableMemPattern: false, executionMode: 'sequential' });
+  if (o.intraOpThreads) options.intraOpNumThreads = o.intraOpThreads;
+  if (o.keepOnDevice?.length && provider !== 'cpu') {
+    const keep = new Set(o.keepOnDevice);
+    options.preferredOutputLocation = Object.fromEntries(model.outputNames.map((n) => [n, keep.has(n) ? 'gpu-buffer' : 'cpu']));
+  }
+  return options;
+}
+
+/** The useful part of an ORT error: its first line, without the C++ source location and failed check. */
+export function ortErrorReason(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  const line = text.split('\n').map((s) => s.trim()).find(Boolean) ?? 'unknown error';
+  const afterCheck = /was false\.\s*(.+)$/.exec(line);
+  const reason = afterCheck ? afterCheck[1] : line;
+  return reason.length > 300 ? `${reason.slice(0, 297)}...` : reason;
+}
+
 export function tensor(data: Float32Array, dims: readonly number[]): ort.Tensor {
   return new ort.Tensor('float32', data, dims);
+}
+
+/** A float16 tensor from raw half-precision bits (Node 20 has no Float16Array). */
+export function f16Tensor(bits: Uint16Array, dims: readonly number[]): ort.Tensor {
+  return new ort.Tensor('float16', bits, dims);
 }
 
 export { ort };
