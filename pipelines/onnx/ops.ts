@@ -374,3 +374,39 @@ export function argMax(x: T, axis: number, keepdims = false): T {
   const shape = keepdims ? x.shape.map((d, i) => (i === a ? 1 : d)) : x.shape.filter((_, i) => i !== a);
   return x.graph.node('ArgMax', [x], [{ dtype: 'int64', shape }], { axis: attr.int(a), keepdims: attr.int(keepdims ? 1 : 0), select_last_index: attr.int(0) })[0];
 }
+
+// --- added for the UNet and its attention variants (LinFusion, AgentSD token merging) ---
+
+export const leakyRelu = (x: T, alpha = 0.01) => unary('LeakyRelu', x, { alpha: attr.float(alpha) });
+
+/** Nearest-neighbour resize of the two spatial axes to an exact size (torch `interpolate(size=…)`). */
+export function resizeNearest(x: T, height: number, width: number): T {
+  const sizes = int64s(x, [x.dim(0), x.dim(1), height, width]);
+  return x.graph.node('Resize', [x, null, null, sizes], [{ dtype: x.dtype, shape: [x.shape[0], x.shape[1], height, width] }], {
+    mode: attr.string('nearest'),
+    nearest_mode: attr.string('floor'),
+    coordinate_transformation_mode: attr.string('asymmetric'),
+  })[0];
+}
+
+/** The k largest (or smallest) values along `axis` and their int64 indices, sorted; ties keep index order. */
+export function topK(x: T, k: number, axis = -1, largest = true): { values: T; indices: T } {
+  const a = normAxis(axis, x.rank);
+  const shape = x.shape.map((d, i) => (i === a ? k : d));
+  const [values, indices] = x.graph.node('TopK', [x, int64s(x, [k])], [{ dtype: x.dtype, shape }, { dtype: 'int64', shape }], {
+    axis: attr.int(a),
+    largest: attr.int(largest ? 1 : 0),
+    sorted: attr.int(1),
+  });
+  return { values, indices };
+}
+
+/** torch.gather: out[i][j] = x[i][index[i][j]] along `axis`; `index` has the output's shape. */
+export function gatherElements(x: T, index: T, axis: number): T {
+  return x.graph.node('GatherElements', [x, index], [{ dtype: x.dtype, shape: index.shape }], { axis: attr.int(normAxis(axis, x.rank)) })[0];
+}
+
+/** ScatterND: rows of `updates` written (or added, with duplicates summed) into `data` at `indices` [K, r]. */
+export function scatterND(data: T, indices: T, updates: T, reduction: 'none' | 'add' = 'none'): T {
+  return data.graph.node('ScatterND', [data, indices, updates], [{ dtype: data.dtype, shape: data.shape }], { reduction: attr.string(reduction) })[0];
+}

@@ -1,0 +1,133 @@
+// LinFusion (Liu et al. 2024): every listed attn1 is replaced by its own distilled module, a
+// normalised non-causal linear attention (research/seed-linear.md §1.2):
+//   Q = W_q(x + MLP_q(x)), K = W_k(x + MLP_k(x)), V = W_v x, φ(u) = elu(u) + 1,
+//   O = φ(Q)·S / (φ(Q)·mean_j φ(K_j) + 1e-4),  S = (φ(K)ᵀ/√N)(V/√N),
+// with S and the normaliser in fp32 (fp16 overflows at high resolution).
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { SafetensorsFile } from '../io/safetensors.ts';
+import type { T } from '../onnx/graph.ts';
+import * as nn from '../onnx/nn.ts';
+import * as op from '../onnx/ops.ts';
+import { Weights } from '../onnx/weights.ts';
+import { rows, type SelfAttentionCall, type SelfAttentionLayer, type SelfAttentionResult, type SelfAttentionVariant } from './self-attention.ts';
+import { softmaxResult } from './softmax.ts';
+
+const EPS = 1e-4;
+const LEAKY_SLOPE = 0.01;
+const MLP_NORM_EPS = 1e-5;
+
+export interface LinFusionModule {
+  /** Position in `modules_list`: the tensor prefix `{index}.` in the safetensors file. */
+  index: number;
+  moduleName: string;
+  channels: number;
+  heads: number;
+  /** Width of the MLP branches; `undefined` = no MLP (`projection_mid_dim` = -1). */
+  midDim?: number;
+}
+
+export class LinFusionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LinFusionError';
+  }
+}
+
+export class LinFusionModules {
+  private constructor(readonly configPath: string, readonly file: SafetensorsFile, readonly modules: ReadonlyMap<string, LinFusionModule>) {}
+
+  /** From a LinFusion folder (config.json + diffusion_pytorch_model.safetensors) or its safetensors file. */
+  static load(path: string): LinFusionModules {
+    const isDir = existsSync(path) && statSync(path).isDirectory();
+    const dir = isDir ? path : dirname(path);
+    const configPath = join(dir, 'config.json');
+    const weightsPath = isDir ? join(dir, 'diffusion_pytorch_model.safetensors') : path;
+    if (!existsSync(configPath)) throw new LinFusionError(`${configPath}: missing; a LinFusion model is a folder with config.json and diffusion_pytorch_model.safetensors`);
+    if (!existsSync(weightsPath)) throw new LinFusionError(`${weightsPath}: missing; a LinFusion model is a folder with config.json and diffusion_pytorch_model.safetensors`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(configPath, 'utf8'));
+    } catch (e) {
+      throw new LinFusionError(`${configPath}: not valid JSON (${(e as Error).message})`);
+    }
+    const list = (raw as { modules_list?: unknown })?.modules_list;
+    if (!Array.isArray(list) || list.length === 0) throw new LinFusionError(`${configPath}: no "modules_list": not a LinFusion config`);
+    const modules = new Map<string, LinFusionModule>();
+    list.forEach((entry, index) => {
+      const e = entry as Record<string, unknown>;
+      const bad = (what: string) => new LinFusionError(`${configPath}: modules_list[${index}] ${what}`);
+      if (typeof e?.module_name !== 'string') throw bad('has no "module_name"');
+      if (!Number.isInteger(e.dim_n) || !Number.isInteger(e.heads)) throw bad('needs integer "dim_n" and "heads"');
+      const mid = e.projection_mid_dim;
+      if (mid !== null && mid !== undefined && !Number.isInteger(mid)) throw bad('has a non-integer "projection_mid_dim"');
+      const channels = e.dim_n as number;
+      modules.set(e.module_name, {
+        index,
+        moduleName: e.module_name,
+        channels,
+        heads: e.heads as number,
+        midDim: mid === -1 ? undefined : ((mid as number | null | undefined) ?? channels),
+      });
+    });
+    return new LinFusionModules(configPath, SafetensorsFile.open(weightsPath), modules);
+  }
+
+  /** Throws unless every module mounts on a self-attention layer of the same width and head count. */
+  checkFits(layers: readonly SelfAttentionLayer[]): void {
+    const byName = new Map(layers.map((l) => [l.name, l]));
+    for (const m of this.modules.values()) {
+      const layer = byName.get(m.moduleName);
+      if (!layer) {
+        throw new LinFusionError(`${this.configPath}: module "${m.moduleName}" has no matching self-attention layer in this UNet: the LinFusion file is for another model (use the LinFusion release made for this model's family)`);
+      }
+      if (layer.channels !== m.channels || layer.heads !== m.heads) {
+        throw new LinFusionError(`${this.configPath}: module "${m.moduleName}" is ${m.channels} wide with ${m.heads} heads but the UNet layer is ${layer.channels} wide with ${layer.heads} heads: the LinFusion file is for another model`);
+      }
+    }
+  }
+}
+
+/** LinFusion on the layers its file lists; other layers keep `fallback` (softmax). */
+export function linfusionAttention(mods: LinFusionModules, fallback: (c: SelfAttentionCall) => SelfAttentionResult = softmaxResult): SelfAttentionVariant {
+  return {
+    kind: 'linfusion',
+    prepare: (layers) => mods.checkFits(layers),
+    apply: (c) => {
+      const m = mods.modules.get(c.layer.name);
+      if (!m) return fallback(c);
+      return linfusionResult(new Weights(c.hidden.graph, mods.file, c.weights.dtype, String(m.index)), m, c.hidden);
+    },
+  };
+}
+
+function residualMlp(w: Weights, x: T, midDim: number | undefined): T {
+  if (midDim === undefined) return x;
+  const channels = x.dim(-1);
+  let h = nn.linear(w.sub('0'), x, midDim);
+  h = op.leakyRelu(nn.layerNorm(w.sub('1'), h, MLP_NORM_EPS), LEAKY_SLOPE);
+  return op.add(x, nn.linear(w.sub('3'), h, channels));
+}
+
+function linfusionResult(w: Weights, m: LinFusionModule, x: T): SelfAttentionResult {
+  const [batch, tokens, channels] = [x.dim(0), x.dim(1), x.dim(2)];
+  const d = channels / m.heads;
+  const q = nn.linear(w.sub('to_q'), residualMlp(w.sub('to_q_'), x, m.midDim), channels);
+  const k = nn.linear(w.sub('to_k'), residualMlp(w.sub('to_k_'), x, m.midDim), channels);
+  const v = nn.linear(w.sub('to_v'), x, channels);
+  const perHead = (t: T) => op.transpose(op.reshape(op.cast(t, 'float32'), [batch, tokens, m.heads, d]), [0, 2, 1, 3]);
+  const phi = (t: T) => op.add(op.elu(perHead(t)), 1);
+  const qf = phi(q);
+  const kf = phi(k);
+  const kMean = op.transpose(op.reduceMean(kf, [2]), [0, 1, 3, 2]);
+  const z = op.add(op.matmul(qf, kMean), EPS);
+  const scale = tokens ** -0.5;
+  const state = op.matmul(op.mul(op.transpose(kf, [0, 1, 3, 2]), scale), op.mul(perHead(v), scale));
+  const o = op.div(op.matmul(qf, state), z);
+  const heads = op.cast(op.reshape(op.transpose(o, [0, 2, 1, 3]), [batch, tokens, channels]), x.dtype);
+  return {
+    heads,
+    value: (start, count) => rows(v, start, count),
+    project: (t) => nn.linear(w.sub('to_out.0'), t, channels),
+  };
+}

@@ -1,0 +1,73 @@
+// ToMeSD's bipartite soft matching as graph ops: each src token finds its most similar dst (cosine
+// similarity of the block input), the best-matched src tokens are averaged into their dst
+// (mean including the dst itself), and `unmerge` copies each dst's output back to the tokens it absorbed.
+// Only Gather/TopK/ArgMax/ScatterND/MatMul: no data-dependent shapes.
+import type { T } from '../onnx/graph.ts';
+import * as op from '../onnx/ops.ts';
+import type { MergeGeometry } from './agent-partition.ts';
+
+export interface TokenMerge {
+  /** [unmerged src ; dst means], N − merged tokens. */
+  merged: T;
+  /** The agent tokens, when the geometry uses agents. */
+  agents?: T;
+  /** [B, N − merged, C] → [B, N, C]. */
+  unmerge(o: T): T;
+}
+
+const arange = (like: T, n: number, scale = 1, shift = 0) =>
+  like.graph.constant('int64', [n], BigInt64Array.from({ length: n }, (_, i) => BigInt(i * scale + shift)), 'arange');
+
+/** x [B, M, C], idx [B, K] (per-row indices into M) → [B, K, C]. */
+function gatherRows(x: T, idx: T): T {
+  const [batch, m, c] = [x.dim(0), x.dim(1), x.dim(2)];
+  const offsets = op.reshape(arange(idx, batch, m), [batch, 1]);
+  return op.gather(op.reshape(x, [batch * m, c]), op.add(idx, offsets), 0);
+}
+
+/** `metric` decides the matching; `y` is what gets merged. `partition` is the int64 [2, N] graph input. */
+export function bipartiteMerge(metric: T, y: T, partition: T, geo: MergeGeometry): TokenMerge {
+  const [batch, channels] = [y.dim(0), y.dim(2)];
+  const perm = op.reshape(op.slice(partition, [0], [0], [1]), [geo.tokens]);
+  const inverse = op.reshape(op.slice(partition, [0], [1], [2]), [geo.tokens]);
+  const dstIdx = op.slice(perm, [0], [0], [geo.dst]);
+  const srcIdx = op.slice(perm, [0], [geo.dst], [geo.tokens]);
+
+  const m32 = op.cast(metric, 'float32');
+  const unit = op.div(m32, op.sqrt(op.reduceSum(op.mul(m32, m32), [-1])));
+  const scores = op.matmul(op.gather(unit, srcIdx, 1), op.transpose(op.gather(unit, dstIdx, 1), [0, 2, 1]));
+  const best = op.reduceMax(scores, [-1], false);
+  const bestDst = op.argMax(scores, -1);
+  const order = op.topK(best, geo.src, -1, true).indices;
+  // Sorting a permutation yields its inverse: rank[p] = position of src p in `order`.
+  const rank = op.topK(op.cast(order, 'float32'), geo.src, -1, false).indices;
+
+  const src = op.gather(y, srcIdx, 1);
+  const dst = op.gather(y, dstIdx, 1);
+  const mergeTop = (count: number): T => {
+    const kept = gatherRows(src, op.slice(order, [1], [count], [geo.src]));
+    if (count === 0) return op.concat([kept, dst], 1);
+    const taken = op.slice(order, [1], [0], [count]);
+    const target = op.add(op.gatherElements(bestDst, taken, 1), op.reshape(arange(taken, batch, geo.dst), [batch, 1]));
+    const index = op.reshape(target, [batch * count, 1]);
+    // Sums in fp32: ScatterND has no fp16 `add` kernel on the CPU provider.
+    const flat32 = (t: T, n: number) => op.cast(op.reshape(t, [n, channels]), 'float32');
+    const sums = op.scatterND(flat32(dst, batch * geo.dst), index, flat32(gatherRows(src, taken), batch * count), 'add');
+    const one = index.graph.constant('float32', [], Float32Array.of(1), 'one');
+    const counts = op.scatterND(op.expand(one, [batch * geo.dst, 1]), index, op.expand(one, [batch * count, 1]), 'add');
+    const means = op.cast(op.reshape(op.div(sums, counts), [batch, geo.dst, channels]), y.dtype);
+    return op.concat([kept, means], 1);
+  };
+
+  const kept = geo.src - geo.merged;
+  return {
+    merged: mergeTop(geo.merged),
+    agents: geo.agents ? mergeTop(geo.agentMerged) : undefined,
+    unmerge: (o) => {
+      const srcTarget = op.where(op.less(rank, geo.merged), op.add(bestDst, kept), op.sub(rank, geo.merged));
+      const dstTarget = op.expand(op.reshape(arange(o, geo.dst, 1, kept), [1, geo.dst]), [batch, geo.dst]);
+      const target = op.gather(op.concat([dstTarget, srcTarget], 1), inverse, 1);
+      return gatherRows(o, target);
+    },
+  };
+}

@@ -1,0 +1,61 @@
+// Transformer2DModel and BasicTransformerBlock: self-attention (a pluggable variant), cross-attention
+// on the text states, GEGLU feed-forward.
+import type { T } from '../../onnx/graph.ts';
+import * as nn from '../../onnx/nn.ts';
+import * as op from '../../onnx/ops.ts';
+import type { Weights } from '../../onnx/weights.ts';
+import { finishAttention, type HeadPerturbation } from '../../attention/head-perturbation.ts';
+import { attend } from '../../attention/mha.ts';
+import type { SelfAttentionLayer, SelfAttentionVariant } from '../../attention/self-attention.ts';
+
+/** What every transformer of one UNet graph shares. */
+export interface TransformerContext {
+  selfAttention: SelfAttentionVariant;
+  perturbation?: HeadPerturbation;
+  layerByName: ReadonlyMap<string, SelfAttentionLayer>;
+  latent: { height: number; width: number };
+  groups: number;
+  linearProjection: boolean;
+  upcast: boolean;
+}
+
+/** Transformer2DModel on [B, C, H, W]; `name` is its diffusers module path (e.g. `mid_block.attentions.0`). */
+export function transformer2d(w: Weights, name: string, x: T, text: T, depth: number, ctx: TransformerContext): T {
+  const [batch, channels, height, width] = [x.dim(0), x.dim(1), x.dim(2), x.dim(3)];
+  const normed = nn.groupNorm(w.sub('norm'), x, ctx.groups, 1e-6);
+  const toTokens = (t: T) => op.reshape(op.transpose(t, [0, 2, 3, 1]), [batch, height * width, channels]);
+  const toImage = (t: T) => op.transpose(op.reshape(t, [batch, height, width, channels]), [0, 3, 1, 2]);
+  let h = ctx.linearProjection ? nn.linear(w.sub('proj_in'), toTokens(normed), channels) : toTokens(nn.conv2d(w.sub('proj_in'), normed));
+  for (let k = 0; k < depth; k++) {
+    const blockName = `${name}.transformer_blocks.${k}`;
+    h = x.graph.scope(blockName, () => transformerBlock(w.sub(`transformer_blocks.${k}`), blockName, h, text, { height, width }, ctx));
+  }
+  const out = ctx.linearProjection ? toImage(nn.linear(w.sub('proj_out'), h, channels)) : nn.conv2d(w.sub('proj_out'), toImage(h));
+  return op.add(out, x);
+}
+
+function transformerBlock(w: Weights, name: string, x: T, text: T, grid: { height: number; width: number }, ctx: TransformerContext): T {
+  const layer = ctx.layerByName.get(`${name}.attn1`);
+  if (!layer) throw new Error(`internal: self-attention layer ${name}.attn1 is missing from the layer list`);
+  const hidden = nn.layerNorm(w.sub('norm1'), x, 1e-5);
+  const attn = ctx.selfAttention.apply({ layer, weights: w.sub('attn1'), hidden, blockInput: x, grid, latent: ctx.latent, upcast: ctx.upcast });
+  x = op.add(finishAttention(attn, layer, ctx.perturbation), x);
+  x = op.add(crossAttention(w.sub('attn2'), nn.layerNorm(w.sub('norm2'), x, 1e-5), text, layer.heads, ctx.upcast), x);
+  return op.add(geglu(w.sub('ff'), nn.layerNorm(w.sub('norm3'), x, 1e-5)), x);
+}
+
+function crossAttention(w: Weights, x: T, text: T, heads: number, upcast: boolean): T {
+  const channels = x.dim(-1);
+  const q = nn.linear(w.sub('to_q'), x, channels);
+  const k = nn.linear(w.sub('to_k'), text, channels);
+  const v = nn.linear(w.sub('to_v'), text, channels);
+  return nn.linear(w.sub('to_out.0'), attend(q, k, v, heads, { fp32: upcast }), channels);
+}
+
+/** FeedForward with GEGLU as Split + Gelu + Mul (BiasSplitGelu fails in fp16 on WebGPU). */
+function geglu(w: Weights, x: T): T {
+  const proj = nn.linear(w.sub('net.0.proj'), x);
+  const inner = proj.dim(-1) / 2;
+  const [hidden, gate] = op.split(proj, -1, [inner, inner]);
+  return nn.linear(w.sub('net.2'), op.mul(hidden, op.gelu(gate)), x.dim(-1));
+}

@@ -1,0 +1,102 @@
+// UNet2DConditionModel (SD 1.x, SD 2.x, SDXL) as an ONNX graph, built for one batch and latent size.
+// Inputs: sample [B, C, h, w], timestep [B], encoder_hidden_states [B, L, D] (+ text_embeds, time_ids for
+// SDXL, + head_weights when a perturbed branch is built), all float32; output `model_output`, float32.
+import { Graph, type DType, type T } from '../../onnx/graph.ts';
+import * as nn from '../../onnx/nn.ts';
+import * as op from '../../onnx/ops.ts';
+import { Weights, type TensorSource } from '../../onnx/weights.ts';
+import type { SelfAttentionLayer, SelfAttentionVariant } from '../../attention/self-attention.ts';
+import { softmaxAttention } from '../../attention/softmax.ts';
+import { upIndex, type UNetConfig } from './config.ts';
+import { conditioningEmbedding } from './embeddings.ts';
+import { selfAttentionLayers } from './layers.ts';
+import { declareUNetInputs, type UNetInputShape } from './inputs.ts';
+import { downsample, resnetBlock, upsample } from './resnet.ts';
+import { transformer2d, type TransformerContext } from './transformer.ts';
+
+export interface UNetBuildOptions extends UNetInputShape {
+  /** Compute dtype; inputs and output stay float32. */
+  dtype?: Extract<DType, 'float32' | 'float16'>;
+  /** Self-attention variant for attn1 (default: softmax). */
+  selfAttention?: SelfAttentionVariant;
+  /** Build into this graph (e.g. a FLOP counter) instead of a new one. */
+  graph?: Graph;
+}
+
+export const UNET_OUTPUT = 'model_output';
+
+export interface UNetGraph {
+  graph: Graph;
+  layers: SelfAttentionLayer[];
+  inputNames: string[];
+}
+
+export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOptions): UNetGraph {
+  const g = o.graph ?? new Graph('unet');
+  const dtype = o.dtype ?? 'float32';
+  const w = new Weights(g, source, dtype);
+  const layers = selfAttentionLayers(cfg);
+  const variant = o.selfAttention ?? softmaxAttention();
+  variant.prepare?.(layers);
+  const n = cfg.blockOutChannels.length;
+  const { sample, timestep, text: text32, textTime, perturbation } = declareUNetInputs(g, cfg, layers, o, source.path);
+  const text = op.cast(text32, dtype);
+
+  const ctx: TransformerContext = {
+    selfAttention: variant,
+    perturbation,
+    layerByName: new Map(layers.map((l) => [l.name, l])),
+    latent: { height: o.height, width: o.width },
+    groups: cfg.normGroups,
+    linearProjection: cfg.useLinearProjection,
+    upcast: cfg.upcastAttention,
+  };
+  const resnetOpts = { groups: cfg.normGroups, eps: cfg.normEps };
+  const timeAct = g.scope('time_embedding', () => op.silu(conditioningEmbedding(w, cfg, timestep, textTime)));
+
+  let x = nn.conv2d(w.sub('conv_in'), op.cast(sample, dtype), { padding: (cfg.convInKernel - 1) / 2 });
+  const skips: T[] = [x];
+  cfg.downBlockTypes.forEach((type, i) => g.scope(`down_blocks.${i}`, () => {
+    const bw = w.sub(`down_blocks.${i}`);
+    for (let j = 0; j < cfg.layersPerBlock[i]; j++) {
+      x = resnetBlock(bw.sub(`resnets.${j}`), x, timeAct, cfg.blockOutChannels[i], resnetOpts);
+      if (type === 'CrossAttnDownBlock2D') x = transformer2d(bw.sub(`attentions.${j}`), `down_blocks.${i}.attentions.${j}`, x, text, cfg.downDepth[i][j], ctx);
+      skips.push(x);
+    }
+    if (i < n - 1) {
+      x = downsample(bw.sub('downsamplers.0'), x, cfg.downsamplePadding);
+      skips.push(x);
+    }
+  }));
+
+  if (cfg.hasMidBlock) {
+    g.scope('mid_block', () => {
+      const mw = w.sub('mid_block');
+      const midOpts = { ...resnetOpts, outputScale: cfg.midBlockScaleFactor };
+      x = resnetBlock(mw.sub('resnets.0'), x, timeAct, cfg.blockOutChannels[n - 1], midOpts);
+      x = transformer2d(mw.sub('attentions.0'), 'mid_block.attentions.0', x, text, cfg.midDepth, ctx);
+      x = resnetBlock(mw.sub('resnets.1'), x, timeAct, cfg.blockOutChannels[n - 1], midOpts);
+    });
+  }
+
+  cfg.upBlockTypes.forEach((type, i) => g.scope(`up_blocks.${i}`, () => {
+    const bw = w.sub(`up_blocks.${i}`);
+    const r = upIndex(cfg, i);
+    for (let j = 0; j < cfg.layersPerBlock[r] + 1; j++) {
+      x = op.concat([x, skips.pop()!], 1);
+      x = resnetBlock(bw.sub(`resnets.${j}`), x, timeAct, cfg.blockOutChannels[r], resnetOpts);
+      if (type === 'CrossAttnUpBlock2D') x = transformer2d(bw.sub(`attentions.${j}`), `up_blocks.${i}.attentions.${j}`, x, text, cfg.upDepth[i][j], ctx);
+    }
+    if (i < n - 1) {
+      const next = skips[skips.length - 1];
+      x = upsample(bw.sub('upsamplers.0'), x, next.dim(2), next.dim(3));
+    }
+  }));
+
+  x = op.silu(nn.groupNorm(w.sub('conv_norm_out'), x, cfg.normGroups, cfg.normEps));
+  x = nn.conv2d(w.sub('conv_out'), x, { padding: (cfg.convOutKernel - 1) / 2 });
+  g.output(op.cast(x, 'float32'), UNET_OUTPUT);
+
+  const inputNames = [sample, timestep, text32, textTime?.textEmbeds, textTime?.timeIds, perturbation?.weights].flatMap((t) => (t ? [t.name] : []));
+  return { graph: g, layers, inputNames };
+}
