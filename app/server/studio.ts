@@ -1,0 +1,212 @@
+// The studio behind the API: one instance per app (desktop window or `studio serve`). It owns the
+// engine host (a separate process: the UI's process never blocks on ORT), the queue, the outputs
+// folder and the models folder, and tells listeners what changed through typed events.
+import { statSync } from 'node:fs';
+import { EngineClient, HostCrashedError, JobFailedError } from '../../pipelines/host/client.ts';
+import { JobCancelledError } from '../../pipelines/host/jobs.ts';
+import type { HostLauncher } from '../../pipelines/host/launchers.ts';
+import type { Progress } from '../../pipelines/host/protocol.ts';
+import { modelLabel } from '../../pipelines/metadata/generation-metadata.ts';
+import { sha256File } from '../../pipelines/metadata/model-hash.ts';
+import { GenerateRequestSchema, type GenerateRequest, type GenerateResult } from '../../pipelines/recipes/request.ts';
+import type { EventName, EventOf, HeadWeight, ParsedParamsOf, Preview, ResultOf } from './api.ts';
+import { BadRequestError, type StudioApi } from './dispatch.ts';
+import type { StudioJobs } from './engine-jobs.ts';
+import { Gallery } from './gallery.ts';
+import { readDroppedImage } from './dropped-image.ts';
+import { scanModels } from './models.ts';
+import { JobQueue, type JobRun } from './queue.ts';
+import { z } from 'zod';
+
+export interface StudioOptions {
+  modelsDir: string;
+  outputsDir: string;
+  version: string;
+  shell: 'browser' | 'electron';
+  /** How the engine host is started (child process by default; Electron passes its utilityProcess launcher). */
+  engineHost?: HostLauncher;
+  /** The module with the studio's jobs, as the host imports it (default: engine-jobs beside this file). */
+  jobModule?: string | URL;
+}
+
+export type StudioListener = <E extends EventName>(event: E, data: EventOf<E>) => void;
+
+interface GeneratePayload {
+  request: GenerateRequest;
+  heads: HeadWeight[];
+}
+
+const DEFAULT_JOB_MODULE = new URL(import.meta.url.endsWith('.ts') ? './engine-jobs.ts' : './engine-jobs.js', import.meta.url);
+
+export class Studio implements StudioApi {
+  private readonly engine: EngineClient<StudioJobs>;
+  private readonly outputs: Gallery;
+  private readonly jobs: JobQueue<GeneratePayload>;
+  private readonly listeners = new Set<StudioListener>();
+  private readonly hashes = new Map<string, Promise<string>>();
+  private providers?: ResultOf<'listProviders'>;
+
+  constructor(private readonly o: StudioOptions) {
+    this.outputs = new Gallery(o.outputsDir);
+    this.engine = new EngineClient<StudioJobs>({
+      host: o.engineHost,
+      jobModules: [o.jobModule ?? DEFAULT_JOB_MODULE],
+      onEvent: (e) =>
+        e.type === 'ready'
+          ? this.emit('engine', { state: 'ready', message: `engine host ready (pid ${e.pid})` })
+          : this.emit('engine', { state: 'restarting', message: `the engine host ${e.how}${e.lostJob ? ` during ${e.lostJob}` : ''}; restarting it` }),
+    });
+    this.jobs = new JobQueue<GeneratePayload>(
+      (payload, run, id) => this.runGenerate(payload, run, id),
+      (state) => this.emit('queue', state),
+      (e) => e instanceof JobCancelledError,
+    );
+  }
+
+  /** Subscribes to every event; returns the unsubscribe function. */
+  on(listener: StudioListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.jobs.cancelAll();
+    await this.engine.close();
+  }
+
+  // ---- API ----
+
+  async info(): Promise<ResultOf<'info'>> {
+    return { version: this.o.version, modelsDir: this.o.modelsDir, outputsDir: this.o.outputsDir, shell: this.o.shell };
+  }
+
+  async listModels(): Promise<ResultOf<'listModels'>> {
+    return { modelsDir: this.o.modelsDir, models: await scanModels(this.o.modelsDir) };
+  }
+
+  async listHeads({ model }: ParsedParamsOf<'listHeads'>): Promise<ResultOf<'listHeads'>> {
+    return this.engine.run('studio.listHeads', { model, modelsDir: this.o.modelsDir });
+  }
+
+  async generate({ request: raw, heads }: ParsedParamsOf<'generate'>): Promise<ResultOf<'generate'>> {
+    const parsed = GenerateRequestSchema.safeParse(raw);
+    if (!parsed.success) throw new BadRequestError(`generate request: ${z.prettifyError(parsed.error)}`);
+    const request: GenerateRequest = { ...parsed.data, modelsDir: parsed.data.modelsDir ?? this.o.modelsDir };
+    checkHeads(request, heads);
+    const job = this.jobs.enqueue({
+      prompt: request.prompt,
+      seed: request.seed,
+      batch: request.batch,
+      steps: request.steps,
+      heads: heads.length,
+      payload: { request, heads },
+    });
+    return { jobId: job.id, seed: request.seed, request };
+  }
+
+  async cancel({ jobId }: ParsedParamsOf<'cancel'>): Promise<ResultOf<'cancel'>> {
+    return { cancelled: this.jobs.cancel(jobId) };
+  }
+
+  async queue(): Promise<ResultOf<'queue'>> {
+    return this.jobs.state();
+  }
+
+  async gallery(params: ParsedParamsOf<'gallery'>): Promise<ResultOf<'gallery'>> {
+    return { images: await this.outputs.list(params?.limit ?? 200) };
+  }
+
+  async readImageMetadata({ name, dataBase64 }: ParsedParamsOf<'readImageMetadata'>): Promise<ResultOf<'readImageMetadata'>> {
+    return readDroppedImage(name, Buffer.from(dataBase64, 'base64'));
+  }
+
+  async listProviders(params: ParsedParamsOf<'listProviders'>): Promise<ResultOf<'listProviders'>> {
+    if (this.providers && !params?.refresh) return this.providers;
+    try {
+      const { reports, choice } = await this.engine.run('host.providers', { refresh: params?.refresh });
+      this.providers = { reports, choice: { provider: choice.provider, computeDtype: choice.computeDtype, message: choice.message } };
+    } catch (e) {
+      return { reports: [], error: e instanceof JobFailedError ? e.remote.message : (e as Error).message };
+    }
+    return this.providers;
+  }
+
+  /** Where a gallery image lies on disk (for the HTTP server and Electron's protocol handler). */
+  imagePath(name: string): string | undefined {
+    return this.outputs.pathOf(name);
+  }
+
+  // ---- internals ----
+
+  private emit<E extends EventName>(event: E, data: EventOf<E>): void {
+    for (const l of this.listeners) l(event, data);
+  }
+
+  private async runGenerate(payload: GeneratePayload, run: JobRun, jobId: string): Promise<string[]> {
+    const onProgress = (p: Progress) => {
+      const progress = { phase: p.message ?? 'denoise', step: p.step ?? 0, total: p.total ?? 0 };
+      run.progress(progress);
+      this.emit('progress', { jobId, progress, preview: toPreview(p.data) });
+    };
+    let result: GenerateResult;
+    try {
+      result = (await this.engine.run('studio.generate', payload, { signal: run.signal, onProgress })) as GenerateResult;
+    } catch (e) {
+      if (e instanceof JobFailedError) throw new Error(e.remote.message);
+      if (e instanceof HostCrashedError) throw new Error(`the engine stopped during this job (it ${e.how}); it has been restarted, so generate again`);
+      throw e;
+    }
+    checkResult(result, payload.request);
+    const model = { name: result.model.name, ...(result.model.file ? { sha256: await this.hash(result.model.file) } : {}) };
+    const names: string[] = [];
+    for (const image of result.images) {
+      const entry = await this.outputs.save(image, { request: payload.request, model, ep: result.ep, studioVersion: this.o.version });
+      names.push(entry.name);
+      this.emit('image', entry);
+    }
+    return names;
+  }
+
+  /** SHA-256 of a model file, once per file version (A1111's `Model hash`). */
+  private hash(file: string): Promise<string> {
+    const s = statSync(file);
+    const key = `${file}:${s.size}:${s.mtimeMs}`;
+    let h = this.hashes.get(key);
+    if (!h) this.hashes.set(key, (h = sha256File(file)));
+    return h;
+  }
+}
+
+function checkHeads(request: GenerateRequest, heads: HeadWeight[]): void {
+  if (heads.length === 0) return;
+  if (!request.pag || request.pag.scale === 0) {
+    throw new BadRequestError('generate request: heads are selected but the PAG scale is 0; set a PAG scale above 0 or clear the head selection');
+  }
+  const seen = new Set<string>();
+  for (const h of heads) {
+    const key = `${h.layer}/${h.head}`;
+    if (seen.has(key)) throw new BadRequestError(`generate request: head ${h.head} of layer ${h.layer} is listed twice`);
+    seen.add(key);
+  }
+}
+
+/** The engine is another component: check what it returned before writing files from it. */
+function checkResult(result: GenerateResult, request: GenerateRequest): void {
+  if (!Array.isArray(result?.images) || result.images.length !== request.batch) {
+    throw new Error(`the engine returned ${result?.images?.length ?? 'no'} images for a batch of ${request.batch}`);
+  }
+  for (const [i, img] of result.images.entries()) {
+    if (!(img.pixels instanceof Uint8Array) || img.pixels.length !== img.width * img.height * 3) {
+      throw new Error(`engine image ${i}: expected ${img.width}x${img.height} RGB bytes, got ${img.pixels?.length ?? 'none'}`);
+    }
+  }
+  if (typeof result.model?.name !== 'string') throw new Error('the engine did not say which model it ran');
+  result.model.name ||= modelLabel(request.model ?? 'default');
+}
+
+function toPreview(data: unknown): Preview | undefined {
+  const p = (data as { preview?: { width?: unknown; height?: unknown; pixels?: unknown } } | undefined)?.preview;
+  if (!p || typeof p.width !== 'number' || typeof p.height !== 'number' || !(p.pixels instanceof Uint8Array)) return undefined;
+  if (p.pixels.length !== p.width * p.height * 3) return undefined;
+  return { width: p.width, height: p.height, rgbBase64: Buffer.from(p.pixels.buffer, p.pixels.byteOffset, p.pixels.byteLength).toString('base64') };
+}

@@ -1,0 +1,37 @@
+// Form → generate call, and the seed bookkeeping after it (random / fixed / increment, as ComfyUI's
+// "control after generate" does it).
+import type { HeadWeight, ParamsOf } from '../../app/server/api.ts';
+import type { GenerateRequestInput } from '../../pipelines/recipes/request.ts';
+import type { GenerateForm } from './form.svelte.ts';
+import type { HeadSelection } from './heads.svelte.ts';
+
+/** PAG's default layer in diffusers (`pag_applied_layers="mid"`), used when no head is selected. */
+const DEFAULT_PAG_LAYERS = ['mid'];
+
+export function generateParams(form: GenerateForm, heads: HeadSelection): ParamsOf<'generate'> {
+  const weights: HeadWeight[] = heads.weights();
+  const request: GenerateRequestInput = {
+    prompt: form.prompt,
+    negative: form.negative,
+    steps: form.steps,
+    cfg: form.cfg,
+    sampler: form.sampler,
+    width: form.width,
+    height: form.height,
+    batch: form.batch,
+    clipSkip: form.clipSkip,
+    attention: form.attention === 'linfusion' ? { kind: 'linfusion', path: form.linfusionPath } : { kind: form.attention },
+  };
+  if (form.model) request.model = form.model;
+  if (form.seedMode !== 'random') request.seed = form.seed;
+  if (form.pagScale > 0) {
+    const layers = weights.length ? heads.selectedLayerNames() : DEFAULT_PAG_LAYERS;
+    request.pag = { scale: form.pagScale, layers };
+  }
+  return { request, heads: weights };
+}
+
+/** After a generate call: show the seed that was used, and step it for "increment". */
+export function afterGenerate(form: GenerateForm, usedSeed: number): void {
+  form.seed = form.seedMode === 'increment' ? usedSeed + 1 : usedSeed;
+}

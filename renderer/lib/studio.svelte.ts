@@ -1,0 +1,138 @@
+// The UI's state and the actions the panels trigger. Everything the studio reports arrives as events
+// (queue, progress, new images, engine restarts) and lands here; components read it and call actions.
+import type { EventOf, GalleryImage, JobView, ModelEntry, Preview, ResultOf } from '../../app/server/api.ts';
+import { ApiClient } from './api-client.ts';
+import { GenerateForm } from './form.svelte.ts';
+import { HeadSelection } from './heads.svelte.ts';
+import { fileToBase64 } from './preview.ts';
+import { recall, SOURCE_LABELS, type RecallSource } from './recall.ts';
+import { afterGenerate, generateParams } from './request.ts';
+import type { ConnectionState } from './transport.ts';
+
+export interface Notice {
+  id: number;
+  kind: 'info' | 'error';
+  text: string;
+}
+
+/** How long an info notice stays on screen. */
+const INFO_NOTICE_MS = 6000;
+
+export class StudioState {
+  readonly form = new GenerateForm();
+  readonly heads = new HeadSelection();
+  info = $state<ResultOf<'info'> | undefined>(undefined);
+  models = $state.raw<ModelEntry[]>([]);
+  queue = $state.raw<JobView[]>([]);
+  gallery = $state.raw<GalleryImage[]>([]);
+  selectedImage = $state<string | undefined>(undefined);
+  preview = $state.raw<{ jobId: string; preview: Preview } | undefined>(undefined);
+  connection = $state<ConnectionState>('connecting');
+  engine = $state.raw<EventOf<'engine'> | undefined>(undefined);
+  notices = $state<Notice[]>([]);
+  private nextNotice = 1;
+
+  running = $derived(this.queue.find((j) => j.status === 'running'));
+  selected = $derived(this.gallery.find((g) => g.name === this.selectedImage));
+
+  constructor(readonly api: ApiClient) {}
+
+  start(): void {
+    this.api.transport.onConnection((state) => {
+      this.connection = state;
+      if (state === 'open') void this.reload();
+    });
+    this.api.on('queue', (q) => (this.queue = q.jobs));
+    this.api.on('progress', (p) => {
+      if (p.preview) this.preview = { jobId: p.jobId, preview: p.preview };
+    });
+    this.api.on('image', (image) => {
+      this.gallery = [image, ...this.gallery.filter((g) => g.name !== image.name)];
+    });
+    this.api.on('engine', (e) => {
+      this.engine = e;
+      if (e.state !== 'ready') this.notify('error', e.message);
+    });
+  }
+
+  async reload(): Promise<void> {
+    await this.attempt(async () => {
+      const [info, models, queue, gallery] = await Promise.all([
+        this.api.call('info', {}),
+        this.api.call('listModels', {}),
+        this.api.call('queue', {}),
+        this.api.call('gallery', {}),
+      ]);
+      this.info = info;
+      this.models = models.models;
+      this.queue = queue.jobs;
+      this.gallery = gallery.images;
+    });
+    await this.loadHeads();
+  }
+
+  async loadHeads(): Promise<void> {
+    this.heads.loading = true;
+    await this.attempt(async () => {
+      const list = await this.api.call('listHeads', { model: this.form.model || undefined });
+      this.heads.setLayers(list.layers, list.message);
+    });
+    this.heads.loading = false;
+  }
+
+  async generate(): Promise<void> {
+    if (!this.form.prompt.trim()) return this.notify('error', 'Write a prompt first.');
+    await this.attempt(async () => {
+      const { jobId, seed } = await this.api.call('generate', generateParams(this.form, this.heads));
+      afterGenerate(this.form, seed);
+      this.notify('info', `Queued ${jobId} with seed ${seed}.`);
+    });
+  }
+
+  async cancel(jobId: string): Promise<void> {
+    await this.attempt(async () => {
+      const { cancelled } = await this.api.call('cancel', { jobId });
+      if (!cancelled) this.notify('info', `${jobId} had already finished.`);
+    });
+  }
+
+  /** A file dropped on the window (or picked with "Load settings from PNG"). */
+  async loadFile(file: File): Promise<void> {
+    await this.attempt(async () => {
+      const meta = await this.api.call('readImageMetadata', { name: file.name, dataBase64: await fileToBase64(file) });
+      if (!meta.settings && meta.request === undefined) return this.notify('error', meta.warnings.join(' ') || `No generation settings in "${file.name}".`);
+      this.applyRecall(meta, `"${file.name}"`);
+    });
+  }
+
+  recallImage(image: GalleryImage): void {
+    this.applyRecall(image, image.name);
+  }
+
+  notify(kind: Notice['kind'], text: string): void {
+    const id = this.nextNotice++;
+    this.notices = [...this.notices.slice(-3), { id, kind, text }];
+    // Errors stay until dismissed; the rest fade after a while (they are also announced when shown).
+    if (kind === 'info') setTimeout(() => this.dismiss(id), INFO_NOTICE_MS);
+  }
+
+  dismiss(id: number): void {
+    this.notices = this.notices.filter((n) => n.id !== id);
+  }
+
+  private applyRecall(source: RecallSource, what: string): void {
+    const notes = recall(this.form, source, this.models);
+    const from = source.settings ? ` (${SOURCE_LABELS[source.settings.source]})` : '';
+    const sentences = notes.map((n) => `${n[0].toUpperCase()}${n.slice(1)}.`);
+    this.notify('info', [`Loaded the settings of ${what}${from}.`, ...sentences].join(' '));
+  }
+
+  /** Runs an action, turning its failure into an error notice. */
+  private async attempt(action: () => Promise<void>): Promise<void> {
+    try {
+      await action();
+    } catch (e) {
+      this.notify('error', e instanceof Error ? e.message : String(e));
+    }
+  }
+}

@@ -1,0 +1,93 @@
+// What the studio's end-to-end tests share: the built UI (rebuilt when its sources are newer), a real
+// `startServer` on a random loopback port with its engine host, and Debian's Chromium driven by
+// playwright-core. Until runGenerate has a pipeline behind it, the engine host loads test/e2e-engine.ts.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { TEST_ENGINE_ENV } from '../app/cli/engine.ts';
+import { startServer, type StudioServer } from '../app/server/index.ts';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const ARTIFACTS = join(ROOT, 'test-artifacts');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const UI_DIR = join(ROOT, 'dist/renderer');
+/** Sources the UI bundle is built from. */
+const UI_SOURCES = ['renderer', 'app/server/api.ts', 'pipelines/recipes/request.ts', 'vite.config.ts', 'svelte.config.js'];
+
+/** Why the browser tests cannot run here, or undefined when they can (for node:test's `skip`). */
+export function browserSkipReason(): string | undefined {
+  return existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}: run scripts/install-chromium.sh (or set CHROMIUM_PATH)`;
+}
+
+function newestMtime(path: string): number {
+  const s = statSync(path);
+  if (!s.isDirectory()) return s.mtimeMs;
+  return Math.max(s.mtimeMs, ...readdirSync(path).map((n) => newestMtime(join(path, n))));
+}
+
+/** Builds dist/renderer with Vite when it is missing or older than its sources. */
+export async function ensureUiBuilt(): Promise<void> {
+  const index = join(UI_DIR, 'index.html');
+  const sources = Math.max(...UI_SOURCES.map((p) => newestMtime(join(ROOT, p))));
+  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
+  const { build } = await import('vite');
+  await build({ configFile: join(ROOT, 'vite.config.ts'), logLevel: 'warn' });
+}
+
+export interface Studio {
+  server: StudioServer;
+  browser: Browser;
+  page: Page;
+  outputsDir: string;
+  modelsDir: string;
+  /** JSON lines: every request the engine received. */
+  engineLog: string;
+  /** Console errors and page errors (CSP violations show up here). */
+  pageErrors: string[];
+  requests(): Record<string, unknown>[];
+  screenshot(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openStudio(o: { stepMs?: number } = {}): Promise<Studio> {
+  await ensureUiBuilt();
+  const dir = mkdtempSync(join(tmpdir(), 'studio-e2e-'));
+  const outputsDir = join(dir, 'outputs');
+  const modelsDir = join(dir, 'models');
+  mkdirSync(modelsDir);
+  const engineLog = join(dir, 'engine.jsonl');
+  // The engine host is a child process: it inherits these.
+  process.env[TEST_ENGINE_ENV] = join(ROOT, 'test/e2e-engine.ts');
+  process.env.STUDIO_TEST_ENGINE_LOG = engineLog;
+  process.env.STUDIO_TEST_ENGINE_STEP_MS = String(o.stepMs ?? 40);
+
+  const server = await startServer({ port: 0, outputsDir, modelsDir });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--disable-gpu', '--disable-dev-shm-usage'] });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  // Failures show in seconds, not after Playwright's default 30 s.
+  page.setDefaultTimeout(Number(process.env.STUDIO_E2E_TIMEOUT_MS ?? 10_000));
+  const pageErrors: string[] = [];
+  page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(server.url);
+  mkdirSync(ARTIFACTS, { recursive: true });
+
+  return {
+    server,
+    browser,
+    page,
+    outputsDir,
+    modelsDir,
+    engineLog,
+    pageErrors,
+    requests: () => (existsSync(engineLog) ? readFileSync(engineLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []),
+    screenshot: async (name) => void (await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true })),
+    close: async () => {
+      await browser.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

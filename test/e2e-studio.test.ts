@@ -1,0 +1,253 @@
+// The studio UI end to end: Debian's Chromium (playwright-core) on a real `startServer` with a real
+// engine host process. Typing, Ctrl+Enter, progress and previews, the gallery, the head grid, the
+// queue, dropped PNGs of several apps, and an engine host killed mid-run. Screenshots of the main
+// screens go to test-artifacts/.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { encodePng } from '../pipelines/metadata/encode-png.ts';
+import { readImageMetadata } from '../pipelines/metadata/read-metadata.ts';
+import { browserSkipReason, openStudio, type Studio } from './e2e-harness.ts';
+
+const skip = browserSkipReason();
+
+/** Browser globals used inside page.evaluate callbacks. */
+interface BrowserGlobals {
+  DataTransfer: new () => { items: { add(file: File): void } };
+}
+
+/** A small PNG carrying the given text chunks, as another app would have written it. */
+async function pngWith(chunks: [string, string][]): Promise<Buffer> {
+  const pixels = new Uint8Array(16 * 16 * 3).fill(128);
+  return Buffer.from(await encodePng({ width: 16, height: 16, pixels }, chunks));
+}
+
+const A1111_TEXT = [
+  'a castle on a hill, (sunset:1.2)',
+  'Negative prompt: fog, [people]',
+  'Steps: 31, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 123456789, Size: 640x448, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Version: v1.10.1',
+].join('\n');
+
+const COMFY_PROMPT = JSON.stringify({
+  '3': { class_type: 'KSampler', inputs: { seed: 4242, steps: 17, cfg: 5, sampler_name: 'euler_ancestral', scheduler: 'normal', denoise: 1, model: ['4', 0], positive: ['6', 0], negative: ['7', 0], latent_image: ['5', 0] } },
+  '4': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'dreamshaper_8.safetensors' } },
+  '5': { class_type: 'EmptyLatentImage', inputs: { width: 768, height: 512, batch_size: 1 } },
+  '6': { class_type: 'CLIPTextEncode', inputs: { text: 'a red fox in the snow', clip: ['4', 1] } },
+  '7': { class_type: 'CLIPTextEncode', inputs: { text: 'lowres', clip: ['4', 1] } },
+});
+
+describe('studio in Chromium', { skip }, () => {
+  let s: Studio;
+  before(async () => {
+    s = await openStudio();
+  });
+  after(async () => {
+    await s?.close();
+  });
+
+  const field = (label: string) => s.page.getByLabel(label, { exact: true });
+  const job = (status: string) => s.page.locator(`.jobs li.${status}`);
+
+  async function drop(name: string, bytes: Buffer, type: string): Promise<void> {
+    const dataTransfer = await s.page.evaluateHandle(
+      ({ b64, name, type }) => {
+        // Runs in the page; this file compiles against Node's types, which have no DataTransfer.
+        const dt = new (globalThis as unknown as BrowserGlobals).DataTransfer();
+        dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type }));
+        return dt;
+      },
+      { b64: bytes.toString('base64'), name, type },
+    );
+    await s.page.dispatchEvent('main', 'dragover', { dataTransfer });
+    await s.page.dispatchEvent('main', 'drop', { dataTransfer });
+  }
+
+  test('type a prompt, Ctrl+Enter: progress and a preview show, the image lands in the gallery with its metadata', async () => {
+    await field('Prompt').fill('a lighthouse at dusk, (oil painting:1.2)');
+    await field('Steps').fill('12');
+    await field('Prompt').focus();
+    await s.page.keyboard.press('Control+Enter');
+
+    await s.page.getByText(/denoise: step \d+ of 12/).waitFor();
+    await s.page.getByLabel('Preview of the image being generated').waitFor();
+    await s.screenshot('studio-generating');
+
+    const thumb = s.page.getByRole('button', { name: /^a lighthouse at dusk/ });
+    await thumb.waitFor();
+    await job('done').first().waitFor();
+    const files = readdirSync(s.outputsDir).filter((f) => f.endsWith('.png'));
+    assert.equal(files.length, 1);
+    const meta = readImageMetadata(readFileSync(join(s.outputsDir, files[0])), files[0]);
+    assert.equal(meta.settings?.prompt, 'a lighthouse at dusk, (oil painting:1.2)');
+    assert.equal(meta.settings?.steps, 12);
+    assert.match(meta.text.get('parameters') ?? '', /Steps: 12, Sampler: DPM\+\+ 2M, Schedule type: Karras/);
+    // The gallery image really loads over HTTP (token, path and CSP all allow it).
+    const loaded = await thumb.locator('img').evaluate((el) => {
+      const img = el as unknown as { decode(): Promise<void>; naturalWidth: number };
+      return img.decode().then(() => img.naturalWidth);
+    });
+    assert.equal(loaded, 512);
+    assert.equal(s.requests().length, 1);
+    assert.equal(s.requests()[0].prompt, 'a lighthouse at dusk, (oil painting:1.2)');
+  });
+
+  test('the prompt’s weighting syntax is highlighted, and the highlight matches the text exactly', async () => {
+    const prompt = 'a (red:1.3) [cat] BREAK dog \\(x\\) (open';
+    await field('Prompt').fill(prompt);
+    const backdrop = s.page.locator('.field:has(#prompt) .backdrop');
+    assert.equal(await backdrop.locator('.tok-weight').textContent(), ':1.3');
+    assert.equal(await backdrop.locator('.tok-keyword').textContent(), 'BREAK');
+    assert.deepEqual(await backdrop.locator('.tok-escape').allTextContents(), ['\\(', '\\)']);
+    assert.equal(await backdrop.locator('.tok-open').count(), 3);
+    assert.equal(await backdrop.textContent(), `${prompt}\n `);
+    await s.page.getByText('1 bracket not closed').waitFor();
+  });
+
+  test('heads picked in the grid (mouse and keyboard) are sent with the request, with their strengths', async () => {
+    await field('Prompt').fill('a tabby cat on a windowsill');
+    await field('Steps').fill('6');
+    await s.page.getByRole('button', { name: 'layer 2 head 5' }).click();
+    assert.equal(await field('PAG scale').inputValue(), '3', 'selecting a head turns PAG on');
+    const first = s.page.getByRole('button', { name: 'layer 0 head 0', exact: true });
+    await first.focus();
+    for (let i = 0; i < 3; i++) await s.page.keyboard.press('ArrowRight');
+    await s.page.keyboard.press('Space');
+    await s.page.getByLabel('Strength of layer 0 head 3').fill('0.4');
+    await s.page.getByText('2 selected', { exact: true }).waitFor();
+    await s.screenshot('studio-heads');
+
+    await s.page.getByRole('button', { name: /^Generate/ }).click();
+    await job('done').nth(1).waitFor();
+    const sent = s.requests().at(-1) as { pag?: { scale: number; layers: string[]; heads: unknown[] } };
+    assert.equal(sent.pag?.scale, 3);
+    assert.deepEqual(
+      [...(sent.pag?.heads ?? [])].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      [
+        { layer: 0, head: 3, strength: 0.4 },
+        { layer: 2, head: 5, strength: 1 },
+      ],
+    );
+    assert.deepEqual(sent.pag?.layers, ['down_blocks.0.attentions.0.transformer_blocks.0.attn1', 'mid_block.attentions.0.transformer_blocks.0.attn1']);
+    await s.page.getByRole('button', { name: 'Clear' }).click();
+  });
+
+  test('the UI answers while the engine runs, and queued and running jobs can be cancelled', async () => {
+    await field('Prompt').fill('a long job');
+    await field('Steps').fill('400');
+    await s.page.keyboard.press('Control+Enter');
+    await field('Prompt').fill('a queued job');
+    await s.page.keyboard.press('Control+Enter');
+    await s.page.getByText(/denoise: step \d+ of 400/).waitFor();
+
+    // An interaction during the run: typing updates the highlighted negative prompt while the job still runs.
+    await field('Negative prompt').fill('(blurry:1.4)');
+    assert.equal(await s.page.locator('.field:has(#negative) .tok-weight').textContent(), ':1.4');
+    assert.equal(await job('running').count(), 1, 'the interaction finished while the engine was still running');
+
+    const requestsBefore = s.requests().length;
+    await s.page.getByRole('button', { name: /^Cancel job-4$/ }).click();
+    await s.page.getByRole('button', { name: /^Cancel job-3$/ }).click();
+    await job('cancelled').nth(1).waitFor();
+    assert.equal(s.requests().length, requestsBefore, 'the queued job never reached the engine');
+    assert.match(await job('cancelled').first().textContent() ?? '', /cancelled before it started/);
+    await field('Steps').fill('6');
+  });
+
+  test('dropping an A1111 PNG loads its settings into the form', async () => {
+    await drop('castle.png', await pngWith([['parameters', A1111_TEXT]]), 'image/png');
+    await s.page.getByText('Loaded the settings of "castle.png" (A1111).', { exact: false }).waitFor();
+    assert.equal(await field('Prompt').inputValue(), 'a castle on a hill, (sunset:1.2)');
+    assert.equal(await field('Negative prompt').inputValue(), 'fog, [people]');
+    assert.equal(await field('Steps').inputValue(), '31');
+    assert.equal(await field('CFG scale').inputValue(), '6.5');
+    assert.equal(await field('Seed').inputValue(), '123456789');
+    assert.equal(await field('Width').inputValue(), '640');
+    assert.equal(await field('Height').inputValue(), '448');
+    assert.equal(await field('Sampler').inputValue(), 'dpmpp_2m_karras');
+    assert.ok(await s.page.getByRole('radio', { name: 'Fixed' }).isChecked());
+    await s.page.getByText('model "v1-5-pruned-emaonly" is not in the models folder', { exact: false }).waitFor();
+    await s.screenshot('studio-recalled');
+  });
+
+  test('a ComfyUI PNG loads through the file picker (the keyboard way)', async () => {
+    await s.page.setInputFiles('input[type=file]', { name: 'fox.png', mimeType: 'image/png', buffer: await pngWith([['prompt', COMFY_PROMPT]]) });
+    await s.page.getByText('Loaded the settings of "fox.png" (ComfyUI).', { exact: false }).waitFor();
+    assert.equal(await field('Prompt').inputValue(), 'a red fox in the snow');
+    assert.equal(await field('Negative prompt').inputValue(), 'lowres');
+    assert.equal(await field('Steps').inputValue(), '17');
+    assert.equal(await field('Seed').inputValue(), '4242');
+    assert.equal(await field('Width').inputValue(), '768');
+    assert.equal(await field('Sampler').inputValue(), 'euler_a');
+  });
+
+  test('dropping an InvokeAI PNG, then one of the studio’s own, recalls each', async () => {
+    const invoke = JSON.stringify({ positive_prompt: 'a paper boat', negative_prompt: 'text', seed: 99, steps: 23, cfg_scale: 4.5, scheduler: 'dpmpp_2m_k', width: 576, height: 832, model: { name: 'sd15', base: 'sd-1' } });
+    await drop('boat.png', await pngWith([['invokeai_metadata', invoke]]), 'image/png');
+    await s.page.getByText('Loaded the settings of "boat.png" (InvokeAI).', { exact: false }).waitFor();
+    assert.equal(await field('Prompt').inputValue(), 'a paper boat');
+    assert.equal(await field('Steps').inputValue(), '23');
+    assert.equal(await field('Height').inputValue(), '832');
+    assert.equal(await field('Sampler').inputValue(), 'dpmpp_2m_karras');
+
+    const own = readdirSync(s.outputsDir).find((f) => f.endsWith('.png'))!;
+    await drop(own, readFileSync(join(s.outputsDir, own)), 'image/png');
+    await s.page.getByText(`Loaded the settings of "${own}" (Diffusion Studio).`, { exact: false }).waitFor();
+    assert.equal(await field('Prompt').inputValue(), 'a lighthouse at dusk, (oil painting:1.2)');
+    assert.equal(await field('Seed').inputValue(), String(s.requests()[0].seed));
+  });
+
+  test('dropping a non-image or a PNG without metadata says so and changes nothing', async () => {
+    const before = await field('Prompt').inputValue();
+    await drop('notes.txt', Buffer.from('just some notes'), 'text/plain');
+    const alert = s.page.getByRole('alert');
+    await alert.getByText('"notes.txt" is not a PNG image', { exact: false }).waitFor();
+    await drop('plain.png', await pngWith([]), 'image/png');
+    await alert.getByText('"plain.png" is a PNG without generation settings', { exact: false }).waitFor();
+    assert.equal(await field('Prompt').inputValue(), before);
+    await s.screenshot('studio-drop-error');
+    const dismiss = alert.getByRole('button', { name: 'Dismiss message' });
+    while ((await dismiss.count()) > 0) await dismiss.first().click();
+  });
+
+  test('a gallery image shows its parameters and recalls them exactly', async () => {
+    await s.page.getByRole('button', { name: /^a lighthouse at dusk/ }).click();
+    const details = s.page.getByLabel(/^Parameters of /);
+    await details.getByText('a lighthouse at dusk, (oil painting:1.2)').waitFor();
+    await details.getByRole('button', { name: 'Recall these settings' }).click();
+    assert.equal(await field('Prompt').inputValue(), 'a lighthouse at dusk, (oil painting:1.2)');
+    assert.equal(await field('Steps').inputValue(), '12');
+    assert.equal(await field('Seed').inputValue(), String(s.requests()[0].seed));
+    assert.equal(await field('Width').inputValue(), '512');
+  });
+
+  test('settings list the execution providers the engine host found', async () => {
+    await s.page.getByRole('button', { name: 'Settings', exact: true }).click();
+    const cpu = s.page.getByRole('row', { name: /^cpu yes float32/ });
+    await cpu.waitFor({ timeout: 20_000 });
+    await s.screenshot('studio-settings');
+    await s.page.getByRole('button', { name: 'Close', exact: true }).click();
+  });
+
+  test('the engine host killed mid-run: the UI says what happened and the next job runs', async () => {
+    await field('Prompt').fill('a job the engine will not finish');
+    await field('Steps').fill('400');
+    await s.page.keyboard.press('Control+Enter');
+    await s.page.getByText(/denoise: step \d+ of 400/).waitFor();
+    const pid = Number(/pid (\d+)/.exec((await s.page.locator('.top .engine').textContent()) ?? '')?.[1]);
+    assert.ok(pid > 0 && pid !== process.pid, 'the header names the engine host process');
+    process.kill(pid, 'SIGKILL');
+
+    await s.page.getByRole('alert').getByText(/engine host was killed by SIGKILL/).waitFor();
+    await s.page.locator('.jobs li.failed', { hasText: 'a job the engine will not finish' }).getByText(/it was killed by SIGKILL\); it has been restarted/).waitFor();
+
+    await field('Prompt').fill('after the crash');
+    await field('Steps').fill('4');
+    await s.page.keyboard.press('Control+Enter');
+    await s.page.getByRole('button', { name: /^after the crash/ }).waitFor();
+  });
+
+  test('no script errors or CSP violations on the page', () => {
+    assert.deepEqual(s.pageErrors, []);
+  });
+});
