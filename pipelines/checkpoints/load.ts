@@ -1,0 +1,56 @@
+// Entry point: an SD 1.x / 2.x / XL model from a path (diffusers folder or single file) or a name in
+// the models directory, with a clear error for anything else given as a model.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { detectPath, type Detection } from './detect.ts';
+import { loadDiffusersFolder } from './diffusers-folder.ts';
+import type { LoadOptions, PipelineSources } from './pipeline-sources.ts';
+import { loadSingleFile } from './single-file.ts';
+import { loadVaeOverride } from './vae-override.ts';
+
+export class NotAModelError extends Error {
+  constructor(
+    readonly path: string,
+    readonly detection: Detection,
+    advice: string,
+  ) {
+    super(`${path} is ${detection.description}, not a Stable Diffusion model. ${advice}`);
+    this.name = 'NotAModelError';
+  }
+}
+
+const ADVICE: Record<string, string> = {
+  lora: 'A LoRA adapts a base model: give a full SD 1.x/2.x/XL checkpoint or diffusers folder as the model (applying LoRA files is not supported yet).',
+  vae: 'Give a full checkpoint or diffusers folder as the model and this file as its VAE (`--vae FILE`).',
+  linfusion: 'It replaces the self-attention of an SD UNet: give the SD model as the model and this as `--attention linfusion:PATH`.',
+  dit: 'Class-conditional models are run by the DiT pipeline, not by SD text-to-image.',
+  dico: 'Class-conditional models are run by the DiCo pipeline, not by SD text-to-image.',
+  unknown: 'Supported: SD 1.x, SD 2.x and SDXL base, as a diffusers folder (with model_index.json) or a single .safetensors checkpoint.',
+};
+
+/** `path` itself, else `<models dir>/<path>` or `<models dir>/<path>.safetensors`. */
+export function resolveModelPath(path: string, modelsDir?: string): string {
+  if (existsSync(path)) return resolve(path);
+  if (modelsDir) {
+    for (const candidate of [join(modelsDir, path), join(modelsDir, `${path}.safetensors`)]) {
+      if (existsSync(candidate)) return resolve(candidate);
+    }
+  }
+  throw new Error(`model ${path}: no such file or folder${modelsDir ? ` (nor in the models dir ${modelsDir})` : ''}`);
+}
+
+export function loadPipelineSources(path: string, o: LoadOptions = {}): PipelineSources {
+  const where = resolveModelPath(path, o.modelsDir);
+  const detection = detectPath(where);
+  const { family } = detection;
+  if (family !== 'sd1' && family !== 'sd2' && family !== 'sdxl') throw new NotAModelError(where, detection, ADVICE[family]);
+  const sources = detection.layout === 'diffusers' ? loadDiffusersFolder(where, family, detection.description, o) : loadSingleFile(where, family, detection.description, o);
+  // The scheduler config is what samplers read; keep it consistent with the decided prediction type.
+  sources.scheduler = { ...sources.scheduler, config: { ...sources.scheduler.config, prediction_type: sources.predictionType } };
+  if (o.vae) {
+    const override = loadVaeOverride(o.vae, family, sources.vaeConfig);
+    sources.vae = override.source;
+    sources.vaeConfig = override.config;
+  }
+  return sources;
+}

@@ -1,0 +1,156 @@
+// AutoencoderKL graphs: parity with diffusers (sd15-tiny goldens), the posterior sample, fp16 decoding
+// with its fp32 recovery, and tiled decoding.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
+import { readJsonObject } from '../pipelines/checkpoints/json-fields.ts';
+import { vaeConfigFromDiffusers, type VaeConfig } from '../pipelines/models/vae/config.ts';
+import { Vae, brokenImage } from '../pipelines/models/vae/vae.ts';
+import { rampWeights, tileStarts, tiledApply, type Nchw } from '../pipelines/models/vae/tiling.ts';
+import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
+
+const skip = skipWithoutFixtures;
+
+function tinyVae(o: ConstructorParameters<typeof Vae>[2] = {}): Vae {
+  const cfg: VaeConfig = vaeConfigFromDiffusers(readJsonObject(fixture('sd15-tiny/vae/config.json')), 'sd15-tiny/vae/config.json');
+  return new Vae(SafetensorsFile.open(fixture('sd15-tiny/vae/diffusion_pytorch_model.safetensors')), cfg, o);
+}
+
+const golden = (name: string) => SafetensorsFile.open(fixture('sd15-tiny-golden.safetensors')).readFloat32(name);
+const goldenLatents = (): Nchw => ({ data: golden('vae_in_latents'), dims: [1, 4, 16, 16] });
+const maxAbs = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
+test('decode matches diffusers: decode(latents / scaling_factor) (rel-L2 < 1e-4)', { skip }, async () => {
+  const vae = tinyVae();
+  const out = await vae.decode(goldenLatents());
+  assert.deepEqual(out.dims, [1, 3, 128, 128]);
+  const err = relL2(out.data, golden('vae_decoded'));
+  assert.ok(err < 1e-4, `rel-L2 ${err}`);
+  assert.equal(out.recoveredFrom, undefined);
+  await vae.release();
+});
+
+test('encode matches diffusers: latent_dist.mean (rel-L2 < 1e-4); sample = mean + std·noise, latents scaled', { skip }, async () => {
+  const vae = tinyVae();
+  const image: Nchw = { data: golden('vae_in_image'), dims: [1, 3, 128, 128] };
+  const noise = Float32Array.from({ length: 4 * 16 * 16 }, (_, i) => Math.sin(i * 12.9898) * 1.5);
+  const out = await vae.encode(image, noise);
+  const err = relL2(out.mean.data, golden('vae_encoded_mean'));
+  assert.ok(err < 1e-4, `rel-L2 ${err}`);
+  assert.ok(out.std.data.every((s) => s > 0 && Number.isFinite(s)));
+  const expected = out.mean.data.map((m, i) => m + out.std.data[i] * noise[i]);
+  assert.ok(maxAbs(out.sample!.data, expected) < 1e-5);
+  assert.ok(maxAbs(out.latents.data, expected.map((v) => v * 0.18215)) < 1e-5);
+  const meanOnly = await vae.encode(image);
+  assert.equal(meanOnly.sample, undefined);
+  assert.ok(maxAbs(meanOnly.latents.data, out.mean.data.map((v) => v * 0.18215)) < 1e-5);
+  await vae.release();
+});
+
+test('fp16 decode stays close to the fp32 golden and needs no recovery', { skip }, async () => {
+  const vae = tinyVae({ decodeDtype: 'float16' });
+  const out = await vae.decode(goldenLatents());
+  const err = relL2(out.data, golden('vae_decoded'));
+  assert.ok(err < 1e-2, `fp16 rel-L2 ${err}`);
+  assert.equal(out.recoveredFrom, undefined);
+  assert.equal(vae.currentDecodeDtype, 'float16');
+  await vae.release();
+});
+
+test('fp16 overflow (latents scaled past the fp16 range) is detected and recomputed in fp32', { skip }, async () => {
+  const scaled: Nchw = { data: golden('vae_in_latents').map((v) => v * 1e5), dims: [1, 4, 16, 16] };
+  const half = tinyVae({ decodeDtype: 'float16' });
+  const out = await half.decode(scaled);
+  assert.equal(out.recoveredFrom, 'non-finite');
+  assert.ok(out.data.every(Number.isFinite));
+  const full = tinyVae();
+  const reference = await full.decode(scaled);
+  assert.deepEqual(out.data, reference.data);
+  assert.equal(half.currentDecodeDtype, 'float32', 'later decodes start in fp32');
+  await half.release();
+  await full.release();
+});
+
+test('brokenImage: NaN/Inf, and all-black (every value rounds to 0 in 8 bits)', () => {
+  assert.equal(brokenImage(Float32Array.of(0.1, NaN)), 'non-finite');
+  assert.equal(brokenImage(Float32Array.of(0.1, -Infinity)), 'non-finite');
+  assert.equal(brokenImage(new Float32Array(12).fill(-1)), 'black');
+  assert.equal(brokenImage(Float32Array.of(-1, -1, -1 + 0.9 / 255)), 'black');
+  assert.equal(brokenImage(Float32Array.of(-1, -1, -1 + 1.1 / 255)), undefined);
+  assert.equal(brokenImage(Float32Array.of(0.5, -0.5)), undefined);
+});
+
+test('tile layout: tiles cover the axis, the last one ends at the edge; overlap weights sum to one', () => {
+  assert.deepEqual(tileStarts(16, 8, 4), [0, 4, 8]);
+  assert.deepEqual(tileStarts(17, 8, 4), [0, 4, 8, 9]);
+  assert.deepEqual(tileStarts(8, 8, 4), [0]);
+  assert.throws(() => tileStarts(20, 8, 8), /overlap 8 must be in \[0, 8\)/);
+  // Evenly placed tiles: the two ramps meeting in each overlap sum to one, so no renormalisation is needed.
+  const even = tileStarts(18, 8, 3);
+  assert.deepEqual(even, [0, 5, 10]);
+  const total = new Float64Array(18 * 2);
+  even.forEach((s, i) => rampWeights(even, i, 8, 2).forEach((w, u) => (total[s * 2 + u] += w)));
+  for (const [p, w] of total.entries()) assert.ok(Math.abs(w - 1) < 1e-6, `position ${p}: weights sum to ${w}`);
+  // A last tile moved back overlaps more; weights stay positive and are normalised when blending.
+  const shifted = tileStarts(20, 8, 3);
+  assert.deepEqual(shifted, [0, 5, 10, 12]);
+  const cover = new Float64Array(20 * 2);
+  shifted.forEach((s, i) => rampWeights(shifted, i, 8, 2).forEach((w, u) => (cover[s * 2 + u] += w)));
+  assert.ok(cover.every((w) => w > 0));
+});
+
+test('tiledApply reproduces a local operation exactly (nearest 8× upsampling)', async () => {
+  const [h, w] = [21, 13];
+  const input: Nchw = { data: Float32Array.from({ length: 2 * 3 * h * w }, (_, i) => Math.cos(i * 0.37)), dims: [2, 3, h, w] };
+  const upsample = async (x: Nchw): Promise<Nchw> => {
+    const [b, c, th, tw] = x.dims;
+    const out = new Float32Array(b * c * th * 8 * tw * 8);
+    for (let p = 0; p < b * c; p++) {
+      for (let y = 0; y < th * 8; y++) for (let xx = 0; xx < tw * 8; xx++) out[(p * th * 8 + y) * tw * 8 + xx] = x.data[(p * th + (y >> 3)) * tw + (xx >> 3)];
+    }
+    return { data: out, dims: [b, c, th * 8, tw * 8] };
+  };
+  const whole = await upsample(input);
+  const tiled = await tiledApply(input, 8, 3, 8, upsample);
+  assert.deepEqual(tiled.dims, whole.dims);
+  assert.ok(maxAbs(tiled.data, whole.data) < 1e-6);
+});
+
+test('tiled decode: one tile is the plain decode; overlapping tiles stay within the worst tile error', { skip }, async () => {
+  const vae = tinyVae();
+  const latents = goldenLatents();
+  const whole = await vae.decode(latents);
+  const single = await vae.decodeTiled(latents, { tile: 16 });
+  assert.deepEqual(single.data, whole.data);
+
+  // With GroupNorm statistics and mid-block attention taken per tile, a tile's pixels differ from the
+  // whole decode's; blending is a convex combination per pixel, so its error can be no larger than
+  // the largest error among the tiles covering that pixel. A misplaced or wrongly weighted tile breaks this.
+  const size = 128;
+  const worst = new Float64Array(size * size);
+  const viaTiles = await tiledApply(latents, 8, 4, 8, async (part, at) => {
+    const out = await vae.decode(part);
+    const [, c, th, tw] = out.dims;
+    for (let y = 0; y < th; y++) {
+      for (let x = 0; x < tw; x++) {
+        const p = (at.y * 8 + y) * size + at.x * 8 + x;
+        let e = 0;
+        for (let ch = 0; ch < c; ch++) e += (out.data[(ch * th + y) * tw + x] - whole.data[ch * size * size + p]) ** 2;
+        worst[p] = Math.max(worst[p], e);
+      }
+    }
+    return out;
+  });
+  const tiled = await vae.decodeTiled(latents, { tile: 8, overlap: 4 });
+  assert.deepEqual(tiled.data, viaTiles.data);
+  let blendErr = 0;
+  for (let p = 0; p < size * size; p++) {
+    let e = 0;
+    for (let ch = 0; ch < 3; ch++) e += (tiled.data[ch * size * size + p] - whole.data[ch * size * size + p]) ** 2;
+    assert.ok(e <= worst[p] * (1 + 1e-5) + 1e-10, `pixel ${p}: blended error ${e} exceeds the worst tile's ${worst[p]}`);
+    blendErr += e;
+  }
+  const bound = Math.sqrt(worst.reduce((a, b) => a + b, 0));
+  assert.ok(Math.sqrt(blendErr) <= bound);
+  await vae.release();
+});
