@@ -8,13 +8,8 @@ import { GenerateRequestSchema, SAMPLER_NAMES } from '../../pipelines/recipes/re
 // ---- shared shapes -------------------------------------------------------------------------------
 
 /** One attention head perturbed with SoftPAG strength u: (1-u)·attention + u·V. */
-export const HeadWeightSchema = z.object({
-  /** The self-attention layer's index in the model's execution order. */
-  layer: z.int().min(0),
-  head: z.int().min(0),
-  strength: z.number().min(0, { error: 'must be from 0 to 1' }).max(1, { error: 'must be from 0 to 1' }),
-});
-export type HeadWeight = z.infer<typeof HeadWeightSchema>;
+import { HeadWeightSchema, type HeadWeight } from '../../pipelines/recipes/request.ts';
+export { HeadWeightSchema, type HeadWeight };
 
 export const HeadLayerSchema = z.object({
   index: z.int().min(0),

@@ -3,6 +3,7 @@
 // parsed request must be enough to re-run an image exactly: everything random (the seed) is
 // decided here, before the engine sees it.
 import { z } from 'zod';
+import type { RgbImage } from '../metadata/encode-png.ts';
 import { SAMPLER_NAMES as REGISTERED_SAMPLERS, type SamplerName as RegisteredSampler } from '../samplers/index.ts';
 
 /**
@@ -40,10 +41,21 @@ export const AttentionSchema = z.discriminatedUnion('kind', [
 ]);
 export type Attention = z.infer<typeof AttentionSchema>;
 
+/** One attention head's perturbation strength u (SoftPAG): `(1-u)·attention + u·V`. */
+export const HeadWeightSchema = z.object({
+  /** The self-attention layer's index in the model's execution order (`studio heads list`). */
+  layer: z.int().min(0),
+  head: z.int().min(0),
+  strength: z.number().min(0, { error: 'must be from 0 to 1' }).max(1, { error: 'must be from 0 to 1' }),
+});
+export type HeadWeight = z.infer<typeof HeadWeightSchema>;
+
 export const PagSchema = z.object({
   scale: z.number().min(0, { error: 'must be >= 0' }).max(100),
-  /** diffusers' layer names: `mid`, `down_blocks.1`, `up_blocks.0.attentions.1`, … */
-  layers: z.array(z.string().min(1)).min(1, { error: 'needs at least one layer name' }),
+  /** diffusers' layer names: `mid`, `down_blocks.1`, `up_blocks.0.attentions.1`, … (diffusers' default: mid). */
+  layers: z.array(z.string().min(1)).min(1, { error: 'needs at least one layer name' }).default(['mid']),
+  /** Per-head strengths; when given they replace `layers`. */
+  heads: z.array(HeadWeightSchema).min(1).optional(),
 });
 
 export const GenerateRequestSchema = z
@@ -94,6 +106,8 @@ export interface GenerateProgress {
   phase: string;
   step: number;
   total: number;
+  /** A cheap preview of the current latents (denoise steps only). */
+  preview?: RgbImage;
 }
 
 export interface GenerateOptions {

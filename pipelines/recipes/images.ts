@@ -1,0 +1,41 @@
+// Pixel conversions between files, the engine's float tensors and 8-bit RGB.
+import sharp from 'sharp';
+import type { RgbImage } from '../metadata/encode-png.ts';
+
+/** Reads an image file, resized to width×height (stretched, as A1111's "Just resize"), as [1, 3, H, W] in [0, 1]. */
+export async function readImageNchw(path: string, width: number, height: number): Promise<Float32Array> {
+  let raw: Buffer;
+  try {
+    raw = await sharp(path).removeAlpha().resize(width, height, { fit: 'fill' }).raw().toBuffer();
+  } catch (e) {
+    throw new Error(`${path}: cannot read as an image (${(e as Error).message})`);
+  }
+  const plane = width * height;
+  const out = new Float32Array(3 * plane);
+  for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) out[c * plane + p] = raw[p * 3 + c] / 255;
+  return out;
+}
+
+/** Image `n` of an NHWC [0, 1] float batch as 8-bit RGB. */
+export function toRgb8(nhwc: Float32Array, n: number, width: number, height: number): RgbImage {
+  const size = width * height * 3;
+  const pixels = new Uint8Array(size);
+  for (let i = 0; i < size; i++) pixels[i] = Math.round(Math.min(1, Math.max(0, nhwc[n * size + i])) * 255);
+  return { width, height, pixels };
+}
+
+/**
+ * A cheap step preview: the first three latent channels of image 0 mapped linearly to RGB. Shows
+ * composition and progress, not colours; costs nothing next to a UNet step.
+ */
+export function latentPreview(latents: Float32Array, channels: number, height: number, width: number): RgbImage {
+  const plane = height * width;
+  const pixels = new Uint8Array(plane * 3);
+  for (let p = 0; p < plane; p++) {
+    for (let c = 0; c < 3; c++) {
+      const v = latents[Math.min(c, channels - 1) * plane + p];
+      pixels[p * 3 + c] = Math.max(0, Math.min(255, Math.round(127.5 + 60 * v)));
+    }
+  }
+  return { width, height, pixels };
+}

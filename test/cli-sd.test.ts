@@ -1,0 +1,46 @@
+// The real CLI process on a real checkpoint: the written PNG against diffusers' golden image.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { fixture, skipWithoutFixtures } from './fixtures.ts';
+import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
+import { readImageMetadata } from '../pipelines/metadata/index.ts';
+import { readFileSync } from 'node:fs';
+
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '..');
+
+test('studio generate on sd15-tiny writes the golden DDIM image within 1/255', { skip: skipWithoutFixtures }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'studio-cli-sd-'));
+  try {
+    const out = join(dir, 'apple.png');
+    const { stdout } = await run(process.execPath, [
+      '--import', 'tsx', join(ROOT, 'app/cli/main.ts'), 'generate',
+      '--model', fixture('sd15-tiny'), '--prompt', 'a red apple on a wooden table', '--negative', 'blurry, watermark',
+      '--steps', '5', '--cfg', '7.5', '--sampler', 'ddim', '--seed', '0', '--width', '128', '--height', '128',
+      '--out', out, '--json',
+    ], { cwd: ROOT });
+    const report = JSON.parse(stdout);
+    assert.deepEqual(report.files, [out]);
+    assert.equal(report.ep, 'cpu');
+    const { data, info } = await sharp(out).raw().toBuffer({ resolveWithObject: true });
+    assert.equal(info.width, 128);
+    assert.equal(info.channels, 3);
+    // The golden image holds channel-first data (see test/sd-pipeline.test.ts).
+    const golden = SafetensorsFile.open(fixture('sd15-tiny-golden.safetensors')).readFloat32('txt2img_ddim_image');
+    const plane = 128 * 128;
+    let sum = 0;
+    for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) sum += Math.abs(data[p * 3 + c] / 255 - golden[c * plane + p]);
+    const mad = sum / (plane * 3);
+    assert.ok(mad < 1 / 255, `mean absolute difference ${mad * 255}/255`);
+    const meta = readImageMetadata(readFileSync(out), out);
+    assert.match(JSON.stringify(meta), /a red apple on a wooden table/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
