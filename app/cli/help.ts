@@ -4,6 +4,7 @@ export const MAIN_HELP = `Usage: studio <command> [options]
 
 Commands:
   generate     Generate images from a prompt (txt2img, or img2img with --init-image)
+  serve        Serve the studio UI in a browser (loopback only unless --token)
   help [cmd]   Show help for a command
 
 Options:

@@ -4,13 +4,15 @@ import { BadRequestError } from '../../pipelines/recipes/request.ts';
 import { CancelledError, EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './exit-codes.ts';
 import { GENERATE_HELP, MAIN_HELP } from './help.ts';
 import { STUDIO_VERSION } from './version.ts';
+import { SERVE_HELP } from './serve-command.ts';
 
 // Loaded on use, so `studio --help` does not load sharp or the engine.
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   generate: async (argv) => (await import('./generate-command.ts')).generateCommand(argv),
+  serve: async (argv) => (await import('./serve-command.ts')).serveCommand(argv),
 };
 
-const HELP: Record<string, string> = { generate: GENERATE_HELP };
+const HELP: Record<string, string> = { generate: GENERATE_HELP, serve: SERVE_HELP };
 
 async function dispatch(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
