@@ -25,10 +25,11 @@ export async function runGenerate(request, { onProgress, signal } = {}) {
   const stepMs = Number(process.env.FAKE_STEP_MS ?? 0);
   const width = request.width ?? 64;
   const height = request.height ?? 64;
-  for (let step = 1; step <= request.steps; step++) {
+  const steps = request.steps ?? 4;
+  for (let step = 1; step <= steps; step++) {
     if (signal?.aborted) throw signal.reason;
     if (stepMs) await new Promise((r) => setTimeout(r, stepMs));
-    onProgress?.({ phase: 'denoise', step, total: request.steps });
+    onProgress?.({ phase: 'denoise', step, total: steps });
     if (step === 1) process.stderr.write('fake-engine: running\\n');
   }
   if (process.env.FAKE_SIGINT_AT_END) {
@@ -151,11 +152,13 @@ describe('help and usage errors', () => {
 });
 
 describe('generate', () => {
-  test('without a wired engine: a clear runtime failure (exit 1), nothing written', async () => {
-    const out = join(work, 'stub-out');
-    const r = await studio(['generate', '--prompt', 'x', '--out', out], { engine: false });
+  test('the real engine on a corrupt checkpoint: a clear runtime failure (exit 1) naming the file, nothing written', async () => {
+    const out = join(work, 'corrupt-out');
+    const model = join(work, 'corrupt.safetensors');
+    writeFileSync(model, Buffer.from('not a safetensors file at all'));
+    const r = await studio(['generate', '--model', model, '--prompt', 'x', '--out', out], { engine: false });
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /not wired yet/);
+    assert.match(r.stderr, /corrupt\.safetensors.*not a safetensors file/);
     assert.deepEqual(listDir(out), []);
   });
 

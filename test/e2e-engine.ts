@@ -40,11 +40,12 @@ export async function runGenerate(request: GenerateRequest, options: GenerateOpt
   if (process.env.STUDIO_TEST_ENGINE_LOG) appendFileSync(process.env.STUDIO_TEST_ENGINE_LOG, `${JSON.stringify(request)}\n`);
   const width = request.width ?? 64;
   const height = request.height ?? 64;
-  for (let step = 1; step <= request.steps; step++) {
+  const steps = request.steps ?? 4;
+  for (let step = 1; step <= steps; step++) {
     options.signal?.throwIfAborted();
     await sleep(STEP_MS);
-    const preview = { width: 16, height: 16, pixels: render(16, 16, request.seed, 0, step / request.steps) };
-    (options.onProgress as ((p: object) => void) | undefined)?.({ phase: 'denoise', step, total: request.steps, preview });
+    const preview = { width: 16, height: 16, pixels: render(16, 16, request.seed, 0, step / steps) };
+    (options.onProgress as ((p: object) => void) | undefined)?.({ phase: 'denoise', step, total: steps, preview });
   }
   const images: GeneratedImage[] = Array.from({ length: request.batch }, (_, batchIndex) => ({
     width,

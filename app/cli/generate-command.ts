@@ -109,7 +109,8 @@ export async function generateCommand(argv: string[]): Promise<number> {
         throw new CancelledError(`cancelled before writing all images${kept}`);
       }
       const record: GenerationRecord = {
-        request,
+        // The studio chunk records what ran, so a re-run does not depend on model defaults.
+        request: { ...request, ...result.settings },
         image: { batchIndex: image.batchIndex, seed: image.seed, width: image.width, height: image.height },
         model,
         ...(vae ? { vae } : {}),

@@ -65,7 +65,7 @@ export const JobViewSchema = z.object({
   prompt: z.string(),
   seed: z.number(),
   batch: z.int(),
-  steps: z.int(),
+  steps: z.int().optional(),
   heads: z.int().min(0),
   progress: JobProgressSchema.optional(),
   /** Set when the job failed or was cancelled: what happened, in words. */

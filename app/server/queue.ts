@@ -7,7 +7,8 @@ export interface JobSpec<P> {
   prompt: string;
   seed: number;
   batch: number;
-  steps: number;
+  /** Absent: the model's default. */
+  steps?: number;
   heads: number;
   /** What the executor needs to run the job. */
   payload: P;

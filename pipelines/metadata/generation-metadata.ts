@@ -31,7 +31,7 @@ function attentionLabel(request: GenerateRequest): [string, A1111Value][] {
 
 export function a1111Parameters(record: GenerationRecord): string {
   const { request: r, image, model, vae } = record;
-  const { sampler, scheduleType } = toA1111Sampler(r.sampler);
+  const { sampler, scheduleType } = r.sampler ? toA1111Sampler(r.sampler) : { sampler: undefined, scheduleType: undefined };
   const batched = r.batch > 1;
   return formatA1111({
     prompt: r.prompt,

@@ -31,6 +31,8 @@ function withKarras(base: string, karras: boolean): SamplerName | undefined {
  * `Uniform` rather than `Automatic`, because A1111's "Automatic" means Karras for DPM++ 2M.
  */
 export function toA1111Sampler(name: SamplerName): { sampler: string; scheduleType: string } {
+  // Flow-matching Euler is what Forge writes for flow models (SD3, Flux): Euler on the Simple schedule.
+  if (name === 'flow_euler') return { sampler: 'Euler', scheduleType: 'Simple' };
   const { base, karras } = split(name);
   return { sampler: A1111_LABELS[base], scheduleType: karras ? 'Karras' : 'Uniform' };
 }
@@ -38,6 +40,7 @@ export function toA1111Sampler(name: SamplerName): { sampler: string; scheduleTy
 /** Reads both A1111 styles: 1.9+ (`Sampler: DPM++ 2M, Schedule type: Karras`) and older (`Sampler: DPM++ 2M Karras`). */
 export function fromA1111Sampler(sampler: string, scheduleType?: string): SamplerName | undefined {
   let label = sampler.trim();
+  if (label.toLowerCase() === 'euler' && scheduleType?.trim().toLowerCase() === 'simple') return 'flow_euler';
   let karras = scheduleType?.trim().toLowerCase() === 'karras';
   if (/ Karras$/i.test(label)) {
     label = label.slice(0, -' Karras'.length);

@@ -5,7 +5,7 @@ import { basename, extname } from 'node:path';
 import { detectPath, resolveModelPath } from '../checkpoints/index.ts';
 import { SdPipeline } from './sd/pipeline.ts';
 import { latentPreview, readImageNchw, toRgb8 } from './images.ts';
-import { BadRequestError, type GenerateOptions, type GenerateRequest, type GenerateResult, type GeneratedImage } from './request.ts';
+import { BadRequestError, type GenerateOptions, type GenerateRequest, type GenerateResult, type GeneratedImage, type ResolvedSettings } from './request.ts';
 import type { Provider } from '../runtime/session.ts';
 
 export class NotImplementedError extends Error {
@@ -16,6 +16,7 @@ export class NotImplementedError extends Error {
 }
 
 const NATIVE_SIZE: Record<string, number> = { sd1: 512, sd2: 768, sdxl: 1024 };
+const SD_DEFAULTS = { steps: 20, cfg: 7.5, sampler: 'dpmpp_2m_karras' } as const;
 
 interface Loaded {
   key: string;
@@ -53,8 +54,14 @@ export async function runGenerate(request: GenerateRequest, options: GenerateOpt
   onProgress?.({ phase: 'load', step: 0, total: 1 });
   const pipeline = await sdPipeline(path, request, providers);
   const native = NATIVE_SIZE[pipeline.family] ?? 512;
-  const width = request.width ?? native;
-  const height = request.height ?? native;
+  const settings: ResolvedSettings = {
+    steps: request.steps ?? SD_DEFAULTS.steps,
+    cfg: request.cfg ?? SD_DEFAULTS.cfg,
+    sampler: request.sampler ?? SD_DEFAULTS.sampler,
+    width: request.width ?? native,
+    height: request.height ?? native,
+  };
+  const { width, height } = settings;
   const loadMs = performance.now() - loadStart;
 
   const initImage = request.initImage ? await readImageNchw(request.initImage, width, height) : undefined;
@@ -62,9 +69,9 @@ export async function runGenerate(request: GenerateRequest, options: GenerateOpt
   const result = await pipeline.generate({
     prompt: request.prompt,
     negative: request.negative,
-    steps: request.steps,
-    cfg: request.cfg,
-    sampler: request.sampler,
+    steps: settings.steps,
+    cfg: settings.cfg,
+    sampler: settings.sampler,
     seed: request.seed,
     width,
     height,
@@ -88,6 +95,7 @@ export async function runGenerate(request: GenerateRequest, options: GenerateOpt
   const file = detection.layout === 'single-file' ? path : undefined;
   return {
     images,
+    settings,
     model: { name: basename(path, extname(path)), file, family: pipeline.family },
     ep: result.provider,
     timings: { load: loadMs, ...result.timings },

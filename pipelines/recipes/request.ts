@@ -67,9 +67,12 @@ export const GenerateRequestSchema = z
     vae: z.string().min(1).optional(),
     prompt: z.string(),
     negative: z.string().default(''),
-    steps: z.int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(1000, { error: 'must be at most 1000' }).default(20),
-    cfg: z.number({ error: 'must be a number' }).min(0, { error: 'must be >= 0' }).max(100, { error: 'must be at most 100' }).default(7.5),
-    sampler: z.enum(SAMPLER_NAMES, { error: `must be one of: ${SAMPLER_NAMES.join(' ')}` }).default('dpmpp_2m_karras'),
+    /** Absent: the model's default (20 for Stable Diffusion, 8 for the embedded models). */
+    steps: z.int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(1000, { error: 'must be at most 1000' }).optional(),
+    /** Absent: the model's default (7.5 for Stable Diffusion). */
+    cfg: z.number({ error: 'must be a number' }).min(0, { error: 'must be >= 0' }).max(100, { error: 'must be at most 100' }).optional(),
+    /** Absent: the model's default (dpmpp_2m_karras for Stable Diffusion; flow models have their own). */
+    sampler: z.enum(SAMPLER_NAMES, { error: `must be one of: ${SAMPLER_NAMES.join(' ')}` }).optional(),
     /** One seed for the whole batch: all images' noise comes from one generator, as diffusers does. */
     seed: z
       .int({ error: `must be a whole number from 0 to ${MAX_SEED}` })
@@ -126,8 +129,19 @@ export interface GeneratedImage {
   batchIndex: number;
 }
 
+/** The settings a run actually used once the model's defaults filled the request's gaps. */
+export interface ResolvedSettings {
+  steps: number;
+  cfg: number;
+  sampler: SamplerName;
+  width: number;
+  height: number;
+}
+
 export interface GenerateResult {
   images: GeneratedImage[];
+  /** What the engine used for the request's absent fields; recorded in the image metadata. */
+  settings?: ResolvedSettings;
   model: {
     /** Shown as A1111's `Model:` (file name without extension, or folder name). */
     name: string;
