@@ -95,6 +95,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     }
     if (signal.aborted) throw new CancelledError();
     checkResult(result, request);
+    for (const note of result.notes ?? []) process.stderr.write(`note: ${note}\n`);
 
     const hashStart = performance.now();
     const model = fileRef(result.model.name, await hashIfFile(result.model.file, bar));

@@ -1,58 +1,125 @@
 // The seam between the front ends (CLI, server, desktop app) and the engine: one function that turns
-// a validated request into RGB images. It picks the pipeline for the model's family and keeps the
-// last loaded pipeline warm, so a second request on the same model skips graph building and loading.
-import { basename, extname } from 'node:path';
+// a validated request into RGB images. Without --model it draws with the embedded emoji model; a path
+// is detected (Stable Diffusion 1.x / 2.x / XL) and run by its family's pipeline. The last loaded
+// pipeline stays warm, so the next request on the same model skips graph building and loading.
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
 import { detectPath, resolveModelPath } from '../checkpoints/index.ts';
 import { SdPipeline } from './sd/pipeline.ts';
+import { EmojiPipeline } from './emoji/pipeline.ts';
+import { emojiAttentionLayers, isEmojiModelName, resolveEmojiModel, type EmojiModelName } from './emoji/models.ts';
 import { latentPreview, readImageNchw, toRgb8 } from './images.ts';
+import type { HeadPick } from '../attention/head-perturbation.ts';
+import type { SelfAttentionLayer } from '../attention/self-attention.ts';
 import { BadRequestError, type GenerateOptions, type GenerateRequest, type GenerateResult, type GeneratedImage, type ResolvedSettings } from './request.ts';
 import type { Provider } from '../runtime/session.ts';
+import type { SdResult } from './sd/pipeline.ts';
 
-export class NotImplementedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'NotImplementedError';
-  }
-}
+/** The embedded model used without --model: the best of the three on quality (see assets/models/README.md). */
+export const DEFAULT_MODEL: EmojiModelName = 'emoji-lit';
 
 const NATIVE_SIZE: Record<string, number> = { sd1: 512, sd2: 768, sdxl: 1024 };
 const SD_DEFAULTS = { steps: 20, cfg: 7.5, sampler: 'dpmpp_2m_karras' } as const;
 
-interface Loaded {
-  key: string;
-  pipeline: SdPipeline;
-}
+type Target = { kind: 'emoji'; name: string } | { kind: 'sd'; path: string; singleFile: boolean };
 
-let warm: Loaded | undefined;
+let warm: { key: string; pipeline: SdPipeline | EmojiPipeline } | undefined;
 
-async function sdPipeline(path: string, request: GenerateRequest, providers: readonly Provider[]): Promise<SdPipeline> {
-  const key = JSON.stringify([path, request.vae, request.modelsDir, providers]);
-  if (warm?.key === key) return warm.pipeline;
-  if (warm) await warm.pipeline.release();
+async function warmPipeline<P extends SdPipeline | EmojiPipeline>(key: string, load: () => Promise<P>): Promise<P> {
+  if (warm?.key === key) return warm.pipeline as P;
+  const old = warm;
   warm = undefined;
-  const pipeline = SdPipeline.load(path, { modelsDir: request.modelsDir, vae: request.vae, providers });
+  await old?.pipeline.release();
+  const pipeline = await load();
   warm = { key, pipeline };
   return pipeline;
 }
 
-function modelPath(request: GenerateRequest): string {
-  if (!request.model) {
-    throw new BadRequestError('no model given: pass --model with a Stable Diffusion checkpoint (.safetensors file or diffusers folder)');
+function resolveTarget(model: string | undefined, modelsDir: string | undefined): Target {
+  if (model === undefined) return { kind: 'emoji', name: DEFAULT_MODEL };
+  if (isEmojiModelName(model)) return { kind: 'emoji', name: model };
+  const path = resolveModelPath(model, modelsDir);
+  if (existsSync(join(path, 'config.json')) && !existsSync(join(path, 'model_index.json')) && /"architecture"\s*:\s*"emoji-/.test(readText(join(path, 'config.json')))) {
+    return { kind: 'emoji', name: path };
   }
-  return resolveModelPath(request.model, request.modelsDir);
-}
-
-export async function runGenerate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
-  const { onProgress } = options;
-  const path = modelPath(request);
   const detection = detectPath(path);
   if (detection.family !== 'sd1' && detection.family !== 'sd2' && detection.family !== 'sdxl') {
-    throw new BadRequestError(`${path}: ${detection.description}; studio generate runs Stable Diffusion 1.x, 2.x and XL checkpoints`);
+    throw new BadRequestError(`${path}: ${detection.description}; studio generate runs Stable Diffusion 1.x, 2.x and XL checkpoints and the built-in emoji-dit, emoji-lit and emoji-dico`);
   }
-  const providers: Provider[] = request.ep === 'cpu' ? ['cpu'] : [request.ep, 'cpu'];
-  const loadStart = performance.now();
-  onProgress?.({ phase: 'load', step: 0, total: 1 });
-  const pipeline = await sdPipeline(path, request, providers);
+  return { kind: 'sd', path, singleFile: detection.layout === 'single-file' };
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function providersFor(request: GenerateRequest): Provider[] {
+  return request.ep === 'cpu' ? ['cpu'] : [request.ep, 'cpu'];
+}
+
+/** Head picks for PAG given as layer names: SD layer names, or for the emoji DiTs `mid`/`blocks.K`. */
+function headPicks(request: GenerateRequest, layers: readonly SelfAttentionLayer[], matchLayers: (names: readonly string[]) => number[]): { scale: number; picks: HeadPick[] } | undefined {
+  const pag = request.pag;
+  if (!pag || pag.scale <= 0) return undefined;
+  if (pag.heads) return { scale: pag.scale, picks: pag.heads.map((h) => ({ layer: h.layer, head: h.head, u: h.strength })) };
+  const picks = matchLayers(pag.layers).flatMap((layer) => Array.from({ length: layers[layer].heads }, (_, head) => ({ layer, head, u: 1 })));
+  return { scale: pag.scale, picks };
+}
+
+function emojiLayerMatch(layers: readonly SelfAttentionLayer[]) {
+  return (names: readonly string[]): number[] =>
+    names.map((n) => {
+      if (n === 'mid') return Math.floor(layers.length / 2);
+      const k = /^(?:blocks\.)?(\d+)$/.exec(n);
+      if (k && Number(k[1]) < layers.length) return Number(k[1]);
+      throw new BadRequestError(`PAG layer "${n}" is not a block of this model: use "mid" or blocks.0 … blocks.${layers.length - 1}`);
+    });
+}
+
+function toResult(r: SdResult, request: GenerateRequest, settings: ResolvedSettings, model: GenerateResult['model'], loadMs: number, notes: string[] = []): GenerateResult {
+  const images: GeneratedImage[] = Array.from({ length: r.count }, (_, n) => ({ ...toRgb8(r.images, n, r.width, r.height), seed: request.seed, batchIndex: n }));
+  return { images, settings, model, ep: r.provider, timings: { load: loadMs, ...r.timings }, ...(notes.length ? { notes } : {}) };
+}
+
+async function runEmoji(name: string, request: GenerateRequest, options: GenerateOptions): Promise<GenerateResult> {
+  const refuse = (what: string) => {
+    throw new BadRequestError(`${what} does not apply to the embedded emoji models (${basename(name)}); they draw 64×64 images with flow-matching Euler`);
+  };
+  if ((request.width ?? 64) !== 64 || (request.height ?? 64) !== 64) refuse(`size ${request.width ?? 64}×${request.height ?? 64}`);
+  if (request.sampler !== undefined && request.sampler !== 'flow_euler') refuse(`sampler ${request.sampler}`);
+  if (request.initImage !== undefined) refuse('img2img (--init-image)');
+  if (request.attention.kind !== 'softmax') refuse(`--attention ${request.attention.kind}`);
+  if (request.clipSkip !== 1) refuse('--clip-skip');
+  if (request.vae !== undefined) refuse('--vae');
+  const t0 = performance.now();
+  options.onProgress?.({ phase: 'load', step: 0, total: 1 });
+  const pipeline = await warmPipeline(JSON.stringify(['emoji', name, request.ep]), () => EmojiPipeline.load(name, { providers: providersFor(request) }));
+  const loadMs = performance.now() - t0;
+  const r = await pipeline.generate({
+    prompt: request.prompt,
+    negative: request.negative,
+    steps: request.steps,
+    cfg: request.cfg,
+    seed: request.seed,
+    images: request.batch,
+    heads: headPicks(request, pipeline.layers, emojiLayerMatch(pipeline.layers)),
+    signal: options.signal,
+    onStep: (i, total, latents) => options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, 4, 16, 16) }),
+  });
+  const settings: ResolvedSettings = { steps: r.settings.steps, cfg: r.settings.cfg, sampler: 'flow_euler', width: r.width, height: r.height };
+  return toResult(r, request, settings, { name: pipeline.name, family: pipeline.name }, loadMs, r.notes);
+}
+
+async function runSd(target: Extract<Target, { kind: 'sd' }>, request: GenerateRequest, options: GenerateOptions): Promise<GenerateResult> {
+  const t0 = performance.now();
+  options.onProgress?.({ phase: 'load', step: 0, total: 1 });
+  const key = JSON.stringify(['sd', target.path, request.vae, request.modelsDir, request.ep]);
+  const pipeline = await warmPipeline(key, async () => SdPipeline.load(target.path, { modelsDir: request.modelsDir, vae: request.vae, providers: providersFor(request) }));
+  const loadMs = performance.now() - t0;
   const native = NATIVE_SIZE[pipeline.family] ?? 512;
   const settings: ResolvedSettings = {
     steps: request.steps ?? SD_DEFAULTS.steps,
@@ -62,11 +129,9 @@ export async function runGenerate(request: GenerateRequest, options: GenerateOpt
     height: request.height ?? native,
   };
   const { width, height } = settings;
-  const loadMs = performance.now() - loadStart;
-
   const initImage = request.initImage ? await readImageNchw(request.initImage, width, height) : undefined;
-  const heads = request.pag?.heads?.map((h) => ({ layer: h.layer, head: h.head, u: h.strength }));
-  const result = await pipeline.generate({
+  const perturb = headPicks(request, pipeline.layers, (names) => pipeline.matchPagLayers(names));
+  const r = await pipeline.generate({
     prompt: request.prompt,
     negative: request.negative,
     steps: settings.steps,
@@ -78,33 +143,24 @@ export async function runGenerate(request: GenerateRequest, options: GenerateOpt
     images: request.batch,
     initImage,
     strength: request.strength,
-    pag: request.pag && !heads ? { scale: request.pag.scale, layers: request.pag.layers } : undefined,
-    heads: request.pag && heads ? { scale: request.pag.scale, picks: heads } : undefined,
+    heads: perturb,
     attention: request.attention,
     clipSkip: request.clipSkip,
     signal: options.signal,
-    onStep: (i, total, latents) => {
-      onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.unetConfig.inChannels, height / 8, width / 8) });
-    },
+    onStep: (i, total, latents) => options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.unetConfig.inChannels, height / 8, width / 8) }),
   });
-  const images: GeneratedImage[] = Array.from({ length: result.count }, (_, n) => ({
-    ...toRgb8(result.images, n, width, height),
-    seed: request.seed,
-    batchIndex: n,
-  }));
-  const file = detection.layout === 'single-file' ? path : undefined;
-  return {
-    images,
-    settings,
-    model: { name: basename(path, extname(path)), file, family: pipeline.family },
-    ep: result.provider,
-    timings: { load: loadMs, ...result.timings },
-  };
+  const model = { name: basename(target.path, extname(target.path)), file: target.singleFile ? target.path : undefined, family: pipeline.family };
+  return toResult(r, request, settings, model, loadMs);
+}
+
+export async function runGenerate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
+  const target = resolveTarget(request.model, request.modelsDir);
+  return target.kind === 'emoji' ? runEmoji(target.name, request, options) : runSd(target, request, options);
 }
 
 /** The self-attention layers of a model and their head counts (the UI's head grid, `studio heads list`). */
 export async function listHeads(query: { model?: string; modelsDir?: string }): Promise<{ layers: { index: number; name: string; heads: number }[] }> {
-  const path = modelPath({ model: query.model, modelsDir: query.modelsDir } as GenerateRequest);
-  const pipeline = SdPipeline.load(path, { modelsDir: query.modelsDir });
-  return { layers: pipeline.layers.map((l) => ({ index: l.index, name: l.name, heads: l.heads })) };
+  const target = resolveTarget(query.model, query.modelsDir);
+  const layers = target.kind === 'emoji' ? emojiAttentionLayers(resolveEmojiModel(target.name).config) : SdPipeline.load(target.path, { modelsDir: query.modelsDir }).layers;
+  return { layers: layers.map((l) => ({ index: l.index, name: l.name, heads: l.heads })) };
 }

@@ -142,6 +142,8 @@ export interface GenerateResult {
   images: GeneratedImage[];
   /** What the engine used for the request's absent fields; recorded in the image metadata. */
   settings?: ResolvedSettings;
+  /** Things the run did that the user may not expect (unknown words dropped, an empty prompt). */
+  notes?: string[];
   model: {
     /** Shown as A1111's `Model:` (file name without extension, or folder name). */
     name: string;

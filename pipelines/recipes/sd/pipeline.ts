@@ -20,6 +20,7 @@ import { Session, tensor, type Provider } from '../../runtime/session.ts';
 import type { ort } from '../../runtime/session.ts';
 import { encodePrompts, type Conditioning, type TextEncoderStage } from './conditioning.ts';
 import { batchRows, branchCount, combine, usesCfg, usesPerturbation, type GuidancePlan } from './guidance.ts';
+import { planAtTimestep } from '../../guidance/adaptive-scale.ts';
 
 export type AttentionChoice = { kind: 'softmax' } | { kind: 'agent' } | { kind: 'linfusion'; path: string };
 
@@ -41,6 +42,8 @@ export interface SdGenerateOptions {
   pag?: { scale: number; layers: readonly string[] };
   /** Head-level perturbation (SoftPAG): overrides `pag.layers` when given. */
   heads?: { scale: number; picks: readonly HeadPick[] };
+  /** diffusers' `pag_adaptive_scale`: the PAG / head scale falls by this much per timestep from t = 1000 (0 = constant). */
+  pagAdaptiveScale?: number;
   attention?: AttentionChoice;
   /** A1111's clip skip: 1 = last layer. */
   clipSkip?: number;
@@ -84,11 +87,17 @@ export class SdPipeline {
     return new SdPipeline(loadPipelineSources(path, o), o);
   }
 
+  /** Self-attention layer indices for diffusers' PAG layer names (`mid`, `down_blocks.1`, …). */
+  matchPagLayers(names: readonly string[]): number[] {
+    return matchPagLayers(this.layers, names);
+  }
+
   get family(): string {
     return this.sources.family;
   }
 
-  private textStages(clipSkip: number): Promise<TextEncoderStage[]> {
+  /** The text encoders with their tokenizers (also used by recipes built on this pipeline, e.g. story mode). */
+  textStages(clipSkip: number): Promise<TextEncoderStage[]> {
     const key = clipSkip;
     if (!this.encoders || this.encodersSkip !== key) {
       this.encodersSkip = key;
@@ -222,7 +231,7 @@ export class SdPipeline {
         if (headWeights) feeds[HEAD_WEIGHTS_INPUT] = headWeights;
         if (agent) Object.assign(feeds, agent.feeds(rows, agentRng));
         const out = await session.run(feeds);
-        return combine(plan, out[UNET_OUTPUT].data as Float32Array, size);
+        return combine(planAtTimestep(plan, o.pagAdaptiveScale, timestep), out[UNET_OUTPUT].data as Float32Array, size);
       },
       x, config, steps: o.steps, generator, startIndex,
       onStep: async (i, latents, total) => {
@@ -252,7 +261,7 @@ export class SdPipeline {
   }
 
   /** The UNet's text inputs for a row layout (each entry: which conditioning row). */
-  private textFeeds(text: Conditioning, layout: readonly number[], width: number, height: number): Record<string, ort.Tensor> {
+  textFeeds(text: Conditioning, layout: readonly number[], width: number, height: number): Record<string, ort.Tensor> {
     const per = text.tokens * text.width;
     const hidden = new Float32Array(layout.length * per);
     layout.forEach((row, i) => hidden.set(text.hidden.subarray(row * per, (row + 1) * per), i * per));

@@ -44,3 +44,35 @@ test('studio generate on sd15-tiny writes the golden DDIM image within 1/255', {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('studio generate without --model draws with the embedded model; a prompt of unknown words is refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'studio-cli-default-'));
+  try {
+    const out = join(dir, 'cat.png');
+    const cli = (args: string[]) => run(process.execPath, ['--import', 'tsx', join(ROOT, 'app/cli/main.ts'), 'generate', ...args], { cwd: ROOT });
+    const { stdout } = await cli(['--prompt', 'a smiling cat face', '--seed', '3', '--out', out, '--json']);
+    assert.deepEqual(JSON.parse(stdout).files, [out]);
+    const { data, info } = await sharp(out).raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([info.width, info.height], [64, 64]);
+    let min = 255;
+    let max = 0;
+    for (const v of data) {
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+    }
+    assert.ok(max - min > 100, `the image has contrast (${min}…${max}), not a flat colour`);
+    const text = JSON.stringify(readImageMetadata(readFileSync(out), out));
+    assert.match(text, /"Steps":"8"/);
+    assert.match(text, /"studioSampler":"flow_euler"/);
+    assert.match(text, /emoji-lit/);
+
+    await assert.rejects(cli(['--prompt', 'zxqv blorptastic', '--out', join(dir, 'x.png')]), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 2);
+      assert.match(e.stderr, /zxqv/);
+      assert.match(e.stderr, /blorptastic/);
+      return true;
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

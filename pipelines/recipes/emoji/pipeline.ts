@@ -1,0 +1,263 @@
+// The project's own emoji models (emoji-DiT, emoji-LiT, emoji-DiCo), read top to bottom: load the three
+// sessions once → check and encode the prompts → torch.randn noise → Euler steps of the rectified flow
+// with CFG (+ SoftPAG/PAG) → decode. Every image and branch of a step goes through one denoiser call.
+import { join } from 'node:path';
+import { SafetensorsFile } from '../../io/safetensors.ts';
+import { readEmojiConfig } from '../../models/emoji/config.ts';
+import { buildEmojiTextGraph } from '../../models/emoji/text.ts';
+import { buildEmojiVaeDecoderGraph } from '../../models/emoji/vae.ts';
+import { EmojiTokenizer } from '../../models/emoji/tokenizer.ts';
+import { headWeightsData, HEAD_WEIGHTS_INPUT, type HeadPick } from '../../attention/head-perturbation.ts';
+import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
+import { parseSeed, TorchGenerator } from '../../random/torch-randn.ts';
+import { ort, Session, tensor, type Provider } from '../../runtime/session.ts';
+import { BadRequestError } from '../request.ts';
+import type { SdResult } from '../sd/pipeline.ts';
+import { branchCount, eulerStep, guidedVelocity, hasPerturbed, hasUncond, timeGrid, type BranchPlan } from './flow-sampler.ts';
+import { buildEmojiDenoiser, emojiAttentionLayers, resolveEmojiModel, type EmojiDenoiserConfig, type EmojiModelFolders } from './models.ts';
+import { checkPrompt } from './prompt-check.ts';
+
+/** Images per generate() call: enough for a contact sheet, small enough to fail fast on a typo. */
+export const MAX_EMOJI_IMAGES = 64;
+const MAX_STEPS = 1000;
+
+export interface EmojiLoadOptions {
+  providers?: readonly Provider[];
+  /** Where `emoji-dit|emoji-lit|emoji-dico` are looked up; default: this checkout's assets/models. */
+  assetsDir?: string;
+  /** ORT intra-op threads per session (default: ORT's choice, one per core). */
+  intraOpThreads?: number;
+}
+
+export interface EmojiGenerateOptions {
+  prompt: string;
+  /** The unconditional row's text; empty by default (as in training). */
+  negative?: string;
+  /** Absent: the model's defaults from config.json `sampler`. */
+  steps?: number;
+  cfg?: number;
+  shift?: number;
+  seed: number | bigint;
+  /** Images per call, 1–64; their noise is one torch.randn([images, 4, 16, 16]). */
+  images?: number;
+  /** SoftPAG/PAG: perturbed heads of the self-attention layers (`layers`) and the guidance scale. */
+  heads?: { scale: number; picks: readonly HeadPick[] };
+  /** Starting latents [images, 4, 16, 16] instead of the seed's noise (parity checks). */
+  initialNoise?: Float32Array;
+  onStep?: (step: number, total: number, latents: Float32Array) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+export interface EmojiResult extends SdResult {
+  /** What the run did that the caller may not expect (empty prompt, unknown or cut-off words). */
+  notes: string[];
+  settings: { steps: number; cfg: number; shift: number };
+}
+
+export class EmojiPipeline {
+  private readonly denoisers = new Map<string, Promise<Session>>();
+  private loadTime = 0;
+  readonly layers: SelfAttentionLayer[];
+
+  private constructor(
+    readonly name: string,
+    readonly folders: EmojiModelFolders,
+    readonly tokenizer: EmojiTokenizer,
+    private readonly weights: SafetensorsFile,
+    private readonly text: Session,
+    private readonly decoder: Session,
+    private readonly o: EmojiLoadOptions,
+    private readonly imageSize: number,
+  ) {
+    this.layers = emojiAttentionLayers(folders.config);
+  }
+
+  static async load(nameOrDir: string, o: EmojiLoadOptions = {}): Promise<EmojiPipeline> {
+    const t0 = performance.now();
+    const folders = resolveEmojiModel(nameOrDir, o.assetsDir);
+    const textCfg = readEmojiConfig(folders.textDir, ['emoji-text']);
+    const vaeCfg = readEmojiConfig(folders.vaeDir, ['emoji-vae']);
+    const tokenizer = EmojiTokenizer.fromFolder(folders.textDir);
+    const session = { providers: o.providers, intraOpThreads: o.intraOpThreads };
+    const [text, decoder] = await Promise.all([
+      Session.create(buildEmojiTextGraph(SafetensorsFile.open(join(folders.textDir, 'model.safetensors')), textCfg), session),
+      Session.create(buildEmojiVaeDecoderGraph(SafetensorsFile.open(join(folders.vaeDir, 'model.safetensors')), vaeCfg), session),
+    ]);
+    const weights = SafetensorsFile.open(join(folders.dir, 'model.safetensors'));
+    const pipeline = new EmojiPipeline(folders.config.architecture, folders, tokenizer, weights, text, decoder, o, vaeCfg.image_size);
+    await pipeline.denoiser(branchCount({ cfg: pipeline.defaults.cfg, perturb: 0 }), 0);
+    pipeline.loadTime = performance.now() - t0;
+    return pipeline;
+  }
+
+  /** Milliseconds load() took: configs, and sessions for the text encoder, decoder and the default denoiser batch. */
+  get loadMs(): number {
+    return this.loadTime;
+  }
+
+  get config(): EmojiDenoiserConfig {
+    return this.folders.config;
+  }
+
+  /** steps, cfg and shift chosen on validation prompts (config.json `sampler`). */
+  get defaults(): { steps: number; cfg: number; shift: number } {
+    const { steps, cfg, shift } = this.config.sampler;
+    return { steps, cfg, shift };
+  }
+
+  private denoiser(rows: number, perturbedRows: number): Promise<Session> {
+    const key = `${rows}|${perturbedRows}`;
+    let entry = this.denoisers.get(key);
+    if (!entry) {
+      const graph = buildEmojiDenoiser(this.weights, this.config, rows, perturbedRows);
+      entry = Session.create(graph, { providers: this.o.providers, intraOpThreads: this.o.intraOpThreads });
+      entry.catch(() => this.denoisers.delete(key));
+      this.denoisers.set(key, entry);
+    }
+    return entry;
+  }
+
+  async generate(o: EmojiGenerateOptions): Promise<EmojiResult> {
+    const timings: Record<string, number> = {};
+    const clock = (name: string, start: number) => (timings[name] = (timings[name] ?? 0) + performance.now() - start);
+    const settings = this.settings(o);
+    const images = checkImages(o.images ?? 1);
+    const seed = checkSeed(o.seed);
+    const perturb = o.heads?.scale ?? 0;
+    if (!Number.isFinite(perturb) || perturb < 0) throw new BadRequestError(`heads.scale = ${perturb}: must be a number >= 0 (0 = no head guidance)`);
+    const plan: BranchPlan = { cfg: settings.cfg, perturb };
+    const headWeights = hasPerturbed(plan) ? this.headWeights(o.heads!.picks) : undefined;
+    const latent = this.config.latent_size;
+    const channels = this.config.in_channels;
+    const size = images * channels * latent * latent;
+    if (o.initialNoise && o.initialNoise.length !== size) {
+      throw new BadRequestError(`initialNoise has ${o.initialNoise.length} values; [${images}, ${channels}, ${latent}, ${latent}] needs ${size}`);
+    }
+
+    // 1. Prompts → text rows [cond, uncond?, perturbed-cond?] × images.
+    let t0 = performance.now();
+    const prompt = checkPrompt(this.tokenizer, o.prompt, 'prompt', this.name);
+    const negative = checkPrompt(this.tokenizer, o.negative ?? '', 'negative prompt', this.name);
+    const notes = [...prompt.notes, ...(hasUncond(plan) ? negative.notes : [])];
+    if (!hasUncond(plan) && o.negative) notes.push('negative prompt unused: cfg = 1 runs no unconditional branch');
+    const layout = [...Array(images).fill(0), ...(hasUncond(plan) ? Array(images).fill(1) : []), ...(hasPerturbed(plan) ? Array(images).fill(0) : [])];
+    const textFeeds = await this.encodeText([prompt.encoding.ids, negative.encoding.ids], layout);
+    clock('encode', t0);
+
+    // 2. Noise: torch.randn with the seed's CPU generator, so a seed means what it means in PyTorch.
+    const x = o.initialNoise ? o.initialNoise.slice() : new TorchGenerator(seed).randn([images, channels, latent, latent]);
+
+    // 3. Denoise: one call per step for every image and branch.
+    t0 = performance.now();
+    const rows = layout.length;
+    const session = await this.denoiser(rows, hasPerturbed(plan) ? images : 0);
+    clock('build', t0);
+    const ts = timeGrid(settings.steps, settings.shift);
+    const latentsPerStep: Float32Array[] = [];
+    t0 = performance.now();
+    for (let i = 0; i < settings.steps; i++) {
+      o.signal?.throwIfAborted();
+      const feeds: Record<string, ort.Tensor> = {
+        ...textFeeds,
+        x: tensor(repeat(x, rows / images), [rows, channels, latent, latent]),
+        t: tensor(new Float32Array(rows).fill(ts[i]), [rows]),
+      };
+      if (headWeights) feeds[HEAD_WEIGHTS_INPUT] = headWeights;
+      const out = (await session.run(feeds)).out.data as Float32Array;
+      eulerStep(x, guidedVelocity(plan, out, size), ts[i + 1] - ts[i]);
+      const snapshot = x.slice();
+      latentsPerStep.push(snapshot);
+      await o.onStep?.(i, settings.steps, snapshot);
+    }
+    o.signal?.throwIfAborted();
+    clock('denoise', t0);
+
+    // 4. Decode to [0, 1] RGB, NHWC.
+    t0 = performance.now();
+    const decoded = (await this.decoder.run({ z: tensor(x, [images, channels, latent, latent]) })).decoded.data as Float32Array;
+    clock('decode', t0);
+    const side = this.imageSize;
+    return { images: toNhwc01(decoded, images, side), count: images, width: side, height: side, latentsPerStep, timings, provider: session.provider, notes, settings };
+  }
+
+  private settings(o: EmojiGenerateOptions): { steps: number; cfg: number; shift: number } {
+    const s = { ...this.defaults, ...definedOnly({ steps: o.steps, cfg: o.cfg, shift: o.shift }) };
+    if (!Number.isInteger(s.steps) || s.steps < 1 || s.steps > MAX_STEPS) throw new BadRequestError(`steps = ${s.steps}: must be a whole number from 1 to ${MAX_STEPS} (${this.name} defaults to ${this.defaults.steps})`);
+    if (!Number.isFinite(s.cfg) || s.cfg < 0) throw new BadRequestError(`cfg = ${s.cfg}: must be a number >= 0 (1 = no guidance; ${this.name} defaults to ${this.defaults.cfg})`);
+    if (!Number.isFinite(s.shift) || s.shift <= 0) throw new BadRequestError(`shift = ${s.shift}: must be a number > 0 (1 = the plain linear time grid; ${this.name} defaults to ${this.defaults.shift})`);
+    return s;
+  }
+
+  private headWeights(picks: readonly HeadPick[]): ort.Tensor {
+    if (this.layers.length === 0) throw new BadRequestError(`${this.name} has no attention heads to perturb: head guidance needs emoji-dit or emoji-lit`);
+    let data: Float32Array;
+    try {
+      data = headWeightsData(this.layers, picks);
+    } catch (e) {
+      throw new BadRequestError(`${this.name}: ${(e as Error).message}`);
+    }
+    return tensor(data, [this.layers.length, Math.max(...this.layers.map((l) => l.heads))]);
+  }
+
+  /** Encodes the prompt rows once and lays them out as the denoiser's text inputs (`layout[r]` = prompt row of batch row r). */
+  private async encodeText(ids: readonly number[][], layout: readonly number[]): Promise<Record<string, ort.Tensor>> {
+    const len = ids[0].length;
+    const out = await this.text.run({ ids: new ort.Tensor('int32', Int32Array.from(ids.flat()), [ids.length, len]) });
+    const pick = (t: ort.Tensor, name: string) => {
+      const per = (t.dims as number[]).slice(1);
+      const n = per.reduce((a, b) => a * b, 1);
+      const src = t.data as Float32Array;
+      const dst = new Float32Array(layout.length * n);
+      layout.forEach((row, i) => dst.set(src.subarray(row * n, (row + 1) * n), i * n));
+      return [name, tensor(dst, [layout.length, ...per])] as const;
+    };
+    return Object.fromEntries([pick(out.tokens, 'text_tokens'), pick(out.mask, 'text_mask'), pick(out.pooled, 'text_pooled')]);
+  }
+
+  async release(): Promise<void> {
+    for (const s of this.denoisers.values()) await (await s).release();
+    this.denoisers.clear();
+    await this.text.release();
+    await this.decoder.release();
+  }
+}
+
+function checkImages(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_EMOJI_IMAGES) {
+    throw new BadRequestError(`images = ${n}: must be a whole number from 1 to ${MAX_EMOJI_IMAGES} per call; for more, run again with another seed`);
+  }
+  return n;
+}
+
+function checkSeed(seed: number | bigint): bigint {
+  try {
+    return parseSeed(seed);
+  } catch (e) {
+    throw new BadRequestError(`seed: ${(e as Error).message}`);
+  }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function repeat(x: Float32Array, times: number): Float32Array {
+  const out = new Float32Array(x.length * times);
+  for (let i = 0; i < times; i++) out.set(x, i * x.length);
+  return out;
+}
+
+/** Decoder output [N, 3, S, S] → [N, S, S, 3] in [0, 1], clamped as the training code's pixel conversion. */
+function toNhwc01(decoded: Float32Array, n: number, side: number): Float32Array {
+  const plane = side * side;
+  const out = new Float32Array(n * plane * 3);
+  for (let b = 0; b < n; b++) {
+    for (let c = 0; c < 3; c++) {
+      for (let p = 0; p < plane; p++) {
+        const v = Math.min(1, Math.max(-1, decoded[(b * 3 + c) * plane + p]));
+        out[(b * plane + p) * 3 + c] = (v + 1) / 2;
+      }
+    }
+  }
+  return out;
+}
