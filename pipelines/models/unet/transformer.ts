@@ -8,9 +8,22 @@ import { finishAttention, type HeadPerturbation } from '../../attention/head-per
 import { attend } from '../../attention/mha.ts';
 import type { SelfAttentionLayer, SelfAttentionVariant } from '../../attention/self-attention.ts';
 
+/** One block's text cross-attention (attn2) for a replacement; `plain()` builds the model's own. */
+export interface CrossAttentionCall {
+  layer: SelfAttentionLayer;
+  weights: Weights;
+  hidden: T;
+  text: T;
+  grid: { height: number; width: number };
+  upcast: boolean;
+  plain: () => T;
+}
+
 /** What every transformer of one UNet graph shares. */
 export interface TransformerContext {
   selfAttention: SelfAttentionVariant;
+  /** Opt-in replacement of attn2 (IR-Diffusion's mutual cross-attention, attention-map probes). */
+  crossAttention?: (call: CrossAttentionCall) => T;
   perturbation?: HeadPerturbation;
   layerByName: ReadonlyMap<string, SelfAttentionLayer>;
   latent: { height: number; width: number };
@@ -40,7 +53,10 @@ function transformerBlock(w: Weights, name: string, x: T, text: T, grid: { heigh
   const hidden = nn.layerNorm(w.sub('norm1'), x, 1e-5);
   const attn = ctx.selfAttention.apply({ layer, weights: w.sub('attn1'), hidden, blockInput: x, grid, latent: ctx.latent, upcast: ctx.upcast });
   x = op.add(finishAttention(attn, layer, ctx.perturbation), x);
-  x = op.add(crossAttention(w.sub('attn2'), nn.layerNorm(w.sub('norm2'), x, 1e-5), text, layer.heads, ctx.upcast), x);
+  const normed = nn.layerNorm(w.sub('norm2'), x, 1e-5);
+  const plain = () => crossAttention(w.sub('attn2'), normed, text, layer.heads, ctx.upcast);
+  const cross = ctx.crossAttention ? ctx.crossAttention({ layer, weights: w.sub('attn2'), hidden: normed, text, grid, upcast: ctx.upcast, plain }) : plain();
+  x = op.add(cross, x);
   return op.add(geglu(w.sub('ff'), nn.layerNorm(w.sub('norm3'), x, 1e-5)), x);
 }
 

@@ -19,6 +19,8 @@ export interface UNetBuildOptions extends UNetInputShape {
   dtype?: Extract<DType, 'float32' | 'float16'>;
   /** Self-attention variant for attn1 (default: softmax). */
   selfAttention?: SelfAttentionVariant;
+  /** Replacement of the text cross-attention attn2 (default: the model's own). */
+  crossAttention?: TransformerContext['crossAttention'];
   /** Build into this graph (e.g. a FLOP counter) instead of a new one. */
   graph?: Graph;
 }
@@ -44,6 +46,7 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
 
   const ctx: TransformerContext = {
     selfAttention: variant,
+    crossAttention: o.crossAttention,
     perturbation,
     layerByName: new Map(layers.map((l) => [l.name, l])),
     latent: { height: o.height, width: o.width },

@@ -1,0 +1,193 @@
+// `studio story STORY.json --out DIR`: the subjects' reference images and every scene, made with
+// IR-Diffusion (Isolation + Reposition Attention), each PNG with its metadata, plus the resolved story
+// (seeds and boxes decided) as DIR/story.json. Runs in this process; Ctrl-C stops after the current step.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { detectPath, resolveModelPath } from '../../pipelines/checkpoints/index.ts';
+import { encodePng } from '../../pipelines/metadata/encode-png.ts';
+import { modelLabel } from '../../pipelines/metadata/generation-metadata.ts';
+import { toRgb8 } from '../../pipelines/recipes/images.ts';
+import { EXECUTION_PROVIDERS } from '../../pipelines/recipes/request.ts';
+import { StoryInputError } from '../../pipelines/recipes/story/boxes.ts';
+import { storyImageChunks } from '../../pipelines/recipes/story/story-metadata.ts';
+import { StoryPipeline, type StoryImage } from '../../pipelines/recipes/story/story-pipeline.ts';
+import { parseStory, type Story } from '../../pipelines/recipes/story/story.ts';
+import type { Provider } from '../../pipelines/runtime/session.ts';
+import { writeNewFileAtomic } from './atomic-write.ts';
+import { CancelledError, EXIT_OK, UsageError } from './exit-codes.ts';
+import { ProgressBar } from './progress-bar.ts';
+import { STUDIO_VERSION } from './version.ts';
+
+export const STORY_HELP = `Usage: studio story STORY.json --out DIR [options]
+
+Makes a set of images in which the same subjects keep their look (IR-Diffusion: Isolation and
+Reposition Attention). STORY.json lists the subjects and the scenes:
+
+  {
+    "seed": 7, "steps": 30, "cfg": 7, "sampler": "dpmpp_2m", "width": 512, "height": 512,
+    "subjects": [
+      { "name": "cat", "words": "cat face", "description": "a cat face" },
+      { "name": "pizza", "words": "slice of pizza", "image": "my-pizza.png", "box": [0.1, 0.1, 0.9, 0.9] }
+    ],
+    "scenes": [
+      { "prompt": "a cat face and a slice of pizza",
+        "boxes": { "cat": [0.02, 0.2, 0.48, 0.8], "pizza": [0.52, 0.2, 0.98, 0.8] } },
+      { "prompt": "a slice of pizza and a cat face" }
+    ]
+  }
+
+  words        how prompts name the subject (default: its name); every scene subject's words must
+               occur in the scene prompt
+  description  prompt of the subject's reference image (default: its words)
+  image, box   use your own reference image (paths are relative to STORY.json); box: where the
+               subject is in it (default: found from the model's attention)
+  boxes        [left, top, right, bottom] as fractions of the image; two boxes may share at most 25%
+               of the smaller one. Subjects without a box get one proposed from the model's
+               attention in a plain run of the scene with the same seed.
+  ir           { "dropout": 0.5, "crossAttentionLambda": 0.9, "startStep": 0, "mutualFrom": N,
+                 "isolation": true, "reposition": true, "mutualCrossAttention": true }
+
+Writes DIR/reference-N-NAME.png, DIR/scene-NN.png (DIR/scene-NN-plain.png with --plain) and
+DIR/story.json, the story with every seed and box filled in (run it again for the same set).
+
+Options:
+  -o, --out DIR          Output folder (required; files already there are never replaced)
+  --model PATH           Stable Diffusion 1.x/2.x/XL checkpoint or diffusers folder (default: the
+                         story's "model", relative to STORY.json)
+  --models-dir DIR       Folder searched for model names
+  --seed N               Override the story's seed
+  --steps N              Override the story's steps
+  --plain                Also write each scene without IR (same seed), for comparison
+  --ep NAME              Execution provider: ${EXECUTION_PROVIDERS.join(', ')} (default: cpu)
+  --json                 Print a JSON report instead of the file list
+  -h, --help             Show this help
+`;
+
+const OPTIONS = {
+  out: { type: 'string', short: 'o' },
+  model: { type: 'string' },
+  'models-dir': { type: 'string' },
+  seed: { type: 'string' },
+  steps: { type: 'string' },
+  plain: { type: 'boolean' },
+  ep: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function integer(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new UsageError(`${flag} must be a whole number ≥ 0, got "${value}"`);
+  return Number(value);
+}
+
+function readStory(path: string, overrides: { seed?: number; steps?: number }): Story {
+  if (!existsSync(path) || !statSync(path).isFile()) throw new UsageError(`${path}: no such story file`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  const story = parseStory(json, path);
+  const here = (p: string) => (isAbsolute(p) ? p : resolve(dirname(path), p));
+  return {
+    ...story,
+    ...(overrides.seed !== undefined ? { seed: overrides.seed } : {}),
+    ...(overrides.steps !== undefined ? { steps: overrides.steps } : {}),
+    model: story.model && here(story.model),
+    subjects: story.subjects.map((s) => {
+      if (s.image && !existsSync(here(s.image))) throw new UsageError(`${path}: the image of subject "${s.name}", ${here(s.image)}, does not exist`);
+      return s.image ? { ...s, image: here(s.image) } : s;
+    }),
+  };
+}
+
+function modelPath(model: string | undefined, modelsDir: string | undefined): string {
+  if (!model) throw new UsageError('no model: pass --model with a Stable Diffusion checkpoint or diffusers folder, or set "model" in the story');
+  const path = resolveModelPath(model, modelsDir);
+  const detection = detectPath(path);
+  if (!['sd1', 'sd2', 'sdxl'].includes(detection.family)) throw new UsageError(`${path}: ${detection.description}; story mode runs Stable Diffusion 1.x, 2.x and XL checkpoints`);
+  return path;
+}
+
+const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'subject';
+
+function fileName(image: StoryImage, story: Story): string {
+  const nn = String(image.index + 1).padStart(2, '0');
+  if (image.kind === 'reference') return `reference-${image.index + 1}-${slug(story.subjects[image.index].name)}.png`;
+  return image.kind === 'scene' ? `scene-${nn}.png` : `scene-${nn}-plain.png`;
+}
+
+/** The files a story will write, refused up front when any exists. */
+function checkFree(dir: string, story: Story, plain: boolean): void {
+  const names = ['story.json', ...story.subjects.map((s, i) => `reference-${i + 1}-${slug(s.name)}.png`), ...story.scenes.flatMap((_, k) => {
+    const nn = String(k + 1).padStart(2, '0');
+    return plain ? [`scene-${nn}.png`, `scene-${nn}-plain.png`] : [`scene-${nn}.png`];
+  })];
+  const taken = names.filter((n) => existsSync(join(dir, n)));
+  if (taken.length) throw new UsageError(`--out ${dir} already holds ${taken.join(', ')}; choose another folder or remove them`);
+}
+
+export async function storyCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(STORY_HELP);
+    return EXIT_OK;
+  }
+  if (positionals.length !== 1) throw new UsageError(`give exactly one story file, got ${positionals.length}`);
+  if (!values.out) throw new UsageError('--out DIR is required');
+  const ep = (values.ep ?? 'cpu') as Provider;
+  if (!(EXECUTION_PROVIDERS as readonly string[]).includes(ep)) throw new UsageError(`--ep must be one of ${EXECUTION_PROVIDERS.join(', ')}`);
+  const started = performance.now();
+  let story: Story;
+  try {
+    story = readStory(resolve(positionals[0]), { seed: integer('--seed', values.seed), steps: integer('--steps', values.steps) });
+  } catch (e) {
+    throw e instanceof StoryInputError ? new UsageError(e.message) : e;
+  }
+  const model = modelPath(values.model ?? story.model, values['models-dir']);
+  const dir = resolve(values.out);
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--out ${values.out} is a file; give a folder`);
+  checkFree(dir, story, values.plain === true);
+  await mkdir(dir, { recursive: true });
+
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new CancelledError());
+  process.once('SIGINT', onSignal);
+  const bar = ProgressBar.forStderr();
+  const pipe = StoryPipeline.load(model, { modelsDir: values['models-dir'], providers: ep === 'cpu' ? ['cpu'] : [ep, 'cpu'] });
+  try {
+    const result = await pipe.run(story, { plainScenes: values.plain, signal: controller.signal, onProgress: (p) => bar?.update(p) }).catch((e) => {
+      if (controller.signal.aborted) throw new CancelledError();
+      throw e instanceof StoryInputError ? new UsageError(e.message) : e;
+    });
+    bar?.done();
+    const files: string[] = [];
+    for (const image of result.images) {
+      const png = await encodePng(toRgb8(image.rgb, 0, image.width, image.height), storyImageChunks(image, result.story, modelLabel(model), STUDIO_VERSION));
+      files.push(await writeOnce(join(dir, fileName(image, result.story)), png));
+    }
+    files.push(await writeOnce(join(dir, 'story.json'), new TextEncoder().encode(`${JSON.stringify({ ...result.story, model }, null, 2)}\n`)));
+    const report = { files, seed: result.story.seed, timings: { ...result.timings, total: performance.now() - started }, ep: result.provider };
+    process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : files.map((f) => `${f}\n`).join(''));
+    return EXIT_OK;
+  } finally {
+    bar?.done();
+    process.off('SIGINT', onSignal);
+    await pipe.release();
+  }
+}
+
+async function writeOnce(path: string, data: Uint8Array): Promise<string> {
+  if (!(await writeNewFileAtomic(path, data))) throw new Error(`${path} appeared while the story ran; not overwriting it`);
+  return path;
+}
