@@ -2,10 +2,12 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
-import { GenerateRequestSchema, type Attention, type GenerateRequest, type GenerateRequestInput } from '../../pipelines/recipes/request.ts';
+import { GenerateRequestSchema, type Attention, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/recipes/request.ts';
 import { UsageError } from './exit-codes.ts';
+import { requestHeads } from '../../pipelines/heads/request-heads.ts';
+import { withPreset } from './presets-command.ts';
 
-const OPTIONS = {
+export const OPTIONS = {
   model: { type: 'string' },
   'models-dir': { type: 'string' },
   vae: { type: 'string' },
@@ -23,8 +25,11 @@ const OPTIONS = {
   strength: { type: 'string' },
   'pag-scale': { type: 'string' },
   'pag-layers': { type: 'string' },
+  heads: { type: 'string' },
   attention: { type: 'string' },
   ep: { type: 'string' },
+  class: { type: 'string' },
+  preset: { type: 'string' },
   out: { type: 'string', short: 'o' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -55,8 +60,10 @@ const FLAG_OF: Record<string, string> = {
   strength: '--strength',
   'pag.scale': '--pag-scale',
   'pag.layers': '--pag-layers',
+  'pag.heads': '--heads',
   attention: '--attention',
   ep: '--ep',
+  classLabel: '--class',
 };
 
 /** Turns flag texts into values, collecting every problem so one run reports them all. */
@@ -94,11 +101,24 @@ class Converter {
   pag(values: Values): GenerateRequestInput['pag'] {
     const scale = this.decimal('pag-scale', values['pag-scale']);
     const layers = values['pag-layers']?.split(',').map((l) => l.trim()).filter(Boolean);
+    const heads = this.heads(values);
     if (scale === undefined) {
       if (layers !== undefined && values['pag-scale'] === undefined) this.problems.push('--pag-layers needs --pag-scale (the guidance strength) too');
+      if (values.heads !== undefined && values['pag-scale'] === undefined) this.problems.push('--heads needs --pag-scale (the guidance strength) too');
       return undefined;
     }
-    return { scale, layers: layers ?? ['mid'] };
+    return { scale, layers: layers ?? ['mid'], ...(heads ? { heads } : {}) };
+  }
+
+  /** `--heads PRESET|FILE|L3H1:0.5,…` (joined with +), checked against --model when given. */
+  heads(values: Values): HeadWeight[] | undefined {
+    if (values.heads === undefined) return undefined;
+    try {
+      return requestHeads(values.heads, values.model, values['models-dir']);
+    } catch (e) {
+      this.problems.push(`--heads: ${(e as Error).message}`);
+      return undefined;
+    }
   }
 }
 
@@ -147,7 +167,8 @@ export function parseGenerateArgs(argv: string[]): GenerateArgs {
     throw new UsageError(`${(e as Error).message}${hint}`);
   }
   if (values.help) return { help: true };
-  if (values.prompt === undefined) throw new UsageError('--prompt is required');
+  values = withPreset(values);
+  if (values.prompt === undefined && values.class === undefined) throw new UsageError('--prompt is required (or --class N for a class-conditional DiT/DiCo model)');
 
   const c = new Converter();
   const att = c.attention(values.attention);
@@ -156,7 +177,7 @@ export function parseGenerateArgs(argv: string[]): GenerateArgs {
     modelsDir: values['models-dir'],
     vae: values.vae,
     clipSkip: c.integer('clip-skip', values['clip-skip']),
-    prompt: values.prompt,
+    prompt: values.prompt ?? '',
     negative: values.negative,
     steps: c.integer('steps', values.steps),
     cfg: c.decimal('cfg', values.cfg),
@@ -170,6 +191,7 @@ export function parseGenerateArgs(argv: string[]): GenerateArgs {
     pag: c.pag(values),
     attention: att,
     ep: values.ep as GenerateRequestInput['ep'],
+    classLabel: c.integer('class', values.class),
   };
   const parsed = GenerateRequestSchema.safeParse(input);
   // One message per field: zod may report a value twice (e.g. not an integer, and too large).

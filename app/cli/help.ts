@@ -5,6 +5,10 @@ export const MAIN_HELP = `Usage: studio <command> [options]
 Commands:
   generate     Generate images from a prompt (txt2img, or img2img with --init-image)
   serve        Serve the studio UI in a browser (loopback only unless --token)
+  batch        Generate many images from a .txt/.csv/.jsonl file or an X/Y sweep (resumable)
+  presets      List, show, validate plugin presets; import A1111 styles.csv
+  heads        List a model's attention heads; search heads to perturb (HeadHunter)
+  story        Consistent subjects across scenes (IR-Diffusion) from a STORY.json
   help [cmd]   Show help for a command
 
 Options:
@@ -17,8 +21,9 @@ Run "studio generate --help" for the generation options.
 export const GENERATE_HELP = `Usage: studio generate --prompt TEXT [options]
 
 Model:
-  --model PATH           Checkpoint file (.safetensors), diffusers folder, or a model name
-                         in --models-dir (default: the built-in model)
+  --model PATH           Checkpoint file (.safetensors), diffusers folder, a model name in
+                         --models-dir, or a built-in model: emoji-lit (default), emoji-dit,
+                         emoji-dico (64x64 emoji, flow-matching Euler, 8 steps)
   --models-dir DIR       Folder searched for model names
   --vae PATH             Use this VAE instead of the model's own
   --clip-skip N          1 = last text encoder layer (default), 2 = penultimate, …
@@ -28,9 +33,9 @@ Prompt:
   -n, --negative TEXT    What to avoid
 
 Sampling:
-  --steps N              Denoising steps (default 20)
-  --cfg X                Classifier-free guidance scale (default 7.5)
-  --sampler NAME         Default dpmpp_2m_karras. One of:
+  --steps N              Denoising steps (default: the model's; 20 for Stable Diffusion)
+  --cfg X                Classifier-free guidance scale (default: the model's; 7.5 for SD)
+  --sampler NAME         Default: the model's (dpmpp_2m_karras for SD). One of:
                          ${SAMPLER_NAMES.join(' ')}
                          (prediction type and timestep spacing come from the model)
   --seed N               0 to ${Number.MAX_SAFE_INTEGER}; -1 or absent: random
@@ -45,7 +50,10 @@ Guidance and attention:
   --pag-scale X          Perturbed-attention guidance scale (0 = off)
   --pag-layers L1,L2     UNet layers for PAG, diffusers names: mid, down_blocks.1,
                          up_blocks.0.attentions.1, … (default mid)
+  --heads SPEC           Perturb single heads (SoftPAG): L3H1:0.5,L4H0:1, L3:1 (all heads),
+                         or a head preset file/name; needs --pag-scale. See "studio heads list"
   --attention KIND       softmax (default), agent, or linfusion:PATH
+  --preset NAME          Apply a style or sampler preset from the plugins folder
 
 Runtime and output:
   --ep NAME              Execution provider: ${EXECUTION_PROVIDERS.join(' | ')} (default cpu)

@@ -9,9 +9,18 @@ import { SERVE_HELP } from './serve-command.ts';
 // Loaded on use, so `studio --help` does not load sharp or the engine.
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   generate: async (argv) => (await import('./generate-command.ts')).generateCommand(argv),
+  heads: async (argv) => (await import('./heads-command.ts')).headsCommand(argv),
   serve: async (argv) => (await import('./serve-command.ts')).serveCommand(argv),
+  story: async (argv) => (await import('./story-command.ts')).storyCommand(argv),
+  batch: async (argv) => (await import('./batch-command.ts')).batchCommand(argv),
+  presets: async (argv) => (await import('./presets-command.ts')).presetsCommand(argv),
 };
 
+// Help text of the commands that keep theirs beside them is loaded on `studio help <command>`.
+const LAZY_HELP: Record<string, () => Promise<string>> = {
+  batch: async () => (await import('./batch-command.ts')).BATCH_HELP,
+  presets: async () => (await import('./presets-command.ts')).PRESETS_HELP,
+};
 const HELP: Record<string, string> = { generate: GENERATE_HELP, serve: SERVE_HELP };
 
 async function dispatch(argv: string[]): Promise<number> {
@@ -30,8 +39,9 @@ async function dispatch(argv: string[]): Promise<number> {
   }
   if (first === 'help') {
     const topic = rest[0];
-    if (topic !== undefined && !(topic in HELP)) throw new UsageError(`no command "${topic}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
-    process.stdout.write(topic === undefined ? MAIN_HELP : HELP[topic]);
+    if (topic !== undefined && !(topic in COMMANDS)) throw new UsageError(`no command "${topic}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
+    if (topic !== undefined && !(topic in HELP) && !(topic in LAZY_HELP)) return COMMANDS[topic](['--help']);
+    process.stdout.write(topic === undefined ? MAIN_HELP : (HELP[topic] ?? (await LAZY_HELP[topic]())));
     return EXIT_OK;
   }
   const command = COMMANDS[first];

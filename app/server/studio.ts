@@ -15,7 +15,8 @@ import type { StudioJobs } from './engine-jobs.ts';
 import { Gallery } from './gallery.ts';
 import { readDroppedImage } from './dropped-image.ts';
 import { scanModels } from './models.ts';
-import { JobQueue, type JobRun } from './queue.ts';
+import type { JobRun } from './queue.ts';
+import { PersistentJobQueue } from '../../pipelines/queue/index.ts';
 import { z } from 'zod';
 
 export interface StudioOptions {
@@ -41,7 +42,7 @@ const DEFAULT_JOB_MODULE = new URL(import.meta.url.endsWith('.ts') ? './engine-j
 export class Studio implements StudioApi {
   private readonly engine: EngineClient<StudioJobs>;
   private readonly outputs: Gallery;
-  private readonly jobs: JobQueue<GeneratePayload>;
+  private readonly jobs: PersistentJobQueue<GeneratePayload>;
   private readonly listeners = new Set<StudioListener>();
   private readonly hashes = new Map<string, Promise<string>>();
   private providers?: ResultOf<'listProviders'>;
@@ -56,7 +57,8 @@ export class Studio implements StudioApi {
           ? this.emit('engine', { state: 'ready', message: `engine host ready (pid ${e.pid})` })
           : this.emit('engine', { state: 'restarting', message: `the engine host ${e.how}${e.lostJob ? ` during ${e.lostJob}` : ''}; restarting it` }),
     });
-    this.jobs = new JobQueue<GeneratePayload>(
+    this.jobs = new PersistentJobQueue<GeneratePayload>(
+      o.outputsDir,
       (payload, run, id) => this.runGenerate(payload, run, id),
       (state) => this.emit('queue', state),
       (e) => e instanceof JobCancelledError,
@@ -70,7 +72,7 @@ export class Studio implements StudioApi {
   }
 
   async close(): Promise<void> {
-    this.jobs.cancelAll();
+    await this.jobs.close(); // queued jobs stay in the journal and run at the next start
     await this.engine.close();
   }
 

@@ -1,0 +1,243 @@
+// `studio heads list` (the self-attention layers a head list or preset addresses) and
+// `studio heads search` (HeadHunter on small previews, written out as a head preset).
+import { renameSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { EXECUTION_PROVIDERS, SAMPLER_NAMES } from '../../pipelines/recipes/request.ts';
+import type { Provider } from '../../pipelines/runtime/session.ts';
+import { headName } from '../../pipelines/heads/architecture.ts';
+import { fromBytes, type RgbImage } from '../../pipelines/heads/image.ts';
+import { HeadHunterError, headHunter, type HeadHunterResult } from '../../pipelines/heads/headhunter.ts';
+import { objectiveByName, OBJECTIVE_NAMES, type ImageObjective } from '../../pipelines/heads/objectives.ts';
+import { makeHeadPreset } from '../../pipelines/heads/presets.ts';
+import { inspectSdHeads, SdHeadModel } from '../../pipelines/heads/sd-model.ts';
+import { HeadSpecError } from '../../pipelines/heads/spec.ts';
+import { CancelledError, EXIT_OK, UsageError } from './exit-codes.ts';
+import { ProgressBar } from './progress-bar.ts';
+
+export const HEADS_HELP = `Usage: studio heads list --model PATH [--models-dir DIR] [--json]
+       studio heads search --model PATH --prompt TEXT --objective NAME --out PRESET.json [options]
+
+list      One line per self-attention layer: its index (the L in L3H1), its module name, and its
+          head count. --json prints {family, architecture, layers}.
+
+search    HeadHunter: greedy search for the heads whose perturbation best raises an objective.
+          Each round renders the chosen heads plus one more head, for every head left, and keeps
+          the k best. Writes a head preset for "studio generate --heads PRESET.json".
+  --objective NAME     ${OBJECTIVE_NAMES.join(', ')} (reference needs --reference)
+  --reference IMAGE    The image the "reference" objective gets close to
+  --rounds R           Rounds (default 3)
+  --k K                Heads added per round (default 3)
+  --u U                Strength of each chosen head, 0 < U <= 1 (default 1; 1 = PAG)
+  --pag-scale X        Perturbation guidance scale of the previews (default 3)
+  --size PX            Preview side, a multiple of 8 (default 256)
+  --steps N            Steps per preview (default 10)
+  --cfg X              CFG of the previews (default 1: off, as HeadHunter searches)
+  --sampler NAME       Default euler. One of: ${SAMPLER_NAMES.join(' ')}
+  --negative TEXT      Negative prompt (with --cfg above 1)
+  --seeds S1,S2        Seeds every candidate is rendered with; scores are averaged (default 0)
+  --layers L1,L2       Search only the heads of these layers (default: all)
+  --name NAME          Preset name (default: the --out file's name)
+  --cache FILE         Scores so far; rerun the same command to resume (default: OUT.cache.json)
+  --ep NAME            Execution provider: ${EXECUTION_PROVIDERS.join(' | ')} (default cpu)
+  --json               Print the result as JSON
+
+Common:
+  --model PATH         SD 1.x / 2.x / XL checkpoint file or diffusers folder
+  --models-dir DIR     Folder searched for model names
+  -h, --help           Show this help
+`;
+
+const OPTIONS = {
+  model: { type: 'string' },
+  'models-dir': { type: 'string' },
+  prompt: { type: 'string', short: 'p' },
+  negative: { type: 'string', short: 'n' },
+  objective: { type: 'string' },
+  reference: { type: 'string' },
+  rounds: { type: 'string' },
+  k: { type: 'string' },
+  u: { type: 'string' },
+  'pag-scale': { type: 'string' },
+  size: { type: 'string' },
+  steps: { type: 'string' },
+  cfg: { type: 'string' },
+  sampler: { type: 'string' },
+  seeds: { type: 'string' },
+  layers: { type: 'string' },
+  name: { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  cache: { type: 'string' },
+  ep: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true; allowPositionals: true }>>['values'];
+
+export async function headsCommand(argv: string[]): Promise<number> {
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const [sub, ...extra] = positionals;
+  if (values.help) {
+    process.stdout.write(HEADS_HELP);
+    return EXIT_OK;
+  }
+  if (sub === undefined) throw new UsageError('missing the heads command: list or search');
+  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}" (put the prompt after --prompt, in quotes)`);
+  if (sub === 'list') return list(values);
+  if (sub === 'search') return search(values);
+  throw new UsageError(`unknown heads command "${sub}"; use list or search`);
+}
+
+function requireModel(values: Values): string {
+  if (values.model === undefined) throw new UsageError('--model is required');
+  return values.model;
+}
+
+function list(values: Values): number {
+  const { layers, architecture } = inspectSdHeads(requireModel(values), { modelsDir: values['models-dir'] });
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ family: architecture.family, architecture, layers: layers.map(({ index, name, heads }) => ({ index, name, heads })) })}\n`);
+    return EXIT_OK;
+  }
+  const nameWidth = Math.max(...layers.map((l) => l.name.length));
+  const indexWidth = String(layers.length - 1).length;
+  for (const l of layers) process.stdout.write(`${String(l.index).padStart(indexWidth)}  ${l.name.padEnd(nameWidth)}  ${l.heads}\n`);
+  return EXIT_OK;
+}
+
+/** Flag texts → numbers, collecting every problem so one run reports them all. */
+class Numbers {
+  readonly problems: string[] = [];
+
+  number(flag: string, text: string | undefined, fallback: number, ok: (n: number) => boolean, rule: string, integer = false): number {
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (text.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || !ok(n)) {
+      this.problems.push(`--${flag}: ${rule} (got ${JSON.stringify(text)})`);
+      return fallback;
+    }
+    return n;
+  }
+
+  integers(flag: string, text: string | undefined): number[] | undefined {
+    if (text === undefined) return undefined;
+    const parts = text.split(',').map((s) => s.trim());
+    if (parts.some((p) => !/^\d+$/.test(p))) {
+      this.problems.push(`--${flag}: expected whole numbers separated by commas (got ${JSON.stringify(text)})`);
+      return undefined;
+    }
+    return parts.map(Number);
+  }
+}
+
+async function readReference(path: string): Promise<RgbImage> {
+  try {
+    const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    return fromBytes(info.width, info.height, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  } catch (e) {
+    throw new UsageError(`--reference: cannot read ${path} as an image (${(e as Error).message})`);
+  }
+}
+
+async function search(values: Values): Promise<number> {
+  const model = requireModel(values);
+  if (values.prompt === undefined) throw new UsageError('--prompt is required');
+  if (values.objective === undefined) throw new UsageError(`--objective is required: one of ${OBJECTIVE_NAMES.join(', ')}`);
+  if (values.out === undefined) throw new UsageError('--out PRESET.json is required');
+  const n = new Numbers();
+  const rounds = n.number('rounds', values.rounds, 3, (x) => x >= 1, 'must be a whole number of at least 1', true);
+  const k = n.number('k', values.k, 3, (x) => x >= 1, 'must be a whole number of at least 1', true);
+  const u = n.number('u', values.u, 1, (x) => x > 0 && x <= 1, 'must be above 0 and at most 1');
+  const scale = n.number('pag-scale', values['pag-scale'], 3, (x) => x > 0 && x <= 100, 'must be above 0 and at most 100');
+  const size = n.number('size', values.size, 256, (x) => x >= 64 && x % 8 === 0, 'must be a multiple of 8, at least 64', true);
+  const steps = n.number('steps', values.steps, 10, (x) => x >= 1 && x <= 1000, 'must be a whole number from 1 to 1000', true);
+  const cfg = n.number('cfg', values.cfg, 1, (x) => x >= 0 && x <= 100, 'must be from 0 to 100');
+  const seeds = n.integers('seeds', values.seeds) ?? [0];
+  const layers = n.integers('layers', values.layers);
+  const sampler = values.sampler ?? 'euler';
+  if (!(SAMPLER_NAMES as readonly string[]).includes(sampler)) n.problems.push(`--sampler: must be one of: ${SAMPLER_NAMES.join(' ')} (got ${JSON.stringify(sampler)})`);
+  const ep = values.ep ?? 'cpu';
+  if (!(EXECUTION_PROVIDERS as readonly string[]).includes(ep)) n.problems.push(`--ep: must be one of: ${EXECUTION_PROVIDERS.join(' ')} (got ${JSON.stringify(ep)})`);
+  if (values.objective === 'reference' && values.reference === undefined) n.problems.push('--objective reference needs --reference IMAGE');
+  if (values.objective !== 'reference' && values.reference !== undefined) n.problems.push('--reference only applies to --objective reference');
+  if (n.problems.length) throw new UsageError(n.problems.join('\n'));
+
+  let objective: ImageObjective;
+  try {
+    objective = objectiveByName(values.objective, values.reference === undefined ? undefined : await readReference(values.reference));
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`--objective: ${(e as Error).message}`);
+  }
+
+  const { SdPipeline } = await import('../../pipelines/recipes/sd/pipeline.ts');
+  const pipe = SdPipeline.load(model, { modelsDir: values['models-dir'], providers: [ep as Provider] });
+  const headModel = new SdHeadModel(pipe, { prompt: values.prompt, negative: values.negative ?? '', steps, cfg, sampler });
+  const missing = layers?.find((l) => !headModel.layers[l]);
+  if (missing !== undefined) throw new UsageError(`--layers: layer ${missing} does not exist (this model has self-attention layers 0–${headModel.layers.length - 1}; see "studio heads list")`);
+  const candidates = layers?.flatMap((l) => Array.from({ length: headModel.layers[l].heads }, (_, head) => ({ layer: l, head })));
+
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new CancelledError('cancelled; run the same command again to resume from the cache'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const bar = ProgressBar.forStderr();
+  const started = performance.now();
+  let result: HeadHunterResult;
+  const cacheFile = values.cache ?? `${values.out}.cache.json`;
+  try {
+    result = await headHunter(headModel, {
+      objective, rounds, k, u, scale, size, candidates, cacheFile,
+      samples: seeds.map((seed) => ({ seed })),
+      signal: controller.signal,
+      onEvent: (e) => (e.type === 'evaluate' ? bar?.update({ phase: `round ${e.round + 1}`, step: e.done, total: e.total }) : bar?.done()),
+    });
+  } catch (e) {
+    if (controller.signal.aborted) throw controller.signal.reason;
+    if (e instanceof HeadHunterError || e instanceof HeadSpecError) throw new UsageError(e.message);
+    throw e;
+  } finally {
+    bar?.done();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await pipe.release();
+  }
+
+  const scores: Record<string, number> = {};
+  if (result.baselines) Object.assign(scores, { none: result.baselines.none, allHeads: result.baselines.allHeads });
+  for (const r of result.rounds) if (r.score !== undefined) scores[`round${r.round + 1}`] = r.score;
+  const name = values.name ?? basename(values.out).replace(/\.json$/i, '');
+  const preset = makeHeadPreset({
+    name,
+    description: `HeadHunter: ${objective.id}, ${rounds} round(s) of k = ${k}, u = ${u}, for "${values.prompt}"`,
+    architecture: headModel.architecture,
+    scale,
+    heads: result.heads,
+    search: { objective: objective.id, rounds, k, u, size, prompts: [values.prompt], seeds, scores },
+  });
+  const temp = `${values.out}.${process.pid}.tmp`;
+  writeFileSync(temp, `${JSON.stringify(preset, null, 2)}\n`);
+  renameSync(temp, values.out);
+
+  const ms = Math.round(performance.now() - started);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ preset: values.out, cache: cacheFile, heads: result.heads, scores, rounds: result.rounds.map((r) => ({ added: r.added.map((h) => headName(h.layer, h.head)), score: r.score })), renders: result.renders, cachedEvaluations: result.cachedEvaluations, ms })}\n`);
+    return EXIT_OK;
+  }
+  const rows: Array<[string, number | undefined]> = [];
+  if (result.baselines) rows.push(['no perturbation', result.baselines.none], ['PAG on every head', result.baselines.allHeads]);
+  for (const r of result.rounds) rows.push([`round ${r.round + 1}: +${r.added.map((h) => headName(h.layer, h.head)).join(' +')}`, r.score]);
+  const width = Math.max(...rows.map(([label]) => label.length), 'set'.length);
+  process.stdout.write(`${'set'.padEnd(width)}  ${objective.id}\n`);
+  for (const [label, score] of rows) process.stdout.write(`${label.padEnd(width)}  ${score === undefined ? '' : score.toPrecision(5)}\n`);
+  process.stdout.write(`wrote ${values.out}: ${result.heads.length} heads at u = ${u}, scale ${scale} (${result.renders} previews rendered, ${result.cachedEvaluations} from the cache, ${(ms / 1000).toFixed(1)} s)\n`);
+  return EXIT_OK;
+}
