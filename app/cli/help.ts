@@ -27,6 +27,8 @@ Model:
   --models-dir DIR       Folder searched for model names
   --vae PATH             Use this VAE instead of the model's own
   --clip-skip N          1 = last text encoder layer (default), 2 = penultimate, …
+  --class N              Class-conditional DiT/DiCo (ImageNet .pt or .safetensors): the class
+                         to draw (needs --vae with an SD VAE); --prompt is then optional
 
 Prompt:
   -p, --prompt TEXT      What to draw (A1111 weighting: (word:1.2), (word), [word])

@@ -2,6 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../io/safetensors.ts';
+import { TorchPtFile } from '../io/torch-pt.ts';
 import { readJsonObject } from './json-fields.ts';
 
 export type Family = 'sd1' | 'sd2' | 'sdxl' | 'dit' | 'dico' | 'linfusion' | 'lora' | 'vae' | 'unknown';
@@ -86,8 +87,16 @@ function isOpenClipTextEncoder(configFile: string): boolean {
 export function detectPath(path: string): Detection {
   if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
   if (statSync(path).isDirectory()) return detectFolder(path);
+  if (/\.pth?$/i.test(path)) return detectTorchPt(path);
   if (!/\.safetensors$/i.test(path)) {
     throw new Error(`${path}: only .safetensors checkpoints are read (pickle .ckpt/.pt/.bin files can run code when loaded); convert it to .safetensors first`);
   }
   return detectTensorNames(SafetensorsFile.open(path).keys());
+}
+
+/** .pt files are read (without running pickle code) for the class-conditional families only. */
+function detectTorchPt(path: string): Detection {
+  const detection = detectTensorNames(TorchPtFile.open(path).keys());
+  if (detection.family === 'dit' || detection.family === 'dico') return detection;
+  throw new Error(`${path}: ${detection.description}; .pt files are read for DiT and DiCo checkpoints only: convert other models to .safetensors first`);
 }

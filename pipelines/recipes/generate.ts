@@ -8,6 +8,8 @@ import { detectPath, resolveModelPath } from '../checkpoints/index.ts';
 import { SdPipeline } from './sd/pipeline.ts';
 import { EmojiPipeline } from './emoji/pipeline.ts';
 import { emojiAttentionLayers, isEmojiModelName, resolveEmojiModel, type EmojiModelName } from './emoji/models.ts';
+import type { ClassConditionalPipeline } from './class-conditional/pipeline.ts';
+import { runClassConditional } from './class-conditional/run.ts';
 import { latentPreview, readImageNchw, toRgb8 } from './images.ts';
 import type { HeadPick } from '../attention/head-perturbation.ts';
 import type { SelfAttentionLayer } from '../attention/self-attention.ts';
@@ -21,11 +23,11 @@ export const DEFAULT_MODEL: EmojiModelName = 'emoji-lit';
 const NATIVE_SIZE: Record<string, number> = { sd1: 512, sd2: 768, sdxl: 1024 };
 const SD_DEFAULTS = { steps: 20, cfg: 7.5, sampler: 'dpmpp_2m_karras' } as const;
 
-type Target = { kind: 'emoji'; name: string } | { kind: 'sd'; path: string; singleFile: boolean };
+type Target = { kind: 'emoji'; name: string } | { kind: 'sd'; path: string; singleFile: boolean } | { kind: 'class'; path: string; family: 'dit' | 'dico' };
 
-let warm: { key: string; pipeline: SdPipeline | EmojiPipeline } | undefined;
+let warm: { key: string; pipeline: SdPipeline | EmojiPipeline | ClassConditionalPipeline } | undefined;
 
-async function warmPipeline<P extends SdPipeline | EmojiPipeline>(key: string, load: () => Promise<P>): Promise<P> {
+async function warmPipeline<P extends SdPipeline | EmojiPipeline | ClassConditionalPipeline>(key: string, load: () => Promise<P>): Promise<P> {
   if (warm?.key === key) return warm.pipeline as P;
   const old = warm;
   warm = undefined;
@@ -43,8 +45,9 @@ function resolveTarget(model: string | undefined, modelsDir: string | undefined)
     return { kind: 'emoji', name: path };
   }
   const detection = detectPath(path);
+  if (detection.family === 'dit' || detection.family === 'dico') return { kind: 'class', path, family: detection.family };
   if (detection.family !== 'sd1' && detection.family !== 'sd2' && detection.family !== 'sdxl') {
-    throw new BadRequestError(`${path}: ${detection.description}; studio generate runs Stable Diffusion 1.x, 2.x and XL checkpoints and the built-in emoji-dit, emoji-lit and emoji-dico`);
+    throw new BadRequestError(`${path}: ${detection.description}; studio generate runs Stable Diffusion 1.x, 2.x and XL checkpoints, DiT / DiCo class-conditional checkpoints, and the built-in emoji-dit, emoji-lit and emoji-dico`);
   }
   return { kind: 'sd', path, singleFile: detection.layout === 'single-file' };
 }
@@ -155,6 +158,8 @@ async function runSd(target: Extract<Target, { kind: 'sd' }>, request: GenerateR
 
 export async function runGenerate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
   const target = resolveTarget(request.model, request.modelsDir);
+  if (target.kind === 'class') return runClassConditional(target.path, target.family, request, options, warmPipeline);
+  if (request.classLabel !== undefined) throw new BadRequestError(`--class ${request.classLabel} applies to class-conditional models (DiT, DiCo checkpoints); ${request.model ?? DEFAULT_MODEL} is a text-to-image model: describe the image with --prompt instead`);
   return target.kind === 'emoji' ? runEmoji(target.name, request, options) : runSd(target, request, options);
 }
 

@@ -91,6 +91,8 @@ export const GenerateRequestSchema = z
     ep: z.enum(EXECUTION_PROVIDERS, { error: `must be one of: ${EXECUTION_PROVIDERS.join(' ')}` }).default('cpu'),
     /** A1111's convention: 1 = the last layer (no skip), 2 = the penultimate, … */
     clipSkip: z.int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(12, { error: 'must be at most 12' }).default(1),
+    /** Class-conditional models (DiT, DiCo): the class to draw, below the model's class count (checked when it is loaded). */
+    classLabel: z.int({ error: 'must be a whole number' }).min(0, { error: 'must be 0 or more' }).max(1_000_000, { error: 'is too large' }).optional(),
   })
   .superRefine((r, ctx) => {
     if (r.strength !== undefined && r.initImage === undefined) {
