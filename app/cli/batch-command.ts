@@ -11,8 +11,8 @@ import { BatchFileError, readBatchRows, type BatchRow } from '../../pipelines/ba
 import { runBatch, type BatchEvent, type BatchOutcome } from '../../pipelines/batch/runner.ts';
 import { PresetLookupError, PresetRegistry } from '../../pipelines/plugins/index.ts';
 import type { GenerateRequest } from '../../pipelines/recipes/request.ts';
-import { removePendingTempFilesSync } from './atomic-write.ts';
-import { CancelledError, EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, UsageError } from './exit-codes.ts';
+import { cancelOnSignals } from './cancel-on-signals.ts';
+import { EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, UsageError } from './exit-codes.ts';
 import { DEFAULT_OUT, OPTIONS as GENERATE_OPTIONS, parseGenerateArgs } from './generate-args.ts';
 import { pluginDiscovery } from './presets-command.ts';
 import { ProgressBar } from './progress-bar.ts';
@@ -154,23 +154,6 @@ function makePlan(args: BatchArgs): BatchPlan {
   return planBatch(rows, { source, defaults: args.defaults, x: args.x, y: args.y, parse, headPreset });
 }
 
-/** First Ctrl-C (or SIGTERM) stops between steps and keeps what is done; a second exits at once. */
-function cancelOnSignals(controller: AbortController): () => void {
-  const onSignal = (): void => {
-    if (controller.signal.aborted) {
-      removePendingTempFilesSync();
-      process.exit(EXIT_CANCELLED);
-    }
-    controller.abort(new CancelledError());
-    process.stderr.write('\nCancelling after the current step (press Ctrl-C again to stop now); finished images are kept\n');
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
-}
 
 function report(outcome: BatchOutcome, out: string, seconds: number, made: number) {
   const count = (s: string) => outcome.jobs.filter((j) => j.status === s).length;
@@ -212,7 +195,7 @@ export async function batchCommand(argv: string[]): Promise<number> {
 
   const started = performance.now();
   const controller = new AbortController();
-  const stopListening = cancelOnSignals(controller);
+  const stopListening = cancelOnSignals(controller, '; finished images are kept');
   const bar = ProgressBar.forStderr();
   let done = 0;
   let made = 0;

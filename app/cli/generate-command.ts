@@ -5,9 +5,9 @@ import { metadataChunks, modelLabel, type GenerationRecord } from '../../pipelin
 import { encodePng } from '../../pipelines/metadata/encode-png.ts';
 import { sha256File } from '../../pipelines/metadata/model-hash.ts';
 import type { GenerateRequest, GenerateResult } from '../../pipelines/recipes/request.ts';
-import { removePendingTempFilesSync } from './atomic-write.ts';
+import { cancelOnSignals } from './cancel-on-signals.ts';
 import { loadEngine } from './engine.ts';
-import { CancelledError, EXIT_CANCELLED, EXIT_OK } from './exit-codes.ts';
+import { CancelledError, EXIT_OK } from './exit-codes.ts';
 import { parseGenerateArgs } from './generate-args.ts';
 import { GENERATE_HELP } from './help.ts';
 import { OutputTarget } from './output-target.ts';
@@ -22,23 +22,6 @@ export interface GenerateReport {
   ep: string;
 }
 
-/** First Ctrl-C (or SIGTERM) aborts between steps; a second one exits at once, removing temp files. */
-function cancelOnSignals(controller: AbortController): () => void {
-  const onSignal = (): void => {
-    if (controller.signal.aborted) {
-      removePendingTempFilesSync();
-      process.exit(EXIT_CANCELLED);
-    }
-    controller.abort(new CancelledError());
-    process.stderr.write('\nCancelling after the current step (press Ctrl-C again to stop now)\n');
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
-}
 
 /** The engine is another team's code: check what it returned before writing files from it. */
 function checkResult(result: GenerateResult, request: GenerateRequest): void {
