@@ -37,9 +37,12 @@ test('studio heads list: one line per self-attention layer, and --json', { skip 
   assert.deepEqual(json.layers[15], { index: 15, name: 'up_blocks.3.attentions.2.transformer_blocks.0.attn1', heads: 8 });
   assert.equal(json.architecture.hash.length, 16);
 
-  const missing = await studio(['heads', 'list']);
-  assert.equal(missing.code, 2);
-  assert.match(missing.stderr, /--model is required/);
+  const embedded = await studio(['heads', 'list']);
+  assert.equal(embedded.code, 0, embedded.stderr);
+  assert.deepEqual(embedded.stdout.trimEnd().split('\n').map((l) => l.trim().split(/ +/)), Array.from({ length: 6 }, (_, i) => [String(i), `blocks.${i}.attn`, '2']), 'without --model: the default embedded model (emoji-lit)');
+  const missing = await studio(['heads', 'list', '--model', 'no-such-model.safetensors']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /model no-such-model\.safetensors: no such file or folder/);
 });
 
 test('studio heads search writes a preset that generate --heads reads back; a rerun resumes from the cache', { skip }, async (t) => {

@@ -11,13 +11,16 @@ import { fromBytes, type RgbImage } from '../../pipelines/heads/image.ts';
 import { HeadHunterError, headHunter, type HeadHunterResult } from '../../pipelines/heads/headhunter.ts';
 import { objectiveByName, OBJECTIVE_NAMES, type ImageObjective } from '../../pipelines/heads/objectives.ts';
 import { makeHeadPreset } from '../../pipelines/heads/presets.ts';
-import { inspectSdHeads, SdHeadModel } from '../../pipelines/heads/sd-model.ts';
+import { SdHeadModel } from '../../pipelines/heads/sd-model.ts';
+import { EmojiHeadModel } from '../../pipelines/heads/emoji-model.ts';
+import { inspectHeads, type ModelHeads } from '../../pipelines/heads/inspect.ts';
+import type { HeadModel } from '../../pipelines/heads/model.ts';
 import { HeadSpecError } from '../../pipelines/heads/spec.ts';
 import { CancelledError, EXIT_OK, UsageError } from './exit-codes.ts';
 import { ProgressBar } from './progress-bar.ts';
 
-export const HEADS_HELP = `Usage: studio heads list --model PATH [--models-dir DIR] [--json]
-       studio heads search --model PATH --prompt TEXT --objective NAME --out PRESET.json [options]
+export const HEADS_HELP = `Usage: studio heads list [--model M] [--models-dir DIR] [--json]
+       studio heads search [--model M] --prompt TEXT --objective NAME --out PRESET.json [options]
 
 list      One line per self-attention layer: its index (the L in L3H1), its module name, and its
           head count. --json prints {family, architecture, layers}.
@@ -31,10 +34,10 @@ search    HeadHunter: greedy search for the heads whose perturbation best raises
   --k K                Heads added per round (default 3)
   --u U                Strength of each chosen head, 0 < U <= 1 (default 1; 1 = PAG)
   --pag-scale X        Perturbation guidance scale of the previews (default 3)
-  --size PX            Preview side, a multiple of 8 (default 256)
-  --steps N            Steps per preview (default 10)
+  --size PX            Preview side, a multiple of 8 (default 256; emoji models: their 64)
+  --steps N            Steps per preview (default 10; emoji models: their own)
   --cfg X              CFG of the previews (default 1: off, as HeadHunter searches)
-  --sampler NAME       Default euler. One of: ${SAMPLER_NAMES.join(' ')}
+  --sampler NAME       SD models; default euler. One of: ${SAMPLER_NAMES.join(' ')}
   --negative TEXT      Negative prompt (with --cfg above 1)
   --seeds S1,S2        Seeds every candidate is rendered with; scores are averaged (default 0)
   --layers L1,L2       Search only the heads of these layers (default: all)
@@ -44,7 +47,8 @@ search    HeadHunter: greedy search for the heads whose perturbation best raises
   --json               Print the result as JSON
 
 Common:
-  --model PATH         SD 1.x / 2.x / XL checkpoint file or diffusers folder
+  --model M            emoji-dit, emoji-lit, an SD 1.x / 2.x / XL checkpoint file or diffusers
+                       folder (default: the embedded model studio generate uses)
   --models-dir DIR     Folder searched for model names
   -h, --help           Show this help
 `;
@@ -96,15 +100,19 @@ export async function headsCommand(argv: string[]): Promise<number> {
   throw new UsageError(`unknown heads command "${sub}"; use list or search`);
 }
 
-function requireModel(values: Values): string {
-  if (values.model === undefined) throw new UsageError('--model is required');
-  return values.model;
+/** --model, or the embedded model `studio generate` draws with when none is given. */
+async function modelName(values: Values): Promise<string> {
+  return values.model ?? (await import('../../pipelines/recipes/generate.ts')).DEFAULT_MODEL;
 }
 
-function list(values: Values): number {
-  const { layers, architecture } = inspectSdHeads(requireModel(values), { modelsDir: values['models-dir'] });
+async function list(values: Values): Promise<number> {
+  const { layers, architecture } = inspectHeads(await modelName(values), { modelsDir: values['models-dir'] });
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ family: architecture.family, architecture, layers: layers.map(({ index, name, heads }) => ({ index, name, heads })) })}\n`);
+    return EXIT_OK;
+  }
+  if (layers.length === 0) {
+    process.stderr.write(`${architecture.family} has no self-attention layers, so no heads to perturb\n`);
     return EXIT_OK;
   }
   const nameWidth = Math.max(...layers.map((l) => l.name.length));
@@ -147,8 +155,39 @@ async function readReference(path: string): Promise<RgbImage> {
   }
 }
 
+interface PreviewChoice {
+  prompt: string;
+  negative: string;
+  /** Absent: 10 for SD, the emoji model's own default. */
+  steps?: number;
+  cfg: number;
+  sampler: string;
+  /** Absent: 256 for SD, the emoji model's one size. */
+  size?: number;
+  modelsDir?: string;
+  providers: Provider[];
+}
+
+/** The model's pipeline, wrapped for head search, and the preview size it will draw. */
+async function openModel(heads: ModelHeads, p: PreviewChoice): Promise<{ headModel: HeadModel; pipe: { release(): Promise<void> }; size: number }> {
+  if (heads.kind === 'sd') {
+    const { SdPipeline } = await import('../../pipelines/recipes/sd/pipeline.ts');
+    const pipe = SdPipeline.load(heads.model, { modelsDir: p.modelsDir, providers: p.providers });
+    return { pipe, size: p.size ?? 256, headModel: new SdHeadModel(pipe, { prompt: p.prompt, negative: p.negative, steps: p.steps ?? 10, cfg: p.cfg, sampler: p.sampler }) };
+  }
+  const { EmojiPipeline } = await import('../../pipelines/recipes/emoji/pipeline.ts');
+  const pipe = await EmojiPipeline.load(heads.model, { providers: p.providers });
+  const headModel = new EmojiHeadModel(pipe, { prompt: p.prompt, negative: p.negative, cfg: p.cfg, ...(p.steps === undefined ? {} : { steps: p.steps }) });
+  if (p.size !== undefined && p.size !== headModel.size) {
+    await pipe.release();
+    throw new UsageError(`--size: ${heads.model} draws ${headModel.size}×${headModel.size} images only (got ${p.size})`);
+  }
+  return { pipe, size: headModel.size, headModel };
+}
+
 async function search(values: Values): Promise<number> {
-  const model = requireModel(values);
+  const heads = inspectHeads(await modelName(values), { modelsDir: values['models-dir'] });
+  const emoji = heads.kind === 'emoji';
   if (values.prompt === undefined) throw new UsageError('--prompt is required');
   if (values.objective === undefined) throw new UsageError(`--objective is required: one of ${OBJECTIVE_NAMES.join(', ')}`);
   if (values.out === undefined) throw new UsageError('--out PRESET.json is required');
@@ -159,6 +198,7 @@ async function search(values: Values): Promise<number> {
   const scale = n.number('pag-scale', values['pag-scale'], 3, (x) => x > 0 && x <= 100, 'must be above 0 and at most 100');
   const size = n.number('size', values.size, 256, (x) => x >= 64 && x % 8 === 0, 'must be a multiple of 8, at least 64', true);
   const steps = n.number('steps', values.steps, 10, (x) => x >= 1 && x <= 1000, 'must be a whole number from 1 to 1000', true);
+  if (emoji && values.sampler !== undefined) n.problems.push(`--sampler: ${heads.model} samples with its own rectified-flow Euler; leave --sampler out`);
   const cfg = n.number('cfg', values.cfg, 1, (x) => x >= 0 && x <= 100, 'must be from 0 to 100');
   const seeds = n.integers('seeds', values.seeds) ?? [0];
   const layers = n.integers('layers', values.layers);
@@ -178,12 +218,14 @@ async function search(values: Values): Promise<number> {
     throw new UsageError(`--objective: ${(e as Error).message}`);
   }
 
-  const { SdPipeline } = await import('../../pipelines/recipes/sd/pipeline.ts');
-  const pipe = SdPipeline.load(model, { modelsDir: values['models-dir'], providers: [ep as Provider] });
-  const headModel = new SdHeadModel(pipe, { prompt: values.prompt, negative: values.negative ?? '', steps, cfg, sampler });
-  const missing = layers?.find((l) => !headModel.layers[l]);
-  if (missing !== undefined) throw new UsageError(`--layers: layer ${missing} does not exist (this model has self-attention layers 0–${headModel.layers.length - 1}; see "studio heads list")`);
-  const candidates = layers?.flatMap((l) => Array.from({ length: headModel.layers[l].heads }, (_, head) => ({ layer: l, head })));
+  if (heads.layers.length === 0) throw new UsageError(`${heads.model} has no attention heads to search (use emoji-dit, emoji-lit or an SD model)`);
+  const missing = layers?.find((l) => !heads.layers[l]);
+  if (missing !== undefined) throw new UsageError(`--layers: layer ${missing} does not exist (this model has self-attention layers 0–${heads.layers.length - 1}; see "studio heads list")`);
+  const candidates = layers?.flatMap((l) => Array.from({ length: heads.layers[l].heads }, (_, head) => ({ layer: l, head })));
+
+  const opened = await openModel(heads, { prompt: values.prompt, negative: values.negative ?? '', steps: values.steps === undefined ? undefined : steps, cfg, sampler, size: values.size === undefined ? undefined : size, modelsDir: values['models-dir'], providers: [ep as Provider] });
+  const { headModel, pipe } = opened;
+  const previewSize = opened.size;
 
   const controller = new AbortController();
   const onSignal = () => controller.abort(new CancelledError('cancelled; run the same command again to resume from the cache'));
@@ -195,7 +237,7 @@ async function search(values: Values): Promise<number> {
   const cacheFile = values.cache ?? `${values.out}.cache.json`;
   try {
     result = await headHunter(headModel, {
-      objective, rounds, k, u, scale, size, candidates, cacheFile,
+      objective, rounds, k, u, scale, size: previewSize, candidates, cacheFile,
       samples: seeds.map((seed) => ({ seed })),
       signal: controller.signal,
       onEvent: (e) => (e.type === 'evaluate' ? bar?.update({ phase: `round ${e.round + 1}`, step: e.done, total: e.total }) : bar?.done()),
@@ -221,7 +263,7 @@ async function search(values: Values): Promise<number> {
     architecture: headModel.architecture,
     scale,
     heads: result.heads,
-    search: { objective: objective.id, rounds, k, u, size, prompts: [values.prompt], seeds, scores },
+    search: { objective: objective.id, rounds, k, u, size: previewSize, prompts: [values.prompt], seeds, scores },
   });
   const temp = `${values.out}.${process.pid}.tmp`;
   writeFileSync(temp, `${JSON.stringify(preset, null, 2)}\n`);

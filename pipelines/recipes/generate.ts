@@ -147,6 +147,7 @@ async function runSd(target: Extract<Target, { kind: 'sd' }>, request: GenerateR
     initImage,
     strength: request.strength,
     heads: perturb,
+    pagAdaptiveScale: request.pag?.adaptiveScale,
     attention: request.attention,
     clipSkip: request.clipSkip,
     signal: options.signal,

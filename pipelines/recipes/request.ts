@@ -54,6 +54,8 @@ export const PagSchema = z.object({
   scale: z.number().min(0, { error: 'must be >= 0' }).max(100),
   /** diffusers' layer names: `mid`, `down_blocks.1`, `up_blocks.0.attentions.1`, … (diffusers' default: mid). */
   layers: z.array(z.string().min(1)).min(1, { error: 'needs at least one layer name' }).default(['mid']),
+  /** diffusers' `pag_adaptive_scale`: the scale falls by this much per unit of timestep (0 = constant). */
+  adaptiveScale: z.number().min(0, { error: 'must be >= 0' }).optional(),
   /** Per-head strengths; when given they replace `layers`. */
   heads: z.array(HeadWeightSchema).min(1).optional(),
 });
