@@ -12,7 +12,9 @@ import { toRgb8 } from '../../pipelines/recipes/images.ts';
 import { EXECUTION_PROVIDERS } from '../../pipelines/recipes/request.ts';
 import { StoryInputError } from '../../pipelines/recipes/story/boxes.ts';
 import { storyImageChunks } from '../../pipelines/recipes/story/story-metadata.ts';
-import { StoryPipeline, type StoryImage } from '../../pipelines/recipes/story/story-pipeline.ts';
+import { StoryPipeline, type StoryImage, type StoryResult, type StoryRunOptions } from '../../pipelines/recipes/story/story-pipeline.ts';
+import { DEFAULT_STORY_MODEL, EmojiStoryPipeline } from '../../pipelines/recipes/story/emoji-story.ts';
+import { isEmojiModelName } from '../../pipelines/recipes/emoji/models.ts';
 import { parseStory, type Story } from '../../pipelines/recipes/story/story.ts';
 import type { Provider } from '../../pipelines/runtime/session.ts';
 import { writeNewFileAtomic } from './atomic-write.ts';
@@ -54,8 +56,9 @@ DIR/story.json, the story with every seed and box filled in (run it again for th
 
 Options:
   -o, --out DIR          Output folder (required; files already there are never replaced)
-  --model PATH           Stable Diffusion 1.x/2.x/XL checkpoint or diffusers folder (default: the
-                         story's "model", relative to STORY.json)
+  --model PATH           Stable Diffusion 1.x/2.x/XL checkpoint or diffusers folder, or emoji-dit
+                         (default: the story's "model", relative to STORY.json; without one, the
+                         embedded emoji-dit: 64×64, rectified-flow Euler whatever "sampler" says)
   --models-dir DIR       Folder searched for model names
   --seed N               Override the story's seed
   --steps N              Override the story's steps
@@ -97,7 +100,7 @@ function readStory(path: string, overrides: { seed?: number; steps?: number }): 
     ...story,
     ...(overrides.seed !== undefined ? { seed: overrides.seed } : {}),
     ...(overrides.steps !== undefined ? { steps: overrides.steps } : {}),
-    model: story.model && here(story.model),
+    model: story.model && (isEmojiModelName(story.model) ? story.model : here(story.model)),
     subjects: story.subjects.map((s) => {
       if (s.image && !existsSync(here(s.image))) throw new UsageError(`${path}: the image of subject "${s.name}", ${here(s.image)}, does not exist`);
       return s.image ? { ...s, image: here(s.image) } : s;
@@ -105,12 +108,31 @@ function readStory(path: string, overrides: { seed?: number; steps?: number }): 
   };
 }
 
-function modelPath(model: string | undefined, modelsDir: string | undefined): string {
-  if (!model) throw new UsageError('no model: pass --model with a Stable Diffusion checkpoint or diffusers folder, or set "model" in the story');
+type StoryModel = { kind: 'emoji' | 'sd'; path: string };
+
+function storyModel(model: string | undefined, modelsDir: string | undefined): StoryModel {
+  if (!model) return { kind: 'emoji', path: DEFAULT_STORY_MODEL };
+  if (isEmojiModelName(model)) return { kind: 'emoji', path: model };
   const path = resolveModelPath(model, modelsDir);
+  const config = join(path, 'config.json');
+  if (existsSync(config) && !existsSync(join(path, 'model_index.json')) && /"architecture"\s*:\s*"emoji-/.test(readFileSync(config, 'utf8'))) return { kind: 'emoji', path };
   const detection = detectPath(path);
-  if (!['sd1', 'sd2', 'sdxl'].includes(detection.family)) throw new UsageError(`${path}: ${detection.description}; story mode runs Stable Diffusion 1.x, 2.x and XL checkpoints`);
-  return path;
+  if (!['sd1', 'sd2', 'sdxl'].includes(detection.family)) throw new UsageError(`${path}: ${detection.description}; story mode runs Stable Diffusion 1.x, 2.x and XL checkpoints and the embedded emoji-dit`);
+  return { kind: 'sd', path };
+}
+
+interface StoryRunner {
+  run(story: Story, o: StoryRunOptions): Promise<StoryResult & { notes?: string[] }>;
+  release(): Promise<void>;
+}
+
+async function loadRunner(model: StoryModel, modelsDir: string | undefined, providers: Provider[]): Promise<StoryRunner> {
+  if (model.kind === 'sd') return StoryPipeline.load(model.path, { modelsDir, providers });
+  try {
+    return await EmojiStoryPipeline.load(model.path, { providers });
+  } catch (e) {
+    throw e instanceof StoryInputError ? new UsageError(e.message) : e;
+  }
 }
 
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'subject';
@@ -154,29 +176,30 @@ export async function storyCommand(argv: string[]): Promise<number> {
   } catch (e) {
     throw e instanceof StoryInputError ? new UsageError(e.message) : e;
   }
-  const model = modelPath(values.model ?? story.model, values['models-dir']);
+  const model = storyModel(values.model ?? story.model, values['models-dir']);
   const dir = resolve(values.out);
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--out ${values.out} is a file; give a folder`);
   checkFree(dir, story, values.plain === true);
   await mkdir(dir, { recursive: true });
 
+  const pipe = await loadRunner(model, values['models-dir'], ep === 'cpu' ? ['cpu'] : [ep, 'cpu']);
   const controller = new AbortController();
   const onSignal = () => controller.abort(new CancelledError());
   process.once('SIGINT', onSignal);
   const bar = ProgressBar.forStderr();
-  const pipe = StoryPipeline.load(model, { modelsDir: values['models-dir'], providers: ep === 'cpu' ? ['cpu'] : [ep, 'cpu'] });
   try {
     const result = await pipe.run(story, { plainScenes: values.plain, signal: controller.signal, onProgress: (p) => bar?.update(p) }).catch((e) => {
       if (controller.signal.aborted) throw new CancelledError();
       throw e instanceof StoryInputError ? new UsageError(e.message) : e;
     });
     bar?.done();
+    for (const note of result.notes ?? []) process.stderr.write(`note: ${note}\n`);
     const files: string[] = [];
     for (const image of result.images) {
-      const png = await encodePng(toRgb8(image.rgb, 0, image.width, image.height), storyImageChunks(image, result.story, modelLabel(model), STUDIO_VERSION));
+      const png = await encodePng(toRgb8(image.rgb, 0, image.width, image.height), storyImageChunks(image, result.story, modelLabel(model.path), STUDIO_VERSION));
       files.push(await writeOnce(join(dir, fileName(image, result.story)), png));
     }
-    files.push(await writeOnce(join(dir, 'story.json'), new TextEncoder().encode(`${JSON.stringify({ ...result.story, model }, null, 2)}\n`)));
+    files.push(await writeOnce(join(dir, 'story.json'), new TextEncoder().encode(`${JSON.stringify({ ...result.story, model: model.path }, null, 2)}\n`)));
     const report = { files, seed: result.story.seed, timings: { ...result.timings, total: performance.now() - started }, ep: result.provider };
     process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : files.map((f) => `${f}\n`).join(''));
     return EXIT_OK;

@@ -9,7 +9,7 @@ import { headWeightsInput } from '../../attention/head-perturbation.ts';
 import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
 import { emojiTokenGrid, type EmojiTransformerConfig } from './config.ts';
 import { emojiCondition } from './conditioning.ts';
-import { emojiDitBlock, modulate } from './dit-block.ts';
+import { emojiDitBlock, modulate, type EmojiBlockContext } from './dit-block.ts';
 import { keyMaskBias } from './key-mask.ts';
 
 export interface EmojiDiTOptions {
@@ -24,6 +24,10 @@ export interface EmojiDiTOptions {
   textLength?: number;
   /** Self-attention layers replaced by PAG's identity attention on every row. */
   identityLayers?: readonly number[];
+  /** Replaces every block's self-attention (emoji-DiT only): IR-Diffusion's story attention. */
+  selfAttention?: EmojiBlockContext['selfAttention'];
+  /** Replaces every block's text cross-attention. */
+  crossAttention?: EmojiBlockContext['crossAttention'];
 }
 
 /** The self-attention layers in execution order, as head selection (`studio heads list`) sees them. */
@@ -46,6 +50,8 @@ function checkOptions(cfg: EmojiTransformerConfig, o: EmojiDiTOptions): void {
   for (const l of o.identityLayers ?? []) {
     if (!Number.isInteger(l) || l < 0 || l >= cfg.depth) throw new RangeError(`${what}: identity layer ${l} does not exist (layers 0–${cfg.depth - 1})`);
   }
+  if (o.selfAttention && cfg.architecture !== 'emoji-dit') throw new RangeError(`${what}: a self-attention replacement needs emoji-dit's softmax attention`);
+  if (o.selfAttention && o.identityLayers?.length) throw new RangeError(`${what}: identityLayers and a self-attention replacement cannot be combined`);
 }
 
 /** [B, N, p·p·C] with features ordered (p, q, ch) → [B, C, g·p, g·p]. */
@@ -79,7 +85,7 @@ export function buildEmojiDiT(source: TensorSource, cfg: EmojiTransformerConfig,
 
   const c = emojiCondition(w, t, pooled, cfg.freq_dim);
   const mod = op.reshape(linear(w.sub('t_block.1'), op.silu(c), 6 * width), [batch, 6, width]);
-  const ctx = {
+  const ctx: EmojiBlockContext = {
     cfg,
     mod,
     text: op.cast(text, w.dtype),
@@ -87,6 +93,8 @@ export function buildEmojiDiT(source: TensorSource, cfg: EmojiTransformerConfig,
     grid: { height: grid, width: grid },
     perturbation,
     identityLayers: new Set(o.identityLayers ?? []),
+    selfAttention: o.selfAttention,
+    crossAttention: o.crossAttention,
   };
   for (const layer of layers) h = g.scope(`blocks.${layer.index}`, () => emojiDitBlock(w.sub(`blocks.${layer.index}`), h, layer, ctx));
 
