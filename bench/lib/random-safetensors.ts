@@ -1,0 +1,78 @@
+// Random weights streamed into a safetensors file chunk by chunk: a 1.7 GB file is written with a few
+// megabytes of memory. Deterministic (xorshift32), so two runs write the same bytes.
+import { closeSync, openSync, statfsSync, writeSync } from 'node:fs';
+import { f32ToF16 } from '../../pipelines/io/safetensors.ts';
+import type { TensorSpec } from './unet-tensors.ts';
+
+const CHUNK = 1 << 20;
+
+/** Uniform numbers in [-bound, bound). */
+export class Uniform {
+  private s: number;
+
+  constructor(seed: number) {
+    this.s = seed >>> 0 || 1;
+  }
+
+  fill(out: Float32Array, bound: number): Float32Array {
+    let s = this.s;
+    const k = bound / 2 ** 31;
+    for (let i = 0; i < out.length; i++) {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      out[i] = (s >>> 0) * k - bound;
+    }
+    this.s = s;
+    return out;
+  }
+}
+
+const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+export function safetensorsBytes(specs: readonly TensorSpec[], dtype: 'F16' | 'F32'): number {
+  return specs.reduce((a, t) => a + count(t.shape) * (dtype === 'F16' ? 2 : 4), 0);
+}
+
+/** Throws unless the folder's file system has `bytes` plus a margin free. */
+export function requireFreeDisk(dir: string, bytes: number): void {
+  const fs = statfsSync(dir);
+  const free = fs.bavail * fs.bsize;
+  const needed = bytes * 1.1 + 256e6;
+  if (free < needed) {
+    throw new Error(`${dir}: ${(free / 1e9).toFixed(2)} GB free but the random weights need ${(needed / 1e9).toFixed(2)} GB; free some space or pass --tmp DIR on a larger disk`);
+  }
+}
+
+export function writeRandomSafetensors(path: string, specs: readonly TensorSpec[], dtype: 'F16' | 'F32', seed: number): void {
+  const bytesPer = dtype === 'F16' ? 2 : 4;
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt', note: 'random weights for bench/' } };
+  let offset = 0;
+  for (const t of specs) {
+    const len = count(t.shape) * bytesPer;
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + len] };
+    offset += len;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  const rand = new Uniform(seed);
+  const chunk = new Float32Array(CHUNK);
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, prefix);
+    writeSync(fd, json);
+    for (const t of specs) {
+      for (let left = count(t.shape); left > 0; left -= CHUNK) {
+        const part = chunk.subarray(0, Math.min(CHUNK, left));
+        if (t.init.kind === 'uniform') rand.fill(part, t.init.bound);
+        else part.fill(t.init.kind === 'ones' ? 1 : 0);
+        const bytes = dtype === 'F16' ? f32ToF16(part) : part;
+        writeSync(fd, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,123 @@
+// One benchmark configuration of the SD UNet (variant × size), meant to run alone in a child process so
+// its peak resident memory is its own: graph build, session creation, a warm-up step, timed steps.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { SafetensorsFile } from '../../pipelines/io/safetensors.ts';
+import type { Graph } from '../../pipelines/onnx/graph.ts';
+import { parseUNetConfig } from '../../pipelines/models/unet/config.ts';
+import { buildUNet } from '../../pipelines/models/unet/unet.ts';
+import { AgentAttention, AGENT_SD_EARLY, AGENT_SD_LATE } from '../../pipelines/attention/agent.ts';
+import { LinFusionModules, linfusionAttention } from '../../pipelines/attention/linfusion.ts';
+import type { SelfAttentionVariant } from '../../pipelines/attention/self-attention.ts';
+import { softmaxAttention } from '../../pipelines/attention/softmax.ts';
+import { MT19937 } from '../../pipelines/random/mt19937.ts';
+import { Session, ort, tensor, type Provider } from '../../pipelines/runtime/session.ts';
+import { SD15_UNET_CONFIG } from './unet-tensors.ts';
+
+export const VARIANTS = ['softmax', 'linfusion', 'agent', 'agent-late'] as const;
+export type VariantName = (typeof VARIANTS)[number];
+export const BATCH = 2;
+
+export interface RunSpec {
+  ep: Provider;
+  dtype: 'float32' | 'float16';
+  variant: VariantName;
+  /** Image size in pixels (square); the latent is size / 8. */
+  size: number;
+  steps: number;
+  weights: string;
+  linfusion: string;
+  /** Holds inputs-SIZE.safetensors; the output is written there as ort-VARIANT-SIZE.f32. */
+  work: string;
+}
+
+export interface RunResult {
+  buildMs: number;
+  nodes: number;
+  sessionS: number;
+  provider: string;
+  note?: string;
+  firstMs: number;
+  stepsMs: number[];
+  /** Process CPU time (user + system, all threads) of each timed step: less sensitive to a busy machine. */
+  stepsCpuS: number[];
+  maxRssGb: number;
+  finite: boolean;
+}
+
+export interface Variant {
+  attention: SelfAttentionVariant;
+  /** Extra graph inputs per step (AgentSD's partitions). */
+  feeds(): Record<string, ort.Tensor>;
+}
+
+export function makeVariant(name: VariantName, linfusionDir: string): Variant {
+  if (name === 'softmax') return { attention: softmaxAttention(), feeds: () => ({}) };
+  if (name === 'linfusion') return { attention: linfusionAttention(LinFusionModules.load(linfusionDir)), feeds: () => ({}) };
+  const agent = new AgentAttention(name === 'agent' ? AGENT_SD_EARLY : AGENT_SD_LATE);
+  const rng = new MT19937(1n);
+  return { attention: agent, feeds: () => agent.feeds(BATCH, rng) };
+}
+
+export function buildFor(spec: Pick<RunSpec, 'weights' | 'size' | 'dtype'>, attention: SelfAttentionVariant, graph?: Graph): Graph {
+  const latent = spec.size / 8;
+  const cfg = parseUNetConfig(SD15_UNET_CONFIG, 'SD 1.5 config (bench)');
+  return buildUNet(SafetensorsFile.open(spec.weights), cfg, { batch: BATCH, height: latent, width: latent, dtype: spec.dtype, selfAttention: attention, graph }).graph;
+}
+
+async function createSession(graph: Graph, ep: Provider): Promise<{ session: Session; note?: string }> {
+  if (ep === 'cpu') return { session: await Session.create(graph, { providers: ['cpu'] }) };
+  try {
+    return { session: await Session.create(graph, { providers: [ep], forbidCpuFallback: true }) };
+  } catch (e) {
+    const message = (e as Error).message;
+    const note = /fallback to CPU EP has been explicitly disabled/.test(message)
+      ? `some nodes have no ${ep} kernel and run on the CPU EP`
+      : `refused without CPU fallback (${message.slice(0, 160)}); run with it`;
+    return { session: await Session.create(graph, { providers: [ep] }), note };
+  }
+}
+
+export async function runConfiguration(spec: RunSpec): Promise<RunResult> {
+  const variant = makeVariant(spec.variant, spec.linfusion);
+  let t0 = performance.now();
+  const graph = buildFor(spec, variant.attention);
+  const buildMs = performance.now() - t0;
+
+  t0 = performance.now();
+  const { session, note } = await createSession(graph, spec.ep);
+  const sessionS = (performance.now() - t0) / 1000;
+
+  const inputs = SafetensorsFile.open(join(spec.work, `inputs-${spec.size}.safetensors`));
+  const base = Object.fromEntries(['sample', 'timestep', 'encoder_hidden_states'].map((k) => [k, tensor(inputs.readFloat32(k), inputs.info(k).shape)]));
+  const step = async () => (await session.run({ ...base, ...variant.feeds() })).model_output.data as Float32Array;
+
+  t0 = performance.now();
+  const out = await step();
+  const firstMs = performance.now() - t0;
+  const stepsMs: number[] = [];
+  const stepsCpuS: number[] = [];
+  for (let i = 0; i < spec.steps; i++) {
+    t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    await step();
+    const cpu = process.cpuUsage(cpu0);
+    stepsMs.push(performance.now() - t0);
+    stepsCpuS.push((cpu.user + cpu.system) / 1e6);
+  }
+  writeFileSync(join(spec.work, `ort-${spec.variant}-${spec.size}.f32`), new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+  await session.release();
+  return {
+    buildMs,
+    nodes: graph.summary().nodes,
+    sessionS,
+    provider: session.provider,
+    note,
+    firstMs,
+    stepsMs,
+    stepsCpuS,
+    maxRssGb: process.resourceUsage().maxRSS / 2 ** 20,
+    finite: out.every(Number.isFinite),
+  };
+}
