@@ -3,7 +3,7 @@
 // the UI validates results and events. Only zod and the request schema are imported here, so the
 // renderer can bundle this file without pulling in engine code.
 import { z } from 'zod';
-import { GenerateRequestSchema, SAMPLER_NAMES } from '../../pipelines/recipes/request.ts';
+import { GenerateRequestSchema, MAX_SEED, SAMPLER_NAMES } from '../../pipelines/recipes/request.ts';
 
 // ---- shared shapes -------------------------------------------------------------------------------
 
@@ -108,6 +108,135 @@ export const ProviderReportSchema = z.object({
   reason: z.string().optional(),
 });
 
+/** A model shipped inside the studio (the emoji models), with the settings it draws with. */
+export const EmbeddedModelSchema = z.object({
+  name: z.string(),
+  architecture: z.string(),
+  /** It has self-attention heads to select and search. */
+  heads: z.boolean(),
+  /** Story mode (IR-Diffusion) runs on it. */
+  story: z.boolean(),
+  defaults: z.object({ width: z.int(), height: z.int(), steps: z.int(), cfg: z.number(), sampler: z.enum(SAMPLER_NAMES) }),
+});
+export type EmbeddedModel = z.infer<typeof EmbeddedModelSchema>;
+
+// ---- heads: effect maps, presets, HeadHunter -----------------------------------------------------------
+
+const seedSchema = z.int({ error: 'must be a whole number' }).min(0, { error: 'must be 0 or more' }).max(MAX_SEED);
+const unitSchema = z.number().min(0, { error: 'must be from 0 to 1' }).max(1, { error: 'must be from 0 to 1' });
+
+/** What the small previews of head tools are drawn with. */
+export const HeadPreviewSchema = z.object({
+  /** Absent: the default model. */
+  model: z.string().min(1).optional(),
+  prompt: z.string().trim().min(1, { error: 'write a prompt first: the previews are drawn from it' }),
+  negative: z.string().default(''),
+  seed: seedSchema,
+  /** Perturbation guidance scale of the previews. */
+  scale: z.number().gt(0, { error: 'must be above 0' }).max(100).default(3),
+  /** Steps per preview; absent: the model's default. */
+  steps: z.int().min(1).max(100).optional(),
+  /** Absent: the model's default (emoji models), 1 (Stable Diffusion: previews without CFG). */
+  cfg: z.number().min(0).max(100).optional(),
+  /** Preview side for Stable Diffusion (default 256); the emoji models always draw 64. */
+  size: z.int().min(64).max(1024).multipleOf(8, { error: 'must be a multiple of 8' }).optional(),
+  /** Only these layers' heads (default: every head). */
+  layers: z.array(z.int().min(0)).min(1).optional(),
+});
+export type HeadPreviewParams = z.input<typeof HeadPreviewSchema>;
+
+export const HeadEffectSchema = z.object({
+  layer: z.int().min(0),
+  head: z.int().min(0),
+  /** Mean |change| over the preview, in 0..1. */
+  mean: z.number(),
+  /** |change| shrunk to a thumbnail, scaled so the strongest map of the set reaches 255. */
+  thumbnail: PreviewSchema,
+});
+export type HeadEffect = z.infer<typeof HeadEffectSchema>;
+
+export const HeadPresetSummarySchema = z.object({
+  name: z.string(),
+  description: z.string().optional(),
+  /** The architecture it was made for. */
+  family: z.string(),
+  hash: z.string(),
+  scale: z.number(),
+  heads: z.array(HeadWeightSchema),
+  /** Shipped with the studio (read-only), or in the presets folder. */
+  shipped: z.boolean(),
+  /** Why it cannot be used on the chosen model (another architecture, or an unreadable file). */
+  problem: z.string().optional(),
+});
+export type HeadPresetSummary = z.infer<typeof HeadPresetSummarySchema>;
+
+/** How a preset was found (kept in the file for the record). */
+export const PresetSearchSchema = z.object({
+  objective: z.string(),
+  rounds: z.int().min(0),
+  k: z.int().min(1),
+  u: unitSchema,
+  size: z.int().min(8),
+  prompts: z.array(z.string()),
+  seeds: z.array(z.int()),
+});
+
+export const PRESET_NAME = /^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$/;
+
+export const HuntCandidateSchema = z.object({
+  /** `L3H1`: what a pick names. */
+  name: z.string(),
+  layer: z.int().min(0),
+  head: z.int().min(0),
+  /** One preview per seed. */
+  images: z.array(PreviewSchema),
+});
+export type HuntCandidate = z.infer<typeof HuntCandidateSchema>;
+
+export const HuntStepSchema = z.discriminatedUnion('status', [
+  z.object({
+    status: z.literal('choose'),
+    /** 0-based round awaiting picks. */
+    round: z.int().min(0),
+    /** Heads chosen in earlier rounds, and their previews: what the candidates add to. */
+    current: z.array(HeadWeightSchema),
+    baseline: z.array(PreviewSchema),
+    candidates: z.array(HuntCandidateSchema),
+  }),
+  z.object({
+    status: z.literal('done'),
+    heads: z.array(HeadWeightSchema),
+    /** Rounds that added heads. */
+    rounds: z.int().min(0),
+    family: z.string(),
+    /** Preview side the search ran at (for the preset's record). */
+    size: z.int().min(8),
+  }),
+]);
+export type HuntStep = z.infer<typeof HuntStepSchema>;
+
+// ---- story mode ----------------------------------------------------------------------------------------
+
+/** [left, top, right, bottom] as fractions of the image. */
+export const BoxSchema = z.tuple([z.number(), z.number(), z.number(), z.number()]);
+export type BoxView = z.infer<typeof BoxSchema>;
+
+/** A story as the UI edits it (the engine's story schema checks the rest: words in prompts, overlaps…). */
+export const StoryDraftSchema = z.object({
+  seed: seedSchema.optional(),
+  steps: z.int().min(1).max(500).optional(),
+  cfg: z.number().min(0).max(50).optional(),
+  negative: z.string().optional(),
+  subjects: z
+    .array(z.object({ name: z.string().trim().min(1, { error: 'every subject needs a name' }), words: z.string().trim().min(1).optional(), description: z.string().trim().min(1).optional() }))
+    .min(1, { error: 'a story needs at least one subject' })
+    .max(8),
+  scenes: z
+    .array(z.object({ prompt: z.string().trim().min(1, { error: 'every scene needs a prompt' }), boxes: z.record(z.string(), BoxSchema).optional() }))
+    .min(1, { error: 'a story needs at least one scene' }),
+});
+export type StoryDraft = z.infer<typeof StoryDraftSchema>;
+
 // ---- methods -------------------------------------------------------------------------------------
 
 const NoParams = z.object({}).optional();
@@ -119,7 +248,7 @@ export const apiMethods = {
   },
   listModels: {
     params: NoParams,
-    result: z.object({ modelsDir: z.string(), models: z.array(ModelEntrySchema) }),
+    result: z.object({ modelsDir: z.string(), models: z.array(ModelEntrySchema), embedded: z.array(EmbeddedModelSchema).optional() }),
   },
   listHeads: {
     params: z.object({ model: z.string().optional() }),
@@ -166,6 +295,55 @@ export const apiMethods = {
       error: z.string().optional(),
     }),
   },
+  moveJob: {
+    params: z.object({ jobId: z.string(), direction: z.enum(['up', 'down']) }),
+    result: z.object({ moved: z.boolean() }),
+  },
+  /** What perturbing each head alone changes in a preview (for the head grid's thumbnails). */
+  headEffects: {
+    params: HeadPreviewSchema,
+    result: z.object({ base: PreviewSchema, maps: z.array(HeadEffectSchema), cached: z.boolean() }),
+  },
+  listPresets: {
+    params: z.object({ model: z.string().min(1).optional() }),
+    result: z.object({ dir: z.string(), presets: z.array(HeadPresetSummarySchema) }),
+  },
+  /** One preset, or several composed (each head at the largest strength any gives it), checked against the model. */
+  loadPresets: {
+    params: z.object({ names: z.array(z.string().min(1)).min(1, { error: 'choose at least one preset' }), model: z.string().min(1).optional() }),
+    result: z.object({ name: z.string(), scale: z.number(), heads: z.array(HeadWeightSchema) }),
+  },
+  savePreset: {
+    params: z.object({
+      name: z.string().regex(PRESET_NAME, { error: 'use letters, digits, spaces, dots, dashes or underscores (at most 64), starting with a letter or digit' }),
+      model: z.string().min(1).optional(),
+      description: z.string().optional(),
+      scale: z.number().gt(0, { error: 'must be above 0' }).max(100),
+      heads: z.array(HeadWeightSchema).min(1, { error: 'select at least one head' }),
+      search: PresetSearchSchema.optional(),
+      overwrite: z.boolean().default(false),
+    }),
+    result: z.object({ name: z.string(), file: z.string() }),
+  },
+  /**
+   * HeadHunter with the user's picks, one round per call: `picks` holds the names chosen in each
+   * finished round; the answer is the next round's candidates, or the result.
+   */
+  headHunt: {
+    params: HeadPreviewSchema.omit({ seed: true }).extend({
+      seeds: z.array(seedSchema).min(1).max(4),
+      k: z.int().min(1).max(16),
+      u: z.number().gt(0, { error: 'must be above 0' }).max(1),
+      rounds: z.int().min(1).max(20),
+      picks: z.array(z.array(z.string())).default([]),
+    }),
+    result: HuntStepSchema,
+  },
+  /** Queues a story (subjects kept consistent across scenes); its images land in the gallery. */
+  story: {
+    params: z.object({ story: StoryDraftSchema, model: z.string().min(1).optional() }),
+    result: z.object({ jobId: z.string(), seed: z.number() }),
+  },
 } as const satisfies Record<string, { params: z.ZodType; result: z.ZodType }>;
 
 export type ApiMethods = typeof apiMethods;
@@ -182,6 +360,8 @@ export const apiEvents = {
   queue: QueueStateSchema,
   progress: z.object({ jobId: z.string(), progress: JobProgressSchema, preview: PreviewSchema.optional() }),
   image: GalleryImageSchema,
+  /** Progress of a head tool's previews (effect maps, HeadHunter rounds). */
+  task: z.object({ task: z.enum(['headEffects', 'headHunt']), step: z.int().min(0), total: z.int().min(0) }),
   /** The engine host started, or died and is being restarted. */
   engine: z.object({ state: z.enum(['ready', 'restarting', 'failed']), message: z.string() }),
 } as const satisfies Record<string, z.ZodType>;

@@ -52,6 +52,42 @@ function withHeads(request: GenerateRequest, heads: HeadWeight[]): GenerateReque
   return { ...request, pag: { ...request.pag, heads } } as GenerateRequest;
 }
 
+// ---- head tools and story mode (engine-heads.ts, engine-story.ts; loaded on first use) ----
+
+const previewInput = {
+  model: z.string().optional(),
+  modelsDir: z.string().optional(),
+  prompt: z.string(),
+  negative: z.string(),
+  scale: z.number(),
+  steps: z.int().optional(),
+  cfg: z.number().optional(),
+  size: z.int().optional(),
+  layers: z.array(z.int()).optional(),
+};
+
+const headTools = () => import('./engine-heads.ts');
+
+const toolJobs = {
+  'studio.headEffects': defineJob({
+    input: z.object({ ...previewInput, seed: z.int() }),
+    run: async (input, ctx) => (await headTools()).headEffects(input, { signal: ctx.signal, progress: (step, total) => ctx.progress({ step, total, message: 'head effects' }) }),
+  }),
+
+  'studio.headHunt': defineJob({
+    input: z.object({ ...previewInput, seeds: z.array(z.int()).min(1), k: z.int(), u: z.number(), rounds: z.int(), picks: z.array(z.array(z.string())) }),
+    run: async (input, ctx) => (await headTools()).headHunt(input, { signal: ctx.signal, progress: (step, total) => ctx.progress({ step, total, message: 'HeadHunter' }) }),
+  }),
+
+  'studio.story': defineJob({
+    input: z.object({ story: z.unknown(), model: z.string().optional(), modelsDir: z.string().optional(), studioVersion: z.string() }),
+    run: async (input, ctx) => {
+      const { runStory } = await import('./engine-story.ts');
+      return runStory(input, { signal: ctx.signal, onProgress: (p) => ctx.progress({ step: p.step, total: p.total, message: p.phase }) });
+    },
+  }),
+};
+
 export const jobs = {
   'studio.generate': defineJob({
     input: z.object({ request: GenerateRequestSchema, heads: z.array(HeadWeightSchema) }),
@@ -74,6 +110,8 @@ export const jobs = {
       return list.layers.length ? list : { layers: [], message: list.message ?? NO_HEAD_LIST };
     },
   }),
+
+  ...toolJobs,
 };
 
 export type StudioJobs = typeof jobs;

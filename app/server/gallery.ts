@@ -45,6 +45,16 @@ export class Gallery {
     }
   }
 
+  /** Writes an image with the given PNG text chunks (story images carry their own); `base` names it. */
+  async saveWithChunks(image: { width: number; height: number; pixels: Uint8Array }, chunks: ReadonlyArray<readonly [string, string]>, base: string): Promise<GalleryImage> {
+    const png = await encodePng(image, chunks);
+    const stem = `${stamp(new Date())}-${base.replace(/[^A-Za-z0-9_.-]+/g, '-')}`;
+    for (let n = 0; ; n++) {
+      const name = n === 0 ? `${stem}.png` : `${stem}-${n}.png`;
+      if (await writeNewFileAtomic(join(this.dir, name), png)) return this.entry(name);
+    }
+  }
+
   /** Newest first. */
   async list(limit: number): Promise<GalleryImage[]> {
     const names = (await readdir(this.dir)).filter(isGalleryName);

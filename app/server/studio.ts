@@ -18,6 +18,11 @@ import { scanModels } from './models.ts';
 import type { JobRun } from './queue.ts';
 import { PersistentJobQueue } from '../../pipelines/queue/index.ts';
 import { z } from 'zod';
+import { join } from 'node:path';
+import { embeddedModels } from './embedded-models.ts';
+import { HeadPresets } from './head-presets.ts';
+import { HeadTools } from './head-tools.ts';
+import { isStoryPayload, runStoryJob, storyJobSpec, type StoryPayload } from './studio-story.ts';
 
 export interface StudioOptions {
   modelsDir: string;
@@ -28,6 +33,8 @@ export interface StudioOptions {
   engineHost?: HostLauncher;
   /** The module with the studio's jobs, as the host imports it (default: engine-jobs beside this file). */
   jobModule?: string | URL;
+  /** The user's head presets (default: `<modelsDir>/presets/heads`, where `studio generate --heads NAME` looks). */
+  presetsDir?: string;
 }
 
 export type StudioListener = <E extends EventName>(event: E, data: EventOf<E>) => void;
@@ -42,7 +49,9 @@ const DEFAULT_JOB_MODULE = new URL(import.meta.url.endsWith('.ts') ? './engine-j
 export class Studio implements StudioApi {
   private readonly engine: EngineClient<StudioJobs>;
   private readonly outputs: Gallery;
-  private readonly jobs: PersistentJobQueue<GeneratePayload>;
+  private readonly jobs: PersistentJobQueue<GeneratePayload | StoryPayload>;
+  private readonly heads: HeadTools;
+  private readonly presets: HeadPresets;
   private readonly listeners = new Set<StudioListener>();
   private readonly hashes = new Map<string, Promise<string>>();
   private providers?: ResultOf<'listProviders'>;
@@ -57,9 +66,11 @@ export class Studio implements StudioApi {
           ? this.emit('engine', { state: 'ready', message: `engine host ready (pid ${e.pid})` })
           : this.emit('engine', { state: 'restarting', message: `the engine host ${e.how}${e.lostJob ? ` during ${e.lostJob}` : ''}; restarting it` }),
     });
-    this.jobs = new PersistentJobQueue<GeneratePayload>(
+    this.heads = new HeadTools(this.engine, o.modelsDir, (event, data) => this.emit(event, data));
+    this.presets = new HeadPresets(o.presetsDir ?? join(o.modelsDir, 'presets', 'heads'), o.modelsDir);
+    this.jobs = new PersistentJobQueue<GeneratePayload | StoryPayload>(
       o.outputsDir,
-      (payload, run, id) => this.runGenerate(payload, run, id),
+      (payload, run, id) => (isStoryPayload(payload) ? this.runStory(payload, run, id) : this.runGenerate(payload, run, id)),
       (state) => this.emit('queue', state),
       (e) => e instanceof JobCancelledError,
     );
@@ -83,7 +94,7 @@ export class Studio implements StudioApi {
   }
 
   async listModels(): Promise<ResultOf<'listModels'>> {
-    return { modelsDir: this.o.modelsDir, models: await scanModels(this.o.modelsDir) };
+    return { modelsDir: this.o.modelsDir, models: await scanModels(this.o.modelsDir), embedded: embeddedModels() };
   }
 
   async listHeads({ model }: ParsedParamsOf<'listHeads'>): Promise<ResultOf<'listHeads'>> {
@@ -95,6 +106,8 @@ export class Studio implements StudioApi {
     if (!parsed.success) throw new BadRequestError(`generate request: ${z.prettifyError(parsed.error)}`);
     const request: GenerateRequest = { ...parsed.data, modelsDir: parsed.data.modelsDir ?? this.o.modelsDir };
     checkHeads(request, heads);
+    // Recorded in the image's metadata with the rest of the request, so the heads can be recalled.
+    if (heads.length && request.pag) request.pag = { ...request.pag, heads };
     const job = this.jobs.enqueue({
       prompt: request.prompt,
       seed: request.seed,
@@ -133,6 +146,36 @@ export class Studio implements StudioApi {
     return this.providers;
   }
 
+  async moveJob({ jobId, direction }: ParsedParamsOf<'moveJob'>): Promise<ResultOf<'moveJob'>> {
+    return { moved: this.jobs.move(jobId, direction) };
+  }
+
+  headEffects(params: ParsedParamsOf<'headEffects'>): Promise<ResultOf<'headEffects'>> {
+    return this.heads.headEffects(params);
+  }
+
+  headHunt(params: ParsedParamsOf<'headHunt'>): Promise<ResultOf<'headHunt'>> {
+    return this.heads.headHunt(params);
+  }
+
+  async listPresets(params: ParsedParamsOf<'listPresets'>): Promise<ResultOf<'listPresets'>> {
+    return this.presets.list(params);
+  }
+
+  async loadPresets(params: ParsedParamsOf<'loadPresets'>): Promise<ResultOf<'loadPresets'>> {
+    return this.presets.load(params);
+  }
+
+  async savePreset(params: ParsedParamsOf<'savePreset'>): Promise<ResultOf<'savePreset'>> {
+    return this.presets.save(params);
+  }
+
+  async story({ story, model }: ParsedParamsOf<'story'>): Promise<ResultOf<'story'>> {
+    const spec = storyJobSpec(story, model);
+    const job = this.jobs.enqueue(spec);
+    return { jobId: job.id, seed: spec.seed };
+  }
+
   /** Where a gallery image lies on disk (for the HTTP server and Electron's protocol handler). */
   imagePath(name: string): string | undefined {
     return this.outputs.pathOf(name);
@@ -167,6 +210,20 @@ export class Studio implements StudioApi {
       this.emit('image', entry);
     }
     return names;
+  }
+
+  private runStory(payload: StoryPayload, run: JobRun, jobId: string): Promise<string[]> {
+    return runStoryJob(payload, run, {
+      engine: this.engine,
+      gallery: this.outputs,
+      modelsDir: this.o.modelsDir,
+      studioVersion: this.o.version,
+      onProgress: (progress) => {
+        run.progress(progress);
+        this.emit('progress', { jobId, progress });
+      },
+      onImage: (image) => this.emit('image', image),
+    });
   }
 
   /** SHA-256 of a model file, once per file version (A1111's `Model hash`). */

@@ -95,6 +95,17 @@ export class PersistentJobQueue<P> {
     return cancelled;
   }
 
+  /** Swaps a queued job with its queued neighbour (up: runs sooner); false when there is none. */
+  move(id: string, direction: 'up' | 'down'): boolean {
+    const queued = this.queue.jobs((j) => j.group === this.group && j.status === 'queued').map((j) => j.id);
+    const at = queued.indexOf(id);
+    const other = queued[direction === 'up' ? at - 1 : at + 1];
+    if (at < 0 || other === undefined) return false;
+    const moved = direction === 'up' ? this.queue.move(id, other) : this.queue.move(other, id);
+    if (moved) this.changed();
+    return moved;
+  }
+
   state(): { jobs: AppJobView[] } {
     return { jobs: this.queue.recent(this.group, KEEP_FINISHED).map((j) => this.view(j)) };
   }

@@ -186,6 +186,16 @@ export class PersistentQueue<P = unknown> {
     });
   }
 
+  /** Moves queued job `id` to run just before queued job `before`; false when either is not queued. */
+  move(id: string, before: string): boolean {
+    return this.change((emit, now) => {
+      const [a, b] = [this.state.jobs.get(id), this.state.jobs.get(before)];
+      if (a?.status !== 'queued' || b?.status !== 'queued') return false;
+      if (id !== before) emit({ t: 'move', id, before, at: now });
+      return true;
+    });
+  }
+
   /** Queues a finished job again (e.g. a done job whose files were deleted). */
   requeue(id: string, reason: string): void {
     this.change((emit, now) => {

@@ -41,6 +41,8 @@ export const EventSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('fail'), id: z.string(), error: z.string(), at: z.number() }),
   z.object({ t: z.literal('cancel'), id: z.string(), reason: z.string(), at: z.number() }),
   z.object({ t: z.literal('requeue'), id: z.string(), reason: z.string(), attempts: z.int().min(0), at: z.number() }),
+  /** A queued job moved to just before the queued job `before` (the run order is the order of the jobs). */
+  z.object({ t: z.literal('move'), id: z.string(), before: z.string(), at: z.number() }),
   /** Compaction's form: a whole job, and the whole history. */
   z.object({ t: z.literal('job'), job: JobSchema }),
   z.object({ t: z.literal('history'), entries: z.array(HistoryEntrySchema) }),
@@ -74,6 +76,8 @@ export class QueueState {
       case 'history':
         this.history = [...e.entries];
         return undefined;
+      case 'move':
+        return this.move(e.id, e.before);
     }
     const job = this.jobs.get(e.id);
     if (!job) return `no job ${e.id} in the queue`;
@@ -107,6 +111,20 @@ export class QueueState {
         delete job.owner;
         break;
     }
+    return undefined;
+  }
+
+  /** Reorders the job map (its order is the run order); both jobs must be queued. */
+  private move(id: string, before: string): string | undefined {
+    const job = this.jobs.get(id);
+    const anchor = this.jobs.get(before);
+    if (!job || !anchor) return `no job ${job ? before : id} in the queue`;
+    if (job.status !== 'queued' || anchor.status !== 'queued') return `only queued jobs can be reordered (job ${job.status !== 'queued' ? id : before} is ${job.status !== 'queued' ? job.status : anchor.status})`;
+    if (id === before) return undefined;
+    const entries = [...this.jobs.entries()].filter(([k]) => k !== id);
+    entries.splice(entries.findIndex(([k]) => k === before), 0, [id, job]);
+    this.jobs.clear();
+    for (const [k, v] of entries) this.jobs.set(k, v);
     return undefined;
   }
 

@@ -7,7 +7,7 @@ import { basename, extname, join } from 'node:path';
 import { detectPath, resolveModelPath } from '../checkpoints/index.ts';
 import { SdPipeline } from './sd/pipeline.ts';
 import { EmojiPipeline } from './emoji/pipeline.ts';
-import { emojiAttentionLayers, isEmojiModelName, resolveEmojiModel, type EmojiModelName } from './emoji/models.ts';
+import { DEFAULT_EMOJI_MODEL, emojiAttentionLayers, isEmojiModelName, resolveEmojiModel, type EmojiModelName } from './emoji/models.ts';
 import type { ClassConditionalPipeline } from './class-conditional/pipeline.ts';
 import { runClassConditional } from './class-conditional/run.ts';
 import { latentPreview, readImageNchw, toRgb8 } from './images.ts';
@@ -17,8 +17,8 @@ import { BadRequestError, type GenerateOptions, type GenerateRequest, type Gener
 import type { Provider } from '../runtime/session.ts';
 import type { SdResult } from './sd/pipeline.ts';
 
-/** The embedded model used without --model: the best of the three on quality (see assets/models/README.md). */
-export const DEFAULT_MODEL: EmojiModelName = 'emoji-lit';
+/** The embedded model used without --model. */
+export const DEFAULT_MODEL: EmojiModelName = DEFAULT_EMOJI_MODEL;
 
 const NATIVE_SIZE: Record<string, number> = { sd1: 512, sd2: 768, sdxl: 1024 };
 const SD_DEFAULTS = { steps: 20, cfg: 7.5, sampler: 'dpmpp_2m_karras' } as const;

@@ -1,5 +1,5 @@
 // Which attention heads are selected in the head grid, each with its SoftPAG strength.
-import type { HeadLayer, HeadWeight } from '../../app/server/api.ts';
+import type { HeadEffect, HeadLayer, HeadWeight, Preview } from '../../app/server/api.ts';
 
 const key = (layer: number, head: number) => `${layer}:${head}`;
 
@@ -15,8 +15,26 @@ export class HeadSelection {
   /** The head whose strength the slider edits. */
   focused = $state<{ layer: number; head: number } | undefined>(undefined);
 
+  /** Each head's effect thumbnail for the layers shown ("layer:head" → map), and the unperturbed preview. */
+  effects = $state.raw<{ base: Preview; byHead: Record<string, HeadEffect> } | undefined>(undefined);
+  /** Steps of the small previews the head tools draw (effect maps, HeadHunter). */
+  previewSteps = $state(4);
+
   count = $derived(Object.keys(this.selected).length);
   maxHeads = $derived(Math.max(0, ...this.layers.map((l) => l.heads)));
+
+  effect(layer: number, head: number): HeadEffect | undefined {
+    return this.effects?.byHead[key(layer, head)];
+  }
+
+  setEffects(base: Preview, maps: HeadEffect[]): void {
+    this.effects = { base, byHead: Object.fromEntries(maps.map((m) => [key(m.layer, m.head), m])) };
+  }
+
+  /** Replaces the selection (a preset, a HeadHunter result). */
+  apply(weights: readonly HeadWeight[]): void {
+    this.selected = Object.fromEntries(weights.map((w) => [key(w.layer, w.head), w.strength]));
+  }
 
   strength(layer: number, head: number): number | undefined {
     return this.selected[key(layer, head)];
@@ -39,6 +57,7 @@ export class HeadSelection {
 
   setLayers(layers: HeadLayer[], message?: string): void {
     this.layers = layers;
+    this.effects = undefined;
     this.message = message;
     const valid = new Set(layers.flatMap((l) => Array.from({ length: l.heads }, (_, h) => key(l.index, h))));
     this.selected = Object.fromEntries(Object.entries(this.selected).filter(([k]) => valid.has(k)));

@@ -1,7 +1,7 @@
 // Loads an image's settings back into the form: exactly from the studio's own chunk when the image
 // has one, else field by field from what A1111, ComfyUI or InvokeAI wrote. Returns notes about
 // anything that could not be taken over.
-import type { ImportedSettingsView, ModelEntry } from '../../app/server/api.ts';
+import type { HeadWeight, ImportedSettingsView, ModelEntry } from '../../app/server/api.ts';
 import { GenerateRequestSchema, SAMPLER_NAMES, type SamplerName } from '../../pipelines/recipes/request.ts';
 import type { GenerateForm } from './form.svelte.ts';
 
@@ -69,6 +69,13 @@ export function recall(form: GenerateForm, source: RecallSource, models: ModelEn
   if (m.model) form.model = m.model;
   if (m.note) notes.push(m.note);
   return notes;
+}
+
+/** The heads a studio image was generated with (its exact request's `pag.heads`; none: []); undefined without an exact request. */
+export function recalledHeads(request: unknown): HeadWeight[] | undefined {
+  if (request === undefined) return undefined;
+  const exact = GenerateRequestSchema.safeParse(request);
+  return exact.success ? (exact.data.pag?.heads ?? []) : undefined;
 }
 
 export const SOURCE_LABELS: Record<ImportedSettingsView['source'], string> = {

@@ -1,11 +1,11 @@
 // The UI's state and the actions the panels trigger. Everything the studio reports arrives as events
 // (queue, progress, new images, engine restarts) and lands here; components read it and call actions.
-import type { EventOf, GalleryImage, JobView, ModelEntry, Preview, ResultOf } from '../../app/server/api.ts';
+import type { EmbeddedModel, EventOf, GalleryImage, JobView, ModelEntry, Preview, ResultOf } from '../../app/server/api.ts';
 import { ApiClient } from './api-client.ts';
 import { GenerateForm } from './form.svelte.ts';
 import { HeadSelection } from './heads.svelte.ts';
 import { fileToBase64 } from './preview.ts';
-import { recall, SOURCE_LABELS, type RecallSource } from './recall.ts';
+import { recall, recalledHeads, SOURCE_LABELS, type RecallSource } from './recall.ts';
 import { afterGenerate, generateParams } from './request.ts';
 import type { ConnectionState } from './transport.ts';
 
@@ -23,6 +23,10 @@ export class StudioState {
   readonly heads = new HeadSelection();
   info = $state<ResultOf<'info'> | undefined>(undefined);
   models = $state.raw<ModelEntry[]>([]);
+  /** Models shipped inside the studio, with the settings they draw with. */
+  embedded = $state.raw<EmbeddedModel[]>([]);
+  /** Progress of the head tools' previews (effect maps, HeadHunter rounds). */
+  task = $state.raw<EventOf<'task'> | undefined>(undefined);
   queue = $state.raw<JobView[]>([]);
   gallery = $state.raw<GalleryImage[]>([]);
   selectedImage = $state<string | undefined>(undefined);
@@ -49,6 +53,7 @@ export class StudioState {
     this.api.on('image', (image) => {
       this.gallery = [image, ...this.gallery.filter((g) => g.name !== image.name)];
     });
+    this.api.on('task', (t) => (this.task = t));
     this.api.on('engine', (e) => {
       this.engine = e;
       if (e.state !== 'ready') this.notify('error', e.message);
@@ -65,6 +70,7 @@ export class StudioState {
       ]);
       this.info = info;
       this.models = models.models;
+      this.embedded = models.embedded ?? [];
       this.queue = queue.jobs;
       this.gallery = gallery.images;
     });
@@ -96,6 +102,14 @@ export class StudioState {
     });
   }
 
+  /** Moves a queued job up (runs sooner) or down. */
+  async moveJob(jobId: string, direction: 'up' | 'down'): Promise<void> {
+    await this.attempt(async () => {
+      const { moved } = await this.api.call('moveJob', { jobId, direction });
+      if (!moved) this.notify('info', `${jobId} is no longer waiting in the queue.`);
+    });
+  }
+
   /** A file dropped on the window (or picked with "Load settings from PNG"). */
   async loadFile(file: File): Promise<void> {
     await this.attempt(async () => {
@@ -121,14 +135,20 @@ export class StudioState {
   }
 
   private applyRecall(source: RecallSource, what: string): void {
-    const notes = recall(this.form, source, this.models);
+    const model = this.form.model;
+    // Models shipped with the studio are recalled by name, as the picker lists them.
+    const shipped = this.embedded.map((e): ModelEntry => ({ name: e.name, path: e.name, kind: 'folder', methods: [], sizeBytes: 0 }));
+    const notes = recall(this.form, source, [...this.models, ...shipped]);
+    const heads = recalledHeads(source.request);
+    if (heads) this.heads.apply(heads);
+    if (this.form.model !== model) void this.loadHeads();
     const from = source.settings ? ` (${SOURCE_LABELS[source.settings.source]})` : '';
     const sentences = notes.map((n) => `${n[0].toUpperCase()}${n.slice(1)}.`);
     this.notify('info', [`Loaded the settings of ${what}${from}.`, ...sentences].join(' '));
   }
 
   /** Runs an action, turning its failure into an error notice. */
-  private async attempt(action: () => Promise<void>): Promise<void> {
+  async attempt(action: () => Promise<void>): Promise<void> {
     try {
       await action();
     } catch (e) {

@@ -18,6 +18,9 @@ export type EmojiDenoiserConfig = EmojiTransformerConfig | EmojiDicoConfig;
 /** assets/models of this checkout, found from this file's location (works from any working directory). */
 export const DEFAULT_ASSETS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../assets/models');
 
+/** The model used when none is chosen: the best of the three on quality (assets/models/README.md). */
+export const DEFAULT_EMOJI_MODEL: EmojiModelName = 'emoji-lit';
+
 export const isEmojiModelName = (s: string): s is EmojiModelName => (EMOJI_MODEL_NAMES as readonly string[]).includes(s);
 
 export interface EmojiModelFolders {

@@ -1,0 +1,92 @@
+// Story mode in the studio: a story from the UI is checked (boxes inside the image, not overlapping
+// too much, naming known subjects), queued like a generation, run by the engine host's story job,
+// and every image (subject references, then scenes) written to the gallery with its story metadata.
+import { EngineClient, HostCrashedError, JobFailedError } from '../../pipelines/host/client.ts';
+import type { AppJobSpec } from '../../pipelines/queue/index.ts';
+import { randomSeed } from '../../pipelines/recipes/request.ts';
+import { checkBox, checkOverlaps, StoryInputError } from '../../pipelines/recipes/story/boxes.ts';
+import type { GalleryImage, JobProgress, StoryDraft } from './api.ts';
+import { BadRequestError } from './dispatch.ts';
+import type { StudioJobs } from './engine-jobs.ts';
+import type { StoryOutput } from './engine-story.ts';
+import type { Gallery } from './gallery.ts';
+import type { JobRun } from './queue.ts';
+
+export interface StoryPayload {
+  kind: 'story';
+  story: StoryDraft & { seed: number };
+  model?: string;
+}
+
+export function isStoryPayload(payload: unknown): payload is StoryPayload {
+  return (payload as { kind?: unknown } | null)?.kind === 'story';
+}
+
+/** What can be checked without the model: subjects named once, boxes of known subjects, inside the image, apart. */
+export function checkStoryDraft(story: StoryDraft): void {
+  const names = story.subjects.map((s) => s.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new BadRequestError(`story: two subjects are named "${twice}"; names must be unique`);
+  try {
+    story.scenes.forEach((scene, k) => {
+      const where = `story scene ${k + 1}`;
+      const boxes = Object.entries(scene.boxes ?? {}).map(([name, box]) => {
+        if (!names.includes(name)) throw new StoryInputError(`${where}: has a box for "${name}", but no subject has that name (subjects: ${names.join(', ')})`);
+        return { name, box: checkBox(box, `${where}, box of "${name}"`) };
+      });
+      checkOverlaps(boxes, where);
+    });
+  } catch (e) {
+    if (e instanceof StoryInputError) throw new BadRequestError(e.message);
+    throw e;
+  }
+}
+
+export function storyJobSpec(story: StoryDraft, model: string | undefined): AppJobSpec<StoryPayload> {
+  checkStoryDraft(story);
+  const seed = story.seed ?? randomSeed();
+  const subjects = story.subjects.map((s) => s.name).join(', ');
+  return {
+    prompt: `story: ${story.scenes.length} scene${story.scenes.length === 1 ? '' : 's'} with ${subjects}`,
+    seed,
+    batch: story.subjects.length + story.scenes.length,
+    ...(story.steps === undefined ? {} : { steps: story.steps }),
+    heads: 0,
+    payload: { kind: 'story', story: { ...story, seed }, ...(model ? { model } : {}) },
+  };
+}
+
+export interface StoryRunContext {
+  engine: EngineClient<StudioJobs>;
+  gallery: Gallery;
+  modelsDir: string;
+  studioVersion: string;
+  onProgress(p: JobProgress): void;
+  onImage(image: GalleryImage): void;
+}
+
+/** Runs a queued story; resolves with the gallery names of its images. */
+export async function runStoryJob(payload: StoryPayload, run: JobRun, ctx: StoryRunContext): Promise<string[]> {
+  let out: StoryOutput;
+  try {
+    out = (await ctx.engine.run(
+      'studio.story',
+      { story: payload.story, model: payload.model, modelsDir: ctx.modelsDir, studioVersion: ctx.studioVersion },
+      { signal: run.signal, onProgress: (p) => ctx.onProgress({ phase: p.message ?? 'story', step: p.step ?? 0, total: p.total ?? 0 }) },
+    )) as StoryOutput;
+  } catch (e) {
+    if (e instanceof JobFailedError) throw new Error(e.remote.message);
+    if (e instanceof HostCrashedError) throw new Error(`the engine stopped during this story (it ${e.how}); it has been restarted, so run the story again`);
+    throw e;
+  }
+  if (!Array.isArray(out?.images)) throw new Error('the engine returned no story images');
+  const names: string[] = [];
+  for (const img of out.images) {
+    if (!(img.pixels instanceof Uint8Array) || img.pixels.length !== img.width * img.height * 3) throw new Error(`story image ${img.kind} ${img.index + 1}: unexpected pixel data from the engine`);
+    const label = img.kind === 'reference' ? `ref${img.index + 1}` : img.kind === 'scene' ? `scene${img.index + 1}` : `scene${img.index + 1}-plain`;
+    const entry = await ctx.gallery.saveWithChunks(img, img.chunks, `story-${out.seed}-${label}`);
+    names.push(entry.name);
+    ctx.onImage(entry);
+  }
+  return names;
+}
