@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { DEFAULT_MODEL_NAME, embeddedModels } from '../app/server/embedded-models.ts';
+import { writeSafetensors } from '../pipelines/io/safetensors.ts';
 import { encodePng } from '../pipelines/metadata/encode-png.ts';
 import { readImageMetadata } from '../pipelines/metadata/read-metadata.ts';
 import { browserSkipReason, openStudio, type Studio } from './e2e-harness.ts';
@@ -48,6 +50,22 @@ describe('studio in Chromium', { skip }, () => {
 
   const field = (label: string) => s.page.getByLabel(label, { exact: true });
   const job = (status: string) => s.page.locator(`.jobs li.${status}`);
+  /** What the sampling fields show, as their input values. */
+  const shown = async () => ({
+    sampler: await field('Sampler').inputValue(),
+    steps: await field('Steps').inputValue(),
+    cfg: await field('CFG scale').inputValue(),
+    width: await field('Width').inputValue(),
+    height: await field('Height').inputValue(),
+  });
+  /** A shipped model's defaults as the fields show them (from its config.json, as listModels reads it). */
+  const shippedDefaults = (name: string) => {
+    const d = embeddedModels().find((m) => m.name === name)!.defaults;
+    return { sampler: d.sampler, steps: String(d.steps), cfg: String(d.cfg), width: String(d.width), height: String(d.height) };
+  };
+  const MODEL_SETTINGS = ['sampler', 'steps', 'cfg', 'width', 'height'];
+  /** The model settings a request carried (the ones it left out are the model's defaults). */
+  const sentSettings = (r: Record<string, unknown>) => Object.fromEntries(MODEL_SETTINGS.filter((k) => k in r).map((k) => [k, r[k]]));
 
   async function drop(name: string, bytes: Buffer, type: string): Promise<void> {
     const dataTransfer = await s.page.evaluateHandle(
@@ -64,6 +82,10 @@ describe('studio in Chromium', { skip }, () => {
   }
 
   test('type a prompt, Ctrl+Enter: progress and a preview show, the image lands in the gallery with its metadata', async () => {
+    const defaults = shippedDefaults(DEFAULT_MODEL_NAME);
+    assert.deepEqual(await shown(), defaults, 'the form starts on the default model’s own settings');
+    assert.deepEqual([defaults.width, defaults.sampler], ['64', 'flow_euler']);
+    assert.ok(await s.page.getByRole('button', { name: 'Reset to model defaults' }).isDisabled(), 'nothing edited yet');
     await field('Prompt').fill('a lighthouse at dusk, (oil painting:1.2)');
     await field('Steps').fill('12');
     await field('Prompt').focus();
@@ -81,15 +103,17 @@ describe('studio in Chromium', { skip }, () => {
     const meta = readImageMetadata(readFileSync(join(s.outputsDir, files[0])), files[0]);
     assert.equal(meta.settings?.prompt, 'a lighthouse at dusk, (oil painting:1.2)');
     assert.equal(meta.settings?.steps, 12);
-    assert.match(meta.text.get('parameters') ?? '', /Steps: 12, Sampler: DPM\+\+ 2M, Schedule type: Karras/);
-    // The gallery image really loads over HTTP (token, path and CSP all allow it).
+    assert.match(meta.text.get('parameters') ?? '', /^Steps: 12, /m);
+    // The gallery image really loads over HTTP (token, path and CSP all allow it); this engine draws
+    // 64 pixels wide when the request leaves the size to the model.
     const loaded = await thumb.locator('img').evaluate((el) => {
       const img = el as unknown as { decode(): Promise<void>; naturalWidth: number };
       return img.decode().then(() => img.naturalWidth);
     });
-    assert.equal(loaded, 512);
+    assert.equal(loaded, 64);
     assert.equal(s.requests().length, 1);
     assert.equal(s.requests()[0].prompt, 'a lighthouse at dusk, (oil painting:1.2)');
+    assert.deepEqual(sentSettings(s.requests()[0]), { steps: 12 }, 'only the edited field is sent; the engine fills the rest');
   });
 
   test('the prompt’s weighting syntax is highlighted, and the highlight matches the text exactly', async () => {
@@ -218,7 +242,7 @@ describe('studio in Chromium', { skip }, () => {
     assert.equal(await field('Prompt').inputValue(), 'a lighthouse at dusk, (oil painting:1.2)');
     assert.equal(await field('Steps').inputValue(), '12');
     assert.equal(await field('Seed').inputValue(), String(s.requests()[0].seed));
-    assert.equal(await field('Width').inputValue(), '512');
+    assert.equal(await field('Width').inputValue(), '64');
   });
 
   test('settings list the execution providers the engine host found', async () => {
@@ -245,6 +269,37 @@ describe('studio in Chromium', { skip }, () => {
     await field('Steps').fill('4');
     await s.page.keyboard.press('Control+Enter');
     await s.page.getByRole('button', { name: /^after the crash/ }).waitFor();
+  });
+
+  test('the sampling fields follow the chosen model until edited, and "Reset to model defaults" drops the edits', async () => {
+    const tensor = (name: string) => ({ [name]: { dtype: 'F32' as const, shape: [1], data: new Float32Array([0]) } });
+    writeSafetensors(join(s.modelsDir, 'tiny-sd15.safetensors'), { ...tensor('model.diffusion_model.input_blocks.0.0.weight'), ...tensor('cond_stage_model.transformer.text_model.final_layer_norm.weight') });
+    writeSafetensors(join(s.modelsDir, 'tiny-xl.safetensors'), { ...tensor('conditioner.embedders.1.model.ln_final.weight'), ...tensor('model.diffusion_model.input_blocks.0.0.weight') });
+    await s.page.reload(); // a fresh form, and the picker lists the new files
+    const reset = s.page.getByRole('button', { name: 'Reset to model defaults' });
+    const sd = { sampler: 'dpmpp_2m_karras', steps: '20', cfg: '7.5' };
+
+    await field('Model').selectOption({ label: 'tiny-sd15 (sd1)' });
+    assert.deepEqual(await shown(), { ...sd, width: '512', height: '512' });
+    await field('Steps').fill('30');
+    await field('CFG scale').fill(''); // cleared: the model's default, sent absent
+    await field('Model').selectOption({ label: 'tiny-xl (sdxl)' });
+    assert.deepEqual(await shown(), { ...sd, steps: '30', cfg: '', width: '1024', height: '1024' });
+    await field('Model').selectOption('emoji-dico');
+    assert.deepEqual(await shown(), { ...shippedDefaults('emoji-dico'), steps: '30', cfg: '' });
+
+    await field('Prompt').fill('a model switch');
+    await s.page.keyboard.press('Control+Enter');
+    await s.page.getByRole('button', { name: /^a model switch/ }).waitFor();
+    const sent = s.requests().at(-1)!;
+    assert.equal(sent.model, 'emoji-dico');
+    assert.deepEqual(sentSettings(sent), { steps: 30 });
+
+    await reset.click();
+    assert.deepEqual(await shown(), shippedDefaults('emoji-dico'));
+    assert.ok(await reset.isDisabled());
+    await field('Model').selectOption('');
+    assert.deepEqual(await shown(), shippedDefaults(DEFAULT_MODEL_NAME));
   });
 
   test('no script errors or CSP violations on the page', () => {

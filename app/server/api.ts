@@ -248,7 +248,13 @@ export const apiMethods = {
   },
   listModels: {
     params: NoParams,
-    result: z.object({ modelsDir: z.string(), models: z.array(ModelEntrySchema), embedded: z.array(EmbeddedModelSchema).optional() }),
+    result: z.object({
+      modelsDir: z.string(),
+      models: z.array(ModelEntrySchema),
+      embedded: z.array(EmbeddedModelSchema).optional(),
+      /** The shipped model a request without a model draws with. */
+      defaultModel: z.string().optional(),
+    }),
   },
   listHeads: {
     params: z.object({ model: z.string().optional() }),

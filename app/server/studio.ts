@@ -19,7 +19,7 @@ import type { JobRun } from './queue.ts';
 import { PersistentJobQueue } from '../../pipelines/queue/index.ts';
 import { z } from 'zod';
 import { join } from 'node:path';
-import { embeddedModels } from './embedded-models.ts';
+import { DEFAULT_MODEL_NAME, embeddedModels } from './embedded-models.ts';
 import { HeadPresets } from './head-presets.ts';
 import { HeadTools } from './head-tools.ts';
 import { isStoryPayload, runStoryJob, storyJobSpec, type StoryPayload } from './studio-story.ts';
@@ -94,7 +94,7 @@ export class Studio implements StudioApi {
   }
 
   async listModels(): Promise<ResultOf<'listModels'>> {
-    return { modelsDir: this.o.modelsDir, models: await scanModels(this.o.modelsDir), embedded: embeddedModels() };
+    return { modelsDir: this.o.modelsDir, models: await scanModels(this.o.modelsDir), embedded: embeddedModels(), defaultModel: DEFAULT_MODEL_NAME };
   }
 
   async listHeads({ model }: ParsedParamsOf<'listHeads'>): Promise<ResultOf<'listHeads'>> {
@@ -203,9 +203,11 @@ export class Studio implements StudioApi {
     }
     checkResult(result, payload.request);
     const model = { name: result.model.name, ...(result.model.file ? { sha256: await this.hash(result.model.file) } : {}) };
+    // The PNG records the settings the engine used for the fields the request left to the model.
+    const request = { ...payload.request, ...result.settings };
     const names: string[] = [];
     for (const image of result.images) {
-      const entry = await this.outputs.save(image, { request: payload.request, model, ep: result.ep, studioVersion: this.o.version });
+      const entry = await this.outputs.save(image, { request, model, ep: result.ep, studioVersion: this.o.version });
       names.push(entry.name);
       this.emit('image', entry);
     }

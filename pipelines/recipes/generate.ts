@@ -13,15 +13,15 @@ import { runClassConditional } from './class-conditional/run.ts';
 import { latentPreview, readImageNchw, toRgb8 } from './images.ts';
 import type { HeadPick } from '../attention/head-perturbation.ts';
 import type { SelfAttentionLayer } from '../attention/self-attention.ts';
-import { BadRequestError, type GenerateOptions, type GenerateRequest, type GenerateResult, type GeneratedImage, type ResolvedSettings } from './request.ts';
+import { BadRequestError, STABLE_DIFFUSION_DEFAULTS, STABLE_DIFFUSION_SIZE, type GenerateOptions, type GenerateRequest, type GenerateResult, type GeneratedImage, type ResolvedSettings } from './request.ts';
 import type { Provider } from '../runtime/session.ts';
 import type { SdResult } from './sd/pipeline.ts';
 
 /** The embedded model used without --model. */
 export const DEFAULT_MODEL: EmojiModelName = DEFAULT_EMOJI_MODEL;
 
-const NATIVE_SIZE: Record<string, number> = { sd1: 512, sd2: 768, sdxl: 1024 };
-const SD_DEFAULTS = { steps: 20, cfg: 7.5, sampler: 'dpmpp_2m_karras' } as const;
+const NATIVE_SIZE = STABLE_DIFFUSION_SIZE;
+const SD_DEFAULTS = STABLE_DIFFUSION_DEFAULTS;
 
 type Target = { kind: 'emoji'; name: string } | { kind: 'sd'; path: string; singleFile: boolean } | { kind: 'class'; path: string; family: 'dit' | 'dico' };
 

@@ -133,6 +133,10 @@ export interface GeneratedImage {
   batchIndex: number;
 }
 
+/** What Stable Diffusion models draw with when a request leaves these out, and each family's native size. */
+export const STABLE_DIFFUSION_DEFAULTS = { steps: 20, cfg: 7.5, sampler: 'dpmpp_2m_karras' } as const satisfies Partial<ResolvedSettings>;
+export const STABLE_DIFFUSION_SIZE: Readonly<Record<string, number>> = { sd1: 512, sd2: 768, sdxl: 1024 };
+
 /** The settings a run actually used once the model's defaults filled the request's gaps. */
 export interface ResolvedSettings {
   steps: number;

@@ -1,25 +1,66 @@
-// The generate form's state, shared by the panels that edit it.
+// The generate form's state, shared by the panels that edit it. Sampler, steps, CFG and size show the
+// chosen model's defaults until the user edits them; only edited ones are sent, the engine fills the rest.
 import type { SamplerName } from '../../pipelines/recipes/request.ts';
+import type { ModelSettings } from './model-defaults.ts';
 
 export type SeedMode = 'random' | 'fixed' | 'increment';
 export type AttentionKind = 'softmax' | 'agent' | 'linfusion';
+
+/** The user's values for the model settings; null: cleared (the model's default, like an unedited field). */
+type Edits = { [K in keyof ModelSettings]?: ModelSettings[K] | null };
 
 export class GenerateForm {
   prompt = $state('');
   negative = $state('');
   /** Empty: the default model. */
   model = $state('');
-  sampler = $state<SamplerName>('dpmpp_2m_karras');
-  steps = $state(20);
-  cfg = $state(7.5);
   seed = $state(0);
   seedMode = $state<SeedMode>('random');
-  width = $state(512);
-  height = $state(512);
   batch = $state(1);
   attention = $state<AttentionKind>('softmax');
   linfusionPath = $state('');
   /** 0 turns PAG off. */
   pagScale = $state(0);
   clipSkip = $state(1);
+  #edits = $state<Edits>({});
+  /** The chosen model's settings, as far as the UI knows them. */
+  readonly defaults = $derived.by(() => this.defaultsOf(this.model));
+
+  constructor(private readonly defaultsOf: (model: string) => Partial<ModelSettings> = () => ({})) {}
+
+  // Setting one edits it; undefined puts it back on the model's default.
+  get sampler(): SamplerName | null { return this.#shown('sampler'); }
+  set sampler(v: SamplerName | null | undefined) { this.#edit('sampler', v); }
+  get steps(): number | null { return this.#shown('steps'); }
+  set steps(v: number | null | undefined) { this.#edit('steps', v); }
+  get cfg(): number | null { return this.#shown('cfg'); }
+  set cfg(v: number | null | undefined) { this.#edit('cfg', v); }
+  get width(): number | null { return this.#shown('width'); }
+  set width(v: number | null | undefined) { this.#edit('width', v); }
+  get height(): number | null { return this.#shown('height'); }
+  set height(v: number | null | undefined) { this.#edit('height', v); }
+
+  /** Whether any model setting differs from following the model. */
+  get edited(): boolean {
+    return Object.keys(this.#edits).length > 0;
+  }
+
+  resetToModelDefaults(): void {
+    this.#edits = {};
+  }
+
+  /** The edited model settings, for the request (the others are left out: the model's default). */
+  overrides(): Partial<ModelSettings> {
+    return Object.fromEntries(Object.entries(this.#edits).filter(([, v]) => v !== null)) as Partial<ModelSettings>;
+  }
+
+  #shown<K extends keyof ModelSettings>(key: K): ModelSettings[K] | null {
+    const edit = this.#edits[key];
+    return edit !== undefined ? edit : (this.defaults[key] ?? null);
+  }
+
+  #edit<K extends keyof ModelSettings>(key: K, value: ModelSettings[K] | null | undefined): void {
+    if (value === undefined) delete this.#edits[key];
+    else this.#edits[key] = value;
+  }
 }

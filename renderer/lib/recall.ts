@@ -60,11 +60,11 @@ export function recall(form: GenerateForm, source: RecallSource, models: ModelEn
   const height = multipleOf8(s.height);
   if (width) form.width = width;
   if (height) form.height = height;
-  if (s.width !== undefined && (!width || !height)) notes.push(`size ${s.width}x${s.height} is not a multiple of 8; keeping ${form.width}x${form.height}`);
+  if (s.width !== undefined && (!width || !height)) notes.push(`size ${s.width}x${s.height} is not a multiple of 8; keeping the current size`);
   if (s.clipSkip !== undefined && Number.isInteger(s.clipSkip) && s.clipSkip >= 1 && s.clipSkip <= 12) form.clipSkip = s.clipSkip;
   const sampler = s.studioSampler ?? (SAMPLER_NAMES as readonly string[]).find((n) => n === s.sampler);
   if (sampler) form.sampler = sampler as SamplerName;
-  else if (s.sampler) notes.push(`sampler "${s.sampler}${s.scheduler ? ` / ${s.scheduler}` : ''}" has no equivalent here; keeping ${form.sampler}`);
+  else if (s.sampler) notes.push(`sampler "${s.sampler}${s.scheduler ? ` / ${s.scheduler}` : ''}" has no equivalent here; keeping ${form.sampler ?? "the model's default"}`);
   const m = matchModel(s.model, models);
   if (m.model) form.model = m.model;
   if (m.note) notes.push(m.note);

@@ -13,11 +13,7 @@ export function generateParams(form: GenerateForm, heads: HeadSelection): Params
   const request: GenerateRequestInput = {
     prompt: form.prompt,
     negative: form.negative,
-    steps: form.steps,
-    cfg: form.cfg,
-    sampler: form.sampler,
-    width: form.width,
-    height: form.height,
+    ...form.overrides(),
     batch: form.batch,
     clipSkip: form.clipSkip,
     attention: form.attention === 'linfusion' ? { kind: 'linfusion', path: form.linfusionPath } : { kind: form.attention },

@@ -4,6 +4,7 @@ import type { EmbeddedModel, EventOf, GalleryImage, JobView, ModelEntry, Preview
 import { ApiClient } from './api-client.ts';
 import { GenerateForm } from './form.svelte.ts';
 import { HeadSelection } from './heads.svelte.ts';
+import { modelDefaults } from './model-defaults.ts';
 import { fileToBase64 } from './preview.ts';
 import { recall, recalledHeads, SOURCE_LABELS, type RecallSource } from './recall.ts';
 import { afterGenerate, generateParams } from './request.ts';
@@ -19,12 +20,15 @@ export interface Notice {
 const INFO_NOTICE_MS = 6000;
 
 export class StudioState {
-  readonly form = new GenerateForm();
+  /** The form shows the chosen model's own settings until the user edits them. */
+  readonly form = new GenerateForm((model) => modelDefaults(model, this));
   readonly heads = new HeadSelection();
   info = $state<ResultOf<'info'> | undefined>(undefined);
   models = $state.raw<ModelEntry[]>([]);
   /** Models shipped inside the studio, with the settings they draw with. */
   embedded = $state.raw<EmbeddedModel[]>([]);
+  /** The shipped model used when none is chosen. */
+  defaultModel = $state<string | undefined>(undefined);
   /** Progress of the head tools' previews (effect maps, HeadHunter rounds). */
   task = $state.raw<EventOf<'task'> | undefined>(undefined);
   queue = $state.raw<JobView[]>([]);
@@ -71,6 +75,7 @@ export class StudioState {
       this.info = info;
       this.models = models.models;
       this.embedded = models.embedded ?? [];
+      this.defaultModel = models.defaultModel;
       this.queue = queue.jobs;
       this.gallery = gallery.images;
     });
