@@ -10,7 +10,7 @@ import { BadRequestError } from './dispatch.ts';
 import type { StudioJobs } from './engine-jobs.ts';
 import type { StoryOutput } from './engine-story.ts';
 import type { Gallery } from './gallery.ts';
-import type { JobRun } from './queue.ts';
+import type { AppJobRun as JobRun } from '../../pipelines/queue/index.ts';
 
 export interface StoryPayload {
   kind: 'story';

@@ -15,7 +15,7 @@ import type { StudioJobs } from './engine-jobs.ts';
 import { Gallery } from './gallery.ts';
 import { readDroppedImage } from './dropped-image.ts';
 import { scanModels } from './models.ts';
-import type { JobRun } from './queue.ts';
+import type { AppJobRun as JobRun } from '../../pipelines/queue/index.ts';
 import { PersistentJobQueue } from '../../pipelines/queue/index.ts';
 import { z } from 'zod';
 import { join } from 'node:path';

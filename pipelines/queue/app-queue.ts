@@ -1,5 +1,5 @@
-// The app's generation queue on top of the persistent queue: the same surface as the in-memory
-// JobQueue of app/server/queue.ts (enqueue, cancel, state, cancelAll), plus `close()` for shutdown
+// The app's generation queue on top of the persistent queue (enqueue, cancel, state, cancelAll, move),
+// plus `close()` for shutdown
 // and `history()` for the gallery. Jobs run one at a time in submission order; queued jobs survive a
 // restart and run when the app starts again; a job interrupted by shutdown is queued again.
 import { PersistentQueue, type HistoryEntry, type QueueJob, type QueueOptions } from './queue.ts';
