@@ -36,58 +36,73 @@ export async function ensureUiBuilt(): Promise<void> {
   await build({ configFile: join(ROOT, 'vite.config.ts'), logLevel: 'warn' });
 }
 
-export interface Studio {
+/** A studio server on a temporary folder and a Chromium page on it. */
+export interface StudioPage {
   server: StudioServer;
   browser: Browser;
   page: Page;
   outputsDir: string;
   modelsDir: string;
-  /** JSON lines: every request the engine received. */
-  engineLog: string;
   /** Console errors and page errors (CSP violations show up here). */
   pageErrors: string[];
-  requests(): Record<string, unknown>[];
-  screenshot(name: string): Promise<void>;
+  /** Closes the browser and the server and removes the folder. */
   close(): Promise<void>;
 }
 
-export async function openStudio(o: { stepMs?: number } = {}): Promise<Studio> {
-  await ensureUiBuilt();
-  const dir = mkdtempSync(join(tmpdir(), 'studio-e2e-'));
+/**
+ * Starts a server on `dir`/outputs and `dir`/models (made here) and opens its page in Chromium,
+ * recording the page's errors. `timeoutMs`: Playwright's default timeout unless STUDIO_E2E_TIMEOUT_MS
+ * sets one.
+ */
+export async function openStudioPage(dir: string, o: { viewportHeight: number; timeoutMs: number }): Promise<StudioPage> {
   const outputsDir = join(dir, 'outputs');
   const modelsDir = join(dir, 'models');
   mkdirSync(modelsDir);
-  const engineLog = join(dir, 'engine.jsonl');
-  // The engine host is a child process: it inherits these.
-  process.env[TEST_ENGINE_ENV] = join(ROOT, 'test/e2e-engine.ts');
-  process.env.STUDIO_TEST_ENGINE_LOG = engineLog;
-  process.env.STUDIO_TEST_ENGINE_STEP_MS = String(o.stepMs ?? 40);
-
   const server = await startServer({ port: 0, outputsDir, modelsDir });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--disable-gpu', '--disable-dev-shm-usage'] });
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  // Failures show in seconds, not after Playwright's default 30 s.
-  page.setDefaultTimeout(Number(process.env.STUDIO_E2E_TIMEOUT_MS ?? 10_000));
+  const page = await browser.newPage({ viewport: { width: 1400, height: o.viewportHeight } });
+  page.setDefaultTimeout(Number(process.env.STUDIO_E2E_TIMEOUT_MS ?? o.timeoutMs));
   const pageErrors: string[] = [];
   page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
   page.on('pageerror', (e) => pageErrors.push(e.message));
   await page.goto(server.url);
   mkdirSync(ARTIFACTS, { recursive: true });
-
   return {
     server,
     browser,
     page,
     outputsDir,
     modelsDir,
-    engineLog,
     pageErrors,
-    requests: () => (existsSync(engineLog) ? readFileSync(engineLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []),
-    screenshot: async (name) => void (await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true })),
     close: async () => {
       await browser.close();
       await server.close();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+export interface Studio extends StudioPage {
+  /** JSON lines: every request the engine received. */
+  engineLog: string;
+  requests(): Record<string, unknown>[];
+  screenshot(name: string): Promise<void>;
+}
+
+export async function openStudio(o: { stepMs?: number } = {}): Promise<Studio> {
+  await ensureUiBuilt();
+  const dir = mkdtempSync(join(tmpdir(), 'studio-e2e-'));
+  const engineLog = join(dir, 'engine.jsonl');
+  // The engine host is a child process: it inherits these.
+  process.env[TEST_ENGINE_ENV] = join(ROOT, 'test/e2e-engine.ts');
+  process.env.STUDIO_TEST_ENGINE_LOG = engineLog;
+  process.env.STUDIO_TEST_ENGINE_STEP_MS = String(o.stepMs ?? 40);
+  // Failures show in seconds, not after Playwright's default 30 s.
+  const studio = await openStudioPage(dir, { viewportHeight: 900, timeoutMs: 10_000 });
+  return {
+    ...studio,
+    engineLog,
+    requests: () => (existsSync(engineLog) ? readFileSync(engineLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []),
+    screenshot: async (name) => void (await studio.page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true })),
   };
 }

@@ -5,7 +5,7 @@
 // The settings are found by starting at the first sampler node and following its links to the
 // text encoders, the empty latent and the checkpoint loader.
 import { fromComfySampler } from './sampler-names.ts';
-import { compact, isRecord, toInteger, toNumber, type ImportedSettings } from './settings.ts';
+import { compact, isRecord, parseJson, toInteger, toNumber, type ImportedSettings } from './settings.ts';
 
 export const COMFY_PROMPT_KEYWORD = 'prompt';
 export const COMFY_WORKFLOW_KEYWORD = 'workflow';
@@ -128,15 +128,6 @@ function workflowToApiGraph(workflow: unknown): ApiGraph | undefined {
     graph[String(n.id)] = { class_type: n.type, inputs };
   }
   return graph;
-}
-
-function parseJson(text: string | undefined): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 /**

@@ -3,7 +3,7 @@
 // ({nodes: {id: {type, …fields}}, edges: [{source: {node_id, field}, destination: {node_id, field}}]}).
 // The metadata object is preferred; from a graph alone the settings are found around the denoise node.
 import { fromInvokeScheduler } from './sampler-names.ts';
-import { compact, isRecord, toInteger, toNumber, type ImportedSettings } from './settings.ts';
+import { compact, isRecord, parseJson, toInteger, toNumber, type ImportedSettings } from './settings.ts';
 
 export const INVOKE_METADATA_KEYWORD = 'invokeai_metadata';
 export const INVOKE_GRAPH_KEYWORD = 'invokeai_graph';
@@ -104,15 +104,6 @@ function fromGraph(graph: Fields): Omit<InvokeMetadata, 'source'> | undefined {
     model: str(model.name) ?? str(model.model_name),
     modelHash: str(model.hash),
   };
-}
-
-function parseJson(text: string | undefined): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 /** Reads InvokeAI's chunks; undefined when neither holds usable settings. */

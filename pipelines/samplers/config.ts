@@ -34,6 +34,19 @@ export interface SchedulerConfig {
   [key: string]: unknown;
 }
 
+/**
+ * The defaults that most diffusers scheduler classes share: the original DDPM training schedule
+ * (1000 linear betas from 1e-4 to 0.02) and an eps-predicting model.
+ */
+export const DDPM_DEFAULTS = {
+  num_train_timesteps: 1000,
+  beta_start: 0.0001,
+  beta_end: 0.02,
+  beta_schedule: 'linear',
+  prediction_type: 'epsilon',
+  steps_offset: 0,
+} as const;
+
 /** A config with every key a sampler reads filled in. */
 export type ResolvedConfig<K extends keyof SchedulerConfig> = Required<Pick<SchedulerConfig, K>> & SchedulerConfig;
 

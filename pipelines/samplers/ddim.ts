@@ -1,23 +1,19 @@
 // DDIM (Song et al. 2021), deterministic (eta = 0), as diffusers' DDIMScheduler.
 
-import { checkSteps, resolveConfig, type SchedulerConfig } from './config.ts';
-import { alphasCumprod, spacedTimesteps } from './schedule.ts';
+import { DDPM_DEFAULTS, resolveConfig, type SchedulerConfig } from './config.ts';
+import { alphasCumprod } from './schedule.ts';
 import { callModel, clamp, lincomb } from './latents.ts';
-import { sigmaOfAlphaCumprod, vpAddNoise, vpEps, vpX0 } from './prediction.ts';
-import { checkStartIndex, runStart } from './run-checks.ts';
+import { sigmaOfAlphaCumprod, vpEps, vpX0 } from './prediction.ts';
+import { runStart } from './run-checks.ts';
+import { timestepAddNoise, timestepPlan } from './timestep-plan.ts';
 import type { SampleArgs, Sampler, SamplingPlan } from './types.ts';
 
 const NAME = 'ddim';
 
 function resolve(config: SchedulerConfig) {
   return resolveConfig(NAME, config, {
-    num_train_timesteps: 1000,
-    beta_start: 0.0001,
-    beta_end: 0.02,
-    beta_schedule: 'linear',
-    prediction_type: 'epsilon',
+    ...DDPM_DEFAULTS,
     timestep_spacing: 'leading',
-    steps_offset: 0,
     set_alpha_to_one: true,
     clip_sample: true,
     clip_sample_range: 1,
@@ -25,14 +21,7 @@ function resolve(config: SchedulerConfig) {
 }
 
 function plan(config: SchedulerConfig, steps: number): SamplingPlan {
-  const c = resolve(config);
-  checkSteps(NAME, steps, c.num_train_timesteps);
-  return {
-    timesteps: spacedTimesteps(c.timestep_spacing, c.num_train_timesteps, steps, c.steps_offset),
-    sigmas: null,
-    initNoiseSigma: 1,
-    order: 1,
-  };
+  return timestepPlan(NAME, resolve(config), steps);
 }
 
 async function sample(args: SampleArgs): Promise<Float32Array> {
@@ -64,9 +53,5 @@ export const ddim: Sampler = {
   stochastic: false,
   plan,
   sample,
-  addNoise(config, steps, startIndex, x0, noise) {
-    const c = resolve(config);
-    const { timesteps } = plan(c, steps);
-    return vpAddNoise(alphasCumprod(c)[timesteps[checkStartIndex(NAME, startIndex, timesteps.length)]], x0, noise);
-  },
+  addNoise: (config, steps, startIndex, x0, noise) => timestepAddNoise(NAME, resolve(config), plan(config, steps), startIndex, x0, noise),
 };

@@ -2,24 +2,20 @@
 // the posterior mean of x_prev given x_t and the predicted x0, plus fresh noise of the posterior
 // variance on every step except at t = 0.
 
-import { checkSteps, resolveConfig, SchedulerConfigError, type SchedulerConfig } from './config.ts';
-import { alphasCumprod, spacedTimesteps } from './schedule.ts';
+import { DDPM_DEFAULTS, resolveConfig, SchedulerConfigError, type SchedulerConfig } from './config.ts';
+import { alphasCumprod } from './schedule.ts';
 import { callModel, clamp, lincomb } from './latents.ts';
-import { sigmaOfAlphaCumprod, vpAddNoise, vpX0 } from './prediction.ts';
-import { checkStartIndex, requireGenerator, runStart } from './run-checks.ts';
+import { sigmaOfAlphaCumprod, vpX0 } from './prediction.ts';
+import { requireGenerator, runStart } from './run-checks.ts';
+import { timestepAddNoise, timestepPlan } from './timestep-plan.ts';
 import type { SampleArgs, Sampler, SamplingPlan } from './types.ts';
 
 const NAME = 'ddpm';
 
 function resolve(config: SchedulerConfig) {
   const c = resolveConfig(NAME, config, {
-    num_train_timesteps: 1000,
-    beta_start: 0.0001,
-    beta_end: 0.02,
-    beta_schedule: 'linear',
-    prediction_type: 'epsilon',
+    ...DDPM_DEFAULTS,
     timestep_spacing: 'leading',
-    steps_offset: 0,
     clip_sample: true,
     clip_sample_range: 1,
     variance_type: 'fixed_small',
@@ -31,14 +27,7 @@ function resolve(config: SchedulerConfig) {
 }
 
 function plan(config: SchedulerConfig, steps: number): SamplingPlan {
-  const c = resolve(config);
-  checkSteps(NAME, steps, c.num_train_timesteps);
-  return {
-    timesteps: spacedTimesteps(c.timestep_spacing, c.num_train_timesteps, steps, c.steps_offset),
-    sigmas: null,
-    initNoiseSigma: 1,
-    order: 1,
-  };
+  return timestepPlan(NAME, resolve(config), steps);
 }
 
 async function sample(args: SampleArgs): Promise<Float32Array> {
@@ -76,9 +65,5 @@ export const ddpm: Sampler = {
   stochastic: true,
   plan,
   sample,
-  addNoise(config, steps, startIndex, x0, noise) {
-    const c = resolve(config);
-    const { timesteps } = plan(c, steps);
-    return vpAddNoise(alphasCumprod(c)[timesteps[checkStartIndex(NAME, startIndex, timesteps.length)]], x0, noise);
-  },
+  addNoise: (config, steps, startIndex, x0, noise) => timestepAddNoise(NAME, resolve(config), plan(config, steps), startIndex, x0, noise),
 };

@@ -2,7 +2,7 @@
 // diffusers' DPMSolverMultistepScheduler with algorithm_type "dpmsolver++" and solver_order <= 2:
 // the first step and (with lower_order_final or a zero final sigma) the last step are first order.
 
-import { resolveConfig, SchedulerConfigError, type SchedulerConfig } from './config.ts';
+import { DDPM_DEFAULTS, resolveConfig, SchedulerConfigError, type SchedulerConfig } from './config.ts';
 import { callModel, lincomb } from './latents.ts';
 import { vpOfSigma, vpX0 } from './prediction.ts';
 import { runStart } from './run-checks.ts';
@@ -13,13 +13,8 @@ const NAME = 'dpmpp_2m';
 
 function resolve(config: SchedulerConfig) {
   const c = resolveConfig(NAME, config, {
-    num_train_timesteps: 1000,
-    beta_start: 0.0001,
-    beta_end: 0.02,
-    beta_schedule: 'linear',
-    prediction_type: 'epsilon',
+    ...DDPM_DEFAULTS,
     timestep_spacing: 'linspace',
-    steps_offset: 0,
     solver_order: 2,
     solver_type: 'midpoint',
     lower_order_final: true,

@@ -1,22 +1,12 @@
 // Euler and Euler ancestral (Karras et al. 2022; k-diffusion's sample_euler / sample_euler_ancestral),
 // as diffusers' EulerDiscreteScheduler (s_churn = 0) and EulerAncestralDiscreteScheduler.
 
-import { resolveConfig, type SchedulerConfig } from './config.ts';
+import { DDPM_DEFAULTS, resolveConfig, type SchedulerConfig } from './config.ts';
 import { callModel, lincomb } from './latents.ts';
 import { karrasX0 } from './prediction.ts';
 import { requireGenerator, runStart } from './run-checks.ts';
 import { scaleModelInput, sigmaAddNoise, sigmaPlan } from './sigma-plan.ts';
 import type { SampleArgs, Sampler, SamplingPlan } from './types.ts';
-
-const DEFAULTS = {
-  num_train_timesteps: 1000,
-  beta_start: 0.0001,
-  beta_end: 0.02,
-  beta_schedule: 'linear',
-  prediction_type: 'epsilon',
-  timestep_spacing: 'linspace',
-  steps_offset: 0,
-} as const;
 
 const UNSUPPORTED = {
   use_exponential_sigmas: false,
@@ -28,7 +18,7 @@ const UNSUPPORTED = {
 };
 
 function resolve(name: string, config: SchedulerConfig) {
-  return resolveConfig(name, config, { ...DEFAULTS, use_karras_sigmas: false, final_sigmas_type: 'zero' }, {
+  return resolveConfig(name, config, { ...DDPM_DEFAULTS, timestep_spacing: 'linspace', use_karras_sigmas: false, final_sigmas_type: 'zero' }, {
     unsupported: UNSUPPORTED,
     predictionTypes: ['epsilon', 'v_prediction', 'sample'],
   });

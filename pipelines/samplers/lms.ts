@@ -3,7 +3,7 @@
 // over [sigma_i, sigma_i+1]; diffusers integrates them with scipy's adaptive quadrature, here a
 // 4-point Gauss-Legendre rule does it exactly (the integrands are polynomials of degree <= 3).
 
-import { resolveConfig, type SchedulerConfig } from './config.ts';
+import { DDPM_DEFAULTS, resolveConfig, type SchedulerConfig } from './config.ts';
 import { callModel, lincomb } from './latents.ts';
 import { karrasX0 } from './prediction.ts';
 import { runStart } from './run-checks.ts';
@@ -15,13 +15,8 @@ const MAX_ORDER = 4;
 
 function resolve(config: SchedulerConfig) {
   return resolveConfig(NAME, { ...config, rescale_betas_zero_snr: false }, {
-    num_train_timesteps: 1000,
-    beta_start: 0.0001,
-    beta_end: 0.02,
-    beta_schedule: 'linear',
-    prediction_type: 'epsilon',
+    ...DDPM_DEFAULTS,
     timestep_spacing: 'linspace',
-    steps_offset: 0,
     use_karras_sigmas: false,
   }, {
     unsupported: { use_exponential_sigmas: false, use_beta_sigmas: false },

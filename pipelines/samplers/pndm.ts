@@ -3,24 +3,20 @@
 // output is averaged with the first: a Heun-like start), then Adams-Bashforth steps of order up to 4.
 // The Runge-Kutta warm-up (skip_prk_steps: false) is not ported, so skip_prk_steps defaults to true.
 
-import { checkSteps, resolveConfig, type SchedulerConfig } from './config.ts';
-import { alphasCumprod, spacedTimesteps } from './schedule.ts';
+import { DDPM_DEFAULTS, resolveConfig, type SchedulerConfig } from './config.ts';
+import { alphasCumprod } from './schedule.ts';
 import { callModel, lincomb } from './latents.ts';
-import { sigmaOfAlphaCumprod, vpAddNoise } from './prediction.ts';
-import { checkStartIndex, runStart } from './run-checks.ts';
+import { sigmaOfAlphaCumprod } from './prediction.ts';
+import { runStart } from './run-checks.ts';
+import { timestepAddNoise, timestepPlan } from './timestep-plan.ts';
 import type { SampleArgs, Sampler, SamplingPlan } from './types.ts';
 
 const NAME = 'pndm';
 
 function resolve(config: SchedulerConfig) {
   return resolveConfig(NAME, { ...config, rescale_betas_zero_snr: false }, {
-    num_train_timesteps: 1000,
-    beta_start: 0.0001,
-    beta_end: 0.02,
-    beta_schedule: 'linear',
-    prediction_type: 'epsilon',
+    ...DDPM_DEFAULTS,
     timestep_spacing: 'leading',
-    steps_offset: 0,
     set_alpha_to_one: false,
   }, { predictionTypes: ['epsilon', 'v_prediction'] });
 }
@@ -33,13 +29,11 @@ function checkPrk(config: SchedulerConfig): void {
 
 function plan(config: SchedulerConfig, steps: number): SamplingPlan {
   checkPrk(config);
-  const c = resolve(config);
-  checkSteps(NAME, steps, c.num_train_timesteps);
-  const descending = spacedTimesteps(c.timestep_spacing, c.num_train_timesteps, steps, c.steps_offset);
+  const base = timestepPlan(NAME, resolve(config), steps);
+  const descending = base.timesteps;
   // The second timestep is visited twice: once as the target of the first step, once for the
   // averaged re-evaluation.
-  const timesteps = descending.length > 1 ? [descending[0], descending[1], ...descending.slice(1)] : descending;
-  return { timesteps, sigmas: null, initNoiseSigma: 1, order: 1 };
+  return { ...base, timesteps: descending.length > 1 ? [descending[0], descending[1], ...descending.slice(1)] : descending };
 }
 
 /** Average of past eps estimates with Adams-Bashforth weights (newest first). */
@@ -96,9 +90,5 @@ export const pndm: Sampler = {
   stochastic: false,
   plan,
   sample,
-  addNoise(config, steps, startIndex, x0, noise) {
-    const c = resolve(config);
-    const { timesteps } = plan(c, steps);
-    return vpAddNoise(alphasCumprod(c)[timesteps[checkStartIndex(NAME, startIndex, timesteps.length)]], x0, noise);
-  },
+  addNoise: (config, steps, startIndex, x0, noise) => timestepAddNoise(NAME, resolve(config), plan(config, steps), startIndex, x0, noise),
 };

@@ -2,7 +2,7 @@
 // known, by a corrector (UniC) that refines the previous step for free. As diffusers'
 // UniPCMultistepScheduler (defaults: bh2, predict_x0, order 2, lower_order_final).
 
-import { resolveConfig, SchedulerConfigError, type SchedulerConfig } from './config.ts';
+import { DDPM_DEFAULTS, resolveConfig, SchedulerConfigError, type SchedulerConfig } from './config.ts';
 import { callModel, lincomb } from './latents.ts';
 import { vpEps, vpOfSigma, vpX0 } from './prediction.ts';
 import { runStart } from './run-checks.ts';
@@ -13,13 +13,8 @@ const NAME = 'unipc';
 
 function resolve(config: SchedulerConfig) {
   const c = resolveConfig(NAME, config, {
-    num_train_timesteps: 1000,
-    beta_start: 0.0001,
-    beta_end: 0.02,
-    beta_schedule: 'linear',
-    prediction_type: 'epsilon',
+    ...DDPM_DEFAULTS,
     timestep_spacing: 'linspace',
-    steps_offset: 0,
     solver_order: 2,
     solver_type: 'bh2',
     predict_x0: true,

@@ -24,14 +24,14 @@ import { checkPrompt } from '../emoji/prompt-check.ts';
 import { readImageNchw } from '../images.ts';
 import { randomSeed } from '../request.ts';
 import { proposeBoxes, tokenMap } from './attention-maps.ts';
-import { checkOverlaps, StoryInputError, type Box } from './boxes.ts';
+import { StoryInputError, type Box } from './boxes.ts';
 import { buildStoryEmojiDiT, type StoryEmojiDiT } from './emoji-dit.ts';
 import { flowGroups, runFlowPass, type FlowPassContext, type FlowReferenceInput } from './emoji-passes.ts';
 import { buildProbedEmojiDiT } from './emoji-probe.ts';
 import { locateEmojiSubjects } from './emoji-subjects.ts';
 import { sceneMaskFeeds, type SourceMask } from './scene-masks.ts';
 import type { StoryImage, StoryResult, StoryRunOptions } from './story-pipeline.ts';
-import { subjectNamed, type Story, type StoryTokens } from './story.ts';
+import { settleSceneBoxes, subjectNamed, type Story, type StoryTokens } from './story.ts';
 
 export const DEFAULT_STORY_MODEL = 'emoji-dit';
 
@@ -316,9 +316,7 @@ class EmojiStoryRun {
       if (names.length === 0) return;
       if (needBoxes) boxes = this.proposals(k, rehearsal.probe!, positions);
     }
-    for (const n of names) if (scene.boxes[n]) boxes[n] = { box: scene.boxes[n], from: 'user' };
-    checkOverlaps(names.map((name) => ({ name, box: boxes[name].box })), `scene ${k + 1} (boxes proposed from attention for ${names.filter((n) => boxes[n].from === 'attention').join(', ')}; give every box to choose them yourself)`);
-    this.story.scenes[k] = { ...scene, subjects: names, boxes: Object.fromEntries(names.map((n) => [n, boxes[n].box])) };
+    settleSceneBoxes(this.story, k, names, boxes);
 
     const subjectIndex = names.map((n) => this.story.subjects.indexOf(subjectNamed(this.story, n)));
     const { session, story: dit } = await this.pipe.session('story', names.length, this.story);

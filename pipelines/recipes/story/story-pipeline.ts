@@ -17,12 +17,12 @@ import { readImageNchw } from '../images.ts';
 import { randomSeed } from '../request.ts';
 import { SdPipeline, type SdLoadOptions } from '../sd/pipeline.ts';
 import { proposeBoxes, tokenMap } from './attention-maps.ts';
-import { checkOverlaps, type Box } from './boxes.ts';
+import type { Box } from './boxes.ts';
 import { buildStoryUNet, type StoryUNet } from './ir-unet.ts';
 import { runPass, type PassContext, type ReferenceInput } from './passes.ts';
 import { CrossAttentionProbe, probeDownsample } from './probe.ts';
 import { sceneMaskFeeds, type SourceMask } from './scene-masks.ts';
-import { locateSubjects, subjectNamed, type Story, type StoryTokens } from './story.ts';
+import { locateSubjects, settleSceneBoxes, subjectNamed, type Story, type StoryTokens } from './story.ts';
 
 export interface StoryProgress {
   phase: string;
@@ -250,9 +250,7 @@ class StoryRun {
       if (names.length === 0) return;
       if (needBoxes) boxes = await this.proposals(k, rehearsal.probe!, positions);
     }
-    for (const n of names) if (scene.boxes[n]) boxes[n] = { box: scene.boxes[n], from: 'user' };
-    checkOverlaps(names.map((name) => ({ name, box: boxes[name].box })), `scene ${k + 1} (boxes proposed from attention for ${names.filter((n) => boxes[n].from === 'attention').join(', ')}; give every box to choose them yourself)`);
-    this.story.scenes[k] = { ...scene, subjects: names, boxes: Object.fromEntries(names.map((n) => [n, boxes[n].box])) };
+    settleSceneBoxes(this.story, k, names, boxes);
 
     const subjectIndex = names.map((n) => this.story.subjects.indexOf(subjectNamed(this.story, n)));
     const { session, unet } = await this.pipe.session('story', names.length, this.story, this.text.tokens);

@@ -145,6 +145,17 @@ export function locateSubjects(story: Story, tokenizer: ClipTokenizer): StoryTok
   return { subjects, scenes };
 }
 
+/**
+ * Adds the user's boxes of scene k to `boxes` (which holds those proposed from attention for the
+ * rest), checks that no two overlap too much, and records the scene's subjects and final boxes.
+ */
+export function settleSceneBoxes(story: Story, k: number, names: string[], boxes: Record<string, { box: Box; from: 'user' | 'attention' }>): void {
+  const scene = story.scenes[k];
+  for (const n of names) if (scene.boxes[n]) boxes[n] = { box: scene.boxes[n], from: 'user' };
+  checkOverlaps(names.map((name) => ({ name, box: boxes[name].box })), `scene ${k + 1} (boxes proposed from attention for ${names.filter((n) => boxes[n].from === 'attention').join(', ')}; give every box to choose them yourself)`);
+  story.scenes[k] = { ...scene, subjects: names, boxes: Object.fromEntries(names.map((n) => [n, boxes[n].box])) };
+}
+
 export function subjectNamed(story: Story, name: string): StorySubject {
   const s = story.subjects.find((x) => x.name === name);
   if (!s) throw new StoryInputError(`no subject is named "${name}"`);
