@@ -38,7 +38,7 @@ def main():
     vocab = None
     if a.warm_start:
         import json
-        with open(os.path.join(a.warm_start, 'emoji-text', 'vocab.json')) as f:
+        with open(os.path.join(a.warm_start, 'emoji-text', 'words.json')) as f:
             vocab = json.load(f)
         ae_final = os.path.join(a.work, 'ae_final.pt')
         if not os.path.exists(ae_final):

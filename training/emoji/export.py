@@ -58,7 +58,7 @@ def run(data, work: str, sched, out_assets: str):
     ids = tok.batch(PARITY_PROMPTS)
     tokens, pooled, mask = nets['text'](ids)
     write_weights(nets['text'], folders['text'], 'emoji-text')
-    write_json(os.path.join(folders['text'], 'vocab.json'), data.vocab)
+    write_json(os.path.join(folders['text'], 'words.json'), data.vocab)
     write_json(os.path.join(folders['text'], 'config.json'), {
         'architecture': 'emoji-text', 'format_version': 1, **to_dict(text_cfg),
         'gelu': 'tanh', 'special_tokens': {'pad': 0, 'bos': 1, 'unk': 2},

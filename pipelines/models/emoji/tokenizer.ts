@@ -36,10 +36,10 @@ export class EmojiTokenizer {
     });
   }
 
-  /** Reads `vocab.json` (a list of words, index = id) and `config.json` of an emoji-text folder. */
+  /** Reads `words.json` (the project's own word list, index = id) and `config.json` of an emoji-text folder. */
   static fromFolder(dir: string): EmojiTokenizer {
     const cfg: EmojiTextConfig = readEmojiConfig(dir, ['emoji-text']);
-    const file = join(dir, 'vocab.json');
+    const file = join(dir, 'words.json');
     let raw: unknown;
     try {
       raw = JSON.parse(readFileSync(file, 'utf8'));
