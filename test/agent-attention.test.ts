@@ -186,7 +186,7 @@ test('different seeds draw different destinations; the same seed the same', () =
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const feed = (seed: number) => [...(agent.feeds(2, new MT19937(BigInt(seed))).agent_partition_0.data as BigInt64Array)];
+  const feed = (seed: number) => [...(agent.feeds(2, new MT19937(BigInt(seed))).agent_partition_0.data as Float32Array)];
   assert.deepEqual(feed(1), feed(1));
   assert.notDeepEqual(feed(1), feed(2));
   const perm = feed(1).slice(0, 256).map(Number);

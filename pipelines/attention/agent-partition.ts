@@ -70,10 +70,11 @@ export function drawDestinations(geo: MergeGeometry, rng?: MT19937): Uint32Array
 }
 
 /**
- * The graph input of one merged layer, int64 [2, N]: row 0 lists the token indices dst first then src
- * (each ascending), row 1 is its inverse permutation.
+ * The graph input of one merged layer, float32 [2, N] (token indices are exact in float32; WebGPU has
+ * no int64 arithmetic): row 0 lists the token indices dst first then src (each ascending), row 1 is its
+ * inverse permutation.
  */
-export function partitionTensorData(geo: MergeGeometry, choice: Uint32Array): BigInt64Array {
+export function partitionTensorData(geo: MergeGeometry, choice: Uint32Array): Float32Array {
   const cellsX = Math.floor(geo.width / geo.sx);
   const isDst = new Uint8Array(geo.tokens);
   choice.forEach((c, cell) => {
@@ -84,10 +85,10 @@ export function partitionTensorData(geo: MergeGeometry, choice: Uint32Array): Bi
   const order: number[] = [];
   for (let t = 0; t < geo.tokens; t++) if (isDst[t]) order.push(t);
   for (let t = 0; t < geo.tokens; t++) if (!isDst[t]) order.push(t);
-  const out = new BigInt64Array(2 * geo.tokens);
+  const out = new Float32Array(2 * geo.tokens);
   order.forEach((t, i) => {
-    out[i] = BigInt(t);
-    out[geo.tokens + t] = BigInt(i);
+    out[i] = t;
+    out[geo.tokens + t] = i;
   });
   return out;
 }

@@ -58,7 +58,7 @@ export class AgentAttention implements SelfAttentionVariant {
     if (!geometry) return softmaxResult(c);
     const name = `agent_partition_${c.layer.index}`;
     this.inputs.push({ name, layer: c.layer, geometry });
-    const partition = c.hidden.graph.input(name, 'int64', [2, geometry.tokens]);
+    const partition = c.hidden.graph.input(name, 'float32', [2, geometry.tokens]);
     return agentResult(c, bipartiteMerge(c.blockInput, c.hidden, partition, geometry), this.options);
   }
 
@@ -68,7 +68,7 @@ export class AgentAttention implements SelfAttentionVariant {
    */
   feeds(batch: number, rng?: MT19937): Record<string, ort.Tensor> {
     const useRand = rng && batch % 2 === 0 ? rng : undefined;
-    return Object.fromEntries(this.inputs.map((i) => [i.name, new ort.Tensor('int64', partitionTensorData(i.geometry, drawDestinations(i.geometry, useRand)), [2, i.geometry.tokens])]));
+    return Object.fromEntries(this.inputs.map((i) => [i.name, new ort.Tensor('float32', partitionTensorData(i.geometry, drawDestinations(i.geometry, useRand)), [2, i.geometry.tokens])]));
   }
 }
 

@@ -2,6 +2,9 @@
 // similarity of the block input), the best-matched src tokens are averaged into their dst
 // (mean including the dst itself), and `unmerge` copies each dst's output back to the tokens it absorbed.
 // Only Gather/TopK/ArgMax/ScatterND/MatMul: no data-dependent shapes.
+// Index arithmetic is done on float32 tensors (exact below 2^24) and cast to an integer type only where an
+// op consumes indices: ORT's WebGPU provider has no kernels for int64 Slice/Add/Where/Concat/Reshape/Cast,
+// so int64 arithmetic would send those nodes (and the transfers around them) to the CPU.
 import type { T } from '../onnx/graph.ts';
 import * as op from '../onnx/ops.ts';
 import type { MergeGeometry } from './agent-partition.ts';
@@ -16,31 +19,34 @@ export interface TokenMerge {
 }
 
 const arange = (like: T, n: number, scale = 1, shift = 0) =>
-  like.graph.constant('int64', [n], BigInt64Array.from({ length: n }, (_, i) => BigInt(i * scale + shift)), 'arange');
+  like.graph.constant('float32', [n], Float32Array.from({ length: n }, (_, i) => i * scale + shift), 'arange');
 
-/** x [B, M, C], idx [B, K] (per-row indices into M) → [B, K, C]. */
+/** int64 indices (TopK/ArgMax outputs) as float32 values, through a Gather that runs on the GPU. */
+const indexValues = (idx: T, n: number) => op.gather(arange(idx, n), idx, 0);
+
+/** x [B, M, C], idx [B, K] (float32 per-row indices into M) → [B, K, C]. */
 function gatherRows(x: T, idx: T): T {
   const [batch, m, c] = [x.dim(0), x.dim(1), x.dim(2)];
   const offsets = op.reshape(arange(idx, batch, m), [batch, 1]);
-  return op.gather(op.reshape(x, [batch * m, c]), op.add(idx, offsets), 0);
+  return op.gather(op.reshape(x, [batch * m, c]), op.cast(op.add(idx, offsets), 'int32'), 0);
 }
 
-/** `metric` decides the matching; `y` is what gets merged. `partition` is the int64 [2, N] graph input. */
+/** `metric` decides the matching; `y` is what gets merged. `partition` is the float32 [2, N] graph input. */
 export function bipartiteMerge(metric: T, y: T, partition: T, geo: MergeGeometry): TokenMerge {
   const [batch, channels] = [y.dim(0), y.dim(2)];
   const perm = op.reshape(op.slice(partition, [0], [0], [1]), [geo.tokens]);
-  const inverse = op.reshape(op.slice(partition, [0], [1], [2]), [geo.tokens]);
-  const dstIdx = op.slice(perm, [0], [0], [geo.dst]);
-  const srcIdx = op.slice(perm, [0], [geo.dst], [geo.tokens]);
+  const inverse = op.cast(op.reshape(op.slice(partition, [0], [1], [2]), [geo.tokens]), 'int32');
+  const dstIdx = op.cast(op.slice(perm, [0], [0], [geo.dst]), 'int32');
+  const srcIdx = op.cast(op.slice(perm, [0], [geo.dst], [geo.tokens]), 'int32');
 
   const m32 = op.cast(metric, 'float32');
   const unit = op.div(m32, op.sqrt(op.reduceSum(op.mul(m32, m32), [-1])));
   const scores = op.matmul(op.gather(unit, srcIdx, 1), op.transpose(op.gather(unit, dstIdx, 1), [0, 2, 1]));
   const best = op.reduceMax(scores, [-1], false);
-  const bestDst = op.argMax(scores, -1);
-  const order = op.topK(best, geo.src, -1, true).indices;
+  const bestDst = indexValues(op.argMax(scores, -1), geo.dst);
+  const order = indexValues(op.topK(best, geo.src, -1, true).indices, geo.src);
   // Sorting a permutation yields its inverse: rank[p] = position of src p in `order`.
-  const rank = op.topK(op.cast(order, 'float32'), geo.src, -1, false).indices;
+  const rank = indexValues(op.topK(order, geo.src, -1, false).indices, geo.src);
 
   const src = op.gather(y, srcIdx, 1);
   const dst = op.gather(y, dstIdx, 1);
@@ -48,8 +54,9 @@ export function bipartiteMerge(metric: T, y: T, partition: T, geo: MergeGeometry
     const kept = gatherRows(src, op.slice(order, [1], [count], [geo.src]));
     if (count === 0) return op.concat([kept, dst], 1);
     const taken = op.slice(order, [1], [0], [count]);
-    const target = op.add(op.gatherElements(bestDst, taken, 1), op.reshape(arange(taken, batch, geo.dst), [batch, 1]));
-    const index = op.reshape(target, [batch * count, 1]);
+    const targetDst = op.reshape(gatherRows(op.reshape(bestDst, [batch, geo.src, 1]), taken), [batch, count]);
+    const target = op.add(targetDst, op.reshape(arange(taken, batch, geo.dst), [batch, 1]));
+    const index = op.cast(op.reshape(target, [batch * count, 1]), 'int64');
     // Sums in fp32: ScatterND has no fp16 `add` kernel on the CPU provider.
     const flat32 = (t: T, n: number) => op.cast(op.reshape(t, [n, channels]), 'float32');
     const sums = op.scatterND(flat32(dst, batch * geo.dst), index, flat32(gatherRows(src, taken), batch * count), 'add');
