@@ -108,11 +108,7 @@ export function openClassConditional(path: string, family: ClassConditionalFamil
   if (family === 'dit') {
     const config = sidecar ? parseDiTConfig(sidecar.raw, sidecar.file) : inferDiT(weights, path);
     return {
-      family, path, weights, config, configFrom,
-      inChannels: config.in_channels,
-      outChannels: config.learn_sigma ? 2 * config.in_channels : config.in_channels,
-      numClasses: config.num_classes,
-      hasNullClass: config.class_dropout_prob > 0,
+      family, path, weights, config, configFrom, ...classConditionalShape(config),
       nativeSize: config.input_size * 8,
       latentMultiple: config.patch_size,
       buildGraph: (o) => buildDiTGraph(weights, config, o),
@@ -120,13 +116,19 @@ export function openClassConditional(path: string, family: ClassConditionalFamil
   }
   const config = sidecar ? parseDiCoConfig(sidecar.raw, sidecar.file) : inferDiCo(weights, path);
   return {
-    family, path, weights, config, configFrom,
+    family, path, weights, config, configFrom, ...classConditionalShape(config),
+    nativeSize: 256,
+    latentMultiple: 4,
+    buildGraph: (o) => buildDiCoGraph(weights, config, o),
+  };
+}
+
+/** Channels and classes as DiT and DiCo configs both state them (learned sigma doubles the output). */
+function classConditionalShape(config: { in_channels: number; learn_sigma: boolean; num_classes: number; class_dropout_prob: number }) {
+  return {
     inChannels: config.in_channels,
     outChannels: config.learn_sigma ? 2 * config.in_channels : config.in_channels,
     numClasses: config.num_classes,
     hasNullClass: config.class_dropout_prob > 0,
-    nativeSize: 256,
-    latentMultiple: 4,
-    buildGraph: (o) => buildDiCoGraph(weights, config, o),
   };
 }
