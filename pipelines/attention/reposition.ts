@@ -239,6 +239,33 @@ export interface StorySelfAttention {
   isolation?: boolean;
 }
 
+/** What a story graph (UNet or DiT) takes beyond the model's own build options. */
+export interface StoryGraphOptions {
+  batch: StoryBatch;
+  /** Self-attention layers (execution order) that read the references. */
+  mutualLayers: ReadonlySet<number>;
+  /** Isolation Attention (default on). */
+  isolation?: boolean;
+  /** Masked mutual cross-attention (default on), and its λ. */
+  mutualCrossAttention?: boolean;
+  crossAttentionLambda?: number;
+  refLogitBias?: number;
+}
+
+/** One self-attention layer of a story graph: IR self-attention, or plain attention in a layer with neither isolation nor references. */
+export function storyLayerSelfAttention(
+  o: StoryGraphOptions,
+  inputs: StoryAttentionInputs,
+  layer: { index: number; grid: TokenGrid },
+  a: Omit<StorySelfAttention, 'batch' | 'inputs' | 'mutual' | 'refLogitBias' | 'isolation'>,
+): T {
+  const mutual = o.mutualLayers.has(layer.index);
+  if (o.isolation === false && !mutual) return biasedAttend(a.q, a.k, a.v, a.heads, { fp32: a.fp32 });
+  return storySelfAttention({
+    ...a, batch: o.batch, inputs: inputs.at(a.hidden.graph, layer.grid, mutual), mutual, refLogitBias: o.refLogitBias, isolation: o.isolation !== false,
+  });
+}
+
 /** Self-attention output [B, S, C] (before to_out): plain for reference rows, isolated/repositioned for scene rows. */
 export function storySelfAttention(c: StorySelfAttention): T {
   const { groups, subjects } = c.batch;
@@ -300,6 +327,8 @@ export interface StoryCrossAttention {
   heads: number;
   fp32: boolean;
   lambda?: number;
+  /** Additive text key mask [B, 1, 1, L] of all rows, for models whose text has padding. */
+  textBias?: T;
 }
 
 /** Cross-attention output [B, S, C]: reference rows as the model, scene rows blended with their references' text attention. */
@@ -313,7 +342,7 @@ export function storyCrossAttention(c: StoryCrossAttention): T {
   const q = c.toQ(rows(c.hidden, refs, groups));
   const perSubject = op.reshape(op.expand(op.unsqueeze(q, [1]), [groups, subjects, s, q.dim(2)]), [refs, s, q.dim(2)]);
   const text = rows(c.text, 0, refs);
-  const mutual = c.toOut(biasedAttend(perSubject, c.toK(text), c.toV(text), c.heads, { fp32: c.fp32 }));
+  const mutual = c.toOut(biasedAttend(perSubject, c.toK(text), c.toV(text), c.heads, { fp32: c.fp32, bias: c.textBias && rows(c.textBias, 0, refs) }));
   const blended = blendMutual(rows(c.plain, refs, groups), op.reshape(mutual, [groups, subjects, s, channels]), c.inputs.targets, c.lambda ?? IR_DEFAULTS.crossAttentionLambda);
   return op.concat([rows(c.plain, 0, refs), blended], 0);
 }
