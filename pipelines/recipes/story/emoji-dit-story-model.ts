@@ -14,7 +14,8 @@ import { ort, Session, tensor, type SessionOptions } from '../../runtime/session
 import type { EmojiLoadOptions } from '../emoji/pipeline.ts';
 import { isEmojiModelName, resolveEmojiModel, type EmojiModelFolders } from '../emoji/models.ts';
 import { checkPrompt } from '../emoji/prompt-check.ts';
-import { eulerStep, guidedVelocity, hasUncond, timeGrid, type BranchPlan } from '../emoji/flow-sampler.ts';
+import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
+import { combine, EMOJI_GUIDANCE, usesCfg, type GuidancePlan } from '../../guidance/cfg-pag.ts';
 import { StoryInputError } from './boxes.ts';
 import { buildStoryEmojiDiT } from './emoji-dit.ts';
 import { buildProbedEmojiDiT } from './emoji-probe.ts';
@@ -158,11 +159,11 @@ class EmojiDitStoryModel implements StoryModel {
   }
 
   denoiser(story: Story): StoryDenoiser {
-    const plan: BranchPlan = { cfg: story.cfg, perturb: 0 };
+    const plan: GuidancePlan = { cfg: story.cfg, pag: 0 };
     const latent = { channels: this.config.in_channels, height: this.config.latent_size, width: this.config.latent_size };
     const shape = [1, latent.channels, latent.height, latent.width];
     return {
-      latent, groups: hasUncond(plan) ? 2 : 1, condGroup: 0, callsPerStep: 1, output: 'out',
+      latent, groups: usesCfg(plan, EMOJI_GUIDANCE) ? 2 : 1, condGroup: 0, callsPerStep: 1, output: 'out',
       sample: async (seed, predict, onStep) => {
         const x = new TorchGenerator(seed).randn(shape);
         const ts = timeGrid(story.steps, this.config.sampler.shift);
@@ -173,7 +174,7 @@ class EmojiDitStoryModel implements StoryModel {
         return x;
       },
       inputs: (sample, rows, t) => ({ x: tensor(sample, [rows, ...shape.slice(1)]), t: tensor(new Float32Array(rows).fill(t), [rows]) }),
-      guide: (out, size) => guidedVelocity(plan, out, size),
+      guide: (out, size) => combine(plan, out, size, EMOJI_GUIDANCE),
     };
   }
 
