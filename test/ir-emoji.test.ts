@@ -26,6 +26,7 @@ import { parseStory } from '../pipelines/recipes/story/story.ts';
 import { storyCommand } from '../app/cli/story-command.ts';
 import { UsageError } from '../app/cli/exit-codes.ts';
 import { relL2 } from './fixtures.ts';
+import { runGraph } from './run-graph.ts';
 
 const DIR = resolve(import.meta.dirname, '..', 'assets', 'models', 'emoji-dit');
 const skip = existsSync(join(DIR, 'parity.safetensors')) ? false : 'assets/models/emoji-dit not found';
@@ -35,16 +36,6 @@ const GRID = { height: 8, width: 8 };
 const S = 64;
 const LEFT: Box = [0, 0.25, 0.5, 0.75];
 const RIGHT: Box = [0.5, 0.25, 1, 0.75];
-
-async function runGraph(graph: Graph, feeds: Record<string, ort.Tensor>): Promise<Record<string, Float32Array>> {
-  const session = await Session.create(graph, { providers: ['cpu'] });
-  try {
-    const out = await session.run(feeds);
-    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
-  } finally {
-    await session.release();
-  }
-}
 
 /** Model feeds for `rows` batch rows: noise, times and the parity file's two text rows, alternating. */
 function modelFeeds(rows: number, seed = 5): Record<string, ort.Tensor> {

@@ -218,22 +218,26 @@ export function gridFeeds(inputs: GridInputs, masks: GridMasks): Record<string, 
 
 // ---- Self-attention ------------------------------------------------------------------------------
 
-export interface StorySelfAttention {
+/** What both IR attention layers get: the batch layout, the grid's mask inputs, the layer input [B, S, C]. */
+interface StoryAttentionLayer {
   batch: StoryBatch;
   inputs: GridInputs;
-  /** Attention input of all rows [B, S, C] and its projections. */
   hidden: T;
+  heads: number;
+  /** Attention in fp32 inside an fp16 graph. */
+  fp32: boolean;
+}
+
+export interface StorySelfAttention extends StoryAttentionLayer {
+  /** The projections of `hidden`. */
   q: T;
   k: T;
   v: T;
   /** The layer's own key and value projections (applied to repositioned reference states). */
   toK: (x: T) => T;
   toV: (x: T) => T;
-  heads: number;
   /** Whether this layer uses the references (else: isolation only). */
   mutual: boolean;
-  /** Attention in fp32 inside an fp16 graph. */
-  fp32: boolean;
   refLogitBias?: number;
   /** Isolation Attention on the scene's own keys (default on). */
   isolation?: boolean;
@@ -312,11 +316,8 @@ function mutualBias(inputs: GridInputs, subjects: number, s: number, dtype: DTyp
 
 // ---- Masked mutual cross-attention ----------------------------------------------------------------
 
-export interface StoryCrossAttention {
-  batch: StoryBatch;
-  inputs: GridInputs;
-  /** Cross-attention input of all rows [B, S, C], the text of all rows [B, L, D]. */
-  hidden: T;
+export interface StoryCrossAttention extends StoryAttentionLayer {
+  /** The text of all rows [B, L, D]. */
   text: T;
   /** The model's own cross-attention output for all rows (after to_out). */
   plain: T;
@@ -324,8 +325,6 @@ export interface StoryCrossAttention {
   toK: (x: T) => T;
   toV: (x: T) => T;
   toOut: (x: T) => T;
-  heads: number;
-  fp32: boolean;
   lambda?: number;
   /** Additive text key mask [B, 1, 1, L] of all rows, for models whose text has padding. */
   textBias?: T;
