@@ -15,7 +15,7 @@ import type { EmojiLoadOptions } from '../emoji/pipeline.ts';
 import { isEmojiModelName, resolveEmojiModel, type EmojiModelFolders } from '../emoji/models.ts';
 import { checkPrompt } from '../emoji/prompt-check.ts';
 import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
-import { combine, EMOJI_GUIDANCE, usesCfg, type GuidancePlan } from '../../guidance/cfg-pag.ts';
+import { EMOJI_GUIDANCE } from '../../guidance/cfg-pag.ts';
 import { StoryInputError } from './boxes.ts';
 import { buildStoryEmojiDiT } from './emoji-dit.ts';
 import { buildProbedEmojiDiT } from './emoji-probe.ts';
@@ -159,11 +159,10 @@ class EmojiDitStoryModel implements StoryModel {
   }
 
   denoiser(story: Story): StoryDenoiser {
-    const plan: GuidancePlan = { cfg: story.cfg, pag: 0 };
     const latent = { channels: this.config.in_channels, height: this.config.latent_size, width: this.config.latent_size };
     const shape = [1, latent.channels, latent.height, latent.width];
     return {
-      latent, groups: usesCfg(plan, EMOJI_GUIDANCE) ? 2 : 1, condGroup: 0, callsPerStep: 1, output: 'out',
+      latent, plan: { cfg: story.cfg, pag: 0 }, guidance: EMOJI_GUIDANCE, callsPerStep: 1, output: 'out',
       sample: async (seed, predict, onStep) => {
         const x = new TorchGenerator(seed).randn(shape);
         const ts = timeGrid(story.steps, this.config.sampler.shift);
@@ -174,7 +173,6 @@ class EmojiDitStoryModel implements StoryModel {
         return x;
       },
       inputs: (sample, rows, t) => ({ x: tensor(sample, [rows, ...shape.slice(1)]), t: tensor(new Float32Array(rows).fill(t), [rows]) }),
-      guide: (out, size) => combine(plan, out, size, EMOJI_GUIDANCE),
     };
   }
 

@@ -9,7 +9,7 @@ import { getSampler, type SchedulerConfig } from '../../samplers/index.ts';
 import type { ClipTokenizer } from '../../text/clip-tokenizer.ts';
 import { tokenizeWeighted } from '../../text/prompt-weights.ts';
 import { encodePrompts } from '../sd/conditioning.ts';
-import { combine, type GuidancePlan } from '../../guidance/cfg-pag.ts';
+import { DIFFUSERS_GUIDANCE } from '../../guidance/cfg-pag.ts';
 import { SdPipeline, type SdLoadOptions } from '../sd/pipeline.ts';
 import { buildStoryUNet } from './ir-unet.ts';
 import { CrossAttentionProbe, probeDownsample } from './probe.ts';
@@ -74,12 +74,10 @@ class SdStoryModel implements StoryModel {
   denoiser(story: Story): StoryDenoiser {
     const sampler = getSampler(story.sampler);
     const config = this.sd.sources.scheduler.config as SchedulerConfig;
-    const plan: GuidancePlan = { cfg: story.cfg, pag: 0 };
     const latent = this.latent(story);
     const { order, initNoiseSigma } = sampler.plan(config, story.steps);
-    const groups = story.cfg > 1 ? 2 : 1;
     return {
-      latent, groups, condGroup: groups - 1, callsPerStep: order, output: UNET_OUTPUT,
+      latent, plan: { cfg: story.cfg, pag: 0 }, guidance: DIFFUSERS_GUIDANCE, callsPerStep: order, output: UNET_OUTPUT,
       sample: (seed, predict, onStep, signal) => {
         const generator = new TorchGenerator(seed);
         const x = generator.randn([1, latent.channels, latent.height, latent.width]);
@@ -97,7 +95,6 @@ class SdStoryModel implements StoryModel {
         sample: tensor(sample, [rows, latent.channels, latent.height, latent.width]),
         timestep: tensor(new Float32Array(rows).fill(timestep), [rows]),
       }),
-      guide: (out, size) => combine(plan, out, size),
     };
   }
 
