@@ -8,7 +8,7 @@ import { latentPreview } from '../recipes/images.ts';
 import { BadRequestError } from '../jobs/api.ts';
 import { emojiAttentionLayers, resolveEmojiModel } from '../recipes/emoji/models.ts';
 import { EmojiPipeline } from '../recipes/emoji/pipeline.ts';
-import { EmojiStoryPipeline } from '../recipes/story/emoji-story.ts';
+import { emojiDitStoryModel } from '../recipes/story/emoji-dit-story-model.ts';
 import { generateResult, headPicks } from './results.ts';
 import type { Provider } from '../runtime/session.ts';
 import type { ModelFamily } from './types.ts';
@@ -19,7 +19,7 @@ export interface EmojiSpec {
   label: string;
   /** It has attention heads (DiT, LiT; not the convolutional DiCo). */
   heads: boolean;
-  /** Story mode needs softmax attention between image tokens (pipelines/recipes/story/emoji-story.ts). */
+  /** Story mode needs softmax attention between image tokens (pipelines/recipes/story/emoji-dit-story-model.ts). */
   story: boolean;
 }
 
@@ -85,6 +85,6 @@ export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
         }
       : {}),
 
-    ...(spec.story ? { story: { load: (target: string, o: { providers: Provider[] }) => EmojiStoryPipeline.load(target, { providers: o.providers }) } } : {}),
+    ...(spec.story ? { story: { load: (target: string, o: { providers: Provider[] }) => emojiDitStoryModel(target, { providers: o.providers }) } } : {}),
   };
 }

@@ -7,7 +7,7 @@ import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
 import type { ResolvedSettings } from '../jobs/api.ts';
 import { latentPreview, readImageNchw } from '../recipes/images.ts';
 import { SdPipeline } from '../recipes/sd/pipeline.ts';
-import { StoryPipeline } from '../recipes/story/story-pipeline.ts';
+import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
 import { generateResult, headPicks } from './results.ts';
 import type { ModelFamily } from './types.ts';
 
@@ -77,6 +77,6 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       }),
     },
 
-    story: { load: (target, o) => StoryPipeline.load(target, { modelsDir: o.modelsDir, providers: o.providers }) },
+    story: { load: (target, o) => loadSdStoryModel(target, { modelsDir: o.modelsDir, providers: o.providers }) },
   };
 }
