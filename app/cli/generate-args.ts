@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
-import { GenerateRequestSchema, type Attention, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
+import { GenerateRequestSchema, parseAttentionArg, type Attention, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
 import { UsageError } from './exit-codes.ts';
 import { withEngine } from './engine.ts';
 import { withPreset } from './presets-command.ts';
@@ -92,9 +92,9 @@ class Converter {
 
   attention(text: string | undefined): Attention | undefined {
     if (text === undefined) return undefined;
-    if (text === 'softmax' || text === 'agent') return { kind: text };
-    if (text.startsWith('linfusion:') && text.length > 'linfusion:'.length) return { kind: 'linfusion', path: text.slice('linfusion:'.length) };
-    this.problems.push(`--attention: expected softmax, agent or linfusion:PATH, got ${JSON.stringify(text)}`);
+    const parsed = parseAttentionArg(text);
+    if (typeof parsed === 'object') return parsed;
+    this.problems.push(`--attention: ${parsed}`);
     return undefined;
   }
 
@@ -117,7 +117,7 @@ function checkPaths(values: Values, att: Attention | undefined): void {
     ['--init-image', values['init-image']],
     ['--vae', values.vae],
     ['--models-dir', values['models-dir']],
-    ['--attention linfusion:', att?.kind === 'linfusion' ? att.path : undefined],
+    [`--attention ${att?.kind}:`, att && 'path' in att ? att.path : undefined],
   ];
   // --model may also be a bare name looked up in --models-dir; only paths are checked here.
   const model = values.model;
