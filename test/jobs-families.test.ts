@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { FAMILIES, checkRequest, methodNames, resolveModel } from '../pipelines/families/registry.ts';
 import { workerHost } from '../pipelines/host/launchers.ts';
-import { BadRequestError, GenerateRequestSchema, JobSchema, type GenerateRequestInput } from '../pipelines/jobs/api.ts';
+import { BadRequestError, GenerateRequestSchema, JobSchema, parseJob, type GenerateRequestInput } from '../pipelines/jobs/api.ts';
 import { EngineJobs } from '../pipelines/jobs/client.ts';
 import { run } from '../pipelines/jobs/run.ts';
 import { SAMPLER_NAMES } from '../pipelines/samplers/names.ts';
@@ -98,15 +98,15 @@ describe('the jobs API', () => {
 
 describe('run: the engine entry', () => {
   test('heads.list, heads.resolve and models.scan run in this process', async () => {
-    const heads = await run(JobSchema.parse({ kind: 'heads.list', model: 'emoji-dit' }));
+    const heads = await run(parseJob({ kind: 'heads.list', model: 'emoji-dit' }));
     assert.equal(heads.family, 'emoji-dit');
     assert.ok(heads.layers.length > 0 && heads.layers.every((l) => l.heads > 0));
     assert.equal(heads.fixedSize, 64);
-    const dico = await run(JobSchema.parse({ kind: 'heads.list', model: 'emoji-dico' }));
+    const dico = await run(parseJob({ kind: 'heads.list', model: 'emoji-dico' }));
     assert.deepEqual(dico.layers, []);
     assert.match(dico.message ?? '', /no self-attention heads/);
 
-    const picks = await run(JobSchema.parse({ kind: 'heads.resolve', text: 'L1H0:0.5,L2', model: 'emoji-dit' }));
+    const picks = await run(parseJob({ kind: 'heads.resolve', text: 'L1H0:0.5,L2', model: 'emoji-dit' }));
     assert.deepEqual(picks.slice(0, 1), [{ layer: 1, head: 0, strength: 0.5 }]);
     assert.equal(picks.length, 1 + heads.layers[2].heads);
 
@@ -115,7 +115,7 @@ describe('run: the engine entry', () => {
       mkdirSync(join(dir, 'an-xl'));
       writeFileSync(join(dir, 'an-xl', 'model_index.json'), JSON.stringify({ _class_name: 'StableDiffusionXLPipeline' }));
       writeFileSync(join(dir, 'broken.safetensors'), 'not a checkpoint');
-      const catalog = await run(JobSchema.parse({ kind: 'models.scan', dir }));
+      const catalog = await run(parseJob({ kind: 'models.scan', dir }));
       assert.deepEqual(catalog.models.map((m) => [m.name, m.family]), [['an-xl', 'sdxl'], ['broken', undefined]]);
       assert.deepEqual(catalog.models[0].defaults, { steps: 20, cfg: 7.5, sampler: 'dpmpp_2m_karras', width: 1024, height: 1024 });
       assert.match(catalog.models[1].problem ?? '', /broken\.safetensors/);

@@ -32,6 +32,9 @@ export type JobKind = Job['kind'];
 export type JobOf<K extends JobKind> = Extract<Job, { kind: K }>;
 export type JobInputOf<K extends JobKind> = Extract<JobInput, { kind: K }>;
 
+/** A job validated with its kind kept in the type (for callers that run `run` directly). */
+export const parseJob = <K extends JobKind>(job: JobInputOf<K>): JobOf<K> => JobSchema.parse(job) as JobOf<K>;
+
 /** What each job answers. */
 export interface JobResults {
   generate: GenerateResult;
