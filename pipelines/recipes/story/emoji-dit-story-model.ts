@@ -18,6 +18,7 @@ import { toNhwc01 } from '../images.ts';
 import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
 import { EMOJI_GUIDANCE } from '../../guidance/cfg-pag.ts';
 import { StoryInputError } from './boxes.ts';
+import type { StoryGraphOptions } from '../../attention/reposition.ts';
 import { buildStoryEmojiDiT } from './emoji-dit.ts';
 import { buildProbedEmojiDiT } from './emoji-probe.ts';
 import type { SourceMask } from './scene-masks.ts';
@@ -181,7 +182,7 @@ class EmojiDitStoryModel implements StoryModel {
     return buildProbedEmojiDiT(this.p.weights, this.config, rows);
   }
 
-  storyGraph(_story: Story, _textLength: number, o: Parameters<StoryModel['storyGraph']>[2]) {
+  storyGraph(_story: Story, _textLength: number, o: StoryGraphOptions) {
     const dit = buildStoryEmojiDiT(this.p.weights, this.config, o);
     return { graph: dit.graph, grids: dit.inputs.grids };
   }

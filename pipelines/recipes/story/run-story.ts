@@ -12,7 +12,7 @@ import { mutualLayerIndices, type StoryGraphOptions } from '../../attention/repo
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import type { Provider } from '../../runtime/session.ts';
 import { readImageNchw } from '../images.ts';
-import { randomSeed } from '../request.ts';
+import { randomSeed } from '../../jobs/api.ts';
 import { proposeBoxes, tokenMap } from './attention-maps.ts';
 import type { Box } from './boxes.ts';
 import { runPass } from './pass.ts';

@@ -12,6 +12,7 @@ import { toNhwc01 } from '../images.ts';
 import { encodePrompts } from '../sd/conditioning.ts';
 import { DIFFUSERS_GUIDANCE } from '../../guidance/cfg-pag.ts';
 import { SdPipeline, type SdLoadOptions } from '../sd/pipeline.ts';
+import type { StoryGraphOptions } from '../../attention/reposition.ts';
 import { buildStoryUNet } from './ir-unet.ts';
 import { CrossAttentionProbe, probeDownsample } from './probe.ts';
 import { locateSubjects, type Story } from './story.ts';
@@ -107,7 +108,7 @@ class SdStoryModel implements StoryModel {
     return graph;
   }
 
-  storyGraph(story: Story, textLength: number, o: Parameters<StoryModel['storyGraph']>[2]) {
+  storyGraph(story: Story, textLength: number, o: StoryGraphOptions) {
     const { height, width } = this.latent(story);
     const unet = buildStoryUNet(this.sd.sources.unet, this.sd.unetConfig, { ...o, height, width, textLength, dtype: this.o.dtype });
     return { graph: unet.graph, grids: unet.inputs.grids };
