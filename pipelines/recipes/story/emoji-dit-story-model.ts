@@ -3,6 +3,7 @@
 // with the cross-attention probe (emoji-probe.ts) or IR attention (emoji-dit.ts), its VAE. A
 // reference's mask is where its emoji is drawn (non-white cells of the 8×8 token grid: emoji sit on
 // white, as in training). Always 64×64 and flow_euler; steps and cfg come from the story.
+import type { StoryGraphOptions } from '../../attention/reposition.ts';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../../io/safetensors.ts';
 import { readEmojiConfig, type EmojiDitConfig, type EmojiVaeConfig } from '../../models/emoji/config.ts';
@@ -18,7 +19,6 @@ import { toNhwc01 } from '../images.ts';
 import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
 import { EMOJI_GUIDANCE } from '../../guidance/cfg-pag.ts';
 import { StoryInputError } from './boxes.ts';
-import type { StoryGraphOptions } from '../../attention/reposition.ts';
 import { buildStoryEmojiDiT } from './emoji-dit.ts';
 import { buildProbedEmojiDiT } from './emoji-probe.ts';
 import type { SourceMask } from './scene-masks.ts';
@@ -115,7 +115,7 @@ class EmojiDitStoryModel implements StoryModel {
     return this.config.latent_size / this.config.patch_size;
   }
 
-  get selfAttentionLayers(): number {
+  get selfAttentionLayerCount(): number {
     return this.config.depth;
   }
 

@@ -80,7 +80,7 @@ class StoryRun {
     const ir = story.ir;
     const o: StoryGraphOptions = {
       batch: { groups: storyBranches(denoiser).length, subjects },
-      mutualLayers: new Set(ir.reposition ? mutualLayerIndices(this.model.selfAttentionLayers, ir.mutualFrom) : []),
+      mutualLayers: new Set(ir.reposition ? mutualLayerIndices(this.model.selfAttentionLayerCount, ir.mutualFrom) : []),
       isolation: ir.isolation, mutualCrossAttention: ir.mutualCrossAttention, crossAttentionLambda: ir.crossAttentionLambda, refLogitBias: ir.refLogitBias,
     };
     const key = ['story', subjects, storyBranches(denoiser).length, story.width, story.height, text.length, ir];

@@ -2,6 +2,7 @@
 // scheduler samplers with CFG in diffusers' order [uncond, cond], the UNet with the cross-attention
 // probe (probe.ts) or IR attention (ir-unet.ts), the VAE. References are located by the attention
 // maps of their words.
+import type { StoryGraphOptions } from '../../attention/reposition.ts';
 import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import { tensor } from '../../runtime/session.ts';
@@ -12,7 +13,6 @@ import { toNhwc01 } from '../images.ts';
 import { encodePrompts } from '../sd/conditioning.ts';
 import { DIFFUSERS_GUIDANCE } from '../../guidance/cfg-pag.ts';
 import { SdPipeline, type SdLoadOptions } from '../sd/pipeline.ts';
-import type { StoryGraphOptions } from '../../attention/reposition.ts';
 import { buildStoryUNet } from './ir-unet.ts';
 import { CrossAttentionProbe, probeDownsample } from './probe.ts';
 import { locateSubjects, type Story } from './story.ts';
@@ -50,7 +50,7 @@ class SdStoryModel implements StoryModel {
     this.sessions = new StorySessions({ providers: o.providers });
   }
 
-  get selfAttentionLayers(): number {
+  get selfAttentionLayerCount(): number {
     return this.sd.layers.length;
   }
 
