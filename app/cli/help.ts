@@ -47,6 +47,9 @@ Sampling:
 img2img:
   --init-image PATH      Start from this image
   --strength S           0 < S <= 1, how much of the image is redrawn (default 0.8)
+  --mask PATH            Inpaint: white = repaint, black = keep (SD 1.x/2.x/XL); a mask of
+                         another size is stretched to the image's, with a notice
+  --mask-blur PX         Soften the mask's edge (default 4); outside it the input is kept exactly
 
 Guidance and attention:
   --pag-scale X          Perturbed-attention guidance scale (0 = off)

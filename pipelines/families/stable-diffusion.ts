@@ -1,11 +1,12 @@
 // What the Stable Diffusion families (./sd1, ./sd2, ./sdxl) share: one UNet pipeline, text-to-image
-// and img2img with CFG, PAG by diffusers' layer names or per head, the attention variants, head
+// img2img and inpainting with CFG, PAG by diffusers' layer names or per head, the attention variants, head
 // previews and IR-Diffusion stories. Each family folder gives its id, native size and attention variants.
 import { basename, extname } from 'node:path';
 import { variantsFor } from '../attention/registry.ts';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
 import type { ResolvedSettings } from '../jobs/api.ts';
 import { latentPreview, readImageNchw } from '../recipes/images.ts';
+import { latentMask, overlayInit, readMask } from '../recipes/inpaint/mask.ts';
 import { SdPipeline } from '../recipes/sd/pipeline.ts';
 import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
 import { generateResult, headPicks } from './results.ts';
@@ -30,7 +31,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     label: spec.label,
     score: (probe) => (probe.detection?.family === spec.id ? 1 : 0),
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
-    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, classLabels: false, clipSkip: true, vaeOverride: true },
+    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, classLabels: false, clipSkip: true, vaeOverride: true },
     refusal: (model) => `${model} (${spec.label})`,
     load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers }),
 
@@ -44,6 +45,8 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       };
       const { width, height } = settings;
       const initImage = request.initImage ? await readImageNchw(request.initImage, width, height) : undefined;
+      const mask = request.mask ? await readMask(request.mask, width, height, request.maskBlur ?? 0) : undefined;
+      const notes = mask?.resizedFrom ? [`the mask is ${mask.resizedFrom.width}×${mask.resizedFrom.height} and the image ${width}×${height}: the mask was stretched to fit`] : [];
       const r = await pipeline.generate({
         prompt: request.prompt,
         negative: request.negative,
@@ -56,6 +59,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         images: request.batch,
         initImage,
         strength: request.strength,
+        inpaintMask: mask && latentMask(mask, 8),
         heads: headPicks(request, pipeline.layers, (names) => pipeline.matchPagLayers(names)),
         pagAdaptiveScale: request.pag?.adaptiveScale,
         attention: request.attention,
@@ -65,7 +69,8 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       });
       const { target } = probe;
       const model = { name: basename(target, extname(target)), file: probe.detection?.layout === 'single-file' ? target : undefined, family: pipeline.family };
-      return generateResult(r, request, settings, model, 0);
+      if (mask && initImage) overlayInit(r.images, r.count, initImage, mask);
+      return generateResult(r, request, settings, model, 0, notes);
     },
 
     heads: {

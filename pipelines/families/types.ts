@@ -31,6 +31,8 @@ export interface FamilyMethods {
   /** IR-Diffusion story mode. */
   story: boolean;
   img2img: boolean;
+  /** Inpainting over an init image with a mask (masked latent blending). */
+  inpaint: boolean;
   /** Class-conditional: draws a class label, not a prompt. */
   classLabels: boolean;
   /** CLIP skip and a VAE override (Stable Diffusion's text encoder and VAE). */

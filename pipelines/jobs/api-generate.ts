@@ -45,6 +45,9 @@ const imageSide = z
 /** img2img strength when an init image is given without one (diffusers' default). */
 export const DEFAULT_STRENGTH = 0.8;
 
+/** Inpainting mask blur in pixels when a mask is given without one (A1111's default). */
+export const DEFAULT_MASK_BLUR = 4;
+
 
 /** One attention head's perturbation strength u (SoftPAG): `(1-u)·attention + u·V`. */
 export const HeadWeightSchema = z.object({
@@ -93,6 +96,10 @@ export const GenerateRequestSchema = z
     initImage: z.string().min(1).optional(),
     /** img2img: how much of the schedule is re-run (1 = the init image is fully replaced). */
     strength: z.number({ error: 'must be a number' }).gt(0, { error: 'must be above 0' }).max(1, { error: 'must be at most 1' }).optional(),
+    /** Inpainting: a mask image over the init image, white = repaint, black = keep. */
+    mask: z.string().min(1).optional(),
+    /** Inpainting: the mask's blur in pixels, which is also the blend of the final overlay. */
+    maskBlur: z.int({ error: 'must be a whole number of pixels' }).min(0, { error: 'must be 0 or more' }).max(256, { error: 'must be at most 256' }).optional(),
     pag: PagSchema.optional(),
     attention: AttentionSchema.default({ kind: 'softmax' }),
     ep: z.enum(EXECUTION_PROVIDERS, { error: `must be one of: ${EXECUTION_PROVIDERS.join(' ')}` }).default('cpu'),
@@ -105,8 +112,18 @@ export const GenerateRequestSchema = z
     if (r.strength !== undefined && r.initImage === undefined) {
       ctx.addIssue({ code: 'custom', path: ['strength'], message: 'only applies to img2img: give an init image too' });
     }
+    if (r.mask !== undefined && r.initImage === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['mask'], message: 'paints over an image: give the image to inpaint as the init image too' });
+    }
+    if (r.maskBlur !== undefined && r.mask === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['maskBlur'], message: 'only applies to inpainting: give a mask too' });
+    }
   })
-  .transform((r) => (r.initImage !== undefined && r.strength === undefined ? { ...r, strength: DEFAULT_STRENGTH } : r));
+  .transform((r) => ({
+    ...r,
+    ...(r.initImage !== undefined && r.strength === undefined ? { strength: DEFAULT_STRENGTH } : {}),
+    ...(r.mask !== undefined && r.maskBlur === undefined ? { maskBlur: DEFAULT_MASK_BLUR } : {}),
+  }));
 
 /** What callers may send (defaults not yet applied). */
 export type GenerateRequestInput = z.input<typeof GenerateRequestSchema>;

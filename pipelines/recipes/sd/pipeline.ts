@@ -35,6 +35,11 @@ export interface SdGenerateOptions {
   /** img2img: [1, 3, height, width] in [0, 1]. */
   initImage?: Float32Array;
   strength?: number;
+  /**
+   * Inpainting on any checkpoint: [height/8 · width/8], 1 = repaint. After every step the kept
+   * latents are put back at the next step's noise level (diffusers' inpaint pipeline, 4-channel UNet).
+   */
+  inpaintMask?: Float32Array;
   /** PAG at layer level (diffusers' names: `mid`, `down_blocks.1`, …). */
   pag?: { scale: number; layers: readonly string[] };
   /** Head-level perturbation (SoftPAG): overrides `pag.layers` when given. */
@@ -69,6 +74,7 @@ const LATENT_SCALE = 8;
 
 interface LatentShape { images: number; channels: number; height: number; width: number }
 const latentSize = (l: LatentShape): number => l.images * l.channels * l.height * l.width;
+const scaled = (x: Float32Array, k: number): Float32Array => (k === 1 ? x : x.map((v) => v * k));
 
 interface EncodedText {
   /** Text tokens per row, and how many batch rows one UNet call has. */
@@ -84,6 +90,8 @@ interface Noise {
   config: SchedulerConfig;
   /** First step of the schedule (img2img starts part-way). */
   startIndex: number;
+  /** img2img: the init image's latents and the noise drawn for them (inpainting re-noises the kept part with it). */
+  init?: { x0: Float32Array; noise: Float32Array };
 }
 
 export class SdPipeline {
@@ -216,7 +224,29 @@ export class SdPipeline {
     const encoded = await this.vae.encode({ data: pixels, dims: [1, 3, o.height, o.width] }, posteriorNoise);
     const x0 = new Float32Array(latentSize(l));
     for (let i = 0; i < l.images; i++) x0.set(encoded.latents.data, i * encoded.latents.data.length);
-    return { x: sampler.addNoise(config, o.steps, startIndex, x0, generator.randn(shape)), generator, sampler, config, startIndex };
+    const noise = generator.randn(shape);
+    if (!o.inpaintMask) return { x: sampler.addNoise(config, o.steps, startIndex, x0, noise), generator, sampler, config, startIndex };
+    // diffusers' inpaint pipeline: full strength starts from pure noise; then it encodes the masked
+    // image, one more posterior draw that a 4-channel UNet does not use but the generator advances by.
+    generator.randn([1, l.channels, l.height, l.width]);
+    const x = (o.strength ?? 0.8) >= 1 ? scaled(noise, sampler.plan(config, o.steps).initNoiseSigma) : sampler.addNoise(config, o.steps, startIndex, x0, noise);
+    return { x, generator, sampler, config, startIndex, init: { x0, noise } };
+  }
+
+  /**
+   * Inpainting's blend after a step: the kept area goes back to the init latents noised to the
+   * next step's level (clean after the last step), as diffusers' StableDiffusionInpaintPipeline does.
+   */
+  private keepUnmasked(o: SdGenerateOptions, l: LatentShape, n: Noise, step: number, x: Float32Array): void {
+    if (!o.inpaintMask || !n.init) return;
+    const plan = n.sampler.plan(n.config, o.steps);
+    const next = n.startIndex + (step + 1) * plan.order;
+    const kept = next < plan.timesteps.length ? n.sampler.addNoise(n.config, o.steps, next, n.init.x0, n.init.noise) : n.init.x0;
+    const plane = l.height * l.width;
+    for (let i = 0; i < x.length; i++) {
+      const m = o.inpaintMask[i % plane];
+      x[i] = (1 - m) * kept[i] + m * x[i];
+    }
   }
 
   /** 3. Denoise: one batched UNet call per model evaluation, guidance combined from its rows. */
@@ -249,6 +279,7 @@ export class SdPipeline {
       },
       x: n.x, config, steps: o.steps, generator: n.generator, startIndex,
       onStep: async (i, latents, total) => {
+        this.keepUnmasked(o, l, n, i, latents);
         step = i + 1;
         latentsPerStep.push(latents.slice());
         await o.onStep?.(i, total, latents);

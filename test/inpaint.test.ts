@@ -1,0 +1,127 @@
+// Inpainting on the tiny Stable Diffusion fixtures: the input survives outside the blurred mask to
+// the last bit, the kept latents are the init image's, and bad masks get clear messages.
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import sharp from 'sharp';
+import { BadRequestError, GenerateRequestSchema, type GenerateRequestInput } from '../pipelines/jobs/api.ts';
+import { runGenerate } from '../pipelines/recipes/generate.ts';
+import { readImageNchw } from '../pipelines/recipes/images.ts';
+import { latentMask, readMask } from '../pipelines/recipes/inpaint/mask.ts';
+import { SdPipeline } from '../pipelines/recipes/sd/pipeline.ts';
+import { fixture, skipWithoutFixtures } from './fixtures.ts';
+
+const SIZE = 64;
+const BOX = { left: 16, top: 24, size: 24 };
+const dir = mkdtempSync(join(tmpdir(), 'inpaint-'));
+
+/** A noisy input image, so a copied pixel cannot match by accident. */
+async function writeInit(): Promise<{ path: string; pixels: Uint8Array }> {
+  const pixels = new Uint8Array(SIZE * SIZE * 3);
+  let s = 12345;
+  for (let i = 0; i < pixels.length; i++) pixels[i] = (s = (s * 1103515245 + 12345) >>> 0) >>> 24;
+  const path = join(dir, 'init.png');
+  await sharp(pixels, { raw: { width: SIZE, height: SIZE, channels: 3 } }).png().toFile(path);
+  return { path, pixels };
+}
+
+/** Black with a white square (the area to repaint), at `side` pixels. */
+async function writeMask(name: string, side = SIZE, box: typeof BOX | null = BOX): Promise<string> {
+  const grey = new Uint8Array(side * side);
+  const k = side / SIZE;
+  if (box) for (let y = box.top * k; y < (box.top + box.size) * k; y++) for (let x = box.left * k; x < (box.left + box.size) * k; x++) grey[y * side + x] = 255;
+  const path = join(dir, name);
+  await sharp(grey, { raw: { width: side, height: side, channels: 1 } }).png().toFile(path);
+  return path;
+}
+
+/** Chebyshev distance of a pixel from the white square. */
+const distance = (x: number, y: number) =>
+  Math.max(BOX.left - x, x - (BOX.left + BOX.size - 1), BOX.top - y, y - (BOX.top + BOX.size - 1), 0);
+
+function request(model: string, extra: Partial<GenerateRequestInput>) {
+  return GenerateRequestSchema.parse({ model, prompt: 'a red apple', steps: 4, sampler: 'euler', seed: 7, width: SIZE, height: SIZE, ...extra });
+}
+
+for (const model of ['sd15-tiny', 'sdxl-tiny']) {
+  test(`${model}: inpainting keeps every pixel outside the blurred mask and repaints inside`, { skip: skipWithoutFixtures }, async () => {
+    const init = await writeInit();
+    const mask = await writeMask('mask.png');
+    const blur = 2;
+    const result = await runGenerate(request(fixture(model), { initImage: init.path, mask, maskBlur: blur, strength: 1 }));
+    const out = result.images[0].pixels;
+    const blend = (await readMask(mask, SIZE, SIZE, blur)).blend;
+    let kept = 0;
+    let changedInside = 0;
+    for (let y = 0; y < SIZE; y++) {
+      for (let x = 0; x < SIZE; x++) {
+        const p = y * SIZE + x;
+        const same = [0, 1, 2].every((c) => out[p * 3 + c] === init.pixels[p * 3 + c]);
+        if (blend[p] === 0) {
+          assert.ok(same, `pixel (${x}, ${y}) lies outside the blurred mask but changed`);
+          kept++;
+        }
+        if (distance(x, y) === 0 && !same) changedInside++;
+      }
+    }
+    // The blur reaches only a few pixels past the square; everything farther is kept.
+    const far = Array.from({ length: SIZE * SIZE }, (_, p) => p).filter((p) => distance(p % SIZE, Math.floor(p / SIZE)) > 3 * blur);
+    assert.ok(far.every((p) => blend[p] === 0), 'the blurred mask reaches farther than 3 × its blur');
+    assert.ok(kept >= far.length);
+    assert.ok(changedInside > BOX.size * BOX.size * 0.9, `only ${changedInside} pixels inside the mask were repainted`);
+    assert.deepEqual(result.notes ?? [], []);
+  });
+}
+
+test('sd15-tiny: after the last step the kept latents are the init image\'s, whatever the prompt', { skip: skipWithoutFixtures }, async () => {
+  const init = await writeInit();
+  const mask = await readMask(await writeMask('mask-latent.png'), SIZE, SIZE, 0);
+  const inpaintMask = latentMask(mask, 8);
+  const pipeline = SdPipeline.load(fixture('sd15-tiny'));
+  try {
+    const initImage = await readImageNchw(init.path, SIZE, SIZE);
+    const draw = (prompt: string) => pipeline.generate({ prompt, steps: 3, cfg: 7.5, sampler: 'dpmpp_2m_karras', seed: 3, width: SIZE, height: SIZE, initImage, strength: 0.75, inpaintMask });
+    const [a, b] = [await draw('a red apple'), await draw('a blue car at night')];
+    const [la, lb] = [a.latentsPerStep.at(-1)!, b.latentsPerStep.at(-1)!];
+    const plane = inpaintMask.length;
+    let differsInside = false;
+    for (let i = 0; i < la.length; i++) {
+      if (inpaintMask[i % plane] === 0) assert.equal(la[i], lb[i], `kept latent ${i} differs between prompts`);
+      else if (la[i] !== lb[i]) differsInside = true;
+    }
+    assert.ok(differsInside, 'the prompt changed nothing inside the mask');
+  } finally {
+    await pipeline.release();
+  }
+});
+
+test('a mask of another size is stretched to the image, with a notice', { skip: skipWithoutFixtures }, async () => {
+  const init = await writeInit();
+  const mask = await writeMask('mask-small.png', 32);
+  const result = await runGenerate(request(fixture('sd15-tiny'), { initImage: init.path, mask, steps: 2 }));
+  assert.match((result.notes ?? []).join('\n'), /mask is 32×32 and the image 64×64: the mask was stretched to fit/);
+});
+
+test('an all-black mask is refused: nothing to repaint', { skip: skipWithoutFixtures }, async () => {
+  const init = await writeInit();
+  const mask = await writeMask('mask-black.png', SIZE, null);
+  await assert.rejects(runGenerate(request(fixture('sd15-tiny'), { initImage: init.path, mask, steps: 2 })), (e: Error) => e instanceof BadRequestError && /all black: nothing to repaint/.test(e.message));
+});
+
+test('a mask needs an init image, a mask blur needs a mask', () => {
+  const parse = (extra: Partial<GenerateRequestInput>) => GenerateRequestSchema.safeParse({ prompt: 'x', ...extra });
+  const noInit = parse({ mask: 'm.png' });
+  assert.ok(!noInit.success && /give the image to inpaint as the init image/.test(noInit.error.issues[0].message));
+  const noMask = parse({ initImage: 'i.png', maskBlur: 4 });
+  assert.ok(!noMask.success && /only applies to inpainting: give a mask/.test(noMask.error.issues[0].message));
+  const ok = parse({ initImage: 'i.png', mask: 'm.png' });
+  assert.ok(ok.success && ok.data.maskBlur === 4 && ok.data.strength === 0.8);
+});
+
+test('families without inpainting refuse a mask by name', () => {
+  // Checked before any file is read: the embedded emoji model draws no init image.
+  const r = GenerateRequestSchema.parse({ prompt: 'x', initImage: 'i.png', mask: 'm.png' });
+  return assert.rejects(runGenerate(r), (e: Error) => e instanceof BadRequestError && /^inpainting \(--mask\) does not apply to /.test(e.message));
+});
