@@ -25,6 +25,8 @@ export const OPTIONS = {
   strength: { type: 'string' },
   mask: { type: 'string' },
   'mask-blur': { type: 'string' },
+  'hires-fix': { type: 'string' },
+  'hires-steps': { type: 'string' },
   'pag-scale': { type: 'string' },
   'pag-layers': { type: 'string' },
   heads: { type: 'string' },
@@ -62,6 +64,11 @@ const FLAG_OF: Record<string, string> = {
   strength: '--strength',
   mask: '--mask',
   maskBlur: '--mask-blur',
+  hiresFix: '--hires-fix',
+  'hiresFix.scale': '--hires-fix',
+  'hiresFix.denoise': '--hires-fix',
+  'hiresFix.upscaler': '--hires-fix',
+  'hiresFix.steps': '--hires-steps',
   'pag.scale': '--pag-scale',
   'pag.layers': '--pag-layers',
   'pag.heads': '--heads',
@@ -100,6 +107,24 @@ class Converter {
     if (typeof parsed === 'object') return parsed;
     this.problems.push(`--attention: ${parsed}`);
     return undefined;
+  }
+
+  /** `--hires-fix SCALE[:DENOISE[:UPSCALER]]` and `--hires-steps N`. */
+  hiresFix(values: Values): GenerateRequestInput['hiresFix'] {
+    const text = values['hires-fix'];
+    const steps = this.integer('hires-steps', values['hires-steps']);
+    if (text === undefined) {
+      if (values['hires-steps'] !== undefined) this.problems.push('--hires-steps needs --hires-fix SCALE too');
+      return undefined;
+    }
+    const [scale, denoise, upscaler, ...rest] = text.split(':');
+    if (rest.length) this.problems.push(`--hires-fix: expected SCALE[:DENOISE[:UPSCALER]], got ${JSON.stringify(text)}`);
+    return {
+      scale: this.decimal('hires-fix', scale) ?? Number.NaN,
+      denoise: denoise === undefined || denoise === '' ? undefined : this.decimal('hires-fix', denoise),
+      upscaler: (upscaler || undefined) as NonNullable<GenerateRequestInput['hiresFix']>['upscaler'],
+      ...(steps !== undefined ? { steps } : {}),
+    };
   }
 
   pag(values: Values): GenerateRequestInput['pag'] {
@@ -194,6 +219,7 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
     strength: c.decimal('strength', values.strength),
     mask: values.mask,
     maskBlur: c.integer('mask-blur', values['mask-blur']),
+    hiresFix: c.hiresFix(values),
     pag: c.pag(values),
     attention: att,
     ep: values.ep as GenerateRequestInput['ep'],

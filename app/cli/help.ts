@@ -51,6 +51,12 @@ img2img:
                          another size is stretched to the image's, with a notice
   --mask-blur PX         Soften the mask's edge (default 4); outside it the input is kept exactly
 
+Hires fix (A1111's): draw at the base size, upscale, redraw the details:
+  --hires-fix SCALE[:DENOISE[:UPSCALER]]
+                         e.g. 2 or 1.5:0.5:lanczos; DENOISE default 0.7; UPSCALER one of
+                         latent (bilinear, default), latent-nearest, latent-bicubic, lanczos
+  --hires-steps N        Steps of the second pass (default: --steps)
+
 Guidance and attention:
   --pag-scale X          Perturbed-attention guidance scale (0 = off)
   --pag-layers L1,L2     UNet layers for PAG, diffusers names: mid, down_blocks.1,

@@ -20,7 +20,7 @@ export function classConditionalFamily(spec: ClassConditionalSpec): ModelFamily<
     score: (probe) => (probe.detection?.family === spec.id ? 1 : 0),
     // The ImageNet releases' 256² and their published steps and CFG.
     defaults: { width: 256, height: 256, ...CLASS_CONDITIONAL_DEFAULTS[spec.id], sampler: 'ddpm' },
-    methods: { attention: variantsFor(spec.id), pag: false, softpag: false, headhunter: false, story: false, img2img: false, inpaint: false, classLabels: true, clipSkip: false, vaeOverride: true },
+    methods: { attention: variantsFor(spec.id), pag: false, softpag: false, headhunter: false, story: false, img2img: false, inpaint: false, hiresFix: false, classLabels: true, clipSkip: false, vaeOverride: true },
     samplers: ['ddpm'],
     refusal: (model) => `${basename(model, extname(model))}: it is a class-conditional model (no text encoder, no UNet), sampled with learned-variance DDPM`,
     load: (target, o) => ClassConditionalPipeline.load(target, spec.id, { vae: o.vae, providers: o.providers }),

@@ -60,7 +60,7 @@ export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
       const { steps, cfg } = resolveEmojiModel(spec.id).config.sampler;
       return { width: SIZE, height: SIZE, steps, cfg, sampler: 'flow_euler' as const };
     },
-    methods: { attention: variantsFor(spec.id), pag: spec.heads, softpag: spec.heads, headhunter: spec.heads, story: spec.story, img2img: false, inpaint: false, classLabels: false, clipSkip: false, vaeOverride: false },
+    methods: { attention: variantsFor(spec.id), pag: spec.heads, softpag: spec.heads, headhunter: spec.heads, story: spec.story, img2img: false, inpaint: false, hiresFix: false, classLabels: false, clipSkip: false, vaeOverride: false },
     samplers: ['flow_euler'],
     fixedSize: SIZE,
     refusal: (model) => `the embedded emoji models (${basename(model)}); they draw 64×64 images with flow-matching Euler`,

@@ -4,10 +4,11 @@
 import { basename, extname } from 'node:path';
 import { variantsFor } from '../attention/registry.ts';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
-import type { ResolvedSettings } from '../jobs/api.ts';
+import { hiresSize, type ResolvedSettings } from '../jobs/api.ts';
 import { latentPreview, readImageNchw } from '../recipes/images.ts';
 import { latentMask, overlayInit, readMask } from '../recipes/inpaint/mask.ts';
-import { SdPipeline } from '../recipes/sd/pipeline.ts';
+import { drawWithHiresFix } from '../recipes/sd/hires-fix.ts';
+import { SdPipeline, type SdGenerateOptions } from '../recipes/sd/pipeline.ts';
 import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
 import { generateResult, headPicks } from './results.ts';
 import type { ModelFamily } from './types.ts';
@@ -17,6 +18,12 @@ const SD_DEFAULTS = { steps: 20, cfg: 7.5, sampler: 'dpmpp_2m_karras' } as const
 
 /** Head previews: small, few steps, Euler, no CFG (HeadHunter searches with CFG off). */
 const PREVIEW = { size: 256, steps: 10, cfg: 1, sampler: 'euler' } as const;
+
+/** The warning for a size far above what the model was trained at. */
+function oversizeNote(width: number, height: number, native: number): string {
+  const scale = Math.round((Math.max(width, height) / native) * 100) / 100;
+  return `${width}×${height} is far above this model's native ${native}×${native}: expect repeated subjects and broken anatomy; draw at the native size with --hires-fix ${scale} instead`;
+}
 
 export interface StableDiffusionSpec {
   id: string;
@@ -31,7 +38,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     label: spec.label,
     score: (probe) => (probe.detection?.family === spec.id ? 1 : 0),
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
-    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, classLabels: false, clipSkip: true, vaeOverride: true },
+    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, hiresFix: true, classLabels: false, clipSkip: true, vaeOverride: true },
     refusal: (model) => `${model} (${spec.label})`,
     load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers }),
 
@@ -47,7 +54,10 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       const initImage = request.initImage ? await readImageNchw(request.initImage, width, height) : undefined;
       const mask = request.mask ? await readMask(request.mask, width, height, request.maskBlur ?? 0) : undefined;
       const notes = mask?.resizedFrom ? [`the mask is ${mask.resizedFrom.width}×${mask.resizedFrom.height} and the image ${width}×${height}: the mask was stretched to fit`] : [];
-      const r = await pipeline.generate({
+      if (!request.hiresFix && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
+      const preview = (w: number, h: number): SdGenerateOptions['onStep'] => (i, total, latents) =>
+        options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.unetConfig.inChannels, h / 8, w / 8) });
+      const base: SdGenerateOptions = {
         prompt: request.prompt,
         negative: request.negative,
         steps: settings.steps,
@@ -65,8 +75,12 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         attention: request.attention,
         clipSkip: request.clipSkip,
         signal: options.signal,
-        onStep: (i, total, latents) => options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.unetConfig.inChannels, height / 8, width / 8) }),
-      });
+        onStep: preview(width, height),
+      };
+      const hires = request.hiresFix;
+      const r = hires
+        ? await drawWithHiresFix(pipeline, base, hires, { onStep: preview(hiresSize(width, hires.scale), hiresSize(height, hires.scale)) })
+        : await pipeline.generate(base);
       const { target } = probe;
       const model = { name: basename(target, extname(target)), file: probe.detection?.layout === 'single-file' ? target : undefined, family: pipeline.family };
       if (mask && initImage) overlayInit(r.images, r.count, initImage, mask);

@@ -33,6 +33,8 @@ export interface FamilyMethods {
   img2img: boolean;
   /** Inpainting over an init image with a mask (masked latent blending). */
   inpaint: boolean;
+  /** A1111's hires fix: draw small, upscale, img2img at the larger size. */
+  hiresFix: boolean;
   /** Class-conditional: draws a class label, not a prompt. */
   classLabels: boolean;
   /** CLIP skip and a VAE override (Stable Diffusion's text encoder and VAE). */

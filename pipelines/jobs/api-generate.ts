@@ -45,6 +45,25 @@ const imageSide = z
 /** img2img strength when an init image is given without one (diffusers' default). */
 export const DEFAULT_STRENGTH = 0.8;
 
+/** Hires fix upscalers: latent interpolation (A1111's "Latent" is bilinear) or Lanczos on the pixels. */
+export const HIRES_UPSCALERS = ['latent', 'latent-nearest', 'latent-bicubic', 'lanczos'] as const;
+export type HiresUpscaler = (typeof HIRES_UPSCALERS)[number];
+
+/** A1111's hires fix: draw at the base size, upscale, then img2img at `denoise` (A1111's defaults). */
+export const HiresFixSchema = z.object({
+  scale: z.number({ error: 'must be a number' }).gt(1, { error: 'must be above 1' }).max(8, { error: 'must be at most 8' }),
+  denoise: z.number({ error: 'must be a number' }).gt(0, { error: 'must be above 0' }).max(1, { error: 'must be at most 1' }).default(0.7),
+  upscaler: z.enum(HIRES_UPSCALERS, { error: `must be one of: ${HIRES_UPSCALERS.join(' ')}` }).default('latent'),
+  /** Steps of the second pass; absent: the request's steps (A1111's 0). */
+  steps: z.int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(1000, { error: 'must be at most 1000' }).optional(),
+});
+export type HiresFix = z.output<typeof HiresFixSchema>;
+
+/** The size a hires fix draws at: the base size times the scale, on the VAE's 8-pixel grid. */
+export function hiresSize(base: number, scale: number): number {
+  return Math.round((base * scale) / 8) * 8;
+}
+
 /** Inpainting mask blur in pixels when a mask is given without one (A1111's default). */
 export const DEFAULT_MASK_BLUR = 4;
 
@@ -100,6 +119,7 @@ export const GenerateRequestSchema = z
     mask: z.string().min(1).optional(),
     /** Inpainting: the mask's blur in pixels, which is also the blend of the final overlay. */
     maskBlur: z.int({ error: 'must be a whole number of pixels' }).min(0, { error: 'must be 0 or more' }).max(256, { error: 'must be at most 256' }).optional(),
+    hiresFix: HiresFixSchema.optional(),
     pag: PagSchema.optional(),
     attention: AttentionSchema.default({ kind: 'softmax' }),
     ep: z.enum(EXECUTION_PROVIDERS, { error: `must be one of: ${EXECUTION_PROVIDERS.join(' ')}` }).default('cpu'),
@@ -114,6 +134,9 @@ export const GenerateRequestSchema = z
     }
     if (r.mask !== undefined && r.initImage === undefined) {
       ctx.addIssue({ code: 'custom', path: ['mask'], message: 'paints over an image: give the image to inpaint as the init image too' });
+    }
+    if (r.hiresFix !== undefined && r.initImage !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['hiresFix'], message: 'applies to text-to-image: leave out the init image, or raise the size and use --strength' });
     }
     if (r.maskBlur !== undefined && r.mask === undefined) {
       ctx.addIssue({ code: 'custom', path: ['maskBlur'], message: 'only applies to inpainting: give a mask too' });

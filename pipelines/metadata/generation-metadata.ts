@@ -1,7 +1,7 @@
 // The two text chunks every generated PNG gets: A1111's `parameters` (read by Civitai and the other
 // web UIs) and the studio's own JSON (re-runs the image exactly).
 import { basename } from 'node:path';
-import type { GenerateRequest } from '../jobs/api.ts';
+import { hiresSize, type GenerateRequest } from '../jobs/api.ts';
 import { A1111_KEYWORD, formatA1111, type A1111Value } from './a1111.ts';
 import { shortHash } from './model-hash.ts';
 import { toA1111Sampler } from './sampler-names.ts';
@@ -37,8 +37,35 @@ export function a1111SamplingParams(s: { steps?: number; sampler?: GenerateReque
   return [['Steps', s.steps], ['Sampler', sampler], ['Schedule type', scheduleType], ['CFG scale', s.cfg], ['Seed', s.seed], ['Size', `${s.width}x${s.height}`]];
 }
 
+/** A1111's hires fix labels for the upscalers. */
+const HIRES_UPSCALER_LABELS: Record<NonNullable<GenerateRequest['hiresFix']>['upscaler'], string> = {
+  latent: 'Latent',
+  'latent-nearest': 'Latent (nearest)',
+  'latent-bicubic': 'Latent (bicubic)',
+  lanczos: 'Lanczos',
+};
+
+/**
+ * The size the request drew at before any hires fix: the image's own size, or for a hires fix the
+ * base size, found back from the image (the scale moved it by under 8 pixels, less than one grid step).
+ */
+export function baseSize(request: GenerateRequest, image: { width: number; height: number }): { width: number; height: number } {
+  const hires = request.hiresFix;
+  if (!hires) return { width: image.width, height: image.height };
+  const base = (side: number) => [Math.floor(side / hires.scale / 8) * 8, Math.ceil(side / hires.scale / 8) * 8].find((b) => hiresSize(b, hires.scale) === side) ?? Math.round(side / hires.scale / 8) * 8;
+  return { width: base(image.width), height: base(image.height) };
+}
+
+/** A1111's hires fix fields, as its web UI writes them. */
+function hiresFields(r: GenerateRequest): Array<[string, A1111Value]> {
+  const h = r.hiresFix;
+  if (!h) return [];
+  return [['Denoising strength', h.denoise], ['Hires upscale', h.scale], ['Hires steps', h.steps], ['Hires upscaler', HIRES_UPSCALER_LABELS[h.upscaler]]];
+}
+
 export function a1111Parameters(record: GenerationRecord): string {
-  const { request: r, image, model, vae } = record;
+  const { request: r, model, vae } = record;
+  const image = { ...record.image, ...baseSize(r, record.image) };
   const batched = r.batch > 1;
   return formatA1111({
     prompt: r.prompt,
@@ -50,6 +77,7 @@ export function a1111Parameters(record: GenerationRecord): string {
       ['VAE hash', vae?.sha256 && shortHash(vae.sha256)],
       ['VAE', vae?.name],
       ['Denoising strength', r.initImage !== undefined ? r.strength : undefined],
+      ...hiresFields(r),
       ['Clip skip', r.clipSkip > 1 ? r.clipSkip : undefined],
       // Noise comes from a torch-CPU-compatible generator, the one A1111 calls "CPU".
       ['RNG', 'CPU'],
@@ -68,7 +96,7 @@ export function studioMetadata(record: GenerationRecord): StudioMetadata {
   return {
     format: STUDIO_FORMAT,
     version: STUDIO_METADATA_VERSION,
-    request: { ...record.request, width: record.image.width, height: record.image.height },
+    request: { ...record.request, ...baseSize(record.request, record.image) },
     image: record.image,
     model: record.model,
     ...(record.vae ? { vae: record.vae } : {}),

@@ -93,8 +93,9 @@ export function settingsFromStudioMetadata(meta: StudioMetadata): ImportedSettin
     steps: r.steps,
     cfgScale: r.cfg,
     seed: meta.image.seed,
-    width: meta.image.width,
-    height: meta.image.height,
+    // The size it was drawn at: the image's, or the base size of a hires fix.
+    width: r.width ?? meta.image.width,
+    height: r.height ?? meta.image.height,
     sampler: r.sampler,
     studioSampler: r.sampler,
     model: meta.model.name,

@@ -32,8 +32,10 @@ export interface SdGenerateOptions {
   height: number;
   /** Images per prompt; their noise comes from the one generator, as diffusers draws it. */
   images?: number;
-  /** img2img: [1, 3, height, width] in [0, 1]. */
+  /** img2img: [1 or images, 3, height, width] in [0, 1]. */
   initImage?: Float32Array;
+  /** img2img from latents (the hires fix's latent upscale): [images, 4, height/8, width/8]; replaces initImage. */
+  initLatents?: Float32Array;
   strength?: number;
   /**
    * Inpainting on any checkpoint: [height/8 · width/8], 1 = repaint. After every step the kept
@@ -211,19 +213,15 @@ export class SdPipeline {
     const sampler = getSampler(o.sampler);
     const config = this.sources.scheduler.config as SchedulerConfig;
     const shape = [l.images, l.channels, l.height, l.width];
-    if (!o.initImage) {
+    if (!o.initImage && !o.initLatents) {
       const x = generator.randn(shape);
       const sigma = sampler.plan(config, o.steps).initNoiseSigma;
       if (sigma !== 1) for (let i = 0; i < x.length; i++) x[i] *= sigma;
       return { x, generator, sampler, config, startIndex: 0 };
     }
     const startIndex = img2imgStartIndex(sampler, config, o.steps, o.strength ?? 0.8);
-    const pixels = new Float32Array(o.initImage.length);
-    for (let i = 0; i < pixels.length; i++) pixels[i] = o.initImage[i] * 2 - 1;
-    const posteriorNoise = generator.randn([1, l.channels, l.height, l.width]);
-    const encoded = await this.vae.encode({ data: pixels, dims: [1, 3, o.height, o.width] }, posteriorNoise);
-    const x0 = new Float32Array(latentSize(l));
-    for (let i = 0; i < l.images; i++) x0.set(encoded.latents.data, i * encoded.latents.data.length);
+    const x0 = o.initLatents ?? (await this.encodeInit(o.initImage!, l, generator));
+    if (x0.length !== latentSize(l)) throw new RangeError(`img2img latents hold ${x0.length} values; ${l.images}×${l.channels}×${l.height}×${l.width} expected`);
     const noise = generator.randn(shape);
     if (!o.inpaintMask) return { x: sampler.addNoise(config, o.steps, startIndex, x0, noise), generator, sampler, config, startIndex };
     // diffusers' inpaint pipeline: full strength starts from pure noise; then it encodes the masked
@@ -231,6 +229,19 @@ export class SdPipeline {
     generator.randn([1, l.channels, l.height, l.width]);
     const x = (o.strength ?? 0.8) >= 1 ? scaled(noise, sampler.plan(config, o.steps).initNoiseSigma) : sampler.addNoise(config, o.steps, startIndex, x0, noise);
     return { x, generator, sampler, config, startIndex, init: { x0, noise } };
+  }
+
+  /** The init image(s) through the VAE, one posterior draw for the batch given, repeated to fill the batch. */
+  private async encodeInit(image: Float32Array, l: LatentShape, generator: TorchGenerator): Promise<Float32Array> {
+    const given = image.length / (3 * l.height * l.width * LATENT_SCALE * LATENT_SCALE);
+    if (given !== 1 && given !== l.images) throw new RangeError(`img2img needs 1 or ${l.images} init images, got ${given}`);
+    const pixels = image.map((v) => v * 2 - 1);
+    const posteriorNoise = generator.randn([given, l.channels, l.height, l.width]);
+    const encoded = await this.vae.encode({ data: pixels, dims: [given, 3, l.height * LATENT_SCALE, l.width * LATENT_SCALE] }, posteriorNoise);
+    if (given === l.images) return encoded.latents.data;
+    const x0 = new Float32Array(latentSize(l));
+    for (let i = 0; i < l.images; i++) x0.set(encoded.latents.data, i * encoded.latents.data.length);
+    return x0;
   }
 
   /**
