@@ -125,3 +125,37 @@ test('families without inpainting refuse a mask by name', () => {
   const r = GenerateRequestSchema.parse({ prompt: 'x', initImage: 'i.png', mask: 'm.png' });
   return assert.rejects(runGenerate(r), (e: Error) => e instanceof BadRequestError && /^inpainting \(--mask\) does not apply to /.test(e.message));
 });
+
+test('sd15-tiny: outpainting extends the canvas and keeps the image inside it', { skip: skipWithoutFixtures }, async () => {
+  const init = await writeInit();
+  const pads = { left: 16, right: 0, top: 8, bottom: 0 };
+  const blur = 2;
+  const result = await runGenerate(request(fixture('sd15-tiny'), { initImage: init.path, outpaint: pads, maskBlur: blur, strength: 1 }));
+  const { width, height, pixels } = result.images[0];
+  assert.deepEqual([width, height], [SIZE + 16, SIZE + 8]);
+  let newDiffers = 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const [ix, iy] = [x - pads.left, y - pads.top];
+      const inside = ix >= 0 && iy >= 0 && ix < SIZE && iy < SIZE;
+      const same = (p: number) => [0, 1, 2].every((c) => pixels[(y * width + x) * 3 + c] === init.pixels[p * 3 + c]);
+      // Past the blur's reach from the new border, every pixel is the input's.
+      if (inside && ix > 3 * blur && iy > 3 * blur) assert.ok(same(iy * SIZE + ix), `pixel (${x}, ${y}) of the original image changed`);
+      // The border started as copies of the edge pixels and was redrawn.
+      if (!inside && !same(Math.max(0, iy) * SIZE + Math.max(0, ix))) newDiffers++;
+    }
+  }
+  assert.ok(newDiffers > (width * height - SIZE * SIZE) * 0.9, `only ${newDiffers} border pixels were generated`);
+});
+
+test('--outpaint and --mask on the command line', async () => {
+  const init = await writeInit();
+  const { parseGenerateArgs } = await import('../app/cli/generate-args.ts');
+  const parsed = await parseGenerateArgs(['--prompt', 'x', '--init-image', init.path, '--outpaint', '0,0,128,0']);
+  assert.ok(!parsed.help);
+  assert.deepEqual([parsed.request.outpaint, parsed.request.maskBlur], [{ left: 0, right: 0, top: 128, bottom: 0 }, 4]);
+  await assert.rejects(parseGenerateArgs(['--prompt', 'x', '--init-image', init.path, '--outpaint', '0,0,12,0']), /--outpaint: must be a multiple of 8/);
+  await assert.rejects(parseGenerateArgs(['--prompt', 'x', '--init-image', init.path, '--outpaint', '0,0,0,0']), /--outpaint: adds no canvas/);
+  await assert.rejects(parseGenerateArgs(['--prompt', 'x', '--outpaint', '8,8']), /--outpaint: expected LEFT,RIGHT,TOP,BOTTOM/);
+  await assert.rejects(parseGenerateArgs(['--prompt', 'x', '--init-image', init.path, '--mask', join(dir, 'nope.png')]), /--mask: no file or folder/);
+});

@@ -25,6 +25,7 @@ export const OPTIONS = {
   strength: { type: 'string' },
   mask: { type: 'string' },
   'mask-blur': { type: 'string' },
+  outpaint: { type: 'string' },
   'hires-fix': { type: 'string' },
   'hires-steps': { type: 'string' },
   'pag-scale': { type: 'string' },
@@ -64,6 +65,11 @@ const FLAG_OF: Record<string, string> = {
   strength: '--strength',
   mask: '--mask',
   maskBlur: '--mask-blur',
+  outpaint: '--outpaint',
+  'outpaint.left': '--outpaint',
+  'outpaint.right': '--outpaint',
+  'outpaint.top': '--outpaint',
+  'outpaint.bottom': '--outpaint',
   hiresFix: '--hires-fix',
   'hiresFix.scale': '--hires-fix',
   'hiresFix.denoise': '--hires-fix',
@@ -107,6 +113,18 @@ class Converter {
     if (typeof parsed === 'object') return parsed;
     this.problems.push(`--attention: ${parsed}`);
     return undefined;
+  }
+
+  /** `--outpaint L,R,T,B`: pixels of new canvas on each side. */
+  outpaint(text: string | undefined): GenerateRequestInput['outpaint'] {
+    if (text === undefined) return undefined;
+    const sides = text.split(',').map((t) => t.trim());
+    if (sides.length !== 4 || sides.some((t) => !/^\d+$/.test(t))) {
+      this.problems.push(`--outpaint: expected LEFT,RIGHT,TOP,BOTTOM in pixels (e.g. 0,0,128,0), got ${JSON.stringify(text)}`);
+      return undefined;
+    }
+    const [left, right, top, bottom] = sides.map(Number);
+    return { left, right, top, bottom };
   }
 
   /** `--hires-fix SCALE[:DENOISE[:UPSCALER]]` and `--hires-steps N`. */
@@ -219,6 +237,7 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
     strength: c.decimal('strength', values.strength),
     mask: values.mask,
     maskBlur: c.integer('mask-blur', values['mask-blur']),
+    outpaint: c.outpaint(values.outpaint),
     hiresFix: c.hiresFix(values),
     pag: c.pag(values),
     attention: att,

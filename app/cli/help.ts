@@ -50,6 +50,8 @@ img2img:
   --mask PATH            Inpaint: white = repaint, black = keep (SD 1.x/2.x/XL); a mask of
                          another size is stretched to the image's, with a notice
   --mask-blur PX         Soften the mask's edge (default 4); outside it the input is kept exactly
+  --outpaint L,R,T,B     Extend the canvas by these pixels (multiples of 8) and generate the border;
+                         --width/--height size the init image inside it
 
 Hires fix (A1111's): draw at the base size, upscale, redraw the details:
   --hires-fix SCALE[:DENOISE[:UPSCALER]]

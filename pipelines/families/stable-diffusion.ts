@@ -4,9 +4,10 @@
 import { basename, extname } from 'node:path';
 import { variantsFor } from '../attention/registry.ts';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
-import { hiresSize, type ResolvedSettings } from '../jobs/api.ts';
+import { hiresSize, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
 import { latentPreview, readImageNchw } from '../recipes/images.ts';
-import { latentMask, overlayInit, readMask } from '../recipes/inpaint/mask.ts';
+import { latentMask, overlayInit, readMask, type InpaintMask } from '../recipes/inpaint/mask.ts';
+import { outpaintCanvas } from '../recipes/inpaint/outpaint.ts';
 import { drawWithHiresFix } from '../recipes/sd/hires-fix.ts';
 import { SdPipeline, type SdGenerateOptions } from '../recipes/sd/pipeline.ts';
 import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
@@ -18,6 +19,19 @@ const SD_DEFAULTS = { steps: 20, cfg: 7.5, sampler: 'dpmpp_2m_karras' } as const
 
 /** Head previews: small, few steps, Euler, no CFG (HeadHunter searches with CFG off). */
 const PREVIEW = { size: 256, steps: 10, cfg: 1, sampler: 'euler' } as const;
+
+/** What a request draws on: the init image (on its outpainting canvas) and the inpainting mask, if any. */
+async function canvas(request: GenerateRequest, s: ResolvedSettings): Promise<{ width: number; height: number; initImage?: Float32Array; mask?: InpaintMask }> {
+  const { width, height } = s;
+  if (!request.initImage) return { width, height };
+  if (request.outpaint) {
+    const { image, mask } = await outpaintCanvas(request.initImage, width, height, request.outpaint, request.maskBlur ?? 0);
+    return { width: mask.width, height: mask.height, initImage: image, mask };
+  }
+  const initImage = await readImageNchw(request.initImage, width, height);
+  const mask = request.mask ? await readMask(request.mask, width, height, request.maskBlur ?? 0) : undefined;
+  return { width, height, initImage, mask };
+}
 
 /** The warning for a size far above what the model was trained at. */
 function oversizeNote(width: number, height: number, native: number): string {
@@ -50,9 +64,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         width: request.width ?? spec.nativeSize,
         height: request.height ?? spec.nativeSize,
       };
-      const { width, height } = settings;
-      const initImage = request.initImage ? await readImageNchw(request.initImage, width, height) : undefined;
-      const mask = request.mask ? await readMask(request.mask, width, height, request.maskBlur ?? 0) : undefined;
+      const { width, height, initImage, mask } = await canvas(request, settings);
       const notes = mask?.resizedFrom ? [`the mask is ${mask.resizedFrom.width}×${mask.resizedFrom.height} and the image ${width}×${height}: the mask was stretched to fit`] : [];
       if (!request.hiresFix && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
       const preview = (w: number, h: number): SdGenerateOptions['onStep'] => (i, total, latents) =>

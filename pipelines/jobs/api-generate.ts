@@ -64,6 +64,14 @@ export function hiresSize(base: number, scale: number): number {
   return Math.round((base * scale) / 8) * 8;
 }
 
+const pad = z.int({ error: 'must be a whole number of pixels' }).min(0, { error: 'must be 0 or more' }).max(4096, { error: 'must be at most 4096' }).multipleOf(8, { error: 'must be a multiple of 8 (the VAE works on 8x8 pixel blocks)' });
+
+/** Outpainting: pixels of new canvas on each side of the init image, generated to match it. */
+export const OutpaintSchema = z
+  .object({ left: pad, right: pad, top: pad, bottom: pad })
+  .refine((p) => p.left + p.right + p.top + p.bottom > 0, { error: 'adds no canvas: give at least one side more than 0 pixels' });
+export type Outpaint = z.output<typeof OutpaintSchema>;
+
 /** Inpainting mask blur in pixels when a mask is given without one (A1111's default). */
 export const DEFAULT_MASK_BLUR = 4;
 
@@ -119,6 +127,7 @@ export const GenerateRequestSchema = z
     mask: z.string().min(1).optional(),
     /** Inpainting: the mask's blur in pixels, which is also the blend of the final overlay. */
     maskBlur: z.int({ error: 'must be a whole number of pixels' }).min(0, { error: 'must be 0 or more' }).max(256, { error: 'must be at most 256' }).optional(),
+    outpaint: OutpaintSchema.optional(),
     hiresFix: HiresFixSchema.optional(),
     pag: PagSchema.optional(),
     attention: AttentionSchema.default({ kind: 'softmax' }),
@@ -138,14 +147,20 @@ export const GenerateRequestSchema = z
     if (r.hiresFix !== undefined && r.initImage !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['hiresFix'], message: 'applies to text-to-image: leave out the init image, or raise the size and use --strength' });
     }
-    if (r.maskBlur !== undefined && r.mask === undefined) {
+    if (r.outpaint !== undefined && r.initImage === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['outpaint'], message: 'extends an image: give the image as the init image too' });
+    }
+    if (r.outpaint !== undefined && r.mask !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['outpaint'], message: 'makes its own mask (the new border): leave out the mask, or inpaint first and outpaint the result' });
+    }
+    if (r.maskBlur !== undefined && r.mask === undefined && r.outpaint === undefined) {
       ctx.addIssue({ code: 'custom', path: ['maskBlur'], message: 'only applies to inpainting: give a mask too' });
     }
   })
   .transform((r) => ({
     ...r,
     ...(r.initImage !== undefined && r.strength === undefined ? { strength: DEFAULT_STRENGTH } : {}),
-    ...(r.mask !== undefined && r.maskBlur === undefined ? { maskBlur: DEFAULT_MASK_BLUR } : {}),
+    ...((r.mask !== undefined || r.outpaint !== undefined) && r.maskBlur === undefined ? { maskBlur: DEFAULT_MASK_BLUR } : {}),
   }));
 
 /** What callers may send (defaults not yet applied). */

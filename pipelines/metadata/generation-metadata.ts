@@ -46,10 +46,12 @@ const HIRES_UPSCALER_LABELS: Record<NonNullable<GenerateRequest['hiresFix']>['up
 };
 
 /**
- * The size the request drew at before any hires fix: the image's own size, or for a hires fix the
- * base size, found back from the image (the scale moved it by under 8 pixels, less than one grid step).
+ * The size the request drew at: the image's own size; without the outpainted border; or for a hires
+ * fix the base size, found back from the image (the scale moved it by under 8 pixels, less than one grid step).
  */
 export function baseSize(request: GenerateRequest, image: { width: number; height: number }): { width: number; height: number } {
+  const pads = request.outpaint;
+  if (pads) return { width: image.width - pads.left - pads.right, height: image.height - pads.top - pads.bottom };
   const hires = request.hiresFix;
   if (!hires) return { width: image.width, height: image.height };
   const base = (side: number) => [Math.floor(side / hires.scale / 8) * 8, Math.ceil(side / hires.scale / 8) * 8].find((b) => hiresSize(b, hires.scale) === side) ?? Math.round(side / hires.scale / 8) * 8;

@@ -25,18 +25,20 @@ export async function readMask(path: string, width: number, height: number, blur
   } catch (e) {
     throw new BadRequestError(`--mask ${path}: cannot read as an image (${(e as Error).message})`);
   }
-  let pipeline = image.flatten({ background: '#000000' }).grayscale().resize(width, height, { fit: 'fill' });
-  if (blur > 0) pipeline = pipeline.blur(Math.max(0.3, blur));
-  const raw = await pipeline.raw().toBuffer();
-  const blend = new Float32Array(width * height);
-  let any = false;
-  for (let p = 0; p < blend.length; p++) {
-    blend[p] = raw[p] / 255;
-    if (raw[p] > 0) any = true;
-  }
-  if (!any) throw new BadRequestError(`--mask ${path} is all black: nothing to repaint (paint white where the image should change; black is kept)`);
+  const grey = await image.flatten({ background: '#000000' }).grayscale().resize(width, height, { fit: 'fill' }).raw().toBuffer();
+  const blend = await blurredMask(grey, width, height, blur);
+  if (!blend.some((v) => v > 0)) throw new BadRequestError(`--mask ${path} is all black: nothing to repaint (paint white where the image should change; black is kept)`);
   const resized = size.width !== width || size.height !== height;
   return { width, height, blend, ...(resized ? { resizedFrom: { width: size.width ?? 0, height: size.height ?? 0 } } : {}) };
+}
+
+/** One grey channel (0–255) blurred by `blur` pixels (a Gaussian of that sigma; 0 = none), as [0, 1]. */
+export async function blurredMask(grey: Uint8Array, width: number, height: number, blur: number): Promise<Float32Array> {
+  let image = sharp(grey, { raw: { width, height, channels: 1 } });
+  if (blur > 0) image = image.blur(Math.max(0.3, blur));
+  // sharp hands a one-channel raw input back as RGB unless asked for one channel.
+  const raw = await image.extractChannel(0).raw().toBuffer();
+  return Float32Array.from(raw, (v) => v / 255);
 }
 
 /**
