@@ -4,7 +4,7 @@
 import { basename, extname } from 'node:path';
 import { variantsFor } from '../attention/registry.ts';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
-import { hiresSize, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
+import { BadRequestError, hiresSize, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
 import { latentPreview, readImageNchw } from '../recipes/images.ts';
 import { latentMask, overlayInit, readMask, type InpaintMask } from '../recipes/inpaint/mask.ts';
 import { outpaintCanvas } from '../recipes/inpaint/outpaint.ts';
@@ -57,6 +57,10 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers }),
 
     async generate(pipeline, probe, request, options) {
+      // Inpainting checkpoints take the mask and the masked image's latents beside the noise (9 channels in conv_in).
+      if (pipeline.unetConfig.inChannels !== pipeline.vae.config.latentChannels) {
+        throw new BadRequestError(`${probe.target}: its UNet takes ${pipeline.unetConfig.inChannels} input channels (an inpainting checkpoint); the studio does not run those yet. Inpaint with the model's regular checkpoint and --mask instead`);
+      }
       const settings: ResolvedSettings = {
         steps: request.steps ?? SD_DEFAULTS.steps,
         cfg: request.cfg ?? SD_DEFAULTS.cfg,
