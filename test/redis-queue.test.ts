@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { completionsKey } from '../pipelines/redis-queue/names.ts';
-import { reconnectDelayMs } from '../pipelines/redis-queue/connection.ts';
+import { completionsKey } from '../pipelines/jobs/redis/names.ts';
+import { reconnectDelayMs } from '../pipelines/jobs/redis/connection.ts';
 import { ROOT, studio } from './batch-helpers.ts';
 import { freePort, RedisServer } from './redis-server.ts';
 

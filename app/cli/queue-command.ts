@@ -1,6 +1,6 @@
 // `studio queue status|retry-failed|drain --redis URL`: look after a Redis queue.
 import { parseArgs } from 'node:util';
-import { drain, queueStatus, retryFailed } from '../../pipelines/redis-queue/admin.ts';
+import { drain, queueStatus, retryFailed } from '../../pipelines/jobs/redis/admin.ts';
 import { EXIT_OK, UsageError } from './exit-codes.ts';
 import { connectForCommand, REDIS_HELP, REDIS_OPTIONS, redisTarget } from './redis-args.ts';
 

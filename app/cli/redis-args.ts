@@ -1,7 +1,7 @@
 // The options every Redis-backed command shares, and how it connects.
 import type { Redis } from 'ioredis';
-import { checkRedisUrl, connectRedis, RedisUrlError } from '../../pipelines/redis-queue/connection.ts';
-import { checkQueueName, DEFAULT_QUEUE } from '../../pipelines/redis-queue/names.ts';
+import { checkRedisUrl, connectRedis, RedisUrlError } from '../../pipelines/jobs/redis/connection.ts';
+import { checkQueueName, DEFAULT_QUEUE } from '../../pipelines/jobs/redis/names.ts';
 import { UsageError } from './exit-codes.ts';
 
 export const REDIS_OPTIONS = {

@@ -1,8 +1,8 @@
 // `studio worker --redis URL`: runs generate jobs from a Redis queue until Ctrl-C.
 import { parseArgs } from 'node:util';
 import { engineHost } from '../../pipelines/batch/engines.ts';
-import { EXECUTION_PROVIDERS, type GenerateRequest } from '../../pipelines/recipes/request.ts';
-import { RedisWorker } from '../../pipelines/redis-queue/worker.ts';
+import { EXECUTION_PROVIDERS, type GenerateRequest } from '../../pipelines/jobs/api.ts';
+import { RedisWorker } from '../../pipelines/jobs/redis/worker.ts';
 import { EXIT_OK, UsageError } from './exit-codes.ts';
 import { connectForCommand, REDIS_HELP, REDIS_OPTIONS, redisTarget } from './redis-args.ts';
 import { STUDIO_VERSION } from './version.ts';

@@ -4,7 +4,7 @@ import { statSync } from 'node:fs';
 import { encodePng } from '../metadata/encode-png.ts';
 import { metadataChunks, modelLabel, type GenerationRecord } from '../metadata/generation-metadata.ts';
 import { sha256File } from '../metadata/model-hash.ts';
-import type { GenerateRequest, GenerateResult } from '../recipes/request.ts';
+import type { GenerateRequest, GenerateResult } from '../jobs/api.ts';
 
 export interface EncodedImage {
   batchIndex: number;
