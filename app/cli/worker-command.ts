@@ -1,6 +1,5 @@
 // `studio worker --redis URL`: runs generate jobs from a Redis queue until Ctrl-C.
 import { parseArgs } from 'node:util';
-import { engineHost } from '../../pipelines/batch/engines.ts';
 import { EXECUTION_PROVIDERS, type GenerateRequest } from '../../pipelines/jobs/api.ts';
 import { RedisWorker } from '../../pipelines/jobs/redis/worker.ts';
 import { EXIT_OK, UsageError } from './exit-codes.ts';
@@ -69,7 +68,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
 
   const log = (line: string) => process.stderr.write(`studio worker: ${line}\n`);
   const redis = await connectForCommand('studio worker', target);
-  const worker = await RedisWorker.start({ redis, queue: target.queue, concurrency, newEngine: engineHost, ep, name: values.name, studioVersion: STUDIO_VERSION, stallSeconds, log });
+  const worker = await RedisWorker.start({ redis, queue: target.queue, concurrency, ep, name: values.name, studioVersion: STUDIO_VERSION, stallSeconds, log });
   log(`${worker.name} is waiting for jobs on queue ${target.queue}`);
   await new Promise<void>((resolve) => {
     const stop = () => {

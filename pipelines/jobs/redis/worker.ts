@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { BatchEngine } from '../../batch/engines.ts';
+import { engineHost, type BatchEngine } from '../../batch/engines.ts';
 import { encodeImages, FileHashes } from '../../batch/png-output.ts';
 import { BadRequestError, type GenerateProgress, type GenerateRequest } from '../api.ts';
 import { RemoteJobDataSchema, type RemoteJobData, type RemoteJobResult } from './job-data.ts';
@@ -19,8 +19,8 @@ export interface RedisWorkerOptions {
   queue: string;
   /** Jobs run side by side, each in its own engine host (each loads the model). */
   concurrency: number;
-  /** Starts an engine host: the worker's one way into the engine. */
-  newEngine: () => BatchEngine;
+  /** Starts an engine host: the worker's one way into the engine (default: a worker-thread host). */
+  newEngine?: () => BatchEngine;
   /** Runs every job on this execution provider, whatever the request says. */
   ep?: GenerateRequest['ep'];
   /** Shown by `studio queue status` and the app. */
@@ -170,7 +170,7 @@ export class RedisWorker {
   }
 
   private newEngine(): BatchEngine {
-    const engine = this.o.newEngine();
+    const engine = (this.o.newEngine ?? engineHost)();
     this.engines.push(engine);
     return engine;
   }
