@@ -2,24 +2,10 @@
 // their job counts and the workers taking from them.
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { ModelQueueStatus, RedisQueueStatus } from '../api-redis.ts';
 import { completionsKey, listModelQueues, modelKeyLabel } from './names.ts';
 
-export interface ModelQueueStatus {
-  /** The BullMQ queue's name. */
-  name: string;
-  /** The model its jobs load. */
-  model: string;
-  counts: { waiting: number; active: number; delayed: number; completed: number; failed: number };
-  /** Worker names (host-pid unless given) connected to this queue. */
-  workers: string[];
-}
-
-export interface RedisQueueStatus {
-  queue: string;
-  models: ModelQueueStatus[];
-  /** Jobs completed, all time (each job id counts once per completion). */
-  completions: number;
-}
+export type { ModelQueueStatus, RedisQueueStatus };
 
 async function eachModelQueue<T>(redis: Redis, queue: string, fn: (q: Queue, model: string) => Promise<T>): Promise<T[]> {
   const out: T[] = [];
