@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { writeNewFileAtomic } from '../../io/atomic-write.ts';
-import type { BatchPlan, PlannedJob } from '../../batch/plan.ts';
-import { removeStaleTemps, type BatchEvent, type JobReport } from '../../batch/runner.ts';
-import { writeContactSheets } from '../../batch/sheets.ts';
+import { writeNewFileAtomic } from '../../queue/atomic-write.ts';
+import type { BatchPlan, PlannedJob } from '../batch/plan.ts';
+import { removeStaleTemps, type BatchEvent, type JobReport } from '../batch/runner.ts';
+import { writeContactSheets } from '../batch/sheets.ts';
 import { JOB_NAME, RemoteJobResultSchema, type RemoteJobData, type RemoteJobResult } from './job-data.ts';
 import { modelKeyOf, registerModelQueue } from './names.ts';
 

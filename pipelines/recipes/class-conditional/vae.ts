@@ -5,7 +5,7 @@ import { defaultVaeConfig } from '../../checkpoints/family-defaults.ts';
 import { vaeConfigFromDiffusers } from '../../models/vae/config.ts';
 import { Vae } from '../../models/vae/vae.ts';
 import type { Provider } from '../../runtime/session.ts';
-import { BadRequestError } from '../request.ts';
+import { BadRequestError } from '../../jobs/api.ts';
 
 /** The reference decodes `samples / 0.18215` whatever the VAE's config says. */
 export const DIT_LATENT_SCALE = 0.18215;

@@ -11,7 +11,7 @@ import { headWeightsData, HEAD_WEIGHTS_INPUT, type HeadPick } from '../../attent
 import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
 import { parseSeed, TorchGenerator } from '../../random/torch-randn.ts';
 import { ort, Session, tensor, type Provider } from '../../runtime/session.ts';
-import { BadRequestError } from '../request.ts';
+import { BadRequestError } from '../../jobs/api.ts';
 import type { SdResult } from '../sd/pipeline.ts';
 import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
 import { batchRows, branchCount, combine, EMOJI_GUIDANCE, promptRows, usesCfg, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';

@@ -17,7 +17,7 @@ import { getSampler, img2imgStartIndex, type Sampler, type SchedulerConfig } fro
 import { Session, tensor, type Provider } from '../../runtime/session.ts';
 import type { ort } from '../../runtime/session.ts';
 import { encodePrompts, type Conditioning, type TextEncoderStage } from './conditioning.ts';
-import { batchRows, combine, usesCfg, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
+import { batchRows, combine, promptRows, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
 import { planAtTimestep } from '../../guidance/adaptive-scale.ts';
 import { toNhwc01 } from '../images.ts';
 
@@ -193,8 +193,7 @@ export class SdPipeline {
     // SDXL leaves the unconditional row at zeros when no negative prompt is given (diffusers' force_zeros_for_empty_prompt).
     const forceZeros = this.sources.family === 'sdxl' && negative === '';
     const conditioning = await encodePrompts(stages, [negative, o.prompt], forceZeros ? new Set([0]) : new Set());
-    const rowsOf = (row: number) => Array.from({ length: images }, () => row);
-    const layout = [...(usesCfg(plan) ? rowsOf(0) : []), ...rowsOf(1), ...(usesPerturbation(plan) ? rowsOf(1) : [])];
+    const layout = promptRows(plan, images, { negative: 0, prompt: 1 });
     return { tokens: conditioning.tokens, rows: layout.length, feeds: this.textFeeds(conditioning, layout, o.width, o.height) };
   }
 

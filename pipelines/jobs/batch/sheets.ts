@@ -1,7 +1,7 @@
 // Writes the batch's contact sheets whose jobs are all done (once: a sheet already there is kept).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeNewFileAtomic } from '../io/atomic-write.ts';
+import { writeNewFileAtomic } from '../../queue/atomic-write.ts';
 import { renderContactSheet } from './grid.ts';
 import type { PlannedJob, PlannedSheet } from './plan.ts';
 

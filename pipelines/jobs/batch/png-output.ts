@@ -1,10 +1,10 @@
 // A batch job's images as PNG files with their generation metadata: shared by the local batch runner
 // (which writes them) and the Redis worker (which sends the bytes back in the job's result).
 import { statSync } from 'node:fs';
-import { encodePng } from '../metadata/encode-png.ts';
-import { metadataChunks, modelLabel, type GenerationRecord } from '../metadata/generation-metadata.ts';
-import { sha256File } from '../metadata/model-hash.ts';
-import type { GenerateRequest, GenerateResult } from '../jobs/api.ts';
+import { encodePng } from '../../metadata/encode-png.ts';
+import { metadataChunks, modelLabel, type GenerationRecord } from '../../metadata/generation-metadata.ts';
+import { sha256File } from '../../metadata/model-hash.ts';
+import type { GenerateRequest, GenerateResult } from '../api.ts';
 
 export interface EncodedImage {
   batchIndex: number;

@@ -5,10 +5,10 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeNewFileAtomic } from '../io/atomic-write.ts';
-import { PersistentQueue, type JobOutput, type QueueJob } from '../queue/index.ts';
-import { isRunning, THIS_PROCESS } from '../queue/lock.ts';
-import type { GenerateProgress, GenerateRequest, GenerateResult } from '../jobs/api.ts';
+import { writeNewFileAtomic } from '../../queue/atomic-write.ts';
+import { PersistentQueue, type JobOutput, type QueueJob } from '../../queue/index.ts';
+import { isRunning, THIS_PROCESS } from '../../queue/lock.ts';
+import type { GenerateProgress, GenerateRequest, GenerateResult } from '../api.ts';
 import type { BatchEngine } from './engines.ts';
 import { encodeImages, FileHashes } from './png-output.ts';
 import { writeContactSheets } from './sheets.ts';
