@@ -204,3 +204,32 @@ test('bad --redis and --queue values are usage errors naming the fix', async () 
   assert.equal(badQueue.code, 2);
   assert.match(badQueue.stderr, /--queue "a:b": use 1 to 64 letters/);
 });
+
+test('a worker keeps its model: jobs for two models, interleaved in the batch, are run model by model', { timeout: 120_000 }, async () => {
+  const redis = await RedisServer.start();
+  let worker: WorkerProcess | undefined;
+  try {
+    const out = join(dir, 'affinity');
+    const rows = PROMPTS.slice(0, 6).map((p, i) => (i % 2 ? `--prompt "${p}" --model emoji-dit` : p));
+    const file = batchFile('affinity.txt', rows);
+    // Everything is queued before the worker starts, so what it picks depends only on its rule.
+    const queued = await studio(['batch', file, '--redis', redis.url, '--out', out, '--steps', '4', '--detach'], { cwd: dir });
+    assert.equal(queued.code, 0, queued.stderr);
+    assert.match(queued.stderr, /added 6 job\(s\)/);
+    worker = new WorkerProcess(['--redis', redis.url]);
+    const result = await studio(['batch', file, '--redis', redis.url, '--out', out, '--steps', '4'], { cwd: dir });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(pngs(out).length, 6);
+    // One model load each: three jobs of one model, then three of the other.
+    const switches = worker.log.match(/taking jobs for .*/g) ?? [];
+    assert.equal(switches.length, 2, worker.log);
+    assert.notEqual(switches[0], switches[1]);
+    const log = worker.log.split('\n');
+    const firstSwitch = log.findIndex((l) => l.includes('taking jobs for'));
+    const secondSwitch = log.findLastIndex((l) => l.includes('taking jobs for'));
+    assert.equal(log.slice(firstSwitch, secondSwitch).filter((l) => / done in /.test(l)).length, 3, worker.log);
+  } finally {
+    await worker?.stop('SIGKILL');
+    await redis.dispose();
+  }
+});

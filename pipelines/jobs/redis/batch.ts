@@ -14,7 +14,7 @@ import type { BatchPlan, PlannedJob } from '../batch/plan.ts';
 import { removeStaleTemps, type BatchEvent, type JobReport } from '../batch/runner.ts';
 import { writeContactSheets } from '../batch/sheets.ts';
 import { JOB_NAME, RemoteJobResultSchema, type RemoteJobData, type RemoteJobResult } from './job-data.ts';
-import { modelKeyOf, registerModelQueue } from './names.ts';
+import { modelKeyOf, modelQueueName, registerModelQueue } from './names.ts';
 
 export interface RemoteBatchOptions {
   redis: Redis;
@@ -78,8 +78,12 @@ export async function runRemoteBatch(o: RemoteBatchOptions): Promise<RemoteBatch
   };
   try {
     for (const job of pending.values()) {
-      const name = await registerModelQueue(o.redis, o.queue, modelKeyOf(job.request));
-      if (!queues.has(name)) queues.set(name, new Queue(name, { connection: o.redis }));
+      const key = modelKeyOf(job.request);
+      const name = modelQueueName(o.queue, key);
+      if (!queues.has(name)) {
+        await registerModelQueue(o.redis, o.queue, key);
+        queues.set(name, new Queue(name, { connection: o.redis }));
+      }
       queueOf.set(job.id, queues.get(name)!);
     }
     const add = (job: PlannedJob) =>
