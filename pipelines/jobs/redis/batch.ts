@@ -132,6 +132,12 @@ export async function runRemoteBatch(o: RemoteBatchOptions): Promise<RemoteBatch
         if (poll % EXISTENCE_CHECK_EVERY === EXISTENCE_CHECK_EVERY - 1) {
           for (const job of [...pending.values()]) {
             if ((await queueOf.get(job.id)!.getJobState(job.id)) !== 'unknown') continue;
+            if (onDisk(job)) {
+              // Another run of this batch collected it (and removed it from Redis).
+              pending.delete(job.id);
+              o.onEvent?.({ type: 'done', job, files: job.files });
+              continue;
+            }
             o.log?.(`job ${job.id.slice(0, 12)} is no longer in Redis (restarted without its data?); queueing it again`);
             await add(job);
           }
