@@ -7,7 +7,7 @@ import { parseUNetConfig, type UNetConfig } from '../../models/unet/config.ts';
 import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
 import { selfAttentionLayers, matchPagLayers } from '../../models/unet/layers.ts';
 import { Vae } from '../../models/vae/vae.ts';
-import { headWeightsData, wholeLayerPicks, type HeadPick, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
+import { headWeightsData, headWeightsShape, wholeLayerPicks, type HeadPick, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
 import type { SelfAttentionLayer, SelfAttentionVariant } from '../../attention/self-attention.ts';
 import type { Attention } from '../../attention/options.ts';
 import { attentionSchedule, type AttentionPhase } from '../../attention/registry.ts';
@@ -225,7 +225,7 @@ export class SdPipeline {
     const attention = o.attention ?? { kind: 'softmax' };
     const schedule = attentionSchedule(attention, o.seed);
     const perturbedRows = usesPerturbation(plan) ? l.images : 0;
-    const headWeights = perturb ? tensor(headWeightsData(this.layers, perturb.picks), [this.layers.length, Math.max(...this.layers.map((x) => x.heads))]) : undefined;
+    const headWeights = perturb ? tensor(headWeightsData(this.layers, perturb.picks), headWeightsShape(this.layers)) : undefined;
     const size = latentSize(l);
     const totalSteps = sampler.plan(config, o.steps).timesteps.length - startIndex;
     const latentsPerStep: Float32Array[] = [];
