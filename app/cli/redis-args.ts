@@ -1,6 +1,6 @@
 // The options every Redis-backed command shares, and how it connects.
 import type { Redis } from 'ioredis';
-import { checkRedisUrl, connectRedis, RedisUrlError } from '../../pipelines/jobs/redis/connection.ts';
+import { checkRedisUrl, connectRedis } from '../../pipelines/jobs/redis/connection.ts';
 import { checkQueueName, DEFAULT_QUEUE } from '../../pipelines/jobs/redis/names.ts';
 import { UsageError } from './exit-codes.ts';
 
@@ -31,5 +31,3 @@ export function redisTarget(values: { redis?: string; queue?: string }): RedisTa
 export function connectForCommand(command: string, target: RedisTarget, maxAttempts?: number): Promise<Redis> {
   return connectRedis(target.url, { maxAttempts, name: command.replace(/\s+/g, '-'), log: (line) => process.stderr.write(`${command}: ${line}\n`) });
 }
-
-export { RedisUrlError };
