@@ -37,7 +37,7 @@ class WorkerProcess {
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
   }
 
-  waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
+  waitFor(pattern: RegExp, timeoutMs = 120_000): Promise<RegExpMatchArray> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`worker did not print ${pattern} within ${timeoutMs} ms; it printed:\n${this.log}`)), timeoutMs);
       const check = () => {
@@ -75,7 +75,7 @@ async function completions(url: string, queue: string): Promise<Record<string, s
   }
 }
 
-test('two workers, one killed -9 mid-run: every job is done exactly once, counted in Redis and on disk', { timeout: 120_000 }, async () => {
+test('two workers, one killed -9 mid-run: every job is done exactly once, counted in Redis and on disk', { timeout: 300_000 }, async () => {
   const redis = await RedisServer.start();
   const workers = ['a', 'b'].map((name) => new WorkerProcess(['--redis', redis.url, '--queue', 'kill', '--name', name, '--stall-seconds', '2']));
   try {
@@ -83,7 +83,7 @@ test('two workers, one killed -9 mid-run: every job is done exactly once, counte
     const file = batchFile('kill.txt', PROMPTS);
     const run = studio(['batch', file, '--redis', redis.url, '--queue', 'kill', '--out', out, '--steps', '16', '--json'], { cwd: dir });
     // The first worker to finish a job has taken its next one at once: kill it in the middle of that.
-    const first = await Promise.race(workers.map((w) => w.waitFor(/job \w+ done/, 60_000).then(() => w)));
+    const first = await Promise.race(workers.map((w) => w.waitFor(/job \w+ done/, 240_000).then(() => w)));
     await first.stop('SIGKILL');
     const survivor = workers.find((w) => w !== first)!;
     const result = await run;
@@ -104,7 +104,7 @@ test('two workers, one killed -9 mid-run: every job is done exactly once, counte
   }
 });
 
-test('Redis restarted mid-run: the batch still finishes, each image once; a rerun adds nothing', { timeout: 120_000 }, async () => {
+test('Redis restarted mid-run: the batch still finishes, each image once; a rerun adds nothing', { timeout: 300_000 }, async () => {
   const redis = await RedisServer.start();
   const worker = new WorkerProcess(['--redis', redis.url, '--stall-seconds', '5']);
   try {
@@ -138,7 +138,7 @@ test('Redis restarted mid-run: the batch still finishes, each image once; a reru
   }
 });
 
-test('Redis unreachable at start: a clear error, then retries with growing waits until it is there', { timeout: 120_000 }, async () => {
+test('Redis unreachable at start: a clear error, then retries with growing waits until it is there', { timeout: 300_000 }, async () => {
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
   const worker = new WorkerProcess(['--redis', url]);
@@ -164,7 +164,7 @@ test('Redis unreachable at start: a clear error, then retries with growing waits
   assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map(reconnectDelayMs), [500, 1000, 2000, 4000, 8000, 15000, 15000]);
 });
 
-test('a job for a model the worker cannot load fails alone, with the reason; the others are done', { timeout: 120_000 }, async () => {
+test('a job for a model the worker cannot load fails alone, with the reason; the others are done', { timeout: 300_000 }, async () => {
   const redis = await RedisServer.start();
   const worker = new WorkerProcess(['--redis', redis.url]);
   try {
@@ -205,7 +205,7 @@ test('bad --redis and --queue values are usage errors naming the fix', async () 
   assert.match(badQueue.stderr, /--queue "a:b": use 1 to 64 letters/);
 });
 
-test('a worker keeps its model: jobs for two models, interleaved in the batch, are run model by model', { timeout: 120_000 }, async () => {
+test('a worker keeps its model: jobs for two models, interleaved in the batch, are run model by model', { timeout: 300_000 }, async () => {
   const redis = await RedisServer.start();
   let worker: WorkerProcess | undefined;
   try {
