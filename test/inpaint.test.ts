@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { BadRequestError, GenerateRequestSchema, type GenerateRequestInput } from '../pipelines/jobs/api.ts';
+import { encodePng, metadataChunks, readImageMetadata, requestFromStudioMetadata } from '../pipelines/metadata/index.ts';
 import { runGenerate } from '../pipelines/recipes/generate.ts';
 import { readImageNchw } from '../pipelines/recipes/images.ts';
 import { latentMask, readMask } from '../pipelines/recipes/inpaint/mask.ts';
@@ -146,6 +147,14 @@ test('sd15-tiny: outpainting extends the canvas and keeps the image inside it', 
     }
   }
   assert.ok(newDiffers > (width * height - SIZE * SIZE) * 0.9, `only ${newDiffers} border pixels were generated`);
+
+  // The studio chunk records the inner size, so the image re-runs from its own metadata.
+  const r = GenerateRequestSchema.parse({ ...result.settings, model: fixture('sd15-tiny'), prompt: 'a red apple', seed: 7, initImage: init.path, outpaint: pads, maskBlur: blur, strength: 1 });
+  const image = result.images[0];
+  const png = await encodePng(image, metadataChunks({ request: r, image: { batchIndex: 0, seed: 7, width, height }, model: { name: 'sd15-tiny' }, ep: 'cpu', studioVersion: 'test' }));
+  const again = requestFromStudioMetadata(readImageMetadata(png).studio!);
+  assert.deepEqual([again.width, again.height], [SIZE, SIZE]);
+  assert.deepEqual((await runGenerate(again)).images[0].pixels, pixels);
 });
 
 test('--outpaint and --mask on the command line', async () => {
