@@ -11,6 +11,7 @@ import { encodePng, metadataChunks, readImageMetadata, requestFromStudioMetadata
 import { runGenerate } from '../pipelines/recipes/generate.ts';
 import { readImageNchw } from '../pipelines/recipes/images.ts';
 import { latentMask, readMask } from '../pipelines/recipes/inpaint/mask.ts';
+import * as masked from '../pipelines/recipes/inpaint/masked-area.ts';
 import { SdPipeline } from '../pipelines/recipes/sd/pipeline.ts';
 import { fixture, skipWithoutFixtures } from './fixtures.ts';
 
@@ -167,4 +168,31 @@ test('--outpaint and --mask on the command line', async () => {
   await assert.rejects(parseGenerateArgs(['--prompt', 'x', '--init-image', init.path, '--outpaint', '0,0,0,0']), /--outpaint: adds no canvas/);
   await assert.rejects(parseGenerateArgs(['--prompt', 'x', '--outpaint', '8,8']), /--outpaint: expected LEFT,RIGHT,TOP,BOTTOM/);
   await assert.rejects(parseGenerateArgs(['--prompt', 'x', '--init-image', init.path, '--mask', join(dir, 'nope.png')]), /--mask: no file or folder/);
+});
+
+test('sd15-tiny: inpainting only the masked area keeps every pixel outside the blurred mask', { skip: skipWithoutFixtures }, async () => {
+  const init = await writeInit();
+  const mask = await writeMask('mask-area.png');
+  const result = await runGenerate(request(fixture('sd15-tiny'), { initImage: init.path, mask, maskBlur: 1, strength: 1, inpaintArea: 'masked', padding: 4 }));
+  const out = result.images[0].pixels;
+  const blend = (await readMask(mask, SIZE, SIZE, 1)).blend;
+  let changedInside = 0;
+  for (let p = 0; p < SIZE * SIZE; p++) {
+    const same = [0, 1, 2].every((c) => out[p * 3 + c] === init.pixels[p * 3 + c]);
+    if (blend[p] === 0) assert.ok(same, `pixel ${p} lies outside the blurred mask but changed`);
+    if (distance(p % SIZE, Math.floor(p / SIZE)) === 0 && !same) changedInside++;
+  }
+  assert.ok(changedInside > BOX.size * BOX.size * 0.9, `only ${changedInside} pixels inside the mask were repainted`);
+});
+
+test('the masked area: the mask\'s box plus padding, widened to the image\'s aspect ratio and kept inside it', () => {
+  const { maskedRegion } = masked;
+  const blend = new Float32Array(100 * 50);
+  for (let y = 10; y < 20; y++) for (let x = 40; x < 44; x++) blend[y * 100 + x] = 1;
+  // Box 40..44 × 10..20 grown by 5 → 35..49 × 5..25 (14×20); 2:1 → 40 wide, centred on x = 42.
+  assert.deepEqual(maskedRegion({ width: 100, height: 50, blend }, 5), { left: 22, top: 5, width: 40, height: 20 });
+  // Near the edge it stays inside the image.
+  const edge = new Float32Array(100 * 50);
+  edge[0] = 1;
+  assert.deepEqual(maskedRegion({ width: 100, height: 50, blend: edge }, 3), { left: 0, top: 0, width: 8, height: 4 });
 });

@@ -52,6 +52,8 @@ img2img:
   --mask PATH            Inpaint: white = repaint, black = keep (SD 1.x/2.x/XL); a mask of
                          another size is stretched to the image's, with a notice
   --mask-blur PX         Soften the mask's edge (default 4); outside it the input is kept exactly
+  --inpaint-area whole|masked   masked: redraw only the mask's region (plus --padding PX,
+                         default 32) at the full size, then paste it back (A1111's "Only masked")
   --outpaint L,R,T,B     Extend the canvas by these pixels (multiples of 8) and generate the border;
                          --width/--height size the init image inside it
 

@@ -8,6 +8,7 @@ import { BadRequestError, hiresSize, type GenerateRequest, type ResolvedSettings
 import { latentPreview, readImageNchw } from '../recipes/images.ts';
 import { latentMask, overlayInit, readMask, type InpaintMask } from '../recipes/inpaint/mask.ts';
 import { outpaintCanvas } from '../recipes/inpaint/outpaint.ts';
+import { cropPlanes, maskedRegion, pasteRegion, type Region } from '../recipes/inpaint/masked-area.ts';
 import { drawWithHiresFix } from '../recipes/sd/hires-fix.ts';
 import { SdPipeline, type SdGenerateOptions } from '../recipes/sd/pipeline.ts';
 import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
@@ -20,8 +21,17 @@ const SD_DEFAULTS = { steps: 20, cfg: 7.5, sampler: 'dpmpp_2m_karras' } as const
 /** Head previews: small, few steps, Euler, no CFG (HeadHunter searches with CFG off). */
 const PREVIEW = { size: 256, steps: 10, cfg: 1, sampler: 'euler' } as const;
 
+interface DrawingCanvas {
+  width: number;
+  height: number;
+  initImage?: Float32Array;
+  mask?: InpaintMask;
+  /** Inpainting only the masked area: the whole image and mask, and the region drawn (scaled to the full size). */
+  full?: { initImage: Float32Array; mask: InpaintMask; region: Region };
+}
+
 /** What a request draws on: the init image (on its outpainting canvas) and the inpainting mask, if any. */
-async function canvas(request: GenerateRequest, s: ResolvedSettings): Promise<{ width: number; height: number; initImage?: Float32Array; mask?: InpaintMask }> {
+async function canvas(request: GenerateRequest, s: ResolvedSettings): Promise<DrawingCanvas> {
   const { width, height } = s;
   if (!request.initImage) return { width, height };
   if (request.outpaint) {
@@ -30,7 +40,13 @@ async function canvas(request: GenerateRequest, s: ResolvedSettings): Promise<{ 
   }
   const initImage = await readImageNchw(request.initImage, width, height);
   const mask = request.mask ? await readMask(request.mask, width, height, request.maskBlur ?? 0) : undefined;
-  return { width, height, initImage, mask };
+  if (!mask || request.inpaintArea !== 'masked') return { width, height, initImage, mask };
+  const region = maskedRegion(mask, request.padding ?? 0);
+  const crop = {
+    initImage: await cropPlanes(initImage, 3, width, height, region, width, height),
+    blend: await cropPlanes(mask.blend, 1, width, height, region, width, height),
+  };
+  return { width, height, initImage: crop.initImage, mask: { width, height, blend: crop.blend }, full: { initImage, mask, region } };
 }
 
 /** The warning for a size far above what the model was trained at. */
@@ -68,7 +84,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         width: request.width ?? spec.nativeSize,
         height: request.height ?? spec.nativeSize,
       };
-      const { width, height, initImage, mask } = await canvas(request, settings);
+      const { width, height, initImage, mask, full } = await canvas(request, settings);
       const notes = mask?.resizedFrom ? [`the mask is ${mask.resizedFrom.width}×${mask.resizedFrom.height} and the image ${width}×${height}: the mask was stretched to fit`] : [];
       if (!request.hiresFix && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
       const preview = (w: number, h: number): SdGenerateOptions['onStep'] => (i, total, latents) =>
@@ -99,7 +115,10 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         : await pipeline.generate(base);
       const { target } = probe;
       const model = { name: basename(target, extname(target)), file: probe.detection?.layout === 'single-file' ? target : undefined, family: pipeline.family };
-      if (mask && initImage) overlayInit(r.images, r.count, initImage, mask);
+      if (full) {
+        r.images = await pasteRegion(r.images, r.count, width, height, full.initImage, width, height, full.region);
+        overlayInit(r.images, r.count, full.initImage, full.mask);
+      } else if (mask && initImage) overlayInit(r.images, r.count, initImage, mask);
       return generateResult(r, request, settings, model, 0, notes);
     },
 

@@ -127,6 +127,10 @@ export const GenerateRequestSchema = z
     mask: z.string().min(1).optional(),
     /** Inpainting: the mask's blur in pixels, which is also the blend of the final overlay. */
     maskBlur: z.int({ error: 'must be a whole number of pixels' }).min(0, { error: 'must be 0 or more' }).max(256, { error: 'must be at most 256' }).optional(),
+    /** Inpainting: redraw the whole image, or only the region around the mask at the full size (A1111's "Only masked"). */
+    inpaintArea: z.enum(['whole', 'masked'], { error: 'must be whole or masked' }).optional(),
+    /** Inpainting only the masked area: pixels of context around the mask (A1111's default 32). */
+    padding: z.int({ error: 'must be a whole number of pixels' }).min(0, { error: 'must be 0 or more' }).max(4096, { error: 'must be at most 4096' }).optional(),
     outpaint: OutpaintSchema.optional(),
     hiresFix: HiresFixSchema.optional(),
     pag: PagSchema.optional(),
@@ -147,6 +151,12 @@ export const GenerateRequestSchema = z
     if (r.hiresFix !== undefined && r.initImage !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['hiresFix'], message: 'applies to text-to-image: leave out the init image, or raise the size and use --strength' });
     }
+    if (r.inpaintArea !== undefined && r.mask === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['inpaintArea'], message: 'only applies to inpainting: give a mask too' });
+    }
+    if (r.padding !== undefined && r.inpaintArea !== 'masked') {
+      ctx.addIssue({ code: 'custom', path: ['padding'], message: 'only applies to inpainting the masked area: give --inpaint-area masked too' });
+    }
     if (r.outpaint !== undefined && r.initImage === undefined) {
       ctx.addIssue({ code: 'custom', path: ['outpaint'], message: 'extends an image: give the image as the init image too' });
     }
@@ -160,6 +170,7 @@ export const GenerateRequestSchema = z
   .transform((r) => ({
     ...r,
     ...(r.initImage !== undefined && r.strength === undefined ? { strength: DEFAULT_STRENGTH } : {}),
+    ...(r.inpaintArea === 'masked' && r.padding === undefined ? { padding: 32 } : {}),
     ...((r.mask !== undefined || r.outpaint !== undefined) && r.maskBlur === undefined ? { maskBlur: DEFAULT_MASK_BLUR } : {}),
   }));
 
