@@ -2,6 +2,7 @@
 // It is validated at the boundary (zod) and recorded verbatim in each PNG's studio chunk, so a
 // parsed request must be enough to re-run an image exactly: everything random (the seed) is
 // decided here, before the engine sees it.
+import { MAX_PROMPT_CHARS } from '../text/prompt-weights.ts';
 import { z } from 'zod';
 import type { RgbImage } from '../metadata/encode-png.ts';
 import { SAMPLER_NAMES as REGISTERED_SAMPLERS, type SamplerName as RegisteredSampler } from '../samplers/index.ts';
@@ -67,8 +68,8 @@ export const GenerateRequestSchema = z
     modelsDir: z.string().min(1).optional(),
     /** VAE override (file or folder). */
     vae: z.string().min(1).optional(),
-    prompt: z.string(),
-    negative: z.string().default(''),
+    prompt: z.string().max(MAX_PROMPT_CHARS, { error: `is longer than ${MAX_PROMPT_CHARS} characters; shorten it` }),
+    negative: z.string().max(MAX_PROMPT_CHARS, { error: `is longer than ${MAX_PROMPT_CHARS} characters; shorten it` }).default(''),
     /** Absent: the model's default (20 for Stable Diffusion, 8 for the embedded models). */
     steps: z.int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(1000, { error: 'must be at most 1000' }).optional(),
     /** Absent: the model's default (7.5 for Stable Diffusion). */
