@@ -14,7 +14,7 @@ export const ARTIFACTS = join(ROOT, 'test-artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const UI_DIR = join(ROOT, 'dist/renderer');
 /** Sources the UI bundle is built from. */
-const UI_SOURCES = ['renderer', 'app/server/api.ts', 'pipelines/recipes/request.ts', 'vite.config.ts', 'svelte.config.js'];
+const UI_SOURCES = ['renderer', 'app/server/api.ts', 'app/server/limits.ts', 'pipelines/recipes/request.ts', 'vite.config.ts', 'svelte.config.js'];
 
 /** Why the browser tests cannot run here, or undefined when they can (for node:test's `skip`). */
 export function browserSkipReason(): string | undefined {

@@ -57,7 +57,7 @@ async function describeFolder(path: string, name: string): Promise<ModelEntry | 
   return entry;
 }
 
-function describeFile(path: string, name: string, sizeBytes: number): ModelEntry {
+export function describeCheckpointFile(path: string, name: string, sizeBytes: number): ModelEntry {
   const entry: ModelEntry = { name: name.replace(CHECKPOINT_EXTENSIONS, ''), path, kind: 'file', methods: [], sizeBytes };
   if (!/\.safetensors$/i.test(name)) {
     entry.problem = 'pickle checkpoints are read by the engine only; convert it to .safetensors to see its family here';
@@ -73,8 +73,11 @@ function describeFile(path: string, name: string, sizeBytes: number): ModelEntry
   return entry;
 }
 
+/** Reads one checkpoint's header; the server passes one that runs in its inspector worker. */
+export type DescribeCheckpoint = (path: string, name: string, sizeBytes: number) => Promise<ModelEntry>;
+
 /** Every model in `dir` (one level deep), by name. A missing folder is an empty list. */
-export async function scanModels(dir: string): Promise<ModelEntry[]> {
+export async function scanModels(dir: string, describe: DescribeCheckpoint = async (...a) => describeCheckpointFile(...a)): Promise<ModelEntry[]> {
   if (!existsSync(dir)) return [];
   const found: ModelEntry[] = [];
   for (const d of readdirSync(dir, { withFileTypes: true })) {
@@ -84,7 +87,17 @@ export async function scanModels(dir: string): Promise<ModelEntry[]> {
       const folder = await describeFolder(path, d.name);
       if (folder) found.push(folder);
     } else if (d.isFile() && CHECKPOINT_EXTENSIONS.test(d.name)) {
-      found.push(describeFile(path, d.name, statSync(path).size));
+      const sizeBytes = statSync(path).size;
+      found.push(
+        await describe(path, d.name, sizeBytes).catch((e: Error) => ({
+          name: d.name.replace(CHECKPOINT_EXTENSIONS, ''),
+          path,
+          kind: 'file' as const,
+          methods: [],
+          sizeBytes,
+          problem: e.message,
+        })),
+      );
     }
   }
   return found.sort((a, b) => a.name.localeCompare(b.name));

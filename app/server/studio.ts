@@ -13,7 +13,8 @@ import type { EventName, EventOf, HeadWeight, ParsedParamsOf, Preview, ResultOf 
 import { BadRequestError, type StudioApi } from './dispatch.ts';
 import type { StudioJobs } from './engine-jobs.ts';
 import { Gallery } from './gallery.ts';
-import { readDroppedImage } from './dropped-image.ts';
+import { PathPolicy } from './confine.ts';
+import { Inspector } from './inspector.ts';
 import { scanModels } from './models.ts';
 import type { AppJobRun as JobRun } from '../../pipelines/queue/index.ts';
 import { PersistentJobQueue } from '../../pipelines/queue/index.ts';
@@ -55,9 +56,13 @@ export class Studio implements StudioApi {
   private readonly listeners = new Set<StudioListener>();
   private readonly hashes = new Map<string, Promise<string>>();
   private providers?: ResultOf<'listProviders'>;
+  /** Reads gallery PNGs, dropped files and checkpoint headers off the main thread, within budgets. */
+  private readonly inspector = new Inspector();
+  private readonly paths: PathPolicy;
 
   constructor(private readonly o: StudioOptions) {
-    this.outputs = new Gallery(o.outputsDir);
+    this.paths = new PathPolicy(o.modelsDir, o.outputsDir);
+    this.outputs = new Gallery(o.outputsDir, (path, name) => this.inspector.run({ kind: 'galleryMetadata', path, name }));
     this.engine = new EngineClient<StudioJobs>({
       host: o.engineHost,
       jobModules: [o.jobModule ?? DEFAULT_JOB_MODULE],
@@ -85,6 +90,7 @@ export class Studio implements StudioApi {
   async close(): Promise<void> {
     await this.jobs.close(); // queued jobs stay in the journal and run at the next start
     await this.engine.close();
+    await this.inspector.close();
   }
 
   // ---- API ----
@@ -94,17 +100,17 @@ export class Studio implements StudioApi {
   }
 
   async listModels(): Promise<ResultOf<'listModels'>> {
-    return { modelsDir: this.o.modelsDir, models: await scanModels(this.o.modelsDir), embedded: embeddedModels(), defaultModel: DEFAULT_MODEL_NAME };
+    return { modelsDir: this.o.modelsDir, models: await scanModels(this.o.modelsDir, (path, name, sizeBytes) => this.inspector.run({ kind: 'checkpoint', path, name, sizeBytes })), embedded: embeddedModels(), defaultModel: DEFAULT_MODEL_NAME };
   }
 
   async listHeads({ model }: ParsedParamsOf<'listHeads'>): Promise<ResultOf<'listHeads'>> {
-    return this.engine.run('studio.listHeads', { model, modelsDir: this.o.modelsDir });
+    return this.engine.run('studio.listHeads', { model: this.paths.model(model), modelsDir: this.o.modelsDir });
   }
 
   async generate({ request: raw, heads }: ParsedParamsOf<'generate'>): Promise<ResultOf<'generate'>> {
     const parsed = GenerateRequestSchema.safeParse(raw);
     if (!parsed.success) throw new BadRequestError(`generate request: ${z.prettifyError(parsed.error)}`);
-    const request: GenerateRequest = { ...parsed.data, modelsDir: parsed.data.modelsDir ?? this.o.modelsDir };
+    const request: GenerateRequest = this.paths.request(parsed.data);
     checkHeads(request, heads);
     // Recorded in the image's metadata with the rest of the request, so the heads can be recalled.
     if (heads.length && request.pag) request.pag = { ...request.pag, heads };
@@ -132,7 +138,7 @@ export class Studio implements StudioApi {
   }
 
   async readImageMetadata({ name, dataBase64 }: ParsedParamsOf<'readImageMetadata'>): Promise<ResultOf<'readImageMetadata'>> {
-    return readDroppedImage(name, Buffer.from(dataBase64, 'base64'));
+    return this.inspector.run({ kind: 'droppedImage', name, bytes: Buffer.from(dataBase64, 'base64') });
   }
 
   async listProviders(params: ParsedParamsOf<'listProviders'>): Promise<ResultOf<'listProviders'>> {
@@ -151,27 +157,27 @@ export class Studio implements StudioApi {
   }
 
   headEffects(params: ParsedParamsOf<'headEffects'>): Promise<ResultOf<'headEffects'>> {
-    return this.heads.headEffects(params);
+    return this.heads.headEffects({ ...params, model: this.paths.model(params.model) });
   }
 
   headHunt(params: ParsedParamsOf<'headHunt'>): Promise<ResultOf<'headHunt'>> {
-    return this.heads.headHunt(params);
+    return this.heads.headHunt({ ...params, model: this.paths.model(params.model) });
   }
 
   async listPresets(params: ParsedParamsOf<'listPresets'>): Promise<ResultOf<'listPresets'>> {
-    return this.presets.list(params);
+    return this.presets.list({ ...params, model: this.paths.model(params.model) });
   }
 
   async loadPresets(params: ParsedParamsOf<'loadPresets'>): Promise<ResultOf<'loadPresets'>> {
-    return this.presets.load(params);
+    return this.presets.load({ ...params, model: this.paths.model(params.model) });
   }
 
   async savePreset(params: ParsedParamsOf<'savePreset'>): Promise<ResultOf<'savePreset'>> {
-    return this.presets.save(params);
+    return this.presets.save({ ...params, model: this.paths.model(params.model) });
   }
 
   async story({ story, model }: ParsedParamsOf<'story'>): Promise<ResultOf<'story'>> {
-    const spec = storyJobSpec(story, model);
+    const spec = storyJobSpec(story, this.paths.model(model));
     const job = this.jobs.enqueue(spec);
     return { jobId: job.id, seed: spec.seed };
   }
