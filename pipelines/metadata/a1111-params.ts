@@ -18,13 +18,16 @@ export interface ParamMatch {
   value: string;
 }
 
+/** The whole character at `i` (two units for a surrogate pair); ASCII without allocating. */
 function charAt(text: string, i: number): string {
-  const code = text.codePointAt(i)!;
-  return String.fromCodePoint(code);
+  const unit = text.charCodeAt(i);
+  if (unit < 0xd800 || unit > 0xdbff) return text[i];
+  return String.fromCodePoint(text.codePointAt(i)!);
 }
 
-const isWord = (ch: string) => WORD.test(ch);
-const isKeyChar = (ch: string) => isWord(ch) || ch === ' ' || ch === '-' || ch === '/';
+const isAsciiWord = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+const isWord = (ch: string) => (ch.length === 1 && ch.charCodeAt(0) < 128 ? isAsciiWord(ch.charCodeAt(0)) : WORD.test(ch));
+const isKeyChar = (ch: string) => ch === ' ' || ch === '-' || ch === '/' || isWord(ch);
 
 /** Every `Key: value` of a parameter line, in order, as A1111's re_param.finditer finds them. */
 export function scanParams(line: string): ParamMatch[] {
