@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { OPTIONS as GENERATE_OPTIONS } from '../app/cli/generate-args.ts';
-import { BatchFileError, readBatchRows } from '../pipelines/batch/rows.ts';
+import { BatchFileError, readBatchRows } from '../pipelines/jobs/batch/rows.ts';
 import { HeadPresetError, parseHeadPreset } from '../pipelines/heads/presets.ts';
 import { SafetensorsError, SafetensorsFile, writeSafetensors } from '../pipelines/io/safetensors.ts';
 import { TorchPtError, TorchPtFile } from '../pipelines/io/torch-pt.ts';

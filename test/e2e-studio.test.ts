@@ -5,12 +5,13 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { DEFAULT_MODEL_NAME, embeddedModels } from '../app/server/embedded-models.ts';
+import { describe, test } from 'node:test';
+import { DEFAULT_MODEL as DEFAULT_MODEL_NAME } from '../pipelines/families/registry.ts';
+import { embeddedModels } from '../pipelines/families/scan.ts';
 import { writeSafetensors } from '../pipelines/io/safetensors.ts';
 import { encodePng } from '../pipelines/metadata/encode-png.ts';
 import { readImageMetadata } from '../pipelines/metadata/read-metadata.ts';
-import { browserSkipReason, openStudio, type Studio } from './e2e-harness.ts';
+import { browserSkipReason, openStudio, studioPerSuite, type Studio } from './e2e-harness.ts';
 
 const skip = browserSkipReason();
 
@@ -41,12 +42,7 @@ const COMFY_PROMPT = JSON.stringify({
 
 describe('studio in Chromium', { skip }, () => {
   let s: Studio;
-  before(async () => {
-    s = await openStudio();
-  });
-  after(async () => {
-    await s?.close();
-  });
+  studioPerSuite(openStudio, (opened) => (s = opened));
 
   const field = (label: string) => s.page.getByLabel(label, { exact: true });
   const job = (status: string) => s.page.locator(`.jobs li.${status}`);

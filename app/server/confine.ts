@@ -3,9 +3,8 @@
 // engine sees it, and the refusal says nothing about what exists outside those folders.
 import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
-import type { GenerateRequest } from '../../pipelines/recipes/request.ts';
+import { EMBEDDED_MODEL_NAMES, type GenerateRequest } from '../../pipelines/jobs/api.ts';
 import { BadRequestError } from './dispatch.ts';
-import { embeddedModels } from './embedded-models.ts';
 
 export class PathPolicy {
   constructor(
@@ -19,7 +18,7 @@ export class PathPolicy {
    */
   model(value: string | undefined, field = 'model'): string | undefined {
     if (value === undefined) return undefined;
-    if (embeddedModels().some((m) => m.name === value)) return value;
+    if ((EMBEDDED_MODEL_NAMES as readonly string[]).includes(value)) return value;
     const path = inside(this.modelsDir, value, field, `choose a model from the models folder (${this.modelsDir}) or one shipped with the studio`);
     return !existsSync(path) && existsSync(`${path}.safetensors`) ? `${path}.safetensors` : path;
   }

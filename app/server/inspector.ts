@@ -99,5 +99,5 @@ export class Inspector {
 }
 
 function describeTask(t: InspectTask): string {
-  return t.kind === 'checkpoint' ? `checkpoint "${t.name}"` : `image "${t.name}"`;
+  return `image "${t.name}"`;
 }

@@ -16,7 +16,7 @@ import { checkBinding, denyReason, isLoopbackHost } from './access.ts';
 import { resolveInside, sendFile, sendText } from './static-files.ts';
 import { Studio } from './studio.ts';
 import { bridgeSocket } from './ws-bridge.ts';
-import { MAX_DROPPED_FILE_BYTES } from './limits.ts';
+import { MAX_DROPPED_FILE_BYTES } from '../../pipelines/jobs/api-limits.ts';
 
 export const DEFAULT_PORT = 7870;
 export const API_PATH = '/api';

@@ -3,7 +3,7 @@
 // process: malformed frames and oversized messages close that socket only (ws reports them as the
 // socket's 'error' event, which would be thrown without a listener).
 import type { WebSocket } from 'ws';
-import { CallMessageSchema, type ServerMessage } from './api.ts';
+import { CallMessageSchema, type ServerMessage } from '../../pipelines/jobs/api-studio.ts';
 import { dispatchCall } from './dispatch.ts';
 import type { Studio } from './studio.ts';
 

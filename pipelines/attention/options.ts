@@ -56,13 +56,46 @@ export const AttentionSchema = z.discriminatedUnion('kind', [softmax.schema, age
 export type Attention = z.infer<typeof AttentionSchema>;
 export type AgentAttentionRequest = z.infer<typeof agent.schema>;
 
-/** Variants whose request carries a path (written `kind:PATH` on the command line). */
-export const takesPath = (kind: AttentionKind): boolean => 'path' in ATTENTION_VARIANTS.find((v) => v.id === kind)!.schema.shape;
+const variant = (kind: string) => ATTENTION_VARIANTS.find((v) => v.id === kind);
 
-/** How the command line writes each variant: `softmax, agent or linfusion:PATH`. */
-export function attentionCliForms(): string[] {
-  return ATTENTION_KINDS.map((k) => (takesPath(k) ? `${k}:PATH` : k));
-}
+/** Variants whose request carries a path (written `kind:PATH` on the command line). */
+export const takesPath = (kind: AttentionKind): boolean => 'path' in variant(kind)!.schema.shape;
 
 /** The label shown for a variant (metadata, UI). */
-export const attentionLabel = (kind: AttentionKind): string => ATTENTION_VARIANTS.find((v) => v.id === kind)!.label;
+export const attentionLabel = (kind: AttentionKind): string => variant(kind)!.label;
+
+/** How the command line writes each variant: `softmax`, `agent[:ratio=R,…]`, `linfusion:PATH`. */
+export function attentionCliForms(): string[] {
+  return ATTENTION_VARIANTS.map((v) => (takesPath(v.id) ? `${v.id}:PATH` : Object.keys(v.schema.shape).length > 1 ? `${v.id}[:KEY=X,…]` : v.id));
+}
+
+/** `a, b or c`. */
+export const orList = (items: readonly string[]) => (items.length > 1 ? `${items.slice(0, -1).join(', ')} or ${items.at(-1)}` : items.join(''));
+
+/**
+ * `--attention` text → the request: `kind`, `kind:PATH` for variants that read a file, or
+ * `kind:key=value,…` for a variant's numeric options. Returns the problem in words when it does not parse.
+ */
+export function parseAttentionArg(text: string): Attention | string {
+  const colon = text.indexOf(':');
+  const kind = colon < 0 ? text : text.slice(0, colon);
+  const rest = colon < 0 ? undefined : text.slice(colon + 1);
+  const v = variant(kind);
+  const expected = `expected ${orList(ATTENTION_KINDS.map((k) => (takesPath(k) ? `${k}:PATH` : k)))}, got ${JSON.stringify(text)}`;
+  if (!v) return expected;
+  let request: Record<string, unknown> = { kind };
+  if (takesPath(v.id)) {
+    if (!rest) return expected;
+    request.path = rest;
+  } else if (rest !== undefined) {
+    const keys = Object.keys(v.schema.shape).filter((k) => k !== 'kind');
+    if (keys.length === 0) return `${kind} takes no options, got ${JSON.stringify(text)}`;
+    for (const pair of rest.split(',')) {
+      const [key, value, extra] = pair.split('=');
+      if (!keys.includes(key) || value === undefined || extra !== undefined) return `${kind} options are ${keys.map((k) => `${k}=X`).join(',')}, got ${JSON.stringify(pair)}`;
+      request = { ...request, [key]: value.trim() === '' ? Number.NaN : Number(value) };
+    }
+  }
+  const parsed = AttentionSchema.safeParse(request);
+  return parsed.success ? parsed.data : parsed.error.issues.map((i) => i.message).join('; ');
+}

@@ -1,4 +1,5 @@
 import type { ClipPad, ClipTokenizer } from './clip-tokenizer.ts';
+import { MAX_PROMPT_CHARS } from './limits.ts';
 
 /** A run of prompt text and its attention weight, as A1111's `parse_prompt_attention` returns them. */
 export type WeightedText = [text: string, weight: number];
@@ -13,11 +14,7 @@ const SQUARE_MULTIPLIER = 1 / 1.1;
 // `:weight)`, closers, plain text, a lone colon. `\d` is Python's, i.e. any Unicode decimal digit.
 const ATTENTION_TOKENS = /\\\(|\\\)|\\\[|\\\]|\\\\|\\|\(|\[|:([+-]?[.\p{Nd}]+)\)|\)|\]|[^\\()[\]:]+|:/gu;
 
-/**
- * The longest prompt read, in characters. A prompt is read as at most a few dozen 75-token chunks;
- * 20,000 characters is several hundred chunks already, and the cap keeps parsing and tokenizing bounded.
- */
-export const MAX_PROMPT_CHARS = 20_000;
+export { MAX_PROMPT_CHARS };
 /**
  * Brackets open at once. Each closing bracket reweights the text inside it, so the cost grows with
  * the nesting depth; 32 levels of `(` already weigh 1.1^32 ≈ 21.

@@ -1,7 +1,7 @@
 // The story being edited in the method panel: subjects (a name that scene prompts use, and a
 // description for the subject's reference image), scenes (a prompt and a box per subject), and the
 // draft the studio's `story` call takes. Boxes are [left, top, right, bottom] as fractions of the image.
-import type { StoryDraft } from '../../app/server/api.ts';
+import type { StoryDraft } from '../../pipelines/jobs/api-studio.ts';
 
 export type Box = [number, number, number, number];
 
@@ -43,8 +43,8 @@ export function moveBox(b: Box, dx: number, dy: number): Box {
 export class StoryEditor {
   subjects = $state<SubjectDraft[]>([]);
   scenes = $state<SceneDraft[]>([]);
-  /** The model the story runs on (an embedded model name or a model path). */
-  model = $state('emoji-dit');
+  /** The model the story runs on (an embedded model name or a model path; the panel picks the first that runs stories). */
+  model = $state('');
   /** Empty number fields bind to null: the story's (or the model's) default. */
   seed = $state<number | null>(null);
   steps = $state<number | null>(null);

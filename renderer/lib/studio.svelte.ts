@@ -1,7 +1,7 @@
 // The UI's state and the actions the panels trigger. Everything the studio reports arrives as events
 // (queue, progress, new images, engine restarts) and lands here; components read it and call actions.
-import type { EmbeddedModel, EventOf, GalleryImage, JobView, ModelEntry, Preview, ResultOf } from '../../app/server/api.ts';
-import { MAX_DROPPED_FILE_BYTES } from '../../app/server/limits.ts';
+import type { EmbeddedModel, EventOf, GalleryImage, JobView, ModelEntry, Preview, ResultOf } from '../../pipelines/jobs/api-studio.ts';
+import { MAX_DROPPED_FILE_BYTES } from '../../pipelines/jobs/api-limits.ts';
 import { ApiClient } from './api-client.ts';
 import { GenerateForm } from './form.svelte.ts';
 import { HeadSelection } from './heads.svelte.ts';

@@ -3,6 +3,7 @@
 // with the cross-attention probe (emoji-probe.ts) or IR attention (emoji-dit.ts), its VAE. A
 // reference's mask is where its emoji is drawn (non-white cells of the 8×8 token grid: emoji sit on
 // white, as in training). Always 64×64 and flow_euler; steps and cfg come from the story.
+import type { StoryGraphOptions } from '../../attention/reposition.ts';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../../io/safetensors.ts';
 import { readEmojiConfig, type EmojiDitConfig, type EmojiVaeConfig } from '../../models/emoji/config.ts';
@@ -14,8 +15,9 @@ import { ort, Session, tensor, type SessionOptions } from '../../runtime/session
 import type { EmojiLoadOptions } from '../emoji/pipeline.ts';
 import { isEmojiModelName, resolveEmojiModel, type EmojiModelFolders } from '../emoji/models.ts';
 import { checkPrompt } from '../emoji/prompt-check.ts';
+import { toNhwc01 } from '../images.ts';
 import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
-import { combine, EMOJI_GUIDANCE, usesCfg, type GuidancePlan } from '../../guidance/cfg-pag.ts';
+import { EMOJI_GUIDANCE } from '../../guidance/cfg-pag.ts';
 import { StoryInputError } from './boxes.ts';
 import { buildStoryEmojiDiT } from './emoji-dit.ts';
 import { buildProbedEmojiDiT } from './emoji-probe.ts';
@@ -113,7 +115,7 @@ class EmojiDitStoryModel implements StoryModel {
     return this.config.latent_size / this.config.patch_size;
   }
 
-  get selfAttentionLayers(): number {
+  get selfAttentionLayerCount(): number {
     return this.config.depth;
   }
 
@@ -159,11 +161,10 @@ class EmojiDitStoryModel implements StoryModel {
   }
 
   denoiser(story: Story): StoryDenoiser {
-    const plan: GuidancePlan = { cfg: story.cfg, pag: 0 };
     const latent = { channels: this.config.in_channels, height: this.config.latent_size, width: this.config.latent_size };
     const shape = [1, latent.channels, latent.height, latent.width];
     return {
-      latent, groups: usesCfg(plan, EMOJI_GUIDANCE) ? 2 : 1, condGroup: 0, callsPerStep: 1, output: 'out',
+      latent, plan: { cfg: story.cfg, pag: 0 }, guidance: EMOJI_GUIDANCE, callsPerStep: 1, output: 'out',
       sample: async (seed, predict, onStep) => {
         const x = new TorchGenerator(seed).randn(shape);
         const ts = timeGrid(story.steps, this.config.sampler.shift);
@@ -174,7 +175,6 @@ class EmojiDitStoryModel implements StoryModel {
         return x;
       },
       inputs: (sample, rows, t) => ({ x: tensor(sample, [rows, ...shape.slice(1)]), t: tensor(new Float32Array(rows).fill(t), [rows]) }),
-      guide: (out, size) => combine(plan, out, size, EMOJI_GUIDANCE),
     };
   }
 
@@ -182,7 +182,7 @@ class EmojiDitStoryModel implements StoryModel {
     return buildProbedEmojiDiT(this.p.weights, this.config, rows);
   }
 
-  storyGraph(_story: Story, _textLength: number, o: Parameters<StoryModel['storyGraph']>[2]) {
+  storyGraph(_story: Story, _textLength: number, o: StoryGraphOptions) {
     const dit = buildStoryEmojiDiT(this.p.weights, this.config, o);
     return { graph: dit.graph, grids: dit.inputs.grids };
   }
@@ -200,12 +200,7 @@ class EmojiDitStoryModel implements StoryModel {
   async decode(latents: Float32Array): Promise<Float32Array> {
     const { latent_size: l, in_channels: c } = this.config;
     const decoded = (await this.p.decoder.run({ z: tensor(latents, [1, c, l, l]) })).decoded.data as Float32Array;
-    const plane = this.side * this.side;
-    const rgb = new Float32Array(plane * 3);
-    for (let ch = 0; ch < 3; ch++) {
-      for (let p = 0; p < plane; p++) rgb[p * 3 + ch] = (Math.min(1, Math.max(-1, decoded[ch * plane + p])) + 1) / 2;
-    }
-    return rgb;
+    return toNhwc01(decoded, 1, this.side, this.side);
   }
 
   async encodePixels(pixels: Float32Array): Promise<Float32Array> {

@@ -5,7 +5,8 @@
 // The batch rows are, per guidance group, the references and then the scene (attention/reposition.ts).
 import type { ort, Session } from '../../runtime/session.ts';
 import { PROBE_OUTPUT } from './probe.ts';
-import type { LatentInput, StoryDenoiser } from './story-model.ts';
+import { combine } from '../../guidance/cfg-pag.ts';
+import { storyBranches, type LatentInput, type StoryDenoiser } from './story-model.ts';
 
 export interface PassSpec {
   session: Session;
@@ -36,8 +37,9 @@ export async function runPass(d: StoryDenoiser, p: PassSpec): Promise<PassResult
   const { channels, height, width } = d.latent;
   const size = channels * height * width;
   const refs = p.references ?? [];
-  const rows = d.groups * (refs.length + 1);
-  const sceneStart = d.groups * refs.length;
+  const order = storyBranches(d);
+  const rows = order.length * (refs.length + 1);
+  const sceneStart = order.length * refs.length;
   let probeSum: Float32Array | undefined;
   let call = 0;
   const latents = await d.sample(p.seed, async (x, level, timestep) => {
@@ -46,14 +48,14 @@ export async function runPass(d: StoryDenoiser, p: PassSpec): Promise<PassResult
     p.record?.push(own.slice());
     const sample = new Float32Array(rows * size);
     const refInputs = refs.map((input) => input(call, level));
-    for (let g = 0; g < d.groups; g++) {
+    for (let g = 0; g < order.length; g++) {
       refInputs.forEach((r, i) => sample.set(r, (g * refs.length + i) * size));
       sample.set(own, (sceneStart + g) * size);
     }
     const out = await p.session.run({ ...p.textFeeds, ...p.feeds?.(call), ...d.inputs(sample, rows, timestep) });
-    if (p.probe) probeSum = accumulate(probeSum, out[PROBE_OUTPUT], rows, sceneStart + d.condGroup);
+    if (p.probe) probeSum = accumulate(probeSum, out[PROBE_OUTPUT], rows, sceneStart + order.indexOf('cond'));
     call++;
-    return d.guide((out[d.output].data as Float32Array).subarray(sceneStart * size), size);
+    return combine(d.plan, (out[d.output].data as Float32Array).subarray(sceneStart * size), size, d.guidance);
   }, (step, total) => p.onStep?.(step, total), p.signal);
   return { latents, probe: probeSum?.map((v) => v / call) };
 }

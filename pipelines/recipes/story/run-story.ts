@@ -12,13 +12,13 @@ import { mutualLayerIndices, type StoryGraphOptions } from '../../attention/repo
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import type { Provider } from '../../runtime/session.ts';
 import { readImageNchw } from '../images.ts';
-import { randomSeed } from '../request.ts';
+import { randomSeed } from '../../jobs/api.ts';
 import { proposeBoxes, tokenMap } from './attention-maps.ts';
 import type { Box } from './boxes.ts';
 import { runPass } from './pass.ts';
 import { sceneMaskFeeds, type SourceMask } from './scene-masks.ts';
 import { settleSceneBoxes, subjectNamed, type Story } from './story.ts';
-import { textLayout, type LatentInput, type StoryDenoiser, type StoryImage, type StoryModel, type StoryResult, type StoryRunOptions, type StoryText } from './story-model.ts';
+import { storyBranches, textLayout, type LatentInput, type StoryDenoiser, type StoryImage, type StoryModel, type StoryResult, type StoryRunOptions, type StoryText } from './story-model.ts';
 import type { StorySession } from './story-sessions.ts';
 
 interface Reference {
@@ -70,8 +70,8 @@ class StoryRun {
   /** The plain denoiser with the probe, one scene row per guidance group. */
   private async probed(): Promise<StorySession> {
     const { story, text, denoiser } = this;
-    const key = ['probe', denoiser.groups, story.width, story.height, text.length];
-    return this.used(await this.model.sessions.get(key, () => ({ graph: this.model.probedGraph(story, text.length, denoiser.groups) })));
+    const key = ['probe', storyBranches(denoiser).length, story.width, story.height, text.length];
+    return this.used(await this.model.sessions.get(key, () => ({ graph: this.model.probedGraph(story, text.length, storyBranches(denoiser).length) })));
   }
 
   /** The story graph for `subjects` references. */
@@ -79,11 +79,11 @@ class StoryRun {
     const { story, text, denoiser } = this;
     const ir = story.ir;
     const o: StoryGraphOptions = {
-      batch: { groups: denoiser.groups, subjects },
-      mutualLayers: new Set(ir.reposition ? mutualLayerIndices(this.model.selfAttentionLayers, ir.mutualFrom) : []),
+      batch: { groups: storyBranches(denoiser).length, subjects },
+      mutualLayers: new Set(ir.reposition ? mutualLayerIndices(this.model.selfAttentionLayerCount, ir.mutualFrom) : []),
       isolation: ir.isolation, mutualCrossAttention: ir.mutualCrossAttention, crossAttentionLambda: ir.crossAttentionLambda, refLogitBias: ir.refLogitBias,
     };
-    const key = ['story', subjects, denoiser.groups, story.width, story.height, text.length, ir];
+    const key = ['story', subjects, storyBranches(denoiser).length, story.width, story.height, text.length, ir];
     return this.used(await this.model.sessions.get(key, () => this.model.storyGraph(story, text.length, o)));
   }
 

@@ -2,14 +2,16 @@
 // scheduler samplers with CFG in diffusers' order [uncond, cond], the UNet with the cross-attention
 // probe (probe.ts) or IR attention (ir-unet.ts), the VAE. References are located by the attention
 // maps of their words.
+import type { StoryGraphOptions } from '../../attention/reposition.ts';
 import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import { tensor } from '../../runtime/session.ts';
 import { getSampler, type SchedulerConfig } from '../../samplers/index.ts';
 import type { ClipTokenizer } from '../../text/clip-tokenizer.ts';
 import { tokenizeWeighted } from '../../text/prompt-weights.ts';
+import { toNhwc01 } from '../images.ts';
 import { encodePrompts } from '../sd/conditioning.ts';
-import { combine, type GuidancePlan } from '../../guidance/cfg-pag.ts';
+import { DIFFUSERS_GUIDANCE } from '../../guidance/cfg-pag.ts';
 import { SdPipeline, type SdLoadOptions } from '../sd/pipeline.ts';
 import { buildStoryUNet } from './ir-unet.ts';
 import { CrossAttentionProbe, probeDownsample } from './probe.ts';
@@ -48,7 +50,7 @@ class SdStoryModel implements StoryModel {
     this.sessions = new StorySessions({ providers: o.providers });
   }
 
-  get selfAttentionLayers(): number {
+  get selfAttentionLayerCount(): number {
     return this.sd.layers.length;
   }
 
@@ -74,12 +76,10 @@ class SdStoryModel implements StoryModel {
   denoiser(story: Story): StoryDenoiser {
     const sampler = getSampler(story.sampler);
     const config = this.sd.sources.scheduler.config as SchedulerConfig;
-    const plan: GuidancePlan = { cfg: story.cfg, pag: 0 };
     const latent = this.latent(story);
     const { order, initNoiseSigma } = sampler.plan(config, story.steps);
-    const groups = story.cfg > 1 ? 2 : 1;
     return {
-      latent, groups, condGroup: groups - 1, callsPerStep: order, output: UNET_OUTPUT,
+      latent, plan: { cfg: story.cfg, pag: 0 }, guidance: DIFFUSERS_GUIDANCE, callsPerStep: order, output: UNET_OUTPUT,
       sample: (seed, predict, onStep, signal) => {
         const generator = new TorchGenerator(seed);
         const x = generator.randn([1, latent.channels, latent.height, latent.width]);
@@ -97,7 +97,6 @@ class SdStoryModel implements StoryModel {
         sample: tensor(sample, [rows, latent.channels, latent.height, latent.width]),
         timestep: tensor(new Float32Array(rows).fill(timestep), [rows]),
       }),
-      guide: (out, size) => combine(plan, out, size),
     };
   }
 
@@ -109,7 +108,7 @@ class SdStoryModel implements StoryModel {
     return graph;
   }
 
-  storyGraph(story: Story, textLength: number, o: Parameters<StoryModel['storyGraph']>[2]) {
+  storyGraph(story: Story, textLength: number, o: StoryGraphOptions) {
     const { height, width } = this.latent(story);
     const unet = buildStoryUNet(this.sd.sources.unet, this.sd.unetConfig, { ...o, height, width, textLength, dtype: this.o.dtype });
     return { graph: unet.graph, grids: unet.inputs.grids };
@@ -124,12 +123,7 @@ class SdStoryModel implements StoryModel {
   async decode(latents: Float32Array, story: Story): Promise<Float32Array> {
     const { channels, height: h, width: w } = this.latent(story);
     const decoded = await this.sd.vae.decode({ data: latents, dims: [1, channels, h, w] });
-    const plane = story.width! * story.height!;
-    const rgb = new Float32Array(plane * 3);
-    for (let c = 0; c < 3; c++) {
-      for (let p = 0; p < plane; p++) rgb[p * 3 + c] = Math.min(1, Math.max(0, decoded.data[c * plane + p] / 2 + 0.5));
-    }
-    return rgb;
+    return toNhwc01(decoded.data, 1, story.height!, story.width!);
   }
 
   async encodePixels(pixels: Float32Array, story: Story): Promise<Float32Array> {

@@ -3,6 +3,7 @@
 // cross-attention probe, and the story graph with the IR mask inputs), and how it decodes and encodes
 // images. One adapter per family: sd-story-model.ts (SD 1.x/2.x/XL UNets), emoji-dit-story-model.ts.
 import type { Graph } from '../../onnx/graph.ts';
+import { branches, type Branch, type GuidanceConvention, type GuidancePlan } from '../../guidance/cfg-pag.ts';
 import type { TokenGrid } from '../../attention/isolation.ts';
 import type { GridInputs, StoryGraphOptions } from '../../attention/reposition.ts';
 import type { ort, Provider } from '../../runtime/session.ts';
@@ -23,15 +24,15 @@ export interface StoryText {
   notes: string[];
 }
 
-/** The model input at call `call` (noise level `level`: σ, or the flow time) to a function of (call, level). */
+/** A reference row's model input at model call `call`, noise level `level` (σ, or the flow time). */
 export type LatentInput = (call: number, level: number) => Float32Array;
 
 /** How one denoising pass of a story samples and calls its graph. */
 export interface StoryDenoiser {
   latent: { channels: number; height: number; width: number };
-  /** Guidance groups per call (2 with an unconditional branch) and which one is conditional. */
-  groups: number;
-  condGroup: number;
+  /** The story's guidance, and the family's convention for its branches (guidance/cfg-pag.ts). */
+  plan: GuidancePlan;
+  guidance: GuidanceConvention;
   /** Model calls per sampler step (the IR start step counts steps). */
   callsPerStep: number;
   /** Draws the seed's noise and runs the sampler; `predict` runs the graph on the latents and returns the guided prediction. */
@@ -45,13 +46,11 @@ export interface StoryDenoiser {
   inputs(sample: Float32Array, rows: number, timestep: number): Record<string, ort.Tensor>;
   /** The graph's prediction output. */
   output: string;
-  /** Classifier-free guidance over the scene rows of one call's output (groups × `size` values). */
-  guide(out: Float32Array, size: number): Float32Array;
 }
 
 export interface StoryModel {
-  /** Layers of self-attention, in execution order (mutual layers are a share of them). */
-  readonly selfAttentionLayers: number;
+  /** How many self-attention layers run, in execution order (the mutual layers are the last share of them). */
+  readonly selfAttentionLayerCount: number;
   /** Its warm sessions (released with the model). */
   readonly sessions: StorySessions;
   /** The size and sampler this model draws the story with; throws a StoryInputError for ones it cannot. */
@@ -114,9 +113,12 @@ export interface StoryResult {
   notes: string[];
 }
 
-/** The rows' text layout: per group the references' rows (the negative prompt, row 0, in unconditional groups), then the scene's. */
+/** The guidance branches of one call, in batch order: each a group of rows (the references, then the scene). */
+export const storyBranches = (d: StoryDenoiser): Branch[] => branches(d.plan, d.guidance);
+
+/** The rows' text layout: per branch the references' rows (the negative prompt, row 0, in the unconditional one), then the scene's. */
 export function textLayout(d: StoryDenoiser, sceneRow: number, refRows: readonly number[] = []): number[] {
-  const groups = Array.from({ length: d.groups }, (_, g) => g);
-  const pick = (row: number, g: number) => (g === d.condGroup ? row : 0);
-  return [...groups.flatMap((g) => refRows.map((r) => pick(r, g))), ...groups.map((g) => pick(sceneRow, g))];
+  const order = storyBranches(d);
+  const pick = (row: number, b: Branch) => (b === 'uncond' ? 0 : row);
+  return [...order.flatMap((b) => refRows.map((r) => pick(r, b))), ...order.map((b) => pick(sceneRow, b))];
 }

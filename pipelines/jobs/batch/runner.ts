@@ -1,0 +1,212 @@
+// Runs a batch plan through the persistent queue kept in the output folder (its journal is the
+// batch's manifest: each job's id, state and files). Jobs already done with their files present are
+// skipped; images are written atomically under their planned names before the job is marked done,
+// so a crash at any point leaves every image at most once, and the next run finishes the rest.
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeNewFileAtomic } from '../../queue/atomic-write.ts';
+import { encodePng } from '../../metadata/encode-png.ts';
+import { metadataChunks, modelLabel, type GenerationRecord } from '../../metadata/generation-metadata.ts';
+import { sha256File } from '../../metadata/model-hash.ts';
+import { PersistentQueue, type JobOutput, type QueueJob } from '../../queue/index.ts';
+import { isRunning, THIS_PROCESS } from '../../queue/lock.ts';
+import type { GenerateProgress, GenerateRequest, GenerateResult } from '../api.ts';
+import type { BatchEngine } from './engines.ts';
+import { renderContactSheet } from './grid.ts';
+import type { BatchPlan, PlannedJob } from './plan.ts';
+
+/** The queue group of batch jobs (the app's own jobs are in another group). */
+export const BATCH_GROUP = 'batch';
+
+/** What the journal keeps of a job, besides its id (the plan is rebuilt from the batch file each run). */
+interface BatchPayload {
+  index: number;
+  line: number;
+  files: string[];
+  request: GenerateRequest;
+}
+
+export type BatchEvent =
+  | { type: 'planned'; total: number; alreadyDone: number }
+  | { type: 'progress'; job: PlannedJob; progress: GenerateProgress }
+  | { type: 'done'; job: PlannedJob; files: string[] }
+  | { type: 'failed'; job: PlannedJob; error: string }
+  | { type: 'sheet'; file: string };
+
+export interface BatchRunOptions {
+  out: string;
+  plan: BatchPlan;
+  engines: readonly BatchEngine[];
+  signal: AbortSignal;
+  studioVersion: string;
+  onEvent?: (e: BatchEvent) => void;
+}
+
+export interface JobReport {
+  id: string;
+  index: number;
+  line: number;
+  seed: number;
+  status: QueueJob['status'];
+  files: string[];
+  labels?: string[];
+  error?: string;
+}
+
+export interface BatchOutcome {
+  manifest: string;
+  jobs: JobReport[];
+  /** Jobs done before this run (skipped). */
+  alreadyDone: number;
+  /** Jobs this run finished. */
+  ran: number;
+  sheets: string[];
+  cancelled: boolean;
+  warnings: string[];
+}
+
+/** Temporary files of atomic writes whose process died (a SIGKILL between write and rename). */
+function removeStaleTemps(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const m = /^\..+\.(\d+)-[0-9a-f]{8}\.tmp$/.exec(name);
+    if (m && !isRunning({ pid: Number(m[1]), host: THIS_PROCESS.host })) rmSync(join(dir, name), { force: true });
+  }
+}
+
+/** The engine is another component: check what it returned before writing files from it. */
+function checkResult(result: GenerateResult, request: GenerateRequest): void {
+  if (!Array.isArray(result?.images) || result.images.length !== request.batch) {
+    throw new Error(`the engine returned ${result?.images?.length ?? 'no'} images for a batch of ${request.batch}`);
+  }
+  for (const [i, img] of result.images.entries()) {
+    if (!(img.pixels instanceof Uint8Array) || img.pixels.length !== img.width * img.height * 3) {
+      throw new Error(`engine image ${i}: expected ${img.width}x${img.height} RGB bytes, got ${img.pixels?.length ?? 'none'}`);
+    }
+    if (!Number.isInteger(img.batchIndex) || img.batchIndex < 0 || img.batchIndex >= request.batch) throw new Error(`engine image ${i}: batch index ${img.batchIndex} is out of range`);
+  }
+}
+
+/** SHA-256 of model files (A1111's Model hash), once per file per batch. */
+class FileHashes {
+  private readonly hashes = new Map<string, Promise<string | undefined>>();
+  of(path: string | undefined): Promise<string | undefined> {
+    if (path === undefined) return Promise.resolve(undefined);
+    let h = this.hashes.get(path);
+    if (!h) this.hashes.set(path, (h = statSync(path, { throwIfNoEntry: false })?.isFile() ? sha256File(path) : Promise.resolve(undefined)));
+    return h;
+  }
+}
+
+async function saveImages(out: string, job: PlannedJob, result: GenerateResult, hashes: FileHashes, studioVersion: string): Promise<JobOutput[]> {
+  const modelSha = await hashes.of(result.model.file);
+  const vaeSha = await hashes.of(job.request.vae);
+  const outputs: JobOutput[] = [];
+  for (const image of result.images) {
+    const { batchIndex, seed, width, height } = image;
+    const record: GenerationRecord = {
+      request: job.request,
+      image: { batchIndex, seed, width, height },
+      model: { name: result.model.name, ...(modelSha ? { sha256: modelSha } : {}) },
+      ...(job.request.vae ? { vae: { name: modelLabel(job.request.vae), ...(vaeSha ? { sha256: vaeSha } : {}) } } : {}),
+      ep: result.ep,
+      studioVersion,
+    };
+    const file = job.files[batchIndex];
+    // False means the file is already there: written by a run of this same job that died before
+    // recording it (the name holds the job's id), so it is this job's image, not a duplicate.
+    await writeNewFileAtomic(join(out, file), await encodePng(image, metadataChunks(record)));
+    outputs.push({ file, info: { index: job.index, line: job.line, seed, width, height, batchIndex } });
+  }
+  return outputs.sort((a, b) => a.file.localeCompare(b.file));
+}
+
+/** Adds the plan's jobs to the queue; done jobs whose files are gone are queued again. Returns how many are done. */
+function reconcile(queue: PersistentQueue<BatchPayload>, out: string, plan: BatchPlan): number {
+  const added = queue.add(
+    plan.jobs.map((j) => ({ id: j.id, group: BATCH_GROUP, payload: { index: j.index, line: j.line, files: j.files, request: j.request } })),
+    { retry: true },
+  );
+  let done = 0;
+  for (const { job } of added) {
+    if (job.status !== 'done') continue;
+    const gone = job.outputs.filter((o) => !existsSync(join(out, o.file)));
+    if (gone.length || job.outputs.length === 0) queue.requeue(job.id, `${gone.map((o) => o.file).join(', ')} no longer exist`);
+    else done++;
+  }
+  return done;
+}
+
+async function makeSheets(o: BatchRunOptions, status: Map<string, QueueJob<BatchPayload>>): Promise<string[]> {
+  const made: string[] = [];
+  for (const sheet of o.plan.sheets) {
+    const jobs = sheet.jobs.map((j) => status.get(j.id));
+    if (jobs.some((j) => j?.status !== 'done')) continue;
+    const path = join(o.out, sheet.name);
+    if (!existsSync(path)) {
+      const files = jobs.map((j) => join(o.out, j!.outputs[0].file));
+      const { png } = await renderContactSheet({ title: `${sheet.prompt}`, cols: sheet.cols, rows: sheet.rows, files });
+      await writeNewFileAtomic(path, png);
+    }
+    made.push(sheet.name);
+    o.onEvent?.({ type: 'sheet', file: sheet.name });
+  }
+  return made;
+}
+
+export async function runBatch(o: BatchRunOptions): Promise<BatchOutcome> {
+  await mkdir(o.out, { recursive: true });
+  removeStaleTemps(o.out);
+  const queue = PersistentQueue.open<BatchPayload>(o.out);
+  const planned = new Map(o.plan.jobs.map((j) => [j.id, j]));
+  const hashes = new FileHashes();
+  let ran = 0;
+  try {
+    const alreadyDone = reconcile(queue, o.out, o.plan);
+    o.onEvent?.({ type: 'planned', total: o.plan.jobs.length, alreadyDone });
+
+    const worker = async (engine: BatchEngine): Promise<void> => {
+      while (!o.signal.aborted) {
+        const claimed = queue.claim((j) => planned.has(j.id));
+        if (!claimed) return;
+        const job = planned.get(claimed.id)!;
+        try {
+          const result = await engine.run(job.request, { signal: o.signal, onProgress: (progress) => o.onEvent?.({ type: 'progress', job, progress }) });
+          checkResult(result, job.request);
+          const outputs = await saveImages(o.out, job, result, hashes, o.studioVersion);
+          queue.complete(job.id, outputs);
+          ran++;
+          o.onEvent?.({ type: 'done', job, files: outputs.map((x) => x.file) });
+        } catch (e) {
+          if (o.signal.aborted) {
+            queue.release(job.id, 'interrupted; run the batch again to finish it');
+            return;
+          }
+          const error = e instanceof Error ? e.message : String(e);
+          queue.fail(job.id, error);
+          o.onEvent?.({ type: 'failed', job, error });
+        }
+      }
+    };
+    await Promise.all(o.engines.map(worker));
+
+    const status = new Map(queue.jobs((j) => planned.has(j.id)).map((j) => [j.id, j]));
+    const sheets = o.signal.aborted ? [] : await makeSheets(o, status);
+    const jobs = o.plan.jobs.map((p): JobReport => {
+      const j = status.get(p.id)!;
+      return {
+        id: p.id,
+        index: p.index,
+        line: p.line,
+        seed: p.request.seed,
+        status: j.status,
+        files: j.outputs.map((x) => x.file),
+        ...(p.cell ? { labels: p.cell.labels } : {}),
+        ...(j.error !== undefined && j.status !== 'done' ? { error: j.error } : {}),
+      };
+    });
+    return { manifest: queue.journalPath, jobs, alreadyDone, ran, sheets, cancelled: o.signal.aborted, warnings: [...queue.warnings] };
+  } finally {
+    queue.close();
+  }
+}
