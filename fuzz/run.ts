@@ -69,7 +69,9 @@ function table(rows: Row[]): string {
   return lines.join('\n');
 }
 
-const chosen = TARGETS.filter((t) => !values.target || t.name.toLowerCase().includes(values.target.toLowerCase()));
+/** `--target` picks targets whose names contain any of its comma-separated words. */
+const wanted = values.target?.toLowerCase().split(',') ?? [];
+const chosen = TARGETS.filter((t) => !wanted.length || wanted.some((w) => t.name.toLowerCase().includes(w)));
 const rows: Row[] = [];
 for (const t of chosen) rows.push(await campaign(t.name));
 const text = table(rows);
