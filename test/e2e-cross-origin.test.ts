@@ -84,8 +84,8 @@ after(async () => {
 test('a page from another origin cannot make the studio do anything: no job, no file read, no crash', { skip, timeout: 120_000 }, async () => {
   const page = await browser.newPage();
   await page.goto(`http://127.0.0.1:${(attacker.address() as AddressInfo).port}/`);
-  await page.waitForFunction(() => Object.keys((window as unknown as { outcomes: object }).outcomes).length >= 10, undefined, { timeout: 30_000 });
-  const outcomes = await page.evaluate(() => (window as unknown as { outcomes: Record<string, unknown> }).outcomes);
+  await page.waitForFunction(() => Object.keys((globalThis as unknown as { outcomes: object }).outcomes).length >= 10, undefined, { timeout: 30_000 });
+  const outcomes = await page.evaluate(() => (globalThis as unknown as { outcomes: Record<string, unknown> }).outcomes);
   assert.equal(outcomes.wsNoToken, 'refused');
   assert.equal(outcomes.wsGuessedToken, 'refused');
   assert.equal(outcomes.wsLocalhost, 'refused');
