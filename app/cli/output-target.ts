@@ -30,12 +30,26 @@ export async function nextFileNumber(dir: string): Promise<number> {
 async function ensureWritableFolder(dir: string, out: string): Promise<void> {
   const probe = join(dir, `.studio-write-check-${process.pid}`);
   try {
-    await mkdir(dir, { recursive: true });
+    await makeFolders(dir);
     await writeFile(probe, '');
     await rm(probe, { force: true });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     throw new UsageError(`--out ${out}: the folder ${dir} cannot be written (${code}); choose a folder you can write to`);
+  }
+}
+
+/**
+ * `mkdir -p` one level at a time: Node's recursive mkdir never returns for some paths that cannot be
+ * made (e.g. under /proc/self), where a plain mkdir fails with a code.
+ */
+async function makeFolders(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = dir; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    await mkdir(d).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e; // another run made it meanwhile
+    });
   }
 }
 
