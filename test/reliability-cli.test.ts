@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { MAX_PROMPT_CHARS } from '../pipelines/text/limits.ts';
+import { MAX_PROMPT_CHARS } from '../pipelines/jobs/api-limits.ts';
 import { ROOT } from './e2e-harness.ts';
 
 const STUDIO = join(ROOT, 'app', 'cli', 'studio.js');

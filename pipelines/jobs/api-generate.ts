@@ -3,7 +3,7 @@
 // PNG's studio chunk, so a parsed request must be enough to re-run an image exactly: everything
 // random (the seed) is decided here, before the engine sees it. Data only: zod and the data-only
 // lists of samplers and attention variants, so the renderer may bundle it.
-import { MAX_PROMPT_CHARS } from '../text/limits.ts';
+import { MAX_PROMPT_CHARS } from './api-limits.ts';
 import { z } from 'zod';
 import { AttentionSchema, type Attention } from '../attention/options.ts';
 import { SAMPLER_NAMES as SAMPLER_LIST, type SamplerName } from '../samplers/names.ts';

@@ -1,5 +1,5 @@
 import type { ClipPad, ClipTokenizer } from './clip-tokenizer.ts';
-import { MAX_PROMPT_CHARS } from './limits.ts';
+import { MAX_PROMPT_CHARS } from '../jobs/api-limits.ts';
 
 /** A run of prompt text and its attention weight, as A1111's `parse_prompt_attention` returns them. */
 export type WeightedText = [text: string, weight: number];
