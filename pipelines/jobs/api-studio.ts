@@ -4,6 +4,7 @@
 // can bundle this file without pulling in engine code.
 import { MAX_DROPPED_FILE_BYTES } from './api-limits.ts';
 import { z } from 'zod';
+import { RedisQueueViewSchema } from './api-redis.ts';
 import { GenerateRequestSchema, HeadWeightSchema, MAX_SEED, SAMPLER_NAMES, type HeadWeight } from './api-generate.ts';
 import { HeadLayerSchema, type HeadLayer } from './api-heads.ts';
 import { EmbeddedModelSchema, ModelEntrySchema, type EmbeddedModel, type ModelEntry } from './api-models.ts';
@@ -310,6 +311,11 @@ export const apiMethods = {
       picks: z.array(z.array(z.string())).default([]),
     }),
     result: HuntStepSchema,
+  },
+  /** The Redis-backed queue of `studio worker` processes, when the studio was started with --redis. */
+  redisQueue: {
+    params: NoParams,
+    result: RedisQueueViewSchema,
   },
   /** Queues a story (subjects kept consistent across scenes); its images land in the gallery. */
   story: {
