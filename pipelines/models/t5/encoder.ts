@@ -4,18 +4,12 @@
 // hidden states clamped to ±(65504 − 1000) after every residual add (T5 activations overflow fp16).
 import { Graph, type DType, type T } from '../../onnx/graph.ts';
 import * as op from '../../onnx/ops.ts';
+import { rmsNorm } from '../../onnx/nn.ts';
 import { Weights, type TensorSource } from '../../onnx/weights.ts';
 import type { T5Config } from './config.ts';
 import { bucketTable } from './relative-position.ts';
 
 const FP16_CLAMP = 65504 - 1000;
-
-/** T5LayerNorm: x·rsqrt(mean(x²) + eps)·weight, no mean subtraction or bias, statistics in fp32. */
-export function rmsNorm(weight: T, x: T, eps: number): T {
-  const x32 = op.cast(x, 'float32');
-  const inv = op.reciprocal(op.sqrt(op.add(op.reduceMean(op.mul(x32, x32), [-1]), eps)));
-  return op.mul(op.cast(op.mul(x32, inv), x.dtype), weight);
-}
 
 const clampFp16 = (x: T) => (x.dtype === 'float16' ? op.clip(x, -FP16_CLAMP, FP16_CLAMP) : x);
 
