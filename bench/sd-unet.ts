@@ -6,7 +6,7 @@
 // and inputs through bench/sd_unet_torch.py on the same machine, as ratios and an output agreement check.
 //
 //   npx tsx bench/sd-unet.ts [--ep cpu|webgpu] [--dtype float32|float16] [--sizes 512,1024,2048]
-//                            [--variants softmax,linfusion,agent] [--steps N] [--max-step-s S] [--torch]
+//                            [--variants softmax,agent,linfusion,agent-late] [--steps N] [--max-step-s S] [--torch]
 // On the GPU machine, run an esbuild bundle of this file with onnxruntime-node external (bench/NOTES.md says how).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +19,7 @@ import { FlopCountingGraph } from '../pipelines/attention/flops.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
 import type { Provider } from '../pipelines/runtime/session.ts';
 import { requireFreeDisk, safetensorsBytes, Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
+import { ATTENTION_KINDS } from '../pipelines/attention/options.ts';
 import { BATCH, VARIANTS, buildFor, makeVariant, runConfiguration, type RunResult, type RunSpec, type VariantName } from './lib/unet-run.ts';
 import { SD15_UNET_CONFIG, linfusionModules, parameterCount, unetTensorSpecs } from './lib/unet-tensors.ts';
 
@@ -27,7 +28,7 @@ const { values: args } = parseArgs({
     ep: { type: 'string', default: 'cpu' },
     dtype: { type: 'string' },
     sizes: { type: 'string', default: '512,1024,2048' },
-    variants: { type: 'string', default: 'softmax,linfusion,agent' },
+    variants: { type: 'string', default: ATTENTION_KINDS.join(',') },
     steps: { type: 'string' },
     'max-step-s': { type: 'string' },
     'child-timeout-s': { type: 'string' },
