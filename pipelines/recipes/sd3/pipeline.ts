@@ -9,7 +9,7 @@ import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import { getSampler, type SchedulerConfig } from '../../samplers/index.ts';
 import { Session, tensor, type Provider } from '../../runtime/session.ts';
-import { batchRows, combine, usesCfg, usesPerturbation, type GuidancePlan } from '../sd/guidance.ts';
+import { batchRows, combine, promptRows, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
 import { Sd3TextEncoders } from './text.ts';
 import type { Sd3Sources } from './sources.ts';
 
@@ -82,7 +82,7 @@ export class Sd3Pipeline {
 
     // 1. Prompts → [uncond?, cond, perturbed-cond?] rows.
     const text = await (await this.encoders(o.t5Tokens ?? 256)).encode([o.negative ?? '', o.prompt]);
-    const layout = [...(usesCfg(plan) ? [0] : []), 1, ...(usesPerturbation(plan) ? [1] : [])];
+    const layout = promptRows(plan, 1, { negative: 0, prompt: 1 });
     const rowsOf = (data: Float32Array, per: number) => {
       const out = new Float32Array(layout.length * per);
       layout.forEach((row, i) => out.set(data.subarray(row * per, (row + 1) * per), i * per));
