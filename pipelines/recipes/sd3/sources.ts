@@ -12,12 +12,15 @@ import { clipTextConfigFromHf, type ClipTextConfig } from '../../models/clip/con
 import { mmditConfigFromDiffusers, type MmditConfig } from '../../models/mmdit/config.ts';
 import { t5ConfigFromHf, type T5Config } from '../../models/t5/config.ts';
 import { vaeConfigFromDiffusers, type VaeConfig } from '../../models/vae/config.ts';
+import type { ClipPad } from '../../text/clip-tokenizer.ts';
 
 export interface Sd3TextEncoder {
   source: KeyedSource;
   config: ClipTextConfig;
   /** Folder with vocab.json + merges.txt. */
   tokenizerDir: string;
+  /** Padding when the tokenizer folder does not say (a shared CLIP tokenizer): CLIP-G pads with `!`. */
+  pad?: ClipPad;
 }
 
 export interface Sd3Sources {

@@ -5,7 +5,7 @@
 import { ClipTextEncoder } from '../../models/clip/encoder.ts';
 import { buildT5Graph } from '../../models/t5/encoder.ts';
 import { Session, ort, type Provider } from '../../runtime/session.ts';
-import { ClipTokenizer } from '../../text/clip-tokenizer.ts';
+import { ClipTokenizer, type ClipPad } from '../../text/clip-tokenizer.ts';
 import { T5Tokenizer } from '../../text/t5-tokenizer.ts';
 import type { Sd3Sources, Sd3TextEncoder } from './sources.ts';
 
@@ -22,6 +22,7 @@ export interface Sd3Prompts {
 interface ClipStage {
   tokenizer: ClipTokenizer;
   encoder: ClipTextEncoder;
+  pad?: ClipPad;
 }
 
 export class Sd3TextEncoders {
@@ -36,6 +37,7 @@ export class Sd3TextEncoders {
     const clip = async (e: Sd3TextEncoder): Promise<ClipStage> => ({
       tokenizer: ClipTokenizer.fromFolder(e.tokenizerDir),
       encoder: await ClipTextEncoder.create(e.source, e.config, { skip: 1, normalize: false, pooled: true, session: { providers } }),
+      pad: e.pad,
     });
     if (s.t5 && s.t5.config.dModel !== s.transformerConfig.jointAttentionDim) {
       throw new Error(`${s.path}: T5 gives ${s.t5.config.dModel}-wide features but the transformer takes joint_attention_dim ${s.transformerConfig.jointAttentionDim}: the T5 encoder does not belong to this model`);
@@ -53,8 +55,8 @@ export class Sd3TextEncoders {
     const context = new Float32Array(rows * tokens * width);
     const pooledParts: { data: Float32Array; width: number }[] = [];
     let channel = 0;
-    for (const { tokenizer, encoder } of this.clips) {
-      const out = await encoder.encode(prompts.map((p) => tokenizer.encodePadded(p)));
+    for (const { tokenizer, encoder, pad } of this.clips) {
+      const out = await encoder.encode(prompts.map((p) => tokenizer.encodePadded(p, { pad })));
       const w = encoder.config.hiddenSize;
       if (channel + w > width) throw new Error(`SD3: CLIP widths (${channel + w} so far) exceed the transformer's joint_attention_dim ${width}`);
       for (let r = 0; r < rows; r++) {
