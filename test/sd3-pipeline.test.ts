@@ -10,6 +10,8 @@ import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { loadSd3Folder, type Sd3Sources } from '../pipelines/recipes/sd3/sources.ts';
 import { Sd3TextEncoders } from '../pipelines/recipes/sd3/text.ts';
 import { Sd3Pipeline } from '../pipelines/recipes/sd3/pipeline.ts';
+import { runGenerate } from '../pipelines/recipes/generate.ts';
+import { GenerateRequestSchema } from '../pipelines/jobs/api.ts';
 import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
 
 const own = (...p: string[]) => resolve(import.meta.dirname, 'fixtures', ...p);
@@ -57,7 +59,7 @@ for (const [name, withoutT5] of [['t5', false], ['no_t5', true]] as const) {
     const stepErrs = result.latentsPerStep.map((l, i) => relL2(l, latents.subarray(i * per, (i + 1) * per)));
     assert.ok(stepErrs.every((e) => e < 1e-3), `latents rel-L2 per step ${stepErrs}`);
 
-    const ours = Uint8Array.from(result.image, (v) => Math.round(v * 255));
+    const ours = Uint8Array.from(result.images, (v) => Math.round(v * 255));
     const theirs = await pngPixels(own(`sd3-tiny-${name}.png`));
     assert.equal(ours.length, theirs.length);
     let maxDiff = 0;
@@ -71,3 +73,18 @@ for (const [name, withoutT5] of [['t5', false], ['no_t5', true]] as const) {
     assert.ok(maxDiff <= 1, `PNG differs by up to ${maxDiff}/255`);
   });
 }
+
+test('studio generate on an SD3 folder: the sd3 family draws a batch with CFG and SoftPAG heads; SD3 methods it lacks are refused', { skip }, async () => {
+  const model = sd3Folder();
+  const base = { model, prompt: 'a red cat', steps: 2, width: 64, height: 64, cfg: 3 };
+  const r = await runGenerate(GenerateRequestSchema.parse({ ...base, batch: 2, seed: 5, pag: { scale: 2, heads: [{ layer: 1, head: 0, strength: 0.5 }, { layer: 4, head: 3, strength: 1 }] } }));
+  assert.equal(r.model.family, 'sd3');
+  assert.equal(r.settings?.sampler, 'flow_euler');
+  assert.equal(r.images.length, 2);
+  assert.deepEqual([r.images[0].width, r.images[0].height], [64, 64]);
+  assert.notDeepEqual(r.images[0].pixels, r.images[1].pixels);
+  const plain = await runGenerate(GenerateRequestSchema.parse({ ...base, batch: 1, seed: 5 }));
+  assert.notDeepEqual(plain.images[0].pixels, r.images[0].pixels, 'the heads change the image');
+  await assert.rejects(runGenerate(GenerateRequestSchema.parse({ ...base, sampler: 'ddim' })), /sampler ddim does not apply to .*Stable Diffusion 3/);
+  await assert.rejects(runGenerate(GenerateRequestSchema.parse({ ...base, clipSkip: 2 })), /--clip-skip does not apply/);
+});

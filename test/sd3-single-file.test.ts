@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../pipelines/io/safetensors.ts';
 import { readJsonObject } from '../pipelines/checkpoints/json-fields.ts';
+import { detectPath } from '../pipelines/checkpoints/detect.ts';
 import { mmditConfigFromDiffusers } from '../pipelines/models/mmdit/config.ts';
 import { loadSd3SingleFile, Sd3MissingPartError } from '../pipelines/recipes/sd3/single-file.ts';
 import { Sd3TextEncoders } from '../pipelines/recipes/sd3/text.ts';
@@ -94,4 +95,11 @@ test('SD3 single file with bundled CLIP-L, CLIP-G and T5: prompt embeddings matc
   const pooledErr = relL2(text.pooled.subarray(text.pooled.length / 2), golden.readFloat32('t5_pooled'));
   t.diagnostic(`embeddings ${err.toExponential(2)}, pooled ${pooledErr.toExponential(2)}`);
   assert.ok(err < 1e-4 && pooledErr < 1e-4, `${err} / ${pooledErr}`);
+});
+
+test('SD3 detection: a diffusers folder and a single file (with the parts it bundles named)', () => {
+  assert.equal(detectPath(own('sd3-tiny')).family, 'sd3');
+  const d = detectPath(own('sd3-tiny-single-file.safetensors'));
+  assert.deepEqual([d.family, d.layout], ['sd3', 'single-file']);
+  assert.match(d.description, /SD3 checkpoint \(MMDiT, no text encoders\)/);
 });

@@ -5,7 +5,7 @@ import { SafetensorsFile } from '../io/safetensors.ts';
 import { TorchPtFile } from '../io/torch-pt.ts';
 import { readJsonObject } from './json-fields.ts';
 
-export type Family = 'sd1' | 'sd2' | 'sdxl' | 'dit' | 'dico' | 'linfusion' | 'lora' | 'vae' | 'unknown';
+export type Family = 'sd1' | 'sd2' | 'sdxl' | 'sd3' | 'dit' | 'dico' | 'linfusion' | 'lora' | 'vae' | 'unknown';
 
 export interface Detection {
   family: Family;
@@ -19,6 +19,10 @@ const has = (keys: readonly string[], prefix: string) => keys.some((k) => k.star
 /** Family of one safetensors file from its tensor names. */
 export function detectTensorNames(keys: readonly string[]): Detection {
   const file = (family: Family, description: string): Detection => ({ family, layout: 'single-file', description });
+  if (has(keys, 'model.diffusion_model.joint_blocks.')) {
+    const encoders = [['clip_l', 'CLIP-L'], ['clip_g', 'CLIP-G'], ['t5xxl', 'T5']].filter(([k]) => has(keys, `text_encoders.${k}.`)).map(([, n]) => n);
+    return file('sd3', `an SD3 checkpoint (MMDiT${has(keys, 'first_stage_model.') ? ', VAE' : ''}${encoders.length ? `, ${encoders.join(', ')}` : ', no text encoders'})`);
+  }
   const unet = has(keys, 'model.diffusion_model.');
   if (unet && has(keys, 'conditioner.embedders.')) {
     if (has(keys, 'conditioner.embedders.1.model.')) return file('sdxl', 'an SDXL checkpoint (UNet, two text encoders, VAE)');
@@ -68,6 +72,7 @@ export function detectFolder(dir: string): Detection {
   }
   const index = readJsonObject(indexFile);
   const cls = String(index._class_name ?? '');
+  if (cls.startsWith('StableDiffusion3')) return folder('sd3', `an SD3 diffusers folder (${cls})`);
   if (cls.startsWith('StableDiffusionXL')) return folder('sdxl', `an SDXL diffusers folder (${cls})`);
   if (cls.startsWith('StableDiffusion') && !cls.includes('3')) {
     const sd2 = isOpenClipTextEncoder(join(dir, 'text_encoder', 'config.json'));

@@ -23,6 +23,8 @@ export interface Sd3GenerateOptions {
   height: number;
   /** T5 tokens (diffusers' max_sequence_length, 256 by default). */
   t5Tokens?: number;
+  /** Images per prompt; their noise comes from the one generator, as diffusers draws it. */
+  images?: number;
   /** Flow sampler (flow_euler by default, SD3's scheduler). */
   sampler?: string;
   /** SoftPAG / PAG / HeadHunter heads: layer indices follow `layers` (block i's attn, then its attn2). */
@@ -32,8 +34,9 @@ export interface Sd3GenerateOptions {
 }
 
 export interface Sd3Result {
-  /** [height, width, 3] in [0, 1]. */
-  image: Float32Array;
+  /** [count, height, width, 3] in [0, 1], as diffusers' numpy output. */
+  images: Float32Array;
+  count: number;
   width: number;
   height: number;
   latentsPerStep: Float32Array[];
@@ -77,12 +80,13 @@ export class Sd3Pipeline {
     if (o.width % factor || o.height % factor) throw new RangeError(`SD3: image size ${o.width}×${o.height} must be a multiple of ${factor} on both sides`);
     const [h, w] = [o.height / vaeScale(this.sources.vaeConfig), o.width / vaeScale(this.sources.vaeConfig)];
     const channels = cfg.inChannels;
-    const size = channels * h * w;
+    const images = o.images ?? 1;
+    const size = images * channels * h * w;
     const plan: GuidancePlan = { cfg: o.cfg, pag: o.heads?.scale ?? 0 };
 
     // 1. Prompts → [uncond?, cond, perturbed-cond?] rows.
     const text = await (await this.encoders(o.t5Tokens ?? 256)).encode([o.negative ?? '', o.prompt]);
-    const layout = promptRows(plan, 1, { negative: 0, prompt: 1 });
+    const layout = promptRows(plan, images, { negative: 0, prompt: 1 });
     const rowsOf = (data: Float32Array, per: number) => {
       const out = new Float32Array(layout.length * per);
       layout.forEach((row, i) => out.set(data.subarray(row * per, (row + 1) * per), i * per));
@@ -95,10 +99,10 @@ export class Sd3Pipeline {
 
     // 2. Noise from one CPU generator, as diffusers draws it.
     const generator = new TorchGenerator(o.seed);
-    const x = generator.randn([1, channels, h, w]);
+    const x = generator.randn([images, channels, h, w]);
 
     // 3. Denoise.
-    const perturbedRows = usesPerturbation(plan) ? 1 : 0;
+    const perturbedRows = usesPerturbation(plan) ? images : 0;
     const headWeights = o.heads ? tensor(headWeightsData(this.layers, o.heads.picks), [this.layers.length, cfg.heads]) : undefined;
     const session = await this.transformer(layout.length, h, w, text.tokens, perturbedRows);
     const latentsPerStep: Float32Array[] = [];
@@ -122,16 +126,18 @@ export class Sd3Pipeline {
     });
 
     // 4. Decode to [0, 1] RGB, HWC.
-    const decoded = await this.vae.decode({ data: final, dims: [1, channels, h, w] });
+    const decoded = await this.vae.decode({ data: final, dims: [images, channels, h, w] });
     const plane = o.height * o.width;
-    const image = new Float32Array(plane * 3);
-    for (let c = 0; c < 3; c++) {
-      for (let p = 0; p < plane; p++) {
-        const v = decoded.data[c * plane + p] / 2 + 0.5;
-        image[p * 3 + c] = v < 0 ? 0 : v > 1 ? 1 : v;
+    const out = new Float32Array(images * plane * 3);
+    for (let n = 0; n < images; n++) {
+      for (let c = 0; c < 3; c++) {
+        for (let p = 0; p < plane; p++) {
+          const v = decoded.data[(n * 3 + c) * plane + p] / 2 + 0.5;
+          out[(n * plane + p) * 3 + c] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
       }
     }
-    return { image, width: o.width, height: o.height, latentsPerStep, provider: session.provider };
+    return { images: out, count: images, width: o.width, height: o.height, latentsPerStep, provider: session.provider };
   }
 
   async release(): Promise<void> {
