@@ -20,6 +20,7 @@ import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
 import type { Provider } from '../pipelines/runtime/session.ts';
 import { requireFreeDisk, safetensorsBytes, Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
 import { ATTENTION_KINDS } from '../pipelines/attention/options.ts';
+import { relL2 } from '../test/fixtures.ts';
 import { BATCH, VARIANTS, buildFor, makeVariant, runConfiguration, type RunResult, type RunSpec, type VariantName } from './lib/unet-run.ts';
 import { SD15_UNET_CONFIG, linfusionModules, parameterCount, unetTensorSpecs } from './lib/unet-tensors.ts';
 
@@ -231,14 +232,7 @@ function relL2ToTorch(variant: string, size: number): string {
   const theirs = join(work, `torch-${variant}-${size}.safetensors`);
   if (!existsSync(ours) || !existsSync(theirs)) return 'n/a';
   const a = new Float32Array(new Uint8Array(readFileSync(ours)).buffer);
-  const b = SafetensorsFile.open(theirs).readFloat32('out');
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den).toExponential(2);
+  return relL2(a, SafetensorsFile.open(theirs).readFloat32('out')).toExponential(2);
 }
 
 function printTables(torch: ReturnType<typeof runTorch>): void {

@@ -243,16 +243,16 @@ test('clear errors: --class missing or out of range, --class for a text model, n
   await rejects({ model: dit, vae: fixture('dit-tiny.safetensors'), classLabel: 1 }, /--vae .*holds no VAE decoder/);
 });
 
-test('CLI: --class N makes --prompt optional and fills classLabel; a non-number is named', () => {
-  const parsed = parseGenerateArgs(['--model', 'DiCo-XL', '--class', '207']);
+test('CLI: --class N makes --prompt optional and fills classLabel; a non-number is named', async () => {
+  const parsed = await parseGenerateArgs(['--model', 'DiCo-XL', '--class', '207']);
   assert.equal(parsed.help, false);
   if (!parsed.help) {
     assert.equal(parsed.request.classLabel, 207);
     assert.equal(parsed.request.prompt, '');
   }
-  assert.throws(() => parseGenerateArgs(['--class', 'dog']), /--class: expected a whole number/);
-  assert.throws(() => parseGenerateArgs(['--class', '-3']), /--class: must be 0 or more/);
-  assert.throws(() => parseGenerateArgs([]), /--prompt is required \(or --class N/);
+  await assert.rejects(parseGenerateArgs(['--class', 'dog']), /--class: expected a whole number/);
+  await assert.rejects(parseGenerateArgs(['--class', '-3']), /--class: must be 0 or more/);
+  await assert.rejects(parseGenerateArgs([]), /--prompt is required \(or --class N/);
 });
 
 // ---- configs without a sidecar ------------------------------------------------------------------------

@@ -133,9 +133,9 @@ describe('help and usage errors', () => {
     [['--prompt', 'x', '--ep', 'tpu'], /--ep: must be one of: cpu webgpu cuda dml coreml/],
     [['a', 'cat'], /positional/],
   ];
-  test('every bad option is reported by name (in-process)', () => {
+  test('every bad option is reported by name (in-process)', async () => {
     for (const [args, message] of cases) {
-      assert.throws(() => parseGenerateArgs(args), (e: Error) => e instanceof UsageError && message.test(e.message), args.join(' '));
+      await assert.rejects(parseGenerateArgs(args), (e: Error) => e instanceof UsageError && message.test(e.message), args.join(' '));
     }
   });
 

@@ -1,6 +1,7 @@
 // What the embedded emoji families (./emoji-lit, ./emoji-dit, ./emoji-dico) share: the project's own
 // 64×64 models, a word-level text encoder, flow-matching Euler, and (DiT, LiT) heads for PAG/SoftPAG.
 import { basename } from 'node:path';
+import { variantsFor } from '../attention/registry.ts';
 import { fingerprintOf } from '../heads/architecture.ts';
 import { EmojiHeadModel } from '../heads/emoji-model.ts';
 import type { ResolvedSettings } from '../jobs/api.ts';
@@ -8,7 +9,7 @@ import { latentPreview } from '../recipes/images.ts';
 import { BadRequestError } from '../jobs/api.ts';
 import { emojiAttentionLayers, resolveEmojiModel } from '../recipes/emoji/models.ts';
 import { EmojiPipeline } from '../recipes/emoji/pipeline.ts';
-import { EmojiStoryPipeline } from '../recipes/story/emoji-story.ts';
+import { emojiDitStoryModel } from '../recipes/story/emoji-dit-story-model.ts';
 import { generateResult, headPicks } from './results.ts';
 import type { Provider } from '../runtime/session.ts';
 import type { ModelFamily } from './types.ts';
@@ -19,7 +20,7 @@ export interface EmojiSpec {
   label: string;
   /** It has attention heads (DiT, LiT; not the convolutional DiCo). */
   heads: boolean;
-  /** Story mode needs softmax attention between image tokens (pipelines/recipes/story/emoji-story.ts). */
+  /** Story mode needs softmax attention between image tokens (pipelines/recipes/story/emoji-dit-story-model.ts). */
   story: boolean;
 }
 
@@ -47,7 +48,7 @@ export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
       const { steps, cfg } = resolveEmojiModel(spec.id).config.sampler;
       return { width: SIZE, height: SIZE, steps, cfg, sampler: 'flow_euler' as const };
     },
-    methods: { attention: ['softmax'], pag: spec.heads, softpag: spec.heads, headhunter: spec.heads, story: spec.story, img2img: false, classLabels: false, clipSkip: false, vaeOverride: false },
+    methods: { attention: variantsFor(spec.id), pag: spec.heads, softpag: spec.heads, headhunter: spec.heads, story: spec.story, img2img: false, classLabels: false, clipSkip: false, vaeOverride: false },
     samplers: ['flow_euler'],
     fixedSize: SIZE,
     refusal: (model) => `the embedded emoji models (${basename(model)}); they draw 64×64 images with flow-matching Euler`,
@@ -85,6 +86,6 @@ export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
         }
       : {}),
 
-    ...(spec.story ? { story: { load: (target: string, o: { providers: Provider[] }) => EmojiStoryPipeline.load(target, { providers: o.providers }) } } : {}),
+    ...(spec.story ? { story: { load: (target: string, o: { providers: Provider[] }) => emojiDitStoryModel(target, { providers: o.providers }) } } : {}),
   };
 }

@@ -2,7 +2,8 @@
 // session-cache.ts): generate, head previews and stories on the same model share the loaded pipeline.
 import { WarmModels, type Releasable } from '../runtime/session-cache.ts';
 import type { ResolvedModel } from './registry.ts';
-import type { LoadSettings, StoryRunner } from './types.ts';
+import type { StoryModel } from '../recipes/story/story-model.ts';
+import type { LoadSettings } from './types.ts';
 
 const warm = new WarmModels();
 
@@ -13,10 +14,10 @@ export function loadModel<P extends Releasable>(r: ResolvedModel<P>, o: LoadSett
   return warm.get(key('pipeline', r, o), () => r.family.load(r.probe.target, o));
 }
 
-/** The model's story runner (its family must run stories). */
-export function loadStoryRunner(r: ResolvedModel, o: LoadSettings): Promise<StoryRunner> {
+/** The model's story model, for runStory (its family must run stories). */
+export function loadStoryModel(r: ResolvedModel, o: LoadSettings): Promise<StoryModel> {
   const story = r.family.story;
-  if (!story) throw new Error(`${r.family.label} has no story runner`);
+  if (!story) throw new Error(`${r.family.label} has no story model`);
   return warm.get(key('story', r, o), () => story.load(r.probe.target, o));
 }
 

@@ -7,8 +7,7 @@ import type { Detection } from '../checkpoints/detect.ts';
 import type { ArchitectureFingerprint } from '../heads/architecture.ts';
 import type { HeadModel } from '../heads/model.ts';
 import type { GenerateOptions, GenerateRequest, GenerateResult, ModelDefaults, SamplerName } from '../jobs/api.ts';
-import type { StoryProgress, StoryResult } from '../recipes/story/story-pipeline.ts';
-import type { Story } from '../recipes/story/story.ts';
+import type { StoryModel } from '../recipes/story/story-model.ts';
 import type { Releasable } from '../runtime/session-cache.ts';
 import type { Provider } from '../runtime/session.ts';
 
@@ -62,10 +61,6 @@ export interface FamilyHeads<P> {
   previewModel(pipeline: P, settings: PreviewSettings): { model: HeadModel; size: number };
 }
 
-export interface StoryRunner extends Releasable {
-  run(story: Story, o: { plainScenes?: boolean; signal?: AbortSignal; onProgress?: (p: StoryProgress) => void }): Promise<StoryResult & { notes?: string[] }>;
-}
-
 export interface ModelFamily<P extends Releasable = Releasable> {
   id: string;
   /** For people: "Stable Diffusion 1.x". */
@@ -87,5 +82,5 @@ export interface ModelFamily<P extends Releasable = Releasable> {
   generate(pipeline: P, probe: ModelProbe, request: GenerateRequest, options: GenerateOptions): Promise<GenerateResult>;
   heads?: FamilyHeads<P>;
   /** Story mode (IR-Diffusion) on this family's models. */
-  story?: { load(target: string, o: LoadSettings): Promise<StoryRunner> | StoryRunner };
+  story?: { load(target: string, o: LoadSettings): Promise<StoryModel> | StoryModel };
 }

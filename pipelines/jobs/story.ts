@@ -1,15 +1,16 @@
 // The story job's engine side: the story checked with the story recipe's own rules, run by the story
 // runner of the model's family (the embedded emoji-DiT, or Stable Diffusion), and each image returned
 // as 8-bit RGB with its PNG text chunks (A1111 parameters and the whole story).
-import { loadStoryRunner } from '../families/load.ts';
+import { loadStoryModel } from '../families/load.ts';
 import { FAMILIES, resolveModel } from '../families/registry.ts';
 import { providersFor } from '../families/results.ts';
 import { modelLabel } from '../metadata/generation-metadata.ts';
 import { toRgb8 } from '../recipes/images.ts';
 import { StoryInputError } from '../recipes/story/boxes.ts';
-import { DEFAULT_STORY_MODEL } from '../recipes/story/emoji-story.ts';
+import { DEFAULT_STORY_MODEL } from '../recipes/story/emoji-dit-story-model.ts';
 import { storyImageChunks } from '../recipes/story/story-metadata.ts';
-import type { StoryProgress } from '../recipes/story/story-pipeline.ts';
+import { runStory } from '../recipes/story/run-story.ts';
+import type { StoryProgress } from '../recipes/story/story-model.ts';
 import { parseStory } from '../recipes/story/story.ts';
 import { BadRequestError, type JobOf, type StoryOutput, type StoryRequest } from './api.ts';
 
@@ -21,14 +22,14 @@ export async function runStoryJob(job: JobOf<'story'>, o: { signal: AbortSignal;
       const runs = FAMILIES.filter((f) => f.story).map((f) => f.label).join(', ');
       throw new BadRequestError(`${resolved.probe.target}: ${resolved.family.label} does not run story mode; story mode runs ${runs}`);
     }
-    const runner = await loadStoryRunner(resolved, { modelsDir: job.modelsDir, providers: providersFor(job.ep) });
-    const result = await runner.run(story, { plainScenes: job.plain, signal: o.signal, onProgress: o.onProgress });
+    const model = await loadStoryModel(resolved, { modelsDir: job.modelsDir, providers: providersFor(job.ep) });
+    const result = await runStory(model, story, { plainScenes: job.plain, signal: o.signal, onProgress: o.onProgress });
     const target = resolved.probe.target;
     return {
       seed: result.story.seed ?? 0,
       story: result.story as StoryRequest,
       model: target,
-      notes: result.notes ?? [],
+      notes: result.notes,
       timings: result.timings,
       ep: result.provider,
       images: result.images.map((image) => ({

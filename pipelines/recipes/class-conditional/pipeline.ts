@@ -14,6 +14,7 @@ import { linearBetas, pSample, spacedSchedule, spaceTimesteps, TRAIN_STEPS } fro
 import { openClassConditional, type ClassConditionalFamily, type ClassConditionalModel } from './model.ts';
 import { loadDitVae } from './vae.ts';
 import { toNhwc01 } from '../images.ts';
+import { recoveryNotes } from '../../runtime/result-checks.ts';
 
 const VAE_FACTOR = 8;
 export const MAX_CLASS_IMAGES = 64;
@@ -156,7 +157,7 @@ export class ClassConditionalPipeline {
     t0 = performance.now();
     const decoded = await this.vae.decode({ data: x, dims });
     timings.decode = performance.now() - t0;
-    const notes = decoded.recoveredFrom ? [`the fp16 VAE decode was ${decoded.recoveredFrom}; decoded again in fp32`] : [];
+    const notes = recoveryNotes(decoded.recoveredFrom);
     return {
       images: toNhwc01(decoded.data, images, s.height, s.width),
       count: images,

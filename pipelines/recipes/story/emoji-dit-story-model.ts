@@ -14,6 +14,7 @@ import { ort, Session, tensor, type SessionOptions } from '../../runtime/session
 import type { EmojiLoadOptions } from '../emoji/pipeline.ts';
 import { isEmojiModelName, resolveEmojiModel, type EmojiModelFolders } from '../emoji/models.ts';
 import { checkPrompt } from '../emoji/prompt-check.ts';
+import { toNhwc01 } from '../images.ts';
 import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
 import { EMOJI_GUIDANCE } from '../../guidance/cfg-pag.ts';
 import { StoryInputError } from './boxes.ts';
@@ -198,12 +199,7 @@ class EmojiDitStoryModel implements StoryModel {
   async decode(latents: Float32Array): Promise<Float32Array> {
     const { latent_size: l, in_channels: c } = this.config;
     const decoded = (await this.p.decoder.run({ z: tensor(latents, [1, c, l, l]) })).decoded.data as Float32Array;
-    const plane = this.side * this.side;
-    const rgb = new Float32Array(plane * 3);
-    for (let ch = 0; ch < 3; ch++) {
-      for (let p = 0; p < plane; p++) rgb[p * 3 + ch] = (Math.min(1, Math.max(-1, decoded[ch * plane + p])) + 1) / 2;
-    }
-    return rgb;
+    return toNhwc01(decoded, 1, this.side, this.side);
   }
 
   async encodePixels(pixels: Float32Array): Promise<Float32Array> {

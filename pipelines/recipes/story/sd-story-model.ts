@@ -8,6 +8,7 @@ import { tensor } from '../../runtime/session.ts';
 import { getSampler, type SchedulerConfig } from '../../samplers/index.ts';
 import type { ClipTokenizer } from '../../text/clip-tokenizer.ts';
 import { tokenizeWeighted } from '../../text/prompt-weights.ts';
+import { toNhwc01 } from '../images.ts';
 import { encodePrompts } from '../sd/conditioning.ts';
 import { DIFFUSERS_GUIDANCE } from '../../guidance/cfg-pag.ts';
 import { SdPipeline, type SdLoadOptions } from '../sd/pipeline.ts';
@@ -121,12 +122,7 @@ class SdStoryModel implements StoryModel {
   async decode(latents: Float32Array, story: Story): Promise<Float32Array> {
     const { channels, height: h, width: w } = this.latent(story);
     const decoded = await this.sd.vae.decode({ data: latents, dims: [1, channels, h, w] });
-    const plane = story.width! * story.height!;
-    const rgb = new Float32Array(plane * 3);
-    for (let c = 0; c < 3; c++) {
-      for (let p = 0; p < plane; p++) rgb[p * 3 + c] = Math.min(1, Math.max(0, decoded.data[c * plane + p] / 2 + 0.5));
-    }
-    return rgb;
+    return toNhwc01(decoded.data, 1, story.height!, story.width!);
   }
 
   async encodePixels(pixels: Float32Array, story: Story): Promise<Float32Array> {
