@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { readJsonObject } from '../pipelines/checkpoints/json-fields.ts';
-import { mmditConfigFromDiffusers } from '../pipelines/models/mmdit/config.ts';
+import { mmditConfigFromDiffusers, mmditTensorShapes } from '../pipelines/models/mmdit/config.ts';
 import { buildMmditGraph, mmditAttentionLayers, MMDIT_OUTPUT, type MmditGraphOptions } from '../pipelines/models/mmdit/model.ts';
 import { HEAD_WEIGHTS_INPUT } from '../pipelines/attention/head-perturbation.ts';
 import { Session, tensor } from '../pipelines/runtime/session.ts';
@@ -69,4 +69,10 @@ test('MMDiT SoftPAG: per-head (1−u)·A + u·I over the joint sequence matches 
   tt.diagnostic(`unperturbed row ${errPlain.toExponential(2)}, perturbed row ${errSoft.toExponential(2)} (perturbation moves it by ${moved.toExponential(2)})`);
   assert.ok(errPlain < 1e-4 && errSoft < 1e-4, `rel-L2 ${errPlain} / ${errSoft}`);
   assert.ok(moved > 1e-2, 'the perturbation changes the output');
+});
+
+test('MMDiT tensor list: exactly the tensors of the diffusers checkpoint, with their shapes', () => {
+  const expected = mmditTensorShapes(cfg);
+  assert.deepEqual(Object.keys(expected).sort(), weights.keys().sort());
+  for (const [k, shape] of Object.entries(expected)) assert.deepEqual(weights.info(k).shape, shape, k);
 });

@@ -18,13 +18,18 @@ from transformers import (CLIPTextConfig, CLIPTextModelWithProjection, CLIPToken
 print('diffusers', diffusers.__version__, 'torch', torch.__version__, flush=True)
 report = {}
 
-def rounded(model, dtype):
-    model.to(dtype).to(torch.float32)
+def rounded(model, dtype, buffers=True):
+    # Round what the file will store. Buffers the file does not store (PixArt's sin-cos table) stay exact.
+    if buffers:
+        model.to(dtype).to(torch.float32)
+    else:
+        for p in model.parameters():
+            p.data = p.data.to(dtype).to(torch.float32)
     return model
 
 def save_as(model, folder, dtype):
-    model.to(dtype).save_pretrained(folder)
-    model.to(torch.float32)
+    import copy
+    copy.deepcopy(model).to(dtype).save_pretrained(folder)  # a copy: the live model keeps its exact buffers
 
 def f32(t):
     return t.detach().to(torch.float32).contiguous().cpu()
@@ -354,8 +359,8 @@ def pixart():
     torch.manual_seed(21)
     common = dict(num_attention_heads=3, attention_head_dim=8, in_channels=4, out_channels=8, num_layers=2,
                   cross_attention_dim=24, patch_size=2, caption_channels=80, norm_type='ada_norm_single')
-    sigma = rounded(PixArtTransformer2DModel(sample_size=16, use_additional_conditions=False, **common).eval(), torch.bfloat16)
-    alpha = rounded(PixArtTransformer2DModel(sample_size=16, use_additional_conditions=True, **common).eval(), torch.bfloat16)
+    sigma = rounded(PixArtTransformer2DModel(sample_size=16, use_additional_conditions=False, **common).eval(), torch.bfloat16, buffers=False)
+    alpha = rounded(PixArtTransformer2DModel(sample_size=16, use_additional_conditions=True, **common).eval(), torch.bfloat16, buffers=False)
     g = torch.Generator().manual_seed(5)
     x = torch.randn(2, 4, 16, 16, generator=g)
     ctx = torch.randn(2, 32, 80, generator=g)
