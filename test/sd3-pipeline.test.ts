@@ -11,6 +11,7 @@ import { loadSd3Folder, type Sd3Sources } from '../pipelines/recipes/sd3/sources
 import { Sd3TextEncoders } from '../pipelines/recipes/sd3/text.ts';
 import { Sd3Pipeline } from '../pipelines/recipes/sd3/pipeline.ts';
 import { runGenerate } from '../pipelines/recipes/generate.ts';
+import { listHeads } from '../pipelines/heads/tools.ts';
 import { GenerateRequestSchema } from '../pipelines/jobs/api.ts';
 import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
 
@@ -87,4 +88,12 @@ test('studio generate on an SD3 folder: the sd3 family draws a batch with CFG an
   assert.notDeepEqual(plain.images[0].pixels, r.images[0].pixels, 'the heads change the image');
   await assert.rejects(runGenerate(GenerateRequestSchema.parse({ ...base, sampler: 'ddim' })), /sampler ddim does not apply to .*Stable Diffusion 3/);
   await assert.rejects(runGenerate(GenerateRequestSchema.parse({ ...base, clipSkip: 2 })), /--clip-skip does not apply/);
+});
+
+test('heads list on SD3: block i attn then attn2 on dual blocks, 4 heads each, fingerprinted as sd3', { skip }, () => {
+  const list = listHeads({ model: sd3Folder() });
+  assert.equal(list.family, 'sd3');
+  assert.deepEqual(list.layers.map((l) => `${l.index}:${l.name}:${l.heads}`), [
+    '0:transformer_blocks.0.attn:4', '1:transformer_blocks.0.attn2:4', '2:transformer_blocks.1.attn:4', '3:transformer_blocks.1.attn2:4', '4:transformer_blocks.2.attn:4',
+  ]);
 });

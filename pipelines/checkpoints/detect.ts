@@ -5,7 +5,7 @@ import { SafetensorsFile } from '../io/safetensors.ts';
 import { TorchPtFile } from '../io/torch-pt.ts';
 import { readJsonObject } from './json-fields.ts';
 
-export type Family = 'sd1' | 'sd2' | 'sdxl' | 'sd3' | 'dit' | 'dico' | 'linfusion' | 'lora' | 'vae' | 'unknown';
+export type Family = 'sd1' | 'sd2' | 'sdxl' | 'sd3' | 'pixart' | 'dit' | 'dico' | 'linfusion' | 'lora' | 'vae' | 'unknown';
 
 export interface Detection {
   family: Family;
@@ -72,6 +72,7 @@ export function detectFolder(dir: string): Detection {
   }
   const index = readJsonObject(indexFile);
   const cls = String(index._class_name ?? '');
+  if (cls.startsWith('PixArt')) return folder('pixart', `a PixArt diffusers folder (${cls})`);
   if (cls.startsWith('StableDiffusion3')) return folder('sd3', `an SD3 diffusers folder (${cls})`);
   if (cls.startsWith('StableDiffusionXL')) return folder('sdxl', `an SDXL diffusers folder (${cls})`);
   if (cls.startsWith('StableDiffusion') && !cls.includes('3')) {

@@ -1,33 +1,31 @@
 // Stable Diffusion 3 / 3.5 (MMDiT, flow matching): diffusers folders and Stability's single files,
 // CLIP-L + CLIP-G with optional T5, CFG and SoftPAG / PAG heads over the joint attention (HeadHunter's
 // joint identity: a perturbed head outputs its own V for every token, text included).
-import { statSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import type { ResolvedSettings } from '../../jobs/api.ts';
 import { matchPagLayers } from '../../models/unet/layers.ts';
 import { vaeScale } from '../../models/vae/config.ts';
 import { latentPreview } from '../../recipes/images.ts';
 import { Sd3Pipeline } from '../../recipes/sd3/pipeline.ts';
-import { loadSd3Folder } from '../../recipes/sd3/sources.ts';
-import { loadSd3SingleFile } from '../../recipes/sd3/single-file.ts';
+import { inspectSd3Heads, loadSd3Sources, Sd3HeadModel } from '../../heads/sd3-model.ts';
 import { generateResult, headPicks } from '../results.ts';
 import type { ModelFamily } from '../types.ts';
 
 /** stabilityai/stable-diffusion-3-medium's card: 28 steps, CFG 7, 1024². */
 const DEFAULTS = { steps: 28, cfg: 7, sampler: 'flow_euler', width: 1024, height: 1024 } as const;
 
+/** Head previews: small, few steps, CFG off (HeadHunter searches SD3 with guidance_scale 0). */
+const PREVIEW = { size: 256, steps: 10, cfg: 1 } as const;
+
 export const sd3: ModelFamily<Sd3Pipeline> = {
   id: 'sd3',
   label: 'Stable Diffusion 3 / 3.5',
   score: (probe) => (probe.detection?.family === 'sd3' ? 1 : 0),
   defaults: DEFAULTS,
-  methods: { attention: ['softmax'], pag: true, softpag: true, headhunter: false, story: false, img2img: false, classLabels: false, clipSkip: false, vaeOverride: false },
+  methods: { attention: ['softmax'], pag: true, softpag: true, headhunter: true, story: false, img2img: false, classLabels: false, clipSkip: false, vaeOverride: false },
   samplers: ['flow_euler'],
   refusal: (model) => `${model} (Stable Diffusion 3 / 3.5)`,
-  load: (target, o) => {
-    const sources = statSync(target).isDirectory() ? loadSd3Folder(target, { modelsDir: o.modelsDir }) : loadSd3SingleFile(target, { modelsDir: o.modelsDir });
-    return new Sd3Pipeline(sources, { providers: o.providers });
-  },
+  load: (target, o) => new Sd3Pipeline(loadSd3Sources(target, o.modelsDir), { providers: o.providers }),
 
   async generate(pipeline, probe, request, options) {
     const settings: ResolvedSettings = {
@@ -56,5 +54,13 @@ export const sd3: ModelFamily<Sd3Pipeline> = {
     const { target } = probe;
     const model = { name: basename(target, extname(target)), file: probe.detection?.layout === 'single-file' ? target : undefined, family: 'sd3' };
     return generateResult({ ...r, timings: {} }, request, settings, model, 0);
+  },
+
+  heads: {
+    inspect: (target, modelsDir) => inspectSd3Heads(target, modelsDir),
+    previewModel: (pipeline, s) => ({
+      model: new Sd3HeadModel(pipeline, { prompt: s.prompt, negative: s.negative, steps: s.steps ?? PREVIEW.steps, cfg: s.cfg ?? PREVIEW.cfg }),
+      size: s.size ?? PREVIEW.size,
+    }),
   },
 };
