@@ -16,7 +16,7 @@ import { runBatch } from '../pipelines/jobs/batch/runner.ts';
 import { fingerprintHash } from '../pipelines/heads/architecture.ts';
 import { makeHeadPreset } from '../pipelines/heads/presets.ts';
 import { discoverPlugins, PresetRegistry } from '../pipelines/plugins/index.ts';
-import type { GenerateRequest } from '../pipelines/recipes/request.ts';
+import type { GenerateRequest } from '../pipelines/jobs/api.ts';
 import { studio, writeFakeEngine } from './batch-helpers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'studio-sweep-'));

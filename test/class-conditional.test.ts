@@ -10,7 +10,7 @@ import { linearBetas, pSample, spacedSchedule, spaceTimesteps, TRAIN_STEPS, type
 import { ClassConditionalPipeline } from '../pipelines/recipes/class-conditional/pipeline.ts';
 import { openClassConditional } from '../pipelines/recipes/class-conditional/model.ts';
 import { runGenerate } from '../pipelines/recipes/generate.ts';
-import { GenerateRequestSchema, type GenerateRequestInput } from '../pipelines/recipes/request.ts';
+import { GenerateRequestSchema, type GenerateRequestInput } from '../pipelines/jobs/api.ts';
 import { parseGenerateArgs } from '../app/cli/generate-args.ts';
 import { buildDiTGraph } from '../pipelines/models/dit/model.ts';
 import { DIT_PRESETS, ditTensorShapes, parseDiTConfig, type DiTConfig } from '../pipelines/models/dit/config.ts';

@@ -14,7 +14,7 @@ import { UsageError } from '../app/cli/exit-codes.ts';
 import { parseGenerateArgs } from '../app/cli/generate-args.ts';
 import { formatProgress } from '../app/cli/progress-bar.ts';
 import { readImageMetadata } from '../pipelines/metadata/index.ts';
-import { SAMPLER_NAMES } from '../pipelines/recipes/request.ts';
+import { SAMPLER_NAMES } from '../pipelines/jobs/api.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const STUDIO = join(ROOT, 'app', 'cli', 'studio.js');

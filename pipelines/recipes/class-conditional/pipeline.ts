@@ -8,7 +8,7 @@ import { GraphError } from '../../onnx/graph.ts';
 import type { Vae } from '../../models/vae/vae.ts';
 import { parseSeed, TorchGenerator } from '../../random/torch-randn.ts';
 import { ort, Session, tensor, type Provider } from '../../runtime/session.ts';
-import { BadRequestError } from '../request.ts';
+import { BadRequestError } from '../../jobs/api.ts';
 import type { SdResult } from '../sd/pipeline.ts';
 import { linearBetas, pSample, spacedSchedule, spaceTimesteps, TRAIN_STEPS } from '../../samplers/iddpm.ts';
 import { openClassConditional, type ClassConditionalFamily, type ClassConditionalModel } from './model.ts';

@@ -20,8 +20,14 @@ import { Sd3SingleFileTransformer } from './keymap.ts';
 import { SD3_SCHEDULER, schedulerConfig, type Sd3Sources, type Sd3TextEncoder } from './sources.ts';
 
 const ENCODERS = { clipL: 'text_encoders.clip_l.transformer.', clipG: 'text_encoders.clip_g.transformer.', t5: 'text_encoders.t5xxl.transformer.' } as const;
-/** SD3's VAE constants (its config.json), for files that bring no config. */
-const SD3_VAE = { scaling_factor: 1.5305, shift_factor: 0.0609 };
+/** SD3's VAE config (stable-diffusion-3-medium-diffusers/vae/config.json), for files that bring none. */
+const SD3_VAE = {
+  id: 'sd3',
+  vaeConfig: (): JsonObject => ({
+    in_channels: 3, out_channels: 3, latent_channels: 16, block_out_channels: [128, 256, 512, 512], layers_per_block: 2, norm_num_groups: 32,
+    scaling_factor: 1.5305, shift_factor: 0.0609, use_quant_conv: false, use_post_quant_conv: false, mid_block_add_attention: true,
+  }),
+};
 /** Every released SD3 / SD3.5 model uses 64-wide heads; qk-norm weights tell it exactly when present. */
 const SD3_HEAD_DIM = 64;
 
@@ -100,7 +106,7 @@ export function loadSd3SingleFile(path: string, o: Sd3SingleFileOptions = {}): S
   const vae = inFile('first_stage_model.') ? originalVae(file) : fromComponents('vae', 'diffusion_pytorch_model');
   if (!vae) throw new Sd3MissingPartError(`${path} has no VAE (first_stage_model.*): put the SD3 VAE's diffusers folder (vae/) in ${sibling}/ beside the file`);
   const vaeGiven = given('vae');
-  const vaeConfig = vaeGiven ? vaeConfigFromDiffusers(vaeGiven.json, vaeGiven.file) : { ...resolveVaeConfig(vae, 'sdxl'), scalingFactor: SD3_VAE.scaling_factor, shiftFactor: SD3_VAE.shift_factor };
+  const vaeConfig = vaeGiven ? vaeConfigFromDiffusers(vaeGiven.json, vaeGiven.file) : resolveVaeConfig(vae, SD3_VAE);
 
   const clip = (key: 'clipL' | 'clipG', component: string, index: number, hiddenAct: 'quick_gelu' | 'gelu'): Sd3TextEncoder => {
     const source = canonicalTextEncoder(inFile(ENCODERS[key]) ? withoutPrefix(file, ENCODERS[key]) : fromComponents(component, 'model')!);
