@@ -1,5 +1,6 @@
 // PixArt-α / Σ (DiT with cross-attention to T5, adaLN-single): diffusers folders, DPM-Solver++ by
 // default, CFG. Head guidance and LiT's linear attention are not wired for PixArt yet.
+import { variantsFor } from '../../attention/registry.ts';
 import { basename } from 'node:path';
 import type { ResolvedSettings } from '../../jobs/api.ts';
 import { SAMPLER_NAMES } from '../../samplers/names.ts';
@@ -15,7 +16,7 @@ export const pixart: ModelFamily<PixArtPipeline> = {
   label: 'PixArt-α / Σ',
   score: (probe) => (probe.detection?.family === 'pixart' ? 1 : 0),
   defaults: DEFAULTS,
-  methods: { attention: ['softmax'], pag: false, softpag: false, headhunter: false, story: false, img2img: false, classLabels: false, clipSkip: false, vaeOverride: false },
+  methods: { attention: variantsFor('pixart'), pag: false, softpag: false, headhunter: false, story: false, img2img: false, classLabels: false, clipSkip: false, vaeOverride: false },
   samplers: SAMPLER_NAMES.filter((s) => s !== 'flow_euler'),
   refusal: (model) => `${model} (PixArt-α / Σ)`,
   load: (target, o) => new PixArtPipeline(target, o.providers),

@@ -1,6 +1,7 @@
 // Stable Diffusion 3 / 3.5 (MMDiT, flow matching): diffusers folders and Stability's single files,
 // CLIP-L + CLIP-G with optional T5, CFG and SoftPAG / PAG heads over the joint attention (HeadHunter's
 // joint identity: a perturbed head outputs its own V for every token, text included).
+import { variantsFor } from '../../attention/registry.ts';
 import { basename, extname } from 'node:path';
 import type { ResolvedSettings } from '../../jobs/api.ts';
 import { matchPagLayers } from '../../models/unet/layers.ts';
@@ -22,7 +23,7 @@ export const sd3: ModelFamily<Sd3Pipeline> = {
   label: 'Stable Diffusion 3 / 3.5',
   score: (probe) => (probe.detection?.family === 'sd3' ? 1 : 0),
   defaults: DEFAULTS,
-  methods: { attention: ['softmax'], pag: true, softpag: true, headhunter: true, story: false, img2img: false, classLabels: false, clipSkip: false, vaeOverride: false },
+  methods: { attention: variantsFor('sd3'), pag: true, softpag: true, headhunter: true, story: false, img2img: false, classLabels: false, clipSkip: false, vaeOverride: false },
   samplers: ['flow_euler'],
   refusal: (model) => `${model} (Stable Diffusion 3 / 3.5)`,
   load: (target, o) => new Sd3Pipeline(loadSd3Sources(target, o.modelsDir), { providers: o.providers }),
