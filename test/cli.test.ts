@@ -33,7 +33,8 @@ export async function runGenerate(request, { onProgress, signal } = {}) {
     if (step === 1) process.stderr.write('fake-engine: running\\n');
   }
   if (process.env.FAKE_SIGINT_AT_END) {
-    process.kill(process.pid, 'SIGINT');
+    // Ctrl-C reaches the CLI: the engine host is the CLI's child process (process.send is its IPC channel).
+    process.kill(process.send ? process.ppid : process.pid, 'SIGINT');
     await new Promise((r) => setTimeout(r, 100));
   }
   const images = [];

@@ -12,7 +12,7 @@ import { startServer, type ServerOptions, type StudioServer } from '../app/serve
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const ARTIFACTS = join(ROOT, 'test-artifacts');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const UI_DIR = join(ROOT, 'dist/renderer');
 /** Sources the UI bundle is built from. */
 const UI_SOURCES = ['renderer', 'pipelines/jobs', 'pipelines/samplers/names.ts', 'pipelines/attention/options.ts', 'vite.config.ts', 'svelte.config.js'];

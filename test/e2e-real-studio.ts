@@ -11,11 +11,13 @@ import { ARTIFACTS, ensureUiBuilt, openStudioPage, ROOT, type StudioPage } from 
 export { browserSkipReason } from './e2e-harness.ts';
 
 export const DOCS_SCREENSHOTS = join(ROOT, 'docs/screenshots');
+/** `STUDIO_UPDATE_SCREENSHOTS=1 npm test -- e2e` rewrites docs/screenshots/ from the tests' pages. */
+const UPDATE_DOCS_SCREENSHOTS = process.env.STUDIO_UPDATE_SCREENSHOTS === '1';
 
 export interface RealStudio extends StudioPage {
   /**
-   * Saves test-artifacts/NAME.png (the whole page); with `docs`, also docs/screenshots/NAME.png (the
-   * README shows those): the window, or just the given part of the page.
+   * Saves test-artifacts/NAME.png (the whole page); with `docs` and STUDIO_UPDATE_SCREENSHOTS=1, also
+   * docs/screenshots/NAME.png (the README shows those): the window, or just the given part of the page.
    */
   screenshot(name: string, o?: { docs?: boolean | Locator; docsName?: string }): Promise<void>;
 }
@@ -29,6 +31,8 @@ export async function openRealStudio(): Promise<RealStudio> {
     ...studio,
     screenshot: async (name, o = {}) => {
       await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+      // The README's screenshots are tracked files: only refreshed on request, so `npm test` leaves the tree clean.
+      if (!UPDATE_DOCS_SCREENSHOTS) return;
       const docs = join(DOCS_SCREENSHOTS, `${o.docsName ?? name}.png`);
       if (o.docs === true) await page.screenshot({ path: docs });
       else if (o.docs) await o.docs.screenshot({ path: docs });

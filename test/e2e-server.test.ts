@@ -94,10 +94,13 @@ describe('binding', () => {
 describe('loopback server', () => {
   let server: StudioServer;
   let ws: WebSocket;
+  /** The API's address with the launch's token, as the page opens it. */
+  let api: string;
   before(async () => {
     await ensureUiBuilt();
     server = await startServer({ port: 0, ...dirs });
-    const socket = await connect(`ws://127.0.0.1:${server.port}/api`, { origin: `http://127.0.0.1:${server.port}` });
+    api = `ws://127.0.0.1:${server.port}/api?token=${new URL(server.url).searchParams.get('token')}`;
+    const socket = await connect(api, { origin: `http://127.0.0.1:${server.port}` });
     assert.ok(socket instanceof WebSocket, `the studio's own origin was refused with ${socket}`);
     ws = socket;
   });
@@ -106,9 +109,21 @@ describe('loopback server', () => {
     await server.close();
   });
 
-  test('binds to 127.0.0.1 by default', () => {
+  test('binds to 127.0.0.1 by default, with a fresh secret token in its address', async () => {
     assert.equal(server.host, '127.0.0.1');
-    assert.equal(server.url, `http://127.0.0.1:${server.port}/`);
+    assert.match(server.url, new RegExp(`^http://127\\.0\\.0\\.1:${server.port}/\\?token=[A-Za-z0-9_-]{40,}$`));
+    const other = await startServer({ port: 0, ...dirs });
+    await other.close();
+    assert.notEqual(new URL(other.url).searchParams.get('token'), new URL(server.url).searchParams.get('token'));
+  });
+
+  test('even on loopback, the socket and the images need the token; the page does not', async () => {
+    const host = { host: `127.0.0.1:${server.port}` };
+    assert.equal(await connect(`ws://127.0.0.1:${server.port}/api`), 403);
+    assert.equal(await connect(`${api}x`), 403);
+    assert.equal((await get(server.port, '/outputs/x.png', host)).status, 403);
+    assert.equal((await get(server.port, `/outputs/x.png?${new URL(api).search.slice(1)}`, host)).status, 404);
+    assert.equal((await get(server.port, '/', host)).status, 200);
   });
 
   test('serves the UI with a content security policy that allows no inline code', async () => {
@@ -125,11 +140,12 @@ describe('loopback server', () => {
     const rebound = await get(server.port, '/', { host: `attacker.example:${server.port}` });
     assert.equal(rebound.status, 403);
     assert.match(rebound.body, /not this machine/);
-    assert.equal(await connect(`ws://127.0.0.1:${server.port}/api`, { origin: 'http://attacker.example' }), 403);
+    assert.equal(await connect(api, { origin: 'http://attacker.example' }), 403);
   });
 
   test('never serves files outside the UI folder', async () => {
-    for (const path of ['/%2e%2e/package.json', '/..%2f..%2fpackage.json', '/outputs/..%2f..%2fpackage.json']) {
+    const token = new URL(api).search;
+    for (const path of ['/%2e%2e/package.json', '/..%2f..%2fpackage.json', `/outputs/..%2f..%2fpackage.json${token}`]) {
       const r = await get(server.port, path, { host: `127.0.0.1:${server.port}` });
       assert.equal(r.status, 404, `${path} answered ${r.status}`);
       assert.doesNotMatch(r.body, /diffusion-studio/);
@@ -182,7 +198,7 @@ describe('loopback server', () => {
   });
 
   test('a malformed message closes the socket with a reason', async () => {
-    const socket = await connect(`ws://127.0.0.1:${server.port}/api`);
+    const socket = await connect(api);
     assert.ok(socket instanceof WebSocket);
     const closed = new Promise<[number, string]>((resolve) => socket.on('close', (code, reason) => resolve([code, reason.toString()])));
     socket.send('not json');

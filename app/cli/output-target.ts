@@ -2,7 +2,7 @@
 // A1111-style names NNNNN-SEED.png, numbered on from the highest number already there, so running
 // the same command twice adds files and never replaces any.
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { writeNewFileAtomic } from '../../pipelines/queue/atomic-write.ts';
 import { UsageError } from './exit-codes.ts';
@@ -23,6 +23,36 @@ export async function nextFileNumber(dir: string): Promise<number> {
   return next;
 }
 
+/**
+ * Creates the folder and proves it takes a file, before any model is loaded: a read-only or
+ * unreachable --out must not be found only after the whole generation.
+ */
+async function ensureWritableFolder(dir: string, out: string): Promise<void> {
+  const probe = join(dir, `.studio-write-check-${process.pid}`);
+  try {
+    await makeFolders(dir);
+    await writeFile(probe, '');
+    await rm(probe, { force: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new UsageError(`--out ${out}: the folder ${dir} cannot be written (${code}); choose a folder you can write to`);
+  }
+}
+
+/**
+ * `mkdir -p` one level at a time: Node's recursive mkdir never returns for some paths that cannot be
+ * made (e.g. under /proc/self), where a plain mkdir fails with a code.
+ */
+async function makeFolders(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = dir; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    await mkdir(d).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e; // another run made it meanwhile
+    });
+  }
+}
+
 export class OutputTarget {
   private constructor(
     readonly kind: 'file' | 'dir',
@@ -37,13 +67,13 @@ export class OutputTarget {
     if (/\.png$/i.test(out)) {
       if (batch > 1) throw new UsageError(`--out ${out} names one file but --batch is ${batch}: give a folder instead`);
       if (existsSync(path)) throw new UsageError(`--out: ${out} already exists; choose another name or remove it first`);
-      await mkdir(dirname(path), { recursive: true });
+      await ensureWritableFolder(dirname(path), out);
       return new OutputTarget('file', path, 0);
     }
     if (existsSync(path) && !statSync(path).isDirectory()) {
       throw new UsageError(`--out: ${out} is a file, not a folder (end the name in .png to write one image)`);
     }
-    await mkdir(path, { recursive: true });
+    await ensureWritableFolder(path, out);
     return new OutputTarget('dir', path, await nextFileNumber(path));
   }
 

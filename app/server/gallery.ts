@@ -22,10 +22,21 @@ function stamp(date: Date): string {
   return `${date.getFullYear()}${p(date.getMonth() + 1)}${p(date.getDate())}-${p(date.getHours())}${p(date.getMinutes())}${p(date.getSeconds())}`;
 }
 
+export type ReadGalleryMetadata = (path: string, name: string) => Promise<Pick<GalleryImage, 'settings' | 'request' | 'warnings'>>;
+
+async function readMetadataHere(path: string, name: string): Promise<Pick<GalleryImage, 'settings' | 'request' | 'warnings'>> {
+  const meta = readImageMetadata(await readFile(path), name);
+  return { settings: meta.settings, request: meta.studio?.request, warnings: meta.warnings };
+}
+
 export class Gallery {
   private readonly cache = new Map<string, { key: string; image: GalleryImage }>();
 
-  constructor(readonly dir: string) {
+  /** `readMetadata` reads one image's settings; the server runs it in its inspector worker. */
+  constructor(
+    readonly dir: string,
+    private readonly readMetadata: ReadGalleryMetadata = readMetadataHere,
+  ) {
     mkdirSync(dir, { recursive: true });
   }
 
@@ -74,10 +85,7 @@ export class Gallery {
     if (cached?.key === key) return cached.image;
     const image: GalleryImage = { name, createdAt: s.mtimeMs, sizeBytes: s.size, warnings: [] };
     try {
-      const meta = readImageMetadata(await readFile(path), name);
-      image.settings = meta.settings;
-      image.request = meta.studio?.request;
-      image.warnings = meta.warnings;
+      Object.assign(image, await this.readMetadata(path, name));
     } catch (e) {
       image.warnings = [(e as Error).message];
     }

@@ -1,5 +1,9 @@
 // `studio serve`: the studio's UI over HTTP and its API over a WebSocket (/api), for a browser.
-// Bound to 127.0.0.1 unless told otherwise; any other address needs a token (see access.ts).
+// Bound to 127.0.0.1 unless told otherwise. Every launch has a secret token (given, or drawn here), as
+// notebook servers do: gallery images and the API need it, so no other web page can use the studio.
+// No request ends the process: every handler and socket is guarded, and sizes are checked before
+// anything is decoded.
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,18 +16,20 @@ import { checkBinding, denyReason, isLoopbackHost } from './access.ts';
 import { resolveInside, sendFile, sendText } from './static-files.ts';
 import { Studio } from './studio.ts';
 import { bridgeSocket } from './ws-bridge.ts';
+import { MAX_DROPPED_FILE_BYTES } from '../../pipelines/jobs/api-limits.ts';
 import type { RedisQueueTarget } from './redis-queue-view.ts';
 
 export const DEFAULT_PORT = 7870;
 export const API_PATH = '/api';
-/** Dropped PNGs travel base64 inside a JSON call. */
-const MAX_MESSAGE_BYTES = 96 * 1024 * 1024;
+/** Dropped PNGs travel base64 inside a JSON call: MAX_DROPPED_FILE_BYTES, base64, plus the call around it. */
+export const MAX_MESSAGE_BYTES = Math.ceil((MAX_DROPPED_FILE_BYTES * 4) / 3) + 64 * 1024;
 
 export interface ServerOptions {
   /** 0 picks a free port. Default 7870. */
   port?: number;
   /** Default 127.0.0.1. Any non-loopback address requires `token`. */
   host?: string;
+  /** The launch's secret; default: 32 random bytes, drawn at each start. */
   token?: string;
   /** Default ./models and ./outputs (from the working directory). */
   modelsDir?: string;
@@ -48,7 +54,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export async function startServer(o: ServerOptions = {}): Promise<StudioServer> {
   const host = o.host ?? '127.0.0.1';
-  const token = checkBinding(host, o.token);
+  const token = checkBinding(host, o.token) ?? randomBytes(32).toString('base64url');
   const rendererDir = resolve(o.rendererDir ?? resolve(REPO_ROOT, 'dist/renderer'));
   const studio = new Studio({
     modelsDir: resolve(o.modelsDir ?? 'models'),
@@ -62,9 +68,21 @@ export async function startServer(o: ServerOptions = {}): Promise<StudioServer> 
   await studio.listModels().catch(() => undefined);
   const access = { loopbackOnly: isLoopbackHost(host), token };
 
-  const http = createServer((req, res) => handleHttp(req, res));
+  const http = createServer((req, res) => {
+    try {
+      handleHttp(req, res);
+    } catch (e) {
+      failRequest(res, e);
+    }
+  });
+  // Malformed HTTP (bad headers, oversized head): answer 400 when the socket still can, never throw.
+  http.on('clientError', (_e, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   wss.on('connection', (socket) => bridgeSocket(socket, studio));
+  wss.on('error', () => {}); // per-socket errors are handled by bridgeSocket; the server itself has none to report
 
   function handleHttp(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://studio');
@@ -74,7 +92,8 @@ export async function startServer(o: ServerOptions = {}): Promise<StudioServer> 
     if (url.pathname.startsWith('/outputs/')) {
       const tokenDenied = denyReason({ hostHeader: req.headers.host, origin: undefined, token: url.searchParams.get('token') }, access);
       if (tokenDenied) return sendText(res, 403, tokenDenied);
-      const path = studio.imagePath(decodeURIComponent(url.pathname.slice('/outputs/'.length)));
+      const name = decodePathSegment(url.pathname.slice('/outputs/'.length));
+      const path = name === undefined ? undefined : studio.imagePath(name);
       if (!path || !sendFile(res, path, 'immutable')) sendText(res, 404, 'no such image in the outputs folder');
       return;
     }
@@ -87,14 +106,19 @@ export async function startServer(o: ServerOptions = {}): Promise<StudioServer> 
   }
 
   http.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://studio');
-    const denied =
-      url.pathname !== API_PATH ? `no WebSocket at ${url.pathname}` : denyReason({ hostHeader: req.headers.host, origin: req.headers.origin, token: url.searchParams.get('token') }, access);
-    if (denied) {
-      socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${denied}\n`);
-      return;
+    socket.on('error', () => socket.destroy()); // a reset during the handshake is the client's business
+    try {
+      const url = new URL(req.url ?? '/', 'http://studio');
+      const denied =
+        url.pathname !== API_PATH ? `no WebSocket at ${url.pathname}` : denyReason({ hostHeader: req.headers.host, origin: req.headers.origin, token: url.searchParams.get('token') }, access);
+      if (denied) {
+        socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${denied}\n`);
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    } catch {
+      socket.destroy();
     }
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 
   await new Promise<void>((resolveListen, reject) => {
@@ -110,7 +134,7 @@ export async function startServer(o: ServerOptions = {}): Promise<StudioServer> 
 
   const port = (http.address() as AddressInfo).port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
-  const url = `http://${shownHost}:${port}/${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+  const url = `http://${shownHost}:${port}/?token=${encodeURIComponent(token)}`;
 
   return {
     url,
@@ -126,4 +150,20 @@ export async function startServer(o: ServerOptions = {}): Promise<StudioServer> 
       await studio.close();
     },
   };
+}
+
+/** A percent-encoded path segment, or undefined when it is not valid (e.g. `%E0%A4%A`). */
+function decodePathSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A handler failed: answer 500 without details (they stay in the server's log) if nothing was sent yet. */
+function failRequest(res: ServerResponse, e: unknown): void {
+  process.stderr.write(`studio serve: a request failed: ${(e as Error)?.message ?? String(e)}\n`);
+  if (!res.headersSent) sendText(res, 500, 'the studio could not answer this request');
+  else res.destroy();
 }

@@ -64,7 +64,10 @@ export function sendFile(res: ServerResponse, path: string, cache: 'none' | 'imm
     'Content-Length': s.size,
     'Cache-Control': cache === 'immutable' ? 'public, max-age=31536000, immutable' : 'no-cache',
   });
-  createReadStream(path).pipe(res);
+  // The file may vanish or fail between stat and read: end this response, not the server.
+  createReadStream(path)
+    .on('error', () => res.destroy())
+    .pipe(res);
   return true;
 }
 

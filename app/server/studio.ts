@@ -11,7 +11,8 @@ import { workerHost } from '../../pipelines/host/launchers.ts';
 import { EngineJobs, HostCrashedError, JobCancelledError, type HostLauncher } from '../../pipelines/jobs/client.ts';
 import { BadRequestError, type StudioApi } from './dispatch.ts';
 import { Gallery } from './gallery.ts';
-import { readDroppedImage } from './dropped-image.ts';
+import { PathPolicy } from './confine.ts';
+import { Inspector } from './inspector.ts';
 import type { AppJobRun as JobRun } from '../../pipelines/queue/index.ts';
 import { PersistentJobQueue } from '../../pipelines/queue/index.ts';
 import { HeadPresets } from '../../pipelines/jobs/head-presets.ts';
@@ -53,10 +54,14 @@ export class Studio implements StudioApi {
   private readonly listeners = new Set<StudioListener>();
   private readonly hashes = new Map<string, Promise<string>>();
   private providers?: ResultOf<'listProviders'>;
+  /** Reads gallery PNGs and dropped files off the main thread, within budgets. */
+  private readonly inspector = new Inspector();
+  private readonly paths: PathPolicy;
   private readonly redisQueueWatch: RedisQueueWatch;
 
   constructor(private readonly o: StudioOptions) {
-    this.outputs = new Gallery(o.outputsDir);
+    this.paths = new PathPolicy(o.modelsDir, o.outputsDir);
+    this.outputs = new Gallery(o.outputsDir, (path, name) => this.inspector.run({ kind: 'galleryMetadata', path, name }));
     this.redisQueueWatch = new RedisQueueWatch(o.redis);
     this.engine = new EngineJobs({
       host: o.engineHost,
@@ -85,7 +90,7 @@ export class Studio implements StudioApi {
 
   async close(): Promise<void> {
     await this.jobs.close(); // queued jobs stay in the journal and run at the next start
-    await Promise.all([this.engine.close(), this.catalog.close()]);
+    await Promise.all([this.engine.close(), this.catalog.close(), this.inspector.close()]);
     this.redisQueueWatch.close();
   }
 
@@ -105,12 +110,12 @@ export class Studio implements StudioApi {
   }
 
   async listHeads({ model }: ParsedParamsOf<'listHeads'>): Promise<ResultOf<'listHeads'>> {
-    const { layers, message } = await this.catalog.submit({ kind: 'heads.list', model, modelsDir: this.o.modelsDir });
+    const { layers, message } = await this.catalog.submit({ kind: 'heads.list', model: this.paths.model(model), modelsDir: this.o.modelsDir });
     return { layers, ...(message ? { message } : {}) };
   }
 
   async generate({ request: parsed, heads }: ParsedParamsOf<'generate'>): Promise<ResultOf<'generate'>> {
-    const request: GenerateRequest = { ...parsed, modelsDir: parsed.modelsDir ?? this.o.modelsDir };
+    const request: GenerateRequest = this.paths.request(parsed);
     checkHeads(request, heads);
     // The engine's SoftPAG reads them here; recorded in the image's metadata with the rest of the request, so they can be recalled.
     if (heads.length && request.pag) request.pag = { ...request.pag, heads };
@@ -138,7 +143,7 @@ export class Studio implements StudioApi {
   }
 
   async readImageMetadata({ name, dataBase64 }: ParsedParamsOf<'readImageMetadata'>): Promise<ResultOf<'readImageMetadata'>> {
-    return readDroppedImage(name, Buffer.from(dataBase64, 'base64'));
+    return this.inspector.run({ kind: 'droppedImage', name, bytes: Buffer.from(dataBase64, 'base64') });
   }
 
   async listProviders(params: ParsedParamsOf<'listProviders'>): Promise<ResultOf<'listProviders'>> {
@@ -157,27 +162,27 @@ export class Studio implements StudioApi {
   }
 
   headEffects(params: ParsedParamsOf<'headEffects'>): Promise<ResultOf<'headEffects'>> {
-    return this.heads.headEffects(params);
+    return this.heads.headEffects({ ...params, model: this.paths.model(params.model) });
   }
 
   headHunt(params: ParsedParamsOf<'headHunt'>): Promise<ResultOf<'headHunt'>> {
-    return this.heads.headHunt(params);
+    return this.heads.headHunt({ ...params, model: this.paths.model(params.model) });
   }
 
   async listPresets(params: ParsedParamsOf<'listPresets'>): Promise<ResultOf<'listPresets'>> {
-    return this.presets.list(params);
+    return this.presets.list({ ...params, model: this.paths.model(params.model) });
   }
 
   async loadPresets(params: ParsedParamsOf<'loadPresets'>): Promise<ResultOf<'loadPresets'>> {
-    return this.presets.load(params);
+    return this.presets.load({ ...params, model: this.paths.model(params.model) });
   }
 
   async savePreset(params: ParsedParamsOf<'savePreset'>): Promise<ResultOf<'savePreset'>> {
-    return this.presets.save(params);
+    return this.presets.save({ ...params, model: this.paths.model(params.model) });
   }
 
   async story({ story, model }: ParsedParamsOf<'story'>): Promise<ResultOf<'story'>> {
-    const spec = storyJobSpec(story, model);
+    const spec = storyJobSpec(story, this.paths.model(model));
     const job = this.jobs.enqueue(spec);
     return { jobId: job.id, seed: spec.seed };
   }

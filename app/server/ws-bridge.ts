@@ -1,5 +1,7 @@
 // One browser tab's WebSocket to the studio: calls in, results and events out, as JSON messages of
-// the shapes in api.ts. Each connection gets every studio event.
+// the shapes in api.ts. Each connection gets every studio event. Nothing a client sends ends the
+// process: malformed frames and oversized messages close that socket only (ws reports them as the
+// socket's 'error' event, which would be thrown without a listener).
 import type { WebSocket } from 'ws';
 import { CallMessageSchema, type ServerMessage } from '../../pipelines/jobs/api-studio.ts';
 import { dispatchCall } from './dispatch.ts';
@@ -7,10 +9,18 @@ import type { Studio } from './studio.ts';
 
 /** A client that does not read fast enough misses previews rather than piling up memory. */
 const MAX_BUFFERED_FOR_PREVIEWS = 4 * 1024 * 1024;
+/** Calls one connection may have in flight; more are answered with an error instead of queued. */
+export const MAX_CALLS_IN_FLIGHT = 32;
 
 export function bridgeSocket(socket: WebSocket, studio: Studio): void {
+  let inFlight = 0;
   const send = (m: ServerMessage) => {
-    if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(m));
+    if (socket.readyState !== socket.OPEN) return;
+    try {
+      socket.send(JSON.stringify(m));
+    } catch {
+      socket.terminate();
+    }
   };
 
   const unsubscribe = studio.on((event, data) => {
@@ -20,6 +30,7 @@ export function bridgeSocket(socket: WebSocket, studio: Studio): void {
     send({ type: 'event', event, data });
   });
   socket.on('close', unsubscribe);
+  socket.on('error', () => socket.terminate());
 
   socket.on('message', (raw, isBinary) => {
     if (isBinary) return socket.close(1003, 'the studio API speaks JSON text messages');
@@ -32,8 +43,15 @@ export function bridgeSocket(socket: WebSocket, studio: Studio): void {
     const call = CallMessageSchema.safeParse(json);
     if (!call.success) return socket.close(1008, 'a message was not an API call');
     const { id, method, params } = call.data;
-    void dispatchCall(studio, method, params).then((outcome) =>
-      send(outcome.ok ? { type: 'result', id, result: outcome.result } : { type: 'error', id, error: outcome.error }),
-    );
+    if (inFlight >= MAX_CALLS_IN_FLIGHT) {
+      return send({ type: 'error', id, error: { code: 'failed', message: `more than ${MAX_CALLS_IN_FLIGHT} calls are waiting on this connection; wait for their answers` } });
+    }
+    inFlight++;
+    void dispatchCall(studio, method, params)
+      .catch((e: unknown) => ({ ok: false as const, error: { code: 'failed' as const, message: (e as Error)?.message ?? String(e) } }))
+      .then((outcome) => {
+        inFlight--;
+        send(outcome.ok ? { type: 'result', id, result: outcome.result } : { type: 'error', id, error: outcome.error });
+      });
   });
 }

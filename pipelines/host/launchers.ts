@@ -2,7 +2,7 @@
 // a third launcher around `utilityProcess.fork`; the host side already speaks to `process.parentPort`.)
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { ClientMessage } from './protocol.ts';
 
 export interface HostConnection {
@@ -21,6 +21,14 @@ export type HostLauncher = () => HostConnection;
 const fromSource = import.meta.url.endsWith('.ts');
 const entryUrl = new URL(fromSource ? './entry.ts' : './entry.js', import.meta.url);
 
+/** A worker thread running `entry` (a .ts module under tsx, tests and `npm run studio`; .js compiled). */
+export function startWorker(entry: URL, options: WorkerOptions = {}): Worker {
+  // Node 20 does not apply `--import tsx` to workers, so register tsx inside the worker first.
+  if (!entry.href.endsWith('.ts')) return new Worker(entry, options);
+  const code = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => m.register()).then(() => import(${JSON.stringify(entry.href)}))`;
+  return new Worker(code, { ...options, eval: true });
+}
+
 /**
  * A host in a worker thread: cheap to start and shares the process. A native crash (an abort inside ORT)
  * takes the whole process down with it, and glibc's MALLOC_TRIM_THRESHOLD_ cannot be set per thread, so
@@ -28,10 +36,7 @@ const entryUrl = new URL(fromSource ? './entry.ts' : './entry.js', import.meta.u
  */
 export function workerHost(): HostLauncher {
   return () => {
-    // Node 20 does not apply `--import tsx` to workers, so register tsx inside the worker first.
-    const worker = fromSource
-      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => m.register()).then(() => import(${JSON.stringify(entryUrl.href)}))`, { eval: true })
-      : new Worker(entryUrl);
+    const worker = startWorker(entryUrl);
     let error: Error | undefined;
     worker.on('error', (e) => (error = e));
     const exited = new Promise<string>((resolve) => {

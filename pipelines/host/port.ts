@@ -29,6 +29,8 @@ export function currentHostPort(): HostPort {
     const send = process.send.bind(process);
     // An orphaned host would keep a GPU and gigabytes of weights: leave with the parent.
     process.on('disconnect', () => process.exit(0));
+    // Ctrl-C in a terminal signals the whole process group: the client cancels or stops the host itself.
+    process.on('SIGINT', () => {});
     return { kind: 'child-process', post: (m) => send(m), onMessage: (l) => process.on('message', l) };
   }
   throw new Error('the engine host must be started as a worker thread, a child process with an IPC channel, or an Electron utility process');

@@ -11,7 +11,35 @@ export class SafetensorsError extends TensorFileError {
   override name = 'SafetensorsError';
 }
 
-const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+/**
+ * Header limits, checked on the raw bytes before JSON.parse allocates anything: a 100 MB header cost
+ * 45–115 s and up to 5 GiB. Real checkpoints have a few thousand tensors (SDXL ~2,500) and nest three
+ * levels (header → entry → shape); training metadata in `__metadata__` can reach a few MiB.
+ */
+export const MAX_HEADER_BYTES = 32 * 1024 * 1024;
+export const MAX_HEADER_ENTRIES = 50_000;
+const MAX_HEADER_DEPTH = 3;
+
+/** Top-level entries and nesting depth of a JSON text, counted in one pass without parsing it. */
+export function headerShape(json: Uint8Array): { entries: number; depth: number } {
+  let depth = 0;
+  let maxDepth = 0;
+  let entries = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) maxDepth = Math.max(maxDepth, ++depth);
+    else if (c === 0x7d || c === 0x5d) depth--;
+    else if (c === 0x3a && depth === 1) entries++;
+  }
+  return { entries, depth: maxDepth };
+}
 
 export class SafetensorsFile extends TensorFile {
   readonly metadata: Record<string, string> = {};
@@ -45,6 +73,9 @@ export class SafetensorsFile extends TensorFile {
     if (8 + n > this.fileSize) fail(`header claims ${n} bytes but the file has only ${this.fileSize - 8} after the length prefix (truncated file)`);
     const headerBuf = Buffer.alloc(n);
     readSync(fd, headerBuf, 0, n, 8);
+    const shape = headerShape(headerBuf);
+    if (shape.entries > MAX_HEADER_ENTRIES) fail(`header lists ${shape.entries} entries; the studio reads at most ${MAX_HEADER_ENTRIES} tensors per file (not a model checkpoint, or a corrupt one)`);
+    if (shape.depth > MAX_HEADER_DEPTH) fail(`header nests ${shape.depth} levels deep where safetensors has ${MAX_HEADER_DEPTH} (corrupt or not a safetensors file)`);
     let header: unknown;
     try {
       header = JSON.parse(headerBuf.toString('utf8'));

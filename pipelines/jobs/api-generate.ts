@@ -3,6 +3,7 @@
 // PNG's studio chunk, so a parsed request must be enough to re-run an image exactly: everything
 // random (the seed) is decided here, before the engine sees it. Data only: zod and the data-only
 // lists of samplers and attention variants, so the renderer may bundle it.
+import { MAX_PROMPT_CHARS } from './api-limits.ts';
 import { z } from 'zod';
 import { AttentionSchema, type Attention } from '../attention/options.ts';
 import { SAMPLER_NAMES as SAMPLER_LIST, type SamplerName } from '../samplers/names.ts';
@@ -102,8 +103,8 @@ export const GenerateRequestSchema = z
     modelsDir: z.string().min(1).optional(),
     /** VAE override (file or folder). */
     vae: z.string().min(1).optional(),
-    prompt: z.string(),
-    negative: z.string().default(''),
+    prompt: z.string().max(MAX_PROMPT_CHARS, { error: `is longer than ${MAX_PROMPT_CHARS} characters; shorten it` }),
+    negative: z.string().max(MAX_PROMPT_CHARS, { error: `is longer than ${MAX_PROMPT_CHARS} characters; shorten it` }).default(''),
     /** Absent: the model's default (20 for Stable Diffusion, 8 for the embedded models). */
     steps: z.int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(1000, { error: 'must be at most 1000' }).optional(),
     /** Absent: the model's default (7.5 for Stable Diffusion). */

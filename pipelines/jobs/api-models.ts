@@ -29,6 +29,9 @@ export const ModelEntrySchema = z.object({
 });
 export type ModelEntry = z.infer<typeof ModelEntrySchema>;
 
+/** The models shipped inside the studio (assets/models), by the names requests use. */
+export const EMBEDDED_MODEL_NAMES = ['emoji-dit', 'emoji-lit', 'emoji-dico'] as const;
+
 /** A model shipped inside the studio (the emoji models), with the settings it draws with. */
 export const EmbeddedModelSchema = z.object({
   name: z.string(),

@@ -2,6 +2,7 @@
 // bridge and the Svelte UI. Each side validates what it receives: the studio validates params,
 // the UI validates results and events. Data only (zod and the jobs API's schemas), so the renderer
 // can bundle this file without pulling in engine code.
+import { MAX_DROPPED_FILE_BYTES } from './api-limits.ts';
 import { z } from 'zod';
 import { RedisQueueViewSchema } from './api-redis.ts';
 import { GenerateRequestSchema, HeadWeightSchema, MAX_SEED, SAMPLER_NAMES, type HeadWeight } from './api-generate.ts';
@@ -250,8 +251,8 @@ export const apiMethods = {
   readImageMetadata: {
     params: z.object({
       /** The dropped file's name, used in messages. */
-      name: z.string(),
-      dataBase64: z.string(),
+      name: z.string().max(1024),
+      dataBase64: z.string().max(Math.ceil((MAX_DROPPED_FILE_BYTES * 4) / 3) + 4, { error: `the file is over ${MAX_DROPPED_FILE_BYTES / 1024 / 1024} MiB; drop the PNG itself` }),
     }),
     result: z.object({
       settings: ImportedSettingsSchema.optional(),

@@ -55,7 +55,8 @@ export class EngineJobs {
     } catch (e) {
       if (!(e instanceof JobFailedError)) throw e;
       // Bad requests keep their meaning (the CLI's exit code 2, the API's `bad-request`).
-      if (e.remote.name === 'BadRequestError') throw new BadRequestError(e.remote.message);
+      // A prompt the parser refuses is a bad request too (the CLI's exit code 2).
+      if (e.remote.name === 'BadRequestError' || e.remote.name === 'PromptError') throw new BadRequestError(e.remote.message);
       if (e.remote.name === 'JobCancelledError') throw new JobCancelledError(e.remote.message);
       throw new EngineJobError(e.remote.message);
     }

@@ -8,6 +8,7 @@
 // newline written as JSON strings, a value equal to its key written bare, the whole text stripped.
 // Reading follows parse_generation_parameters(): the last line holds the parameters only when at
 // least 3 `Key: value` pairs match in it, otherwise it is still prompt text.
+import { scanParams } from './a1111-params.ts';
 import { fromA1111Sampler } from './sampler-names.ts';
 import { compact, toInteger, toNumber, type ImportedSettings } from './settings.ts';
 
@@ -44,8 +45,6 @@ export function formatA1111(text: A1111Text): string {
   return `${text.prompt}${negative}\n${line}`.trim();
 }
 
-// A1111's re_param with Python's Unicode-aware \w spelled out for JS.
-const PARAM_RE = /\s*([\p{L}\p{N}\p{M}_][\p{L}\p{N}\p{M}_ \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)/gu;
 const SIZE_RE = /^(\d+)x(\d+)$/;
 
 function unquote(value: string): string {
@@ -88,7 +87,9 @@ const TYPED_KEYS = new Set([
 export function parseA1111(text: string): A1111Parameters {
   const lines = text.trim().split('\n');
   let last = lines.pop() ?? '';
-  if ([...last.matchAll(PARAM_RE)].length < 3) {
+  let matches = scanParams(last);
+  if (matches.length < 3) {
+    matches = [];
     lines.push(last);
     last = '';
   }
@@ -106,7 +107,7 @@ export function parseA1111(text: string): A1111Parameters {
   }
 
   const params: Record<string, string> = {};
-  for (const m of last.matchAll(PARAM_RE)) params[m[1]] = unquote(m[2]);
+  for (const m of matches) params[m.key] = unquote(m.value);
   const extra = Object.fromEntries(Object.entries(params).filter(([k]) => !TYPED_KEYS.has(k)));
   const size = SIZE_RE.exec(params['Size'] ?? '');
   const sampler = params['Sampler'];

@@ -6,6 +6,9 @@ import { readPngTextMap } from './png-text.ts';
 import type { ImportedSettings } from './settings.ts';
 import { decodeStudioMetadata, settingsFromStudioMetadata, STUDIO_KEYWORD, type StudioMetadata } from './studio-chunk.ts';
 
+/** A1111 infotext is a few kilobytes; a longer one is not generation settings and is not parsed. */
+export const MAX_PARAMETERS_CHARS = 256 * 1024;
+
 export interface ImageMetadata {
   /** Every text chunk, keyword → text. */
   text: Map<string, string>;
@@ -34,7 +37,9 @@ export function readImageMetadata(png: Uint8Array, source = 'image'): ImageMetad
     }
   }
   const parameters = text.get(A1111_KEYWORD);
-  if (parameters !== undefined) result.a1111 = parseA1111(parameters);
+  if (parameters !== undefined && parameters.length > MAX_PARAMETERS_CHARS) {
+    warnings.push(`${source}: its A1111 parameters are ${parameters.length} characters long (generation settings are a few thousand), so they were not read`);
+  } else if (parameters !== undefined) result.a1111 = parseA1111(parameters);
   if (text.has(COMFY_PROMPT_KEYWORD) || text.has(COMFY_WORKFLOW_KEYWORD)) {
     result.comfyui = parseComfyUI({ prompt: text.get(COMFY_PROMPT_KEYWORD), workflow: text.get(COMFY_WORKFLOW_KEYWORD) });
     if (!result.comfyui) warnings.push(`${source}: ComfyUI chunks hold no graph with a sampler node`);

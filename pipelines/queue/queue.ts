@@ -61,6 +61,11 @@ export class PersistentQueue<P = unknown> {
   readonly warnings: string[] = [];
   private journal: Journal;
   private state = new QueueState();
+  /**
+   * The last event time this process wrote. Times are kept strictly increasing, so jobs that finish in the
+   * same millisecond still have an order (compaction keeps the newest payloads by it).
+   */
+  private lastEventAt = 0;
   private readonly owner: JobOwner = { ...THIS_PROCESS, token: randomBytes(8).toString('hex') };
 
   private constructor(
@@ -246,7 +251,8 @@ export class PersistentQueue<P = unknown> {
           if (problem) throw new QueueStateError(`${problem} (queue at ${this.dir})`);
           pending.push(e);
         };
-        const now = Date.now();
+        const now = Math.max(Date.now(), this.lastEventAt + 1);
+        this.lastEventAt = now;
         try {
           this.recoverDeadOwners(emit, now);
           const result = fn(emit, now);

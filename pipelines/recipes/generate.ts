@@ -5,6 +5,7 @@ import { loadModel } from '../families/load.ts';
 import { checkRequest, resolveModel } from '../families/registry.ts';
 import { providersFor } from '../families/results.ts';
 import type { GenerateOptions, GenerateRequest, GenerateResult } from '../jobs/api.ts';
+import { providerOrCpu } from '../runtime/providers.ts';
 
 export async function runGenerate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
   const resolved = resolveModel(request.model, request.modelsDir);
@@ -12,8 +13,10 @@ export async function runGenerate(request: GenerateRequest, options: GenerateOpt
   checkRequest(family, probe, request, request.model);
   const t0 = performance.now();
   options.onProgress?.({ phase: 'load', step: 0, total: 1 });
-  const pipeline = await loadModel(resolved, { modelsDir: request.modelsDir, vae: request.vae, providers: providersFor(request.ep) });
+  const ep = await providerOrCpu(request.ep);
+  const pipeline = await loadModel(resolved, { modelsDir: request.modelsDir, vae: request.vae, providers: providersFor(ep.provider) });
   const loadMs = performance.now() - t0;
   const result = await family.generate(pipeline, probe, request, options);
-  return { ...result, timings: { ...result.timings, load: loadMs } };
+  const notes = [...(ep.note ? [ep.note] : []), ...(result.notes ?? [])];
+  return { ...result, timings: { ...result.timings, load: loadMs }, ...(notes.length ? { notes } : {}) };
 }

@@ -100,6 +100,21 @@ async function probeDtype(provider: Provider, dtype: ComputeDtype): Promise<stri
   }
 }
 
+/**
+ * The requested provider when it works on this machine, else the CPU with a one-line note saying why
+ * (ORT itself would print its load errors and fall back without a word). Probes only that provider.
+ */
+export async function providerOrCpu(requested: Provider): Promise<{ provider: Provider; note?: string }> {
+  if (requested === 'cpu') return { provider: 'cpu' };
+  // ORT's default logger prints a provider's load failure to stderr even though the session options ask
+  // for silence; the reason is reported in the note instead. Failures still arrive as exceptions.
+  ort.env.logLevel = 'fatal';
+  const listed = ort.listSupportedBackends().some((b) => b.name === requested);
+  const report = await probe(requested, listed);
+  if (report.usable) return { provider: requested };
+  return { provider: 'cpu', note: `--ep ${requested} is not available here (${report.reason ?? 'it did not start'}); running on the CPU instead` };
+}
+
 /** What a user can do about the two refusals seen most (research/engine.md §3). */
 function withHint(provider: Provider, reason: string): string {
   if (provider === 'cuda' && /Failed to load shared library/.test(reason)) {

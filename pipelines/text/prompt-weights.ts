@@ -1,4 +1,5 @@
 import type { ClipPad, ClipTokenizer } from './clip-tokenizer.ts';
+import { MAX_PROMPT_CHARS } from '../jobs/api-limits.ts';
 
 /** A run of prompt text and its attention weight, as A1111's `parse_prompt_attention` returns them. */
 export type WeightedText = [text: string, weight: number];
@@ -12,33 +13,58 @@ const SQUARE_MULTIPLIER = 1 / 1.1;
 // A1111's token pattern, alternatives in the same order: escapes, a lone backslash (dropped), openers,
 // `:weight)`, closers, plain text, a lone colon. `\d` is Python's, i.e. any Unicode decimal digit.
 const ATTENTION_TOKENS = /\\\(|\\\)|\\\[|\\\]|\\\\|\\|\(|\[|:([+-]?[.\p{Nd}]+)\)|\)|\]|[^\\()[\]:]+|:/gu;
-// Python's `\s*\bBREAK\b\s*`: Python's `\s` (str.isspace) and word characters differ from JavaScript's.
-const PY_SPACE = '[\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
-const BREAK_SPLIT = new RegExp(`${PY_SPACE}*(?<![\\p{L}\\p{N}_])BREAK(?![\\p{L}\\p{N}_])${PY_SPACE}*`, 'u');
+
+export { MAX_PROMPT_CHARS };
+/**
+ * Brackets open at once. Each closing bracket reweights the text inside it, so the cost grows with
+ * the nesting depth; 32 levels of `(` already weigh 1.1^32 ≈ 21.
+ */
+export const MAX_BRACKET_DEPTH = 32;
+/** Weights are clamped to ±MAX_WEIGHT; smaller magnitudes than MIN_WEIGHT become 0 (no denormals). */
+export const MAX_WEIGHT = 100;
+export const MIN_WEIGHT = 1e-6;
+
+/** A prompt the parser refuses; the message says what to change. */
+export class PromptError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PromptError';
+  }
+}
 
 /**
  * A1111's prompt-attention parser: `(text)` ×1.1, `[text]` ÷1.1, `(text:w)` ×w, nesting multiplies, `\(` `\)` `\[`
  * `\]` `\\` are literals, unmatched closers stay as text, unclosed openers apply to the rest of the prompt, and
- * `BREAK` yields a `['BREAK', -1]` entry. Neighbours of equal weight are merged.
+ * `BREAK` yields a `['BREAK', -1]` entry. Neighbours of equal weight are merged. Weights are clamped (see
+ * MAX_WEIGHT); prompts over MAX_PROMPT_CHARS or nested deeper than MAX_BRACKET_DEPTH are refused.
  */
 export function parsePromptAttention(prompt: string): WeightedText[] {
+  if (prompt.length > MAX_PROMPT_CHARS) {
+    throw new PromptError(`the prompt is ${prompt.length} characters long; the studio reads at most ${MAX_PROMPT_CHARS}: shorten it`);
+  }
   const res: WeightedText[] = [];
   const openRound: number[] = [];
   const openSquare: number[] = [];
   const multiplyFrom = (start: number, multiplier: number): void => {
     for (let p = start; p < res.length; p++) res[p][1] *= multiplier;
   };
+  const open = (stack: number[]): void => {
+    if (openRound.length + openSquare.length >= MAX_BRACKET_DEPTH) {
+      throw new PromptError(`the prompt nests brackets more than ${MAX_BRACKET_DEPTH} deep; write the weight instead, e.g. (word:1.5), or escape literal brackets as \\( and \\[`);
+    }
+    stack.push(res.length);
+  };
 
   for (const match of prompt.matchAll(ATTENTION_TOKENS)) {
     const [token, weight] = match;
     if (token.startsWith('\\')) res.push([token.slice(1), 1]);
-    else if (token === '(') openRound.push(res.length);
-    else if (token === '[') openSquare.push(res.length);
-    else if (weight !== undefined && openRound.length > 0) multiplyFrom(openRound.pop()!, parseWeight(weight, prompt));
+    else if (token === '(') open(openRound);
+    else if (token === '[') open(openSquare);
+    else if (weight !== undefined && openRound.length > 0) multiplyFrom(openRound.pop()!, parseWeight(weight));
     else if (token === ')' && openRound.length > 0) multiplyFrom(openRound.pop()!, ROUND_MULTIPLIER);
     else if (token === ']' && openSquare.length > 0) multiplyFrom(openSquare.pop()!, SQUARE_MULTIPLIER);
     else {
-      token.split(BREAK_SPLIT).forEach((part, i) => {
+      splitBreaks(token).forEach((part, i) => {
         if (i > 0) res.push(['BREAK', BREAK_WEIGHT]);
         res.push([part, 1]);
       });
@@ -47,6 +73,7 @@ export function parsePromptAttention(prompt: string): WeightedText[] {
   for (const start of openRound) multiplyFrom(start, ROUND_MULTIPLIER);
   for (const start of openSquare) multiplyFrom(start, SQUARE_MULTIPLIER);
   if (res.length === 0) res.push(['', 1]);
+  for (const entry of res) if (entry[1] !== BREAK_WEIGHT) entry[1] = clampWeight(entry[1]);
 
   const merged: WeightedText[] = [res[0]];
   for (const entry of res.slice(1)) {
@@ -57,11 +84,56 @@ export function parsePromptAttention(prompt: string): WeightedText[] {
   return merged;
 }
 
+function clampWeight(w: number): number {
+  if (Math.abs(w) < MIN_WEIGHT) return 0;
+  return Math.min(MAX_WEIGHT, Math.max(-MAX_WEIGHT, w));
+}
+
+/** Python's str.isspace(), which A1111's `\s` around BREAK means. */
+const PY_SPACE = /[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
+const WORD_CHAR = /[\p{L}\p{N}_]/u;
+
+function isWordAt(text: string, i: number): boolean {
+  if (i < 0 || i >= text.length) return false;
+  const code = text.codePointAt(i)!;
+  // A low surrogate belongs to the character that starts one unit earlier.
+  if (code >= 0xdc00 && code <= 0xdfff && i > 0) return WORD_CHAR.test(String.fromCodePoint(text.codePointAt(i - 1)!));
+  return WORD_CHAR.test(String.fromCodePoint(code));
+}
+
+/**
+ * A1111's `re.split(r'\s*\bBREAK\b\s*', text)` with Python's `\s` and word characters, in linear time: a regex
+ * retries `\s*` from every space of a long run of spaces before failing (quadratic).
+ */
+export function splitBreaks(text: string): string[] {
+  const parts: string[] = [];
+  let partStart = 0;
+  let from = 0;
+  for (;;) {
+    const at = text.indexOf('BREAK', from);
+    if (at < 0) break;
+    from = at + 1;
+    if (isWordAt(text, at - 1) || isWordAt(text, at + 5)) continue;
+    let left = at;
+    while (left > partStart && PY_SPACE.test(text[left - 1])) left--;
+    let right = at + 5;
+    while (right < text.length && PY_SPACE.test(text[right])) right++;
+    parts.push(text.slice(partStart, left));
+    partStart = right;
+    from = right;
+  }
+  parts.push(text.slice(partStart));
+  return parts;
+}
+
 /** Python's float() of a `[+-]?[.\d]+` match; A1111 fails on malformed numbers such as `1.2.3`, so do we, clearly. */
-function parseWeight(text: string, prompt: string): number {
+function parseWeight(text: string): number {
   const value = Number(text.replace(/\p{Nd}/gu, (digit) => String(unicodeDigitValue(digit))));
   if (Number.isNaN(value)) {
-    throw new Error(`prompt weight ":${text})" is not a number in prompt ${JSON.stringify(prompt)}; write e.g. (word:1.2)`);
+    throw new PromptError(`prompt weight ":${text})" is not a number; write e.g. (word:1.2)`);
+  }
+  if (!Number.isFinite(value) || Math.abs(value) > MAX_WEIGHT) {
+    throw new PromptError(`prompt weight ":${text})" is out of range; weights go from -${MAX_WEIGHT} to ${MAX_WEIGHT}, e.g. (word:1.2)`);
   }
   return value;
 }

@@ -1,6 +1,7 @@
 // The UI's state and the actions the panels trigger. Everything the studio reports arrives as events
 // (queue, progress, new images, engine restarts) and lands here; components read it and call actions.
 import type { EmbeddedModel, EventOf, GalleryImage, JobView, ModelEntry, Preview, ResultOf } from '../../pipelines/jobs/api-studio.ts';
+import { MAX_DROPPED_FILE_BYTES } from '../../pipelines/jobs/api-limits.ts';
 import { ApiClient } from './api-client.ts';
 import { GenerateForm } from './form.svelte.ts';
 import { HeadSelection } from './heads.svelte.ts';
@@ -117,6 +118,10 @@ export class StudioState {
 
   /** A file dropped on the window (or picked with "Load settings from PNG"). */
   async loadFile(file: File): Promise<void> {
+    if (file.size > MAX_DROPPED_FILE_BYTES) {
+      this.notify('error', `"${file.name}" is ${(file.size / 1024 / 1024).toFixed(0)} MiB; the studio reads settings from PNGs up to ${MAX_DROPPED_FILE_BYTES / 1024 / 1024} MiB.`);
+      return;
+    }
     await this.attempt(async () => {
       const meta = await this.api.call('readImageMetadata', { name: file.name, dataBase64: await fileToBase64(file) });
       if (!meta.settings && meta.request === undefined) return this.notify('error', meta.warnings.join(' ') || `No generation settings in "${file.name}".`);

@@ -67,6 +67,11 @@ const ALLOWED_GLOBALS = new Set([
 ]);
 
 const MAX_STACK = 1_000_000;
+/**
+ * Memo entries a pickle may store. A state dict memoizes a few entries per tensor (a 10,000-tensor
+ * checkpoint stays under 100,000); 20 M MEMOIZE opcodes cost 48 s and 766 MiB before this bound.
+ */
+export const MAX_MEMO = 1_000_000;
 const MAX_LONG_BYTES = 16;
 
 class Mark {}
@@ -77,6 +82,8 @@ type Slot = PyValue | Mark;
 export function unpickle(data: Uint8Array, where: string): PyValue {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const stack: Slot[] = [];
+  /** Where the MARKs on the stack are, innermost last: closing one is O(1) to find. */
+  const marks: number[] = [];
   const memo = new Map<number, PyValue>();
   let pos = 0;
 
@@ -84,6 +91,8 @@ export function unpickle(data: Uint8Array, where: string): PyValue {
     throw new UnsafePickleError(`${where}: ${what}`);
   };
   const need = (n: number) => {
+    // A length read from the file: negative or huge values must stop here, never move `pos` back.
+    if (!Number.isSafeInteger(n) || n < 0) fail(`pickle declares a length of ${n} at byte ${pos} (corrupt)`);
     if (pos + n > buf.length) fail(`pickle ends in the middle of an opcode at byte ${pos} (truncated or corrupt)`);
   };
   const u8 = () => (need(1), buf[pos++]);
@@ -102,11 +111,13 @@ export function unpickle(data: Uint8Array, where: string): PyValue {
   };
   const push = (v: Slot) => {
     if (stack.length >= MAX_STACK) fail('pickle stack too deep');
+    if (v === MARK) marks.push(stack.length);
     stack.push(v);
   };
   const pop = (): PyValue => {
-    const v = stack.pop();
-    if (v === undefined || v instanceof Mark) return fail('pickle pops an empty stack (corrupt)');
+    const v = stack[stack.length - 1];
+    if (v === undefined || v instanceof Mark) return fail('pickle pops an empty stack or a MARK (corrupt)');
+    stack.pop();
     return v;
   };
   const top = (): PyValue => {
@@ -115,11 +126,17 @@ export function unpickle(data: Uint8Array, where: string): PyValue {
     return v;
   };
   const popMark = (): PyValue[] => {
-    const i = stack.lastIndexOf(MARK);
-    if (i < 0) fail('pickle has no MARK to close (corrupt)');
-    return stack.splice(i).slice(1) as PyValue[];
+    const i = marks.pop();
+    if (i === undefined) return fail('pickle has no MARK to close (corrupt)');
+    const items = stack.slice(i + 1) as PyValue[];
+    stack.length = i;
+    return items;
   };
   const memoGet = (i: number): PyValue => (memo.has(i) ? memo.get(i)! : fail(`pickle refers to memo ${i} before storing it (corrupt)`));
+  const memoPut = (i: number, v: PyValue) => {
+    if (!memo.has(i) && memo.size >= MAX_MEMO) fail(`pickle stores more than ${MAX_MEMO} memo entries: not a weights-only checkpoint`);
+    memo.set(i, v);
+  };
   const global = (module: string, name: string): PyGlobal => {
     const g = new PyGlobal(module, name);
     if (!ALLOWED_GLOBALS.has(g.qualified)) {
@@ -146,7 +163,8 @@ export function unpickle(data: Uint8Array, where: string): PyValue {
   };
   const append = (target: PyValue, items: PyValue[]) => {
     if (!Array.isArray(target)) return fail('APPEND on something that is not a list');
-    target.push(...items);
+    // One at a time: spreading 300k items into push() overflows the call stack.
+    for (const item of items) target.push(item);
   };
 
   for (;;) {
@@ -190,9 +208,9 @@ export function unpickle(data: Uint8Array, where: string): PyValue {
       case 0x65: { const items = popMark(); append(top(), items); break; } // APPENDS
       case 0x73: { const v = pop(); const k = pop(); setItems(top(), [k, v]); break; } // SETITEM
       case 0x75: { const items = popMark(); setItems(top(), items); break; } // SETITEMS
-      case 0x71: memo.set(u8(), top()); break; // BINPUT
-      case 0x72: memo.set(take(4).readUInt32LE(0), top()); break; // LONG_BINPUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
+      case 0x71: memoPut(u8(), top()); break; // BINPUT
+      case 0x72: memoPut(take(4).readUInt32LE(0), top()); break; // LONG_BINPUT
+      case 0x94: memoPut(memo.size, top()); break; // MEMOIZE
       case 0x68: push(memoGet(u8())); break; // BINGET
       case 0x6a: push(memoGet(take(4).readUInt32LE(0))); break; // LONG_BINGET
       case 0x63: { const module = line(); push(global(module, line())); break; } // GLOBAL
@@ -232,10 +250,24 @@ function persistentLoad(pid: PyValue, fail: Fail): StorageRef {
   if (!(pid instanceof PyTuple) || pid.items.length !== 5 || pid.items[0] !== 'storage') return fail('persistent id that is not a torch storage reference');
   const [, type, key, , numel] = pid.items;
   const dtype = type instanceof PyGlobal && type.module === 'torch' ? STORAGE_TYPES[type.name] : undefined;
-  if (!dtype) return fail(`storage of unsupported type ${type instanceof PyGlobal ? type.qualified : JSON.stringify(type)}`);
-  if (typeof key !== 'string' || !/^[\w.-]+$/.test(key)) return fail(`storage key ${JSON.stringify(key)} is not a plain name`);
-  if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) return fail(`storage ${key} has an invalid size ${JSON.stringify(numel)}`);
+  if (!dtype) return fail(`storage of unsupported type ${type instanceof PyGlobal ? type.qualified : describe(type)}`);
+  if (typeof key !== 'string' || !/^[\w.-]+$/.test(key)) return fail(`storage key ${describe(key)} is not a plain name`);
+  if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) return fail(`storage ${key} has an invalid size ${describe(numel)}`);
   return new StorageRef(key, dtype, numel);
+}
+
+/**
+ * A value for an error message: short, and safe for anything a pickle can build (lists may contain
+ * themselves, so JSON.stringify would throw "Converting circular structure to JSON").
+ */
+export function describe(v: PyValue): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v);
+  if (v === null || typeof v !== 'object') return String(v);
+  if (Array.isArray(v)) return `a list of ${v.length} items`;
+  if (v instanceof PyTuple) return `a tuple of ${v.items.length} items`;
+  if (v instanceof PyDict) return `a dict of ${v.map.size} items`;
+  if (v instanceof PyGlobal) return v.qualified;
+  return v.constructor.name;
 }
 
 const ints = (v: PyValue): number[] | undefined =>

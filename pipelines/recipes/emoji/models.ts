@@ -10,8 +10,9 @@ import { readEmojiConfig, type EmojiDicoConfig, type EmojiTransformerConfig } fr
 import { buildEmojiDiT, emojiDitLayers } from '../../models/emoji/dit.ts';
 import { buildEmojiDiCo } from '../../models/emoji/dico.ts';
 import { BadRequestError } from '../../jobs/api.ts';
+import { EMBEDDED_MODEL_NAMES } from '../../jobs/api-models.ts';
 
-export const EMOJI_MODEL_NAMES = ['emoji-dit', 'emoji-lit', 'emoji-dico'] as const;
+export const EMOJI_MODEL_NAMES = EMBEDDED_MODEL_NAMES;
 export type EmojiModelName = (typeof EMOJI_MODEL_NAMES)[number];
 export type EmojiDenoiserConfig = EmojiTransformerConfig | EmojiDicoConfig;
 

@@ -1,0 +1,56 @@
+// What a client may point the studio at: models in the models folder (or shipped with the studio) and
+// images in the outputs folder, nothing else. Every path a client sends goes through here before the
+// engine sees it, and the refusal says nothing about what exists outside those folders.
+import { existsSync } from 'node:fs';
+import { isAbsolute, relative, resolve } from 'node:path';
+import { EMBEDDED_MODEL_NAMES, type GenerateRequest } from '../../pipelines/jobs/api.ts';
+import { BadRequestError } from './dispatch.ts';
+
+export class PathPolicy {
+  constructor(
+    readonly modelsDir: string,
+    readonly outputsDir: string,
+  ) {}
+
+  /**
+   * A model (or VAE, LinFusion module): a shipped model's name, or a file or folder inside the models
+   * folder, as an absolute path (a relative one would otherwise be looked up from the working directory).
+   */
+  model(value: string | undefined, field = 'model'): string | undefined {
+    if (value === undefined) return undefined;
+    if ((EMBEDDED_MODEL_NAMES as readonly string[]).includes(value)) return value;
+    const path = inside(this.modelsDir, value, field, `choose a model from the models folder (${this.modelsDir}) or one shipped with the studio`);
+    return !existsSync(path) && existsSync(`${path}.safetensors`) ? `${path}.safetensors` : path;
+  }
+
+  /** An image the studio made (img2img from the gallery). */
+  outputImage(value: string | undefined, field: string): string | undefined {
+    if (value === undefined) return undefined;
+    return inside(this.outputsDir, value, field, `choose an image from the outputs folder (${this.outputsDir})`);
+  }
+
+  /** A generate request with every path checked, and the studio's own models folder. */
+  request(r: GenerateRequest): GenerateRequest {
+    if (r.modelsDir !== undefined && resolve(r.modelsDir) !== this.modelsDir) {
+      throw new BadRequestError(`generate request: modelsDir cannot be chosen by a client; the studio reads models from ${this.modelsDir}`);
+    }
+    return {
+      ...r,
+      modelsDir: this.modelsDir,
+      model: this.model(r.model),
+      vae: this.model(r.vae, 'vae'),
+      initImage: this.outputImage(r.initImage, 'initImage'),
+      attention: r.attention.kind === 'linfusion' ? { ...r.attention, path: this.model(r.attention.path, 'attention.path')! } : r.attention,
+    };
+  }
+}
+
+/** `value` resolved against `dir` when it lies inside it; otherwise a refusal that names only the folder. */
+function inside(dir: string, value: string, field: string, hint: string): string {
+  const path = resolve(dir, value);
+  const rel = relative(dir, path);
+  if (value.includes('\0') || rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+    throw new BadRequestError(`${field} must name something inside the studio's folders: ${hint}`);
+  }
+  return path;
+}
