@@ -16,7 +16,7 @@ export const pixart: ModelFamily<PixArtPipeline> = {
   label: 'PixArt-α / Σ',
   score: (probe) => (probe.detection?.family === 'pixart' ? 1 : 0),
   defaults: DEFAULTS,
-  methods: { attention: variantsFor('pixart'), pag: false, softpag: false, headhunter: false, story: false, img2img: false, classLabels: false, clipSkip: false, vaeOverride: false },
+  methods: { attention: variantsFor('pixart'), pag: false, softpag: false, headhunter: false, story: false, img2img: false, inpaint: false, hiresFix: false, classLabels: false, clipSkip: false, vaeOverride: false },
   samplers: SAMPLER_NAMES.filter((s) => s !== 'flow_euler'),
   refusal: (model) => `${model} (PixArt-α / Σ)`,
   load: (target, o) => new PixArtPipeline(target, o.providers),

@@ -23,7 +23,7 @@ export const sd3: ModelFamily<Sd3Pipeline> = {
   label: 'Stable Diffusion 3 / 3.5',
   score: (probe) => (probe.detection?.family === 'sd3' ? 1 : 0),
   defaults: DEFAULTS,
-  methods: { attention: variantsFor('sd3'), pag: true, softpag: true, headhunter: true, story: false, img2img: false, classLabels: false, clipSkip: false, vaeOverride: false },
+  methods: { attention: variantsFor('sd3'), pag: true, softpag: true, headhunter: true, story: false, img2img: false, inpaint: false, hiresFix: false, classLabels: false, clipSkip: false, vaeOverride: false },
   samplers: ['flow_euler'],
   refusal: (model) => `${model} (Stable Diffusion 3 / 3.5)`,
   load: (target, o) => new Sd3Pipeline(loadSd3Sources(target, o.modelsDir), { providers: o.providers }),
