@@ -21,6 +21,7 @@ import type { ort } from '../../runtime/session.ts';
 import { encodePrompts, type Conditioning, type TextEncoderStage } from './conditioning.ts';
 import { batchRows, branchCount, combine, usesCfg, usesPerturbation, type GuidancePlan } from './guidance.ts';
 import { planAtTimestep } from '../../guidance/adaptive-scale.ts';
+import { applyLoras, type AppliedLora, type LoraRequest } from '../../lora/apply.ts';
 
 export type AttentionChoice = { kind: 'softmax' } | { kind: 'agent' } | { kind: 'linfusion'; path: string };
 
@@ -66,6 +67,8 @@ export interface SdResult {
 export interface SdLoadOptions extends LoadOptions {
   providers?: readonly Provider[];
   dtype?: 'float32' | 'float16';
+  /** LoRA / LyCORIS files merged into the weights when the sessions are built. */
+  loras?: readonly LoraRequest[];
 }
 
 const LATENT_SCALE = 8;
@@ -77,14 +80,15 @@ export class SdPipeline {
   readonly layers: SelfAttentionLayer[];
   readonly vae: Vae;
 
-  private constructor(readonly sources: PipelineSources, private readonly o: SdLoadOptions) {
+  private constructor(readonly sources: PipelineSources, private readonly o: SdLoadOptions, readonly loras: readonly AppliedLora[] = []) {
     this.unetConfig = parseUNetConfig(sources.unetConfig, `${sources.path} (unet config)`);
     this.layers = selfAttentionLayers(this.unetConfig);
     this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers } });
   }
 
   static load(path: string, o: SdLoadOptions = {}): SdPipeline {
-    return new SdPipeline(loadPipelineSources(path, o), o);
+    const { sources, applied } = applyLoras(loadPipelineSources(path, o), o.loras ?? []);
+    return new SdPipeline(sources, o, applied);
   }
 
   /** Self-attention layer indices for diffusers' PAG layer names (`mid`, `down_blocks.1`, …). */
@@ -112,7 +116,7 @@ export class SdPipeline {
           pooled: sdxl && last,
           session: { providers: this.o.providers },
         });
-        const tokenizer = ClipTokenizer.fromFolder(this.sources.tokenizerDirs[i]);
+        const tokenizer = ClipTokenizer.fromFolder(this.sources.tokenizerDirs[i], { pad: this.sources.tokenizerPads[i] });
         return { tokenizer, encoder, width: cfg.hiddenSize };
       }));
     }
