@@ -10,7 +10,7 @@ import { readJsonObject, type JsonObject } from './json-fields.ts';
 import { hfClipToCanonical } from './keymap-clip.ts';
 import type { LoadOptions, PipelineSources, PredictionType } from './pipeline-sources.ts';
 import { ShardedSource, mapKeys, type KeyedSource } from './sources.ts';
-import { findTokenizerDir } from './tokenizers.ts';
+import { findTokenizerDir, tokenizerPad } from './tokenizers.ts';
 
 const FAMILY_NAMES: Record<SdFamily, string> = { sd1: 'SD 1.x', sd2: 'SD 2.x', sdxl: 'SDXL' };
 export const familyName = (f: SdFamily) => FAMILY_NAMES[f];
@@ -54,7 +54,7 @@ export function loadDiffusersFolder(dir: string, family: SdFamily, description: 
   const config = (component: string): JsonObject => readJsonObject(join(dir, component, 'config.json'));
   const scheduler = readScheduler(dir, family);
   const prediction = o.predictionType ?? scheduler?.prediction ?? 'epsilon';
-  const pads: ClipPad[] = defaultPads(family);
+  const pads: ClipPad[] = defaultPads(family).map((pad, i) => tokenizerPad(i, dir, pad));
   return {
     family,
     layout: 'diffusers',
