@@ -36,7 +36,7 @@ const config: ElectronShellConfig = {
     // Sandboxed preloads cannot load ES modules or other files: one CommonJS file.
     preload: { entry: 'app/electron/preload.cts', file: 'preload.cjs', format: 'cjs' },
     engineHost: { entry: 'pipelines/host/entry.ts', file: 'engine-host.js', format: 'esm' },
-    engineJobs: { entry: 'app/server/engine-jobs.ts', file: 'engine-jobs.js', format: 'esm' },
+    engineJobs: { entry: 'pipelines/jobs/run.ts', file: 'engine-jobs.js', format: 'esm' },
   },
   external: ['electron', 'onnxruntime-node', 'sharp'],
 };

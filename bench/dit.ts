@@ -14,6 +14,8 @@ import { DIT_PRESETS, ditTensorShapes, parseDiTConfig, type DiTConfig } from '..
 import { sincosPosEmbed2d } from '../pipelines/models/dit/embeddings.ts';
 import { buildDiTGraph } from '../pipelines/models/dit/model.ts';
 import { Session, ort, tensor, type Provider } from '../pipelines/runtime/session.ts';
+import { relL2 } from '../test/fixtures.ts';
+import { Uniform } from './lib/random-safetensors.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -42,27 +44,6 @@ const steps = intArg('steps', args.steps);
 const batch = intArg('batch', args.batch);
 const latent = intArg('latent', args.latent);
 const cfg: DiTConfig = parseDiTConfig({ ...DIT_PRESETS['DiT-XL/2'], depth: intArg('depth', args.depth), input_size: latent }, 'bench');
-
-/** Deterministic uniform numbers in [-scale, scale) (xorshift32); the loop is inlined for 675 M draws. */
-class Uniform {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 1;
-  }
-
-  fill(out: Float32Array, scale: number): Float32Array {
-    let s = this.s;
-    const k = scale / 2 ** 31;
-    for (let i = 0; i < out.length; i++) {
-      s ^= s << 13;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      out[i] = (s >>> 0) * k - scale;
-    }
-    this.s = s;
-    return out;
-  }
-}
 
 /** Scale per tensor: ~1/sqrt(fan-in) for weights, small biases, and small adaLN so 28 blocks stay finite in fp16. */
 function scaleFor(name: string, shape: number[]): number {
@@ -176,13 +157,7 @@ try {
     row('PyTorch', `${torch.device}: median ${torch.median_ms.toFixed(2)} ms, min ${torch.min_ms.toFixed(2)} ms per step (weights load ${torch.load_s.toFixed(1)} s)`);
     row(`ratio ${ep}/PyTorch`, `${(median / torch.median_ms).toFixed(2)}× (median per step)`);
     const ref = SafetensorsFile.open(outPath).readFloat32('out');
-    let num = 0;
-    let den = 0;
-    for (let i = 0; i < ref.length; i++) {
-      num += (first[i] - ref[i]) ** 2;
-      den += ref[i] ** 2;
-    }
-    row(`output rel-L2 ${ep} vs PyTorch`, Math.sqrt(num / den).toExponential(2));
+    row(`output rel-L2 ${ep} vs PyTorch`, relL2(first, ref).toExponential(2));
   }
 } finally {
   rmSync(work, { recursive: true, force: true }); // a --weights file lives elsewhere and is kept

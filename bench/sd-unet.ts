@@ -6,7 +6,7 @@
 // and inputs through bench/sd_unet_torch.py on the same machine, as ratios and an output agreement check.
 //
 //   npx tsx bench/sd-unet.ts [--ep cpu|webgpu] [--dtype float32|float16] [--sizes 512,1024,2048]
-//                            [--variants softmax,linfusion,agent] [--steps N] [--max-step-s S] [--torch]
+//                            [--variants softmax,agent,linfusion,agent-late] [--steps N] [--max-step-s S] [--torch]
 // On the GPU machine, run an esbuild bundle of this file with onnxruntime-node external (bench/NOTES.md says how).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +19,8 @@ import { FlopCountingGraph } from '../pipelines/attention/flops.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
 import type { Provider } from '../pipelines/runtime/session.ts';
 import { requireFreeDisk, safetensorsBytes, Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
+import { ATTENTION_KINDS } from '../pipelines/attention/options.ts';
+import { relL2 } from '../test/fixtures.ts';
 import { BATCH, VARIANTS, buildFor, makeVariant, runConfiguration, type RunResult, type RunSpec, type VariantName } from './lib/unet-run.ts';
 import { SD15_UNET_CONFIG, linfusionModules, parameterCount, unetTensorSpecs } from './lib/unet-tensors.ts';
 
@@ -27,7 +29,7 @@ const { values: args } = parseArgs({
     ep: { type: 'string', default: 'cpu' },
     dtype: { type: 'string' },
     sizes: { type: 'string', default: '512,1024,2048' },
-    variants: { type: 'string', default: 'softmax,linfusion,agent' },
+    variants: { type: 'string', default: ATTENTION_KINDS.join(',') },
     steps: { type: 'string' },
     'max-step-s': { type: 'string' },
     'child-timeout-s': { type: 'string' },
@@ -230,14 +232,7 @@ function relL2ToTorch(variant: string, size: number): string {
   const theirs = join(work, `torch-${variant}-${size}.safetensors`);
   if (!existsSync(ours) || !existsSync(theirs)) return 'n/a';
   const a = new Float32Array(new Uint8Array(readFileSync(ours)).buffer);
-  const b = SafetensorsFile.open(theirs).readFloat32('out');
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den).toExponential(2);
+  return relL2(a, SafetensorsFile.open(theirs).readFloat32('out')).toExponential(2);
 }
 
 function printTables(torch: ReturnType<typeof runTorch>): void {

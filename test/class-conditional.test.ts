@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { linearBetas, pSample, spacedSchedule, spaceTimesteps, TRAIN_STEPS, type SpacedSchedule } from '../pipelines/recipes/class-conditional/iddpm.ts';
+import { linearBetas, pSample, spacedSchedule, spaceTimesteps, TRAIN_STEPS, type SpacedSchedule } from '../pipelines/samplers/iddpm.ts';
 import { ClassConditionalPipeline } from '../pipelines/recipes/class-conditional/pipeline.ts';
 import { openClassConditional } from '../pipelines/recipes/class-conditional/model.ts';
 import { runGenerate } from '../pipelines/recipes/generate.ts';

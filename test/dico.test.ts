@@ -1,22 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { Session, ort, tensor } from '../pipelines/runtime/session.ts';
 import { buildDiCoGraph } from '../pipelines/models/dico/model.ts';
-import { dicoTensorShapes, parseDiCoConfig, type DiCoConfig } from '../pipelines/models/dico/config.ts';
-import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
+import { dicoTensorShapes, parseDiCoConfig } from '../pipelines/models/dico/config.ts';
+import { fixture, relL2, skipWithoutFixtures, tinyClassConditional } from './fixtures.ts';
 
 const skip = skipWithoutFixtures;
 
-function loadTiny(): { cfg: DiCoConfig; weights: SafetensorsFile; golden: SafetensorsFile } {
-  const json = JSON.parse(readFileSync(fixture('dico-tiny.json'), 'utf8')) as { config: unknown };
-  return {
-    cfg: parseDiCoConfig(json.config, 'dico-tiny.json'),
-    weights: SafetensorsFile.open(fixture('dico-tiny.safetensors')),
-    golden: SafetensorsFile.open(fixture('dico-tiny-golden.safetensors')),
-  };
-}
+const loadTiny = () => tinyClassConditional('dico-tiny', parseDiCoConfig);
 
 /**
  * The DiCo goldens hold their bytes in channels-last order under an [N, C, H, W] header: the reference's

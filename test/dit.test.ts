@@ -1,23 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { Session, ort, tensor } from '../pipelines/runtime/session.ts';
 import { buildDiTGraph } from '../pipelines/models/dit/model.ts';
-import { parseDiTConfig, ditTensorShapes, type DiTConfig } from '../pipelines/models/dit/config.ts';
+import { parseDiTConfig, ditTensorShapes } from '../pipelines/models/dit/config.ts';
 import { sincosPosEmbed2d } from '../pipelines/models/dit/embeddings.ts';
-import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
+import { fixture, relL2, skipWithoutFixtures, tinyClassConditional } from './fixtures.ts';
 
 const skip = skipWithoutFixtures;
 
-function loadTiny(): { cfg: DiTConfig; weights: SafetensorsFile; golden: SafetensorsFile } {
-  const json = JSON.parse(readFileSync(fixture('dit-tiny.json'), 'utf8')) as { config: unknown };
-  return {
-    cfg: parseDiTConfig(json.config, 'dit-tiny.json'),
-    weights: SafetensorsFile.open(fixture('dit-tiny.safetensors')),
-    golden: SafetensorsFile.open(fixture('dit-tiny-golden.safetensors')),
-  };
-}
+const loadTiny = () => tinyClassConditional('dit-tiny', parseDiTConfig);
 
 const labels = (ys: Float32Array) => new ort.Tensor('int64', BigInt64Array.from(ys, (v) => BigInt(v)), [ys.length]);
 

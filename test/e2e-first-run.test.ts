@@ -6,7 +6,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
-import { DEFAULT_MODEL_NAME, embeddedModels } from '../app/server/embedded-models.ts';
+import { DEFAULT_MODEL as DEFAULT_MODEL_NAME } from '../pipelines/families/registry.ts';
+import { embeddedModels } from '../pipelines/families/scan.ts';
 import { readImageMetadata } from '../pipelines/metadata/read-metadata.ts';
 import { browserSkipReason, openRealStudio, type RealStudio } from './e2e-real-studio.ts';
 

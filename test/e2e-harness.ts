@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { TEST_ENGINE_ENV } from '../app/cli/engine.ts';
+import { TEST_ENGINE_ENV } from '../pipelines/jobs/test-engine.ts';
 import { startServer, type StudioServer } from '../app/server/index.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -14,7 +14,7 @@ export const ARTIFACTS = join(ROOT, 'test-artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const UI_DIR = join(ROOT, 'dist/renderer');
 /** Sources the UI bundle is built from. */
-const UI_SOURCES = ['renderer', 'app/server/api.ts', 'pipelines/recipes/request.ts', 'vite.config.ts', 'svelte.config.js'];
+const UI_SOURCES = ['renderer', 'pipelines/jobs', 'pipelines/samplers/names.ts', 'pipelines/attention/options.ts', 'vite.config.ts', 'svelte.config.js'];
 
 /** Why the browser tests cannot run here, or undefined when they can (for node:test's `skip`). */
 export function browserSkipReason(): string | undefined {

@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
-import { TEST_ENGINE_ENV } from '../app/cli/engine.ts';
+import { TEST_ENGINE_ENV } from '../pipelines/jobs/test-engine.ts';
 import { ARTIFACTS, ensureUiBuilt, openStudioPage, ROOT, type StudioPage } from './e2e-harness.ts';
 
 export { browserSkipReason } from './e2e-harness.ts';

@@ -12,7 +12,7 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import shellConfig from '../electron.config.ts';
 import { bundleElectron } from '../build/bundle-electron.ts';
-import { TEST_ENGINE_ENV } from '../app/cli/engine.ts';
+import { TEST_ENGINE_ENV } from '../pipelines/jobs/test-engine.ts';
 import { appFolders, ensureFolders } from '../app/electron/app-folders.ts';
 import { handleIpcCall } from '../app/electron/ipc.ts';
 import { menuTemplate } from '../app/electron/menu.ts';
@@ -172,7 +172,7 @@ describe('bundles and packaging', () => {
     const client = new EngineClient({ host: utilityProcessHost(forkLikeElectron([]), join(out, 'engine-host.js'), env), jobModules: [pathToFileURL(join(out, 'engine-jobs.js'))] });
     try {
       const steps: number[] = [];
-      const result = (await client.run('studio.generate', { request: { prompt: 'bundled', steps: 3, width: 64, height: 64, seed: 5 }, heads: [] }, { onProgress: (p) => steps.push(p.step ?? -1) })) as {
+      const result = (await client.run('engine.run', { kind: 'generate', request: { prompt: 'bundled', steps: 3, width: 64, height: 64, seed: 5 } }, { onProgress: (p) => steps.push(p.step ?? -1) })) as {
         images: { width: number; pixels: Uint8Array }[];
       };
       assert.deepEqual(steps, [1, 2, 3]);

@@ -6,15 +6,15 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
-import { Session, ort, tensor } from '../pipelines/runtime/session.ts';
+import { ort, tensor } from '../pipelines/runtime/session.ts';
 import { HEAD_WEIGHTS_INPUT, headWeightsData, wholeLayerPicks } from '../pipelines/attention/head-perturbation.ts';
 import { readEmojiConfig, type EmojiTransformerConfig } from '../pipelines/models/emoji/config.ts';
 import { EmojiTokenizer, emojiWords } from '../pipelines/models/emoji/tokenizer.ts';
 import { buildEmojiTextGraph } from '../pipelines/models/emoji/text.ts';
 import { buildEmojiVaeDecoderGraph, buildEmojiVaeEncoderGraph } from '../pipelines/models/emoji/vae.ts';
 import { buildEmojiDiT, emojiDitLayers, type EmojiDiTOptions } from '../pipelines/models/emoji/dit.ts';
-import type { Graph } from '../pipelines/onnx/graph.ts';
 import { relL2 } from './fixtures.ts';
+import { runGraph } from './run-graph.ts';
 
 const MODELS = resolve(import.meta.dirname, '..', 'assets', 'models');
 const folder = (name: string) => join(MODELS, `emoji-${name}`);
@@ -25,16 +25,6 @@ const PROMPT = 'a cat face and a slice of pizza, twemoji style';
 
 const parity = (name: string) => SafetensorsFile.open(join(folder(name), 'parity.safetensors'));
 const model = (name: string) => SafetensorsFile.open(join(folder(name), 'model.safetensors'));
-
-async function runGraph(graph: Graph, feeds: Record<string, ort.Tensor>): Promise<Record<string, Float32Array>> {
-  const session = await Session.create(graph, { providers: ['cpu'] });
-  try {
-    const out = await session.run(feeds);
-    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
-  } finally {
-    await session.release();
-  }
-}
 
 function closeTo(t: { diagnostic(m: string): void }, what: string, ours: Float32Array, golden: Float32Array, bound = 1e-4): void {
   const err = relL2(ours, golden);

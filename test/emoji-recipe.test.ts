@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { EmojiPipeline, type EmojiResult } from '../pipelines/recipes/emoji/pipeline.ts';
-import { timeGrid } from '../pipelines/recipes/emoji/flow-sampler.ts';
+import { timeGrid } from '../pipelines/samplers/rectified-flow.ts';
 import { BadRequestError } from '../pipelines/recipes/request.ts';
 import { TorchGenerator } from '../pipelines/random/torch-randn.ts';
 import { relL2 } from './fixtures.ts';

@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
+import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -18,6 +19,16 @@ export function fixture(...parts: string[]): string {
   const dir = fixturesDir();
   if (!dir) throw new Error(String(skipWithoutFixtures));
   return join(dir, ...parts);
+}
+
+/** A tiny class-conditional fixture (`dit-tiny`, `dico-tiny`): its config checked by `parse`, weights and golden outputs. */
+export function tinyClassConditional<C>(name: string, parse: (raw: unknown, source: string) => C): { cfg: C; weights: SafetensorsFile; golden: SafetensorsFile } {
+  const json = JSON.parse(readFileSync(fixture(`${name}.json`), 'utf8')) as { config: unknown };
+  return {
+    cfg: parse(json.config, `${name}.json`),
+    weights: SafetensorsFile.open(fixture(`${name}.safetensors`)),
+    golden: SafetensorsFile.open(fixture(`${name}-golden.safetensors`)),
+  };
 }
 
 /** Relative L2 error ||a-b|| / ||b||. */

@@ -9,6 +9,7 @@ import { Session, tensor } from '../pipelines/runtime/session.ts';
 import { randn } from '../pipelines/random/torch-randn.ts';
 import { isolationBias, maskedLogit } from '../pipelines/attention/isolation.ts';
 import { gridFeeds, mutualLayerIndices, repositionMap, StoryAttentionInputs, storyCrossAttention, storySelfAttention, type StoryBatch } from '../pipelines/attention/reposition.ts';
+import { runGraph } from './run-graph.ts';
 
 const MIN32 = maskedLogit('float32');
 const grid = { height: 4, width: 5 };
@@ -20,16 +21,6 @@ const mask = (...rowsOf: string[]) => Uint8Array.from(rowsOf.join(''), (ch) => (
 const T1 = mask('##...', '##...', '##...', '.....');
 const T2 = mask('...##', '...##', '...##', '...##');
 const T3 = mask('.....', '.....', '.....', '.##..');
-
-async function runGraph(g: Graph, feeds: Record<string, ReturnType<typeof tensor>>): Promise<Record<string, Float32Array>> {
-  const s = await Session.create(g);
-  try {
-    const out = await s.run(feeds);
-    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
-  } finally {
-    await s.release();
-  }
-}
 
 const stack = (masks: Uint8Array[]) => tensor(Float32Array.from(masks.flatMap((m) => [...m])), [masks.length, S]);
 

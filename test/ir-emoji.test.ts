@@ -20,11 +20,13 @@ import { buildEmojiDiT } from '../pipelines/models/emoji/dit.ts';
 import { EmojiPipeline } from '../pipelines/recipes/emoji/pipeline.ts';
 import { targetMasks, type Box } from '../pipelines/recipes/story/boxes.ts';
 import { buildStoryEmojiDiT, type StoryEmojiDiTOptions } from '../pipelines/recipes/story/emoji-dit.ts';
-import { EmojiStoryPipeline } from '../pipelines/recipes/story/emoji-story.ts';
+import { emojiDitStoryModel } from '../pipelines/recipes/story/emoji-dit-story-model.ts';
+import { runStory } from '../pipelines/recipes/story/run-story.ts';
 import { parseStory } from '../pipelines/recipes/story/story.ts';
 import { storyCommand } from '../app/cli/story-command.ts';
 import { UsageError } from '../app/cli/exit-codes.ts';
 import { relL2 } from './fixtures.ts';
+import { runGraph } from './run-graph.ts';
 
 const DIR = resolve(import.meta.dirname, '..', 'assets', 'models', 'emoji-dit');
 const skip = existsSync(join(DIR, 'parity.safetensors')) ? false : 'assets/models/emoji-dit not found';
@@ -34,16 +36,6 @@ const GRID = { height: 8, width: 8 };
 const S = 64;
 const LEFT: Box = [0, 0.25, 0.5, 0.75];
 const RIGHT: Box = [0.5, 0.25, 1, 0.75];
-
-async function runGraph(graph: Graph, feeds: Record<string, ort.Tensor>): Promise<Record<string, Float32Array>> {
-  const session = await Session.create(graph, { providers: ['cpu'] });
-  try {
-    const out = await session.run(feeds);
-    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
-  } finally {
-    await session.release();
-  }
-}
 
 /** Model feeds for `rows` batch rows: noise, times and the parity file's two text rows, alternating. */
 function modelFeeds(rows: number, seed = 5): Record<string, ort.Tensor> {
@@ -229,10 +221,10 @@ test('emoji story: a plain scene is exactly what the emoji recipe draws with the
     subjects: [{ name: 'cat', words: 'cat face' }, { name: 'pizza' }],
     scenes: [{ prompt: 'a cat face and a pizza', boxes: { cat: LEFT, pizza: RIGHT } }],
   });
-  const pipe = await EmojiStoryPipeline.load('emoji-dit', { providers: ['cpu'] });
+  const model = await emojiDitStoryModel('emoji-dit', { providers: ['cpu'] });
   const emoji = await EmojiPipeline.load('emoji-dit', { providers: ['cpu'] });
   try {
-    const result = await pipe.run(story, { plainScenes: true });
+    const result = await runStory(model, story, { plainScenes: true });
     assert.deepEqual(result.images.map((i) => i.kind), ['reference', 'reference', 'plain-scene', 'scene']);
     for (const [image, prompt, seed] of [[result.images[0], 'cat face', 21], [result.images[2], 'a cat face and a pizza', 22]] as const) {
       const direct = await emoji.generate({ prompt, seed, steps: 2, cfg: 3.5 });
@@ -240,7 +232,7 @@ test('emoji story: a plain scene is exactly what the emoji recipe draws with the
     }
     assert.ok(relL2(result.images[3].rgb, result.images[2].rgb) > 1e-3, 'the IR scene differs from the plain one');
   } finally {
-    await pipe.release();
+    await model.release();
     await emoji.release();
   }
 });

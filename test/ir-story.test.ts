@@ -7,14 +7,14 @@ import { resolve } from 'node:path';
 import { ClipTokenizer } from '../pipelines/text/clip-tokenizer.ts';
 import { SdPipeline } from '../pipelines/recipes/sd/pipeline.ts';
 import { encodePrompts } from '../pipelines/recipes/sd/conditioning.ts';
-import { getSampler, type SchedulerConfig } from '../pipelines/samplers/index.ts';
 import { Session } from '../pipelines/runtime/session.ts';
 import { gridFeeds } from '../pipelines/attention/reposition.ts';
 import { boxArea, MAX_OVERLAP, overlapArea, StoryInputError } from '../pipelines/recipes/story/boxes.ts';
 import { buildStoryUNet } from '../pipelines/recipes/story/ir-unet.ts';
-import { runPass, type PassContext } from '../pipelines/recipes/story/passes.ts';
-import { StoryPipeline } from '../pipelines/recipes/story/story-pipeline.ts';
-import { locateSubjects, parseStory } from '../pipelines/recipes/story/story.ts';
+import { runPass } from '../pipelines/recipes/story/pass.ts';
+import { runStory } from '../pipelines/recipes/story/run-story.ts';
+import { clipWordPositions, sdStoryModel } from '../pipelines/recipes/story/sd-story-model.ts';
+import { locateSubjects, parseStory, type Story } from '../pipelines/recipes/story/story.ts';
 import { mutualLayerIndices } from '../pipelines/attention/reposition.ts';
 import { buildUNet } from '../pipelines/models/unet/unet.ts';
 import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
@@ -26,6 +26,7 @@ const base = {
   scenes: [{ prompt: 'a cat face and a pizza', boxes: { cat: [0, 0.2, 0.5, 0.8], pizza: [0.5, 0.2, 1, 0.8] } }],
 };
 const withScene = (scene: Record<string, unknown>) => ({ ...base, scenes: [scene] });
+const locate = (story: Story, tokenizer: ClipTokenizer) => locateSubjects(story, (prompt, words) => clipWordPositions(tokenizer, prompt, words), { referenceWords: true });
 
 test('bad stories are refused with the field, the subject and what to do', () => {
   const cases: Array<[unknown, RegExp]> = [
@@ -48,21 +49,21 @@ test('bad stories are refused with the field, the subject and what to do', () =>
 test('a scene with more subjects than its prompt names is refused, naming the missing words', { skip }, () => {
   const tokenizer = ClipTokenizer.fromFolder(fixture('sd15-tiny', 'tokenizer'));
   const story = parseStory(withScene({ prompt: 'a cat face on a table', subjects: ['cat', 'pizza'] }));
-  assert.throws(() => locateSubjects(story, tokenizer), /scene 1 \("a cat face on a table"\) has 2 subjects but its prompt names only 1: "pizza" \(pizza\) does not occur in it; add the words/);
+  assert.throws(() => locate(story, tokenizer), /scene 1 \("a cat face on a table"\) has 2 subjects but its prompt names only 1: "pizza" \(pizza\) does not occur in it; add the words/);
   const boxed = parseStory(withScene({ prompt: 'a cat on a table', boxes: { cat: [0, 0, 0.5, 1] } }));
-  assert.throws(() => locateSubjects(boxed, tokenizer), /names none of them: "cat face" \(cat\)/);
+  assert.throws(() => locate(boxed, tokenizer), /names none of them: "cat face" \(cat\)/);
   const description = parseStory({ ...base, subjects: [{ name: 'cat', words: 'cat face', description: 'a kitten' }, { name: 'pizza' }] });
-  assert.throws(() => locateSubjects(description, tokenizer), /subject 1 \("cat"\): its words "cat face" do not occur in its description "a kitten"/);
+  assert.throws(() => locate(description, tokenizer), /subject 1 \("cat"\): its words "cat face" do not occur in its description "a kitten"/);
   const example = parseStory(JSON.parse(readFileSync(resolve(import.meta.dirname, '../examples/story-emoji.json'), 'utf8')), 'examples/story-emoji.json');
-  assert.deepEqual(locateSubjects(example, tokenizer).scenes.map((s) => s.names), [['cat', 'pizza'], ['cat', 'pizza'], ['cat', 'pizza']], 'the example story is valid');
-  const found = locateSubjects(parseStory(base), tokenizer);
+  assert.deepEqual(locate(example, tokenizer).scenes.map((s) => s.names), [['cat', 'pizza'], ['cat', 'pizza'], ['cat', 'pizza']], 'the example story is valid');
+  const found = locate(parseStory(base), tokenizer);
   assert.deepEqual(found.scenes[0], { names: ['cat', 'pizza'], positions: [[2, 3], [6]] });
   assert.deepEqual(found.subjects, [[1, 2], [1]]);
 });
 
 test('sd15-tiny story: references and plain scenes are plain generations, IR changes the scene, open masks give the plain run', { skip }, async (t) => {
   const sd = SdPipeline.load(fixture('sd15-tiny'));
-  const pipe = StoryPipeline.wrap(sd);
+  const model = sdStoryModel(sd);
   const settings = { seed: 5, steps: 2, cfg: 7, sampler: 'ddim' as const, width: 128, height: 128 };
   const story = parseStory({
     ...settings,
@@ -72,7 +73,7 @@ test('sd15-tiny story: references and plain scenes are plain generations, IR cha
       { prompt: 'a pizza next to a cat face' },
     ],
   });
-  const result = await pipe.run(story, { plainScenes: true });
+  const result = await runStory(model, story, { plainScenes: true });
   const image = (kind: string, index: number) => result.images.find((i) => i.kind === kind && i.index === index)!.rgb;
   const plainRun = async (prompt: string, seed: number) => (await sd.generate({ ...settings, prompt, negative: '', seed })).images;
 
@@ -95,7 +96,7 @@ test('sd15-tiny story: references and plain scenes are plain generations, IR cha
   // The same scene run through the story UNet with every mask open: the plain run, to float rounding.
   const stages = await sd.textStages(1);
   const text = await encodePrompts(stages, ['', 'a cat face', 'a pizza on a plate', 'a cat face and a pizza']);
-  const ctx: PassContext = { sampler: getSampler('ddim'), config: sd.sources.scheduler.config as SchedulerConfig, steps: 2, plan: { cfg: 7, pag: 0 }, latent: { channels: 4, height: 16, width: 16 } };
+  const denoiser = model.denoiser(story);
   const unet = buildStoryUNet(sd.sources.unet, sd.unetConfig, { batch: { groups: 2, subjects: 2 }, height: 16, width: 16, textLength: 77, mutualLayers: new Set(mutualLayerIndices(sd.layers.length)) });
   const session = await Session.create(unet.graph);
   const closed = Object.assign({}, ...unet.inputs.grids.map((g) => {
@@ -104,12 +105,12 @@ test('sd15-tiny story: references and plain scenes are plain generations, IR cha
     return gridFeeds(g, { targets: none, queries: none, maps: none.map(() => ({ index: new Int32Array(s), weight: new Float32Array(s) })) });
   }));
   const noise = (seed: number) => () => new Float32Array(4 * 16 * 16).fill(seed);
-  const open = await runPass(ctx, { session, textFeeds: sd.textFeeds(text, [0, 0, 1, 2, 0, 3], 128, 128), seed: 6, references: [noise(0.1), noise(-0.2)], feeds: () => closed });
+  const open = await runPass(denoiser, { session, textFeeds: sd.textFeeds(text, [0, 0, 1, 2, 0, 3], 128, 128), seed: 6, references: [noise(0.1), noise(-0.2)], feeds: () => closed });
   const plainSession = await Session.create(buildUNet(sd.sources.unet, sd.unetConfig, { batch: 2, height: 16, width: 16 }).graph);
-  const plain = await runPass(ctx, { session: plainSession, textFeeds: sd.textFeeds(text, [0, 3], 128, 128), seed: 6 });
+  const plain = await runPass(denoiser, { session: plainSession, textFeeds: sd.textFeeds(text, [0, 3], 128, 128), seed: 6 });
   const err = relL2(open.latents, plain.latents);
   t.diagnostic(`open masks vs plain run, final latents: rel-L2 ${err.toExponential(2)}`);
   assert.ok(err < 1e-5, `rel-L2 ${err}`);
   await Promise.all([session.release(), plainSession.release()]);
-  await pipe.release();
+  await model.release();
 });

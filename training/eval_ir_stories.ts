@@ -9,9 +9,12 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { EmojiStoryPipeline } from '../pipelines/recipes/story/emoji-story.ts';
+import { EmojiTokenizer } from '../pipelines/models/emoji/tokenizer.ts';
+import { resolveEmojiModel } from '../pipelines/recipes/emoji/models.ts';
+import { emojiDitStoryModel } from '../pipelines/recipes/story/emoji-dit-story-model.ts';
+import { runStory } from '../pipelines/recipes/story/run-story.ts';
 import { parseStory, type Story } from '../pipelines/recipes/story/story.ts';
-import type { StoryImage } from '../pipelines/recipes/story/story-pipeline.ts';
+import type { StoryImage } from '../pipelines/recipes/story/story-model.ts';
 import { MT19937 } from '../pipelines/random/mt19937.ts';
 
 /** The story's `ir` settings per variant; `off` is the plain scene of the first IR run (same seed). */
@@ -78,9 +81,9 @@ export function evalStory(k: number, a: string, b: string, ir: object): Story {
 async function main(): Promise<void> {
   const [packPath, outDir] = process.argv.slice(2);
   if (!packPath || !outDir) throw new Error('usage: eval_ir_stories.ts PACK OUT_DIR');
-  const pipe = await EmojiStoryPipeline.load('emoji-dit', { providers: ['cpu'] });
+  const model = await emojiDitStoryModel('emoji-dit', { providers: ['cpu'] });
   const classes = packClasses(packPath);
-  const pairs = pickPairs(classes, new Set(pipe.tokenizer.vocab));
+  const pairs = pickPairs(classes, new Set(EmojiTokenizer.fromFolder(resolveEmojiModel('emoji-dit').textDir).vocab));
   const images: Uint8Array[] = [];
   const add = (img: StoryImage) => {
     images.push(Uint8Array.from(img.rgb, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255)));
@@ -94,7 +97,7 @@ async function main(): Promise<void> {
       if (!ir) continue;
       const first = variant === 'ir';
       const t0 = performance.now();
-      const result = await pipe.run(evalStory(k, a, b, ir), { plainScenes: first });
+      const result = await runStory(model, evalStory(k, a, b, ir), { plainScenes: first });
       for (const img of result.images) {
         if (img.kind === 'reference') {
           if (first) story.references.push(add(img));
@@ -108,7 +111,7 @@ async function main(): Promise<void> {
     }
     stories.push(story);
   }
-  await pipe.release();
+  await model.release();
   mkdirSync(outDir, { recursive: true });
   const flat = new Uint8Array(images.length * 64 * 64 * 3);
   images.forEach((img, i) => flat.set(img, i * img.length));

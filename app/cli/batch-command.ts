@@ -10,7 +10,7 @@ import { planBatch, type BatchPlan } from '../../pipelines/batch/plan.ts';
 import { BatchFileError, readBatchRows, type BatchRow } from '../../pipelines/batch/rows.ts';
 import { runBatch, type BatchEvent, type BatchOutcome } from '../../pipelines/batch/runner.ts';
 import { PresetLookupError, PresetRegistry } from '../../pipelines/plugins/index.ts';
-import type { GenerateRequest } from '../../pipelines/recipes/request.ts';
+import type { GenerateRequest } from '../../pipelines/jobs/api.ts';
 import { cancelOnSignals } from './cancel-on-signals.ts';
 import { EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, UsageError } from './exit-codes.ts';
 import { DEFAULT_OUT, OPTIONS as GENERATE_OPTIONS, parseGenerateArgs } from './generate-args.ts';

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
-import { GenerateRequestSchema, type Attention, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/recipes/request.ts';
+import { GenerateRequestSchema, type Attention, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
 import { UsageError } from './exit-codes.ts';
 import { requestHeads } from '../../pipelines/heads/request-heads.ts';
 import { withPreset } from './presets-command.ts';

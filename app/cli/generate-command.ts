@@ -4,9 +4,9 @@ import { statSync } from 'node:fs';
 import { metadataChunks, modelLabel, type GenerationRecord } from '../../pipelines/metadata/generation-metadata.ts';
 import { encodePng } from '../../pipelines/metadata/encode-png.ts';
 import { sha256File } from '../../pipelines/metadata/model-hash.ts';
-import type { GenerateRequest, GenerateResult } from '../../pipelines/recipes/request.ts';
+import type { GenerateRequest, GenerateResult } from '../../pipelines/jobs/api.ts';
 import { cancelOnSignals } from './cancel-on-signals.ts';
-import { loadEngine } from './engine.ts';
+import { withEngine } from './engine.ts';
 import { CancelledError, EXIT_OK } from './exit-codes.ts';
 import { parseGenerateArgs } from './generate-args.ts';
 import { GENERATE_HELP } from './help.ts';
@@ -61,7 +61,6 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const { request } = args;
   const started = performance.now();
   const target = await OutputTarget.prepare(args.out, request.batch);
-  const runGenerate = await loadEngine();
 
   const controller = new AbortController();
   const { signal } = controller;
@@ -70,7 +69,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   try {
     let result: GenerateResult;
     try {
-      result = await runGenerate(request, { signal, onProgress: (p) => bar?.update(p) });
+      result = await withEngine((engine) => engine.submit({ kind: 'generate', request }, { signal, progress: (p) => bar?.update(p) }));
     } catch (e) {
       throw signal.aborted ? new CancelledError() : e;
     } finally {

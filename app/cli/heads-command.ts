@@ -3,19 +3,10 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
-import { EXECUTION_PROVIDERS, SAMPLER_NAMES } from '../../pipelines/recipes/request.ts';
-import type { Provider } from '../../pipelines/runtime/session.ts';
-import { headName } from '../../pipelines/heads/architecture.ts';
-import { fromBytes, type RgbImage } from '../../pipelines/heads/image.ts';
-import { HeadHunterError, headHunter, type HeadHunterResult } from '../../pipelines/heads/headhunter.ts';
-import { objectiveByName, OBJECTIVE_NAMES, type ImageObjective } from '../../pipelines/heads/objectives.ts';
+import { OBJECTIVE_NAMES } from '../../pipelines/heads/objectives.ts';
 import { makeHeadPreset } from '../../pipelines/heads/presets.ts';
-import { SdHeadModel } from '../../pipelines/heads/sd-model.ts';
-import { EmojiHeadModel } from '../../pipelines/heads/emoji-model.ts';
-import { inspectHeads, type ModelHeads } from '../../pipelines/heads/inspect.ts';
-import type { HeadModel } from '../../pipelines/heads/model.ts';
-import { HeadSpecError } from '../../pipelines/heads/spec.ts';
+import { BadRequestError, EXECUTION_PROVIDERS, SAMPLER_NAMES, type HeadList, type JobInputOf } from '../../pipelines/jobs/api.ts';
+import { withEngine } from './engine.ts';
 import { CancelledError, EXIT_OK, UsageError } from './exit-codes.ts';
 import { ProgressBar } from './progress-bar.ts';
 
@@ -100,15 +91,15 @@ export async function headsCommand(argv: string[]): Promise<number> {
   throw new UsageError(`unknown heads command "${sub}"; use list or search`);
 }
 
-/** --model, or the embedded model `studio generate` draws with when none is given. */
-async function modelName(values: Values): Promise<string> {
-  return values.model ?? (await import('../../pipelines/recipes/generate.ts')).DEFAULT_MODEL;
+/** The model's layers, read by the engine (without loading weights). */
+async function readHeads(values: Values): Promise<HeadList> {
+  return withEngine((engine) => engine.submit({ kind: 'heads.list', model: values.model, modelsDir: values['models-dir'] }));
 }
 
 async function list(values: Values): Promise<number> {
-  const { layers, architecture } = inspectHeads(await modelName(values), { modelsDir: values['models-dir'] });
+  const { layers, architecture } = await readHeads(values);
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ family: architecture.family, architecture, layers: layers.map(({ index, name, heads }) => ({ index, name, heads })) })}\n`);
+    process.stdout.write(`${JSON.stringify({ family: architecture.family, architecture, layers })}\n`);
     return EXIT_OK;
   }
   if (layers.length === 0) {
@@ -146,48 +137,11 @@ class Numbers {
   }
 }
 
-async function readReference(path: string): Promise<RgbImage> {
-  try {
-    const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    return fromBytes(info.width, info.height, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  } catch (e) {
-    throw new UsageError(`--reference: cannot read ${path} as an image (${(e as Error).message})`);
-  }
-}
-
-interface PreviewChoice {
-  prompt: string;
-  negative: string;
-  /** Absent: 10 for SD, the emoji model's own default. */
-  steps?: number;
-  cfg: number;
-  sampler: string;
-  /** Absent: 256 for SD, the emoji model's one size. */
-  size?: number;
-  modelsDir?: string;
-  providers: Provider[];
-}
-
-/** The model's pipeline, wrapped for head search, and the preview size it will draw. */
-async function openModel(heads: ModelHeads, p: PreviewChoice): Promise<{ headModel: HeadModel; pipe: { release(): Promise<void> }; size: number }> {
-  if (heads.kind === 'sd') {
-    const { SdPipeline } = await import('../../pipelines/recipes/sd/pipeline.ts');
-    const pipe = SdPipeline.load(heads.model, { modelsDir: p.modelsDir, providers: p.providers });
-    return { pipe, size: p.size ?? 256, headModel: new SdHeadModel(pipe, { prompt: p.prompt, negative: p.negative, steps: p.steps ?? 10, cfg: p.cfg, sampler: p.sampler }) };
-  }
-  const { EmojiPipeline } = await import('../../pipelines/recipes/emoji/pipeline.ts');
-  const pipe = await EmojiPipeline.load(heads.model, { providers: p.providers });
-  const headModel = new EmojiHeadModel(pipe, { prompt: p.prompt, negative: p.negative, cfg: p.cfg, ...(p.steps === undefined ? {} : { steps: p.steps }) });
-  if (p.size !== undefined && p.size !== headModel.size) {
-    await pipe.release();
-    throw new UsageError(`--size: ${heads.model} draws ${headModel.size}×${headModel.size} images only (got ${p.size})`);
-  }
-  return { pipe, size: headModel.size, headModel };
-}
-
 async function search(values: Values): Promise<number> {
-  const heads = inspectHeads(await modelName(values), { modelsDir: values['models-dir'] });
-  const emoji = heads.kind === 'emoji';
+  const heads = await readHeads(values);
+  const model = values.model ?? 'the default model';
+  // Models with one size (the emoji models) sample with their own flow Euler.
+  const ownSampler = heads.fixedSize !== undefined;
   if (values.prompt === undefined) throw new UsageError('--prompt is required');
   if (values.objective === undefined) throw new UsageError(`--objective is required: one of ${OBJECTIVE_NAMES.join(', ')}`);
   if (values.out === undefined) throw new UsageError('--out PRESET.json is required');
@@ -198,7 +152,7 @@ async function search(values: Values): Promise<number> {
   const scale = n.number('pag-scale', values['pag-scale'], 3, (x) => x > 0 && x <= 100, 'must be above 0 and at most 100');
   const size = n.number('size', values.size, 256, (x) => x >= 64 && x % 8 === 0, 'must be a multiple of 8, at least 64', true);
   const steps = n.number('steps', values.steps, 10, (x) => x >= 1 && x <= 1000, 'must be a whole number from 1 to 1000', true);
-  if (emoji && values.sampler !== undefined) n.problems.push(`--sampler: ${heads.model} samples with its own rectified-flow Euler; leave --sampler out`);
+  if (ownSampler && values.sampler !== undefined) n.problems.push(`--sampler: ${model} samples with its own rectified-flow Euler; leave --sampler out`);
   const cfg = n.number('cfg', values.cfg, 1, (x) => x >= 0 && x <= 100, 'must be from 0 to 100');
   const seeds = n.integers('seeds', values.seeds) ?? [0];
   const layers = n.integers('layers', values.layers);
@@ -209,23 +163,33 @@ async function search(values: Values): Promise<number> {
   if (values.objective === 'reference' && values.reference === undefined) n.problems.push('--objective reference needs --reference IMAGE');
   if (values.objective !== 'reference' && values.reference !== undefined) n.problems.push('--reference only applies to --objective reference');
   if (n.problems.length) throw new UsageError(n.problems.join('\n'));
-
-  let objective: ImageObjective;
-  try {
-    objective = objectiveByName(values.objective, values.reference === undefined ? undefined : await readReference(values.reference));
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(`--objective: ${(e as Error).message}`);
+  const objective = values.objective === 'colorfulness' ? 'colourfulness' : values.objective;
+  if (!(OBJECTIVE_NAMES as readonly string[]).includes(objective)) {
+    throw new UsageError(`--objective: unknown objective "${values.objective}"; use one of: ${OBJECTIVE_NAMES.join(', ')} (the "picks" objective is chosen in the studio's UI)`);
   }
 
-  if (heads.layers.length === 0) throw new UsageError(`${heads.model} has no attention heads to search (use emoji-dit, emoji-lit or an SD model)`);
+  if (heads.layers.length === 0) throw new UsageError(`${model} has no attention heads to search (use emoji-dit, emoji-lit or an SD model)`);
   const missing = layers?.find((l) => !heads.layers[l]);
   if (missing !== undefined) throw new UsageError(`--layers: layer ${missing} does not exist (this model has self-attention layers 0–${heads.layers.length - 1}; see "studio heads list")`);
-  const candidates = layers?.flatMap((l) => Array.from({ length: heads.layers[l].heads }, (_, head) => ({ layer: l, head })));
+  if (values.size !== undefined && heads.fixedSize !== undefined && size !== heads.fixedSize) {
+    throw new UsageError(`--size: ${model} draws ${heads.fixedSize}×${heads.fixedSize} images only (got ${size})`);
+  }
 
-  const opened = await openModel(heads, { prompt: values.prompt, negative: values.negative ?? '', steps: values.steps === undefined ? undefined : steps, cfg, sampler, size: values.size === undefined ? undefined : size, modelsDir: values['models-dir'], providers: [ep as Provider] });
-  const { headModel, pipe } = opened;
-  const previewSize = opened.size;
+  const cacheFile = values.cache ?? `${values.out}.cache.json`;
+  const job: JobInputOf<'heads.search'> = {
+    kind: 'heads.search',
+    model: values.model,
+    modelsDir: values['models-dir'],
+    prompt: values.prompt,
+    negative: values.negative ?? '',
+    scale, cfg, seeds, k, u, rounds,
+    ep: ep as JobInputOf<'heads.search'>['ep'],
+    ...(values.steps === undefined ? {} : { steps }),
+    ...(values.size === undefined ? {} : { size }),
+    ...(ownSampler ? {} : { sampler: sampler as JobInputOf<'heads.search'>['sampler'] }),
+    ...(layers ? { layers } : {}),
+    objective: { kind: 'image', name: objective as 'sharpness', cacheFile, ...(values.reference === undefined ? {} : { reference: values.reference }) },
+  };
 
   const controller = new AbortController();
   const onSignal = () => controller.abort(new CancelledError('cancelled; run the same command again to resume from the cache'));
@@ -233,37 +197,29 @@ async function search(values: Values): Promise<number> {
   process.once('SIGTERM', onSignal);
   const bar = ProgressBar.forStderr();
   const started = performance.now();
-  let result: HeadHunterResult;
-  const cacheFile = values.cache ?? `${values.out}.cache.json`;
+  let result;
   try {
-    result = await headHunter(headModel, {
-      objective, rounds, k, u, scale, size: previewSize, candidates, cacheFile,
-      samples: seeds.map((seed) => ({ seed })),
-      signal: controller.signal,
-      onEvent: (e) => (e.type === 'evaluate' ? bar?.update({ phase: `round ${e.round + 1}`, step: e.done, total: e.total }) : bar?.done()),
-    });
+    result = await withEngine((engine) => engine.submit(job, { signal: controller.signal, progress: (p) => bar?.update(p) }));
   } catch (e) {
     if (controller.signal.aborted) throw controller.signal.reason;
-    if (e instanceof HeadHunterError || e instanceof HeadSpecError) throw new UsageError(e.message);
+    if (e instanceof BadRequestError) throw new UsageError(e.message);
     throw e;
   } finally {
     bar?.done();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await pipe.release();
   }
+  if (result.status !== 'done') throw new Error('the engine asked for picks, but this search has an image objective');
 
-  const scores: Record<string, number> = {};
-  if (result.baselines) Object.assign(scores, { none: result.baselines.none, allHeads: result.baselines.allHeads });
-  for (const r of result.rounds) if (r.score !== undefined) scores[`round${r.round + 1}`] = r.score;
+  const picks = result.heads.map(({ layer, head, strength }) => ({ layer, head, u: strength }));
   const name = values.name ?? basename(values.out).replace(/\.json$/i, '');
   const preset = makeHeadPreset({
     name,
-    description: `HeadHunter: ${objective.id}, ${rounds} round(s) of k = ${k}, u = ${u}, for "${values.prompt}"`,
-    architecture: headModel.architecture,
+    description: `HeadHunter: ${objective}, ${rounds} round(s) of k = ${k}, u = ${u}, for "${values.prompt}"`,
+    architecture: result.architecture,
     scale,
-    heads: result.heads,
-    search: { objective: objective.id, rounds, k, u, size: previewSize, prompts: [values.prompt], seeds, scores },
+    heads: picks,
+    search: { objective, rounds, k, u, size: result.size, prompts: [values.prompt], seeds, scores: result.scores },
   });
   const temp = `${values.out}.${process.pid}.tmp`;
   writeFileSync(temp, `${JSON.stringify(preset, null, 2)}\n`);
@@ -271,14 +227,14 @@ async function search(values: Values): Promise<number> {
 
   const ms = Math.round(performance.now() - started);
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ preset: values.out, cache: cacheFile, heads: result.heads, scores, rounds: result.rounds.map((r) => ({ added: r.added.map((h) => headName(h.layer, h.head)), score: r.score })), renders: result.renders, cachedEvaluations: result.cachedEvaluations, ms })}\n`);
+    process.stdout.write(`${JSON.stringify({ preset: values.out, cache: cacheFile, heads: picks, scores: result.scores, rounds: result.roundsAdded, renders: result.renders, cachedEvaluations: result.cachedEvaluations, ms })}\n`);
     return EXIT_OK;
   }
   const rows: Array<[string, number | undefined]> = [];
-  if (result.baselines) rows.push(['no perturbation', result.baselines.none], ['PAG on every head', result.baselines.allHeads]);
-  for (const r of result.rounds) rows.push([`round ${r.round + 1}: +${r.added.map((h) => headName(h.layer, h.head)).join(' +')}`, r.score]);
+  if (result.scores.none !== undefined) rows.push(['no perturbation', result.scores.none], ['PAG on every head', result.scores.allHeads]);
+  result.roundsAdded.forEach((r, i) => rows.push([`round ${i + 1}: +${r.added.join(' +')}`, r.score]));
   const width = Math.max(...rows.map(([label]) => label.length), 'set'.length);
-  process.stdout.write(`${'set'.padEnd(width)}  ${objective.id}\n`);
+  process.stdout.write(`${'set'.padEnd(width)}  ${objective}\n`);
   for (const [label, score] of rows) process.stdout.write(`${label.padEnd(width)}  ${score === undefined ? '' : score.toPrecision(5)}\n`);
   process.stdout.write(`wrote ${values.out}: ${result.heads.length} heads at u = ${u}, scale ${scale} (${result.renders} previews rendered, ${result.cachedEvaluations} from the cache, ${(ms / 1000).toFixed(1)} s)\n`);
   return EXIT_OK;

@@ -1,4 +1,4 @@
-import { EXECUTION_PROVIDERS, SAMPLER_NAMES } from '../../pipelines/recipes/request.ts';
+import { EXECUTION_PROVIDERS, SAMPLER_NAMES } from '../../pipelines/jobs/api.ts';
 
 export const MAIN_HELP = `Usage: studio <command> [options]
 

@@ -1,6 +1,6 @@
 // The `studio` command line. Exit codes are listed in exit-codes.ts (0 ok, 1 runtime failure,
 // 2 bad usage, 130 cancelled).
-import { BadRequestError } from '../../pipelines/recipes/request.ts';
+import { BadRequestError } from '../../pipelines/jobs/api.ts';
 import { CancelledError, EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './exit-codes.ts';
 import { GENERATE_HELP, MAIN_HELP } from './help.ts';
 import { STUDIO_VERSION } from './version.ts';

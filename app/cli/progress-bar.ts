@@ -1,5 +1,5 @@
 // A one-line progress bar on stderr, redrawn in place; drawn only when stderr is a terminal.
-import type { GenerateProgress } from '../../pipelines/recipes/request.ts';
+import type { GenerateProgress } from '../../pipelines/jobs/api.ts';
 
 const REDRAW_MS = 100;
 

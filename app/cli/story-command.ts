@@ -5,19 +5,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { detectPath, resolveModelPath } from '../../pipelines/checkpoints/index.ts';
+import { writeNewFileAtomic } from '../../pipelines/io/atomic-write.ts';
 import { encodePng } from '../../pipelines/metadata/encode-png.ts';
-import { modelLabel } from '../../pipelines/metadata/generation-metadata.ts';
-import { toRgb8 } from '../../pipelines/recipes/images.ts';
-import { EXECUTION_PROVIDERS } from '../../pipelines/recipes/request.ts';
-import { StoryInputError } from '../../pipelines/recipes/story/boxes.ts';
-import { storyImageChunks } from '../../pipelines/recipes/story/story-metadata.ts';
-import { StoryPipeline, type StoryImage, type StoryResult, type StoryRunOptions } from '../../pipelines/recipes/story/story-pipeline.ts';
-import { DEFAULT_STORY_MODEL, EmojiStoryPipeline } from '../../pipelines/recipes/story/emoji-story.ts';
-import { isEmojiModelName } from '../../pipelines/recipes/emoji/models.ts';
-import { parseStory, type Story } from '../../pipelines/recipes/story/story.ts';
-import type { Provider } from '../../pipelines/runtime/session.ts';
-import { writeNewFileAtomic } from './atomic-write.ts';
+import { BadRequestError, EXECUTION_PROVIDERS, StoryRequestSchema, type ExecutionProvider, type StoryImageOut, type StoryRequest } from '../../pipelines/jobs/api.ts';
+import { withEngine } from './engine.ts';
 import { CancelledError, EXIT_OK, UsageError } from './exit-codes.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { STUDIO_VERSION } from './version.ts';
@@ -86,7 +77,8 @@ function integer(flag: string, value: string | undefined): number | undefined {
   return Number(value);
 }
 
-function readStory(path: string, overrides: { seed?: number; steps?: number }): Story {
+/** The story file, its shape checked and its paths made absolute (the engine checks the rest against the model). */
+function readStory(path: string, overrides: { seed?: number; steps?: number }): StoryRequest {
   if (!existsSync(path) || !statSync(path).isFile()) throw new UsageError(`${path}: no such story file`);
   let json: unknown;
   try {
@@ -94,13 +86,19 @@ function readStory(path: string, overrides: { seed?: number; steps?: number }): 
   } catch (e) {
     throw new UsageError(`${path} is not valid JSON: ${(e as Error).message}`);
   }
-  const story = parseStory(json, path);
+  const parsed = StoryRequestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UsageError(`${path}: ${issue.path.length ? issue.path.join('.') : 'top level'}: ${issue.message}`);
+  }
+  const story = parsed.data;
   const here = (p: string) => (isAbsolute(p) ? p : resolve(dirname(path), p));
   return {
     ...story,
     ...(overrides.seed !== undefined ? { seed: overrides.seed } : {}),
     ...(overrides.steps !== undefined ? { steps: overrides.steps } : {}),
-    model: story.model && (isEmojiModelName(story.model) ? story.model : here(story.model)),
+    // A model path is relative to the story file; a built-in model's name is kept.
+    ...(story.model ? { model: existsSync(here(story.model)) ? here(story.model) : story.model } : {}),
     subjects: story.subjects.map((s) => {
       if (s.image && !existsSync(here(s.image))) throw new UsageError(`${path}: the image of subject "${s.name}", ${here(s.image)}, does not exist`);
       return s.image ? { ...s, image: here(s.image) } : s;
@@ -108,43 +106,16 @@ function readStory(path: string, overrides: { seed?: number; steps?: number }): 
   };
 }
 
-type StoryModel = { kind: 'emoji' | 'sd'; path: string };
-
-function storyModel(model: string | undefined, modelsDir: string | undefined): StoryModel {
-  if (!model) return { kind: 'emoji', path: DEFAULT_STORY_MODEL };
-  if (isEmojiModelName(model)) return { kind: 'emoji', path: model };
-  const path = resolveModelPath(model, modelsDir);
-  const config = join(path, 'config.json');
-  if (existsSync(config) && !existsSync(join(path, 'model_index.json')) && /"architecture"\s*:\s*"emoji-/.test(readFileSync(config, 'utf8'))) return { kind: 'emoji', path };
-  const detection = detectPath(path);
-  if (!['sd1', 'sd2', 'sdxl'].includes(detection.family)) throw new UsageError(`${path}: ${detection.description}; story mode runs Stable Diffusion 1.x, 2.x and XL checkpoints and the embedded emoji-dit`);
-  return { kind: 'sd', path };
-}
-
-interface StoryRunner {
-  run(story: Story, o: StoryRunOptions): Promise<StoryResult & { notes?: string[] }>;
-  release(): Promise<void>;
-}
-
-async function loadRunner(model: StoryModel, modelsDir: string | undefined, providers: Provider[]): Promise<StoryRunner> {
-  if (model.kind === 'sd') return StoryPipeline.load(model.path, { modelsDir, providers });
-  try {
-    return await EmojiStoryPipeline.load(model.path, { providers });
-  } catch (e) {
-    throw e instanceof StoryInputError ? new UsageError(e.message) : e;
-  }
-}
-
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'subject';
 
-function fileName(image: StoryImage, story: Story): string {
+function fileName(image: StoryImageOut, story: StoryRequest): string {
   const nn = String(image.index + 1).padStart(2, '0');
   if (image.kind === 'reference') return `reference-${image.index + 1}-${slug(story.subjects[image.index].name)}.png`;
   return image.kind === 'scene' ? `scene-${nn}.png` : `scene-${nn}-plain.png`;
 }
 
 /** The files a story will write, refused up front when any exists. */
-function checkFree(dir: string, story: Story, plain: boolean): void {
+function checkFree(dir: string, story: StoryRequest, plain: boolean): void {
   const names = ['story.json', ...story.subjects.map((s, i) => `reference-${i + 1}-${slug(s.name)}.png`), ...story.scenes.flatMap((_, k) => {
     const nn = String(k + 1).padStart(2, '0');
     return plain ? [`scene-${nn}.png`, `scene-${nn}-plain.png`] : [`scene-${nn}.png`];
@@ -167,46 +138,37 @@ export async function storyCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 1) throw new UsageError(`give exactly one story file, got ${positionals.length}`);
   if (!values.out) throw new UsageError('--out DIR is required');
-  const ep = (values.ep ?? 'cpu') as Provider;
+  const ep = (values.ep ?? 'cpu') as ExecutionProvider;
   if (!(EXECUTION_PROVIDERS as readonly string[]).includes(ep)) throw new UsageError(`--ep must be one of ${EXECUTION_PROVIDERS.join(', ')}`);
   const started = performance.now();
-  let story: Story;
-  try {
-    story = readStory(resolve(positionals[0]), { seed: integer('--seed', values.seed), steps: integer('--steps', values.steps) });
-  } catch (e) {
-    throw e instanceof StoryInputError ? new UsageError(e.message) : e;
-  }
-  const model = storyModel(values.model ?? story.model, values['models-dir']);
+  const source = resolve(positionals[0]);
+  const story = readStory(source, { seed: integer('--seed', values.seed), steps: integer('--steps', values.steps) });
   const dir = resolve(values.out);
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--out ${values.out} is a file; give a folder`);
   checkFree(dir, story, values.plain === true);
   await mkdir(dir, { recursive: true });
 
-  const pipe = await loadRunner(model, values['models-dir'], ep === 'cpu' ? ['cpu'] : [ep, 'cpu']);
   const controller = new AbortController();
   const onSignal = () => controller.abort(new CancelledError());
   process.once('SIGINT', onSignal);
   const bar = ProgressBar.forStderr();
   try {
-    const result = await pipe.run(story, { plainScenes: values.plain, signal: controller.signal, onProgress: (p) => bar?.update(p) }).catch((e) => {
+    const job = { kind: 'story', story, model: values.model, modelsDir: values['models-dir'], plain: values.plain === true, ep, source, studioVersion: STUDIO_VERSION } as const;
+    const result = await withEngine((engine) => engine.submit(job, { signal: controller.signal, progress: (p) => bar?.update(p) })).catch((e) => {
       if (controller.signal.aborted) throw new CancelledError();
-      throw e instanceof StoryInputError ? new UsageError(e.message) : e;
+      throw e instanceof BadRequestError ? new UsageError(e.message) : e;
     });
     bar?.done();
-    for (const note of result.notes ?? []) process.stderr.write(`note: ${note}\n`);
+    for (const note of result.notes) process.stderr.write(`note: ${note}\n`);
     const files: string[] = [];
-    for (const image of result.images) {
-      const png = await encodePng(toRgb8(image.rgb, 0, image.width, image.height), storyImageChunks(image, result.story, modelLabel(model.path), STUDIO_VERSION));
-      files.push(await writeOnce(join(dir, fileName(image, result.story)), png));
-    }
-    files.push(await writeOnce(join(dir, 'story.json'), new TextEncoder().encode(`${JSON.stringify({ ...result.story, model: model.path }, null, 2)}\n`)));
-    const report = { files, seed: result.story.seed, timings: { ...result.timings, total: performance.now() - started }, ep: result.provider };
+    for (const image of result.images) files.push(await writeOnce(join(dir, fileName(image, result.story)), await encodePng(image, image.chunks)));
+    files.push(await writeOnce(join(dir, 'story.json'), new TextEncoder().encode(`${JSON.stringify({ ...result.story, model: result.model }, null, 2)}\n`)));
+    const report = { files, seed: result.seed, timings: { ...result.timings, total: performance.now() - started }, ep: result.ep };
     process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : files.map((f) => `${f}\n`).join(''));
     return EXIT_OK;
   } finally {
     bar?.done();
     process.off('SIGINT', onSignal);
-    await pipe.release();
   }
 }
 

@@ -51,7 +51,7 @@ async function start(): Promise<void> {
     version: app.getVersion(),
     shell: 'electron',
     engineHost: utilityProcessHost(utilityProcess.fork as ForkUtility, bundle('engineHost')),
-    jobModule: pathToFileURL(bundle('engineJobs')),
+    runModule: pathToFileURL(bundle('engineJobs')),
   });
 
   const rendererDir = resolve(appRoot, shellConfig.rendererDir);

@@ -2,7 +2,7 @@
 // else. It runs sandboxed, so it is bundled into a single CommonJS file; params and results are
 // validated by the studio (main process) and by the UI, not here.
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
-import type { ElectronBridge } from '../server/api.ts';
+import type { ElectronBridge } from '../../pipelines/jobs/api-studio.ts';
 
 // Channel names repeat ipc.ts's: a sandboxed preload cannot import other files at run time.
 const CALL_CHANNEL = 'studio:call';

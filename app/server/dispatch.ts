@@ -2,20 +2,16 @@
 // schema, and turns every failure into an ApiError the UI can show. Used by the WebSocket bridge and
 // by the Electron IPC bridge alike.
 import { z } from 'zod';
-import { apiMethods, type CallOutcome, type MethodName, type ParsedParamsOf, type ResultOf } from './api.ts';
+import { BadRequestError } from '../../pipelines/jobs/api.ts';
+import { apiMethods, type CallOutcome, type MethodName, type ParsedParamsOf, type ResultOf } from '../../pipelines/jobs/api-studio.ts';
 
 export type { CallOutcome };
 
 /** What the studio implements: one async function per API method. */
 export type StudioApi = { [M in MethodName]: (params: ParsedParamsOf<M>) => Promise<ResultOf<M>> };
 
-/** A call the studio refuses because of what the caller sent; the message names the field. */
-export class BadRequestError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BadRequestError';
-  }
-}
+/** A call the studio (or the engine) refuses because of what the caller sent; the message names the field. */
+export { BadRequestError };
 
 function isMethod(name: string): name is MethodName {
   return Object.hasOwn(apiMethods, name);

@@ -2,7 +2,7 @@
 // words why there are none (not an image, an image of another format, a PNG without metadata).
 import { isPng, PngFormatError } from '../../pipelines/metadata/png-chunks.ts';
 import { readImageMetadata } from '../../pipelines/metadata/read-metadata.ts';
-import type { ResultOf } from './api.ts';
+import type { ResultOf } from '../../pipelines/jobs/api-studio.ts';
 import { BadRequestError } from './dispatch.ts';
 
 const WHO_WRITES = 'Drop a PNG made by Diffusion Studio, A1111, ComfyUI or InvokeAI';

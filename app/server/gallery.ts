@@ -3,12 +3,12 @@
 import { mkdirSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeNewFileAtomic } from '../cli/atomic-write.ts';
+import { writeNewFileAtomic } from '../../pipelines/io/atomic-write.ts';
 import { encodePng } from '../../pipelines/metadata/encode-png.ts';
 import { metadataChunks, type GenerationRecord } from '../../pipelines/metadata/generation-metadata.ts';
 import { readImageMetadata } from '../../pipelines/metadata/read-metadata.ts';
-import type { GeneratedImage } from '../../pipelines/recipes/request.ts';
-import type { GalleryImage } from './api.ts';
+import type { GeneratedImage } from '../../pipelines/jobs/api.ts';
+import type { GalleryImage } from '../../pipelines/jobs/api-studio.ts';
 
 /** Names the gallery writes and serves: no folders, no dot files, PNG only. */
 const IMAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*\.png$/;

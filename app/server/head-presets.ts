@@ -5,12 +5,11 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { architectureMismatch, type ArchitectureFingerprint } from '../../pipelines/heads/architecture.ts';
-import { inspectHeads } from '../../pipelines/heads/inspect.ts';
 import { composePresets, makeHeadPreset, presetPicks, readHeadPreset, type HeadPreset } from '../../pipelines/heads/presets.ts';
 import { SHIPPED_PRESETS_DIR } from '../../pipelines/heads/resolve.ts';
-import type { HeadPresetSummary, HeadWeight, ParsedParamsOf, ResultOf } from './api.ts';
+import type { HeadPresetSummary, HeadWeight, ParsedParamsOf, ResultOf } from '../../pipelines/jobs/api-studio.ts';
+import type { EngineJobs } from '../../pipelines/jobs/client.ts';
 import { BadRequestError } from './dispatch.ts';
-import { DEFAULT_MODEL_NAME } from './embedded-models.ts';
 
 interface Found {
   file: string;
@@ -27,25 +26,26 @@ export class HeadPresets {
   constructor(
     readonly dir: string,
     private readonly modelsDir: string,
+    private readonly engine: EngineJobs,
   ) {}
 
-  /** The model's architecture (cached per model); a model that cannot be read is a bad request. */
-  fingerprint(model: string | undefined): ArchitectureFingerprint {
-    const name = model ?? DEFAULT_MODEL_NAME;
-    let found = this.fingerprints.get(name);
+  /** The model's architecture (cached per model), read by the engine; a model that cannot be read is a bad request. */
+  async fingerprint(model: string | undefined): Promise<ArchitectureFingerprint> {
+    const key = model ?? '';
+    let found = this.fingerprints.get(key);
     if (!found) {
       try {
-        found = inspectHeads(name, { modelsDir: this.modelsDir }).architecture;
+        found = (await this.engine.submit({ kind: 'heads.list', model, modelsDir: this.modelsDir })).architecture;
       } catch (e) {
-        throw new BadRequestError(`cannot read the attention layers of ${name}: ${(e as Error).message}`);
+        throw new BadRequestError(`cannot read the attention layers of ${model ?? 'the default model'}: ${(e as Error).message}`);
       }
-      this.fingerprints.set(name, found);
+      this.fingerprints.set(key, found);
     }
     return found;
   }
 
-  list({ model }: ParsedParamsOf<'listPresets'>): ResultOf<'listPresets'> {
-    const target = this.fingerprint(model);
+  async list({ model }: ParsedParamsOf<'listPresets'>): Promise<ResultOf<'listPresets'>> {
+    const target = await this.fingerprint(model);
     const presets = [...this.files().entries()].map(([name, f]): HeadPresetSummary => {
       if (!f.preset) return { name, family: '?', hash: '?', scale: 0, heads: [], shipped: f.shipped, problem: f.error };
       const p = f.preset;
@@ -64,7 +64,7 @@ export class HeadPresets {
     return { dir: this.dir, presets };
   }
 
-  load({ names, model }: ParsedParamsOf<'loadPresets'>): ResultOf<'loadPresets'> {
+  async load({ names, model }: ParsedParamsOf<'loadPresets'>): Promise<ResultOf<'loadPresets'>> {
     const files = this.files();
     const presets = names.map((name) => {
       const f = files.get(name);
@@ -73,7 +73,7 @@ export class HeadPresets {
       return f.preset;
     });
     const preset = presets.length === 1 ? presets[0] : this.compose(presets);
-    const target = this.fingerprint(model);
+    const target = await this.fingerprint(model);
     try {
       presetPicks(preset, target, `head preset "${preset.name}"`);
     } catch (e) {
@@ -82,7 +82,7 @@ export class HeadPresets {
     return { name: preset.name, scale: preset.scale, heads: toWeights(preset) };
   }
 
-  save(p: ParsedParamsOf<'savePreset'>): ResultOf<'savePreset'> {
+  async save(p: ParsedParamsOf<'savePreset'>): Promise<ResultOf<'savePreset'>> {
     if (existsSync(join(SHIPPED_PRESETS_DIR, `${p.name}.json`))) throw new BadRequestError(`"${p.name}" is the name of a preset shipped with the studio; choose another name`);
     const file = join(this.dir, `${p.name}.json`);
     if (existsSync(file) && !p.overwrite) throw new BadRequestError(`a head preset named "${p.name}" already exists in ${this.dir}; choose another name or replace it`);
@@ -91,7 +91,7 @@ export class HeadPresets {
       preset = makeHeadPreset({
         name: p.name,
         description: p.description,
-        architecture: this.fingerprint(p.model),
+        architecture: await this.fingerprint(p.model),
         scale: p.scale,
         heads: p.heads.map(({ layer, head, strength }) => ({ layer, head, u: strength })),
         search: p.search,

@@ -1,10 +1,9 @@
 // The studio's side of the head tools: effect maps (cached per model, prompt and seed) and HeadHunter
 // rounds, each one engine job whose progress goes out as `task` events; the engine's 8-bit images
 // become the UI's base64 previews.
-import { EngineClient, HostCrashedError, JobFailedError } from '../../pipelines/host/client.ts';
-import type { EventName, EventOf, ParsedParamsOf, Preview, ResultOf } from './api.ts';
-import type { StudioJobs } from './engine-jobs.ts';
-import type { Rgb8 } from './engine-heads.ts';
+import { BadRequestError, type JobProgress, type Rgb8 } from '../../pipelines/jobs/api.ts';
+import type { EventName, EventOf, ParsedParamsOf, Preview, ResultOf } from '../../pipelines/jobs/api-studio.ts';
+import { EngineJobError, HostCrashedError, type EngineJobs } from '../../pipelines/jobs/client.ts';
 
 type Emit = <E extends EventName>(event: E, data: EventOf<E>) => void;
 
@@ -15,7 +14,7 @@ export class HeadTools {
   private readonly effects = new Map<string, ResultOf<'headEffects'>>();
 
   constructor(
-    private readonly engine: EngineClient<StudioJobs>,
+    private readonly engine: EngineJobs,
     private readonly modelsDir: string,
     private readonly emit: Emit,
   ) {}
@@ -25,7 +24,7 @@ export class HeadTools {
     const known = this.effects.get(key);
     if (known) return { ...known, cached: true };
     const out = await this.run('headEffects', () =>
-      this.engine.run('studio.headEffects', { ...params, modelsDir: this.modelsDir }, { onProgress: (p) => this.progress('headEffects', p) }),
+      this.engine.submit({ kind: 'heads.effects', ...params, modelsDir: this.modelsDir }, { progress: (p) => this.progress('headEffects', p) }),
     );
     const result = {
       base: preview(out.base, 'the unperturbed preview'),
@@ -37,11 +36,11 @@ export class HeadTools {
     return result;
   }
 
-  async headHunt(params: ParsedParamsOf<'headHunt'>): Promise<ResultOf<'headHunt'>> {
+  async headHunt({ picks, ...params }: ParsedParamsOf<'headHunt'>): Promise<ResultOf<'headHunt'>> {
     const out = await this.run('headHunt', () =>
-      this.engine.run('studio.headHunt', { ...params, modelsDir: this.modelsDir }, { onProgress: (p) => this.progress('headHunt', p) }),
+      this.engine.submit({ kind: 'heads.search', ...params, modelsDir: this.modelsDir, objective: { kind: 'picks', picks } }, { progress: (p) => this.progress('headHunt', p) }),
     );
-    if (out.status === 'done') return out;
+    if (out.status === 'done') return { status: 'done', heads: out.heads, rounds: out.rounds, family: out.family, size: out.size };
     return {
       ...out,
       baseline: out.baseline.map((b) => preview(b, 'the current set’s preview')),
@@ -49,15 +48,16 @@ export class HeadTools {
     };
   }
 
-  private progress(task: 'headEffects' | 'headHunt', p: { step?: number; total?: number }): void {
-    this.emit('task', { task, step: p.step ?? 0, total: p.total ?? 0 });
+  private progress(task: 'headEffects' | 'headHunt', p: JobProgress): void {
+    this.emit('task', { task, step: p.step, total: p.total });
   }
 
   private async run<T>(what: string, job: () => Promise<T>): Promise<T> {
     try {
       return await job();
     } catch (e) {
-      if (e instanceof JobFailedError) throw new Error(`${what}: ${e.remote.message}`);
+      if (e instanceof BadRequestError) throw new BadRequestError(`${what}: ${e.message}`);
+      if (e instanceof EngineJobError) throw new Error(`${what}: ${e.message}`);
       if (e instanceof HostCrashedError) throw new Error(`${what}: the engine stopped (it ${e.how}); it has been restarted, so try again`);
       throw e;
     }

@@ -1,14 +1,11 @@
 // Story mode in the studio: a story from the UI is checked (boxes inside the image, not overlapping
 // too much, naming known subjects), queued like a generation, run by the engine host's story job,
 // and every image (subject references, then scenes) written to the gallery with its story metadata.
-import { EngineClient, HostCrashedError, JobFailedError } from '../../pipelines/host/client.ts';
 import type { AppJobSpec } from '../../pipelines/queue/index.ts';
-import { randomSeed } from '../../pipelines/recipes/request.ts';
-import { checkBox, checkOverlaps, StoryInputError } from '../../pipelines/recipes/story/boxes.ts';
-import type { GalleryImage, JobProgress, StoryDraft } from './api.ts';
-import { BadRequestError } from './dispatch.ts';
-import type { StudioJobs } from './engine-jobs.ts';
-import type { StoryOutput } from './engine-story.ts';
+import { randomSeed, type StoryOutput } from '../../pipelines/jobs/api.ts';
+import type { GalleryImage, JobProgress, StoryDraft } from '../../pipelines/jobs/api-studio.ts';
+import { HostCrashedError, type EngineJobs } from '../../pipelines/jobs/client.ts';
+import { checkStoryDraft } from '../../pipelines/jobs/story-check.ts';
 import type { Gallery } from './gallery.ts';
 import type { AppJobRun as JobRun } from '../../pipelines/queue/index.ts';
 
@@ -20,26 +17,6 @@ export interface StoryPayload {
 
 export function isStoryPayload(payload: unknown): payload is StoryPayload {
   return (payload as { kind?: unknown } | null)?.kind === 'story';
-}
-
-/** What can be checked without the model: subjects named once, boxes of known subjects, inside the image, apart. */
-export function checkStoryDraft(story: StoryDraft): void {
-  const names = story.subjects.map((s) => s.name);
-  const twice = names.find((n, i) => names.indexOf(n) !== i);
-  if (twice) throw new BadRequestError(`story: two subjects are named "${twice}"; names must be unique`);
-  try {
-    story.scenes.forEach((scene, k) => {
-      const where = `story scene ${k + 1}`;
-      const boxes = Object.entries(scene.boxes ?? {}).map(([name, box]) => {
-        if (!names.includes(name)) throw new StoryInputError(`${where}: has a box for "${name}", but no subject has that name (subjects: ${names.join(', ')})`);
-        return { name, box: checkBox(box, `${where}, box of "${name}"`) };
-      });
-      checkOverlaps(boxes, where);
-    });
-  } catch (e) {
-    if (e instanceof StoryInputError) throw new BadRequestError(e.message);
-    throw e;
-  }
 }
 
 export function storyJobSpec(story: StoryDraft, model: string | undefined): AppJobSpec<StoryPayload> {
@@ -57,7 +34,7 @@ export function storyJobSpec(story: StoryDraft, model: string | undefined): AppJ
 }
 
 export interface StoryRunContext {
-  engine: EngineClient<StudioJobs>;
+  engine: EngineJobs;
   gallery: Gallery;
   modelsDir: string;
   studioVersion: string;
@@ -69,13 +46,11 @@ export interface StoryRunContext {
 export async function runStoryJob(payload: StoryPayload, run: JobRun, ctx: StoryRunContext): Promise<string[]> {
   let out: StoryOutput;
   try {
-    out = (await ctx.engine.run(
-      'studio.story',
-      { story: payload.story, model: payload.model, modelsDir: ctx.modelsDir, studioVersion: ctx.studioVersion },
-      { signal: run.signal, onProgress: (p) => ctx.onProgress({ phase: p.message ?? 'story', step: p.step ?? 0, total: p.total ?? 0 }) },
-    )) as StoryOutput;
+    out = await ctx.engine.submit(
+      { kind: 'story', story: payload.story, model: payload.model, modelsDir: ctx.modelsDir, studioVersion: ctx.studioVersion },
+      { signal: run.signal, progress: ctx.onProgress },
+    );
   } catch (e) {
-    if (e instanceof JobFailedError) throw new Error(e.remote.message);
     if (e instanceof HostCrashedError) throw new Error(`the engine stopped during this story (it ${e.how}); it has been restarted, so run the story again`);
     throw e;
   }

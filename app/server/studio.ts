@@ -2,24 +2,17 @@
 // engine host (a separate process: the UI's process never blocks on ORT), the queue, the outputs
 // folder and the models folder, and tells listeners what changed through typed events.
 import { statSync } from 'node:fs';
-import { EngineClient, HostCrashedError, JobFailedError } from '../../pipelines/host/client.ts';
-import { JobCancelledError } from '../../pipelines/host/jobs.ts';
-import type { HostLauncher } from '../../pipelines/host/launchers.ts';
-import type { Progress } from '../../pipelines/host/protocol.ts';
+import { join } from 'node:path';
 import { modelLabel } from '../../pipelines/metadata/generation-metadata.ts';
 import { sha256File } from '../../pipelines/metadata/model-hash.ts';
-import { GenerateRequestSchema, type GenerateRequest, type GenerateResult } from '../../pipelines/recipes/request.ts';
-import type { EventName, EventOf, HeadWeight, ParsedParamsOf, Preview, ResultOf } from './api.ts';
+import type { GenerateRequest, GenerateResult, JobProgress, Rgb8 } from '../../pipelines/jobs/api.ts';
+import type { EventName, EventOf, HeadWeight, ParsedParamsOf, Preview, ResultOf } from '../../pipelines/jobs/api-studio.ts';
+import { EngineJobs, HostCrashedError, JobCancelledError, type HostLauncher } from '../../pipelines/jobs/client.ts';
 import { BadRequestError, type StudioApi } from './dispatch.ts';
-import type { StudioJobs } from './engine-jobs.ts';
 import { Gallery } from './gallery.ts';
 import { readDroppedImage } from './dropped-image.ts';
-import { scanModels } from './models.ts';
 import type { AppJobRun as JobRun } from '../../pipelines/queue/index.ts';
 import { PersistentJobQueue } from '../../pipelines/queue/index.ts';
-import { z } from 'zod';
-import { join } from 'node:path';
-import { DEFAULT_MODEL_NAME, embeddedModels } from './embedded-models.ts';
 import { HeadPresets } from './head-presets.ts';
 import { HeadTools } from './head-tools.ts';
 import { isStoryPayload, runStoryJob, storyJobSpec, type StoryPayload } from './studio-story.ts';
@@ -31,8 +24,8 @@ export interface StudioOptions {
   shell: 'browser' | 'electron';
   /** How the engine host is started (child process by default; Electron passes its utilityProcess launcher). */
   engineHost?: HostLauncher;
-  /** The module with the studio's jobs, as the host imports it (default: engine-jobs beside this file). */
-  jobModule?: string | URL;
+  /** The engine's job module as the host imports it (default: pipelines/jobs/run.ts; Electron passes its bundle). */
+  runModule?: string | URL;
   /** The user's head presets (default: `<modelsDir>/presets/heads`, where `studio generate --heads NAME` looks). */
   presetsDir?: string;
 }
@@ -41,13 +34,10 @@ export type StudioListener = <E extends EventName>(event: E, data: EventOf<E>) =
 
 interface GeneratePayload {
   request: GenerateRequest;
-  heads: HeadWeight[];
 }
 
-const DEFAULT_JOB_MODULE = new URL(import.meta.url.endsWith('.ts') ? './engine-jobs.ts' : './engine-jobs.js', import.meta.url);
-
 export class Studio implements StudioApi {
-  private readonly engine: EngineClient<StudioJobs>;
+  private readonly engine: EngineJobs;
   private readonly outputs: Gallery;
   private readonly jobs: PersistentJobQueue<GeneratePayload | StoryPayload>;
   private readonly heads: HeadTools;
@@ -58,16 +48,16 @@ export class Studio implements StudioApi {
 
   constructor(private readonly o: StudioOptions) {
     this.outputs = new Gallery(o.outputsDir);
-    this.engine = new EngineClient<StudioJobs>({
+    this.engine = new EngineJobs({
       host: o.engineHost,
-      jobModules: [o.jobModule ?? DEFAULT_JOB_MODULE],
+      runModule: o.runModule,
       onEvent: (e) =>
         e.type === 'ready'
           ? this.emit('engine', { state: 'ready', message: `engine host ready (pid ${e.pid})` })
           : this.emit('engine', { state: 'restarting', message: `the engine host ${e.how}${e.lostJob ? ` during ${e.lostJob}` : ''}; restarting it` }),
     });
     this.heads = new HeadTools(this.engine, o.modelsDir, (event, data) => this.emit(event, data));
-    this.presets = new HeadPresets(o.presetsDir ?? join(o.modelsDir, 'presets', 'heads'), o.modelsDir);
+    this.presets = new HeadPresets(o.presetsDir ?? join(o.modelsDir, 'presets', 'heads'), o.modelsDir, this.engine);
     this.jobs = new PersistentJobQueue<GeneratePayload | StoryPayload>(
       o.outputsDir,
       (payload, run, id) => (isStoryPayload(payload) ? this.runStory(payload, run, id) : this.runGenerate(payload, run, id)),
@@ -94,19 +84,19 @@ export class Studio implements StudioApi {
   }
 
   async listModels(): Promise<ResultOf<'listModels'>> {
-    return { modelsDir: this.o.modelsDir, models: await scanModels(this.o.modelsDir), embedded: embeddedModels(), defaultModel: DEFAULT_MODEL_NAME };
+    const { models, embedded, defaultModel } = await this.engine.submit({ kind: 'models.scan', dir: this.o.modelsDir });
+    return { modelsDir: this.o.modelsDir, models, embedded, defaultModel };
   }
 
   async listHeads({ model }: ParsedParamsOf<'listHeads'>): Promise<ResultOf<'listHeads'>> {
-    return this.engine.run('studio.listHeads', { model, modelsDir: this.o.modelsDir });
+    const { layers, message } = await this.engine.submit({ kind: 'heads.list', model, modelsDir: this.o.modelsDir });
+    return { layers, ...(message ? { message } : {}) };
   }
 
-  async generate({ request: raw, heads }: ParsedParamsOf<'generate'>): Promise<ResultOf<'generate'>> {
-    const parsed = GenerateRequestSchema.safeParse(raw);
-    if (!parsed.success) throw new BadRequestError(`generate request: ${z.prettifyError(parsed.error)}`);
-    const request: GenerateRequest = { ...parsed.data, modelsDir: parsed.data.modelsDir ?? this.o.modelsDir };
+  async generate({ request: parsed, heads }: ParsedParamsOf<'generate'>): Promise<ResultOf<'generate'>> {
+    const request: GenerateRequest = { ...parsed, modelsDir: parsed.modelsDir ?? this.o.modelsDir };
     checkHeads(request, heads);
-    // Recorded in the image's metadata with the rest of the request, so the heads can be recalled.
+    // The engine's SoftPAG reads them here; recorded in the image's metadata with the rest of the request, so they can be recalled.
     if (heads.length && request.pag) request.pag = { ...request.pag, heads };
     const job = this.jobs.enqueue({
       prompt: request.prompt,
@@ -114,7 +104,7 @@ export class Studio implements StudioApi {
       batch: request.batch,
       steps: request.steps,
       heads: heads.length,
-      payload: { request, heads },
+      payload: { request },
     });
     return { jobId: job.id, seed: request.seed, request };
   }
@@ -138,10 +128,10 @@ export class Studio implements StudioApi {
   async listProviders(params: ParsedParamsOf<'listProviders'>): Promise<ResultOf<'listProviders'>> {
     if (this.providers && !params?.refresh) return this.providers;
     try {
-      const { reports, choice } = await this.engine.run('host.providers', { refresh: params?.refresh });
+      const { reports, choice } = await this.engine.providers({ refresh: params?.refresh });
       this.providers = { reports, choice: { provider: choice.provider, computeDtype: choice.computeDtype, message: choice.message } };
     } catch (e) {
-      return { reports: [], error: e instanceof JobFailedError ? e.remote.message : (e as Error).message };
+      return { reports: [], error: (e as Error).message };
     }
     return this.providers;
   }
@@ -188,16 +178,16 @@ export class Studio implements StudioApi {
   }
 
   private async runGenerate(payload: GeneratePayload, run: JobRun, jobId: string): Promise<string[]> {
-    const onProgress = (p: Progress) => {
-      const progress = { phase: p.message ?? 'denoise', step: p.step ?? 0, total: p.total ?? 0 };
-      run.progress(progress);
-      this.emit('progress', { jobId, progress, preview: toPreview(p.data) });
+    let preview: Preview | undefined;
+    const progress = (p: JobProgress) => {
+      run.progress(p);
+      this.emit('progress', { jobId, progress: p, ...(preview ? { preview } : {}) });
+      preview = undefined;
     };
     let result: GenerateResult;
     try {
-      result = (await this.engine.run('studio.generate', payload, { signal: run.signal, onProgress })) as GenerateResult;
+      result = await this.engine.submit({ kind: 'generate', request: payload.request }, { signal: run.signal, progress, preview: (image) => (preview = toPreview(image)) });
     } catch (e) {
-      if (e instanceof JobFailedError) throw new Error(e.remote.message);
       if (e instanceof HostCrashedError) throw new Error(`the engine stopped during this job (it ${e.how}); it has been restarted, so generate again`);
       throw e;
     }
@@ -265,9 +255,6 @@ function checkResult(result: GenerateResult, request: GenerateRequest): void {
   result.model.name ||= modelLabel(request.model ?? 'default');
 }
 
-function toPreview(data: unknown): Preview | undefined {
-  const p = (data as { preview?: { width?: unknown; height?: unknown; pixels?: unknown } } | undefined)?.preview;
-  if (!p || typeof p.width !== 'number' || typeof p.height !== 'number' || !(p.pixels instanceof Uint8Array)) return undefined;
-  if (p.pixels.length !== p.width * p.height * 3) return undefined;
+function toPreview(p: Rgb8): Preview {
   return { width: p.width, height: p.height, rgbBase64: Buffer.from(p.pixels.buffer, p.pixels.byteOffset, p.pixels.byteLength).toString('base64') };
 }

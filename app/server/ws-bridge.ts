@@ -1,7 +1,7 @@
 // One browser tab's WebSocket to the studio: calls in, results and events out, as JSON messages of
 // the shapes in api.ts. Each connection gets every studio event.
 import type { WebSocket } from 'ws';
-import { CallMessageSchema, type ServerMessage } from './api.ts';
+import { CallMessageSchema, type ServerMessage } from '../../pipelines/jobs/api-studio.ts';
 import { dispatchCall } from './dispatch.ts';
 import type { Studio } from './studio.ts';
 

@@ -7,15 +7,14 @@ import { SafetensorsFile } from '../../pipelines/io/safetensors.ts';
 import type { Graph } from '../../pipelines/onnx/graph.ts';
 import { parseUNetConfig } from '../../pipelines/models/unet/config.ts';
 import { buildUNet } from '../../pipelines/models/unet/unet.ts';
-import { AgentAttention, AGENT_SD_EARLY, AGENT_SD_LATE } from '../../pipelines/attention/agent.ts';
-import { LinFusionModules, linfusionAttention } from '../../pipelines/attention/linfusion.ts';
+import { ATTENTION_KINDS, type Attention } from '../../pipelines/attention/options.ts';
+import { attentionSchedule } from '../../pipelines/attention/registry.ts';
 import type { SelfAttentionVariant } from '../../pipelines/attention/self-attention.ts';
-import { softmaxAttention } from '../../pipelines/attention/softmax.ts';
-import { MT19937 } from '../../pipelines/random/mt19937.ts';
 import { Session, ort, tensor, type Provider } from '../../pipelines/runtime/session.ts';
 import { SD15_UNET_CONFIG } from './unet-tensors.ts';
 
-export const VARIANTS = ['softmax', 'linfusion', 'agent', 'agent-late'] as const;
+/** Every registered variant, plus AgentSD's late phase (plain ToMe) on its own. */
+export const VARIANTS = [...ATTENTION_KINDS, 'agent-late'] as const;
 export type VariantName = (typeof VARIANTS)[number];
 export const BATCH = 2;
 
@@ -53,11 +52,11 @@ export interface Variant {
 }
 
 export function makeVariant(name: VariantName, linfusionDir: string): Variant {
-  if (name === 'softmax') return { attention: softmaxAttention(), feeds: () => ({}) };
-  if (name === 'linfusion') return { attention: linfusionAttention(LinFusionModules.load(linfusionDir)), feeds: () => ({}) };
-  const agent = new AgentAttention(name === 'agent' ? AGENT_SD_EARLY : AGENT_SD_LATE);
-  const rng = new MT19937(1n);
-  return { attention: agent, feeds: () => agent.feeds(BATCH, rng) };
+  const request: Attention = name === 'agent-late' ? { kind: 'agent' } : name === 'linfusion' ? { kind: 'linfusion', path: linfusionDir } : { kind: name };
+  // A 50-step run (AgentSD's own): step 0 is the agent phase, step 49 the ToMe phase.
+  const phase = attentionSchedule(request, 1)(name === 'agent-late' ? 49 : 0, 50);
+  const attention = phase.build();
+  return { attention, feeds: () => phase.feeds?.(attention, BATCH) ?? {} };
 }
 
 export function buildFor(spec: Pick<RunSpec, 'weights' | 'size' | 'dtype'>, attention: SelfAttentionVariant, graph?: Graph): Graph {

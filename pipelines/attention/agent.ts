@@ -3,12 +3,14 @@
 //   V_A = softmax(A·Kᵀ·s)·V,   O = softmax(Q·Aᵀ·s^0.3)·V_A + 0.075·V,
 // computed on the merged tokens and copied back to the tokens they absorbed. Where agents are not few
 // enough the layer is plain ToMe (softmax on merged tokens); layers below `maxDownsample` are untouched.
-// The step schedule (agents early, ToMe later) is the recipe's: it builds one graph per setting.
+// The step schedule (agents early, ToMe later) is AgentSD's too: `agentPlugin` gives one graph per phase.
 import type { T } from '../onnx/graph.ts';
-import type { MT19937 } from '../random/mt19937.ts';
 import * as nn from '../onnx/nn.ts';
 import * as op from '../onnx/ops.ts';
+import { MT19937 } from '../random/mt19937.ts';
 import { ort } from '../runtime/session.ts';
+import { AGENT_DEFAULTS, type AgentAttentionRequest } from './options.ts';
+import type { AttentionPlugin } from './plugin.ts';
 import { checkMergeOptions, drawDestinations, mergeGeometry, partitionTensorData, type MergeGeometry, type MergeOptions } from './agent-partition.ts';
 import { attend } from './mha.ts';
 import { rows, type SelfAttentionCall, type SelfAttentionResult, type SelfAttentionLayer, type SelfAttentionVariant } from './self-attention.ts';
@@ -25,13 +27,43 @@ export interface AgentOptions extends MergeOptions {
 }
 
 /** AgentSD's README settings: steps 0–19 of 50 use agents, later steps plain ToMe at 40 %. */
-export const AGENT_SD_EARLY: AgentOptions = { sx: 4, sy: 4, ratio: 0.4, agentRatio: 0.95, maxDownsample: 1, kScale2: 0.3, kShortcut: 0.075, fp32: false };
+export const AGENT_SD_EARLY: AgentOptions = { sx: 4, sy: 4, ratio: AGENT_DEFAULTS.ratio, agentRatio: AGENT_DEFAULTS.agentRatio, maxDownsample: 1, kScale2: 0.3, kShortcut: 0.075, fp32: false };
 export const AGENT_SD_LATE: AgentOptions = { ...AGENT_SD_EARLY, sx: 2, sy: 2, agentRatio: 0.5 };
 
-/** AgentSD's phase for step `step` of `steps`: its switch at step 20 of 50, scaled to the step count. */
-export function agentSdOptionsForStep(step: number, steps: number): AgentOptions {
-  return step < Math.round((20 / 50) * steps) ? AGENT_SD_EARLY : AGENT_SD_LATE;
+/** The two phases of a request, its options over AgentSD's. */
+export function agentPhases(r: Omit<AgentAttentionRequest, 'kind'> = {}): { early: AgentOptions; late: AgentOptions; agentSteps: number } {
+  const ratio = r.ratio ?? AGENT_DEFAULTS.ratio;
+  return {
+    early: { ...AGENT_SD_EARLY, ratio, agentRatio: r.agentRatio ?? AGENT_DEFAULTS.agentRatio },
+    late: { ...AGENT_SD_LATE, ratio },
+    agentSteps: r.agentSteps ?? AGENT_DEFAULTS.agentSteps,
+  };
 }
+
+/** AgentSD's phase for step `step` of `steps`: agents up to its switch (step 20 of 50), scaled to the step count. */
+export function agentSdOptionsForStep(step: number, steps: number, r?: Omit<AgentAttentionRequest, 'kind'>): AgentOptions {
+  const p = agentPhases(r);
+  return step < Math.round(p.agentSteps * steps) ? p.early : p.late;
+}
+
+/** AgentSD as a plug-in: one graph per phase, fresh token partitions per UNet call from the run's seed. */
+export const agentPlugin: AttentionPlugin<AgentAttentionRequest> = {
+  id: 'agent',
+  // SDXL is left out: AgentSD publishes settings for SD 1.x / 2.x only.
+  families: ['sd1', 'sd2'],
+  layers: 'self-attention at full latent resolution; deeper layers stay softmax',
+  start(request, seed) {
+    const rng = new MT19937(BigInt(seed));
+    return (step, steps) => {
+      const options = agentSdOptionsForStep(step, steps, request);
+      return {
+        key: JSON.stringify(options),
+        build: () => new AgentAttention(options),
+        feeds: (built, batch) => (built as AgentAttention).feeds(batch, rng),
+      };
+    };
+  },
+};
 
 export interface AgentLayerInput {
   name: string;

@@ -12,6 +12,7 @@ import * as op from '../onnx/ops.ts';
 import { Weights } from '../onnx/weights.ts';
 import { rows, type SelfAttentionCall, type SelfAttentionLayer, type SelfAttentionResult, type SelfAttentionVariant } from './self-attention.ts';
 import { softmaxResult } from './softmax.ts';
+import { singlePhase, type AttentionPlugin } from './plugin.ts';
 
 const EPS = 1e-4;
 const LEAKY_SLOPE = 0.01;
@@ -100,6 +101,14 @@ export function linfusionAttention(mods: LinFusionModules, fallback: (c: SelfAtt
     },
   };
 }
+
+/** LinFusion as a plug-in: the modules are read when the graph is built. */
+export const linfusionPlugin: AttentionPlugin<{ kind: 'linfusion'; path: string }> = {
+  id: 'linfusion',
+  families: ['sd1', 'sd2', 'sdxl'],
+  layers: 'the self-attention layers its module file lists; others stay softmax',
+  start: (request) => singlePhase(`linfusion:${request.path}`, () => linfusionAttention(LinFusionModules.load(request.path))),
+};
 
 function residualMlp(w: Weights, x: T, midDim: number | undefined): T {
   if (midDim === undefined) return x;

@@ -218,25 +218,56 @@ export function gridFeeds(inputs: GridInputs, masks: GridMasks): Record<string, 
 
 // ---- Self-attention ------------------------------------------------------------------------------
 
-export interface StorySelfAttention {
+/** What both IR attention layers get: the batch layout, the grid's mask inputs, the layer input [B, S, C]. */
+interface StoryAttentionLayer {
   batch: StoryBatch;
   inputs: GridInputs;
-  /** Attention input of all rows [B, S, C] and its projections. */
   hidden: T;
+  heads: number;
+  /** Attention in fp32 inside an fp16 graph. */
+  fp32: boolean;
+}
+
+export interface StorySelfAttention extends StoryAttentionLayer {
+  /** The projections of `hidden`. */
   q: T;
   k: T;
   v: T;
   /** The layer's own key and value projections (applied to repositioned reference states). */
   toK: (x: T) => T;
   toV: (x: T) => T;
-  heads: number;
   /** Whether this layer uses the references (else: isolation only). */
   mutual: boolean;
-  /** Attention in fp32 inside an fp16 graph. */
-  fp32: boolean;
   refLogitBias?: number;
   /** Isolation Attention on the scene's own keys (default on). */
   isolation?: boolean;
+}
+
+/** What a story graph (UNet or DiT) takes beyond the model's own build options. */
+export interface StoryGraphOptions {
+  batch: StoryBatch;
+  /** Self-attention layers (execution order) that read the references. */
+  mutualLayers: ReadonlySet<number>;
+  /** Isolation Attention (default on). */
+  isolation?: boolean;
+  /** Masked mutual cross-attention (default on), and its λ. */
+  mutualCrossAttention?: boolean;
+  crossAttentionLambda?: number;
+  refLogitBias?: number;
+}
+
+/** One self-attention layer of a story graph: IR self-attention, or plain attention in a layer with neither isolation nor references. */
+export function storyLayerSelfAttention(
+  o: StoryGraphOptions,
+  inputs: StoryAttentionInputs,
+  layer: { index: number; grid: TokenGrid },
+  a: Omit<StorySelfAttention, 'batch' | 'inputs' | 'mutual' | 'refLogitBias' | 'isolation'>,
+): T {
+  const mutual = o.mutualLayers.has(layer.index);
+  if (o.isolation === false && !mutual) return biasedAttend(a.q, a.k, a.v, a.heads, { fp32: a.fp32 });
+  return storySelfAttention({
+    ...a, batch: o.batch, inputs: inputs.at(a.hidden.graph, layer.grid, mutual), mutual, refLogitBias: o.refLogitBias, isolation: o.isolation !== false,
+  });
 }
 
 /** Self-attention output [B, S, C] (before to_out): plain for reference rows, isolated/repositioned for scene rows. */
@@ -285,11 +316,8 @@ function mutualBias(inputs: GridInputs, subjects: number, s: number, dtype: DTyp
 
 // ---- Masked mutual cross-attention ----------------------------------------------------------------
 
-export interface StoryCrossAttention {
-  batch: StoryBatch;
-  inputs: GridInputs;
-  /** Cross-attention input of all rows [B, S, C], the text of all rows [B, L, D]. */
-  hidden: T;
+export interface StoryCrossAttention extends StoryAttentionLayer {
+  /** The text of all rows [B, L, D]. */
   text: T;
   /** The model's own cross-attention output for all rows (after to_out). */
   plain: T;
@@ -297,9 +325,9 @@ export interface StoryCrossAttention {
   toK: (x: T) => T;
   toV: (x: T) => T;
   toOut: (x: T) => T;
-  heads: number;
-  fp32: boolean;
   lambda?: number;
+  /** Additive text key mask [B, 1, 1, L] of all rows, for models whose text has padding. */
+  textBias?: T;
 }
 
 /** Cross-attention output [B, S, C]: reference rows as the model, scene rows blended with their references' text attention. */
@@ -313,7 +341,7 @@ export function storyCrossAttention(c: StoryCrossAttention): T {
   const q = c.toQ(rows(c.hidden, refs, groups));
   const perSubject = op.reshape(op.expand(op.unsqueeze(q, [1]), [groups, subjects, s, q.dim(2)]), [refs, s, q.dim(2)]);
   const text = rows(c.text, 0, refs);
-  const mutual = c.toOut(biasedAttend(perSubject, c.toK(text), c.toV(text), c.heads, { fp32: c.fp32 }));
+  const mutual = c.toOut(biasedAttend(perSubject, c.toK(text), c.toV(text), c.heads, { fp32: c.fp32, bias: c.textBias && rows(c.textBias, 0, refs) }));
   const blended = blendMutual(rows(c.plain, refs, groups), op.reshape(mutual, [groups, subjects, s, channels]), c.inputs.targets, c.lambda ?? IR_DEFAULTS.crossAttentionLambda);
   return op.concat([rows(c.plain, 0, refs), blended], 0);
 }

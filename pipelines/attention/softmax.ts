@@ -1,6 +1,7 @@
 // Standard multi-head softmax self-attention, as diffusers' attn1.
 import { linear } from '../onnx/nn.ts';
 import { attend } from './mha.ts';
+import { singlePhase, type AttentionPlugin } from './plugin.ts';
 import { rows, type SelfAttentionCall, type SelfAttentionResult, type SelfAttentionVariant } from './self-attention.ts';
 
 export function softmaxResult(c: SelfAttentionCall): SelfAttentionResult {
@@ -17,3 +18,10 @@ export function softmaxResult(c: SelfAttentionCall): SelfAttentionResult {
 }
 
 export const softmaxAttention = (): SelfAttentionVariant => ({ kind: 'softmax', apply: softmaxResult });
+
+export const softmaxPlugin: AttentionPlugin<{ kind: 'softmax' }> = {
+  id: 'softmax',
+  families: 'all',
+  layers: 'every self-attention layer, as trained',
+  start: () => singlePhase('softmax', softmaxAttention),
+};

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { HeadPreset } from '../heads/presets.ts';
 import { withHeadPreset } from '../plugins/apply.ts';
-import { GenerateRequestSchema, type GenerateRequest } from '../recipes/request.ts';
+import { GenerateRequestSchema, type GenerateRequest } from '../jobs/api.ts';
 import { axisLabel, type Axis } from './axes.ts';
 import { BatchFileError, type BatchRow } from './rows.ts';
 

@@ -5,13 +5,13 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeNewFileAtomic } from '../../app/cli/atomic-write.ts';
+import { writeNewFileAtomic } from '../io/atomic-write.ts';
 import { encodePng } from '../metadata/encode-png.ts';
 import { metadataChunks, modelLabel, type GenerationRecord } from '../metadata/generation-metadata.ts';
 import { sha256File } from '../metadata/model-hash.ts';
 import { PersistentQueue, type JobOutput, type QueueJob } from '../queue/index.ts';
 import { isRunning, THIS_PROCESS } from '../queue/lock.ts';
-import type { GenerateProgress, GenerateRequest, GenerateResult } from '../recipes/request.ts';
+import type { GenerateProgress, GenerateRequest, GenerateResult } from '../jobs/api.ts';
 import type { BatchEngine } from './engines.ts';
 import { renderContactSheet } from './grid.ts';
 import type { BatchPlan, PlannedJob } from './plan.ts';

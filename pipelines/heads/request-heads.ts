@@ -1,6 +1,6 @@
 // `--heads` for a generation request: the text resolved against the model's architecture (when the
 // model is named) into the request's `pag.heads` entries.
-import type { HeadWeight } from '../recipes/request.ts';
+import type { HeadWeight } from '../jobs/api.ts';
 import { presetDirs, resolveHeads, type HeadsTarget } from './resolve.ts';
 import { inspectHeads } from './inspect.ts';
 import { NeedsModelError } from './spec.ts';

@@ -1,60 +1,35 @@
 // Safetensors: `u64 LE header length` + JSON header + raw little-endian tensor bytes.
 // Only the header is read eagerly; tensor bytes are read on demand with positioned reads,
 // so files over 2 GB are never loaded whole (ORT reads weights itself through external data).
-import { openSync, readSync, closeSync, fstatSync, writeFileSync, renameSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readSync, renameSync, writeFileSync } from 'node:fs';
+import { DTYPE_BYTES, TensorFile, TensorFileError, withOpenFile, type SafetensorsDType, type TensorInfo } from './tensor-file.ts';
 
-export type SafetensorsDType =
-  | 'F64' | 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'F8_E5M2'
-  | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+export { DTYPE_BYTES, toFloat32, type SafetensorsDType, type TensorInfo } from './tensor-file.ts';
+export { f16ToF32, f32ToF16 } from './float16.ts';
 
-export const DTYPE_BYTES: Record<SafetensorsDType, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1,
-  I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
-};
-
-export interface TensorInfo {
-  name: string;
-  dtype: SafetensorsDType;
-  shape: number[];
-  /** Absolute byte offset of the tensor's data in the file. */
-  offset: number;
-  byteLength: number;
-  /** Absolute path of the file holding the bytes. */
-  file: string;
-}
-
-export class SafetensorsError extends Error {
-  constructor(readonly file: string, message: string, readonly tensor?: string) {
-    super(`${file}${tensor ? ` (tensor "${tensor}")` : ''}: ${message}`);
-    this.name = 'SafetensorsError';
-  }
+export class SafetensorsError extends TensorFileError {
+  override name = 'SafetensorsError';
 }
 
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
-export class SafetensorsFile {
-  readonly tensors = new Map<string, TensorInfo>();
+export class SafetensorsFile extends TensorFile {
   readonly metadata: Record<string, string> = {};
 
-  private constructor(readonly path: string, readonly fileSize: number) {}
+  private constructor(path: string, readonly fileSize: number) {
+    super(path);
+  }
+
+  protected error(message: string, tensor?: string): SafetensorsError {
+    return new SafetensorsError(this.path, message, tensor);
+  }
 
   static open(path: string): SafetensorsFile {
-    const abs = resolve(path);
-    let fd: number;
-    try {
-      fd = openSync(abs, 'r');
-    } catch (e) {
-      throw new SafetensorsError(abs, `cannot open file: ${(e as Error).message}`);
-    }
-    try {
-      const size = fstatSync(fd).size;
+    return withOpenFile(path, (file, message) => new SafetensorsError(file, message), (fd, size, abs) => {
       const st = new SafetensorsFile(abs, size);
       st.parseHeader(fd);
       return st;
-    } finally {
-      closeSync(fd);
-    }
+    });
   }
 
   private parseHeader(fd: number): void {
@@ -111,108 +86,6 @@ export class SafetensorsFile {
       if (spans[i][0] < spans[i - 1][1]) fail(`data overlaps tensor "${spans[i - 1][2]}" (header offsets are corrupt)`, spans[i][2]);
     }
   }
-
-  has(name: string): boolean {
-    return this.tensors.has(name);
-  }
-
-  info(name: string): TensorInfo {
-    const t = this.tensors.get(name);
-    if (!t) throw new SafetensorsError(this.path, 'tensor not found in checkpoint', name);
-    return t;
-  }
-
-  keys(): string[] {
-    return [...this.tensors.keys()];
-  }
-
-  /** Raw bytes of one tensor (a fresh, aligned Buffer). */
-  readBytes(name: string): Buffer {
-    const t = this.info(name);
-    const buf = Buffer.alloc(t.byteLength);
-    const fd = openSync(this.path, 'r');
-    try {
-      let done = 0;
-      while (done < t.byteLength) {
-        const n = readSync(fd, buf, done, t.byteLength - done, t.offset + done);
-        if (n === 0) throw new SafetensorsError(this.path, 'unexpected end of file while reading', name);
-        done += n;
-      }
-    } finally {
-      closeSync(fd);
-    }
-    return buf;
-  }
-
-  /** One tensor converted to float32 (F32, F16, BF16, F64 and integer types). */
-  readFloat32(name: string): Float32Array {
-    return toFloat32(this.readBytes(name), this.info(name).dtype, this.path, name);
-  }
-}
-
-export function toFloat32(buf: Buffer, dtype: SafetensorsDType, file = '<memory>', name?: string): Float32Array {
-  const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-  switch (dtype) {
-    case 'F32': return new Float32Array(ab);
-    case 'F64': return Float32Array.from(new Float64Array(ab));
-    case 'F16': return f16ToF32(new Uint16Array(ab));
-    case 'BF16': {
-      const u = new Uint16Array(ab);
-      const out = new Uint32Array(u.length);
-      for (let i = 0; i < u.length; i++) out[i] = u[i] << 16;
-      return new Float32Array(out.buffer);
-    }
-    case 'I64': return Float32Array.from(new BigInt64Array(ab), (v) => Number(v));
-    case 'I32': return Float32Array.from(new Int32Array(ab));
-    case 'I16': return Float32Array.from(new Int16Array(ab));
-    case 'I8': return Float32Array.from(new Int8Array(ab));
-    case 'U8': case 'BOOL': return Float32Array.from(new Uint8Array(ab));
-    default: throw new SafetensorsError(file, `cannot convert ${dtype} to float32 in JS; let the graph Cast it`, name);
-  }
-}
-
-export function f16ToF32(h: Uint16Array): Float32Array {
-  const out = new Float32Array(h.length);
-  for (let i = 0; i < h.length; i++) {
-    const v = h[i];
-    const s = v & 0x8000 ? -1 : 1;
-    const e = (v >> 10) & 0x1f;
-    const m = v & 0x3ff;
-    out[i] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
-  }
-  return out;
-}
-
-export function f32ToF16(f: Float32Array): Uint16Array {
-  const out = new Uint16Array(f.length);
-  const f32 = new Float32Array(1);
-  const u32 = new Uint32Array(f32.buffer);
-  for (let i = 0; i < f.length; i++) {
-    f32[0] = f[i];
-    const x = u32[0];
-    const sign = (x >>> 16) & 0x8000;
-    const exp = (x >>> 23) & 0xff;
-    let mant = x & 0x7fffff;
-    if (exp === 0xff) { out[i] = sign | 0x7c00 | (mant ? 0x200 : 0); continue; }
-    let e = exp - 127 + 15;
-    if (e >= 0x1f) { out[i] = sign | 0x7c00; continue; }
-    if (e <= 0) {
-      if (e < -10) { out[i] = sign; continue; }
-      mant |= 0x800000;
-      const shift = 14 - e;
-      let h = mant >> shift;
-      const rem = mant & ((1 << shift) - 1);
-      const half = 1 << (shift - 1);
-      if (rem > half || (rem === half && (h & 1))) h++;
-      out[i] = sign | h;
-      continue;
-    }
-    let h = (e << 10) | (mant >> 13);
-    const rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
-    out[i] = sign | h;
-  }
-  return out;
 }
 
 export interface TensorToWrite {

@@ -3,52 +3,45 @@
 // references itself; each tensor becomes {dtype, shape, offset, byteLength} pointing into the archive's
 // stored (uncompressed) storage entry, so ORT reads the weights in place as external data, as it does
 // for safetensors files.
-import { closeSync, fstatSync, openSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { DTYPE_BYTES, toFloat32, type TensorInfo } from './safetensors.ts';
+import { DTYPE_BYTES, TensorFile, TensorFileError, withOpenFile, type TensorInfo } from './tensor-file.ts';
 import { readAt, readZipDirectory, storedDataOffset, ZipError, type ZipEntry } from './torch-pt/zip.ts';
 import { PyDict, PyTuple, TensorRef, unpickle, UnsafePickleError, type PyValue } from './torch-pt/unpickle.ts';
 
 export { UnsafePickleError };
 
-export class TorchPtError extends Error {
-  constructor(readonly file: string, message: string, readonly tensor?: string) {
-    super(`${file}${tensor ? ` (tensor "${tensor}")` : ''}: ${message}`);
-    this.name = 'TorchPtError';
-  }
+export class TorchPtError extends TensorFileError {
+  override name = 'TorchPtError';
 }
 
 const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
 /** Sub-dicts that hold the weights in training checkpoints, in the order they are preferred. */
 const STATE_DICT_KEYS = ['ema', 'state_dict', 'model'] as const;
 
-export class TorchPtFile {
-  readonly tensors = new Map<string, TensorInfo>();
+export class TorchPtFile extends TensorFile {
   /** The sub-dict the weights came from (`ema` in DiT/DiCo training checkpoints), or undefined for a bare state dict. */
   selected?: string;
   /** Top-level keys of a checkpoint dict (e.g. model, ema, opt, args). */
   topLevelKeys: string[] = [];
 
-  private constructor(readonly path: string) {}
+  private constructor(path: string) {
+    super(path);
+  }
+
+  protected error(message: string, tensor?: string): TorchPtError {
+    return new TorchPtError(this.path, message, tensor);
+  }
 
   static open(path: string): TorchPtFile {
-    const abs = resolve(path);
-    let fd: number;
-    try {
-      fd = openSync(abs, 'r');
-    } catch (e) {
-      throw new TorchPtError(abs, `cannot open file: ${(e as Error).message}`);
-    }
-    try {
+    return withOpenFile(path, (file, message) => new TorchPtError(file, message), (fd, size, abs) => {
       const pt = new TorchPtFile(abs);
-      pt.read(fd, fstatSync(fd).size);
+      try {
+        pt.read(fd, size);
+      } catch (e) {
+        if (e instanceof ZipError || e instanceof UnsafePickleError) throw new TorchPtError(abs, e.message.replace(`${abs}: `, ''));
+        throw e;
+      }
       return pt;
-    } catch (e) {
-      if (e instanceof ZipError || e instanceof UnsafePickleError) throw new TorchPtError(abs, e.message.replace(`${abs}: `, ''));
-      throw e;
-    } finally {
-      closeSync(fd);
-    }
+    });
   }
 
   private read(fd: number, size: number): void {
@@ -125,32 +118,5 @@ export class TorchPtFile {
     }
     return { name, dtype, shape: [...t.shape], offset: storage.offset + begin, byteLength, file: this.path };
   }
-
-  has(name: string): boolean {
-    return this.tensors.has(name);
-  }
-
-  info(name: string): TensorInfo {
-    const t = this.tensors.get(name);
-    if (!t) throw new TorchPtError(this.path, 'tensor not found in checkpoint', name);
-    return t;
-  }
-
-  keys(): string[] {
-    return [...this.tensors.keys()];
-  }
-
-  readBytes(name: string): Buffer {
-    const t = this.info(name);
-    const fd = openSync(this.path, 'r');
-    try {
-      return readAt(fd, this.path, t.offset, t.byteLength);
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  readFloat32(name: string): Float32Array {
-    return toFloat32(this.readBytes(name), this.info(name).dtype, this.path, name);
-  }
 }
+

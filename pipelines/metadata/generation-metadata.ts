@@ -6,6 +6,7 @@ import { A1111_KEYWORD, formatA1111, type A1111Value } from './a1111.ts';
 import { shortHash } from './model-hash.ts';
 import { toA1111Sampler } from './sampler-names.ts';
 import { encodeStudioMetadata, STUDIO_FORMAT, STUDIO_KEYWORD, STUDIO_METADATA_VERSION, type StudioMetadata } from './studio-chunk.ts';
+import { attentionLabel } from '../attention/options.ts';
 
 export interface GenerationRecord {
   request: GenerateRequest;
@@ -22,11 +23,12 @@ export function modelLabel(path: string): string {
   return basename(path.replace(/[\\/]+$/, '')).replace(/\.(safetensors|ckpt|pt|pth|bin|sft)$/i, '');
 }
 
-function attentionLabel(request: GenerateRequest): [string, A1111Value][] {
+/** A1111 fields for a variant other than softmax: its label, and the file it reads (named by its label). */
+function attentionFields(request: GenerateRequest): [string, A1111Value][] {
   const a = request.attention;
-  if (a.kind === 'agent') return [['Attention', 'Agent']];
-  if (a.kind === 'linfusion') return [['Attention', 'LinFusion'], ['LinFusion', modelLabel(a.path)]];
-  return [];
+  if (a.kind === 'softmax') return [];
+  const label = attentionLabel(a.kind);
+  return 'path' in a ? [['Attention', label], [label, modelLabel(a.path)]] : [['Attention', label]];
 }
 
 export function a1111Parameters(record: GenerationRecord): string {
@@ -53,7 +55,7 @@ export function a1111Parameters(record: GenerationRecord): string {
       ['RNG', 'CPU'],
       ['PAG scale', r.pag?.scale],
       ['PAG layers', r.pag?.layers.join(', ')],
-      ...attentionLabel(r),
+      ...attentionFields(r),
       // The batch shares one generator (diffusers' way), so image i is not A1111's seed + i.
       ['Batch size', batched ? r.batch : undefined],
       ['Batch pos', batched ? image.batchIndex : undefined],

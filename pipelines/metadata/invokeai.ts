@@ -22,23 +22,52 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-function fromCoreMetadata(m: Fields): Omit<InvokeMetadata, 'source'> {
-  const model = isRecord(m.model) ? m.model : {};
-  const scheduler = str(m.scheduler);
+/** The raw values both layouts hold, each from its own place. */
+interface RawSettings {
+  prompt: unknown;
+  negative: unknown;
+  seed: unknown;
+  steps: unknown;
+  cfg: unknown;
+  width: unknown;
+  height: unknown;
+  scheduler: unknown;
+  model: unknown;
+}
+
+function settingsOf(raw: RawSettings): Omit<InvokeMetadata, 'source'> {
+  const model = isRecord(raw.model) ? raw.model : {};
+  const scheduler = str(raw.scheduler);
   return {
-    prompt: str(m.positive_prompt),
-    negativePrompt: str(m.negative_prompt),
-    seed: toInteger(m.seed),
-    steps: toInteger(m.steps),
-    cfgScale: toNumber(m.cfg_scale),
-    width: toInteger(m.width),
-    height: toInteger(m.height),
+    prompt: str(raw.prompt),
+    negativePrompt: str(raw.negative),
+    seed: toInteger(raw.seed),
+    steps: toInteger(raw.steps),
+    cfgScale: toNumber(raw.cfg),
+    width: toInteger(raw.width),
+    height: toInteger(raw.height),
     sampler: scheduler,
     scheduler,
     studioSampler: scheduler === undefined ? undefined : fromInvokeScheduler(scheduler),
     // v3+ writes {name, hash, base}; v2-era graphs wrote {model_name, base_model}
     model: str(model.name) ?? str(model.model_name),
     modelHash: str(model.hash),
+  };
+}
+
+function fromCoreMetadata(m: Fields): Omit<InvokeMetadata, 'source'> {
+  return {
+    ...settingsOf({
+      prompt: m.positive_prompt,
+      negative: m.negative_prompt,
+      seed: m.seed,
+      steps: m.steps,
+      cfg: m.cfg_scale,
+      width: m.width,
+      height: m.height,
+      scheduler: m.scheduler,
+      model: m.model,
+    }),
     clipSkip: toInteger(m.clip_skip),
     denoisingStrength: toNumber(m.strength),
     generationMode: str(m.generation_mode),
@@ -87,23 +116,17 @@ function fromGraph(graph: Fields): Omit<InvokeMetadata, 'source'> | undefined {
   const denoise = all.find((n) => typeof n.type === 'string' && n.type.endsWith('denoise_latents'));
   if (!denoise) return undefined;
   const noise = feeding(denoise.id, 'noise');
-  const loader = feeding(denoise.id, 'unet');
-  const model = isRecord(loader?.model) ? loader.model : {};
-  const scheduler = str(denoise.scheduler);
-  return {
-    prompt: str(valueOf(feeding(denoise.id, 'positive_conditioning'), 'prompt')),
-    negativePrompt: str(valueOf(feeding(denoise.id, 'negative_conditioning'), 'prompt')),
-    seed: toInteger(valueOf(noise, 'seed')),
-    width: toInteger(valueOf(noise, 'width')),
-    height: toInteger(valueOf(noise, 'height')),
-    steps: toInteger(denoise.steps),
-    cfgScale: toNumber(denoise.cfg_scale),
-    sampler: scheduler,
-    scheduler,
-    studioSampler: scheduler === undefined ? undefined : fromInvokeScheduler(scheduler),
-    model: str(model.name) ?? str(model.model_name),
-    modelHash: str(model.hash),
-  };
+  return settingsOf({
+    prompt: valueOf(feeding(denoise.id, 'positive_conditioning'), 'prompt'),
+    negative: valueOf(feeding(denoise.id, 'negative_conditioning'), 'prompt'),
+    seed: valueOf(noise, 'seed'),
+    steps: denoise.steps,
+    cfg: denoise.cfg_scale,
+    width: valueOf(noise, 'width'),
+    height: valueOf(noise, 'height'),
+    scheduler: denoise.scheduler,
+    model: feeding(denoise.id, 'unet')?.model,
+  });
 }
 
 /** Reads InvokeAI's chunks; undefined when neither holds usable settings. */

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { HeadPresetSchema } from '../heads/presets.ts';
 import { SAMPLER_NAMES } from '../recipes/request.ts';
 import { parseRange, parseVersion } from './semver.ts';
+import { ATTENTION_KINDS, orList } from '../attention/options.ts';
 
 export const MANIFEST_FILE = 'studio-plugin.json';
 
@@ -66,7 +67,7 @@ export const LadderRecipeSchema = z
     kind: z.literal('hires-ladder'),
     name: PresetNameSchema,
     description: text(500).optional(),
-    attention: z.enum(['softmax', 'agent', 'linfusion'], { error: 'must be softmax, agent or linfusion' }).optional(),
+    attention: z.enum(ATTENTION_KINDS, { error: `must be ${orList(ATTENTION_KINDS)}` }).optional(),
     stages: z.array(LadderStageSchema).min(1, { error: 'needs at least one stage' }).max(8, { error: 'at most 8 stages' }),
   })
   .superRefine((r, ctx) => {

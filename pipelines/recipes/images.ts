@@ -39,3 +39,21 @@ export function latentPreview(latents: Float32Array, channels: number, height: n
   }
   return { width, height, pixels };
 }
+
+/**
+ * A decoder's [N, 3, H, W] output in about [-1, 1] → [N, H, W, 3] in [0, 1], clamped (diffusers'
+ * `image / 2 + 0.5` then clamp; the DiT and emoji references clamp the same values).
+ */
+export function toNhwc01(decoded: Float32Array, n: number, height: number, width: number): Float32Array {
+  const plane = height * width;
+  const out = new Float32Array(n * plane * 3);
+  for (let b = 0; b < n; b++) {
+    for (let c = 0; c < 3; c++) {
+      for (let p = 0; p < plane; p++) {
+        const v = decoded[(b * 3 + c) * plane + p] / 2 + 0.5;
+        out[(b * plane + p) * 3 + c] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
+    }
+  }
+  return out;
+}

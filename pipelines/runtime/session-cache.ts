@@ -117,3 +117,35 @@ export function sessionKey(model: SerializedGraph, externalFiles: readonly strin
   }));
   return h.digest('hex');
 }
+
+/** Anything holding sessions that must be given back: a loaded model pipeline. */
+export interface Releasable {
+  release(): Promise<void>;
+}
+
+/**
+ * The loaded model pipeline kept warm between jobs, so the next job on the same model (generate, head
+ * previews, a story) skips graph building and loading. One model at a time: loading another releases
+ * the last one first, so two models never sit in memory together.
+ */
+export class WarmModels {
+  private warm?: { key: string; model: Promise<Releasable> };
+
+  async get<M extends Releasable>(key: string, load: () => Promise<M> | M): Promise<M> {
+    if (this.warm?.key === key) return (await this.warm.model) as M;
+    await this.clear();
+    const model = Promise.resolve().then(load);
+    this.warm = { key, model };
+    // A failed load must not stay cached: the next job tries again.
+    model.catch(() => {
+      if (this.warm?.model === model) this.warm = undefined;
+    });
+    return model;
+  }
+
+  async clear(): Promise<void> {
+    const old = this.warm;
+    this.warm = undefined;
+    await (await old?.model.catch(() => undefined))?.release();
+  }
+}

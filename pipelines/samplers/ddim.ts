@@ -1,12 +1,11 @@
 // DDIM (Song et al. 2021), deterministic (eta = 0), as diffusers' DDIMScheduler.
 
 import { DDPM_DEFAULTS, resolveConfig, type SchedulerConfig } from './config.ts';
-import { alphasCumprod } from './schedule.ts';
 import { callModel, clamp, lincomb } from './latents.ts';
 import { sigmaOfAlphaCumprod, vpEps, vpX0 } from './prediction.ts';
-import { runStart } from './run-checks.ts';
-import { timestepAddNoise, timestepPlan } from './timestep-plan.ts';
-import type { SampleArgs, Sampler, SamplingPlan } from './types.ts';
+import { timestepAddNoise, timestepPlan, timestepWalk } from './timestep-plan.ts';
+import type { SampleArgs, SamplingPlan } from './types.ts';
+import { defineSampler } from './define.ts';
 
 const NAME = 'ddim';
 
@@ -27,11 +26,7 @@ function plan(config: SchedulerConfig, steps: number): SamplingPlan {
 async function sample(args: SampleArgs): Promise<Float32Array> {
   const c = resolve(args.config);
   const { timesteps } = plan(c, args.steps);
-  const ac = alphasCumprod(c);
-  const finalAlpha = c.set_alpha_to_one ? 1 : ac[0];
-  // Diffusers steps back by a fixed stride, whatever the spacing.
-  const stride = Math.floor(c.num_train_timesteps / args.steps);
-  const start = runStart(NAME, args, timesteps.length);
+  const { ac, finalAlpha, stride, start } = timestepWalk(NAME, c, args, timesteps.length);
   let x = args.x;
   for (let i = start; i < timesteps.length; i++) {
     const t = timesteps[i];
@@ -48,10 +43,7 @@ async function sample(args: SampleArgs): Promise<Float32Array> {
   return x;
 }
 
-export const ddim: Sampler = {
-  name: NAME,
-  stochastic: false,
-  plan,
-  sample,
-  addNoise: (config, steps, startIndex, x0, noise) => timestepAddNoise(NAME, resolve(config), plan(config, steps), startIndex, x0, noise),
-};
+export const ddim = defineSampler(NAME, {
+  plan, sample,
+  addNoise: (config, p, start, x0, noise) => timestepAddNoise(NAME, resolve(config), p, start, x0, noise),
+});

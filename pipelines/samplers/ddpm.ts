@@ -8,7 +8,8 @@ import { callModel, clamp, lincomb } from './latents.ts';
 import { sigmaOfAlphaCumprod, vpX0 } from './prediction.ts';
 import { requireGenerator, runStart } from './run-checks.ts';
 import { timestepAddNoise, timestepPlan } from './timestep-plan.ts';
-import type { SampleArgs, Sampler, SamplingPlan } from './types.ts';
+import type { SampleArgs, SamplingPlan } from './types.ts';
+import { defineSampler } from './define.ts';
 
 const NAME = 'ddpm';
 
@@ -60,10 +61,7 @@ async function sample(args: SampleArgs): Promise<Float32Array> {
   return x;
 }
 
-export const ddpm: Sampler = {
-  name: NAME,
-  stochastic: true,
-  plan,
-  sample,
-  addNoise: (config, steps, startIndex, x0, noise) => timestepAddNoise(NAME, resolve(config), plan(config, steps), startIndex, x0, noise),
-};
+export const ddpm = defineSampler(NAME, {
+  stochastic: true, plan, sample,
+  addNoise: (config, p, start, x0, noise) => timestepAddNoise(NAME, resolve(config), p, start, x0, noise),
+});

@@ -2,34 +2,26 @@
 // diffusers' DPMSolverMultistepScheduler with algorithm_type "dpmsolver++" and solver_order <= 2:
 // the first step and (with lower_order_final or a zero final sigma) the last step are first order.
 
-import { DDPM_DEFAULTS, resolveConfig, SchedulerConfigError, type SchedulerConfig } from './config.ts';
+import { resolveConfig, SchedulerConfigError, type SchedulerConfig } from './config.ts';
 import { callModel, lincomb } from './latents.ts';
 import { vpOfSigma, vpX0 } from './prediction.ts';
 import { runStart } from './run-checks.ts';
-import { multistepAddNoise, multistepPlan } from './multistep-plan.ts';
-import type { SampleArgs, Sampler } from './types.ts';
+import { MULTISTEP_DEFAULTS, MULTISTEP_UNSUPPORTED, multistepAddNoise, multistepPlan } from './multistep-plan.ts';
+import type { SampleArgs } from './types.ts';
+import { defineSampler } from './define.ts';
 
 const NAME = 'dpmpp_2m';
 
 function resolve(config: SchedulerConfig) {
   const c = resolveConfig(NAME, config, {
-    ...DDPM_DEFAULTS,
-    timestep_spacing: 'linspace',
-    solver_order: 2,
+    ...MULTISTEP_DEFAULTS,
     solver_type: 'midpoint',
-    lower_order_final: true,
     euler_at_final: false,
-    use_karras_sigmas: false,
-    final_sigmas_type: 'zero',
   }, {
     unsupported: {
       algorithm_type: 'dpmsolver++',
-      thresholding: false,
-      use_exponential_sigmas: false,
-      use_beta_sigmas: false,
+      ...MULTISTEP_UNSUPPORTED,
       use_lu_lambdas: false,
-      use_flow_sigmas: false,
-      use_dynamic_shifting: false,
       variance_type: null,
     },
     predictionTypes: ['epsilon', 'v_prediction', 'sample'],
@@ -84,10 +76,7 @@ async function sample(args: SampleArgs): Promise<Float32Array> {
   return x;
 }
 
-export const dpmpp2m: Sampler = {
-  name: NAME,
-  stochastic: false,
-  plan,
-  sample,
-  addNoise: (config, steps, startIndex, x0, noise) => multistepAddNoise(NAME, plan(config, steps), startIndex, x0, noise),
-};
+export const dpmpp2m = defineSampler(NAME, {
+  plan, sample,
+  addNoise: (config, p, start, x0, noise) => multistepAddNoise(NAME, p, start, x0, noise),
+});

@@ -6,7 +6,8 @@ import { callModel, lincomb } from './latents.ts';
 import { karrasX0 } from './prediction.ts';
 import { requireGenerator, runStart } from './run-checks.ts';
 import { scaleModelInput, sigmaAddNoise, sigmaPlan } from './sigma-plan.ts';
-import type { SampleArgs, Sampler, SamplingPlan } from './types.ts';
+import type { SampleArgs, SamplingPlan } from './types.ts';
+import { defineSampler } from './define.ts';
 
 const UNSUPPORTED = {
   use_exponential_sigmas: false,
@@ -54,24 +55,21 @@ function eulerPlan(config: SchedulerConfig, steps: number) {
   return sigmaPlan('euler', c, steps, { karras: c.use_karras_sigmas, finalSigmaMin: c.final_sigmas_type === 'sigma_min' });
 }
 
-export const euler: Sampler = {
-  name: 'euler',
-  stochastic: false,
+export const euler = defineSampler('euler', {
   plan: eulerPlan,
   async sample(args) {
     const plan = eulerPlan(args.config, args.steps);
     return eulerLoop('euler', args, plan, (x, x0, i) => eulerMove(x, x0, plan.sigmas[i], plan.sigmas[i + 1]));
   },
-  addNoise: (config, steps, startIndex, x0, noise) => sigmaAddNoise('euler', eulerPlan(config, steps), startIndex, x0, noise),
-};
+  addNoise: (config, p, start, x0, noise) => sigmaAddNoise('euler', p, start, x0, noise),
+});
 
 // Diffusers' ancestral scheduler has no Karras or final-sigma options; like its from_config, ignore them.
 function ancestralPlan(config: SchedulerConfig, steps: number) {
   return sigmaPlan('euler_a', resolve('euler_a', { ...config, use_karras_sigmas: false, final_sigmas_type: 'zero' }), steps);
 }
 
-export const eulerAncestral: Sampler = {
-  name: 'euler_a',
+export const eulerAncestral = defineSampler('euler_a', {
   stochastic: true,
   plan: ancestralPlan,
   async sample(args) {
@@ -87,5 +85,5 @@ export const eulerAncestral: Sampler = {
       return lincomb([1, eulerMove(x, x0, from, sigmaDown)], [sigmaUp, noise]);
     });
   },
-  addNoise: (config, steps, startIndex, x0, noise) => sigmaAddNoise('euler_a', ancestralPlan(config, steps), startIndex, x0, noise),
-};
+  addNoise: (config, p, start, x0, noise) => sigmaAddNoise('euler_a', p, start, x0, noise),
+});

@@ -7,7 +7,8 @@ import { checkSteps, resolveConfig, SchedulerConfigError, type SchedulerConfig }
 import { linspace } from './numpy-compat.ts';
 import { callModel, lincomb } from './latents.ts';
 import { checkStartIndex, runStart } from './run-checks.ts';
-import type { SampleArgs, Sampler, SamplingPlan } from './types.ts';
+import type { SampleArgs, SamplingPlan } from './types.ts';
+import { defineSampler } from './define.ts';
 
 const NAME = 'flow_euler';
 const f32 = Math.fround;
@@ -69,14 +70,11 @@ async function sample(args: SampleArgs): Promise<Float32Array> {
   return x;
 }
 
-export const flowEuler: Sampler = {
-  name: NAME,
-  stochastic: false,
+export const flowEuler = defineSampler(NAME, {
   plan,
   sample,
-  addNoise(config, steps, startIndex, x0, noise) {
-    const p = plan(config, steps);
+  addNoise(config, p, startIndex, x0, noise) {
     const sigma = p.sigmas[checkStartIndex(NAME, startIndex, p.timesteps.length)];
     return lincomb([1 - sigma, x0], [sigma, noise]);
   },
-};
+});

@@ -8,7 +8,8 @@ import { callModel, clamp, lincomb } from './latents.ts';
 import { karrasX0 } from './prediction.ts';
 import { runStart } from './run-checks.ts';
 import { scaleModelInput, sigmaAddNoise, sigmaPlan } from './sigma-plan.ts';
-import type { SampleArgs, Sampler, SamplingPlan } from './types.ts';
+import type { SampleArgs, SamplingPlan } from './types.ts';
+import { defineSampler } from './define.ts';
 
 const NAME = 'heun';
 
@@ -69,10 +70,7 @@ async function sample(args: SampleArgs): Promise<Float32Array> {
   return x;
 }
 
-export const heun: Sampler = {
-  name: NAME,
-  stochastic: false,
-  plan,
-  sample,
-  addNoise: (config, steps, startIndex, x0, noise) => sigmaAddNoise(NAME, plan(config, steps), startIndex, x0, noise),
-};
+export const heun = defineSampler(NAME, {
+  plan, sample,
+  addNoise: (config, p, start, x0, noise) => sigmaAddNoise(NAME, p, start, x0, noise),
+});

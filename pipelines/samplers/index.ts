@@ -3,6 +3,7 @@
 
 import type { SchedulerConfig } from './config.ts';
 import type { Sampler } from './types.ts';
+import { SAMPLER_NAMES, isSamplerName, type SamplerName } from './names.ts';
 import { ddim } from './ddim.ts';
 import { pndm } from './pndm.ts';
 import { euler, eulerAncestral } from './euler.ts';
@@ -17,6 +18,7 @@ export type { Sampler, SampleArgs, SamplingPlan, ModelFn, StepCallback } from '.
 export type { SchedulerConfig } from './config.ts';
 export { SchedulerConfigError } from './config.ts';
 export { img2imgStartIndex } from './img2img.ts';
+export { SAMPLER_NAMES, SAMPLER_LABELS, type SamplerName } from './names.ts';
 
 /** The sampler with `overrides` merged over every config it is given. */
 function pinned(base: Sampler, name: string, overrides: SchedulerConfig): Sampler {
@@ -50,14 +52,11 @@ export const SAMPLERS = {
   unipc_karras: pinned(unipc, 'unipc_karras', KARRAS),
   ddpm,
   flow_euler: flowEuler,
-} as const satisfies Record<string, Sampler>;
-
-export type SamplerName = keyof typeof SAMPLERS;
-export const SAMPLER_NAMES = Object.keys(SAMPLERS) as SamplerName[];
+} as const satisfies Record<SamplerName, Sampler>;
 
 export function getSampler(name: string): Sampler {
-  if (!Object.hasOwn(SAMPLERS, name)) {
+  if (!isSamplerName(name)) {
     throw new Error(`unknown sampler "${name}"; choose one of: ${SAMPLER_NAMES.join(', ')}`);
   }
-  return SAMPLERS[name as SamplerName];
+  return SAMPLERS[name];
 }

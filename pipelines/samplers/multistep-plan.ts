@@ -2,7 +2,7 @@
 // diffusers' DPMSolverMultistepScheduler and UniPCMultistepScheduler compute them. Unlike the Euler
 // family, their Karras sigmas span the whole training range and are mapped back to integer timesteps.
 
-import { checkSteps, type ResolvedConfig } from './config.ts';
+import { checkSteps, DDPM_DEFAULTS, type ResolvedConfig } from './config.ts';
 import { alphasCumprod, karrasSigmas, logSigmasF32, sigmaToTimestep, spacedTimesteps, trainingSigmas } from './schedule.ts';
 import { roundHalfEven } from './numpy-compat.ts';
 import { lincomb } from './latents.ts';
@@ -11,6 +11,25 @@ import { checkStartIndex } from './run-checks.ts';
 import type { SamplingPlan } from './types.ts';
 
 const f32 = Math.fround;
+
+/** Defaults both solvers share with diffusers (each adds its own solver keys). */
+export const MULTISTEP_DEFAULTS = {
+  ...DDPM_DEFAULTS,
+  timestep_spacing: 'linspace',
+  solver_order: 2,
+  lower_order_final: true,
+  use_karras_sigmas: false,
+  final_sigmas_type: 'zero',
+} as const;
+
+/** Options both solvers refuse unless they hold these values. */
+export const MULTISTEP_UNSUPPORTED = {
+  thresholding: false,
+  use_exponential_sigmas: false,
+  use_beta_sigmas: false,
+  use_flow_sigmas: false,
+  use_dynamic_shifting: false,
+} as const;
 
 export type MultistepPlanConfig = ResolvedConfig<
   'num_train_timesteps' | 'beta_start' | 'beta_end' | 'beta_schedule' | 'timestep_spacing' | 'steps_offset' | 'use_karras_sigmas' | 'final_sigmas_type'

@@ -4,12 +4,11 @@
 // The Runge-Kutta warm-up (skip_prk_steps: false) is not ported, so skip_prk_steps defaults to true.
 
 import { DDPM_DEFAULTS, resolveConfig, type SchedulerConfig } from './config.ts';
-import { alphasCumprod } from './schedule.ts';
 import { callModel, lincomb } from './latents.ts';
 import { sigmaOfAlphaCumprod } from './prediction.ts';
-import { runStart } from './run-checks.ts';
-import { timestepAddNoise, timestepPlan } from './timestep-plan.ts';
-import type { SampleArgs, Sampler, SamplingPlan } from './types.ts';
+import { timestepAddNoise, timestepPlan, timestepWalk } from './timestep-plan.ts';
+import type { SampleArgs, SamplingPlan } from './types.ts';
+import { defineSampler } from './define.ts';
 
 const NAME = 'pndm';
 
@@ -47,10 +46,7 @@ async function sample(args: SampleArgs): Promise<Float32Array> {
   checkPrk(args.config);
   const c = resolve(args.config);
   const { timesteps } = plan(c, args.steps);
-  const ac = alphasCumprod(c);
-  const finalAlpha = c.set_alpha_to_one ? 1 : ac[0];
-  const stride = Math.floor(c.num_train_timesteps / args.steps);
-  const start = runStart(NAME, args, timesteps.length);
+  const { ac, finalAlpha, stride, start } = timestepWalk(NAME, c, args, timesteps.length);
 
   /** x at timestep `from` moved to `to` along the eps estimate (the PNDM transfer formula). */
   const transfer = (x: Float32Array, from: number, to: number, modelOut: Float32Array): Float32Array => {
@@ -85,10 +81,7 @@ async function sample(args: SampleArgs): Promise<Float32Array> {
   return x;
 }
 
-export const pndm: Sampler = {
-  name: NAME,
-  stochastic: false,
-  plan,
-  sample,
-  addNoise: (config, steps, startIndex, x0, noise) => timestepAddNoise(NAME, resolve(config), plan(config, steps), startIndex, x0, noise),
-};
+export const pndm = defineSampler(NAME, {
+  plan, sample,
+  addNoise: (config, p, start, x0, noise) => timestepAddNoise(NAME, resolve(config), p, start, x0, noise),
+});

@@ -2,33 +2,25 @@
 // known, by a corrector (UniC) that refines the previous step for free. As diffusers'
 // UniPCMultistepScheduler (defaults: bh2, predict_x0, order 2, lower_order_final).
 
-import { DDPM_DEFAULTS, resolveConfig, SchedulerConfigError, type SchedulerConfig } from './config.ts';
+import { resolveConfig, SchedulerConfigError, type SchedulerConfig } from './config.ts';
 import { callModel, lincomb } from './latents.ts';
 import { vpEps, vpOfSigma, vpX0 } from './prediction.ts';
 import { runStart } from './run-checks.ts';
-import { multistepAddNoise, multistepPlan } from './multistep-plan.ts';
-import type { SampleArgs, Sampler } from './types.ts';
+import { MULTISTEP_DEFAULTS, MULTISTEP_UNSUPPORTED, multistepAddNoise, multistepPlan } from './multistep-plan.ts';
+import type { SampleArgs } from './types.ts';
+import { defineSampler } from './define.ts';
 
 const NAME = 'unipc';
 
 function resolve(config: SchedulerConfig) {
   const c = resolveConfig(NAME, config, {
-    ...DDPM_DEFAULTS,
-    timestep_spacing: 'linspace',
-    solver_order: 2,
+    ...MULTISTEP_DEFAULTS,
     solver_type: 'bh2',
     predict_x0: true,
-    lower_order_final: true,
     disable_corrector: [] as number[],
-    use_karras_sigmas: false,
-    final_sigmas_type: 'zero',
   }, {
     unsupported: {
-      thresholding: false,
-      use_exponential_sigmas: false,
-      use_beta_sigmas: false,
-      use_flow_sigmas: false,
-      use_dynamic_shifting: false,
+      ...MULTISTEP_UNSUPPORTED,
       solver_p: null,
     },
     predictionTypes: ['epsilon', 'v_prediction', 'sample'],
@@ -176,10 +168,7 @@ async function sample(args: SampleArgs): Promise<Float32Array> {
   return x;
 }
 
-export const unipc: Sampler = {
-  name: NAME,
-  stochastic: false,
-  plan,
-  sample,
-  addNoise: (config, steps, startIndex, x0, noise) => multistepAddNoise(NAME, plan(config, steps), startIndex, x0, noise),
-};
+export const unipc = defineSampler(NAME, {
+  plan, sample,
+  addNoise: (config, p, start, x0, noise) => multistepAddNoise(NAME, p, start, x0, noise),
+});

@@ -1,7 +1,7 @@
 // The typed API as the UI calls it: results and events are validated against the same schemas the
 // studio uses, so a mismatch between UI and studio versions shows up as a clear error, not as undefined.
 import { z } from 'zod';
-import { apiEvents, apiMethods, type ApiError, type EventName, type EventOf, type MethodName, type ParamsOf, type ResultOf } from '../../app/server/api.ts';
+import { apiEvents, apiMethods, type ApiError, type EventName, type EventOf, type MethodName, type ParamsOf, type ResultOf } from '../../pipelines/jobs/api-studio.ts';
 import type { Transport } from './transport.ts';
 
 export class ApiCallError extends Error {

@@ -1,6 +1,6 @@
 // The generate form's state, shared by the panels that edit it. Sampler, steps, CFG and size show the
 // chosen model's defaults until the user edits them; only edited ones are sent, the engine fills the rest.
-import type { SamplerName } from '../../pipelines/recipes/request.ts';
+import type { SamplerName } from '../../pipelines/jobs/api.ts';
 import type { ModelSettings } from './model-defaults.ts';
 
 export type SeedMode = 'random' | 'fixed' | 'increment';

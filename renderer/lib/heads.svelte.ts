@@ -1,5 +1,5 @@
 // Which attention heads are selected in the head grid, each with its SoftPAG strength.
-import type { HeadEffect, HeadLayer, HeadWeight, Preview } from '../../app/server/api.ts';
+import type { HeadEffect, HeadLayer, HeadWeight, Preview } from '../../pipelines/jobs/api-studio.ts';
 
 const key = (layer: number, head: number) => `${layer}:${head}`;
 

@@ -1,13 +1,10 @@
 // The settings a model draws with when a request leaves them out, as the form shows them: the shipped
-// models' own (their configs, from listModels), Stable Diffusion's by family. Where the UI cannot know
-// them (other families, a model not yet listed) it shows none and the engine decides.
-import type { EmbeddedModel, ModelEntry } from '../../app/server/api.ts';
-import { STABLE_DIFFUSION_DEFAULTS, STABLE_DIFFUSION_SIZE, type ResolvedSettings } from '../../pipelines/recipes/request.ts';
+// models' own and those of each listed model's family (both from listModels, read from the engine's
+// registry of model families). Where the UI cannot know them (a model not yet listed, an unknown
+// family) it shows none and the engine decides.
+import type { EmbeddedModel, ModelDefaults, ModelEntry, ResolvedSettings } from '../../pipelines/jobs/api.ts';
 
 export type ModelSettings = ResolvedSettings;
-
-const SD_DEFAULTS = STABLE_DIFFUSION_DEFAULTS;
-const SD_SIDE = STABLE_DIFFUSION_SIZE;
 
 export interface ModelCatalog {
   /** The shipped model used when none is chosen. */
@@ -19,7 +16,6 @@ export interface ModelCatalog {
 /** `model` as the picker holds it: '' (the default model), a shipped model's name, or a models-folder path. */
 export function modelDefaults(model: string, catalog: ModelCatalog): Partial<ModelSettings> {
   const shipped = catalog.embedded.find((m) => m.name === (model || catalog.defaultModel));
-  if (shipped) return shipped.defaults;
-  const side = SD_SIDE[catalog.models.find((m) => m.path === model)?.family ?? ''];
-  return side ? { ...SD_DEFAULTS, width: side, height: side } : {};
+  const defaults: ModelDefaults | undefined = shipped?.defaults ?? catalog.models.find((m) => m.path === model)?.defaults;
+  return defaults ?? {};
 }

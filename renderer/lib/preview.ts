@@ -1,5 +1,5 @@
 // Draws a step preview (base64 RGB from the engine) onto a canvas.
-import type { Preview } from '../../app/server/api.ts';
+import type { Preview } from '../../pipelines/jobs/api-studio.ts';
 
 export function drawPreview(canvas: HTMLCanvasElement, preview: Preview): void {
   const rgb = Uint8Array.from(atob(preview.rgbBase64), (c) => c.charCodeAt(0));

@@ -1,8 +1,8 @@
 // Loads an image's settings back into the form: exactly from the studio's own chunk when the image
 // has one, else field by field from what A1111, ComfyUI or InvokeAI wrote. Returns notes about
 // anything that could not be taken over.
-import type { HeadWeight, ImportedSettingsView, ModelEntry } from '../../app/server/api.ts';
-import { GenerateRequestSchema, SAMPLER_NAMES, type SamplerName } from '../../pipelines/recipes/request.ts';
+import type { HeadWeight, ImportedSettingsView, ModelEntry } from '../../pipelines/jobs/api-studio.ts';
+import { GenerateRequestSchema, SAMPLER_NAMES, type SamplerName } from '../../pipelines/jobs/api.ts';
 import type { GenerateForm } from './form.svelte.ts';
 
 export interface RecallSource {

@@ -1,7 +1,7 @@
 // Form → generate call, and the seed bookkeeping after it (random / fixed / increment, as ComfyUI's
 // "control after generate" does it).
-import type { HeadWeight, ParamsOf } from '../../app/server/api.ts';
-import type { GenerateRequestInput } from '../../pipelines/recipes/request.ts';
+import type { HeadWeight, ParamsOf } from '../../pipelines/jobs/api-studio.ts';
+import type { GenerateRequestInput } from '../../pipelines/jobs/api.ts';
 import type { GenerateForm } from './form.svelte.ts';
 import type { HeadSelection } from './heads.svelte.ts';
 

@@ -1,7 +1,7 @@
 // The story being edited in the method panel: subjects (a name that scene prompts use, and a
 // description for the subject's reference image), scenes (a prompt and a box per subject), and the
 // draft the studio's `story` call takes. Boxes are [left, top, right, bottom] as fractions of the image.
-import type { StoryDraft } from '../../app/server/api.ts';
+import type { StoryDraft } from '../../pipelines/jobs/api-studio.ts';
 
 export type Box = [number, number, number, number];
 

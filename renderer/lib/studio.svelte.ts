@@ -1,6 +1,6 @@
 // The UI's state and the actions the panels trigger. Everything the studio reports arrives as events
 // (queue, progress, new images, engine restarts) and lands here; components read it and call actions.
-import type { EmbeddedModel, EventOf, GalleryImage, JobView, ModelEntry, Preview, ResultOf } from '../../app/server/api.ts';
+import type { EmbeddedModel, EventOf, GalleryImage, JobView, ModelEntry, Preview, ResultOf } from '../../pipelines/jobs/api-studio.ts';
 import { ApiClient } from './api-client.ts';
 import { GenerateForm } from './form.svelte.ts';
 import { HeadSelection } from './heads.svelte.ts';

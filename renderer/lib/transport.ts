@@ -1,6 +1,6 @@
 // How the UI reaches the studio: a WebSocket in the browser (`studio serve`), or the preload bridge
-// in the desktop app. Both carry the same calls and events (app/server/api.ts).
-import type { CallOutcome, ElectronBridge, ServerMessage } from '../../app/server/api.ts';
+// in the desktop app. Both carry the same calls and events (pipelines/jobs/api-studio.ts).
+import type { CallOutcome, ElectronBridge, ServerMessage } from '../../pipelines/jobs/api-studio.ts';
 
 export type { ElectronBridge };
 export type ConnectionState = 'connecting' | 'open' | 'lost';

@@ -1,5 +1,6 @@
 // Hyper-parameters of DiCo (Revitalizing ConvNets for Scalable and Efficient Diffusion Modeling).
 import { z } from 'zod';
+import { parseModelConfig } from '../parse-config.ts';
 
 const positiveInt = z.number().int().positive();
 
@@ -20,12 +21,7 @@ export const DiCoConfigSchema = z
 export type DiCoConfig = z.infer<typeof DiCoConfigSchema>;
 
 export function parseDiCoConfig(raw: unknown, source = 'DiCo config'): DiCoConfig {
-  const r = DiCoConfigSchema.safeParse(raw);
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new Error(`${source}: invalid DiCo config (${issues})`);
-  }
-  return r.data;
+  return parseModelConfig(DiCoConfigSchema, raw, source, 'DiCo');
 }
 
 export const STAGES = ['encoder_level_1', 'encoder_level_2', 'latent', 'decoder_level_2', 'decoder_level_1'] as const;

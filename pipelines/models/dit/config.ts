@@ -1,5 +1,6 @@
 // Hyper-parameters of the class-conditional DiT (the original DiT code's constructor arguments).
 import { z } from 'zod';
+import { parseModelConfig } from '../parse-config.ts';
 
 const positiveInt = z.number().int().positive();
 
@@ -25,12 +26,7 @@ export type DiTConfig = z.infer<typeof DiTConfigSchema>;
 
 /** Validates a config object (e.g. the `config` of a model's JSON); errors name the offending field. */
 export function parseDiTConfig(raw: unknown, source = 'DiT config'): DiTConfig {
-  const r = DiTConfigSchema.safeParse(raw);
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new Error(`${source}: invalid DiT config (${issues})`);
-  }
-  return r.data;
+  return parseModelConfig(DiTConfigSchema, raw, source, 'DiT');
 }
 
 export const ditOutChannels = (c: DiTConfig): number => (c.learn_sigma ? 2 * c.in_channels : c.in_channels);
@@ -39,21 +35,18 @@ export const ditMlpHidden = (c: DiTConfig): number => Math.floor(c.hidden_size *
 
 const IMAGENET = { in_channels: 4, mlp_ratio: 4, class_dropout_prob: 0.1, num_classes: 1000, learn_sigma: true } as const;
 
-/** The published sizes (input_size 32 = 256² images through the SD VAE; use 64 for 512²). */
-export const DIT_PRESETS = {
-  'DiT-XL/2': { ...IMAGENET, input_size: 32, patch_size: 2, hidden_size: 1152, depth: 28, num_heads: 16 },
-  'DiT-XL/4': { ...IMAGENET, input_size: 32, patch_size: 4, hidden_size: 1152, depth: 28, num_heads: 16 },
-  'DiT-XL/8': { ...IMAGENET, input_size: 32, patch_size: 8, hidden_size: 1152, depth: 28, num_heads: 16 },
-  'DiT-L/2': { ...IMAGENET, input_size: 32, patch_size: 2, hidden_size: 1024, depth: 24, num_heads: 16 },
-  'DiT-L/4': { ...IMAGENET, input_size: 32, patch_size: 4, hidden_size: 1024, depth: 24, num_heads: 16 },
-  'DiT-L/8': { ...IMAGENET, input_size: 32, patch_size: 8, hidden_size: 1024, depth: 24, num_heads: 16 },
-  'DiT-B/2': { ...IMAGENET, input_size: 32, patch_size: 2, hidden_size: 768, depth: 12, num_heads: 12 },
-  'DiT-B/4': { ...IMAGENET, input_size: 32, patch_size: 4, hidden_size: 768, depth: 12, num_heads: 12 },
-  'DiT-B/8': { ...IMAGENET, input_size: 32, patch_size: 8, hidden_size: 768, depth: 12, num_heads: 12 },
-  'DiT-S/2': { ...IMAGENET, input_size: 32, patch_size: 2, hidden_size: 384, depth: 12, num_heads: 6 },
-  'DiT-S/4': { ...IMAGENET, input_size: 32, patch_size: 4, hidden_size: 384, depth: 12, num_heads: 6 },
-  'DiT-S/8': { ...IMAGENET, input_size: 32, patch_size: 8, hidden_size: 384, depth: 12, num_heads: 6 },
-} satisfies Record<string, DiTConfig>;
+/** Widths and depths of the published sizes, each released with patch sizes 2, 4 and 8. */
+const DIT_SIZES = {
+  XL: { hidden_size: 1152, depth: 28, num_heads: 16 },
+  L: { hidden_size: 1024, depth: 24, num_heads: 16 },
+  B: { hidden_size: 768, depth: 12, num_heads: 12 },
+  S: { hidden_size: 384, depth: 12, num_heads: 6 },
+};
+
+/** The published configs, `DiT-XL/2` … `DiT-S/8` (input_size 32 = 256² images through the SD VAE; use 64 for 512²). */
+export const DIT_PRESETS: Record<string, DiTConfig> = Object.fromEntries(
+  Object.entries(DIT_SIZES).flatMap(([size, dims]) => [2, 4, 8].map((p) => [`DiT-${size}/${p}`, { ...IMAGENET, input_size: 32, patch_size: p, ...dims }])),
+);
 
 /** Every tensor a checkpoint of this config holds, with its shape (PyTorch state-dict names). */
 export function ditTensorShapes(c: DiTConfig): Record<string, number[]> {

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { describeIssues } from '../parse-config.ts';
 
 const positiveInt = z.number().int().positive();
 const eps = z.number().positive().max(0.1);
@@ -89,10 +90,15 @@ const transformerFields = {
   mlp_hidden: positiveInt,
 };
 
+/** What both transformer denoisers need of their widths: whole heads and whole patches. */
+function checkTransformer(c: { hidden_size: number; num_heads: number; latent_size: number; patch_size: number }, ctx: z.RefinementCtx): void {
+  if (c.hidden_size % c.num_heads !== 0) ctx.addIssue({ code: 'custom', message: 'hidden_size must be divisible by num_heads', path: ['num_heads'] });
+  if (c.latent_size % c.patch_size !== 0) ctx.addIssue({ code: 'custom', message: 'latent_size must be divisible by patch_size', path: ['patch_size'] });
+}
+
 export const EmojiDitConfigSchema = z
   .object({ ...transformerFields, architecture: z.literal('emoji-dit'), self_attention: z.literal('softmax') })
-  .refine((c) => c.hidden_size % c.num_heads === 0, { message: 'hidden_size must be divisible by num_heads', path: ['num_heads'] })
-  .refine((c) => c.latent_size % c.patch_size === 0, { message: 'latent_size must be divisible by patch_size', path: ['patch_size'] });
+  .superRefine(checkTransformer);
 export type EmojiDitConfig = z.infer<typeof EmojiDitConfigSchema>;
 
 export const EmojiLitConfigSchema = z
@@ -105,9 +111,8 @@ export const EmojiLitConfigSchema = z
     dwc_kernel: z.number().int().positive().refine((k) => k % 2 === 1, 'the depthwise kernel must be odd (same padding)'),
     linear_eps: z.number().positive(),
   })
-  .refine((c) => c.hidden_size % c.num_heads === 0, { message: 'hidden_size must be divisible by num_heads', path: ['num_heads'] })
-  .refine((c) => c.hidden_size % c.linear_heads === 0, { message: 'hidden_size must be divisible by linear_heads', path: ['linear_heads'] })
-  .refine((c) => c.latent_size % c.patch_size === 0, { message: 'latent_size must be divisible by patch_size', path: ['patch_size'] });
+  .superRefine(checkTransformer)
+  .refine((c) => c.hidden_size % c.linear_heads === 0, { message: 'hidden_size must be divisible by linear_heads', path: ['linear_heads'] });
 export type EmojiLitConfig = z.infer<typeof EmojiLitConfigSchema>;
 
 export const EmojiDicoConfigSchema = z
@@ -160,8 +165,7 @@ export function parseEmojiConfig<A extends EmojiArchitecture = EmojiArchitecture
   }
   const r = EmojiConfigSchema.safeParse(raw);
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new EmojiConfigError(file, `invalid ${arch} config (${issues})`);
+    throw new EmojiConfigError(file, `invalid ${arch} config (${describeIssues(r.error)})`);
   }
   return r.data as ConfigOf<A>;
 }

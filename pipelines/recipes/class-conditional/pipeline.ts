@@ -10,9 +10,10 @@ import { parseSeed, TorchGenerator } from '../../random/torch-randn.ts';
 import { ort, Session, tensor, type Provider } from '../../runtime/session.ts';
 import { BadRequestError } from '../request.ts';
 import type { SdResult } from '../sd/pipeline.ts';
-import { linearBetas, pSample, spacedSchedule, spaceTimesteps, TRAIN_STEPS } from './iddpm.ts';
+import { linearBetas, pSample, spacedSchedule, spaceTimesteps, TRAIN_STEPS } from '../../samplers/iddpm.ts';
 import { openClassConditional, type ClassConditionalFamily, type ClassConditionalModel } from './model.ts';
 import { loadDitVae } from './vae.ts';
+import { toNhwc01 } from '../images.ts';
 
 const VAE_FACTOR = 8;
 export const MAX_CLASS_IMAGES = 64;
@@ -191,16 +192,4 @@ export class ClassConditionalPipeline {
     this.denoisers.clear();
     await this.vae.release();
   }
-}
-
-/** Decoded [N, 3, H, W] in about [-1, 1] → [N, H, W, 3] in [0, 1] (the reference's clamp(127.5·x + 128)). */
-function toNhwc01(decoded: Float32Array, n: number, height: number, width: number): Float32Array {
-  const plane = height * width;
-  const out = new Float32Array(n * plane * 3);
-  for (let b = 0; b < n; b++) {
-    for (let c = 0; c < 3; c++) {
-      for (let p = 0; p < plane; p++) out[(b * plane + p) * 3 + c] = Math.min(1, Math.max(0, (decoded[(b * 3 + c) * plane + p] + 1) / 2));
-    }
-  }
-  return out;
 }

@@ -13,7 +13,9 @@ import { parseSeed, TorchGenerator } from '../../random/torch-randn.ts';
 import { ort, Session, tensor, type Provider } from '../../runtime/session.ts';
 import { BadRequestError } from '../request.ts';
 import type { SdResult } from '../sd/pipeline.ts';
-import { branchCount, eulerStep, guidedVelocity, hasPerturbed, hasUncond, timeGrid, type BranchPlan } from './flow-sampler.ts';
+import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
+import { batchRows, branchCount, combine, EMOJI_GUIDANCE, promptRows, usesCfg, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
+import { toNhwc01 } from '../images.ts';
 import { buildEmojiDenoiser, emojiAttentionLayers, resolveEmojiModel, type EmojiDenoiserConfig, type EmojiModelFolders } from './models.ts';
 import { checkPrompt } from './prompt-check.ts';
 
@@ -85,7 +87,7 @@ export class EmojiPipeline {
     ]);
     const weights = SafetensorsFile.open(join(folders.dir, 'model.safetensors'));
     const pipeline = new EmojiPipeline(folders.config.architecture, folders, tokenizer, weights, text, decoder, o, vaeCfg.image_size);
-    await pipeline.denoiser(branchCount({ cfg: pipeline.defaults.cfg, perturb: 0 }), 0);
+    await pipeline.denoiser(branchCount({ cfg: pipeline.defaults.cfg, pag: 0 }, EMOJI_GUIDANCE), 0);
     pipeline.loadTime = performance.now() - t0;
     return pipeline;
   }
@@ -125,8 +127,8 @@ export class EmojiPipeline {
     const seed = checkSeed(o.seed);
     const perturb = o.heads?.scale ?? 0;
     if (!Number.isFinite(perturb) || perturb < 0) throw new BadRequestError(`heads.scale = ${perturb}: must be a number >= 0 (0 = no head guidance)`);
-    const plan: BranchPlan = { cfg: settings.cfg, perturb };
-    const headWeights = hasPerturbed(plan) ? this.headWeights(o.heads!.picks) : undefined;
+    const plan: GuidancePlan = { cfg: settings.cfg, pag: perturb };
+    const headWeights = usesPerturbation(plan) ? this.headWeights(o.heads!.picks) : undefined;
     const latent = this.config.latent_size;
     const channels = this.config.in_channels;
     const size = images * channels * latent * latent;
@@ -138,9 +140,9 @@ export class EmojiPipeline {
     let t0 = performance.now();
     const prompt = checkPrompt(this.tokenizer, o.prompt, 'prompt', this.name);
     const negative = checkPrompt(this.tokenizer, o.negative ?? '', 'negative prompt', this.name);
-    const notes = [...prompt.notes, ...(hasUncond(plan) ? negative.notes : [])];
-    if (!hasUncond(plan) && o.negative) notes.push('negative prompt unused: cfg = 1 runs no unconditional branch');
-    const layout = [...Array(images).fill(0), ...(hasUncond(plan) ? Array(images).fill(1) : []), ...(hasPerturbed(plan) ? Array(images).fill(0) : [])];
+    const notes = [...prompt.notes, ...(usesCfg(plan, EMOJI_GUIDANCE) ? negative.notes : [])];
+    if (!usesCfg(plan, EMOJI_GUIDANCE) && o.negative) notes.push('negative prompt unused: cfg = 1 runs no unconditional branch');
+    const layout = promptRows(plan, images, { prompt: 0, negative: 1 }, EMOJI_GUIDANCE);
     const textFeeds = await this.encodeText([prompt.encoding.ids, negative.encoding.ids], layout);
     clock('encode', t0);
 
@@ -150,7 +152,7 @@ export class EmojiPipeline {
     // 3. Denoise: one call per step for every image and branch.
     t0 = performance.now();
     const rows = layout.length;
-    const session = await this.denoiser(rows, hasPerturbed(plan) ? images : 0);
+    const session = await this.denoiser(rows, usesPerturbation(plan) ? images : 0);
     clock('build', t0);
     const ts = timeGrid(settings.steps, settings.shift);
     const latentsPerStep: Float32Array[] = [];
@@ -159,12 +161,12 @@ export class EmojiPipeline {
       o.signal?.throwIfAborted();
       const feeds: Record<string, ort.Tensor> = {
         ...textFeeds,
-        x: tensor(repeat(x, rows / images), [rows, channels, latent, latent]),
+        x: tensor(batchRows(plan, x, EMOJI_GUIDANCE), [rows, channels, latent, latent]),
         t: tensor(new Float32Array(rows).fill(ts[i]), [rows]),
       };
       if (headWeights) feeds[HEAD_WEIGHTS_INPUT] = headWeights;
       const out = (await session.run(feeds)).out.data as Float32Array;
-      eulerStep(x, guidedVelocity(plan, out, size), ts[i + 1] - ts[i]);
+      eulerStep(x, combine(plan, out, size, EMOJI_GUIDANCE), ts[i + 1] - ts[i]);
       const snapshot = x.slice();
       latentsPerStep.push(snapshot);
       await o.onStep?.(i, settings.steps, snapshot);
@@ -177,7 +179,7 @@ export class EmojiPipeline {
     const decoded = (await this.decoder.run({ z: tensor(x, [images, channels, latent, latent]) })).decoded.data as Float32Array;
     clock('decode', t0);
     const side = this.imageSize;
-    return { images: toNhwc01(decoded, images, side), count: images, width: side, height: side, latentsPerStep, timings, provider: session.provider, notes, settings };
+    return { images: toNhwc01(decoded, images, side, side), count: images, width: side, height: side, latentsPerStep, timings, provider: session.provider, notes, settings };
   }
 
   private settings(o: EmojiGenerateOptions): { steps: number; cfg: number; shift: number } {
@@ -239,25 +241,4 @@ function checkSeed(seed: number | bigint): bigint {
 
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function repeat(x: Float32Array, times: number): Float32Array {
-  const out = new Float32Array(x.length * times);
-  for (let i = 0; i < times; i++) out.set(x, i * x.length);
-  return out;
-}
-
-/** Decoder output [N, 3, S, S] → [N, S, S, 3] in [0, 1], clamped as the training code's pixel conversion. */
-function toNhwc01(decoded: Float32Array, n: number, side: number): Float32Array {
-  const plane = side * side;
-  const out = new Float32Array(n * plane * 3);
-  for (let b = 0; b < n; b++) {
-    for (let c = 0; c < 3; c++) {
-      for (let p = 0; p < plane; p++) {
-        const v = Math.min(1, Math.max(-1, decoded[(b * 3 + c) * plane + p]));
-        out[(b * plane + p) * 3 + c] = (v + 1) / 2;
-      }
-    }
-  }
-  return out;
 }

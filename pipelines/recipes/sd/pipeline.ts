@@ -1,6 +1,6 @@
-// Stable Diffusion 1.x / 2.x / XL, read top to bottom: load → encode prompts → noise → denoise with
-// CFG (+ PAG) → decode. txt2img and img2img share the loop; the attention variant is chosen when the
-// UNet graph is built.
+// Stable Diffusion 1.x / 2.x / XL, read top to bottom: encode prompts → noise → denoise with CFG
+// (+ PAG) → decode. txt2img and img2img share the loop; the attention variant comes from the
+// attention registry, which says which graph each step needs.
 import { loadPipelineSources, type LoadOptions, type PipelineSources } from '../../checkpoints/index.ts';
 import { ClipTextEncoder } from '../../models/clip/encoder.ts';
 import { parseUNetConfig, type UNetConfig } from '../../models/unet/config.ts';
@@ -9,21 +9,18 @@ import { selfAttentionLayers, matchPagLayers } from '../../models/unet/layers.ts
 import { Vae } from '../../models/vae/vae.ts';
 import { headWeightsData, wholeLayerPicks, type HeadPick, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
 import type { SelfAttentionLayer, SelfAttentionVariant } from '../../attention/self-attention.ts';
-import { softmaxAttention } from '../../attention/softmax.ts';
-import { LinFusionModules, linfusionAttention } from '../../attention/linfusion.ts';
-import { AgentAttention, agentSdOptionsForStep } from '../../attention/agent.ts';
+import type { Attention } from '../../attention/options.ts';
+import { attentionSchedule, type AttentionPhase } from '../../attention/registry.ts';
 import { ClipTokenizer } from '../../text/clip-tokenizer.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
-import { MT19937 } from '../../random/mt19937.ts';
-import { getSampler, img2imgStartIndex, type SchedulerConfig } from '../../samplers/index.ts';
+import { getSampler, img2imgStartIndex, type Sampler, type SchedulerConfig } from '../../samplers/index.ts';
 import { Session, tensor, type Provider } from '../../runtime/session.ts';
 import type { ort } from '../../runtime/session.ts';
 import { encodePrompts, type Conditioning, type TextEncoderStage } from './conditioning.ts';
-import { batchRows, branchCount, combine, usesCfg, usesPerturbation, type GuidancePlan } from './guidance.ts';
+import { batchRows, combine, usesCfg, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
 import { planAtTimestep } from '../../guidance/adaptive-scale.ts';
+import { toNhwc01 } from '../images.ts';
 import { applyLoras, type AppliedLora, type LoraRequest } from '../../lora/apply.ts';
-
-export type AttentionChoice = { kind: 'softmax' } | { kind: 'agent' } | { kind: 'linfusion'; path: string };
 
 export interface SdGenerateOptions {
   prompt: string;
@@ -45,7 +42,7 @@ export interface SdGenerateOptions {
   heads?: { scale: number; picks: readonly HeadPick[] };
   /** diffusers' `pag_adaptive_scale`: the PAG / head scale falls by this much per timestep from t = 1000 (0 = constant). */
   pagAdaptiveScale?: number;
-  attention?: AttentionChoice;
+  attention?: Attention;
   /** A1111's clip skip: 1 = last layer. */
   clipSkip?: number;
   onStep?: (step: number, total: number, latents: Float32Array) => void | Promise<void>;
@@ -73,8 +70,27 @@ export interface SdLoadOptions extends LoadOptions {
 
 const LATENT_SCALE = 8;
 
+interface LatentShape { images: number; channels: number; height: number; width: number }
+const latentSize = (l: LatentShape): number => l.images * l.channels * l.height * l.width;
+
+interface EncodedText {
+  /** Text tokens per row, and how many batch rows one UNet call has. */
+  tokens: number;
+  rows: number;
+  feeds: Record<string, ort.Tensor>;
+}
+
+interface Noise {
+  x: Float32Array;
+  generator: TorchGenerator;
+  sampler: Sampler;
+  config: SchedulerConfig;
+  /** First step of the schedule (img2img starts part-way). */
+  startIndex: number;
+}
+
 export class SdPipeline {
-  private readonly unetSessions = new Map<string, Promise<{ session: Session; agent?: AgentAttention }>>();
+  private readonly unetSessions = new Map<string, Promise<{ session: Session; attention: SelfAttentionVariant }>>();
   private encoders?: Promise<TextEncoderStage[]>;
   readonly unetConfig: UNetConfig;
   readonly layers: SelfAttentionLayer[];
@@ -124,30 +140,18 @@ export class SdPipeline {
   }
   private encodersSkip?: number;
 
-  private attentionVariant(choice: AttentionChoice): { variant: SelfAttentionVariant; agent?: AgentAttention } {
-    switch (choice.kind) {
-      case 'softmax': return { variant: softmaxAttention() };
-      case 'linfusion': return { variant: linfusionAttention(LinFusionModules.load(choice.path)) };
-      case 'agent': {
-        const agent = new AgentAttention();
-        return { variant: agent, agent };
-      }
-    }
-  }
-
-  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: AttentionChoice, agentStep?: { step: number; steps: number }) {
-    const agentOpts = attention.kind === 'agent' && agentStep ? agentSdOptionsForStep(agentStep.step, agentStep.steps) : undefined;
-    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, agentOpts]);
+  /** The UNet session for a batch shape and one attention phase (built once, then reused). */
+  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase) {
+    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key]);
     let entry = this.unetSessions.get(key);
     if (!entry) {
       entry = (async () => {
-        const chosen = attention.kind === 'agent' ? { variant: new AgentAttention(agentOpts), agent: undefined as AgentAttention | undefined } : this.attentionVariant(attention);
-        if (attention.kind === 'agent') chosen.agent = chosen.variant as AgentAttention;
+        const variant = phase.build();
         const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
           batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
-          dtype: this.o.dtype, selfAttention: chosen.variant,
+          dtype: this.o.dtype, selfAttention: variant,
         });
-        return { session: await Session.create(graph, { providers: this.o.providers }), agent: chosen.agent };
+        return { session: await Session.create(graph, { providers: this.o.providers }), attention: variant };
       })();
       entry.catch(() => this.unetSessions.delete(key));
       this.unetSessions.set(key, entry);
@@ -163,81 +167,92 @@ export class SdPipeline {
   }
 
   async generate(o: SdGenerateOptions): Promise<SdResult> {
-    const timings: Record<string, number> = {};
-    const clock = (name: string, start: number) => (timings[name] = (timings[name] ?? 0) + performance.now() - start);
     if (o.width % LATENT_SCALE || o.height % LATENT_SCALE) throw new RangeError(`image size ${o.width}×${o.height} must be a multiple of ${LATENT_SCALE} on both sides`);
+    const timings: Record<string, number> = {};
+    const timed = async <R>(name: string, f: () => Promise<R>): Promise<R> => {
+      const t0 = performance.now();
+      try {
+        return await f();
+      } finally {
+        timings[name] = (timings[name] ?? 0) + performance.now() - t0;
+      }
+    };
     const images = o.images ?? 1;
-    const h = o.height / LATENT_SCALE;
-    const w = o.width / LATENT_SCALE;
-    const channels = this.unetConfig.inChannels;
-    const size = images * channels * h * w;
-    const attention = o.attention ?? { kind: 'softmax' };
+    const latent: LatentShape = { images, channels: this.unetConfig.inChannels, height: o.height / LATENT_SCALE, width: o.width / LATENT_SCALE };
     const perturb = this.perturbation(o);
     const plan: GuidancePlan = { cfg: o.cfg, pag: perturb?.scale ?? 0 };
-    const sdxl = this.sources.family === 'sdxl';
 
-    // 1. Prompts → conditioning rows in batch order [uncond?, cond, perturbed-cond?] × images.
-    let t0 = performance.now();
+    const text = await timed('encode', () => this.encode(o, plan, images));
+    o.signal?.throwIfAborted();
+    const noise = await timed('encode', () => this.noise(o, latent));
+    const { final, latentsPerStep, provider } = await timed('denoise', () => this.denoise(o, latent, plan, perturb, text, noise));
+    const images01 = await timed('decode', () => this.decode(final, latent));
+    return { images: images01, count: images, width: o.width, height: o.height, latentsPerStep, timings, provider };
+  }
+
+  /** 1. Prompts → the UNet's text inputs, rows in batch order [uncond?, cond, perturbed-cond?] × images. */
+  private async encode(o: SdGenerateOptions, plan: GuidancePlan, images: number): Promise<EncodedText> {
     const stages = await this.textStages(o.clipSkip ?? 1);
     const negative = o.negative ?? '';
-    const forceZeros = sdxl && negative === '';
-    const text = await encodePrompts(stages, [negative, o.prompt], forceZeros ? new Set([0]) : new Set());
+    // SDXL leaves the unconditional row at zeros when no negative prompt is given (diffusers' force_zeros_for_empty_prompt).
+    const forceZeros = this.sources.family === 'sdxl' && negative === '';
+    const conditioning = await encodePrompts(stages, [negative, o.prompt], forceZeros ? new Set([0]) : new Set());
     const rowsOf = (row: number) => Array.from({ length: images }, () => row);
     const layout = [...(usesCfg(plan) ? rowsOf(0) : []), ...rowsOf(1), ...(usesPerturbation(plan) ? rowsOf(1) : [])];
-    const feedsText = this.textFeeds(text, layout, o.width, o.height);
-    clock('encode', t0);
-    o.signal?.throwIfAborted();
+    return { tokens: conditioning.tokens, rows: layout.length, feeds: this.textFeeds(conditioning, layout, o.width, o.height) };
+  }
 
-    // 2. Initial latents: diffusers draws them (and any later noise) from one CPU generator.
+  /** 2. Initial latents: diffusers draws them (and any later noise) from one CPU generator. */
+  private async noise(o: SdGenerateOptions, l: LatentShape): Promise<Noise> {
     const generator = new TorchGenerator(o.seed);
     const sampler = getSampler(o.sampler);
     const config = this.sources.scheduler.config as SchedulerConfig;
-    let startIndex = 0;
-    let x: Float32Array;
-    t0 = performance.now();
-    if (o.initImage) {
-      const strength = o.strength ?? 0.8;
-      startIndex = img2imgStartIndex(sampler, config, o.steps, strength);
-      const pixels = new Float32Array(o.initImage.length);
-      for (let i = 0; i < pixels.length; i++) pixels[i] = o.initImage[i] * 2 - 1;
-      const posteriorNoise = generator.randn([1, channels, h, w]);
-      const encoded = await this.vae.encode({ data: pixels, dims: [1, 3, o.height, o.width] }, posteriorNoise);
-      const x0 = new Float32Array(size);
-      for (let i = 0; i < images; i++) x0.set(encoded.latents.data, i * encoded.latents.data.length);
-      x = sampler.addNoise(config, o.steps, startIndex, x0, generator.randn([images, channels, h, w]));
-    } else {
-      const plan0 = sampler.plan(config, o.steps);
-      x = generator.randn([images, channels, h, w]);
-      if (plan0.initNoiseSigma !== 1) for (let i = 0; i < x.length; i++) x[i] *= plan0.initNoiseSigma;
+    const shape = [l.images, l.channels, l.height, l.width];
+    if (!o.initImage) {
+      const x = generator.randn(shape);
+      const sigma = sampler.plan(config, o.steps).initNoiseSigma;
+      if (sigma !== 1) for (let i = 0; i < x.length; i++) x[i] *= sigma;
+      return { x, generator, sampler, config, startIndex: 0 };
     }
-    clock('encode', t0);
+    const startIndex = img2imgStartIndex(sampler, config, o.steps, o.strength ?? 0.8);
+    const pixels = new Float32Array(o.initImage.length);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = o.initImage[i] * 2 - 1;
+    const posteriorNoise = generator.randn([1, l.channels, l.height, l.width]);
+    const encoded = await this.vae.encode({ data: pixels, dims: [1, 3, o.height, o.width] }, posteriorNoise);
+    const x0 = new Float32Array(latentSize(l));
+    for (let i = 0; i < l.images; i++) x0.set(encoded.latents.data, i * encoded.latents.data.length);
+    return { x: sampler.addNoise(config, o.steps, startIndex, x0, generator.randn(shape)), generator, sampler, config, startIndex };
+  }
 
-    // 3. Denoise.
-    const rows = layout.length;
-    const perturbedRows = usesPerturbation(plan) ? images : 0;
-    const headWeights = perturb ? tensor(headWeightsData(this.layers, perturb.picks), [this.layers.length, Math.max(...this.layers.map((l) => l.heads))]) : undefined;
-    const agentRng = attention.kind === 'agent' ? new MT19937(BigInt(o.seed)) : undefined;
+  /** 3. Denoise: one batched UNet call per model evaluation, guidance combined from its rows. */
+  private async denoise(o: SdGenerateOptions, l: LatentShape, plan: GuidancePlan, perturb: ReturnType<SdPipeline['perturbation']>, text: EncodedText, n: Noise) {
+    const { sampler, config, startIndex } = n;
+    const attention = o.attention ?? { kind: 'softmax' };
+    const schedule = attentionSchedule(attention, o.seed);
+    const perturbedRows = usesPerturbation(plan) ? l.images : 0;
+    const headWeights = perturb ? tensor(headWeightsData(this.layers, perturb.picks), [this.layers.length, Math.max(...this.layers.map((x) => x.heads))]) : undefined;
+    const size = latentSize(l);
+    const totalSteps = sampler.plan(config, o.steps).timesteps.length - startIndex;
     const latentsPerStep: Float32Array[] = [];
     let step = 0;
-    const totalSteps = sampler.plan(config, o.steps).timesteps.length - startIndex;
     let provider: Provider = 'cpu';
-    t0 = performance.now();
     const final = await sampler.sample({
       model: async (xIn, timestep) => {
         o.signal?.throwIfAborted();
-        const { session, agent } = await this.unet(rows, h, w, text.tokens, perturbedRows, attention, attention.kind === 'agent' ? { step, steps: totalSteps } : undefined);
-        provider = session.provider;
+        const phase = schedule(step, totalSteps);
+        const unet = await this.unet(text.rows, l.height, l.width, text.tokens, perturbedRows, attention, phase);
+        provider = unet.session.provider;
         const feeds: Record<string, ort.Tensor> = {
-          ...feedsText,
-          sample: tensor(batchRows(plan, xIn), [rows, channels, h, w]),
-          timestep: tensor(new Float32Array(rows).fill(timestep), [rows]),
+          ...text.feeds,
+          sample: tensor(batchRows(plan, xIn), [text.rows, l.channels, l.height, l.width]),
+          timestep: tensor(new Float32Array(text.rows).fill(timestep), [text.rows]),
         };
         if (headWeights) feeds[HEAD_WEIGHTS_INPUT] = headWeights;
-        if (agent) Object.assign(feeds, agent.feeds(rows, agentRng));
-        const out = await session.run(feeds);
+        if (phase.feeds) Object.assign(feeds, phase.feeds(unet.attention, text.rows));
+        const out = await unet.session.run(feeds);
         return combine(planAtTimestep(plan, o.pagAdaptiveScale, timestep), out[UNET_OUTPUT].data as Float32Array, size);
       },
-      x, config, steps: o.steps, generator, startIndex,
+      x: n.x, config, steps: o.steps, generator: n.generator, startIndex,
       onStep: async (i, latents, total) => {
         step = i + 1;
         latentsPerStep.push(latents.slice());
@@ -245,23 +260,13 @@ export class SdPipeline {
         o.signal?.throwIfAborted();
       },
     });
-    clock('denoise', t0);
+    return { final, latentsPerStep, provider };
+  }
 
-    // 4. Decode to [0, 1] RGB, NHWC.
-    t0 = performance.now();
-    const decoded = await this.vae.decode({ data: final, dims: [images, channels, h, w] });
-    const out = new Float32Array(images * o.height * o.width * 3);
-    const plane = o.height * o.width;
-    for (let n = 0; n < images; n++) {
-      for (let c = 0; c < 3; c++) {
-        for (let p = 0; p < plane; p++) {
-          const v = decoded.data[(n * 3 + c) * plane + p] / 2 + 0.5;
-          out[(n * plane + p) * 3 + c] = v < 0 ? 0 : v > 1 ? 1 : v;
-        }
-      }
-    }
-    clock('decode', t0);
-    return { images: out, count: images, width: o.width, height: o.height, latentsPerStep, timings, provider };
+  /** 4. Decode to [0, 1] RGB, NHWC. */
+  private async decode(final: Float32Array, l: LatentShape): Promise<Float32Array> {
+    const decoded = await this.vae.decode({ data: final, dims: [l.images, l.channels, l.height, l.width] });
+    return toNhwc01(decoded.data, l.images, l.height * LATENT_SCALE, l.width * LATENT_SCALE);
   }
 
   /** The UNet's text inputs for a row layout (each entry: which conditioning row). */

@@ -4,28 +4,18 @@
 import type { TensorSource } from '../../onnx/weights.ts';
 import type { T } from '../../onnx/graph.ts';
 import * as nn from '../../onnx/nn.ts';
-import { biasedAttend } from '../../attention/isolation.ts';
-import { batchRows, storyCrossAttention, StoryAttentionInputs, storySelfAttention, type StoryBatch } from '../../attention/reposition.ts';
+import { batchRows, storyCrossAttention, StoryAttentionInputs, storyLayerSelfAttention, type StoryGraphOptions } from '../../attention/reposition.ts';
 import { rows, type SelfAttentionCall, type SelfAttentionResult, type SelfAttentionVariant } from '../../attention/self-attention.ts';
 import type { UNetConfig } from '../../models/unet/config.ts';
 import type { CrossAttentionCall } from '../../models/unet/transformer.ts';
 import { buildUNet, type UNetGraph } from '../../models/unet/unet.ts';
 
-export interface StoryUNetOptions {
-  batch: StoryBatch;
+export interface StoryUNetOptions extends StoryGraphOptions {
   /** Latent size. */
   height: number;
   width: number;
   textLength: number;
   dtype?: 'float32' | 'float16';
-  /** Self-attention layer indices that read the references. */
-  mutualLayers: ReadonlySet<number>;
-  /** Isolation Attention (default on). */
-  isolation?: boolean;
-  /** Masked mutual cross-attention on, and its λ. */
-  mutualCrossAttention?: boolean;
-  crossAttentionLambda?: number;
-  refLogitBias?: number;
 }
 
 export interface StoryUNet extends UNetGraph {
@@ -41,26 +31,16 @@ export function buildStoryUNet(source: TensorSource, cfg: UNetConfig, o: StoryUN
 }
 
 function irSelfAttention(c: SelfAttentionCall, inputs: StoryAttentionInputs, o: StoryUNetOptions): SelfAttentionResult {
-  const w = c.weights;
-  const channels = c.layer.channels;
-  const project = (name: string) => (x: T) => nn.linear(w.sub(name), x, channels);
+  const project = (name: string) => (x: T) => nn.linear(c.weights.sub(name), x, c.layer.channels);
   const [q, k, v] = [project('to_q')(c.hidden), project('to_k')(c.hidden), project('to_v')(c.hidden)];
-  const mutual = o.mutualLayers.has(c.layer.index);
-  const heads =
-    o.isolation === false && !mutual
-      ? biasedAttend(q, k, v, c.layer.heads, { fp32: c.upcast })
-      : storySelfAttention({
-          batch: o.batch, inputs: inputs.at(c.hidden.graph, c.grid, mutual), hidden: c.hidden, q, k, v,
-          toK: project('to_k'), toV: project('to_v'), heads: c.layer.heads, mutual, fp32: c.upcast,
-          refLogitBias: o.refLogitBias, isolation: o.isolation !== false,
-        });
+  const heads = storyLayerSelfAttention(o, inputs, { index: c.layer.index, grid: c.grid }, {
+    hidden: c.hidden, q, k, v, toK: project('to_k'), toV: project('to_v'), heads: c.layer.heads, fp32: c.upcast,
+  });
   return { heads, value: (start, count) => rows(v, start, count), project: project('to_out.0') };
 }
 
 function irCrossAttention(c: CrossAttentionCall, inputs: StoryAttentionInputs, lambda?: number): T {
-  const w = c.weights;
-  const channels = c.hidden.dim(-1);
-  const project = (name: string) => (x: T) => nn.linear(w.sub(name), x, channels);
+  const project = (name: string) => (x: T) => nn.linear(c.weights.sub(name), x, c.hidden.dim(-1));
   return storyCrossAttention({
     batch: inputs.batch, inputs: inputs.at(c.hidden.graph, c.grid, false), hidden: c.hidden, text: c.text, plain: c.plain(),
     toQ: project('to_q'), toK: project('to_k'), toV: project('to_v'), toOut: project('to_out.0'), heads: c.layer.heads, fp32: c.upcast, lambda,

@@ -3,7 +3,7 @@
 // set can be made again.
 import { A1111_KEYWORD, formatA1111 } from '../../metadata/a1111.ts';
 import { toA1111Sampler } from '../../metadata/sampler-names.ts';
-import type { StoryImage } from './story-pipeline.ts';
+import type { StoryImage } from './story-model.ts';
 import type { Story } from './story.ts';
 
 export const STORY_KEYWORD = 'studio-story';

@@ -3,10 +3,8 @@
 // with errors that name the field, then checked against the model's tokenizer.
 import { z } from 'zod';
 import { SAMPLER_NAMES } from '../request.ts';
-import type { ClipTokenizer } from '../../text/clip-tokenizer.ts';
 import { IR_DEFAULTS } from '../../attention/reposition.ts';
 import { checkBox, checkOverlaps, StoryInputError, type Box } from './boxes.ts';
-import { wordPositions } from './subject-tokens.ts';
 
 const SubjectSchema = z.strictObject({
   /** How scenes refer to the subject. */
@@ -121,26 +119,38 @@ export interface StoryTokens {
   scenes: Array<{ names: string[]; positions: number[][] }>;
 }
 
+/** Positions of the first occurrence of `words` in `prompt`'s encoded text row, or undefined. */
+export type WordFinder = (prompt: string, words: string) => number[] | undefined;
+
+export interface LocateOptions {
+  /** Whether references are located by their words (else `subjects` holds empty lists). */
+  referenceWords: boolean;
+  /** Added to the message about words missing from a scene prompt (what the model reads of a prompt). */
+  reading?: string;
+}
+
 /** Resolves scene subjects and their words in the prompts; the errors say which words are missing where. */
-export function locateSubjects(story: Story, tokenizer: ClipTokenizer): StoryTokens {
+export function locateSubjects(story: Story, find: WordFinder, o: LocateOptions): StoryTokens {
   const subjects = story.subjects.map((s, i) => {
-    const at = wordPositions(tokenizer, s.description, s.words);
+    if (!o.referenceWords) return [];
+    const at = find(s.description, s.words);
     if (!at && !s.box) {
       throw new StoryInputError(`subject ${i + 1} ("${s.name}"): its words "${s.words}" do not occur in its description "${s.description}"; they locate it in its reference image, so add them (or give a box)`);
     }
     return at ?? [];
   });
+  const at = (prompt: string, name: string) => find(prompt, subjectNamed(story, name).words);
   const scenes = story.scenes.map((scene, k) => {
-    const listed = scene.subjects ?? story.subjects.filter((s) => wordPositions(tokenizer, scene.prompt, s.words) || scene.boxes[s.name]).map((s) => s.name);
-    const missing = listed.filter((n) => !wordPositions(tokenizer, scene.prompt, subjectNamed(story, n).words));
+    const listed = scene.subjects ?? story.subjects.filter((s) => at(scene.prompt, s.name) || scene.boxes[s.name]).map((s) => s.name);
+    const missing = listed.filter((n) => !at(scene.prompt, n));
     if (missing.length) {
       const named = listed.length - missing.length;
       throw new StoryInputError(
         `scene ${k + 1} ("${scene.prompt}") has ${listed.length} subjects but its prompt names ${named === 0 ? 'none of them' : `only ${named}`}: ` +
-          `${missing.map((n) => `"${subjectNamed(story, n).words}" (${n})`).join(', ')} ${missing.length === 1 ? 'does' : 'do'} not occur in it; add the words to the prompt or drop the subject from the scene`,
+          `${missing.map((n) => `"${subjectNamed(story, n).words}" (${n})`).join(', ')} ${missing.length === 1 ? 'does' : 'do'} not occur in it${o.reading ?? ''}; add the words to the prompt or drop the subject from the scene`,
       );
     }
-    return { names: listed, positions: listed.map((n) => wordPositions(tokenizer, scene.prompt, subjectNamed(story, n).words)!) };
+    return { names: listed, positions: listed.map((n) => at(scene.prompt, n)!) };
   });
   return { subjects, scenes };
 }

@@ -1,7 +1,7 @@
 // The sampler of DiT and DiCo (their `diffusion/` package, from improved-diffusion): a 1000-step DDPM with
 // a linear β schedule, respaced to fewer steps, sampled ancestrally with the model's learned variance.
 // Tables are float64 as the reference's numpy; per-step arithmetic is float32 as its torch tensors.
-import { linspace, roundHalfEven } from '../../samplers/numpy-compat.ts';
+import { linspace, roundHalfEven } from './numpy-compat.ts';
 
 const f32 = Math.fround;
 

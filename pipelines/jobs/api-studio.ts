@@ -1,37 +1,17 @@
 // The studio's one typed API, shared by the WebSocket bridge (`studio serve`), the Electron IPC
 // bridge and the Svelte UI. Each side validates what it receives: the studio validates params,
-// the UI validates results and events. Only zod and the request schema are imported here, so the
-// renderer can bundle this file without pulling in engine code.
+// the UI validates results and events. Data only (zod and the jobs API's schemas), so the renderer
+// can bundle this file without pulling in engine code.
 import { z } from 'zod';
-import { GenerateRequestSchema, MAX_SEED, SAMPLER_NAMES } from '../../pipelines/recipes/request.ts';
+import { GenerateRequestSchema, HeadWeightSchema, MAX_SEED, SAMPLER_NAMES, type HeadWeight } from './api-generate.ts';
+import { HeadLayerSchema, type HeadLayer } from './api-heads.ts';
+import { EmbeddedModelSchema, ModelEntrySchema, type EmbeddedModel, type ModelEntry } from './api-models.ts';
+import { BoxSchema, type BoxView } from './api-story.ts';
+
+export { BoxSchema, EmbeddedModelSchema, HeadLayerSchema, HeadWeightSchema, ModelEntrySchema };
+export type { BoxView, EmbeddedModel, HeadLayer, HeadWeight, ModelEntry };
 
 // ---- shared shapes -------------------------------------------------------------------------------
-
-/** One attention head perturbed with SoftPAG strength u: (1-u)·attention + u·V. */
-import { HeadWeightSchema, type HeadWeight } from '../../pipelines/recipes/request.ts';
-export { HeadWeightSchema, type HeadWeight };
-
-export const HeadLayerSchema = z.object({
-  index: z.int().min(0),
-  /** diffusers module name, e.g. `mid_block.attentions.0.transformer_blocks.0.attn1`. */
-  name: z.string(),
-  heads: z.int().min(1),
-});
-export type HeadLayer = z.infer<typeof HeadLayerSchema>;
-
-export const ModelEntrySchema = z.object({
-  name: z.string(),
-  path: z.string(),
-  kind: z.enum(['file', 'folder']),
-  /** Guessed from tensor names; absent when the file could not be read or is not recognised. */
-  family: z.string().optional(),
-  /** What the studio can run on it: attention variants and guidance methods. */
-  methods: z.array(z.string()),
-  sizeBytes: z.number().nonnegative(),
-  /** Why the entry cannot be used, when it cannot. */
-  problem: z.string().optional(),
-});
-export type ModelEntry = z.infer<typeof ModelEntrySchema>;
 
 /** The settings a PNG's metadata holds, whichever app wrote it (mirrors pipelines/metadata/settings.ts). */
 export const ImportedSettingsSchema = z.object({
@@ -108,18 +88,6 @@ export const ProviderReportSchema = z.object({
   reason: z.string().optional(),
 });
 
-/** A model shipped inside the studio (the emoji models), with the settings it draws with. */
-export const EmbeddedModelSchema = z.object({
-  name: z.string(),
-  architecture: z.string(),
-  /** It has self-attention heads to select and search. */
-  heads: z.boolean(),
-  /** Story mode (IR-Diffusion) runs on it. */
-  story: z.boolean(),
-  defaults: z.object({ width: z.int(), height: z.int(), steps: z.int(), cfg: z.number(), sampler: z.enum(SAMPLER_NAMES) }),
-});
-export type EmbeddedModel = z.infer<typeof EmbeddedModelSchema>;
-
 // ---- heads: effect maps, presets, HeadHunter -----------------------------------------------------------
 
 const seedSchema = z.int({ error: 'must be a whole number' }).min(0, { error: 'must be 0 or more' }).max(MAX_SEED);
@@ -138,6 +106,8 @@ export const HeadPreviewSchema = z.object({
   steps: z.int().min(1).max(100).optional(),
   /** Absent: the model's default (emoji models), 1 (Stable Diffusion: previews without CFG). */
   cfg: z.number().min(0).max(100).optional(),
+  /** Absent: the model's own (emoji models), euler (Stable Diffusion previews). */
+  sampler: z.enum(SAMPLER_NAMES).optional(),
   /** Preview side for Stable Diffusion (default 256); the emoji models always draw 64. */
   size: z.int().min(64).max(1024).multipleOf(8, { error: 'must be a multiple of 8' }).optional(),
   /** Only these layers' heads (default: every head). */
@@ -217,10 +187,6 @@ export type HuntStep = z.infer<typeof HuntStepSchema>;
 
 // ---- story mode ----------------------------------------------------------------------------------------
 
-/** [left, top, right, bottom] as fractions of the image. */
-export const BoxSchema = z.tuple([z.number(), z.number(), z.number(), z.number()]);
-export type BoxView = z.infer<typeof BoxSchema>;
-
 /** A story as the UI edits it (the engine's story schema checks the rest: words in prompts, overlaps…). */
 export const StoryDraftSchema = z.object({
   seed: seedSchema.optional(),
@@ -266,11 +232,10 @@ export const apiMethods = {
   },
   generate: {
     params: z.object({
-      /** A GenerateRequestInput; validated with GenerateRequestSchema so the errors name the field. */
-      request: z.unknown(),
+      request: GenerateRequestSchema,
       heads: z.array(HeadWeightSchema).default([]),
     }),
-    result: z.object({ jobId: z.string(), seed: z.number(), request: z.unknown() }),
+    result: z.object({ jobId: z.string(), seed: z.number(), request: GenerateRequestSchema }),
   },
   cancel: {
     params: z.object({ jobId: z.string() }),
@@ -409,6 +374,3 @@ export interface ElectronBridge {
   /** Returns the unsubscribe function. */
   onEvent(listener: (event: string, data: unknown) => void): () => void;
 }
-
-/** Re-exported so callers validate generate requests with the engine's own schema. */
-export { GenerateRequestSchema };

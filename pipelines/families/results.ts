@@ -1,0 +1,33 @@
+// Pieces every family's generate shares: head picks from a request's PAG settings, the providers a
+// request allows, and a pipeline's images as the jobs API's result.
+import { wholeLayerPicks, type HeadPick } from '../attention/head-perturbation.ts';
+import type { SelfAttentionLayer } from '../attention/self-attention.ts';
+import type { GenerateRequest, GenerateResult, ResolvedSettings } from '../jobs/api.ts';
+import { toRgb8 } from '../recipes/images.ts';
+import type { Provider } from '../runtime/session.ts';
+
+export function providersFor(ep: GenerateRequest['ep']): Provider[] {
+  return ep === 'cpu' ? ['cpu'] : [ep, 'cpu'];
+}
+
+/** PAG as head picks: the request's per-head strengths, or every head of the named layers. */
+export function headPicks(request: GenerateRequest, layers: readonly SelfAttentionLayer[], matchLayers: (names: readonly string[]) => number[]): { scale: number; picks: HeadPick[] } | undefined {
+  const pag = request.pag;
+  if (!pag || pag.scale <= 0) return undefined;
+  if (pag.heads) return { scale: pag.scale, picks: pag.heads.map((h) => ({ layer: h.layer, head: h.head, u: h.strength })) };
+  return { scale: pag.scale, picks: wholeLayerPicks(layers, matchLayers(pag.layers)) };
+}
+
+interface Drawn {
+  images: Float32Array;
+  count: number;
+  width: number;
+  height: number;
+  provider: string;
+  timings: Record<string, number>;
+}
+
+export function generateResult(r: Drawn, request: GenerateRequest, settings: ResolvedSettings, model: GenerateResult['model'], loadMs: number, notes: readonly string[] = []): GenerateResult {
+  const images = Array.from({ length: r.count }, (_, n) => ({ ...toRgb8(r.images, n, r.width, r.height), seed: request.seed, batchIndex: n }));
+  return { images, settings, model, ep: r.provider, timings: { load: loadMs, ...r.timings }, ...(notes.length ? { notes: [...notes] } : {}) };
+}

@@ -1,0 +1,173 @@
+// The generate job: the one request shape for image generation, shared by the CLI, `studio serve`,
+// batch and the desktop app. It is validated at the boundary (zod) and recorded verbatim in each
+// PNG's studio chunk, so a parsed request must be enough to re-run an image exactly: everything
+// random (the seed) is decided here, before the engine sees it. Data only: zod and the data-only
+// lists of samplers and attention variants, so the renderer may bundle it.
+import { z } from 'zod';
+import { AttentionSchema, type Attention } from '../attention/options.ts';
+import { SAMPLER_NAMES as SAMPLER_LIST, type SamplerName } from '../samplers/names.ts';
+
+export { AttentionSchema, type Attention, type SamplerName };
+
+/**
+ * The samplers' ids: the `_karras` variants use Karras sigmas; DDIM, PNDM and DDPM step on the
+ * discrete training timesteps. Everything else about the schedule (prediction type, spacing, betas)
+ * comes from the model's own scheduler config.
+ */
+export const SAMPLER_NAMES = SAMPLER_LIST as unknown as readonly [SamplerName, ...SamplerName[]];
+
+/** 8-bit RGB, interleaved, row-major: what the engine hands back (images, previews, thumbnails). */
+export interface Rgb8 {
+  width: number;
+  height: number;
+  pixels: Uint8Array;
+}
+
+export const EXECUTION_PROVIDERS = ['cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const;
+export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
+
+/** Seeds are kept within JSON's exact integers so the studio chunk round-trips them. */
+export const MAX_SEED = Number.MAX_SAFE_INTEGER;
+
+/** Seeds drawn when the caller gives none: the range A1111 and ComfyUI users are used to. */
+export function randomSeed(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0];
+}
+
+const imageSide = z
+  .int({ error: 'must be a whole number of pixels' })
+  .min(64, { error: 'must be at least 64 pixels' })
+  .max(16384, { error: 'must be at most 16384 pixels' })
+  .multipleOf(8, { error: 'must be a multiple of 8 (the VAE works on 8x8 pixel blocks)' });
+
+/** img2img strength when an init image is given without one (diffusers' default). */
+export const DEFAULT_STRENGTH = 0.8;
+
+
+/** One attention head's perturbation strength u (SoftPAG): `(1-u)·attention + u·V`. */
+export const HeadWeightSchema = z.object({
+  /** The self-attention layer's index in the model's execution order (`studio heads list`). */
+  layer: z.int().min(0),
+  head: z.int().min(0),
+  strength: z.number().min(0, { error: 'must be from 0 to 1' }).max(1, { error: 'must be from 0 to 1' }),
+});
+export type HeadWeight = z.infer<typeof HeadWeightSchema>;
+
+export const PagSchema = z.object({
+  scale: z.number().min(0, { error: 'must be >= 0' }).max(100),
+  /** diffusers' layer names: `mid`, `down_blocks.1`, `up_blocks.0.attentions.1`, … (diffusers' default: mid). */
+  layers: z.array(z.string().min(1)).min(1, { error: 'needs at least one layer name' }).default(['mid']),
+  /** diffusers' `pag_adaptive_scale`: the scale falls by this much per unit of timestep (0 = constant). */
+  adaptiveScale: z.number().min(0, { error: 'must be >= 0' }).optional(),
+  /** Per-head strengths; when given they replace `layers`. */
+  heads: z.array(HeadWeightSchema).min(1).optional(),
+});
+
+export const GenerateRequestSchema = z
+  .object({
+    /** Checkpoint file or diffusers folder, or a name found in `modelsDir`; absent: the default model. */
+    model: z.string().min(1).optional(),
+    modelsDir: z.string().min(1).optional(),
+    /** VAE override (file or folder). */
+    vae: z.string().min(1).optional(),
+    prompt: z.string(),
+    negative: z.string().default(''),
+    /** Absent: the model's default (20 for Stable Diffusion, 8 for the embedded models). */
+    steps: z.int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(1000, { error: 'must be at most 1000' }).optional(),
+    /** Absent: the model's default (7.5 for Stable Diffusion). */
+    cfg: z.number({ error: 'must be a number' }).min(0, { error: 'must be >= 0' }).max(100, { error: 'must be at most 100' }).optional(),
+    /** Absent: the model's default (dpmpp_2m_karras for Stable Diffusion; flow models have their own). */
+    sampler: z.enum(SAMPLER_NAMES, { error: `must be one of: ${SAMPLER_NAMES.join(' ')}` }).optional(),
+    /** One seed for the whole batch: all images' noise comes from one generator, as diffusers does. */
+    seed: z
+      .int({ error: `must be a whole number from 0 to ${MAX_SEED}` })
+      .min(0, { error: `must be from 0 to ${MAX_SEED}` })
+      .max(MAX_SEED, { error: `must be from 0 to ${MAX_SEED}` })
+      .default(randomSeed),
+    /** Absent: the model's native size (512 for SD 1.x, 768 for SD 2.x v-models, 1024 for SDXL). */
+    width: imageSide.optional(),
+    height: imageSide.optional(),
+    batch: z.int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(64, { error: 'must be at most 64' }).default(1),
+    initImage: z.string().min(1).optional(),
+    /** img2img: how much of the schedule is re-run (1 = the init image is fully replaced). */
+    strength: z.number({ error: 'must be a number' }).gt(0, { error: 'must be above 0' }).max(1, { error: 'must be at most 1' }).optional(),
+    pag: PagSchema.optional(),
+    attention: AttentionSchema.default({ kind: 'softmax' }),
+    ep: z.enum(EXECUTION_PROVIDERS, { error: `must be one of: ${EXECUTION_PROVIDERS.join(' ')}` }).default('cpu'),
+    /** A1111's convention: 1 = the last layer (no skip), 2 = the penultimate, … */
+    clipSkip: z.int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(12, { error: 'must be at most 12' }).default(1),
+    /** Class-conditional models (DiT, DiCo): the class to draw, below the model's class count (checked when it is loaded). */
+    classLabel: z.int({ error: 'must be a whole number' }).min(0, { error: 'must be 0 or more' }).max(1_000_000, { error: 'is too large' }).optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.strength !== undefined && r.initImage === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['strength'], message: 'only applies to img2img: give an init image too' });
+    }
+  })
+  .transform((r) => (r.initImage !== undefined && r.strength === undefined ? { ...r, strength: DEFAULT_STRENGTH } : r));
+
+/** What callers may send (defaults not yet applied). */
+export type GenerateRequestInput = z.input<typeof GenerateRequestSchema>;
+/** A validated request with every default (and the seed) decided. */
+export type GenerateRequest = z.output<typeof GenerateRequestSchema>;
+
+export interface GenerateProgress {
+  /** e.g. 'load', 'encode', 'denoise', 'decode' */
+  phase: string;
+  step: number;
+  total: number;
+  /** A cheap preview of the current latents (denoise steps only). */
+  preview?: Rgb8;
+}
+
+export interface GenerateOptions {
+  onProgress?: (progress: GenerateProgress) => void;
+  /** Checked between steps; when it fires the engine rejects (with `signal.reason`). */
+  signal?: AbortSignal;
+}
+
+export interface GeneratedImage {
+  width: number;
+  height: number;
+  /** Interleaved 8-bit RGB, row-major, length width * height * 3. */
+  pixels: Uint8Array;
+  /** The request's seed (the whole batch shares it); `batchIndex` tells the images apart. */
+  seed: number;
+  batchIndex: number;
+}
+
+/** The settings a run actually used once the model's defaults filled the request's gaps. */
+export interface ResolvedSettings {
+  steps: number;
+  cfg: number;
+  sampler: SamplerName;
+  width: number;
+  height: number;
+}
+
+export interface GenerateResult {
+  images: GeneratedImage[];
+  /** What the engine used for the request's absent fields; recorded in the image metadata. */
+  settings?: ResolvedSettings;
+  /** Things the run did that the user may not expect (unknown words dropped, an empty prompt). */
+  notes?: string[];
+  model: {
+    /** Shown as A1111's `Model:` (file name without extension, or folder name). */
+    name: string;
+    /** The single checkpoint file, hashed for `Model hash`; absent for diffusers folders. */
+    file?: string;
+    family?: string;
+  };
+  /** The execution provider that actually ran. */
+  ep: string;
+  /** Milliseconds by phase. */
+  timings: Record<string, number>;
+}
+
+/** Bad request content the engine only finds when it looks at the files (e.g. a LoRA as `model`). */
+export class BadRequestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BadRequestError';
+  }
+}
