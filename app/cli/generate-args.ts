@@ -11,6 +11,10 @@ export const OPTIONS = {
   model: { type: 'string' },
   'models-dir': { type: 'string' },
   vae: { type: 'string' },
+  config: { type: 'string' },
+  lora: { type: 'string', multiple: true },
+  'lora-dir': { type: 'string' },
+  embeddings: { type: 'string' },
   'clip-skip': { type: 'string' },
   prompt: { type: 'string', short: 'p' },
   negative: { type: 'string', short: 'n' },
@@ -46,6 +50,10 @@ const FLAG_OF: Record<string, string> = {
   model: '--model',
   modelsDir: '--models-dir',
   vae: '--vae',
+  config: '--config',
+  loras: '--lora',
+  loraDir: '--lora-dir',
+  embeddingsDir: '--embeddings',
   clipSkip: '--clip-skip',
   prompt: '--prompt',
   negative: '--negative',
@@ -110,6 +118,17 @@ class Converter {
     return { scale, layers: layers ?? ['mid'], ...(heads ? { heads } : {}) };
   }
 
+  /** `--lora FILE_OR_NAME[:WEIGHT]`, repeatable; the weight defaults to 1 (a Windows drive letter is no weight). */
+  loras(texts: readonly string[] | undefined): { name: string; weight: number }[] | undefined {
+    if (!texts?.length) return undefined;
+    return texts.map((text) => {
+      const m = /^(.+?):([+-]?(?:\d+\.?\d*|\.\d+))$/.exec(text);
+      if (m && !/^[A-Za-z]$/.test(m[1])) return { name: m[1], weight: Number(m[2]) };
+      if (/:[^\\/]*$/.test(text) && !/^[A-Za-z]:[\\/]/.test(text)) this.problems.push(`--lora ${text}: the weight after ":" is not a number; write FILE[:WEIGHT], e.g. --lora style.safetensors:0.8`);
+      return { name: text, weight: 1 };
+    });
+  }
+
   /** `--heads PRESET|FILE|L3H1:0.5,…` (joined with +), checked against --model when given. */
   heads(values: Values): HeadWeight[] | undefined {
     if (values.heads === undefined) return undefined;
@@ -127,6 +146,9 @@ function checkPaths(values: Values, att: Attention | undefined): void {
   const paths: Array<[string, string | undefined]> = [
     ['--init-image', values['init-image']],
     ['--vae', values.vae],
+    ['--config', values.config],
+    ['--lora-dir', values['lora-dir']],
+    ['--embeddings', values.embeddings],
     ['--models-dir', values['models-dir']],
     ['--attention linfusion:', att?.kind === 'linfusion' ? att.path : undefined],
   ];
@@ -176,6 +198,10 @@ export function parseGenerateArgs(argv: string[]): GenerateArgs {
     model: values.model,
     modelsDir: values['models-dir'],
     vae: values.vae,
+    config: values.config,
+    loras: c.loras(values.lora),
+    loraDir: values['lora-dir'],
+    embeddingsDir: values.embeddings,
     clipSkip: c.integer('clip-skip', values['clip-skip']),
     prompt: values.prompt ?? '',
     negative: values.negative,

@@ -31,9 +31,9 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     label: spec.label,
     score: (probe) => (probe.detection?.family === spec.id ? 1 : 0),
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
-    methods: { attention: spec.attention, pag: true, softpag: true, headhunter: true, story: true, img2img: true, classLabels: false, clipSkip: true, vaeOverride: true },
+    methods: { attention: spec.attention, pag: true, softpag: true, headhunter: true, story: true, img2img: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true },
     refusal: (model) => `${model} (${spec.label})`,
-    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers }),
+    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config }),
 
     async generate(pipeline, probe, request, options) {
       const settings: ResolvedSettings = {
