@@ -9,6 +9,7 @@ import { latentPreview, readImageNchw } from '../recipes/images.ts';
 import { SdPipeline } from '../recipes/sd/pipeline.ts';
 import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
 import { generateResult, headPicks } from './results.ts';
+import { embeddingsUsed, readEmbedding } from '../text/embeddings.ts';
 import type { ModelFamily } from './types.ts';
 
 /** What Stable Diffusion models draw with when a request leaves these out. */
@@ -45,6 +46,8 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       };
       const { width, height } = settings;
       const initImage = request.initImage ? await readImageNchw(request.initImage, width, height) : undefined;
+      const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
+      const embeddings = request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined;
       const r = await pipeline.generate({
         prompt: request.prompt,
         negative: request.negative,
@@ -61,6 +64,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         pagAdaptiveScale: request.pag?.adaptiveScale,
         attention: request.attention,
         clipSkip: request.clipSkip,
+        embeddings,
         signal: options.signal,
         onStep: (i, total, latents) => options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.unetConfig.inChannels, height / 8, width / 8) }),
       });
