@@ -16,6 +16,7 @@ import { buildDiTGraph } from '../pipelines/models/dit/model.ts';
 import { Session, ort, tensor, type Provider } from '../pipelines/runtime/session.ts';
 import { relL2 } from '../test/fixtures.ts';
 import { Uniform } from './lib/random-safetensors.ts';
+import { allFinite } from '../pipelines/runtime/result-checks.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -137,7 +138,7 @@ try {
   times.sort((a, b) => a - b);
   const median = times[Math.floor(times.length / 2)];
   row('time per step', `median ${median.toFixed(1)} ms, min ${times[0].toFixed(1)} ms over ${steps} steps`);
-  if (!first.every(Number.isFinite)) row('warning', 'output has non-finite values');
+  if (!allFinite(first)) row('warning', 'output has non-finite values');
   await session.release();
 
   if (args.torch) {

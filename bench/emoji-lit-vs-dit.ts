@@ -15,6 +15,7 @@ import { buildEmojiDiT } from '../pipelines/models/emoji/dit.ts';
 import { Session, tensor } from '../pipelines/runtime/session.ts';
 import { Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
 import type { TensorSpec } from './lib/unet-tensors.ts';
+import { allFinite } from '../pipelines/runtime/result-checks.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -74,7 +75,7 @@ async function timePerStep(name: string, latent: number, work: string): Promise<
   try {
     const feeds = randomFeeds(cfg, latent);
     const first = await session.run(feeds);
-    if (!(first.out.data as Float32Array).every(Number.isFinite)) throw new Error(`${name} at latent ${latent}: output is not finite`);
+    if (!allFinite(first.out.data as Float32Array)) throw new Error(`${name} at latent ${latent}: output is not finite`);
     const times: number[] = [];
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();

@@ -8,15 +8,15 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { parseGenerateArgs } from '../app/cli/generate-args.ts';
-import { parseAxis } from '../pipelines/batch/axes.ts';
-import type { BatchEngine } from '../pipelines/batch/engines.ts';
-import { sheetGeometry } from '../pipelines/batch/grid.ts';
-import { planBatch } from '../pipelines/batch/plan.ts';
-import { runBatch } from '../pipelines/batch/runner.ts';
+import { parseAxis } from '../pipelines/jobs/batch/axes.ts';
+import type { BatchEngine } from '../pipelines/jobs/batch/engines.ts';
+import { sheetGeometry } from '../pipelines/jobs/batch/grid.ts';
+import { planBatch } from '../pipelines/jobs/batch/plan.ts';
+import { runBatch } from '../pipelines/jobs/batch/runner.ts';
 import { fingerprintHash } from '../pipelines/heads/architecture.ts';
 import { makeHeadPreset } from '../pipelines/heads/presets.ts';
 import { discoverPlugins, PresetRegistry } from '../pipelines/plugins/index.ts';
-import type { GenerateRequest } from '../pipelines/recipes/request.ts';
+import type { GenerateRequest } from '../pipelines/jobs/api.ts';
 import { studio, writeFakeEngine } from './batch-helpers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'studio-sweep-'));
@@ -96,12 +96,12 @@ describe('sweeps and contact sheets', () => {
     const registry = new PresetRegistry(discoverPlugins({ studioVersion: '0.1.0', pluginsDir, nodeModules: [] }));
     assert.deepEqual(registry.discovery.rejected, []);
 
-    const parse = (o: Record<string, string>): GenerateRequest => {
-      const a = parseGenerateArgs(Object.entries(o).map(([k, v]) => `--${k}=${v}`));
+    const parse = async (o: Record<string, string>): Promise<GenerateRequest> => {
+      const a = await parseGenerateArgs(Object.entries(o).map(([k, v]) => `--${k}=${v}`));
       assert.ok(!a.help);
       return a.request;
     };
-    const plan = planBatch([{ line: 0, options: {} }], {
+    const plan = await planBatch([{ line: 0, options: {} }], {
       source: 'options',
       defaults: { prompt: 'a fox', steps: '1', width: '64', height: '64', seed: '9' },
       x: parseAxis('--x', 'heads=none,heads-pack/crisp'),
@@ -111,8 +111,8 @@ describe('sweeps and contact sheets', () => {
     assert.equal(plan.jobs[0].request.pag, undefined);
     assert.deepEqual(plan.jobs[1].request.pag, { scale: 3, layers: ['mid'], heads: [{ layer: 1, head: 2, strength: 0.5 }, { layer: 2, head: 7, strength: 1 }] });
     assert.notEqual(plan.jobs[0].id, plan.jobs[1].id);
-    assert.throws(
-      () => planBatch([{ line: 0, options: {} }], { source: 'options', defaults: { prompt: 'x' }, x: parseAxis('--x', 'heads=nope'), parse, headPreset: (n) => registry.resolve(n, ['head'])[0].value }),
+    await assert.rejects(
+      planBatch([{ line: 0, options: {} }], { source: 'options', defaults: { prompt: 'x' }, x: parseAxis('--x', 'heads=nope'), parse, headPreset: (n) => registry.resolve(n, ['head'])[0].value }),
       /options \(heads=nope\): no head preset named "nope"; known: heads-pack\/crisp/,
     );
 

@@ -10,7 +10,7 @@ import { linearBetas, pSample, spacedSchedule, spaceTimesteps, TRAIN_STEPS, type
 import { ClassConditionalPipeline } from '../pipelines/recipes/class-conditional/pipeline.ts';
 import { openClassConditional } from '../pipelines/recipes/class-conditional/model.ts';
 import { runGenerate } from '../pipelines/recipes/generate.ts';
-import { GenerateRequestSchema, type GenerateRequestInput } from '../pipelines/recipes/request.ts';
+import { GenerateRequestSchema, type GenerateRequestInput } from '../pipelines/jobs/api.ts';
 import { parseGenerateArgs } from '../app/cli/generate-args.ts';
 import { buildDiTGraph } from '../pipelines/models/dit/model.ts';
 import { DIT_PRESETS, ditTensorShapes, parseDiTConfig, type DiTConfig } from '../pipelines/models/dit/config.ts';
@@ -243,16 +243,16 @@ test('clear errors: --class missing or out of range, --class for a text model, n
   await rejects({ model: dit, vae: fixture('dit-tiny.safetensors'), classLabel: 1 }, /--vae .*holds no VAE decoder/);
 });
 
-test('CLI: --class N makes --prompt optional and fills classLabel; a non-number is named', () => {
-  const parsed = parseGenerateArgs(['--model', 'DiCo-XL', '--class', '207']);
+test('CLI: --class N makes --prompt optional and fills classLabel; a non-number is named', async () => {
+  const parsed = await parseGenerateArgs(['--model', 'DiCo-XL', '--class', '207']);
   assert.equal(parsed.help, false);
   if (!parsed.help) {
     assert.equal(parsed.request.classLabel, 207);
     assert.equal(parsed.request.prompt, '');
   }
-  assert.throws(() => parseGenerateArgs(['--class', 'dog']), /--class: expected a whole number/);
-  assert.throws(() => parseGenerateArgs(['--class', '-3']), /--class: must be 0 or more/);
-  assert.throws(() => parseGenerateArgs([]), /--prompt is required \(or --class N/);
+  await assert.rejects(parseGenerateArgs(['--class', 'dog']), /--class: expected a whole number/);
+  await assert.rejects(parseGenerateArgs(['--class', '-3']), /--class: must be 0 or more/);
+  await assert.rejects(parseGenerateArgs([]), /--prompt is required \(or --class N/);
 });
 
 // ---- configs without a sidecar ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import { UsageError } from '../app/cli/exit-codes.ts';
 import { parseGenerateArgs } from '../app/cli/generate-args.ts';
 import { formatProgress } from '../app/cli/progress-bar.ts';
 import { readImageMetadata } from '../pipelines/metadata/index.ts';
-import { SAMPLER_NAMES } from '../pipelines/recipes/request.ts';
+import { SAMPLER_NAMES } from '../pipelines/jobs/api.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const STUDIO = join(ROOT, 'app', 'cli', 'studio.js');
@@ -133,9 +133,9 @@ describe('help and usage errors', () => {
     [['--prompt', 'x', '--ep', 'tpu'], /--ep: must be one of: cpu webgpu cuda dml coreml/],
     [['a', 'cat'], /positional/],
   ];
-  test('every bad option is reported by name (in-process)', () => {
+  test('every bad option is reported by name (in-process)', async () => {
     for (const [args, message] of cases) {
-      assert.throws(() => parseGenerateArgs(args), (e: Error) => e instanceof UsageError && message.test(e.message), args.join(' '));
+      await assert.rejects(parseGenerateArgs(args), (e: Error) => e instanceof UsageError && message.test(e.message), args.join(' '));
     }
   });
 

@@ -5,7 +5,7 @@
 // a JSON line to $STUDIO_TEST_ENGINE_LOG, so tests can check what the UI sent.
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { GenerateOptions, GenerateRequest, GenerateResult, GeneratedImage } from '../pipelines/recipes/request.ts';
+import type { GenerateOptions, GenerateRequest, GenerateResult, GeneratedImage } from '../pipelines/jobs/api.ts';
 
 const STEP_MS = Number(process.env.STUDIO_TEST_ENGINE_STEP_MS ?? 40);
 

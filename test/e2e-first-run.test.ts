@@ -4,23 +4,19 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import sharp from 'sharp';
 import { DEFAULT_MODEL as DEFAULT_MODEL_NAME } from '../pipelines/families/registry.ts';
 import { embeddedModels } from '../pipelines/families/scan.ts';
 import { readImageMetadata } from '../pipelines/metadata/read-metadata.ts';
 import { browserSkipReason, openRealStudio, type RealStudio } from './e2e-real-studio.ts';
+import { studioPerSuite } from './e2e-harness.ts';
 
 const skip = browserSkipReason();
 
 describe('first run with the real engine', { skip }, () => {
   let s: RealStudio;
-  before(async () => {
-    s = await openRealStudio();
-  });
-  after(async () => {
-    await s?.close();
-  });
+  studioPerSuite(openRealStudio, (opened) => (s = opened));
 
   test('type a prompt, Ctrl+Enter: a 64×64 image of the default model lands in the gallery', async () => {
     const prompt = s.page.getByLabel('Prompt', { exact: true });

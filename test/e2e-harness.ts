@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { TEST_ENGINE_ENV } from '../pipelines/jobs/test-engine.ts';
 import { startServer, type StudioServer } from '../app/server/index.ts';
@@ -87,6 +88,18 @@ export interface Studio extends StudioPage {
   engineLog: string;
   requests(): Record<string, unknown>[];
   screenshot(name: string): Promise<void>;
+}
+
+/** Opens a studio (`open`) before the tests of the enclosing describe(), hands it to `use`, and closes it after them. */
+export function studioPerSuite<S extends { close(): Promise<void> }>(open: () => Promise<S>, use: (studio: S) => void): void {
+  let studio: S | undefined;
+  before(async () => {
+    studio = await open();
+    use(studio);
+  });
+  after(async () => {
+    await studio?.close();
+  });
 }
 
 export async function openStudio(o: { stepMs?: number } = {}): Promise<Studio> {

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readImageMetadata } from '../pipelines/metadata/read-metadata.ts';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { browserSkipReason, chooseEmbedded, openRealStudio, type RealStudio } from './e2e-real-studio.ts';
+import { studioPerSuite } from './e2e-harness.ts';
 
 const skip = browserSkipReason();
 
@@ -27,12 +28,7 @@ interface ProbeWindow {
 
 describe('responsiveness while the real engine generates', { skip }, () => {
   let s: RealStudio;
-  before(async () => {
-    s = await openRealStudio();
-  });
-  after(async () => {
-    await s?.close();
-  });
+  studioPerSuite(openRealStudio, (opened) => (s = opened));
 
   test(`key press → DOM update stays under ${BOUND_MS} ms during a batch generation`, async (t) => {
     const field = (label: string) => s.page.getByLabel(label, { exact: true });

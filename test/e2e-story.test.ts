@@ -5,21 +5,17 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { readImageMetadata } from '../pipelines/metadata/read-metadata.ts';
 import { STORY_KEYWORD, type StoryMetadata } from '../pipelines/recipes/story/story-metadata.ts';
 import { browserSkipReason, openRealStudio, type RealStudio } from './e2e-real-studio.ts';
+import { studioPerSuite } from './e2e-harness.ts';
 
 const skip = browserSkipReason();
 
 describe('story mode with the real emoji-dit model', { skip }, () => {
   let s: RealStudio;
-  before(async () => {
-    s = await openRealStudio();
-  });
-  after(async () => {
-    await s?.close();
-  });
+  studioPerSuite(openRealStudio, (opened) => (s = opened));
 
   const field = (label: string) => s.page.getByLabel(label, { exact: true });
   const surface = (scene: number) => s.page.getByRole('group', { name: `Boxes of scene ${scene}` });

@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { DEFAULT_MODEL as DEFAULT_MODEL_NAME } from '../pipelines/families/registry.ts';
 import { embeddedModels } from '../pipelines/families/scan.ts';
 import { writeSafetensors } from '../pipelines/io/safetensors.ts';
 import { encodePng } from '../pipelines/metadata/encode-png.ts';
 import { readImageMetadata } from '../pipelines/metadata/read-metadata.ts';
-import { browserSkipReason, openStudio, type Studio } from './e2e-harness.ts';
+import { browserSkipReason, openStudio, studioPerSuite, type Studio } from './e2e-harness.ts';
 
 const skip = browserSkipReason();
 
@@ -42,15 +42,13 @@ const COMFY_PROMPT = JSON.stringify({
 
 describe('studio in Chromium', { skip }, () => {
   let s: Studio;
-  before(async () => {
-    s = await openStudio();
-  });
-  after(async () => {
-    await s?.close();
-  });
+  studioPerSuite(openStudio, (opened) => (s = opened));
 
   const field = (label: string) => s.page.getByLabel(label, { exact: true });
   const job = (status: string) => s.page.locator(`.jobs li.${status}`);
+  /** Asserts what the labelled fields show. */
+  const expectFields = async (want: Record<string, string>) =>
+    assert.deepEqual(Object.fromEntries(await Promise.all(Object.keys(want).map(async (label) => [label, await field(label).inputValue()]))), want);
   /** What the sampling fields show, as their input values. */
   const shown = async () => ({
     sampler: await field('Sampler').inputValue(),
@@ -182,14 +180,16 @@ describe('studio in Chromium', { skip }, () => {
   test('dropping an A1111 PNG loads its settings into the form', async () => {
     await drop('castle.png', await pngWith([['parameters', A1111_TEXT]]), 'image/png');
     await s.page.getByText('Loaded the settings of "castle.png" (A1111).', { exact: false }).waitFor();
-    assert.equal(await field('Prompt').inputValue(), 'a castle on a hill, (sunset:1.2)');
-    assert.equal(await field('Negative prompt').inputValue(), 'fog, [people]');
-    assert.equal(await field('Steps').inputValue(), '31');
-    assert.equal(await field('CFG scale').inputValue(), '6.5');
-    assert.equal(await field('Seed').inputValue(), '123456789');
-    assert.equal(await field('Width').inputValue(), '640');
-    assert.equal(await field('Height').inputValue(), '448');
-    assert.equal(await field('Sampler').inputValue(), 'dpmpp_2m_karras');
+    await expectFields({
+      Prompt: 'a castle on a hill, (sunset:1.2)',
+      'Negative prompt': 'fog, [people]',
+      Steps: '31',
+      'CFG scale': '6.5',
+      Seed: '123456789',
+      Width: '640',
+      Height: '448',
+      Sampler: 'dpmpp_2m_karras',
+    });
     assert.ok(await s.page.getByRole('radio', { name: 'Fixed' }).isChecked());
     await s.page.getByText('model "v1-5-pruned-emaonly" is not in the models folder', { exact: false }).waitFor();
     await s.screenshot('studio-recalled');
@@ -198,28 +198,34 @@ describe('studio in Chromium', { skip }, () => {
   test('a ComfyUI PNG loads through the file picker (the keyboard way)', async () => {
     await s.page.setInputFiles('input[type=file]', { name: 'fox.png', mimeType: 'image/png', buffer: await pngWith([['prompt', COMFY_PROMPT]]) });
     await s.page.getByText('Loaded the settings of "fox.png" (ComfyUI).', { exact: false }).waitFor();
-    assert.equal(await field('Prompt').inputValue(), 'a red fox in the snow');
-    assert.equal(await field('Negative prompt').inputValue(), 'lowres');
-    assert.equal(await field('Steps').inputValue(), '17');
-    assert.equal(await field('Seed').inputValue(), '4242');
-    assert.equal(await field('Width').inputValue(), '768');
-    assert.equal(await field('Sampler').inputValue(), 'euler_a');
+    await expectFields({
+      Prompt: 'a red fox in the snow',
+      'Negative prompt': 'lowres',
+      Steps: '17',
+      Seed: '4242',
+      Width: '768',
+      Sampler: 'euler_a',
+    });
   });
 
   test('dropping an InvokeAI PNG, then one of the studio’s own, recalls each', async () => {
     const invoke = JSON.stringify({ positive_prompt: 'a paper boat', negative_prompt: 'text', seed: 99, steps: 23, cfg_scale: 4.5, scheduler: 'dpmpp_2m_k', width: 576, height: 832, model: { name: 'sd15', base: 'sd-1' } });
     await drop('boat.png', await pngWith([['invokeai_metadata', invoke]]), 'image/png');
     await s.page.getByText('Loaded the settings of "boat.png" (InvokeAI).', { exact: false }).waitFor();
-    assert.equal(await field('Prompt').inputValue(), 'a paper boat');
-    assert.equal(await field('Steps').inputValue(), '23');
-    assert.equal(await field('Height').inputValue(), '832');
-    assert.equal(await field('Sampler').inputValue(), 'dpmpp_2m_karras');
+    await expectFields({
+      Prompt: 'a paper boat',
+      Steps: '23',
+      Height: '832',
+      Sampler: 'dpmpp_2m_karras',
+    });
 
     const own = readdirSync(s.outputsDir).find((f) => f.endsWith('.png'))!;
     await drop(own, readFileSync(join(s.outputsDir, own)), 'image/png');
     await s.page.getByText(`Loaded the settings of "${own}" (Diffusion Studio).`, { exact: false }).waitFor();
-    assert.equal(await field('Prompt').inputValue(), 'a lighthouse at dusk, (oil painting:1.2)');
-    assert.equal(await field('Seed').inputValue(), String(s.requests()[0].seed));
+    await expectFields({
+      Prompt: 'a lighthouse at dusk, (oil painting:1.2)',
+      Seed: String(s.requests()[0].seed),
+    });
   });
 
   test('dropping a non-image or a PNG without metadata says so and changes nothing', async () => {
@@ -240,10 +246,12 @@ describe('studio in Chromium', { skip }, () => {
     const details = s.page.getByLabel(/^Parameters of /);
     await details.getByText('a lighthouse at dusk, (oil painting:1.2)').waitFor();
     await details.getByRole('button', { name: 'Recall these settings' }).click();
-    assert.equal(await field('Prompt').inputValue(), 'a lighthouse at dusk, (oil painting:1.2)');
-    assert.equal(await field('Steps').inputValue(), '12');
-    assert.equal(await field('Seed').inputValue(), String(s.requests()[0].seed));
-    assert.equal(await field('Width').inputValue(), '64');
+    await expectFields({
+      Prompt: 'a lighthouse at dusk, (oil painting:1.2)',
+      Steps: '12',
+      Seed: String(s.requests()[0].seed),
+      Width: '64',
+    });
   });
 
   test('settings list the execution providers the engine host found', async () => {

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { EmojiPipeline, type EmojiResult } from '../pipelines/recipes/emoji/pipeline.ts';
 import { timeGrid } from '../pipelines/samplers/rectified-flow.ts';
-import { BadRequestError } from '../pipelines/recipes/request.ts';
+import { BadRequestError } from '../pipelines/jobs/api.ts';
 import { TorchGenerator } from '../pipelines/random/torch-randn.ts';
 import { relL2 } from './fixtures.ts';
 

@@ -69,14 +69,14 @@ test('studio heads search writes a preset that generate --heads reads back; a re
   assert.equal(report.renders, 0);
   assert.deepEqual(report.heads, preset.heads);
 
-  const parsed = parseGenerateArgs(['--prompt', 'x', '--model', fixture('sd15-tiny'), '--pag-scale', '3', '--heads', out]);
+  const parsed = await parseGenerateArgs(['--prompt', 'x', '--model', fixture('sd15-tiny'), '--pag-scale', '3', '--heads', out]);
   assert.ok(!parsed.help);
   if (!parsed.help) assert.deepEqual(parsed.request.pag?.heads, preset.heads.map(({ layer, head, u }) => ({ layer, head, strength: u })));
 
-  const other = (a: string[], message: RegExp) => assert.throws(() => parseGenerateArgs(a), (e: Error) => e instanceof UsageError && message.test(e.message), a.join(' '));
-  other(['--prompt', 'x', '--model', fixture('sdxl-tiny'), '--pag-scale', '3', '--heads', out], /--heads: head preset .*crisp\.json does not fit this model: it is for a sd1 model and this model is sdxl/);
-  other(['--prompt', 'x', '--model', fixture('sd15-tiny'), '--heads', out], /--heads needs --pag-scale/);
-  other(['--prompt', 'x', '--pag-scale', '3', '--heads', out], /--heads: head preset .*: the model must be known to check that the preset fits it; name the model \(--model\)/);
+  const other = (a: string[], message: RegExp) => assert.rejects(parseGenerateArgs(a), (e: Error) => e instanceof UsageError && message.test(e.message), a.join(' '));
+  await other(['--prompt', 'x', '--model', fixture('sdxl-tiny'), '--pag-scale', '3', '--heads', out], /--heads: head preset .*crisp\.json does not fit this model: it is for a sd1 model and this model is sdxl/);
+  await other(['--prompt', 'x', '--model', fixture('sd15-tiny'), '--heads', out], /--heads needs --pag-scale/);
+  await other(['--prompt', 'x', '--pag-scale', '3', '--heads', out], /--heads: head preset .*: the model must be known to check that the preset fits it; name the model \(--model\)/);
 });
 
 test('studio heads search: every bad option is reported by name', { skip }, async () => {

@@ -8,7 +8,8 @@ import * as op from '../pipelines/onnx/ops.ts';
 import { Session, tensor } from '../pipelines/runtime/session.ts';
 import { randn } from '../pipelines/random/torch-randn.ts';
 import { isolationBias, maskedLogit } from '../pipelines/attention/isolation.ts';
-import { gridFeeds, mutualLayerIndices, repositionMap, StoryAttentionInputs, storyCrossAttention, storySelfAttention, type StoryBatch } from '../pipelines/attention/reposition.ts';
+import { mutualLayerIndices, StoryAttentionInputs, storyCrossAttention, storySelfAttention, type StoryBatch } from '../pipelines/attention/reposition.ts';
+import { gridFeeds, repositionMap } from '../pipelines/recipes/story/reposition-masks.ts';
 import { runGraph } from './run-graph.ts';
 
 const MIN32 = maskedLogit('float32');

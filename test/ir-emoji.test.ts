@@ -14,11 +14,12 @@ import { TorchGenerator } from '../pipelines/random/torch-randn.ts';
 import type { Graph } from '../pipelines/onnx/graph.ts';
 import * as op from '../pipelines/onnx/ops.ts';
 import { maskedLogit } from '../pipelines/attention/isolation.ts';
-import { gridFeeds, mutualLayerIndices, repositionMap, type GridInputs } from '../pipelines/attention/reposition.ts';
+import { mutualLayerIndices, type GridInputs } from '../pipelines/attention/reposition.ts';
+import { gridFeeds, repositionMap } from '../pipelines/recipes/story/reposition-masks.ts';
 import { readEmojiConfig, type EmojiDitConfig } from '../pipelines/models/emoji/config.ts';
 import { buildEmojiDiT } from '../pipelines/models/emoji/dit.ts';
 import { EmojiPipeline } from '../pipelines/recipes/emoji/pipeline.ts';
-import { targetMasks, type Box } from '../pipelines/recipes/story/boxes.ts';
+import { StoryInputError, targetMasks, type Box } from '../pipelines/recipes/story/boxes.ts';
 import { buildStoryEmojiDiT, type StoryEmojiDiTOptions } from '../pipelines/recipes/story/emoji-dit.ts';
 import { emojiDitStoryModel } from '../pipelines/recipes/story/emoji-dit-story-model.ts';
 import { runStory } from '../pipelines/recipes/story/run-story.ts';
@@ -99,7 +100,8 @@ test('studio story runs the example story on the embedded emoji-dit when no mode
   };
   const subjects = [{ name: 'cat', words: 'cat face' }];
   await assert.rejects(bad('big.json', { width: 128, subjects, scenes: [{ prompt: 'a cat face' }] }), (e: Error) => e instanceof UsageError && /width 128: emoji-dit draws 64×64 images only/.test(e.message));
-  await assert.rejects(bad('lit.json', { model: 'emoji-lit', subjects, scenes: [{ prompt: 'a cat face' }] }), (e: Error) => e instanceof UsageError && /emoji-lit: story mode runs on emoji-dit/.test(e.message));
+  await assert.rejects(bad('lit.json', { model: 'emoji-lit', subjects, scenes: [{ prompt: 'a cat face' }] }), (e: Error) => e instanceof UsageError && /emoji-lit: emoji-LiT \(built in\) does not run story mode; story mode runs emoji-DiT/.test(e.message));
+  await assert.rejects(emojiDitStoryModel('emoji-lit'), (e: Error) => e instanceof StoryInputError && /emoji-lit: story mode runs on emoji-dit \(softmax self-attention\), not here: its ReLU linear attention/.test(e.message));
   await assert.rejects(bad('unnamed.json', { subjects, scenes: [{ prompt: 'a pizza', subjects: ['cat'] }] }), (e: Error) => e instanceof UsageError && /prompt names none of them: "cat face" \(cat\) does not occur/.test(e.message));
 });
 

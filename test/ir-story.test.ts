@@ -8,7 +8,7 @@ import { ClipTokenizer } from '../pipelines/text/clip-tokenizer.ts';
 import { SdPipeline } from '../pipelines/recipes/sd/pipeline.ts';
 import { encodePrompts } from '../pipelines/recipes/sd/conditioning.ts';
 import { Session } from '../pipelines/runtime/session.ts';
-import { gridFeeds } from '../pipelines/attention/reposition.ts';
+import { gridFeeds } from '../pipelines/recipes/story/reposition-masks.ts';
 import { boxArea, MAX_OVERLAP, overlapArea, StoryInputError } from '../pipelines/recipes/story/boxes.ts';
 import { buildStoryUNet } from '../pipelines/recipes/story/ir-unet.ts';
 import { runPass } from '../pipelines/recipes/story/pass.ts';

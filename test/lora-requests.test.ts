@@ -122,10 +122,10 @@ test('bad LoRAs: another family, no matching keys, a missing name, a corrupt fil
   await assert.rejects(runGenerate(GenerateRequestSchema.parse({ prompt: 'a cat', loras: [{ name: stray, weight: 1 }] })), /--lora does not apply to .*emoji/);
 });
 
-test('prompt tags and --lora flags parse as A1111 writes them', () => {
+test('prompt tags and --lora flags parse as A1111 writes them', async () => {
   assert.deepEqual(extractLoraTags('a cat <lora:style:0.7>, <lyco:detail> in a hat'), { prompt: 'a cat, in a hat', loras: [{ name: 'style', weight: 0.7 }, { name: 'detail', weight: 1 }] });
   assert.throws(() => extractLoraTags('<lora:style:strong>'), /the weight "strong" is not a number; write e\.g\. <lora:style:0\.8>/);
-  const args = parseGenerateArgs(['--prompt', 'x', '--lora', 'a.safetensors:0.5', '--lora', 'b']);
+  const args = await parseGenerateArgs(['--prompt', 'x', '--lora', 'a.safetensors:0.5', '--lora', 'b']);
   assert.ok(!args.help);
   if (!args.help) assert.deepEqual(args.request.loras, [{ name: 'a.safetensors', weight: 0.5 }, { name: 'b', weight: 1 }]);
 });

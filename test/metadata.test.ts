@@ -27,7 +27,7 @@ import {
   writeChunks,
   type GenerationRecord,
 } from '../pipelines/metadata/index.ts';
-import { GenerateRequestSchema, SAMPLER_NAMES } from '../pipelines/recipes/request.ts';
+import { GenerateRequestSchema, SAMPLER_NAMES } from '../pipelines/jobs/api.ts';
 import { fromA1111Sampler, toA1111Sampler } from '../pipelines/metadata/sampler-names.ts';
 
 function gradient(width: number, height: number, salt = 0): Uint8Array {

@@ -257,11 +257,11 @@ describe('studio presets and --preset', () => {
 
   test('--preset: ambiguous names are refused; a style and a sampler preset of one name both apply (real CLI)', async () => {
     process.env.STUDIO_PLUGINS_DIR = pluginsDir;
-    assert.throws(() => parseGenerateArgs(['--prompt', 'a fox', '--preset', 'Cinematic']), (e: Error) => e instanceof UsageError && /--preset: preset "Cinematic" is in several plugins; name one of: "fast\/Cinematic", "my-styles\/Cinematic"/.test(e.message));
-    const styled = parseGenerateArgs(['--prompt', 'a fox', '--preset', 'my-styles/Cinematic', '--seed', '1']);
+    await assert.rejects(parseGenerateArgs(['--prompt', 'a fox', '--preset', 'Cinematic']), (e: Error) => e instanceof UsageError && /--preset: preset "Cinematic" is in several plugins; name one of: "fast\/Cinematic", "my-styles\/Cinematic"/.test(e.message));
+    const styled = await parseGenerateArgs(['--prompt', 'a fox', '--preset', 'my-styles/Cinematic', '--seed', '1']);
     assert.ok(!styled.help);
     assert.equal(styled.request.prompt, 'cinematic still of a fox, shallow depth of field');
-    assert.throws(() => parseGenerateArgs(['--prompt', 'a fox', '--preset', 'nope']), /--preset: no style preset or sampler preset named "nope"/);
+    await assert.rejects(parseGenerateArgs(['--prompt', 'a fox', '--preset', 'nope']), /--preset: no style preset or sampler preset named "nope"/);
 
     plugin(join(pluginsDir, 'looks'), { name: 'looks', version: '1.0.0', studio: '>=0.1.0', styles: [{ name: 'look', prompt: 'moody photo of {prompt}', negative: 'cartoon' }], samplers: [{ name: 'look', sampler: 'euler', steps: 7, cfg: 4 }] });
     const engine = writeFakeEngine(work);

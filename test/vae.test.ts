@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { readJsonObject } from '../pipelines/checkpoints/json-fields.ts';
 import { vaeConfigFromDiffusers, type VaeConfig } from '../pipelines/models/vae/config.ts';
-import { Vae, brokenImage } from '../pipelines/models/vae/vae.ts';
+import { Vae } from '../pipelines/models/vae/vae.ts';
+import { brokenImage } from '../pipelines/runtime/result-checks.ts';
 import { rampWeights, tileStarts, tiledApply, type Nchw } from '../pipelines/models/vae/tiling.ts';
 import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
 

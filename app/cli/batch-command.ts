@@ -4,11 +4,11 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { AxisError, AXIS_NAMES, parseAxis, type Axis } from '../../pipelines/batch/axes.ts';
-import { engineHost, type BatchEngine } from '../../pipelines/batch/engines.ts';
-import { planBatch, type BatchPlan } from '../../pipelines/batch/plan.ts';
-import { BatchFileError, readBatchRows, type BatchRow } from '../../pipelines/batch/rows.ts';
-import { runBatch, type BatchEvent, type BatchOutcome } from '../../pipelines/batch/runner.ts';
+import { AxisError, AXIS_NAMES, parseAxis, type Axis } from '../../pipelines/jobs/batch/axes.ts';
+import { engineHost, type BatchEngine } from '../../pipelines/jobs/batch/engines.ts';
+import { planBatch, type BatchPlan } from '../../pipelines/jobs/batch/plan.ts';
+import { BatchFileError, readBatchRows, type BatchRow } from '../../pipelines/jobs/batch/rows.ts';
+import { runBatch, type BatchEvent, type BatchOutcome } from '../../pipelines/jobs/batch/runner.ts';
 import { PresetLookupError, PresetRegistry } from '../../pipelines/plugins/index.ts';
 import type { GenerateRequest } from '../../pipelines/jobs/api.ts';
 import { cancelOnSignals } from './cancel-on-signals.ts';
@@ -127,7 +127,7 @@ function checkMemory(args: BatchArgs): void {
   if (args.defaults.ep !== undefined && args.defaults.ep !== 'cpu') process.stderr.write(`studio batch: note: ${args.workers} hosts share one ${args.defaults.ep} device; expect less than ${args.workers}x\n`);
 }
 
-function makePlan(args: BatchArgs): BatchPlan {
+async function makePlan(args: BatchArgs): Promise<BatchPlan> {
   let rows: BatchRow[];
   let source: string;
   if (args.file === undefined) {
@@ -139,8 +139,8 @@ function makePlan(args: BatchArgs): BatchPlan {
     source = args.file;
     rows = readBatchRows(readFileSync(args.file, 'utf8'), args.file, ROW_OPTIONS);
   }
-  const parse = (options: Record<string, string>): GenerateRequest => {
-    const parsed = parseGenerateArgs(Object.entries(options).map(([k, v]) => `--${k}=${v}`));
+  const parse = async (options: Record<string, string>): Promise<GenerateRequest> => {
+    const parsed = await parseGenerateArgs(Object.entries(options).map(([k, v]) => `--${k}=${v}`));
     if (parsed.help) throw new Error('help is not a row option');
     return parsed.request;
   };
@@ -186,7 +186,7 @@ export async function batchCommand(argv: string[]): Promise<number> {
   }
   let plan: BatchPlan;
   try {
-    plan = makePlan(args);
+    plan = await makePlan(args);
   } catch (e) {
     if (e instanceof BatchFileError) throw new UsageError(e.message);
     throw e;

@@ -1,6 +1,6 @@
 // Ctrl-C for long CLI commands: the first SIGINT/SIGTERM aborts between steps, a second exits at once
 // (removing temp files, so nothing half-written is left). Returns the function that stops listening.
-import { removePendingTempFilesSync } from '../../pipelines/io/atomic-write.ts';
+import { removePendingTempFilesSync } from '../../pipelines/queue/atomic-write.ts';
 import { CancelledError, EXIT_CANCELLED } from './exit-codes.ts';
 
 export function cancelOnSignals(controller: AbortController, note = ''): () => void {

@@ -2,9 +2,9 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
-import { GenerateRequestSchema, type Attention, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
+import { GenerateRequestSchema, parseAttentionArg, type Attention, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
 import { UsageError } from './exit-codes.ts';
-import { requestHeads } from '../../pipelines/heads/request-heads.ts';
+import { withEngine } from './engine.ts';
 import { withPreset } from './presets-command.ts';
 
 export const OPTIONS = {
@@ -100,22 +100,21 @@ class Converter {
 
   attention(text: string | undefined): Attention | undefined {
     if (text === undefined) return undefined;
-    if (text === 'softmax' || text === 'agent') return { kind: text };
-    if (text.startsWith('linfusion:') && text.length > 'linfusion:'.length) return { kind: 'linfusion', path: text.slice('linfusion:'.length) };
-    this.problems.push(`--attention: expected softmax, agent or linfusion:PATH, got ${JSON.stringify(text)}`);
+    const parsed = parseAttentionArg(text);
+    if (typeof parsed === 'object') return parsed;
+    this.problems.push(`--attention: ${parsed}`);
     return undefined;
   }
 
   pag(values: Values): GenerateRequestInput['pag'] {
     const scale = this.decimal('pag-scale', values['pag-scale']);
     const layers = values['pag-layers']?.split(',').map((l) => l.trim()).filter(Boolean);
-    const heads = this.heads(values);
     if (scale === undefined) {
       if (layers !== undefined && values['pag-scale'] === undefined) this.problems.push('--pag-layers needs --pag-scale (the guidance strength) too');
       if (values.heads !== undefined && values['pag-scale'] === undefined) this.problems.push('--heads needs --pag-scale (the guidance strength) too');
       return undefined;
     }
-    return { scale, layers: layers ?? ['mid'], ...(heads ? { heads } : {}) };
+    return { scale, layers: layers ?? ['mid'] };
   }
 
   /** `--lora FILE_OR_NAME[:WEIGHT]`, repeatable; the weight defaults to 1 (a Windows drive letter is no weight). */
@@ -129,16 +128,6 @@ class Converter {
     });
   }
 
-  /** `--heads PRESET|FILE|L3H1:0.5,…` (joined with +), checked against --model when given. */
-  heads(values: Values): HeadWeight[] | undefined {
-    if (values.heads === undefined) return undefined;
-    try {
-      return requestHeads(values.heads, values.model, values['models-dir']);
-    } catch (e) {
-      this.problems.push(`--heads: ${(e as Error).message}`);
-      return undefined;
-    }
-  }
 }
 
 /** Paths that must exist before a long model load is worth starting. */
@@ -150,7 +139,7 @@ function checkPaths(values: Values, att: Attention | undefined): void {
     ['--lora-dir', values['lora-dir']],
     ['--embeddings', values.embeddings],
     ['--models-dir', values['models-dir']],
-    ['--attention linfusion:', att?.kind === 'linfusion' ? att.path : undefined],
+    [`--attention ${att?.kind}:`, att && 'path' in att ? att.path : undefined],
   ];
   // --model may also be a bare name looked up in --models-dir; only paths are checked here.
   const model = values.model;
@@ -180,7 +169,17 @@ function joinNegativeNumbers(argv: string[]): string[] {
   return out;
 }
 
-export function parseGenerateArgs(argv: string[]): GenerateArgs {
+/**
+ * `--heads PRESET|FILE|L3H1:0.5,…` (joined with +) as per-head strengths, checked against --model when
+ * given: the engine reads the model's layers and the presets.
+ */
+async function resolveHeads(values: Values): Promise<HeadWeight[]> {
+  const text = values.heads!;
+  return withEngine((engine) => engine.submit({ kind: 'heads.resolve', text, model: values.model, modelsDir: values['models-dir'] }));
+}
+
+/** The command line as a validated request; `--heads` is resolved by the engine, hence async. */
+export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
   let values: Values;
   try {
     ({ values } = parseArgs({ args: joinNegativeNumbers(argv), options: OPTIONS, strict: true, allowPositionals: false }));
@@ -219,6 +218,13 @@ export function parseGenerateArgs(argv: string[]): GenerateArgs {
     ep: values.ep as GenerateRequestInput['ep'],
     classLabel: c.integer('class', values.class),
   };
+  if (values.heads !== undefined && input.pag) {
+    try {
+      input.pag.heads = await resolveHeads(values);
+    } catch (e) {
+      c.problems.push(`--heads: ${(e as Error).message}`);
+    }
+  }
   const parsed = GenerateRequestSchema.safeParse(input);
   // One message per field: zod may report a value twice (e.g. not an integer, and too large).
   const issues = parsed.success ? [] : parsed.error.issues.filter((i, k, all) => all.findIndex((j) => j.path.join('.') === i.path.join('.')) === k);

@@ -53,7 +53,7 @@ function fileRef(name: string, sha256: string | undefined): { name: string; sha2
 const round = (ms: number): number => Math.round(ms * 10) / 10;
 
 export async function generateCommand(argv: string[]): Promise<number> {
-  const args = parseGenerateArgs(argv);
+  const args = await parseGenerateArgs(argv);
   if (args.help) {
     process.stdout.write(GENERATE_HELP);
     return EXIT_OK;

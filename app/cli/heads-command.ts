@@ -3,9 +3,7 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { OBJECTIVE_NAMES } from '../../pipelines/heads/objectives.ts';
-import { makeHeadPreset } from '../../pipelines/heads/presets.ts';
-import { BadRequestError, EXECUTION_PROVIDERS, SAMPLER_NAMES, type HeadList, type JobInputOf } from '../../pipelines/jobs/api.ts';
+import { BadRequestError, EXECUTION_PROVIDERS, HEAD_OBJECTIVE_NAMES as OBJECTIVE_NAMES, SAMPLER_NAMES, type HeadList, type JobInputOf } from '../../pipelines/jobs/api.ts';
 import { withEngine } from './engine.ts';
 import { CancelledError, EXIT_OK, UsageError } from './exit-codes.ts';
 import { ProgressBar } from './progress-bar.ts';
@@ -176,6 +174,7 @@ async function search(values: Values): Promise<number> {
   }
 
   const cacheFile = values.cache ?? `${values.out}.cache.json`;
+  const name = values.name ?? basename(values.out).replace(/\.json$/i, '');
   const job: JobInputOf<'heads.search'> = {
     kind: 'heads.search',
     model: values.model,
@@ -188,7 +187,7 @@ async function search(values: Values): Promise<number> {
     ...(values.size === undefined ? {} : { size }),
     ...(ownSampler ? {} : { sampler: sampler as JobInputOf<'heads.search'>['sampler'] }),
     ...(layers ? { layers } : {}),
-    objective: { kind: 'image', name: objective as 'sharpness', cacheFile, ...(values.reference === undefined ? {} : { reference: values.reference }) },
+    objective: { kind: 'image', name: objective as 'sharpness', cacheFile, preset: { name }, ...(values.reference === undefined ? {} : { reference: values.reference }) },
   };
 
   const controller = new AbortController();
@@ -209,18 +208,10 @@ async function search(values: Values): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  if (result.status !== 'done') throw new Error('the engine asked for picks, but this search has an image objective');
+  if (result.status !== 'done' || !result.preset) throw new Error('the engine answered a head search without the preset it was asked for');
 
-  const picks = result.heads.map(({ layer, head, strength }) => ({ layer, head, u: strength }));
-  const name = values.name ?? basename(values.out).replace(/\.json$/i, '');
-  const preset = makeHeadPreset({
-    name,
-    description: `HeadHunter: ${objective}, ${rounds} round(s) of k = ${k}, u = ${u}, for "${values.prompt}"`,
-    architecture: result.architecture,
-    scale,
-    heads: picks,
-    search: { objective, rounds, k, u, size: result.size, prompts: [values.prompt], seeds, scores: result.scores },
-  });
+  const { preset } = result;
+  const picks = preset.heads;
   const temp = `${values.out}.${process.pid}.tmp`;
   writeFileSync(temp, `${JSON.stringify(preset, null, 2)}\n`);
   renameSync(temp, values.out);
@@ -234,7 +225,7 @@ async function search(values: Values): Promise<number> {
   if (result.scores.none !== undefined) rows.push(['no perturbation', result.scores.none], ['PAG on every head', result.scores.allHeads]);
   result.roundsAdded.forEach((r, i) => rows.push([`round ${i + 1}: +${r.added.join(' +')}`, r.score]));
   const width = Math.max(...rows.map(([label]) => label.length), 'set'.length);
-  process.stdout.write(`${'set'.padEnd(width)}  ${objective}\n`);
+  process.stdout.write(`${'set'.padEnd(width)}  ${result.objective}\n`);
   for (const [label, score] of rows) process.stdout.write(`${label.padEnd(width)}  ${score === undefined ? '' : score.toPrecision(5)}\n`);
   process.stdout.write(`wrote ${values.out}: ${result.heads.length} heads at u = ${u}, scale ${scale} (${result.renders} previews rendered, ${result.cachedEvaluations} from the cache, ${(ms / 1000).toFixed(1)} s)\n`);
   return EXIT_OK;

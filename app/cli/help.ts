@@ -1,4 +1,4 @@
-import { EXECUTION_PROVIDERS, SAMPLER_NAMES } from '../../pipelines/jobs/api.ts';
+import { attentionCliForms, EXECUTION_PROVIDERS, SAMPLER_NAMES } from '../../pipelines/jobs/api.ts';
 
 export const MAIN_HELP = `Usage: studio <command> [options]
 
@@ -61,7 +61,8 @@ Guidance and attention:
                          up_blocks.0.attentions.1, … (default mid)
   --heads SPEC           Perturb single heads (SoftPAG): L3H1:0.5,L4H0:1, L3:1 (all heads),
                          or a head preset file/name; needs --pag-scale. See "studio heads list"
-  --attention KIND       softmax (default), agent, or linfusion:PATH
+  --attention KIND       ${attentionCliForms().join(', ')} (default softmax);
+                         agent options: ratio, agentRatio (0-1), agentSteps (share of steps)
   --preset NAME          Apply a style or sampler preset from the plugins folder
 
 Runtime and output:

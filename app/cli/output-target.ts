@@ -4,7 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { writeNewFileAtomic } from '../../pipelines/io/atomic-write.ts';
+import { writeNewFileAtomic } from '../../pipelines/queue/atomic-write.ts';
 import { UsageError } from './exit-codes.ts';
 
 const NUMBERED = /^(\d+)-/;

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeNewFileAtomic } from '../../pipelines/io/atomic-write.ts';
+import { writeNewFileAtomic } from '../../pipelines/queue/atomic-write.ts';
 import { encodePng } from '../../pipelines/metadata/encode-png.ts';
 import { BadRequestError, EXECUTION_PROVIDERS, StoryRequestSchema, type ExecutionProvider, type StoryImageOut, type StoryRequest } from '../../pipelines/jobs/api.ts';
 import { withEngine } from './engine.ts';

@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeNewFileAtomic } from '../../pipelines/io/atomic-write.ts';
+import { writeNewFileAtomic } from '../../pipelines/queue/atomic-write.ts';
 import { encodePng } from '../../pipelines/metadata/encode-png.ts';
 import { metadataChunks, type GenerationRecord } from '../../pipelines/metadata/generation-metadata.ts';
 import { readImageMetadata } from '../../pipelines/metadata/read-metadata.ts';

@@ -13,7 +13,7 @@ import { Gallery } from './gallery.ts';
 import { readDroppedImage } from './dropped-image.ts';
 import type { AppJobRun as JobRun } from '../../pipelines/queue/index.ts';
 import { PersistentJobQueue } from '../../pipelines/queue/index.ts';
-import { HeadPresets } from './head-presets.ts';
+import { HeadPresets } from '../../pipelines/jobs/head-presets.ts';
 import { HeadTools } from './head-tools.ts';
 import { isStoryPayload, runStoryJob, storyJobSpec, type StoryPayload } from './studio-story.ts';
 

@@ -12,6 +12,7 @@ import { attentionSchedule } from '../../pipelines/attention/registry.ts';
 import type { SelfAttentionVariant } from '../../pipelines/attention/self-attention.ts';
 import { Session, ort, tensor, type Provider } from '../../pipelines/runtime/session.ts';
 import { SD15_UNET_CONFIG } from './unet-tensors.ts';
+import { allFinite } from '../../pipelines/runtime/result-checks.ts';
 
 /** Every registered variant, plus AgentSD's late phase (plain ToMe) on its own. */
 export const VARIANTS = [...ATTENTION_KINDS, 'agent-late'] as const;
@@ -117,6 +118,6 @@ export async function runConfiguration(spec: RunSpec): Promise<RunResult> {
     stepsMs,
     stepsCpuS,
     maxRssGb: process.resourceUsage().maxRSS / 2 ** 20,
-    finite: out.every(Number.isFinite),
+    finite: allFinite(out),
   };
 }

@@ -15,9 +15,10 @@ export interface HeadPerturbation {
   rows: number;
 }
 
+const maxHeads = (layers: readonly SelfAttentionLayer[]): number => Math.max(...layers.map((l) => l.heads));
+
 export function headWeightsInput(g: Graph, layers: readonly SelfAttentionLayer[], rows: number): HeadPerturbation {
-  const maxHeads = Math.max(...layers.map((l) => l.heads));
-  return { weights: g.input(HEAD_WEIGHTS_INPUT, 'float32', [layers.length, maxHeads]), rows };
+  return { weights: g.input(HEAD_WEIGHTS_INPUT, 'float32', [layers.length, maxHeads(layers)]), rows };
 }
 
 /** The layer's output after `to_out`, with the perturbation applied to the last `p.rows` rows. */
@@ -44,17 +45,20 @@ export interface HeadPick {
 
 /** The `head_weights` values [layers × maxHeads] for a selection of heads, checked against the model. */
 export function headWeightsData(layers: readonly SelfAttentionLayer[], picks: readonly HeadPick[]): Float32Array {
-  const maxHeads = Math.max(...layers.map((l) => l.heads));
-  const data = new Float32Array(layers.length * maxHeads);
+  const width = maxHeads(layers);
+  const data = new Float32Array(layers.length * width);
   for (const p of picks) {
     const layer = layers[p.layer];
     if (!Number.isInteger(p.layer) || !layer) throw new RangeError(`head L${p.layer}H${p.head}: layer ${p.layer} does not exist (this model has self-attention layers 0–${layers.length - 1})`);
     if (!Number.isInteger(p.head) || p.head < 0 || p.head >= layer.heads) throw new RangeError(`head L${p.layer}H${p.head}: layer ${p.layer} (${layer.name}) has heads 0–${layer.heads - 1}`);
     if (!(p.u >= 0 && p.u <= 1)) throw new RangeError(`head L${p.layer}H${p.head}: strength u = ${p.u} must lie in [0, 1]`);
-    data[p.layer * maxHeads + p.head] = p.u;
+    data[p.layer * width + p.head] = p.u;
   }
   return data;
 }
+
+/** The shape of the `head_weights` input: [layers, the most heads of any layer]. */
+export const headWeightsShape = (layers: readonly SelfAttentionLayer[]): [number, number] => [layers.length, maxHeads(layers)];
 
 /** PAG at layer level: u = 1 on every head of the given layers. */
 export function wholeLayerPicks(layers: readonly SelfAttentionLayer[], indices: readonly number[], u = 1): HeadPick[] {

@@ -1,11 +1,11 @@
 // The self-attention variants with their graph side: one module each (softmax.ts, agent.ts,
 // linfusion.ts), gathered here. Adding a variant: its data entry in ./options.ts, its module with an
 // `AttentionPlugin`, and one line below. SoftPAG / PAG is not a variant but a per-head wrapper around
-// whichever variant runs (./head-perturbation.ts), described by HEAD_PERTURBATION.
+// whichever variant runs (./head-perturbation.ts: the graph builds every variant's output through it);
+// which families offer it is part of each family's methods.
 import type { Graph } from '../onnx/graph.ts';
 import { agentPlugin } from './agent.ts';
 import { FlopCountingGraph } from './flops.ts';
-import { finishAttention } from './head-perturbation.ts';
 import { linfusionPlugin } from './linfusion.ts';
 import { ATTENTION_KINDS, type Attention, type AttentionKind } from './options.ts';
 import type { AttentionPlugin, AttentionSchedule } from './plugin.ts';
@@ -36,14 +36,6 @@ export function runsOn(kind: AttentionKind, family: string): boolean {
 
 /** The variants a family runs, in registry order. */
 export const variantsFor = (family: string): AttentionKind[] => ATTENTION_KINDS.filter((k) => runsOn(k, family));
-
-/** SoftPAG / PAG / HeadHunter: a per-head blend toward V on the perturbed batch rows, around any variant. */
-export const HEAD_PERTURBATION = {
-  id: 'softpag',
-  families: ['sd1', 'sd2', 'sdxl', 'emoji-dit', 'emoji-lit'],
-  layers: 'every self-attention layer (the `head_weights` graph input), perturbed batch rows only',
-  wrap: finishAttention,
-} as const;
 
 /** FLOPs (MatMul, Conv, attention) of the graph `build` makes with `variant`, counted on the graph itself. */
 export function attentionFlops(variant: SelfAttentionVariant, build: (g: Graph, variant: SelfAttentionVariant) => void): { flops: number; byOp: Record<string, number> } {

@@ -1,11 +1,15 @@
-// What a model path holds, told from tensor names and shapes (files) or config files (folders).
+// What a model path holds, told from tensor names and shapes (files) or config files (folders): a model
+// family's checkpoint (each family's signature, ./signatures.ts), or one of the files that are not a
+// model by themselves (LoRA, VAE, LinFusion modules), or nothing known.
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../io/safetensors.ts';
 import { TorchPtFile } from '../io/torch-pt.ts';
 import { readJsonObject } from './json-fields.ts';
+import { signature, SIGNATURES } from './signatures.ts';
 
-export type Family = 'sd1' | 'sd2' | 'sdxl' | 'dit' | 'dico' | 'linfusion' | 'lora' | 'vae' | 'unknown';
+/** A model family's id (pipelines/families), or what a file that is not a model holds. */
+export type Family = string;
 
 export interface Detection {
   family: Family;
@@ -19,13 +23,12 @@ const has = (keys: readonly string[], prefix: string) => keys.some((k) => k.star
 /** Family of one safetensors file from its tensor names. */
 export function detectTensorNames(keys: readonly string[]): Detection {
   const file = (family: Family, description: string): Detection => ({ family, layout: 'single-file', description });
-  const unet = has(keys, 'model.diffusion_model.');
-  if (unet && has(keys, 'conditioner.embedders.')) {
-    if (has(keys, 'conditioner.embedders.1.model.')) return file('sdxl', 'an SDXL checkpoint (UNet, two text encoders, VAE)');
-    return file('unknown', 'an SGM checkpoint with one OpenCLIP text encoder (an SDXL refiner?), which is not supported');
+  for (const sig of SIGNATURES) {
+    const description = sig.recogniseFile(keys);
+    if (description) return file(sig.id, description);
   }
-  if (unet && has(keys, 'cond_stage_model.model.')) return file('sd2', 'an SD 2.x checkpoint (UNet, OpenCLIP text encoder, VAE)');
-  if (unet && has(keys, 'cond_stage_model.transformer.')) return file('sd1', 'an SD 1.x checkpoint (UNet, CLIP text encoder, VAE)');
+  const unet = has(keys, 'model.diffusion_model.');
+  if (unet && has(keys, 'conditioner.embedders.')) return file('unknown', 'an SGM checkpoint with one OpenCLIP text encoder (an SDXL refiner?), which is not supported');
   if (unet) return file('unknown', 'a UNet without a known text encoder (`model.diffusion_model.*` only)');
   const lora = keys.filter((k) => /(lora_down|lora_up|lora_A|lora_B|lora\.down|lora\.up)\./.test(k) || k.endsWith('.alpha'));
   if (lora.length > 0 && lora.length >= keys.length / 2) {
@@ -38,12 +41,6 @@ export function detectTensorNames(keys: readonly string[]): Detection {
   if (has(keys, `${vaePrefix}encoder.conv_in.`) && has(keys, `${vaePrefix}decoder.conv_in.`)) {
     const layout = has(keys, `${vaePrefix}encoder.down_blocks.`) ? 'diffusers layout' : 'original layout';
     return file('vae', `a VAE-only file (${layout})`);
-  }
-  if (has(keys, 'x_embedder.') && has(keys, 't_embedder.') && has(keys, 'blocks.0.adaLN_modulation.')) {
-    return file('dit', 'a DiT (class-conditional diffusion transformer)');
-  }
-  if (has(keys, 'encoder_level_1.') && has(keys, 'decoder_level_1.') && has(keys, 't_embedder_1.')) {
-    return file('dico', 'a DiCo (class-conditional ConvNet diffusion model)');
   }
   if (keys.length > 0 && keys.every((k) => /^\d+\.(to_q_?|to_k_?|to_v|to_out)[.]/.test(k))) {
     return file('linfusion', 'a LinFusion module file (linear-attention modules for a UNet)');
@@ -68,20 +65,11 @@ export function detectFolder(dir: string): Detection {
   }
   const index = readJsonObject(indexFile);
   const cls = String(index._class_name ?? '');
-  if (cls.startsWith('StableDiffusionXL')) return folder('sdxl', `an SDXL diffusers folder (${cls})`);
-  if (cls.startsWith('StableDiffusion') && !cls.includes('3')) {
-    const sd2 = isOpenClipTextEncoder(join(dir, 'text_encoder', 'config.json'));
-    return folder(sd2 ? 'sd2' : 'sd1', `an SD ${sd2 ? '2.x' : '1.x'} diffusers folder (${cls})`);
+  for (const sig of SIGNATURES) {
+    const description = sig.recogniseFolder?.(cls, dir);
+    if (description) return folder(sig.id, description);
   }
   return folder('unknown', `a diffusers folder for ${cls || 'an unnamed pipeline'}, which is not supported`);
-}
-
-/** SD 2.x's OpenCLIP-H encoder uses exact GELU; SD 1.x's CLIP-L quick_gelu. Width is the fallback for odd configs. */
-function isOpenClipTextEncoder(configFile: string): boolean {
-  if (!existsSync(configFile)) return false;
-  const cfg = readJsonObject(configFile);
-  if (typeof cfg.hidden_act === 'string') return cfg.hidden_act === 'gelu';
-  return cfg.hidden_size === 1024;
 }
 
 export function detectPath(path: string): Detection {
@@ -94,9 +82,9 @@ export function detectPath(path: string): Detection {
   return detectTensorNames(SafetensorsFile.open(path).keys());
 }
 
-/** .pt files are read (without running pickle code) for the class-conditional families only. */
+/** .pt files are read (without running pickle code) for the families that publish them (DiT, DiCo). */
 function detectTorchPt(path: string): Detection {
   const detection = detectTensorNames(TorchPtFile.open(path).keys());
-  if (detection.family === 'dit' || detection.family === 'dico') return detection;
+  if (signature(detection.family)?.readsTorchPt) return detection;
   throw new Error(`${path}: ${detection.description}; .pt files are read for DiT and DiCo checkpoints only: convert other models to .safetensors first`);
 }

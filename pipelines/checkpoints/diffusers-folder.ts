@@ -5,15 +5,12 @@ import { SafetensorsFile } from '../io/safetensors.ts';
 import { clipTextConfigFromHf } from '../models/clip/config.ts';
 import { vaeConfigFromDiffusers } from '../models/vae/config.ts';
 import type { ClipPad } from '../text/clip-tokenizer.ts';
-import { defaultPads, defaultScheduler, type SchedulerSpec, type SdFamily } from './family-defaults.ts';
+import type { SchedulerSpec, SdCheckpointProfile } from './signature.ts';
 import { readJsonObject, type JsonObject } from './json-fields.ts';
 import { hfClipToCanonical } from './keymap-clip.ts';
 import type { LoadOptions, PipelineSources, PredictionType } from './pipeline-sources.ts';
 import { ShardedSource, mapKeys, type KeyedSource } from './sources.ts';
 import { findTokenizerDir, tokenizerPad } from './tokenizers.ts';
-
-const FAMILY_NAMES: Record<SdFamily, string> = { sd1: 'SD 1.x', sd2: 'SD 2.x', sdxl: 'SDXL' };
-export const familyName = (f: SdFamily) => FAMILY_NAMES[f];
 
 /** The weights of one component folder: `<base>.safetensors`, its fp16 variant, or a sharded index. */
 export function componentWeights(dir: string, base: string): KeyedSource {
@@ -33,30 +30,30 @@ export function componentWeights(dir: string, base: string): KeyedSource {
 /** Text-encoder names without HF's optional `text_model.` prefix. */
 export const canonicalTextEncoder = (src: KeyedSource): KeyedSource => mapKeys(src, (k) => hfClipToCanonical(k, ''));
 
-export function readScheduler(dir: string, family: SdFamily): { spec: SchedulerSpec; prediction: PredictionType; reason: string } | undefined {
+export function readScheduler(dir: string, profile: SdCheckpointProfile): { spec: SchedulerSpec; prediction: PredictionType; reason: string } | undefined {
   const file = join(dir, 'scheduler', 'scheduler_config.json');
   if (!existsSync(file)) return undefined;
   const json = readJsonObject(file);
   const { _class_name: cls, _diffusers_version: _v, ...config } = json;
   const prediction = (typeof config.prediction_type === 'string' ? config.prediction_type : 'epsilon') as PredictionType;
-  const className = typeof cls === 'string' ? cls : defaultScheduler(family, prediction).className;
+  const className = typeof cls === 'string' ? cls : profile.scheduler(prediction).className;
   return { spec: { className, config }, prediction, reason: `${file}` };
 }
 
-export function loadDiffusersFolder(dir: string, family: SdFamily, description: string, o: LoadOptions): PipelineSources {
+export function loadDiffusersFolder(dir: string, profile: SdCheckpointProfile, description: string, o: LoadOptions): PipelineSources {
   const index = readJsonObject(join(dir, 'model_index.json'));
-  const encoderNames = family === 'sdxl' ? ['text_encoder', 'text_encoder_2'] : ['text_encoder'];
+  const encoderNames = profile.textEncoderFolders;
   for (const component of ['unet', 'vae', ...encoderNames]) {
     if (index[component] === undefined && !existsSync(join(dir, component))) {
-      throw new Error(`${dir}: the ${familyName(family)} pipeline needs a ${component}/ folder, which model_index.json does not list and the folder lacks`);
+      throw new Error(`${dir}: the ${profile.name} pipeline needs a ${component}/ folder, which model_index.json does not list and the folder lacks`);
     }
   }
   const config = (component: string): JsonObject => readJsonObject(join(dir, component, 'config.json'));
-  const scheduler = readScheduler(dir, family);
+  const scheduler = readScheduler(dir, profile);
   const prediction = o.predictionType ?? scheduler?.prediction ?? 'epsilon';
-  const pads: ClipPad[] = defaultPads(family).map((pad, i) => tokenizerPad(i, dir, pad));
+  const pads: ClipPad[] = profile.pads.map((pad, i) => tokenizerPad(i, dir, pad));
   return {
-    family,
+    family: profile.id,
     layout: 'diffusers',
     path: dir,
     description,
@@ -66,10 +63,10 @@ export function loadDiffusersFolder(dir: string, family: SdFamily, description: 
     unetConfig: config('unet'),
     vaeConfig: vaeConfigFromDiffusers(config('vae'), join(dir, 'vae', 'config.json')),
     textConfigs: encoderNames.map((n) => clipTextConfigFromHf(config(n), join(dir, n, 'config.json'))),
-    scheduler: scheduler?.spec ?? defaultScheduler(family, prediction),
+    scheduler: scheduler?.spec ?? profile.scheduler(prediction),
     predictionType: prediction,
     predictionReason: o.predictionType ? 'given' : scheduler ? `prediction_type in ${scheduler.reason}` : 'family default (no scheduler config)',
-    tokenizerDirs: encoderNames.map((_, i) => findTokenizerDir(i, { modelDir: dir, modelsDir: o.modelsDir, model: dir, familyName: familyName(family) })),
+    tokenizerDirs: encoderNames.map((_, i) => findTokenizerDir(i, { modelDir: dir, modelsDir: o.modelsDir, model: dir, familyName: profile.name })),
     tokenizerPads: pads,
   };
 }

@@ -6,7 +6,7 @@ import { clipTextConfigFromHf, type ClipTextConfig } from '../models/clip/config
 import { vaeConfigFromDiffusers, type VaeConfig } from '../models/vae/config.ts';
 import type { JsonObject } from './json-fields.ts';
 import { countIndexed, indicesUnder, shapeOf, type KeyedSource } from './sources.ts';
-import { defaultUnetConfig, defaultVaeConfig, type SdFamily, type TextEncoderDefaults } from './family-defaults.ts';
+import type { SdCheckpointProfile, TextEncoderDefaults } from './signature.ts';
 
 export class ConfigMismatchError extends Error {
   constructor(source: string, field: string, fromShapes: unknown, given: unknown, givenBy: string) {
@@ -36,7 +36,7 @@ export interface GivenConfig {
 }
 
 /** diffusers UNet2DConditionModel config of a UNet source with diffusers names. */
-export function resolveUnetConfig(src: KeyedSource, family: SdFamily, given?: GivenConfig, pooledTextDim?: number): JsonObject {
+export function resolveUnetConfig(src: KeyedSource, profile: SdCheckpointProfile, given?: GivenConfig, pooledTextDim?: number): JsonObject {
   const keys = src.keys();
   const levels = indicesUnder(keys, 'down_blocks.');
   const upLevels = indicesUnder(keys, 'up_blocks.');
@@ -62,26 +62,14 @@ export function resolveUnetConfig(src: KeyedSource, family: SdFamily, given?: Gi
     // text_time embeds pooled text (width of the 2nd encoder's projection) ‖ 6 Fourier-embedded size values.
     if (pooledTextDim !== undefined && (addIn - pooledTextDim) % 6 === 0) inferred.addition_time_embed_dim = (addIn - pooledTextDim) / 6;
   }
-  const base = defaultUnetConfig(family);
+  const base = profile.unetConfig();
   const config = settle(src.path, inferred, base, given, levels.length);
-  if (!given) config.attention_head_dim = defaultHeads(family, channels, src.path);
+  if (!given) config.attention_head_dim = profile.headCounts(channels, src.path);
   return config;
 }
 
-/**
- * diffusers' `attention_head_dim` (which, for these UNets, is the number of heads): SD 1.x has 8 heads
- * at every level; SD 2.x and SDXL heads of width 64.
- */
-function defaultHeads(family: SdFamily, channels: number[], source: string): number | number[] {
-  if (family === 'sd1') return 8;
-  if (channels.some((c) => c % 64 !== 0)) {
-    throw new Error(`${source}: cannot tell the UNet's attention head counts (channels ${channels} are not multiples of the usual head width 64); ${configAdvice(source)}`);
-  }
-  return channels.map((c) => c / 64);
-}
-
 /** AutoencoderKL config of a VAE source with diffusers names. */
-export function resolveVaeConfig(src: KeyedSource, family: SdFamily, given?: GivenConfig): VaeConfig {
+export function resolveVaeConfig(src: KeyedSource, profile: Pick<SdCheckpointProfile, 'id' | 'vaeConfig'>, given?: GivenConfig): VaeConfig {
   const keys = src.keys();
   const levels = indicesUnder(keys, 'encoder.down_blocks.');
   const inferred: JsonObject = {
@@ -94,11 +82,11 @@ export function resolveVaeConfig(src: KeyedSource, family: SdFamily, given?: Giv
     use_quant_conv: src.has('quant_conv.weight'),
     use_post_quant_conv: src.has('post_quant_conv.weight'),
   };
-  const base = defaultVaeConfig(family);
+  const base = profile.vaeConfig();
   base.down_block_types = levels.map(() => 'DownEncoderBlock2D');
   base.up_block_types = levels.map(() => 'UpDecoderBlock2D');
   const json = settle(src.path, inferred, base, given, levels.length);
-  return vaeConfigFromDiffusers(json, given?.file ?? `built-in ${family} VAE config`);
+  return vaeConfigFromDiffusers(json, given?.file ?? `built-in ${profile.id} VAE config`);
 }
 
 /** CLIP text config of a text-encoder source with canonical names (see models/clip/text-model.ts). */

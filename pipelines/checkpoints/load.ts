@@ -6,6 +6,7 @@ import { detectPath, type Detection } from './detect.ts';
 import { loadDiffusersFolder } from './diffusers-folder.ts';
 import type { LoadOptions, PipelineSources } from './pipeline-sources.ts';
 import { loadSingleFile } from './single-file.ts';
+import { sdProfile } from './signatures.ts';
 import { loadVaeOverride } from './vae-override.ts';
 
 export class NotAModelError extends Error {
@@ -42,13 +43,13 @@ export function resolveModelPath(path: string, modelsDir?: string): string {
 export function loadPipelineSources(path: string, o: LoadOptions = {}): PipelineSources {
   const where = resolveModelPath(path, o.modelsDir);
   const detection = detectPath(where);
-  const { family } = detection;
-  if (family !== 'sd1' && family !== 'sd2' && family !== 'sdxl') throw new NotAModelError(where, detection, ADVICE[family]);
-  const sources = detection.layout === 'diffusers' ? loadDiffusersFolder(where, family, detection.description, o) : loadSingleFile(where, family, detection.description, o);
+  const profile = sdProfile(detection.family);
+  if (!profile) throw new NotAModelError(where, detection, ADVICE[detection.family]);
+  const sources = detection.layout === 'diffusers' ? loadDiffusersFolder(where, profile, detection.description, o) : loadSingleFile(where, profile, detection.description, o);
   // The scheduler config is what samplers read; keep it consistent with the decided prediction type.
   sources.scheduler = { ...sources.scheduler, config: { ...sources.scheduler.config, prediction_type: sources.predictionType } };
   if (o.vae) {
-    const override = loadVaeOverride(o.vae, family, sources.vaeConfig);
+    const override = loadVaeOverride(o.vae, profile, sources.vaeConfig);
     sources.vae = override.source;
     sources.vaeConfig = override.config;
   }

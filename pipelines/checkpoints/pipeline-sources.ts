@@ -3,14 +3,15 @@
 import type { ClipTextConfig } from '../models/clip/config.ts';
 import type { VaeConfig } from '../models/vae/config.ts';
 import type { ClipPad } from '../text/clip-tokenizer.ts';
-import type { SchedulerSpec, SdFamily } from './family-defaults.ts';
+import type { SchedulerSpec } from './signature.ts';
 import type { JsonObject } from './json-fields.ts';
 import type { KeyedSource } from './sources.ts';
 
 export type PredictionType = 'epsilon' | 'v_prediction' | 'sample';
 
 export interface PipelineSources {
-  family: SdFamily;
+  /** The Stable Diffusion family's id (pipelines/families: sd1, sd2, sdxl). */
+  family: string;
   layout: 'diffusers' | 'single-file';
   /** The path given (a folder or a .safetensors file). */
   path: string;

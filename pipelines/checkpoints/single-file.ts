@@ -3,8 +3,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SafetensorsFile } from '../io/safetensors.ts';
-import { defaultPads, defaultScheduler, defaultTextEncoders, type SdFamily } from './family-defaults.ts';
-import { familyName, readScheduler } from './diffusers-folder.ts';
+import type { SdCheckpointProfile } from './signature.ts';
+import { readScheduler } from './diffusers-folder.ts';
 import { resolveClipConfig, resolveUnetConfig, resolveVaeConfig, type GivenConfig } from './infer-config.ts';
 import { readJsonObject } from './json-fields.ts';
 import { hfClipToCanonical, openClipToCanonical } from './keymap-clip.ts';
@@ -66,12 +66,12 @@ function given(dir: string | undefined, ...parts: string[]): GivenConfig | undef
  * LayerNorm bias of the last up-block attention spreads far wider (std ≈ 0.2) than in the ε models
  * (≈ 0.03); 0.09 separates them.
  */
-function detectPrediction(file: SafetensorsFile, family: SdFamily, unet: MappedSource): { type: PredictionType; reason: string } | undefined {
+function detectPrediction(file: SafetensorsFile, profile: SdCheckpointProfile, unet: MappedSource): { type: PredictionType; reason: string } | undefined {
   if (file.has('v_pred')) return { type: 'v_prediction', reason: 'the checkpoint has a v_pred marker tensor' };
   const spec = file.metadata['modelspec.prediction_type'];
   if (spec) return { type: spec.startsWith('v') ? 'v_prediction' : 'epsilon', reason: `metadata modelspec.prediction_type = ${spec}` };
   if (file.metadata['modelspec.architecture']?.endsWith('-v')) return { type: 'v_prediction', reason: `metadata modelspec.architecture = ${file.metadata['modelspec.architecture']}` };
-  if (family === 'sd2' && unet.has('conv_in.weight') && unet.info('conv_in.weight').shape[1] === 4) {
+  if (profile.predictionFromWeights && unet.has('conv_in.weight') && unet.info('conv_in.weight').shape[1] === 4) {
     const keys = unet.keys();
     const level = Math.max(...indicesUnder(keys, 'up_blocks.'));
     const last = Math.max(...indicesUnder(keys, `up_blocks.${level}.attentions.`));
@@ -87,12 +87,12 @@ function detectPrediction(file: SafetensorsFile, family: SdFamily, unet: MappedS
   return undefined;
 }
 
-export function loadSingleFile(path: string, family: SdFamily, description: string, o: LoadOptions): PipelineSources {
+export function loadSingleFile(path: string, profile: SdCheckpointProfile, description: string, o: LoadOptions): PipelineSources {
   const file = SafetensorsFile.open(path);
   const cfgDir = configFolder(path, o);
   const unet = originalUnet(file);
   const vae = originalVae(file);
-  const encoderSpecs = defaultTextEncoders(family);
+  const encoderSpecs = profile.textEncoders;
   const textEncoders = encoderSpecs.map((spec) =>
     mapKeys(file, (k) => (spec.layout === 'hf' ? hfClipToCanonical(k, spec.prefix) : openClipToCanonical(k, spec.prefix))),
   );
@@ -100,22 +100,18 @@ export function loadSingleFile(path: string, family: SdFamily, description: stri
     if (!src.has('embeddings.token_embedding.weight')) throw new Error(`${path}: text encoder ${i + 1} (${encoderSpecs[i].prefix}*) has no token embedding: the file is incomplete`);
   });
   const textConfigs = textEncoders.map((src, i) => resolveClipConfig(src, encoderSpecs[i], given(cfgDir, i === 0 ? 'text_encoder' : `text_encoder_${i + 1}`, 'config.json')));
-  const scheduler = cfgDir ? readScheduler(cfgDir, family) : undefined;
+  const scheduler = cfgDir ? readScheduler(cfgDir, profile) : undefined;
   // What the user put beside the file (or gave with --config) wins over what the weights suggest.
   const found = (scheduler && { type: scheduler.prediction, reason: `prediction_type in ${scheduler.reason}` }) ??
     yamlPrediction(path, o) ??
-    detectPrediction(file, family, unet) ??
-    { type: 'epsilon' as const, reason: `${familyName(family)} default` };
+    detectPrediction(file, profile, unet) ??
+    { type: 'epsilon' as const, reason: `${profile.name} default` };
   const prediction = o.predictionType ?? found.type;
-  const unetConfig = resolveUnetConfig(unet, family, given(cfgDir, 'unet', 'config.json'), textConfigs[1]?.projectionDim);
-  if (family === 'sd2' && !cfgDir) {
-    // diffusers' SD 2.x v-models (768²) upcast attention; the ε base models work at 512².
-    unetConfig.sample_size = prediction === 'v_prediction' ? 96 : 64;
-    unetConfig.upcast_attention = prediction === 'v_prediction';
-  }
-  const tokenizerLookup = { modelDir: cfgDir, modelsDir: o.modelsDir, model: path, familyName: familyName(family) };
+  const unetConfig = resolveUnetConfig(unet, profile, given(cfgDir, 'unet', 'config.json'), textConfigs[1]?.projectionDim);
+  if (!cfgDir) profile.unetForPrediction?.(unetConfig, prediction);
+  const tokenizerLookup = { modelDir: cfgDir, modelsDir: o.modelsDir, model: path, familyName: profile.name };
   return {
-    family,
+    family: profile.id,
     layout: 'single-file',
     path,
     description,
@@ -123,12 +119,12 @@ export function loadSingleFile(path: string, family: SdFamily, description: stri
     vae,
     textEncoders,
     unetConfig,
-    vaeConfig: resolveVaeConfig(vae, family, given(cfgDir, 'vae', 'config.json')),
+    vaeConfig: resolveVaeConfig(vae, profile, given(cfgDir, 'vae', 'config.json')),
     textConfigs,
-    scheduler: scheduler?.spec ?? defaultScheduler(family, prediction),
+    scheduler: scheduler?.spec ?? profile.scheduler(prediction),
     predictionType: prediction,
     predictionReason: o.predictionType ? 'given' : found.reason,
     tokenizerDirs: textEncoders.map((_, i) => findTokenizerDir(i, tokenizerLookup)),
-    tokenizerPads: defaultPads(family).map((pad, i) => tokenizerPad(i, cfgDir, pad)),
+    tokenizerPads: profile.pads.map((pad, i) => tokenizerPad(i, cfgDir, pad)),
   };
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { SafetensorsFile } from '../io/safetensors.ts';
 import { vaeConfigFromDiffusers, type VaeConfig } from '../models/vae/config.ts';
 import { componentWeights } from './diffusers-folder.ts';
-import type { SdFamily } from './family-defaults.ts';
+import type { SdCheckpointProfile } from './signature.ts';
 import { resolveVaeConfig } from './infer-config.ts';
 import { readJsonObject } from './json-fields.ts';
 import { VAE_PREFIX, originalVae } from './single-file.ts';
@@ -32,7 +32,7 @@ function vaeFile(path: string): KeyedSource {
  * The VAE at `path`, configured like `base` (the model's own VAE config: scaling factor and norm groups
  * belong to the family) except where its tensors' shapes say otherwise. Its latent channels must match.
  */
-export function loadVaeOverride(path: string, family: SdFamily, base: VaeConfig): VaeOverride {
+export function loadVaeOverride(path: string, profile: Pick<SdCheckpointProfile, 'id' | 'vaeConfig'>, base: VaeConfig): VaeOverride {
   if (!existsSync(path)) throw new Error(`VAE ${path}: no such file or folder`);
   let source: KeyedSource;
   let config: VaeConfig;
@@ -41,7 +41,7 @@ export function loadVaeOverride(path: string, family: SdFamily, base: VaeConfig)
     config = vaeConfigFromDiffusers(readJsonObject(join(path, 'config.json')), join(path, 'config.json'));
   } else {
     source = vaeFile(path);
-    const shaped = resolveVaeConfig(source, family);
+    const shaped = resolveVaeConfig(source, profile);
     config = { ...shaped, scalingFactor: base.scalingFactor, shiftFactor: base.shiftFactor, latentsMean: base.latentsMean, latentsStd: base.latentsStd, normNumGroups: base.normNumGroups, forceUpcast: base.forceUpcast };
   }
   if (config.latentChannels !== base.latentChannels) {

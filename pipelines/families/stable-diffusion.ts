@@ -2,7 +2,7 @@
 // and img2img with CFG, PAG by diffusers' layer names or per head, the attention variants, head
 // previews and IR-Diffusion stories. Each family folder gives its id, native size and attention variants.
 import { basename, extname } from 'node:path';
-import type { AttentionKind } from '../attention/options.ts';
+import { variantsFor } from '../attention/registry.ts';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
 import type { ResolvedSettings } from '../jobs/api.ts';
 import { latentPreview, readImageNchw } from '../recipes/images.ts';
@@ -23,7 +23,6 @@ export interface StableDiffusionSpec {
   label: string;
   /** The size it was trained at (the default width and height). */
   nativeSize: number;
-  attention: readonly AttentionKind[];
 }
 
 export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<SdPipeline> {
@@ -32,7 +31,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     label: spec.label,
     score: (probe) => (probe.detection?.family === spec.id ? 1 : 0),
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
-    methods: { attention: spec.attention, pag: true, softpag: true, headhunter: true, story: true, img2img: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true },
+    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true },
     refusal: (model) => `${model} (${spec.label})`,
     load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config }),
 

@@ -11,6 +11,7 @@ import type { HeadKey, HeadModel } from './model.ts';
 export type { HeadKey };
 import type { ImageObjective, Objective, PickCandidate } from './objectives.ts';
 import { SearchCache, setKey, type SearchSettings } from './search-cache.ts';
+import { firstNonFinite } from '../runtime/result-checks.ts';
 
 export interface HeadHunterOptions {
   objective: Objective;
@@ -112,7 +113,7 @@ export async function headHunter(model: HeadModel, o: HeadHunterOptions): Promis
     }
     const images = await renderAll(heads);
     const scores = images.map((img) => objective.score(img));
-    const bad = scores.find((s) => !Number.isFinite(s));
+    const bad = firstNonFinite(scores);
     if (bad !== undefined) throw new HeadHunterError(`objective ${objective.id} gave ${bad} for head set ${key}`);
     const score = scores.reduce((a, b) => a + b, 0) / scores.length;
     cache.setScore(key, score);

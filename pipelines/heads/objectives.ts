@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { HeadPick } from '../attention/head-perturbation.ts';
 import { checkImage, luminance, resizeArea, type RgbImage } from './image.ts';
+import { HEAD_OBJECTIVE_NAMES } from '../jobs/api-heads.ts';
 
 export interface ImageObjective {
   kind: 'image';
@@ -144,7 +145,7 @@ export function picksObjective(source: ((round: PicksRound) => Promise<string[]>
 export const IMAGE_OBJECTIVES: Record<string, ImageObjective> = { sharpness, contrast, colourfulness, colorfulness: colourfulness };
 
 /** Objective names the command line accepts. */
-export const OBJECTIVE_NAMES = ['sharpness', 'contrast', 'colourfulness', 'reference'] as const;
+export const OBJECTIVE_NAMES = HEAD_OBJECTIVE_NAMES;
 
 export function objectiveByName(name: string, reference?: RgbImage): ImageObjective {
   if (name === 'reference') {

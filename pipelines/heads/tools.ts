@@ -13,6 +13,7 @@ import { headHunter, HeadHunterError } from './headhunter.ts';
 import { fromBytes, toBytes, type RgbImage } from './image.ts';
 import type { HeadKey, HeadModel, RenderOptions } from './model.ts';
 import { objectiveByName, picksObjective, type Objective, type PicksRound } from './objectives.ts';
+import { makeHeadPreset } from './presets.ts';
 import { setKey } from './search-cache.ts';
 import { headName } from './architecture.ts';
 import { HeadSpecError } from './spec.ts';
@@ -190,10 +191,23 @@ export async function headSearch(job: JobOf<'heads.search'>, r: Reporter): Promi
       family: model.architecture.family,
       architecture: model.architecture,
       size,
+      objective: objective.id,
       scores,
       roundsAdded: result.rounds.map((round) => ({ added: round.added.map((h) => headName(h.layer, h.head)), ...(round.score === undefined ? {} : { score: round.score }) })),
       renders: result.renders,
       cachedEvaluations: result.cachedEvaluations,
+      ...(job.objective.kind === 'image' && job.objective.preset
+        ? {
+            preset: makeHeadPreset({
+              name: job.objective.preset.name,
+              description: `HeadHunter: ${objective.id}, ${job.rounds} round(s) of k = ${job.k}, u = ${job.u}, for "${job.prompt}"`,
+              architecture: model.architecture,
+              scale: job.scale,
+              heads: result.heads,
+              search: { objective: objective.id, rounds: job.rounds, k: job.k, u: job.u, size, prompts: [job.prompt], seeds: job.seeds, scores },
+            }),
+          }
+        : {}),
     };
   } catch (e) {
     if (e instanceof HeadHunterError || e instanceof HeadSpecError) throw new BadRequestError(e.message);

@@ -8,6 +8,8 @@ import { AttentionSchema, type Attention } from '../attention/options.ts';
 import { SAMPLER_NAMES as SAMPLER_LIST, type SamplerName } from '../samplers/names.ts';
 
 export { AttentionSchema, type Attention, type SamplerName };
+export { ATTENTION_VARIANTS, ATTENTION_KINDS, attentionCliForms, parseAttentionArg, takesPath, type AttentionKind } from '../attention/options.ts';
+export { SAMPLER_LABELS } from '../samplers/names.ts';
 
 /**
  * The samplers' ids: the `_karras` variants use Karras sigmas; DDIM, PNDM and DDPM step on the

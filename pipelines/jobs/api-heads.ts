@@ -31,6 +31,9 @@ export interface HeadList {
   fixedSize?: number;
 }
 
+/** `--heads PRESET|FILE|L3H1:0.5,…` (joined with +), checked against the model when one is named. */
+export const HeadsResolveJobSchema = z.object({ kind: z.literal('heads.resolve'), text: z.string().min(1), ...ModelChoice });
+
 /** What the small previews of the head tools are drawn with. */
 const PreviewSettings = {
   ...ModelChoice,
@@ -60,17 +63,22 @@ export interface HeadEffects {
   maps: Array<{ layer: number; head: number; mean: number; thumbnail: Rgb8 }>;
 }
 
+/** The image objectives HeadHunter can score previews with (pipelines/heads/objectives.ts). */
+export const HEAD_OBJECTIVE_NAMES = ['sharpness', 'contrast', 'colourfulness', 'reference'] as const;
+
 /** How HeadHunter judges candidates: the user's picks (one round per job), or an image objective. */
 export const HeadSearchObjectiveSchema = z.discriminatedUnion('kind', [
   /** Names chosen in each finished round (an empty list ends the search). */
   z.object({ kind: z.literal('picks'), picks: z.array(z.array(z.string())) }),
   z.object({
     kind: z.literal('image'),
-    name: z.enum(['sharpness', 'contrast', 'colourfulness', 'reference']),
+    name: z.enum(HEAD_OBJECTIVE_NAMES),
     /** The image the `reference` objective gets close to. */
     reference: z.string().min(1).optional(),
     /** Scores so far (resumable); absent: not kept. */
     cacheFile: z.string().min(1).optional(),
+    /** Make the result a head preset with this name. */
+    preset: z.object({ name: z.string().min(1) }).optional(),
   }),
 ]);
 
@@ -95,9 +103,20 @@ export type HeadSearchResult =
       architecture: { family: string; hash: string; heads: number[] };
       /** Preview side the search ran at. */
       size: number;
+      /** The objective with its parameters (`sharpness`, `reference:64x64:…`). */
+      objective: string;
       /** Objective scores: `none`, `allHeads`, `roundN` (image objectives). */
       scores: Record<string, number>;
       roundsAdded: Array<{ added: string[]; score?: number }>;
       renders: number;
       cachedEvaluations: number;
+      /** The head preset file's content, when the job asked for one. */
+      preset?: HeadPresetJson;
     };
+
+/** A head preset as its JSON file holds it (pipelines/heads/presets.ts checks it when read). */
+export interface HeadPresetJson {
+  name: string;
+  heads: Array<{ layer: number; head: number; u: number }>;
+  [field: string]: unknown;
+}

@@ -3,8 +3,8 @@
 // ./client.ts; the engine host runs them with ./run.ts. Data only (zod and types), so the renderer
 // may import it.
 import { z } from 'zod';
-import { GenerateRequestSchema, type GenerateResult, type Rgb8 } from './api-generate.ts';
-import { HeadEffectsJobSchema, HeadSearchJobSchema, HeadsListJobSchema, type HeadEffects, type HeadList, type HeadSearchResult } from './api-heads.ts';
+import { GenerateRequestSchema, type GenerateResult, type HeadWeight, type Rgb8 } from './api-generate.ts';
+import { HeadEffectsJobSchema, HeadSearchJobSchema, HeadsListJobSchema, HeadsResolveJobSchema, type HeadEffects, type HeadList, type HeadSearchResult } from './api-heads.ts';
 import { ModelScanJobSchema, type ModelCatalog } from './api-models.ts';
 import { StoryJobSchema, type StoryOutput } from './api-story.ts';
 
@@ -18,6 +18,7 @@ export const GenerateJobSchema = z.object({ kind: z.literal('generate'), request
 export const JobSchema = z.discriminatedUnion('kind', [
   GenerateJobSchema,
   HeadsListJobSchema,
+  HeadsResolveJobSchema,
   HeadEffectsJobSchema,
   HeadSearchJobSchema,
   StoryJobSchema,
@@ -31,10 +32,14 @@ export type JobKind = Job['kind'];
 export type JobOf<K extends JobKind> = Extract<Job, { kind: K }>;
 export type JobInputOf<K extends JobKind> = Extract<JobInput, { kind: K }>;
 
+/** A job validated with its kind kept in the type (for callers that run `run` directly). */
+export const parseJob = <K extends JobKind>(job: JobInputOf<K>): JobOf<K> => JobSchema.parse(job) as JobOf<K>;
+
 /** What each job answers. */
 export interface JobResults {
   generate: GenerateResult;
   'heads.list': HeadList;
+  'heads.resolve': HeadWeight[];
   'heads.effects': HeadEffects;
   'heads.search': HeadSearchResult;
   story: StoryOutput;

@@ -2,6 +2,7 @@
 // The engine host imports this module (its `jobs` export) and runs every job through it, one at a
 // time, so sessions and the loaded model stay warm from job to job.
 import { modelCatalog } from '../families/scan.ts';
+import { requestHeads } from '../heads/request-heads.ts';
 import { headEffects, headSearch, listHeads } from '../heads/tools.ts';
 import { defineJob } from '../host/jobs.ts';
 import { runGenerate } from '../recipes/generate.ts';
@@ -37,6 +38,7 @@ const RUNNERS: { [K in keyof JobResults]: Runner<K> } = {
     return { ...real, layers, ...(layers.length ? {} : { message: NO_HEAD_LIST }) };
   },
 
+  'heads.resolve': (job) => requestHeads(job.text, job.model, job.modelsDir),
   'heads.effects': (job, l) => headEffects(job, { signal: l.signal, progress: (step, total) => l.progress({ phase: 'head effects', step, total }) }),
   'heads.search': (job, l) => headSearch(job, { signal: l.signal, progress: (step, total) => l.progress({ phase: 'HeadHunter', step, total }) }),
   story: (job, l) => runStoryJob(job, { signal: l.signal, onProgress: (p) => l.progress(p) }),

@@ -2,7 +2,7 @@
 // changes (by the model's own module names, kohya's underscored spellings of them, or the original
 // SGM UNet names kohya uses for SDXL), and the source answers `patch(name)` for those weights, so that
 // `Weights.get` builds W + Σ w·ΔW. Nothing is computed here; ORT folds the merge at session creation.
-import type { PipelineSources, SdFamily } from '../checkpoints/index.ts';
+import type { PipelineSources } from '../checkpoints/index.ts';
 import { unetDiffusersToOriginal, type UnetLayout } from '../checkpoints/keymap-unet.ts';
 import type { KeyedSource } from '../checkpoints/sources.ts';
 import type { TensorInfo } from '../io/safetensors.ts';
@@ -35,7 +35,9 @@ interface Contribution {
   slot?: number;
 }
 
-const FAMILY_NAMES: Record<SdFamily, string> = { sd1: 'SD 1.x', sd2: 'SD 2.x', sdxl: 'SDXL' };
+type SdFamily = 'sd1' | 'sd2' | 'sdxl';
+const FAMILY_NAMES: Record<string, string> = { sd1: 'SD 1.x', sd2: 'SD 2.x', sdxl: 'SDXL' };
+const familyName = (id: string) => FAMILY_NAMES[id] ?? id;
 
 /** A source whose weights carry LoRA contributions. */
 export class PatchedSource implements KeyedSource {
@@ -146,7 +148,7 @@ export function applyLoras(sources: PipelineSources, loras: readonly LoraRequest
     const file = readLoraFile(request.path);
     const family = loraFamily(file);
     if (family && family !== sources.family) {
-      throw new LoraFileError(file.path, `is a LoRA for ${FAMILY_NAMES[family]} models, but ${sources.path} is an ${FAMILY_NAMES[sources.family]} model: use a LoRA made for ${FAMILY_NAMES[sources.family]}`);
+      throw new LoraFileError(file.path, `is a LoRA for ${familyName(family)} models, but ${sources.path} is an ${familyName(sources.family)} model: use a LoRA made for ${familyName(sources.family)}`);
     }
     let matched = 0;
     const missed: string[] = [];
@@ -162,7 +164,7 @@ export function applyLoras(sources: PipelineSources, loras: readonly LoraRequest
       component.source.add(target.name, c);
     }
     if (matched === 0) {
-      throw new LoraFileError(file.path, `none of its ${file.layers.length} layers match a weight of ${sources.path} (${FAMILY_NAMES[sources.family]}), e.g. ${missed.slice(0, 2).join(', ')}: it was made for another model family or architecture`);
+      throw new LoraFileError(file.path, `none of its ${file.layers.length} layers match a weight of ${sources.path} (${familyName(sources.family)}), e.g. ${missed.slice(0, 2).join(', ')}: it was made for another model family or architecture`);
     }
     applied.push({ name: file.name, path: file.path, weight: request.weight, layers: matched, unmatched: missed.length });
   }

@@ -1,7 +1,7 @@
 // The two text chunks every generated PNG gets: A1111's `parameters` (read by Civitai and the other
 // web UIs) and the studio's own JSON (re-runs the image exactly).
 import { basename } from 'node:path';
-import type { GenerateRequest } from '../recipes/request.ts';
+import type { GenerateRequest } from '../jobs/api.ts';
 import { A1111_KEYWORD, formatA1111, type A1111Value } from './a1111.ts';
 import { shortHash } from './model-hash.ts';
 import { toA1111Sampler } from './sampler-names.ts';

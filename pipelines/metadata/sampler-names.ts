@@ -1,5 +1,5 @@
 // Our sampler names beside the names A1111, ComfyUI and InvokeAI write into their metadata.
-import { SAMPLER_NAMES, type SamplerName } from '../recipes/request.ts';
+import { SAMPLER_NAMES, type SamplerName } from '../jobs/api.ts';
 
 type BaseSampler = 'ddim' | 'pndm' | 'ddpm' | 'euler' | 'euler_a' | 'heun' | 'lms' | 'dpmpp_2m' | 'unipc';
 

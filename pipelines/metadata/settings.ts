@@ -1,5 +1,5 @@
 // The generation settings every metadata reader extracts, whatever app wrote the image.
-import type { SamplerName } from '../recipes/request.ts';
+import type { SamplerName } from '../jobs/api.ts';
 
 export type MetadataSource = 'studio' | 'a1111' | 'comfyui' | 'invokeai';
 

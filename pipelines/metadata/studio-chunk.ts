@@ -2,7 +2,7 @@
 // request (seed and size decided) plus which image of the batch this is, so the image can be re-run
 // exactly; models are pinned by SHA-256 so another machine can find the same file.
 import { z } from 'zod';
-import { GenerateRequestSchema, type GenerateRequest } from '../recipes/request.ts';
+import { GenerateRequestSchema, type GenerateRequest } from '../jobs/api.ts';
 import type { ImportedSettings } from './settings.ts';
 
 export const STUDIO_KEYWORD = 'studio';

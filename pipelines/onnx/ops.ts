@@ -89,19 +89,10 @@ function unary(op: string, x: T, attrs: Record<string, Attr> = {}, domain = ''):
   return x.graph.node(op, [x], [{ dtype: x.dtype, shape: x.shape }], attrs, domain)[0];
 }
 
-export const neg = (x: T) => unary('Neg', x);
-export const exp = (x: T) => unary('Exp', x);
-export const log = (x: T) => unary('Log', x);
-export const sqrt = (x: T) => unary('Sqrt', x);
-export const abs = (x: T) => unary('Abs', x);
-export const sin = (x: T) => unary('Sin', x);
-export const cos = (x: T) => unary('Cos', x);
-export const erf = (x: T) => unary('Erf', x);
-export const tanh = (x: T) => unary('Tanh', x);
-export const sigmoid = (x: T) => unary('Sigmoid', x);
-export const relu = (x: T) => unary('Relu', x);
-export const reciprocal = (x: T) => unary('Reciprocal', x);
-export const identity = (x: T) => unary('Identity', x);
+/** The element-wise ops of one input and no attributes, each named after its ONNX op. */
+export const [neg, exp, log, sqrt, abs, sin, cos, erf, tanh, sigmoid, relu, reciprocal, identity] = (
+  ['Neg', 'Exp', 'Log', 'Sqrt', 'Abs', 'Sin', 'Cos', 'Erf', 'Tanh', 'Sigmoid', 'Relu', 'Reciprocal', 'Identity'] as const
+).map((op) => (x: T) => unary(op, x));
 export const elu = (x: T, alpha = 1) => unary('Elu', x, { alpha: attr.float(alpha) });
 export const softmax = (x: T, axis = -1) => unary('Softmax', x, { axis: attr.int(axis) });
 export const silu = (x: T) => mul(x, sigmoid(x));

@@ -3,7 +3,7 @@
 // a style rewrites the prompt and negative prompt; a sampler preset fills in the options not given.
 // A head preset becomes the request's per-head perturbed-attention guidance.
 import type { HeadPreset } from '../heads/presets.ts';
-import type { GenerateRequest } from '../recipes/request.ts';
+import type { GenerateRequest } from '../jobs/api.ts';
 import type { PresetRef } from './registry.ts';
 import { applyStyleText } from './styles.ts';
 

@@ -3,7 +3,7 @@
 // strict, so a misspelt or unexpected field is an error rather than something silently ignored.
 import { z } from 'zod';
 import { HeadPresetSchema } from '../heads/presets.ts';
-import { SAMPLER_NAMES } from '../recipes/request.ts';
+import { SAMPLER_NAMES } from '../jobs/api.ts';
 import { parseRange, parseVersion } from './semver.ts';
 import { ATTENTION_KINDS, orList } from '../attention/options.ts';
 

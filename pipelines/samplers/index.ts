@@ -1,5 +1,7 @@
 // The samplers by their CLI names. A name may pin options on top of the model's scheduler config:
 // "euler" and "euler_karras" differ only in use_karras_sigmas, whatever the config says.
+// Two samplers follow their models' own training code instead of a diffusers scheduler and are called
+// by those pipelines directly: rectified-flow.ts (the emoji models) and iddpm.ts (DiT, DiCo).
 
 import type { SchedulerConfig } from './config.ts';
 import type { Sampler } from './types.ts';

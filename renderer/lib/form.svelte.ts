@@ -1,10 +1,10 @@
 // The generate form's state, shared by the panels that edit it. Sampler, steps, CFG and size show the
 // chosen model's defaults until the user edits them; only edited ones are sent, the engine fills the rest.
-import type { SamplerName } from '../../pipelines/jobs/api.ts';
+import type { AttentionKind, SamplerName } from '../../pipelines/jobs/api.ts';
 import type { ModelSettings } from './model-defaults.ts';
 
 export type SeedMode = 'random' | 'fixed' | 'increment';
-export type AttentionKind = 'softmax' | 'agent' | 'linfusion';
+export type { AttentionKind };
 
 /** The user's values for the model settings; null: cleared (the model's default, like an unedited field). */
 type Edits = { [K in keyof ModelSettings]?: ModelSettings[K] | null };

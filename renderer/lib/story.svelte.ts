@@ -43,8 +43,8 @@ export function moveBox(b: Box, dx: number, dy: number): Box {
 export class StoryEditor {
   subjects = $state<SubjectDraft[]>([]);
   scenes = $state<SceneDraft[]>([]);
-  /** The model the story runs on (an embedded model name or a model path). */
-  model = $state('emoji-dit');
+  /** The model the story runs on (an embedded model name or a model path; the panel picks the first that runs stories). */
+  model = $state('');
   /** Empty number fields bind to null: the story's (or the model's) default. */
   seed = $state<number | null>(null);
   steps = $state<number | null>(null);

@@ -54,7 +54,7 @@ export const modulate = (x: T, shift: T, scale: T): T => op.add(op.mul(x, op.add
 function selfAttention(w: Weights, a: T, layer: SelfAttentionLayer, ctx: EmojiBlockContext): SelfAttentionResult {
   const identity = ctx.identityLayers.has(layer.index);
   if (ctx.selfAttention) return ctx.selfAttention({ layer, weights: w, hidden: a, grid: ctx.grid });
-  if (ctx.cfg.architecture === 'emoji-dit') return softmaxSelfAttention(w, a, layer.heads, identity);
+  if (ctx.cfg.self_attention === 'softmax') return softmaxSelfAttention(w, a, layer.heads, identity);
   const c = ctx.cfg;
   return linearAttention(w, a, { heads: c.linear_heads, kernel: c.dwc_kernel, eps: c.linear_eps, grid: ctx.grid, identity });
 }

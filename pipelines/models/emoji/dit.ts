@@ -32,7 +32,7 @@ export interface EmojiDiTOptions {
 
 /** The self-attention layers in execution order, as head selection (`studio heads list`) sees them. */
 export function emojiDitLayers(cfg: EmojiTransformerConfig): SelfAttentionLayer[] {
-  const heads = cfg.architecture === 'emoji-lit' ? cfg.linear_heads : cfg.num_heads;
+  const heads = cfg.self_attention === 'relu-linear' ? cfg.linear_heads : cfg.num_heads;
   return Array.from({ length: cfg.depth }, (_, index) => ({
     index,
     name: `blocks.${index}.attn`,
@@ -50,7 +50,7 @@ function checkOptions(cfg: EmojiTransformerConfig, o: EmojiDiTOptions): void {
   for (const l of o.identityLayers ?? []) {
     if (!Number.isInteger(l) || l < 0 || l >= cfg.depth) throw new RangeError(`${what}: identity layer ${l} does not exist (layers 0–${cfg.depth - 1})`);
   }
-  if (o.selfAttention && cfg.architecture !== 'emoji-dit') throw new RangeError(`${what}: a self-attention replacement needs emoji-dit's softmax attention`);
+  if (o.selfAttention && cfg.self_attention !== 'softmax') throw new RangeError(`${what}: a self-attention replacement needs emoji-dit's softmax attention`);
   if (o.selfAttention && o.identityLayers?.length) throw new RangeError(`${what}: identityLayers and a self-attention replacement cannot be combined`);
 }
 

@@ -7,22 +7,7 @@ import { Session, f16Tensor, tensor, type SessionOptions } from '../../runtime/s
 import { VAE_SCALE, buildVaeDecoderGraph, buildVaeEncoderGraph } from './autoencoder.ts';
 import type { VaeConfig } from './config.ts';
 import { tiledApply, type Nchw } from './tiling.ts';
-
-export type BrokenOutput = 'non-finite' | 'black';
-
-/**
- * Why a decoded image in [-1, 1] is unusable: NaN/Inf values (fp16 overflow), or every value below
- * -1 + 1/255, i.e. an all-black 8-bit image, which is what an fp16 overflow turns into downstream.
- */
-export function brokenImage(image: Float32Array): BrokenOutput | undefined {
-  let allBlack = image.length > 0;
-  for (let i = 0; i < image.length; i++) {
-    const v = image[i];
-    if (!Number.isFinite(v)) return 'non-finite';
-    if (v >= -1 + 1 / 255) allBlack = false;
-  }
-  return allBlack ? 'black' : undefined;
-}
+import { brokenImage, type BrokenOutput } from '../../runtime/result-checks.ts';
 
 export interface VaeOptions {
   session?: SessionOptions;

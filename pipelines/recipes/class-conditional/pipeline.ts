@@ -8,12 +8,13 @@ import { GraphError } from '../../onnx/graph.ts';
 import type { Vae } from '../../models/vae/vae.ts';
 import { parseSeed, TorchGenerator } from '../../random/torch-randn.ts';
 import { ort, Session, tensor, type Provider } from '../../runtime/session.ts';
-import { BadRequestError } from '../request.ts';
+import { BadRequestError } from '../../jobs/api.ts';
 import type { SdResult } from '../sd/pipeline.ts';
 import { linearBetas, pSample, spacedSchedule, spaceTimesteps, TRAIN_STEPS } from '../../samplers/iddpm.ts';
 import { openClassConditional, type ClassConditionalFamily, type ClassConditionalModel } from './model.ts';
 import { loadDitVae } from './vae.ts';
 import { toNhwc01 } from '../images.ts';
+import { recoveryNotes } from '../../runtime/result-checks.ts';
 
 const VAE_FACTOR = 8;
 export const MAX_CLASS_IMAGES = 64;
@@ -156,7 +157,7 @@ export class ClassConditionalPipeline {
     t0 = performance.now();
     const decoded = await this.vae.decode({ data: x, dims });
     timings.decode = performance.now() - t0;
-    const notes = decoded.recoveredFrom ? [`the fp16 VAE decode was ${decoded.recoveredFrom}; decoded again in fp32`] : [];
+    const notes = recoveryNotes(decoded.recoveredFrom);
     return {
       images: toNhwc01(decoded.data, images, s.height, s.width),
       count: images,

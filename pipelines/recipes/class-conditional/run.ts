@@ -2,7 +2,7 @@
 // → the class-conditional pipeline → the front ends' result shape.
 import { basename, extname } from 'node:path';
 import { latentPreview, toRgb8 } from '../images.ts';
-import { BadRequestError, type GenerateOptions, type GenerateRequest, type GenerateResult, type ResolvedSettings } from '../request.ts';
+import { BadRequestError, type GenerateOptions, type GenerateRequest, type GenerateResult, type ResolvedSettings } from '../../jobs/api.ts';
 import type { Provider } from '../../runtime/session.ts';
 import { ClassConditionalPipeline } from './pipeline.ts';
 import type { ClassConditionalFamily } from './model.ts';

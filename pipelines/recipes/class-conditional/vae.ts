@@ -1,11 +1,11 @@
 // The VAE that turns DiT/DiCo latents into pixels. Their checkpoints hold no decoder: they were trained on
 // the latents of Stable Diffusion's VAE (sd-vae-ft-ema / sd-vae-ft-mse), which the user passes with --vae.
 import { loadVaeOverride } from '../../checkpoints/vae-override.ts';
-import { defaultVaeConfig } from '../../checkpoints/family-defaults.ts';
+import { sd1Checkpoint } from '../../families/sd1/checkpoint.ts';
 import { vaeConfigFromDiffusers } from '../../models/vae/config.ts';
 import { Vae } from '../../models/vae/vae.ts';
 import type { Provider } from '../../runtime/session.ts';
-import { BadRequestError } from '../request.ts';
+import { BadRequestError } from '../../jobs/api.ts';
 
 /** The reference decodes `samples / 0.18215` whatever the VAE's config says. */
 export const DIT_LATENT_SCALE = 0.18215;
@@ -20,10 +20,10 @@ export function missingVaeMessage(model: string): string {
 
 export function loadDitVae(path: string | undefined, model: string, providers: readonly Provider[]): Vae {
   if (path === undefined) throw new BadRequestError(missingVaeMessage(model));
-  const base = vaeConfigFromDiffusers(defaultVaeConfig('sd1'), 'built-in SD VAE config');
+  const base = vaeConfigFromDiffusers(sd1Checkpoint.vaeConfig(), 'built-in SD VAE config');
   let override;
   try {
-    override = loadVaeOverride(path, 'sd1', base);
+    override = loadVaeOverride(path, sd1Checkpoint, base);
   } catch (e) {
     throw new BadRequestError(`--vae ${(e as Error).message.replace(/^VAE /, '')}`);
   }

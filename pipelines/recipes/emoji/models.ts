@@ -9,7 +9,7 @@ import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
 import { readEmojiConfig, type EmojiDicoConfig, type EmojiTransformerConfig } from '../../models/emoji/config.ts';
 import { buildEmojiDiT, emojiDitLayers } from '../../models/emoji/dit.ts';
 import { buildEmojiDiCo } from '../../models/emoji/dico.ts';
-import { BadRequestError } from '../request.ts';
+import { BadRequestError } from '../../jobs/api.ts';
 
 export const EMOJI_MODEL_NAMES = ['emoji-dit', 'emoji-lit', 'emoji-dico'] as const;
 export type EmojiModelName = (typeof EMOJI_MODEL_NAMES)[number];

@@ -7,11 +7,11 @@ import { readEmojiConfig } from '../../models/emoji/config.ts';
 import { buildEmojiTextGraph } from '../../models/emoji/text.ts';
 import { buildEmojiVaeDecoderGraph } from '../../models/emoji/vae.ts';
 import { EmojiTokenizer } from '../../models/emoji/tokenizer.ts';
-import { headWeightsData, HEAD_WEIGHTS_INPUT, type HeadPick } from '../../attention/head-perturbation.ts';
+import { headWeightsData, headWeightsShape, HEAD_WEIGHTS_INPUT, type HeadPick } from '../../attention/head-perturbation.ts';
 import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
 import { parseSeed, TorchGenerator } from '../../random/torch-randn.ts';
 import { ort, Session, tensor, type Provider } from '../../runtime/session.ts';
-import { BadRequestError } from '../request.ts';
+import { BadRequestError } from '../../jobs/api.ts';
 import type { SdResult } from '../sd/pipeline.ts';
 import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
 import { batchRows, branchCount, combine, EMOJI_GUIDANCE, promptRows, usesCfg, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
@@ -192,13 +192,11 @@ export class EmojiPipeline {
 
   private headWeights(picks: readonly HeadPick[]): ort.Tensor {
     if (this.layers.length === 0) throw new BadRequestError(`${this.name} has no attention heads to perturb: head guidance needs emoji-dit or emoji-lit`);
-    let data: Float32Array;
     try {
-      data = headWeightsData(this.layers, picks);
+      return tensor(headWeightsData(this.layers, picks), headWeightsShape(this.layers));
     } catch (e) {
       throw new BadRequestError(`${this.name}: ${(e as Error).message}`);
     }
-    return tensor(data, [this.layers.length, Math.max(...this.layers.map((l) => l.heads))]);
   }
 
   /** Encodes the prompt rows once and lays them out as the denoiser's text inputs (`layout[r]` = prompt row of batch row r). */

@@ -2,7 +2,7 @@
 // prompt whose every word is outside it would silently draw an arbitrary image (all <unk>), so it is
 // refused with the words the model does know; partly unknown or cut-off prompts run with a note.
 import { emojiWords, type EmojiEncoding, type EmojiTokenizer } from '../../models/emoji/tokenizer.ts';
-import { BadRequestError } from '../request.ts';
+import { BadRequestError } from '../../jobs/api.ts';
 
 /** Words shown as examples when they are in the vocabulary (subjects, a modifier, the style words). */
 const EXAMPLE_WORDS = ['cat', 'face', 'smiling', 'heart', 'pizza', 'dog', 'rocket', 'sun', 'tree', 'red', 'noto', 'twemoji', 'style'];

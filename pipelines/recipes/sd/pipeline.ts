@@ -7,7 +7,7 @@ import { parseUNetConfig, type UNetConfig } from '../../models/unet/config.ts';
 import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
 import { selfAttentionLayers, matchPagLayers } from '../../models/unet/layers.ts';
 import { Vae } from '../../models/vae/vae.ts';
-import { headWeightsData, wholeLayerPicks, type HeadPick, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
+import { headWeightsData, headWeightsShape, wholeLayerPicks, type HeadPick, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
 import type { SelfAttentionLayer, SelfAttentionVariant } from '../../attention/self-attention.ts';
 import type { Attention } from '../../attention/options.ts';
 import { attentionSchedule, type AttentionPhase } from '../../attention/registry.ts';
@@ -17,7 +17,7 @@ import { getSampler, img2imgStartIndex, type Sampler, type SchedulerConfig } fro
 import { Session, tensor, type Provider } from '../../runtime/session.ts';
 import type { ort } from '../../runtime/session.ts';
 import { encodePrompts, type Conditioning, type TextEncoderStage } from './conditioning.ts';
-import { batchRows, combine, usesCfg, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
+import { batchRows, combine, promptRows, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
 import { planAtTimestep } from '../../guidance/adaptive-scale.ts';
 import { toNhwc01 } from '../images.ts';
 import { applyLoras, type AppliedLora, type LoraRequest } from '../../lora/apply.ts';
@@ -207,8 +207,7 @@ export class SdPipeline {
     // SDXL leaves the unconditional row at zeros when no negative prompt is given (diffusers' force_zeros_for_empty_prompt).
     const forceZeros = this.sources.family === 'sdxl' && negative === '';
     const conditioning = await encodePrompts(stages, [negative, o.prompt], forceZeros ? new Set([0]) : new Set());
-    const rowsOf = (row: number) => Array.from({ length: images }, () => row);
-    const layout = [...(usesCfg(plan) ? rowsOf(0) : []), ...rowsOf(1), ...(usesPerturbation(plan) ? rowsOf(1) : [])];
+    const layout = promptRows(plan, images, { negative: 0, prompt: 1 });
     return { tokens: conditioning.tokens, rows: layout.length, feeds: this.textFeeds(conditioning, layout, o.width, o.height) };
   }
 
@@ -240,7 +239,7 @@ export class SdPipeline {
     const attention = o.attention ?? { kind: 'softmax' };
     const schedule = attentionSchedule(attention, o.seed);
     const perturbedRows = usesPerturbation(plan) ? l.images : 0;
-    const headWeights = perturb ? tensor(headWeightsData(this.layers, perturb.picks), [this.layers.length, Math.max(...this.layers.map((x) => x.heads))]) : undefined;
+    const headWeights = perturb ? tensor(headWeightsData(this.layers, perturb.picks), headWeightsShape(this.layers)) : undefined;
     const size = latentSize(l);
     const totalSteps = sampler.plan(config, o.steps).timesteps.length - startIndex;
     const latentsPerStep: Float32Array[] = [];

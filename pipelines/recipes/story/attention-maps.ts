@@ -1,7 +1,7 @@
 // Cross-attention maps → masks and boxes, as IR-Diffusion / ConsiStory turn attention into masks:
 // resize bilinearly, min–max normalise, binarise with an Otsu threshold from a 256-bin histogram.
 import type { TokenGrid } from '../../attention/isolation.ts';
-import { maskBounds } from '../../attention/reposition.ts';
+import { maskBounds } from './reposition-masks.ts';
 import { boxArea, MAX_OVERLAP, overlapArea, type Box } from './boxes.ts';
 
 /** (x − min) / (max − min + 1e-8), the reference's `normalize`. */

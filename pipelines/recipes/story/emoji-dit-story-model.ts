@@ -3,6 +3,7 @@
 // with the cross-attention probe (emoji-probe.ts) or IR attention (emoji-dit.ts), its VAE. A
 // reference's mask is where its emoji is drawn (non-white cells of the 8×8 token grid: emoji sit on
 // white, as in training). Always 64×64 and flow_euler; steps and cfg come from the story.
+import type { StoryGraphOptions } from '../../attention/reposition.ts';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../../io/safetensors.ts';
 import { readEmojiConfig, type EmojiDitConfig, type EmojiVaeConfig } from '../../models/emoji/config.ts';
@@ -114,7 +115,7 @@ class EmojiDitStoryModel implements StoryModel {
     return this.config.latent_size / this.config.patch_size;
   }
 
-  get selfAttentionLayers(): number {
+  get selfAttentionLayerCount(): number {
     return this.config.depth;
   }
 
@@ -181,7 +182,7 @@ class EmojiDitStoryModel implements StoryModel {
     return buildProbedEmojiDiT(this.p.weights, this.config, rows);
   }
 
-  storyGraph(_story: Story, _textLength: number, o: Parameters<StoryModel['storyGraph']>[2]) {
+  storyGraph(_story: Story, _textLength: number, o: StoryGraphOptions) {
     const dit = buildStoryEmojiDiT(this.p.weights, this.config, o);
     return { graph: dit.graph, grids: dit.inputs.grids };
   }

@@ -12,7 +12,7 @@ import { mutualLayerIndices, type StoryGraphOptions } from '../../attention/repo
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import type { Provider } from '../../runtime/session.ts';
 import { readImageNchw } from '../images.ts';
-import { randomSeed } from '../request.ts';
+import { randomSeed } from '../../jobs/api.ts';
 import { proposeBoxes, tokenMap } from './attention-maps.ts';
 import type { Box } from './boxes.ts';
 import { runPass } from './pass.ts';
@@ -80,7 +80,7 @@ class StoryRun {
     const ir = story.ir;
     const o: StoryGraphOptions = {
       batch: { groups: storyBranches(denoiser).length, subjects },
-      mutualLayers: new Set(ir.reposition ? mutualLayerIndices(this.model.selfAttentionLayers, ir.mutualFrom) : []),
+      mutualLayers: new Set(ir.reposition ? mutualLayerIndices(this.model.selfAttentionLayerCount, ir.mutualFrom) : []),
       isolation: ir.isolation, mutualCrossAttention: ir.mutualCrossAttention, crossAttentionLambda: ir.crossAttentionLambda, refLogitBias: ir.refLogitBias,
     };
     const key = ['story', subjects, storyBranches(denoiser).length, story.width, story.height, text.length, ir];

@@ -1,7 +1,8 @@
 // The IR mask feeds of one scene: target masks from the boxes at every grid of the story graph,
 // relocation maps from each reference's source mask, and the query dropout redrawn at every call.
 import type { TokenGrid } from '../../attention/isolation.ts';
-import { dropTokens, gridFeeds, repositionMap, type GridInputs, type GridMasks } from '../../attention/reposition.ts';
+import type { GridInputs } from '../../attention/reposition.ts';
+import { dropTokens, gridFeeds, repositionMap, type GridMasks } from './reposition-masks.ts';
 import { MT19937 } from '../../random/mt19937.ts';
 import type { ort } from '../../runtime/session.ts';
 import { binarizeMap } from './attention-maps.ts';

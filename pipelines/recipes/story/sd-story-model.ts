@@ -2,6 +2,7 @@
 // scheduler samplers with CFG in diffusers' order [uncond, cond], the UNet with the cross-attention
 // probe (probe.ts) or IR attention (ir-unet.ts), the VAE. References are located by the attention
 // maps of their words.
+import type { StoryGraphOptions } from '../../attention/reposition.ts';
 import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import { tensor } from '../../runtime/session.ts';
@@ -49,7 +50,7 @@ class SdStoryModel implements StoryModel {
     this.sessions = new StorySessions({ providers: o.providers });
   }
 
-  get selfAttentionLayers(): number {
+  get selfAttentionLayerCount(): number {
     return this.sd.layers.length;
   }
 
@@ -107,7 +108,7 @@ class SdStoryModel implements StoryModel {
     return graph;
   }
 
-  storyGraph(story: Story, textLength: number, o: Parameters<StoryModel['storyGraph']>[2]) {
+  storyGraph(story: Story, textLength: number, o: StoryGraphOptions) {
     const { height, width } = this.latent(story);
     const unet = buildStoryUNet(this.sd.sources.unet, this.sd.unetConfig, { ...o, height, width, textLength, dtype: this.o.dtype });
     return { graph: unet.graph, grids: unet.inputs.grids };

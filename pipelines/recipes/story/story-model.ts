@@ -24,7 +24,7 @@ export interface StoryText {
   notes: string[];
 }
 
-/** The model input at call `call` (noise level `level`: σ, or the flow time) to a function of (call, level). */
+/** A reference row's model input at model call `call`, noise level `level` (σ, or the flow time). */
 export type LatentInput = (call: number, level: number) => Float32Array;
 
 /** How one denoising pass of a story samples and calls its graph. */
@@ -49,8 +49,8 @@ export interface StoryDenoiser {
 }
 
 export interface StoryModel {
-  /** Layers of self-attention, in execution order (mutual layers are a share of them). */
-  readonly selfAttentionLayers: number;
+  /** How many self-attention layers run, in execution order (the mutual layers are the last share of them). */
+  readonly selfAttentionLayerCount: number;
   /** Its warm sessions (released with the model). */
   readonly sessions: StorySessions;
   /** The size and sampler this model draws the story with; throws a StoryInputError for ones it cannot. */

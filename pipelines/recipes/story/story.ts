@@ -2,7 +2,7 @@
 // image of the user's) and scenes (a prompt naming some subjects, optional boxes). Parsed from JSON
 // with errors that name the field, then checked against the model's tokenizer.
 import { z } from 'zod';
-import { SAMPLER_NAMES } from '../request.ts';
+import { SAMPLER_NAMES } from '../../jobs/api.ts';
 import { IR_DEFAULTS } from '../../attention/reposition.ts';
 import { checkBox, checkOverlaps, StoryInputError, type Box } from './boxes.ts';
 

@@ -6,7 +6,7 @@
 // Option names may be written as on the command line (clip-skip), in camelCase (clipSkip) or
 // snake_case (clip_skip); A1111's negative_prompt means negative. An empty cell or null keeps the default.
 import { extname } from 'node:path';
-import { parseCsv } from '../plugins/csv.ts';
+import { parseCsv } from '../../plugins/csv.ts';
 
 export interface BatchRow {
   /** 1-based line of the file where the row starts. */

@@ -3,9 +3,9 @@
 // options give the same jobs, ids and names on every run, which is what makes a batch resumable.
 // A row without a seed gets one derived from its settings, so a rerun draws the same images.
 import { createHash } from 'node:crypto';
-import type { HeadPreset } from '../heads/presets.ts';
-import { withHeadPreset } from '../plugins/apply.ts';
-import { GenerateRequestSchema, type GenerateRequest } from '../jobs/api.ts';
+import type { HeadPreset } from '../../heads/presets.ts';
+import { withHeadPreset } from '../../plugins/apply.ts';
+import { GenerateRequestSchema, type GenerateRequest } from '../api.ts';
 import { axisLabel, type Axis } from './axes.ts';
 import { BatchFileError, type BatchRow } from './rows.ts';
 
@@ -45,8 +45,8 @@ export interface PlanOptions {
   defaults: Record<string, string>;
   x?: Axis;
   y?: Axis;
-  /** Option texts → a validated request (generate's own parser); throws with a message naming the option. */
-  parse: (options: Record<string, string>) => GenerateRequest;
+  /** Option texts → a validated request (generate's own parser); rejects with a message naming the option. */
+  parse: (options: Record<string, string>) => Promise<GenerateRequest>;
   /** A head preset by name (for a `heads` axis); throws when there is none. */
   headPreset: (name: string) => HeadPreset;
 }
@@ -85,14 +85,14 @@ function hasSeed(options: Record<string, string>): boolean {
   return options.seed !== undefined && options.seed.trim() !== '-1';
 }
 
-function cellRequest(base: Record<string, string>, cell: Array<[Axis, string]>, o: PlanOptions): GenerateRequest {
+async function cellRequest(base: Record<string, string>, cell: Array<[Axis, string]>, o: PlanOptions): Promise<GenerateRequest> {
   const options = { ...base };
   const heads: string[] = [];
   for (const [axis, value] of cell) {
     if (axis.name === 'heads') heads.push(value);
     else options[axis.name] = value;
   }
-  let request = o.parse(options);
+  let request = await o.parse(options);
   for (const name of heads) if (name !== 'none') request = withHeadPreset(request, o.headPreset(name));
   return heads.length ? GenerateRequestSchema.parse(request) : request;
 }
@@ -102,7 +102,7 @@ export function fileNames(index: number, request: GenerateRequest, id: string): 
   return request.batch === 1 ? [`${stem}.png`] : Array.from({ length: request.batch }, (_, b) => `${stem}-${b}.png`);
 }
 
-export function planBatch(rows: readonly BatchRow[], o: PlanOptions): BatchPlan {
+export async function planBatch(rows: readonly BatchRow[], o: PlanOptions): Promise<BatchPlan> {
   const problems: string[] = [];
   const seeds = new Occurrences();
   const ids = new Occurrences();
@@ -117,7 +117,7 @@ export function planBatch(rows: readonly BatchRow[], o: PlanOptions): BatchPlan 
     const options = { ...o.defaults, ...row.options };
     try {
       if (!hasSeed(options)) {
-        const key = canonicalJson({ ...o.parse({ ...options, seed: '0' }), seed: undefined });
+        const key = canonicalJson({ ...(await o.parse({ ...options, seed: '0' })), seed: undefined });
         options.seed = String(derivedSeed(key, seeds.next(key)));
       }
     } catch (e) {
@@ -125,19 +125,19 @@ export function planBatch(rows: readonly BatchRow[], o: PlanOptions): BatchPlan 
       continue;
     }
     const rowJobs: PlannedJob[] = [];
-    ys.forEach((y, r) => {
-      xs.forEach((x, c) => {
+    for (const [r, y] of ys.entries()) {
+      for (const [c, x] of xs.entries()) {
         const cell: Array<[Axis, string]> = [];
         if (o.x && x !== undefined) cell.push([o.x, x]);
         if (o.y && y !== undefined) cell.push([o.y, y]);
         const labels = cell.map(([axis, v]) => axisLabel(axis, v));
         let request: GenerateRequest;
         try {
-          request = cellRequest(options, cell, o);
+          request = await cellRequest(options, cell, o);
         } catch (e) {
           const at = labels.length ? `${where} (${labels.join(', ')})` : where;
           problems.push(...(e as Error).message.split('\n').map((m) => `${at}: ${m}`));
-          return;
+          continue;
         }
         const canonical = canonicalJson(request);
         const repeat = ids.next(canonical);
@@ -146,8 +146,8 @@ export function planBatch(rows: readonly BatchRow[], o: PlanOptions): BatchPlan 
         const job: PlannedJob = { id, index, line: row.line, request, files: fileNames(index, request, id), ...(sweeping ? { cell: { col: c, row: r, labels } } : {}) };
         jobs.push(job);
         rowJobs.push(job);
-      });
-    });
+      }
+    }
     if (sweeping && rowJobs.length === xs.length * ys.length) {
       const hash = sha256(rowJobs.map((j) => j.id).join('\n')).slice(0, 8);
       sheets.push({

@@ -1,9 +1,9 @@
 // The batch's engine hosts: each a worker-thread host running the jobs module (the same one
 // `studio generate` and the app use), so the model is loaded once per host and kept warm for every
 // image of the batch. Several hosts run images side by side.
-import { workerHost } from '../host/launchers.ts';
-import { EngineJobs } from '../jobs/client.ts';
-import type { GenerateProgress, GenerateRequest, GenerateResult } from '../jobs/api.ts';
+import { workerHost } from '../../host/launchers.ts';
+import { EngineJobs } from '../client.ts';
+import type { GenerateProgress, GenerateRequest, GenerateResult } from '../api.ts';
 
 export interface BatchEngine {
   run(request: GenerateRequest, o: { signal: AbortSignal; onProgress?: (p: GenerateProgress) => void }): Promise<GenerateResult>;

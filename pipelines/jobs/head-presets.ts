@@ -1,15 +1,15 @@
 // Head presets for the studio: the shipped ones and the user's (the presets folder, by default
 // `<models>/presets/heads`, where `studio generate --heads NAME` looks too), listed with whether they
 // fit the chosen model, loaded (one, or several composed) and saved. Presets are checked against the
-// model's architecture fingerprint, read from its config without loading weights.
+// model's architecture fingerprint, which the engine reads (a heads.list job) without loading weights.
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { architectureMismatch, type ArchitectureFingerprint } from '../../pipelines/heads/architecture.ts';
-import { composePresets, makeHeadPreset, presetPicks, readHeadPreset, type HeadPreset } from '../../pipelines/heads/presets.ts';
-import { SHIPPED_PRESETS_DIR } from '../../pipelines/heads/resolve.ts';
-import type { HeadPresetSummary, HeadWeight, ParsedParamsOf, ResultOf } from '../../pipelines/jobs/api-studio.ts';
-import type { EngineJobs } from '../../pipelines/jobs/client.ts';
-import { BadRequestError } from './dispatch.ts';
+import { architectureMismatch, type ArchitectureFingerprint } from '../heads/architecture.ts';
+import { composePresets, makeHeadPreset, presetPicks, readHeadPreset, type HeadPreset } from '../heads/presets.ts';
+import { SHIPPED_PRESETS_DIR } from '../heads/resolve.ts';
+import type { HeadPresetSummary, HeadWeight, ParsedParamsOf, ResultOf } from './api-studio.ts';
+import type { EngineJobs } from './client.ts';
+import { BadRequestError } from './api.ts';
 
 interface Found {
   file: string;
