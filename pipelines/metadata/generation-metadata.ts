@@ -31,12 +31,21 @@ function attentionFields(request: GenerateRequest): [string, A1111Value][] {
   return 'path' in a ? [['Attention', label], [label, modelLabel(a.path)]] : [['Attention', label]];
 }
 
+/**
+ * The prompt as A1111 writes it: LoRAs asked for with --lora become `<lora:name:weight>` tags, so that
+ * A1111 and this studio restore them when the image is read back (tags already in the prompt stay).
+ */
+function withLoraTags(r: GenerateRequest): string {
+  const tags = r.loras.map((l) => `<lora:${modelLabel(l.name)}:${l.weight}>`);
+  return tags.length ? `${r.prompt} ${tags.join(' ')}`.trim() : r.prompt;
+}
+
 export function a1111Parameters(record: GenerationRecord): string {
   const { request: r, image, model, vae } = record;
   const { sampler, scheduleType } = r.sampler ? toA1111Sampler(r.sampler) : { sampler: undefined, scheduleType: undefined };
   const batched = r.batch > 1;
   return formatA1111({
-    prompt: r.prompt,
+    prompt: withLoraTags(r),
     negativePrompt: r.negative,
     params: [
       ['Steps', r.steps],
