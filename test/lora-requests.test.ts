@@ -104,6 +104,16 @@ test('--lora FILE:W equals the checkpoint with w·ΔW merged (kohya with LoCon, 
   }
 });
 
+test('LoRAs merge the same way under AgentSD and LinFusion attention', { skip }, async () => {
+  const merged = mergedCopy('sd15-kohya-locon.safetensors', 1, 'merged-attention');
+  for (const attention of [{ kind: 'agent' as const }, { kind: 'linfusion' as const, path: fixture('sd15-tiny-linfusion') }]) {
+    const viaMerged = await draw({ model: merged, attention });
+    const viaFlag = await draw({ model: fixture('sd15-tiny'), attention, loras: [{ name: join(LORA_FIXTURES, 'sd15-kohya-locon.safetensors'), weight: 1 }] });
+    const d = maxDiff(viaFlag, viaMerged);
+    assert.ok(d <= 1, `${attention.kind}: --lora differs from the merged checkpoint by ${d}/255`);
+  }
+});
+
 test('bad LoRAs: another family, no matching keys, a missing name, a corrupt file', { skip }, async () => {
   await assert.rejects(draw({ model: fixture('sd15-tiny'), loras: [{ name: join(LORA_FIXTURES, 'sdxl-kohya-locon.safetensors'), weight: 1 }] }), /is a LoRA for SDXL models, but .*sd15-tiny is an SD 1\.x model/);
   const stray = join(tmp, 'stray.safetensors');
