@@ -16,7 +16,7 @@ test('every variant in the option list has a plug-in, and the schema accepts exa
   assert.deepEqual(Object.keys(ATTENTION_PLUGINS).sort(), [...ATTENTION_KINDS].sort());
   for (const v of ATTENTION_VARIANTS) assert.equal(ATTENTION_PLUGINS[v.id].id, v.id);
   assert.equal(AttentionSchema.safeParse({ kind: 'flash' }).success, false);
-  assert.deepEqual(attentionCliForms(), ['softmax', 'agent[:KEY=X,…]', 'linfusion:PATH']);
+  assert.deepEqual(attentionCliForms(), ['softmax', 'agent[:ratio=X,agentRatio=X,agentSteps=X]', 'linfusion:PATH']);
 });
 
 test('a request without agent options parses to itself (recorded requests read back unchanged)', () => {

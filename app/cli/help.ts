@@ -61,8 +61,8 @@ Guidance and attention:
                          up_blocks.0.attentions.1, … (default mid)
   --heads SPEC           Perturb single heads (SoftPAG): L3H1:0.5,L4H0:1, L3:1 (all heads),
                          or a head preset file/name; needs --pag-scale. See "studio heads list"
-  --attention KIND       ${attentionCliForms().join(', ')} (default softmax);
-                         agent options: ratio, agentRatio (0-1), agentSteps (share of steps)
+  --attention KIND       ${attentionCliForms().join(', ')}
+                         (default softmax; agent: merge ratios 0-1, agentSteps = share of steps with agents)
   --preset NAME          Apply a style or sampler preset from the plugins folder
 
 Runtime and output:

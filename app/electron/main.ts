@@ -51,6 +51,7 @@ async function start(): Promise<void> {
     version: app.getVersion(),
     shell: 'electron',
     engineHost: utilityProcessHost(utilityProcess.fork as ForkUtility, bundle('engineHost')),
+    catalogHost: utilityProcessHost(utilityProcess.fork as ForkUtility, bundle('engineHost')),
     runModule: pathToFileURL(bundle('engineJobs')),
   });
 

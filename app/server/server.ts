@@ -54,6 +54,8 @@ export async function startServer(o: ServerOptions = {}): Promise<StudioServer> 
     shell: 'browser',
     engineHost: o.engineHost,
   });
+  // The UI opens on the default model's settings: have the model catalogue ready before serving it.
+  await studio.listModels().catch(() => undefined);
   const access = { loopbackOnly: isLoopbackHost(host), token };
 
   const http = createServer((req, res) => handleHttp(req, res));

@@ -7,6 +7,7 @@ import { modelLabel } from '../../pipelines/metadata/generation-metadata.ts';
 import { sha256File } from '../../pipelines/metadata/model-hash.ts';
 import type { GenerateRequest, GenerateResult, JobProgress, Rgb8 } from '../../pipelines/jobs/api.ts';
 import type { EventName, EventOf, HeadWeight, ParsedParamsOf, Preview, ResultOf } from '../../pipelines/jobs/api-studio.ts';
+import { workerHost } from '../../pipelines/host/launchers.ts';
 import { EngineJobs, HostCrashedError, JobCancelledError, type HostLauncher } from '../../pipelines/jobs/client.ts';
 import { BadRequestError, type StudioApi } from './dispatch.ts';
 import { Gallery } from './gallery.ts';
@@ -24,6 +25,8 @@ export interface StudioOptions {
   shell: 'browser' | 'electron';
   /** How the engine host is started (child process by default; Electron passes its utilityProcess launcher). */
   engineHost?: HostLauncher;
+  /** How the host of quick jobs (model catalogue, head lists) is started (default: a worker thread). */
+  catalogHost?: HostLauncher;
   /** The engine's job module as the host imports it (default: pipelines/jobs/run.ts; Electron passes its bundle). */
   runModule?: string | URL;
   /** The user's head presets (default: `<modelsDir>/presets/heads`, where `studio generate --heads NAME` looks). */
@@ -38,6 +41,8 @@ interface GeneratePayload {
 
 export class Studio implements StudioApi {
   private readonly engine: EngineJobs;
+  /** Quick jobs (the model catalogue, head lists) in their own host, so they never wait behind a generation. */
+  private readonly catalog: EngineJobs;
   private readonly outputs: Gallery;
   private readonly jobs: PersistentJobQueue<GeneratePayload | StoryPayload>;
   private readonly heads: HeadTools;
@@ -56,8 +61,9 @@ export class Studio implements StudioApi {
           ? this.emit('engine', { state: 'ready', message: `engine host ready (pid ${e.pid})` })
           : this.emit('engine', { state: 'restarting', message: `the engine host ${e.how}${e.lostJob ? ` during ${e.lostJob}` : ''}; restarting it` }),
     });
+    this.catalog = new EngineJobs({ host: o.catalogHost ?? workerHost(), runModule: o.runModule });
     this.heads = new HeadTools(this.engine, o.modelsDir, (event, data) => this.emit(event, data));
-    this.presets = new HeadPresets(o.presetsDir ?? join(o.modelsDir, 'presets', 'heads'), o.modelsDir, this.engine);
+    this.presets = new HeadPresets(o.presetsDir ?? join(o.modelsDir, 'presets', 'heads'), o.modelsDir, this.catalog);
     this.jobs = new PersistentJobQueue<GeneratePayload | StoryPayload>(
       o.outputsDir,
       (payload, run, id) => (isStoryPayload(payload) ? this.runStory(payload, run, id) : this.runGenerate(payload, run, id)),
@@ -74,7 +80,7 @@ export class Studio implements StudioApi {
 
   async close(): Promise<void> {
     await this.jobs.close(); // queued jobs stay in the journal and run at the next start
-    await this.engine.close();
+    await Promise.all([this.engine.close(), this.catalog.close()]);
   }
 
   // ---- API ----
@@ -84,12 +90,12 @@ export class Studio implements StudioApi {
   }
 
   async listModels(): Promise<ResultOf<'listModels'>> {
-    const { models, embedded, defaultModel } = await this.engine.submit({ kind: 'models.scan', dir: this.o.modelsDir });
+    const { models, embedded, defaultModel } = await this.catalog.submit({ kind: 'models.scan', dir: this.o.modelsDir });
     return { modelsDir: this.o.modelsDir, models, embedded, defaultModel };
   }
 
   async listHeads({ model }: ParsedParamsOf<'listHeads'>): Promise<ResultOf<'listHeads'>> {
-    const { layers, message } = await this.engine.submit({ kind: 'heads.list', model, modelsDir: this.o.modelsDir });
+    const { layers, message } = await this.catalog.submit({ kind: 'heads.list', model, modelsDir: this.o.modelsDir });
     return { layers, ...(message ? { message } : {}) };
   }
 

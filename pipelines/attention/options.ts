@@ -64,9 +64,11 @@ export const takesPath = (kind: AttentionKind): boolean => 'path' in variant(kin
 /** The label shown for a variant (metadata, UI). */
 export const attentionLabel = (kind: AttentionKind): string => variant(kind)!.label;
 
-/** How the command line writes each variant: `softmax`, `agent[:ratio=R,…]`, `linfusion:PATH`. */
+const optionKeys = (kind: AttentionKind): string[] => Object.keys(variant(kind)!.schema.shape).filter((k) => k !== 'kind');
+
+/** How the command line writes each variant: `softmax`, `agent[:ratio=X,…]`, `linfusion:PATH`. */
 export function attentionCliForms(): string[] {
-  return ATTENTION_VARIANTS.map((v) => (takesPath(v.id) ? `${v.id}:PATH` : Object.keys(v.schema.shape).length > 1 ? `${v.id}[:KEY=X,…]` : v.id));
+  return ATTENTION_KINDS.map((k) => (takesPath(k) ? `${k}:PATH` : optionKeys(k).length ? `${k}[:${optionKeys(k).map((o) => `${o}=X`).join(',')}]` : k));
 }
 
 /** `a, b or c`. */
@@ -88,7 +90,7 @@ export function parseAttentionArg(text: string): Attention | string {
     if (!rest) return expected;
     request.path = rest;
   } else if (rest !== undefined) {
-    const keys = Object.keys(v.schema.shape).filter((k) => k !== 'kind');
+    const keys = optionKeys(v.id);
     if (keys.length === 0) return `${kind} takes no options, got ${JSON.stringify(text)}`;
     for (const pair of rest.split(',')) {
       const [key, value, extra] = pair.split('=');

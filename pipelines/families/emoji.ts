@@ -11,8 +11,7 @@ import { emojiAttentionLayers, resolveEmojiModel } from '../recipes/emoji/models
 import { EmojiPipeline } from '../recipes/emoji/pipeline.ts';
 import { emojiDitStoryModel } from '../recipes/story/emoji-dit-story-model.ts';
 import { generateResult, headPicks } from './results.ts';
-import type { Provider } from '../runtime/session.ts';
-import type { ModelFamily } from './types.ts';
+import type { FamilyHeads, ModelFamily } from './types.ts';
 
 export interface EmojiSpec {
   /** The family id, also the embedded model's name and its config.json `architecture`. */
@@ -36,6 +35,19 @@ function matchBlocks(layerCount: number) {
       throw new BadRequestError(`PAG layer "${n}" is not a block of this model: use "mid" or blocks.0 … blocks.${layerCount - 1}`);
     });
 }
+
+/** The heads of the emoji DiTs (LiT, DiT): layers from the config, previews drawn at the model's own size. */
+const EMOJI_HEADS: FamilyHeads<EmojiPipeline> = {
+  inspect: (target) => {
+    const { config } = resolveEmojiModel(target);
+    const layers = emojiAttentionLayers(config);
+    return { layers, architecture: fingerprintOf(config.architecture, layers) };
+  },
+  previewModel: (pipeline, s) => {
+    const model = new EmojiHeadModel(pipeline, { prompt: s.prompt, negative: s.negative, ...(s.steps === undefined ? {} : { steps: s.steps }), ...(s.cfg === undefined ? {} : { cfg: s.cfg }) });
+    return { model, size: model.size };
+  },
+};
 
 export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
   return {
@@ -70,22 +82,7 @@ export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
       return generateResult(r, request, settings, { name: pipeline.name, family: pipeline.name }, 0, r.notes);
     },
 
-    ...(spec.heads
-      ? {
-          heads: {
-            inspect: (target: string) => {
-              const { config } = resolveEmojiModel(target);
-              const layers = emojiAttentionLayers(config);
-              return { layers, architecture: fingerprintOf(config.architecture, layers) };
-            },
-            previewModel: (pipeline: EmojiPipeline, s: { prompt: string; negative: string; steps?: number; cfg?: number }) => {
-              const model = new EmojiHeadModel(pipeline, { prompt: s.prompt, negative: s.negative, ...(s.steps === undefined ? {} : { steps: s.steps }), ...(s.cfg === undefined ? {} : { cfg: s.cfg }) });
-              return { model, size: model.size };
-            },
-          },
-        }
-      : {}),
-
-    ...(spec.story ? { story: { load: (target: string, o: { providers: Provider[] }) => emojiDitStoryModel(target, { providers: o.providers }) } } : {}),
+    ...(spec.heads ? { heads: EMOJI_HEADS } : {}),
+    ...(spec.story ? { story: { load: (target, o) => emojiDitStoryModel(target, { providers: o.providers }) } } : {}),
   };
 }

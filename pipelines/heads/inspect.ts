@@ -1,48 +1,23 @@
-// Which heads a model has, without loading its weights: the embedded emoji models (by name or
-// folder) and SD 1.x / 2.x / XL checkpoints. What `studio heads list` prints and `--heads` is checked against.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// Which heads a model has, without loading its weights: asked of the model's family (pipelines/
+// families). What `studio heads list` prints and `--heads` is checked against.
 import type { SelfAttentionLayer } from '../attention/self-attention.ts';
-import { resolveModelPath, type LoadOptions } from '../checkpoints/index.ts';
-import { emojiAttentionLayers, isEmojiModelName, resolveEmojiModel } from '../recipes/emoji/models.ts';
+import { resolveModel } from '../families/registry.ts';
 import { fingerprintOf, type ArchitectureFingerprint } from './architecture.ts';
-import { inspectSdHeads } from './sd-model.ts';
 
 export interface ModelHeads {
-  kind: 'emoji' | 'sd';
-  /** The emoji model's name or folder, or the SD model's resolved path. */
+  /** The embedded model's name, or the model's resolved path. */
   model: string;
+  /** The model family's label, for messages. */
+  label: string;
+  /** Empty for a family without self-attention heads (emoji-dico, DiT/DiCo checkpoints). */
   layers: SelfAttentionLayer[];
   architecture: ArchitectureFingerprint;
+  /** The one preview side the model draws, when it has one (the emoji models: 64). */
+  fixedSize?: number;
 }
 
-/** An emoji denoiser folder: config.json naming an emoji architecture, and no diffusers model_index.json. */
-function isEmojiFolder(path: string): boolean {
-  const config = join(path, 'config.json');
-  if (!existsSync(config) || existsSync(join(path, 'model_index.json'))) return false;
-  try {
-    return /"architecture"\s*:\s*"emoji-/.test(readFileSync(config, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-export function isEmojiModel(model: string, modelsDir?: string): boolean {
-  if (isEmojiModelName(model)) return true;
-  try {
-    return isEmojiFolder(resolveModelPath(model, modelsDir));
-  } catch {
-    return false;
-  }
-}
-
-export function inspectHeads(model: string, o: LoadOptions = {}): ModelHeads {
-  if (isEmojiModel(model, o.modelsDir)) {
-    const name = isEmojiModelName(model) ? model : resolveModelPath(model, o.modelsDir);
-    const { config } = resolveEmojiModel(name);
-    const layers = emojiAttentionLayers(config);
-    return { kind: 'emoji', model: name, layers, architecture: fingerprintOf(config.architecture, layers) };
-  }
-  const sd = inspectSdHeads(model, o);
-  return { kind: 'sd', model: resolveModelPath(model, o.modelsDir), layers: sd.layers, architecture: sd.architecture };
+export function inspectHeads(model: string | undefined, o: { modelsDir?: string } = {}): ModelHeads {
+  const { family, probe } = resolveModel(model, o.modelsDir, 'the head tools');
+  const found = family.heads?.inspect(probe.target, o.modelsDir) ?? { layers: [], architecture: fingerprintOf(family.id, []) };
+  return { model: probe.target, label: family.label, ...found, ...(family.fixedSize ? { fixedSize: family.fixedSize } : {}) };
 }

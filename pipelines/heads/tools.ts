@@ -14,6 +14,7 @@ import { fromBytes, toBytes, type RgbImage } from './image.ts';
 import type { HeadKey, HeadModel, RenderOptions } from './model.ts';
 import { objectiveByName, picksObjective, type Objective, type PicksRound } from './objectives.ts';
 import { makeHeadPreset } from './presets.ts';
+import { inspectHeads } from './inspect.ts';
 import { setKey } from './search-cache.ts';
 import { headName } from './architecture.ts';
 import { HeadSpecError } from './spec.ts';
@@ -32,16 +33,13 @@ function headFamily(r: ResolvedModel) {
 
 /** The model's self-attention layers and their head counts, read without loading weights. */
 export function listHeads(job: Pick<JobOf<'heads.list'>, 'model' | 'modelsDir'>): HeadList {
-  const r = resolveModel(job.model, job.modelsDir, 'the head tools');
-  if (!r.family.heads) {
-    return { family: r.family.id, architecture: { family: r.family.id, hash: '', heads: [] }, layers: [], message: NO_HEADS(r.family.label), ...(r.family.fixedSize ? { fixedSize: r.family.fixedSize } : {}) };
-  }
-  const { layers, architecture } = r.family.heads.inspect(r.probe.target, job.modelsDir);
+  const { label, layers, architecture, fixedSize } = inspectHeads(job.model, { modelsDir: job.modelsDir });
   return {
     family: architecture.family,
     architecture,
     layers: layers.map(({ index, name, heads }) => ({ index, name, heads })),
-    ...(r.family.fixedSize ? { fixedSize: r.family.fixedSize } : {}),
+    ...(layers.length ? {} : { message: NO_HEADS(label) }),
+    ...(fixedSize ? { fixedSize } : {}),
   };
 }
 

@@ -1,14 +1,12 @@
 // The engine's one entry: `run(job, listeners)` dispatches a job of the jobs API to its recipe.
 // The engine host imports this module (its `jobs` export) and runs every job through it, one at a
-// time, so sessions and the loaded model stay warm from job to job.
-import { modelCatalog } from '../families/scan.ts';
-import { requestHeads } from '../heads/request-heads.ts';
-import { headEffects, headSearch, listHeads } from '../heads/tools.ts';
+// time, so sessions and the loaded model stay warm from job to job. Recipes are imported on first
+// use: a host starts in well under a second, and one running a test engine never loads them.
 import { defineJob } from '../host/jobs.ts';
-import { runGenerate } from '../recipes/generate.ts';
 import { JobSchema, type HeadList, type Job, type JobListeners, type JobResult, type JobResults, type Rgb8 } from './api.ts';
-import { runStoryJob } from './story.ts';
 import { testEngine } from './test-engine.ts';
+
+const headTools = () => import('../heads/tools.ts');
 
 const NO_HEAD_LIST =
   'The engine cannot list attention heads for this model yet, so there is nothing to select. Head selection appears here once the engine reports the model’s self-attention layers.';
@@ -18,7 +16,7 @@ type Runner<K extends keyof JobResults> = (job: Extract<Job, { kind: K }>, l: Re
 const RUNNERS: { [K in keyof JobResults]: Runner<K> } = {
   async generate(job, l) {
     const fake = await testEngine();
-    const generate = fake?.runGenerate ?? runGenerate;
+    const generate = fake?.runGenerate ?? (await import('../recipes/generate.ts')).runGenerate;
     return generate(job.request, {
       signal: l.signal,
       onProgress: (p) => {
@@ -31,6 +29,7 @@ const RUNNERS: { [K in keyof JobResults]: Runner<K> } = {
 
   async 'heads.list'(job): Promise<HeadList> {
     const fake = await testEngine();
+    const { listHeads } = await headTools();
     if (!fake) return listHeads(job);
     // The test engine stands in for the layers the UI shows; the architecture is still the real model's.
     const layers = fake.listHeads ? (await fake.listHeads(job)).layers : [];
@@ -38,11 +37,11 @@ const RUNNERS: { [K in keyof JobResults]: Runner<K> } = {
     return { ...real, layers, ...(layers.length ? {} : { message: NO_HEAD_LIST }) };
   },
 
-  'heads.resolve': (job) => requestHeads(job.text, job.model, job.modelsDir),
-  'heads.effects': (job, l) => headEffects(job, { signal: l.signal, progress: (step, total) => l.progress({ phase: 'head effects', step, total }) }),
-  'heads.search': (job, l) => headSearch(job, { signal: l.signal, progress: (step, total) => l.progress({ phase: 'HeadHunter', step, total }) }),
-  story: (job, l) => runStoryJob(job, { signal: l.signal, onProgress: (p) => l.progress(p) }),
-  'models.scan': (job) => modelCatalog(job.dir),
+  'heads.resolve': async (job) => (await import('../heads/request-heads.ts')).requestHeads(job.text, job.model, job.modelsDir),
+  'heads.effects': async (job, l) => (await headTools()).headEffects(job, { signal: l.signal, progress: (step, total) => l.progress({ phase: 'head effects', step, total }) }),
+  'heads.search': async (job, l) => (await headTools()).headSearch(job, { signal: l.signal, progress: (step, total) => l.progress({ phase: 'HeadHunter', step, total }) }),
+  story: async (job, l) => (await import('./story.ts')).runStoryJob(job, { signal: l.signal, onProgress: (p) => l.progress(p) }),
+  'models.scan': async (job) => (await import('../families/scan.ts')).modelCatalog(job.dir),
 };
 
 /** Runs one validated job. */

@@ -40,20 +40,20 @@ function withLoraTags(r: GenerateRequest): string {
   return tags.length ? `${r.prompt} ${tags.join(' ')}`.trim() : r.prompt;
 }
 
+/** A1111's first fields, how an image was sampled: Steps, Sampler, Schedule type, CFG scale, Seed, Size. */
+export function a1111SamplingParams(s: { steps?: number; sampler?: GenerateRequest['sampler']; cfg?: number; seed: number; width: number; height: number }): Array<[string, A1111Value]> {
+  const { sampler, scheduleType } = s.sampler ? toA1111Sampler(s.sampler) : { sampler: undefined, scheduleType: undefined };
+  return [['Steps', s.steps], ['Sampler', sampler], ['Schedule type', scheduleType], ['CFG scale', s.cfg], ['Seed', s.seed], ['Size', `${s.width}x${s.height}`]];
+}
+
 export function a1111Parameters(record: GenerationRecord): string {
   const { request: r, image, model, vae } = record;
-  const { sampler, scheduleType } = r.sampler ? toA1111Sampler(r.sampler) : { sampler: undefined, scheduleType: undefined };
   const batched = r.batch > 1;
   return formatA1111({
     prompt: withLoraTags(r),
     negativePrompt: r.negative,
     params: [
-      ['Steps', r.steps],
-      ['Sampler', sampler],
-      ['Schedule type', scheduleType],
-      ['CFG scale', r.cfg],
-      ['Seed', image.seed],
-      ['Size', `${image.width}x${image.height}`],
+      ...a1111SamplingParams({ ...image, steps: r.steps, sampler: r.sampler, cfg: r.cfg }),
       ['Model hash', model.sha256 && shortHash(model.sha256)],
       ['Model', model.name],
       ['VAE hash', vae?.sha256 && shortHash(vae.sha256)],

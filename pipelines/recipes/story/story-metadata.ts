@@ -2,7 +2,7 @@
 // settings) and `studio-story`, the whole resolved story plus which image this is, from which the
 // set can be made again.
 import { A1111_KEYWORD, formatA1111 } from '../../metadata/a1111.ts';
-import { toA1111Sampler } from '../../metadata/sampler-names.ts';
+import { a1111SamplingParams } from '../../metadata/generation-metadata.ts';
 import type { StoryImage } from './story-model.ts';
 import type { Story } from './story.ts';
 
@@ -22,18 +22,12 @@ export interface StoryMetadata {
 const boxText = (b: readonly number[]) => b.map((v) => +v.toFixed(3)).join(' ');
 
 export function storyImageChunks(image: StoryImage, story: Story, model: string, studioVersion: string): Array<[string, string]> {
-  const { sampler, scheduleType } = toA1111Sampler(story.sampler);
   const ir = image.kind === 'scene' && image.boxes;
   const parameters = formatA1111({
     prompt: image.prompt,
     negativePrompt: story.negative,
     params: [
-      ['Steps', story.steps],
-      ['Sampler', sampler],
-      ['Schedule type', scheduleType],
-      ['CFG scale', story.cfg],
-      ['Seed', image.seed],
-      ['Size', `${image.width}x${image.height}`],
+      ...a1111SamplingParams({ ...image, steps: story.steps, sampler: story.sampler, cfg: story.cfg }),
       ['Model', model],
       ['RNG', 'CPU'],
       ['Story image', image.kind === 'reference' ? `reference of ${story.subjects[image.index].name}` : `scene ${image.index + 1}${image.kind === 'plain-scene' ? ' without IR' : ''}`],
