@@ -82,7 +82,7 @@ export const GenerateRequestSchema = z
     /** Single files: a diffusers config folder or an original .yaml whose settings win over the weights' statistics. */
     config: z.string().min(1).optional(),
     /** LoRA / LyCORIS files or names in `loraDir`, merged at their weights (prompt tags `<lora:NAME:W>` add more). */
-    loras: z.array(LoraRefSchema).max(32, { error: 'at most 32 LoRAs' }).default([]),
+    loras: z.array(LoraRefSchema).max(32, { error: 'at most 32 LoRAs' }).optional(),
     /** Where LoRA names are looked up; absent: the models folder's LoRA folder (A1111 `Lora/`, ComfyUI `loras/`). */
     loraDir: z.string().min(1).optional(),
     /** Textual-inversion embeddings: a prompt word equal to a file's stem becomes its vectors. */

@@ -70,10 +70,16 @@ export function layerDelta(g: Graph, layer: LoraLayer, target: readonly number[]
   if (count(delta.shape as number[]) !== count(target)) {
     throw new LoraFileError(layer.key, `changes a weight of ${count(delta.shape as number[])} values but the model's has shape [${target}]: the LoRA was made for another model family or size`);
   }
-  // LyCORIS full-rank LoKr has no rank: alpha does not apply (scale 1), as in LyCORIS and ComfyUI.
-  const scale = layer.alpha !== undefined && rank !== undefined ? layer.alpha / rank : layer.method === 'lora' && layer.underscored ? 1 : layer.method === 'lora' ? peftScale : 1;
+  const scale = scaleOf(layer, rank, peftScale);
   const shaped = reshape(delta, [...target]);
   return scale === 1 ? shaped : mul(shaped, scalar(shaped, scale));
+}
+
+/** alpha / rank; without alpha kohya and LyCORIS mean alpha = rank (1), and peft files say it in their metadata. */
+function scaleOf(layer: LoraLayer, rank: number | undefined, peftScale: number): number {
+  // A full-rank LoKr has no rank: alpha does not apply, as in LyCORIS and ComfyUI.
+  if (layer.alpha !== undefined && rank !== undefined) return layer.alpha / rank;
+  return layer.method === 'lora' && !layer.underscored ? peftScale : 1;
 }
 
 /**

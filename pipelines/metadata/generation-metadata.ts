@@ -36,7 +36,7 @@ function attentionFields(request: GenerateRequest): [string, A1111Value][] {
  * A1111 and this studio restore them when the image is read back (tags already in the prompt stay).
  */
 function withLoraTags(r: GenerateRequest): string {
-  const tags = r.loras.map((l) => `<lora:${modelLabel(l.name)}:${l.weight}>`);
+  const tags = (r.loras ?? []).map((l) => `<lora:${modelLabel(l.name)}:${l.weight}>`);
   return tags.length ? `${r.prompt} ${tags.join(' ')}`.trim() : r.prompt;
 }
 

@@ -13,7 +13,7 @@ export async function runGenerate(request: GenerateRequest, options: GenerateOpt
   // `<lora:NAME:W>` tags join the request's LoRAs and leave the text (A1111 ignores them in negatives).
   const tagged = extractLoraTags(request.prompt);
   const negative = extractLoraTags(request.negative).prompt;
-  const asked = { ...request, prompt: tagged.prompt, negative, loras: [...request.loras, ...tagged.loras] };
+  const asked = { ...request, prompt: tagged.prompt, negative, loras: [...(request.loras ?? []), ...tagged.loras] };
   checkRequest(family, probe, asked, request.model);
   const loras = resolveLoras(asked.loras, request.loraDir, request.modelsDir);
   const t0 = performance.now();
