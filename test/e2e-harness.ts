@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { TEST_ENGINE_ENV } from '../pipelines/jobs/test-engine.ts';
-import { startServer, type StudioServer } from '../app/server/index.ts';
+import { startServer, type ServerOptions, type StudioServer } from '../app/server/index.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const ARTIFACTS = join(ROOT, 'test-artifacts');
@@ -55,11 +55,11 @@ export interface StudioPage {
  * recording the page's errors. `timeoutMs`: Playwright's default timeout unless STUDIO_E2E_TIMEOUT_MS
  * sets one.
  */
-export async function openStudioPage(dir: string, o: { viewportHeight: number; timeoutMs: number }): Promise<StudioPage> {
+export async function openStudioPage(dir: string, o: { viewportHeight: number; timeoutMs: number; redis?: ServerOptions['redis'] }): Promise<StudioPage> {
   const outputsDir = join(dir, 'outputs');
   const modelsDir = join(dir, 'models');
   mkdirSync(modelsDir);
-  const server = await startServer({ port: 0, outputsDir, modelsDir });
+  const server = await startServer({ port: 0, outputsDir, modelsDir, redis: o.redis });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--disable-gpu', '--disable-dev-shm-usage'] });
   const page = await browser.newPage({ viewport: { width: 1400, height: o.viewportHeight } });
   page.setDefaultTimeout(Number(process.env.STUDIO_E2E_TIMEOUT_MS ?? o.timeoutMs));

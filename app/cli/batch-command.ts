@@ -11,7 +11,10 @@ import { BatchFileError, readBatchRows, type BatchRow } from '../../pipelines/jo
 import { runBatch, type BatchEvent, type BatchOutcome } from '../../pipelines/jobs/batch/runner.ts';
 import { PresetLookupError, PresetRegistry } from '../../pipelines/plugins/index.ts';
 import type { GenerateRequest } from '../../pipelines/jobs/api.ts';
+import { redisLabel } from '../../pipelines/jobs/redis/connection.ts';
+import { runRemoteBatch } from '../../pipelines/jobs/redis/batch.ts';
 import { cancelOnSignals } from './cancel-on-signals.ts';
+import { connectForCommand, REDIS_OPTIONS, redisTarget, type RedisTarget } from './redis-args.ts';
 import { EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, UsageError } from './exit-codes.ts';
 import { DEFAULT_OUT, OPTIONS as GENERATE_OPTIONS, parseGenerateArgs } from './generate-args.ts';
 import { pluginDiscovery } from './presets-command.ts';
@@ -41,6 +44,12 @@ Batch options:
                          Ctrl-C makes only the images still missing
   --workers N            Engine hosts generating side by side (default 1, at most the CPU count);
                          each loads the model, so it needs N times the memory
+  --redis URL            Spread the batch over "studio worker" processes through this Redis server
+                         (e.g. redis://127.0.0.1:6379) instead of running it here; each image is
+                         written into --out as it arrives; a rerun adds nothing already queued or done
+  --queue NAME           The Redis queue (default studio)
+  --detach               With --redis: only add the jobs, and exit; run the same command without
+                         --detach later to collect the images
   --preset NAME          A style and/or sampler preset applied to every row (rows may set their own)
   --json                 Print a summary as JSON on stdout: files, seeds, job ids, timings
   -h, --help             Show this help
@@ -58,10 +67,12 @@ const BATCH_OPTIONS = {
   x: { type: 'string' },
   y: { type: 'string' },
   workers: { type: 'string' },
+  ...REDIS_OPTIONS,
+  detach: { type: 'boolean' },
 } as const;
 
 /** Options that are the batch's own, not defaults for the rows. */
-const NOT_ROW_DEFAULTS = new Set(['out', 'json', 'help', 'x', 'y', 'workers']);
+const NOT_ROW_DEFAULTS = new Set(['out', 'json', 'help', 'x', 'y', 'workers', 'redis', 'queue', 'detach']);
 const ROW_OPTIONS = new Set(Object.keys(GENERATE_OPTIONS).filter((k) => !NOT_ROW_DEFAULTS.has(k)));
 
 /** parseArgs reads `--seed -1` as a flag `-1`; a negative number after a value option is its value. */
@@ -84,6 +95,8 @@ interface BatchArgs {
   x?: Axis;
   y?: Axis;
   defaults: Record<string, string>;
+  redis?: RedisTarget;
+  detach: boolean;
 }
 
 function parseBatchArgs(argv: string[]): BatchArgs | 'help' {
@@ -109,9 +122,12 @@ function parseBatchArgs(argv: string[]): BatchArgs | 'help' {
     throw e instanceof AxisError ? new UsageError(e.message) : e;
   }
   if (x && y && x.name === y.name) throw new UsageError(`--x and --y both sweep ${x.name}; sweep two different settings`);
+  if (values.redis === undefined && (values.queue !== undefined || values.detach)) throw new UsageError(`--${values.detach ? 'detach' : 'queue'} needs --redis URL`);
+  if (values.redis !== undefined && values.workers !== undefined) throw new UsageError('--workers is for a batch run here; with --redis, start "studio worker" processes instead');
+  const redis = values.redis === undefined ? undefined : redisTarget(values);
   const defaults: Record<string, string> = {};
   for (const [k, v] of Object.entries(values)) if (ROW_OPTIONS.has(k) && typeof v === 'string') defaults[k] = v;
-  return { file: positionals[0], out: values.out ?? DEFAULT_OUT, json: values.json ?? false, workers, x, y, defaults };
+  return { file: positionals[0], out: values.out ?? DEFAULT_OUT, json: values.json ?? false, workers, x, y, defaults, redis, detach: values.detach ?? false };
 }
 
 /** Each engine host loads the model: refuse more hosts than the memory holds. */
@@ -178,6 +194,31 @@ function report(outcome: BatchOutcome, out: string, seconds: number, made: numbe
   };
 }
 
+/** A batch's outcome; `detached`: the jobs were only added to Redis. */
+type Outcome = BatchOutcome & { detached?: boolean };
+
+async function runHere(args: BatchArgs, plan: BatchPlan, signal: AbortSignal, onEvent: (e: BatchEvent) => void): Promise<BatchOutcome> {
+  const engines: BatchEngine[] = Array.from({ length: Math.min(args.workers, plan.jobs.length) }, () => engineHost());
+  try {
+    return await runBatch({ out: resolve(args.out), plan, engines, signal, studioVersion: STUDIO_VERSION, onEvent });
+  } finally {
+    await Promise.all(engines.map((e) => e.close()));
+  }
+}
+
+/** The same batch through Redis and "studio worker" processes; the outcome in the local batch's terms. */
+async function runOnRedis(args: BatchArgs, target: RedisTarget, plan: BatchPlan, signal: AbortSignal, onEvent: (e: BatchEvent) => void): Promise<Outcome> {
+  const redis = await connectForCommand('studio batch', target);
+  try {
+    const log = (line: string) => process.stderr.write(`studio batch: ${line}\n`);
+    const o = await runRemoteBatch({ redis, queue: target.queue, out: resolve(args.out), plan, signal, detach: args.detach, onEvent, log });
+    // `ran` counts jobs added for a detached run, jobs collected otherwise.
+    return { manifest: `${redisLabel(target.url)} queue ${target.queue}`, jobs: o.jobs, alreadyDone: o.alreadyDone, ran: o.detached ? o.enqueued : o.ran, sheets: o.sheets, cancelled: o.cancelled, warnings: [], detached: o.detached };
+  } finally {
+    redis.disconnect();
+  }
+}
+
 export async function batchCommand(argv: string[]): Promise<number> {
   const args = parseBatchArgs(argv);
   if (args === 'help') {
@@ -220,14 +261,18 @@ export async function batchCommand(argv: string[]): Promise<number> {
     }
     show();
   };
-  const engines: BatchEngine[] = Array.from({ length: Math.min(args.workers, plan.jobs.length) }, () => engineHost());
-  let outcome: BatchOutcome;
+  let outcome: Outcome;
   try {
-    outcome = await runBatch({ out: resolve(args.out), plan, engines, signal: controller.signal, studioVersion: STUDIO_VERSION, onEvent });
+    outcome = args.redis ? await runOnRedis(args, args.redis, plan, controller.signal, onEvent) : await runHere(args, plan, controller.signal, onEvent);
   } finally {
     bar?.done();
     stopListening();
-    await Promise.all(engines.map((e) => e.close()));
+  }
+  if (outcome.detached) {
+    const queued = outcome.jobs.filter((j) => j.status !== 'done').length;
+    process.stderr.write(`studio batch: added ${outcome.ran} job(s) to queue ${args.redis!.queue} (${queued} not done in all); run the same command without --detach to collect the images\n`);
+    if (args.json) process.stdout.write(`${JSON.stringify(report(outcome, args.out, 0, 0))}\n`);
+    return EXIT_OK;
   }
   const summary = report(outcome, args.out, (performance.now() - started) / 1000, made);
   if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -5,7 +5,9 @@ export const MAIN_HELP = `Usage: studio <command> [options]
 Commands:
   generate     Generate images from a prompt (txt2img, or img2img with --init-image)
   serve        Serve the studio UI in a browser (loopback only unless --token)
-  batch        Generate many images from a .txt/.csv/.jsonl file or an X/Y sweep (resumable)
+  batch        Generate many images from a .txt/.csv/.jsonl file or an X/Y sweep (resumable; --redis spreads it over workers)
+  worker       Run generate jobs from a Redis queue (one per machine or GPU)
+  queue        Status of a Redis queue; retry its failed jobs; drain it
   presets      List, show, validate plugin presets; import A1111 styles.csv
   heads        List a model's attention heads; search heads to perturb (HeadHunter)
   story        Consistent subjects across scenes (IR-Diffusion) from a STORY.json

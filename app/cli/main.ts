@@ -14,12 +14,16 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   story: async (argv) => (await import('./story-command.ts')).storyCommand(argv),
   batch: async (argv) => (await import('./batch-command.ts')).batchCommand(argv),
   presets: async (argv) => (await import('./presets-command.ts')).presetsCommand(argv),
+  worker: async (argv) => (await import('./worker-command.ts')).workerCommand(argv),
+  queue: async (argv) => (await import('./queue-command.ts')).queueCommand(argv),
 };
 
 // Help text of the commands that keep theirs beside them is loaded on `studio help <command>`.
 const LAZY_HELP: Record<string, () => Promise<string>> = {
   batch: async () => (await import('./batch-command.ts')).BATCH_HELP,
   presets: async () => (await import('./presets-command.ts')).PRESETS_HELP,
+  worker: async () => (await import('./worker-command.ts')).WORKER_HELP,
+  queue: async () => (await import('./queue-command.ts')).QUEUE_HELP,
 };
 const HELP: Record<string, string> = { generate: GENERATE_HELP, serve: SERVE_HELP };
 

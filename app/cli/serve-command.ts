@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { UsageError, EXIT_OK } from './exit-codes.ts';
+import { redisTarget } from './redis-args.ts';
 
 export const SERVE_HELP = `Usage: studio serve [options]
 
@@ -14,6 +15,8 @@ Options:
   --token T           access token required from browsers (put it in the URL: ?token=T)
   --models-dir DIR    where models are listed from (default ./models)
   --outputs-dir DIR   where images are written (default ./outputs)
+  --redis URL         also show this Redis server's queue of "studio worker" processes
+  --queue NAME        that queue's name (default studio)
   -h, --help          show this help
 `;
 
@@ -27,6 +30,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
       token: { type: 'string' },
       'models-dir': { type: 'string' },
       'outputs-dir': { type: 'string' },
+      redis: { type: 'string' },
+      queue: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -34,6 +39,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stdout.write(SERVE_HELP);
     return EXIT_OK;
   }
+  const redis = values.redis === undefined && values.queue === undefined ? undefined : redisTarget(values);
   const port = values.port === undefined ? undefined : Number(values.port);
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new UsageError(`--port: expected a port number 0–65535, got ${values.port}`);
   const { startServer } = await import('../server/index.ts');
@@ -44,7 +50,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     const { build } = await import('vite');
     await build({ configFile: resolve(import.meta.dirname, '../../vite.config.ts'), logLevel: 'warn' });
   }
-  const server = await startServer({ port, host: values.host, token: values.token, modelsDir: values['models-dir'], outputsDir: values['outputs-dir'], rendererDir });
+  const server = await startServer({ port, host: values.host, token: values.token, modelsDir: values['models-dir'], outputsDir: values['outputs-dir'], rendererDir, redis });
   process.stdout.write(`Diffusion Studio is at ${server.url}\nPress Ctrl-C to stop.\n`);
   await new Promise<void>((done) => process.once('SIGINT', () => done()));
   await server.close();

@@ -12,6 +12,7 @@ import { checkBinding, denyReason, isLoopbackHost } from './access.ts';
 import { resolveInside, sendFile, sendText } from './static-files.ts';
 import { Studio } from './studio.ts';
 import { bridgeSocket } from './ws-bridge.ts';
+import type { RedisQueueTarget } from './redis-queue-view.ts';
 
 export const DEFAULT_PORT = 7870;
 export const API_PATH = '/api';
@@ -30,6 +31,8 @@ export interface ServerOptions {
   /** The built UI; default dist/renderer of this checkout (`npm run build:ui`). */
   rendererDir?: string;
   engineHost?: HostLauncher;
+  /** A Redis-backed queue of `studio worker` processes to show in the UI. */
+  redis?: RedisQueueTarget;
 }
 
 export interface StudioServer {
@@ -53,6 +56,7 @@ export async function startServer(o: ServerOptions = {}): Promise<StudioServer> 
     version: STUDIO_VERSION,
     shell: 'browser',
     engineHost: o.engineHost,
+    redis: o.redis,
   });
   // The UI opens on the default model's settings: have the model catalogue ready before serving it.
   await studio.listModels().catch(() => undefined);

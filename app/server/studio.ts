@@ -16,6 +16,7 @@ import type { AppJobRun as JobRun } from '../../pipelines/queue/index.ts';
 import { PersistentJobQueue } from '../../pipelines/queue/index.ts';
 import { HeadPresets } from '../../pipelines/jobs/head-presets.ts';
 import { HeadTools } from './head-tools.ts';
+import { RedisQueueWatch, type RedisQueueTarget } from './redis-queue-view.ts';
 import { isStoryPayload, runStoryJob, storyJobSpec, type StoryPayload } from './studio-story.ts';
 
 export interface StudioOptions {
@@ -31,6 +32,8 @@ export interface StudioOptions {
   runModule?: string | URL;
   /** The user's head presets (default: `<modelsDir>/presets/heads`, where `studio generate --heads NAME` looks). */
   presetsDir?: string;
+  /** A Redis-backed queue of `studio worker` processes to show (`studio serve --redis URL`). */
+  redis?: RedisQueueTarget;
 }
 
 export type StudioListener = <E extends EventName>(event: E, data: EventOf<E>) => void;
@@ -50,9 +53,11 @@ export class Studio implements StudioApi {
   private readonly listeners = new Set<StudioListener>();
   private readonly hashes = new Map<string, Promise<string>>();
   private providers?: ResultOf<'listProviders'>;
+  private readonly redisQueueWatch: RedisQueueWatch;
 
   constructor(private readonly o: StudioOptions) {
     this.outputs = new Gallery(o.outputsDir);
+    this.redisQueueWatch = new RedisQueueWatch(o.redis);
     this.engine = new EngineJobs({
       host: o.engineHost,
       runModule: o.runModule,
@@ -81,12 +86,17 @@ export class Studio implements StudioApi {
   async close(): Promise<void> {
     await this.jobs.close(); // queued jobs stay in the journal and run at the next start
     await Promise.all([this.engine.close(), this.catalog.close()]);
+    this.redisQueueWatch.close();
   }
 
   // ---- API ----
 
   async info(): Promise<ResultOf<'info'>> {
     return { version: this.o.version, modelsDir: this.o.modelsDir, outputsDir: this.o.outputsDir, shell: this.o.shell };
+  }
+
+  redisQueue(): Promise<ResultOf<'redisQueue'>> {
+    return this.redisQueueWatch.view();
   }
 
   async listModels(): Promise<ResultOf<'listModels'>> {

@@ -26,6 +26,8 @@ const ADVICE: Record<string, string> = {
   linfusion: 'It replaces the self-attention of an SD UNet: give the SD model as the model and this as `--attention linfusion:PATH`.',
   dit: 'Class-conditional models are run by the DiT pipeline, not by SD text-to-image.',
   dico: 'Class-conditional models are run by the DiCo pipeline, not by SD text-to-image.',
+  sd3: 'SD3 / SD3.5 models are run by the SD3 family (pipelines/families/sd3), not by the UNet pipeline.',
+  pixart: 'PixArt models are run by the PixArt family (pipelines/families/pixart), not by the UNet pipeline.',
   unknown: 'Supported: SD 1.x, SD 2.x and SDXL base, as a diffusers folder (with model_index.json) or a single .safetensors checkpoint.',
 };
 

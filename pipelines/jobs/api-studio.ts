@@ -3,6 +3,7 @@
 // the UI validates results and events. Data only (zod and the jobs API's schemas), so the renderer
 // can bundle this file without pulling in engine code.
 import { z } from 'zod';
+import { RedisQueueViewSchema } from './api-redis.ts';
 import { GenerateRequestSchema, HeadWeightSchema, MAX_SEED, SAMPLER_NAMES, type HeadWeight } from './api-generate.ts';
 import { HeadLayerSchema, type HeadLayer } from './api-heads.ts';
 import { EmbeddedModelSchema, ModelEntrySchema, type EmbeddedModel, type ModelEntry } from './api-models.ts';
@@ -309,6 +310,11 @@ export const apiMethods = {
       picks: z.array(z.array(z.string())).default([]),
     }),
     result: HuntStepSchema,
+  },
+  /** The Redis-backed queue of `studio worker` processes, when the studio was started with --redis. */
+  redisQueue: {
+    params: NoParams,
+    result: RedisQueueViewSchema,
   },
   /** Queues a story (subjects kept consistent across scenes); its images land in the gallery. */
   story: {

@@ -16,6 +16,14 @@ export function layerNorm(w: Weights | undefined, x: T, eps: number): T {
   return op.layerNorm(x, w?.get('weight', [c]), w?.get('bias', [c]), eps);
 }
 
+/** RMSNorm (T5LayerNorm, diffusers' RMSNorm): x·rsqrt(mean(x²) + eps)·weight over the last axis, statistics in fp32. */
+export function rmsNorm(weight: T | undefined, x: T, eps: number): T {
+  const x32 = op.cast(x, 'float32');
+  const inv = op.reciprocal(op.sqrt(op.add(op.reduceMean(op.mul(x32, x32), [-1]), eps)));
+  const normed = op.cast(op.mul(x32, inv), x.dtype);
+  return weight ? op.mul(normed, weight) : normed;
+}
+
 export function groupNorm(w: Weights, x: T, groups: number, eps: number): T {
   const c = x.dim(1);
   return op.groupNorm(x, groups, w.get('weight', [c]), w.get('bias', [c]), eps);

@@ -2,18 +2,16 @@
 // batch's manifest: each job's id, state and files). Jobs already done with their files present are
 // skipped; images are written atomically under their planned names before the job is marked done,
 // so a crash at any point leaves every image at most once, and the next run finishes the rest.
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeNewFileAtomic } from '../../queue/atomic-write.ts';
-import { encodePng } from '../../metadata/encode-png.ts';
-import { metadataChunks, modelLabel, type GenerationRecord } from '../../metadata/generation-metadata.ts';
-import { sha256File } from '../../metadata/model-hash.ts';
 import { PersistentQueue, type JobOutput, type QueueJob } from '../../queue/index.ts';
 import { isRunning, THIS_PROCESS } from '../../queue/lock.ts';
 import type { GenerateProgress, GenerateRequest, GenerateResult } from '../api.ts';
 import type { BatchEngine } from './engines.ts';
-import { renderContactSheet } from './grid.ts';
+import { encodeImages, FileHashes } from './png-output.ts';
+import { writeContactSheets } from './sheets.ts';
 import type { BatchPlan, PlannedJob } from './plan.ts';
 
 /** The queue group of batch jobs (the app's own jobs are in another group). */
@@ -67,55 +65,20 @@ export interface BatchOutcome {
 }
 
 /** Temporary files of atomic writes whose process died (a SIGKILL between write and rename). */
-function removeStaleTemps(dir: string): void {
+export function removeStaleTemps(dir: string): void {
   for (const name of readdirSync(dir)) {
     const m = /^\..+\.(\d+)-[0-9a-f]{8}\.tmp$/.exec(name);
     if (m && !isRunning({ pid: Number(m[1]), host: THIS_PROCESS.host })) rmSync(join(dir, name), { force: true });
   }
 }
 
-/** The engine is another component: check what it returned before writing files from it. */
-function checkResult(result: GenerateResult, request: GenerateRequest): void {
-  if (!Array.isArray(result?.images) || result.images.length !== request.batch) {
-    throw new Error(`the engine returned ${result?.images?.length ?? 'no'} images for a batch of ${request.batch}`);
-  }
-  for (const [i, img] of result.images.entries()) {
-    if (!(img.pixels instanceof Uint8Array) || img.pixels.length !== img.width * img.height * 3) {
-      throw new Error(`engine image ${i}: expected ${img.width}x${img.height} RGB bytes, got ${img.pixels?.length ?? 'none'}`);
-    }
-    if (!Number.isInteger(img.batchIndex) || img.batchIndex < 0 || img.batchIndex >= request.batch) throw new Error(`engine image ${i}: batch index ${img.batchIndex} is out of range`);
-  }
-}
-
-/** SHA-256 of model files (A1111's Model hash), once per file per batch. */
-class FileHashes {
-  private readonly hashes = new Map<string, Promise<string | undefined>>();
-  of(path: string | undefined): Promise<string | undefined> {
-    if (path === undefined) return Promise.resolve(undefined);
-    let h = this.hashes.get(path);
-    if (!h) this.hashes.set(path, (h = statSync(path, { throwIfNoEntry: false })?.isFile() ? sha256File(path) : Promise.resolve(undefined)));
-    return h;
-  }
-}
-
 async function saveImages(out: string, job: PlannedJob, result: GenerateResult, hashes: FileHashes, studioVersion: string): Promise<JobOutput[]> {
-  const modelSha = await hashes.of(result.model.file);
-  const vaeSha = await hashes.of(job.request.vae);
   const outputs: JobOutput[] = [];
-  for (const image of result.images) {
-    const { batchIndex, seed, width, height } = image;
-    const record: GenerationRecord = {
-      request: job.request,
-      image: { batchIndex, seed, width, height },
-      model: { name: result.model.name, ...(modelSha ? { sha256: modelSha } : {}) },
-      ...(job.request.vae ? { vae: { name: modelLabel(job.request.vae), ...(vaeSha ? { sha256: vaeSha } : {}) } } : {}),
-      ep: result.ep,
-      studioVersion,
-    };
+  for (const { batchIndex, seed, width, height, png } of await encodeImages(job.request, result, hashes, studioVersion)) {
     const file = job.files[batchIndex];
     // False means the file is already there: written by a run of this same job that died before
     // recording it (the name holds the job's id), so it is this job's image, not a duplicate.
-    await writeNewFileAtomic(join(out, file), await encodePng(image, metadataChunks(record)));
+    await writeNewFileAtomic(join(out, file), png);
     outputs.push({ file, info: { index: job.index, line: job.line, seed, width, height, batchIndex } });
   }
   return outputs.sort((a, b) => a.file.localeCompare(b.file));
@@ -137,23 +100,6 @@ function reconcile(queue: PersistentQueue<BatchPayload>, out: string, plan: Batc
   return done;
 }
 
-async function makeSheets(o: BatchRunOptions, status: Map<string, QueueJob<BatchPayload>>): Promise<string[]> {
-  const made: string[] = [];
-  for (const sheet of o.plan.sheets) {
-    const jobs = sheet.jobs.map((j) => status.get(j.id));
-    if (jobs.some((j) => j?.status !== 'done')) continue;
-    const path = join(o.out, sheet.name);
-    if (!existsSync(path)) {
-      const files = jobs.map((j) => join(o.out, j!.outputs[0].file));
-      const { png } = await renderContactSheet({ title: `${sheet.prompt}`, cols: sheet.cols, rows: sheet.rows, files });
-      await writeNewFileAtomic(path, png);
-    }
-    made.push(sheet.name);
-    o.onEvent?.({ type: 'sheet', file: sheet.name });
-  }
-  return made;
-}
-
 export async function runBatch(o: BatchRunOptions): Promise<BatchOutcome> {
   await mkdir(o.out, { recursive: true });
   removeStaleTemps(o.out);
@@ -172,7 +118,6 @@ export async function runBatch(o: BatchRunOptions): Promise<BatchOutcome> {
         const job = planned.get(claimed.id)!;
         try {
           const result = await engine.run(job.request, { signal: o.signal, onProgress: (progress) => o.onEvent?.({ type: 'progress', job, progress }) });
-          checkResult(result, job.request);
           const outputs = await saveImages(o.out, job, result, hashes, o.studioVersion);
           queue.complete(job.id, outputs);
           ran++;
@@ -191,7 +136,11 @@ export async function runBatch(o: BatchRunOptions): Promise<BatchOutcome> {
     await Promise.all(o.engines.map(worker));
 
     const status = new Map(queue.jobs((j) => planned.has(j.id)).map((j) => [j.id, j]));
-    const sheets = o.signal.aborted ? [] : await makeSheets(o, status);
+    const firstImage = (job: PlannedJob) => {
+      const j = status.get(job.id);
+      return j?.status === 'done' ? j.outputs[0]?.file : undefined;
+    };
+    const sheets = o.signal.aborted ? [] : await writeContactSheets(o.out, o.plan.sheets, firstImage, (file) => o.onEvent?.({ type: 'sheet', file }));
     const jobs = o.plan.jobs.map((p): JobReport => {
       const j = status.get(p.id)!;
       return {

@@ -47,7 +47,7 @@ function positionTable(w: Weights, rows: number, cols: number, d: number): T {
 }
 
 /** [B, rows·cols, p·p·C] → [B, C, rows·p, cols·p] (einsum nhwpqc → nchpwq). */
-function unpatchify(x: T, rows: number, cols: number, p: number, c: number): T {
+export function unpatchify(x: T, rows: number, cols: number, p: number, c: number): T {
   const b = x.dim(0);
   const grid = op.reshape(x, [b, rows, cols, p, p, c]);
   return op.reshape(op.transpose(grid, [0, 5, 1, 3, 2, 4]), [b, c, rows * p, cols * p]);

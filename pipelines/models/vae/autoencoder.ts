@@ -6,9 +6,7 @@ import * as op from '../../onnx/ops.ts';
 import * as nn from '../../onnx/nn.ts';
 import { Weights, type TensorSource } from '../../onnx/weights.ts';
 import { VAE_NORM_EPS, downsample, midBlock, resnetBlock, upsample } from './blocks.ts';
-import type { VaeConfig } from './config.ts';
-
-export const VAE_SCALE = 8;
+import { vaeScale, type VaeConfig } from './config.ts';
 
 export function decoder(w: Weights, z: T, cfg: VaeConfig): T {
   const groups = cfg.normNumGroups;
@@ -96,7 +94,8 @@ export function buildVaeDecoderGraph(source: TensorSource, cfg: VaeConfig, laten
  * `latents` = the sample (or the mean without noise) scaled into UNet space. All float32.
  */
 export function buildVaeEncoderGraph(source: TensorSource, cfg: VaeConfig, height: number, width: number, o: VaeGraphOptions & { withNoise?: boolean } = {}): Graph {
-  if (height % VAE_SCALE !== 0 || width % VAE_SCALE !== 0) throw new RangeError(`image size ${width}×${height} is not a multiple of ${VAE_SCALE}`);
+  const scale = vaeScale(cfg);
+  if (height % scale !== 0 || width % scale !== 0) throw new RangeError(`image size ${width}×${height} is not a multiple of ${scale}`);
   const g = new Graph(o.name ?? 'vae_encoder');
   const image = g.input('image', 'float32', ['batch', cfg.inChannels, height, width]);
   const w = new Weights(g, source, o.dtype ?? 'float32');
@@ -108,7 +107,7 @@ export function buildVaeEncoderGraph(source: TensorSource, cfg: VaeConfig, heigh
   g.output(std, 'std');
   let z = mean;
   if (o.withNoise) {
-    const noise = g.input('noise', 'float32', ['batch', cfg.latentChannels, height / VAE_SCALE, width / VAE_SCALE]);
+    const noise = g.input('noise', 'float32', ['batch', cfg.latentChannels, height / scale, width / scale]);
     z = g.output(op.add(mean, op.mul(std, noise)), 'sample');
   }
   g.output(scaleLatents(z, cfg), 'latents');

@@ -21,6 +21,9 @@ export interface VaeConfig {
   forceUpcast: boolean;
 }
 
+/** Image pixels per latent pixel: one halving per encoder level after the first (8 for every SD VAE). */
+export const vaeScale = (c: VaeConfig): number => 2 ** (c.blockOutChannels.length - 1);
+
 export function vaeConfigFromDiffusers(json: JsonObject, source: string): VaeConfig {
   const f = new Fields(json, source);
   const blocks = f.ints('block_out_channels', [128, 256, 512, 512]);

@@ -4,8 +4,8 @@ import type { Graph } from '../../onnx/graph.ts';
 import type { TensorSource } from '../../onnx/weights.ts';
 import { f16ToF32, f32ToF16 } from '../../io/safetensors.ts';
 import { Session, f16Tensor, tensor, type SessionOptions } from '../../runtime/session.ts';
-import { VAE_SCALE, buildVaeDecoderGraph, buildVaeEncoderGraph } from './autoencoder.ts';
-import type { VaeConfig } from './config.ts';
+import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './autoencoder.ts';
+import { vaeScale, type VaeConfig } from './config.ts';
 import { tiledApply, type Nchw } from './tiling.ts';
 import { brokenImage, type BrokenOutput } from '../../runtime/result-checks.ts';
 
@@ -71,7 +71,7 @@ export class Vae {
     const feed = dtype === 'float16' ? f16Tensor(f32ToF16(latents.data), latents.dims) : tensor(latents.data, latents.dims);
     const image = (await s.run({ latents: feed })).image.data;
     const data = dtype === 'float16' ? f16ToF32(image as Uint16Array) : (image as Float32Array);
-    return { data, dims: [b, this.config.outChannels, h * VAE_SCALE, w * VAE_SCALE] };
+    return { data, dims: [b, this.config.outChannels, h * vaeScale(this.config), w * vaeScale(this.config)] };
   }
 
   /** UNet-space latents [B, C, h, w] → image [B, 3, 8h, 8w] in about [-1, 1]. */
@@ -89,7 +89,7 @@ export class Vae {
     const tile = t.tile ?? 64;
     const overlap = t.overlap ?? Math.floor(tile / 4);
     let recoveredFrom: BrokenOutput | undefined;
-    const image = await tiledApply(latents, tile, overlap, VAE_SCALE, async (part) => {
+    const image = await tiledApply(latents, tile, overlap, vaeScale(this.config), async (part) => {
       const r = await this.decode(part);
       recoveredFrom ??= r.recoveredFrom;
       return r;
@@ -103,7 +103,7 @@ export class Vae {
     const dtype = this.o.encodeDtype ?? 'float32';
     const withNoise = noise !== undefined;
     const s = await this.session(`encode/${dtype}/${h}x${w}/${withNoise}`, () => buildVaeEncoderGraph(this.source, this.config, h, w, { dtype, withNoise }));
-    const latentDims = [b, this.config.latentChannels, h / VAE_SCALE, w / VAE_SCALE] as const;
+    const latentDims = [b, this.config.latentChannels, h / vaeScale(this.config), w / vaeScale(this.config)] as const;
     const feeds = { image: tensor(image.data, image.dims), ...(noise ? { noise: tensor(noise, latentDims) } : {}) };
     const out = await s.run(feeds);
     const nchw = (name: string): Nchw => ({ data: out[name].data as Float32Array, dims: latentDims });
