@@ -9,6 +9,7 @@ import { latentPreview, readImageNchw } from '../recipes/images.ts';
 import { SdPipeline } from '../recipes/sd/pipeline.ts';
 import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
 import { generateResult, headPicks } from './results.ts';
+import { embeddingsUsed, readEmbedding } from '../text/embeddings.ts';
 import type { ModelFamily } from './types.ts';
 
 /** What Stable Diffusion models draw with when a request leaves these out. */
@@ -30,9 +31,9 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     label: spec.label,
     score: (probe) => (probe.detection?.family === spec.id ? 1 : 0),
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
-    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, classLabels: false, clipSkip: true, vaeOverride: true },
+    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true },
     refusal: (model) => `${model} (${spec.label})`,
-    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers }),
+    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config }),
 
     async generate(pipeline, probe, request, options) {
       const settings: ResolvedSettings = {
@@ -44,6 +45,8 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       };
       const { width, height } = settings;
       const initImage = request.initImage ? await readImageNchw(request.initImage, width, height) : undefined;
+      const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
+      const embeddings = request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined;
       const r = await pipeline.generate({
         prompt: request.prompt,
         negative: request.negative,
@@ -60,6 +63,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         pagAdaptiveScale: request.pag?.adaptiveScale,
         attention: request.attention,
         clipSkip: request.clipSkip,
+        embeddings,
         signal: options.signal,
         onStep: (i, total, latents) => options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.unetConfig.inChannels, height / 8, width / 8) }),
       });
