@@ -3,7 +3,7 @@
 // diffusers folders), VAE override, and the errors for inputs that are not a usable model.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../pipelines/io/safetensors.ts';
@@ -260,19 +260,36 @@ test('SDXL single file (SGM layout, OpenCLIP 2nd encoder): same tensors, configs
   }
 });
 
+/** sd15-tiny's component configs without its scheduler and tokenizer: shapes and heads only. */
+function shapeConfigs(): string {
+  const dir = join(tmp, 'shape-configs');
+  for (const part of ['unet', 'vae', 'text_encoder']) {
+    mkdirSync(join(dir, part), { recursive: true });
+    copyFileSync(fixture('sd15-tiny', part, 'config.json'), join(dir, part, 'config.json'));
+  }
+  mkdirSync(join(dir, 'tokenizer'), { recursive: true });
+  for (const f of ['vocab.json', 'merges.txt']) if (!existsSync(join(dir, 'tokenizer', f))) symlinkSync(fixture('tokenizer', f), join(dir, 'tokenizer', f));
+  return dir;
+}
+
 test('SD 2.x single file: OpenCLIP encoder, penultimate layer as diffusers keeps it, prediction type detection', { skip }, async () => {
   const folder = loadPipelineSources(fixture('sd15-tiny'));
-  const plain = loadPipelineSources(sd2SingleFile('sd2.safetensors'), { configDir: fixture('sd15-tiny') });
+  const plain = loadPipelineSources(sd2SingleFile('sd2.safetensors'), { configDir: shapeConfigs() });
   assert.equal(plain.family, 'sd2');
   assert.equal(plain.textConfigs[0].numLayers, 3, 'the file has 4 layers; diffusers keeps 3');
   assert.deepEqual(plain.tokenizerPads, ['!']);
   const [a, b] = [await encodeText(folder, 0), await encodeText(plain, 0)];
   assert.ok(relL2(b.hidden, a.hidden) < 1e-6);
   assert.match(plain.predictionReason, /SD 2\.x weight statistic/);
-  const marked = loadPipelineSources(sd2SingleFile('sd2-v.safetensors', { v_pred: { dtype: 'F32', shape: [0], data: new Float32Array(0) } }), { configDir: fixture('sd15-tiny') });
+  const marked = loadPipelineSources(sd2SingleFile('sd2-v.safetensors', { v_pred: { dtype: 'F32', shape: [0], data: new Float32Array(0) } }), { configDir: shapeConfigs() });
   assert.equal(marked.predictionType, 'v_prediction');
   assert.equal(marked.scheduler.config.prediction_type, 'v_prediction');
   assert.match(marked.predictionReason, /v_pred marker/);
+  // A config folder with a scheduler (and a tokenizer config) is the user's word: it wins over the file.
+  const configured = loadPipelineSources(sd2SingleFile('sd2-v.safetensors', { v_pred: { dtype: 'F32', shape: [0], data: new Float32Array(0) } }), { configDir: fixture('sd15-tiny') });
+  assert.equal(configured.predictionType, 'epsilon');
+  assert.match(configured.predictionReason, /scheduler_config\.json/);
+  assert.deepEqual(configured.tokenizerPads, ['eos'], 'the config folder\'s tokenizer_config.json pads with end-of-text');
 });
 
 test('scheduler config is exposed as data, with the decided prediction type', { skip }, () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { extractLoraTags } from '../pipelines/lora/library.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -158,6 +159,14 @@ describe('A1111 parameters', () => {
     });
     // Python's strip() trims the whole text, not the prompt line
     assert.equal(text, 'a cat  \nSteps: 20, Tiling, Note: "say \\"hi\\": now\\nplease", Flag: True');
+  });
+
+  test('LoRAs given with --lora are written as A1111 prompt tags, which the generate request reads back', () => {
+    const base = record();
+    const r = { ...base, request: { ...base.request, prompt: 'a cat <lora:inline:0.5>', loras: [{ name: '/models/Lora/ink-style.safetensors', weight: 0.8 }] } };
+    const parsed = parseA1111(a1111Parameters(r));
+    assert.equal(parsed.prompt, 'a cat <lora:inline:0.5> <lora:ink-style:0.8>');
+    assert.deepEqual(extractLoraTags(parsed.prompt).loras, [{ name: 'inline', weight: 0.5 }, { name: 'ink-style', weight: 0.8 }]);
   });
 
   test('round trip through parse keeps every field', () => {

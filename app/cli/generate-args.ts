@@ -11,6 +11,10 @@ export const OPTIONS = {
   model: { type: 'string' },
   'models-dir': { type: 'string' },
   vae: { type: 'string' },
+  config: { type: 'string' },
+  lora: { type: 'string', multiple: true },
+  'lora-dir': { type: 'string' },
+  embeddings: { type: 'string' },
   'clip-skip': { type: 'string' },
   prompt: { type: 'string', short: 'p' },
   negative: { type: 'string', short: 'n' },
@@ -53,6 +57,10 @@ const FLAG_OF: Record<string, string> = {
   model: '--model',
   modelsDir: '--models-dir',
   vae: '--vae',
+  config: '--config',
+  loras: '--lora',
+  loraDir: '--lora-dir',
+  embeddingsDir: '--embeddings',
   clipSkip: '--clip-skip',
   prompt: '--prompt',
   negative: '--negative',
@@ -160,6 +168,17 @@ class Converter {
     return { scale, layers: layers ?? ['mid'] };
   }
 
+  /** `--lora FILE_OR_NAME[:WEIGHT]`, repeatable; the weight defaults to 1 (a Windows drive letter is no weight). */
+  loras(texts: readonly string[] | undefined): { name: string; weight: number }[] | undefined {
+    if (!texts?.length) return undefined;
+    return texts.map((text) => {
+      const m = /^(.+?):([+-]?(?:\d+\.?\d*|\.\d+))$/.exec(text);
+      if (m && !/^[A-Za-z]$/.test(m[1])) return { name: m[1], weight: Number(m[2]) };
+      if (/:[^\\/]*$/.test(text) && !/^[A-Za-z]:[\\/]/.test(text)) this.problems.push(`--lora ${text}: the weight after ":" is not a number; write FILE[:WEIGHT], e.g. --lora style.safetensors:0.8`);
+      return { name: text, weight: 1 };
+    });
+  }
+
 }
 
 /** Paths that must exist before a long model load is worth starting. */
@@ -168,6 +187,9 @@ function checkPaths(values: Values, att: Attention | undefined): void {
     ['--init-image', values['init-image']],
     ['--mask', values.mask],
     ['--vae', values.vae],
+    ['--config', values.config],
+    ['--lora-dir', values['lora-dir']],
+    ['--embeddings', values.embeddings],
     ['--models-dir', values['models-dir']],
     [`--attention ${att?.kind}:`, att && 'path' in att ? att.path : undefined],
   ];
@@ -227,6 +249,10 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
     model: values.model,
     modelsDir: values['models-dir'],
     vae: values.vae,
+    config: values.config,
+    loras: c.loras(values.lora),
+    loraDir: values['lora-dir'],
+    embeddingsDir: values.embeddings,
     clipSkip: c.integer('clip-skip', values['clip-skip']),
     prompt: values.prompt ?? '',
     negative: values.negative,

@@ -28,7 +28,14 @@ Model:
                          emoji-dico (64x64 emoji, flow-matching Euler, 8 steps)
   --models-dir DIR       Folder searched for model names
   --vae PATH             Use this VAE instead of the model's own
+  --config DIR_OR_YAML   For a single file: its diffusers config folder (default: <stem>/ beside
+                         it) or original .yaml (default: <stem>.yaml); wins over weight statistics
   --clip-skip N          1 = last text encoder layer (default), 2 = penultimate, …
+  --lora FILE[:W]        Merge a LoRA / LyCORIS file (or a name in --lora-dir) at weight W
+                         (default 1); repeatable. Prompt tags <lora:NAME:W> do the same
+  --lora-dir DIR         Where LoRA names are found (default: the models dir's Lora/ or loras/)
+  --embeddings DIR       Textual-inversion embeddings (.pt, .safetensors): a prompt word equal
+                         to a file's name becomes its vectors
   --class N              Class-conditional DiT/DiCo (ImageNet .pt or .safetensors): the class
                          to draw (needs --vae with an SD VAE); --prompt is then optional
 

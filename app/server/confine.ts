@@ -39,10 +39,19 @@ export class PathPolicy {
       modelsDir: this.modelsDir,
       model: this.model(r.model),
       vae: this.model(r.vae, 'vae'),
+      config: this.model(r.config, 'config'),
+      loraDir: this.model(r.loraDir, 'loraDir'),
+      embeddingsDir: this.model(r.embeddingsDir, 'embeddingsDir'),
+      loras: r.loras?.map((l, i) => (isBareName(l.name) ? l : { ...l, name: this.model(l.name, `loras[${i}]`)! })),
       initImage: this.outputImage(r.initImage, 'initImage'),
       attention: r.attention.kind === 'linfusion' ? { ...r.attention, path: this.model(r.attention.path, 'attention.path')! } : r.attention,
     };
   }
+}
+
+/** A LoRA given by name is looked up in the models folder's LoRA folders; anything path-like is confined. */
+function isBareName(name: string): boolean {
+  return !/[\\/]/.test(name) && !name.includes('..') && !name.includes('\0');
 }
 
 /** `value` resolved against `dir` when it lies inside it; otherwise a refusal that names only the folder. */

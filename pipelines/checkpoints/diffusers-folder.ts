@@ -10,7 +10,7 @@ import { readJsonObject, type JsonObject } from './json-fields.ts';
 import { hfClipToCanonical } from './keymap-clip.ts';
 import type { LoadOptions, PipelineSources, PredictionType } from './pipeline-sources.ts';
 import { ShardedSource, mapKeys, type KeyedSource } from './sources.ts';
-import { findTokenizerDir } from './tokenizers.ts';
+import { findTokenizerDir, tokenizerPad } from './tokenizers.ts';
 
 /** The weights of one component folder: `<base>.safetensors`, its fp16 variant, or a sharded index. */
 export function componentWeights(dir: string, base: string): KeyedSource {
@@ -51,7 +51,7 @@ export function loadDiffusersFolder(dir: string, profile: SdCheckpointProfile, d
   const config = (component: string): JsonObject => readJsonObject(join(dir, component, 'config.json'));
   const scheduler = readScheduler(dir, profile);
   const prediction = o.predictionType ?? scheduler?.prediction ?? 'epsilon';
-  const pads: ClipPad[] = [...profile.pads];
+  const pads: ClipPad[] = profile.pads.map((pad, i) => tokenizerPad(i, dir, pad));
   return {
     family: profile.id,
     layout: 'diffusers',

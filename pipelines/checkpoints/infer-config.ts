@@ -113,10 +113,20 @@ export function resolveClipConfig(src: KeyedSource, defaults: TextEncoderDefault
   };
   if (!given) {
     if (hidden % 64 !== 0) {
-      throw new Error(`${src.path}: cannot tell the text encoder's head count (width ${hidden} is not a multiple of the usual head width 64); give the model's diffusers config folder as the config source`);
+      throw new Error(`${src.path}: cannot tell the text encoder's head count (width ${hidden} is not a multiple of the usual head width 64); ${configAdvice(src.path)}`);
     }
     base.num_attention_heads = hidden / 64;
   }
+  // A given config may use fewer layers than the file holds (SD 2.x's diffusers config has 23 of
+  // OpenCLIP's 24), or all of them (as diffusers' from_single_file does when its config says so).
+  const givenLayers = given?.json.num_hidden_layers;
+  if (typeof givenLayers === 'number' && givenLayers <= layersInFile) inferred.num_hidden_layers = givenLayers;
   const json = settle(src.path, inferred, base, given, 1);
   return clipTextConfigFromHf(json, given?.file ?? 'built-in text encoder config');
+}
+
+/** What to do when a single file's tensors cannot tell a setting: where its config folder goes. */
+export function configAdvice(file: string): string {
+  const folder = file.replace(/\.safetensors$/i, '');
+  return `put the model's diffusers config folder (model_index.json, unet/, text_encoder/, scheduler/) beside it as ${folder}/, or give one with --config FILE_OR_DIR`;
 }

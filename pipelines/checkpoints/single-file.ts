@@ -1,6 +1,6 @@
 // Loading an original-layout single-file checkpoint (A1111 / ComfyUI style .safetensors): each part is
 // a renamed view of the one file, so weights stay where they are on disk.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SafetensorsFile } from '../io/safetensors.ts';
 import type { SdCheckpointProfile } from './signature.ts';
@@ -12,7 +12,7 @@ import { originalLayersPerBlock, unetOriginalToDiffusers } from './keymap-unet.t
 import { originalDecoderLevels, vaeOriginalToDiffusers } from './keymap-vae.ts';
 import type { LoadOptions, PipelineSources, PredictionType } from './pipeline-sources.ts';
 import { indicesUnder, mapKeys, withoutPrefix, type KeyedSource, type MappedSource } from './sources.ts';
-import { findTokenizerDir } from './tokenizers.ts';
+import { findTokenizerDir, tokenizerPad } from './tokenizers.ts';
 
 export const UNET_PREFIX = 'model.diffusion_model.';
 export const VAE_PREFIX = 'first_stage_model.';
@@ -30,14 +30,28 @@ export function originalVae(file: KeyedSource, prefix = VAE_PREFIX): MappedSourc
 
 /** The diffusers folder whose configs complete a single file's: the given one, or `<stem>/` beside the file. */
 function configFolder(path: string, o: LoadOptions): string | undefined {
-  if (o.configDir) {
-    if (!existsSync(join(o.configDir, 'model_index.json')) && !existsSync(join(o.configDir, 'unet', 'config.json'))) {
-      throw new Error(`${o.configDir}: not a diffusers folder (no model_index.json or unet/config.json) to take configs from`);
+  if (o.configDir && !/\.ya?ml$/i.test(o.configDir)) {
+    const dir = existsSync(o.configDir) && statSync(o.configDir).isFile() ? dirname(o.configDir) : o.configDir;
+    if (!existsSync(join(dir, 'model_index.json')) && !existsSync(join(dir, 'unet', 'config.json'))) {
+      throw new Error(`--config ${o.configDir}: not a diffusers config folder (no model_index.json or unet/config.json) nor an original .yaml config to take the model's settings from`);
     }
-    return o.configDir;
+    return dir;
   }
-  const sibling = join(dirname(path), basename(path).replace(/\.safetensors$/i, ''));
+  const sibling = join(dirname(path), stem(path));
   return existsSync(join(sibling, 'model_index.json')) ? sibling : undefined;
+}
+
+const stem = (path: string) => basename(path).replace(/\.safetensors$/i, '');
+
+/** An original (CompVis/SGM) .yaml config: `--config X.yaml` or `<stem>.yaml` beside the file, as A1111 reads them. */
+function yamlPrediction(path: string, o: LoadOptions): { type: PredictionType; reason: string } | undefined {
+  const file = o.configDir && /\.ya?ml$/i.test(o.configDir) ? o.configDir : join(dirname(path), `${stem(path)}.yaml`);
+  if (!existsSync(file)) {
+    if (o.configDir === file) throw new Error(`--config ${file}: no such file`);
+    return undefined;
+  }
+  const v = /^\s*parameterization:\s*["']?v["']?\s*$/m.test(readFileSync(file, 'utf8'));
+  return { type: v ? 'v_prediction' : 'epsilon', reason: `${file} ${v ? 'says parameterization: v' : 'names no v parameterization'}` };
 }
 
 function given(dir: string | undefined, ...parts: string[]): GivenConfig | undefined {
@@ -87,8 +101,11 @@ export function loadSingleFile(path: string, profile: SdCheckpointProfile, descr
   });
   const textConfigs = textEncoders.map((src, i) => resolveClipConfig(src, encoderSpecs[i], given(cfgDir, i === 0 ? 'text_encoder' : `text_encoder_${i + 1}`, 'config.json')));
   const scheduler = cfgDir ? readScheduler(cfgDir, profile) : undefined;
-  const found = detectPrediction(file, profile, unet) ??
-    (scheduler ? { type: scheduler.prediction, reason: `prediction_type in ${scheduler.reason}` } : { type: 'epsilon' as const, reason: `${profile.name} default` });
+  // What the user put beside the file (or gave with --config) wins over what the weights suggest.
+  const found = (scheduler && { type: scheduler.prediction, reason: `prediction_type in ${scheduler.reason}` }) ??
+    yamlPrediction(path, o) ??
+    detectPrediction(file, profile, unet) ??
+    { type: 'epsilon' as const, reason: `${profile.name} default` };
   const prediction = o.predictionType ?? found.type;
   const unetConfig = resolveUnetConfig(unet, profile, given(cfgDir, 'unet', 'config.json'), textConfigs[1]?.projectionDim);
   if (!cfgDir) profile.unetForPrediction?.(unetConfig, prediction);
@@ -108,6 +125,6 @@ export function loadSingleFile(path: string, profile: SdCheckpointProfile, descr
     predictionType: prediction,
     predictionReason: o.predictionType ? 'given' : found.reason,
     tokenizerDirs: textEncoders.map((_, i) => findTokenizerDir(i, tokenizerLookup)),
-    tokenizerPads: [...profile.pads],
+    tokenizerPads: profile.pads.map((pad, i) => tokenizerPad(i, cfgDir, pad)),
   };
 }

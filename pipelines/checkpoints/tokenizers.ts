@@ -2,6 +2,7 @@
 // then `<models dir>/tokenizers/clip/`. No vocabulary ships with the studio (third-party data).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { readConfiguredPad, type ClipPad } from '../text/clip-tokenizer.ts';
 
 export const TOKENIZER_FILES = ['vocab.json', 'merges.txt'] as const;
 export const SHARED_TOKENIZER_DIR = join('tokenizers', 'clip');
@@ -48,4 +49,13 @@ export function findTokenizerDir(index: number, o: TokenizerLookup): string {
     `${o.familyName} model ${o.model} has no tokenizer for ${which}: missing ${missing.join(', ')}. ` +
       `Put CLIP's vocab.json and merges.txt in ${places.join(' or in ')} (the same two files serve every SD text encoder).`,
   );
+}
+
+/**
+ * Padding of text encoder `index`: the model's own `tokenizer[_N]/tokenizer_config.json` when it has one
+ * (also when the vocabulary comes from the shared folder), else the family's (`!` for OpenCLIP encoders).
+ */
+export function tokenizerPad(index: number, modelDir: string | undefined, familyDefault: ClipPad): ClipPad {
+  const config = modelDir && join(modelDir, index === 0 ? 'tokenizer' : `tokenizer_${index + 1}`, 'tokenizer_config.json');
+  return config && existsSync(config) ? readConfiguredPad(config) : familyDefault;
 }

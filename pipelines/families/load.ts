@@ -7,7 +7,8 @@ import type { LoadSettings } from './types.ts';
 
 const warm = new WarmModels();
 
-const key = (use: string, r: ResolvedModel, o: LoadSettings) => JSON.stringify([use, r.family.id, r.probe.target, o.modelsDir ?? null, o.vae ?? null, o.providers]);
+// The LoRA set is part of the key: a model with other LoRAs is another set of merged weights.
+const key = (use: string, r: ResolvedModel, o: LoadSettings) => JSON.stringify([use, r.family.id, r.probe.target, o.modelsDir ?? null, o.vae ?? null, o.config ?? null, o.loras ?? [], o.providers]);
 
 /** The model's pipeline, loaded once and kept until another model is loaded. */
 export function loadModel<P extends Releasable>(r: ResolvedModel<P>, o: LoadSettings): Promise<P> {

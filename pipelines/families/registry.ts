@@ -94,6 +94,7 @@ export function checkRequest(family: ModelFamily, probe: ModelProbe, request: Ge
   if (!m.attention.includes(request.attention.kind)) refuse(`--attention ${request.attention.kind}`);
   if (request.clipSkip !== 1 && !m.clipSkip) refuse('--clip-skip');
   if (request.vae !== undefined && !m.vaeOverride) refuse('--vae');
+  if (request.loras?.length && !m.lora) refuse('--lora');
   if (request.classLabel !== undefined && !m.classLabels) {
     const labelled = FAMILIES.filter((f) => f.methods.classLabels).map((f) => f.label.replace(/ \(.*\)$/, '')).join(', ');
     throw new BadRequestError(`--class ${request.classLabel} applies to class-conditional models (${labelled} checkpoints); ${given ?? DEFAULT_MODEL} is a text-to-image model: describe the image with --prompt instead`);

@@ -1,6 +1,7 @@
 // What the Stable Diffusion families' checkpoint profiles share: the scaled-linear schedule, the UNet
 // and VAE settings common to the reference releases (SD 1.5, SD 2.1, SDXL base 1.0), and heads of
 // width 64. Structural values are then replaced by what the tensors' shapes say (checkpoints/infer-config.ts).
+import { configAdvice } from '../checkpoints/infer-config.ts';
 import type { JsonObject } from '../checkpoints/json-fields.ts';
 
 export const SCALED_LINEAR = { num_train_timesteps: 1000, beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_linear', trained_betas: null, steps_offset: 1 };
@@ -51,7 +52,7 @@ export function sdVaeConfig(sampleSize: number, scalingFactor: number, forceUpca
 /** Heads of width 64 (SD 2.x, SDXL). */
 export function headsOfWidth64(channels: readonly number[], source: string): number[] {
   if (channels.some((c) => c % 64 !== 0)) {
-    throw new Error(`${source}: cannot tell the UNet's attention head counts (channels ${channels} are not multiples of the usual head width 64); give the model's diffusers config folder as the config source`);
+    throw new Error(`${source}: cannot tell the UNet's attention head counts (channels ${channels} are not multiples of the usual head width 64); ${configAdvice(source)}`);
   }
   return channels.map((c) => c / 64);
 }

@@ -13,6 +13,7 @@ import { drawWithHiresFix } from '../recipes/sd/hires-fix.ts';
 import { SdPipeline, type SdGenerateOptions } from '../recipes/sd/pipeline.ts';
 import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
 import { generateResult, headPicks } from './results.ts';
+import { embeddingsUsed, readEmbedding } from '../text/embeddings.ts';
 import type { ModelFamily } from './types.ts';
 
 /** What Stable Diffusion models draw with when a request leaves these out. */
@@ -68,9 +69,9 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     label: spec.label,
     score: (probe) => (probe.detection?.family === spec.id ? 1 : 0),
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
-    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, hiresFix: true, classLabels: false, clipSkip: true, vaeOverride: true },
+    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, hiresFix: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true },
     refusal: (model) => `${model} (${spec.label})`,
-    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers }),
+    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config }),
 
     async generate(pipeline, probe, request, options) {
       // Inpainting checkpoints take the mask and the masked image's latents beside the noise (9 channels in conv_in).
@@ -87,6 +88,8 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       const { width, height, initImage, mask, full } = await canvas(request, settings);
       const notes = mask?.resizedFrom ? [`the mask is ${mask.resizedFrom.width}×${mask.resizedFrom.height} and the image ${width}×${height}: the mask was stretched to fit`] : [];
       if (!request.hiresFix && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
+      const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
+      const embeddings = request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined;
       const preview = (w: number, h: number): SdGenerateOptions['onStep'] => (i, total, latents) =>
         options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.unetConfig.inChannels, h / 8, w / 8) });
       const base: SdGenerateOptions = {
@@ -106,6 +109,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         pagAdaptiveScale: request.pag?.adaptiveScale,
         attention: request.attention,
         clipSkip: request.clipSkip,
+        embeddings,
         signal: options.signal,
         onStep: preview(width, height),
       };

@@ -10,6 +10,7 @@ import type { GenerateOptions, GenerateRequest, GenerateResult, ModelDefaults, S
 import type { StoryModel } from '../recipes/story/story-model.ts';
 import type { Releasable } from '../runtime/session-cache.ts';
 import type { Provider } from '../runtime/session.ts';
+import type { LoraRequest } from '../lora/apply.ts';
 
 /** What is known about a model before anything is loaded. */
 export interface ModelProbe {
@@ -40,12 +41,18 @@ export interface FamilyMethods {
   /** CLIP skip and a VAE override (Stable Diffusion's text encoder and VAE). */
   clipSkip: boolean;
   vaeOverride: boolean;
+  /** LoRA / LyCORIS files and textual-inversion embeddings (absent: not supported). */
+  lora?: boolean;
 }
 
 export interface LoadSettings {
   modelsDir?: string;
   vae?: string;
   providers: Provider[];
+  /** Resolved LoRA files and weights (merged into the weights when the sessions are built). */
+  loras?: readonly LoraRequest[];
+  /** A single file's config folder or .yaml (`--config`). */
+  config?: string;
 }
 
 /** What head previews are drawn with (HeadHunter, effect maps). */

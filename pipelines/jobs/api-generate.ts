@@ -96,6 +96,13 @@ export const PagSchema = z.object({
   heads: z.array(HeadWeightSchema).min(1).optional(),
 });
 
+/** A LoRA asked for by path or by name, at a weight (A1111's `<lora:name:weight>`). */
+export const LoraRefSchema = z.object({
+  name: z.string().min(1, { error: 'give a LoRA file or name' }),
+  weight: z.number({ error: 'must be a number' }).min(-20, { error: 'must be at least -20' }).max(20, { error: 'must be at most 20' }).default(1),
+});
+export type LoraRef = z.infer<typeof LoraRefSchema>;
+
 export const GenerateRequestSchema = z
   .object({
     /** Checkpoint file or diffusers folder, or a name found in `modelsDir`; absent: the default model. */
@@ -103,6 +110,14 @@ export const GenerateRequestSchema = z
     modelsDir: z.string().min(1).optional(),
     /** VAE override (file or folder). */
     vae: z.string().min(1).optional(),
+    /** Single files: a diffusers config folder or an original .yaml whose settings win over the weights' statistics. */
+    config: z.string().min(1).optional(),
+    /** LoRA / LyCORIS files or names in `loraDir`, merged at their weights (prompt tags `<lora:NAME:W>` add more). */
+    loras: z.array(LoraRefSchema).max(32, { error: 'at most 32 LoRAs' }).optional(),
+    /** Where LoRA names are looked up; absent: the models folder's LoRA folder (A1111 `Lora/`, ComfyUI `loras/`). */
+    loraDir: z.string().min(1).optional(),
+    /** Textual-inversion embeddings: a prompt word equal to a file's stem becomes its vectors. */
+    embeddingsDir: z.string().min(1).optional(),
     prompt: z.string().max(MAX_PROMPT_CHARS, { error: `is longer than ${MAX_PROMPT_CHARS} characters; shorten it` }),
     negative: z.string().max(MAX_PROMPT_CHARS, { error: `is longer than ${MAX_PROMPT_CHARS} characters; shorten it` }).default(''),
     /** Absent: the model's default (20 for Stable Diffusion, 8 for the embedded models). */

@@ -31,6 +31,15 @@ function attentionFields(request: GenerateRequest): [string, A1111Value][] {
   return 'path' in a ? [['Attention', label], [label, modelLabel(a.path)]] : [['Attention', label]];
 }
 
+/**
+ * The prompt as A1111 writes it: LoRAs asked for with --lora become `<lora:name:weight>` tags, so that
+ * A1111 and this studio restore them when the image is read back (tags already in the prompt stay).
+ */
+function withLoraTags(r: GenerateRequest): string {
+  const tags = (r.loras ?? []).map((l) => `<lora:${modelLabel(l.name)}:${l.weight}>`);
+  return tags.length ? `${r.prompt} ${tags.join(' ')}`.trim() : r.prompt;
+}
+
 /** A1111's first fields, how an image was sampled: Steps, Sampler, Schedule type, CFG scale, Seed, Size. */
 export function a1111SamplingParams(s: { steps?: number; sampler?: GenerateRequest['sampler']; cfg?: number; seed: number; width: number; height: number }): Array<[string, A1111Value]> {
   const { sampler, scheduleType } = s.sampler ? toA1111Sampler(s.sampler) : { sampler: undefined, scheduleType: undefined };
@@ -70,7 +79,7 @@ export function a1111Parameters(record: GenerationRecord): string {
   const image = { ...record.image, ...baseSize(r, record.image) };
   const batched = r.batch > 1;
   return formatA1111({
-    prompt: r.prompt,
+    prompt: withLoraTags(r),
     negativePrompt: r.negative,
     params: [
       ...a1111SamplingParams({ ...image, steps: r.steps, sampler: r.sampler, cfg: r.cfg }),

@@ -5,18 +5,24 @@ import { loadModel } from '../families/load.ts';
 import { checkRequest, resolveModel } from '../families/registry.ts';
 import { providersFor } from '../families/results.ts';
 import type { GenerateOptions, GenerateRequest, GenerateResult } from '../jobs/api.ts';
+import { extractLoraTags, resolveLoras } from '../lora/library.ts';
 import { providerOrCpu } from '../runtime/providers.ts';
 
 export async function runGenerate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
   const resolved = resolveModel(request.model, request.modelsDir);
   const { family, probe } = resolved;
-  checkRequest(family, probe, request, request.model);
+  // `<lora:NAME:W>` tags join the request's LoRAs and leave the text (A1111 ignores them in negatives).
+  const tagged = extractLoraTags(request.prompt);
+  const negative = extractLoraTags(request.negative).prompt;
+  const asked = { ...request, prompt: tagged.prompt, negative, loras: [...(request.loras ?? []), ...tagged.loras] };
+  checkRequest(family, probe, asked, request.model);
+  const loras = resolveLoras(asked.loras, request.loraDir, request.modelsDir);
   const t0 = performance.now();
   options.onProgress?.({ phase: 'load', step: 0, total: 1 });
   const ep = await providerOrCpu(request.ep);
-  const pipeline = await loadModel(resolved, { modelsDir: request.modelsDir, vae: request.vae, providers: providersFor(ep.provider) });
+  const pipeline = await loadModel(resolved, { modelsDir: request.modelsDir, vae: request.vae, config: request.config, loras, providers: providersFor(ep.provider) });
   const loadMs = performance.now() - t0;
-  const result = await family.generate(pipeline, probe, request, options);
+  const result = await family.generate(pipeline, probe, asked, options);
   const notes = [...(ep.note ? [ep.note] : []), ...(result.notes ?? [])];
   return { ...result, timings: { ...result.timings, load: loadMs }, ...(notes.length ? { notes } : {}) };
 }

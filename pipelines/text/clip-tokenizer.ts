@@ -54,7 +54,8 @@ export class ClipTokenizer {
   }
 
   /** Loads `vocab.json` + `merges.txt` (and reads the pad token of an optional `tokenizer_config.json`) from `dir`. */
-  static fromFolder(dir: string): ClipTokenizer {
+  /** `pad` overrides the folder's own (a shared tokenizer folder serves encoders that pad differently). */
+  static fromFolder(dir: string, options: { pad?: ClipPad } = {}): ClipTokenizer {
     const missing = REQUIRED_FILES.filter((f) => !existsSync(join(dir, f)));
     if (missing.length > 0) {
       throw new Error(
@@ -64,7 +65,7 @@ export class ClipTokenizer {
     }
     const vocab = parseVocab(readJson(join(dir, 'vocab.json')), join(dir, 'vocab.json'));
     const merges = parseMerges(readFileSync(join(dir, 'merges.txt'), 'utf8'));
-    return new ClipTokenizer(vocab, merges, readConfiguredPad(join(dir, 'tokenizer_config.json')), dir);
+    return new ClipTokenizer(vocab, merges, options.pad ?? readConfiguredPad(join(dir, 'tokenizer_config.json')), dir);
   }
 
   /** Id of a vocabulary entry such as `,</w>` or `!`; throws when the vocabulary lacks it. */
@@ -166,7 +167,8 @@ function parseMerges(text: string): Map<string, number> {
   return ranks;
 }
 
-function readConfiguredPad(configFile: string): ClipPad {
+/** The pad token a `tokenizer_config.json` names (`eos` when it names none or the file is missing). */
+export function readConfiguredPad(configFile: string): ClipPad {
   if (!existsSync(configFile)) return 'eos';
   const config = readJson(configFile);
   let pad = typeof config === 'object' && config !== null ? (config as { pad_token?: unknown }).pad_token : undefined;

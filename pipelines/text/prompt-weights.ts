@@ -163,6 +163,28 @@ export interface WeightedTokenizeOptions {
   pad?: ClipPad;
   /** A chunk that fills up within this many tokens after a comma ends at the comma (A1111's default 20; 0 = off). */
   commaBacktrack?: number;
+  /** Token sequences replaced by others (textual-inversion words → their vector ids), as A1111 matches them. */
+  replace?: readonly TokenReplacement[];
+}
+
+export interface TokenReplacement {
+  ids: readonly number[];
+  by: readonly number[];
+}
+
+/** `tokens` with every occurrence of a replacement's ids swapped for its own (longest names first). */
+export function replaceTokens(tokens: readonly number[], replace: readonly TokenReplacement[] = []): number[] {
+  if (!replace.length) return [...tokens];
+  const ordered = [...replace].sort((a, b) => b.ids.length - a.ids.length);
+  const out: number[] = [];
+  for (let i = 0; i < tokens.length; ) {
+    const r = ordered.find((c) => c.ids.length > 0 && c.ids.every((id, k) => tokens[i + k] === id));
+    if (r) {
+      out.push(...r.by);
+      i += r.ids.length;
+    } else out.push(tokens[i++]);
+  }
+  return out;
 }
 
 const CHUNK_TOKENS = 75;
@@ -196,7 +218,7 @@ export function tokenizeWeighted(tokenizer: ClipTokenizer, prompt: string, optio
       closeChunk();
       continue;
     }
-    for (const token of tokenizer.encode(text, { pad })) {
+    for (const token of replaceTokens(tokenizer.encode(text, { pad }), options.replace)) {
       if (token === comma) {
         lastComma = ids.length;
       } else if (commaBacktrack !== 0 && ids.length === CHUNK_TOKENS && lastComma !== -1 && ids.length - lastComma <= commaBacktrack) {

@@ -22,6 +22,8 @@ export class GenerateForm {
   /** 0 turns PAG off. */
   pagScale = $state(0);
   clipSkip = $state(1);
+  /** LoRAs by name (the models folder's Lora/) or path, each at a weight. */
+  loras = $state<{ name: string; weight: number }[]>([]);
   #edits = $state<Edits>({});
   /** The chosen model's settings, as far as the UI knows them. */
   readonly defaults = $derived.by(() => this.defaultsOf(this.model));

@@ -16,6 +16,7 @@ export function generateParams(form: GenerateForm, heads: HeadSelection): Params
     ...form.overrides(),
     batch: form.batch,
     clipSkip: form.clipSkip,
+    loras: form.loras.filter((l) => l.name.trim() !== '').map((l) => ({ name: l.name.trim(), weight: l.weight })),
     attention: form.attention === 'linfusion' ? { kind: 'linfusion', path: form.linfusionPath } : { kind: form.attention },
   };
   if (form.model) request.model = form.model;

@@ -19,11 +19,14 @@ export class ClipTextEncoder {
     readonly session: Session,
     readonly config: ClipTextConfig,
     readonly seqLen: number,
+    /** Vocabulary plus any textual-inversion rows. */
+    readonly tokenCount = config.vocabSize,
   ) {}
 
   static async create(source: TensorSource, config: ClipTextConfig, o: ClipGraphOptions & { session?: SessionOptions } = {}): Promise<ClipTextEncoder> {
     const graph = buildClipTextGraph(source, config, o);
-    return new ClipTextEncoder(await Session.create(graph, o.session), config, o.seqLen ?? config.maxPositions);
+    const extraRows = o.extraTokens ? o.extraTokens.length / config.hiddenSize : 0;
+    return new ClipTextEncoder(await Session.create(graph, o.session), config, o.seqLen ?? config.maxPositions, config.vocabSize + extraRows);
   }
 
   /** Encodes rows of token ids (each exactly `seqLen` long, e.g. from `ClipTokenizer.encodePadded`). */
@@ -32,7 +35,7 @@ export class ClipTextEncoder {
     rows.forEach((row, r) => {
       if (row.length !== this.seqLen) throw new RangeError(`token row ${r} has ${row.length} ids; the text encoder takes exactly ${this.seqLen}`);
       row.forEach((id, i) => {
-        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) throw new RangeError(`token id ${id} (row ${r}, position ${i}) is outside the vocabulary of ${this.config.vocabSize}`);
+        if (!Number.isInteger(id) || id < 0 || id >= this.tokenCount) throw new RangeError(`token id ${id} (row ${r}, position ${i}) is outside the vocabulary of ${this.tokenCount}`);
         ids[r * this.seqLen + i] = id;
       });
     });

@@ -22,6 +22,11 @@ export interface ClipTextRequest {
   normalize?: boolean;
   /** Also compute the pooled output (and its projection when the model has one); needs every layer. */
   pooled?: boolean;
+  /**
+   * Rows appended to the token table (textual-inversion vectors, [rows, hidden] row-major): ids from
+   * the vocabulary size on look them up. The pooled output then finds EOS by its id, not as the largest.
+   */
+  extraTokens?: Float32Array;
 }
 
 export interface ClipTextValues {
@@ -47,7 +52,7 @@ export function clipTextModel(w: Weights, ids: T, cfg: ClipTextConfig, req: Clip
   if (seq > cfg.maxPositions) throw new RangeError(`${seq} tokens exceed the text encoder's ${cfg.maxPositions} positions`);
   const root = clipTextRoot(w);
   const g = ids.graph;
-  const x0 = g.scope('embeddings', () => embeddings(root.sub('embeddings'), ids, cfg));
+  const x0 = g.scope('embeddings', () => embeddings(root.sub('embeddings'), ids, cfg, req.extraTokens));
   const bias = causalBias(x0, seq);
   const chosenLayer = cfg.numLayers - skip;
   const layersToRun = req.pooled ? cfg.numLayers : chosenLayer;
@@ -60,13 +65,16 @@ export function clipTextModel(w: Weights, ids: T, cfg: ClipTextConfig, req: Clip
   const finalNorm = (t: T) => nn.layerNorm(root.sub('final_layer_norm'), t, cfg.layerNormEps);
   const hidden = req.normalize === false ? chosen : finalNorm(chosen);
   if (!req.pooled) return { hidden };
-  const pooled = atEos(skip === 0 && req.normalize !== false ? hidden : finalNorm(x), ids);
+  const pooled = atEos(skip === 0 && req.normalize !== false ? hidden : finalNorm(x), ids, req.extraTokens ? cfg.vocabSize - 1 : undefined);
   return { hidden, pooled, textEmbeds: cfg.projectionDim !== undefined ? project(w, pooled, cfg) : undefined };
 }
 
-function embeddings(w: Weights, ids: T, cfg: ClipTextConfig): T {
+function embeddings(w: Weights, ids: T, cfg: ClipTextConfig, extra?: Float32Array): T {
   const h = cfg.hiddenSize;
-  const tokens = op.gather(w.get('token_embedding.weight', [cfg.vocabSize, h]), ids);
+  const vocab = w.get('token_embedding.weight', [cfg.vocabSize, h]);
+  const rows = extra ? extra.length / h : 0;
+  const tokenTable = extra ? op.concat([vocab, op.cast(ids.graph.constant('float32', [rows, h], extra, 'extra_tokens'), vocab.dtype)], 0) : vocab;
+  const tokens = op.gather(tokenTable, ids);
   const table = w.get('position_embedding.weight', [cfg.maxPositions, h]);
   const positions = ids.dim(1) === cfg.maxPositions ? table : op.slice(table, [0], [0], [ids.dim(1)]);
   return op.add(tokens, positions);
@@ -110,9 +118,10 @@ function mlp(w: Weights, x: T, cfg: ClipTextConfig): T {
  * Hidden states at the first position holding the largest id, as HF and OpenCLIP pool: the EOS token
  * has the largest id in the CLIP vocabulary. A one-hot MatMul keeps to ops every provider runs.
  */
-function atEos(hidden: T, ids: T): T {
+/** The hidden state at the first EOS: the largest id, or the first equal to `eosId` when ids go beyond it. */
+function atEos(hidden: T, ids: T, eosId?: number): T {
   const seq = ids.dim(1);
-  const eos = op.argMax(ids, 1, true);
+  const eos = op.argMax(eosId === undefined ? ids : op.cast(op.equal(ids, eosId), 'int32'), 1, true);
   const positions = hidden.graph.constant('int64', [1, seq], BigInt64Array.from({ length: seq }, (_, i) => BigInt(i)), 'positions');
   const oneHot = op.unsqueeze(op.cast(op.equal(positions, eos), hidden.dtype), [1]);
   return op.squeeze(op.matmul(oneHot, hidden), [1]);

@@ -3,13 +3,15 @@
 // With plain prompts under 75 tokens this is exactly diffusers' encode_prompt.
 import type { ClipTextEncoder } from '../../models/clip/encoder.ts';
 import type { ClipTokenizer } from '../../text/clip-tokenizer.ts';
-import { tokenizeWeighted } from '../../text/prompt-weights.ts';
+import { tokenizeWeighted, type TokenReplacement } from '../../text/prompt-weights.ts';
 
 export interface TextEncoderStage {
   tokenizer: ClipTokenizer;
   encoder: ClipTextEncoder;
   /** Hidden width of this encoder's chosen layer. */
   width: number;
+  /** Textual-inversion words and the ids of their vectors in this encoder's token table. */
+  replace?: readonly TokenReplacement[];
 }
 
 export interface Conditioning {
@@ -57,7 +59,7 @@ function emptyChunk(tokenizer: ClipTokenizer): Chunk {
  * prompts are padded with empty chunks, as A1111 does, so that cond and uncond rows line up.
  */
 export async function encodePrompts(stages: readonly TextEncoderStage[], prompts: readonly string[], zeroRows: ReadonlySet<number> = new Set()): Promise<Conditioning> {
-  const perStage = stages.map((s) => prompts.map((p) => tokenizeWeighted(s.tokenizer, p).chunks as Chunk[]));
+  const perStage = stages.map((s) => prompts.map((p) => tokenizeWeighted(s.tokenizer, p, { replace: s.replace }).chunks as Chunk[]));
   const chunks = Math.max(...perStage.flat().map((c) => c.length));
   const width = stages.reduce((a, s) => a + s.width, 0);
   const tokens = chunks * CHUNK;

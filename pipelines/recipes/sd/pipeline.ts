@@ -20,6 +20,8 @@ import { encodePrompts, type Conditioning, type TextEncoderStage } from './condi
 import { batchRows, combine, promptRows, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
 import { planAtTimestep } from '../../guidance/adaptive-scale.ts';
 import { toNhwc01 } from '../images.ts';
+import { applyLoras, type AppliedLora, type LoraRequest } from '../../lora/apply.ts';
+import { embeddingTokens, type TextualInversion } from '../../text/embeddings.ts';
 
 export interface SdGenerateOptions {
   prompt: string;
@@ -51,6 +53,8 @@ export interface SdGenerateOptions {
   attention?: Attention;
   /** A1111's clip skip: 1 = last layer. */
   clipSkip?: number;
+  /** Textual-inversion embeddings whose names the prompts may use. */
+  embeddings?: readonly TextualInversion[];
   onStep?: (step: number, total: number, latents: Float32Array) => void | Promise<void>;
   signal?: AbortSignal;
 }
@@ -70,6 +74,8 @@ export interface SdResult {
 export interface SdLoadOptions extends LoadOptions {
   providers?: readonly Provider[];
   dtype?: 'float32' | 'float16';
+  /** LoRA / LyCORIS files merged into the weights when the sessions are built. */
+  loras?: readonly LoraRequest[];
 }
 
 const LATENT_SCALE = 8;
@@ -103,14 +109,15 @@ export class SdPipeline {
   readonly layers: SelfAttentionLayer[];
   readonly vae: Vae;
 
-  private constructor(readonly sources: PipelineSources, private readonly o: SdLoadOptions) {
+  private constructor(readonly sources: PipelineSources, private readonly o: SdLoadOptions, readonly loras: readonly AppliedLora[] = []) {
     this.unetConfig = parseUNetConfig(sources.unetConfig, `${sources.path} (unet config)`);
     this.layers = selfAttentionLayers(this.unetConfig);
     this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers } });
   }
 
   static load(path: string, o: SdLoadOptions = {}): SdPipeline {
-    return new SdPipeline(loadPipelineSources(path, o), o);
+    const { sources, applied } = applyLoras(loadPipelineSources(path, o), o.loras ?? []);
+    return new SdPipeline(sources, o, applied);
   }
 
   /** Self-attention layer indices for diffusers' PAG layer names (`mid`, `down_blocks.1`, …). */
@@ -122,29 +129,36 @@ export class SdPipeline {
     return this.sources.family;
   }
 
-  /** The text encoders with their tokenizers (also used by recipes built on this pipeline, e.g. story mode). */
-  textStages(clipSkip: number): Promise<TextEncoderStage[]> {
-    const key = clipSkip;
-    if (!this.encoders || this.encodersSkip !== key) {
-      this.encodersSkip = key;
+  /**
+   * The text encoders with their tokenizers (also used by recipes built on this pipeline, e.g. story
+   * mode). Embeddings extend each encoder's token table, so a new set builds new encoders.
+   */
+  textStages(clipSkip: number, embeddings: readonly TextualInversion[] = []): Promise<TextEncoderStage[]> {
+    const key = JSON.stringify([clipSkip, embeddings.map((e) => e.path)]);
+    if (!this.encoders || this.encodersKey !== key) {
+      const old = this.encoders;
+      this.encodersKey = key;
+      old?.then((stages) => Promise.all(stages.map((s) => s.encoder.release()))).catch(() => undefined);
       const sdxl = this.sources.family === 'sdxl';
       this.encoders = Promise.all(this.sources.textEncoders.map(async (source, i) => {
         const cfg = this.sources.textConfigs[i];
         const last = i === this.sources.textEncoders.length - 1;
+        const tokenizer = ClipTokenizer.fromFolder(this.sources.tokenizerDirs[i], { pad: this.sources.tokenizerPads[i] });
+        const words = embeddingTokens(embeddings, i, cfg.vocabSize, tokenizer);
         const encoder = await ClipTextEncoder.create(source, cfg, {
           // SDXL conditions on the penultimate layer without the final LayerNorm (diffusers' hidden_states[-2]).
           skip: (sdxl ? 1 : 0) + clipSkip - 1,
           normalize: !sdxl,
           pooled: sdxl && last,
           session: { providers: this.o.providers },
+          extraTokens: words.rows,
         });
-        const tokenizer = ClipTokenizer.fromFolder(this.sources.tokenizerDirs[i]);
-        return { tokenizer, encoder, width: cfg.hiddenSize };
+        return { tokenizer, encoder, width: cfg.hiddenSize, replace: words.replace };
       }));
     }
     return this.encoders;
   }
-  private encodersSkip?: number;
+  private encodersKey?: string;
 
   /** The UNet session for a batch shape and one attention phase (built once, then reused). */
   private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase) {
@@ -198,7 +212,7 @@ export class SdPipeline {
 
   /** 1. Prompts → the UNet's text inputs, rows in batch order [uncond?, cond, perturbed-cond?] × images. */
   private async encode(o: SdGenerateOptions, plan: GuidancePlan, images: number): Promise<EncodedText> {
-    const stages = await this.textStages(o.clipSkip ?? 1);
+    const stages = await this.textStages(o.clipSkip ?? 1, o.embeddings);
     const negative = o.negative ?? '';
     // SDXL leaves the unconditional row at zeros when no negative prompt is given (diffusers' force_zeros_for_empty_prompt).
     const forceZeros = this.sources.family === 'sdxl' && negative === '';

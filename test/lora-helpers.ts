@@ -1,0 +1,42 @@
+// Helpers for the LoRA / textual-inversion / SD2 goldens made by test/fixtures/lora/make-goldens.py.
+// Golden runs end in latents; images are compared after decoding both with this VAE.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { relL2 } from './fixtures.ts';
+import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
+import type { SdPipeline, SdResult } from '../pipelines/recipes/sd/pipeline.ts';
+
+export const LORA_FIXTURES = join(import.meta.dirname, 'fixtures', 'lora');
+export const goldens = () => SafetensorsFile.open(join(LORA_FIXTURES, 'goldens.safetensors'));
+export const runs = () => (JSON.parse(readFileSync(join(LORA_FIXTURES, 'goldens.json'), 'utf8')) as { runs: Record<string, { prompt: string; negative_prompt: string; num_inference_steps: number; guidance_scale: number; width: number; height: number; seed: number }> }).runs;
+
+export async function generateLike(pipe: SdPipeline, name: string, prompt?: string): Promise<SdResult> {
+  const run = runs()[name];
+  return pipe.generate({ prompt: prompt ?? run.prompt, negative: run.negative_prompt, steps: run.num_inference_steps, cfg: run.guidance_scale, sampler: 'euler', seed: run.seed, width: run.width, height: run.height });
+}
+
+/** Mean absolute difference of two [0, 1] images, in 1/255 steps. */
+export function meanAbs255(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.abs(Math.round(a[i] * 255) - Math.round(b[i] * 255));
+  return s / a.length;
+}
+
+/** The run's final latents match the golden's, and so does the image decoded from them (within 1/255). */
+export async function expectGolden(pipe: SdPipeline, r: SdResult, name: string): Promise<void> {
+  const golden = goldens().readFloat32(`${name}_latents`);
+  const final = r.latentsPerStep.at(-1)!;
+  const e = relL2(final, golden);
+  assert.ok(e < 1e-3, `${name}: latents rel-L2 ${e}`);
+  const h = r.height / 8;
+  const w = r.width / 8;
+  const decoded = await pipe.vae.decode({ data: golden, dims: [1, 4, h, w] });
+  const nhwc = new Float32Array(r.images.length);
+  const plane = r.width * r.height;
+  for (let c = 0; c < 3; c++) for (let p = 0; p < plane; p++) nhwc[p * 3 + c] = Math.min(1, Math.max(0, decoded.data[c * plane + p] / 2 + 0.5));
+  const d = meanAbs255(r.images, nhwc);
+  assert.ok(d <= 1, `${name}: image differs by ${d.toFixed(3)}/255 on average`);
+}
+
