@@ -44,6 +44,7 @@ export class PathPolicy {
       embeddingsDir: this.model(r.embeddingsDir, 'embeddingsDir'),
       loras: r.loras?.map((l, i) => (isBareName(l.name) ? l : { ...l, name: this.model(l.name, `loras[${i}]`)! })),
       initImage: this.outputImage(r.initImage, 'initImage'),
+      mask: this.outputImage(r.mask, 'mask'),
       attention: r.attention.kind === 'linfusion' ? { ...r.attention, path: this.model(r.attention.path, 'attention.path')! } : r.attention,
     };
   }
