@@ -68,5 +68,6 @@ export function loadDiffusersFolder(dir: string, profile: SdCheckpointProfile, d
     predictionReason: o.predictionType ? 'given' : scheduler ? `prediction_type in ${scheduler.reason}` : 'family default (no scheduler config)',
     tokenizerDirs: encoderNames.map((_, i) => findTokenizerDir(i, { modelDir: dir, modelsDir: o.modelsDir, model: dir, familyName: profile.name })),
     tokenizerPads: pads,
+    textConditioning: profile.textConditioning,
   };
 }

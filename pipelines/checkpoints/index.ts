@@ -6,4 +6,4 @@ export { MissingTokenizerError } from './tokenizers.ts';
 export { unetOriginalToDiffusers, unetDiffusersToOriginal, type UnetLayout } from './keymap-unet.ts';
 export { vaeOriginalToDiffusers } from './keymap-vae.ts';
 export type { KeyedSource } from './sources.ts';
-export type { CheckpointSignature, SchedulerSpec, SdCheckpointProfile } from './signature.ts';
+export type { CheckpointSignature, SchedulerSpec, SdCheckpointProfile, TextConditioning } from './signature.ts';

@@ -3,7 +3,7 @@
 import type { ClipTextConfig } from '../models/clip/config.ts';
 import type { VaeConfig } from '../models/vae/config.ts';
 import type { ClipPad } from '../text/clip-tokenizer.ts';
-import type { SchedulerSpec } from './signature.ts';
+import type { SchedulerSpec, TextConditioning } from './signature.ts';
 import type { JsonObject } from './json-fields.ts';
 import type { KeyedSource } from './sources.ts';
 
@@ -36,6 +36,8 @@ export interface PipelineSources {
   tokenizerDirs: string[];
   /** Padding token of each tokenizer: `!` for OpenCLIP encoders. */
   tokenizerPads: ClipPad[];
+  /** The family's text conditioning traits. */
+  textConditioning: TextConditioning;
 }
 
 export interface LoadOptions {

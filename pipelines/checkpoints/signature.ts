@@ -29,6 +29,16 @@ export interface TextEncoderDefaults {
   withProjection: boolean;
 }
 
+/** How a family conditions on text, beyond its encoders' weights (diffusers' pipeline defaults). */
+export interface TextConditioning {
+  /** Condition on the penultimate encoder layer without the final LayerNorm (SDXL: hidden_states[-2]). */
+  penultimateLayer: boolean;
+  /** An empty negative prompt leaves the unconditional row at zeros (diffusers' force_zeros_for_empty_prompt). */
+  zeroEmptyNegative: boolean;
+  /** The last encoder's pooled, projected embedding is a UNet input too (SDXL's text_embeds). */
+  pooledTextEmbeds: boolean;
+}
+
 /** How a Stable Diffusion family's checkpoints are read (single files carry no config: these fill in). */
 export interface SdCheckpointProfile extends CheckpointSignature {
   /** For messages: "SD 1.x". */
@@ -42,6 +52,8 @@ export interface SdCheckpointProfile extends CheckpointSignature {
   textEncoderFolders: readonly string[];
   /** Token padding of each tokenizer: `!` for OpenCLIP encoders. */
   pads: readonly ('eos' | '!')[];
+  /** Conditioning traits the pipeline follows (see PipelineSources). */
+  textConditioning: TextConditioning;
   /** diffusers' `attention_head_dim` (for these UNets the head count) from the block widths of a file without config. */
   headCounts(channels: readonly number[], source: string): number | number[];
   /** Single files may hide v-prediction, told only by a weight statistic (SD 2.x). */

@@ -126,5 +126,6 @@ export function loadSingleFile(path: string, profile: SdCheckpointProfile, descr
     predictionReason: o.predictionType ? 'given' : found.reason,
     tokenizerDirs: textEncoders.map((_, i) => findTokenizerDir(i, tokenizerLookup)),
     tokenizerPads: profile.pads.map((pad, i) => tokenizerPad(i, cfgDir, pad)),
+    textConditioning: profile.textConditioning,
   };
 }

@@ -36,6 +36,7 @@ export const sd1Checkpoint: SdCheckpointProfile = {
   textEncoders: [{ prefix: 'cond_stage_model.transformer.', layout: 'hf', hiddenAct: 'quick_gelu', droppedFinalLayers: 0, withProjection: false }],
   textEncoderFolders: ['text_encoder'],
   pads: ['eos'],
+  textConditioning: { penultimateLayer: false, zeroEmptyNegative: false, pooledTextEmbeds: false },
   // SD 1.x has 8 heads at every level.
   headCounts: () => 8,
 };

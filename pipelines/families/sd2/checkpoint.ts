@@ -28,6 +28,7 @@ export const sd2Checkpoint: SdCheckpointProfile = {
   textEncoders: [{ prefix: 'cond_stage_model.model.', layout: 'openclip', hiddenAct: 'gelu', droppedFinalLayers: 1, withProjection: false }],
   textEncoderFolders: ['text_encoder'],
   pads: ['!'],
+  textConditioning: { penultimateLayer: false, zeroEmptyNegative: false, pooledTextEmbeds: false },
   headCounts: headsOfWidth64,
   predictionFromWeights: true,
   // diffusers' SD 2.x v-models (768²) upcast attention; the ε base models work at 512².

@@ -34,5 +34,6 @@ export const sdxlCheckpoint: SdCheckpointProfile = {
   ],
   textEncoderFolders: ['text_encoder', 'text_encoder_2'],
   pads: ['eos', '!'],
+  textConditioning: { penultimateLayer: true, zeroEmptyNegative: true, pooledTextEmbeds: true },
   headCounts: headsOfWidth64,
 };

@@ -31,6 +31,8 @@ export interface ClassConditionalModel {
   hasNullClass: boolean;
   /** Image side the checkpoint was trained at (DiT: input_size·8; DiCo's published models: 256). */
   nativeSize: number;
+  /** The architecture's name for messages: DiT, DiCo. */
+  architecture: string;
   /** Latent sides must be multiples of this (DiT: the patch size; DiCo: 4, two 2× downsamples). */
   latentMultiple: number;
   buildGraph(o: DiTGraphOptions): Graph;
@@ -110,6 +112,7 @@ export function openClassConditional(path: string, family: ClassConditionalFamil
     return {
       family, path, weights, config, configFrom, ...classConditionalShape(config),
       nativeSize: config.input_size * 8,
+      architecture: 'DiT',
       latentMultiple: config.patch_size,
       buildGraph: (o) => buildDiTGraph(weights, config, o),
     };
@@ -118,6 +121,7 @@ export function openClassConditional(path: string, family: ClassConditionalFamil
   return {
     family, path, weights, config, configFrom, ...classConditionalShape(config),
     nativeSize: 256,
+    architecture: 'DiCo',
     latentMultiple: 4,
     buildGraph: (o) => buildDiCoGraph(weights, config, o),
   };

@@ -178,11 +178,11 @@ export class ClassConditionalPipeline {
     const width = o.width ?? m.nativeSize;
     const height = o.height ?? m.nativeSize;
     if (!Number.isInteger(steps) || steps < 2 || steps > TRAIN_STEPS) throw new BadRequestError(`steps = ${steps}: the learned-variance DDPM sampler takes 2 to ${TRAIN_STEPS} steps (default ${this.defaults.steps})`);
-    if (!Number.isFinite(cfg) || cfg < 1) throw new BadRequestError(`cfg = ${cfg}: must be >= 1 for ${m.family === 'dit' ? 'DiT' : 'DiCo'} (1 = no guidance; default ${this.defaults.cfg})`);
+    if (!Number.isFinite(cfg) || cfg < 1) throw new BadRequestError(`cfg = ${cfg}: must be >= 1 for ${m.architecture} (1 = no guidance; default ${this.defaults.cfg})`);
     const multiple = VAE_FACTOR * m.latentMultiple;
     for (const [name, v] of [['width', width], ['height', height]] as const) {
       if (!Number.isInteger(v) || v < multiple || v % multiple !== 0) {
-        throw new BadRequestError(`${name} ${v}: this ${m.family === 'dit' ? 'DiT' : 'DiCo'} draws sides that are multiples of ${multiple} pixels (trained at ${m.nativeSize})`);
+        throw new BadRequestError(`${name} ${v}: this ${m.architecture} draws sides that are multiples of ${multiple} pixels (trained at ${m.nativeSize})`);
       }
     }
     return { steps, cfg, width, height };

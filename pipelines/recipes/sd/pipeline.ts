@@ -1,7 +1,7 @@
 // Stable Diffusion 1.x / 2.x / XL, read top to bottom: encode prompts → noise → denoise with CFG
 // (+ PAG) → decode. txt2img and img2img share the loop; the attention variant comes from the
 // attention registry, which says which graph each step needs.
-import { loadPipelineSources, type LoadOptions, type PipelineSources } from '../../checkpoints/index.ts';
+import { loadPipelineSources, type LoadOptions, type PipelineSources, type TextConditioning } from '../../checkpoints/index.ts';
 import { ClipTextEncoder } from '../../models/clip/encoder.ts';
 import { parseUNetConfig, type UNetConfig } from '../../models/unet/config.ts';
 import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
@@ -125,6 +125,10 @@ export class SdPipeline {
     return matchPagLayers(this.layers, names);
   }
 
+  get textConditioning(): TextConditioning {
+    return this.sources.textConditioning;
+  }
+
   get family(): string {
     return this.sources.family;
   }
@@ -139,17 +143,16 @@ export class SdPipeline {
       const old = this.encoders;
       this.encodersKey = key;
       old?.then((stages) => Promise.all(stages.map((s) => s.encoder.release()))).catch(() => undefined);
-      const sdxl = this.sources.family === 'sdxl';
+      const { penultimateLayer, pooledTextEmbeds } = this.sources.textConditioning;
       this.encoders = Promise.all(this.sources.textEncoders.map(async (source, i) => {
         const cfg = this.sources.textConfigs[i];
         const last = i === this.sources.textEncoders.length - 1;
         const tokenizer = ClipTokenizer.fromFolder(this.sources.tokenizerDirs[i], { pad: this.sources.tokenizerPads[i] });
         const words = embeddingTokens(embeddings, i, cfg.vocabSize, tokenizer);
         const encoder = await ClipTextEncoder.create(source, cfg, {
-          // SDXL conditions on the penultimate layer without the final LayerNorm (diffusers' hidden_states[-2]).
-          skip: (sdxl ? 1 : 0) + clipSkip - 1,
-          normalize: !sdxl,
-          pooled: sdxl && last,
+          skip: (penultimateLayer ? 1 : 0) + clipSkip - 1,
+          normalize: !penultimateLayer,
+          pooled: pooledTextEmbeds && last,
           session: { providers: this.o.providers },
           extraTokens: words.rows,
         });
@@ -214,8 +217,7 @@ export class SdPipeline {
   private async encode(o: SdGenerateOptions, plan: GuidancePlan, images: number): Promise<EncodedText> {
     const stages = await this.textStages(o.clipSkip ?? 1, o.embeddings);
     const negative = o.negative ?? '';
-    // SDXL leaves the unconditional row at zeros when no negative prompt is given (diffusers' force_zeros_for_empty_prompt).
-    const forceZeros = this.sources.family === 'sdxl' && negative === '';
+    const forceZeros = this.sources.textConditioning.zeroEmptyNegative && negative === '';
     const conditioning = await encodePrompts(stages, [negative, o.prompt], forceZeros ? new Set([0]) : new Set());
     const layout = promptRows(plan, images, { negative: 0, prompt: 1 });
     return { tokens: conditioning.tokens, rows: layout.length, feeds: this.textFeeds(conditioning, layout, o.width, o.height) };

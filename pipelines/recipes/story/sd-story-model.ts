@@ -64,8 +64,8 @@ class SdStoryModel implements StoryModel {
     const tokenizer = stages[0].tokenizer;
     const tokens = locateSubjects(story, (prompt, words) => clipWordPositions(tokenizer, prompt, words), { referenceWords: true });
     const prompts = [story.negative, ...story.subjects.map((s) => s.description), ...story.scenes.map((s) => s.prompt)];
-    // SDXL zeroes an empty negative prompt's conditioning, as diffusers does.
-    const text = await encodePrompts(stages, prompts, this.sd.family === 'sdxl' && story.negative === '' ? new Set([0]) : new Set());
+    const zeroNegative = this.sd.textConditioning.zeroEmptyNegative && story.negative === '';
+    const text = await encodePrompts(stages, prompts, zeroNegative ? new Set([0]) : new Set());
     return { tokens, length: text.tokens, feeds: (layout) => this.sd.textFeeds(text, layout, story.width!, story.height!), notes: [] };
   }
 
