@@ -18,15 +18,9 @@ import { Session, ort, tensor, type Provider } from '../../runtime/session.ts';
 import { getSampler, type SchedulerConfig } from '../../samplers/index.ts';
 import { T5Tokenizer } from '../../text/t5-tokenizer.ts';
 import { schedulerConfig } from '../sd3/sources.ts';
+import type { PromptImageOptions } from '../prompt-image-options.ts';
 
-export interface PixArtGenerateOptions {
-  prompt: string;
-  negative?: string;
-  steps: number;
-  cfg: number;
-  seed: number | bigint;
-  width: number;
-  height: number;
+export interface PixArtGenerateOptions extends PromptImageOptions {
   /** T5 tokens (300 for Σ, 120 for α in diffusers). */
   t5Tokens?: number;
   sampler?: string;

@@ -12,15 +12,9 @@ import { Session, tensor, type Provider } from '../../runtime/session.ts';
 import { batchRows, combine, promptRows, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
 import { Sd3TextEncoders } from './text.ts';
 import type { Sd3Sources } from './sources.ts';
+import type { PromptImageOptions } from '../prompt-image-options.ts';
 
-export interface Sd3GenerateOptions {
-  prompt: string;
-  negative?: string;
-  steps: number;
-  cfg: number;
-  seed: number | bigint;
-  width: number;
-  height: number;
+export interface Sd3GenerateOptions extends PromptImageOptions {
   /** T5 tokens (diffusers' max_sequence_length, 256 by default). */
   t5Tokens?: number;
   /** Images per prompt; their noise comes from the one generator, as diffusers draws it. */
