@@ -31,3 +31,26 @@ export interface HeadModel {
   /** One image; with `heads` empty, the unperturbed image. */
   render(heads: readonly HeadPick[], o: RenderOptions): Promise<RgbImage>;
 }
+
+/** A prompt model's preview settings (SD, SD3). */
+export interface PromptPreviewSettings {
+  prompt: string;
+  negative?: string;
+  steps: number;
+  cfg: number;
+}
+
+/** The generate request of a prompt model's preview: its settings, the render's seed and size, the picked heads. */
+export function previewRequest(settings: PromptPreviewSettings, heads: readonly HeadPick[], o: RenderOptions) {
+  const perturbed = heads.some((h) => h.u > 0) && o.scale > 0;
+  return {
+    prompt: o.prompt ?? settings.prompt,
+    negative: settings.negative ?? '',
+    steps: settings.steps,
+    cfg: settings.cfg,
+    seed: o.seed,
+    width: o.size,
+    height: o.size,
+    ...(perturbed ? { heads: { scale: o.scale, picks: heads } } : {}),
+  };
+}

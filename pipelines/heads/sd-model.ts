@@ -8,7 +8,7 @@ import { selfAttentionLayers } from '../models/unet/layers.ts';
 import type { SdPipeline } from '../recipes/sd/pipeline.ts';
 import { fingerprintOf, type ArchitectureFingerprint } from './architecture.ts';
 import type { RgbImage } from './image.ts';
-import type { HeadModel, RenderOptions } from './model.ts';
+import { previewRequest, type HeadModel, type RenderOptions } from './model.ts';
 
 /** The self-attention layers of an SD model file or folder, read from its config (no weights loaded). */
 export function inspectSdHeads(path: string, o: LoadOptions = {}): { layers: SelfAttentionLayer[]; architecture: ArchitectureFingerprint; family: string } {
@@ -46,18 +46,7 @@ export class SdHeadModel implements HeadModel {
   }
 
   async render(heads: readonly HeadPick[], o: RenderOptions): Promise<RgbImage> {
-    const perturbed = heads.some((h) => h.u > 0) && o.scale > 0;
-    const r = await this.pipe.generate({
-      prompt: o.prompt ?? this.settings.prompt,
-      negative: this.settings.negative ?? '',
-      steps: this.settings.steps,
-      cfg: this.settings.cfg,
-      sampler: this.settings.sampler,
-      seed: o.seed,
-      width: o.size,
-      height: o.size,
-      ...(perturbed ? { heads: { scale: o.scale, picks: heads } } : {}),
-    });
+    const r = await this.pipe.generate({ ...previewRequest(this.settings, heads, o), sampler: this.settings.sampler });
     return { width: r.width, height: r.height, data: r.images };
   }
 }

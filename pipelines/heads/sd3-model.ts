@@ -9,7 +9,7 @@ import { loadSd3Folder, type Sd3Sources } from '../recipes/sd3/sources.ts';
 import { loadSd3SingleFile } from '../recipes/sd3/single-file.ts';
 import { fingerprintOf, type ArchitectureFingerprint } from './architecture.ts';
 import type { RgbImage } from './image.ts';
-import type { HeadModel, RenderOptions } from './model.ts';
+import { previewRequest, type HeadModel, type RenderOptions } from './model.ts';
 
 export function loadSd3Sources(path: string, modelsDir?: string): Sd3Sources {
   return statSync(path).isDirectory() ? loadSd3Folder(path, { modelsDir }) : loadSd3SingleFile(path, { modelsDir });
@@ -45,17 +45,7 @@ export class Sd3HeadModel implements HeadModel {
   }
 
   async render(heads: readonly HeadPick[], o: RenderOptions): Promise<RgbImage> {
-    const perturbed = heads.some((h) => h.u > 0) && o.scale > 0;
-    const r = await this.pipe.generate({
-      prompt: o.prompt ?? this.settings.prompt,
-      negative: this.settings.negative ?? '',
-      steps: this.settings.steps,
-      cfg: this.settings.cfg,
-      seed: o.seed,
-      width: o.size,
-      height: o.size,
-      ...(perturbed ? { heads: { scale: o.scale, picks: heads } } : {}),
-    });
+    const r = await this.pipe.generate(previewRequest(this.settings, heads, o));
     return { width: r.width, height: r.height, data: r.images };
   }
 }
