@@ -1,7 +1,8 @@
 // The UI stays responsive while the engine generates: with the REAL embedded model drawing a batch
 // (several seconds of ORT work in the engine host, progress events streaming in), each key press in
 // the prompt field is timed in the page from the key event to the DOM update of the highlighted
-// prompt (performance clock, MutationObserver), and to the next frame after it. The figures are printed.
+// prompt (performance clock, MutationObserver), and to the next frame after it. The figures are printed;
+// what is asserted is that every key was handled while the generation was still running.
 // While a job runs, waiting jobs can be reordered, and they then run in the new order.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -13,8 +14,6 @@ import { studioPerSuite } from './e2e-harness.ts';
 
 const skip = browserSkipReason();
 
-/** Key press → DOM update, at most (ms). A frame at 60 Hz is 17 ms; this allows a loaded CI machine. */
-const BOUND_MS = 200;
 const TYPED = 'a lighthouse, (stormy sea:1.2)';
 
 /** The page's globals the probe uses (this file compiles against Node's types, without the DOM). */
@@ -30,7 +29,7 @@ describe('responsiveness while the real engine generates', { skip }, () => {
   let s: RealStudio;
   studioPerSuite(openRealStudio, (opened) => (s = opened));
 
-  test(`key press → DOM update stays under ${BOUND_MS} ms during a batch generation`, async (t) => {
+  test('every key press updates the prompt while the engine generates a batch (the delays are printed, not asserted: timings belong to benches)', async (t) => {
     const field = (label: string) => s.page.getByLabel(label, { exact: true });
     await chooseEmbedded(s.page, 'emoji-lit');
     await field('Batch').fill('12');
@@ -75,7 +74,6 @@ describe('responsiveness while the real engine generates', { skip }, () => {
     const report = `key press → DOM update: median ${d.median.toFixed(1)} ms, max ${d.max.toFixed(1)} ms; → next frame: median ${f.median.toFixed(1)} ms, max ${f.max.toFixed(1)} ms (${dom.length} keys, engine generating a batch of 12)`;
     t.diagnostic(report);
     console.log(report);
-    assert.ok(d.max < BOUND_MS, report);
 
     await s.page.locator('.jobs li.done').waitFor({ timeout: 120_000 });
     t.diagnostic(`the batch took ${((performance.now() - started) / 1000).toFixed(1)} s from Ctrl+Enter to done`);
