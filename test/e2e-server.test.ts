@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
+import { call } from './support/ws-api.ts';
 import { startServer, type StudioServer } from '../app/server/index.ts';
 import { writeSafetensors } from '../pipelines/io/safetensors.ts';
 import { ensureUiBuilt } from './e2e-harness.ts';
@@ -41,19 +42,6 @@ function connect(url: string, headers: Record<string, string> = {}): Promise<Web
     ws.on('open', () => resolve(ws));
     ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
     ws.on('error', reject);
-  });
-}
-
-function call(ws: WebSocket, method: string, params: unknown): Promise<{ type: string; result?: unknown; error?: { code: string; message: string } }> {
-  const id = Math.floor(Math.random() * 1e9);
-  return new Promise((resolve) => {
-    ws.on('message', function onMessage(raw) {
-      const m = JSON.parse(raw.toString());
-      if (m.id !== id) return;
-      ws.off('message', onMessage);
-      resolve(m);
-    });
-    ws.send(JSON.stringify({ type: 'call', id, method, params }));
   });
 }
 

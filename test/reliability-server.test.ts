@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import { WebSocket } from 'ws';
+import { call } from './support/ws-api.ts';
 import { startServer, type StudioServer } from '../app/server/index.ts';
 import { PathPolicy } from '../app/server/confine.ts';
 import { Inspector } from '../app/server/inspector.ts';
@@ -47,19 +48,6 @@ function open(): Promise<WebSocket> {
     const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api?token=${token}`);
     ws.on('open', () => resolve(ws));
     ws.on('error', reject);
-  });
-}
-
-function call(ws: WebSocket, method: string, params: unknown): Promise<{ type: string; result?: unknown; error?: { code: string; message: string } }> {
-  const id = Math.floor(Math.random() * 1e9);
-  return new Promise((resolve) => {
-    ws.on('message', function onMessage(raw) {
-      const m = JSON.parse(raw.toString());
-      if (m.id !== id) return;
-      ws.off('message', onMessage);
-      resolve(m);
-    });
-    ws.send(JSON.stringify({ type: 'call', id, method, params }));
   });
 }
 
