@@ -4,7 +4,7 @@
 import { basename, extname } from 'node:path';
 import { variantsFor } from '../attention/registry.ts';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
-import { BadRequestError, hiresSize, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
+import { BadRequestError, hiresSize, resolveSettings, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
 import { latentPreview, readImageNchw } from '../recipes/images.ts';
 import { latentMask, overlayInit, readMask, type InpaintMask } from '../recipes/inpaint/mask.ts';
 import { outpaintCanvas } from '../recipes/inpaint/outpaint.ts';
@@ -78,13 +78,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       if (pipeline.unetConfig.inChannels !== pipeline.vae.config.latentChannels) {
         throw new BadRequestError(`${probe.target}: its UNet takes ${pipeline.unetConfig.inChannels} input channels (an inpainting checkpoint); the studio does not run those yet. Inpaint with the model's regular checkpoint and --mask instead`);
       }
-      const settings: ResolvedSettings = {
-        steps: request.steps ?? SD_DEFAULTS.steps,
-        cfg: request.cfg ?? SD_DEFAULTS.cfg,
-        sampler: request.sampler ?? SD_DEFAULTS.sampler,
-        width: request.width ?? spec.nativeSize,
-        height: request.height ?? spec.nativeSize,
-      };
+      const settings = resolveSettings(request, { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize });
       const { width, height, initImage, mask, full } = await canvas(request, settings);
       const notes = mask?.resizedFrom ? [`the mask is ${mask.resizedFrom.width}×${mask.resizedFrom.height} and the image ${width}×${height}: the mask was stretched to fit`] : [];
       if (!request.hiresFix && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));

@@ -229,6 +229,17 @@ export interface ResolvedSettings {
   height: number;
 }
 
+/** The request's settings, each absent one taken from the model's defaults. */
+export function resolveSettings(request: GenerateRequest, defaults: ResolvedSettings): ResolvedSettings {
+  return {
+    steps: request.steps ?? defaults.steps,
+    cfg: request.cfg ?? defaults.cfg,
+    sampler: request.sampler ?? defaults.sampler,
+    width: request.width ?? defaults.width,
+    height: request.height ?? defaults.height,
+  };
+}
+
 export interface GenerateResult {
   images: GeneratedImage[];
   /** What the engine used for the request's absent fields; recorded in the image metadata. */

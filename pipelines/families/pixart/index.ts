@@ -2,7 +2,7 @@
 // default, CFG. Head guidance and LiT's linear attention are not wired for PixArt yet.
 import { variantsFor } from '../../attention/registry.ts';
 import { basename } from 'node:path';
-import type { ResolvedSettings } from '../../jobs/api.ts';
+import { resolveSettings } from '../../jobs/api.ts';
 import { SAMPLER_NAMES } from '../../samplers/names.ts';
 import { PixArtPipeline } from '../../recipes/pixart/pipeline.ts';
 import { generateResult } from '../results.ts';
@@ -22,13 +22,7 @@ export const pixart: ModelFamily<PixArtPipeline> = {
   load: (target, o) => new PixArtPipeline(target, o.providers),
 
   async generate(pipeline, probe, request) {
-    const settings: ResolvedSettings = {
-      steps: request.steps ?? DEFAULTS.steps,
-      cfg: request.cfg ?? DEFAULTS.cfg,
-      sampler: request.sampler ?? DEFAULTS.sampler,
-      width: request.width ?? DEFAULTS.width,
-      height: request.height ?? DEFAULTS.height,
-    };
+    const settings = resolveSettings(request, DEFAULTS);
     const t5Tokens = pipeline.config.additionalConditions ? 120 : 300;
     const drawn: Float32Array[] = [];
     for (let n = 0; n < request.batch; n++) {

@@ -3,7 +3,7 @@
 // joint identity: a perturbed head outputs its own V for every token, text included).
 import { variantsFor } from '../../attention/registry.ts';
 import { basename, extname } from 'node:path';
-import type { ResolvedSettings } from '../../jobs/api.ts';
+import { resolveSettings } from '../../jobs/api.ts';
 import { matchPagLayers } from '../../models/unet/layers.ts';
 import { vaeScale } from '../../models/vae/config.ts';
 import { latentPreview } from '../../recipes/images.ts';
@@ -29,13 +29,7 @@ export const sd3: ModelFamily<Sd3Pipeline> = {
   load: (target, o) => new Sd3Pipeline(loadSd3Sources(target, o.modelsDir), { providers: o.providers }),
 
   async generate(pipeline, probe, request, options) {
-    const settings: ResolvedSettings = {
-      steps: request.steps ?? DEFAULTS.steps,
-      cfg: request.cfg ?? DEFAULTS.cfg,
-      sampler: request.sampler ?? DEFAULTS.sampler,
-      width: request.width ?? DEFAULTS.width,
-      height: request.height ?? DEFAULTS.height,
-    };
+    const settings = resolveSettings(request, DEFAULTS);
     const scale = vaeScale(pipeline.sources.vaeConfig);
     const channels = pipeline.sources.transformerConfig.inChannels;
     const r = await pipeline.generate({
