@@ -2,6 +2,8 @@
 // repeated and spliced ranges, and a target's own tokens. Driven by a seeded generator so a run can
 // be replayed from its seed.
 
+import { concatBytes } from '../pipelines/metadata/png-text.ts';
+
 /** xorshift128+: fast and seedable (Math.random cannot be seeded). */
 export class Rng {
   private a: bigint;
@@ -124,11 +126,5 @@ function cap(b: Uint8Array, max: number): Uint8Array {
 }
 
 export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }

@@ -115,13 +115,13 @@ export function encodeTextChunk(keyword: string, text: string, options: { compre
   checkKeyword(keyword);
   const key = latin1Bytes(keyword);
   if (isLatin1(text) && !options.compress) {
-    return { type: 'tEXt', data: concat([key, Uint8Array.of(0), latin1Bytes(text)]) };
+    return { type: 'tEXt', data: concatBytes([key, Uint8Array.of(0), latin1Bytes(text)]) };
   }
   const body = new TextEncoder().encode(text);
   const flag = options.compress ? 1 : 0;
   // flag, method, empty language tag \0, empty translated keyword \0
   const header = Uint8Array.of(0, flag, 0, 0, 0);
-  return { type: 'iTXt', data: concat([key, header, options.compress ? deflateSync(body) : body]) };
+  return { type: 'iTXt', data: concatBytes([key, header, options.compress ? deflateSync(body) : body]) };
 }
 
 /**
@@ -143,7 +143,8 @@ export function setPngText(
   return writeChunks([...kept.slice(0, at), ...added, ...kept.slice(at)]);
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
+/** The parts joined into one array. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let pos = 0;
   for (const p of parts) {
