@@ -18,6 +18,8 @@ import { encodeTextChunk } from '../pipelines/metadata/png-text.ts';
 import { readImageMetadata } from '../pipelines/metadata/read-metadata.ts';
 import { StoryInputError } from '../pipelines/recipes/story/boxes.ts';
 import { parseStory } from '../pipelines/recipes/story/story.ts';
+import { apiMethods, CallMessageSchema } from '../pipelines/jobs/api-studio.ts';
+import { z } from 'zod';
 import { PromptError, parsePromptAttention } from '../pipelines/text/prompt-weights.ts';
 import { Pickler, bytes, f32Tensor, writePt } from '../test/torch-pt-writer.ts';
 import { mutateBytes, mutateText, type Rng } from './mutate.ts';
@@ -218,4 +220,24 @@ export const batchTarget: FuzzTarget<string> = {
   },
 };
 
-export const TARGETS = [a1111Target, promptTarget, pngTarget, safetensorsTarget, pickleTarget, ptFileTarget, presetTarget, storyTarget, batchTarget] as unknown as FuzzTarget<unknown>[];
+// ---- WebSocket API messages (parsing and validation layer only; no live server phase yet) -------------
+
+const wsSeeds = [
+  JSON.stringify({ type: 'call', id: 1, method: 'generate', params: { prompt: 'a cat', steps: 4, seed: 1 } }),
+  JSON.stringify({ type: 'call', id: 2, method: 'cancel', params: {} }),
+  JSON.stringify({ type: 'call', id: 3, method: 'nope', params: null }),
+];
+export const wsMessageTarget = jsonTarget(
+  'WebSocket API message',
+  wsSeeds,
+  (v) => {
+    // The same two steps ws-bridge.ts and dispatch.ts take before a handler runs; their refusals are results, not throws.
+    const call = CallMessageSchema.safeParse(v);
+    if (!call.success || !Object.hasOwn(apiMethods, call.data.method)) return;
+    const parsed = apiMethods[call.data.method as keyof typeof apiMethods].params.safeParse(call.data.params);
+    if (!parsed.success) void z.prettifyError(parsed.error);
+  },
+  none,
+);
+
+export const TARGETS = [a1111Target, promptTarget, pngTarget, safetensorsTarget, pickleTarget, ptFileTarget, presetTarget, storyTarget, batchTarget, wsMessageTarget] as unknown as FuzzTarget<unknown>[];
