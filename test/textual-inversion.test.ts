@@ -14,6 +14,7 @@ import { embeddingsUsed, readEmbedding } from '../pipelines/text/embeddings.ts';
 import { runGenerate } from '../pipelines/recipes/generate.ts';
 import { releaseModels } from '../pipelines/families/load.ts';
 import { GenerateRequestSchema } from '../pipelines/jobs/api.ts';
+import { writePt } from './torch-pt-writer.ts';
 import { expectGolden, generateLike, LORA_FIXTURES, runs } from './lora-helpers.ts';
 
 const skip = skipWithoutFixtures;
@@ -70,7 +71,12 @@ test('an embedding holding two words\' token vectors draws what the words draw, 
 test('an embedding with code in its pickle is refused and nothing runs; a wrong-family embedding is named', { skip }, () => {
   const dir = join(tmp, 'evil');
   mkdirSync(dir);
-  copyFileSync(join(LORA_FIXTURES, 'evil-embedding.pt'), join(dir, 'evil-embedding.pt'));
+  // PROTO 2; GLOBAL os.system; BINUNICODE 'echo pwned'; TUPLE1; REDUCE; STOP — what a hostile .pt holds.
+  const command = Buffer.from('echo pwned');
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(command.length);
+  const pickle = Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.from('cos\nsystem\n'), Buffer.from('X'), length, command, Buffer.from([0x85, 0x52, 0x2e])]);
+  writePt(join(dir, 'evil-embedding.pt'), pickle, {});
   assert.deepEqual(embeddingsUsed(dir, ['an evil-embedding portrait']), [join(dir, 'evil-embedding.pt')]);
   assert.throws(() => readEmbedding(join(dir, 'evil-embedding.pt'), [32]), /embedding .*evil-embedding\.pt: cannot be read \(.*os\.system, which is not part of a weights-only checkpoint.*refused.*nothing from it was run/);
   assert.throws(() => readEmbedding(join(LORA_FIXTURES, 'shinyemb-xl.safetensors'), [32]), /has no emb_params or string_to_param \(an SD 1\.x\/2\.x embedding\)/);
