@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import type { z } from 'zod';
 import { GenerateRequestSchema, parseAttentionArg, type Attention, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
 import { UsageError } from './exit-codes.ts';
+import { PROGRESS_MODES, type ProgressMode } from './progress-report.ts';
 import { withEngine } from './engine.ts';
 import { withPreset } from './presets-command.ts';
 
@@ -43,6 +44,7 @@ export const OPTIONS = {
   preset: { type: 'string' },
   out: { type: 'string', short: 'o' },
   json: { type: 'boolean' },
+  progress: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -50,7 +52,13 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: tru
 
 export const DEFAULT_OUT = 'outputs';
 
-export type GenerateArgs = { help: true } | { help: false; request: GenerateRequest; out: string; json: boolean };
+export type GenerateArgs = { help: true } | { help: false; request: GenerateRequest; out: string; json: boolean; progress?: ProgressMode };
+
+/** `--progress lines|bar|none`; absent: chosen by whether stderr is a terminal. */
+export function parseProgressMode(text: string | undefined): ProgressMode | undefined {
+  if (text === undefined || (PROGRESS_MODES as readonly string[]).includes(text)) return text as ProgressMode | undefined;
+  throw new UsageError(`--progress: expected one of ${PROGRESS_MODES.join(', ')}, got ${JSON.stringify(text)}`);
+}
 
 /** Request field → the flag it comes from, for error messages. */
 const FLAG_OF: Record<string, string> = {
@@ -240,6 +248,7 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
     throw new UsageError(`${(e as Error).message}${hint}`);
   }
   if (values.help) return { help: true };
+  const progress = parseProgressMode(values.progress);
   values = withPreset(values);
   if (values.prompt === undefined && values.class === undefined) throw new UsageError('--prompt is required (or --class N for a class-conditional DiT/DiCo model)');
 
@@ -289,5 +298,5 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
   const problems = [...c.problems, ...issues.map((i) => describeIssue(i, input))];
   if (problems.length || !parsed.success) throw new UsageError(problems.join('\n'));
   checkPaths(values, att);
-  return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false };
+  return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false, progress };
 }

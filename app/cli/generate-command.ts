@@ -11,7 +11,7 @@ import { CancelledError, EXIT_OK } from './exit-codes.ts';
 import { parseGenerateArgs } from './generate-args.ts';
 import { GENERATE_HELP } from './help.ts';
 import { OutputTarget } from './output-target.ts';
-import { ProgressBar } from './progress-bar.ts';
+import { progressOnStderr, type ProgressReport } from './progress-report.ts';
 import { STUDIO_VERSION } from './version.ts';
 
 export interface GenerateReport {
@@ -36,7 +36,7 @@ function checkResult(result: GenerateResult, request: GenerateRequest): void {
 }
 
 /** SHA-256 of a model file (undefined for a folder), the hashing shown on the bar in MiB. */
-async function hashIfFile(path: string | undefined, bar: ProgressBar | undefined): Promise<string | undefined> {
+async function hashIfFile(path: string | undefined, bar: ProgressReport | undefined): Promise<string | undefined> {
   const stat = path === undefined ? undefined : statSync(path, { throwIfNoEntry: false });
   if (path === undefined || !stat?.isFile()) return undefined;
   const MiB = 1024 * 1024;
@@ -65,7 +65,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const controller = new AbortController();
   const { signal } = controller;
   const stopListening = cancelOnSignals(controller);
-  const bar = ProgressBar.forStderr();
+  const bar = progressOnStderr(args.progress);
   try {
     let result: GenerateResult;
     try {
