@@ -23,15 +23,23 @@ import { z } from 'zod';
 import { PromptError, parsePromptAttention } from '../pipelines/text/prompt-weights.ts';
 import { Pickler, bytes, f32Tensor, writePt } from '../test/torch-pt-writer.ts';
 import { mutateBytes, mutateText, type Rng } from './mutate.ts';
+import { wsFrameTarget, wsLiveMessageTarget } from './ws-frames.ts';
 
 export interface FuzzTarget<T = unknown> {
   name: string;
   seeds: () => T[];
   arbitrary: fc.Arbitrary<T>;
   mutate: (rng: Rng, input: T, seeds: readonly T[]) => T;
-  run: (input: T) => void;
+  /** One input; a live target's returns a promise (it talks to a server process). */
+  run: (input: T) => void | Promise<void>;
   /** The parser's own refusals (a clear message); any other error is a crash. */
   expected: (e: unknown) => boolean;
+  /** A target against a running server: started before its campaign and stopped after it. */
+  live?: boolean;
+  start?: () => Promise<void>;
+  stop?: () => Promise<void>;
+  /** A live target's server process's peak memory, reported instead of the fuzzer's own. */
+  serverPeakRssMiB?: () => number;
 }
 
 const MAX_TEXT = 1_200_000;
@@ -220,7 +228,7 @@ export const batchTarget: FuzzTarget<string> = {
   },
 };
 
-// ---- WebSocket API messages (parsing and validation layer only; no live server phase yet) -------------
+// ---- WebSocket API messages (parsing and validation; the live phases are in ws-frames.ts) -------------
 
 const wsSeeds = [
   JSON.stringify({ type: 'call', id: 1, method: 'generate', params: { prompt: 'a cat', steps: 4, seed: 1 } }),
@@ -240,4 +248,17 @@ export const wsMessageTarget = jsonTarget(
   none,
 );
 
-export const TARGETS = [a1111Target, promptTarget, pngTarget, safetensorsTarget, pickleTarget, ptFileTarget, presetTarget, storyTarget, batchTarget, wsMessageTarget] as unknown as FuzzTarget<unknown>[];
+export const TARGETS = [
+  a1111Target,
+  promptTarget,
+  pngTarget,
+  safetensorsTarget,
+  pickleTarget,
+  ptFileTarget,
+  presetTarget,
+  storyTarget,
+  batchTarget,
+  wsMessageTarget,
+  wsLiveMessageTarget(wsMessageTarget),
+  wsFrameTarget,
+] as unknown as FuzzTarget<unknown>[];
