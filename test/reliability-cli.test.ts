@@ -1,10 +1,10 @@
 // Regression tests for the CLI findings of issue 17, with the real engine and the embedded models: a
 // long prompt (it crashed with SIGSEGV), prompts over the cap, a method that does not apply, an
-// unavailable provider, an output folder that cannot be written (found before any model loads), and
-// Ctrl-C once and twice, driven by the `--progress lines` output (no sleeps).
+// unavailable provider, an output folder that cannot be written (found before any model loads),
+// Ctrl-C once and twice, driven by the `--progress lines` output (no sleeps), and a full disk.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -143,6 +143,44 @@ describe('Ctrl-C during studio generate', { timeout: 300_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.ok(existsSync(out));
     assert.doesNotMatch(r.stderr, /denoise/);
+  });
+});
+
+/** A small tmpfs of its own is a real full disk; mounting one needs root (as CI and this machine run). */
+function mountTmpfs(dir: string, size: string): string | undefined {
+  mkdirSync(dir, { recursive: true });
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' });
+    return undefined;
+  } catch (e) {
+    return `cannot mount a tmpfs here (${(e as Error).message.split('\n')[0]}); a full disk needs one`;
+  }
+}
+
+describe('a full disk', () => {
+  const disk = join(work, 'full-disk');
+  const skip = mountTmpfs(disk, '256k');
+  after(() => {
+    if (!skip) execFileSync('umount', [disk]);
+  });
+
+  test('generate says the disk is full and what to do (exit 1); nothing half-written; earlier images kept', { skip, timeout: 300_000 }, async () => {
+    const first = await studio(['generate', '--prompt', 'a cat', '--steps', '2', '--out', `${disk}/`]);
+    assert.equal(first.code, 0, first.stderr);
+    const kept = readdirSync(disk);
+    assert.equal(kept.length, 1);
+    const keptBytes = readFileSync(join(disk, kept[0]));
+    // Take every block that is left.
+    const { bavail, bsize } = statfsSync(disk);
+    writeFileSync(join(disk, 'filler'), Buffer.alloc(bavail * bsize));
+    assert.equal(statfsSync(disk).bavail, 0);
+
+    const r = await studio(['generate', '--prompt', 'a dog', '--steps', '2', '--out', `${disk}/`]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /studio generate: error: no space left on the disk holding .*full-disk \(ENOSPC\): 00001-\d+\.png \(\d+ bytes\) was not written, and nothing half-written was left; free some space and run again/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    assert.deepEqual(readdirSync(disk).sort(), [kept[0], 'filler'].sort(), 'no temp file and no partial image');
+    assert.deepEqual(readFileSync(join(disk, kept[0])), keptBytes);
   });
 });
 

@@ -101,7 +101,12 @@ export async function generateCommand(argv: string[]): Promise<number> {
         studioVersion: STUDIO_VERSION,
       };
       const png = await encodePng(image, metadataChunks(record));
-      files.push(await target.write(png, image.seed));
+      try {
+        files.push(await target.write(png, image.seed));
+      } catch (e) {
+        if (files.length) (e as Error).message += `; kept the ${files.length} finished: ${files.join(', ')}`;
+        throw e;
+      }
     }
     const report: GenerateReport = {
       files,
