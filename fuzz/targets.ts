@@ -23,24 +23,10 @@ import { z } from 'zod';
 import { PromptError, parsePromptAttention } from '../pipelines/text/prompt-weights.ts';
 import { Pickler, bytes, f32Tensor, writePt } from '../test/torch-pt-writer.ts';
 import { mutateBytes, mutateText, type Rng } from './mutate.ts';
+import type { FuzzTarget } from './fuzz-target.ts';
 import { wsFrameTarget, wsLiveMessageTarget } from './ws-frames.ts';
 
-export interface FuzzTarget<T = unknown> {
-  name: string;
-  seeds: () => T[];
-  arbitrary: fc.Arbitrary<T>;
-  mutate: (rng: Rng, input: T, seeds: readonly T[]) => T;
-  /** One input; a live target's returns a promise (it talks to a server process). */
-  run: (input: T) => void | Promise<void>;
-  /** The parser's own refusals (a clear message); any other error is a crash. */
-  expected: (e: unknown) => boolean;
-  /** A target against a running server: started before its campaign and stopped after it. */
-  live?: boolean;
-  start?: () => Promise<void>;
-  stop?: () => Promise<void>;
-  /** A live target's server process's peak memory, reported instead of the fuzzer's own. */
-  serverPeakRssMiB?: () => number;
-}
+export type { FuzzTarget } from './fuzz-target.ts';
 
 const MAX_TEXT = 1_200_000;
 const MAX_BYTES = 2_000_000;

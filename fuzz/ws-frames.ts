@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { mutateBytes, type Rng } from './mutate.ts';
 import { LiveStudio, ServerStalledError, within } from './live-studio.ts';
-import type { FuzzTarget } from './targets.ts';
+import type { FuzzTarget } from './fuzz-target.ts';
 
 /** How long one input may take before the server counts as stalled (far above a normal answer). */
 const DEADLINE_MS = 15_000;
