@@ -6,7 +6,7 @@ import { variantsFor } from '../attention/registry.ts';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
 import { BadRequestError, hiresSize, resolveSettings, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
 import { latentPreview, readImageNchw } from '../recipes/images.ts';
-import { latentMask, overlayInit, readMask, type InpaintMask } from '../recipes/inpaint/mask.ts';
+import { binaryMask, latentMask, overlayInit, readMask, type InpaintMask } from '../recipes/inpaint/mask.ts';
 import { outpaintCanvas } from '../recipes/inpaint/outpaint.ts';
 import { cropPlanes, maskedRegion, pasteRegion, type Region } from '../recipes/inpaint/masked-area.ts';
 import { drawWithHiresFix } from '../recipes/sd/hires-fix.ts';
@@ -69,15 +69,11 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     label: spec.label,
     score: (probe) => (probe.detection?.family === spec.id ? 1 : 0),
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
-    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, hiresFix: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true },
+    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, inpaintCheckpoints: true, controlNet: true, hiresFix: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true },
     refusal: (model) => `${model} (${spec.label})`,
     load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config }),
 
     async generate(pipeline, probe, request, options) {
-      // Inpainting checkpoints take the mask and the masked image's latents beside the noise (9 channels in conv_in).
-      if (pipeline.unetConfig.inChannels !== pipeline.vae.config.latentChannels) {
-        throw new BadRequestError(`${probe.target}: its UNet takes ${pipeline.unetConfig.inChannels} input channels (an inpainting checkpoint); the studio does not run those yet. Inpaint with the model's regular checkpoint and --mask instead`);
-      }
       const settings = resolveSettings(request, { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize });
       const { width, height, initImage, mask, full } = await canvas(request, settings);
       const notes = mask?.resizedFrom ? [`the mask is ${mask.resizedFrom.width}×${mask.resizedFrom.height} and the image ${width}×${height}: the mask was stretched to fit`] : [];
@@ -85,7 +81,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
       const embeddings = request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined;
       const preview = (w: number, h: number): SdGenerateOptions['onStep'] => (i, total, latents) =>
-        options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.unetConfig.inChannels, h / 8, w / 8) });
+        options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.latentChannels, h / 8, w / 8) });
       const base: SdGenerateOptions = {
         prompt: request.prompt,
         negative: request.negative,
@@ -99,6 +95,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         initImage,
         strength: request.strength,
         inpaintMask: mask && latentMask(mask, 8),
+        inpaintPixelMask: mask && pipeline.inpaintingUNet ? binaryMask(mask) : undefined,
         heads: headPicks(request, pipeline.layers, (names) => pipeline.matchPagLayers(names)),
         pagAdaptiveScale: request.pag?.adaptiveScale,
         attention: request.attention,
