@@ -4,8 +4,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { readFileSync } from 'node:fs';
-import { loadControlNetSource } from '../pipelines/checkpoints/controlnet.ts';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { checkControlNetFits, loadControlNetSource } from '../pipelines/checkpoints/controlnet.ts';
+import { unetDiffusersToOriginal } from '../pipelines/checkpoints/keymap-unet.ts';
+import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../pipelines/io/safetensors.ts';
 import { buildControlNet, CONTROL_IMAGE, RESIDUAL_SCALES, residualCount } from '../pipelines/models/controlnet/controlnet.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
 import { downResidualName, MID_RESIDUAL } from '../pipelines/models/unet/unet.ts';
@@ -13,7 +16,7 @@ import { readImageNchw } from '../pipelines/recipes/images.ts';
 import { ControlNet, controlActive, type ControlUnit } from '../pipelines/recipes/sd/controlnet.ts';
 import { SdPipeline } from '../pipelines/recipes/sd/pipeline.ts';
 import { Session, tensor } from '../pipelines/runtime/session.ts';
-import { relL2, skipWithoutFixtures } from './fixtures.ts';
+import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
 import { CONTROLNET_FIXTURES, goldens, maxPngDiff, miniPipelineDir, MINI_RUN } from './mini-sd.ts';
 
 const skip = skipWithoutFixtures;
@@ -104,4 +107,58 @@ test('controlActive is diffusers\' controlnet_keep', () => {
   assert.deepEqual(active(0.2, 0.6), [1, 2]);
   assert.deepEqual(active(0.4, 0.8), [2, 3]);
   assert.deepEqual(active(0.5, 0.5), []);
+});
+
+/** The fixture ControlNet rewritten in the original (lllyasviel) layout, under `control_model.` when `prefixed`. */
+function writeOriginalLayout(path: string, prefixed: boolean): void {
+  const src = SafetensorsFile.open(join(CN_DIR, 'diffusion_pytorch_model.safetensors'));
+  const hint = (n: string) => ({ conv_in: 0, conv_out: 14 } as Record<string, number>)[n] ?? 2 * (Number(/blocks\.(\d+)/.exec(n)![1]) + 1);
+  const rename = (k: string): string => {
+    let m = /^controlnet_cond_embedding\.(conv_in|conv_out|blocks\.\d+)\.(.+)$/.exec(k);
+    if (m) return `input_hint_block.${hint(m[1])}.${m[2]}`;
+    m = /^controlnet_down_blocks\.(\d+)\.(.+)$/.exec(k);
+    if (m) return `zero_convs.${m[1]}.0.${m[2]}`;
+    if (k.startsWith('controlnet_mid_block.')) return `middle_block_out.0.${k.slice('controlnet_mid_block.'.length)}`;
+    const original = unetDiffusersToOriginal(k, { layersPerBlock: 1, upBlockHasAttention: [] });
+    if (!original) throw new Error(`no original name for ${k}`);
+    return original;
+  };
+  const tensors: Record<string, TensorToWrite> = {};
+  for (const k of src.keys()) {
+    const info = src.info(k);
+    tensors[(prefixed ? 'control_model.' : '') + rename(k)] = { dtype: info.dtype, shape: info.shape, data: src.readBytes(k) };
+  }
+  writeSafetensors(path, tensors);
+}
+
+test('single-file ControlNets in the original layout (with and without control_model.) load as the diffusers folder does', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'controlnet-'));
+  const pipe = SdPipeline.load(miniPipelineDir());
+  const edges = await image('control-edges.png');
+  const folder = new ControlNet(loadControlNetSource(CN_DIR, pipe.unetConfig));
+  const expected = await pipe.generate({ ...MINI_RUN, steps: 2, controlNets: [{ net: folder, image: edges, weight: 1, start: 0, end: 1, guessMode: false }] });
+  for (const prefixed of [false, true]) {
+    const file = join(dir, `control_mini${prefixed ? '_prefixed' : ''}.safetensors`);
+    writeOriginalLayout(file, prefixed);
+    const source = loadControlNetSource(file, pipe.unetConfig);
+    assert.deepEqual(source.config.embeddingChannels, [8, 8, 16, 16]);
+    const net = new ControlNet(source);
+    const r = await pipe.generate({ ...MINI_RUN, steps: 2, controlNets: [{ net, image: edges, weight: 1, start: 0, end: 1, guessMode: false }] });
+    assert.deepEqual(r.latentsPerStep.at(-1), expected.latentsPerStep.at(-1));
+    await net.release();
+  }
+  await folder.release();
+  await pipe.release();
+});
+
+test('a ControlNet of another family is refused naming both; a file that is no ControlNet is refused', { skip }, () => {
+  const sdxl = SdPipeline.load(fixture('sdxl-tiny'));
+  const cn = loadControlNetSource(CN_DIR, sdxl.unetConfig);
+  assert.throws(() => checkControlNetFits(cn, sdxl.unetConfig, 'sdxl-tiny'), (e: Error) =>
+    /controlnet-mini: this ControlNet is for a UNet with 32-wide text, but the model sdxl-tiny is Stable Diffusion XL: use a ControlNet made for Stable Diffusion XL/.test(e.message));
+  const sd15 = SdPipeline.load(miniPipelineDir());
+  assert.doesNotThrow(() => checkControlNetFits(loadControlNetSource(CN_DIR, sd15.unetConfig), sd15.unetConfig, 'sd15-mini'));
+  const notControlNet = join(CONTROLNET_FIXTURES, 'sd15-mini', 'vae', 'diffusion_pytorch_model.safetensors');
+  assert.throws(() => loadControlNetSource(notControlNet, sd15.unetConfig), /this is not a ControlNet \(no input_hint_block\.\* or controlnet_cond_embedding\.\* tensors\)/);
+  assert.throws(() => loadControlNetSource('/nonexistent/cn.safetensors', sd15.unetConfig), /--controlnet \/nonexistent\/cn.safetensors: no such file or folder/);
 });
