@@ -11,6 +11,9 @@ import { outpaintCanvas } from '../recipes/inpaint/outpaint.ts';
 import { cropPlanes, maskedRegion, pasteRegion, type Region } from '../recipes/inpaint/masked-area.ts';
 import { drawWithHiresFix } from '../recipes/sd/hires-fix.ts';
 import { SdPipeline, type SdGenerateOptions } from '../recipes/sd/pipeline.ts';
+import type { ControlUnit } from '../recipes/sd/controlnet.ts';
+import { readControlImage } from '../recipes/controlnet/control-image.ts';
+import { ControlNetFileError } from '../checkpoints/controlnet.ts';
 import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
 import { generateResult, headPicks } from './results.ts';
 import { embeddingsUsed, readEmbedding } from '../text/embeddings.ts';
@@ -50,6 +53,22 @@ async function canvas(request: GenerateRequest, s: ResolvedSettings): Promise<Dr
   return { width, height, initImage: crop.initImage, mask: { width, height, blend: crop.blend }, full: { initImage, mask, region } };
 }
 
+/** The request's ControlNets with their control images at the drawing size (their notices go to `notes`). */
+async function controlUnits(pipeline: SdPipeline, request: GenerateRequest, width: number, height: number, model: string, notes: string[]): Promise<ControlUnit[] | undefined> {
+  if (!request.controlNets) return undefined;
+  return Promise.all(request.controlNets.map(async (u) => {
+    let net;
+    try {
+      net = pipeline.controlNet(u.model, model);
+    } catch (e) {
+      throw e instanceof ControlNetFileError ? new BadRequestError(e.message) : e;
+    }
+    const { image, notice } = await readControlImage(u.image, width, height, u.preprocess);
+    if (notice) notes.push(notice);
+    return { net, image, weight: u.weight, start: u.start, end: u.end, guessMode: u.guessMode };
+  }));
+}
+
 /** The warning for a size far above what the model was trained at. */
 function oversizeNote(width: number, height: number, native: number): string {
   const scale = Math.round((Math.max(width, height) / native) * 100) / 100;
@@ -79,6 +98,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       const notes = mask?.resizedFrom ? [`the mask is ${mask.resizedFrom.width}×${mask.resizedFrom.height} and the image ${width}×${height}: the mask was stretched to fit`] : [];
       if (!request.hiresFix && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
       const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
+      const controlNets = await controlUnits(pipeline, request, width, height, basename(probe.target), notes);
       const embeddings = request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined;
       const preview = (w: number, h: number): SdGenerateOptions['onStep'] => (i, total, latents) =>
         options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.latentChannels, h / 8, w / 8) });
@@ -101,6 +121,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         attention: request.attention,
         clipSkip: request.clipSkip,
         embeddings,
+        controlNets,
         signal: options.signal,
         onStep: preview(width, height),
       };

@@ -22,7 +22,8 @@ import { planAtTimestep } from '../../guidance/adaptive-scale.ts';
 import { toNhwc01 } from '../images.ts';
 import { applyLoras, type AppliedLora, type LoraRequest } from '../../lora/apply.ts';
 import { embeddingTokens, type TextualInversion } from '../../text/embeddings.ts';
-import { controlResiduals, type ControlUnit } from './controlnet.ts';
+import { ControlNet, controlResiduals, type ControlUnit } from './controlnet.ts';
+import { checkControlNetFits, loadControlNetSource } from '../../checkpoints/controlnet.ts';
 
 export interface SdGenerateOptions {
   prompt: string;
@@ -118,6 +119,7 @@ interface Noise {
 export class SdPipeline {
   private readonly unetSessions = new Map<string, Promise<{ session: Session; attention: SelfAttentionVariant }>>();
   private encoders?: Promise<TextEncoderStage[]>;
+  private readonly controlNets = new Map<string, ControlNet>();
   readonly unetConfig: UNetConfig;
   readonly layers: SelfAttentionLayer[];
   readonly vae: Vae;
@@ -131,6 +133,21 @@ export class SdPipeline {
   static load(path: string, o: SdLoadOptions = {}): SdPipeline {
     const { sources, applied } = applyLoras(loadPipelineSources(path, o), o.loras ?? []);
     return new SdPipeline(sources, o, applied);
+  }
+
+  /**
+   * A ControlNet for this model (loaded once, kept with the pipeline). Refuses one made for another family,
+   * naming both; `model` names this model in that message.
+   */
+  controlNet(path: string, model: string): ControlNet {
+    let net = this.controlNets.get(path);
+    if (!net) {
+      const source = loadControlNetSource(path, this.unetConfig);
+      checkControlNetFits(source, this.unetConfig, model);
+      net = new ControlNet(source, { providers: this.o.providers, dtype: this.o.dtype });
+      this.controlNets.set(path, net);
+    }
+    return net;
   }
 
   /** Self-attention layer indices for diffusers' PAG layer names (`mid`, `down_blocks.1`, …). */
@@ -404,6 +421,8 @@ export class SdPipeline {
   async release(): Promise<void> {
     for (const e of this.unetSessions.values()) await (await e).session.release().catch(() => undefined);
     this.unetSessions.clear();
+    for (const net of this.controlNets.values()) await net.release();
+    this.controlNets.clear();
     if (this.encoders) for (const s of await this.encoders) await s.encoder.release();
     this.encoders = undefined;
     await this.vae.release();
