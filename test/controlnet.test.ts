@@ -17,6 +17,7 @@ import { ControlNet, controlActive, type ControlUnit } from '../pipelines/recipe
 import { SdPipeline } from '../pipelines/recipes/sd/pipeline.ts';
 import { Session, tensor } from '../pipelines/runtime/session.ts';
 import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
+import { controlNetFromUNet } from './controlnet-from-unet.ts';
 import { CONTROLNET_FIXTURES, goldens, maxPngDiff, miniPipelineDir, MINI_RUN } from './mini-sd.ts';
 
 const skip = skipWithoutFixtures;
@@ -161,4 +162,22 @@ test('a ControlNet of another family is refused naming both; a file that is no C
   const notControlNet = join(CONTROLNET_FIXTURES, 'sd15-mini', 'vae', 'diffusion_pytorch_model.safetensors');
   assert.throws(() => loadControlNetSource(notControlNet, sd15.unetConfig), /this is not a ControlNet \(no input_hint_block\.\* or controlnet_cond_embedding\.\* tensors\)/);
   assert.throws(() => loadControlNetSource('/nonexistent/cn.safetensors', sd15.unetConfig), /--controlnet \/nonexistent\/cn.safetensors: no such file or folder/);
+});
+
+test('SDXL: a ControlNet made from the tiny SDXL UNet (text_time conditioning) steers it; weight 0 is the plain model', { skip }, async () => {
+  const pipe = SdPipeline.load(fixture('sdxl-tiny'));
+  const dir = controlNetFromUNet(fixture('sdxl-tiny', 'unet'), join(mkdtempSync(join(tmpdir(), 'cn-sdxl-')), 'controlnet'));
+  const net = pipe.controlNet(dir, 'sdxl-tiny');
+  const run = { prompt: 'a red apple', negative: '', steps: 2, cfg: 5, sampler: 'euler', seed: 3, width: 64, height: 64 };
+  const control = await readImageNchw(join(CONTROLNET_FIXTURES, 'control-edges.png'), 64, 64);
+  const unit = (o: Partial<ControlUnit>): ControlUnit => ({ net, image: control, weight: 1, start: 0, end: 1, guessMode: false, ...o });
+  const plain = await pipe.generate(run);
+  const zero = await pipe.generate({ ...run, controlNets: [unit({ weight: 0 })] });
+  assert.deepEqual(zero.latentsPerStep.at(-1), plain.latentsPerStep.at(-1));
+  for (const guessMode of [false, true]) {
+    const steered = await pipe.generate({ ...run, controlNets: [unit({ guessMode })] });
+    const e = relL2(steered.latentsPerStep.at(-1)!, plain.latentsPerStep.at(-1)!);
+    assert.ok(e > 1e-3 && Number.isFinite(e), `guess mode ${guessMode}: rel-L2 ${e} from the plain model`);
+  }
+  await pipe.release();
 });
