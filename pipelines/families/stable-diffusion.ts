@@ -53,8 +53,11 @@ async function canvas(request: GenerateRequest, s: ResolvedSettings): Promise<Dr
   return { width, height, initImage: crop.initImage, mask: { width, height, blend: crop.blend }, full: { initImage, mask, region } };
 }
 
-/** The request's ControlNets with their control images at the drawing size (their notices go to `notes`). */
-async function controlUnits(pipeline: SdPipeline, request: GenerateRequest, width: number, height: number, model: string, notes: string[]): Promise<ControlUnit[] | undefined> {
+/**
+ * The request's ControlNets with their control images at the drawing size (their notices go to `notes`);
+ * when only the masked area is drawn, the same region of the control image.
+ */
+async function controlUnits(pipeline: SdPipeline, request: GenerateRequest, width: number, height: number, region: Region | undefined, model: string, notes: string[]): Promise<ControlUnit[] | undefined> {
   if (!request.controlNets) return undefined;
   return Promise.all(request.controlNets.map(async (u) => {
     let net;
@@ -63,8 +66,9 @@ async function controlUnits(pipeline: SdPipeline, request: GenerateRequest, widt
     } catch (e) {
       throw e instanceof ControlNetFileError ? new BadRequestError(e.message) : e;
     }
-    const { image, notice } = await readControlImage(u.image, width, height, u.preprocess);
+    const { image: whole, notice } = await readControlImage(u.image, width, height, u.preprocess);
     if (notice) notes.push(notice);
+    const image = region ? await cropPlanes(whole, 3, width, height, region, width, height) : whole;
     return { net, image, weight: u.weight, start: u.start, end: u.end, guessMode: u.guessMode };
   }));
 }
@@ -98,7 +102,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       const notes = mask?.resizedFrom ? [`the mask is ${mask.resizedFrom.width}×${mask.resizedFrom.height} and the image ${width}×${height}: the mask was stretched to fit`] : [];
       if (!request.hiresFix && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
       const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
-      const controlNets = await controlUnits(pipeline, request, width, height, basename(probe.target), notes);
+      const controlNets = await controlUnits(pipeline, request, width, height, full?.region, basename(probe.target), notes);
       const embeddings = request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined;
       const preview = (w: number, h: number): SdGenerateOptions['onStep'] => (i, total, latents) =>
         options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.latentChannels, h / 8, w / 8) });
