@@ -23,6 +23,7 @@ import { toNhwc01 } from '../images.ts';
 import { applyLoras, type AppliedLora, type LoraRequest } from '../../lora/apply.ts';
 import { embeddingTokens, type TextualInversion } from '../../text/embeddings.ts';
 import { ControlNet, controlResiduals, type ControlUnit } from './controlnet.ts';
+import { withInpaintChannels } from '../inpaint/unet-channels.ts';
 import { checkControlNetFits, loadControlNetSource } from '../../checkpoints/controlnet.ts';
 
 export interface SdGenerateOptions {
@@ -374,7 +375,7 @@ export class SdPipeline {
           Object.assign(feeds, await controlResiduals(control, this.unetConfig, at));
         }
         evaluation++;
-        if (n.inpaintChannels) feeds.sample = tensor(withInpaintChannels(latents, n.inpaintChannels, l, text.rows), [text.rows, this.unetConfig.inChannels, l.height, l.width]);
+        if (n.inpaintChannels) feeds.sample = tensor(withInpaintChannels(latents, n.inpaintChannels, l.images, text.rows), [text.rows, this.unetConfig.inChannels, l.height, l.width]);
         if (headWeights) feeds[HEAD_WEIGHTS_INPUT] = headWeights;
         if (phase.feeds) Object.assign(feeds, phase.feeds(unet.attention, text.rows));
         const out = await unet.session.run(feeds);
@@ -429,18 +430,3 @@ export class SdPipeline {
   }
 }
 
-/** Each row's latents followed by the mask and its image's masked-image latents (diffusers' torch.cat on channels). */
-function withInpaintChannels(latents: Float32Array, extra: { mask: Float32Array; maskedLatents: Float32Array }, l: LatentShape, rows: number): Float32Array {
-  const plane = l.height * l.width;
-  const per = l.channels * plane;
-  const maskedImages = extra.maskedLatents.length / per;
-  const out = new Float32Array(rows * (2 * per + plane));
-  for (let r = 0; r < rows; r++) {
-    const at = r * (2 * per + plane);
-    out.set(latents.subarray(r * per, (r + 1) * per), at);
-    out.set(extra.mask, at + per);
-    const m = (r % l.images) % maskedImages;
-    out.set(extra.maskedLatents.subarray(m * per, (m + 1) * per), at + per + plane);
-  }
-  return out;
-}
