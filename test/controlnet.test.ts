@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { checkControlNetFits, loadControlNetSource } from '../pipelines/checkpoints/controlnet.ts';
 import { unetDiffusersToOriginal } from '../pipelines/checkpoints/keymap-unet.ts';
@@ -132,15 +132,18 @@ function writeOriginalLayout(path: string, prefixed: boolean): void {
   writeSafetensors(path, tensors);
 }
 
-test('single-file ControlNets in the original layout (with and without control_model.) load as the diffusers folder does', { skip }, async () => {
+test('single-file ControlNets (original layout with and without control_model., diffusers names without a config) load as the diffusers folder does', { skip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'controlnet-'));
   const pipe = SdPipeline.load(miniPipelineDir());
   const edges = await image('control-edges.png');
   const folder = new ControlNet(loadControlNetSource(CN_DIR, pipe.unetConfig));
   const expected = await pipe.generate({ ...MINI_RUN, steps: 2, controlNets: [{ net: folder, image: edges, weight: 1, start: 0, end: 1, guessMode: false }] });
-  for (const prefixed of [false, true]) {
-    const file = join(dir, `control_mini${prefixed ? '_prefixed' : ''}.safetensors`);
-    writeOriginalLayout(file, prefixed);
+  // A lone diffusers-named file (no config.json beside it) takes the model's UNet config.
+  const lone = join(dir, 'diffusers_mini.safetensors');
+  copyFileSync(join(CN_DIR, 'diffusion_pytorch_model.safetensors'), lone);
+  for (const prefixed of [false, true, undefined]) {
+    const file = prefixed === undefined ? lone : join(dir, `control_mini${prefixed ? '_prefixed' : ''}.safetensors`);
+    if (prefixed !== undefined) writeOriginalLayout(file, prefixed);
     const source = loadControlNetSource(file, pipe.unetConfig);
     assert.deepEqual(source.config.embeddingChannels, [8, 8, 16, 16]);
     const net = new ControlNet(source);
