@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { checkControlNetFits, loadControlNetSource } from '../pipelines/checkpoints/controlnet.ts';
 import { unetDiffusersToOriginal } from '../pipelines/checkpoints/keymap-unet.ts';
@@ -18,6 +18,7 @@ import { SdPipeline } from '../pipelines/recipes/sd/pipeline.ts';
 import { Session, tensor } from '../pipelines/runtime/session.ts';
 import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
 import { controlNetFromUNet } from './controlnet-from-unet.ts';
+import { LORA_FIXTURES } from './lora-helpers.ts';
 import { CONTROLNET_FIXTURES, goldens, maxPngDiff, miniPipelineDir, MINI_RUN } from './mini-sd.ts';
 
 const skip = skipWithoutFixtures;
@@ -167,20 +168,33 @@ test('a ControlNet of another family is refused naming both; a file that is no C
   assert.throws(() => loadControlNetSource('/nonexistent/cn.safetensors', sd15.unetConfig), /--controlnet \/nonexistent\/cn.safetensors: no such file or folder/);
 });
 
-test('SDXL: a ControlNet made from the tiny SDXL UNet (text_time conditioning) steers it; weight 0 is the plain model', { skip }, async () => {
-  const pipe = SdPipeline.load(fixture('sdxl-tiny'));
-  const dir = controlNetFromUNet(fixture('sdxl-tiny', 'unet'), join(mkdtempSync(join(tmpdir(), 'cn-sdxl-')), 'controlnet'));
-  const net = pipe.controlNet(dir, 'sdxl-tiny');
-  const run = { prompt: 'a red apple', negative: '', steps: 2, cfg: 5, sampler: 'euler', seed: 3, width: 64, height: 64 };
-  const control = await readImageNchw(join(CONTROLNET_FIXTURES, 'control-edges.png'), 64, 64);
-  const unit = (o: Partial<ControlUnit>): ControlUnit => ({ net, image: control, weight: 1, start: 0, end: 1, guessMode: false, ...o });
-  const plain = await pipe.generate(run);
-  const zero = await pipe.generate({ ...run, controlNets: [unit({ weight: 0 })] });
-  assert.deepEqual(zero.latentsPerStep.at(-1), plain.latentsPerStep.at(-1));
-  for (const guessMode of [false, true]) {
-    const steered = await pipe.generate({ ...run, controlNets: [unit({ guessMode })] });
-    const e = relL2(steered.latentsPerStep.at(-1)!, plain.latentsPerStep.at(-1)!);
-    assert.ok(e > 1e-3 && Number.isFinite(e), `guess mode ${guessMode}: rel-L2 ${e} from the plain model`);
-  }
-  await pipe.release();
-});
+for (const [family, load, run] of [
+  ['SDXL (text_time conditioning)', () => SdPipeline.load(fixture('sdxl-tiny')), { cfg: 5, sampler: 'euler', width: 64, height: 64 }],
+  ['SD 2.x single file (linear projections, v-prediction)', () => SdPipeline.load(join(LORA_FIXTURES, 'sd2-tiny-v.safetensors'), { modelsDir: sharedTokenizerModelsDir() }), { cfg: 5, sampler: 'euler', width: 64, height: 64 }],
+] as const) {
+  test(`${family}: a ControlNet made from its UNet steers it, in guess mode too; weight 0 is the plain model`, { skip }, async () => {
+    const pipe = load();
+    const dir = controlNetFromUNet(pipe.sources.unetConfig as Record<string, unknown>, pipe.sources.unet, join(mkdtempSync(join(tmpdir(), 'cn-family-')), 'controlnet'));
+    const net = pipe.controlNet(dir, family);
+    const plainRun = { prompt: 'a red apple', negative: '', steps: 2, seed: 3, ...run };
+    const control = await readImageNchw(join(CONTROLNET_FIXTURES, 'control-edges.png'), 64, 64);
+    const unit = (o: Partial<ControlUnit>): ControlUnit => ({ net, image: control, weight: 1, start: 0, end: 1, guessMode: false, ...o });
+    const plain = await pipe.generate(plainRun);
+    const zero = await pipe.generate({ ...plainRun, controlNets: [unit({ weight: 0 })] });
+    assert.deepEqual(zero.latentsPerStep.at(-1), plain.latentsPerStep.at(-1));
+    for (const guessMode of [false, true]) {
+      const steered = await pipe.generate({ ...plainRun, controlNets: [unit({ guessMode })] });
+      const e = relL2(steered.latentsPerStep.at(-1)!, plain.latentsPerStep.at(-1)!);
+      assert.ok(e > 1e-3 && Number.isFinite(e), `guess mode ${guessMode}: rel-L2 ${e} from the plain model`);
+    }
+    await pipe.release();
+  });
+}
+
+/** A models folder whose shared tokenizer is the fixtures' CLIP vocabulary (the SD 2.x single file has none). */
+function sharedTokenizerModelsDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'studio-sd2-'));
+  mkdirSync(join(dir, 'tokenizers'));
+  symlinkSync(fixture('tokenizer'), join(dir, 'tokenizers', 'clip'));
+  return dir;
+}
