@@ -11,6 +11,7 @@ Commands:
   presets      List, show, validate plugin presets; import A1111 styles.csv
   heads        List a model's attention heads; search heads to perturb (HeadHunter)
   story        Consistent subjects across scenes (IR-Diffusion) from a STORY.json
+  models       List checkpoints, LoRAs, embeddings, VAEs, ControlNets, upscalers with A1111 hashes
   help [cmd]   Show help for a command
 
 Options:
