@@ -80,6 +80,9 @@ Guidance and attention:
   --attention KIND       ${attentionCliForms().join(', ')}
                          (default softmax; agent: merge ratios 0-1, agentSteps = share of steps with agents)
   --preset NAME          Apply a style or sampler preset from the plugins folder
+  --from IMAGE.png       Re-run an image made by this studio or A1111: its prompt, seed, steps,
+                         sampler, CFG, size, LoRAs and embeddings; the model and files are found
+                         by their hashes in --models-dir (A1111/ComfyUI layout). Flags override
 
 Runtime and output:
   --ep NAME              Execution provider: ${EXECUTION_PROVIDERS.join(' | ')} (default cpu)

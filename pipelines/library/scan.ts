@@ -13,12 +13,18 @@ const WEIGHTS = /\.(safetensors|ckpt|pt|pth|bin|sft)$/i;
 /** Sub-folders below a kind's folder that are searched (people sort LoRAs by style, character, …). */
 const MAX_DEPTH = 4;
 
+/**
+ * Weight files under `dir`. Not searched: diffusers folders (model_index.json: their parts are not
+ * models by themselves) and a single file's config folder (`<stem>/` beside `<stem>.safetensors`).
+ */
 function weightFiles(dir: string, depth: number): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
-    if (d.name.startsWith('.')) return [];
+  // Symbolic links count as what they point to (people link models between web UIs).
+  const items = readdirSync(dir).filter((name) => !name.startsWith('.')).map((name) => ({ name, stat: statSync(join(dir, name), { throwIfNoEntry: false }) }));
+  const stems = new Set(items.filter((d) => d.stat?.isFile() && WEIGHTS.test(d.name)).map((d) => d.name.replace(WEIGHTS, '')));
+  return items.flatMap((d) => {
     const p = join(dir, d.name);
-    if (d.isDirectory()) return depth > 0 ? weightFiles(p, depth - 1) : [];
-    return d.isFile() && WEIGHTS.test(d.name) ? [p] : [];
+    if (d.stat?.isDirectory()) return depth > 0 && !stems.has(d.name) && !existsSync(join(p, 'model_index.json')) ? weightFiles(p, depth - 1) : [];
+    return d.stat?.isFile() && WEIGHTS.test(d.name) ? [p] : [];
   });
 }
 

@@ -28,6 +28,9 @@ export const StudioMetadataSchema = z.object({
   }),
   model: FileRefSchema,
   vae: FileRefSchema.optional(),
+  /** LoRAs by the name their prompt tag uses, embeddings by their word: found by hash when the image is re-run. */
+  loras: z.array(FileRefSchema).optional(),
+  embeddings: z.array(FileRefSchema).optional(),
   engine: z.object({
     studioVersion: z.string(),
     /** The execution provider that ran. */
