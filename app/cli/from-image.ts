@@ -4,16 +4,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
-  a1111ImageFiles,
   extractLoraTags,
   findImageFiles,
   type FoundFiles,
   type GenerateRequestInput,
   type ImageFiles,
 } from '../../pipelines/jobs/api.ts';
-import { modelLabel } from '../../pipelines/metadata/generation-metadata.ts';
 import { readImageMetadata, type ImageMetadata } from '../../pipelines/metadata/read-metadata.ts';
-import type { StudioMetadata } from '../../pipelines/metadata/studio-chunk.ts';
+import { studioImageFiles } from '../../pipelines/metadata/studio-chunk.ts';
 import { withEngine } from './engine.ts';
 import { UsageError } from './exit-codes.ts';
 
@@ -27,17 +25,6 @@ export interface FromOverrides {
   model: boolean;
   loras: boolean;
   embeddings: boolean;
-}
-
-/** The studio chunk's LoRAs, by the names its metadata keys their hashes with (request.loras, then prompt tags). */
-function studioImageFiles(meta: StudioMetadata): ImageFiles {
-  const hashOf = (refs: StudioMetadata['loras'], name: string) => refs?.find((r) => r.name === name)?.sha256;
-  const asked = [...(meta.request.loras ?? []), ...extractLoraTags(meta.request.prompt).loras];
-  return {
-    model: { name: meta.model.name, hash: meta.model.sha256 },
-    loras: asked.map((l) => ({ name: modelLabel(l.name), weight: l.weight, hash: hashOf(meta.loras, modelLabel(l.name)) })),
-    embeddings: (meta.embeddings ?? []).map((e) => ({ name: e.name, hash: e.sha256 })),
-  };
 }
 
 function fromSettings(meta: ImageMetadata, path: string): { input: GenerateRequestInput; files: ImageFiles; notes: string[] } {
@@ -63,7 +50,7 @@ function fromSettings(meta: ImageMetadata, path: string): { input: GenerateReque
     height: s.height,
     clipSkip: s.clipSkip,
   };
-  const files = meta.a1111 ? a1111ImageFiles(meta.a1111) : { model: { name: s.model, hash: s.modelHash }, loras: [], embeddings: [] };
+  const files = s.files ?? { model: { name: s.model, hash: s.modelHash }, loras: [], embeddings: [] };
   return { input, files, notes };
 }
 

@@ -84,5 +84,6 @@ export async function modelsCommand(argv: string[]): Promise<number> {
   process.stdout.write(formatLibrary(library.entries));
   const h = library.hashing;
   if (h) process.stdout.write(`${library.entries.length} files; hashed ${h.read}, ${h.cached} from the cache (${h.cacheFile})\n`);
+  if (h?.problem) process.stderr.write(`note: ${h.problem}\n`);
   return EXIT_OK;
 }

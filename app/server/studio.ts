@@ -105,8 +105,9 @@ export class Studio implements StudioApi {
   }
 
   async listModels(): Promise<ResultOf<'listModels'>> {
-    const { models, embedded, defaultModel } = await this.catalog.submit({ kind: 'models.scan', dir: this.o.modelsDir });
-    return { modelsDir: this.o.modelsDir, models, embedded, defaultModel };
+    // Hashed through the hash cache: the first listing of a large folder reads every file once.
+    const { models, embedded, defaultModel, library } = await this.catalog.submit({ kind: 'models.scan', dir: this.o.modelsDir, library: true, hashes: true });
+    return { modelsDir: this.o.modelsDir, models, embedded, defaultModel, library: library?.entries ?? [] };
   }
 
   async listHeads({ model }: ParsedParamsOf<'listHeads'>): Promise<ResultOf<'listHeads'>> {

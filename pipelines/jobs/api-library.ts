@@ -33,6 +33,8 @@ export const LibraryHashingSchema = z.object({
   /** Hashes taken from the cache (same path, size and modification time). */
   cached: z.int().nonnegative(),
   cacheFile: z.string(),
+  /** Why the cache could not be written, when it could not. */
+  problem: z.string().optional(),
 });
 export type LibraryHashing = z.infer<typeof LibraryHashingSchema>;
 
@@ -88,11 +90,12 @@ export function extractLoraTags(prompt: string): { prompt: string; loras: LoraRe
 }
 
 /** What an image's metadata says it was made with: names and, where it recorded them, hashes. */
-export interface ImageFiles {
-  model?: { name?: string; hash?: string };
-  loras: { name: string; weight: number; hash?: string }[];
-  embeddings: { name: string; hash?: string }[];
-}
+export const ImageFilesSchema = z.object({
+  model: z.object({ name: z.string().optional(), hash: z.string().optional() }).optional(),
+  loras: z.array(z.object({ name: z.string(), weight: z.number(), hash: z.string().optional() })),
+  embeddings: z.array(z.object({ name: z.string(), hash: z.string().optional() })),
+});
+export type ImageFiles = z.infer<typeof ImageFilesSchema>;
 
 /** Those files found in the library; `missing` names each one that is not there, in words. */
 export interface FoundFiles {
@@ -145,7 +148,12 @@ export function findImageFiles(files: ImageFiles, entries: readonly LibraryEntry
 export function a1111ImageFiles(s: { prompt?: string; model?: string; modelHash?: string; params?: Record<string, string> }): ImageFiles {
   const loraHashes = parseNamedHashes(s.params?.['Lora hashes']);
   const tiHashes = parseNamedHashes(s.params?.['TI hashes']);
-  const tags = extractLoraTags(s.prompt ?? '').loras;
+  let tags: LoraRef[] = [];
+  try {
+    tags = extractLoraTags(s.prompt ?? '').loras;
+  } catch {
+    // A tag with an unreadable weight restores nothing; the prompt keeps it as text.
+  }
   return {
     ...(s.model || s.modelHash ? { model: { name: s.model, hash: s.modelHash } } : {}),
     loras: tags.map((t) => ({ ...t, ...(loraHashes[t.name] ? { hash: loraHashes[t.name] } : {}) })),

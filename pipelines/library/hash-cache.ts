@@ -59,13 +59,21 @@ export class HashCache {
     return sha256;
   }
 
-  /** Writes the cache when it learned something (write then rename, so a reader never sees half a file). */
-  save(): void {
-    if (!this.changed) return;
-    mkdirSync(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.data));
-    renameSync(tmp, this.file);
-    this.changed = false;
+  /**
+   * Writes the cache when it learned something (write then rename, so a reader never sees half a file).
+   * A cache that cannot be written costs only time: the listing still answers, and says so.
+   */
+  save(): string | undefined {
+    if (!this.changed) return undefined;
+    try {
+      mkdirSync(dirname(this.file), { recursive: true });
+      const tmp = `${this.file}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify(this.data));
+      renameSync(tmp, this.file);
+      this.changed = false;
+      return undefined;
+    } catch (e) {
+      return `the hash cache ${this.file} could not be written (${(e as Error).message}); the next listing hashes the files again`;
+    }
   }
 }

@@ -73,6 +73,6 @@ export async function scanLibrary(dir: string, options: ScanOptions = {}): Promi
     entry.shortHash = shortHash(entry.sha256);
   }
   options.progress?.(entries.length, entries.length);
-  cache.save();
-  return { dir, entries, hashing: { read: cache.read, cached: cache.cached, cacheFile: cache.file } };
+  const problem = cache.save();
+  return { dir, entries, hashing: { read: cache.read, cached: cache.cached, cacheFile: cache.file, ...(problem ? { problem } : {}) } };
 }

@@ -1,9 +1,9 @@
 // The two text chunks every generated PNG gets: A1111's `parameters` (read by Civitai and the other
 // web UIs) and the studio's own JSON (re-runs the image exactly).
-import { basename } from 'node:path';
 import { formatNamedHashes, hiresSize, type GenerateRequest, type GenerateResult } from '../jobs/api.ts';
 import { A1111_KEYWORD, formatA1111, type A1111Value } from './a1111.ts';
 import { shortHash } from './model-hash.ts';
+import { modelLabel } from './model-label.ts';
 import { toA1111Sampler } from './sampler-names.ts';
 import { encodeStudioMetadata, STUDIO_FORMAT, STUDIO_KEYWORD, STUDIO_METADATA_VERSION, type StudioMetadata } from './studio-chunk.ts';
 import { attentionLabel } from '../attention/options.ts';
@@ -21,6 +21,8 @@ export interface GenerationRecord {
   ep: string;
   studioVersion: string;
 }
+
+export { modelLabel };
 
 export interface FileRef {
   name: string;
@@ -50,11 +52,6 @@ export async function recordedFiles(
 /** `name: shorthash, …` for the files whose hash is known. */
 function namedHashes(files: readonly FileRef[] | undefined): string | undefined {
   return formatNamedHashes((files ?? []).flatMap((f) => (f.sha256 ? [{ name: f.name, shortHash: shortHash(f.sha256) }] : [])));
-}
-
-/** A model's display name: the file name without its weights extension, or the folder name. */
-export function modelLabel(path: string): string {
-  return basename(path.replace(/[\\/]+$/, '')).replace(/\.(safetensors|ckpt|pt|pth|bin|sft)$/i, '');
 }
 
 /** A1111 fields for a variant other than softmax: its label, and the file it reads (named by its label). */
