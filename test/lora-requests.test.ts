@@ -85,7 +85,7 @@ function mergedCopy(lora: string, weight: number, name: string): string {
   return dir;
 }
 
-test('--lora FILE:W equals the checkpoint with w·ΔW merged (kohya with LoCon, and peft), and the prompt tag equals --lora', { skip }, async () => {
+test('--lora FILE:W equals the checkpoint with w·ΔW merged (kohya with LoCon, and peft), and the prompt tag equals --lora', { skip }, async (t) => {
   const loraDir = join(tmp, 'Lora');
   mkdirSync(loraDir);
   copyFileSync(join(LORA_FIXTURES, 'sd15-kohya-locon.safetensors'), join(loraDir, 'kohya-style.safetensors'));
@@ -95,7 +95,10 @@ test('--lora FILE:W equals the checkpoint with w·ΔW merged (kohya with LoCon, 
     const base = await draw({ model: fixture('sd15-tiny') });
     assert.ok(maxDiff(base, merged) > 10, `${lora}: the LoRA changes the image`);
     const d = maxDiff(viaFlag, merged);
+    const mean = viaFlag.reduce((a, v, i) => a + Math.abs(v - merged[i]), 0) / viaFlag.length;
+    t.diagnostic(`${lora} at ${weight}: --lora vs merged checkpoint max ${d}/255, mean ${mean.toFixed(4)}/255`);
     assert.ok(d <= 1, `${lora}: --lora differs from the merged checkpoint by ${d}/255 at most`);
+    assert.ok(mean <= 0.5, `${lora}: --lora differs from the merged checkpoint by ${mean}/255 on average`);
     if (lora.startsWith('sd15-kohya')) {
       const viaTag = await draw({ model: fixture('sd15-tiny'), prompt: `<lora:kohya-style:${weight}> ${BASE.prompt}`, loraDir });
       assert.equal(maxDiff(viaTag, viaFlag), 0, 'the prompt tag gives the --lora image');

@@ -226,6 +226,14 @@ test('generate --from an A1111 PNG restores prompt, settings, LoRAs and embeddin
   const again = await runGenerate(r);
   assert.deepEqual(again.images[0].pixels, result.images[0].pixels);
 
+  // The studio's own chunk: the exact request, its files found the same way.
+  const studioPng = join(tmp, 'studio.png');
+  writeFileSync(studioPng, await encodePng(result.images[0], metadataChunks(record)));
+  const exact = await parseGenerateArgs(['--from', studioPng, '--models-dir', other]);
+  assert.ok(!exact.help);
+  if (exact.help) return;
+  assert.deepEqual(exact.request, r);
+
   // A flag overrides the image; a LoRA the library lacks is named with what to do.
   const overridden = await parseGenerateArgs(['--from', png, '--models-dir', other, '--steps', '5', '--seed', '2']);
   assert.ok(!overridden.help && overridden.request.steps === 5 && overridden.request.seed === 2 && overridden.request.cfg === 6);

@@ -32,7 +32,9 @@ function fromSettings(meta: ImageMetadata, path: string): { input: GenerateReque
     const r = meta.studio.request;
     // Folders of the machine it was made on do not travel; the library supplies the files.
     const input = { ...r, prompt: extractLoraTags(r.prompt).prompt, loras: undefined, modelsDir: undefined, loraDir: undefined, embeddingsDir: undefined };
-    return { input, files: studioImageFiles(meta.studio), notes: [] };
+    const files = studioImageFiles(meta.studio);
+    // A model without a hash (a diffusers folder) keeps the request's path.
+    return { input, files: files.model?.hash ? files : { ...files, model: undefined }, notes: [] };
   }
   const s = meta.a1111 ?? meta.settings;
   if (!s) throw new UsageError(`--from ${path}: the image holds no generation settings (no A1111 parameters, studio, ComfyUI or InvokeAI chunks)`);
