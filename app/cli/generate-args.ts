@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { GenerateRequestSchema, parseAttentionArg, type Attention, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
 import { UsageError } from './exit-codes.ts';
 import { withEngine } from './engine.ts';
+import { fromImage } from './from-image.ts';
 import { withPreset } from './presets-command.ts';
 
 export const OPTIONS = {
@@ -45,6 +46,7 @@ export const OPTIONS = {
   ep: { type: 'string' },
   class: { type: 'string' },
   preset: { type: 'string' },
+  from: { type: 'string' },
   out: { type: 'string', short: 'o' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -54,7 +56,7 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: tru
 
 export const DEFAULT_OUT = 'outputs';
 
-export type GenerateArgs = { help: true } | { help: false; request: GenerateRequest; out: string; json: boolean };
+export type GenerateArgs = { help: true } | { help: false; request: GenerateRequest; out: string; json: boolean; notes?: string[] };
 
 /** Request field → the flag it comes from, for error messages. */
 const FLAG_OF: Record<string, string> = {
@@ -283,7 +285,7 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
   }
   if (values.help) return { help: true };
   values = withPreset(values);
-  if (values.prompt === undefined && values.class === undefined) throw new UsageError('--prompt is required (or --class N for a class-conditional DiT/DiCo model)');
+  if (values.prompt === undefined && values.class === undefined && values.from === undefined) throw new UsageError('--prompt is required (or --class N for a class-conditional DiT/DiCo model)');
 
   const c = new Converter();
   const att = c.attention(values.attention);
@@ -319,6 +321,15 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
     ep: values.ep as GenerateRequestInput['ep'],
     classLabel: c.integer('class', values.class),
   };
+  let notes: string[] | undefined;
+  if (values.from !== undefined) {
+    const given = { model: values.model !== undefined, loras: values.lora !== undefined, embeddings: values.embeddings !== undefined };
+    const restored = await fromImage(values.from, { modelsDir: values['models-dir'], given });
+    notes = restored.notes;
+    // Flags given on the command line override the image's settings.
+    const fields = input as Record<string, unknown>;
+    for (const [key, value] of Object.entries(restored.input)) if (fields[key] === undefined || (key === 'prompt' && values.prompt === undefined)) fields[key] = value;
+  }
   if (values.heads !== undefined && input.pag) {
     try {
       input.pag.heads = await resolveHeads(values);
@@ -333,5 +344,5 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
   if (problems.length || !parsed.success) throw new UsageError(problems.join('\n'));
   checkPaths(values, att);
   for (const u of parsed.data.controlNets ?? []) if (!existsSync(u.model)) throw new UsageError(`--controlnet: no file or folder at ${u.model}`);
-  return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false };
+  return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false, ...(notes?.length ? { notes } : {}) };
 }

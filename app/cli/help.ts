@@ -11,6 +11,7 @@ Commands:
   presets      List, show, validate plugin presets; import A1111 styles.csv
   heads        List a model's attention heads; search heads to perturb (HeadHunter)
   story        Consistent subjects across scenes (IR-Diffusion) from a STORY.json
+  models       List checkpoints, LoRAs, embeddings, VAEs, ControlNets, upscalers with A1111 hashes
   help [cmd]   Show help for a command
 
 Options:
@@ -91,6 +92,9 @@ Guidance and attention:
   --attention KIND       ${attentionCliForms().join(', ')}
                          (default softmax; agent: merge ratios 0-1, agentSteps = share of steps with agents)
   --preset NAME          Apply a style or sampler preset from the plugins folder
+  --from IMAGE.png       Re-run an image made by this studio or A1111: its prompt, seed, steps,
+                         sampler, CFG, size, LoRAs and embeddings; the model and files are found
+                         by their hashes in --models-dir (A1111/ComfyUI layout). Flags override
 
 Runtime and output:
   --ep NAME              Execution provider: ${EXECUTION_PROVIDERS.join(' | ')} (default cpu)

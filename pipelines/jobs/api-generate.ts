@@ -278,6 +278,10 @@ export interface GenerateResult {
     file?: string;
     family?: string;
   };
+  /** LoRA files merged, by the name their prompt tag uses: hashed for A1111's `Lora hashes`. */
+  loras?: { name: string; file: string; weight: number }[];
+  /** Textual-inversion files the prompt or negative called: hashed for A1111's `TI hashes`. */
+  embeddings?: { name: string; file: string }[];
   /** The execution provider that actually ran. */
   ep: string;
   /** Milliseconds by phase. */
