@@ -4,12 +4,13 @@
 import { basename, extname } from 'node:path';
 import { variantsFor } from '../attention/registry.ts';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
-import { BadRequestError, hiresSize, resolveSettings, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
+import { BadRequestError, hiresSize, ladderStages, resolveSettings, type GenerateOptions, type GenerateRequest, type LadderStage, type ResolvedSettings } from '../jobs/api.ts';
 import { latentPreview, readImageNchw } from '../recipes/images.ts';
 import { latentMask, overlayInit, readMask, type InpaintMask } from '../recipes/inpaint/mask.ts';
 import { outpaintCanvas } from '../recipes/inpaint/outpaint.ts';
 import { cropPlanes, maskedRegion, pasteRegion, type Region } from '../recipes/inpaint/masked-area.ts';
 import { drawWithHiresFix } from '../recipes/sd/hires-fix.ts';
+import { drawLadder } from '../recipes/sd/ladder.ts';
 import { SdPipeline, type SdGenerateOptions } from '../recipes/sd/pipeline.ts';
 import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
 import { generateResult, headPicks } from './results.ts';
@@ -56,6 +57,20 @@ function oversizeNote(width: number, height: number, native: number): string {
   return `${width}×${height} is far above this model's native ${native}×${native}: expect repeated subjects and broken anatomy; draw at the native size with --hires-fix ${scale} instead`;
 }
 
+/** A ladder's progress: steps and VAE tiles per stage, and each finished stage's images. */
+function ladderProgress(stages: readonly LadderStage[], pipeline: SdPipeline, options: GenerateOptions) {
+  const report = options.onProgress;
+  const stage = (index: number) => ({ index, count: stages.length, width: stages[index].width, height: stages[index].height });
+  return {
+    onStep: (index: number) => (i: number, total: number, latents: Float32Array) =>
+      report?.({ phase: 'denoise', step: i + 1, total, stage: stage(index), preview: latentPreview(latents, pipeline.unetConfig.inChannels, stages[index].height / 8, stages[index].width / 8) }),
+    onTile: (index: number) => (phase: 'encode' | 'decode', done: number, total: number) => report?.({ phase: `${phase} tile`, step: done, total, stage: stage(index) }),
+    onStageDone: (index: number, images: { width: number; height: number; pixels: Uint8Array }[]) => {
+      images.forEach((image, batchIndex) => report?.({ phase: 'stage', step: index + 1, total: stages.length, stage: stage(index), stageImage: { ...image, batchIndex } }));
+    },
+  };
+}
+
 export interface StableDiffusionSpec {
   id: string;
   label: string;
@@ -69,7 +84,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     label: spec.label,
     score: (probe) => (probe.detection?.family === spec.id ? 1 : 0),
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
-    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, hiresFix: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true },
+    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, hiresFix: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true, hiresLadder: true },
     refusal: (model) => `${model} (${spec.label})`,
     load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config }),
 
@@ -81,6 +96,8 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       const settings = resolveSettings(request, { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize });
       const { width, height, initImage, mask, full } = await canvas(request, settings);
       const notes = mask?.resizedFrom ? [`the mask is ${mask.resizedFrom.width}×${mask.resizedFrom.height} and the image ${width}×${height}: the mask was stretched to fit`] : [];
+      const ladder = request.hires && ladderStages({ width, height }, request.hires, settings.steps);
+      if (typeof ladder === 'string') throw new BadRequestError(ladder);
       if (!request.hiresFix && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
       const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
       const embeddings = request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined;
@@ -108,16 +125,18 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         onStep: preview(width, height),
       };
       const hires = request.hiresFix;
-      const r = hires
-        ? await drawWithHiresFix(pipeline, base, hires, { onStep: preview(hiresSize(width, hires.scale), hiresSize(height, hires.scale)) })
-        : await pipeline.generate(base);
+      const r = ladder
+        ? await drawLadder(pipeline, base, ladder, ladderProgress(ladder, pipeline, options))
+        : hires
+          ? await drawWithHiresFix(pipeline, base, hires, { onStep: preview(hiresSize(width, hires.scale), hiresSize(height, hires.scale)) })
+          : await pipeline.generate(base);
       const { target } = probe;
       const model = { name: basename(target, extname(target)), file: probe.detection?.layout === 'single-file' ? target : undefined, family: pipeline.family };
       if (full) {
         r.images = await pasteRegion(r.images, r.count, width, height, full.initImage, width, height, full.region);
         overlayInit(r.images, r.count, full.initImage, full.mask);
       } else if (mask && initImage) overlayInit(r.images, r.count, initImage, mask);
-      return generateResult(r, request, settings, model, 0, notes);
+      return { ...generateResult(r, request, settings, model, 0, notes), ...(ladder ? { stages: ladder } : {}) };
     },
 
     heads: {
