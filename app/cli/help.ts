@@ -70,6 +70,15 @@ Hires fix (A1111's): draw at the base size, upscale, redraw the details:
                          latent (bilinear, default), latent-nearest, latent-bicubic, lanczos
   --hires-steps N        Steps of the second pass (default: --steps)
 
+LinFusion's high-resolution ladder (best with --attention linfusion=PATH):
+  --hires WxH            Final size: the base (--width x --height) doubled once per stage,
+                         each stage a x2 resize and img2img (e.g. --width 1024 --height 512
+                         --hires 16384x8192: 4 stages); multiples of 64
+  --hires-mode ladder    The SDEdit ladder (SD 1.x/2.x; the only mode so far)
+  --hires-strengths S1,S2,…   img2img strength per stage (default 0.4,0.3,0.2,0.1)
+  --keep-stages          Also keep every stage's image (FILE-stageK-WxH.png); they are kept
+                         anyway when a later stage fails
+
 Guidance and attention:
   --pag-scale X          Perturbed-attention guidance scale (0 = off)
   --pag-layers L1,L2     UNet layers for PAG, diffusers names: mid, down_blocks.1,

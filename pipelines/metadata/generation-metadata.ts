@@ -1,7 +1,7 @@
 // The two text chunks every generated PNG gets: A1111's `parameters` (read by Civitai and the other
 // web UIs) and the studio's own JSON (re-runs the image exactly).
 import { basename } from 'node:path';
-import { hiresSize, type GenerateRequest } from '../jobs/api.ts';
+import { hiresSize, type GenerateRequest, type LadderStage } from '../jobs/api.ts';
 import { A1111_KEYWORD, formatA1111, type A1111Value } from './a1111.ts';
 import { shortHash } from './model-hash.ts';
 import { toA1111Sampler } from './sampler-names.ts';
@@ -16,6 +16,8 @@ export interface GenerationRecord {
   /** The execution provider that ran. */
   ep: string;
   studioVersion: string;
+  /** A ladder's stages as they ran. */
+  stages?: LadderStage[];
 }
 
 /** A model's display name: the file name without its weights extension, or the folder name. */
@@ -59,6 +61,7 @@ const HIRES_UPSCALER_LABELS: Record<NonNullable<GenerateRequest['hiresFix']>['up
  * fix the base size, found back from the image (the scale moved it by under 8 pixels, less than one grid step).
  */
 export function baseSize(request: GenerateRequest, image: { width: number; height: number }): { width: number; height: number } {
+  if (request.hires && request.width !== undefined && request.height !== undefined) return { width: request.width, height: request.height };
   const pads = request.outpaint;
   if (pads) return { width: image.width - pads.left - pads.right, height: image.height - pads.top - pads.bottom };
   const hires = request.hiresFix;
@@ -72,6 +75,11 @@ function hiresFields(r: GenerateRequest): Array<[string, A1111Value]> {
   const h = r.hiresFix;
   if (!h) return [];
   return [['Denoising strength', h.denoise], ['Hires upscale', h.scale], ['Hires steps', h.steps], ['Hires upscaler', HIRES_UPSCALER_LABELS[h.upscaler]]];
+}
+
+/** Every ladder stage as `WxH strength/steps`, the base as `WxH steps` (A1111 has no field of its own for it). */
+function ladderText(stages: readonly LadderStage[]): string {
+  return stages.map((s) => `${s.width}x${s.height} ${s.strength === undefined ? '' : `${s.strength}/`}${s.steps}`).join('; ');
 }
 
 export function a1111Parameters(record: GenerationRecord): string {
@@ -89,6 +97,7 @@ export function a1111Parameters(record: GenerationRecord): string {
       ['VAE', vae?.name],
       ['Denoising strength', r.initImage !== undefined ? r.strength : undefined],
       ...hiresFields(r),
+      ['Hires ladder', record.stages && ladderText(record.stages)],
       ['Clip skip', r.clipSkip > 1 ? r.clipSkip : undefined],
       // Noise comes from a torch-CPU-compatible generator, the one A1111 calls "CPU".
       ['RNG', 'CPU'],
@@ -111,6 +120,7 @@ export function studioMetadata(record: GenerationRecord): StudioMetadata {
     image: record.image,
     model: record.model,
     ...(record.vae ? { vae: record.vae } : {}),
+    ...(record.stages ? { stages: record.stages } : {}),
     engine: { studioVersion: record.studioVersion, ep: record.ep },
   };
 }

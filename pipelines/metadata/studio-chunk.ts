@@ -28,6 +28,8 @@ export const StudioMetadataSchema = z.object({
   }),
   model: FileRefSchema,
   vae: FileRefSchema.optional(),
+  /** A ladder's stages as they ran: size, img2img strength (none for the base), denoising steps. */
+  stages: z.array(z.object({ width: z.int(), height: z.int(), strength: z.number().optional(), steps: z.int() })).optional(),
   engine: z.object({
     studioVersion: z.string(),
     /** The execution provider that ran. */
