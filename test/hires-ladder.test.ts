@@ -9,7 +9,14 @@ import { test } from 'node:test';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { GenerateRequestSchema, ladderStages, type HiresLadder } from '../pipelines/jobs/api.ts';
 import { pilResizeBicubic } from '../pipelines/recipes/hires/pil-resize.ts';
-import { drawLadder } from '../pipelines/recipes/sd/ladder.ts';
+import { drawLadder, LadderStageError } from '../pipelines/recipes/sd/ladder.ts';
+import { runGenerate } from '../pipelines/recipes/generate.ts';
+import { readImageMetadata } from '../pipelines/metadata/index.ts';
+import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import type { GenerateProgress } from '../pipelines/jobs/api.ts';
 import { SdPipeline } from '../pipelines/recipes/sd/pipeline.ts';
 import { toRgb8 } from '../pipelines/recipes/images.ts';
 import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
@@ -106,10 +113,81 @@ test('ladder sizes: the final size is the base doubled per stage; strengths one 
   assert.match(String(ladderStages({ width: 512, height: 512 }, ladder(1536, 1536), 20)), /not the base 512×512 doubled.*1024x1024, 2048x2048/);
   assert.match(String(ladderStages({ width: 512, height: 512 }, ladder(2048, 1024), 20)), /not the base 512×512 doubled/);
   assert.match(String(ladderStages({ width: 512, height: 512 }, ladder(2048, 2048, [0.5]), 20)), /gives 1 strengths for 2 stages/);
+  assert.match(String(ladderStages({ width: 512, height: 512 }, ladder(1024, 1024), 2)), /stage 1 \(strength 0.4\) would run no denoising step with --steps 2: give --steps 3 or more/);
 
   const bad = GenerateRequestSchema.safeParse({ prompt: 'x', hires: { width: 2000, height: 1024 } });
   assert.equal(bad.success, false);
   assert.match(JSON.stringify(bad.error!.issues), /multiple of 64/);
   assert.equal(GenerateRequestSchema.safeParse({ prompt: 'x', hires: { width: 2048, height: 1024 }, hiresFix: { scale: 2 } }).success, false);
   assert.equal(GenerateRequestSchema.safeParse({ prompt: 'x', hires: { width: 2048, height: 1024, mode: 'highres' } }).success, false);
+});
+
+test('a stage that fails names itself and the stages finished before it, which were handed out', { skip: skipWithoutFixtures }, async () => {
+  const model = ladderModel();
+  const pipeline = SdPipeline.load(model.dir);
+  try {
+    const handed: number[] = [];
+    // 260×132 is not on the VAE's 8-pixel grid: the third stage fails inside the pipeline.
+    const stages = [{ width: 64, height: 64, steps: 2 }, { width: 128, height: 128, strength: 0.5, steps: 1 }, { width: 260, height: 132, strength: 0.5, steps: 1 }];
+    const failed = await drawLadder(pipeline, { prompt: 'x', steps: 2, cfg: 1, sampler: 'ddim', seed: 1, width: 64, height: 64 }, stages, { onStageDone: (i) => void handed.push(i) }).catch((e: unknown) => e);
+    assert.ok(failed instanceof LadderStageError);
+    assert.equal(failed.stage, 2);
+    assert.deepEqual(handed, [0, 1]);
+    assert.match(failed.message, /ladder stage 2 \(260×132\) failed: .*multiple of 8.* \(after 2 finished stages\)/);
+  } finally {
+    await pipeline.release();
+    model.cleanup();
+  }
+});
+
+const ROOT = resolve(import.meta.dirname, '..');
+const run = promisify(execFile);
+const studio = (args: string[]) => run(process.execPath, ['--import', 'tsx', join(ROOT, 'app/cli/main.ts'), 'generate', ...args], { cwd: ROOT });
+
+test('studio generate --hires: the job reports each stage and its image, the PNG records every stage, --keep-stages keeps them', { skip: skipWithoutFixtures }, async () => {
+  const model = ladderModel();
+  const out = mkdtempSync(join(tmpdir(), 'studio-ladder-out-'));
+  try {
+    // The job itself: progress per stage, each earlier stage's image, the plan's note.
+    const events: GenerateProgress[] = [];
+    const request = GenerateRequestSchema.parse({ model: model.dir, prompt: record.prompt, steps: 4, cfg: 7.5, sampler: 'ddim', seed: 3, width: 128, height: 64, hires: { width: 256, height: 128 } });
+    const result = await runGenerate(request, { onProgress: (p) => void events.push(p) });
+    assert.deepEqual([result.images[0].width, result.images[0].height], [256, 128]);
+    assert.deepEqual(result.stages, [{ width: 128, height: 64, steps: 4 }, { width: 256, height: 128, strength: 0.4, steps: 1 }]);
+    assert.deepEqual(events.filter((e) => e.phase === 'denoise').map((e) => [e.stage?.index, e.step, e.total]), [[0, 1, 4], [0, 2, 4], [0, 3, 4], [0, 4, 4], [1, 1, 1]]);
+    assert.deepEqual(events.filter((e) => e.stageImage).map((e) => [e.stage?.index, e.stageImage!.width, e.stageImage!.height]), [[0, 128, 64]]);
+    assert.ok(result.notes?.some((n) => /^ladder without LinFusion \(softmax attention.*\), estimated on cpu: 128×64 [\d.]+ GiB/.test(n)), JSON.stringify(result.notes));
+
+    // The CLI: stage files beside the image, the stages in both metadata chunks.
+    const file = join(out, 'ladder.png');
+    const { stdout, stderr } = await studio(['--model', model.dir, '--prompt', record.prompt, '--steps', '4', '--sampler', 'ddim', '--seed', '3', '--width', '128', '--height', '64',
+      '--hires', '256x128', '--hires-strengths', '0.5', '--attention', `linfusion:${join(HIRES, 'linfusion')}`, '--keep-stages', '--out', file, '--json']);
+    const report = JSON.parse(stdout) as { files: string[]; stageFiles: string[] };
+    assert.deepEqual(report.files, [file]);
+    assert.deepEqual(report.stageFiles, [join(out, 'ladder-stage0-128x64.png')]);
+    const staged = await sharp(report.stageFiles[0]).metadata();
+    assert.deepEqual([staged.width, staged.height], [128, 64]);
+    assert.match(stderr, /note: ladder estimated on cpu/);
+    const meta = readImageMetadata(readFileSync(file), file);
+    assert.equal(meta.a1111?.params['Hires ladder'], '128x64 4; 256x128 0.5/2');
+    assert.equal(meta.a1111?.params['Size'], '128x64');
+    assert.deepEqual(meta.studio?.stages, [{ width: 128, height: 64, steps: 4 }, { width: 256, height: 128, strength: 0.5, steps: 2 }]);
+    assert.deepEqual([meta.studio?.request.hires?.width, meta.studio?.request.width], [256, 128]);
+
+    // Without --keep-stages the stage files go once the ladder has finished.
+    const dir = join(out, 'folder');
+    await studio(['--model', model.dir, '--prompt', 'x', '--steps', '3', '--sampler', 'ddim', '--seed', '1', '--width', '64', '--height', '64', '--hires', '128x128', '--out', dir]);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('stage-')), []);
+    assert.equal(readdirSync(dir).length, 1);
+
+    // Bad input: a size off the 64-pixel grid, a size that is not the base doubled.
+    const bad = await studio(['--model', model.dir, '--prompt', 'x', '--width', '128', '--height', '64', '--hires', '250x128']).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((bad as { code: number }).code, 2);
+    assert.match((bad as { stderr: string }).stderr, /--hires.*multiple of 64/);
+    const off = await studio(['--model', model.dir, '--prompt', 'x', '--width', '128', '--height', '64', '--hires', '384x192', '--out', dir]).catch((e: { code: number; stderr: string }) => e);
+    assert.match((off as { stderr: string }).stderr, /not the base 128×64 doubled 1 or more times .*256x128, 512x256/);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+    model.cleanup();
+  }
 });

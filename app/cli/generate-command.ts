@@ -5,7 +5,7 @@ import { rm } from 'node:fs/promises';
 import { metadataChunks, modelLabel, type GenerationRecord } from '../../pipelines/metadata/generation-metadata.ts';
 import { encodePng } from '../../pipelines/metadata/encode-png.ts';
 import { sha256File } from '../../pipelines/metadata/model-hash.ts';
-import type { GenerateProgress, GenerateRequest, GenerateResult } from '../../pipelines/jobs/api.ts';
+import type { GenerateRequest, GenerateResult, JobProgress } from '../../pipelines/jobs/api.ts';
 import { cancelOnSignals } from './cancel-on-signals.ts';
 import { withEngine } from './engine.ts';
 import { CancelledError, EXIT_OK } from './exit-codes.ts';
@@ -71,7 +71,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const bar = ProgressBar.forStderr();
   // A ladder's finished stages go to disk as they come, so a later stage that fails leaves them.
   const stageFiles: Promise<string>[] = [];
-  const keepStage = (p: GenerateProgress) => {
+  const keepStage = (p: JobProgress) => {
     if (!p.stageImage || !p.stage) return;
     const { batchIndex, ...image } = p.stageImage;
     const record: GenerationRecord = {

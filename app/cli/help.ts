@@ -70,7 +70,7 @@ Hires fix (A1111's): draw at the base size, upscale, redraw the details:
                          latent (bilinear, default), latent-nearest, latent-bicubic, lanczos
   --hires-steps N        Steps of the second pass (default: --steps)
 
-LinFusion's high-resolution ladder (best with --attention linfusion=PATH):
+LinFusion's high-resolution ladder (best with --attention linfusion:PATH):
   --hires WxH            Final size: the base (--width x --height) doubled once per stage,
                          each stage a x2 resize and img2img (e.g. --width 1024 --height 512
                          --hires 16384x8192: 4 stages); multiples of 64

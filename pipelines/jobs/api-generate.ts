@@ -116,7 +116,9 @@ export function ladderStages(base: { width: number; height: number }, hires: Hir
   const stages: LadderStage[] = [{ ...base, steps }];
   for (let k = 1; k <= count; k++) {
     const strength = hires.strengths?.[k - 1] ?? LADDER_STRENGTHS[Math.min(k, LADDER_STRENGTHS.length) - 1];
-    stages.push({ width: base.width * 2 ** k, height: base.height * 2 ** k, strength, steps: Math.min(Math.floor(steps * strength), steps) });
+    const stageSteps = Math.min(Math.floor(steps * strength), steps);
+    if (stageSteps < 1) return `ladder stage ${k} (strength ${strength}) would run no denoising step with --steps ${steps}: give --steps ${Math.ceil(1 / strength)} or more, or a higher strength`;
+    stages.push({ width: base.width * 2 ** k, height: base.height * 2 ** k, strength, steps: stageSteps });
   }
   return stages;
 }

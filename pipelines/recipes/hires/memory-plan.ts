@@ -169,6 +169,6 @@ export function refusal(o: PlanInput, plan: LadderPlan = planLadder(o)): string 
     advice.push(`--hires ${last.width}x${last.height} (${fittingStages - 1} stage${fittingStages > 2 ? 's' : ''}) fits`);
   } else advice.push('a smaller --width/--height and --hires');
   if (o.images > 1) advice.push('--batch 1');
-  if (o.attention !== 'linfusion') advice.push(`--attention linfusion=PATH (${duration(planLadder({ ...o, attention: 'linfusion' }).seconds)} instead of ${duration(plan.seconds)})`);
+  if (o.attention !== 'linfusion') advice.push(`--attention linfusion:PATH (${duration(planLadder({ ...o, attention: 'linfusion' }).seconds)} instead of ${duration(plan.seconds)})`);
   return `the ladder's stage ${s.width}×${s.height} needs about ${gib(s.peakBytes)} on ${o.provider}, more than the ${gib(o.availableBytes)} available (${describePlan(plan, o.provider)}). Try: ${advice.join('; or ')}`;
 }
