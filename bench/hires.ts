@@ -26,6 +26,7 @@ import { startGpuMemorySampler } from './lib/gpu-memory.ts';
 import { requireFreeDisk, safetensorsBytes, Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
 import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, linfusionModules, parameterCount, unetTensorSpecs } from './lib/unet-tensors.ts';
 import { SD_VAE_CONFIG, vaeTensorSpecs } from './lib/vae-tensors.ts';
+import { planLadder, unetSizes } from '../pipelines/recipes/hires/memory-plan.ts';
 
 const UNETS = { sd15: { label: 'SD 1.5', config: SD15_UNET_CONFIG, text: 768 }, sdxl: { label: 'SDXL', config: SDXL_UNET_CONFIG, text: 2048 } } as const;
 type UNetName = keyof typeof UNETS;
@@ -136,27 +137,27 @@ try {
   }
   log(`random weights written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-  for (const size of sizes) {
-    for (const what of ['vae', ...unets] as const) {
-      const row: Row = { what, ...size };
-      rows.push(row);
-      const left = deadline - performance.now();
-      if (left < 5000) {
-        row.skipped = `--deadline-s ${args['deadline-s']} reached`;
-        continue;
-      }
-      const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, work };
-      log(`${what} ${size.width}×${size.height}: running ...`);
-      const gpu = startGpuMemorySampler(join(work, 'gpu-mem.csv'), ep !== 'cpu');
-      const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--child', JSON.stringify(spec)], {
-        encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: Math.floor(left), maxBuffer: 1 << 24,
-      });
-      row.gpuGb = gpu?.stop();
-      const last = child.stdout?.trim().split('\n').at(-1) ?? '';
-      if (child.status === 0 && last.startsWith('{')) row.result = JSON.parse(last) as ChildResult;
-      else row.skipped = `failed: ${child.error?.message ?? (child.signal ? `killed by ${child.signal}${child.signal === 'SIGKILL' ? ' (out of memory?)' : ''}` : `exit status ${child.status}`)}`;
-      log(`  ${row.skipped ?? JSON.stringify(row.result)}`);
+  // SD 1.5-size stages first (with the VAE), then the SDXL-size UNet: the deadline cuts the last ones.
+  const order = unets.flatMap((u, i) => sizes.flatMap((size) => [...(i === 0 ? (['vae'] as const) : []), u].map((what) => ({ what, size }))));
+  for (const { what, size } of order) {
+    const row: Row = { what, ...size };
+    rows.push(row);
+    const left = deadline - performance.now();
+    if (left < 5000) {
+      row.skipped = `--deadline-s ${args['deadline-s']} reached`;
+      continue;
     }
+    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, work };
+    log(`${what} ${size.width}×${size.height}: running ...`);
+    const gpu = startGpuMemorySampler(join(work, 'gpu-mem.csv'), ep !== 'cpu');
+    const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--child', JSON.stringify(spec)], {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: Math.floor(left), maxBuffer: 1 << 24,
+    });
+    row.gpuGb = gpu?.stop();
+    const last = child.stdout?.trim().split('\n').at(-1) ?? '';
+    if (child.status === 0 && last.startsWith('{')) row.result = JSON.parse(last) as ChildResult;
+    else row.skipped = `failed: ${child.error?.message ?? (child.signal ? `killed by ${child.signal}${child.signal === 'SIGKILL' ? ' (out of memory?)' : ''}` : `exit status ${child.status}`)}`;
+    log(`  ${row.skipped ?? JSON.stringify(row.result)}`);
   }
   printTables();
   if (process.env.OUT) writeFileSync(join(process.env.OUT, 'hires.json'), JSON.stringify({ ep, dtype, calls, wallS: (performance.now() - started) / 1000, rows }, null, 1));
@@ -174,9 +175,13 @@ function printTables(): void {
     console.log(`| ${r.what} | ${r.width}×${r.height} | ${f(x?.sessionS, 1)} | ${f(x?.firstMs && x.firstMs / 1000)} | ${f(x?.callMs && x.callMs / 1000)} | ${f(x?.encodeS)} | ${f(x?.decodeS)} | ${x?.tiles ?? '–'} | ${f(r.gpuGb, 1)} | ${f(x?.maxRssGb, 1)} | ${r.skipped ?? x?.provider ?? ''} |`);
   }
   console.log('\nPer stage (VAE encode + ladder UNet calls × per-call time + VAE decode; peak = the larger of the UNet and VAE children):\n');
-  console.log('| UNet | stage size | UNet calls | stage s | peak GPU GiB |');
-  console.log('| --- | --- | ---: | ---: | ---: |');
+  console.log('| UNet | stage size | UNet calls | stage s | peak GPU GiB | planner: peak GiB | planner: stage s |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
   for (const u of unets) {
+    const cfg = parseUNetConfig(UNETS[u].config, `${u} config`);
+    const specs = new Map(unetTensorSpecs(cfg).map((t) => [t.name, t.shape]));
+    const sizesOf = unetSizes({ path: u, keys: () => [...specs.keys()], has: (k) => specs.has(k), info: (k) => ({ name: k, dtype: 'F16', shape: specs.get(k)!, offset: 0, byteLength: 0, file: u }) }, cfg);
+    const vaeParams = vaeTensorSpecs(vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE')).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
     for (const size of sizes) {
       const vae = rows.find((r) => r.what === 'vae' && r.width === size.width && r.height === size.height)?.result;
       const unetRow = rows.find((r) => r.what === u && r.width === size.width && r.height === size.height);
@@ -185,7 +190,8 @@ function printTables(): void {
       const call = unetRow?.result?.callMs;
       const stage = vae?.encodeS !== undefined && vae.decodeS !== undefined && call !== undefined ? vae.encodeS + vae.decodeS + (n * call) / 1000 : undefined;
       const peak = [unetRow?.gpuGb, vaeRow?.gpuGb].filter((v): v is number => v !== undefined);
-      console.log(`| ${UNETS[u].label} | ${size.width}×${size.height} | ${n} | ${f(stage, 1)} | ${peak.length ? Math.max(...peak).toFixed(1) : '–'} |`);
+      const plan = planLadder({ unet: sizesOf, otherParams: vaeParams, stages: [{ ...size, strength: 0.5, steps: n }], rows: BATCH, images: 1, attention: 'linfusion', provider: ep, bytesPerValue: dtype === 'float16' ? 2 : 4 });
+      console.log(`| ${UNETS[u].label} | ${size.width}×${size.height} | ${n} | ${f(stage, 1)} | ${peak.length ? Math.max(...peak).toFixed(1) : '–'} | ${(plan.peakBytes / 2 ** 30).toFixed(1)} | ${plan.seconds.toFixed(1)} |`);
     }
   }
 }
