@@ -140,6 +140,14 @@ test('a stage that fails names itself and the stages finished before it, which w
   }
 });
 
+test('running out of memory in a stage is said plainly, with the settings that use less', () => {
+  const cause = new Error("Failed to allocate memory for requested buffer of size 21474836480");
+  const e = new LadderStageError(4, 4, { width: 16384, height: 8192 }, cause);
+  assert.match(e.message, /^ladder stage 4 \(16384×8192\) failed running out of memory: Failed to allocate .* \(after 4 finished stages\)\. Use LinFusion attention, a smaller --hires size, or fewer images per batch$/);
+  assert.equal(e.cause, cause);
+  assert.doesNotMatch(new LadderStageError(1, 1, { width: 256, height: 128 }, new RangeError('bad size')).message, /memory/);
+});
+
 const ROOT = resolve(import.meta.dirname, '..');
 const run = promisify(execFile);
 const studio = (args: string[]) => run(process.execPath, ['--import', 'tsx', join(ROOT, 'app/cli/main.ts'), 'generate', ...args], { cwd: ROOT });
