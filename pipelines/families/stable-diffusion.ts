@@ -4,16 +4,14 @@
 import { basename, extname } from 'node:path';
 import { variantsFor } from '../attention/registry.ts';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
-import { BadRequestError, hiresSize, ladderStages, resolveSettings, type GenerateOptions, type GenerateRequest, type LadderStage, type ResolvedSettings } from '../jobs/api.ts';
+import { BadRequestError, hiresSize, ladderStages, resolveSettings, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
 import { latentPreview, readImageNchw } from '../recipes/images.ts';
 import { latentMask, overlayInit, readMask, type InpaintMask } from '../recipes/inpaint/mask.ts';
 import { outpaintCanvas } from '../recipes/inpaint/outpaint.ts';
 import { cropPlanes, maskedRegion, pasteRegion, type Region } from '../recipes/inpaint/masked-area.ts';
 import { drawWithHiresFix } from '../recipes/sd/hires-fix.ts';
 import { drawLadder } from '../recipes/sd/ladder.ts';
-import { describePlan, planLadder, refusal, unetSizes, type PlanInput } from '../recipes/hires/memory-plan.ts';
-import { deviceMemoryBytes } from '../runtime/device-memory.ts';
-import type { KeyedSource } from '../checkpoints/sources.ts';
+import { checkLadderMemory, ladderProgress } from './sd-ladder.ts';
 import { SdPipeline, type SdGenerateOptions } from '../recipes/sd/pipeline.ts';
 import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
 import { generateResult, headPicks } from './results.ts';
@@ -60,42 +58,6 @@ function oversizeNote(width: number, height: number, native: number): string {
   return `${width}×${height} is far above this model's native ${native}×${native}: expect repeated subjects and broken anatomy; draw at the native size with --hires-fix ${scale} instead`;
 }
 
-const parameters = (source: KeyedSource) => source.keys().reduce((a, k) => a + source.info(k).shape.reduce((x, y) => x * y, 1), 0);
-
-/** The ladder's memory and time plan: a refusal when a stage will not fit, else a note with the estimate. */
-function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest, cfg: number, stages: readonly LadderStage[]): string {
-  const input: PlanInput = {
-    unet: unetSizes(pipeline.sources.unet, pipeline.unetConfig),
-    otherParams: parameters(pipeline.sources.vae) + pipeline.sources.textEncoders.reduce((a, t) => a + parameters(t), 0),
-    stages,
-    rows: (cfg > 1 ? 2 : 1) * request.batch,
-    images: request.batch,
-    attention: request.attention.kind,
-    provider: request.ep,
-    bytesPerValue: 4,
-    availableBytes: deviceMemoryBytes(request.ep),
-  };
-  const plan = planLadder(input);
-  const refused = refusal(input, plan);
-  if (refused) throw new BadRequestError(refused);
-  const estimate = describePlan(plan, request.ep);
-  return request.attention.kind === 'linfusion' ? `ladder ${estimate}` : `ladder without LinFusion (${request.attention.kind} attention: time grows with the square of the tokens), ${estimate}`;
-}
-
-/** A ladder's progress: steps and VAE tiles per stage, and each finished stage's images. */
-function ladderProgress(stages: readonly LadderStage[], pipeline: SdPipeline, options: GenerateOptions) {
-  const report = options.onProgress;
-  const stage = (index: number) => ({ index, count: stages.length, width: stages[index].width, height: stages[index].height });
-  return {
-    onStep: (index: number) => (i: number, total: number, latents: Float32Array) =>
-      report?.({ phase: 'denoise', step: i + 1, total, stage: stage(index), preview: latentPreview(latents, pipeline.unetConfig.inChannels, stages[index].height / 8, stages[index].width / 8) }),
-    onTile: (index: number) => (phase: 'encode' | 'decode', done: number, total: number) => report?.({ phase: `${phase} tile`, step: done, total, stage: stage(index) }),
-    onStageDone: (index: number, images: { width: number; height: number; pixels: Uint8Array }[]) => {
-      images.forEach((image, batchIndex) => report?.({ phase: 'stage', step: index + 1, total: stages.length, stage: stage(index), stageImage: { ...image, batchIndex } }));
-    },
-  };
-}
-
 export interface StableDiffusionSpec {
   id: string;
   label: string;
@@ -124,7 +86,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       const ladder = request.hires && ladderStages({ width, height }, request.hires, settings.steps);
       if (typeof ladder === 'string') throw new BadRequestError(ladder);
       if (ladder) notes.push(checkLadderMemory(pipeline, request, settings.cfg, ladder));
-      if (!request.hiresFix && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
+      if (!request.hiresFix && !request.hires && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
       const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
       const embeddings = request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined;
       const preview = (w: number, h: number): SdGenerateOptions['onStep'] => (i, total, latents) =>
