@@ -39,6 +39,10 @@ export const OPTIONS = {
   'control-image': { type: 'string', multiple: true },
   preprocess: { type: 'string', multiple: true },
   'guess-mode': { type: 'boolean' },
+  hires: { type: 'string' },
+  'hires-mode': { type: 'string' },
+  'hires-strengths': { type: 'string' },
+  'keep-stages': { type: 'boolean' },
   'pag-scale': { type: 'string' },
   'pag-layers': { type: 'string' },
   heads: { type: 'string' },
@@ -94,6 +98,11 @@ const FLAG_OF: Record<string, string> = {
   'hiresFix.upscaler': '--hires-fix',
   'hiresFix.steps': '--hires-steps',
   controlNets: '--controlnet',
+  hires: '--hires',
+  'hires.width': '--hires',
+  'hires.height': '--hires',
+  'hires.mode': '--hires-mode',
+  'hires.strengths': '--hires-strengths',
   'pag.scale': '--pag-scale',
   'pag.layers': '--pag-layers',
   'pag.heads': '--heads',
@@ -144,6 +153,28 @@ class Converter {
     }
     const [left, right, top, bottom] = sides.map(Number);
     return { left, right, top, bottom };
+  }
+
+  /** `--hires WxH [--hires-mode ladder] [--hires-strengths 0.4,0.3,…] [--keep-stages]`: LinFusion's ladder. */
+  hiresLadder(values: Values): GenerateRequestInput['hires'] {
+    const text = values.hires;
+    if (text === undefined) {
+      for (const flag of ['hires-mode', 'hires-strengths', 'keep-stages'] as const) if (values[flag] !== undefined) this.problems.push(`--${flag} needs --hires WIDTHxHEIGHT too`);
+      return undefined;
+    }
+    const m = /^\s*(\d+)\s*[x×]\s*(\d+)\s*$/.exec(text);
+    if (!m) {
+      this.problems.push(`--hires: expected WIDTHxHEIGHT in pixels (e.g. 2048x1024), got ${JSON.stringify(text)}`);
+      return undefined;
+    }
+    const strengths = values['hires-strengths']?.split(',').map((t) => this.decimal('hires-strengths', t.trim()) ?? Number.NaN);
+    return {
+      width: Number(m[1]),
+      height: Number(m[2]),
+      mode: values['hires-mode'] as NonNullable<GenerateRequestInput['hires']>['mode'],
+      strengths,
+      keepStages: values['keep-stages'],
+    };
   }
 
   /** `--hires-fix SCALE[:DENOISE[:UPSCALER]]` and `--hires-steps N`. */
@@ -315,6 +346,7 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
     padding: c.integer('padding', values.padding),
     outpaint: c.outpaint(values.outpaint),
     hiresFix: c.hiresFix(values),
+    hires: c.hiresLadder(values),
     pag: c.pag(values),
     controlNets: c.controlNets(values),
     attention: att,

@@ -82,6 +82,14 @@ ControlNet (SD 1.x/2.x/XL; diffusers folders or .safetensors, original or diffus
                          Make edges from a photo, or use the image as it is (depth, pose, normal
                          maps); one for all or one per ControlNet (default none)
   --guess-mode           ControlNet stronger than the prompt (diffusers' guess mode)
+LinFusion's high-resolution ladder (best with --attention linfusion:PATH):
+  --hires WxH            Final size: the base (--width x --height) doubled once per stage,
+                         each stage a x2 resize and img2img (e.g. --width 1024 --height 512
+                         --hires 16384x8192: 4 stages); multiples of 64
+  --hires-mode ladder    The SDEdit ladder (SD 1.x/2.x; the only mode so far)
+  --hires-strengths S1,S2,…   img2img strength per stage (default 0.4,0.3,0.2,0.1)
+  --keep-stages          Also keep every stage's image (FILE-stageK-WxH.png); they are kept
+                         anyway when a later stage fails
 
 Guidance and attention:
   --pag-scale X          Perturbed-attention guidance scale (0 = off)

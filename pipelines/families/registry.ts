@@ -72,7 +72,7 @@ export function resolveModel(model: string | undefined, modelsDir: string | unde
 /** The method names a model picker shows for a family: its attention variants, then guidance and modes. */
 export function methodNames(family: ModelFamily): string[] {
   const m = family.methods;
-  const flags: Array<[boolean, string]> = [[m.pag, 'pag'], [m.softpag, 'softpag'], [m.story, 'ir-diffusion'], [m.img2img, 'img2img'], [m.inpaint, 'inpaint'], [m.hiresFix, 'hires-fix']];
+  const flags: Array<[boolean, string]> = [[m.pag, 'pag'], [m.softpag, 'softpag'], [m.story, 'ir-diffusion'], [m.img2img, 'img2img'], [m.inpaint, 'inpaint'], [m.hiresFix, 'hires-fix'], [m.hiresLadder ?? false, 'hires-ladder']];
   return [...m.attention, ...flags.filter(([on]) => on).map(([, name]) => name)];
 }
 
@@ -91,6 +91,7 @@ export function checkRequest(family: ModelFamily, probe: ModelProbe, request: Ge
   if (request.outpaint !== undefined && !m.inpaint) refuse('outpainting (--outpaint)');
   if (request.controlNets !== undefined && !m.controlNet) refuse('ControlNet (--controlnet)');
   if (request.hiresFix !== undefined && !m.hiresFix) refuse('the hires fix (--hires-fix)');
+  if (request.hires !== undefined && !m.hiresLadder) refuse("LinFusion's high-resolution ladder (--hires)");
   if (request.initImage !== undefined && !m.img2img) refuse('img2img (--init-image)');
   if (!m.attention.includes(request.attention.kind)) refuse(`--attention ${request.attention.kind}`);
   if (request.clipSkip !== 1 && !m.clipSkip) refuse('--clip-skip');

@@ -50,6 +50,8 @@ export interface FamilyMethods {
   vaeOverride: boolean;
   /** LoRA / LyCORIS files and textual-inversion embeddings (absent: not supported). */
   lora?: boolean;
+  /** LinFusion's high-resolution ladder, `--hires WxH` (absent: not supported). */
+  hiresLadder?: boolean;
 }
 
 export interface LoadSettings {

@@ -22,7 +22,7 @@ const RUNNERS: { [K in keyof JobResults]: Runner<K> } = {
       onProgress: (p) => {
         // The preview first: the host sends it with the progress of the same step.
         if (p.preview) l.preview({ width: p.preview.width, height: p.preview.height, pixels: p.preview.pixels });
-        l.progress({ phase: p.phase, step: p.step, total: p.total });
+        l.progress({ phase: p.phase, step: p.step, total: p.total, ...(p.stage ? { stage: p.stage } : {}), ...(p.stageImage ? { stageImage: p.stageImage } : {}) });
       },
     });
   },
@@ -67,7 +67,8 @@ export const jobs = {
         signal: ctx.signal,
         preview: (image) => (preview = image),
         progress: (p) => {
-          ctx.progress({ step: p.step, total: p.total, message: p.phase, ...(preview ? { data: { preview } } : {}) });
+          const data = { ...(preview ? { preview } : {}), ...(p.stage ? { stage: p.stage } : {}), ...(p.stageImage ? { stageImage: p.stageImage } : {}) };
+          ctx.progress({ step: p.step, total: p.total, message: p.phase, ...(Object.keys(data).length ? { data } : {}) });
           preview = undefined;
         },
       });
