@@ -11,11 +11,14 @@ import { CancelledError, EXIT_OK } from './exit-codes.ts';
 import { parseGenerateArgs } from './generate-args.ts';
 import { GENERATE_HELP } from './help.ts';
 import { OutputTarget } from './output-target.ts';
+import { PreviewWriter } from './preview-writer.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { STUDIO_VERSION } from './version.ts';
 
 export interface GenerateReport {
   files: string[];
+  /** The step previews written under --previews DIR. */
+  previews?: string[];
   seeds: number[];
   /** Milliseconds by phase: the engine's own, plus hash, write and total. */
   timings: Record<string, number>;
@@ -66,10 +69,23 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const { signal } = controller;
   const stopListening = cancelOnSignals(controller);
   const bar = ProgressBar.forStderr();
+  const previews = args.previews.dir === undefined ? undefined : new PreviewWriter(args.previews.dir);
   try {
     let result: GenerateResult;
     try {
-      result = await withEngine((engine) => engine.submit({ kind: 'generate', request }, { signal, progress: (p) => bar?.update(p) }));
+      result = await withEngine((engine) =>
+        engine.submit(
+          { kind: 'generate', request, previews: args.previews.options },
+          {
+            signal,
+            preview: (image) => previews?.preview(image),
+            progress: (p) => {
+              previews?.progress(p);
+              bar?.update(p);
+            },
+          },
+        ),
+      );
     } catch (e) {
       throw signal.aborted ? new CancelledError() : e;
     } finally {
@@ -105,6 +121,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     }
     const report: GenerateReport = {
       files,
+      ...(previews ? { previews: await previews.finished() } : {}),
       seeds: result.images.map((img) => img.seed),
       timings: Object.fromEntries(
         Object.entries({ ...result.timings, hash: hashMs, write: performance.now() - writeStart, total: performance.now() - started }).map(

@@ -70,6 +70,14 @@ Hires fix (A1111's): draw at the base size, upscale, redraw the details:
                          latent (bilinear, default), latent-nearest, latent-bicubic, lanczos
   --hires-steps N        Steps of the second pass (default: --steps)
 
+Live previews:
+  --previews DIR         Write a preview PNG of the running image per denoise step: step-001.png …
+                         (hires fix's second pass: hires-step-001.png …)
+  --preview-every N      Only every N steps (and the last)
+  --taesd FILE           Draw them with this TAESD decoder (.safetensors/.pth); default: the
+                         family's in <models dir>/vae_approx/ if there, else a latent→RGB map
+                         fitted through the model's own VAE (the emoji models: their own decoder)
+
 Guidance and attention:
   --pag-scale X          Perturbed-attention guidance scale (0 = off)
   --pag-layers L1,L2     UNet layers for PAG, diffusers names: mid, down_blocks.1,

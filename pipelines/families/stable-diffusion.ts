@@ -5,7 +5,9 @@ import { basename, extname } from 'node:path';
 import { variantsFor } from '../attention/registry.ts';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
 import { BadRequestError, hiresSize, resolveSettings, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
-import { latentPreview, readImageNchw } from '../recipes/images.ts';
+import { readImageNchw } from '../recipes/images.ts';
+import { stepPreviews, vaePreviewer } from '../previews/previewer.ts';
+import type { TaesdName } from '../previews/taesd.ts';
 import { latentMask, overlayInit, readMask, type InpaintMask } from '../recipes/inpaint/mask.ts';
 import { outpaintCanvas } from '../recipes/inpaint/outpaint.ts';
 import { cropPlanes, maskedRegion, pasteRegion, type Region } from '../recipes/inpaint/masked-area.ts';
@@ -61,6 +63,8 @@ export interface StableDiffusionSpec {
   label: string;
   /** The size it was trained at (the default width and height). */
   nativeSize: number;
+  /** The TAESD decoder of its latent space, for live previews when the user has it. */
+  taesd: TaesdName;
 }
 
 export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<SdPipeline> {
@@ -84,8 +88,8 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       if (!request.hiresFix && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
       const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
       const embeddings = request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined;
-      const preview = (w: number, h: number): SdGenerateOptions['onStep'] => (i, total, latents) =>
-        options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.unetConfig.inChannels, h / 8, w / 8) });
+      const previewer = () => vaePreviewer(pipeline.vae, spec.taesd, { previews: options.previews, modelsDir: request.modelsDir });
+      const preview = (w: number, h: number): SdGenerateOptions['onStep'] => stepPreviews(options.previews, previewer, options.onProgress, h / 8, w / 8);
       const base: SdGenerateOptions = {
         prompt: request.prompt,
         negative: request.negative,

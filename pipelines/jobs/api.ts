@@ -3,7 +3,7 @@
 // ./client.ts; the engine host runs them with ./run.ts. Data only (zod and types), so the renderer
 // may import it.
 import { z } from 'zod';
-import { GenerateRequestSchema, type GenerateResult, type HeadWeight, type Rgb8 } from './api-generate.ts';
+import { GenerateRequestSchema, PreviewOptionsSchema, type GenerateResult, type HeadWeight, type Rgb8 } from './api-generate.ts';
 import { HeadEffectsJobSchema, HeadSearchJobSchema, HeadsListJobSchema, HeadsResolveJobSchema, type HeadEffects, type HeadList, type HeadSearchResult } from './api-heads.ts';
 import { ModelScanJobSchema, type ModelCatalog } from './api-models.ts';
 import { StoryJobSchema, type StoryOutput } from './api-story.ts';
@@ -13,7 +13,7 @@ export * from './api-heads.ts';
 export * from './api-models.ts';
 export * from './api-story.ts';
 
-export const GenerateJobSchema = z.object({ kind: z.literal('generate'), request: GenerateRequestSchema });
+export const GenerateJobSchema = z.object({ kind: z.literal('generate'), request: GenerateRequestSchema, previews: PreviewOptionsSchema.optional() });
 
 export const JobSchema = z.discriminatedUnion('kind', [
   GenerateJobSchema,

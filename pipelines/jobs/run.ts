@@ -19,6 +19,7 @@ const RUNNERS: { [K in keyof JobResults]: Runner<K> } = {
     const generate = fake?.runGenerate ?? (await import('../recipes/generate.ts')).runGenerate;
     return generate(job.request, {
       signal: l.signal,
+      previews: job.previews,
       onProgress: (p) => {
         // The preview first: the host sends it with the progress of the same step.
         if (p.preview) l.preview({ width: p.preview.width, height: p.preview.height, pixels: p.preview.pixels });
