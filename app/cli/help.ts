@@ -11,6 +11,7 @@ Commands:
   presets      List, show, validate plugin presets; import A1111 styles.csv
   heads        List a model's attention heads; search heads to perturb (HeadHunter)
   story        Consistent subjects across scenes (IR-Diffusion) from a STORY.json
+  upscale      Enlarge an image with an ESRGAN / Real-ESRGAN upscaler file, in tiles
   help [cmd]   Show help for a command
 
 Options:

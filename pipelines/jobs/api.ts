@@ -7,11 +7,13 @@ import { GenerateRequestSchema, PreviewOptionsSchema, type GenerateResult, type 
 import { HeadEffectsJobSchema, HeadSearchJobSchema, HeadsListJobSchema, HeadsResolveJobSchema, type HeadEffects, type HeadList, type HeadSearchResult } from './api-heads.ts';
 import { ModelScanJobSchema, type ModelCatalog } from './api-models.ts';
 import { StoryJobSchema, type StoryOutput } from './api-story.ts';
+import { UpscaleJobSchema, type UpscaleResult } from './api-upscale.ts';
 
 export * from './api-generate.ts';
 export * from './api-heads.ts';
 export * from './api-models.ts';
 export * from './api-story.ts';
+export * from './api-upscale.ts';
 
 export const GenerateJobSchema = z.object({ kind: z.literal('generate'), request: GenerateRequestSchema, previews: PreviewOptionsSchema.optional() });
 
@@ -23,6 +25,7 @@ export const JobSchema = z.discriminatedUnion('kind', [
   HeadSearchJobSchema,
   StoryJobSchema,
   ModelScanJobSchema,
+  UpscaleJobSchema,
 ]);
 /** A job as callers write it (defaults not yet applied). */
 export type JobInput = z.input<typeof JobSchema>;
@@ -44,6 +47,7 @@ export interface JobResults {
   'heads.search': HeadSearchResult;
   story: StoryOutput;
   'models.scan': ModelCatalog;
+  upscale: UpscaleResult;
 }
 export type JobResult<K extends JobKind> = JobResults[K];
 

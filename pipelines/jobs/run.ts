@@ -43,6 +43,7 @@ const RUNNERS: { [K in keyof JobResults]: Runner<K> } = {
   'heads.search': async (job, l) => (await headTools()).headSearch(job, { signal: l.signal, progress: (step, total) => l.progress({ phase: 'HeadHunter', step, total }) }),
   story: async (job, l) => (await import('./story.ts')).runStoryJob(job, { signal: l.signal, onProgress: (p) => l.progress(p) }),
   'models.scan': async (job) => (await import('../families/scan.ts')).modelCatalog(job.dir),
+  upscale: async (job, l) => (await import('../recipes/upscale/upscale.ts')).runUpscale(job, { signal: l.signal, progress: (step, total) => l.progress({ phase: 'upscale', step, total }) }),
 };
 
 /** Runs one validated job. */

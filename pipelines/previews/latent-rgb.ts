@@ -3,6 +3,9 @@
 // 17 unknowns, so it is written here rather than pulling in a matrix library.
 import type { RgbImage } from '../metadata/encode-png.ts';
 
+/** Image 0 of latents [N, C, h, w] as a small RGB picture (what every previewer is). */
+export type LatentPreviewer = (latents: Float32Array, height: number, width: number) => Promise<RgbImage>;
+
 /** rgb[k] = Σ_c weights[k·C + c]·latent[c] + bias[k], in the decoder's [−1, 1] image range. */
 export interface LatentRgbMap {
   channels: number;

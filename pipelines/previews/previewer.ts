@@ -2,14 +2,12 @@
 // the latent→RGB map fitted through its VAE) and `stepPreviews` turns it into a recipe's onStep that
 // reports progress with a picture every N steps.
 import type { GenerateProgress, PreviewOptions } from '../jobs/api.ts';
-import type { RgbImage } from '../metadata/encode-png.ts';
 import type { Vae } from '../models/vae/vae.ts';
-import { applyLatentRgb } from './latent-rgb.ts';
+import { applyLatentRgb, type LatentPreviewer } from './latent-rgb.ts';
 import { findTaesd, taesdPreviewer, type TaesdName } from './taesd.ts';
 import { vaeLatentRgb } from './vae-fit.ts';
 
-/** Image 0 of latents [N, C, h, w] as a small RGB picture. */
-export type LatentPreviewer = (latents: Float32Array, height: number, width: number) => Promise<RgbImage>;
+export type { LatentPreviewer };
 
 /** The latent→RGB map fitted through `vae` (at latent resolution). */
 export function linearPreviewer(vae: Vae): LatentPreviewer {

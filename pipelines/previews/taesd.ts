@@ -9,7 +9,7 @@ import { buildTaesdDecoderGraph, taesdLayout } from '../models/taesd/decoder.ts'
 import { Session, tensor } from '../runtime/session.ts';
 import { toNhwc01, toRgb8 } from '../recipes/images.ts';
 import { BadRequestError } from '../jobs/api.ts';
-import type { LatentPreviewer } from './previewer.ts';
+import type { LatentPreviewer } from './latent-rgb.ts';
 
 /** TAESD's decoder names per latent space (taesd: SD1/SD2, taesdxl: SDXL, taesd3: SD3). */
 export type TaesdName = 'taesd' | 'taesdxl' | 'taesd3';
