@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
-import { GenerateRequestSchema, parseAttentionArg, type Attention, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
+import { GenerateRequestSchema, parseAttentionArg, PreviewOptionsSchema, type Attention, type PreviewOptions, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
 import { UsageError } from './exit-codes.ts';
 import { withEngine } from './engine.ts';
 import { fromImage } from './from-image.ts';
@@ -43,6 +43,9 @@ export const OPTIONS = {
   'hires-mode': { type: 'string' },
   'hires-strengths': { type: 'string' },
   'keep-stages': { type: 'boolean' },
+  previews: { type: 'string' },
+  'preview-every': { type: 'string' },
+  taesd: { type: 'string' },
   'pag-scale': { type: 'string' },
   'pag-layers': { type: 'string' },
   heads: { type: 'string' },
@@ -60,7 +63,13 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: tru
 
 export const DEFAULT_OUT = 'outputs';
 
-export type GenerateArgs = { help: true } | { help: false; request: GenerateRequest; out: string; json: boolean; notes?: string[] };
+/** `--previews DIR`: where step previews go; absent: the engine draws none. */
+export interface PreviewArgs {
+  dir?: string;
+  options: PreviewOptions;
+}
+
+export type GenerateArgs = { help: true } | { help: false; request: GenerateRequest; out: string; json: boolean; notes?: string[]; previews: PreviewArgs };
 
 /** Request field → the flag it comes from, for error messages. */
 const FLAG_OF: Record<string, string> = {
@@ -255,11 +264,24 @@ class Converter {
 
 }
 
+/** `--previews DIR [--preview-every N] [--taesd FILE]`; without a folder the engine draws no previews. */
+function previewArgs(values: Values): PreviewArgs {
+  if (values.previews === undefined) {
+    for (const flag of ['preview-every', 'taesd'] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag}: only applies with --previews DIR`);
+    return { options: { every: 0 } };
+  }
+  const every = values['preview-every'] === undefined ? 1 : Number(values['preview-every']);
+  const parsed = PreviewOptionsSchema.safeParse({ every, taesd: values.taesd });
+  if (!parsed.success || every < 1) throw new UsageError(`--preview-every: expected a whole number ≥ 1 (a preview every N steps), got ${JSON.stringify(values['preview-every'])}`);
+  return { dir: values.previews, options: parsed.data };
+}
+
 /** Paths that must exist before a long model load is worth starting. */
 function checkPaths(values: Values, att: Attention | undefined): void {
   const paths: Array<[string, string | undefined]> = [
     ['--init-image', values['init-image']],
     ['--mask', values.mask],
+    ['--taesd', values.taesd],
     ['--vae', values.vae],
     ['--config', values.config],
     ['--lora-dir', values['lora-dir']],
@@ -376,5 +398,5 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
   if (problems.length || !parsed.success) throw new UsageError(problems.join('\n'));
   checkPaths(values, att);
   for (const u of parsed.data.controlNets ?? []) if (!existsSync(u.model)) throw new UsageError(`--controlnet: no file or folder at ${u.model}`);
-  return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false, ...(notes?.length ? { notes } : {}) };
+  return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false, ...(notes?.length ? { notes } : {}), previews: previewArgs(values) };
 }

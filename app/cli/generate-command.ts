@@ -12,6 +12,7 @@ import { CancelledError, EXIT_OK } from './exit-codes.ts';
 import { parseGenerateArgs } from './generate-args.ts';
 import { GENERATE_HELP } from './help.ts';
 import { OutputTarget } from './output-target.ts';
+import { PreviewWriter } from './preview-writer.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { STUDIO_VERSION } from './version.ts';
 
@@ -19,6 +20,8 @@ export interface GenerateReport {
   files: string[];
   /** A ladder's stage images, with --keep-stages. */
   stageFiles?: string[];
+  /** The step previews written under --previews DIR. */
+  previews?: string[];
   seeds: number[];
   /** Milliseconds by phase: the engine's own, plus hash, write and total. */
   timings: Record<string, number>;
@@ -77,10 +80,24 @@ export async function generateCommand(argv: string[]): Promise<number> {
     };
     stageFiles.push(encodePng(image, metadataChunks(record)).then((png) => target.writeStage(png, request.seed, batchIndex, p.stage!)));
   };
+  const previews = args.previews.dir === undefined ? undefined : new PreviewWriter(args.previews.dir);
   try {
     let result: GenerateResult;
     try {
-      result = await withEngine((engine) => engine.submit({ kind: 'generate', request }, { signal, progress: (p) => (keepStage(p), bar?.update(p)) }));
+      result = await withEngine((engine) =>
+        engine.submit(
+          { kind: 'generate', request, previews: args.previews.options },
+          {
+            signal,
+            preview: (image) => previews?.preview(image),
+            progress: (p) => {
+              keepStage(p);
+              previews?.progress(p);
+              bar?.update(p);
+            },
+          },
+        ),
+      );
     } catch (e) {
       const kept = (await Promise.allSettled(stageFiles)).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
       const note = kept.length ? `; the finished ladder stages were kept: ${kept.join(', ')}` : '';
@@ -122,6 +139,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     const report: GenerateReport = {
       files,
       ...(request.hires?.keepStages ? { stageFiles: stagesWritten } : {}),
+      ...(previews ? { previews: await previews.finished() } : {}),
       seeds: result.images.map((img) => img.seed),
       timings: Object.fromEntries(
         Object.entries({ ...result.timings, hash: hashMs, write: performance.now() - writeStart, total: performance.now() - started }).map(

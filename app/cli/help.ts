@@ -12,6 +12,7 @@ Commands:
   heads        List a model's attention heads; search heads to perturb (HeadHunter)
   story        Consistent subjects across scenes (IR-Diffusion) from a STORY.json
   models       List checkpoints, LoRAs, embeddings, VAEs, ControlNets, upscalers with A1111 hashes
+  upscale      Enlarge an image with an ESRGAN / Real-ESRGAN upscaler file, in tiles
   help [cmd]   Show help for a command
 
 Options:
@@ -82,6 +83,7 @@ ControlNet (SD 1.x/2.x/XL; diffusers folders or .safetensors, original or diffus
                          Make edges from a photo, or use the image as it is (depth, pose, normal
                          maps); one for all or one per ControlNet (default none)
   --guess-mode           ControlNet stronger than the prompt (diffusers' guess mode)
+
 LinFusion's high-resolution ladder (best with --attention linfusion:PATH):
   --hires WxH            Final size: the base (--width x --height) doubled once per stage,
                          each stage a x2 resize and img2img (e.g. --width 1024 --height 512
@@ -90,6 +92,14 @@ LinFusion's high-resolution ladder (best with --attention linfusion:PATH):
   --hires-strengths S1,S2,…   img2img strength per stage (default 0.4,0.3,0.2,0.1)
   --keep-stages          Also keep every stage's image (FILE-stageK-WxH.png); they are kept
                          anyway when a later stage fails
+
+Live previews:
+  --previews DIR         Write a preview PNG of the running image per denoise step: step-001.png …
+                         (hires fix's second pass: hires-step-001.png …)
+  --preview-every N      Only every N steps (and the last)
+  --taesd FILE           Draw them with this TAESD decoder (.safetensors/.pth); default: the
+                         family's in <models dir>/vae_approx/ if there, else a latent→RGB map
+                         fitted through the model's own VAE (the emoji models: their own decoder)
 
 Guidance and attention:
   --pag-scale X          Perturbed-attention guidance scale (0 = off)

@@ -5,7 +5,7 @@ import { variantsFor } from '../attention/registry.ts';
 import { fingerprintOf } from '../heads/architecture.ts';
 import { EmojiHeadModel } from '../heads/emoji-model.ts';
 import type { ResolvedSettings } from '../jobs/api.ts';
-import { latentPreview } from '../recipes/images.ts';
+import { stepPreviews } from '../previews/previewer.ts';
 import { BadRequestError } from '../jobs/api.ts';
 import { emojiAttentionLayers, resolveEmojiModel } from '../recipes/emoji/models.ts';
 import { EmojiPipeline } from '../recipes/emoji/pipeline.ts';
@@ -76,7 +76,7 @@ export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
         images: request.batch,
         heads: headPicks(request, pipeline.layers, matchBlocks(pipeline.layers.length)),
         signal: options.signal,
-        onStep: (i, total, latents) => options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, 4, 16, 16) }),
+        onStep: stepPreviews(options.previews, () => (latents) => pipeline.previewImage(latents), options.onProgress, 16, 16),
       });
       const settings: ResolvedSettings = { steps: r.settings.steps, cfg: r.settings.cfg, sampler: 'flow_euler', width: r.width, height: r.height };
       return generateResult(r, request, settings, { name: pipeline.name, family: pipeline.name }, 0, r.notes);

@@ -3,7 +3,7 @@
 import { BadRequestError, type GenerateOptions, type GenerateRequest, type LadderStage } from '../jobs/api.ts';
 import type { KeyedSource } from '../checkpoints/sources.ts';
 import { describePlan, planLadder, refusal, unetSizes, type PlanInput } from '../recipes/hires/memory-plan.ts';
-import { latentPreview } from '../recipes/images.ts';
+import { stepPreviews, type LatentPreviewer } from '../previews/previewer.ts';
 import type { SdPipeline } from '../recipes/sd/pipeline.ts';
 import { deviceMemoryBytes } from '../runtime/device-memory.ts';
 
@@ -30,12 +30,12 @@ export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest
 }
 
 /** A ladder's progress: steps and VAE tiles per stage, and each finished stage's images. */
-export function ladderProgress(stages: readonly LadderStage[], pipeline: SdPipeline, options: GenerateOptions) {
+export function ladderProgress(stages: readonly LadderStage[], previewer: () => LatentPreviewer, options: GenerateOptions) {
   const report = options.onProgress;
   const stage = (index: number) => ({ index, count: stages.length, width: stages[index].width, height: stages[index].height });
   return {
-    onStep: (index: number) => (i: number, total: number, latents: Float32Array) =>
-      report?.({ phase: 'denoise', step: i + 1, total, stage: stage(index), preview: latentPreview(latents, pipeline.unetConfig.inChannels, stages[index].height / 8, stages[index].width / 8) }),
+    onStep: (index: number) =>
+      stepPreviews(options.previews, previewer, report && ((p) => report({ ...p, stage: stage(index) })), stages[index].height / 8, stages[index].width / 8),
     onTile: (index: number) => (phase: 'encode' | 'decode', done: number, total: number) => report?.({ phase: `${phase} tile`, step: done, total, stage: stage(index) }),
     onStageDone: (index: number, images: { width: number; height: number; pixels: Uint8Array }[]) => {
       images.forEach((image, batchIndex) => report?.({ phase: 'stage', step: index + 1, total: stages.length, stage: stage(index), stageImage: { ...image, batchIndex } }));

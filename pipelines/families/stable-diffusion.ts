@@ -5,7 +5,9 @@ import { basename, extname } from 'node:path';
 import { variantsFor } from '../attention/registry.ts';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
 import { BadRequestError, hiresSize, ladderStages, resolveSettings, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
-import { latentPreview, readImageNchw } from '../recipes/images.ts';
+import { readImageNchw } from '../recipes/images.ts';
+import { stepPreviews, vaePreviewer } from '../previews/previewer.ts';
+import type { TaesdName } from '../previews/taesd.ts';
 import { binaryMask, latentMask, overlayInit, readMask, type InpaintMask } from '../recipes/inpaint/mask.ts';
 import { outpaintCanvas } from '../recipes/inpaint/outpaint.ts';
 import { cropPlanes, maskedRegion, pasteRegion, type Region } from '../recipes/inpaint/masked-area.ts';
@@ -86,6 +88,8 @@ export interface StableDiffusionSpec {
   label: string;
   /** The size it was trained at (the default width and height). */
   nativeSize: number;
+  /** The TAESD decoder of its latent space, for live previews when the user has it. */
+  taesd: TaesdName;
 }
 
 export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<SdPipeline> {
@@ -109,8 +113,8 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
       const controlNets = await controlUnits(pipeline, request, width, height, full?.region, basename(probe.target), notes);
       const embeddings = request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined;
-      const preview = (w: number, h: number): SdGenerateOptions['onStep'] => (i, total, latents) =>
-        options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.latentChannels, h / 8, w / 8) });
+      const previewer = () => vaePreviewer(pipeline.vae, spec.taesd, { previews: options.previews, modelsDir: request.modelsDir });
+      const preview = (w: number, h: number): SdGenerateOptions['onStep'] => stepPreviews(options.previews, previewer, options.onProgress, h / 8, w / 8);
       const base: SdGenerateOptions = {
         prompt: request.prompt,
         negative: request.negative,
@@ -136,7 +140,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       };
       const hires = request.hiresFix;
       const r = ladder
-        ? await drawLadder(pipeline, base, ladder, ladderProgress(ladder, pipeline, options))
+        ? await drawLadder(pipeline, base, ladder, ladderProgress(ladder, previewer, options))
         : hires
           ? await drawWithHiresFix(pipeline, base, hires, { onStep: preview(hiresSize(width, hires.scale), hiresSize(height, hires.scale)) })
           : await pipeline.generate(base);

@@ -299,8 +299,19 @@ export interface GenerateProgress {
   preview?: Rgb8;
 }
 
+/** Live previews during a generation (what the UI shows as it runs, what `--previews DIR` writes). */
+export const PreviewOptionsSchema = z.strictObject({
+  /** A preview every N denoise steps and at the last; 0: none. */
+  every: z.number().int().min(0).max(10_000).default(1),
+  /** A TAESD decoder (.safetensors or .pth) to draw them with; absent: `<models dir>/vae_approx/` when it holds the family's, else a latent→RGB map fitted through the model's VAE. */
+  taesd: z.string().min(1).optional(),
+});
+export type PreviewOptions = z.output<typeof PreviewOptionsSchema>;
+
 export interface GenerateOptions {
   onProgress?: (progress: GenerateProgress) => void;
+  /** Absent: a preview every step. */
+  previews?: PreviewOptions;
   /** Checked between steps; when it fires the engine rejects (with `signal.reason`). */
   signal?: AbortSignal;
 }

@@ -240,6 +240,8 @@ export const apiMethods = {
     params: z.object({
       request: GenerateRequestSchema,
       heads: z.array(HeadWeightSchema).default([]),
+      /** A mask painted in the mask editor (PNG, white = repaint) over the request's initImage. */
+      maskPngBase64: z.string().max(Math.ceil((MAX_DROPPED_FILE_BYTES * 4) / 3) + 4, { error: 'the mask is too large' }).optional(),
     }),
     result: z.object({ jobId: z.string(), seed: z.number(), request: GenerateRequestSchema }),
   },

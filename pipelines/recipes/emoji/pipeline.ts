@@ -15,7 +15,8 @@ import { BadRequestError } from '../../jobs/api.ts';
 import type { SdResult } from '../sd/pipeline.ts';
 import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
 import { batchRows, branchCount, combine, EMOJI_GUIDANCE, promptRows, usesCfg, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
-import { toNhwc01 } from '../images.ts';
+import { toNhwc01, toRgb8 } from '../images.ts';
+import type { RgbImage } from '../../metadata/encode-png.ts';
 import { buildEmojiDenoiser, emojiAttentionLayers, resolveEmojiModel, type EmojiDenoiserConfig, type EmojiModelFolders } from './models.ts';
 import { checkPrompt } from './prompt-check.ts';
 
@@ -117,6 +118,15 @@ export class EmojiPipeline {
       this.denoisers.set(key, entry);
     }
     return entry;
+  }
+
+  /** Image 0 of latents [N, 4, 16, 16] through the model's own decoder: a full-quality 64² preview for a few ms. */
+  async previewImage(latents: Float32Array): Promise<RgbImage> {
+    const latent = this.config.latent_size;
+    const channels = this.config.in_channels;
+    const first = latents.slice(0, channels * latent * latent);
+    const decoded = (await this.decoder.run({ z: tensor(first, [1, channels, latent, latent]) })).decoded.data as Float32Array;
+    return toRgb8(toNhwc01(decoded, 1, this.imageSize, this.imageSize), 0, this.imageSize, this.imageSize);
   }
 
   async generate(o: EmojiGenerateOptions): Promise<EmojiResult> {
