@@ -105,6 +105,22 @@ function hiresFields(r: GenerateRequest): Array<[string, A1111Value]> {
   return [['Denoising strength', h.denoise], ['Hires upscale', h.scale], ['Hires steps', h.steps], ['Hires upscaler', HIRES_UPSCALER_LABELS[h.upscaler]]];
 }
 
+/** The ControlNet extension's fields: `ControlNet 0: "Module: canny, Model: …, Weight: 1, …"` per unit. */
+function controlNetFields(r: GenerateRequest): Array<[string, A1111Value]> {
+  return (r.controlNets ?? []).map((u, i) => [
+    `ControlNet ${i}`,
+    [
+      `Module: ${u.preprocess}`,
+      `Model: ${modelLabel(u.model)}`,
+      `Weight: ${u.weight}`,
+      'Resize Mode: Just Resize',
+      `Guidance Start: ${u.start}`,
+      `Guidance End: ${u.end}`,
+      `Control Mode: ${u.guessMode ? 'ControlNet is more important' : 'Balanced'}`,
+    ].join(', '),
+  ]);
+}
+
 export function a1111Parameters(record: GenerationRecord): string {
   const { request: r, model, vae } = record;
   const image = { ...record.image, ...baseSize(r, record.image) };
@@ -128,6 +144,7 @@ export function a1111Parameters(record: GenerationRecord): string {
       ['PAG scale', r.pag?.scale],
       ['PAG layers', r.pag?.layers.join(', ')],
       ...attentionFields(r),
+      ...controlNetFields(r),
       // The batch shares one generator (diffusers' way), so image i is not A1111's seed + i.
       ['Batch size', batched ? r.batch : undefined],
       ['Batch pos', batched ? image.batchIndex : undefined],
