@@ -17,7 +17,7 @@ import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
 import { batchRows, branchCount, combine, EMOJI_GUIDANCE, promptRows, usesCfg, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
 import { toNhwc01 } from '../images.ts';
 import { buildEmojiDenoiser, emojiAttentionLayers, resolveEmojiModel, type EmojiDenoiserConfig, type EmojiModelFolders } from './models.ts';
-import { checkPrompt } from './prompt-check.ts';
+import { readPrompt } from './prompt-check.ts';
 
 /** Images per generate() call: enough for a contact sheet, small enough to fail fast on a typo. */
 export const MAX_EMOJI_IMAGES = 64;
@@ -138,8 +138,8 @@ export class EmojiPipeline {
 
     // 1. Prompts → text rows [cond, uncond?, perturbed-cond?] × images.
     let t0 = performance.now();
-    const prompt = checkPrompt(this.tokenizer, o.prompt, 'prompt', this.name);
-    const negative = checkPrompt(this.tokenizer, o.negative ?? '', 'negative prompt', this.name);
+    const prompt = readPrompt(this.tokenizer, o.prompt, { role: 'prompt', model: this.name });
+    const negative = readPrompt(this.tokenizer, o.negative ?? '', { role: 'negative prompt', model: this.name, negative: true });
     const notes = [...prompt.notes, ...(usesCfg(plan, EMOJI_GUIDANCE) ? negative.notes : [])];
     if (!usesCfg(plan, EMOJI_GUIDANCE) && o.negative) notes.push('negative prompt unused: cfg = 1 runs no unconditional branch');
     const layout = promptRows(plan, images, { prompt: 0, negative: 1 }, EMOJI_GUIDANCE);
