@@ -6,6 +6,7 @@ import { SafetensorsFile } from '../../io/safetensors.ts';
 import { readEmojiConfig } from '../../models/emoji/config.ts';
 import { buildEmojiTextGraph } from '../../models/emoji/text.ts';
 import { buildEmojiVaeDecoderGraph } from '../../models/emoji/vae.ts';
+import { buildEmojiUpsamplerGraph } from '../../models/emoji/upsampler.ts';
 import { EmojiTokenizer } from '../../models/emoji/tokenizer.ts';
 import { headWeightsData, headWeightsShape, HEAD_WEIGHTS_INPUT, type HeadPick } from '../../attention/head-perturbation.ts';
 import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
@@ -44,6 +45,8 @@ export interface EmojiGenerateOptions {
   images?: number;
   /** SoftPAG/PAG: perturbed heads of the self-attention layers (`layers`) and the guidance scale. */
   heads?: { scale: number; picks: readonly HeadPick[] };
+  /** Side of the square image: the model's own (64) or twice it through the 2× upsampler (128). Default: 64. */
+  size?: number;
   /** Starting latents [images, 4, 16, 16] instead of the seed's noise (parity checks). */
   initialNoise?: Float32Array;
   onStep?: (step: number, total: number, latents: Float32Array) => void | Promise<void>;
@@ -58,6 +61,7 @@ export interface EmojiResult extends SdResult {
 
 export class EmojiPipeline {
   private readonly denoisers = new Map<string, Promise<Session>>();
+  private readonly upsamplers = new Map<number, Promise<Session>>();
   private loadTime = 0;
   readonly layers: SelfAttentionLayer[];
 
@@ -124,6 +128,7 @@ export class EmojiPipeline {
     const clock = (name: string, start: number) => (timings[name] = (timings[name] ?? 0) + performance.now() - start);
     const settings = this.settings(o);
     const images = checkImages(o.images ?? 1);
+    const side = this.checkSize(o.size ?? this.imageSize);
     const seed = checkSeed(o.seed);
     const perturb = o.heads?.scale ?? 0;
     if (!Number.isFinite(perturb) || perturb < 0) throw new BadRequestError(`heads.scale = ${perturb}: must be a number >= 0 (0 = no head guidance)`);
@@ -176,9 +181,14 @@ export class EmojiPipeline {
 
     // 4. Decode to [0, 1] RGB, NHWC.
     t0 = performance.now();
-    const decoded = (await this.decoder.run({ z: tensor(x, [images, channels, latent, latent]) })).decoded.data as Float32Array;
+    let decoded = (await this.decoder.run({ z: tensor(x, [images, channels, latent, latent]) })).decoded.data as Float32Array;
     clock('decode', t0);
-    const side = this.imageSize;
+    if (side !== this.imageSize) {
+      t0 = performance.now();
+      const upsampler = await this.upsampler(images);
+      decoded = (await upsampler.run({ image: tensor(decoded, [images, 3, this.imageSize, this.imageSize]) })).upsampled.data as Float32Array;
+      clock('upsample', t0);
+    }
     return { images: toNhwc01(decoded, images, side, side), count: images, width: side, height: side, latentsPerStep, timings, provider: session.provider, notes, settings };
   }
 
@@ -188,6 +198,30 @@ export class EmojiPipeline {
     if (!Number.isFinite(s.cfg) || s.cfg < 0) throw new BadRequestError(`cfg = ${s.cfg}: must be a number >= 0 (1 = no guidance; ${this.name} defaults to ${this.defaults.cfg})`);
     if (!Number.isFinite(s.shift) || s.shift <= 0) throw new BadRequestError(`shift = ${s.shift}: must be a number > 0 (1 = the plain linear time grid; ${this.name} defaults to ${this.defaults.shift})`);
     return s;
+  }
+
+  private checkSize(side: number): number {
+    const sides = [this.imageSize, 2 * this.imageSize];
+    if (!sides.includes(side)) throw new BadRequestError(`size ${side}: ${this.name} draws ${sides.map((s) => `${s}×${s}`).join(' or ')} (the larger through its 2× upsampler)`);
+    return side;
+  }
+
+  /** The 2× upsampler for `images` images per call, built on first use. */
+  private upsampler(images: number): Promise<Session> {
+    let entry = this.upsamplers.get(images);
+    if (!entry) {
+      const dir = this.folders.upsamplerDir;
+      let graph;
+      try {
+        graph = buildEmojiUpsamplerGraph(SafetensorsFile.open(join(dir, 'model.safetensors')), readEmojiConfig(dir, ['emoji-upsampler']), { batch: images });
+      } catch (e) {
+        throw new BadRequestError(`128×128 needs the 2× upsampler in ${dir}: ${(e as Error).message}; draw 64×64 instead or reinstall the built-in models`);
+      }
+      entry = Session.create(graph, { providers: this.o.providers, intraOpThreads: this.o.intraOpThreads });
+      entry.catch(() => this.upsamplers.delete(images));
+      this.upsamplers.set(images, entry);
+    }
+    return entry;
   }
 
   private headWeights(picks: readonly HeadPick[]): ort.Tensor {
@@ -215,8 +249,9 @@ export class EmojiPipeline {
   }
 
   async release(): Promise<void> {
-    for (const s of this.denoisers.values()) await (await s).release();
+    for (const s of [...this.denoisers.values(), ...this.upsamplers.values()]) await (await s).release();
     this.denoisers.clear();
+    this.upsamplers.clear();
     await this.text.release();
     await this.decoder.release();
   }

@@ -52,7 +52,7 @@ export function readPrompt(tokenizer: EmojiTokenizer, text: string, o: ReadOptio
     }
   }
   const cut = words.length - kept.length - dropped.length;
-  if (substituted.length) notes.push(`${o.role}: ${o.model} does not know ${listOf(unique(substituted), (s) => s.replace(/ as .*/, ''))}; it reads ${listOf(unique(substituted))} (the known word spelt most like it)`);
+  if (substituted.length) notes.push(`${o.role}: ${o.model} does not know ${listOf(unique(substituted), (s) => s.replace(/ as .*/, ''))}; it reads ${listOf(unique(substituted))} (another form or a typo of it)`);
   if (dropped.length && kept.length) notes.push(`${o.role}: ${o.model} does not know ${listOf(unique(dropped), quote)} and leaves ${dropped.length === 1 ? 'it' : 'them'} out`);
   if (cut > 0) notes.push(`${o.role}: ${o.model} reads the first ${limit} words; ${cut} more ${cut === 1 ? 'is' : 'are'} cut off (${listOf(words.slice(words.length - cut), quote)})`);
 
@@ -70,7 +70,7 @@ export function readPrompt(tokenizer: EmojiTokenizer, text: string, o: ReadOptio
       );
     }
   }
-  if (words.length === 0 && !o.negative) notes.push(`${o.role} is empty: an unconditional image (any emoji the model likes)`);
+  if (words.length === 0 && !o.negative) notes.push('empty prompt: an unconditional image (any emoji the model likes)');
   return { encoding: tokenizer.encode(read), read, notes };
 }
 
@@ -99,24 +99,27 @@ function plainText(text: string, role: string, notes: string[]): string {
   return plain;
 }
 
+/** Endings an English word takes, and what the stem then ends with ("puppies" → "puppy", "boxes" → "box"). */
+const INFLECTIONS: ReadonlyArray<[ending: string, stem: string]> = [
+  ['ies', 'y'], ['es', ''], ['s', ''], ['ing', ''], ['ing', 'e'], ['ed', ''], ['ed', 'e'], ['er', ''], ['est', ''], ['ly', ''],
+];
+
 /**
- * The vocabulary word spelt most like `word`, when it is close enough to be a misspelling or another
- * form of it ("puppies" → "puppy"): at most 1 edit for words up to 5 letters, 2 for longer ones, and
- * never a different number. Undefined when nothing is that close.
+ * The known word `word` is another form or a typo of: its stem without a common ending ("puppies" →
+ * "puppy"), else a word one edit away with the same first letter ("piza" → "pizza"). Undefined when
+ * there is none: nothing further is guessed from spelling ("blurry" is not "berry").
  */
 export function nearestWord(tokenizer: EmojiTokenizer, word: string): string | undefined {
-  if (/\d/.test(word) || word.length < 3) return undefined;
-  const budget = word.length <= 5 ? 1 : 2;
+  if (/\d/.test(word) || word.length < 4) return undefined;
+  for (const [ending, stem] of INFLECTIONS) {
+    if (!word.endsWith(ending) || word.length - ending.length < 3) continue;
+    const base = word.slice(0, word.length - ending.length) + stem;
+    if (tokenizer.idOf(base) !== undefined) return base;
+  }
   let best: string | undefined;
-  let bestDistance = budget + 1;
   for (const candidate of tokenizer.vocab) {
-    if (SPECIAL.test(candidate) || /\d/.test(candidate) || Math.abs(candidate.length - word.length) > budget) continue;
-    const d = distance(word, candidate);
-    // Ties go to the candidate sharing the longer beginning ("puppys" → "puppy", not "poppy").
-    if (d < bestDistance || (d === bestDistance && best !== undefined && sharedPrefix(word, candidate) > sharedPrefix(word, best))) {
-      best = candidate;
-      bestDistance = d;
-    }
+    if (candidate[0] !== word[0] || SPECIAL.test(candidate) || Math.abs(candidate.length - word.length) > 1) continue;
+    if (distance(word, candidate) === 1 && (best === undefined || sharedPrefix(word, candidate) > sharedPrefix(word, best))) best = candidate;
   }
   return best;
 }
