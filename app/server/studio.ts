@@ -213,6 +213,7 @@ export class Studio implements StudioApi {
       throw e;
     }
     checkResult(result, payload.request);
+    if (result.notes?.length) this.emit('notes', { jobId, notes: result.notes });
     const model = { name: result.model.name, ...(result.model.file ? { sha256: await this.hash(result.model.file) } : {}) };
     // The PNG records the settings the engine used for the fields the request left to the model.
     const request = { ...payload.request, ...result.settings };
