@@ -28,7 +28,10 @@ export interface EmojiLoadOptions {
   providers?: readonly Provider[];
   /** Where `emoji-dit|emoji-lit|emoji-dico` are looked up; default: this checkout's assets/models. */
   assetsDir?: string;
-  /** ORT intra-op threads per session (default: ORT's choice, one per core). */
+  /**
+   * ORT intra-op threads per session. Default 1: these networks' operators are too small to share
+   * (bench/NOTES.md: on the 2-core machine one thread draws a 64² image in 0.35–0.42 s, two in 0.76–1.18 s).
+   */
   intraOpThreads?: number;
 }
 
@@ -78,8 +81,9 @@ export class EmojiPipeline {
     this.layers = emojiAttentionLayers(folders.config);
   }
 
-  static async load(nameOrDir: string, o: EmojiLoadOptions = {}): Promise<EmojiPipeline> {
+  static async load(nameOrDir: string, options: EmojiLoadOptions = {}): Promise<EmojiPipeline> {
     const t0 = performance.now();
+    const o = { ...options, intraOpThreads: options.intraOpThreads ?? 1 };
     const folders = resolveEmojiModel(nameOrDir, o.assetsDir);
     const textCfg = readEmojiConfig(folders.textDir, ['emoji-text']);
     const vaeCfg = readEmojiConfig(folders.vaeDir, ['emoji-vae']);
