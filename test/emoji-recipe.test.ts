@@ -133,6 +133,8 @@ describe('emoji bad input', { skip }, () => {
     const a1111 = await run({ prompt: '(cat face:1.3), [heart] BREAK <hypernet:x:1>', negative: '(worst quality:1.4), EasyNegative, blurry' });
     assert.match(a1111.notes.join(' | '), /<hypernet:x:1> ignored.*weights, brackets and BREAK are read as plain words/);
     assert.equal(relL2(a1111.images, (await run({ prompt: 'cat face, heart', negative: 'quality' })).images), 0);
+    const nested = await run({ prompt: `${'('.repeat(40)}cat face` });
+    assert.equal(relL2(nested.images, (await run({ prompt: 'cat face' })).images), 0, 'brackets nested beyond the A1111 parser are read as plain words too');
   });
 
   test('partly unknown, misspelt and over-long prompts run, with notes; a 5,000-word prompt reads its first 23 words', async () => {

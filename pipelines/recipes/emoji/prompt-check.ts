@@ -91,9 +91,14 @@ function plainText(text: string, role: string, notes: string[]): string {
     notes.push(`${role}: ${listOf(unique(tags), (t) => t)} ignored (LoRA, hypernetwork and other tags are for Stable Diffusion models)`);
   }
   if (A1111_SYNTAX.test(plain)) {
-    plain = parsePromptAttention(plain)
-      .map(([t, w]) => (w === BREAK_WEIGHT ? ', ' : t))
-      .join('');
+    try {
+      plain = parsePromptAttention(plain)
+        .map(([t, w]) => (w === BREAK_WEIGHT ? ', ' : t))
+        .join('');
+    } catch {
+      // Nested too deep for the A1111 parser: without weights the brackets mean nothing here anyway.
+      plain = plain.replace(/[()[\]]|\bBREAK\b/g, ' ');
+    }
     notes.push(`${role}: weights, brackets and BREAK are read as plain words (the built-in models have no prompt weights)`);
   }
   return plain;
