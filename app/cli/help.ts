@@ -27,7 +27,8 @@ export const GENERATE_HELP = `Usage: studio generate --prompt TEXT [options]
 Model:
   --model PATH           Checkpoint file (.safetensors), diffusers folder, a model name in
                          --models-dir, or a built-in model: emoji-lit (default), emoji-dit,
-                         emoji-dico (64x64 emoji, flow-matching Euler, 8 steps)
+                         emoji-dico (64x64 emoji, 128x128 through a 2x upsampler;
+                         flow-matching Euler, 8 steps)
   --models-dir DIR       Folder searched for model names
   --vae PATH             Use this VAE instead of the model's own
   --config DIR_OR_YAML   For a single file: its diffusers config folder (default: <stem>/ beside

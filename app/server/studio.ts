@@ -216,6 +216,7 @@ export class Studio implements StudioApi {
       throw e;
     }
     checkResult(result, payload.request);
+    if (result.notes?.length) this.emit('notes', { jobId, notes: result.notes });
     const files = await recordedFiles(result, payload.request, (file) => this.hash(file));
     // The PNG records the settings the engine used for the fields the request left to the model.
     const request = { ...payload.request, ...result.settings };

@@ -82,9 +82,10 @@ export function checkRequest(family: ModelFamily, probe: ModelProbe, request: Ge
     throw new BadRequestError(`${what} does not apply to ${family.refusal(probe.target)}`);
   };
   const m = family.methods;
-  if (family.fixedSize !== undefined) {
-    const [w, h] = [request.width ?? family.fixedSize, request.height ?? family.fixedSize];
-    if (w !== family.fixedSize || h !== family.fixedSize) refuse(`size ${w}×${h}`);
+  const sides = family.sides ?? (family.fixedSize === undefined ? undefined : [family.fixedSize]);
+  if (sides !== undefined) {
+    const [w, h] = [request.width ?? sides[0], request.height ?? sides[0]];
+    if (w !== h || !sides.includes(w)) refuse(`size ${w}×${h}`);
   }
   if (request.sampler !== undefined && family.samplers && !family.samplers.includes(request.sampler)) refuse(`sampler ${request.sampler}`);
   if (request.mask !== undefined && !m.inpaint) refuse('inpainting (--mask)');

@@ -344,6 +344,8 @@ export const apiEvents = {
   queue: QueueStateSchema,
   progress: z.object({ jobId: z.string(), progress: JobProgressSchema, preview: PreviewSchema.optional() }),
   image: GalleryImageSchema,
+  /** What a finished job did that the user may not expect (unknown words and what was drawn instead, mapped settings). */
+  notes: z.object({ jobId: z.string(), notes: z.array(z.string()) }),
   /** Progress of a head tool's previews (effect maps, HeadHunter rounds). */
   task: z.object({ task: z.enum(['headEffects', 'headHunt']), step: z.int().min(0), total: z.int().min(0) }),
   /** The engine host started, or died and is being restarted. */

@@ -64,6 +64,8 @@ export class StudioState {
     this.api.on('image', (image) => {
       this.gallery = [image, ...this.gallery.filter((g) => g.name !== image.name)];
     });
+    // One notice per job: e.g. which words the built-in model did not know and what it drew instead.
+    this.api.on('notes', (n) => this.notify('info', `${n.jobId}: ${n.notes.map((note) => `${note[0].toUpperCase()}${note.slice(1)}.`).join(' ')}`));
     this.api.on('task', (t) => (this.task = t));
     this.api.on('engine', (e) => {
       this.engine = e;
