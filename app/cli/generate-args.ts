@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import type { z } from 'zod';
 import { GenerateRequestSchema, parseAttentionArg, PreviewOptionsSchema, type Attention, type PreviewOptions, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
 import { UsageError } from './exit-codes.ts';
+import { PROGRESS_MODES, type ProgressMode } from './progress-report.ts';
 import { withEngine } from './engine.ts';
 import { fromImage } from './from-image.ts';
 import { withPreset } from './presets-command.ts';
@@ -56,6 +57,7 @@ export const OPTIONS = {
   from: { type: 'string' },
   out: { type: 'string', short: 'o' },
   json: { type: 'boolean' },
+  progress: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -69,7 +71,12 @@ export interface PreviewArgs {
   options: PreviewOptions;
 }
 
-export type GenerateArgs = { help: true } | { help: false; request: GenerateRequest; out: string; json: boolean; notes?: string[]; previews: PreviewArgs };
+export type GenerateArgs = { help: true } | { help: false; request: GenerateRequest; out: string; json: boolean; notes?: string[]; previews: PreviewArgs; progress?: ProgressMode };
+/** `--progress lines|bar|none`; absent: chosen by whether stderr is a terminal. */
+export function parseProgressMode(text: string | undefined): ProgressMode | undefined {
+  if (text === undefined || (PROGRESS_MODES as readonly string[]).includes(text)) return text as ProgressMode | undefined;
+  throw new UsageError(`--progress: expected one of ${PROGRESS_MODES.join(', ')}, got ${JSON.stringify(text)}`);
+}
 
 /** Request field → the flag it comes from, for error messages. */
 const FLAG_OF: Record<string, string> = {
@@ -337,6 +344,7 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
     throw new UsageError(`${(e as Error).message}${hint}`);
   }
   if (values.help) return { help: true };
+  const progress = parseProgressMode(values.progress);
   values = withPreset(values);
   if (values.prompt === undefined && values.class === undefined && values.from === undefined) throw new UsageError('--prompt is required (or --class N for a class-conditional DiT/DiCo model)');
 
@@ -398,5 +406,5 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
   if (problems.length || !parsed.success) throw new UsageError(problems.join('\n'));
   checkPaths(values, att);
   for (const u of parsed.data.controlNets ?? []) if (!existsSync(u.model)) throw new UsageError(`--controlnet: no file or folder at ${u.model}`);
-  return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false, ...(notes?.length ? { notes } : {}), previews: previewArgs(values) };
+  return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false, ...(notes?.length ? { notes } : {}), previews: previewArgs(values), progress };
 }

@@ -13,7 +13,7 @@ import { parseGenerateArgs } from './generate-args.ts';
 import { GENERATE_HELP } from './help.ts';
 import { OutputTarget } from './output-target.ts';
 import { PreviewWriter } from './preview-writer.ts';
-import { ProgressBar } from './progress-bar.ts';
+import { progressOnStderr, type ProgressReport } from './progress-report.ts';
 import { STUDIO_VERSION } from './version.ts';
 
 export interface GenerateReport {
@@ -42,7 +42,7 @@ function checkResult(result: GenerateResult, request: GenerateRequest): void {
 }
 
 /** SHA-256 of a model file (undefined for a folder), the hashing shown on the bar in MiB. */
-async function hashIfFile(path: string | undefined, bar: ProgressBar | undefined): Promise<string | undefined> {
+async function hashIfFile(path: string | undefined, bar: ProgressReport | undefined): Promise<string | undefined> {
   const stat = path === undefined ? undefined : statSync(path, { throwIfNoEntry: false });
   if (path === undefined || !stat?.isFile()) return undefined;
   const MiB = 1024 * 1024;
@@ -68,7 +68,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const controller = new AbortController();
   const { signal } = controller;
   const stopListening = cancelOnSignals(controller);
-  const bar = ProgressBar.forStderr();
+  const bar = progressOnStderr(args.progress);
   // A ladder's finished stages go to disk as they come, so a later stage that fails leaves them.
   const stageFiles: Promise<string>[] = [];
   const keepStage = (p: JobProgress) => {
@@ -134,7 +134,12 @@ export async function generateCommand(argv: string[]): Promise<number> {
         studioVersion: STUDIO_VERSION,
       };
       const png = await encodePng(image, metadataChunks(record));
-      files.push(await target.write(png, image.seed));
+      try {
+        files.push(await target.write(png, image.seed));
+      } catch (e) {
+        if (files.length) (e as Error).message += `; kept the ${files.length} finished: ${files.join(', ')}`;
+        throw e;
+      }
     }
     const report: GenerateReport = {
       files,

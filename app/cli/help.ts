@@ -122,10 +122,12 @@ Runtime and output:
                          receives NNNNN-SEED.png files numbered after those already there
                          (default: outputs)
   --json                 Print {files, seeds, timings, ep} as JSON on stdout
+  --progress MODE        On stderr: bar (redrawn in place), lines ("denoise 3/20", one per
+                         step) or none; default bar on a terminal, lines otherwise
   -h, --help             Show this help
 
 Each PNG carries A1111's "parameters" text and the studio's own JSON that re-runs it.
-A progress bar is drawn on stderr when it is a terminal. Ctrl-C cancels between steps.
+Ctrl-C cancels after the current step and writes nothing; a second Ctrl-C stops the engine at once.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage, 130 cancelled.
 `;
