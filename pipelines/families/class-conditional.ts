@@ -23,7 +23,7 @@ export function classConditionalFamily(spec: ClassConditionalSpec): ModelFamily<
     methods: { attention: variantsFor(spec.id), pag: false, softpag: false, headhunter: false, story: false, img2img: false, inpaint: false, hiresFix: false, classLabels: true, clipSkip: false, vaeOverride: true },
     samplers: ['ddpm'],
     refusal: (model) => `${basename(model, extname(model))}: it is a class-conditional model (no text encoder, no UNet), sampled with learned-variance DDPM`,
-    load: (target, o) => ClassConditionalPipeline.load(target, spec.id, { vae: o.vae, providers: o.providers }),
+    load: (target, o) => ClassConditionalPipeline.load(target, spec.id, { vae: o.vae, providers: o.providers, sessions: o.sessions }),
     generate: (pipeline, probe, request, options) => runClassConditional(probe.target, spec.id, request, options, async () => pipeline),
   };
 }

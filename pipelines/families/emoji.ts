@@ -64,7 +64,7 @@ export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
     samplers: ['flow_euler'],
     fixedSize: SIZE,
     refusal: (model) => `the embedded emoji models (${basename(model)}); they draw 64×64 images with flow-matching Euler`,
-    load: (target, o) => EmojiPipeline.load(target, { providers: o.providers }),
+    load: (target, o) => EmojiPipeline.load(target, { providers: o.providers, sessions: o.sessions }),
 
     async generate(pipeline, _probe, request, options) {
       const r = await pipeline.generate({
@@ -83,6 +83,6 @@ export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
     },
 
     ...(spec.heads ? { heads: EMOJI_HEADS } : {}),
-    ...(spec.story ? { story: { load: (target, o) => emojiDitStoryModel(target, { providers: o.providers }) } } : {}),
+    ...(spec.story ? { story: { load: (target, o) => emojiDitStoryModel(target, { providers: o.providers, sessions: o.sessions }) } } : {}),
   };
 }

@@ -71,7 +71,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
     methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, hiresFix: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true },
     refusal: (model) => `${model} (${spec.label})`,
-    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config }),
+    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config, sessions: o.sessions }),
 
     async generate(pipeline, probe, request, options) {
       // Inpainting checkpoints take the mask and the masked image's latents beside the noise (9 channels in conv_in).
@@ -128,6 +128,6 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       }),
     },
 
-    story: { load: (target, o) => loadSdStoryModel(target, { modelsDir: o.modelsDir, providers: o.providers }) },
+    story: { load: (target, o) => loadSdStoryModel(target, { modelsDir: o.modelsDir, providers: o.providers, sessions: o.sessions }) },
   };
 }

@@ -19,7 +19,7 @@ export const pixart: ModelFamily<PixArtPipeline> = {
   methods: { attention: variantsFor('pixart'), pag: false, softpag: false, headhunter: false, story: false, img2img: false, inpaint: false, hiresFix: false, classLabels: false, clipSkip: false, vaeOverride: false },
   samplers: SAMPLER_NAMES.filter((s) => s !== 'flow_euler'),
   refusal: (model) => `${model} (PixArt-α / Σ)`,
-  load: (target, o) => new PixArtPipeline(target, o.providers),
+  load: (target, o) => new PixArtPipeline(target, o.providers, o.sessions),
 
   async generate(pipeline, probe, request) {
     const settings = resolveSettings(request, DEFAULTS);

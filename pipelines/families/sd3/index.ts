@@ -26,7 +26,7 @@ export const sd3: ModelFamily<Sd3Pipeline> = {
   methods: { attention: variantsFor('sd3'), pag: true, softpag: true, headhunter: true, story: false, img2img: false, inpaint: false, hiresFix: false, classLabels: false, clipSkip: false, vaeOverride: false },
   samplers: ['flow_euler'],
   refusal: (model) => `${model} (Stable Diffusion 3 / 3.5)`,
-  load: (target, o) => new Sd3Pipeline(loadSd3Sources(target, o.modelsDir), { providers: o.providers }),
+  load: (target, o) => new Sd3Pipeline(loadSd3Sources(target, o.modelsDir), { providers: o.providers, sessions: o.sessions }),
 
   async generate(pipeline, probe, request, options) {
     const settings = resolveSettings(request, DEFAULTS);

@@ -10,7 +10,8 @@ import { EmojiTokenizer } from '../../models/emoji/tokenizer.ts';
 import { headWeightsData, headWeightsShape, HEAD_WEIGHTS_INPUT, type HeadPick } from '../../attention/head-perturbation.ts';
 import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
 import { parseSeed, TorchGenerator } from '../../random/torch-randn.ts';
-import { ort, Session, tensor, type Provider } from '../../runtime/session.ts';
+import { ort, tensor, type Provider, type Session } from '../../runtime/session.ts';
+import { ModelSessions } from '../../runtime/session-cache.ts';
 import { BadRequestError } from '../../jobs/api.ts';
 import type { SdResult } from '../sd/pipeline.ts';
 import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
@@ -29,6 +30,8 @@ export interface EmojiLoadOptions {
   assetsDir?: string;
   /** ORT intra-op threads per session (default: ORT's choice, one per core). */
   intraOpThreads?: number;
+  /** Where its sessions live (given by WarmModels); absent: its own. */
+  sessions?: ModelSessions;
 }
 
 export interface EmojiGenerateOptions {
@@ -57,7 +60,6 @@ export interface EmojiResult extends SdResult {
 }
 
 export class EmojiPipeline {
-  private readonly denoisers = new Map<string, Promise<Session>>();
   private loadTime = 0;
   readonly layers: SelfAttentionLayer[];
 
@@ -70,6 +72,7 @@ export class EmojiPipeline {
     private readonly decoder: Session,
     private readonly o: EmojiLoadOptions,
     private readonly imageSize: number,
+    private readonly sessions: ModelSessions,
   ) {
     this.layers = emojiAttentionLayers(folders.config);
   }
@@ -81,12 +84,13 @@ export class EmojiPipeline {
     const vaeCfg = readEmojiConfig(folders.vaeDir, ['emoji-vae']);
     const tokenizer = EmojiTokenizer.fromFolder(folders.textDir);
     const session = { providers: o.providers, intraOpThreads: o.intraOpThreads };
+    const sessions = o.sessions ?? ModelSessions.standalone(folders.config.architecture);
     const [text, decoder] = await Promise.all([
-      Session.create(buildEmojiTextGraph(SafetensorsFile.open(join(folders.textDir, 'model.safetensors')), textCfg), session),
-      Session.create(buildEmojiVaeDecoderGraph(SafetensorsFile.open(join(folders.vaeDir, 'model.safetensors')), vaeCfg), session),
+      sessions.get('text', () => buildEmojiTextGraph(SafetensorsFile.open(join(folders.textDir, 'model.safetensors')), textCfg), session),
+      sessions.get('vae/decode', () => buildEmojiVaeDecoderGraph(SafetensorsFile.open(join(folders.vaeDir, 'model.safetensors')), vaeCfg), session),
     ]);
     const weights = SafetensorsFile.open(join(folders.dir, 'model.safetensors'));
-    const pipeline = new EmojiPipeline(folders.config.architecture, folders, tokenizer, weights, text, decoder, o, vaeCfg.image_size);
+    const pipeline = new EmojiPipeline(folders.config.architecture, folders, tokenizer, weights, text, decoder, o, vaeCfg.image_size, sessions);
     await pipeline.denoiser(branchCount({ cfg: pipeline.defaults.cfg, pag: 0 }, EMOJI_GUIDANCE), 0);
     pipeline.loadTime = performance.now() - t0;
     return pipeline;
@@ -108,15 +112,10 @@ export class EmojiPipeline {
   }
 
   private denoiser(rows: number, perturbedRows: number): Promise<Session> {
-    const key = `${rows}|${perturbedRows}`;
-    let entry = this.denoisers.get(key);
-    if (!entry) {
-      const graph = buildEmojiDenoiser(this.weights, this.config, rows, perturbedRows);
-      entry = Session.create(graph, { providers: this.o.providers, intraOpThreads: this.o.intraOpThreads });
-      entry.catch(() => this.denoisers.delete(key));
-      this.denoisers.set(key, entry);
-    }
-    return entry;
+    return this.sessions.get(`denoiser/${rows}|${perturbedRows}`, () => buildEmojiDenoiser(this.weights, this.config, rows, perturbedRows), {
+      providers: this.o.providers,
+      intraOpThreads: this.o.intraOpThreads,
+    });
   }
 
   async generate(o: EmojiGenerateOptions): Promise<EmojiResult> {
@@ -214,11 +213,8 @@ export class EmojiPipeline {
     return Object.fromEntries([pick(out.tokens, 'text_tokens'), pick(out.mask, 'text_mask'), pick(out.pooled, 'text_pooled')]);
   }
 
-  async release(): Promise<void> {
-    for (const s of this.denoisers.values()) await (await s).release();
-    this.denoisers.clear();
-    await this.text.release();
-    await this.decoder.release();
+  release(): Promise<void> {
+    return this.sessions.release();
   }
 }
 
