@@ -1,52 +1,26 @@
 // `studio generate` options → a validated GenerateRequest, with errors that name the flag.
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { z } from 'zod';
 import { GenerateRequestSchema, parseAttentionArg, type Attention, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
 import { UsageError } from './exit-codes.ts';
+import { HELP_OPTION, JSON_OPTION, MODEL_OPTIONS, OUT_OPTION, parseCommandLine, PROMPT_OPTIONS, stringOptions, type ParsedCommandLine } from './command-line.ts';
 import { withEngine } from './engine.ts';
 import { withPreset } from './presets-command.ts';
 
 export const OPTIONS = {
-  model: { type: 'string' },
-  'models-dir': { type: 'string' },
-  vae: { type: 'string' },
-  config: { type: 'string' },
+  ...MODEL_OPTIONS,
+  ...stringOptions('vae', 'config', 'lora-dir', 'embeddings', 'clip-skip'),
   lora: { type: 'string', multiple: true },
-  'lora-dir': { type: 'string' },
-  embeddings: { type: 'string' },
-  'clip-skip': { type: 'string' },
-  prompt: { type: 'string', short: 'p' },
-  negative: { type: 'string', short: 'n' },
-  steps: { type: 'string' },
-  cfg: { type: 'string' },
-  sampler: { type: 'string' },
-  seed: { type: 'string' },
-  width: { type: 'string' },
-  height: { type: 'string' },
-  batch: { type: 'string' },
-  'init-image': { type: 'string' },
-  strength: { type: 'string' },
-  mask: { type: 'string' },
-  'mask-blur': { type: 'string' },
-  'inpaint-area': { type: 'string' },
-  padding: { type: 'string' },
-  outpaint: { type: 'string' },
-  'hires-fix': { type: 'string' },
-  'hires-steps': { type: 'string' },
-  'pag-scale': { type: 'string' },
-  'pag-layers': { type: 'string' },
-  heads: { type: 'string' },
-  attention: { type: 'string' },
-  ep: { type: 'string' },
-  class: { type: 'string' },
-  preset: { type: 'string' },
-  out: { type: 'string', short: 'o' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
+  ...PROMPT_OPTIONS,
+  ...stringOptions('steps', 'cfg', 'sampler', 'seed', 'width', 'height', 'batch'),
+  ...stringOptions('init-image', 'strength', 'mask', 'mask-blur', 'inpaint-area', 'padding', 'outpaint', 'hires-fix', 'hires-steps'),
+  ...stringOptions('pag-scale', 'pag-layers', 'heads', 'attention', 'ep', 'class', 'preset'),
+  ...OUT_OPTION,
+  ...JSON_OPTION,
+  ...HELP_OPTION,
 } as const;
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true; allowPositionals: false }>>['values'];
+type Values = ParsedCommandLine<typeof OPTIONS, false>['values'];
 
 export const DEFAULT_OUT = 'outputs';
 
@@ -209,18 +183,6 @@ function describeIssue(issue: z.core.$ZodIssue, input: GenerateRequestInput): st
   return `${flag}: ${issue.message}${got}`;
 }
 
-/** parseArgs reads `--seed -1` as a flag `-1`; a negative number after a value option is its value. */
-function joinNegativeNumbers(argv: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i].startsWith('--') ? argv[i].slice(2) : undefined;
-    const option = name === undefined ? undefined : OPTIONS[name as keyof typeof OPTIONS];
-    if (option?.type === 'string' && /^-\d+(\.\d+)?$/.test(argv[i + 1] ?? '')) out.push(`${argv[i]}=${argv[++i]}`);
-    else out.push(argv[i]);
-  }
-  return out;
-}
-
 /**
  * `--heads PRESET|FILE|L3H1:0.5,…` (joined with +) as per-head strengths, checked against --model when
  * given: the engine reads the model's layers and the presets.
@@ -232,13 +194,7 @@ async function resolveHeads(values: Values): Promise<HeadWeight[]> {
 
 /** The command line as a validated request; `--heads` is resolved by the engine, hence async. */
 export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
-  let values: Values;
-  try {
-    ({ values } = parseArgs({ args: joinNegativeNumbers(argv), options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (e) {
-    const hint = /positional/i.test((e as Error).message) ? ' (put the prompt after --prompt, in quotes)' : '';
-    throw new UsageError(`${(e as Error).message}${hint}`);
-  }
+  let { values } = parseCommandLine(argv, OPTIONS, { positionals: false, negativeNumbers: true, hint: (m) => (/positional/i.test(m) ? ' (put the prompt after --prompt, in quotes)' : '') });
   if (values.help) return { help: true };
   values = withPreset(values);
   if (values.prompt === undefined && values.class === undefined) throw new UsageError('--prompt is required (or --class N for a class-conditional DiT/DiCo model)');
