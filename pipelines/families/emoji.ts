@@ -1,7 +1,7 @@
 // What the embedded emoji families (./emoji-lit, ./emoji-dit, ./emoji-dico) share: the project's own
 // 64×64 models, a word-level text encoder, flow-matching Euler, and (DiT, LiT) heads for PAG/SoftPAG.
 import { basename } from 'node:path';
-import { variantsFor } from '../attention/registry.ts';
+import { supports } from './declare.ts';
 import { fingerprintOf } from '../heads/architecture.ts';
 import { EmojiHeadModel } from '../heads/emoji-model.ts';
 import type { ResolvedSettings } from '../jobs/api.ts';
@@ -60,7 +60,7 @@ export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
       const { steps, cfg } = resolveEmojiModel(spec.id).config.sampler;
       return { width: SIZE, height: SIZE, steps, cfg, sampler: 'flow_euler' as const };
     },
-    methods: { attention: variantsFor(spec.id), pag: spec.heads, softpag: spec.heads, headhunter: spec.heads, story: spec.story, img2img: false, inpaint: false, hiresFix: false, classLabels: false, clipSkip: false, vaeOverride: false },
+    methods: supports(spec.id, { pag: spec.heads, softpag: spec.heads, headhunter: spec.heads, story: spec.story }),
     samplers: ['flow_euler'],
     fixedSize: SIZE,
     refusal: (model) => `the embedded emoji models (${basename(model)}); they draw 64×64 images with flow-matching Euler`,

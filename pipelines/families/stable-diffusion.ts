@@ -1,8 +1,6 @@
 // What the Stable Diffusion families (./sd1, ./sd2, ./sdxl) share: one UNet pipeline, text-to-image
 // img2img and inpainting with CFG, PAG by diffusers' layer names or per head, the attention variants, head
 // previews and IR-Diffusion stories. Each family folder gives its id, native size and attention variants.
-import { basename, extname } from 'node:path';
-import { variantsFor } from '../attention/registry.ts';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
 import { BadRequestError, hiresSize, resolveSettings, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
 import { latentPreview, readImageNchw } from '../recipes/images.ts';
@@ -12,7 +10,8 @@ import { cropPlanes, maskedRegion, pasteRegion, type Region } from '../recipes/i
 import { drawWithHiresFix } from '../recipes/sd/hires-fix.ts';
 import { SdPipeline, type SdGenerateOptions } from '../recipes/sd/pipeline.ts';
 import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
-import { generateResult, headPicks } from './results.ts';
+import { detectedAs, supports } from './declare.ts';
+import { checkpointModel, generateResult, headPicks, promptSettings } from './results.ts';
 import { embeddingsUsed, readEmbedding } from '../text/embeddings.ts';
 import type { ModelFamily } from './types.ts';
 
@@ -67,9 +66,9 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
   return {
     id: spec.id,
     label: spec.label,
-    score: (probe) => (probe.detection?.family === spec.id ? 1 : 0),
+    score: detectedAs(spec.id),
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
-    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, hiresFix: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true },
+    methods: supports(spec.id, { pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, hiresFix: true, clipSkip: true, vaeOverride: true, lora: true }),
     refusal: (model) => `${model} (${spec.label})`,
     load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config, sessions: o.sessions }),
 
@@ -87,12 +86,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       const preview = (w: number, h: number): SdGenerateOptions['onStep'] => (i, total, latents) =>
         options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.unetConfig.inChannels, h / 8, w / 8) });
       const base: SdGenerateOptions = {
-        prompt: request.prompt,
-        negative: request.negative,
-        steps: settings.steps,
-        cfg: settings.cfg,
-        sampler: settings.sampler,
-        seed: request.seed,
+        ...promptSettings(request, settings),
         width,
         height,
         images: request.batch,
@@ -111,8 +105,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       const r = hires
         ? await drawWithHiresFix(pipeline, base, hires, { onStep: preview(hiresSize(width, hires.scale), hiresSize(height, hires.scale)) })
         : await pipeline.generate(base);
-      const { target } = probe;
-      const model = { name: basename(target, extname(target)), file: probe.detection?.layout === 'single-file' ? target : undefined, family: pipeline.family };
+      const model = checkpointModel(probe, pipeline.family);
       if (full) {
         r.images = await pasteRegion(r.images, r.count, width, height, full.initImage, width, height, full.region);
         overlayInit(r.images, r.count, full.initImage, full.mask);
