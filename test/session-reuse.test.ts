@@ -23,7 +23,7 @@ async function counted(job: () => Promise<unknown>): Promise<{ created: number; 
 
 const generate = (request: GenerateRequestInput) => () => run(parseJob({ kind: 'generate', request }));
 
-test('a second generate job on the built-in model reuses every session; another model releases them', async () => {
+test('a second generate job on the built-in model reuses every session; another model releases them', async (t) => {
   await engineSessions.clear();
   const first = await counted(generate({ model: 'emoji-lit', prompt: 'a smiling cat face', seed: 1, steps: 2 }));
   // Text encoder, VAE decoder and the denoiser for one guided image.
@@ -46,9 +46,10 @@ test('a second generate job on the built-in model reuses every session; another 
   assert.equal(engineSessions.size, 0);
   const cold = await counted(generate({ model: 'emoji-dico', prompt: 'a smiling cat face', seed: 1, steps: 2 }));
   assert.equal(cold.created, other.created, 'after a clear the same job creates its sessions again');
+  t.diagnostic(`emoji-lit: first job ${JSON.stringify(first)}, batch 2 ${JSON.stringify(second)}, same shapes ${JSON.stringify(third)}; emoji-dico after it ${JSON.stringify(other)}`);
 });
 
-test('a second story on the same model reuses the story sessions', async () => {
+test('a second story on the same model reuses the story sessions', async (t) => {
   await engineSessions.clear();
   const story = (seed: number) => () =>
     run(parseJob({
@@ -61,9 +62,10 @@ test('a second story on the same model reuses the story sessions', async () => {
   const second = await counted(story(22));
   assert.equal(second.created, 0, 'the second story creates no session');
   assert.ok(second.hits >= 2, `its graphs come from the cache (hits ${second.hits})`);
+  t.diagnostic(`emoji-dit story: first ${JSON.stringify(first)}, second ${JSON.stringify(second)}`);
 });
 
-test('a second job on a Stable Diffusion checkpoint reuses the UNet, text encoder and VAE sessions', { skip: skipWithoutFixtures }, async () => {
+test('a second job on a Stable Diffusion checkpoint reuses the UNet, text encoder and VAE sessions', { skip: skipWithoutFixtures }, async (t) => {
   await engineSessions.clear();
   const request = (seed: number): GenerateRequestInput => ({ model: fixture('sd15-tiny'), prompt: 'a red apple', seed, steps: 2, sampler: 'euler', width: 64, height: 64 });
   const first = await counted(generate(request(1)));
@@ -71,4 +73,5 @@ test('a second job on a Stable Diffusion checkpoint reuses the UNet, text encode
   const second = await counted(generate(request(2)));
   assert.deepEqual({ created: second.created, released: second.released }, { created: 0, released: 0 });
   assert.ok(second.hits >= 3, `UNet per step, text encoder, VAE decoder from the cache (hits ${second.hits})`);
+  t.diagnostic(`sd15-tiny: first ${JSON.stringify(first)}, second ${JSON.stringify(second)}`);
 });
