@@ -1,67 +1,35 @@
 // `studio generate` options → a validated GenerateRequest, with errors that name the flag.
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { z } from 'zod';
 import { GenerateRequestSchema, parseAttentionArg, PreviewOptionsSchema, type Attention, type PreviewOptions, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
 import { UsageError } from './exit-codes.ts';
 import { PROGRESS_MODES, type ProgressMode } from './progress-report.ts';
+import { HELP_OPTION, JSON_OPTION, MODEL_OPTIONS, OUT_OPTION, parseCommandLine, PROMPT_OPTIONS, stringOptions, type ParsedCommandLine } from './command-line.ts';
 import { withEngine } from './engine.ts';
 import { fromImage } from './from-image.ts';
 import { withPreset } from './presets-command.ts';
 
 export const OPTIONS = {
-  model: { type: 'string' },
-  'models-dir': { type: 'string' },
-  vae: { type: 'string' },
-  config: { type: 'string' },
+  ...MODEL_OPTIONS,
+  ...stringOptions('vae', 'config', 'lora-dir', 'embeddings', 'clip-skip'),
   lora: { type: 'string', multiple: true },
-  'lora-dir': { type: 'string' },
-  embeddings: { type: 'string' },
-  'clip-skip': { type: 'string' },
-  prompt: { type: 'string', short: 'p' },
-  negative: { type: 'string', short: 'n' },
-  steps: { type: 'string' },
-  cfg: { type: 'string' },
-  sampler: { type: 'string' },
-  seed: { type: 'string' },
-  width: { type: 'string' },
-  height: { type: 'string' },
-  batch: { type: 'string' },
-  'init-image': { type: 'string' },
-  strength: { type: 'string' },
-  mask: { type: 'string' },
-  'mask-blur': { type: 'string' },
-  'inpaint-area': { type: 'string' },
-  padding: { type: 'string' },
-  outpaint: { type: 'string' },
-  'hires-fix': { type: 'string' },
-  'hires-steps': { type: 'string' },
+  ...PROMPT_OPTIONS,
+  ...stringOptions('steps', 'cfg', 'sampler', 'seed', 'width', 'height', 'batch'),
+  ...stringOptions('init-image', 'strength', 'mask', 'mask-blur', 'inpaint-area', 'padding', 'outpaint', 'hires-fix', 'hires-steps'),
   controlnet: { type: 'string', multiple: true },
   'control-image': { type: 'string', multiple: true },
   preprocess: { type: 'string', multiple: true },
   'guess-mode': { type: 'boolean' },
-  hires: { type: 'string' },
-  'hires-mode': { type: 'string' },
-  'hires-strengths': { type: 'string' },
+  ...stringOptions('hires', 'hires-mode', 'hires-strengths'),
   'keep-stages': { type: 'boolean' },
-  previews: { type: 'string' },
-  'preview-every': { type: 'string' },
-  taesd: { type: 'string' },
-  'pag-scale': { type: 'string' },
-  'pag-layers': { type: 'string' },
-  heads: { type: 'string' },
-  attention: { type: 'string' },
-  ep: { type: 'string' },
-  class: { type: 'string' },
-  preset: { type: 'string' },
-  from: { type: 'string' },
-  out: { type: 'string', short: 'o' },
-  json: { type: 'boolean' },
-  progress: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
+  ...stringOptions('previews', 'preview-every', 'taesd'),
+  ...stringOptions('pag-scale', 'pag-layers', 'heads', 'attention', 'ep', 'class', 'preset', 'from', 'progress'),
+  ...OUT_OPTION,
+  ...JSON_OPTION,
+  ...HELP_OPTION,
 } as const;
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true; allowPositionals: false }>>['values'];
+type Values = ParsedCommandLine<typeof OPTIONS, false>['values'];
 
 export const DEFAULT_OUT = 'outputs';
 
@@ -313,18 +281,6 @@ function describeIssue(issue: z.core.$ZodIssue, input: GenerateRequestInput): st
   return `${flag}: ${issue.message}${got}`;
 }
 
-/** parseArgs reads `--seed -1` as a flag `-1`; a negative number after a value option is its value. */
-function joinNegativeNumbers(argv: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i].startsWith('--') ? argv[i].slice(2) : undefined;
-    const option = name === undefined ? undefined : OPTIONS[name as keyof typeof OPTIONS];
-    if (option?.type === 'string' && /^-\d+(\.\d+)?$/.test(argv[i + 1] ?? '')) out.push(`${argv[i]}=${argv[++i]}`);
-    else out.push(argv[i]);
-  }
-  return out;
-}
-
 /**
  * `--heads PRESET|FILE|L3H1:0.5,…` (joined with +) as per-head strengths, checked against --model when
  * given: the engine reads the model's layers and the presets.
@@ -336,13 +292,7 @@ async function resolveHeads(values: Values): Promise<HeadWeight[]> {
 
 /** The command line as a validated request; `--heads` is resolved by the engine, hence async. */
 export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
-  let values: Values;
-  try {
-    ({ values } = parseArgs({ args: joinNegativeNumbers(argv), options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (e) {
-    const hint = /positional/i.test((e as Error).message) ? ' (put the prompt after --prompt, in quotes)' : '';
-    throw new UsageError(`${(e as Error).message}${hint}`);
-  }
+  let { values } = parseCommandLine(argv, OPTIONS, { positionals: false, negativeNumbers: true, hint: (m) => (/positional/i.test(m) ? ' (put the prompt after --prompt, in quotes)' : '') });
   if (values.help) return { help: true };
   const progress = parseProgressMode(values.progress);
   values = withPreset(values);

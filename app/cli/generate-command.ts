@@ -10,7 +10,7 @@ import { cancelOnSignals } from './cancel-on-signals.ts';
 import { withEngine } from './engine.ts';
 import { CancelledError, EXIT_OK } from './exit-codes.ts';
 import { parseGenerateArgs } from './generate-args.ts';
-import { GENERATE_HELP } from './help.ts';
+import { generateHelp, registeredFamilies } from './help.ts';
 import { OutputTarget } from './output-target.ts';
 import { PreviewWriter } from './preview-writer.ts';
 import { progressOnStderr, type ProgressReport } from './progress-report.ts';
@@ -57,7 +57,7 @@ const round = (ms: number): number => Math.round(ms * 10) / 10;
 export async function generateCommand(argv: string[]): Promise<number> {
   const args = await parseGenerateArgs(argv);
   if (args.help) {
-    process.stdout.write(GENERATE_HELP);
+    process.stdout.write(generateHelp(await registeredFamilies()));
     return EXIT_OK;
   }
   const { request } = args;

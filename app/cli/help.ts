@@ -1,6 +1,28 @@
+// The help of `studio` and `studio generate`. The model families come from the registry
+// (pipelines/jobs/families.ts), which loads every family's code: help loads it on demand only.
 import { attentionCliForms, EXECUTION_PROVIDERS, SAMPLER_NAMES } from '../../pipelines/jobs/api.ts';
+import type { FamilySummary } from '../../pipelines/jobs/families.ts';
 
-export const MAIN_HELP = `Usage: studio <command> [options]
+/** The registry's model families (loads the engine's family code; call it only to print help). */
+export async function registeredFamilies(): Promise<FamilySummary[]> {
+  return (await import('../../pipelines/jobs/families.ts')).familySummaries();
+}
+
+/** `emoji-lit (default), emoji-dit, emoji-dico`: the models shipped with the studio. */
+function builtInModels(families: readonly FamilySummary[]): string {
+  return families.filter((f) => f.builtIn).map((f) => (f.isDefault ? `${f.id} (default)` : f.id)).join(', ');
+}
+
+/** One line a family: id, name, and what a request leaving size, steps, CFG and sampler out draws with. */
+function familyTable(families: readonly FamilySummary[]): string {
+  const idWidth = Math.max(...families.map((f) => f.id.length));
+  const labelWidth = Math.max(...families.map((f) => f.label.length));
+  return families
+    .map(({ id, label, defaults: d }) => `  ${id.padEnd(idWidth)}  ${label.padEnd(labelWidth)}  ${d.width}×${d.height}, ${d.steps} steps, cfg ${d.cfg}, ${d.sampler}`)
+    .join('\n');
+}
+
+export const mainHelp = (families: readonly FamilySummary[]): string => `Usage: studio <command> [options]
 
 Commands:
   generate     Generate images from a prompt (txt2img, or img2img with --init-image)
@@ -19,16 +41,18 @@ Options:
   -h, --help     Show this help
   -v, --version  Show the studio version
 
-Run "studio generate --help" for the generation options.
+Model families (recognised from the checkpoint; built in: ${builtInModels(families)}):
+  ${families.map((f) => f.id).join(', ')}
+
+Run "studio generate --help" for the generation options and each family's defaults.
 `;
 
-export const GENERATE_HELP = `Usage: studio generate --prompt TEXT [options]
+export const generateHelp = (families: readonly FamilySummary[]): string => `Usage: studio generate --prompt TEXT [options]
 
 Model:
   --model PATH           Checkpoint file (.safetensors), diffusers folder, a model name in
-                         --models-dir, or a built-in model: emoji-lit (default), emoji-dit,
-                         emoji-dico (64x64 emoji, 128x128 through a 2x upsampler;
-                         flow-matching Euler, 8 steps)
+                         --models-dir, or a built-in model: ${builtInModels(families)}
+                         (the family is recognised from the files; see "Model families" below)
   --models-dir DIR       Folder searched for model names
   --vae PATH             Use this VAE instead of the model's own
   --config DIR_OR_YAML   For a single file: its diffusers config folder (default: <stem>/ beside
@@ -125,6 +149,9 @@ Runtime and output:
   --progress MODE        On stderr: bar (redrawn in place), lines ("denoise 3/20", one per
                          step) or none; default bar on a terminal, lines otherwise
   -h, --help             Show this help
+
+Model families, and what each draws with when --width/--height, --steps, --cfg or --sampler are left out:
+${familyTable(families)}
 
 Each PNG carries A1111's "parameters" text and the studio's own JSON that re-runs it.
 Ctrl-C cancels after the current step and writes nothing; a second Ctrl-C stops the engine at once.

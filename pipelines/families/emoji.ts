@@ -1,7 +1,7 @@
 // What the embedded emoji families (./emoji-lit, ./emoji-dit, ./emoji-dico) share: the project's own
 // 64×64 models, a word-level text encoder, flow-matching Euler, and (DiT, LiT) heads for PAG/SoftPAG.
 import { basename } from 'node:path';
-import { variantsFor } from '../attention/registry.ts';
+import { supports } from './declare.ts';
 import { fingerprintOf } from '../heads/architecture.ts';
 import { EmojiHeadModel } from '../heads/emoji-model.ts';
 import type { ResolvedSettings } from '../jobs/api.ts';
@@ -61,13 +61,13 @@ export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
       const { steps, cfg } = resolveEmojiModel(spec.id).config.sampler;
       return { width: SIZE, height: SIZE, steps, cfg, sampler: 'flow_euler' as const };
     },
-    methods: { attention: variantsFor(spec.id), pag: spec.heads, softpag: spec.heads, headhunter: spec.heads, story: spec.story, img2img: false, inpaint: false, hiresFix: false, classLabels: false, clipSkip: false, vaeOverride: false },
+    methods: supports(spec.id, { pag: spec.heads, softpag: spec.heads, headhunter: spec.heads, story: spec.story }),
     samplers: ['flow_euler'],
     fixedSize: SIZE,
     sides: EMOJI_SIDES,
     adapt: (request) => adaptToEmoji(request, spec.id),
     refusal: (model) => `the embedded emoji models (${basename(model)}); they draw 64×64 or 128×128 images with flow-matching Euler`,
-    load: (target, o) => EmojiPipeline.load(target, { providers: o.providers }),
+    load: (target, o) => EmojiPipeline.load(target, { providers: o.providers, sessions: o.sessions }),
 
     async generate(pipeline, _probe, request, options) {
       const r = await pipeline.generate({
@@ -87,6 +87,6 @@ export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
     },
 
     ...(spec.heads ? { heads: EMOJI_HEADS } : {}),
-    ...(spec.story ? { story: { load: (target, o) => emojiDitStoryModel(target, { providers: o.providers }) } } : {}),
+    ...(spec.story ? { story: { load: (target, o) => emojiDitStoryModel(target, { providers: o.providers, sessions: o.sessions }) } } : {}),
   };
 }

@@ -1,8 +1,7 @@
 // What the Stable Diffusion families (./sd1, ./sd2, ./sdxl) share: one UNet pipeline, text-to-image
 // img2img and inpainting with CFG, PAG by diffusers' layer names or per head, the attention variants, head
 // previews and IR-Diffusion stories. Each family folder gives its id, native size and attention variants.
-import { basename, extname } from 'node:path';
-import { variantsFor } from '../attention/registry.ts';
+import { basename } from 'node:path';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
 import { BadRequestError, hiresSize, ladderStages, resolveSettings, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
 import { readImageNchw } from '../recipes/images.ts';
@@ -19,7 +18,8 @@ import type { ControlUnit } from '../recipes/sd/controlnet.ts';
 import { readControlImage } from '../recipes/controlnet/control-image.ts';
 import { ControlNetFileError } from '../checkpoints/controlnet.ts';
 import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
-import { generateResult, headPicks } from './results.ts';
+import { detectedAs, supports } from './declare.ts';
+import { checkpointModel, generateResult, headPicks, promptSettings } from './results.ts';
 import { embeddingsUsed, readEmbedding } from '../text/embeddings.ts';
 import type { ModelFamily } from './types.ts';
 
@@ -96,11 +96,11 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
   return {
     id: spec.id,
     label: spec.label,
-    score: (probe) => (probe.detection?.family === spec.id ? 1 : 0),
+    score: detectedAs(spec.id),
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
-    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, inpaintCheckpoints: true, controlNet: true, hiresFix: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true, hiresLadder: true },
+    methods: supports(spec.id, { pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, inpaintCheckpoints: true, controlNet: true, hiresFix: true, hiresLadder: true, clipSkip: true, vaeOverride: true, lora: true }),
     refusal: (model) => `${model} (${spec.label})`,
-    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config }),
+    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config, sessions: o.sessions }),
 
     async generate(pipeline, probe, request, options) {
       const settings = resolveSettings(request, { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize });
@@ -116,12 +116,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       const previewer = () => vaePreviewer(pipeline.vae, spec.taesd, { previews: options.previews, modelsDir: request.modelsDir });
       const preview = (w: number, h: number): SdGenerateOptions['onStep'] => stepPreviews(options.previews, previewer, options.onProgress, h / 8, w / 8);
       const base: SdGenerateOptions = {
-        prompt: request.prompt,
-        negative: request.negative,
-        steps: settings.steps,
-        cfg: settings.cfg,
-        sampler: settings.sampler,
-        seed: request.seed,
+        ...promptSettings(request, settings),
         width,
         height,
         images: request.batch,
@@ -144,8 +139,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         : hires
           ? await drawWithHiresFix(pipeline, base, hires, { onStep: preview(hiresSize(width, hires.scale), hiresSize(height, hires.scale)) })
           : await pipeline.generate(base);
-      const { target } = probe;
-      const model = { name: basename(target, extname(target)), file: probe.detection?.layout === 'single-file' ? target : undefined, family: pipeline.family };
+      const model = checkpointModel(probe, pipeline.family);
       if (full) {
         r.images = await pasteRegion(r.images, r.count, width, height, full.initImage, width, height, full.region);
         overlayInit(r.images, r.count, full.initImage, full.mask);
@@ -161,6 +155,6 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       }),
     },
 
-    story: { load: (target, o) => loadSdStoryModel(target, { modelsDir: o.modelsDir, providers: o.providers }) },
+    story: { load: (target, o) => loadSdStoryModel(target, { modelsDir: o.modelsDir, providers: o.providers, sessions: o.sessions }) },
   };
 }

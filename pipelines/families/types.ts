@@ -8,7 +8,7 @@ import type { ArchitectureFingerprint } from '../heads/architecture.ts';
 import type { HeadModel } from '../heads/model.ts';
 import type { GenerateOptions, GenerateRequest, GenerateResult, ModelDefaults, SamplerName } from '../jobs/api.ts';
 import type { StoryModel } from '../recipes/story/story-model.ts';
-import type { Releasable } from '../runtime/session-cache.ts';
+import type { ModelSessions, Releasable } from '../runtime/session-cache.ts';
 import type { Provider } from '../runtime/session.ts';
 import type { LoraRequest } from '../lora/apply.ts';
 
@@ -62,6 +62,8 @@ export interface LoadSettings {
   loras?: readonly LoraRequest[];
   /** A single file's config folder or .yaml (`--config`). */
   config?: string;
+  /** Where the model's sessions live (given by WarmModels; absent: the model's own standalone set). */
+  sessions?: ModelSessions;
 }
 
 /** What head previews are drawn with (HeadHunter, effect maps). */

@@ -95,7 +95,7 @@ export const ProviderReportSchema = z.object({
 // ---- heads: effect maps, presets, HeadHunter -----------------------------------------------------------
 
 const seedSchema = z.int({ error: 'must be a whole number' }).min(0, { error: 'must be 0 or more' }).max(MAX_SEED);
-const unitSchema = z.number().min(0, { error: 'must be from 0 to 1' }).max(1, { error: 'must be from 0 to 1' });
+const unitSchema = z.number({ error: 'must be a number' }).min(0, { error: 'must be from 0 to 1' }).max(1, { error: 'must be from 0 to 1' });
 
 /** What the small previews of head tools are drawn with. */
 export const HeadPreviewSchema = z.object({
@@ -144,7 +144,7 @@ export const HeadPresetSummarySchema = z.object({
 });
 export type HeadPresetSummary = z.infer<typeof HeadPresetSummarySchema>;
 
-/** How a preset was found (kept in the file for the record). */
+/** How a preset was found (kept in the file for the record; pipelines/heads/presets.ts adds the scores). */
 export const PresetSearchSchema = z.object({
   objective: z.string(),
   rounds: z.int().min(0),

@@ -9,7 +9,8 @@
 import type { Graph } from '../../onnx/graph.ts';
 import type { TensorSource } from '../../onnx/weights.ts';
 import { f16ToF32, f32ToF16 } from '../../io/safetensors.ts';
-import { Session, f16Tensor, tensor, type SessionOptions } from '../../runtime/session.ts';
+import { f16Tensor, tensor, type Session, type SessionOptions } from '../../runtime/session.ts';
+import { ModelSessions } from '../../runtime/session-cache.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './autoencoder.ts';
 import { toUnetSpace, vaeScale, type VaeConfig } from './config.ts';
 import { tiledApply, tileStarts, type Nchw } from './tiling.ts';
@@ -17,6 +18,8 @@ import { brokenImage, type BrokenOutput } from '../../runtime/result-checks.ts';
 
 export interface VaeOptions {
   session?: SessionOptions;
+  /** Where its sessions live (the pipeline's, under `vae`); absent: its own. */
+  sessions?: ModelSessions;
   /** Decoder compute dtype (default float32). float16 decodes are checked and redone in float32 when broken. */
   decodeDtype?: 'float32' | 'float16';
   encodeDtype?: 'float32' | 'float16';
@@ -57,7 +60,7 @@ export interface TileOptions {
 export type TileProgress = (done: number, total: number) => void;
 
 export class Vae {
-  private readonly sessions = new Map<string, Promise<Session>>();
+  private readonly sessions: ModelSessions;
   private decodeDtype: 'float32' | 'float16';
 
   constructor(
@@ -66,6 +69,7 @@ export class Vae {
     private readonly o: VaeOptions = {},
   ) {
     this.decodeDtype = o.decodeDtype ?? 'float32';
+    this.sessions = o.sessions ?? ModelSessions.standalone('vae');
   }
 
   /** The dtype the next decode starts with (float32 for good once an fp16 decode had to be redone). */
@@ -74,13 +78,7 @@ export class Vae {
   }
 
   private session(key: string, build: () => Graph): Promise<Session> {
-    let s = this.sessions.get(key);
-    if (!s) {
-      s = Session.create(build(), this.o.session);
-      this.sessions.set(key, s);
-      s.catch(() => this.sessions.delete(key));
-    }
-    return s;
+    return this.sessions.get(key, build, this.o.session);
   }
 
   private async decodeWith(dtype: 'float32' | 'float16', latents: Nchw): Promise<Nchw> {
@@ -189,10 +187,8 @@ export class Vae {
     return { mean: nchw('mean'), std: nchw('std'), sample: withNoise ? nchw('sample') : undefined, latents: nchw('latents') };
   }
 
-  async release(): Promise<void> {
-    const all = [...this.sessions.values()];
-    this.sessions.clear();
-    for (const s of all) await (await s).release();
+  release(): Promise<void> {
+    return this.sessions.release();
   }
 }
 

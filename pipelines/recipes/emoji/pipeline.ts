@@ -11,7 +11,8 @@ import { EmojiTokenizer } from '../../models/emoji/tokenizer.ts';
 import { headWeightsData, headWeightsShape, HEAD_WEIGHTS_INPUT, type HeadPick } from '../../attention/head-perturbation.ts';
 import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
 import { parseSeed, TorchGenerator } from '../../random/torch-randn.ts';
-import { ort, Session, tensor, type Provider } from '../../runtime/session.ts';
+import { ort, tensor, type Provider, type Session } from '../../runtime/session.ts';
+import { ModelSessions } from '../../runtime/session-cache.ts';
 import { BadRequestError } from '../../jobs/api.ts';
 import type { SdResult } from '../sd/pipeline.ts';
 import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
@@ -34,6 +35,8 @@ export interface EmojiLoadOptions {
    * (bench/NOTES.md: on the 2-core machine one thread draws a 64² image in 0.35–0.42 s, two in 0.76–1.18 s).
    */
   intraOpThreads?: number;
+  /** Where its sessions live (given by WarmModels); absent: its own. */
+  sessions?: ModelSessions;
 }
 
 export interface EmojiGenerateOptions {
@@ -64,8 +67,6 @@ export interface EmojiResult extends SdResult {
 }
 
 export class EmojiPipeline {
-  private readonly denoisers = new Map<string, Promise<Session>>();
-  private readonly upsamplers = new Map<number, Promise<Session>>();
   private loadTime = 0;
   readonly layers: SelfAttentionLayer[];
 
@@ -78,6 +79,7 @@ export class EmojiPipeline {
     private readonly decoder: Session,
     private readonly o: EmojiLoadOptions,
     private readonly imageSize: number,
+    private readonly sessions: ModelSessions,
   ) {
     this.layers = emojiAttentionLayers(folders.config);
   }
@@ -90,12 +92,13 @@ export class EmojiPipeline {
     const vaeCfg = readEmojiConfig(folders.vaeDir, ['emoji-vae']);
     const tokenizer = EmojiTokenizer.fromFolder(folders.textDir);
     const session = { providers: o.providers, intraOpThreads: o.intraOpThreads };
+    const sessions = o.sessions ?? ModelSessions.standalone(folders.config.architecture);
     const [text, decoder] = await Promise.all([
-      Session.create(buildEmojiTextGraph(SafetensorsFile.open(join(folders.textDir, 'model.safetensors')), textCfg), session),
-      Session.create(buildEmojiVaeDecoderGraph(SafetensorsFile.open(join(folders.vaeDir, 'model.safetensors')), vaeCfg), session),
+      sessions.get('text', () => buildEmojiTextGraph(SafetensorsFile.open(join(folders.textDir, 'model.safetensors')), textCfg), session),
+      sessions.get('vae/decode', () => buildEmojiVaeDecoderGraph(SafetensorsFile.open(join(folders.vaeDir, 'model.safetensors')), vaeCfg), session),
     ]);
     const weights = SafetensorsFile.open(join(folders.dir, 'model.safetensors'));
-    const pipeline = new EmojiPipeline(folders.config.architecture, folders, tokenizer, weights, text, decoder, o, vaeCfg.image_size);
+    const pipeline = new EmojiPipeline(folders.config.architecture, folders, tokenizer, weights, text, decoder, o, vaeCfg.image_size, sessions);
     await pipeline.denoiser(branchCount({ cfg: pipeline.defaults.cfg, pag: 0 }, EMOJI_GUIDANCE), 0);
     pipeline.loadTime = performance.now() - t0;
     return pipeline;
@@ -117,15 +120,10 @@ export class EmojiPipeline {
   }
 
   private denoiser(rows: number, perturbedRows: number): Promise<Session> {
-    const key = `${rows}|${perturbedRows}`;
-    let entry = this.denoisers.get(key);
-    if (!entry) {
-      const graph = buildEmojiDenoiser(this.weights, this.config, rows, perturbedRows);
-      entry = Session.create(graph, { providers: this.o.providers, intraOpThreads: this.o.intraOpThreads });
-      entry.catch(() => this.denoisers.delete(key));
-      this.denoisers.set(key, entry);
-    }
-    return entry;
+    return this.sessions.get(`denoiser/${rows}|${perturbedRows}`, () => buildEmojiDenoiser(this.weights, this.config, rows, perturbedRows), {
+      providers: this.o.providers,
+      intraOpThreads: this.o.intraOpThreads,
+    });
   }
 
   /** Image 0 of latents [N, 4, 16, 16] through the model's own decoder: a full-quality 64² preview for a few ms. */
@@ -222,20 +220,14 @@ export class EmojiPipeline {
 
   /** The 2× upsampler for `images` images per call, built on first use. */
   private upsampler(images: number): Promise<Session> {
-    let entry = this.upsamplers.get(images);
-    if (!entry) {
-      const dir = this.folders.upsamplerDir;
-      let graph;
+    const dir = this.folders.upsamplerDir;
+    return this.sessions.get(`upsampler/${images}`, () => {
       try {
-        graph = buildEmojiUpsamplerGraph(SafetensorsFile.open(join(dir, 'model.safetensors')), readEmojiConfig(dir, ['emoji-upsampler']), { batch: images });
+        return buildEmojiUpsamplerGraph(SafetensorsFile.open(join(dir, 'model.safetensors')), readEmojiConfig(dir, ['emoji-upsampler']), { batch: images });
       } catch (e) {
         throw new BadRequestError(`128×128 needs the 2× upsampler in ${dir}: ${(e as Error).message}; draw 64×64 instead or reinstall the built-in models`);
       }
-      entry = Session.create(graph, { providers: this.o.providers, intraOpThreads: this.o.intraOpThreads });
-      entry.catch(() => this.upsamplers.delete(images));
-      this.upsamplers.set(images, entry);
-    }
-    return entry;
+    }, { providers: this.o.providers, intraOpThreads: this.o.intraOpThreads });
   }
 
   private headWeights(picks: readonly HeadPick[]): ort.Tensor {
@@ -262,12 +254,8 @@ export class EmojiPipeline {
     return Object.fromEntries([pick(out.tokens, 'text_tokens'), pick(out.mask, 'text_mask'), pick(out.pooled, 'text_pooled')]);
   }
 
-  async release(): Promise<void> {
-    for (const s of [...this.denoisers.values(), ...this.upsamplers.values()]) await (await s).release();
-    this.denoisers.clear();
-    this.upsamplers.clear();
-    await this.text.release();
-    await this.decoder.release();
+  release(): Promise<void> {
+    return this.sessions.release();
   }
 }
 

@@ -8,13 +8,14 @@ import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
 import { selfAttentionLayers, matchPagLayers } from '../../models/unet/layers.ts';
 import { Vae } from '../../models/vae/vae.ts';
 import { headWeightsData, headWeightsShape, wholeLayerPicks, type HeadPick, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
-import type { SelfAttentionLayer, SelfAttentionVariant } from '../../attention/self-attention.ts';
+import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
 import type { Attention } from '../../attention/options.ts';
 import { attentionSchedule, type AttentionPhase } from '../../attention/registry.ts';
 import { ClipTokenizer } from '../../text/clip-tokenizer.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import { getSampler, img2imgStartIndex, type Sampler, type SchedulerConfig } from '../../samplers/index.ts';
-import { Session, tensor, type Provider } from '../../runtime/session.ts';
+import { tensor, type Provider } from '../../runtime/session.ts';
+import { ModelSessions } from '../../runtime/session-cache.ts';
 import type { ort } from '../../runtime/session.ts';
 import { encodePrompts, type Conditioning, type TextEncoderStage } from './conditioning.ts';
 import { batchRows, combine, promptRows, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
@@ -89,6 +90,8 @@ export interface SdLoadOptions extends LoadOptions {
   dtype?: 'float32' | 'float16';
   /** LoRA / LyCORIS files merged into the weights when the sessions are built. */
   loras?: readonly LoraRequest[];
+  /** Where its sessions live (given by WarmModels); absent: its own. */
+  sessions?: ModelSessions;
 }
 
 const LATENT_SCALE = 8;
@@ -120,7 +123,7 @@ interface Noise {
 }
 
 export class SdPipeline {
-  private readonly unetSessions = new Map<string, Promise<{ session: Session; attention: SelfAttentionVariant }>>();
+  readonly sessions: ModelSessions;
   private encoders?: Promise<TextEncoderStage[]>;
   private readonly controlNets = new Map<string, ControlNet>();
   readonly unetConfig: UNetConfig;
@@ -130,7 +133,8 @@ export class SdPipeline {
   private constructor(readonly sources: PipelineSources, private readonly o: SdLoadOptions, readonly loras: readonly AppliedLora[] = []) {
     this.unetConfig = parseUNetConfig(sources.unetConfig, `${sources.path} (unet config)`);
     this.layers = selfAttentionLayers(this.unetConfig);
-    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers } });
+    this.sessions = o.sessions ?? ModelSessions.standalone('sd');
+    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers }, sessions: this.sessions.child('vae') });
   }
 
   static load(path: string, o: SdLoadOptions = {}): SdPipeline {
@@ -197,6 +201,7 @@ export class SdPipeline {
           normalize: !penultimateLayer,
           pooled: pooledTextEmbeds && last,
           session: { providers: this.o.providers },
+          sessions: this.sessions.child(`text/${key}/${i}`),
           extraTokens: words.rows,
         });
         return { tokenizer, encoder, width: cfg.hiddenSize, replace: words.replace };
@@ -209,20 +214,14 @@ export class SdPipeline {
   /** The UNet session for a batch shape and one attention phase (built once, then reused). */
   private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean) {
     const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals]);
-    let entry = this.unetSessions.get(key);
-    if (!entry) {
-      entry = (async () => {
-        const variant = phase.build();
-        const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
-          batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
-          dtype: this.o.dtype, selfAttention: variant, controlResiduals,
-        });
-        return { session: await Session.create(graph, { providers: this.o.providers }), attention: variant };
-      })();
-      entry.catch(() => this.unetSessions.delete(key));
-      this.unetSessions.set(key, entry);
-    }
-    return entry;
+    return this.sessions.getBuilt(`unet/${key}`, () => {
+      const variant = phase.build();
+      const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
+        batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
+        dtype: this.o.dtype, selfAttention: variant, controlResiduals,
+      });
+      return { graph, info: variant };
+    }, { providers: this.o.providers });
   }
 
   /** The head selection a request perturbs (PAG layers as whole-layer picks, or explicit heads). */
@@ -379,7 +378,7 @@ export class SdPipeline {
         evaluation++;
         if (n.inpaintChannels) feeds.sample = tensor(withInpaintChannels(latents, n.inpaintChannels, l.images, text.rows), [text.rows, this.unetConfig.inChannels, l.height, l.width]);
         if (headWeights) feeds[HEAD_WEIGHTS_INPUT] = headWeights;
-        if (phase.feeds) Object.assign(feeds, phase.feeds(unet.attention, text.rows));
+        if (phase.feeds) Object.assign(feeds, phase.feeds(unet.info, text.rows));
         const out = await unet.session.run(feeds);
         return combine(planAtTimestep(plan, o.pagAdaptiveScale, timestep), out[UNET_OUTPUT].data as Float32Array, size);
       },
@@ -422,13 +421,10 @@ export class SdPipeline {
   }
 
   async release(): Promise<void> {
-    for (const e of this.unetSessions.values()) await (await e).session.release().catch(() => undefined);
-    this.unetSessions.clear();
     for (const net of this.controlNets.values()) await net.release();
     this.controlNets.clear();
-    if (this.encoders) for (const s of await this.encoders) await s.encoder.release();
     this.encoders = undefined;
-    await this.vae.release();
+    await this.sessions.release();
   }
 }
 

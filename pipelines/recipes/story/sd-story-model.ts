@@ -18,7 +18,7 @@ import { buildStoryUNet } from './ir-unet.ts';
 import { CrossAttentionProbe, probeDownsample } from './probe.ts';
 import { locateSubjects, type Story } from './story.ts';
 import type { StoryDenoiser, StoryModel, StoryText } from './story-model.ts';
-import { StorySessions } from './story-sessions.ts';
+import type { ModelSessions } from '../../runtime/session-cache.ts';
 
 const NATIVE: Record<string, number> = { sd1: 512, sd2: 768, sdxl: 1024 };
 const LATENT_SCALE = 8;
@@ -46,10 +46,10 @@ export function clipWordPositions(tokenizer: ClipTokenizer, prompt: string, word
 }
 
 class SdStoryModel implements StoryModel {
-  readonly sessions: StorySessions;
+  readonly sessions: ModelSessions;
 
   constructor(readonly sd: SdPipeline, private readonly o: SdLoadOptions) {
-    this.sessions = new StorySessions({ providers: o.providers });
+    this.sessions = sd.sessions.child('story').withOptions({ providers: o.providers });
   }
 
   get selfAttentionLayerCount(): number {
@@ -132,8 +132,7 @@ class SdStoryModel implements StoryModel {
     return (await this.sd.vae.encode({ data: pixels, dims: [1, 3, story.height!, story.width!] })).latents.data;
   }
 
-  async release(): Promise<void> {
-    await this.sessions.release();
-    await this.sd.release();
+  release(): Promise<void> {
+    return this.sd.release();
   }
 }
