@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The mask editor in Chromium: open a gallery image for inpainting, paint a stroke with the mouse, and
 // Generate: the engine receives the image, and a mask file that is white exactly where the stroke went;
 // invert, clear and the outpaint margins change what is sent. Then, on the real engine, previews arrive
