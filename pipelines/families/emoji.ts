@@ -10,6 +10,7 @@ import { BadRequestError } from '../jobs/api.ts';
 import { emojiAttentionLayers, resolveEmojiModel } from '../recipes/emoji/models.ts';
 import { EmojiPipeline } from '../recipes/emoji/pipeline.ts';
 import { emojiDitStoryModel } from '../recipes/story/emoji-dit-story-model.ts';
+import { adaptToEmoji, EMOJI_SIDES } from './emoji-adapt.ts';
 import { generateResult, headPicks } from './results.ts';
 import type { FamilyHeads, ModelFamily } from './types.ts';
 
@@ -63,7 +64,9 @@ export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
     methods: { attention: variantsFor(spec.id), pag: spec.heads, softpag: spec.heads, headhunter: spec.heads, story: spec.story, img2img: false, inpaint: false, hiresFix: false, classLabels: false, clipSkip: false, vaeOverride: false },
     samplers: ['flow_euler'],
     fixedSize: SIZE,
-    refusal: (model) => `the embedded emoji models (${basename(model)}); they draw 64×64 images with flow-matching Euler`,
+    sides: EMOJI_SIDES,
+    adapt: (request) => adaptToEmoji(request, spec.id),
+    refusal: (model) => `the embedded emoji models (${basename(model)}); they draw 64×64 or 128×128 images with flow-matching Euler`,
     load: (target, o) => EmojiPipeline.load(target, { providers: o.providers }),
 
     async generate(pipeline, _probe, request, options) {
@@ -74,6 +77,7 @@ export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
         cfg: request.cfg,
         seed: request.seed,
         images: request.batch,
+        size: request.width,
         heads: headPicks(request, pipeline.layers, matchBlocks(pipeline.layers.length)),
         signal: options.signal,
         onStep: stepPreviews(options.previews, () => (latents) => pipeline.previewImage(latents), options.onProgress, 16, 16),

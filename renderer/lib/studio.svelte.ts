@@ -2,6 +2,7 @@
 // (queue, progress, new images, engine restarts) and lands here; components read it and call actions.
 import type { EmbeddedModel, EventOf, GalleryImage, JobView, ModelEntry, Preview, ResultOf } from '../../pipelines/jobs/api-studio.ts';
 import { MAX_DROPPED_FILE_BYTES } from '../../pipelines/jobs/api-limits.ts';
+import type { LibraryEntry } from '../../pipelines/jobs/api-library.ts';
 import { ApiClient } from './api-client.ts';
 import { GenerateForm } from './form.svelte.ts';
 import { InpaintState } from './inpaint.svelte.ts';
@@ -29,6 +30,8 @@ export class StudioState {
   readonly heads = new HeadSelection();
   info = $state<ResultOf<'info'> | undefined>(undefined);
   models = $state.raw<ModelEntry[]>([]);
+  /** Every file of the models folder with its hash (images find their model, LoRAs and embeddings here). */
+  library = $state.raw<LibraryEntry[]>([]);
   /** Models shipped inside the studio, with the settings they draw with. */
   embedded = $state.raw<EmbeddedModel[]>([]);
   /** The shipped model used when none is chosen. */
@@ -61,6 +64,8 @@ export class StudioState {
     this.api.on('image', (image) => {
       this.gallery = [image, ...this.gallery.filter((g) => g.name !== image.name)];
     });
+    // One notice per job: e.g. which words the built-in model did not know and what it drew instead.
+    this.api.on('notes', (n) => this.notify('info', `${n.jobId}: ${n.notes.map((note) => `${note[0].toUpperCase()}${note.slice(1)}.`).join(' ')}`));
     this.api.on('task', (t) => (this.task = t));
     this.api.on('engine', (e) => {
       this.engine = e;
@@ -79,6 +84,7 @@ export class StudioState {
       this.info = info;
       this.models = models.models;
       this.embedded = models.embedded ?? [];
+      this.library = models.library ?? [];
       this.defaultModel = models.defaultModel;
       this.queue = queue.jobs;
       this.gallery = gallery.images;
@@ -151,7 +157,7 @@ export class StudioState {
     const model = this.form.model;
     // Models shipped with the studio are recalled by name, as the picker lists them.
     const shipped = this.embedded.map((e): ModelEntry => ({ name: e.name, path: e.name, kind: 'folder', methods: [], sizeBytes: 0 }));
-    const notes = recall(this.form, source, [...this.models, ...shipped]);
+    const notes = recall(this.form, source, [...this.models, ...shipped], this.library);
     const heads = recalledHeads(source.request);
     if (heads) this.heads.apply(heads);
     if (this.form.model !== model) void this.loadHeads();
