@@ -22,7 +22,8 @@ describe('mask editor in Chromium', { skip }, () => {
 
   async function generateAndWait(count: number): Promise<Record<string, unknown>> {
     await s.page.getByRole('button', { name: /^Generate/ }).click();
-    await s.page.locator('.jobs li.done').nth(count - 1).waitFor();
+    // Generous: on a shared machine the engine host's start (with the first job) can take a while.
+    await s.page.locator('.jobs li.done').nth(count - 1).waitFor({ timeout: 60_000 });
     const requests = s.requests();
     assert.equal(requests.length, count);
     return requests[count - 1];
@@ -45,7 +46,8 @@ describe('mask editor in Chromium', { skip }, () => {
     await thumb.click();
     await s.page.getByRole('button', { name: 'Inpaint / outpaint this image' }).click();
     const canvas = s.page.getByLabel('Mask: paint the area to redraw');
-    await s.page.waitForFunction(() => (document.querySelector('canvas[aria-label^="Mask"]') as HTMLCanvasElement | null)?.width === 64);
+    // The canvas takes the image's size once it has loaded (a string: this file compiles without DOM types).
+    await s.page.waitForFunction(`document.querySelector('canvas[aria-label^="Mask"]')?.width === 64`);
 
     await s.page.getByLabel('Brush size').fill('8');
     const box = (await canvas.boundingBox())!;
@@ -103,7 +105,7 @@ describe('live previews on the real engine', { skip }, () => {
     await s.page.getByRole('button', { name: /^Generate/ }).click();
     const preview = s.page.getByLabel('Preview of the image being generated');
     await preview.waitFor();
-    const size = await preview.evaluate((el) => [(el as HTMLCanvasElement).width, (el as HTMLCanvasElement).height]);
+    const size = await preview.evaluate((el) => [(el as unknown as { width: number }).width, (el as unknown as { height: number }).height]);
     assert.deepEqual(size, [64, 64], 'a 16×16 latent drawn through the decoder, not the latents themselves');
     await s.screenshot('studio-previews', { docs: s.page.locator('.stage').first() });
     await s.page.locator('.jobs li.done').first().waitFor({ timeout: 120_000 });
