@@ -13,6 +13,7 @@ import { selfAttentionLayers } from './layers.ts';
 import { declareUNetInputs, type UNetInputShape } from './inputs.ts';
 import { downsample, resnetBlock, upsample } from './resnet.ts';
 import { transformer2d, type TransformerContext } from './transformer.ts';
+import type { FusedKernels } from '../../runtime/kernels.ts';
 
 export interface UNetBuildOptions extends UNetInputShape {
   /** Compute dtype; inputs and output stay float32. */
@@ -23,6 +24,8 @@ export interface UNetBuildOptions extends UNetInputShape {
   crossAttention?: TransformerContext['crossAttention'];
   /** Build into this graph (e.g. a FLOP counter) instead of a new one. */
   graph?: Graph;
+  /** The execution provider's fused kernels to emit (pipelines/runtime/kernels.ts); default: the plain graph. */
+  kernels?: FusedKernels;
 }
 
 export const UNET_OUTPUT = 'model_output';
@@ -53,8 +56,10 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
     groups: cfg.normGroups,
     linearProjection: cfg.useLinearProjection,
     upcast: cfg.upcastAttention,
+    kernels: o.kernels,
   };
-  const resnetOpts = { groups: cfg.normGroups, eps: cfg.normEps };
+  const fusedNorm = o.kernels?.groupNormSilu ?? false;
+  const resnetOpts = { groups: cfg.normGroups, eps: cfg.normEps, fusedNorm };
   const timeAct = g.scope('time_embedding', () => op.silu(conditioningEmbedding(w, cfg, timestep, textTime)));
 
   let x = nn.conv2d(w.sub('conv_in'), op.cast(sample, dtype), { padding: (cfg.convInKernel - 1) / 2 });
@@ -96,7 +101,7 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
     }
   }));
 
-  x = op.silu(nn.groupNorm(w.sub('conv_norm_out'), x, cfg.normGroups, cfg.normEps));
+  x = nn.groupNormSilu(w.sub('conv_norm_out'), x, cfg.normGroups, cfg.normEps, fusedNorm);
   x = nn.conv2d(w.sub('conv_out'), x, { padding: (cfg.convOutKernel - 1) / 2 });
   g.output(op.cast(x, 'float32'), UNET_OUTPUT);
 

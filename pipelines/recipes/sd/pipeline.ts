@@ -112,7 +112,8 @@ export class SdPipeline {
   private constructor(readonly sources: PipelineSources, private readonly o: SdLoadOptions, readonly loras: readonly AppliedLora[] = []) {
     this.unetConfig = parseUNetConfig(sources.unetConfig, `${sources.path} (unet config)`);
     this.layers = selfAttentionLayers(this.unetConfig);
-    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers } });
+    // fp16 decodes are checked and redone in fp32 when broken (the VAE's NaN guard).
+    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers }, decodeDtype: o.dtype });
   }
 
   static load(path: string, o: SdLoadOptions = {}): SdPipeline {
