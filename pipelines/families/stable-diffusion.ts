@@ -1,6 +1,7 @@
 // What the Stable Diffusion families (./sd1, ./sd2, ./sdxl) share: one UNet pipeline, text-to-image
 // img2img and inpainting with CFG, PAG by diffusers' layer names or per head, the attention variants, head
 // previews and IR-Diffusion stories. Each family folder gives its id, native size and attention variants.
+import { modelDtype } from '../runtime/kernels.ts';
 import { basename, extname } from 'node:path';
 import { variantsFor } from '../attention/registry.ts';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
@@ -71,7 +72,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
     methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, hiresFix: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true },
     refusal: (model) => `${model} (${spec.label})`,
-    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config }),
+    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config, dtype: modelDtype(o.providers[0]) }),
 
     async generate(pipeline, probe, request, options) {
       // Inpainting checkpoints take the mask and the masked image's latents beside the noise (9 channels in conv_in).

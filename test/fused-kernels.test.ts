@@ -1,0 +1,84 @@
+// The CUDA provider's fused kernels in the UNet graph: emitted only where a provider has them, the plain
+// graph untouched otherwise, and a provider that refuses them gets the plain graph with a note. (Their
+// numerics need a CUDA GPU: the CPU provider has no GroupNorm, BiasSplitGelu or BiasAdd kernel, so
+// bench/gpu-matrix.ts checks fused CUDA outputs against diffusers on the GPU machine.)
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
+import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
+import { buildUNet, UNET_OUTPUT } from '../pipelines/models/unet/unet.ts';
+import { fusedKernels, modelDtype, sessionWithKernels, type FusedKernels } from '../pipelines/runtime/kernels.ts';
+import { detectProviders } from '../pipelines/runtime/providers.ts';
+import { Session, tensor } from '../pipelines/runtime/session.ts';
+import { randn } from '../pipelines/random/torch-randn.ts';
+import { fixture, relL2, skipWithoutFixtures as skip } from './fixtures.ts';
+
+const FUSED_OPS = ['com.microsoft.GroupNorm', 'com.microsoft.BiasSplitGelu', 'com.microsoft.BiasAdd'];
+const SIZE = 8;
+
+function tinyUNet() {
+  const cfg = parseUNetConfig(JSON.parse(readFileSync(fixture('sd15-tiny', 'unet', 'config.json'), 'utf8')));
+  const weights = SafetensorsFile.open(fixture('sd15-tiny', 'unet', 'diffusion_pytorch_model.safetensors'));
+  const build = (kernels?: FusedKernels) => buildUNet(weights, cfg, { batch: 2, height: SIZE, width: SIZE, kernels }).graph;
+  const width = cfg.crossAttentionDim[0];
+  const feeds = {
+    sample: tensor(randn([2, cfg.inChannels, SIZE, SIZE], 3), [2, cfg.inChannels, SIZE, SIZE]),
+    timestep: tensor(Float32Array.of(999, 500), [2]),
+    encoder_hidden_states: tensor(randn([2, 77, width], 4), [2, 77, width]),
+  };
+  return { cfg, build, feeds };
+}
+
+test('only the CUDA provider gets fused kernels and fp16 diffusion graphs', () => {
+  assert.deepEqual(fusedKernels('cuda'), { groupNormSilu: true, biasSplitGelu: true, biasAdd: true });
+  for (const p of ['cpu', 'webgpu', 'dml', 'coreml'] as const) assert.equal(fusedKernels(p), undefined, p);
+  assert.deepEqual([modelDtype('cuda'), modelDtype('webgpu'), modelDtype('cpu'), modelDtype(undefined)], ['float16', 'float32', 'float32', 'float32']);
+});
+
+test('the UNet builder emits each fused kernel only when asked, and the plain graph is unchanged', { skip }, () => {
+  const { cfg, build } = tinyUNet();
+  const plain = build().summary().ops;
+  assert.deepEqual(build({ groupNormSilu: false, biasSplitGelu: false, biasAdd: false }).summary().ops, plain);
+  for (const op of FUSED_OPS) assert.equal(plain[op], undefined, op);
+  const fused = build(fusedKernels('cuda')).summary().ops;
+  const resnets = cfg.blockOutChannels.length * cfg.layersPerBlock[0] + 2 + cfg.blockOutChannels.length * (cfg.layersPerBlock[0] + 1);
+  const blocks = Object.keys(plain).includes('com.microsoft.MultiHeadAttention') ? plain['com.microsoft.MultiHeadAttention'] / 2 : 0;
+  assert.equal(fused['com.microsoft.GroupNorm'], 2 * resnets + 1, 'two per resnet and conv_norm_out');
+  assert.equal(fused['com.microsoft.BiasSplitGelu'], blocks, 'one per transformer block');
+  assert.equal(fused['com.microsoft.BiasAdd'], blocks, 'the feed-forward output and its residual');
+  assert.equal(fused.Gelu ?? 0, 0);
+  assert.equal(fused.InstanceNormalization ?? 0, (plain.InstanceNormalization ?? 0) - (2 * resnets + 1));
+  // One GroupNorm only (no BiasSplitGelu): the others stay plain.
+  const normOnly = build({ groupNormSilu: true, biasSplitGelu: false, biasAdd: false }).summary().ops;
+  assert.equal(normOnly['com.microsoft.BiasSplitGelu'], undefined);
+  assert.equal(normOnly.Gelu, plain.Gelu);
+});
+
+test('a provider that refuses the fused graph gets the plain one, said in a note; its output is the plain output', { skip }, async () => {
+  const { build, feeds } = tinyUNet();
+  const reference = await Session.create(build(), { providers: ['cpu'] });
+  const want = (await reference.run(feeds))[UNET_OUTPUT].data as Float32Array;
+  await reference.release();
+
+  const cuda = (await detectProviders()).find((r) => r.provider === 'cuda')!;
+  const { session, note } = await sessionWithKernels(build, { providers: ['cuda', 'cpu'] });
+  try {
+    const got = (await session.run(feeds))[UNET_OUTPUT].data as Float32Array;
+    if (session.provider === 'cpu') {
+      assert.ok(!cuda.usable || note, 'CUDA works here, so only a refused fused kernel puts the UNet on the CPU');
+      assert.match(note ?? '', /^cuda's fused kernels were refused \(.+\); the plain graph runs$/);
+      assert.deepEqual(got, want, 'the plain graph on the CPU');
+    } else {
+      // A CUDA machine: fused (or, where the tiny widths are refused, plain) on the GPU, fp32 against the CPU.
+      assert.ok(relL2(got, want) < 1e-3, `CUDA vs CPU rel-L2 ${relL2(got, want)}`);
+    }
+  } finally {
+    await session.release();
+  }
+  // Without fused kernels for the first provider, no attempt and no note.
+  const plain = await sessionWithKernels(build, { providers: ['cpu'] });
+  assert.equal(plain.note, undefined);
+  assert.deepEqual((await plain.session.run(feeds))[UNET_OUTPUT].data, want);
+  await plain.session.release();
+});
