@@ -53,7 +53,10 @@ export function markdown(report: Report): string {
     const m = ms(r);
     const ratio = m !== undefined && t?.median_ms ? `${(m / t.median_ms).toFixed(2)}×` : '–';
     const memRatio = r.gpuGb !== undefined && t?.gpuGb ? `${(r.gpuGb / t.gpuGb).toFixed(2)}×` : '–';
-    const note = [r.skipped, r.result?.note, r.result && !r.result.finite ? 'NaN/Inf in output' : undefined].filter(Boolean).join('; ');
+    const cuda = r.ep !== 'cuda' ? report.rows.find((c) => c.ep === 'cuda' && c.group === 'main' && c.model === r.model && c.variant === r.variant && c.size === r.size) : undefined;
+    const cudaMs = cuda && ms(cuda);
+    const vsCuda = m !== undefined && cudaMs ? `${(m / cudaMs).toFixed(1)}× the CUDA row` : undefined;
+    const note = [r.skipped, vsCuda, r.result?.note, r.result && !r.result.finite ? 'NaN/Inf in output' : undefined].filter(Boolean).join('; ');
     out.push(`| ${r.model} | ${r.variant} | ${r.size}² | ${r.ep} | ${r.dtype === 'float16' ? 'fp16' : 'fp32'} | ${r.fused ? 'yes' : 'no'} | ${m !== undefined ? `${m.toFixed(1)} (N=${r.result!.stepsMs.length})` : '–'} | ${f(t?.median_ms)} | ${ratio} | ${f(r.gpuGb, 2)} | ${f(t?.gpuGb, 2)} | ${memRatio} | ${r.relL2 === undefined ? '–' : r.relL2.toExponential(1)} | ${f(r.result?.sessionS)} | ${note} |`);
   }
   const missing = report.torchRows.filter((t) => t.error);
