@@ -4,6 +4,7 @@
 //
 //   npx tsx bench/gpu-matrix.ts [--models sd15,sdxl] [--providers cuda,webgpu,cpu] [--budget-s 420]
 //        [--cuda-entry FILE] [--tokenizer DIR] [--python python3] [--work DIR] [--out bench/results]
+//   npx tsx bench/gpu-matrix.ts --specs-only --work DIR    only DIR/specs.json (configs and LinFusion layouts for `make`)
 // Runs on the GPU machine as an esbuild bundle (bench/NOTES.md says how): PyTorch makes the random models with
 // diffusers' own classes (bench/gpu_matrix_torch.py), each of our configurations runs in its own child process
 // (CUDA ones through --cuda-entry, a copy of this bundle beside the onnxruntime-node that has the CUDA
@@ -40,6 +41,7 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench/results' },
     child: { type: 'string' },
     'image-child': { type: 'string' },
+    'specs-only': { type: 'boolean', default: false },
   },
 });
 
@@ -72,9 +74,10 @@ writeFileSync(specsFile, JSON.stringify({
   unets: MODELS,
   linfusion: Object.fromEntries(models.map((m) => [m, linfusionModules(parseUNetConfig(MODELS[m], m))])),
 }));
+if (args['specs-only']) process.exit(0);
 const pythonEnv = { ...process.env, PYTHONUNBUFFERED: '1' };
 const torchScript = resolve(args['torch-script']);
-if (!existsSync(join(work, 'sd15', 'model_index.json'))) {
+if (!existsSync(join(work, 'MADE'))) {
   if (!args.tokenizer) throw new Error('--tokenizer DIR (a CLIP tokenizer folder: vocab.json, merges.txt) is needed to make the SD 1.5 pipeline');
   const t0 = performance.now();
   const made = spawnSync(args.python, [torchScript, 'make', '--out', work, '--tokenizer', resolve(args.tokenizer), '--linfusion-specs', specsFile], { stdio: 'inherit', env: pythonEnv });

@@ -44,7 +44,7 @@ def make(a):
     made = {}
     for name, cfg in specs["unets"].items():
         t0 = time.perf_counter()
-        with torch.device("cuda"):
+        with torch.device(a.device):
             unet = UNet2DConditionModel(**{k: v for k, v in cfg.items() if not k.startswith("_")}).half()
         made[name] = unet
         lf = specs["linfusion"][name]
@@ -54,23 +54,25 @@ def make(a):
         for t in lf["specs"]:
             init = t["init"]
             if init["kind"] == "uniform":
-                v = (torch.rand(t["shape"], device="cuda") * 2 - 1) * init["bound"]
+                v = (torch.rand(t["shape"], device=a.device) * 2 - 1) * init["bound"]
             else:
-                v = (torch.ones if init["kind"] == "ones" else torch.zeros)(t["shape"], device="cuda")
+                v = (torch.ones if init["kind"] == "ones" else torch.zeros)(t["shape"], device=a.device)
             tensors[t["name"]] = v.half().cpu()
         save_file(tensors, os.path.join(folder, "diffusion_pytorch_model.safetensors"))
         json.dump(lf["config"], open(os.path.join(folder, "config.json"), "w"))
         print(f"{name}: random UNet {sum(p.numel() for p in unet.parameters()) / 1e6:.1f} M parameters, LinFusion written in "
               f"{time.perf_counter() - t0:.1f} s", flush=True)
-    made["sdxl"].save_pretrained(os.path.join(a.out, "sdxl-unet"))
-    del made["sdxl"]
-    with torch.device("cuda"):
+        if name != "sd15":
+            unet.save_pretrained(os.path.join(a.out, f"{name}-unet"))
+            del made[name]
+    with torch.device(a.device):
         text = CLIPTextModel(CLIPTextConfig(**SD15_TEXT)).half()
         vae = AutoencoderKL(**SD15_VAE).half()
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=CLIPTokenizer.from_pretrained(a.tokenizer), unet=made["sd15"],
                                    scheduler=EulerDiscreteScheduler(**SCHEDULER), safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
     pipe.save_pretrained(os.path.join(a.out, "sd15"))
+    open(os.path.join(a.out, "MADE"), "w").write("ok\n")
     print(json.dumps({"ok": True}))
 
 
@@ -100,26 +102,29 @@ def set_variant(unet, variant, lf):
 def time_unet(a):
     from diffusers import UNet2DConditionModel
 
+    cuda = a.device == "cuda"
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = True
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     t0 = time.perf_counter()
-    unet = UNet2DConditionModel.from_pretrained(a.unet, torch_dtype=torch.float16).to("cuda").eval()
-    lw, lmap = load_linfusion(a.linfusion, "cuda", torch.float16)
+    unet = UNet2DConditionModel.from_pretrained(a.unet, torch_dtype=torch.float16).to(a.device).eval()
+    lw, lmap = load_linfusion(a.linfusion, a.device, torch.float16)
     cfg = dict(unet.config)
     heads_cfg = json.load(open(os.path.join(a.linfusion, "config.json")))["modules_list"]
     lf = {"ref": FunctionalUNet(lw, cfg, lmap), "map": lmap, "heads": {m["module_name"]: m["heads"] for m in heads_cfg}}
-    torch.cuda.synchronize()
+    sync()
     load_s = time.perf_counter() - t0
     results = []
     for c in json.loads(a.configs):
         variant, size, steps = c["variant"], c["size"], c["steps"]
         inp = load_file(os.path.join(a.work, f"inputs-{a.model}-{size}.safetensors"))
-        feeds = {k: v.to("cuda") for k, v in inp.items()}
+        feeds = {k: v.to(a.device) for k, v in inp.items()}
         added = {"text_embeds": feeds["text_embeds"].half(), "time_ids": feeds["time_ids"].half()} if "text_embeds" in feeds else None
         set_variant(unet, variant, lf)
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
+        if cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
         row = {"model": a.model, "variant": variant, "size": size, "start_ms": now_ms()}
 
         def step():
@@ -131,46 +136,47 @@ def time_unet(a):
                 step()
                 times = []
                 for _ in range(steps):
-                    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                    s.record()
+                    sync()
+                    s = time.perf_counter()
                     step()
-                    e.record()
-                    e.synchronize()
-                    times.append(s.elapsed_time(e))
-            torch.cuda.synchronize()
+                    sync()
+                    times.append((time.perf_counter() - s) * 1000)
             times.sort()
             save_file({"out": out.float().contiguous().cpu()}, os.path.join(a.work, f"torch-{a.model}-{variant}-{size}.safetensors"))
-            row.update(median_ms=times[len(times) // 2], min_ms=times[0], steps=len(times),
-                       allocated_peak_gb=torch.cuda.max_memory_allocated() / 2**30, reserved_peak_gb=torch.cuda.max_memory_reserved() / 2**30,
-                       finite=bool(torch.isfinite(out).all()))
+            row.update(median_ms=times[len(times) // 2], min_ms=times[0], steps=len(times), finite=bool(torch.isfinite(out).all()))
+            if cuda:
+                row.update(allocated_peak_gb=torch.cuda.max_memory_allocated() / 2**30, reserved_peak_gb=torch.cuda.max_memory_reserved() / 2**30)
         except torch.OutOfMemoryError as e:
             row["error"] = f"out of memory: {str(e)[:160]}"
         row["end_ms"] = now_ms()
         results.append(row)
         print(json.dumps(row), flush=True)
-    print(json.dumps({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "load_s": load_s, "results": results}))
+    name = torch.cuda.get_device_name() if cuda else "cpu"
+    print(json.dumps({"device": name, "torch": torch.__version__, "load_s": load_s, "results": results}))
 
 
 def image(a):
     from diffusers import StableDiffusionPipeline
 
     torch.backends.cudnn.benchmark = True
+    cuda = a.device == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     t0 = time.perf_counter()
-    pipe = StableDiffusionPipeline.from_pretrained(a.pipeline, torch_dtype=torch.float16).to("cuda")
+    pipe = StableDiffusionPipeline.from_pretrained(a.pipeline, torch_dtype=torch.float16).to(a.device)
     pipe.set_progress_bar_config(disable=True)
-    torch.cuda.synchronize()
+    sync()
     load_s = time.perf_counter() - t0
     runs = []
     start = now_ms()
     for i in range(a.runs):
-        torch.cuda.synchronize()
+        sync()
         s = time.perf_counter()
         pipe("a lighthouse on a cliff at dusk", height=a.size, width=a.size, num_inference_steps=a.steps, guidance_scale=7.5,
              generator=torch.Generator("cpu").manual_seed(i), output_type="np")
-        torch.cuda.synchronize()
+        sync()
         runs.append((time.perf_counter() - s) * 1000)
     print(json.dumps({"load_s": load_s, "runs_ms": runs, "start_ms": start, "end_ms": now_ms(),
-                      "allocated_peak_gb": torch.cuda.max_memory_allocated() / 2**30}))
+                      "allocated_peak_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else None}))
 
 
 def main():
@@ -180,14 +186,17 @@ def main():
     m.add_argument("--out", required=True)
     m.add_argument("--tokenizer", required=True)
     m.add_argument("--linfusion-specs", required=True)
+    m.add_argument("--device", default="cuda")
     u = sub.add_parser("unet")
     for k in ("--model", "--unet", "--linfusion", "--work", "--configs"):
         u.add_argument(k, required=True)
+    u.add_argument("--device", default="cuda")
     i = sub.add_parser("image")
     i.add_argument("--pipeline", required=True)
     i.add_argument("--size", type=int, default=512)
     i.add_argument("--steps", type=int, default=25)
     i.add_argument("--runs", type=int, default=3)
+    i.add_argument("--device", default="cuda")
     a = p.parse_args()
     {"make": make, "unet": time_unet, "image": image}[a.cmd](a)
 
