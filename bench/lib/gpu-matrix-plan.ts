@@ -66,8 +66,10 @@ export function plan(models: readonly ModelName[], providers: readonly Provider[
   };
   const all = [...SIZES];
   add('main', 'cuda', 'float16', true, [['sd15', ['softmax', 'linfusion', 'agent'], all], ['sdxl', ['softmax', 'linfusion'], all]]);
+  // WebGPU at 1024² first: the WebGPU target is judged there.
+  add('webgpu', 'webgpu', 'float16', false, [['sd15', ['softmax', 'linfusion', 'agent'], [1024]], ['sdxl', ['softmax', 'linfusion'], [1024]]]);
   add('fusion off', 'cuda', 'float16', false, [['sd15', ['softmax'], all], ['sdxl', ['softmax'], [1024]]]);
-  add('webgpu', 'webgpu', 'float16', false, [['sd15', ['softmax', 'linfusion', 'agent'], [512, 1024]], ['sdxl', ['softmax', 'linfusion'], [1024]]]);
+  add('webgpu', 'webgpu', 'float16', false, [['sd15', ['softmax', 'linfusion', 'agent'], [512]]]);
   add('fp32', 'cuda', 'float32', true, [['sd15', ['softmax', 'linfusion'], [512, 1024]]]);
   add('cpu', 'cpu', 'float32', false, [['sd15', ['softmax'], [512]]]);
   return rows;
