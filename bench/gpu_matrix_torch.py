@@ -16,6 +16,7 @@ the caller reads GPU memory for it from the same nvidia-smi log as for its own p
 import argparse
 import json
 import os
+import shutil
 import time
 
 import torch
@@ -24,7 +25,8 @@ from safetensors.torch import load_file, save_file
 from sd_unet_torch import UNet as FunctionalUNet, load_linfusion
 
 SD15_TEXT = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                 max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=768)
+                 max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=768, pad_token_id=49407, bos_token_id=49406,
+                 eos_token_id=49407)
 SD15_VAE = dict(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=[128, 256, 512, 512], layers_per_block=2,
                 down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4, sample_size=512, scaling_factor=0.18215)
 SCHEDULER = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000, steps_offset=1,
@@ -72,6 +74,9 @@ def make(a):
                                    scheduler=EulerDiscreteScheduler(**SCHEDULER), safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
     pipe.save_pretrained(os.path.join(a.out, "sd15"))
+    # transformers 5 saves only tokenizer.json; the studio (and A1111-era folders) read vocab.json + merges.txt.
+    for f in os.listdir(a.tokenizer):
+        shutil.copy(os.path.join(a.tokenizer, f), os.path.join(a.out, "sd15", "tokenizer", f))
     open(os.path.join(a.out, "MADE"), "w").write("ok\n")
     print(json.dumps({"ok": True}))
 
