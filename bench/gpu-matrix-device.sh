@@ -21,6 +21,9 @@ case "${1:-}" in
   bench)
     source .devkit/boot.sh && source "$D/boot-cuda.sh" || exit 1
     cp "$D/gpu-matrix.mjs" /tmp/ort129/gpu-matrix.mjs
+    # the bundle leaves sharp external (native): the CUDA children resolve it beside the CUDA onnxruntime-node
+    mkdir -p /tmp/ort129/node_modules/@img
+    for p in sharp detect-libc semver @img/colour @img/sharp-linux-x64 @img/sharp-libvips-linux-x64; do ln -sfn "$PWD/node_modules/$p" "/tmp/ort129/node_modules/$p"; done
     for i in $(seq 1 90); do [ -f "$W/MADE" ] && break; sleep 1; done
     cat "$W/make.log"
     [ -f "$W/MADE" ] || { echo "the random models are not ready"; exit 1; }

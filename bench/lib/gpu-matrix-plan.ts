@@ -50,6 +50,8 @@ export interface Row {
   fused: boolean;
   /** Which group of the plan: `main` rows are what the issue's targets are judged on. */
   group: 'main' | 'fusion off' | 'webgpu' | 'fp32' | 'cpu';
+  /** 1: runs before the PyTorch side (what the targets need); 2: after it, while the time budget lasts. */
+  phase: 1 | 2;
 }
 
 /** Timed steps after the warm-up: fewer where a step is long. */
@@ -57,21 +59,21 @@ export const stepsFor = (ep: Provider, size: number): number => (ep === 'cpu' ? 
 
 export function plan(models: readonly ModelName[], providers: readonly Provider[]): Row[] {
   const rows: Row[] = [];
-  const add = (group: Row['group'], ep: Provider, dtype: Row['dtype'], fused: boolean, list: [ModelName, VariantName[], number[]][]) => {
+  const add = (phase: Row['phase'], group: Row['group'], ep: Provider, dtype: Row['dtype'], fused: boolean, list: [ModelName, VariantName[], number[]][]) => {
     if (!providers.includes(ep)) return;
     for (const [model, variants, sizes] of list) {
       if (!models.includes(model)) continue;
-      for (const size of sizes) for (const variant of variants) rows.push({ model, variant, size, ep, dtype, fused, group });
+      for (const size of sizes) for (const variant of variants) rows.push({ model, variant, size, ep, dtype, fused, group, phase });
     }
   };
   const all = [...SIZES];
-  add('main', 'cuda', 'float16', true, [['sd15', ['softmax', 'linfusion', 'agent'], all], ['sdxl', ['softmax', 'linfusion'], all]]);
-  // WebGPU at 1024² first: the issue's WebGPU target is judged there.
-  add('webgpu', 'webgpu', 'float16', false, [['sd15', ['softmax', 'linfusion', 'agent'], [1024]], ['sdxl', ['softmax', 'linfusion'], [1024]]]);
-  add('fusion off', 'cuda', 'float16', false, [['sd15', ['softmax'], all], ['sdxl', ['softmax'], [1024]]]);
-  add('webgpu', 'webgpu', 'float16', false, [['sd15', ['softmax', 'linfusion', 'agent'], [512]]]);
-  add('fp32', 'cuda', 'float32', true, [['sd15', ['softmax', 'linfusion'], [512, 1024]]]);
-  add('cpu', 'cpu', 'float32', false, [['sd15', ['softmax'], [512]]]);
+  add(1, 'main', 'cuda', 'float16', true, [['sd15', ['softmax', 'linfusion', 'agent'], all], ['sdxl', ['softmax', 'linfusion'], all]]);
+  // WebGPU at 1024² in the first phase: the issue's WebGPU target (≤ 3× CUDA) is judged there.
+  add(1, 'webgpu', 'webgpu', 'float16', false, [['sd15', ['softmax', 'linfusion'], [1024]]]);
+  add(2, 'fusion off', 'cuda', 'float16', false, [['sd15', ['softmax'], [1024, 2048]], ['sdxl', ['softmax'], [1024]]]);
+  add(2, 'webgpu', 'webgpu', 'float16', false, [['sd15', ['agent'], [1024]], ['sdxl', ['softmax', 'linfusion'], [1024]], ['sd15', ['softmax', 'linfusion', 'agent'], [512]]]);
+  add(2, 'fp32', 'cuda', 'float32', true, [['sd15', ['softmax', 'linfusion'], [512, 1024]]]);
+  add(2, 'cpu', 'cpu', 'float32', false, [['sd15', ['softmax'], [512]]]);
   return rows;
 }
 
