@@ -264,13 +264,13 @@ export function groupNorm(x: T, groups: number, scale: T | undefined, bias: T | 
 }
 
 /**
- * com.microsoft GroupNorm on [N, H, W, C] (CUDA provider only), optionally with SiLU folded in. The
- * scale and bias stay in the graph's float type.
+ * com.microsoft GroupNorm on [N, H, W, C] (CUDA provider only), optionally with SiLU folded in. Its scale
+ * and bias must be float32 whatever the input's type (the CUDA kernel refuses fp16 ones at run time).
  */
 export function groupNormNhwc(x: T, groups: number, scale: T, bias: T, eps: number, silu: boolean): T {
   const c = x.dim(3);
   if (c % groups !== 0) throw new GraphError(`GroupNorm: ${c} channels are not divisible into ${groups} groups (${x})`);
-  return x.graph.node('GroupNorm', [x, scale, bias], [{ dtype: x.dtype, shape: x.shape }], {
+  return x.graph.node('GroupNorm', [x, cast(scale, 'float32'), cast(bias, 'float32')], [{ dtype: x.dtype, shape: x.shape }], {
     activation: attr.int(silu ? 1 : 0),
     channels_last: attr.int(1),
     epsilon: attr.float(eps),

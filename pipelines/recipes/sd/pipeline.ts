@@ -15,7 +15,6 @@ import { ClipTokenizer } from '../../text/clip-tokenizer.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import { getSampler, img2imgStartIndex, type Sampler, type SchedulerConfig } from '../../samplers/index.ts';
 import { Session, tensor, type Provider } from '../../runtime/session.ts';
-import { sessionWithKernels, type FusedKernels } from '../../runtime/kernels.ts';
 import type { ort } from '../../runtime/session.ts';
 import { encodePrompts, type Conditioning, type TextEncoderStage } from './conditioning.ts';
 import { batchRows, combine, promptRows, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
@@ -172,12 +171,11 @@ export class SdPipeline {
     if (!entry) {
       entry = (async () => {
         const variant = phase.build();
-        const build = (kernels?: FusedKernels) => buildUNet(this.sources.unet, this.unetConfig, {
+        const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
           batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
-          dtype: this.o.dtype, selfAttention: variant, kernels,
-        }).graph;
-        const { session } = await sessionWithKernels(build, { providers: this.o.providers });
-        return { session, attention: variant };
+          dtype: this.o.dtype, selfAttention: variant,
+        });
+        return { session: await Session.create(graph, { providers: this.o.providers }), attention: variant };
       })();
       entry.catch(() => this.unetSessions.delete(key));
       this.unetSessions.set(key, entry);
