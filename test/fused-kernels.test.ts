@@ -8,6 +8,8 @@ import { test } from 'node:test';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
 import { buildUNet, UNET_OUTPUT } from '../pipelines/models/unet/unet.ts';
+import { Graph } from '../pipelines/onnx/graph.ts';
+import { groupNormNhwc } from '../pipelines/onnx/ops.ts';
 import { fusedKernels, modelDtype, type FusedKernels } from '../pipelines/runtime/kernels.ts';
 import { Session, tensor } from '../pipelines/runtime/session.ts';
 import { randn } from '../pipelines/random/torch-randn.ts';
@@ -56,11 +58,12 @@ test('the UNet builder emits each fused kernel only when asked, and the plain gr
 
 test('GroupNorm gets float32 scale and bias in an fp16 graph, and the CPU refuses the fused graph by name', { skip }, async () => {
   const { build, feeds } = tinyUNet();
-  const cfg = parseUNetConfig(JSON.parse(readFileSync(fixture('sd15-tiny', 'unet', 'config.json'), 'utf8')));
-  const weights = SafetensorsFile.open(fixture('sd15-tiny', 'unet', 'diffusion_pytorch_model.safetensors'));
-  const ops = (kernels?: FusedKernels) => buildUNet(weights, cfg, { batch: 2, height: SIZE, width: SIZE, dtype: 'float16', kernels }).graph.summary().ops;
-  const fused = ops(fusedKernels('cuda'));
-  assert.equal((fused.Cast ?? 0) - (ops().Cast ?? 0), 2 * fused['com.microsoft.GroupNorm'], 'each GroupNorm casts its scale and bias to float32');
+  const g = new Graph('gn');
+  const x = g.input('x', 'float16', [1, 2, 2, 64]);
+  const half = (name: string) => g.constant('float16', [64], new Uint16Array(64).fill(0x3c00), name);
+  g.output(groupNormNhwc(x, 32, half('scale'), half('bias'), 1e-5, true), 'y');
+  const ops = g.summary().ops;
+  assert.deepEqual([ops.Cast, ops['com.microsoft.GroupNorm']], [2, 1], 'fp16 scale and bias reach the kernel as float32');
   await assert.rejects(Session.create(build(fusedKernels('cuda')), { providers: ['cpu'] }), /Could not find an implementation for (GroupNorm|BiasSplitGelu|BiasAdd)/);
   const plain = await Session.create(build(), { providers: ['cpu'] });
   assert.ok(((await plain.run(feeds))[UNET_OUTPUT].data as Float32Array).every(Number.isFinite));
