@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { GenerateRequestSchema, parseAttentionArg, type Attention, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
 import { UsageError } from './exit-codes.ts';
 import { withEngine } from './engine.ts';
+import { fromImage } from './from-image.ts';
 import { withPreset } from './presets-command.ts';
 
 export const OPTIONS = {
@@ -34,6 +35,10 @@ export const OPTIONS = {
   outpaint: { type: 'string' },
   'hires-fix': { type: 'string' },
   'hires-steps': { type: 'string' },
+  controlnet: { type: 'string', multiple: true },
+  'control-image': { type: 'string', multiple: true },
+  preprocess: { type: 'string', multiple: true },
+  'guess-mode': { type: 'boolean' },
   'pag-scale': { type: 'string' },
   'pag-layers': { type: 'string' },
   heads: { type: 'string' },
@@ -41,6 +46,7 @@ export const OPTIONS = {
   ep: { type: 'string' },
   class: { type: 'string' },
   preset: { type: 'string' },
+  from: { type: 'string' },
   out: { type: 'string', short: 'o' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -50,7 +56,7 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: tru
 
 export const DEFAULT_OUT = 'outputs';
 
-export type GenerateArgs = { help: true } | { help: false; request: GenerateRequest; out: string; json: boolean };
+export type GenerateArgs = { help: true } | { help: false; request: GenerateRequest; out: string; json: boolean; notes?: string[] };
 
 /** Request field → the flag it comes from, for error messages. */
 const FLAG_OF: Record<string, string> = {
@@ -87,6 +93,7 @@ const FLAG_OF: Record<string, string> = {
   'hiresFix.denoise': '--hires-fix',
   'hiresFix.upscaler': '--hires-fix',
   'hiresFix.steps': '--hires-steps',
+  controlNets: '--controlnet',
   'pag.scale': '--pag-scale',
   'pag.layers': '--pag-layers',
   'pag.heads': '--heads',
@@ -168,6 +175,42 @@ class Converter {
     return { scale, layers: layers ?? ['mid'] };
   }
 
+  /**
+   * `--controlnet FILE[:WEIGHT[:START:END]] --control-image IMG [--preprocess canny|softedge|none]`,
+   * repeatable in pairs: the i-th image (and preprocessor, or one for all) goes with the i-th ControlNet.
+   */
+  controlNets(values: Values): GenerateRequestInput['controlNets'] {
+    const nets = values.controlnet ?? [];
+    const images = values['control-image'] ?? [];
+    const preprocess = values.preprocess ?? [];
+    if (!nets.length) {
+      if (images.length) this.problems.push('--control-image needs --controlnet FILE too (one ControlNet per control image)');
+      if (preprocess.length) this.problems.push('--preprocess needs --controlnet FILE and --control-image IMG too');
+      if (values['guess-mode']) this.problems.push('--guess-mode needs --controlnet FILE too');
+      return undefined;
+    }
+    if (images.length !== nets.length) this.problems.push(`--controlnet: ${nets.length} ControlNet(s) but ${images.length} --control-image(s): give one control image after each ControlNet`);
+    if (preprocess.length > 1 && preprocess.length !== nets.length) this.problems.push(`--preprocess: give one for all ControlNets or one per ControlNet (${nets.length}), not ${preprocess.length}`);
+    return nets.map((text, i) => {
+      const parts = text.split(':');
+      const numeric = (p: string | undefined) => p !== undefined && /^[+-]?(?:\d+\.?\d*|\.\d+)$/.test(p);
+      // Trailing numbers are WEIGHT or WEIGHT:START:END; a Windows drive letter ("C:") stays in the file.
+      const tail = parts.length >= 4 && parts.slice(-3).every(numeric) ? 3 : parts.length >= 2 && numeric(parts.at(-1)) ? 1 : 0;
+      const file = parts.slice(0, parts.length - tail).join(':');
+      const [weight, start, end] = parts.slice(parts.length - tail).map(Number);
+      if (tail === 0 && parts.length > 1 && !/^[A-Za-z]:[\\/]/.test(text)) this.problems.push(`--controlnet ${text}: expected FILE[:WEIGHT[:START:END]] with numbers, e.g. --controlnet canny.safetensors:0.8:0:0.6`);
+      return {
+        model: file,
+        image: images[i] ?? '',
+        weight,
+        start,
+        end,
+        preprocess: (preprocess.length === 1 ? preprocess[0] : preprocess[i]) as NonNullable<GenerateRequestInput['controlNets']>[number]['preprocess'],
+        guessMode: values['guess-mode'] || undefined,
+      };
+    });
+  }
+
   /** `--lora FILE_OR_NAME[:WEIGHT]`, repeatable; the weight defaults to 1 (a Windows drive letter is no weight). */
   loras(texts: readonly string[] | undefined): { name: string; weight: number }[] | undefined {
     if (!texts?.length) return undefined;
@@ -196,6 +239,7 @@ function checkPaths(values: Values, att: Attention | undefined): void {
   // --model may also be a bare name looked up in --models-dir; only paths are checked here.
   const model = values.model;
   if (model !== undefined && (/[\\/]/.test(model) || /\.(safetensors|ckpt|pt|pth|bin)$/i.test(model))) paths.push(['--model', model]);
+  (values.controlnet ?? []).forEach((_, i) => paths.push(['--control-image', values['control-image']?.[i]]));
   for (const [flag, path] of paths) {
     if (path !== undefined && !existsSync(path)) throw new UsageError(`${flag}: no file or folder at ${path}`);
   }
@@ -241,7 +285,7 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
   }
   if (values.help) return { help: true };
   values = withPreset(values);
-  if (values.prompt === undefined && values.class === undefined) throw new UsageError('--prompt is required (or --class N for a class-conditional DiT/DiCo model)');
+  if (values.prompt === undefined && values.class === undefined && values.from === undefined) throw new UsageError('--prompt is required (or --class N for a class-conditional DiT/DiCo model)');
 
   const c = new Converter();
   const att = c.attention(values.attention);
@@ -272,10 +316,20 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
     outpaint: c.outpaint(values.outpaint),
     hiresFix: c.hiresFix(values),
     pag: c.pag(values),
+    controlNets: c.controlNets(values),
     attention: att,
     ep: values.ep as GenerateRequestInput['ep'],
     classLabel: c.integer('class', values.class),
   };
+  let notes: string[] | undefined;
+  if (values.from !== undefined) {
+    const given = { model: values.model !== undefined, loras: values.lora !== undefined, embeddings: values.embeddings !== undefined };
+    const restored = await fromImage(values.from, { modelsDir: values['models-dir'], given });
+    notes = restored.notes;
+    // Flags given on the command line override the image's settings.
+    const fields = input as Record<string, unknown>;
+    for (const [key, value] of Object.entries(restored.input)) if (fields[key] === undefined || (key === 'prompt' && values.prompt === undefined)) fields[key] = value;
+  }
   if (values.heads !== undefined && input.pag) {
     try {
       input.pag.heads = await resolveHeads(values);
@@ -289,5 +343,6 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
   const problems = [...c.problems, ...issues.map((i) => describeIssue(i, input))];
   if (problems.length || !parsed.success) throw new UsageError(problems.join('\n'));
   checkPaths(values, att);
-  return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false };
+  for (const u of parsed.data.controlNets ?? []) if (!existsSync(u.model)) throw new UsageError(`--controlnet: no file or folder at ${u.model}`);
+  return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false, ...(notes?.length ? { notes } : {}) };
 }

@@ -1,7 +1,7 @@
 // `studio generate`: validate the options, run the engine with progress and Ctrl-C cancellation,
 // write each image atomically with its metadata, report the files.
 import { statSync } from 'node:fs';
-import { metadataChunks, modelLabel, type GenerationRecord } from '../../pipelines/metadata/generation-metadata.ts';
+import { metadataChunks, recordedFiles, type GenerationRecord } from '../../pipelines/metadata/generation-metadata.ts';
 import { encodePng } from '../../pipelines/metadata/encode-png.ts';
 import { sha256File } from '../../pipelines/metadata/model-hash.ts';
 import type { GenerateRequest, GenerateResult } from '../../pipelines/jobs/api.ts';
@@ -46,10 +46,6 @@ async function hashIfFile(path: string | undefined, bar: ProgressBar | undefined
   return sha256;
 }
 
-function fileRef(name: string, sha256: string | undefined): { name: string; sha256?: string } {
-  return sha256 === undefined ? { name } : { name, sha256 };
-}
-
 const round = (ms: number): number => Math.round(ms * 10) / 10;
 
 export async function generateCommand(argv: string[]): Promise<number> {
@@ -59,6 +55,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   const { request } = args;
+  for (const note of args.notes ?? []) process.stderr.write(`note: ${note}\n`);
   const started = performance.now();
   const target = await OutputTarget.prepare(args.out, request.batch);
 
@@ -80,8 +77,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     for (const note of result.notes ?? []) process.stderr.write(`note: ${note}\n`);
 
     const hashStart = performance.now();
-    const model = fileRef(result.model.name, await hashIfFile(result.model.file, bar));
-    const vae = request.vae === undefined ? undefined : fileRef(modelLabel(request.vae), await hashIfFile(request.vae, bar));
+    const recorded = await recordedFiles(result, request, (path) => hashIfFile(path, bar));
     const hashMs = performance.now() - hashStart;
 
     const writeStart = performance.now();
@@ -95,8 +91,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
         // The studio chunk records what ran, so a re-run does not depend on model defaults.
         request: { ...request, ...result.settings },
         image: { batchIndex: image.batchIndex, seed: image.seed, width: image.width, height: image.height },
-        model,
-        ...(vae ? { vae } : {}),
+        ...recorded,
         ep: result.ep,
         studioVersion: STUDIO_VERSION,
       };

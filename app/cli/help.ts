@@ -11,6 +11,7 @@ Commands:
   presets      List, show, validate plugin presets; import A1111 styles.csv
   heads        List a model's attention heads; search heads to perturb (HeadHunter)
   story        Consistent subjects across scenes (IR-Diffusion) from a STORY.json
+  models       List checkpoints, LoRAs, embeddings, VAEs, ControlNets, upscalers with A1111 hashes
   help [cmd]   Show help for a command
 
 Options:
@@ -57,7 +58,8 @@ img2img:
   --init-image PATH      Start from this image
   --strength S           0 < S <= 1, how much of the image is redrawn (default 0.8)
   --mask PATH            Inpaint: white = repaint, black = keep (SD 1.x/2.x/XL); a mask of
-                         another size is stretched to the image's, with a notice
+                         another size is stretched to the image's, with a notice. Inpainting
+                         checkpoints (9-channel UNets) are recognised and given the mask too
   --mask-blur PX         Soften the mask's edge (default 4); outside it the input is kept exactly
   --inpaint-area whole|masked   masked: redraw only the mask's region (plus --padding PX,
                          default 32) at the full size, then paste it back (A1111's "Only masked")
@@ -70,6 +72,17 @@ Hires fix (A1111's): draw at the base size, upscale, redraw the details:
                          latent (bilinear, default), latent-nearest, latent-bicubic, lanczos
   --hires-steps N        Steps of the second pass (default: --steps)
 
+ControlNet (SD 1.x/2.x/XL; diffusers folders or .safetensors, original or diffusers layout):
+  --controlnet FILE[:WEIGHT[:START:END]]
+                         WEIGHT 0-2 (default 1); START/END: fractions of the steps where it acts
+                         (default 0:1). Repeatable: several ControlNets add up
+  --control-image PATH   The control image of the ControlNet before it (one per --controlnet);
+                         another size is resized to the image's, with a notice
+  --preprocess canny|softedge|none
+                         Make edges from a photo, or use the image as it is (depth, pose, normal
+                         maps); one for all or one per ControlNet (default none)
+  --guess-mode           ControlNet stronger than the prompt (diffusers' guess mode)
+
 Guidance and attention:
   --pag-scale X          Perturbed-attention guidance scale (0 = off)
   --pag-layers L1,L2     UNet layers for PAG, diffusers names: mid, down_blocks.1,
@@ -79,6 +92,9 @@ Guidance and attention:
   --attention KIND       ${attentionCliForms().join(', ')}
                          (default softmax; agent: merge ratios 0-1, agentSteps = share of steps with agents)
   --preset NAME          Apply a style or sampler preset from the plugins folder
+  --from IMAGE.png       Re-run an image made by this studio or A1111: its prompt, seed, steps,
+                         sampler, CFG, size, LoRAs and embeddings; the model and files are found
+                         by their hashes in --models-dir (A1111/ComfyUI layout). Flags override
 
 Runtime and output:
   --ep NAME              Execution provider: ${EXECUTION_PROVIDERS.join(' | ')} (default cpu)

@@ -16,6 +16,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   presets: async (argv) => (await import('./presets-command.ts')).presetsCommand(argv),
   worker: async (argv) => (await import('./worker-command.ts')).workerCommand(argv),
   queue: async (argv) => (await import('./queue-command.ts')).queueCommand(argv),
+  models: async (argv) => (await import('./models-command.ts')).modelsCommand(argv),
 };
 
 // Help text of the commands that keep theirs beside them is loaded on `studio help <command>`.
@@ -24,6 +25,7 @@ const LAZY_HELP: Record<string, () => Promise<string>> = {
   presets: async () => (await import('./presets-command.ts')).PRESETS_HELP,
   worker: async () => (await import('./worker-command.ts')).WORKER_HELP,
   queue: async () => (await import('./queue-command.ts')).QUEUE_HELP,
+  models: async () => (await import('./models-command.ts')).MODELS_HELP,
 };
 const HELP: Record<string, string> = { generate: GENERATE_HELP, serve: SERVE_HELP };
 

@@ -3,7 +3,7 @@
 // folder and the models folder, and tells listeners what changed through typed events.
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { modelLabel } from '../../pipelines/metadata/generation-metadata.ts';
+import { modelLabel, recordedFiles } from '../../pipelines/metadata/generation-metadata.ts';
 import { sha256File } from '../../pipelines/metadata/model-hash.ts';
 import type { GenerateRequest, GenerateResult, JobProgress, Rgb8 } from '../../pipelines/jobs/api.ts';
 import type { EventName, EventOf, HeadWeight, ParsedParamsOf, Preview, ResultOf } from '../../pipelines/jobs/api-studio.ts';
@@ -105,8 +105,9 @@ export class Studio implements StudioApi {
   }
 
   async listModels(): Promise<ResultOf<'listModels'>> {
-    const { models, embedded, defaultModel } = await this.catalog.submit({ kind: 'models.scan', dir: this.o.modelsDir });
-    return { modelsDir: this.o.modelsDir, models, embedded, defaultModel };
+    // Hashed through the hash cache: the first listing of a large folder reads every file once.
+    const { models, embedded, defaultModel, library } = await this.catalog.submit({ kind: 'models.scan', dir: this.o.modelsDir, library: true, hashes: true });
+    return { modelsDir: this.o.modelsDir, models, embedded, defaultModel, library: library?.entries ?? [] };
   }
 
   async listHeads({ model }: ParsedParamsOf<'listHeads'>): Promise<ResultOf<'listHeads'>> {
@@ -213,12 +214,12 @@ export class Studio implements StudioApi {
       throw e;
     }
     checkResult(result, payload.request);
-    const model = { name: result.model.name, ...(result.model.file ? { sha256: await this.hash(result.model.file) } : {}) };
+    const files = await recordedFiles(result, payload.request, (file) => this.hash(file));
     // The PNG records the settings the engine used for the fields the request left to the model.
     const request = { ...payload.request, ...result.settings };
     const names: string[] = [];
     for (const image of result.images) {
-      const entry = await this.outputs.save(image, { request, model, ep: result.ep, studioVersion: this.o.version });
+      const entry = await this.outputs.save(image, { request, ...files, ep: result.ep, studioVersion: this.o.version });
       names.push(entry.name);
       this.emit('image', entry);
     }

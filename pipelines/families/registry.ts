@@ -89,6 +89,7 @@ export function checkRequest(family: ModelFamily, probe: ModelProbe, request: Ge
   if (request.sampler !== undefined && family.samplers && !family.samplers.includes(request.sampler)) refuse(`sampler ${request.sampler}`);
   if (request.mask !== undefined && !m.inpaint) refuse('inpainting (--mask)');
   if (request.outpaint !== undefined && !m.inpaint) refuse('outpainting (--outpaint)');
+  if (request.controlNets !== undefined && !m.controlNet) refuse('ControlNet (--controlnet)');
   if (request.hiresFix !== undefined && !m.hiresFix) refuse('the hires fix (--hires-fix)');
   if (request.initImage !== undefined && !m.img2img) refuse('img2img (--init-image)');
   if (!m.attention.includes(request.attention.kind)) refuse(`--attention ${request.attention.kind}`);

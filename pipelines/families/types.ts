@@ -34,6 +34,13 @@ export interface FamilyMethods {
   img2img: boolean;
   /** Inpainting over an init image with a mask (masked latent blending). */
   inpaint: boolean;
+  /**
+   * Inpainting checkpoints: UNets whose conv_in also takes the mask and the masked image's latents
+   * (9 channels), recognised from the weights and used with the mask whenever one is given.
+   */
+  inpaintCheckpoints?: boolean;
+  /** ControlNets made for this family (diffusers folders and single files). */
+  controlNet?: boolean;
   /** A1111's hires fix: draw small, upscale, img2img at the larger size. */
   hiresFix: boolean;
   /** Class-conditional: draws a class label, not a prompt. */

@@ -103,6 +103,29 @@ export const LoraRefSchema = z.object({
 });
 export type LoraRef = z.infer<typeof LoraRefSchema>;
 
+/** How a control image is prepared: edges found here (canny, soft edges) or used as it is (depth, pose, normal maps). */
+export const CONTROL_PREPROCESSORS = ['none', 'canny', 'softedge'] as const;
+export type ControlPreprocessor = (typeof CONTROL_PREPROCESSORS)[number];
+
+const fraction = z.number({ error: 'must be a number' }).min(0, { error: 'must be from 0 to 1' }).max(1, { error: 'must be from 0 to 1' });
+
+/** One ControlNet with its control image (A1111's ControlNet unit). */
+export const ControlNetUnitSchema = z
+  .object({
+    /** A diffusers ControlNet folder or a .safetensors file (diffusers or original layout). */
+    model: z.string().min(1, { error: 'give a ControlNet file or folder' }),
+    image: z.string().min(1, { error: 'give a control image' }),
+    weight: z.number({ error: 'must be a number' }).min(0, { error: 'must be from 0 to 2' }).max(2, { error: 'must be from 0 to 2' }).default(1),
+    /** The fraction of the steps where it starts and stops acting. */
+    start: fraction.default(0),
+    end: fraction.default(1),
+    preprocess: z.enum(CONTROL_PREPROCESSORS, { error: `must be one of: ${CONTROL_PREPROCESSORS.join(' ')}` }).default('none'),
+    /** diffusers' guess mode: no prompt needed; residuals ramp from 0.1 to 1 and skip the negative branch. */
+    guessMode: z.boolean().default(false),
+  })
+  .refine((u) => u.start < u.end, { error: 'start must be below end (fractions of the steps)', path: ['start'] });
+export type ControlNetUnit = z.output<typeof ControlNetUnitSchema>;
+
 export const GenerateRequestSchema = z
   .object({
     /** Checkpoint file or diffusers folder, or a name found in `modelsDir`; absent: the default model. */
@@ -150,6 +173,8 @@ export const GenerateRequestSchema = z
     outpaint: OutpaintSchema.optional(),
     hiresFix: HiresFixSchema.optional(),
     pag: PagSchema.optional(),
+    /** ControlNets, each with its control image; several act at once (their residuals add up). */
+    controlNets: z.array(ControlNetUnitSchema).min(1).max(8, { error: 'at most 8 ControlNets' }).optional(),
     attention: AttentionSchema.default({ kind: 'softmax' }),
     ep: z.enum(EXECUTION_PROVIDERS, { error: `must be one of: ${EXECUTION_PROVIDERS.join(' ')}` }).default('cpu'),
     /** A1111's convention: 1 = the last layer (no skip), 2 = the penultimate, … */
@@ -253,6 +278,10 @@ export interface GenerateResult {
     file?: string;
     family?: string;
   };
+  /** LoRA files merged, by the name their prompt tag uses: hashed for A1111's `Lora hashes`. */
+  loras?: { name: string; file: string; weight: number }[];
+  /** Textual-inversion files the prompt or negative called: hashed for A1111's `TI hashes`. */
+  embeddings?: { name: string; file: string }[];
   /** The execution provider that actually ran. */
   ep: string;
   /** Milliseconds by phase. */

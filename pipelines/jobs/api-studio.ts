@@ -8,6 +8,7 @@ import { RedisQueueViewSchema } from './api-redis.ts';
 import { GenerateRequestSchema, HeadWeightSchema, MAX_SEED, SAMPLER_NAMES, type HeadWeight } from './api-generate.ts';
 import { HeadLayerSchema, type HeadLayer } from './api-heads.ts';
 import { EmbeddedModelSchema, ModelEntrySchema, type EmbeddedModel, type ModelEntry } from './api-models.ts';
+import { ImageFilesSchema, LibraryEntrySchema } from './api-library.ts';
 import { BoxSchema, type BoxView } from './api-story.ts';
 
 export { BoxSchema, EmbeddedModelSchema, HeadLayerSchema, HeadWeightSchema, ModelEntrySchema };
@@ -32,6 +33,7 @@ export const ImportedSettingsSchema = z.object({
   modelHash: z.string().optional(),
   denoisingStrength: z.number().optional(),
   clipSkip: z.number().optional(),
+  files: ImageFilesSchema.optional(),
 });
 export type ImportedSettingsView = z.infer<typeof ImportedSettingsSchema>;
 
@@ -222,6 +224,8 @@ export const apiMethods = {
       embedded: z.array(EmbeddedModelSchema).optional(),
       /** The shipped model a request without a model draws with. */
       defaultModel: z.string().optional(),
+      /** Every file of the models folder with its A1111 hash: images find their model, LoRAs and embeddings here. */
+      library: z.array(LibraryEntrySchema).optional(),
     }),
   },
   listHeads: {

@@ -10,6 +10,7 @@ import { StoryJobSchema, type StoryOutput } from './api-story.ts';
 
 export * from './api-generate.ts';
 export * from './api-heads.ts';
+export * from './api-library.ts';
 export * from './api-models.ts';
 export * from './api-story.ts';
 

@@ -41,7 +41,7 @@ const RUNNERS: { [K in keyof JobResults]: Runner<K> } = {
   'heads.effects': async (job, l) => (await headTools()).headEffects(job, { signal: l.signal, progress: (step, total) => l.progress({ phase: 'head effects', step, total }) }),
   'heads.search': async (job, l) => (await headTools()).headSearch(job, { signal: l.signal, progress: (step, total) => l.progress({ phase: 'HeadHunter', step, total }) }),
   story: async (job, l) => (await import('./story.ts')).runStoryJob(job, { signal: l.signal, onProgress: (p) => l.progress(p) }),
-  'models.scan': async (job) => (await import('../families/scan.ts')).modelCatalog(job.dir),
+  'models.scan': async (job, l) => (await import('../library/catalog.ts')).modelsScan(job, { progress: (step, total) => l.progress({ phase: 'hash', step, total }) }),
 };
 
 /** Runs one validated job. */

@@ -6,6 +6,8 @@ import { checkRequest, resolveModel } from '../families/registry.ts';
 import { providersFor } from '../families/results.ts';
 import type { GenerateOptions, GenerateRequest, GenerateResult } from '../jobs/api.ts';
 import { extractLoraTags, resolveLoras } from '../lora/library.ts';
+import { modelLabel } from '../metadata/generation-metadata.ts';
+import { embeddingsUsed } from '../text/embeddings.ts';
 import { providerOrCpu } from '../runtime/providers.ts';
 
 export async function runGenerate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
@@ -24,5 +26,13 @@ export async function runGenerate(request: GenerateRequest, options: GenerateOpt
   const loadMs = performance.now() - t0;
   const result = await family.generate(pipeline, probe, asked, options);
   const notes = [...(ep.note ? [ep.note] : []), ...(result.notes ?? [])];
-  return { ...result, timings: { ...result.timings, load: loadMs }, ...(notes.length ? { notes } : {}) };
+  const files = usedFiles(asked, loras.map((l) => l.path));
+  return { ...result, ...files, timings: { ...result.timings, load: loadMs }, ...(notes.length ? { notes } : {}) };
+}
+
+/** The LoRA and embedding files a run used, named as the prompt names them (what A1111's hashes are keyed by). */
+function usedFiles(asked: GenerateRequest, loraFiles: string[]): Pick<GenerateResult, 'loras' | 'embeddings'> {
+  const loras = (asked.loras ?? []).map((ref, i) => ({ name: modelLabel(ref.name), file: loraFiles[i], weight: ref.weight }));
+  const embeddings = asked.embeddingsDir ? embeddingsUsed(asked.embeddingsDir, [asked.prompt, asked.negative]).map((file) => ({ name: modelLabel(file), file })) : [];
+  return { ...(loras.length ? { loras } : {}), ...(embeddings.length ? { embeddings } : {}) };
 }

@@ -20,6 +20,7 @@ export function generateParams(form: GenerateForm, heads: HeadSelection): Params
     attention: form.attention === 'linfusion' ? { kind: 'linfusion', path: form.linfusionPath } : { kind: form.attention },
   };
   if (form.model) request.model = form.model;
+  if (form.embeddingsDir) request.embeddingsDir = form.embeddingsDir;
   if (form.seedMode !== 'random') request.seed = form.seed;
   if (form.pagScale > 0) {
     const layers = weights.length ? heads.selectedLayerNames() : DEFAULT_PAG_LAYERS;

@@ -2,6 +2,7 @@
 // (queue, progress, new images, engine restarts) and lands here; components read it and call actions.
 import type { EmbeddedModel, EventOf, GalleryImage, JobView, ModelEntry, Preview, ResultOf } from '../../pipelines/jobs/api-studio.ts';
 import { MAX_DROPPED_FILE_BYTES } from '../../pipelines/jobs/api-limits.ts';
+import type { LibraryEntry } from '../../pipelines/jobs/api-library.ts';
 import { ApiClient } from './api-client.ts';
 import { GenerateForm } from './form.svelte.ts';
 import { HeadSelection } from './heads.svelte.ts';
@@ -26,6 +27,8 @@ export class StudioState {
   readonly heads = new HeadSelection();
   info = $state<ResultOf<'info'> | undefined>(undefined);
   models = $state.raw<ModelEntry[]>([]);
+  /** Every file of the models folder with its hash (images find their model, LoRAs and embeddings here). */
+  library = $state.raw<LibraryEntry[]>([]);
   /** Models shipped inside the studio, with the settings they draw with. */
   embedded = $state.raw<EmbeddedModel[]>([]);
   /** The shipped model used when none is chosen. */
@@ -76,6 +79,7 @@ export class StudioState {
       this.info = info;
       this.models = models.models;
       this.embedded = models.embedded ?? [];
+      this.library = models.library ?? [];
       this.defaultModel = models.defaultModel;
       this.queue = queue.jobs;
       this.gallery = gallery.images;
@@ -148,7 +152,7 @@ export class StudioState {
     const model = this.form.model;
     // Models shipped with the studio are recalled by name, as the picker lists them.
     const shipped = this.embedded.map((e): ModelEntry => ({ name: e.name, path: e.name, kind: 'folder', methods: [], sizeBytes: 0 }));
-    const notes = recall(this.form, source, [...this.models, ...shipped]);
+    const notes = recall(this.form, source, [...this.models, ...shipped], this.library);
     const heads = recalledHeads(source.request);
     if (heads) this.heads.apply(heads);
     if (this.form.model !== model) void this.loadHeads();

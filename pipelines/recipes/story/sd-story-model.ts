@@ -6,6 +6,7 @@ import type { StoryGraphOptions } from '../../attention/reposition.ts';
 import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import { tensor } from '../../runtime/session.ts';
+import { BadRequestError } from '../../jobs/api.ts';
 import { getSampler, type SchedulerConfig } from '../../samplers/index.ts';
 import type { ClipTokenizer } from '../../text/clip-tokenizer.ts';
 import { tokenizeWeighted } from '../../text/prompt-weights.ts';
@@ -24,6 +25,7 @@ const LATENT_SCALE = 8;
 
 /** The story model of a loaded SD pipeline (released with it). */
 export function sdStoryModel(sd: SdPipeline, o: SdLoadOptions = {}): StoryModel {
+  if (sd.inpaintingUNet) throw new BadRequestError(`${sd.sources.path}: an inpainting checkpoint (its UNet also takes a mask) cannot draw stories; use the model's regular checkpoint`);
   return new SdStoryModel(sd, o);
 }
 
@@ -70,7 +72,7 @@ class SdStoryModel implements StoryModel {
   }
 
   private latent(story: Story): { channels: number; height: number; width: number } {
-    return { channels: this.sd.unetConfig.inChannels, height: story.height! / LATENT_SCALE, width: story.width! / LATENT_SCALE };
+    return { channels: this.sd.latentChannels, height: story.height! / LATENT_SCALE, width: story.width! / LATENT_SCALE };
   }
 
   denoiser(story: Story): StoryDenoiser {
