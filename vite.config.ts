@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
 export default defineConfig({
-  root: 'renderer',
+  // From this file, not the working directory: `studio serve` builds the UI wherever it is started.
+  root: fileURLToPath(new URL('./renderer', import.meta.url)),
   base: './',
   plugins: [svelte({ configFile: fileURLToPath(new URL('./svelte.config.js', import.meta.url)) })],
   build: {

@@ -7,7 +7,7 @@ import { TARGETS } from './targets.ts';
 const [name, inputs, seed, hangMs, seconds] = process.argv.slice(2);
 const target = TARGETS.find((t) => t.name === name);
 if (!target) throw new Error(`no fuzz target "${name}"`);
-const stats = runCampaign(target, {
+const stats = await runCampaign(target, {
   inputs: Number(inputs),
   seed: Number(seed),
   hangMs: Number(hangMs),
@@ -19,5 +19,5 @@ const stats = runCampaign(target, {
     writeFileSync(new URL(`${name.replace(/[^\w.-]+/g, '-')}-${seed}-${i}.bin`, dir), typeof input === 'string' ? Buffer.from(input, 'utf8') : (input as Uint8Array));
   },
 });
-const maxRssMiB = process.resourceUsage().maxRSS / 1024;
+const maxRssMiB = target.serverPeakRssMiB?.() ?? process.resourceUsage().maxRSS / 1024;
 process.stdout.write(`result ${JSON.stringify({ ...stats, maxRssMiB })}\n`);

@@ -45,7 +45,17 @@ function sampleOf(input: unknown): { sample: string; length: number } {
   return { sample: Buffer.from(b.subarray(0, 2048)).toString('base64'), length: b.length };
 }
 
-export function runCampaign<T>(target: FuzzTarget<T>, o: CampaignOptions): CampaignStats {
+/** Runs the campaign; a live target's server is started first and stopped after, whatever happens. */
+export async function runCampaign<T>(target: FuzzTarget<T>, o: CampaignOptions): Promise<CampaignStats> {
+  await target.start?.();
+  try {
+    return await campaign(target, o);
+  } finally {
+    await target.stop?.();
+  }
+}
+
+async function campaign<T>(target: FuzzTarget<T>, o: CampaignOptions): Promise<CampaignStats> {
   const rng = new Rng(o.seed);
   const seeds = target.seeds();
   const corpus: T[] = [...seeds];
@@ -64,7 +74,9 @@ export function runCampaign<T>(target: FuzzTarget<T>, o: CampaignOptions): Campa
     const started = performance.now();
     let error: unknown;
     try {
-      target.run(input);
+      // Only a live target returns a promise; the parsers run synchronously, with no await per input.
+      const pending = target.run(input);
+      if (pending) await pending;
     } catch (e) {
       error = e;
     }

@@ -23,16 +23,10 @@ import { z } from 'zod';
 import { PromptError, parsePromptAttention } from '../pipelines/text/prompt-weights.ts';
 import { Pickler, bytes, f32Tensor, writePt } from '../test/torch-pt-writer.ts';
 import { mutateBytes, mutateText, type Rng } from './mutate.ts';
+import type { FuzzTarget } from './fuzz-target.ts';
+import { wsFrameTarget, wsLiveMessageTarget } from './ws-frames.ts';
 
-export interface FuzzTarget<T = unknown> {
-  name: string;
-  seeds: () => T[];
-  arbitrary: fc.Arbitrary<T>;
-  mutate: (rng: Rng, input: T, seeds: readonly T[]) => T;
-  run: (input: T) => void;
-  /** The parser's own refusals (a clear message); any other error is a crash. */
-  expected: (e: unknown) => boolean;
-}
+export type { FuzzTarget } from './fuzz-target.ts';
 
 const MAX_TEXT = 1_200_000;
 const MAX_BYTES = 2_000_000;
@@ -86,6 +80,22 @@ const pngSeeds = [
   png([{ type: 'zTXt', data: new Uint8Array([...Buffer.from('parameters\0\0'), ...deflateSync(Buffer.from(a1111Seed))]) }]),
 ];
 
+/** Around the 8 MiB per-file budget, and far over it. */
+const BOMB_LENGTHS = [8 * 2 ** 20 - 1, 8 * 2 ** 20, 8 * 2 ** 20 + 1, 16 * 2 ** 20, 40_000_000];
+const bombs = new Map<number, Buffer>();
+
+/**
+ * `length` bytes of 'a', deflated; the large ones are made once (deflating 40 MB for every bomb made
+ * the fuzzer, not the parser, the largest user of memory in the PNG campaign).
+ */
+function deflatedRun(length: number): Buffer {
+  const cached = bombs.get(length);
+  if (cached) return cached;
+  const deflated = deflateSync(Buffer.alloc(length, 0x61), { level: 1 });
+  if (BOMB_LENGTHS.includes(length)) bombs.set(length, deflated);
+  return deflated;
+}
+
 /** Mutates a PNG either as raw bytes (CRCs break) or chunk by chunk with CRCs recomputed (parsers see the edit). */
 function mutatePng(rng: Rng, input: Uint8Array, seeds: readonly Uint8Array[]): Uint8Array {
   if (rng.chance(0.3)) return mutateBytes(rng, input, seeds, MAX_BYTES);
@@ -98,9 +108,8 @@ function mutatePng(rng: Rng, input: Uint8Array, seeds: readonly Uint8Array[]): U
   const i = rng.int(chunks.length);
   if (rng.chance(0.2)) {
     // A compressed text chunk of a long repetitive text: per-file inflation limits are what this tests.
-    const text = 'parameters\0\0';
-    const body = Buffer.alloc(1 + rng.int(rng.chance(0.1) ? 40_000_000 : 100_000), 0x61);
-    chunks.splice(i, 0, { type: 'zTXt', data: new Uint8Array([...Buffer.from(text), ...deflateSync(body, { level: 1 })]) });
+    const length = rng.chance(0.1) ? rng.pick(BOMB_LENGTHS) : 1 + rng.int(100_000);
+    chunks.splice(i, 0, { type: 'zTXt', data: new Uint8Array(Buffer.concat([Buffer.from('parameters\0\0'), deflatedRun(length)])) });
   } else if (chunks[i].type !== 'IHDR') {
     chunks[i] = { type: chunks[i].type, data: mutateBytes(rng, chunks[i].data, [], MAX_BYTES) };
   }
@@ -220,7 +229,7 @@ export const batchTarget: FuzzTarget<string> = {
   },
 };
 
-// ---- WebSocket API messages (parsing and validation layer only; no live server phase yet) -------------
+// ---- WebSocket API messages (parsing and validation; the live phases are in ws-frames.ts) -------------
 
 const wsSeeds = [
   JSON.stringify({ type: 'call', id: 1, method: 'generate', params: { prompt: 'a cat', steps: 4, seed: 1 } }),
@@ -240,4 +249,17 @@ export const wsMessageTarget = jsonTarget(
   none,
 );
 
-export const TARGETS = [a1111Target, promptTarget, pngTarget, safetensorsTarget, pickleTarget, ptFileTarget, presetTarget, storyTarget, batchTarget, wsMessageTarget] as unknown as FuzzTarget<unknown>[];
+export const TARGETS = [
+  a1111Target,
+  promptTarget,
+  pngTarget,
+  safetensorsTarget,
+  pickleTarget,
+  ptFileTarget,
+  presetTarget,
+  storyTarget,
+  batchTarget,
+  wsMessageTarget,
+  wsLiveMessageTarget(wsMessageTarget),
+  wsFrameTarget,
+] as unknown as FuzzTarget<unknown>[];

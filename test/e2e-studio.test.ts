@@ -12,6 +12,7 @@ import { embeddedModels } from '../pipelines/families/scan.ts';
 import { writeSafetensors } from '../pipelines/io/safetensors.ts';
 import { encodePng } from '../pipelines/metadata/encode-png.ts';
 import { readImageMetadata } from '../pipelines/metadata/read-metadata.ts';
+import { MAX_DROPPED_FILE_BYTES } from '../pipelines/jobs/api-limits.ts';
 import { browserSkipReason, openStudio, studioPerSuite, type Studio } from './e2e-harness.ts';
 
 const skip = browserSkipReason();
@@ -238,6 +239,32 @@ describe('studio in Chromium', { skip }, () => {
     await alert.getByText('"plain.png" is a PNG without generation settings', { exact: false }).waitFor();
     assert.equal(await field('Prompt').inputValue(), before);
     await s.screenshot('studio-drop-error');
+    const dismiss = alert.getByRole('button', { name: 'Dismiss message' });
+    while ((await dismiss.count()) > 0) await dismiss.first().click();
+  });
+
+  test('a dropped file over the size limit is refused in the page, before it is encoded or sent', async () => {
+    // The page's API socket opened with the page: its frames are watched through the DevTools protocol.
+    const sent: string[] = [];
+    const cdp = await s.page.context().newCDPSession(s.page);
+    cdp.on('Network.webSocketFrameSent', (e) => sent.push(e.response.payloadData));
+    await cdp.send('Network.enable');
+    const calls = () => sent.filter((f) => f.includes('readImageMetadata')).length;
+    // Made in the page: a file one byte over the limit (the UI once base64-encoded drops of any size).
+    const dataTransfer = await s.page.evaluateHandle((bytes) => {
+      const dt = new (globalThis as unknown as BrowserGlobals).DataTransfer();
+      dt.items.add(new File([new Uint8Array(bytes)], 'huge.png', { type: 'image/png' }));
+      return dt;
+    }, MAX_DROPPED_FILE_BYTES + 1);
+    await s.page.dispatchEvent('main', 'dragover', { dataTransfer });
+    await s.page.dispatchEvent('main', 'drop', { dataTransfer });
+    const alert = s.page.getByRole('alert');
+    await alert.getByText(`"huge.png" is 32 MiB; the studio reads settings from PNGs up to ${MAX_DROPPED_FILE_BYTES / 2 ** 20} MiB.`).waitFor();
+    // A drop under the limit is sent, so the frames are being watched; the big one never was.
+    await drop('plain.png', await pngWith([]), 'image/png');
+    await alert.getByText('"plain.png" is a PNG without generation settings', { exact: false }).waitFor();
+    assert.equal(calls(), 1);
+    await cdp.detach();
     const dismiss = alert.getByRole('button', { name: 'Dismiss message' });
     while ((await dismiss.count()) > 0) await dismiss.first().click();
   });

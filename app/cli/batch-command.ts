@@ -16,9 +16,9 @@ import { runRemoteBatch } from '../../pipelines/jobs/redis/batch.ts';
 import { cancelOnSignals } from './cancel-on-signals.ts';
 import { connectForCommand, REDIS_OPTIONS, redisTarget, type RedisTarget } from './redis-args.ts';
 import { EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, UsageError } from './exit-codes.ts';
-import { DEFAULT_OUT, OPTIONS as GENERATE_OPTIONS, parseGenerateArgs } from './generate-args.ts';
+import { DEFAULT_OUT, OPTIONS as GENERATE_OPTIONS, parseGenerateArgs, parseProgressMode } from './generate-args.ts';
 import { pluginDiscovery } from './presets-command.ts';
-import { ProgressBar } from './progress-bar.ts';
+import { progressOnStderr, type ProgressMode } from './progress-report.ts';
 import { STUDIO_VERSION } from './version.ts';
 
 export const BATCH_HELP = `Usage: studio batch [FILE] [generate options] [--x NAME=V1,V2,…] [--y NAME=V1,…] --out DIR
@@ -52,11 +52,12 @@ Batch options:
                          --detach later to collect the images
   --preset NAME          A style and/or sampler preset applied to every row (rows may set their own)
   --json                 Print a summary as JSON on stdout: files, seeds, job ids, timings
+  --progress MODE        bar, lines ("images 3/20", one per image) or none; default bar on a
+                         terminal, lines otherwise
   -h, --help             Show this help
 
 Images are named NNNNN-SEED-ID.png (ID: the start of the job's id, a hash of its full request). A row
 without a seed gets one derived from its settings, so reruns and sweeps are reproducible.
-A progress bar with ETA is drawn on stderr when it is a terminal.
 
 Exit codes: 0 all done, 1 some images failed, 2 bad usage (every bad row is listed with its line),
 130 cancelled (what was finished is kept).
@@ -72,7 +73,7 @@ const BATCH_OPTIONS = {
 } as const;
 
 /** Options that are the batch's own, not defaults for the rows. */
-const NOT_ROW_DEFAULTS = new Set(['out', 'json', 'help', 'x', 'y', 'workers', 'redis', 'queue', 'detach']);
+const NOT_ROW_DEFAULTS = new Set(['out', 'json', 'progress', 'help', 'x', 'y', 'workers', 'redis', 'queue', 'detach']);
 const ROW_OPTIONS = new Set(Object.keys(GENERATE_OPTIONS).filter((k) => !NOT_ROW_DEFAULTS.has(k)));
 
 /** parseArgs reads `--seed -1` as a flag `-1`; a negative number after a value option is its value. */
@@ -97,6 +98,7 @@ interface BatchArgs {
   defaults: Record<string, string>;
   redis?: RedisTarget;
   detach: boolean;
+  progress?: ProgressMode;
 }
 
 function parseBatchArgs(argv: string[]): BatchArgs | 'help' {
@@ -127,7 +129,8 @@ function parseBatchArgs(argv: string[]): BatchArgs | 'help' {
   const redis = values.redis === undefined ? undefined : redisTarget(values);
   const defaults: Record<string, string> = {};
   for (const [k, v] of Object.entries(values)) if (ROW_OPTIONS.has(k) && typeof v === 'string') defaults[k] = v;
-  return { file: positionals[0], out: values.out ?? DEFAULT_OUT, json: values.json ?? false, workers, x, y, defaults, redis, detach: values.detach ?? false };
+  const progress = parseProgressMode(values.progress);
+  return { file: positionals[0], out: values.out ?? DEFAULT_OUT, json: values.json ?? false, workers, x, y, defaults, redis, detach: values.detach ?? false, progress };
 }
 
 /** Each engine host loads the model: refuse more hosts than the memory holds. */
@@ -237,7 +240,7 @@ export async function batchCommand(argv: string[]): Promise<number> {
   const started = performance.now();
   const controller = new AbortController();
   const stopListening = cancelOnSignals(controller, '; finished images are kept');
-  const bar = ProgressBar.forStderr();
+  const bar = progressOnStderr(args.progress);
   let done = 0;
   let made = 0;
   let total = plan.jobs.length;

@@ -2,8 +2,9 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
-import { GenerateRequestSchema, parseAttentionArg, type Attention, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
+import { GenerateRequestSchema, parseAttentionArg, PreviewOptionsSchema, type Attention, type PreviewOptions, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
 import { UsageError } from './exit-codes.ts';
+import { PROGRESS_MODES, type ProgressMode } from './progress-report.ts';
 import { withEngine } from './engine.ts';
 import { fromImage } from './from-image.ts';
 import { withPreset } from './presets-command.ts';
@@ -39,6 +40,13 @@ export const OPTIONS = {
   'control-image': { type: 'string', multiple: true },
   preprocess: { type: 'string', multiple: true },
   'guess-mode': { type: 'boolean' },
+  hires: { type: 'string' },
+  'hires-mode': { type: 'string' },
+  'hires-strengths': { type: 'string' },
+  'keep-stages': { type: 'boolean' },
+  previews: { type: 'string' },
+  'preview-every': { type: 'string' },
+  taesd: { type: 'string' },
   'pag-scale': { type: 'string' },
   'pag-layers': { type: 'string' },
   heads: { type: 'string' },
@@ -49,6 +57,7 @@ export const OPTIONS = {
   from: { type: 'string' },
   out: { type: 'string', short: 'o' },
   json: { type: 'boolean' },
+  progress: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -56,7 +65,18 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: tru
 
 export const DEFAULT_OUT = 'outputs';
 
-export type GenerateArgs = { help: true } | { help: false; request: GenerateRequest; out: string; json: boolean; notes?: string[] };
+/** `--previews DIR`: where step previews go; absent: the engine draws none. */
+export interface PreviewArgs {
+  dir?: string;
+  options: PreviewOptions;
+}
+
+export type GenerateArgs = { help: true } | { help: false; request: GenerateRequest; out: string; json: boolean; notes?: string[]; previews: PreviewArgs; progress?: ProgressMode };
+/** `--progress lines|bar|none`; absent: chosen by whether stderr is a terminal. */
+export function parseProgressMode(text: string | undefined): ProgressMode | undefined {
+  if (text === undefined || (PROGRESS_MODES as readonly string[]).includes(text)) return text as ProgressMode | undefined;
+  throw new UsageError(`--progress: expected one of ${PROGRESS_MODES.join(', ')}, got ${JSON.stringify(text)}`);
+}
 
 /** Request field → the flag it comes from, for error messages. */
 const FLAG_OF: Record<string, string> = {
@@ -94,6 +114,11 @@ const FLAG_OF: Record<string, string> = {
   'hiresFix.upscaler': '--hires-fix',
   'hiresFix.steps': '--hires-steps',
   controlNets: '--controlnet',
+  hires: '--hires',
+  'hires.width': '--hires',
+  'hires.height': '--hires',
+  'hires.mode': '--hires-mode',
+  'hires.strengths': '--hires-strengths',
   'pag.scale': '--pag-scale',
   'pag.layers': '--pag-layers',
   'pag.heads': '--heads',
@@ -144,6 +169,28 @@ class Converter {
     }
     const [left, right, top, bottom] = sides.map(Number);
     return { left, right, top, bottom };
+  }
+
+  /** `--hires WxH [--hires-mode ladder] [--hires-strengths 0.4,0.3,…] [--keep-stages]`: LinFusion's ladder. */
+  hiresLadder(values: Values): GenerateRequestInput['hires'] {
+    const text = values.hires;
+    if (text === undefined) {
+      for (const flag of ['hires-mode', 'hires-strengths', 'keep-stages'] as const) if (values[flag] !== undefined) this.problems.push(`--${flag} needs --hires WIDTHxHEIGHT too`);
+      return undefined;
+    }
+    const m = /^\s*(\d+)\s*[x×]\s*(\d+)\s*$/.exec(text);
+    if (!m) {
+      this.problems.push(`--hires: expected WIDTHxHEIGHT in pixels (e.g. 2048x1024), got ${JSON.stringify(text)}`);
+      return undefined;
+    }
+    const strengths = values['hires-strengths']?.split(',').map((t) => this.decimal('hires-strengths', t.trim()) ?? Number.NaN);
+    return {
+      width: Number(m[1]),
+      height: Number(m[2]),
+      mode: values['hires-mode'] as NonNullable<GenerateRequestInput['hires']>['mode'],
+      strengths,
+      keepStages: values['keep-stages'],
+    };
   }
 
   /** `--hires-fix SCALE[:DENOISE[:UPSCALER]]` and `--hires-steps N`. */
@@ -224,11 +271,24 @@ class Converter {
 
 }
 
+/** `--previews DIR [--preview-every N] [--taesd FILE]`; without a folder the engine draws no previews. */
+function previewArgs(values: Values): PreviewArgs {
+  if (values.previews === undefined) {
+    for (const flag of ['preview-every', 'taesd'] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag}: only applies with --previews DIR`);
+    return { options: { every: 0 } };
+  }
+  const every = values['preview-every'] === undefined ? 1 : Number(values['preview-every']);
+  const parsed = PreviewOptionsSchema.safeParse({ every, taesd: values.taesd });
+  if (!parsed.success || every < 1) throw new UsageError(`--preview-every: expected a whole number ≥ 1 (a preview every N steps), got ${JSON.stringify(values['preview-every'])}`);
+  return { dir: values.previews, options: parsed.data };
+}
+
 /** Paths that must exist before a long model load is worth starting. */
 function checkPaths(values: Values, att: Attention | undefined): void {
   const paths: Array<[string, string | undefined]> = [
     ['--init-image', values['init-image']],
     ['--mask', values.mask],
+    ['--taesd', values.taesd],
     ['--vae', values.vae],
     ['--config', values.config],
     ['--lora-dir', values['lora-dir']],
@@ -284,6 +344,7 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
     throw new UsageError(`${(e as Error).message}${hint}`);
   }
   if (values.help) return { help: true };
+  const progress = parseProgressMode(values.progress);
   values = withPreset(values);
   if (values.prompt === undefined && values.class === undefined && values.from === undefined) throw new UsageError('--prompt is required (or --class N for a class-conditional DiT/DiCo model)');
 
@@ -315,6 +376,7 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
     padding: c.integer('padding', values.padding),
     outpaint: c.outpaint(values.outpaint),
     hiresFix: c.hiresFix(values),
+    hires: c.hiresLadder(values),
     pag: c.pag(values),
     controlNets: c.controlNets(values),
     attention: att,
@@ -344,5 +406,5 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
   if (problems.length || !parsed.success) throw new UsageError(problems.join('\n'));
   checkPaths(values, att);
   for (const u of parsed.data.controlNets ?? []) if (!existsSync(u.model)) throw new UsageError(`--controlnet: no file or folder at ${u.model}`);
-  return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false, ...(notes?.length ? { notes } : {}) };
+  return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false, ...(notes?.length ? { notes } : {}), previews: previewArgs(values), progress };
 }

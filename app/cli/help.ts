@@ -12,6 +12,7 @@ Commands:
   heads        List a model's attention heads; search heads to perturb (HeadHunter)
   story        Consistent subjects across scenes (IR-Diffusion) from a STORY.json
   models       List checkpoints, LoRAs, embeddings, VAEs, ControlNets, upscalers with A1111 hashes
+  upscale      Enlarge an image with an ESRGAN / Real-ESRGAN upscaler file, in tiles
   help [cmd]   Show help for a command
 
 Options:
@@ -26,7 +27,8 @@ export const GENERATE_HELP = `Usage: studio generate --prompt TEXT [options]
 Model:
   --model PATH           Checkpoint file (.safetensors), diffusers folder, a model name in
                          --models-dir, or a built-in model: emoji-lit (default), emoji-dit,
-                         emoji-dico (64x64 emoji, flow-matching Euler, 8 steps)
+                         emoji-dico (64x64 emoji, 128x128 through a 2x upsampler;
+                         flow-matching Euler, 8 steps)
   --models-dir DIR       Folder searched for model names
   --vae PATH             Use this VAE instead of the model's own
   --config DIR_OR_YAML   For a single file: its diffusers config folder (default: <stem>/ beside
@@ -83,6 +85,23 @@ ControlNet (SD 1.x/2.x/XL; diffusers folders or .safetensors, original or diffus
                          maps); one for all or one per ControlNet (default none)
   --guess-mode           ControlNet stronger than the prompt (diffusers' guess mode)
 
+LinFusion's high-resolution ladder (best with --attention linfusion:PATH):
+  --hires WxH            Final size: the base (--width x --height) doubled once per stage,
+                         each stage a x2 resize and img2img (e.g. --width 1024 --height 512
+                         --hires 16384x8192: 4 stages); multiples of 64
+  --hires-mode ladder    The SDEdit ladder (SD 1.x/2.x; the only mode so far)
+  --hires-strengths S1,S2,…   img2img strength per stage (default 0.4,0.3,0.2,0.1)
+  --keep-stages          Also keep every stage's image (FILE-stageK-WxH.png); they are kept
+                         anyway when a later stage fails
+
+Live previews:
+  --previews DIR         Write a preview PNG of the running image per denoise step: step-001.png …
+                         (hires fix's second pass: hires-step-001.png …)
+  --preview-every N      Only every N steps (and the last)
+  --taesd FILE           Draw them with this TAESD decoder (.safetensors/.pth); default: the
+                         family's in <models dir>/vae_approx/ if there, else a latent→RGB map
+                         fitted through the model's own VAE (the emoji models: their own decoder)
+
 Guidance and attention:
   --pag-scale X          Perturbed-attention guidance scale (0 = off)
   --pag-layers L1,L2     UNet layers for PAG, diffusers names: mid, down_blocks.1,
@@ -103,10 +122,12 @@ Runtime and output:
                          receives NNNNN-SEED.png files numbered after those already there
                          (default: outputs)
   --json                 Print {files, seeds, timings, ep} as JSON on stdout
+  --progress MODE        On stderr: bar (redrawn in place), lines ("denoise 3/20", one per
+                         step) or none; default bar on a terminal, lines otherwise
   -h, --help             Show this help
 
 Each PNG carries A1111's "parameters" text and the studio's own JSON that re-runs it.
-A progress bar is drawn on stderr when it is a terminal. Ctrl-C cancels between steps.
+Ctrl-C cancels after the current step and writes nothing; a second Ctrl-C stops the engine at once.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage, 130 cancelled.
 `;

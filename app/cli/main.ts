@@ -17,6 +17,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   worker: async (argv) => (await import('./worker-command.ts')).workerCommand(argv),
   queue: async (argv) => (await import('./queue-command.ts')).queueCommand(argv),
   models: async (argv) => (await import('./models-command.ts')).modelsCommand(argv),
+  upscale: async (argv) => (await import('./upscale-command.ts')).upscaleCommand(argv),
 };
 
 // Help text of the commands that keep theirs beside them is loaded on `studio help <command>`.
@@ -26,6 +27,7 @@ const LAZY_HELP: Record<string, () => Promise<string>> = {
   worker: async () => (await import('./worker-command.ts')).WORKER_HELP,
   queue: async () => (await import('./queue-command.ts')).QUEUE_HELP,
   models: async () => (await import('./models-command.ts')).MODELS_HELP,
+  upscale: async () => (await import('./upscale-command.ts')).UPSCALE_HELP,
 };
 const HELP: Record<string, string> = { generate: GENERATE_HELP, serve: SERVE_HELP };
 

@@ -12,6 +12,7 @@ import { EngineJobs, HostCrashedError, JobCancelledError, type HostLauncher } fr
 import { BadRequestError, type StudioApi } from './dispatch.ts';
 import { Gallery } from './gallery.ts';
 import { PathPolicy } from './confine.ts';
+import { withPaintedMask } from './painted-mask.ts';
 import { Inspector } from './inspector.ts';
 import type { AppJobRun as JobRun } from '../../pipelines/queue/index.ts';
 import { PersistentJobQueue } from '../../pipelines/queue/index.ts';
@@ -115,8 +116,9 @@ export class Studio implements StudioApi {
     return { layers, ...(message ? { message } : {}) };
   }
 
-  async generate({ request: parsed, heads }: ParsedParamsOf<'generate'>): Promise<ResultOf<'generate'>> {
-    const request: GenerateRequest = this.paths.request(parsed);
+  async generate({ request: parsed, heads, maskPngBase64 }: ParsedParamsOf<'generate'>): Promise<ResultOf<'generate'>> {
+    const confined: GenerateRequest = this.paths.request(parsed);
+    const request = maskPngBase64 === undefined ? confined : withPaintedMask(confined, maskPngBase64, this.o.outputsDir);
     checkHeads(request, heads);
     // The engine's SoftPAG reads them here; recorded in the image's metadata with the rest of the request, so they can be recalled.
     if (heads.length && request.pag) request.pag = { ...request.pag, heads };
@@ -214,6 +216,7 @@ export class Studio implements StudioApi {
       throw e;
     }
     checkResult(result, payload.request);
+    if (result.notes?.length) this.emit('notes', { jobId, notes: result.notes });
     const files = await recordedFiles(result, payload.request, (file) => this.hash(file));
     // The PNG records the settings the engine used for the fields the request left to the model.
     const request = { ...payload.request, ...result.settings };

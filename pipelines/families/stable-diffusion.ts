@@ -5,12 +5,16 @@ import { modelDtype } from '../runtime/kernels.ts';
 import { basename, extname } from 'node:path';
 import { variantsFor } from '../attention/registry.ts';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
-import { BadRequestError, hiresSize, resolveSettings, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
-import { latentPreview, readImageNchw } from '../recipes/images.ts';
+import { BadRequestError, hiresSize, ladderStages, resolveSettings, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
+import { readImageNchw } from '../recipes/images.ts';
+import { stepPreviews, vaePreviewer } from '../previews/previewer.ts';
+import type { TaesdName } from '../previews/taesd.ts';
 import { binaryMask, latentMask, overlayInit, readMask, type InpaintMask } from '../recipes/inpaint/mask.ts';
 import { outpaintCanvas } from '../recipes/inpaint/outpaint.ts';
 import { cropPlanes, maskedRegion, pasteRegion, type Region } from '../recipes/inpaint/masked-area.ts';
 import { drawWithHiresFix } from '../recipes/sd/hires-fix.ts';
+import { drawLadder } from '../recipes/sd/ladder.ts';
+import { checkLadderMemory, ladderProgress } from './sd-ladder.ts';
 import { SdPipeline, type SdGenerateOptions } from '../recipes/sd/pipeline.ts';
 import type { ControlUnit } from '../recipes/sd/controlnet.ts';
 import { readControlImage } from '../recipes/controlnet/control-image.ts';
@@ -85,6 +89,8 @@ export interface StableDiffusionSpec {
   label: string;
   /** The size it was trained at (the default width and height). */
   nativeSize: number;
+  /** The TAESD decoder of its latent space, for live previews when the user has it. */
+  taesd: TaesdName;
 }
 
 export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<SdPipeline> {
@@ -93,7 +99,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     label: spec.label,
     score: (probe) => (probe.detection?.family === spec.id ? 1 : 0),
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
-    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, inpaintCheckpoints: true, controlNet: true, hiresFix: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true },
+    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, inpaintCheckpoints: true, controlNet: true, hiresFix: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true, hiresLadder: true },
     refusal: (model) => `${model} (${spec.label})`,
     load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config, dtype: modelDtype(o.providers[0]) }),
 
@@ -101,12 +107,15 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       const settings = resolveSettings(request, { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize });
       const { width, height, initImage, mask, full } = await canvas(request, settings);
       const notes = mask?.resizedFrom ? [`the mask is ${mask.resizedFrom.width}×${mask.resizedFrom.height} and the image ${width}×${height}: the mask was stretched to fit`] : [];
-      if (!request.hiresFix && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
+      const ladder = request.hires && ladderStages({ width, height }, request.hires, settings.steps);
+      if (typeof ladder === 'string') throw new BadRequestError(ladder);
+      if (ladder) notes.push(checkLadderMemory(pipeline, request, settings.cfg, ladder));
+      if (!request.hiresFix && !request.hires && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
       const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
       const controlNets = await controlUnits(pipeline, request, width, height, full?.region, basename(probe.target), notes);
       const embeddings = request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined;
-      const preview = (w: number, h: number): SdGenerateOptions['onStep'] => (i, total, latents) =>
-        options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.latentChannels, h / 8, w / 8) });
+      const previewer = () => vaePreviewer(pipeline.vae, spec.taesd, { previews: options.previews, modelsDir: request.modelsDir });
+      const preview = (w: number, h: number): SdGenerateOptions['onStep'] => stepPreviews(options.previews, previewer, options.onProgress, h / 8, w / 8);
       const base: SdGenerateOptions = {
         prompt: request.prompt,
         negative: request.negative,
@@ -131,16 +140,18 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         onStep: preview(width, height),
       };
       const hires = request.hiresFix;
-      const r = hires
-        ? await drawWithHiresFix(pipeline, base, hires, { onStep: preview(hiresSize(width, hires.scale), hiresSize(height, hires.scale)) })
-        : await pipeline.generate(base);
+      const r = ladder
+        ? await drawLadder(pipeline, base, ladder, ladderProgress(ladder, previewer, options))
+        : hires
+          ? await drawWithHiresFix(pipeline, base, hires, { onStep: preview(hiresSize(width, hires.scale), hiresSize(height, hires.scale)) })
+          : await pipeline.generate(base);
       const { target } = probe;
       const model = { name: basename(target, extname(target)), file: probe.detection?.layout === 'single-file' ? target : undefined, family: pipeline.family };
       if (full) {
         r.images = await pasteRegion(r.images, r.count, width, height, full.initImage, width, height, full.region);
         overlayInit(r.images, r.count, full.initImage, full.mask);
       } else if (mask && initImage) overlayInit(r.images, r.count, initImage, mask);
-      return generateResult(r, request, settings, model, 0, notes);
+      return { ...generateResult(r, request, settings, model, 0, notes), ...(ladder ? { stages: ladder } : {}) };
     },
 
     heads: {

@@ -50,6 +50,8 @@ export interface FamilyMethods {
   vaeOverride: boolean;
   /** LoRA / LyCORIS files and textual-inversion embeddings (absent: not supported). */
   lora?: boolean;
+  /** LinFusion's high-resolution ladder, `--hires WxH` (absent: not supported). */
+  hiresLadder?: boolean;
 }
 
 export interface LoadSettings {
@@ -91,8 +93,15 @@ export interface ModelFamily<P extends Releasable = Releasable> {
   methods: FamilyMethods;
   /** The samplers it runs; absent: every sampler. */
   samplers?: readonly SamplerName[];
-  /** The one size it draws, when it has one. */
+  /** The one size it draws, when it has one (head previews are drawn at it). */
   fixedSize?: number;
+  /** The square sides it draws, when it draws more than one; absent: `fixedSize`, or any size. */
+  sides?: readonly number[];
+  /**
+   * Maps settings made for other models (an SD sampler, a 512×512 size) to what this family runs, with a
+   * note for each change; absent: such settings are refused by checkRequest.
+   */
+  adapt?(request: GenerateRequest): { request: GenerateRequest; notes: string[] };
   /** Completes "X does not apply to …" for a request asking for a method this family lacks. */
   refusal(model: string): string;
   load(target: string, o: LoadSettings): Promise<P> | P;

@@ -73,10 +73,15 @@ export function processHost(o: ProcessHostOptions = {}): HostLauncher {
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    // A host must not outlive its client: when the client exits at once (a second Ctrl-C), the host
+    // may be inside a native call for many seconds and would notice the closed channel only after it.
+    const killWithClient = (): void => void child.kill('SIGKILL');
+    process.on('exit', killWithClient);
     const exited = new Promise<string>((resolve) => {
       child.on('exit', (code, signal) => resolve(signal ? `was killed by ${signal}` : `exited with code ${code}`));
       child.on('error', (e) => resolve(`could not be started: ${e.message}`));
     });
+    void exited.then(() => process.off('exit', killWithClient));
     return {
       kind: 'child-process',
       post: (m) => {

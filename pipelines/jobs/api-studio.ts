@@ -240,6 +240,8 @@ export const apiMethods = {
     params: z.object({
       request: GenerateRequestSchema,
       heads: z.array(HeadWeightSchema).default([]),
+      /** A mask painted in the mask editor (PNG, white = repaint) over the request's initImage. */
+      maskPngBase64: z.string().max(Math.ceil((MAX_DROPPED_FILE_BYTES * 4) / 3) + 4, { error: 'the mask is too large' }).optional(),
     }),
     result: z.object({ jobId: z.string(), seed: z.number(), request: GenerateRequestSchema }),
   },
@@ -342,6 +344,8 @@ export const apiEvents = {
   queue: QueueStateSchema,
   progress: z.object({ jobId: z.string(), progress: JobProgressSchema, preview: PreviewSchema.optional() }),
   image: GalleryImageSchema,
+  /** What a finished job did that the user may not expect (unknown words and what was drawn instead, mapped settings). */
+  notes: z.object({ jobId: z.string(), notes: z.array(z.string()) }),
   /** Progress of a head tool's previews (effect maps, HeadHunter rounds). */
   task: z.object({ task: z.enum(['headEffects', 'headHunt']), step: z.int().min(0), total: z.int().min(0) }),
   /** The engine host started, or died and is being restarted. */

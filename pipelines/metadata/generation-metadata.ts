@@ -1,6 +1,6 @@
 // The two text chunks every generated PNG gets: A1111's `parameters` (read by Civitai and the other
 // web UIs) and the studio's own JSON (re-runs the image exactly).
-import { formatNamedHashes, hiresSize, type GenerateRequest, type GenerateResult } from '../jobs/api.ts';
+import { formatNamedHashes, hiresSize, type GenerateRequest, type GenerateResult, type LadderStage } from '../jobs/api.ts';
 import { A1111_KEYWORD, formatA1111, type A1111Value } from './a1111.ts';
 import { shortHash } from './model-hash.ts';
 import { modelLabel } from './model-label.ts';
@@ -20,6 +20,8 @@ export interface GenerationRecord {
   /** The execution provider that ran. */
   ep: string;
   studioVersion: string;
+  /** A ladder's stages as they ran. */
+  stages?: LadderStage[];
 }
 
 export { modelLabel };
@@ -90,6 +92,7 @@ const HIRES_UPSCALER_LABELS: Record<NonNullable<GenerateRequest['hiresFix']>['up
  * fix the base size, found back from the image (the scale moved it by under 8 pixels, less than one grid step).
  */
 export function baseSize(request: GenerateRequest, image: { width: number; height: number }): { width: number; height: number } {
+  if (request.hires && request.width !== undefined && request.height !== undefined) return { width: request.width, height: request.height };
   const pads = request.outpaint;
   if (pads) return { width: image.width - pads.left - pads.right, height: image.height - pads.top - pads.bottom };
   const hires = request.hiresFix;
@@ -121,6 +124,11 @@ function controlNetFields(r: GenerateRequest): Array<[string, A1111Value]> {
   ]);
 }
 
+/** Every ladder stage as `WxH strength/steps`, the base as `WxH steps` (A1111 has no field of its own for it). */
+function ladderText(stages: readonly LadderStage[]): string {
+  return stages.map((s) => `${s.width}x${s.height} ${s.strength === undefined ? '' : `${s.strength}/`}${s.steps}`).join('; ');
+}
+
 export function a1111Parameters(record: GenerationRecord): string {
   const { request: r, model, vae } = record;
   const image = { ...record.image, ...baseSize(r, record.image) };
@@ -136,6 +144,7 @@ export function a1111Parameters(record: GenerationRecord): string {
       ['VAE', vae?.name],
       ['Denoising strength', r.initImage !== undefined ? r.strength : undefined],
       ...hiresFields(r),
+      ['Hires ladder', record.stages && ladderText(record.stages)],
       ['Clip skip', r.clipSkip > 1 ? r.clipSkip : undefined],
       ['Lora hashes', namedHashes(record.loras)],
       ['TI hashes', namedHashes(record.embeddings)],
@@ -163,6 +172,7 @@ export function studioMetadata(record: GenerationRecord): StudioMetadata {
     ...(record.vae ? { vae: record.vae } : {}),
     ...(record.loras ? { loras: record.loras } : {}),
     ...(record.embeddings ? { embeddings: record.embeddings } : {}),
+    ...(record.stages ? { stages: record.stages } : {}),
     engine: { studioVersion: record.studioVersion, ep: record.ep },
   };
 }

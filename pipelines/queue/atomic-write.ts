@@ -11,11 +11,31 @@ const pendingTempFiles = new Set<string>();
 /** File systems without hard links (FAT, some network shares) answer link() with one of these. */
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK', 'EXDEV']);
 
+/** Codes of a disk (or quota) with no room left. */
+const NO_SPACE = new Set(['ENOSPC', 'EDQUOT']);
+
+/** The disk was full: the file was not written, and nothing half-written was left beside it. */
+export class DiskFullError extends Error {
+  constructor(path: string, bytes: number, code: string) {
+    super(`no space left on the disk holding ${dirname(path)} (${code}): ${basename(path)} (${bytes} bytes) was not written, and nothing half-written was left; free some space and run again`);
+    this.name = 'DiskFullError';
+  }
+}
+
 /**
  * Writes `data` to `path` only if nothing is there yet.
- * Returns false (writing nothing) when `path` already exists.
+ * Returns false (writing nothing) when `path` already exists; throws DiskFullError when there is no room.
  */
 export async function writeNewFileAtomic(path: string, data: Uint8Array): Promise<boolean> {
+  try {
+    return await writeThroughTemp(path, data);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    throw NO_SPACE.has(code) ? new DiskFullError(path, data.length, code) : e;
+  }
+}
+
+async function writeThroughTemp(path: string, data: Uint8Array): Promise<boolean> {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   pendingTempFiles.add(temp);
   try {

@@ -6,7 +6,7 @@ import { basename, extname } from 'node:path';
 import { resolveSettings } from '../../jobs/api.ts';
 import { matchPagLayers } from '../../models/unet/layers.ts';
 import { vaeScale } from '../../models/vae/config.ts';
-import { latentPreview } from '../../recipes/images.ts';
+import { stepPreviews, vaePreviewer } from '../../previews/previewer.ts';
 import { Sd3Pipeline } from '../../recipes/sd3/pipeline.ts';
 import { inspectSd3Heads, loadSd3Sources, Sd3HeadModel } from '../../heads/sd3-model.ts';
 import { generateResult, headPicks } from '../results.ts';
@@ -31,7 +31,6 @@ export const sd3: ModelFamily<Sd3Pipeline> = {
   async generate(pipeline, probe, request, options) {
     const settings = resolveSettings(request, DEFAULTS);
     const scale = vaeScale(pipeline.sources.vaeConfig);
-    const channels = pipeline.sources.transformerConfig.inChannels;
     const r = await pipeline.generate({
       prompt: request.prompt,
       negative: request.negative,
@@ -44,7 +43,7 @@ export const sd3: ModelFamily<Sd3Pipeline> = {
       images: request.batch,
       heads: headPicks(request, pipeline.layers, (names) => matchPagLayers(pipeline.layers, names)),
       signal: options.signal,
-      onStep: (i, total, latents) => options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, channels, settings.height / scale, settings.width / scale) }),
+      onStep: stepPreviews(options.previews, () => vaePreviewer(pipeline.vae, 'taesd3', { previews: options.previews, modelsDir: request.modelsDir }), options.onProgress, settings.height / scale, settings.width / scale),
     });
     const { target } = probe;
     const model = { name: basename(target, extname(target)), file: probe.detection?.layout === 'single-file' ? target : undefined, family: 'sd3' };

@@ -26,6 +26,7 @@ export class BatchFileError extends Error {
 const BATCH_ONLY: Record<string, string> = {
   out: 'the batch writes every image to its --out folder',
   json: 'give --json to the batch command',
+  progress: 'give --progress to the batch command',
   help: 'not an option for a row',
 };
 

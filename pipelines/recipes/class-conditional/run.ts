@@ -1,7 +1,8 @@
 // `studio generate --model DiT-XL-2-256x256.pt --class 207 --vae sd-vae-ft-ema`: a validated request
 // → the class-conditional pipeline → the front ends' result shape.
 import { basename, extname } from 'node:path';
-import { latentPreview, toRgb8 } from '../images.ts';
+import { toRgb8 } from '../images.ts';
+import { linearPreviewer, stepPreviews } from '../../previews/previewer.ts';
 import { BadRequestError, type GenerateOptions, type GenerateRequest, type GenerateResult, type ResolvedSettings } from '../../jobs/api.ts';
 import type { Provider } from '../../runtime/session.ts';
 import { providersFor } from '../../families/results.ts';
@@ -55,7 +56,7 @@ export async function runClassConditional(
     width: request.width,
     height: request.height,
     signal: options.signal,
-    onStep: (i, total, latents) => options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.model.inChannels, latentSide(request.height), latentSide(request.width)) }),
+    onStep: stepPreviews(options.previews, () => linearPreviewer(pipeline.vae), options.onProgress, latentSide(request.height), latentSide(request.width)),
   });
   notes.push(...r.notes);
   const settings: ResolvedSettings = { steps: r.settings.steps, cfg: r.settings.cfg, sampler: 'ddpm', width: r.width, height: r.height };

@@ -6,6 +6,7 @@ import { SafetensorsFile } from '../../io/safetensors.ts';
 import { readEmojiConfig } from '../../models/emoji/config.ts';
 import { buildEmojiTextGraph } from '../../models/emoji/text.ts';
 import { buildEmojiVaeDecoderGraph } from '../../models/emoji/vae.ts';
+import { buildEmojiUpsamplerGraph } from '../../models/emoji/upsampler.ts';
 import { EmojiTokenizer } from '../../models/emoji/tokenizer.ts';
 import { headWeightsData, headWeightsShape, HEAD_WEIGHTS_INPUT, type HeadPick } from '../../attention/head-perturbation.ts';
 import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
@@ -15,9 +16,10 @@ import { BadRequestError } from '../../jobs/api.ts';
 import type { SdResult } from '../sd/pipeline.ts';
 import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
 import { batchRows, branchCount, combine, EMOJI_GUIDANCE, promptRows, usesCfg, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
-import { toNhwc01 } from '../images.ts';
+import { toNhwc01, toRgb8 } from '../images.ts';
+import type { RgbImage } from '../../metadata/encode-png.ts';
 import { buildEmojiDenoiser, emojiAttentionLayers, resolveEmojiModel, type EmojiDenoiserConfig, type EmojiModelFolders } from './models.ts';
-import { checkPrompt } from './prompt-check.ts';
+import { readPrompt } from './prompt-check.ts';
 
 /** Images per generate() call: enough for a contact sheet, small enough to fail fast on a typo. */
 export const MAX_EMOJI_IMAGES = 64;
@@ -27,7 +29,10 @@ export interface EmojiLoadOptions {
   providers?: readonly Provider[];
   /** Where `emoji-dit|emoji-lit|emoji-dico` are looked up; default: this checkout's assets/models. */
   assetsDir?: string;
-  /** ORT intra-op threads per session (default: ORT's choice, one per core). */
+  /**
+   * ORT intra-op threads per session. Default 1: these networks' operators are too small to share
+   * (bench/NOTES.md: on the 2-core machine one thread draws a 64² image in 0.35–0.42 s, two in 0.76–1.18 s).
+   */
   intraOpThreads?: number;
 }
 
@@ -44,6 +49,8 @@ export interface EmojiGenerateOptions {
   images?: number;
   /** SoftPAG/PAG: perturbed heads of the self-attention layers (`layers`) and the guidance scale. */
   heads?: { scale: number; picks: readonly HeadPick[] };
+  /** Side of the square image: the model's own (64) or twice it through the 2× upsampler (128). Default: 64. */
+  size?: number;
   /** Starting latents [images, 4, 16, 16] instead of the seed's noise (parity checks). */
   initialNoise?: Float32Array;
   onStep?: (step: number, total: number, latents: Float32Array) => void | Promise<void>;
@@ -58,6 +65,7 @@ export interface EmojiResult extends SdResult {
 
 export class EmojiPipeline {
   private readonly denoisers = new Map<string, Promise<Session>>();
+  private readonly upsamplers = new Map<number, Promise<Session>>();
   private loadTime = 0;
   readonly layers: SelfAttentionLayer[];
 
@@ -74,8 +82,9 @@ export class EmojiPipeline {
     this.layers = emojiAttentionLayers(folders.config);
   }
 
-  static async load(nameOrDir: string, o: EmojiLoadOptions = {}): Promise<EmojiPipeline> {
+  static async load(nameOrDir: string, options: EmojiLoadOptions = {}): Promise<EmojiPipeline> {
     const t0 = performance.now();
+    const o = { ...options, intraOpThreads: options.intraOpThreads ?? 1 };
     const folders = resolveEmojiModel(nameOrDir, o.assetsDir);
     const textCfg = readEmojiConfig(folders.textDir, ['emoji-text']);
     const vaeCfg = readEmojiConfig(folders.vaeDir, ['emoji-vae']);
@@ -119,11 +128,21 @@ export class EmojiPipeline {
     return entry;
   }
 
+  /** Image 0 of latents [N, 4, 16, 16] through the model's own decoder: a full-quality 64² preview for a few ms. */
+  async previewImage(latents: Float32Array): Promise<RgbImage> {
+    const latent = this.config.latent_size;
+    const channels = this.config.in_channels;
+    const first = latents.slice(0, channels * latent * latent);
+    const decoded = (await this.decoder.run({ z: tensor(first, [1, channels, latent, latent]) })).decoded.data as Float32Array;
+    return toRgb8(toNhwc01(decoded, 1, this.imageSize, this.imageSize), 0, this.imageSize, this.imageSize);
+  }
+
   async generate(o: EmojiGenerateOptions): Promise<EmojiResult> {
     const timings: Record<string, number> = {};
     const clock = (name: string, start: number) => (timings[name] = (timings[name] ?? 0) + performance.now() - start);
     const settings = this.settings(o);
     const images = checkImages(o.images ?? 1);
+    const side = this.checkSize(o.size ?? this.imageSize);
     const seed = checkSeed(o.seed);
     const perturb = o.heads?.scale ?? 0;
     if (!Number.isFinite(perturb) || perturb < 0) throw new BadRequestError(`heads.scale = ${perturb}: must be a number >= 0 (0 = no head guidance)`);
@@ -138,8 +157,8 @@ export class EmojiPipeline {
 
     // 1. Prompts → text rows [cond, uncond?, perturbed-cond?] × images.
     let t0 = performance.now();
-    const prompt = checkPrompt(this.tokenizer, o.prompt, 'prompt', this.name);
-    const negative = checkPrompt(this.tokenizer, o.negative ?? '', 'negative prompt', this.name);
+    const prompt = readPrompt(this.tokenizer, o.prompt, { role: 'prompt', model: this.name });
+    const negative = readPrompt(this.tokenizer, o.negative ?? '', { role: 'negative prompt', model: this.name, negative: true });
     const notes = [...prompt.notes, ...(usesCfg(plan, EMOJI_GUIDANCE) ? negative.notes : [])];
     if (!usesCfg(plan, EMOJI_GUIDANCE) && o.negative) notes.push('negative prompt unused: cfg = 1 runs no unconditional branch');
     const layout = promptRows(plan, images, { prompt: 0, negative: 1 }, EMOJI_GUIDANCE);
@@ -176,9 +195,14 @@ export class EmojiPipeline {
 
     // 4. Decode to [0, 1] RGB, NHWC.
     t0 = performance.now();
-    const decoded = (await this.decoder.run({ z: tensor(x, [images, channels, latent, latent]) })).decoded.data as Float32Array;
+    let decoded = (await this.decoder.run({ z: tensor(x, [images, channels, latent, latent]) })).decoded.data as Float32Array;
     clock('decode', t0);
-    const side = this.imageSize;
+    if (side !== this.imageSize) {
+      t0 = performance.now();
+      const upsampler = await this.upsampler(images);
+      decoded = (await upsampler.run({ image: tensor(decoded, [images, 3, this.imageSize, this.imageSize]) })).upsampled.data as Float32Array;
+      clock('upsample', t0);
+    }
     return { images: toNhwc01(decoded, images, side, side), count: images, width: side, height: side, latentsPerStep, timings, provider: session.provider, notes, settings };
   }
 
@@ -188,6 +212,30 @@ export class EmojiPipeline {
     if (!Number.isFinite(s.cfg) || s.cfg < 0) throw new BadRequestError(`cfg = ${s.cfg}: must be a number >= 0 (1 = no guidance; ${this.name} defaults to ${this.defaults.cfg})`);
     if (!Number.isFinite(s.shift) || s.shift <= 0) throw new BadRequestError(`shift = ${s.shift}: must be a number > 0 (1 = the plain linear time grid; ${this.name} defaults to ${this.defaults.shift})`);
     return s;
+  }
+
+  private checkSize(side: number): number {
+    const sides = [this.imageSize, 2 * this.imageSize];
+    if (!sides.includes(side)) throw new BadRequestError(`size ${side}: ${this.name} draws ${sides.map((s) => `${s}×${s}`).join(' or ')} (the larger through its 2× upsampler)`);
+    return side;
+  }
+
+  /** The 2× upsampler for `images` images per call, built on first use. */
+  private upsampler(images: number): Promise<Session> {
+    let entry = this.upsamplers.get(images);
+    if (!entry) {
+      const dir = this.folders.upsamplerDir;
+      let graph;
+      try {
+        graph = buildEmojiUpsamplerGraph(SafetensorsFile.open(join(dir, 'model.safetensors')), readEmojiConfig(dir, ['emoji-upsampler']), { batch: images });
+      } catch (e) {
+        throw new BadRequestError(`128×128 needs the 2× upsampler in ${dir}: ${(e as Error).message}; draw 64×64 instead or reinstall the built-in models`);
+      }
+      entry = Session.create(graph, { providers: this.o.providers, intraOpThreads: this.o.intraOpThreads });
+      entry.catch(() => this.upsamplers.delete(images));
+      this.upsamplers.set(images, entry);
+    }
+    return entry;
   }
 
   private headWeights(picks: readonly HeadPick[]): ort.Tensor {
@@ -215,8 +263,9 @@ export class EmojiPipeline {
   }
 
   async release(): Promise<void> {
-    for (const s of this.denoisers.values()) await (await s).release();
+    for (const s of [...this.denoisers.values(), ...this.upsamplers.values()]) await (await s).release();
     this.denoisers.clear();
+    this.upsamplers.clear();
     await this.text.release();
     await this.decoder.release();
   }

@@ -67,6 +67,8 @@ export interface SdGenerateOptions {
   /** Textual-inversion embeddings whose names the prompts may use. */
   embeddings?: readonly TextualInversion[];
   onStep?: (step: number, total: number, latents: Float32Array) => void | Promise<void>;
+  /** VAE tiles done (large images are encoded and decoded in tiles). */
+  onTile?: (phase: 'encode' | 'decode', done: number, total: number) => void;
   signal?: AbortSignal;
 }
 
@@ -251,7 +253,7 @@ export class SdPipeline {
     o.signal?.throwIfAborted();
     const noise = await timed('encode', () => this.noise(o, latent));
     const { final, latentsPerStep, provider } = await timed('denoise', () => this.denoise(o, latent, plan, perturb, text, noise));
-    const images01 = await timed('decode', () => this.decode(final, latent));
+    const images01 = await timed('decode', () => this.decode(final, latent, o.onTile));
     return { images: images01, count: images, width: o.width, height: o.height, latentsPerStep, timings, provider };
   }
 
@@ -282,7 +284,7 @@ export class SdPipeline {
     const startIndex = img2imgStartIndex(sampler, config, o.steps, strength);
     // An inpainting UNet at full strength starts from pure noise and never looks at the init latents.
     const skipInit = inpainting && o.inpaintMask && strength >= 1;
-    const x0 = skipInit ? undefined : o.initLatents ?? (await this.encodeInit(o.initImage!, l, generator));
+    const x0 = skipInit ? undefined : o.initLatents ?? (await this.encodeInit(o.initImage!, l, generator, o.onTile));
     if (x0 && x0.length !== latentSize(l)) throw new RangeError(`img2img latents hold ${x0.length} values; ${l.images}×${l.channels}×${l.height}×${l.width} expected`);
     const noise = generator.randn(shape);
     if (inpainting) {
@@ -317,12 +319,12 @@ export class SdPipeline {
   }
 
   /** The init image(s) through the VAE, one posterior draw for the batch given, repeated to fill the batch. */
-  private async encodeInit(image: Float32Array, l: LatentShape, generator: TorchGenerator): Promise<Float32Array> {
+  private async encodeInit(image: Float32Array, l: LatentShape, generator: TorchGenerator, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
     const given = image.length / (3 * l.height * l.width * LATENT_SCALE * LATENT_SCALE);
     if (given !== 1 && given !== l.images) throw new RangeError(`img2img needs 1 or ${l.images} init images, got ${given}`);
     const pixels = image.map((v) => v * 2 - 1);
     const posteriorNoise = generator.randn([given, l.channels, l.height, l.width]);
-    const encoded = await this.vae.encode({ data: pixels, dims: [given, 3, l.height * LATENT_SCALE, l.width * LATENT_SCALE] }, posteriorNoise);
+    const encoded = await this.vae.encode({ data: pixels, dims: [given, 3, l.height * LATENT_SCALE, l.width * LATENT_SCALE] }, posteriorNoise, onTile && ((done, total) => onTile('encode', done, total)));
     if (given === l.images) return encoded.latents.data;
     const x0 = new Float32Array(latentSize(l));
     for (let i = 0; i < l.images; i++) x0.set(encoded.latents.data, i * encoded.latents.data.length);
@@ -395,8 +397,8 @@ export class SdPipeline {
   }
 
   /** 4. Decode to [0, 1] RGB, NHWC. */
-  private async decode(final: Float32Array, l: LatentShape): Promise<Float32Array> {
-    const decoded = await this.vae.decode({ data: final, dims: [l.images, l.channels, l.height, l.width] });
+  private async decode(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
+    const decoded = await this.vae.decode({ data: final, dims: [l.images, l.channels, l.height, l.width] }, onTile && ((done, total) => onTile('decode', done, total)));
     return toNhwc01(decoded.data, l.images, l.height * LATENT_SCALE, l.width * LATENT_SCALE);
   }
 

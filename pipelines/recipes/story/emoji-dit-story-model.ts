@@ -14,7 +14,7 @@ import { TorchGenerator } from '../../random/torch-randn.ts';
 import { ort, Session, tensor, type SessionOptions } from '../../runtime/session.ts';
 import type { EmojiLoadOptions } from '../emoji/pipeline.ts';
 import { isEmojiModelName, resolveEmojiModel, type EmojiModelFolders } from '../emoji/models.ts';
-import { checkPrompt } from '../emoji/prompt-check.ts';
+import { readPrompt, unreadWordsNotes } from '../emoji/prompt-check.ts';
 import { toNhwc01 } from '../images.ts';
 import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
 import { EMOJI_GUIDANCE } from '../../guidance/cfg-pag.ts';
@@ -136,10 +136,17 @@ class EmojiDitStoryModel implements StoryModel {
     const notes: string[] = [];
     const prompts = [story.negative, ...story.subjects.map((s) => s.description), ...story.scenes.map((s) => s.prompt)];
     const roles = ['negative prompt', ...story.subjects.map((s) => `description of "${s.name}"`), ...story.scenes.map((_, k) => `scene ${k + 1} prompt`)];
+    const model = this.config.architecture;
     const ids = prompts.map((prompt, i) => {
-      const checked = checkPrompt(tokenizer, prompt, roles[i], this.config.architecture);
-      notes.push(...checked.notes.filter((n) => !n.startsWith('empty prompt')));
-      return checked.encoding.ids;
+      if (i === 0) {
+        const negative = readPrompt(tokenizer, prompt, { role: roles[0], model, negative: true });
+        notes.push(...negative.notes);
+        return negative.encoding.ids;
+      }
+      // Subject words are found by position, so scene and subject texts are encoded word for word.
+      const encoding = tokenizer.encode(prompt);
+      notes.push(...unreadWordsNotes(encoding, roles[i], model, tokenizer.maxLength));
+      return encoding.ids;
     });
     const length = ids[0].length;
     const out = await this.p.text.run({ ids: new ort.Tensor('int32', Int32Array.from(ids.flat()), [ids.length, length]) });
