@@ -7,8 +7,11 @@ import type { GenerateRequest, GenerateResult, ResolvedSettings } from '../jobs/
 import { toRgb8 } from '../recipes/images.ts';
 import type { Provider } from '../runtime/session.ts';
 import type { ModelProbe } from './types.ts';
+import { PROVIDER_ORDER } from '../runtime/providers.ts';
 
+/** The providers to try in order: `auto` tries every one, fastest first (runtime/providers.ts says which are). */
 export function providersFor(ep: GenerateRequest['ep']): Provider[] {
+  if (ep === 'auto') return [...PROVIDER_ORDER];
   return ep === 'cpu' ? ['cpu'] : [ep, 'cpu'];
 }
 

@@ -26,7 +26,7 @@ export interface Rgb8 {
   pixels: Uint8Array;
 }
 
-export const EXECUTION_PROVIDERS = ['cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const;
+export const EXECUTION_PROVIDERS = ['cpu', 'webgpu', 'cuda', 'dml', 'coreml', 'auto'] as const;
 export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
 
 /** Seeds are kept within JSON's exact integers so the studio chunk round-trips them. */

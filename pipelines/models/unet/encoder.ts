@@ -26,7 +26,7 @@ export function unetEncoder(w: Weights, cfg: UNetConfig, ctx: TransformerContext
   const g = inputs.x.graph;
   const { timeAct, text } = inputs;
   const n = cfg.blockOutChannels.length;
-  const resnetOpts = { groups: cfg.normGroups, eps: cfg.normEps };
+  const resnetOpts = { groups: cfg.normGroups, eps: cfg.normEps, fusedNorm: ctx.kernels?.groupNormSilu ?? false };
   let x = inputs.x;
   const skips: T[] = [x];
   cfg.downBlockTypes.forEach((type, i) => g.scope(`down_blocks.${i}`, () => {

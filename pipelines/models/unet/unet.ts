@@ -14,6 +14,7 @@ import { declareUNetInputs, type UNetInputShape } from './inputs.ts';
 import { resnetBlock, upsample } from './resnet.ts';
 import { unetEncoder, skipShapes } from './encoder.ts';
 import { transformer2d, type TransformerContext } from './transformer.ts';
+import type { FusedKernels } from '../../runtime/kernels.ts';
 
 export interface UNetBuildOptions extends UNetInputShape {
   /** Compute dtype; inputs and output stay float32. */
@@ -24,6 +25,8 @@ export interface UNetBuildOptions extends UNetInputShape {
   crossAttention?: TransformerContext['crossAttention'];
   /** Build into this graph (e.g. a FLOP counter) instead of a new one. */
   graph?: Graph;
+  /** The execution provider's fused kernels to emit (pipelines/runtime/kernels.ts); default: the plain graph. */
+  kernels?: FusedKernels;
   /** Adds ControlNet residual inputs (`down_residual_<i>`, `mid_residual`, float32), summed into the skips. */
   controlResiduals?: boolean;
 }
@@ -59,8 +62,10 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
     groups: cfg.normGroups,
     linearProjection: cfg.useLinearProjection,
     upcast: cfg.upcastAttention,
+    kernels: o.kernels,
   };
-  const resnetOpts = { groups: cfg.normGroups, eps: cfg.normEps };
+  const fusedNorm = o.kernels?.groupNormSilu ?? false;
+  const resnetOpts = { groups: cfg.normGroups, eps: cfg.normEps, fusedNorm };
   const control = o.controlResiduals ? declareResiduals(g, cfg, o) : undefined;
   const timeAct = g.scope('time_embedding', () => op.silu(conditioningEmbedding(w, cfg, timestep, textTime)));
 
@@ -84,7 +89,7 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
     }
   }));
 
-  x = op.silu(nn.groupNorm(w.sub('conv_norm_out'), x, cfg.normGroups, cfg.normEps));
+  x = nn.groupNormSilu(w.sub('conv_norm_out'), x, cfg.normGroups, cfg.normEps, fusedNorm);
   x = nn.conv2d(w.sub('conv_out'), x, { padding: (cfg.convOutKernel - 1) / 2 });
   g.output(op.cast(x, 'float32'), UNET_OUTPUT);
 

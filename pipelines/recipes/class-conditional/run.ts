@@ -5,6 +5,7 @@ import { toRgb8 } from '../images.ts';
 import { linearPreviewer, stepPreviews } from '../../previews/previewer.ts';
 import { BadRequestError, type GenerateOptions, type GenerateRequest, type GenerateResult, type ResolvedSettings } from '../../jobs/api.ts';
 import type { Provider } from '../../runtime/session.ts';
+import { providersFor } from '../../families/results.ts';
 import { ClassConditionalPipeline } from './pipeline.ts';
 import type { ClassConditionalFamily } from './model.ts';
 
@@ -37,7 +38,7 @@ export async function runClassConditional(
     throw new BadRequestError(`${name} is a class-conditional ${NAMES[family]} model: give the class to draw with --class N (ImageNet models: 0–999, e.g. 207 for golden retriever)`);
   }
   refuseTextOnly(request, name);
-  const providers: Provider[] = request.ep === 'cpu' ? ['cpu'] : [request.ep, 'cpu'];
+  const providers = providersFor(request.ep);
   const t0 = performance.now();
   options.onProgress?.({ phase: 'load', step: 0, total: 1 });
   const key = JSON.stringify(['class', path, request.vae, request.ep]);

@@ -134,7 +134,8 @@ export class SdPipeline {
     this.unetConfig = parseUNetConfig(sources.unetConfig, `${sources.path} (unet config)`);
     this.layers = selfAttentionLayers(this.unetConfig);
     this.sessions = o.sessions ?? ModelSessions.standalone('sd');
-    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers }, sessions: this.sessions.child('vae') });
+    // fp16 decodes are checked and redone in fp32 when broken (the VAE's NaN guard).
+    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers }, sessions: this.sessions.child('vae'), decodeDtype: o.dtype });
   }
 
   static load(path: string, o: SdLoadOptions = {}): SdPipeline {
