@@ -18,6 +18,7 @@ import { SafetensorsFile, writeSafetensors } from '../pipelines/io/safetensors.t
 import { FlopCountingGraph } from '../pipelines/attention/flops.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
 import type { Provider } from '../pipelines/runtime/session.ts';
+import { startGpuMemorySampler } from './lib/gpu-memory.ts';
 import { requireFreeDisk, safetensorsBytes, Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
 import { ATTENTION_KINDS } from '../pipelines/attention/options.ts';
 import { relL2 } from '../test/fixtures.ts';
@@ -149,7 +150,7 @@ try {
     }
     const spec: RunSpec = { ep, dtype, variant: row.variant, size: row.size, steps: stepsFor(row.size), weights, linfusion, work };
     log(`${row.variant} ${row.size}²: running (${spec.steps} timed steps after one warm-up) ...`);
-    const gpu = startGpuMemorySampler(join(work, 'gpu-mem.csv'));
+    const gpu = startGpuMemorySampler(join(work, 'gpu-mem.csv'), ep !== 'cpu');
     const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--child', JSON.stringify(spec)], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -187,19 +188,6 @@ function median(xs: readonly number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Samples the GPU's used memory (nvidia-smi, every 100 ms) while a child runs; undefined without a GPU. */
-function startGpuMemorySampler(file: string): { stop(): number | undefined } | undefined {
-  if (ep === 'cpu' || spawnSync('nvidia-smi', ['-L']).status !== 0) return undefined;
-  rmSync(file, { force: true });
-  const sh = spawn('sh', ['-c', `exec nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > '${file}'`], { stdio: 'ignore' });
-  return {
-    stop() {
-      sh.kill();
-      const mib = existsSync(file) ? readFileSync(file, 'utf8').split('\n').map(Number).filter((v) => Number.isFinite(v) && v > 0) : [];
-      return mib.length > 1 ? (Math.max(...mib) - mib[0]) / 1024 : undefined;
-    },
-  };
-}
 
 interface TorchResult {
   variant: string;

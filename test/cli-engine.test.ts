@@ -45,7 +45,7 @@ test('studio generate on sd15-tiny writes the golden DDIM image within 1/255', {
   }
 });
 
-test('studio generate without --model draws with the embedded model; a prompt of unknown words is refused', async () => {
+test('studio generate without --model draws with the embedded model; unknown words, A1111 negatives and SD settings run with notes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'studio-cli-default-'));
   try {
     const out = join(dir, 'cat.png');
@@ -66,10 +66,19 @@ test('studio generate without --model draws with the embedded model; a prompt of
     assert.match(text, /"studioSampler":"flow_euler"/);
     assert.match(text, /emoji-lit/);
 
-    await assert.rejects(cli(['--prompt', 'zxqv blorptastic', '--out', join(dir, 'x.png')]), (e: { code: number; stderr: string }) => {
+    // Once exit 2; now the studio says what it does instead (the UI's own example negative included).
+    const odd = join(dir, 'odd.png');
+    const { stderr } = await cli(['--prompt', 'zxqv blorptastic', '--negative', 'blurry, [lowres]', '--sampler', 'dpmpp_2m_karras', '--width', '512', '--height', '512', '--steps', '2', '--out', odd]);
+    assert.match(stderr, /note: prompt "zxqv blorptastic": emoji-lit knows none of its words \("zxqv", "blorptastic"\); it draws the nearest emoji it knows instead: "[a-z ]+"/);
+    assert.match(stderr, /note: negative prompt "blurry, \[lowres\]": emoji-lit knows none of its words \("blurry", "lowres"\), so it is left out/);
+    assert.match(stderr, /note: sampler dpmpp_2m_karras is for Stable Diffusion models/);
+    assert.match(stderr, /note: size 512×512: emoji-lit draws 64×64 or 128×128; drawing 128×128/);
+    const drawn = await sharp(odd).metadata();
+    assert.deepEqual([drawn.width, drawn.height], [128, 128]);
+    // A prompt beyond the studio's 20,000 characters is the one refusal, and it says what to do.
+    await assert.rejects(cli(['--prompt', Array(5000).fill('puppy').join(' '), '--out', join(dir, 'x.png')]), (e: { code: number; stderr: string }) => {
       assert.equal(e.code, 2);
-      assert.match(e.stderr, /zxqv/);
-      assert.match(e.stderr, /blorptastic/);
+      assert.match(e.stderr, /prompt.*is longer than 20000 characters; shorten it/);
       return true;
     });
   } finally {

@@ -15,6 +15,9 @@ import { parseGenerateArgs } from '../app/cli/generate-args.ts';
 import { formatProgress } from '../app/cli/progress-bar.ts';
 import { readImageMetadata } from '../pipelines/metadata/index.ts';
 import { SAMPLER_NAMES } from '../pipelines/jobs/api.ts';
+import { FAMILIES } from '../pipelines/families/registry.ts';
+import { familySummaries } from '../pipelines/jobs/families.ts';
+import { generateHelp, mainHelp } from '../app/cli/help.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const STUDIO = join(ROOT, 'app', 'cli', 'studio.js');
@@ -108,6 +111,30 @@ describe('help and usage errors', () => {
     assert.equal(gen.code, 0, gen.stderr);
     const flags = ['--model', '--prompt', '--negative', '--steps', '--cfg', '--sampler', '--seed', '--width', '--height', '--batch', '--init-image', '--strength', '--pag-scale', '--pag-layers', '--attention', '--ep', '--out', '--json', '--vae', '--clip-skip', '--models-dir'];
     for (const word of [...flags, ...SAMPLER_NAMES]) assert.ok(gen.stdout.includes(word), `help lacks ${word}`);
+  });
+
+  test('both helps list every family of the registry, with its defaults', async () => {
+    const main = await studio(['--help']);
+    const gen = await studio(['generate', '--help']);
+    assert.ok(FAMILIES.length >= 10);
+    for (const f of FAMILIES) {
+      assert.match(main.stdout, new RegExp(`\\b${f.id}\\b`), `studio --help lacks ${f.id}`);
+      const row = gen.stdout.split('\n').find((line) => line.trimStart().startsWith(`${f.id} `));
+      assert.ok(row, `studio generate --help has no row for ${f.id}`);
+      const d = f.defaults;
+      assert.ok(row.includes(f.label) && row.includes(`${d.width}×${d.height}, ${d.steps} steps, cfg ${d.cfg}, ${d.sampler}`), row);
+    }
+  });
+
+  test('a family added to the registry appears in the help', () => {
+    const added = { id: 'newfam', label: 'New Family 9', builtIn: true, isDefault: false, defaults: { width: 320, height: 192, steps: 13, cfg: 2.5, sampler: 'euler' as const } };
+    const before = [mainHelp(familySummaries()), generateHelp(familySummaries())];
+    const after = [mainHelp([...familySummaries(), added]), generateHelp([...familySummaries(), added])];
+    for (const text of before) assert.ok(!text.includes('newfam'));
+    assert.match(after[0], /emoji-dico, newfam\)/);
+    assert.match(after[0], /, dico, newfam\n/);
+    assert.match(after[1], /built-in model: emoji-lit \(default\), emoji-dit, emoji-dico, newfam\n/);
+    assert.match(after[1], /\n {2}newfam +New Family 9 +320×192, 13 steps, cfg 2\.5, euler\n/);
   });
 
   test('no command and unknown commands are usage errors', async () => {

@@ -38,8 +38,10 @@ function render(width: number, height: number, seed: number, index: number, done
 
 export async function runGenerate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
   if (process.env.STUDIO_TEST_ENGINE_LOG) appendFileSync(process.env.STUDIO_TEST_ENGINE_LOG, `${JSON.stringify(request)}\n`);
-  const width = request.width ?? 64;
-  const height = request.height ?? 64;
+  // Outpainting draws the init image's size plus the new border, as the real pipeline does.
+  const o = request.outpaint;
+  const width = (request.width ?? 64) + (o ? o.left + o.right : 0);
+  const height = (request.height ?? 64) + (o ? o.top + o.bottom : 0);
   const steps = request.steps ?? 4;
   for (let step = 1; step <= steps; step++) {
     options.signal?.throwIfAborted();

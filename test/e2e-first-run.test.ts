@@ -44,4 +44,16 @@ describe('first run with the real engine', { skip }, () => {
     assert.deepEqual([request.steps, request.cfg, request.sampler], [steps, cfg, sampler]);
     assert.deepEqual(s.pageErrors, []);
   });
+
+  test("unknown words and the UI's own example negative: the image is drawn and a notice says what was read", async () => {
+    await s.page.getByLabel('Negative prompt', { exact: true }).fill('blurry, [lowres]');
+    const prompt = s.page.getByLabel('Prompt', { exact: true });
+    await prompt.fill('a puppy with a blorptastic hat');
+    await prompt.press('Control+Enter');
+    const notice = s.page.getByRole('status').getByText(/does not know "blorptastic" and leaves it out/);
+    await notice.waitFor({ timeout: 90_000 });
+    assert.match((await notice.textContent()) ?? '', /Negative prompt "blurry, \[lowres\]": .* knows none of its words \("blurry", "lowres"\), so it is left out/);
+    await s.page.getByRole('button', { name: /^a puppy with a blorptastic hat/ }).waitFor({ timeout: 90_000 });
+    assert.equal((await s.page.getByRole('alert').textContent())?.trim(), '', 'no error notice');
+  });
 });

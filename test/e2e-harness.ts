@@ -19,7 +19,7 @@ const UI_SOURCES = ['renderer', 'pipelines/jobs', 'pipelines/samplers/names.ts',
 
 /** Why the browser tests cannot run here, or undefined when they can (for node:test's `skip`). */
 export function browserSkipReason(): string | undefined {
-  return existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}: run scripts/install-chromium.sh (or set CHROMIUM_PATH)`;
+  return existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}: run scripts/install-test-tools.sh (or set CHROMIUM_PATH)`;
 }
 
 function newestMtime(path: string): number {

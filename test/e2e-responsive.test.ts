@@ -99,7 +99,14 @@ describe('responsiveness while the real engine generates', { skip }, () => {
     await s.page.getByRole('button', { name: 'Move job-5 up' }).click();
     await s.page.getByRole('button', { name: 'Move job-5 up' }).click();
     await s.page.getByRole('button', { name: 'Move job-3 down' }).click();
-    assert.deepEqual(await order(), ['a long batch', 'third waiting', 'second waiting', 'first waiting']);
+    // Each move is a round trip to the server: wait for the queue the page shows to settle on the new order.
+    const expected = ['a long batch', 'third waiting', 'second waiting', 'first waiting'];
+    await s.page.waitForFunction(
+      (want) => [...(globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<{ textContent: string | null }> } }).document.querySelectorAll('.jobs li .prompt')]
+        .slice(0, 4).map((e) => e.textContent?.trim()).join('|') === want.join('|'),
+      expected, { timeout: 30_000 },
+    ).catch(() => undefined);
+    assert.deepEqual(await order(), expected);
     assert.equal(await s.page.locator('.jobs li.running').count(), 1, 'reordered while the batch was still running');
 
     await s.page.locator('.jobs li.done').nth(4).waitFor({ timeout: 120_000 });

@@ -3,8 +3,9 @@
 // queue, dropped PNGs of several apps, and an engine host killed mid-run. Screenshots of the main
 // screens go to test-artifacts/.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DEFAULT_MODEL as DEFAULT_MODEL_NAME } from '../pipelines/families/registry.ts';
 import { embeddedModels } from '../pipelines/families/scan.ts';
@@ -192,7 +193,7 @@ describe('studio in Chromium', { skip }, () => {
       Sampler: 'dpmpp_2m_karras',
     });
     assert.ok(await s.page.getByRole('radio', { name: 'Fixed' }).isChecked());
-    await s.page.getByText('model "v1-5-pruned-emaonly" is not in the models folder', { exact: false }).waitFor();
+    await s.page.getByText('model "v1-5-pruned-emaonly" (hash 6ce0161689) is not in the library; keeping the current model', { exact: false }).waitFor();
     await s.screenshot('studio-recalled');
   });
 
@@ -336,6 +337,20 @@ describe('studio in Chromium', { skip }, () => {
     assert.ok(await reset.isDisabled());
     await field('Model').selectOption('');
     assert.deepEqual(await shown(), shippedDefaults(DEFAULT_MODEL_NAME));
+  });
+
+  test('an A1111 PNG finds its LoRAs by hash in the models folder (renamed there); one it cannot find is named and left out', async () => {
+    const lora = join(s.modelsDir, 'Lora', 'sketch-v2.safetensors');
+    mkdirSync(dirname(lora), { recursive: true });
+    writeSafetensors(lora, { 'lora_unet_mid_block_attentions_0_proj_in.lora_down.weight': { dtype: 'F32', shape: [1, 8], data: new Float32Array(8).fill(0.25) }, 'lora_unet_mid_block_attentions_0_proj_in.lora_up.weight': { dtype: 'F32', shape: [8, 1], data: new Float32Array(8).fill(0.5) } });
+    const hash = createHash('sha256').update(readFileSync(lora)).digest('hex').slice(0, 10);
+    await s.page.reload(); // the library is listed with the page
+    await field('Prompt').waitFor();
+    const text = ['a quiet harbour <lora:sketchy:0.7> <lora:gone:1>', `Steps: 9, Sampler: Euler, CFG scale: 5, Seed: 5, Size: 64x64, Lora hashes: "sketchy: ${hash}, gone: 0123456789", Version: v1.10.1`].join('\n');
+    await drop('harbour.png', await pngWith([['parameters', text]]), 'image/png');
+    await s.page.getByText('LoRA "gone" (hash 0123456789) is not in the library; it is left out', { exact: false }).waitFor();
+    await expectFields({ Prompt: 'a quiet harbour', 'LoRA 1 name or file': lora, 'LoRA 1 weight': '0.7' });
+    assert.equal(await field('LoRA 2 name or file').count(), 0);
   });
 
   test('no script errors or CSP violations on the page', () => {

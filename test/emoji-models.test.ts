@@ -13,6 +13,7 @@ import { EmojiTokenizer, emojiWords } from '../pipelines/models/emoji/tokenizer.
 import { buildEmojiTextGraph } from '../pipelines/models/emoji/text.ts';
 import { buildEmojiVaeDecoderGraph, buildEmojiVaeEncoderGraph } from '../pipelines/models/emoji/vae.ts';
 import { buildEmojiDiT, emojiDitLayers, type EmojiDiTOptions } from '../pipelines/models/emoji/dit.ts';
+import { buildEmojiUpsamplerGraph } from '../pipelines/models/emoji/upsampler.ts';
 import { relL2 } from './fixtures.ts';
 import { runGraph } from './run-graph.ts';
 
@@ -85,6 +86,19 @@ test('emoji-vae: encoder and decoder match the golden (rel-L2 < 1e-4)', { skip }
   closeTo(t, 'encoded', enc.encoded, p.readFloat32('encoded'));
   const dec = await runGraph(buildEmojiVaeDecoderGraph(model('vae'), cfg), { z: tensor(p.readFloat32('z'), [2, 4, 16, 16]) });
   closeTo(t, 'decoded', dec.decoded, p.readFloat32('decoded'));
+});
+
+test('emoji-upsampler: 64² → 128² matches the golden (rel-L2 < 1e-4) and differs from plain nearest-neighbour', { skip }, async (t) => {
+  const p = parity('upsampler');
+  const cfg = readEmojiConfig(folder('upsampler'), ['emoji-upsampler']);
+  const image = p.readFloat32('image');
+  const out = await runGraph(buildEmojiUpsamplerGraph(model('upsampler'), cfg, { batch: 2 }), { image: tensor(image, [2, 3, 64, 64]) });
+  closeTo(t, 'upsampled', out.upsampled, p.readFloat32('upsampled'));
+  const nearest = new Float32Array(2 * 3 * 128 * 128).map((_, i) => {
+    const [plane, y, x] = [Math.floor(i / 16384), Math.floor((i % 16384) / 128), i % 128];
+    return image[plane * 4096 + (y >> 1) * 64 + (x >> 1)];
+  });
+  assert.ok(relL2(out.upsampled, nearest) > 1e-2, 'the trained detail must change the nearest-neighbour image, or the test proves nothing');
 });
 
 function denoiserFeeds(name: string): Record<string, ort.Tensor> {

@@ -115,16 +115,52 @@ describe('emoji bad input', { skip }, () => {
     return true;
   });
 
-  test('a prompt of only unknown words is refused, naming them and words the model knows', async () => {
-    await rejects(run({ prompt: 'xyzzy Qwertz-xyzzy' }), /prompt "xyzzy Qwertz-xyzzy".*knows none of its words \("xyzzy", "qwertz"\).*"cat".*"face"/);
-    await rejects(run({ negative: 'blorp' }), /negative prompt "blorp"/);
+  test('a prompt of only unknown words draws the nearest emoji name by spelling, and says so', async () => {
+    const r = await run({ prompt: 'xyzzy Qwertz-xyzzy' });
+    const note = r.notes.join(' | ');
+    assert.match(note, /prompt "xyzzy Qwertz-xyzzy": emoji-dico knows none of its words \("xyzzy", "qwertz"\); it draws the nearest emoji it knows instead: "([a-z ]+)"/);
+    const concept = /instead: "([a-z ]+)"/.exec(note)![1];
+    assert.ok(pipeline.tokenizer.concepts.includes(concept), `${concept} is one of the emoji names`);
+    const direct = await run({ prompt: concept });
+    assert.equal(relL2(r.images, direct.images), 0, 'the fallback draws exactly what the name of the concept draws');
   });
 
-  test('partly unknown and over-long prompts run, with notes', async () => {
+  test("the UI's own example negative and A1111 negatives run: unknown words are left out, with a note", async () => {
+    const r = await run({ negative: 'blurry, [lowres]' });
+    assert.match(r.notes.join(' | '), /negative prompt "blurry, \[lowres\]": emoji-dico knows none of its words \("blurry", "lowres"\), so it is left out/);
+    const empty = await run({ negative: '' });
+    assert.equal(relL2(r.images, empty.images), 0, 'a negative of unknown words is the unconditional prompt');
+    const a1111 = await run({ prompt: '(cat face:1.3), [heart] BREAK <hypernet:x:1>', negative: '(worst quality:1.4), EasyNegative, blurry' });
+    assert.match(a1111.notes.join(' | '), /<hypernet:x:1> ignored.*weights, brackets and BREAK are read as plain words/);
+    assert.equal(relL2(a1111.images, (await run({ prompt: 'cat face, heart', negative: 'quality' })).images), 0);
+    const nested = await run({ prompt: `${'('.repeat(40)}cat face` });
+    assert.equal(relL2(nested.images, (await run({ prompt: 'cat face' })).images), 0, 'brackets nested beyond the A1111 parser are read as plain words too');
+  });
+
+  test('partly unknown, misspelt and over-long prompts run, with notes; a 5,000-word prompt reads its first 23 words', async () => {
     const r = await run({ prompt: 'a cat face with a flurbish hat' });
-    assert.ok(r.notes.some((n) => /"flurbish"/.test(n)), r.notes.join(' | '));
-    const long = await run({ prompt: Array(30).fill('cat').join(' ') });
-    assert.ok(long.notes.some((n) => /first 23 words.*cut off/.test(n)), long.notes.join(' | '));
+    assert.ok(r.notes.some((n) => /does not know "flurbish" and leaves it out/.test(n)), r.notes.join(' | '));
+    const typo = await run({ prompt: 'two puppys and a piza' });
+    assert.match(typo.notes.join(' | '), /reads "puppys" as "puppy", "piza" as "pizza"/);
+    const words = Array.from({ length: 5000 }, (_, i) => ['cat', 'dog', 'sun'][i % 3]);
+    const long = await run({ prompt: words.join(' ') });
+    const note = long.notes.find((n) => /cut off/.test(n)) ?? '';
+    assert.match(note, /reads the first 23 words; 4977 more are cut off \("[a-z]+", .* and 4969 more\)/);
+    assert.ok(note.length < 300, `the note stays short (${note.length} characters)`);
+    assert.equal(relL2(long.images, (await run({ prompt: words.slice(0, 23).join(' ') })).images), 0);
+  });
+
+  test('128×128 goes through the 2× upsampler: the same image, larger and sharper than nearest-neighbour', async () => {
+    const small = await run({});
+    const large = await run({ size: 128 });
+    assert.deepEqual([large.width, large.height, large.images.length], [128, 128, 128 * 128 * 3]);
+    const nearest = new Float32Array(large.images.length).map((_, i) => {
+      const [p, c] = [Math.floor(i / 3), i % 3];
+      return small.images[((Math.floor(p / 256) * 64 + Math.floor((p % 128) / 2)) * 3) + c];
+    });
+    const diff = relL2(large.images, nearest);
+    assert.ok(diff > 1e-3 && diff < 0.2, `128² vs nearest-upsampled 64²: rel-L2 ${diff}`);
+    await rejects(run({ size: 96 }), /size 96: emoji-dico draws 64×64 or 128×128/);
   });
 
   test('an empty prompt gives an unconditional image, with a note', async () => {

@@ -64,7 +64,8 @@ describe('the families registry', () => {
   });
 
   test('"this method does not apply to this model": size, sampler, img2img, attention, clip skip, VAE, class labels', { skip: skipWithoutFixtures }, () => {
-    assert.match(refusal('emoji-lit', { width: 128, height: 128 }) ?? '', /^size 128×128 does not apply to the embedded emoji models \(emoji-lit\)/);
+    assert.match(refusal('emoji-lit', { width: 96, height: 96 }) ?? '', /^size 96×96 does not apply to the embedded emoji models \(emoji-lit\)/);
+    assert.equal(refusal('emoji-lit', { width: 128, height: 128 }), undefined, '128×128 is drawn through the 2× upsampler');
     assert.match(refusal('emoji-dit', { sampler: 'ddim' }) ?? '', /^sampler ddim does not apply to the embedded emoji models/);
     assert.match(refusal('emoji-dit', { attention: { kind: 'agent' } }) ?? '', /^--attention agent does not apply/);
     assert.match(refusal('emoji-dit', { clipSkip: 2 }) ?? '', /^--clip-skip does not apply/);
@@ -138,10 +139,11 @@ describe('run: the engine entry', () => {
       assert.deepEqual(steps, [1, 2]);
       assert.equal(previews, 2);
       assert.deepEqual([result.images.length, result.images[0].width, result.settings?.sampler], [1, 64, 'flow_euler']);
-      await assert.rejects(
-        engine.submit({ kind: 'generate', request: { prompt: 'a cat face', model: 'emoji-dit', sampler: 'ddim' } }),
-        (e: Error) => e instanceof BadRequestError && /sampler ddim does not apply to the embedded emoji models \(emoji-dit\)/.test(e.message),
-      );
+      // Settings made for SD models are mapped onto the built-in ones, with notes (pipelines/families/emoji-adapt.ts).
+      const mapped = await engine.submit({ kind: 'generate', request: { prompt: 'a cat face', model: 'emoji-dit', sampler: 'ddim', steps: 1, width: 512, height: 768 } });
+      assert.deepEqual([mapped.images[0].width, mapped.settings?.sampler], [128, 'flow_euler']);
+      assert.match(mapped.notes?.join(' | ') ?? '', /sampler ddim is for Stable Diffusion models; emoji-dit samples with its own flow-matching Euler.*size 512×768: emoji-dit draws 64×64 or 128×128; drawing 128×128/);
+      await assert.rejects(engine.submit({ kind: 'generate', request: { prompt: 'a cat face', model: 'emoji-dit', hiresFix: { scale: 2, denoise: 0.5, upscaler: 'lanczos' } } }), (e: Error) => e instanceof BadRequestError && /hires fix/.test(e.message));
       await assert.rejects(engine.submit({ kind: 'story', story: { subjects: [], scenes: [] }, studioVersion: '0', model: 'emoji-lit' }), BadRequestError);
     } finally {
       await engine.close();

@@ -13,6 +13,7 @@ import { releaseModels } from '../pipelines/families/load.ts';
 import { GenerateRequestSchema, type GenerateRequestInput } from '../pipelines/jobs/api.ts';
 import { parseGenerateArgs } from '../app/cli/generate-args.ts';
 import { extractLoraTags } from '../pipelines/lora/library.ts';
+import { readLoraFile } from '../pipelines/lora/layers.ts';
 import { LORA_FIXTURES } from './lora-helpers.ts';
 
 const skip = skipWithoutFixtures;
@@ -84,7 +85,7 @@ function mergedCopy(lora: string, weight: number, name: string): string {
   return dir;
 }
 
-test('--lora FILE:W equals the checkpoint with w·ΔW merged (kohya with LoCon, and peft), and the prompt tag equals --lora', { skip }, async () => {
+test('--lora FILE:W equals the checkpoint with w·ΔW merged (kohya with LoCon, and peft), and the prompt tag equals --lora', { skip }, async (t) => {
   const loraDir = join(tmp, 'Lora');
   mkdirSync(loraDir);
   copyFileSync(join(LORA_FIXTURES, 'sd15-kohya-locon.safetensors'), join(loraDir, 'kohya-style.safetensors'));
@@ -94,7 +95,10 @@ test('--lora FILE:W equals the checkpoint with w·ΔW merged (kohya with LoCon, 
     const base = await draw({ model: fixture('sd15-tiny') });
     assert.ok(maxDiff(base, merged) > 10, `${lora}: the LoRA changes the image`);
     const d = maxDiff(viaFlag, merged);
+    const mean = viaFlag.reduce((a, v, i) => a + Math.abs(v - merged[i]), 0) / viaFlag.length;
+    t.diagnostic(`${lora} at ${weight}: --lora vs merged checkpoint max ${d}/255, mean ${mean.toFixed(4)}/255`);
     assert.ok(d <= 1, `${lora}: --lora differs from the merged checkpoint by ${d}/255 at most`);
+    assert.ok(mean <= 0.5, `${lora}: --lora differs from the merged checkpoint by ${mean}/255 on average`);
     if (lora.startsWith('sd15-kohya')) {
       const viaTag = await draw({ model: fixture('sd15-tiny'), prompt: `<lora:kohya-style:${weight}> ${BASE.prompt}`, loraDir });
       assert.equal(maxDiff(viaTag, viaFlag), 0, 'the prompt tag gives the --lora image');
@@ -138,4 +142,24 @@ test('prompt tags and --lora flags parse as A1111 writes them', async () => {
   const args = await parseGenerateArgs(['--prompt', 'x', '--lora', 'a.safetensors:0.5', '--lora', 'b']);
   assert.ok(!args.help);
   if (!args.help) assert.deepEqual(args.request.loras, [{ name: 'a.safetensors', weight: 0.5 }, { name: 'b', weight: 1 }]);
+});
+
+test('Tucker-decomposed LyCORIS convolutions (lora_mid, hada_t1/t2, lokr_t2) are refused naming the layer and what is supported', () => {
+  const t = (shape: number[]) => ({ dtype: 'F32' as const, shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+  const key = 'lora_unet_down_blocks_0_resnets_0_conv1';
+  const files: Record<string, Record<string, ReturnType<typeof t>>> = {
+    locon: { [`${key}.lora_down.weight`]: t([2, 4, 1, 1]), [`${key}.lora_mid.weight`]: t([2, 2, 3, 3]), [`${key}.lora_up.weight`]: t([4, 2, 1, 1]) },
+    loha: { [`${key}.hada_w1_a`]: t([2, 4]), [`${key}.hada_w1_b`]: t([2, 4]), [`${key}.hada_t1`]: t([2, 2, 3, 3]), [`${key}.hada_w2_a`]: t([2, 4]), [`${key}.hada_w2_b`]: t([2, 4]), [`${key}.hada_t2`]: t([2, 2, 3, 3]) },
+    lokr: { [`${key}.lokr_w1`]: t([2, 2]), [`${key}.lokr_w2_a`]: t([2, 2]), [`${key}.lokr_w2_b`]: t([2, 2]), [`${key}.lokr_t2`]: t([2, 2, 3, 3]) },
+  };
+  const core = { locon: 'lora_mid', loha: 'hada_t1', lokr: 'hada_t2 / lokr_t2' };
+  for (const [name, tensors] of Object.entries(files)) {
+    const path = join(tmp, `tucker-${name}.safetensors`);
+    writeSafetensors(path, tensors);
+    assert.throws(() => readLoraFile(path), (e: Error) => {
+      assert.match(e.message, new RegExp(`LoRA .*tucker-${name}\\.safetensors: layer ${key} is a Tucker-decomposed convolution \\(${core[name as keyof typeof core]}\\)`));
+      assert.match(e.message, /Supported: LoRA\/LoCon .*LoHa .*LoKr .*full diff and DoRA, without Tucker cores; .*use_tucker=False/);
+      return true;
+    });
+  }
 });

@@ -1,5 +1,6 @@
 // The README's examples that need no download (the built-in emoji models and the tiny reference
-// fixtures), run through the real `studio` command, must draw exactly what commit 392df83 drew.
+// fixtures), run through the real `studio` command, must draw exactly what was recorded (392df83; the
+// emoji examples again after issue 20 retrained the emoji text encoder).
 // Pinned per PNG: SHA-256 of the decoded pixels (checked first, so a failure says whether the image
 // or only its metadata changed) and of the whole file's bytes (pixels plus the A1111 `parameters`
 // and studio JSON chunks; they hold no time or absolute path, see test/readme-png-cases.ts).

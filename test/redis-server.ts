@@ -54,7 +54,7 @@ export class RedisServer {
     for (let i = 0; i < 200; i++) {
       if (await accepts(this.port)) return;
       const failed = await Promise.race([spawnError, new Promise<undefined>((r) => setTimeout(() => r(undefined), 25))]);
-      if (failed) throw new Error(`${REDIS_SERVER} could not start (${failed.message}); install Debian's redis-server`);
+      if (failed) throw new Error(`${REDIS_SERVER} could not start (${failed.message}); install Debian's redis-server (scripts/install-test-tools.sh)`);
       if (child.exitCode !== null) throw new Error(`${REDIS_SERVER} exited with code ${child.exitCode} before listening on ${this.port}`);
     }
     throw new Error(`${REDIS_SERVER} did not listen on port ${this.port} within 5 s`);

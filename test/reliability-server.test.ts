@@ -152,6 +152,8 @@ describe('paths a client sends stay inside the studio folders', () => {
       { prompt: 'x', vae: '/etc' },
       { prompt: 'x', initImage: '/etc/hosts' },
       { prompt: 'x', attention: { kind: 'linfusion', path: '/root' } },
+      { prompt: 'x', controlNets: [{ model: '/etc/passwd', image: 'a.png' }] },
+      { prompt: 'x', controlNets: [{ model: 'cn.safetensors', image: '/etc/hosts' }] },
     ];
     for (const request of requests) {
       const r = await call(ws, 'generate', { request });

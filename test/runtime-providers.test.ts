@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Graph } from '../pipelines/onnx/graph.ts';
 import { add, mul } from '../pipelines/onnx/ops.ts';
-import { chooseProvider, detectProviders, parseProvider, PROVIDER_ORDER, type ProviderReport } from '../pipelines/runtime/providers.ts';
+import { autoLine, chooseProvider, cudaRequirement, detectProviders, parseProvider, providerOrCpu, PROVIDER_ORDER, type ProviderReport } from '../pipelines/runtime/providers.ts';
+import { GenerateRequestSchema } from '../pipelines/jobs/api.ts';
 import { ort, Session, tensor } from '../pipelines/runtime/session.ts';
 
 test('detectProviders probes every provider, best first, and the CPU always works in fp32', async () => {
@@ -99,4 +100,28 @@ test('parseProvider reads an override and rejects unknown names', () => {
   assert.equal(parseProvider(undefined), undefined);
   assert.deepEqual(PROVIDER_ORDER, ['cuda', 'dml', 'coreml', 'webgpu', 'cpu']);
   assert.throws(() => parseProvider('tpu', '--provider'), /--provider="tpu" is not an execution provider; use one of cuda, dml, coreml, webgpu, cpu or auto/);
+});
+
+test('--ep auto: one line naming the provider taken and why each faster one was passed over', () => {
+  assert.equal(autoLine(chooseProvider(machine)),
+    '--ep auto: webgpu (float16), the fastest provider that works here (order cuda > dml > coreml > webgpu > cpu); cuda passed over: Failed to load shared library; dml passed over: not part of onnxruntime-node on linux/x64; coreml passed over: not part of onnxruntime-node on linux/x64');
+  assert.equal(autoLine(chooseProvider([report('cuda', true, true), report('cpu', true, true)])), '--ep auto: cuda (float16), the fastest provider that works here (order cuda > dml > coreml > webgpu > cpu)');
+});
+
+test('--ep auto on this machine: the probes decide, and a missing CUDA names the CUDA and cuDNN it needs', async () => {
+  const reports = await detectProviders();
+  const { provider, note } = await providerOrCpu('auto');
+  assert.equal(provider, chooseProvider(reports).provider);
+  assert.match(note ?? '', new RegExp(`^--ep auto: ${provider} \\((float16|float32)\\), the fastest provider that works here`));
+  const cuda = reports.find((r) => r.provider === 'cuda')!;
+  if (cuda.listed && !cuda.usable && /shared library|shared object/.test(cuda.reason ?? '')) {
+    assert.match(note!, /cuda passed over: .*onnxruntime-node 1\.\d+\.\d+'s CUDA provider needs CUDA 12\.x \(libcudart\.so\.12.*cuDNN 9 \(libcudnn\.so\.9\)/);
+  }
+  assert.equal(GenerateRequestSchema.parse({ prompt: 'x', ep: 'auto' }).ep, 'auto');
+});
+
+test('cudaRequirement: CUDA 12 + cuDNN 9 since onnxruntime-node 1.19, CUDA 11.8 + cuDNN 8 before', () => {
+  assert.match(cudaRequirement('1.30.0'), /^CUDA 12\.x .* and cuDNN 9 /);
+  assert.match(cudaRequirement('1.19.2'), /^CUDA 12\.x/);
+  assert.match(cudaRequirement('1.18.1'), /^CUDA 11\.8 .* and cuDNN 8 /);
 });

@@ -3,7 +3,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { basename, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { AxisError, AXIS_NAMES, parseAxis, type Axis } from '../../pipelines/jobs/batch/axes.ts';
 import { engineHost, type BatchEngine } from '../../pipelines/jobs/batch/engines.ts';
 import { planBatch, type BatchPlan } from '../../pipelines/jobs/batch/plan.ts';
@@ -14,6 +13,7 @@ import type { GenerateRequest } from '../../pipelines/jobs/api.ts';
 import { redisLabel } from '../../pipelines/jobs/redis/connection.ts';
 import { runRemoteBatch } from '../../pipelines/jobs/redis/batch.ts';
 import { cancelOnSignals } from './cancel-on-signals.ts';
+import { parseCommandLine, stringOptions } from './command-line.ts';
 import { connectForCommand, REDIS_OPTIONS, redisTarget, type RedisTarget } from './redis-args.ts';
 import { EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, UsageError } from './exit-codes.ts';
 import { DEFAULT_OUT, OPTIONS as GENERATE_OPTIONS, parseGenerateArgs, parseProgressMode } from './generate-args.ts';
@@ -65,9 +65,7 @@ Exit codes: 0 all done, 1 some images failed, 2 bad usage (every bad row is list
 
 const BATCH_OPTIONS = {
   ...GENERATE_OPTIONS,
-  x: { type: 'string' },
-  y: { type: 'string' },
-  workers: { type: 'string' },
+  ...stringOptions('x', 'y', 'workers'),
   ...REDIS_OPTIONS,
   detach: { type: 'boolean' },
 } as const;
@@ -75,18 +73,6 @@ const BATCH_OPTIONS = {
 /** Options that are the batch's own, not defaults for the rows. */
 const NOT_ROW_DEFAULTS = new Set(['out', 'json', 'progress', 'help', 'x', 'y', 'workers', 'redis', 'queue', 'detach']);
 const ROW_OPTIONS = new Set(Object.keys(GENERATE_OPTIONS).filter((k) => !NOT_ROW_DEFAULTS.has(k)));
-
-/** parseArgs reads `--seed -1` as a flag `-1`; a negative number after a value option is its value. */
-function joinNegativeNumbers(argv: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i].startsWith('--') ? argv[i].slice(2) : undefined;
-    const option = name === undefined ? undefined : BATCH_OPTIONS[name as keyof typeof BATCH_OPTIONS];
-    if (option?.type === 'string' && /^-\d+(\.\d+)?$/.test(argv[i + 1] ?? '')) out.push(`${argv[i]}=${argv[++i]}`);
-    else out.push(argv[i]);
-  }
-  return out;
-}
 
 interface BatchArgs {
   file?: string;
@@ -102,13 +88,7 @@ interface BatchArgs {
 }
 
 function parseBatchArgs(argv: string[]): BatchArgs | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: joinNegativeNumbers(argv), options: BATCH_OPTIONS, strict: true, allowPositionals: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine(argv, BATCH_OPTIONS, { positionals: true, negativeNumbers: true });
   if (values.help) return 'help';
   if (positionals.length > 1) throw new UsageError(`one batch file at a time, got ${positionals.length}: ${positionals.join(' ')} (quote prompts and give them with --prompt)`);
   const workers = Number(values.workers ?? 1);

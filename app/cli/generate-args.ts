@@ -1,59 +1,45 @@
 // `studio generate` options → a validated GenerateRequest, with errors that name the flag.
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { z } from 'zod';
-import { GenerateRequestSchema, parseAttentionArg, type Attention, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
+import { GenerateRequestSchema, parseAttentionArg, PreviewOptionsSchema, type Attention, type PreviewOptions, type GenerateRequest, type GenerateRequestInput, type HeadWeight } from '../../pipelines/jobs/api.ts';
 import { UsageError } from './exit-codes.ts';
 import { PROGRESS_MODES, type ProgressMode } from './progress-report.ts';
+import { HELP_OPTION, JSON_OPTION, MODEL_OPTIONS, OUT_OPTION, parseCommandLine, PROMPT_OPTIONS, stringOptions, type ParsedCommandLine } from './command-line.ts';
 import { withEngine } from './engine.ts';
+import { fromImage } from './from-image.ts';
 import { withPreset } from './presets-command.ts';
 
 export const OPTIONS = {
-  model: { type: 'string' },
-  'models-dir': { type: 'string' },
-  vae: { type: 'string' },
-  config: { type: 'string' },
+  ...MODEL_OPTIONS,
+  ...stringOptions('vae', 'config', 'lora-dir', 'embeddings', 'clip-skip'),
   lora: { type: 'string', multiple: true },
-  'lora-dir': { type: 'string' },
-  embeddings: { type: 'string' },
-  'clip-skip': { type: 'string' },
-  prompt: { type: 'string', short: 'p' },
-  negative: { type: 'string', short: 'n' },
-  steps: { type: 'string' },
-  cfg: { type: 'string' },
-  sampler: { type: 'string' },
-  seed: { type: 'string' },
-  width: { type: 'string' },
-  height: { type: 'string' },
-  batch: { type: 'string' },
-  'init-image': { type: 'string' },
-  strength: { type: 'string' },
-  mask: { type: 'string' },
-  'mask-blur': { type: 'string' },
-  'inpaint-area': { type: 'string' },
-  padding: { type: 'string' },
-  outpaint: { type: 'string' },
-  'hires-fix': { type: 'string' },
-  'hires-steps': { type: 'string' },
-  'pag-scale': { type: 'string' },
-  'pag-layers': { type: 'string' },
-  heads: { type: 'string' },
-  attention: { type: 'string' },
-  ep: { type: 'string' },
-  class: { type: 'string' },
-  preset: { type: 'string' },
-  out: { type: 'string', short: 'o' },
-  json: { type: 'boolean' },
-  progress: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
+  ...PROMPT_OPTIONS,
+  ...stringOptions('steps', 'cfg', 'sampler', 'seed', 'width', 'height', 'batch'),
+  ...stringOptions('init-image', 'strength', 'mask', 'mask-blur', 'inpaint-area', 'padding', 'outpaint', 'hires-fix', 'hires-steps'),
+  controlnet: { type: 'string', multiple: true },
+  'control-image': { type: 'string', multiple: true },
+  preprocess: { type: 'string', multiple: true },
+  'guess-mode': { type: 'boolean' },
+  ...stringOptions('hires', 'hires-mode', 'hires-strengths'),
+  'keep-stages': { type: 'boolean' },
+  ...stringOptions('previews', 'preview-every', 'taesd'),
+  ...stringOptions('pag-scale', 'pag-layers', 'heads', 'attention', 'ep', 'class', 'preset', 'from', 'progress'),
+  ...OUT_OPTION,
+  ...JSON_OPTION,
+  ...HELP_OPTION,
 } as const;
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true; allowPositionals: false }>>['values'];
+type Values = ParsedCommandLine<typeof OPTIONS, false>['values'];
 
 export const DEFAULT_OUT = 'outputs';
 
-export type GenerateArgs = { help: true } | { help: false; request: GenerateRequest; out: string; json: boolean; progress?: ProgressMode };
+/** `--previews DIR`: where step previews go; absent: the engine draws none. */
+export interface PreviewArgs {
+  dir?: string;
+  options: PreviewOptions;
+}
 
+export type GenerateArgs = { help: true } | { help: false; request: GenerateRequest; out: string; json: boolean; notes?: string[]; previews: PreviewArgs; progress?: ProgressMode };
 /** `--progress lines|bar|none`; absent: chosen by whether stderr is a terminal. */
 export function parseProgressMode(text: string | undefined): ProgressMode | undefined {
   if (text === undefined || (PROGRESS_MODES as readonly string[]).includes(text)) return text as ProgressMode | undefined;
@@ -95,6 +81,12 @@ const FLAG_OF: Record<string, string> = {
   'hiresFix.denoise': '--hires-fix',
   'hiresFix.upscaler': '--hires-fix',
   'hiresFix.steps': '--hires-steps',
+  controlNets: '--controlnet',
+  hires: '--hires',
+  'hires.width': '--hires',
+  'hires.height': '--hires',
+  'hires.mode': '--hires-mode',
+  'hires.strengths': '--hires-strengths',
   'pag.scale': '--pag-scale',
   'pag.layers': '--pag-layers',
   'pag.heads': '--heads',
@@ -147,6 +139,28 @@ class Converter {
     return { left, right, top, bottom };
   }
 
+  /** `--hires WxH [--hires-mode ladder] [--hires-strengths 0.4,0.3,…] [--keep-stages]`: LinFusion's ladder. */
+  hiresLadder(values: Values): GenerateRequestInput['hires'] {
+    const text = values.hires;
+    if (text === undefined) {
+      for (const flag of ['hires-mode', 'hires-strengths', 'keep-stages'] as const) if (values[flag] !== undefined) this.problems.push(`--${flag} needs --hires WIDTHxHEIGHT too`);
+      return undefined;
+    }
+    const m = /^\s*(\d+)\s*[x×]\s*(\d+)\s*$/.exec(text);
+    if (!m) {
+      this.problems.push(`--hires: expected WIDTHxHEIGHT in pixels (e.g. 2048x1024), got ${JSON.stringify(text)}`);
+      return undefined;
+    }
+    const strengths = values['hires-strengths']?.split(',').map((t) => this.decimal('hires-strengths', t.trim()) ?? Number.NaN);
+    return {
+      width: Number(m[1]),
+      height: Number(m[2]),
+      mode: values['hires-mode'] as NonNullable<GenerateRequestInput['hires']>['mode'],
+      strengths,
+      keepStages: values['keep-stages'],
+    };
+  }
+
   /** `--hires-fix SCALE[:DENOISE[:UPSCALER]]` and `--hires-steps N`. */
   hiresFix(values: Values): GenerateRequestInput['hiresFix'] {
     const text = values['hires-fix'];
@@ -176,6 +190,42 @@ class Converter {
     return { scale, layers: layers ?? ['mid'] };
   }
 
+  /**
+   * `--controlnet FILE[:WEIGHT[:START:END]] --control-image IMG [--preprocess canny|softedge|none]`,
+   * repeatable in pairs: the i-th image (and preprocessor, or one for all) goes with the i-th ControlNet.
+   */
+  controlNets(values: Values): GenerateRequestInput['controlNets'] {
+    const nets = values.controlnet ?? [];
+    const images = values['control-image'] ?? [];
+    const preprocess = values.preprocess ?? [];
+    if (!nets.length) {
+      if (images.length) this.problems.push('--control-image needs --controlnet FILE too (one ControlNet per control image)');
+      if (preprocess.length) this.problems.push('--preprocess needs --controlnet FILE and --control-image IMG too');
+      if (values['guess-mode']) this.problems.push('--guess-mode needs --controlnet FILE too');
+      return undefined;
+    }
+    if (images.length !== nets.length) this.problems.push(`--controlnet: ${nets.length} ControlNet(s) but ${images.length} --control-image(s): give one control image after each ControlNet`);
+    if (preprocess.length > 1 && preprocess.length !== nets.length) this.problems.push(`--preprocess: give one for all ControlNets or one per ControlNet (${nets.length}), not ${preprocess.length}`);
+    return nets.map((text, i) => {
+      const parts = text.split(':');
+      const numeric = (p: string | undefined) => p !== undefined && /^[+-]?(?:\d+\.?\d*|\.\d+)$/.test(p);
+      // Trailing numbers are WEIGHT or WEIGHT:START:END; a Windows drive letter ("C:") stays in the file.
+      const tail = parts.length >= 4 && parts.slice(-3).every(numeric) ? 3 : parts.length >= 2 && numeric(parts.at(-1)) ? 1 : 0;
+      const file = parts.slice(0, parts.length - tail).join(':');
+      const [weight, start, end] = parts.slice(parts.length - tail).map(Number);
+      if (tail === 0 && parts.length > 1 && !/^[A-Za-z]:[\\/]/.test(text)) this.problems.push(`--controlnet ${text}: expected FILE[:WEIGHT[:START:END]] with numbers, e.g. --controlnet canny.safetensors:0.8:0:0.6`);
+      return {
+        model: file,
+        image: images[i] ?? '',
+        weight,
+        start,
+        end,
+        preprocess: (preprocess.length === 1 ? preprocess[0] : preprocess[i]) as NonNullable<GenerateRequestInput['controlNets']>[number]['preprocess'],
+        guessMode: values['guess-mode'] || undefined,
+      };
+    });
+  }
+
   /** `--lora FILE_OR_NAME[:WEIGHT]`, repeatable; the weight defaults to 1 (a Windows drive letter is no weight). */
   loras(texts: readonly string[] | undefined): { name: string; weight: number }[] | undefined {
     if (!texts?.length) return undefined;
@@ -189,11 +239,24 @@ class Converter {
 
 }
 
+/** `--previews DIR [--preview-every N] [--taesd FILE]`; without a folder the engine draws no previews. */
+function previewArgs(values: Values): PreviewArgs {
+  if (values.previews === undefined) {
+    for (const flag of ['preview-every', 'taesd'] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag}: only applies with --previews DIR`);
+    return { options: { every: 0 } };
+  }
+  const every = values['preview-every'] === undefined ? 1 : Number(values['preview-every']);
+  const parsed = PreviewOptionsSchema.safeParse({ every, taesd: values.taesd });
+  if (!parsed.success || every < 1) throw new UsageError(`--preview-every: expected a whole number ≥ 1 (a preview every N steps), got ${JSON.stringify(values['preview-every'])}`);
+  return { dir: values.previews, options: parsed.data };
+}
+
 /** Paths that must exist before a long model load is worth starting. */
 function checkPaths(values: Values, att: Attention | undefined): void {
   const paths: Array<[string, string | undefined]> = [
     ['--init-image', values['init-image']],
     ['--mask', values.mask],
+    ['--taesd', values.taesd],
     ['--vae', values.vae],
     ['--config', values.config],
     ['--lora-dir', values['lora-dir']],
@@ -204,6 +267,7 @@ function checkPaths(values: Values, att: Attention | undefined): void {
   // --model may also be a bare name looked up in --models-dir; only paths are checked here.
   const model = values.model;
   if (model !== undefined && (/[\\/]/.test(model) || /\.(safetensors|ckpt|pt|pth|bin)$/i.test(model))) paths.push(['--model', model]);
+  (values.controlnet ?? []).forEach((_, i) => paths.push(['--control-image', values['control-image']?.[i]]));
   for (const [flag, path] of paths) {
     if (path !== undefined && !existsSync(path)) throw new UsageError(`${flag}: no file or folder at ${path}`);
   }
@@ -217,18 +281,6 @@ function describeIssue(issue: z.core.$ZodIssue, input: GenerateRequestInput): st
   return `${flag}: ${issue.message}${got}`;
 }
 
-/** parseArgs reads `--seed -1` as a flag `-1`; a negative number after a value option is its value. */
-function joinNegativeNumbers(argv: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i].startsWith('--') ? argv[i].slice(2) : undefined;
-    const option = name === undefined ? undefined : OPTIONS[name as keyof typeof OPTIONS];
-    if (option?.type === 'string' && /^-\d+(\.\d+)?$/.test(argv[i + 1] ?? '')) out.push(`${argv[i]}=${argv[++i]}`);
-    else out.push(argv[i]);
-  }
-  return out;
-}
-
 /**
  * `--heads PRESET|FILE|L3H1:0.5,…` (joined with +) as per-head strengths, checked against --model when
  * given: the engine reads the model's layers and the presets.
@@ -240,17 +292,11 @@ async function resolveHeads(values: Values): Promise<HeadWeight[]> {
 
 /** The command line as a validated request; `--heads` is resolved by the engine, hence async. */
 export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
-  let values: Values;
-  try {
-    ({ values } = parseArgs({ args: joinNegativeNumbers(argv), options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (e) {
-    const hint = /positional/i.test((e as Error).message) ? ' (put the prompt after --prompt, in quotes)' : '';
-    throw new UsageError(`${(e as Error).message}${hint}`);
-  }
+  let { values } = parseCommandLine(argv, OPTIONS, { positionals: false, negativeNumbers: true, hint: (m) => (/positional/i.test(m) ? ' (put the prompt after --prompt, in quotes)' : '') });
   if (values.help) return { help: true };
   const progress = parseProgressMode(values.progress);
   values = withPreset(values);
-  if (values.prompt === undefined && values.class === undefined) throw new UsageError('--prompt is required (or --class N for a class-conditional DiT/DiCo model)');
+  if (values.prompt === undefined && values.class === undefined && values.from === undefined) throw new UsageError('--prompt is required (or --class N for a class-conditional DiT/DiCo model)');
 
   const c = new Converter();
   const att = c.attention(values.attention);
@@ -280,11 +326,22 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
     padding: c.integer('padding', values.padding),
     outpaint: c.outpaint(values.outpaint),
     hiresFix: c.hiresFix(values),
+    hires: c.hiresLadder(values),
     pag: c.pag(values),
+    controlNets: c.controlNets(values),
     attention: att,
     ep: values.ep as GenerateRequestInput['ep'],
     classLabel: c.integer('class', values.class),
   };
+  let notes: string[] | undefined;
+  if (values.from !== undefined) {
+    const given = { model: values.model !== undefined, loras: values.lora !== undefined, embeddings: values.embeddings !== undefined };
+    const restored = await fromImage(values.from, { modelsDir: values['models-dir'], given });
+    notes = restored.notes;
+    // Flags given on the command line override the image's settings.
+    const fields = input as Record<string, unknown>;
+    for (const [key, value] of Object.entries(restored.input)) if (fields[key] === undefined || (key === 'prompt' && values.prompt === undefined)) fields[key] = value;
+  }
   if (values.heads !== undefined && input.pag) {
     try {
       input.pag.heads = await resolveHeads(values);
@@ -298,5 +355,6 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
   const problems = [...c.problems, ...issues.map((i) => describeIssue(i, input))];
   if (problems.length || !parsed.success) throw new UsageError(problems.join('\n'));
   checkPaths(values, att);
-  return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false, progress };
+  for (const u of parsed.data.controlNets ?? []) if (!existsSync(u.model)) throw new UsageError(`--controlnet: no file or folder at ${u.model}`);
+  return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false, ...(notes?.length ? { notes } : {}), previews: previewArgs(values), progress };
 }

@@ -2,8 +2,8 @@
 // `studio heads search` (HeadHunter on small previews, written out as a head preset).
 import { renameSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { parseArgs } from 'node:util';
 import { BadRequestError, EXECUTION_PROVIDERS, HEAD_OBJECTIVE_NAMES as OBJECTIVE_NAMES, SAMPLER_NAMES, type HeadList, type JobInputOf } from '../../pipelines/jobs/api.ts';
+import { HELP_OPTION, JSON_OPTION, MODEL_OPTIONS, OUT_OPTION, parseCommandLine, PROMPT_OPTIONS, stringOptions, type ParsedCommandLine } from './command-line.ts';
 import { withEngine } from './engine.ts';
 import { CancelledError, EXIT_OK, UsageError } from './exit-codes.ts';
 import { ProgressBar } from './progress-bar.ts';
@@ -43,40 +43,19 @@ Common:
 `;
 
 const OPTIONS = {
-  model: { type: 'string' },
-  'models-dir': { type: 'string' },
-  prompt: { type: 'string', short: 'p' },
-  negative: { type: 'string', short: 'n' },
-  objective: { type: 'string' },
-  reference: { type: 'string' },
-  rounds: { type: 'string' },
-  k: { type: 'string' },
-  u: { type: 'string' },
-  'pag-scale': { type: 'string' },
-  size: { type: 'string' },
-  steps: { type: 'string' },
-  cfg: { type: 'string' },
-  sampler: { type: 'string' },
-  seeds: { type: 'string' },
-  layers: { type: 'string' },
-  name: { type: 'string' },
-  out: { type: 'string', short: 'o' },
-  cache: { type: 'string' },
-  ep: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
+  ...MODEL_OPTIONS,
+  ...PROMPT_OPTIONS,
+  ...stringOptions('objective', 'reference', 'rounds', 'k', 'u', 'pag-scale', 'size', 'steps', 'cfg', 'sampler', 'seeds', 'layers', 'name'),
+  ...OUT_OPTION,
+  ...stringOptions('cache', 'ep'),
+  ...JSON_OPTION,
+  ...HELP_OPTION,
 } as const;
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true; allowPositionals: true }>>['values'];
+type Values = ParsedCommandLine<typeof OPTIONS, true>['values'];
 
 export async function headsCommand(argv: string[]): Promise<number> {
-  let parsed: { values: Values; positionals: string[] };
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine(argv, OPTIONS, { positionals: true });
   const [sub, ...extra] = positionals;
   if (values.help) {
     process.stdout.write(HEADS_HELP);

@@ -1,6 +1,28 @@
+// The help of `studio` and `studio generate`. The model families come from the registry
+// (pipelines/jobs/families.ts), which loads every family's code: help loads it on demand only.
 import { attentionCliForms, EXECUTION_PROVIDERS, SAMPLER_NAMES } from '../../pipelines/jobs/api.ts';
+import type { FamilySummary } from '../../pipelines/jobs/families.ts';
 
-export const MAIN_HELP = `Usage: studio <command> [options]
+/** The registry's model families (loads the engine's family code; call it only to print help). */
+export async function registeredFamilies(): Promise<FamilySummary[]> {
+  return (await import('../../pipelines/jobs/families.ts')).familySummaries();
+}
+
+/** `emoji-lit (default), emoji-dit, emoji-dico`: the models shipped with the studio. */
+function builtInModels(families: readonly FamilySummary[]): string {
+  return families.filter((f) => f.builtIn).map((f) => (f.isDefault ? `${f.id} (default)` : f.id)).join(', ');
+}
+
+/** One line a family: id, name, and what a request leaving size, steps, CFG and sampler out draws with. */
+function familyTable(families: readonly FamilySummary[]): string {
+  const idWidth = Math.max(...families.map((f) => f.id.length));
+  const labelWidth = Math.max(...families.map((f) => f.label.length));
+  return families
+    .map(({ id, label, defaults: d }) => `  ${id.padEnd(idWidth)}  ${label.padEnd(labelWidth)}  ${d.width}×${d.height}, ${d.steps} steps, cfg ${d.cfg}, ${d.sampler}`)
+    .join('\n');
+}
+
+export const mainHelp = (families: readonly FamilySummary[]): string => `Usage: studio <command> [options]
 
 Commands:
   generate     Generate images from a prompt (txt2img, or img2img with --init-image)
@@ -11,21 +33,26 @@ Commands:
   presets      List, show, validate plugin presets; import A1111 styles.csv
   heads        List a model's attention heads; search heads to perturb (HeadHunter)
   story        Consistent subjects across scenes (IR-Diffusion) from a STORY.json
+  models       List checkpoints, LoRAs, embeddings, VAEs, ControlNets, upscalers with A1111 hashes
+  upscale      Enlarge an image with an ESRGAN / Real-ESRGAN upscaler file, in tiles
   help [cmd]   Show help for a command
 
 Options:
   -h, --help     Show this help
   -v, --version  Show the studio version
 
-Run "studio generate --help" for the generation options.
+Model families (recognised from the checkpoint; built in: ${builtInModels(families)}):
+  ${families.map((f) => f.id).join(', ')}
+
+Run "studio generate --help" for the generation options and each family's defaults.
 `;
 
-export const GENERATE_HELP = `Usage: studio generate --prompt TEXT [options]
+export const generateHelp = (families: readonly FamilySummary[]): string => `Usage: studio generate --prompt TEXT [options]
 
 Model:
   --model PATH           Checkpoint file (.safetensors), diffusers folder, a model name in
-                         --models-dir, or a built-in model: emoji-lit (default), emoji-dit,
-                         emoji-dico (64x64 emoji, flow-matching Euler, 8 steps)
+                         --models-dir, or a built-in model: ${builtInModels(families)}
+                         (the family is recognised from the files; see "Model families" below)
   --models-dir DIR       Folder searched for model names
   --vae PATH             Use this VAE instead of the model's own
   --config DIR_OR_YAML   For a single file: its diffusers config folder (default: <stem>/ beside
@@ -57,7 +84,8 @@ img2img:
   --init-image PATH      Start from this image
   --strength S           0 < S <= 1, how much of the image is redrawn (default 0.8)
   --mask PATH            Inpaint: white = repaint, black = keep (SD 1.x/2.x/XL); a mask of
-                         another size is stretched to the image's, with a notice
+                         another size is stretched to the image's, with a notice. Inpainting
+                         checkpoints (9-channel UNets) are recognised and given the mask too
   --mask-blur PX         Soften the mask's edge (default 4); outside it the input is kept exactly
   --inpaint-area whole|masked   masked: redraw only the mask's region (plus --padding PX,
                          default 32) at the full size, then paste it back (A1111's "Only masked")
@@ -70,6 +98,34 @@ Hires fix (A1111's): draw at the base size, upscale, redraw the details:
                          latent (bilinear, default), latent-nearest, latent-bicubic, lanczos
   --hires-steps N        Steps of the second pass (default: --steps)
 
+ControlNet (SD 1.x/2.x/XL; diffusers folders or .safetensors, original or diffusers layout):
+  --controlnet FILE[:WEIGHT[:START:END]]
+                         WEIGHT 0-2 (default 1); START/END: fractions of the steps where it acts
+                         (default 0:1). Repeatable: several ControlNets add up
+  --control-image PATH   The control image of the ControlNet before it (one per --controlnet);
+                         another size is resized to the image's, with a notice
+  --preprocess canny|softedge|none
+                         Make edges from a photo, or use the image as it is (depth, pose, normal
+                         maps); one for all or one per ControlNet (default none)
+  --guess-mode           ControlNet stronger than the prompt (diffusers' guess mode)
+
+LinFusion's high-resolution ladder (best with --attention linfusion:PATH):
+  --hires WxH            Final size: the base (--width x --height) doubled once per stage,
+                         each stage a x2 resize and img2img (e.g. --width 1024 --height 512
+                         --hires 16384x8192: 4 stages); multiples of 64
+  --hires-mode ladder    The SDEdit ladder (SD 1.x/2.x; the only mode so far)
+  --hires-strengths S1,S2,…   img2img strength per stage (default 0.4,0.3,0.2,0.1)
+  --keep-stages          Also keep every stage's image (FILE-stageK-WxH.png); they are kept
+                         anyway when a later stage fails
+
+Live previews:
+  --previews DIR         Write a preview PNG of the running image per denoise step: step-001.png …
+                         (hires fix's second pass: hires-step-001.png …)
+  --preview-every N      Only every N steps (and the last)
+  --taesd FILE           Draw them with this TAESD decoder (.safetensors/.pth); default: the
+                         family's in <models dir>/vae_approx/ if there, else a latent→RGB map
+                         fitted through the model's own VAE (the emoji models: their own decoder)
+
 Guidance and attention:
   --pag-scale X          Perturbed-attention guidance scale (0 = off)
   --pag-layers L1,L2     UNet layers for PAG, diffusers names: mid, down_blocks.1,
@@ -79,6 +135,9 @@ Guidance and attention:
   --attention KIND       ${attentionCliForms().join(', ')}
                          (default softmax; agent: merge ratios 0-1, agentSteps = share of steps with agents)
   --preset NAME          Apply a style or sampler preset from the plugins folder
+  --from IMAGE.png       Re-run an image made by this studio or A1111: its prompt, seed, steps,
+                         sampler, CFG, size, LoRAs and embeddings; the model and files are found
+                         by their hashes in --models-dir (A1111/ComfyUI layout). Flags override
 
 Runtime and output:
   --ep NAME              Execution provider: ${EXECUTION_PROVIDERS.join(' | ')} (default cpu)
@@ -90,6 +149,9 @@ Runtime and output:
   --progress MODE        On stderr: bar (redrawn in place), lines ("denoise 3/20", one per
                          step) or none; default bar on a terminal, lines otherwise
   -h, --help             Show this help
+
+Model families, and what each draws with when --width/--height, --steps, --cfg or --sampler are left out:
+${familyTable(families)}
 
 Each PNG carries A1111's "parameters" text and the studio's own JSON that re-runs it.
 Ctrl-C cancels after the current step and writes nothing; a second Ctrl-C stops the engine at once.

@@ -2,7 +2,7 @@
 // 2 bad usage, 130 cancelled).
 import { BadRequestError } from '../../pipelines/jobs/api.ts';
 import { CancelledError, EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './exit-codes.ts';
-import { GENERATE_HELP, MAIN_HELP } from './help.ts';
+import { generateHelp, mainHelp, registeredFamilies } from './help.ts';
 import { STUDIO_VERSION } from './version.ts';
 import { SERVE_HELP } from './serve-command.ts';
 
@@ -16,25 +16,30 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   presets: async (argv) => (await import('./presets-command.ts')).presetsCommand(argv),
   worker: async (argv) => (await import('./worker-command.ts')).workerCommand(argv),
   queue: async (argv) => (await import('./queue-command.ts')).queueCommand(argv),
+  models: async (argv) => (await import('./models-command.ts')).modelsCommand(argv),
+  upscale: async (argv) => (await import('./upscale-command.ts')).upscaleCommand(argv),
 };
 
-// Help text of the commands that keep theirs beside them is loaded on `studio help <command>`.
+// Help texts, loaded on `studio help <command>` (generate's lists the registry's families).
 const LAZY_HELP: Record<string, () => Promise<string>> = {
+  generate: async () => generateHelp(await registeredFamilies()),
+  serve: async () => SERVE_HELP,
   batch: async () => (await import('./batch-command.ts')).BATCH_HELP,
   presets: async () => (await import('./presets-command.ts')).PRESETS_HELP,
   worker: async () => (await import('./worker-command.ts')).WORKER_HELP,
   queue: async () => (await import('./queue-command.ts')).QUEUE_HELP,
+  models: async () => (await import('./models-command.ts')).MODELS_HELP,
+  upscale: async () => (await import('./upscale-command.ts')).UPSCALE_HELP,
 };
-const HELP: Record<string, string> = { generate: GENERATE_HELP, serve: SERVE_HELP };
 
 async function dispatch(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === undefined) {
-    process.stderr.write(MAIN_HELP);
+    process.stderr.write(mainHelp(await registeredFamilies()));
     return EXIT_USAGE;
   }
   if (first === '-h' || first === '--help') {
-    process.stdout.write(MAIN_HELP);
+    process.stdout.write(mainHelp(await registeredFamilies()));
     return EXIT_OK;
   }
   if (first === '-v' || first === '--version') {
@@ -44,8 +49,8 @@ async function dispatch(argv: string[]): Promise<number> {
   if (first === 'help') {
     const topic = rest[0];
     if (topic !== undefined && !(topic in COMMANDS)) throw new UsageError(`no command "${topic}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
-    if (topic !== undefined && !(topic in HELP) && !(topic in LAZY_HELP)) return COMMANDS[topic](['--help']);
-    process.stdout.write(topic === undefined ? MAIN_HELP : (HELP[topic] ?? (await LAZY_HELP[topic]())));
+    if (topic !== undefined && !(topic in LAZY_HELP)) return COMMANDS[topic](['--help']);
+    process.stdout.write(topic === undefined ? mainHelp(await registeredFamilies()) : await LAZY_HELP[topic]());
     return EXIT_OK;
   }
   const command = COMMANDS[first];

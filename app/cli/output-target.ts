@@ -77,6 +77,20 @@ export class OutputTarget {
     return new OutputTarget('dir', path, await nextFileNumber(path));
   }
 
+  /**
+   * Writes a ladder stage's image beside the final ones (FILE-stageK-WxH.png, or in a folder
+   * stage-SEED-BATCH-K-WxH.png, which leaves the numbering alone) and returns its path.
+   */
+  async writeStage(png: Uint8Array, seed: number, batchIndex: number, stage: { index: number; width: number; height: number }): Promise<string> {
+    const tail = `${stage.index}-${stage.width}x${stage.height}`;
+    const base = this.kind === 'file' ? this.path.replace(/\.png$/i, `-stage${tail}`) : join(this.path, `stage-${seed}-${batchIndex}-${tail}`);
+    for (let tries = 0; tries < 1000; tries++) {
+      const file = `${base}${tries ? `-${tries}` : ''}.png`;
+      if (await writeNewFileAtomic(file, png)) return file;
+    }
+    throw new Error(`could not find a free file name for ${base}.png`);
+  }
+
   /** Writes one PNG atomically and returns its path. */
   async write(png: Uint8Array, seed: number): Promise<string> {
     if (this.kind === 'file') {

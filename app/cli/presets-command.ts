@@ -1,7 +1,6 @@
 // `studio presets list|show|validate|import-styles`, and `--preset NAME` for generate and batch.
 import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   applyPresetsToFlags,
   defaultPluginsDir,
@@ -26,6 +25,7 @@ import { describeIssues } from '../../pipelines/plugins/load.ts';
 import { ManifestSchema, StylePresetSchema } from '../../pipelines/plugins/manifest.ts';
 import { readCapped } from '../../pipelines/plugins/safe-files.ts';
 import { replaceFileAtomic } from '../../pipelines/queue/journal.ts';
+import { HELP_OPTION, JSON_OPTION, parseCommandLine, stringOptions } from './command-line.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './exit-codes.ts';
 import { STUDIO_VERSION } from './version.ts';
 
@@ -60,12 +60,10 @@ the command line does not set them).
 `;
 
 const OPTIONS = {
-  'plugins-dir': { type: 'string' },
-  kind: { type: 'string' },
-  name: { type: 'string' },
+  ...stringOptions('plugins-dir', 'kind', 'name'),
   force: { type: 'boolean' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
+  ...JSON_OPTION,
+  ...HELP_OPTION,
 } as const;
 
 const discoveries = new Map<string, Discovery>();
@@ -232,13 +230,7 @@ function importStyles(file: string | undefined, o: { pluginsDir: string; name?: 
 }
 
 export async function presetsCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine(argv, OPTIONS, { positionals: true });
   const [sub, ...rest] = positionals;
   if (values.help || sub === undefined) {
     (sub === undefined && !values.help ? process.stderr : process.stdout).write(PRESETS_HELP);

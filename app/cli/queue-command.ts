@@ -1,7 +1,7 @@
 // `studio queue status|retry-failed|drain --redis URL`: look after a Redis queue.
-import { parseArgs } from 'node:util';
 import { drain, queueStatus, retryFailed } from '../../pipelines/jobs/redis/admin.ts';
 import { EXIT_OK, UsageError } from './exit-codes.ts';
+import { HELP_OPTION, JSON_OPTION, parseCommandLine } from './command-line.ts';
 import { connectForCommand, REDIS_HELP, REDIS_OPTIONS, redisTarget } from './redis-args.ts';
 
 export const QUEUE_HELP = `Usage: studio queue status|retry-failed|drain --redis URL [--queue NAME] [--json]
@@ -17,17 +17,11 @@ ${REDIS_HELP}
   -h, --help             Show this help
 `;
 
-const OPTIONS = { ...REDIS_OPTIONS, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+const OPTIONS = { ...REDIS_OPTIONS, ...JSON_OPTION, ...HELP_OPTION } as const;
 const ACTIONS = ['status', 'retry-failed', 'drain'];
 
 export async function queueCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine(argv, OPTIONS, { positionals: true });
   if (values.help) {
     process.stdout.write(QUEUE_HELP);
     return EXIT_OK;

@@ -3,7 +3,8 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { UsageError, EXIT_OK } from './exit-codes.ts';
-import { redisTarget } from './redis-args.ts';
+import { REDIS_OPTIONS, redisTarget } from './redis-args.ts';
+import { HELP_OPTION, stringOptions } from './command-line.ts';
 
 export const SERVE_HELP = `Usage: studio serve [options]
 
@@ -24,16 +25,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     strict: true,
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      token: { type: 'string' },
-      'models-dir': { type: 'string' },
-      'outputs-dir': { type: 'string' },
-      redis: { type: 'string' },
-      queue: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: { ...stringOptions('port', 'host', 'token', 'models-dir', 'outputs-dir'), ...REDIS_OPTIONS, ...HELP_OPTION },
   });
   if (values.help) {
     process.stdout.write(SERVE_HELP);

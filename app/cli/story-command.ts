@@ -4,10 +4,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { writeNewFileAtomic } from '../../pipelines/queue/atomic-write.ts';
 import { encodePng } from '../../pipelines/metadata/encode-png.ts';
 import { BadRequestError, EXECUTION_PROVIDERS, StoryRequestSchema, type ExecutionProvider, type StoryImageOut, type StoryRequest } from '../../pipelines/jobs/api.ts';
+import { HELP_OPTION, JSON_OPTION, MODEL_OPTIONS, OUT_OPTION, parseCommandLine, stringOptions } from './command-line.ts';
 import { withEngine } from './engine.ts';
 import { CancelledError, EXIT_OK, UsageError } from './exit-codes.ts';
 import { ProgressBar } from './progress-bar.ts';
@@ -60,15 +60,12 @@ Options:
 `;
 
 const OPTIONS = {
-  out: { type: 'string', short: 'o' },
-  model: { type: 'string' },
-  'models-dir': { type: 'string' },
-  seed: { type: 'string' },
-  steps: { type: 'string' },
+  ...OUT_OPTION,
+  ...MODEL_OPTIONS,
+  ...stringOptions('seed', 'steps', 'ep'),
   plain: { type: 'boolean' },
-  ep: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
+  ...JSON_OPTION,
+  ...HELP_OPTION,
 } as const;
 
 function integer(flag: string, value: string | undefined): number | undefined {
@@ -125,13 +122,7 @@ function checkFree(dir: string, story: StoryRequest, plain: boolean): void {
 }
 
 export async function storyCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine(argv, OPTIONS, { positionals: true });
   if (values.help) {
     process.stdout.write(STORY_HELP);
     return EXIT_OK;

@@ -1,9 +1,9 @@
 // `studio worker --redis URL`: runs generate jobs from a Redis queue until Ctrl-C.
-import { parseArgs } from 'node:util';
 import { EXECUTION_PROVIDERS, type GenerateRequest } from '../../pipelines/jobs/api.ts';
 import { RedisWorker } from '../../pipelines/jobs/redis/worker.ts';
 import { EXIT_OK, UsageError } from './exit-codes.ts';
 import { connectForCommand, REDIS_HELP, REDIS_OPTIONS, redisTarget } from './redis-args.ts';
+import { HELP_OPTION, parseCommandLine, stringOptions } from './command-line.ts';
 import { STUDIO_VERSION } from './version.ts';
 
 export const WORKER_HELP = `Usage: studio worker --redis URL [--queue NAME] [--concurrency N] [--ep EP] [--device-id N]
@@ -30,12 +30,8 @@ Ctrl-C finishes the running jobs and stops; a second Ctrl-C stops at once (the j
 
 const OPTIONS = {
   ...REDIS_OPTIONS,
-  concurrency: { type: 'string' },
-  ep: { type: 'string' },
-  'device-id': { type: 'string' },
-  name: { type: 'string' },
-  'stall-seconds': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
+  ...stringOptions('concurrency', 'ep', 'device-id', 'name', 'stall-seconds'),
+  ...HELP_OPTION,
 } as const;
 
 function wholeNumber(option: string, value: string | undefined, fallback: number, min: number): number {
@@ -46,12 +42,7 @@ function wholeNumber(option: string, value: string | undefined, fallback: number
 }
 
 export async function workerCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const { values } = parseCommandLine(argv, OPTIONS, { positionals: false });
   if (values.help) {
     process.stdout.write(WORKER_HELP);
     return EXIT_OK;

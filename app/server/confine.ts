@@ -45,6 +45,7 @@ export class PathPolicy {
       loras: r.loras?.map((l, i) => (isBareName(l.name) ? l : { ...l, name: this.model(l.name, `loras[${i}]`)! })),
       initImage: this.outputImage(r.initImage, 'initImage'),
       mask: this.outputImage(r.mask, 'mask'),
+      controlNets: r.controlNets?.map((u, i) => ({ ...u, model: this.model(u.model, `controlNets[${i}].model`)!, image: this.outputImage(u.image, `controlNets[${i}].image`)! })),
       attention: r.attention.kind === 'linfusion' ? { ...r.attention, path: this.model(r.attention.path, 'attention.path')! } : r.attention,
     };
   }

@@ -3,7 +3,7 @@
 // folder and the models folder, and tells listeners what changed through typed events.
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { modelLabel } from '../../pipelines/metadata/generation-metadata.ts';
+import { modelLabel, recordedFiles } from '../../pipelines/metadata/generation-metadata.ts';
 import { sha256File } from '../../pipelines/metadata/model-hash.ts';
 import type { GenerateRequest, GenerateResult, JobProgress, Rgb8 } from '../../pipelines/jobs/api.ts';
 import type { EventName, EventOf, HeadWeight, ParsedParamsOf, Preview, ResultOf } from '../../pipelines/jobs/api-studio.ts';
@@ -12,6 +12,7 @@ import { EngineJobs, HostCrashedError, JobCancelledError, type HostLauncher } fr
 import { BadRequestError, type StudioApi } from './dispatch.ts';
 import { Gallery } from './gallery.ts';
 import { PathPolicy } from './confine.ts';
+import { withPaintedMask } from './painted-mask.ts';
 import { Inspector } from './inspector.ts';
 import type { AppJobRun as JobRun } from '../../pipelines/queue/index.ts';
 import { PersistentJobQueue } from '../../pipelines/queue/index.ts';
@@ -105,8 +106,9 @@ export class Studio implements StudioApi {
   }
 
   async listModels(): Promise<ResultOf<'listModels'>> {
-    const { models, embedded, defaultModel } = await this.catalog.submit({ kind: 'models.scan', dir: this.o.modelsDir });
-    return { modelsDir: this.o.modelsDir, models, embedded, defaultModel };
+    // Hashed through the hash cache: the first listing of a large folder reads every file once.
+    const { models, embedded, defaultModel, library } = await this.catalog.submit({ kind: 'models.scan', dir: this.o.modelsDir, library: true, hashes: true });
+    return { modelsDir: this.o.modelsDir, models, embedded, defaultModel, library: library?.entries ?? [] };
   }
 
   async listHeads({ model }: ParsedParamsOf<'listHeads'>): Promise<ResultOf<'listHeads'>> {
@@ -114,8 +116,9 @@ export class Studio implements StudioApi {
     return { layers, ...(message ? { message } : {}) };
   }
 
-  async generate({ request: parsed, heads }: ParsedParamsOf<'generate'>): Promise<ResultOf<'generate'>> {
-    const request: GenerateRequest = this.paths.request(parsed);
+  async generate({ request: parsed, heads, maskPngBase64 }: ParsedParamsOf<'generate'>): Promise<ResultOf<'generate'>> {
+    const confined: GenerateRequest = this.paths.request(parsed);
+    const request = maskPngBase64 === undefined ? confined : withPaintedMask(confined, maskPngBase64, this.o.outputsDir);
     checkHeads(request, heads);
     // The engine's SoftPAG reads them here; recorded in the image's metadata with the rest of the request, so they can be recalled.
     if (heads.length && request.pag) request.pag = { ...request.pag, heads };
@@ -213,12 +216,13 @@ export class Studio implements StudioApi {
       throw e;
     }
     checkResult(result, payload.request);
-    const model = { name: result.model.name, ...(result.model.file ? { sha256: await this.hash(result.model.file) } : {}) };
+    if (result.notes?.length) this.emit('notes', { jobId, notes: result.notes });
+    const files = await recordedFiles(result, payload.request, (file) => this.hash(file));
     // The PNG records the settings the engine used for the fields the request left to the model.
     const request = { ...payload.request, ...result.settings };
     const names: string[] = [];
     for (const image of result.images) {
-      const entry = await this.outputs.save(image, { request, model, ep: result.ep, studioVersion: this.o.version });
+      const entry = await this.outputs.save(image, { request, ...files, ep: result.ep, studioVersion: this.o.version });
       names.push(entry.name);
       this.emit('image', entry);
     }

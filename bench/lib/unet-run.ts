@@ -10,9 +10,10 @@ import { buildUNet } from '../../pipelines/models/unet/unet.ts';
 import { ATTENTION_KINDS, type Attention } from '../../pipelines/attention/options.ts';
 import { attentionSchedule } from '../../pipelines/attention/registry.ts';
 import type { SelfAttentionVariant } from '../../pipelines/attention/self-attention.ts';
-import { Session, ort, tensor, type Provider } from '../../pipelines/runtime/session.ts';
+import { Session, ort, ortErrorReason, tensor, type Provider } from '../../pipelines/runtime/session.ts';
 import { SD15_UNET_CONFIG } from './unet-tensors.ts';
 import { allFinite } from '../../pipelines/runtime/result-checks.ts';
+import { fusedKernels } from '../../pipelines/runtime/kernels.ts';
 
 /** Every registered variant, plus AgentSD's late phase (plain ToMe) on its own. */
 export const VARIANTS = [...ATTENTION_KINDS, 'agent-late'] as const;
@@ -30,6 +31,13 @@ export interface RunSpec {
   linfusion: string;
   /** Holds inputs-SIZE.safetensors; the output is written there as ort-VARIANT-SIZE.f32. */
   work: string;
+  /** The UNet's diffusers config (default: SD 1.5's). */
+  unetConfig?: Record<string, unknown>;
+  /** Inputs file and output file names inside `work` (defaults as above). */
+  inputsFile?: string;
+  outputFile?: string;
+  /** Emit the provider's fused kernels (graph-builder capability flags, pipelines/runtime/kernels.ts). */
+  fused?: boolean;
 }
 
 export interface RunResult {
@@ -44,6 +52,8 @@ export interface RunResult {
   stepsCpuS: number[];
   maxRssGb: number;
   finite: boolean;
+  /** The graph had the provider's fused kernels. */
+  fused: boolean;
 }
 
 export interface Variant {
@@ -60,10 +70,11 @@ export function makeVariant(name: VariantName, linfusionDir: string): Variant {
   return { attention, feeds: () => phase.feeds?.(attention, BATCH) ?? {} };
 }
 
-export function buildFor(spec: Pick<RunSpec, 'weights' | 'size' | 'dtype'>, attention: SelfAttentionVariant, graph?: Graph): Graph {
+export function buildFor(spec: Pick<RunSpec, 'weights' | 'size' | 'dtype'> & Partial<Pick<RunSpec, 'unetConfig' | 'fused' | 'ep'>>, attention: SelfAttentionVariant, graph?: Graph): Graph {
   const latent = spec.size / 8;
-  const cfg = parseUNetConfig(SD15_UNET_CONFIG, 'SD 1.5 config (bench)');
-  return buildUNet(SafetensorsFile.open(spec.weights), cfg, { batch: BATCH, height: latent, width: latent, dtype: spec.dtype, selfAttention: attention, graph }).graph;
+  const cfg = parseUNetConfig(spec.unetConfig ?? SD15_UNET_CONFIG, 'UNet config (bench)');
+  const kernels = spec.fused && spec.ep ? fusedKernels(spec.ep) : undefined;
+  return buildUNet(SafetensorsFile.open(spec.weights), cfg, { batch: BATCH, height: latent, width: latent, dtype: spec.dtype, selfAttention: attention, graph, kernels }).graph;
 }
 
 async function createSession(graph: Graph, ep: Provider): Promise<{ session: Session; note?: string }> {
@@ -80,6 +91,17 @@ async function createSession(graph: Graph, ep: Provider): Promise<{ session: Ses
 }
 
 export async function runConfiguration(spec: RunSpec): Promise<RunResult> {
+  try {
+    return await measure(spec);
+  } catch (e) {
+    if (!spec.fused) throw e;
+    // A fused kernel the provider build refuses (or computes wrongly at this shape): the plain graph, said so.
+    const result = await measure({ ...spec, fused: false });
+    return { ...result, note: [`fused kernels refused (${ortErrorReason(e).slice(0, 200)}); plain graph`, result.note].filter(Boolean).join('; ') };
+  }
+}
+
+async function measure(spec: RunSpec): Promise<RunResult> {
   const variant = makeVariant(spec.variant, spec.linfusion);
   let t0 = performance.now();
   const graph = buildFor(spec, variant.attention);
@@ -89,13 +111,20 @@ export async function runConfiguration(spec: RunSpec): Promise<RunResult> {
   const { session, note } = await createSession(graph, spec.ep);
   const sessionS = (performance.now() - t0) / 1000;
 
-  const inputs = SafetensorsFile.open(join(spec.work, `inputs-${spec.size}.safetensors`));
-  const base = Object.fromEntries(['sample', 'timestep', 'encoder_hidden_states'].map((k) => [k, tensor(inputs.readFloat32(k), inputs.info(k).shape)]));
+  const inputs = SafetensorsFile.open(join(spec.work, spec.inputsFile ?? `inputs-${spec.size}.safetensors`));
+  const base = Object.fromEntries(session.inner.inputNames.filter((k) => inputs.has(k)).map((k) => [k, tensor(inputs.readFloat32(k), inputs.info(k).shape)]));
   const step = async () => (await session.run({ ...base, ...variant.feeds() })).model_output.data as Float32Array;
 
   t0 = performance.now();
-  const out = await step();
+  const out = await step().catch(async (e: unknown) => {
+    await session.release();
+    throw e;
+  });
   const firstMs = performance.now() - t0;
+  if (spec.fused && !allFinite(out)) {
+    await session.release();
+    throw new Error('the fused graph gave NaN/Inf');
+  }
   const stepsMs: number[] = [];
   const stepsCpuS: number[] = [];
   for (let i = 0; i < spec.steps; i++) {
@@ -106,11 +135,12 @@ export async function runConfiguration(spec: RunSpec): Promise<RunResult> {
     stepsMs.push(performance.now() - t0);
     stepsCpuS.push((cpu.user + cpu.system) / 1e6);
   }
-  writeFileSync(join(spec.work, `ort-${spec.variant}-${spec.size}.f32`), new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+  writeFileSync(join(spec.work, spec.outputFile ?? `ort-${spec.variant}-${spec.size}.f32`), new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
   await session.release();
   return {
     buildMs,
     nodes: graph.summary().nodes,
+    fused: spec.fused ?? false,
     sessionS,
     provider: session.provider,
     note,

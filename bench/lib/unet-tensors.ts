@@ -27,6 +27,29 @@ export const SD15_UNET_CONFIG = {
   up_block_types: ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'],
 };
 
+/** Stable Diffusion XL base's `unet/config.json` (the settings that differ from diffusers' defaults). */
+export const SDXL_UNET_CONFIG = {
+  _class_name: 'UNet2DConditionModel',
+  addition_embed_type: 'text_time',
+  addition_embed_type_num_heads: 64,
+  addition_time_embed_dim: 256,
+  attention_head_dim: [5, 10, 20],
+  block_out_channels: [320, 640, 1280],
+  cross_attention_dim: 2048,
+  down_block_types: ['DownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D'],
+  flip_sin_to_cos: true,
+  freq_shift: 0,
+  in_channels: 4,
+  layers_per_block: 2,
+  norm_num_groups: 32,
+  out_channels: 4,
+  projection_class_embeddings_input_dim: 2816,
+  sample_size: 128,
+  transformer_layers_per_block: [1, 2, 10],
+  up_block_types: ['CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'UpBlock2D'],
+  use_linear_projection: true,
+};
+
 /** How a tensor is initialised: PyTorch's defaults (U(±1/√fan-in) for Linear/Conv, ones/zeros for norms). */
 export type Init = { kind: 'uniform'; bound: number } | { kind: 'ones' } | { kind: 'zeros' };
 
@@ -36,7 +59,7 @@ export interface TensorSpec {
   init: Init;
 }
 
-class SpecList {
+export class SpecList {
   readonly specs: TensorSpec[] = [];
 
   linear(name: string, out: number, inp: number, bias = true): void {
@@ -90,7 +113,6 @@ function transformer(s: SpecList, name: string, c: number, text: number, depth: 
 
 /** Every tensor of the UNet, with diffusers' names and shapes. */
 export function unetTensorSpecs(cfg: UNetConfig): TensorSpec[] {
-  if (cfg.textTime) throw new Error('unetTensorSpecs: SDXL text_time embeddings are not covered');
   const s = new SpecList();
   const ch = cfg.blockOutChannels;
   const n = ch.length;
@@ -98,6 +120,10 @@ export function unetTensorSpecs(cfg: UNetConfig): TensorSpec[] {
   s.conv('conv_in', ch[0], cfg.inChannels, cfg.convInKernel);
   s.linear('time_embedding.linear_1', temb, ch[0]);
   s.linear('time_embedding.linear_2', temb, temb);
+  if (cfg.textTime) {
+    s.linear('add_embedding.linear_1', temb, cfg.textTime.projectionInputDim);
+    s.linear('add_embedding.linear_2', temb, temb);
+  }
   let prev = ch[0];
   cfg.downBlockTypes.forEach((type, i) => {
     for (let j = 0; j < cfg.layersPerBlock[i]; j++) {

@@ -1,15 +1,16 @@
 // What the embedded emoji families (./emoji-lit, ./emoji-dit, ./emoji-dico) share: the project's own
 // 64×64 models, a word-level text encoder, flow-matching Euler, and (DiT, LiT) heads for PAG/SoftPAG.
 import { basename } from 'node:path';
-import { variantsFor } from '../attention/registry.ts';
+import { supports } from './declare.ts';
 import { fingerprintOf } from '../heads/architecture.ts';
 import { EmojiHeadModel } from '../heads/emoji-model.ts';
 import type { ResolvedSettings } from '../jobs/api.ts';
-import { latentPreview } from '../recipes/images.ts';
+import { stepPreviews } from '../previews/previewer.ts';
 import { BadRequestError } from '../jobs/api.ts';
 import { emojiAttentionLayers, resolveEmojiModel } from '../recipes/emoji/models.ts';
 import { EmojiPipeline } from '../recipes/emoji/pipeline.ts';
 import { emojiDitStoryModel } from '../recipes/story/emoji-dit-story-model.ts';
+import { adaptToEmoji, EMOJI_SIDES } from './emoji-adapt.ts';
 import { generateResult, headPicks } from './results.ts';
 import type { FamilyHeads, ModelFamily } from './types.ts';
 
@@ -60,11 +61,13 @@ export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
       const { steps, cfg } = resolveEmojiModel(spec.id).config.sampler;
       return { width: SIZE, height: SIZE, steps, cfg, sampler: 'flow_euler' as const };
     },
-    methods: { attention: variantsFor(spec.id), pag: spec.heads, softpag: spec.heads, headhunter: spec.heads, story: spec.story, img2img: false, inpaint: false, hiresFix: false, classLabels: false, clipSkip: false, vaeOverride: false },
+    methods: supports(spec.id, { pag: spec.heads, softpag: spec.heads, headhunter: spec.heads, story: spec.story }),
     samplers: ['flow_euler'],
     fixedSize: SIZE,
-    refusal: (model) => `the embedded emoji models (${basename(model)}); they draw 64×64 images with flow-matching Euler`,
-    load: (target, o) => EmojiPipeline.load(target, { providers: o.providers }),
+    sides: EMOJI_SIDES,
+    adapt: (request) => adaptToEmoji(request, spec.id),
+    refusal: (model) => `the embedded emoji models (${basename(model)}); they draw 64×64 or 128×128 images with flow-matching Euler`,
+    load: (target, o) => EmojiPipeline.load(target, { providers: o.providers, sessions: o.sessions }),
 
     async generate(pipeline, _probe, request, options) {
       const r = await pipeline.generate({
@@ -74,15 +77,16 @@ export function emojiFamily(spec: EmojiSpec): ModelFamily<EmojiPipeline> {
         cfg: request.cfg,
         seed: request.seed,
         images: request.batch,
+        size: request.width,
         heads: headPicks(request, pipeline.layers, matchBlocks(pipeline.layers.length)),
         signal: options.signal,
-        onStep: (i, total, latents) => options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, 4, 16, 16) }),
+        onStep: stepPreviews(options.previews, () => (latents) => pipeline.previewImage(latents), options.onProgress, 16, 16),
       });
       const settings: ResolvedSettings = { steps: r.settings.steps, cfg: r.settings.cfg, sampler: 'flow_euler', width: r.width, height: r.height };
       return generateResult(r, request, settings, { name: pipeline.name, family: pipeline.name }, 0, r.notes);
     },
 
     ...(spec.heads ? { heads: EMOJI_HEADS } : {}),
-    ...(spec.story ? { story: { load: (target, o) => emojiDitStoryModel(target, { providers: o.providers }) } } : {}),
+    ...(spec.story ? { story: { load: (target, o) => emojiDitStoryModel(target, { providers: o.providers, sessions: o.sessions }) } } : {}),
   };
 }

@@ -1,5 +1,6 @@
 // Loading a model through its family, kept warm in the host's one WarmModels (pipelines/runtime/
-// session-cache.ts): generate, head previews and stories on the same model share the loaded pipeline.
+// session-cache.ts): generate, head previews and stories on the same model share the loaded pipeline,
+// and the model's sessions live in the engine's one session cache (the `sessions` its family loads with).
 import { WarmModels, type Releasable } from '../runtime/session-cache.ts';
 import type { ResolvedModel } from './registry.ts';
 import type { StoryModel } from '../recipes/story/story-model.ts';
@@ -12,14 +13,14 @@ const key = (use: string, r: ResolvedModel, o: LoadSettings) => JSON.stringify([
 
 /** The model's pipeline, loaded once and kept until another model is loaded. */
 export function loadModel<P extends Releasable>(r: ResolvedModel<P>, o: LoadSettings): Promise<P> {
-  return warm.get(key('pipeline', r, o), () => r.family.load(r.probe.target, o));
+  return warm.get(key('pipeline', r, o), (sessions) => r.family.load(r.probe.target, { ...o, sessions }));
 }
 
 /** The model's story model, for runStory (its family must run stories). */
 export function loadStoryModel(r: ResolvedModel, o: LoadSettings): Promise<StoryModel> {
   const story = r.family.story;
   if (!story) throw new Error(`${r.family.label} has no story model`);
-  return warm.get(key('story', r, o), () => story.load(r.probe.target, o));
+  return warm.get(key('story', r, o), (sessions) => story.load(r.probe.target, { ...o, sessions }));
 }
 
 /** Gives the loaded model's memory back (tests, `host.releaseSessions`). */

@@ -72,7 +72,7 @@ export function resolveModel(model: string | undefined, modelsDir: string | unde
 /** The method names a model picker shows for a family: its attention variants, then guidance and modes. */
 export function methodNames(family: ModelFamily): string[] {
   const m = family.methods;
-  const flags: Array<[boolean, string]> = [[m.pag, 'pag'], [m.softpag, 'softpag'], [m.story, 'ir-diffusion'], [m.img2img, 'img2img'], [m.inpaint, 'inpaint'], [m.hiresFix, 'hires-fix']];
+  const flags: Array<[boolean, string]> = [[m.pag, 'pag'], [m.softpag, 'softpag'], [m.story, 'ir-diffusion'], [m.img2img, 'img2img'], [m.inpaint, 'inpaint'], [m.hiresFix, 'hires-fix'], [m.hiresLadder ?? false, 'hires-ladder']];
   return [...m.attention, ...flags.filter(([on]) => on).map(([, name]) => name)];
 }
 
@@ -82,14 +82,17 @@ export function checkRequest(family: ModelFamily, probe: ModelProbe, request: Ge
     throw new BadRequestError(`${what} does not apply to ${family.refusal(probe.target)}`);
   };
   const m = family.methods;
-  if (family.fixedSize !== undefined) {
-    const [w, h] = [request.width ?? family.fixedSize, request.height ?? family.fixedSize];
-    if (w !== family.fixedSize || h !== family.fixedSize) refuse(`size ${w}×${h}`);
+  const sides = family.sides ?? (family.fixedSize === undefined ? undefined : [family.fixedSize]);
+  if (sides !== undefined) {
+    const [w, h] = [request.width ?? sides[0], request.height ?? sides[0]];
+    if (w !== h || !sides.includes(w)) refuse(`size ${w}×${h}`);
   }
   if (request.sampler !== undefined && family.samplers && !family.samplers.includes(request.sampler)) refuse(`sampler ${request.sampler}`);
   if (request.mask !== undefined && !m.inpaint) refuse('inpainting (--mask)');
   if (request.outpaint !== undefined && !m.inpaint) refuse('outpainting (--outpaint)');
+  if (request.controlNets !== undefined && !m.controlNet) refuse('ControlNet (--controlnet)');
   if (request.hiresFix !== undefined && !m.hiresFix) refuse('the hires fix (--hires-fix)');
+  if (request.hires !== undefined && !m.hiresLadder) refuse("LinFusion's high-resolution ladder (--hires)");
   if (request.initImage !== undefined && !m.img2img) refuse('img2img (--init-image)');
   if (!m.attention.includes(request.attention.kind)) refuse(`--attention ${request.attention.kind}`);
   if (request.clipSkip !== 1 && !m.clipSkip) refuse('--clip-skip');

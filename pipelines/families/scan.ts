@@ -3,7 +3,7 @@
 // read), that family's defaults and the methods it runs. Files that cannot be read are listed with
 // the reason.
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { detectPath } from '../checkpoints/index.ts';
 import type { EmbeddedModel, ModelCatalog, ModelEntry } from '../jobs/api.ts';
 import { DEFAULT_MODEL, FAMILIES, methodNames } from './registry.ts';
@@ -22,6 +22,12 @@ function describe(entry: ModelEntry, probe: () => ModelProbe): ModelEntry {
   }
 }
 
+/** One checkpoint file as the picker lists it. */
+export function modelFileEntry(path: string): ModelEntry {
+  const entry: ModelEntry = { name: basename(path).replace(CHECKPOINT_EXTENSIONS, ''), path, kind: 'file', methods: [], sizeBytes: statSync(path).size };
+  return describe(entry, () => ({ target: path, detection: detectPath(path) }));
+}
+
 /** Every model in `dir` (one level deep), by name. A missing folder is an empty list. */
 export function scanModels(dir: string): ModelEntry[] {
   if (!existsSync(dir)) return [];
@@ -33,8 +39,7 @@ export function scanModels(dir: string): ModelEntry[] {
       if (!existsSync(join(path, 'model_index.json'))) continue;
       found.push(describe({ name: d.name, path, kind: 'folder', methods: [], sizeBytes: 0 }, () => ({ target: path, detection: detectPath(path) })));
     } else if (d.isFile() && CHECKPOINT_EXTENSIONS.test(d.name)) {
-      const entry: ModelEntry = { name: d.name.replace(CHECKPOINT_EXTENSIONS, ''), path, kind: 'file', methods: [], sizeBytes: statSync(path).size };
-      found.push(describe(entry, () => ({ target: path, detection: detectPath(path) })));
+      found.push(modelFileEntry(path));
     }
   }
   return found.sort((a, b) => a.name.localeCompare(b.name));

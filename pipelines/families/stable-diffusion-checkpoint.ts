@@ -3,8 +3,19 @@
 // width 64. Structural values are then replaced by what the tensors' shapes say (checkpoints/infer-config.ts).
 import { configAdvice } from '../checkpoints/infer-config.ts';
 import type { JsonObject } from '../checkpoints/json-fields.ts';
+import type { SchedulerSpec } from '../checkpoints/signature.ts';
 
-export const SCALED_LINEAR = { num_train_timesteps: 1000, beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_linear', trained_betas: null, steps_offset: 1 };
+const SCALED_LINEAR = { num_train_timesteps: 1000, beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_linear', trained_betas: null, steps_offset: 1 };
+
+/** A release's scheduler: the scaled-linear schedule with `leading` spacing, its own settings, the prediction type. */
+export function scaledLinearScheduler(className: string, settings: JsonObject): (prediction: string) => SchedulerSpec {
+  return (prediction) => ({ className, config: { ...SCALED_LINEAR, ...settings, prediction_type: prediction, timestep_spacing: 'leading' } });
+}
+
+/** A single SD 1.x/2.x file: the UNet under model.diffusion_model. and the text encoder under `textPrefix`. */
+export function sdFileWith(textPrefix: string, description: string): (keys: readonly string[]) => string | undefined {
+  return (keys) => (has(keys, 'model.diffusion_model.') && has(keys, textPrefix) ? description : undefined);
+}
 
 export const UNET_COMMON: JsonObject = {
   _class_name: 'UNet2DConditionModel',
@@ -30,6 +41,21 @@ export const UNET_COMMON: JsonObject = {
   addition_embed_type: null,
   num_attention_heads: null,
 };
+
+/** The UNet of SD 1.x and 2.x: four levels of 320–1280 channels, the last without attention. */
+export function sd12UnetConfig(o: { attentionHeadDim: number | number[]; crossAttentionDim: number; sampleSize: number; linearProjection: boolean }): JsonObject {
+  return {
+    ...UNET_COMMON,
+    attention_head_dim: o.attentionHeadDim,
+    block_out_channels: [320, 640, 1280, 1280],
+    cross_attention_dim: o.crossAttentionDim,
+    down_block_types: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
+    up_block_types: ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'],
+    sample_size: o.sampleSize,
+    use_linear_projection: o.linearProjection,
+    upcast_attention: false,
+  };
+}
 
 export function sdVaeConfig(sampleSize: number, scalingFactor: number, forceUpcast: boolean): JsonObject {
   return {

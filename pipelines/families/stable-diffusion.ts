@@ -1,18 +1,26 @@
 // What the Stable Diffusion families (./sd1, ./sd2, ./sdxl) share: one UNet pipeline, text-to-image
 // img2img and inpainting with CFG, PAG by diffusers' layer names or per head, the attention variants, head
 // previews and IR-Diffusion stories. Each family folder gives its id, native size and attention variants.
-import { basename, extname } from 'node:path';
-import { variantsFor } from '../attention/registry.ts';
+import { basename } from 'node:path';
+import { modelDtype } from '../runtime/kernels.ts';
 import { inspectSdHeads, SdHeadModel } from '../heads/sd-model.ts';
-import { BadRequestError, hiresSize, resolveSettings, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
-import { latentPreview, readImageNchw } from '../recipes/images.ts';
-import { latentMask, overlayInit, readMask, type InpaintMask } from '../recipes/inpaint/mask.ts';
+import { BadRequestError, hiresSize, ladderStages, resolveSettings, type GenerateRequest, type ResolvedSettings } from '../jobs/api.ts';
+import { readImageNchw } from '../recipes/images.ts';
+import { stepPreviews, vaePreviewer } from '../previews/previewer.ts';
+import type { TaesdName } from '../previews/taesd.ts';
+import { binaryMask, latentMask, overlayInit, readMask, type InpaintMask } from '../recipes/inpaint/mask.ts';
 import { outpaintCanvas } from '../recipes/inpaint/outpaint.ts';
 import { cropPlanes, maskedRegion, pasteRegion, type Region } from '../recipes/inpaint/masked-area.ts';
 import { drawWithHiresFix } from '../recipes/sd/hires-fix.ts';
+import { drawLadder } from '../recipes/sd/ladder.ts';
+import { checkLadderMemory, ladderProgress } from './sd-ladder.ts';
 import { SdPipeline, type SdGenerateOptions } from '../recipes/sd/pipeline.ts';
+import type { ControlUnit } from '../recipes/sd/controlnet.ts';
+import { readControlImage } from '../recipes/controlnet/control-image.ts';
+import { ControlNetFileError } from '../checkpoints/controlnet.ts';
 import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
-import { generateResult, headPicks } from './results.ts';
+import { detectedAs, supports } from './declare.ts';
+import { checkpointModel, generateResult, headPicks, promptSettings } from './results.ts';
 import { embeddingsUsed, readEmbedding } from '../text/embeddings.ts';
 import type { ModelFamily } from './types.ts';
 
@@ -50,6 +58,26 @@ async function canvas(request: GenerateRequest, s: ResolvedSettings): Promise<Dr
   return { width, height, initImage: crop.initImage, mask: { width, height, blend: crop.blend }, full: { initImage, mask, region } };
 }
 
+/**
+ * The request's ControlNets with their control images at the drawing size (their notices go to `notes`);
+ * when only the masked area is drawn, the same region of the control image.
+ */
+async function controlUnits(pipeline: SdPipeline, request: GenerateRequest, width: number, height: number, region: Region | undefined, model: string, notes: string[]): Promise<ControlUnit[] | undefined> {
+  if (!request.controlNets) return undefined;
+  return Promise.all(request.controlNets.map(async (u) => {
+    let net;
+    try {
+      net = pipeline.controlNet(u.model, model);
+    } catch (e) {
+      throw e instanceof ControlNetFileError ? new BadRequestError(e.message) : e;
+    }
+    const { image: whole, notice } = await readControlImage(u.image, width, height, u.preprocess);
+    if (notice) notes.push(notice);
+    const image = region ? await cropPlanes(whole, 3, width, height, region, width, height) : whole;
+    return { net, image, weight: u.weight, start: u.start, end: u.end, guessMode: u.guessMode };
+  }));
+}
+
 /** The warning for a size far above what the model was trained at. */
 function oversizeNote(width: number, height: number, native: number): string {
   const scale = Math.round((Math.max(width, height) / native) * 100) / 100;
@@ -61,63 +89,63 @@ export interface StableDiffusionSpec {
   label: string;
   /** The size it was trained at (the default width and height). */
   nativeSize: number;
+  /** The TAESD decoder of its latent space, for live previews when the user has it. */
+  taesd: TaesdName;
 }
 
 export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<SdPipeline> {
   return {
     id: spec.id,
     label: spec.label,
-    score: (probe) => (probe.detection?.family === spec.id ? 1 : 0),
+    score: detectedAs(spec.id),
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
-    methods: { attention: variantsFor(spec.id), pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, hiresFix: true, classLabels: false, clipSkip: true, vaeOverride: true, lora: true },
+    methods: supports(spec.id, { pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, inpaintCheckpoints: true, controlNet: true, hiresFix: true, hiresLadder: true, clipSkip: true, vaeOverride: true, lora: true }),
     refusal: (model) => `${model} (${spec.label})`,
-    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config }),
+    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config, sessions: o.sessions, dtype: modelDtype(o.providers[0]) }),
 
     async generate(pipeline, probe, request, options) {
-      // Inpainting checkpoints take the mask and the masked image's latents beside the noise (9 channels in conv_in).
-      if (pipeline.unetConfig.inChannels !== pipeline.vae.config.latentChannels) {
-        throw new BadRequestError(`${probe.target}: its UNet takes ${pipeline.unetConfig.inChannels} input channels (an inpainting checkpoint); the studio does not run those yet. Inpaint with the model's regular checkpoint and --mask instead`);
-      }
       const settings = resolveSettings(request, { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize });
       const { width, height, initImage, mask, full } = await canvas(request, settings);
       const notes = mask?.resizedFrom ? [`the mask is ${mask.resizedFrom.width}×${mask.resizedFrom.height} and the image ${width}×${height}: the mask was stretched to fit`] : [];
-      if (!request.hiresFix && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
+      const ladder = request.hires && ladderStages({ width, height }, request.hires, settings.steps);
+      if (typeof ladder === 'string') throw new BadRequestError(ladder);
+      if (ladder) notes.push(checkLadderMemory(pipeline, request, settings.cfg, ladder));
+      if (!request.hiresFix && !request.hires && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
       const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
+      const controlNets = await controlUnits(pipeline, request, width, height, full?.region, basename(probe.target), notes);
       const embeddings = request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined;
-      const preview = (w: number, h: number): SdGenerateOptions['onStep'] => (i, total, latents) =>
-        options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.unetConfig.inChannels, h / 8, w / 8) });
+      const previewer = () => vaePreviewer(pipeline.vae, spec.taesd, { previews: options.previews, modelsDir: request.modelsDir });
+      const preview = (w: number, h: number): SdGenerateOptions['onStep'] => stepPreviews(options.previews, previewer, options.onProgress, h / 8, w / 8);
       const base: SdGenerateOptions = {
-        prompt: request.prompt,
-        negative: request.negative,
-        steps: settings.steps,
-        cfg: settings.cfg,
-        sampler: settings.sampler,
-        seed: request.seed,
+        ...promptSettings(request, settings),
         width,
         height,
         images: request.batch,
         initImage,
         strength: request.strength,
         inpaintMask: mask && latentMask(mask, 8),
+        inpaintPixelMask: mask && pipeline.inpaintingUNet ? binaryMask(mask) : undefined,
         heads: headPicks(request, pipeline.layers, (names) => pipeline.matchPagLayers(names)),
         pagAdaptiveScale: request.pag?.adaptiveScale,
         attention: request.attention,
         clipSkip: request.clipSkip,
         embeddings,
+        controlNets,
         signal: options.signal,
         onStep: preview(width, height),
       };
       const hires = request.hiresFix;
-      const r = hires
-        ? await drawWithHiresFix(pipeline, base, hires, { onStep: preview(hiresSize(width, hires.scale), hiresSize(height, hires.scale)) })
-        : await pipeline.generate(base);
-      const { target } = probe;
-      const model = { name: basename(target, extname(target)), file: probe.detection?.layout === 'single-file' ? target : undefined, family: pipeline.family };
+      const r = ladder
+        ? await drawLadder(pipeline, base, ladder, ladderProgress(ladder, previewer, options))
+        : hires
+          ? await drawWithHiresFix(pipeline, base, hires, { onStep: preview(hiresSize(width, hires.scale), hiresSize(height, hires.scale)) })
+          : await pipeline.generate(base);
+      const model = checkpointModel(probe, pipeline.family);
       if (full) {
         r.images = await pasteRegion(r.images, r.count, width, height, full.initImage, width, height, full.region);
         overlayInit(r.images, r.count, full.initImage, full.mask);
       } else if (mask && initImage) overlayInit(r.images, r.count, initImage, mask);
-      return generateResult(r, request, settings, model, 0, notes);
+      return { ...generateResult(r, request, settings, model, 0, notes), ...(ladder ? { stages: ladder } : {}) };
     },
 
     heads: {
@@ -128,6 +156,6 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       }),
     },
 
-    story: { load: (target, o) => loadSdStoryModel(target, { modelsDir: o.modelsDir, providers: o.providers }) },
+    story: { load: (target, o) => loadSdStoryModel(target, { modelsDir: o.modelsDir, providers: o.providers, sessions: o.sessions }) },
   };
 }

@@ -8,7 +8,7 @@ import type { ArchitectureFingerprint } from '../heads/architecture.ts';
 import type { HeadModel } from '../heads/model.ts';
 import type { GenerateOptions, GenerateRequest, GenerateResult, ModelDefaults, SamplerName } from '../jobs/api.ts';
 import type { StoryModel } from '../recipes/story/story-model.ts';
-import type { Releasable } from '../runtime/session-cache.ts';
+import type { ModelSessions, Releasable } from '../runtime/session-cache.ts';
 import type { Provider } from '../runtime/session.ts';
 import type { LoraRequest } from '../lora/apply.ts';
 
@@ -34,6 +34,13 @@ export interface FamilyMethods {
   img2img: boolean;
   /** Inpainting over an init image with a mask (masked latent blending). */
   inpaint: boolean;
+  /**
+   * Inpainting checkpoints: UNets whose conv_in also takes the mask and the masked image's latents
+   * (9 channels), recognised from the weights and used with the mask whenever one is given.
+   */
+  inpaintCheckpoints?: boolean;
+  /** ControlNets made for this family (diffusers folders and single files). */
+  controlNet?: boolean;
   /** A1111's hires fix: draw small, upscale, img2img at the larger size. */
   hiresFix: boolean;
   /** Class-conditional: draws a class label, not a prompt. */
@@ -43,6 +50,8 @@ export interface FamilyMethods {
   vaeOverride: boolean;
   /** LoRA / LyCORIS files and textual-inversion embeddings (absent: not supported). */
   lora?: boolean;
+  /** LinFusion's high-resolution ladder, `--hires WxH` (absent: not supported). */
+  hiresLadder?: boolean;
 }
 
 export interface LoadSettings {
@@ -53,6 +62,8 @@ export interface LoadSettings {
   loras?: readonly LoraRequest[];
   /** A single file's config folder or .yaml (`--config`). */
   config?: string;
+  /** Where the model's sessions live (given by WarmModels; absent: the model's own standalone set). */
+  sessions?: ModelSessions;
 }
 
 /** What head previews are drawn with (HeadHunter, effect maps). */
@@ -84,8 +95,15 @@ export interface ModelFamily<P extends Releasable = Releasable> {
   methods: FamilyMethods;
   /** The samplers it runs; absent: every sampler. */
   samplers?: readonly SamplerName[];
-  /** The one size it draws, when it has one. */
+  /** The one size it draws, when it has one (head previews are drawn at it). */
   fixedSize?: number;
+  /** The square sides it draws, when it draws more than one; absent: `fixedSize`, or any size. */
+  sides?: readonly number[];
+  /**
+   * Maps settings made for other models (an SD sampler, a 512×512 size) to what this family runs, with a
+   * note for each change; absent: such settings are refused by checkRequest.
+   */
+  adapt?(request: GenerateRequest): { request: GenerateRequest; notes: string[] };
   /** Completes "X does not apply to …" for a request asking for a method this family lacks. */
   refusal(model: string): string;
   load(target: string, o: LoadSettings): Promise<P> | P;

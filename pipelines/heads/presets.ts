@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { HeadPick } from '../attention/head-perturbation.ts';
+import { PresetSearchSchema } from '../jobs/api-studio.ts';
 import { architectureMismatch, fingerprintHash, headName, type ArchitectureFingerprint } from './architecture.ts';
 
 export const PRESET_VERSION = 1;
@@ -27,14 +28,7 @@ export const ArchitectureSchema = z.strictObject({
 });
 
 /** How a preset was found (kept for the record; not used to apply it). */
-export const SearchRecordSchema = z.object({
-  objective: z.string(),
-  rounds: z.int().min(0),
-  k: z.int().min(1),
-  u: unit,
-  size: z.int().min(8),
-  prompts: z.array(z.string()),
-  seeds: z.array(z.int()),
+export const SearchRecordSchema = PresetSearchSchema.extend({
   /** Objective values: no perturbation, PAG on every head, then the set after each round. */
   scores: z.record(z.string(), z.number()).optional(),
 });

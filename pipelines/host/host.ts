@@ -2,13 +2,13 @@
 // progress and the result back. It holds the session cache, so sessions survive from job to job.
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { SessionCache } from '../runtime/session-cache.ts';
+import { engineSessions } from '../runtime/session-cache.ts';
 import { builtinJobs } from './builtin-jobs.ts';
 import { JobCancelledError, type JobRegistry } from './jobs.ts';
 import { ClientMessage, errorInfo, parseMessage, Progress } from './protocol.ts';
 import type { HostPort } from './port.ts';
 
-export function startHost(port: HostPort, sessions = new SessionCache()): void {
+export function startHost(port: HostPort, sessions = engineSessions): void {
   let jobs: JobRegistry | undefined;
   let running: { id: string; abort: AbortController } | undefined;
 

@@ -14,8 +14,11 @@ export class TorchPtError extends TensorFileError {
 }
 
 const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
-/** Sub-dicts that hold the weights in training checkpoints, in the order they are preferred (`string_to_param`: an A1111 embedding's vectors, under `*`). */
-const STATE_DICT_KEYS = ['ema', 'state_dict', 'model', 'string_to_param'] as const;
+/**
+ * Sub-dicts that hold the weights in training checkpoints, in the order they are preferred (`string_to_param`:
+ * an A1111 embedding's vectors, under `*`; `params_ema` / `params`: BasicSR's, e.g. Real-ESRGAN upscalers).
+ */
+const STATE_DICT_KEYS = ['ema', 'params_ema', 'params', 'state_dict', 'model', 'string_to_param'] as const;
 
 export class TorchPtFile extends TensorFile {
   /** The sub-dict the weights came from (`ema` in DiT/DiCo training checkpoints), or undefined for a bare state dict. */

@@ -26,7 +26,7 @@ export interface Rgb8 {
   pixels: Uint8Array;
 }
 
-export const EXECUTION_PROVIDERS = ['cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const;
+export const EXECUTION_PROVIDERS = ['cpu', 'webgpu', 'cuda', 'dml', 'coreml', 'auto'] as const;
 export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
 
 /** Seeds are kept within JSON's exact integers so the studio chunk round-trips them. */
@@ -63,6 +63,64 @@ export type HiresFix = z.output<typeof HiresFixSchema>;
 /** The size a hires fix draws at: the base size times the scale, on the VAE's 8-pixel grid. */
 export function hiresSize(base: number, scale: number): number {
   return Math.round((base * scale) / 8) * 8;
+}
+
+/** LinFusion's high-resolution modes: the SDEdit ladder (SD 1.x / 2.x). */
+export const HIRES_MODES = ['ladder'] as const;
+export type HiresMode = (typeof HIRES_MODES)[number];
+
+/** LinFusion's ladder strengths (its notebook): 2×, 4×, 8×, 16× the base; later stages keep the last. */
+export const LADDER_STRENGTHS = [0.4, 0.3, 0.2, 0.1] as const;
+
+const ladderSide = z
+  .int({ error: 'must be a whole number of pixels' })
+  .min(128, { error: 'must be at least 128 pixels' })
+  .max(65536, { error: 'must be at most 65536 pixels' })
+  .multipleOf(64, { error: 'must be a multiple of 64 (each ladder stage halves it down to the base, which the UNet halves three times)' });
+
+/** `--hires WxH`: the final size, reached from the base size by doubling it once per stage. */
+export const HiresLadderSchema = z.object({
+  width: ladderSide,
+  height: ladderSide,
+  mode: z.enum(HIRES_MODES, { error: `must be one of: ${HIRES_MODES.join(' ')}` }).default('ladder'),
+  /** img2img strength per stage; absent: LinFusion's 0.4, 0.3, 0.2, 0.1. */
+  strengths: z.array(z.number({ error: 'must be a number' }).gt(0, { error: 'must be above 0' }).max(1, { error: 'must be at most 1' })).min(1).max(10).optional(),
+  /** Write every stage's image beside the final one (they are written when a later stage fails either way). */
+  keepStages: z.boolean().default(false),
+});
+export type HiresLadder = z.output<typeof HiresLadderSchema>;
+
+export interface LadderStage {
+  width: number;
+  height: number;
+  /** img2img strength; undefined for the base (text-to-image). */
+  strength?: number;
+  /** Denoising steps this stage runs (img2img: int(steps · strength), as diffusers). */
+  steps: number;
+}
+
+/**
+ * The ladder's stages: the base at the request's size, then one ×2 stage per doubling up to the final
+ * size. Returns a sentence saying what is wrong instead when the sizes do not form a ladder.
+ */
+export function ladderStages(base: { width: number; height: number }, hires: HiresLadder, steps: number): LadderStage[] | string {
+  const ratio = hires.width / base.width;
+  const count = Math.round(Math.log2(ratio));
+  if (count < 1 || 2 ** count !== ratio || hires.height !== base.height * ratio) {
+    const fits = [1, 2, 3, 4, 5].map((k) => `${base.width * 2 ** k}x${base.height * 2 ** k}`).join(', ');
+    return `--hires ${hires.width}x${hires.height} is not the base ${base.width}×${base.height} doubled 1 or more times (each ladder stage doubles both sides): use ${fits}, or set --width/--height to the final size halved per stage`;
+  }
+  if (hires.strengths && hires.strengths.length !== count) {
+    return `--hires-strengths gives ${hires.strengths.length} strengths for ${count} stages (${base.width}×${base.height} → ${hires.width}×${hires.height}): give ${count}`;
+  }
+  const stages: LadderStage[] = [{ ...base, steps }];
+  for (let k = 1; k <= count; k++) {
+    const strength = hires.strengths?.[k - 1] ?? LADDER_STRENGTHS[Math.min(k, LADDER_STRENGTHS.length) - 1];
+    const stageSteps = Math.min(Math.floor(steps * strength), steps);
+    if (stageSteps < 1) return `ladder stage ${k} (strength ${strength}) would run no denoising step with --steps ${steps}: give --steps ${Math.ceil(1 / strength)} or more, or a higher strength`;
+    stages.push({ width: base.width * 2 ** k, height: base.height * 2 ** k, strength, steps: stageSteps });
+  }
+  return stages;
 }
 
 const pad = z.int({ error: 'must be a whole number of pixels' }).min(0, { error: 'must be 0 or more' }).max(4096, { error: 'must be at most 4096' }).multipleOf(8, { error: 'must be a multiple of 8 (the VAE works on 8x8 pixel blocks)' });
@@ -102,6 +160,29 @@ export const LoraRefSchema = z.object({
   weight: z.number({ error: 'must be a number' }).min(-20, { error: 'must be at least -20' }).max(20, { error: 'must be at most 20' }).default(1),
 });
 export type LoraRef = z.infer<typeof LoraRefSchema>;
+
+/** How a control image is prepared: edges found here (canny, soft edges) or used as it is (depth, pose, normal maps). */
+export const CONTROL_PREPROCESSORS = ['none', 'canny', 'softedge'] as const;
+export type ControlPreprocessor = (typeof CONTROL_PREPROCESSORS)[number];
+
+const fraction = z.number({ error: 'must be a number' }).min(0, { error: 'must be from 0 to 1' }).max(1, { error: 'must be from 0 to 1' });
+
+/** One ControlNet with its control image (A1111's ControlNet unit). */
+export const ControlNetUnitSchema = z
+  .object({
+    /** A diffusers ControlNet folder or a .safetensors file (diffusers or original layout). */
+    model: z.string().min(1, { error: 'give a ControlNet file or folder' }),
+    image: z.string().min(1, { error: 'give a control image' }),
+    weight: z.number({ error: 'must be a number' }).min(0, { error: 'must be from 0 to 2' }).max(2, { error: 'must be from 0 to 2' }).default(1),
+    /** The fraction of the steps where it starts and stops acting. */
+    start: fraction.default(0),
+    end: fraction.default(1),
+    preprocess: z.enum(CONTROL_PREPROCESSORS, { error: `must be one of: ${CONTROL_PREPROCESSORS.join(' ')}` }).default('none'),
+    /** diffusers' guess mode: no prompt needed; residuals ramp from 0.1 to 1 and skip the negative branch. */
+    guessMode: z.boolean().default(false),
+  })
+  .refine((u) => u.start < u.end, { error: 'start must be below end (fractions of the steps)', path: ['start'] });
+export type ControlNetUnit = z.output<typeof ControlNetUnitSchema>;
 
 export const GenerateRequestSchema = z
   .object({
@@ -149,7 +230,11 @@ export const GenerateRequestSchema = z
     padding: z.int({ error: 'must be a whole number of pixels' }).min(0, { error: 'must be 0 or more' }).max(4096, { error: 'must be at most 4096' }).optional(),
     outpaint: OutpaintSchema.optional(),
     hiresFix: HiresFixSchema.optional(),
+    /** LinFusion's high-resolution ladder up to this size (from the base at width × height). */
+    hires: HiresLadderSchema.optional(),
     pag: PagSchema.optional(),
+    /** ControlNets, each with its control image; several act at once (their residuals add up). */
+    controlNets: z.array(ControlNetUnitSchema).min(1).max(8, { error: 'at most 8 ControlNets' }).optional(),
     attention: AttentionSchema.default({ kind: 'softmax' }),
     ep: z.enum(EXECUTION_PROVIDERS, { error: `must be one of: ${EXECUTION_PROVIDERS.join(' ')}` }).default('cpu'),
     /** A1111's convention: 1 = the last layer (no skip), 2 = the penultimate, … */
@@ -166,6 +251,12 @@ export const GenerateRequestSchema = z
     }
     if (r.hiresFix !== undefined && r.initImage !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['hiresFix'], message: 'applies to text-to-image: leave out the init image, or raise the size and use --strength' });
+    }
+    if (r.hires !== undefined && r.hiresFix !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['hires'], message: 'and --hires-fix both upscale: use one of them' });
+    }
+    if (r.hires !== undefined && r.initImage !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['hires'], message: 'starts from text: leave out the init image (or upscale it with img2img at a larger size)' });
     }
     if (r.inpaintArea !== undefined && r.mask === undefined) {
       ctx.addIssue({ code: 'custom', path: ['inpaintArea'], message: 'only applies to inpainting: give a mask too' });
@@ -196,16 +287,31 @@ export type GenerateRequestInput = z.input<typeof GenerateRequestSchema>;
 export type GenerateRequest = z.output<typeof GenerateRequestSchema>;
 
 export interface GenerateProgress {
-  /** e.g. 'load', 'encode', 'denoise', 'decode' */
+  /** e.g. 'load', 'encode', 'denoise', 'decode' (per tile when the VAE tiles) */
   phase: string;
   step: number;
   total: number;
+  /** A ladder's stage: which (0 = the base) of how many, and its size. */
+  stage?: { index: number; count: number; width: number; height: number };
+  /** A ladder stage's finished image, one event per image of the batch (the final stage's come as the result). */
+  stageImage?: Rgb8 & { batchIndex: number };
   /** A cheap preview of the current latents (denoise steps only). */
   preview?: Rgb8;
 }
 
+/** Live previews during a generation (what the UI shows as it runs, what `--previews DIR` writes). */
+export const PreviewOptionsSchema = z.strictObject({
+  /** A preview every N denoise steps and at the last; 0: none. */
+  every: z.number().int().min(0).max(10_000).default(1),
+  /** A TAESD decoder (.safetensors or .pth) to draw them with; absent: `<models dir>/vae_approx/` when it holds the family's, else a latent→RGB map fitted through the model's VAE. */
+  taesd: z.string().min(1).optional(),
+});
+export type PreviewOptions = z.output<typeof PreviewOptionsSchema>;
+
 export interface GenerateOptions {
   onProgress?: (progress: GenerateProgress) => void;
+  /** Absent: a preview every step. */
+  previews?: PreviewOptions;
   /** Checked between steps; when it fires the engine rejects (with `signal.reason`). */
   signal?: AbortSignal;
 }
@@ -253,10 +359,16 @@ export interface GenerateResult {
     file?: string;
     family?: string;
   };
+  /** LoRA files merged, by the name their prompt tag uses: hashed for A1111's `Lora hashes`. */
+  loras?: { name: string; file: string; weight: number }[];
+  /** Textual-inversion files the prompt or negative called: hashed for A1111's `TI hashes`. */
+  embeddings?: { name: string; file: string }[];
   /** The execution provider that actually ran. */
   ep: string;
   /** Milliseconds by phase. */
   timings: Record<string, number>;
+  /** A ladder's stages as they ran (the metadata records them). */
+  stages?: LadderStage[];
 }
 
 /** Bad request content the engine only finds when it looks at the files (e.g. a LoRA as `model`). */

@@ -2,6 +2,7 @@
 // ends about each family: its defaults and the methods it runs. Data only.
 import { z } from 'zod';
 import { SAMPLER_NAMES } from './api-generate.ts';
+import type { Library } from './api-library.ts';
 
 /** The settings a family draws with when a request leaves them out. */
 export const ModelDefaultsSchema = z.object({
@@ -44,7 +45,16 @@ export const EmbeddedModelSchema = z.object({
 });
 export type EmbeddedModel = z.infer<typeof EmbeddedModelSchema>;
 
-export const ModelScanJobSchema = z.object({ kind: z.literal('models.scan'), dir: z.string().min(1) });
+export const ModelScanJobSchema = z.object({
+  kind: z.literal('models.scan'),
+  dir: z.string().min(1),
+  /** Also list the library: every checkpoint, LoRA, embedding, VAE, ControlNet and upscaler (A1111 / ComfyUI layouts). */
+  library: z.boolean().optional(),
+  /** Hash the library's files (A1111's short hash), through the hash cache. */
+  hashes: z.boolean().optional(),
+  /** The hash cache file; absent: the user's cache folder. */
+  hashCache: z.string().min(1).optional(),
+});
 
 /** What the model picker offers: the models folder, the built-in models, and the default. */
 export interface ModelCatalog {
@@ -52,4 +62,6 @@ export interface ModelCatalog {
   embedded: EmbeddedModel[];
   /** The built-in model a request without a model draws with. */
   defaultModel: string;
+  /** Asked for with `library`. */
+  library?: Library;
 }

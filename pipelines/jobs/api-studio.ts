@@ -8,6 +8,7 @@ import { RedisQueueViewSchema } from './api-redis.ts';
 import { GenerateRequestSchema, HeadWeightSchema, MAX_SEED, SAMPLER_NAMES, type HeadWeight } from './api-generate.ts';
 import { HeadLayerSchema, type HeadLayer } from './api-heads.ts';
 import { EmbeddedModelSchema, ModelEntrySchema, type EmbeddedModel, type ModelEntry } from './api-models.ts';
+import { ImageFilesSchema, LibraryEntrySchema } from './api-library.ts';
 import { BoxSchema, type BoxView } from './api-story.ts';
 
 export { BoxSchema, EmbeddedModelSchema, HeadLayerSchema, HeadWeightSchema, ModelEntrySchema };
@@ -32,6 +33,7 @@ export const ImportedSettingsSchema = z.object({
   modelHash: z.string().optional(),
   denoisingStrength: z.number().optional(),
   clipSkip: z.number().optional(),
+  files: ImageFilesSchema.optional(),
 });
 export type ImportedSettingsView = z.infer<typeof ImportedSettingsSchema>;
 
@@ -93,7 +95,7 @@ export const ProviderReportSchema = z.object({
 // ---- heads: effect maps, presets, HeadHunter -----------------------------------------------------------
 
 const seedSchema = z.int({ error: 'must be a whole number' }).min(0, { error: 'must be 0 or more' }).max(MAX_SEED);
-const unitSchema = z.number().min(0, { error: 'must be from 0 to 1' }).max(1, { error: 'must be from 0 to 1' });
+const unitSchema = z.number({ error: 'must be a number' }).min(0, { error: 'must be from 0 to 1' }).max(1, { error: 'must be from 0 to 1' });
 
 /** What the small previews of head tools are drawn with. */
 export const HeadPreviewSchema = z.object({
@@ -142,7 +144,7 @@ export const HeadPresetSummarySchema = z.object({
 });
 export type HeadPresetSummary = z.infer<typeof HeadPresetSummarySchema>;
 
-/** How a preset was found (kept in the file for the record). */
+/** How a preset was found (kept in the file for the record; pipelines/heads/presets.ts adds the scores). */
 export const PresetSearchSchema = z.object({
   objective: z.string(),
   rounds: z.int().min(0),
@@ -222,6 +224,8 @@ export const apiMethods = {
       embedded: z.array(EmbeddedModelSchema).optional(),
       /** The shipped model a request without a model draws with. */
       defaultModel: z.string().optional(),
+      /** Every file of the models folder with its A1111 hash: images find their model, LoRAs and embeddings here. */
+      library: z.array(LibraryEntrySchema).optional(),
     }),
   },
   listHeads: {
@@ -236,6 +240,8 @@ export const apiMethods = {
     params: z.object({
       request: GenerateRequestSchema,
       heads: z.array(HeadWeightSchema).default([]),
+      /** A mask painted in the mask editor (PNG, white = repaint) over the request's initImage. */
+      maskPngBase64: z.string().max(Math.ceil((MAX_DROPPED_FILE_BYTES * 4) / 3) + 4, { error: 'the mask is too large' }).optional(),
     }),
     result: z.object({ jobId: z.string(), seed: z.number(), request: GenerateRequestSchema }),
   },
@@ -338,6 +344,8 @@ export const apiEvents = {
   queue: QueueStateSchema,
   progress: z.object({ jobId: z.string(), progress: JobProgressSchema, preview: PreviewSchema.optional() }),
   image: GalleryImageSchema,
+  /** What a finished job did that the user may not expect (unknown words and what was drawn instead, mapped settings). */
+  notes: z.object({ jobId: z.string(), notes: z.array(z.string()) }),
   /** Progress of a head tool's previews (effect maps, HeadHunter rounds). */
   task: z.object({ task: z.enum(['headEffects', 'headHunt']), step: z.int().min(0), total: z.int().min(0) }),
   /** The engine host started, or died and is being restarted. */

@@ -3,17 +3,20 @@
 // ./client.ts; the engine host runs them with ./run.ts. Data only (zod and types), so the renderer
 // may import it.
 import { z } from 'zod';
-import { GenerateRequestSchema, type GenerateResult, type HeadWeight, type Rgb8 } from './api-generate.ts';
+import { GenerateRequestSchema, PreviewOptionsSchema, type GenerateProgress, type GenerateResult, type HeadWeight, type Rgb8 } from './api-generate.ts';
 import { HeadEffectsJobSchema, HeadSearchJobSchema, HeadsListJobSchema, HeadsResolveJobSchema, type HeadEffects, type HeadList, type HeadSearchResult } from './api-heads.ts';
 import { ModelScanJobSchema, type ModelCatalog } from './api-models.ts';
 import { StoryJobSchema, type StoryOutput } from './api-story.ts';
+import { UpscaleJobSchema, type UpscaleResult } from './api-upscale.ts';
 
 export * from './api-generate.ts';
 export * from './api-heads.ts';
+export * from './api-library.ts';
 export * from './api-models.ts';
 export * from './api-story.ts';
+export * from './api-upscale.ts';
 
-export const GenerateJobSchema = z.object({ kind: z.literal('generate'), request: GenerateRequestSchema });
+export const GenerateJobSchema = z.object({ kind: z.literal('generate'), request: GenerateRequestSchema, previews: PreviewOptionsSchema.optional() });
 
 export const JobSchema = z.discriminatedUnion('kind', [
   GenerateJobSchema,
@@ -23,6 +26,7 @@ export const JobSchema = z.discriminatedUnion('kind', [
   HeadSearchJobSchema,
   StoryJobSchema,
   ModelScanJobSchema,
+  UpscaleJobSchema,
 ]);
 /** A job as callers write it (defaults not yet applied). */
 export type JobInput = z.input<typeof JobSchema>;
@@ -44,6 +48,7 @@ export interface JobResults {
   'heads.search': HeadSearchResult;
   story: StoryOutput;
   'models.scan': ModelCatalog;
+  upscale: UpscaleResult;
 }
 export type JobResult<K extends JobKind> = JobResults[K];
 
@@ -52,6 +57,9 @@ export interface JobProgress {
   phase: string;
   step: number;
   total: number;
+  /** A generate ladder's stage and, once one is done, its image (GenerateProgress). */
+  stage?: GenerateProgress['stage'];
+  stageImage?: GenerateProgress['stageImage'];
 }
 
 /** What a running job reports to whoever submitted it. */

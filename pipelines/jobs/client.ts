@@ -5,7 +5,7 @@ import { EngineClient, HostCrashedError, JobFailedError, type HostEvent } from '
 import { JobCancelledError } from '../host/jobs.ts';
 import type { HostLauncher } from '../host/launchers.ts';
 import type { Progress } from '../host/protocol.ts';
-import { BadRequestError, type JobInput, type JobKind, type JobListeners, type JobResult, type Rgb8 } from './api.ts';
+import { BadRequestError, type JobInput, type JobKind, type JobListeners, type JobProgress, type JobResult, type Rgb8 } from './api.ts';
 import type { jobs as engineJobs } from './run.ts';
 
 export { HostCrashedError, JobCancelledError };
@@ -30,10 +30,21 @@ export class EngineJobError extends Error {
   }
 }
 
-function rgb8(value: unknown): Rgb8 | undefined {
-  const p = (value as { preview?: { width?: unknown; height?: unknown; pixels?: unknown } } | undefined)?.preview;
+function rgb8(value: unknown, key: 'preview' | 'stageImage' = 'preview'): Rgb8 | undefined {
+  const p = (value as Record<string, { width?: unknown; height?: unknown; pixels?: unknown } | undefined> | undefined)?.[key];
   if (!p || typeof p.width !== 'number' || typeof p.height !== 'number' || !(p.pixels instanceof Uint8Array)) return undefined;
   return p.pixels.length === p.width * p.height * 3 ? { width: p.width, height: p.height, pixels: p.pixels } : undefined;
+}
+
+/** A ladder's stage and finished stage image riding on a progress message (checked: the host is another process). */
+function ladderFields(value: unknown): Pick<JobProgress, 'stage' | 'stageImage'> {
+  const data = value as { stage?: Record<string, unknown>; stageImage?: { batchIndex?: unknown } } | undefined;
+  const s = data?.stage;
+  const ints = (o: Record<string, unknown> | undefined, keys: string[]) => !!o && keys.every((k) => Number.isInteger(o[k]));
+  const stage = ints(s, ['index', 'count', 'width', 'height']) ? (s as unknown as JobProgress['stage']) : undefined;
+  const image = rgb8(value, 'stageImage');
+  const batchIndex = data?.stageImage?.batchIndex;
+  return { ...(stage ? { stage } : {}), ...(image && Number.isInteger(batchIndex) ? { stageImage: { ...image, batchIndex: batchIndex as number } } : {}) };
 }
 
 export class EngineJobs {
@@ -48,7 +59,7 @@ export class EngineJobs {
     const onProgress = (p: Progress) => {
       const preview = rgb8(p.data);
       if (preview) l.preview?.(preview);
-      if (p.step !== undefined || p.total !== undefined) l.progress?.({ phase: p.message ?? 'denoise', step: p.step ?? 0, total: p.total ?? 0 });
+      if (p.step !== undefined || p.total !== undefined) l.progress?.({ phase: p.message ?? 'denoise', step: p.step ?? 0, total: p.total ?? 0, ...ladderFields(p.data) });
     };
     try {
       return (await this.client.run('engine.run', job, { signal: l.signal, onProgress })) as JobResult<K>;

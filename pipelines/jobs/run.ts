@@ -19,10 +19,11 @@ const RUNNERS: { [K in keyof JobResults]: Runner<K> } = {
     const generate = fake?.runGenerate ?? (await import('../recipes/generate.ts')).runGenerate;
     return generate(job.request, {
       signal: l.signal,
+      previews: job.previews,
       onProgress: (p) => {
         // The preview first: the host sends it with the progress of the same step.
         if (p.preview) l.preview({ width: p.preview.width, height: p.preview.height, pixels: p.preview.pixels });
-        l.progress({ phase: p.phase, step: p.step, total: p.total });
+        l.progress({ phase: p.phase, step: p.step, total: p.total, ...(p.stage ? { stage: p.stage } : {}), ...(p.stageImage ? { stageImage: p.stageImage } : {}) });
       },
     });
   },
@@ -41,7 +42,8 @@ const RUNNERS: { [K in keyof JobResults]: Runner<K> } = {
   'heads.effects': async (job, l) => (await headTools()).headEffects(job, { signal: l.signal, progress: (step, total) => l.progress({ phase: 'head effects', step, total }) }),
   'heads.search': async (job, l) => (await headTools()).headSearch(job, { signal: l.signal, progress: (step, total) => l.progress({ phase: 'HeadHunter', step, total }) }),
   story: async (job, l) => (await import('./story.ts')).runStoryJob(job, { signal: l.signal, onProgress: (p) => l.progress(p) }),
-  'models.scan': async (job) => (await import('../families/scan.ts')).modelCatalog(job.dir),
+  'models.scan': async (job, l) => (await import('../library/catalog.ts')).modelsScan(job, { progress: (step, total) => l.progress({ phase: 'hash', step, total }) }),
+  upscale: async (job, l) => (await import('../recipes/upscale/upscale.ts')).runUpscale(job, { signal: l.signal, progress: (step, total) => l.progress({ phase: 'upscale', step, total }) }),
 };
 
 /** Runs one validated job. */
@@ -67,7 +69,8 @@ export const jobs = {
         signal: ctx.signal,
         preview: (image) => (preview = image),
         progress: (p) => {
-          ctx.progress({ step: p.step, total: p.total, message: p.phase, ...(preview ? { data: { preview } } : {}) });
+          const data = { ...(preview ? { preview } : {}), ...(p.stage ? { stage: p.stage } : {}), ...(p.stageImage ? { stageImage: p.stageImage } : {}) };
+          ctx.progress({ step: p.step, total: p.total, message: p.phase, ...(Object.keys(data).length ? { data } : {}) });
           preview = undefined;
         },
       });

@@ -36,13 +36,11 @@ export function layerDelta(g: Graph, layer: LoraLayer, target: readonly number[]
   let rank: number | undefined;
   switch (layer.method) {
     case 'lora': {
-      if (layer.tensors.mid) throw new LoraFileError(layer.key, 'uses a Tucker-decomposed convolution (lora_mid), which is not supported yet');
       delta = product(f32(g, layer, 'up'), dims(layer, 'up'), f32(g, layer, 'down'), dims(layer, 'down'));
       rank = dims(layer, 'down')[0];
       break;
     }
     case 'loha': {
-      if (layer.tensors.t1 || layer.tensors.t2) throw new LoraFileError(layer.key, 'uses a Tucker-decomposed LoHa convolution (hada_t1/hada_t2), which is not supported yet');
       const one = product(f32(g, layer, 'w1_a'), dims(layer, 'w1_a'), f32(g, layer, 'w1_b'), dims(layer, 'w1_b'));
       const two = product(f32(g, layer, 'w2_a'), dims(layer, 'w2_a'), f32(g, layer, 'w2_b'), dims(layer, 'w2_b'));
       delta = mul(one, two);
@@ -50,7 +48,6 @@ export function layerDelta(g: Graph, layer: LoraLayer, target: readonly number[]
       break;
     }
     case 'lokr': {
-      if (layer.tensors.t2) throw new LoraFileError(layer.key, 'uses a Tucker-decomposed LoKr convolution (lokr_t2), which is not supported yet');
       const part = (n: 'w1' | 'w2'): { t: T; shape: number[] } => {
         if (layer.tensors[n]) return { t: f32(g, layer, n), shape: dims(layer, n) };
         const a = dims(layer, `${n}_a`);

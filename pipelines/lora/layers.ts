@@ -105,6 +105,7 @@ export function readLoraFile(path: string): LoraFile {
       g.tensors[split.role] = file.info(name);
     }
   }
+  refuseTucker(path, groups);
   const layers: LoraLayer[] = [];
   for (const [key, g] of groups) {
     const where = locate(key);
@@ -117,6 +118,20 @@ export function readLoraFile(path: string): LoraFile {
     throw new LoraFileError(path, `holds no LoRA layers this studio knows (kohya lora_unet_/lora_te_, diffusers/peft unet./text_encoder., LyCORIS hada_/lokr_); its first tensors: ${sample || 'none'}`);
   }
   return { path: file.path, name: basename(path).replace(/\.safetensors$/i, ''), layers, metadata: file.metadata, peftScale: peftScale(file.metadata) };
+}
+
+/** LyCORIS's Tucker form (`use_tucker`): a convolution's kernel in a core tensor between the low-rank factors. */
+const TUCKER_ROLES: Record<string, string> = { mid: 'lora_mid', t1: 'hada_t1', t2: 'hada_t2 / lokr_t2' };
+
+function refuseTucker(path: string, groups: Map<string, { tensors: Record<string, TensorInfo> }>): void {
+  for (const [key, g] of groups) {
+    const role = Object.keys(TUCKER_ROLES).find((r) => g.tensors[r]);
+    if (!role) continue;
+    throw new LoraFileError(
+      path,
+      `layer ${key} is a Tucker-decomposed convolution (${TUCKER_ROLES[role]}), which the studio does not merge. Supported: LoRA/LoCon (lora_down/lora_up), LoHa (hada_w1/hada_w2), LoKr (lokr_w1/lokr_w2), full diff and DoRA, without Tucker cores; re-train or re-extract it with LyCORIS's use_tucker=False`,
+    );
+  }
 }
 
 /** diffusers writes peft's `lora_alpha` and `r` into the metadata; without them the scale is 1. */

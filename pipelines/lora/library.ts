@@ -4,22 +4,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { LoraRef } from '../jobs/api-generate.ts';
+export { extractLoraTags } from '../jobs/api-library.ts';
 import type { LoraRequest } from './apply.ts';
-
-
-const TAG = /<(?:lora|lyco):([^:>]+)(?::([^:>]*))?(?::[^>]*)?>/gi;
-
-/** Removes `<lora:NAME:WEIGHT>` (and LyCORIS's `<lyco:…>`) tags; the weight defaults to 1. */
-export function extractLoraTags(prompt: string): { prompt: string; loras: LoraRef[] } {
-  const loras: LoraRef[] = [];
-  const text = prompt.replace(TAG, (_, name: string, weight: string | undefined) => {
-    const w = weight === undefined || weight.trim() === '' ? 1 : Number(weight);
-    if (!Number.isFinite(w)) throw new Error(`prompt tag <lora:${name}:${weight}>: the weight "${weight}" is not a number; write e.g. <lora:${name}:0.8>`);
-    loras.push({ name: name.trim(), weight: w });
-    return '';
-  });
-  return { prompt: text.replace(/\s{2,}/g, ' ').replace(/\s+,/g, ',').trim(), loras };
-}
 
 /** The LoRA folders of a models folder, A1111's and ComfyUI's layouts (and the models folder's own `Lora/`). */
 export function loraFolders(modelsDir: string | undefined): string[] {

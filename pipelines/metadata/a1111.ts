@@ -8,6 +8,7 @@
 // newline written as JSON strings, a value equal to its key written bare, the whole text stripped.
 // Reading follows parse_generation_parameters(): the last line holds the parameters only when at
 // least 3 `Key: value` pairs match in it, otherwise it is still prompt text.
+import { a1111ImageFiles } from '../jobs/api-library.ts';
 import { scanParams } from './a1111-params.ts';
 import { fromA1111Sampler } from './sampler-names.ts';
 import { compact, toInteger, toNumber, type ImportedSettings } from './settings.ts';
@@ -113,6 +114,7 @@ export function parseA1111(text: string): A1111Parameters {
   const sampler = params['Sampler'];
   const scheduleType = params['Schedule type'];
 
+  const files = a1111ImageFiles({ prompt, model: params['Model'], modelHash: params['Model hash'], params });
   return compact({
     source: 'a1111' as const,
     prompt,
@@ -131,6 +133,7 @@ export function parseA1111(text: string): A1111Parameters {
     denoisingStrength: toNumber(params['Denoising strength']),
     clipSkip: toInteger(params['Clip skip']),
     version: params['Version'],
+    files,
     params,
     extra,
   });

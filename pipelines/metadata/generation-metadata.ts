@@ -1,9 +1,9 @@
 // The two text chunks every generated PNG gets: A1111's `parameters` (read by Civitai and the other
 // web UIs) and the studio's own JSON (re-runs the image exactly).
-import { basename } from 'node:path';
-import { hiresSize, type GenerateRequest } from '../jobs/api.ts';
+import { formatNamedHashes, hiresSize, type GenerateRequest, type GenerateResult, type LadderStage } from '../jobs/api.ts';
 import { A1111_KEYWORD, formatA1111, type A1111Value } from './a1111.ts';
 import { shortHash } from './model-hash.ts';
+import { modelLabel } from './model-label.ts';
 import { toA1111Sampler } from './sampler-names.ts';
 import { encodeStudioMetadata, STUDIO_FORMAT, STUDIO_KEYWORD, STUDIO_METADATA_VERSION, type StudioMetadata } from './studio-chunk.ts';
 import { attentionLabel } from '../attention/options.ts';
@@ -13,14 +13,47 @@ export interface GenerationRecord {
   image: { batchIndex: number; seed: number; width: number; height: number };
   model: { name: string; sha256?: string };
   vae?: { name: string; sha256?: string };
+  /** LoRAs by the name their prompt tag uses (A1111's `Lora hashes`). */
+  loras?: FileRef[];
+  /** Embeddings by the word that called them (A1111's `TI hashes`). */
+  embeddings?: FileRef[];
   /** The execution provider that ran. */
   ep: string;
   studioVersion: string;
+  /** A ladder's stages as they ran. */
+  stages?: LadderStage[];
 }
 
-/** A model's display name: the file name without its weights extension, or the folder name. */
-export function modelLabel(path: string): string {
-  return basename(path.replace(/[\\/]+$/, '')).replace(/\.(safetensors|ckpt|pt|pth|bin|sft)$/i, '');
+export { modelLabel };
+
+export interface FileRef {
+  name: string;
+  sha256?: string;
+}
+
+/**
+ * The files of a run as its metadata names them: the model, VAE, LoRAs and embeddings by name and
+ * SHA-256 (`hash` answers undefined for what is not a file, e.g. a diffusers folder).
+ */
+export async function recordedFiles(
+  result: Pick<GenerateResult, 'model' | 'loras' | 'embeddings'>,
+  request: Pick<GenerateRequest, 'vae'>,
+  hash: (path: string) => Promise<string | undefined>,
+): Promise<Pick<GenerationRecord, 'model' | 'vae' | 'loras' | 'embeddings'>> {
+  const ref = async (name: string, file: string | undefined): Promise<FileRef> => {
+    const sha256 = file === undefined ? undefined : await hash(file);
+    return sha256 === undefined ? { name } : { name, sha256 };
+  };
+  const model = await ref(result.model.name, result.model.file);
+  const vae = request.vae === undefined ? undefined : await ref(modelLabel(request.vae), request.vae);
+  const loras = await Promise.all((result.loras ?? []).map((l) => ref(l.name, l.file)));
+  const embeddings = await Promise.all((result.embeddings ?? []).map((e) => ref(e.name, e.file)));
+  return { model, ...(vae ? { vae } : {}), ...(loras.length ? { loras } : {}), ...(embeddings.length ? { embeddings } : {}) };
+}
+
+/** `name: shorthash, …` for the files whose hash is known. */
+function namedHashes(files: readonly FileRef[] | undefined): string | undefined {
+  return formatNamedHashes((files ?? []).flatMap((f) => (f.sha256 ? [{ name: f.name, shortHash: shortHash(f.sha256) }] : [])));
 }
 
 /** A1111 fields for a variant other than softmax: its label, and the file it reads (named by its label). */
@@ -59,6 +92,7 @@ const HIRES_UPSCALER_LABELS: Record<NonNullable<GenerateRequest['hiresFix']>['up
  * fix the base size, found back from the image (the scale moved it by under 8 pixels, less than one grid step).
  */
 export function baseSize(request: GenerateRequest, image: { width: number; height: number }): { width: number; height: number } {
+  if (request.hires && request.width !== undefined && request.height !== undefined) return { width: request.width, height: request.height };
   const pads = request.outpaint;
   if (pads) return { width: image.width - pads.left - pads.right, height: image.height - pads.top - pads.bottom };
   const hires = request.hiresFix;
@@ -72,6 +106,27 @@ function hiresFields(r: GenerateRequest): Array<[string, A1111Value]> {
   const h = r.hiresFix;
   if (!h) return [];
   return [['Denoising strength', h.denoise], ['Hires upscale', h.scale], ['Hires steps', h.steps], ['Hires upscaler', HIRES_UPSCALER_LABELS[h.upscaler]]];
+}
+
+/** The ControlNet extension's fields: `ControlNet 0: "Module: canny, Model: …, Weight: 1, …"` per unit. */
+function controlNetFields(r: GenerateRequest): Array<[string, A1111Value]> {
+  return (r.controlNets ?? []).map((u, i) => [
+    `ControlNet ${i}`,
+    [
+      `Module: ${u.preprocess}`,
+      `Model: ${modelLabel(u.model)}`,
+      `Weight: ${u.weight}`,
+      'Resize Mode: Just Resize',
+      `Guidance Start: ${u.start}`,
+      `Guidance End: ${u.end}`,
+      `Control Mode: ${u.guessMode ? 'ControlNet is more important' : 'Balanced'}`,
+    ].join(', '),
+  ]);
+}
+
+/** Every ladder stage as `WxH strength/steps`, the base as `WxH steps` (A1111 has no field of its own for it). */
+function ladderText(stages: readonly LadderStage[]): string {
+  return stages.map((s) => `${s.width}x${s.height} ${s.strength === undefined ? '' : `${s.strength}/`}${s.steps}`).join('; ');
 }
 
 export function a1111Parameters(record: GenerationRecord): string {
@@ -89,12 +144,16 @@ export function a1111Parameters(record: GenerationRecord): string {
       ['VAE', vae?.name],
       ['Denoising strength', r.initImage !== undefined ? r.strength : undefined],
       ...hiresFields(r),
+      ['Hires ladder', record.stages && ladderText(record.stages)],
       ['Clip skip', r.clipSkip > 1 ? r.clipSkip : undefined],
+      ['Lora hashes', namedHashes(record.loras)],
+      ['TI hashes', namedHashes(record.embeddings)],
       // Noise comes from a torch-CPU-compatible generator, the one A1111 calls "CPU".
       ['RNG', 'CPU'],
       ['PAG scale', r.pag?.scale],
       ['PAG layers', r.pag?.layers.join(', ')],
       ...attentionFields(r),
+      ...controlNetFields(r),
       // The batch shares one generator (diffusers' way), so image i is not A1111's seed + i.
       ['Batch size', batched ? r.batch : undefined],
       ['Batch pos', batched ? image.batchIndex : undefined],
@@ -111,6 +170,9 @@ export function studioMetadata(record: GenerationRecord): StudioMetadata {
     image: record.image,
     model: record.model,
     ...(record.vae ? { vae: record.vae } : {}),
+    ...(record.loras ? { loras: record.loras } : {}),
+    ...(record.embeddings ? { embeddings: record.embeddings } : {}),
+    ...(record.stages ? { stages: record.stages } : {}),
     engine: { studioVersion: record.studioVersion, ep: record.ep },
   };
 }

@@ -1,5 +1,5 @@
 // The generation settings every metadata reader extracts, whatever app wrote the image.
-import type { SamplerName } from '../jobs/api.ts';
+import type { ImageFiles, SamplerName } from '../jobs/api.ts';
 
 export type MetadataSource = 'studio' | 'a1111' | 'comfyui' | 'invokeai';
 
@@ -22,6 +22,8 @@ export interface ImportedSettings {
   modelHash?: string;
   denoisingStrength?: number;
   clipSkip?: number;
+  /** The model, LoRAs and embeddings the image names, with their hashes where it recorded them. */
+  files?: ImageFiles;
 }
 
 /** A finite number from a JSON value or a numeric string; undefined otherwise. */

@@ -2,7 +2,8 @@
 // request (seed and size decided) plus which image of the batch this is, so the image can be re-run
 // exactly; models are pinned by SHA-256 so another machine can find the same file.
 import { z } from 'zod';
-import { GenerateRequestSchema, type GenerateRequest } from '../jobs/api.ts';
+import { extractLoraTags, GenerateRequestSchema, type GenerateRequest, type ImageFiles } from '../jobs/api.ts';
+import { modelLabel } from './model-label.ts';
 import type { ImportedSettings } from './settings.ts';
 
 export const STUDIO_KEYWORD = 'studio';
@@ -28,6 +29,11 @@ export const StudioMetadataSchema = z.object({
   }),
   model: FileRefSchema,
   vae: FileRefSchema.optional(),
+  /** LoRAs by the name their prompt tag uses, embeddings by their word: found by hash when the image is re-run. */
+  loras: z.array(FileRefSchema).optional(),
+  embeddings: z.array(FileRefSchema).optional(),
+  /** A ladder's stages as they ran: size, img2img strength (none for the base), denoising steps. */
+  stages: z.array(z.object({ width: z.int(), height: z.int(), strength: z.number().optional(), steps: z.int() })).optional(),
   engine: z.object({
     studioVersion: z.string(),
     /** The execution provider that ran. */
@@ -84,6 +90,17 @@ export function requestFromStudioMetadata(meta: StudioMetadata): GenerateRequest
   return meta.request;
 }
 
+/** The image's model, LoRAs (request.loras, then prompt tags, as their hashes are keyed) and embeddings. */
+export function studioImageFiles(meta: StudioMetadata): ImageFiles {
+  const hashOf = (name: string) => meta.loras?.find((r) => r.name === name)?.sha256;
+  const asked = [...(meta.request.loras ?? []), ...extractLoraTags(meta.request.prompt).loras];
+  return {
+    model: { name: meta.model.name, hash: meta.model.sha256 },
+    loras: asked.map((l) => ({ name: modelLabel(l.name), weight: l.weight, hash: hashOf(modelLabel(l.name)) })),
+    embeddings: (meta.embeddings ?? []).map((e) => ({ name: e.name, hash: e.sha256 })),
+  };
+}
+
 export function settingsFromStudioMetadata(meta: StudioMetadata): ImportedSettings & { source: 'studio' } {
   const r = meta.request;
   return {
@@ -102,5 +119,6 @@ export function settingsFromStudioMetadata(meta: StudioMetadata): ImportedSettin
     modelHash: meta.model.sha256?.slice(0, 10),
     denoisingStrength: r.strength,
     clipSkip: r.clipSkip,
+    files: studioImageFiles(meta),
   };
 }

@@ -29,6 +29,23 @@ export function groupNorm(w: Weights, x: T, groups: number, eps: number): T {
   return op.groupNorm(x, groups, w.get('weight', [c]), w.get('bias', [c]), eps);
 }
 
+/**
+ * GroupNorm then SiLU on [N, C, H, W]: as one NHWC kernel between two transposes when the provider has
+ * it (`fused`), else the plain GroupNorm and SiLU.
+ */
+export function groupNormSilu(w: Weights, x: T, groups: number, eps: number, fused = false): T {
+  if (!fused) return op.silu(groupNorm(w, x, groups, eps));
+  const c = x.dim(1);
+  const nhwc = op.transpose(x, [0, 2, 3, 1]);
+  return op.transpose(op.groupNormNhwc(nhwc, groups, w.get('weight', [c]), w.get('bias', [c]), eps, true), [0, 3, 1, 2]);
+}
+
+/** `linear(w, x) + skip`, bias and residual in one BiasAdd kernel when the provider has it (`fused`). */
+export function linearPlus(w: Weights, x: T, skip: T, outFeatures: number, fused = false): T {
+  if (!fused || !w.has('bias')) return op.add(linear(w, x, outFeatures), skip);
+  return op.biasAdd(linear(w, x, outFeatures, false), w.get('bias', [outFeatures]), skip);
+}
+
 export function conv2d(w: Weights, x: T, o: op.Conv2dOptions = {}): T {
   return op.conv2d(x, w.get('weight'), w.optional('bias'), o);
 }

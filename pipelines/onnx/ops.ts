@@ -263,6 +263,32 @@ export function groupNorm(x: T, groups: number, scale: T | undefined, bias: T | 
   return y;
 }
 
+/**
+ * com.microsoft GroupNorm on [N, H, W, C] (CUDA provider only), optionally with SiLU folded in. Its scale
+ * and bias must be float32 whatever the input's type (the CUDA kernel refuses fp16 ones at run time).
+ */
+export function groupNormNhwc(x: T, groups: number, scale: T, bias: T, eps: number, silu: boolean): T {
+  const c = x.dim(3);
+  if (c % groups !== 0) throw new GraphError(`GroupNorm: ${c} channels are not divisible into ${groups} groups (${x})`);
+  return x.graph.node('GroupNorm', [x, cast(scale, 'float32'), cast(bias, 'float32')], [{ dtype: x.dtype, shape: x.shape }], {
+    activation: attr.int(silu ? 1 : 0),
+    channels_last: attr.int(1),
+    epsilon: attr.float(eps),
+    groups: attr.int(groups),
+  }, 'com.microsoft')[0];
+}
+
+/** com.microsoft BiasSplitGelu (CUDA provider only): halves of x + bias as a · gelu(b), GEGLU in one kernel. */
+export function biasSplitGelu(x: T, bias: T): T {
+  const shape = [...x.shape.slice(0, -1), x.dim(-1) / 2];
+  return x.graph.node('BiasSplitGelu', [x, bias], [{ dtype: x.dtype, shape }], {}, 'com.microsoft')[0];
+}
+
+/** com.microsoft BiasAdd (CUDA provider only): x + bias + skip over [B, S, C] in one kernel. */
+export function biasAdd(x: T, bias: T, skip: T): T {
+  return x.graph.node('BiasAdd', [x, bias, skip], [{ dtype: x.dtype, shape: x.shape }], {}, 'com.microsoft')[0];
+}
+
 export interface Conv2dOptions {
   stride?: number;
   padding?: number;

@@ -6,15 +6,18 @@ import { checkRequest, resolveModel } from '../families/registry.ts';
 import { providersFor } from '../families/results.ts';
 import type { GenerateOptions, GenerateRequest, GenerateResult } from '../jobs/api.ts';
 import { extractLoraTags, resolveLoras } from '../lora/library.ts';
+import { modelLabel } from '../metadata/generation-metadata.ts';
+import { embeddingsUsed } from '../text/embeddings.ts';
 import { providerOrCpu } from '../runtime/providers.ts';
 
 export async function runGenerate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
   const resolved = resolveModel(request.model, request.modelsDir);
   const { family, probe } = resolved;
+  const adapted = family.adapt?.(request) ?? { request, notes: [] };
   // `<lora:NAME:W>` tags join the request's LoRAs and leave the text (A1111 ignores them in negatives).
-  const tagged = extractLoraTags(request.prompt);
-  const negative = extractLoraTags(request.negative).prompt;
-  const asked = { ...request, prompt: tagged.prompt, negative, loras: [...(request.loras ?? []), ...tagged.loras] };
+  const tagged = extractLoraTags(adapted.request.prompt);
+  const negative = extractLoraTags(adapted.request.negative).prompt;
+  const asked = { ...adapted.request, prompt: tagged.prompt, negative, loras: [...(adapted.request.loras ?? []), ...tagged.loras] };
   checkRequest(family, probe, asked, request.model);
   const loras = resolveLoras(asked.loras, request.loraDir, request.modelsDir);
   const t0 = performance.now();
@@ -23,6 +26,14 @@ export async function runGenerate(request: GenerateRequest, options: GenerateOpt
   const pipeline = await loadModel(resolved, { modelsDir: request.modelsDir, vae: request.vae, config: request.config, loras, providers: providersFor(ep.provider) });
   const loadMs = performance.now() - t0;
   const result = await family.generate(pipeline, probe, asked, options);
-  const notes = [...(ep.note ? [ep.note] : []), ...(result.notes ?? [])];
-  return { ...result, timings: { ...result.timings, load: loadMs }, ...(notes.length ? { notes } : {}) };
+  const notes = [...(ep.note ? [ep.note] : []), ...adapted.notes, ...(result.notes ?? [])];
+  const files = usedFiles(asked, loras.map((l) => l.path));
+  return { ...result, ...files, timings: { ...result.timings, load: loadMs }, ...(notes.length ? { notes } : {}) };
+}
+
+/** The LoRA and embedding files a run used, named as the prompt names them (what A1111's hashes are keyed by). */
+function usedFiles(asked: GenerateRequest, loraFiles: string[]): Pick<GenerateResult, 'loras' | 'embeddings'> {
+  const loras = (asked.loras ?? []).map((ref, i) => ({ name: modelLabel(ref.name), file: loraFiles[i], weight: ref.weight }));
+  const embeddings = asked.embeddingsDir ? embeddingsUsed(asked.embeddingsDir, [asked.prompt, asked.negative]).map((file) => ({ name: modelLabel(file), file })) : [];
+  return { ...(loras.length ? { loras } : {}), ...(embeddings.length ? { embeddings } : {}) };
 }

@@ -25,22 +25,6 @@ export function toRgb8(nhwc: Float32Array, n: number, width: number, height: num
 }
 
 /**
- * A cheap step preview: the first three latent channels of image 0 mapped linearly to RGB. Shows
- * composition and progress, not colours; costs nothing next to a UNet step.
- */
-export function latentPreview(latents: Float32Array, channels: number, height: number, width: number): RgbImage {
-  const plane = height * width;
-  const pixels = new Uint8Array(plane * 3);
-  for (let p = 0; p < plane; p++) {
-    for (let c = 0; c < 3; c++) {
-      const v = latents[Math.min(c, channels - 1) * plane + p];
-      pixels[p * 3 + c] = Math.max(0, Math.min(255, Math.round(127.5 + 60 * v)));
-    }
-  }
-  return { width, height, pixels };
-}
-
-/**
  * A decoder's [N, 3, H, W] output in about [-1, 1] → [N, H, W, 3] in [0, 1], clamped (diffusers'
  * `image / 2 + 0.5` then clamp; the DiT and emoji references clamp the same values).
  */

@@ -102,23 +102,47 @@ async function probeDtype(provider: Provider, dtype: ComputeDtype): Promise<stri
 
 /**
  * The requested provider when it works on this machine, else the CPU with a one-line note saying why
- * (ORT itself would print its load errors and fall back without a word). Probes only that provider.
+ * (ORT itself would print its load errors and fall back without a word). Probes only that provider;
+ * `auto` probes them all and takes the fastest that works, saying why in the note.
  */
-export async function providerOrCpu(requested: Provider): Promise<{ provider: Provider; note?: string }> {
+export async function providerOrCpu(requested: Provider | 'auto'): Promise<{ provider: Provider; note?: string }> {
   if (requested === 'cpu') return { provider: 'cpu' };
   // ORT's default logger prints a provider's load failure to stderr even though the session options ask
   // for silence; the reason is reported in the note instead. Failures still arrive as exceptions.
   ort.env.logLevel = 'fatal';
+  if (requested === 'auto') {
+    const choice = chooseProvider(await detectProviders());
+    return { provider: choice.provider, note: autoLine(choice) };
+  }
   const listed = ort.listSupportedBackends().some((b) => b.name === requested);
   const report = await probe(requested, listed);
   if (report.usable) return { provider: requested };
   return { provider: 'cpu', note: `--ep ${requested} is not available here (${report.reason ?? 'it did not start'}); running on the CPU instead` };
 }
 
+/** `--ep auto`'s one line: what it took, that it is the fastest working one, and why faster ones were passed over. */
+export function autoLine(choice: ProviderChoice): string {
+  const passed = choice.refused.map((r) => `; ${r.provider} passed over: ${r.reason}`).join('');
+  return `--ep auto: ${choice.provider} (${choice.computeDtype}), the fastest provider that works here (order ${PROVIDER_ORDER.join(' > ')})${passed}`;
+}
+
+/**
+ * The CUDA and cuDNN major versions that an onnxruntime-node release's CUDA provider is built for (its
+ * install script fetches the CUDA 12 build since 1.19; 1.18 and older used CUDA 11.8 and cuDNN 8).
+ */
+export function cudaRequirement(ortVersion: string): string {
+  const [major, minor] = ortVersion.split('.').map(Number);
+  const cuda12 = major > 1 || (major === 1 && minor >= 19);
+  return cuda12
+    ? 'CUDA 12.x (libcudart.so.12, libcublas.so.12, libcublasLt.so.12, libcufft.so.11, libcurand.so.10) and cuDNN 9 (libcudnn.so.9)'
+    : 'CUDA 11.8 (libcudart.so.11.0, libcublas.so.11) and cuDNN 8 (libcudnn.so.8)';
+}
+
 /** What a user can do about the two refusals seen most (research/engine.md §3). */
 function withHint(provider: Provider, reason: string): string {
-  if (provider === 'cuda' && /Failed to load shared library/.test(reason)) {
-    return `${reason} (the CUDA provider libraries are missing: reinstall onnxruntime-node with its CUDA download, and have CUDA 12 and cuDNN 9)`;
+  if (provider === 'cuda' && /Failed to load shared library|cannot open shared object/.test(reason)) {
+    const version = ort.env.versions.node ?? ort.env.versions.common;
+    return `${reason} (onnxruntime-node ${version}'s CUDA provider needs ${cudaRequirement(version)} on the library path, and its own libonnxruntime_providers_cuda.so from the package's CUDA download)`;
   }
   if (provider === 'webgpu' && /No supported adapters/.test(reason) && process.platform === 'linux') {
     return `${reason} (install a Vulkan driver: libvulkan1, plus libglvnd0 on NVIDIA)`;

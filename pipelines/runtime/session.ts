@@ -87,10 +87,21 @@ export class Session {
   }
 }
 
+/**
+ * Session config entries per provider. onnxruntime-node hands the CUDA provider only a device id (no
+ * arena strategy, memory limit, cuDNN search or CUDA graphs: bench/NOTES.md), so what it does allow is
+ * set here: weights go to the GPU with plain allocations instead of through the arena, whose
+ * power-of-two growth would round 1.7 GB of SD 1.5 fp16 weights up towards 2–4 GB.
+ */
+export const PROVIDER_SESSION_CONFIG: Partial<Record<Provider, Record<string, string>>> = {
+  cuda: { 'session.use_device_allocator_for_initializers': '1' },
+};
+
 function ortOptions(model: SerializedGraph, provider: Provider, o: SessionOptions): ort.InferenceSession.SessionOptions {
   const extraSession: Record<string, string> = {};
   if (model.externalDataFolder) extraSession.model_external_initializers_file_folder_path = model.externalDataFolder;
   if (o.forbidCpuFallback && provider !== 'cpu') extraSession.disable_cpu_ep_fallback = '1';
+  Object.assign(extraSession, PROVIDER_SESSION_CONFIG[provider]);
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',

@@ -24,6 +24,8 @@ export class GenerateForm {
   clipSkip = $state(1);
   /** LoRAs by name (the models folder's Lora/) or path, each at a weight. */
   loras = $state<{ name: string; weight: number }[]>([]);
+  /** The folder of the embeddings a recalled image used (a prompt word equal to a file's name calls it); empty: none. */
+  embeddingsDir = $state('');
   #edits = $state<Edits>({});
   /** The chosen model's settings, as far as the UI knows them. */
   readonly defaults = $derived.by(() => this.defaultsOf(this.model));

@@ -2,7 +2,7 @@
 // has one, else field by field from what A1111, ComfyUI or InvokeAI wrote. Returns notes about
 // anything that could not be taken over.
 import type { HeadWeight, ImportedSettingsView, ModelEntry } from '../../pipelines/jobs/api-studio.ts';
-import { GenerateRequestSchema, SAMPLER_NAMES, type SamplerName } from '../../pipelines/jobs/api.ts';
+import { extractLoraTags, findImageFiles, GenerateRequestSchema, SAMPLER_NAMES, type ImageFiles, type LibraryEntry, type SamplerName } from '../../pipelines/jobs/api.ts';
 import type { GenerateForm } from './form.svelte.ts';
 
 export interface RecallSource {
@@ -19,8 +19,38 @@ function matchModel(name: string | undefined, models: ModelEntry[]): { model?: s
   return found ? { model: found.path } : { note: `model "${name}" is not in the models folder; keeping the current model` };
 }
 
-export function recall(form: GenerateForm, source: RecallSource, models: ModelEntry[]): string[] {
+const folderOf = (path: string) => path.slice(0, Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')));
+
+function withoutLoraTags(prompt: string): string {
+  try {
+    return extractLoraTags(prompt).prompt;
+  } catch {
+    return prompt;
+  }
+}
+
+/**
+ * The image's model, LoRAs and embeddings, found in the library by the hashes the image recorded. What is
+ * not found is named and left out, so the next Generate does not fail on it.
+ */
+function recallFiles(form: GenerateForm, files: ImageFiles, library: LibraryEntry[], notes: string[]): { model: boolean } {
+  const found = findImageFiles(files, library);
+  if (found.model) form.model = found.model.path;
+  form.loras = found.loras.map((l) => ({ name: l.entry.path, weight: l.weight }));
+  if (files.loras.length) form.prompt = withoutLoraTags(form.prompt);
+  form.embeddingsDir = found.embeddings.length ? folderOf(found.embeddings[0].path) : '';
+  for (const m of found.missing) {
+    if (m.startsWith('model')) notes.push(`${m}; keeping the current model`);
+    else if (m.startsWith('LoRA')) notes.push(`${m}; it is left out`);
+    else notes.push(`${m}; its word stays plain prompt text`);
+  }
+  notes.push(...found.notes);
+  return { model: found.model !== undefined || files.model === undefined };
+}
+
+export function recall(form: GenerateForm, source: RecallSource, models: ModelEntry[], library: LibraryEntry[] = []): string[] {
   const notes: string[] = [];
+  const files = source.settings?.files;
   const exact = source.request === undefined ? undefined : GenerateRequestSchema.safeParse(source.request);
   if (exact?.success) {
     const r = exact.data;
@@ -40,10 +70,16 @@ export function recall(form: GenerateForm, source: RecallSource, models: ModelEn
     });
     if (r.width) form.width = r.width;
     if (r.height) form.height = r.height;
+    form.loras = [];
+    if (files?.model?.hash) {
+      recallFiles(form, files, library, notes);
+      return notes;
+    }
     const m = matchModel(r.model, models);
     if (m.model) form.model = m.model;
     else if (r.model === undefined) form.model = '';
     if (m.note) notes.push(m.note);
+    if (files) recallFiles(form, { ...files, model: undefined }, library, notes);
     return notes;
   }
   const s = source.settings;
@@ -65,6 +101,10 @@ export function recall(form: GenerateForm, source: RecallSource, models: ModelEn
   const sampler = s.studioSampler ?? (SAMPLER_NAMES as readonly string[]).find((n) => n === s.sampler);
   if (sampler) form.sampler = sampler as SamplerName;
   else if (s.sampler) notes.push(`sampler "${s.sampler}${s.scheduler ? ` / ${s.scheduler}` : ''}" has no equivalent here; keeping ${form.sampler ?? "the model's default"}`);
+  if (files?.model?.hash || files?.loras.length || files?.embeddings.length) {
+    recallFiles(form, files.model?.hash ? files : { ...files, model: undefined }, library, notes);
+    if (files.model?.hash) return notes;
+  }
   const m = matchModel(s.model, models);
   if (m.model) form.model = m.model;
   if (m.note) notes.push(m.note);

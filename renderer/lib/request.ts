@@ -4,11 +4,12 @@ import type { HeadWeight, ParamsOf } from '../../pipelines/jobs/api-studio.ts';
 import type { GenerateRequestInput } from '../../pipelines/jobs/api.ts';
 import type { GenerateForm } from './form.svelte.ts';
 import type { HeadSelection } from './heads.svelte.ts';
+import type { InpaintState } from './inpaint.svelte.ts';
 
 /** PAG's default layer in diffusers (`pag_applied_layers="mid"`), used when no head is selected. */
 const DEFAULT_PAG_LAYERS = ['mid'];
 
-export function generateParams(form: GenerateForm, heads: HeadSelection): ParamsOf<'generate'> {
+export function generateParams(form: GenerateForm, heads: HeadSelection, inpaint?: InpaintState): ParamsOf<'generate'> {
   const weights: HeadWeight[] = heads.weights();
   const request: GenerateRequestInput = {
     prompt: form.prompt,
@@ -20,12 +21,22 @@ export function generateParams(form: GenerateForm, heads: HeadSelection): Params
     attention: form.attention === 'linfusion' ? { kind: 'linfusion', path: form.linfusionPath } : { kind: form.attention },
   };
   if (form.model) request.model = form.model;
+  if (form.embeddingsDir) request.embeddingsDir = form.embeddingsDir;
   if (form.seedMode !== 'random') request.seed = form.seed;
   if (form.pagScale > 0) {
     const layers = weights.length ? heads.selectedLayerNames() : DEFAULT_PAG_LAYERS;
     request.pag = { scale: form.pagScale, layers };
   }
-  return { request, heads: weights };
+  if (!inpaint?.image) return { request, heads: weights };
+  // Over a gallery image: outpainting margins, else the painted mask, else plain img2img.
+  request.initImage = inpaint.image;
+  request.strength = inpaint.strength;
+  if (inpaint.outpainting) {
+    request.outpaint = { ...inpaint.outpaint };
+    return { request, heads: weights };
+  }
+  const mask = inpaint.painted ? inpaint.maskPngBase64() : undefined;
+  return { request, heads: weights, ...(mask ? { maskPngBase64: mask } : {}) };
 }
 
 /** After a generate call: show the seed that was used, and step it for "increment". */

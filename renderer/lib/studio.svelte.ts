@@ -2,8 +2,10 @@
 // (queue, progress, new images, engine restarts) and lands here; components read it and call actions.
 import type { EmbeddedModel, EventOf, GalleryImage, JobView, ModelEntry, Preview, ResultOf } from '../../pipelines/jobs/api-studio.ts';
 import { MAX_DROPPED_FILE_BYTES } from '../../pipelines/jobs/api-limits.ts';
+import type { LibraryEntry } from '../../pipelines/jobs/api-library.ts';
 import { ApiClient } from './api-client.ts';
 import { GenerateForm } from './form.svelte.ts';
+import { InpaintState } from './inpaint.svelte.ts';
 import { HeadSelection } from './heads.svelte.ts';
 import { modelDefaults } from './model-defaults.ts';
 import { fileToBase64 } from './preview.ts';
@@ -23,9 +25,13 @@ const INFO_NOTICE_MS = 6000;
 export class StudioState {
   /** The form shows the chosen model's own settings until the user edits them. */
   readonly form = new GenerateForm((model) => modelDefaults(model, this));
+  /** The mask editor over a gallery image (inpainting, outpainting). */
+  readonly inpaint = new InpaintState();
   readonly heads = new HeadSelection();
   info = $state<ResultOf<'info'> | undefined>(undefined);
   models = $state.raw<ModelEntry[]>([]);
+  /** Every file of the models folder with its hash (images find their model, LoRAs and embeddings here). */
+  library = $state.raw<LibraryEntry[]>([]);
   /** Models shipped inside the studio, with the settings they draw with. */
   embedded = $state.raw<EmbeddedModel[]>([]);
   /** The shipped model used when none is chosen. */
@@ -58,6 +64,8 @@ export class StudioState {
     this.api.on('image', (image) => {
       this.gallery = [image, ...this.gallery.filter((g) => g.name !== image.name)];
     });
+    // One notice per job: e.g. which words the built-in model did not know and what it drew instead.
+    this.api.on('notes', (n) => this.notify('info', `${n.jobId}: ${n.notes.map((note) => `${note[0].toUpperCase()}${note.slice(1)}.`).join(' ')}`));
     this.api.on('task', (t) => (this.task = t));
     this.api.on('engine', (e) => {
       this.engine = e;
@@ -76,6 +84,7 @@ export class StudioState {
       this.info = info;
       this.models = models.models;
       this.embedded = models.embedded ?? [];
+      this.library = models.library ?? [];
       this.defaultModel = models.defaultModel;
       this.queue = queue.jobs;
       this.gallery = gallery.images;
@@ -95,7 +104,7 @@ export class StudioState {
   async generate(): Promise<void> {
     if (!this.form.prompt.trim()) return this.notify('error', 'Write a prompt first.');
     await this.attempt(async () => {
-      const { jobId, seed } = await this.api.call('generate', generateParams(this.form, this.heads));
+      const { jobId, seed } = await this.api.call('generate', generateParams(this.form, this.heads, this.inpaint));
       afterGenerate(this.form, seed);
       this.notify('info', `Queued ${jobId} with seed ${seed}.`);
     });
@@ -148,7 +157,7 @@ export class StudioState {
     const model = this.form.model;
     // Models shipped with the studio are recalled by name, as the picker lists them.
     const shipped = this.embedded.map((e): ModelEntry => ({ name: e.name, path: e.name, kind: 'folder', methods: [], sizeBytes: 0 }));
-    const notes = recall(this.form, source, [...this.models, ...shipped]);
+    const notes = recall(this.form, source, [...this.models, ...shipped], this.library);
     const heads = recalledHeads(source.request);
     if (heads) this.heads.apply(heads);
     if (this.form.model !== model) void this.loadHeads();

@@ -60,6 +60,17 @@ def load_checkpoint(path: str):
     return torch.load(path, map_location='cpu', weights_only=False)
 
 
+def resume(ck, opt, gen: torch.Generator, load_weights) -> int:
+    """Goes on from a checkpoint: `load_weights(ck)` restores the models (and EMAs), then the optimizer
+    and the generators; returns the step to start from (0 without a checkpoint)."""
+    if not ck:
+        return 0
+    load_weights(ck)
+    opt.load_state_dict(ck['opt'])
+    restore_rng(gen, ck['rng'])
+    return ck['step']
+
+
 def rng_state(gen: torch.Generator) -> dict:
     return {'gen': gen.get_state(), 'torch': torch.get_rng_state()}
 

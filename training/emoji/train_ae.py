@@ -4,7 +4,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-from .common import Throughput, count_params, generator, load_checkpoint, log, lr_at, restore_rng, rng_state, save_checkpoint
+from .common import Throughput, count_params, generator, load_checkpoint, log, lr_at, resume, rng_state, save_checkpoint
 from .config import VAEConfig
 from .vae import AutoEncoder
 
@@ -53,13 +53,9 @@ def run(data, work: str, sched, dev):
     opt = torch.optim.AdamW(ae.parameters(), lr=sched.ae_lr, weight_decay=0.0, betas=(0.9, 0.99))
     gen = generator(dev, sched.seed + 1)
     ckpt_path = os.path.join(work, 'ckpt', 'ae.pt')
-    start = 0
     ck = load_checkpoint(ckpt_path)
+    start = resume(ck, opt, gen, lambda c: ae.load_state_dict(c['model']))
     if ck:
-        ae.load_state_dict(ck['model'])
-        opt.load_state_dict(ck['opt'])
-        restore_rng(gen, ck['rng'])
-        start = ck['step']
         log(f'ae: resumed at step {start}')
     log(f'ae: {count_params(ae.encoder)} encoder + {count_params(ae.decoder)} decoder params')
     timer = Throughput()

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from .classifier import EmojiClassifier
-from .common import Throughput, device, generator, load_checkpoint, log, lr_at, restore_rng, rng_state, save_checkpoint
+from .common import Throughput, device, generator, load_checkpoint, log, lr_at, resume, rng_state, save_checkpoint
 from .config import FULL, SMOKE
 from .data import EmojiData
 from .train_joint import load_autoencoder
@@ -41,13 +41,7 @@ def run(data, work: str, sched, dev):
     opt = torch.optim.AdamW(clf.parameters(), lr=sched.clf_lr, weight_decay=0.05)
     gen = generator(dev, sched.seed + 31)
     ckpt_path = os.path.join(work, 'ckpt', 'classifier.pt')
-    start = 0
-    ck = load_checkpoint(ckpt_path)
-    if ck:
-        clf.load_state_dict(ck['model'])
-        opt.load_state_dict(ck['opt'])
-        restore_rng(gen, ck['rng'])
-        start = ck['step']
+    start = resume(load_checkpoint(ckpt_path), opt, gen, lambda c: clf.load_state_dict(c['model']))
     timer = Throughput()
     for step in range(start, sched.clf_steps):
         for g in opt.param_groups:

@@ -5,7 +5,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-from .common import EMA, Throughput, count_params, generator, load_checkpoint, log, lr_at, restore_rng, rng_state, save_checkpoint
+from .common import EMA, Throughput, count_params, generator, load_checkpoint, log, lr_at, resume, rng_state, save_checkpoint
 from .config import DiCoConfig, DiTConfig, TextConfig
 from .dico import EmojiDiCo
 from .dit import EmojiDiT
@@ -42,20 +42,19 @@ def run(data, work: str, sched, dev, warm_dir=None):
     opt = torch.optim.AdamW(params, lr=sched.joint_lr, weight_decay=0.0, betas=(0.9, 0.99), fused=dev.type == 'cuda')
     gen = generator(dev, sched.seed + 11)
     ckpt_path = os.path.join(work, 'ckpt', 'joint.pt')
-    start = 0
     ck = load_checkpoint(ckpt_path)
     if ck is None and warm_dir:
         for k, m in nets.items():
             load_shipped(m, warm_dir, k)
         log(f'joint: warm start from {warm_dir}')
     emas = {k: EMA(m, sched.ema_decay) for k, m in nets.items()}
-    if ck:
+    def load_weights(c):
         for k, m in nets.items():
-            m.load_state_dict(ck['model'][k])
-            emas[k].model.load_state_dict(ck['ema'][k])
-        opt.load_state_dict(ck['opt'])
-        restore_rng(gen, ck['rng'])
-        start = ck['step']
+            m.load_state_dict(c['model'][k])
+            emas[k].model.load_state_dict(c['ema'][k])
+
+    start = resume(ck, opt, gen, load_weights)
+    if ck:
         log(f'joint: resumed at step {start}')
     timer = Throughput()
     acc = torch.zeros(2, device=dev)

@@ -6,7 +6,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-from .common import EMA, Throughput, count_params, generator, load_checkpoint, log, lr_at, restore_rng, rng_state, save_checkpoint
+from .common import EMA, Throughput, count_params, generator, load_checkpoint, log, lr_at, resume, rng_state, save_checkpoint
 from .config import DiTConfig, TextConfig
 from .dit import EmojiDiT, inherit_from_dit
 from .flow import training_pair
@@ -44,13 +44,12 @@ def run(data, work: str, sched, dev, warm_dir=None):
     opt = torch.optim.AdamW(lit.parameters(), lr=sched.lit_lr, weight_decay=0.0, betas=(0.9, 0.99), fused=dev.type == 'cuda')
     ema = EMA(lit, sched.ema_decay)
     gen = generator(dev, sched.seed + 21)
-    start = 0
+    def load_weights(c):
+        lit.load_state_dict(c['model'])
+        ema.model.load_state_dict(c['ema'])
+
+    start = resume(ck, opt, gen, load_weights)
     if ck:
-        lit.load_state_dict(ck['model'])
-        ema.model.load_state_dict(ck['ema'])
-        opt.load_state_dict(ck['opt'])
-        restore_rng(gen, ck['rng'])
-        start = ck['step']
         log(f'lit: resumed at step {start}')
     timer = Throughput()
     acc = torch.zeros(2, device=dev)

@@ -1,10 +1,10 @@
 // PixArt-α / Σ (DiT with cross-attention to T5, adaLN-single): diffusers folders, DPM-Solver++ by
 // default, CFG. Head guidance and LiT's linear attention are not wired for PixArt yet.
-import { variantsFor } from '../../attention/registry.ts';
 import { basename } from 'node:path';
 import { resolveSettings } from '../../jobs/api.ts';
 import { SAMPLER_NAMES } from '../../samplers/names.ts';
 import { PixArtPipeline } from '../../recipes/pixart/pipeline.ts';
+import { detectedAs, supports } from '../declare.ts';
 import { generateResult } from '../results.ts';
 import type { ModelFamily } from '../types.ts';
 
@@ -14,12 +14,12 @@ const DEFAULTS = { steps: 20, cfg: 4.5, sampler: 'dpmpp_2m', width: 1024, height
 export const pixart: ModelFamily<PixArtPipeline> = {
   id: 'pixart',
   label: 'PixArt-α / Σ',
-  score: (probe) => (probe.detection?.family === 'pixart' ? 1 : 0),
+  score: detectedAs('pixart'),
   defaults: DEFAULTS,
-  methods: { attention: variantsFor('pixart'), pag: false, softpag: false, headhunter: false, story: false, img2img: false, inpaint: false, hiresFix: false, classLabels: false, clipSkip: false, vaeOverride: false },
+  methods: supports('pixart', {}),
   samplers: SAMPLER_NAMES.filter((s) => s !== 'flow_euler'),
   refusal: (model) => `${model} (PixArt-α / Σ)`,
-  load: (target, o) => new PixArtPipeline(target, o.providers),
+  load: (target, o) => new PixArtPipeline(target, o.providers, o.sessions),
 
   async generate(pipeline, probe, request) {
     const settings = resolveSettings(request, DEFAULTS);

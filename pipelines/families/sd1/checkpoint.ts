@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonObject } from '../../checkpoints/json-fields.ts';
 import type { SdCheckpointProfile } from '../../checkpoints/signature.ts';
-import { has, isOpenClipTextEncoder, SCALED_LINEAR, sdVaeConfig, UNET_COMMON } from '../stable-diffusion-checkpoint.ts';
+import { isOpenClipTextEncoder, scaledLinearScheduler, sd12UnetConfig, sdFileWith, sdVaeConfig } from '../stable-diffusion-checkpoint.ts';
 
 /** A StableDiffusion* pipeline folder (not XL, not SD 3) and whether its text encoder is OpenCLIP (SD 2.x). */
 export function sdFolderEncoder(className: string, dir: string): 'clip' | 'openclip' | undefined {
@@ -15,23 +15,10 @@ export function sdFolderEncoder(className: string, dir: string): 'clip' | 'openc
 export const sd1Checkpoint: SdCheckpointProfile = {
   id: 'sd1',
   name: 'SD 1.x',
-  recogniseFile: (keys) => (has(keys, 'model.diffusion_model.') && has(keys, 'cond_stage_model.transformer.') ? 'an SD 1.x checkpoint (UNet, CLIP text encoder, VAE)' : undefined),
+  recogniseFile: sdFileWith('cond_stage_model.transformer.', 'an SD 1.x checkpoint (UNet, CLIP text encoder, VAE)'),
   recogniseFolder: (cls, dir) => (sdFolderEncoder(cls, dir) === 'clip' ? `an SD 1.x diffusers folder (${cls})` : undefined),
-  scheduler: (prediction) => ({
-    className: 'PNDMScheduler',
-    config: { ...SCALED_LINEAR, skip_prk_steps: true, set_alpha_to_one: false, clip_sample: false, prediction_type: prediction, timestep_spacing: 'leading' },
-  }),
-  unetConfig: () => ({
-    ...UNET_COMMON,
-    attention_head_dim: 8,
-    block_out_channels: [320, 640, 1280, 1280],
-    cross_attention_dim: 768,
-    down_block_types: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
-    up_block_types: ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'],
-    sample_size: 64,
-    use_linear_projection: false,
-    upcast_attention: false,
-  }),
+  scheduler: scaledLinearScheduler('PNDMScheduler', { skip_prk_steps: true, set_alpha_to_one: false, clip_sample: false }),
+  unetConfig: () => sd12UnetConfig({ attentionHeadDim: 8, crossAttentionDim: 768, sampleSize: 64, linearProjection: false }),
   vaeConfig: () => sdVaeConfig(512, 0.18215, false),
   textEncoders: [{ prefix: 'cond_stage_model.transformer.', layout: 'hf', hiddenAct: 'quick_gelu', droppedFinalLayers: 0, withProjection: false }],
   textEncoderFolders: ['text_encoder'],

@@ -2,28 +2,15 @@
 // configs); its single files often hide v-prediction, told from a weight statistic.
 import type { SdCheckpointProfile } from '../../checkpoints/signature.ts';
 import { sdFolderEncoder } from '../sd1/checkpoint.ts';
-import { has, headsOfWidth64, SCALED_LINEAR, sdVaeConfig, UNET_COMMON } from '../stable-diffusion-checkpoint.ts';
+import { headsOfWidth64, scaledLinearScheduler, sd12UnetConfig, sdFileWith, sdVaeConfig } from '../stable-diffusion-checkpoint.ts';
 
 export const sd2Checkpoint: SdCheckpointProfile = {
   id: 'sd2',
   name: 'SD 2.x',
-  recogniseFile: (keys) => (has(keys, 'model.diffusion_model.') && has(keys, 'cond_stage_model.model.') ? 'an SD 2.x checkpoint (UNet, OpenCLIP text encoder, VAE)' : undefined),
+  recogniseFile: sdFileWith('cond_stage_model.model.', 'an SD 2.x checkpoint (UNet, OpenCLIP text encoder, VAE)'),
   recogniseFolder: (cls, dir) => (sdFolderEncoder(cls, dir) === 'openclip' ? `an SD 2.x diffusers folder (${cls})` : undefined),
-  scheduler: (prediction) => ({
-    className: 'DDIMScheduler',
-    config: { ...SCALED_LINEAR, set_alpha_to_one: false, clip_sample: false, prediction_type: prediction, timestep_spacing: 'leading' },
-  }),
-  unetConfig: () => ({
-    ...UNET_COMMON,
-    attention_head_dim: [5, 10, 20, 20],
-    block_out_channels: [320, 640, 1280, 1280],
-    cross_attention_dim: 1024,
-    down_block_types: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
-    up_block_types: ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'],
-    sample_size: 96,
-    use_linear_projection: true,
-    upcast_attention: false,
-  }),
+  scheduler: scaledLinearScheduler('DDIMScheduler', { set_alpha_to_one: false, clip_sample: false }),
+  unetConfig: () => sd12UnetConfig({ attentionHeadDim: [5, 10, 20, 20], crossAttentionDim: 1024, sampleSize: 96, linearProjection: true }),
   vaeConfig: () => sdVaeConfig(768, 0.18215, false),
   textEncoders: [{ prefix: 'cond_stage_model.model.', layout: 'openclip', hiddenAct: 'gelu', droppedFinalLayers: 1, withProjection: false }],
   textEncoderFolders: ['text_encoder'],

@@ -1,15 +1,14 @@
 // Stable Diffusion 3 / 3.5 (MMDiT, flow matching): diffusers folders and Stability's single files,
 // CLIP-L + CLIP-G with optional T5, CFG and SoftPAG / PAG heads over the joint attention (HeadHunter's
 // joint identity: a perturbed head outputs its own V for every token, text included).
-import { variantsFor } from '../../attention/registry.ts';
-import { basename, extname } from 'node:path';
 import { resolveSettings } from '../../jobs/api.ts';
 import { matchPagLayers } from '../../models/unet/layers.ts';
 import { vaeScale } from '../../models/vae/config.ts';
-import { latentPreview } from '../../recipes/images.ts';
+import { stepPreviews, vaePreviewer } from '../../previews/previewer.ts';
 import { Sd3Pipeline } from '../../recipes/sd3/pipeline.ts';
 import { inspectSd3Heads, loadSd3Sources, Sd3HeadModel } from '../../heads/sd3-model.ts';
-import { generateResult, headPicks } from '../results.ts';
+import { detectedAs, supports } from '../declare.ts';
+import { checkpointModel, generateResult, headPicks, promptSettings } from '../results.ts';
 import type { ModelFamily } from '../types.ts';
 
 /** stabilityai/stable-diffusion-3-medium's card: 28 steps, CFG 7, 1024². */
@@ -21,34 +20,26 @@ const PREVIEW = { size: 256, steps: 10, cfg: 1 } as const;
 export const sd3: ModelFamily<Sd3Pipeline> = {
   id: 'sd3',
   label: 'Stable Diffusion 3 / 3.5',
-  score: (probe) => (probe.detection?.family === 'sd3' ? 1 : 0),
+  score: detectedAs('sd3'),
   defaults: DEFAULTS,
-  methods: { attention: variantsFor('sd3'), pag: true, softpag: true, headhunter: true, story: false, img2img: false, inpaint: false, hiresFix: false, classLabels: false, clipSkip: false, vaeOverride: false },
+  methods: supports('sd3', { pag: true, softpag: true, headhunter: true }),
   samplers: ['flow_euler'],
   refusal: (model) => `${model} (Stable Diffusion 3 / 3.5)`,
-  load: (target, o) => new Sd3Pipeline(loadSd3Sources(target, o.modelsDir), { providers: o.providers }),
+  load: (target, o) => new Sd3Pipeline(loadSd3Sources(target, o.modelsDir), { providers: o.providers, sessions: o.sessions }),
 
   async generate(pipeline, probe, request, options) {
     const settings = resolveSettings(request, DEFAULTS);
     const scale = vaeScale(pipeline.sources.vaeConfig);
-    const channels = pipeline.sources.transformerConfig.inChannels;
     const r = await pipeline.generate({
-      prompt: request.prompt,
-      negative: request.negative,
-      steps: settings.steps,
-      cfg: settings.cfg,
-      sampler: settings.sampler,
-      seed: request.seed,
+      ...promptSettings(request, settings),
       width: settings.width,
       height: settings.height,
       images: request.batch,
       heads: headPicks(request, pipeline.layers, (names) => matchPagLayers(pipeline.layers, names)),
       signal: options.signal,
-      onStep: (i, total, latents) => options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, channels, settings.height / scale, settings.width / scale) }),
+      onStep: stepPreviews(options.previews, () => vaePreviewer(pipeline.vae, 'taesd3', { previews: options.previews, modelsDir: request.modelsDir }), options.onProgress, settings.height / scale, settings.width / scale),
     });
-    const { target } = probe;
-    const model = { name: basename(target, extname(target)), file: probe.detection?.layout === 'single-file' ? target : undefined, family: 'sd3' };
-    return generateResult({ ...r, timings: {} }, request, settings, model, 0);
+    return generateResult({ ...r, timings: {} }, request, settings, checkpointModel(probe, 'sd3'), 0);
   },
 
   heads: {

@@ -1,6 +1,6 @@
 // How SDXL checkpoints are recognised and what a single file of one lacks (the SDXL base 1.0 configs).
 import type { SdCheckpointProfile } from '../../checkpoints/signature.ts';
-import { has, headsOfWidth64, SCALED_LINEAR, sdVaeConfig, UNET_COMMON } from '../stable-diffusion-checkpoint.ts';
+import { has, headsOfWidth64, scaledLinearScheduler, sdVaeConfig, UNET_COMMON } from '../stable-diffusion-checkpoint.ts';
 
 export const sdxlCheckpoint: SdCheckpointProfile = {
   id: 'sdxl',
@@ -8,10 +8,7 @@ export const sdxlCheckpoint: SdCheckpointProfile = {
   recogniseFile: (keys) =>
     has(keys, 'model.diffusion_model.') && has(keys, 'conditioner.embedders.1.model.') ? 'an SDXL checkpoint (UNet, two text encoders, VAE)' : undefined,
   recogniseFolder: (cls) => (cls.startsWith('StableDiffusionXL') ? `an SDXL diffusers folder (${cls})` : undefined),
-  scheduler: (prediction) => ({
-    className: 'EulerDiscreteScheduler',
-    config: { ...SCALED_LINEAR, interpolation_type: 'linear', use_karras_sigmas: false, prediction_type: prediction, timestep_spacing: 'leading' },
-  }),
+  scheduler: scaledLinearScheduler('EulerDiscreteScheduler', { interpolation_type: 'linear', use_karras_sigmas: false }),
   unetConfig: () => ({
     ...UNET_COMMON,
     addition_embed_type: 'text_time',

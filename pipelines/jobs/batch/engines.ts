@@ -13,7 +13,8 @@ export interface BatchEngine {
 export function engineHost(): BatchEngine {
   const engine = new EngineJobs({ host: workerHost() });
   return {
-    run: (request, { signal, onProgress }) => engine.submit({ kind: 'generate', request }, { signal, progress: onProgress }),
+    // Batches show no pictures while they run: the engine draws no previews.
+    run: (request, { signal, onProgress }) => engine.submit({ kind: 'generate', request, previews: { every: 0 } }, { signal, progress: onProgress }),
     close: () => engine.close(),
   };
 }

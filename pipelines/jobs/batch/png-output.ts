@@ -2,7 +2,7 @@
 // (which writes them) and the Redis worker (which sends the bytes back in the job's result).
 import { statSync } from 'node:fs';
 import { encodePng } from '../../metadata/encode-png.ts';
-import { metadataChunks, modelLabel, type GenerationRecord } from '../../metadata/generation-metadata.ts';
+import { metadataChunks, recordedFiles, type GenerationRecord } from '../../metadata/generation-metadata.ts';
 import { sha256File } from '../../metadata/model-hash.ts';
 import type { GenerateRequest, GenerateResult } from '../api.ts';
 
@@ -41,16 +41,14 @@ export class FileHashes {
 /** Each image of `result` as a PNG carrying the request, model and provider in its text chunks. */
 export async function encodeImages(request: GenerateRequest, result: GenerateResult, hashes: FileHashes, studioVersion: string): Promise<EncodedImage[]> {
   checkResult(result, request);
-  const modelSha = await hashes.of(result.model.file);
-  const vaeSha = await hashes.of(request.vae);
+  const files = await recordedFiles(result, request, (path) => hashes.of(path));
   const encoded: EncodedImage[] = [];
   for (const image of result.images) {
     const { batchIndex, seed, width, height } = image;
     const record: GenerationRecord = {
       request,
       image: { batchIndex, seed, width, height },
-      model: { name: result.model.name, ...(modelSha ? { sha256: modelSha } : {}) },
-      ...(request.vae ? { vae: { name: modelLabel(request.vae), ...(vaeSha ? { sha256: vaeSha } : {}) } } : {}),
+      ...files,
       ep: result.ep,
       studioVersion,
     };

@@ -1,6 +1,7 @@
 // A CLIP text encoder ready to run: built graph + ORT session, fed with token id rows.
 import type { TensorSource } from '../../onnx/weights.ts';
-import { Session, ort, type SessionOptions } from '../../runtime/session.ts';
+import { ModelSessions } from '../../runtime/session-cache.ts';
+import { ort, type Session, type SessionOptions } from '../../runtime/session.ts';
 import type { ClipTextConfig } from './config.ts';
 import { buildClipTextGraph, type ClipGraphOptions } from './text-model.ts';
 
@@ -17,16 +18,19 @@ export interface ClipTextOutput {
 export class ClipTextEncoder {
   private constructor(
     readonly session: Session,
+    private readonly sessions: ModelSessions,
     readonly config: ClipTextConfig,
     readonly seqLen: number,
     /** Vocabulary plus any textual-inversion rows. */
     readonly tokenCount = config.vocabSize,
   ) {}
 
-  static async create(source: TensorSource, config: ClipTextConfig, o: ClipGraphOptions & { session?: SessionOptions } = {}): Promise<ClipTextEncoder> {
-    const graph = buildClipTextGraph(source, config, o);
+  /** `sessions`: where its session lives (a pipeline's component scope); absent: its own. */
+  static async create(source: TensorSource, config: ClipTextConfig, o: ClipGraphOptions & { session?: SessionOptions; sessions?: ModelSessions } = {}): Promise<ClipTextEncoder> {
+    const sessions = o.sessions ?? ModelSessions.standalone('clip');
+    const session = await sessions.get('clip', () => buildClipTextGraph(source, config, o), o.session);
     const extraRows = o.extraTokens ? o.extraTokens.length / config.hiddenSize : 0;
-    return new ClipTextEncoder(await Session.create(graph, o.session), config, o.seqLen ?? config.maxPositions, config.vocabSize + extraRows);
+    return new ClipTextEncoder(session, sessions, config, o.seqLen ?? config.maxPositions, config.vocabSize + extraRows);
   }
 
   /** Encodes rows of token ids (each exactly `seqLen` long, e.g. from `ClipTokenizer.encodePadded`). */
@@ -45,6 +49,6 @@ export class ClipTextEncoder {
   }
 
   release(): Promise<void> {
-    return this.session.release();
+    return this.sessions.release();
   }
 }

@@ -9,20 +9,22 @@ import type { Weights } from '../../onnx/weights.ts';
  * MAE/DiT 2-D sin-cos position embedding for a grid of `rows`×`cols` tokens (row-major), as
  * [rows·cols, dim]. The first half of each vector encodes the column, the second half the row
  * (the reference's meshgrid puts the width coordinate first); each half is [sin, cos].
+ * `position(i, n)`: the coordinate of index i of n (DiT: i itself; PixArt scales it).
  */
-export function sincosPosEmbed2d(dim: number, rows: number, cols: number): Float32Array {
+export function sincosPosEmbed2d(dim: number, rows: number, cols: number, position = (i: number, _n: number) => i): Float32Array {
   if (dim % 4 !== 0) throw new Error(`2-D sin-cos position embedding needs a width divisible by 4 (got ${dim})`);
   const quarter = dim / 4;
   const omega = Array.from({ length: quarter }, (_, k) => 1 / 10000 ** (k / quarter));
   const out = new Float32Array(rows * cols * dim);
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < cols; j++) {
-      const base = (i * cols + j) * dim;
+      const at = (i * cols + j) * dim;
+      const [x, y] = [position(j, cols), position(i, rows)];
       for (let k = 0; k < quarter; k++) {
-        out[base + k] = Math.sin(j * omega[k]);
-        out[base + quarter + k] = Math.cos(j * omega[k]);
-        out[base + 2 * quarter + k] = Math.sin(i * omega[k]);
-        out[base + 3 * quarter + k] = Math.cos(i * omega[k]);
+        out[at + k] = Math.sin(x * omega[k]);
+        out[at + quarter + k] = Math.cos(x * omega[k]);
+        out[at + 2 * quarter + k] = Math.sin(y * omega[k]);
+        out[at + 3 * quarter + k] = Math.cos(y * omega[k]);
       }
     }
   }

@@ -131,16 +131,28 @@ export const EmojiDicoConfigSchema = z
   .refine((c) => c.latent_size % 4 === 0, { message: 'latent_size must be divisible by 4 (two 2× downsamples)', path: ['latent_size'] });
 export type EmojiDicoConfig = z.infer<typeof EmojiDicoConfigSchema>;
 
+/** The 2× upsampler from the decoder's 64² image to 128² (training/emoji/upsampler.py). */
+export const EmojiUpsamplerConfigSchema = z.object({
+  architecture: z.literal('emoji-upsampler'),
+  format_version: z.literal(1),
+  scale: z.literal(2, { error: 'only the 2× upsampler is implemented' }),
+  channels: positiveInt,
+  blocks: z.number().int().min(0),
+  input_size: positiveInt,
+});
+export type EmojiUpsamplerConfig = z.infer<typeof EmojiUpsamplerConfigSchema>;
+
 export const EmojiConfigSchema = z.discriminatedUnion('architecture', [
   EmojiTextConfigSchema,
   EmojiVaeConfigSchema,
   EmojiDitConfigSchema,
   EmojiLitConfigSchema,
   EmojiDicoConfigSchema,
+  EmojiUpsamplerConfigSchema,
 ]);
 export type EmojiConfig = z.infer<typeof EmojiConfigSchema>;
 export type EmojiArchitecture = EmojiConfig['architecture'];
-export const EMOJI_ARCHITECTURES: readonly EmojiArchitecture[] = ['emoji-text', 'emoji-vae', 'emoji-dit', 'emoji-lit', 'emoji-dico'];
+export const EMOJI_ARCHITECTURES: readonly EmojiArchitecture[] = ['emoji-text', 'emoji-vae', 'emoji-dit', 'emoji-lit', 'emoji-dico', 'emoji-upsampler'];
 
 /** The two transformer denoisers share one graph builder (dit.ts). */
 export type EmojiTransformerConfig = EmojiDitConfig | EmojiLitConfig;

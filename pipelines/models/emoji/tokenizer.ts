@@ -30,13 +30,15 @@ export class EmojiTokenizer {
     readonly vocab: readonly string[],
     readonly maxLength: number,
     readonly special: { pad: number; bos: number; unk: number },
+    /** Emoji names the model draws (concepts.json), the fallback for a prompt with no known word. */
+    readonly concepts: readonly string[] = [],
   ) {
     vocab.forEach((w, i) => {
       if (!this.index.has(w)) this.index.set(w, i);
     });
   }
 
-  /** Reads `words.json` (the project's own word list, index = id) and `config.json` of an emoji-text folder. */
+  /** Reads `words.json` (the project's own word list, index = id), `concepts.json` and `config.json` of an emoji-text folder. */
   static fromFolder(dir: string): EmojiTokenizer {
     const cfg: EmojiTextConfig = readEmojiConfig(dir, ['emoji-text']);
     const file = join(dir, 'words.json');
@@ -52,7 +54,7 @@ export class EmojiTokenizer {
     if (raw.length !== cfg.vocab_size) {
       throw new Error(`${file}: has ${raw.length} words but config.json says vocab_size ${cfg.vocab_size}; the two files belong to different models`);
     }
-    return new EmojiTokenizer(raw as string[], cfg.max_len, cfg.special_tokens);
+    return new EmojiTokenizer(raw as string[], cfg.max_len, cfg.special_tokens, readConcepts(join(dir, 'concepts.json')));
   }
 
   idOf(word: string): number | undefined {
@@ -75,4 +77,15 @@ export class EmojiTokenizer {
     encodings.forEach((e, i) => ids.set(e.ids, i * this.maxLength));
     return { ids, encodings };
   }
+}
+
+function readConcepts(file: string): string[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: cannot read the emoji names the model falls back to (${(e as Error).message}); reinstall the built-in models`);
+  }
+  if (!Array.isArray(raw) || raw.length === 0 || !raw.every((w) => typeof w === 'string')) throw new Error(`${file}: must be a non-empty JSON list of emoji names`);
+  return raw as string[];
 }

@@ -1,12 +1,13 @@
 // The SD3 / SD3.5 MMDiT (diffusers' SD3Transformer2DModel): patchify → joint blocks over image and
 // text tokens → continuous adaLN → unpatchify. Predicts the flow velocity.
-import { Graph, type DType, type T } from '../../onnx/graph.ts';
+import { Graph, type T } from '../../onnx/graph.ts';
 import * as nn from '../../onnx/nn.ts';
 import * as op from '../../onnx/ops.ts';
 import { Weights, type TensorSource } from '../../onnx/weights.ts';
 import { headWeightsInput, type HeadPerturbation } from '../../attention/head-perturbation.ts';
 import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
 import { unpatchify } from '../dit/model.ts';
+import type { TextLatentGraphShape } from '../text-latent-graph.ts';
 import { jointBlock, type BlockAttention } from './block.ts';
 import { mmditWidth, type MmditConfig } from './config.ts';
 import { conditioning, modulate, modulation, patchEmbed } from './embeddings.ts';
@@ -47,14 +48,7 @@ export function mmditForward(w: Weights, cfg: MmditConfig, x: T, context: T, poo
   return unpatchify(out, rows, cols, p, cfg.outChannels);
 }
 
-export interface MmditGraphOptions {
-  batch: number;
-  /** Latent size. */
-  height: number;
-  width: number;
-  /** Text tokens (77 CLIP + the T5 length). */
-  textLength: number;
-  dtype?: DType;
+export interface MmditGraphOptions extends TextLatentGraphShape {
   /** The last `perturbedRows` rows of the batch get head perturbation from a `head_weights` input. */
   perturbedRows?: number;
 }

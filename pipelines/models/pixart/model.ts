@@ -1,12 +1,14 @@
 // PixArt-α / Σ (diffusers' PixArtTransformer2DModel): patches with a scaled sin-cos position table,
 // adaLN-single (one timestep MLP shared by all blocks, each block adding its own scale_shift_table),
 // self-attention, cross-attention to projected T5 features (masked), GELU-tanh MLP, unpatchify.
-import { Graph, type DType, type T } from '../../onnx/graph.ts';
+import { Graph, type T } from '../../onnx/graph.ts';
 import * as nn from '../../onnx/nn.ts';
 import * as op from '../../onnx/ops.ts';
 import { Weights, type TensorSource } from '../../onnx/weights.ts';
 import { attend } from '../../attention/mha.ts';
+import { sincosPosEmbed2d } from '../dit/embeddings.ts';
 import { unpatchify } from '../dit/model.ts';
+import type { TextLatentGraphShape } from '../text-latent-graph.ts';
 import { pixartWidth, type PixArtConfig } from './config.ts';
 
 export const PIXART_OUTPUT = 'out';
@@ -17,23 +19,7 @@ const f32 = Math.fround;
  * float32 (as torch computes them), sin-cos in float64; the first half encodes the column.
  */
 export function pixartPosEmbed(dim: number, rows: number, cols: number, base: number, scale: number): Float32Array {
-  const quarter = dim / 4;
-  const omega = Array.from({ length: quarter }, (_, k) => 1 / 10000 ** (k / quarter));
-  const pos = (i: number, n: number) => f32(f32(i / f32(n / base)) / f32(scale));
-  const out = new Float32Array(rows * cols * dim);
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) {
-      const at = (i * cols + j) * dim;
-      const [x, y] = [pos(j, cols), pos(i, rows)];
-      for (let k = 0; k < quarter; k++) {
-        out[at + k] = Math.sin(x * omega[k]);
-        out[at + quarter + k] = Math.cos(x * omega[k]);
-        out[at + 2 * quarter + k] = Math.sin(y * omega[k]);
-        out[at + 3 * quarter + k] = Math.cos(y * omega[k]);
-      }
-    }
-  }
-  return out;
+  return sincosPosEmbed2d(dim, rows, cols, (i, n) => f32(f32(i / f32(n / base)) / f32(scale)));
 }
 
 const mlp = (w: Weights, x: T) => nn.linear(w.sub('linear_2'), op.silu(nn.linear(w.sub('linear_1'), x)));
@@ -107,13 +93,7 @@ export function pixartForward(w: Weights, cfg: PixArtConfig, i: PixArtInputs): T
   return unpatchify(out, rows, cols, p, cfg.outChannels);
 }
 
-export interface PixArtGraphOptions {
-  batch: number;
-  height: number;
-  width: number;
-  textLength: number;
-  dtype?: DType;
-}
+export type PixArtGraphOptions = TextLatentGraphShape;
 
 /** Inputs hidden_states, timestep, encoder_hidden_states, encoder_attention_mask (int32) (+ resolution, aspect_ratio for α) → `out`. */
 export function buildPixArtGraph(source: TensorSource, cfg: PixArtConfig, o: PixArtGraphOptions): Graph {

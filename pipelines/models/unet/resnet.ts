@@ -8,15 +8,17 @@ export interface ResnetOptions {
   groups: number;
   eps: number;
   outputScale?: number;
+  /** GroupNorm + SiLU as the provider's fused NHWC kernel. */
+  fusedNorm?: boolean;
 }
 
 /** GroupNorm → SiLU → conv → + time projection → GroupNorm → SiLU → conv, plus a (1×1) shortcut. */
 export function resnetBlock(w: Weights, x: T, timeAct: T, outChannels: number, o: ResnetOptions): T {
-  let h = op.silu(nn.groupNorm(w.sub('norm1'), x, o.groups, o.eps));
+  let h = nn.groupNormSilu(w.sub('norm1'), x, o.groups, o.eps, o.fusedNorm);
   h = nn.conv2d(w.sub('conv1'), h, { padding: 1 });
   const t = nn.linear(w.sub('time_emb_proj'), timeAct, outChannels);
   h = op.add(h, op.unsqueeze(t, [2, 3]));
-  h = op.silu(nn.groupNorm(w.sub('norm2'), h, o.groups, o.eps));
+  h = nn.groupNormSilu(w.sub('norm2'), h, o.groups, o.eps, o.fusedNorm);
   h = nn.conv2d(w.sub('conv2'), h, { padding: 1 });
   const shortcut = w.has('conv_shortcut.weight') ? nn.conv2d(w.sub('conv_shortcut'), x) : x;
   const sum = op.add(shortcut, h);

@@ -7,6 +7,7 @@ import type { Weights } from '../../onnx/weights.ts';
 import { finishAttention, type HeadPerturbation } from '../../attention/head-perturbation.ts';
 import { attend } from '../../attention/mha.ts';
 import type { SelfAttentionLayer, SelfAttentionVariant } from '../../attention/self-attention.ts';
+import type { FusedKernels } from '../../runtime/kernels.ts';
 
 /** One block's text cross-attention (attn2) for a replacement; `plain()` builds the model's own. */
 export interface CrossAttentionCall {
@@ -30,6 +31,8 @@ export interface TransformerContext {
   groups: number;
   linearProjection: boolean;
   upcast: boolean;
+  /** The provider's fused kernels to emit (undefined: the plain graph). */
+  kernels?: FusedKernels;
 }
 
 /** Transformer2DModel on [B, C, H, W]; `name` is its diffusers module path (e.g. `mid_block.attentions.0`). */
@@ -57,7 +60,7 @@ function transformerBlock(w: Weights, name: string, x: T, text: T, grid: { heigh
   const plain = () => crossAttention(w.sub('attn2'), normed, text, layer.heads, ctx.upcast);
   const cross = ctx.crossAttention ? ctx.crossAttention({ layer, weights: w.sub('attn2'), hidden: normed, text, grid, upcast: ctx.upcast, plain }) : plain();
   x = op.add(cross, x);
-  return op.add(geglu(w.sub('ff'), nn.layerNorm(w.sub('norm3'), x, 1e-5)), x);
+  return geglu(w.sub('ff'), nn.layerNorm(w.sub('norm3'), x, 1e-5), x, ctx.kernels);
 }
 
 function crossAttention(w: Weights, x: T, text: T, heads: number, upcast: boolean): T {
@@ -68,10 +71,19 @@ function crossAttention(w: Weights, x: T, text: T, heads: number, upcast: boolea
   return nn.linear(w.sub('to_out.0'), attend(q, k, v, heads, { fp32: upcast }), channels);
 }
 
-/** FeedForward with GEGLU as Split + Gelu + Mul (BiasSplitGelu fails in fp16 on WebGPU). */
-function geglu(w: Weights, x: T): T {
-  const proj = nn.linear(w.sub('net.0.proj'), x);
-  const inner = proj.dim(-1) / 2;
-  const [hidden, gate] = op.split(proj, -1, [inner, inner]);
-  return nn.linear(w.sub('net.2'), op.mul(hidden, op.gelu(gate)), x.dim(-1));
+/**
+ * FeedForward with GEGLU, plus the residual. Split + Gelu + Mul in the plain graph (BiasSplitGelu fails in
+ * fp16 on WebGPU); the CUDA provider's BiasSplitGelu and BiasAdd kernels where it has them.
+ */
+function geglu(w: Weights, x: T, residual: T, kernels?: FusedKernels): T {
+  const channels = x.dim(-1);
+  const proj = w.sub('net.0.proj');
+  if (kernels?.biasSplitGelu) {
+    const gated = op.biasSplitGelu(nn.linear(proj, x, undefined, false), proj.get('bias'));
+    return nn.linearPlus(w.sub('net.2'), gated, residual, channels, kernels.biasAdd);
+  }
+  const projected = nn.linear(proj, x);
+  const inner = projected.dim(-1) / 2;
+  const [hidden, gate] = op.split(projected, -1, [inner, inner]);
+  return nn.linearPlus(w.sub('net.2'), op.mul(hidden, op.gelu(gate)), residual, channels, kernels?.biasAdd);
 }

@@ -11,8 +11,10 @@ import { upIndex, type UNetConfig } from './config.ts';
 import { conditioningEmbedding } from './embeddings.ts';
 import { selfAttentionLayers } from './layers.ts';
 import { declareUNetInputs, type UNetInputShape } from './inputs.ts';
-import { downsample, resnetBlock, upsample } from './resnet.ts';
+import { resnetBlock, upsample } from './resnet.ts';
+import { unetEncoder, skipShapes } from './encoder.ts';
 import { transformer2d, type TransformerContext } from './transformer.ts';
+import type { FusedKernels } from '../../runtime/kernels.ts';
 
 export interface UNetBuildOptions extends UNetInputShape {
   /** Compute dtype; inputs and output stay float32. */
@@ -23,7 +25,14 @@ export interface UNetBuildOptions extends UNetInputShape {
   crossAttention?: TransformerContext['crossAttention'];
   /** Build into this graph (e.g. a FLOP counter) instead of a new one. */
   graph?: Graph;
+  /** The execution provider's fused kernels to emit (pipelines/runtime/kernels.ts); default: the plain graph. */
+  kernels?: FusedKernels;
+  /** Adds ControlNet residual inputs (`down_residual_<i>`, `mid_residual`, float32), summed into the skips. */
+  controlResiduals?: boolean;
 }
+
+export const downResidualName = (i: number) => `down_residual_${i}`;
+export const MID_RESIDUAL = 'mid_residual';
 
 export const UNET_OUTPUT = 'model_output';
 
@@ -53,34 +62,18 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
     groups: cfg.normGroups,
     linearProjection: cfg.useLinearProjection,
     upcast: cfg.upcastAttention,
+    kernels: o.kernels,
   };
-  const resnetOpts = { groups: cfg.normGroups, eps: cfg.normEps };
+  const fusedNorm = o.kernels?.groupNormSilu ?? false;
+  const resnetOpts = { groups: cfg.normGroups, eps: cfg.normEps, fusedNorm };
+  const control = o.controlResiduals ? declareResiduals(g, cfg, o) : undefined;
   const timeAct = g.scope('time_embedding', () => op.silu(conditioningEmbedding(w, cfg, timestep, textTime)));
 
-  let x = nn.conv2d(w.sub('conv_in'), op.cast(sample, dtype), { padding: (cfg.convInKernel - 1) / 2 });
-  const skips: T[] = [x];
-  cfg.downBlockTypes.forEach((type, i) => g.scope(`down_blocks.${i}`, () => {
-    const bw = w.sub(`down_blocks.${i}`);
-    for (let j = 0; j < cfg.layersPerBlock[i]; j++) {
-      x = resnetBlock(bw.sub(`resnets.${j}`), x, timeAct, cfg.blockOutChannels[i], resnetOpts);
-      if (type === 'CrossAttnDownBlock2D') x = transformer2d(bw.sub(`attentions.${j}`), `down_blocks.${i}.attentions.${j}`, x, text, cfg.downDepth[i][j], ctx);
-      skips.push(x);
-    }
-    if (i < n - 1) {
-      x = downsample(bw.sub('downsamplers.0'), x, cfg.downsamplePadding);
-      skips.push(x);
-    }
-  }));
-
-  if (cfg.hasMidBlock) {
-    g.scope('mid_block', () => {
-      const mw = w.sub('mid_block');
-      const midOpts = { ...resnetOpts, outputScale: cfg.midBlockScaleFactor };
-      x = resnetBlock(mw.sub('resnets.0'), x, timeAct, cfg.blockOutChannels[n - 1], midOpts);
-      x = transformer2d(mw.sub('attentions.0'), 'mid_block.attentions.0', x, text, cfg.midDepth, ctx);
-      x = resnetBlock(mw.sub('resnets.1'), x, timeAct, cfg.blockOutChannels[n - 1], midOpts);
-    });
-  }
+  const conv = nn.conv2d(w.sub('conv_in'), op.cast(sample, dtype), { padding: (cfg.convInKernel - 1) / 2 });
+  const encoded = unetEncoder(w, cfg, ctx, { x: conv, timeAct, text });
+  // ControlNet residuals are added to every skip connection and to the mid block's output.
+  const skips = control ? encoded.skips.map((s, i) => op.add(s, op.cast(control.down[i], dtype))) : encoded.skips;
+  let x = control ? op.add(encoded.x, op.cast(control.mid, dtype)) : encoded.x;
 
   cfg.upBlockTypes.forEach((type, i) => g.scope(`up_blocks.${i}`, () => {
     const bw = w.sub(`up_blocks.${i}`);
@@ -96,10 +89,18 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
     }
   }));
 
-  x = op.silu(nn.groupNorm(w.sub('conv_norm_out'), x, cfg.normGroups, cfg.normEps));
+  x = nn.groupNormSilu(w.sub('conv_norm_out'), x, cfg.normGroups, cfg.normEps, fusedNorm);
   x = nn.conv2d(w.sub('conv_out'), x, { padding: (cfg.convOutKernel - 1) / 2 });
   g.output(op.cast(x, 'float32'), UNET_OUTPUT);
 
-  const inputNames = [sample, timestep, text32, textTime?.textEmbeds, textTime?.timeIds, perturbation?.weights].flatMap((t) => (t ? [t.name] : []));
+  const inputNames = [sample, timestep, text32, textTime?.textEmbeds, textTime?.timeIds, perturbation?.weights, ...(control?.down ?? []), control?.mid].flatMap((t) => (t ? [t.name] : []));
   return { graph: g, layers, inputNames };
+}
+
+function declareResiduals(g: Graph, cfg: UNetConfig, o: UNetBuildOptions): { down: T[]; mid: T } {
+  const shapes = skipShapes(cfg, o.height, o.width);
+  return {
+    down: shapes.down.map((s, i) => g.input(downResidualName(i), 'float32', [o.batch, ...s])),
+    mid: g.input(MID_RESIDUAL, 'float32', [o.batch, ...shapes.mid]),
+  };
 }

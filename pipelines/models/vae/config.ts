@@ -24,6 +24,17 @@ export interface VaeConfig {
 /** Image pixels per latent pixel: one halving per encoder level after the first (8 for every SD VAE). */
 export const vaeScale = (c: VaeConfig): number => 2 ** (c.blockOutChannels.length - 1);
 
+/** The encoder's z [B, C, h, w] → UNet-space latents, in TypeScript (the graph's `scaleLatents` for tiled encodes). */
+export function toUnetSpace(z: Float32Array, dims: readonly [number, number, number, number], c: VaeConfig): Float32Array {
+  const [, channels, h, w] = dims;
+  const plane = h * w;
+  return z.map((v, i) => {
+    const ch = Math.floor(i / plane) % channels;
+    if (c.latentsMean && c.latentsStd) return ((v - c.latentsMean[ch]) * c.scalingFactor) / c.latentsStd[ch];
+    return (v - (c.shiftFactor ?? 0)) * c.scalingFactor;
+  });
+}
+
 export function vaeConfigFromDiffusers(json: JsonObject, source: string): VaeConfig {
   const f = new Fields(json, source);
   const blocks = f.ints('block_out_channels', [128, 256, 512, 512]);

@@ -37,7 +37,7 @@ export function rampWeights(starts: readonly number[], i: number, tile: number, 
   return w;
 }
 
-function crop(x: Nchw, y0: number, x0: number, th: number, tw: number): Nchw {
+export function crop(x: Nchw, y0: number, x0: number, th: number, tw: number): Nchw {
   const [b, c, h, w] = x.dims;
   const out = new Float32Array(b * c * th * tw);
   for (let p = 0; p < b * c; p++) {
@@ -50,8 +50,10 @@ function crop(x: Nchw, y0: number, x0: number, th: number, tw: number): Nchw {
 }
 
 /**
- * Applies `fn` (which maps a [B, C, th, tw] tile, cut at `origin` of the input, to [B, C', th·scale, tw·scale])
- * to overlapping tiles of `input` and blends the results. Tiles are `tile`×`tile` (smaller when the input is).
+ * Applies `fn` to overlapping tiles of `input` and blends the results. Tiles are laid out on a grid
+ * whose cell is `inScale` input pixels and `scale` output pixels (decode: 1 → 8, encode: 8 → 1):
+ * `fn` maps a [B, C, th·inScale, tw·inScale] tile, cut at grid position `origin`, to
+ * [B, C', th·scale, tw·scale]. Tiles are `tile`×`tile` cells (smaller when the input is).
  */
 export async function tiledApply(
   input: Nchw,
@@ -59,8 +61,11 @@ export async function tiledApply(
   overlap: number,
   scale: number,
   fn: (tile: Nchw, origin: { y: number; x: number }) => Promise<Nchw>,
+  inScale = 1,
 ): Promise<Nchw> {
-  const [b, , h, w] = input.dims;
+  const [b, , inH, inW] = input.dims;
+  if (inH % inScale || inW % inScale) throw new RangeError(`input ${inW}×${inH} is not a multiple of the tile grid's ${inScale} pixels`);
+  const [h, w] = [inH / inScale, inW / inScale];
   const th = Math.min(tile, h);
   const tw = Math.min(tile, w);
   const ys = tileStarts(h, th, overlap);
@@ -73,9 +78,9 @@ export async function tiledApply(
     const wy = rampWeights(ys, iy, th, scale);
     for (let ix = 0; ix < xs.length; ix++) {
       const wx = rampWeights(xs, ix, tw, scale);
-      const out = await fn(crop(input, ys[iy], xs[ix], th, tw), { y: ys[iy], x: xs[ix] });
+      const out = await fn(crop(input, ys[iy] * inScale, xs[ix] * inScale, th * inScale, tw * inScale), { y: ys[iy], x: xs[ix] });
       const [ob, oc, oh, ow] = out.dims;
-      if (ob !== b || oh !== th * scale || ow !== tw * scale) throw new Error(`tile function returned [${out.dims}] for a [${b}, ?, ${th}, ${tw}] tile at scale ${scale}`);
+      if (ob !== b || oh !== th * scale || ow !== tw * scale) throw new Error(`tile function returned [${out.dims}] for a [${b}, ?, ${th * inScale}, ${tw * inScale}] tile at scale ${scale}/${inScale}`);
       if (!sum) {
         outC = oc;
         sum = new Float32Array(b * oc * H * W);

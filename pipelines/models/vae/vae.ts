@@ -1,20 +1,39 @@
 // An AutoencoderKL ready to run: sessions built per image size on demand, an fp16 decoder that
-// falls back to fp32 when its output is broken, and tiled decoding for large images.
+// falls back to fp32 when its output is broken, and tiled decoding and encoding for large images.
+//
+// Tiling: overlapping tiles of one size (one graph serves them all), blended with linear ramps across
+// each overlap, as diffusers' enable_vae_tiling (which LinFusion's ladder uses from 4K on) does. Each tile
+// takes its own GroupNorm statistics and mid-block attention, so a tiled result is close to, not equal
+// to, the whole-image one (test/vae.test.ts states the tolerance); gathering GroupNorm statistics over the
+// whole image cannot make it exact either, because the mid-block attention is global.
 import type { Graph } from '../../onnx/graph.ts';
 import type { TensorSource } from '../../onnx/weights.ts';
 import { f16ToF32, f32ToF16 } from '../../io/safetensors.ts';
-import { Session, f16Tensor, tensor, type SessionOptions } from '../../runtime/session.ts';
+import { f16Tensor, tensor, type Session, type SessionOptions } from '../../runtime/session.ts';
+import { ModelSessions } from '../../runtime/session-cache.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './autoencoder.ts';
-import { vaeScale, type VaeConfig } from './config.ts';
-import { tiledApply, type Nchw } from './tiling.ts';
+import { toUnetSpace, vaeScale, type VaeConfig } from './config.ts';
+import { tiledApply, tileStarts, type Nchw } from './tiling.ts';
 import { brokenImage, type BrokenOutput } from '../../runtime/result-checks.ts';
 
 export interface VaeOptions {
   session?: SessionOptions;
+  /** Where its sessions live (the pipeline's, under `vae`); absent: its own. */
+  sessions?: ModelSessions;
   /** Decoder compute dtype (default float32). float16 decodes are checked and redone in float32 when broken. */
   decodeDtype?: 'float32' | 'float16';
   encodeDtype?: 'float32' | 'float16';
+  /** When decode and encode switch to tiles by themselves (default: images wider or taller than 2048 px); false: never. */
+  tiling?: AutoTiling | false;
 }
+
+export interface AutoTiling extends TileOptions {
+  /** Tile images whose longer side is above this many pixels. */
+  above: number;
+}
+
+/** LinFusion's ladder: diffusers' tiling with 2048-pixel tiles, switched on for the 4K stage and above. */
+export const DEFAULT_TILING: Required<AutoTiling> = { above: 2048, tile: 256, overlap: 64 };
 
 export interface DecodeResult extends Nchw {
   /** Set when the fp16 decoder's output was broken and the image was recomputed in fp32. */
@@ -37,8 +56,11 @@ export interface TileOptions {
   overlap?: number;
 }
 
+/** Called after each tile: how many are done of how many. */
+export type TileProgress = (done: number, total: number) => void;
+
 export class Vae {
-  private readonly sessions = new Map<string, Promise<Session>>();
+  private readonly sessions: ModelSessions;
   private decodeDtype: 'float32' | 'float16';
 
   constructor(
@@ -47,6 +69,7 @@ export class Vae {
     private readonly o: VaeOptions = {},
   ) {
     this.decodeDtype = o.decodeDtype ?? 'float32';
+    this.sessions = o.sessions ?? ModelSessions.standalone('vae');
   }
 
   /** The dtype the next decode starts with (float32 for good once an fp16 decode had to be redone). */
@@ -55,13 +78,7 @@ export class Vae {
   }
 
   private session(key: string, build: () => Graph): Promise<Session> {
-    let s = this.sessions.get(key);
-    if (!s) {
-      s = Session.create(build(), this.o.session);
-      this.sessions.set(key, s);
-      s.catch(() => this.sessions.delete(key));
-    }
-    return s;
+    return this.sessions.get(key, build, this.o.session);
   }
 
   private async decodeWith(dtype: 'float32' | 'float16', latents: Nchw): Promise<Nchw> {
@@ -74,8 +91,21 @@ export class Vae {
     return { data, dims: [b, this.config.outChannels, h * vaeScale(this.config), w * vaeScale(this.config)] };
   }
 
-  /** UNet-space latents [B, C, h, w] → image [B, 3, 8h, 8w] in about [-1, 1]. */
-  async decode(latents: Nchw): Promise<DecodeResult> {
+  /** The tile layout decode and encode use for an image of this size; undefined: in one piece. */
+  tilingFor(imageHeight: number, imageWidth: number): Required<TileOptions> | undefined {
+    if (this.o.tiling === false) return undefined;
+    const t = { ...DEFAULT_TILING, ...this.o.tiling };
+    return Math.max(imageHeight, imageWidth) > t.above ? { tile: t.tile, overlap: t.overlap } : undefined;
+  }
+
+  /** UNet-space latents [B, C, h, w] → image [B, 3, 8h, 8w] in about [-1, 1]; in tiles above the tiling threshold. */
+  async decode(latents: Nchw, onTile?: TileProgress): Promise<DecodeResult> {
+    const s = vaeScale(this.config);
+    const tiling = this.tilingFor(latents.dims[2] * s, latents.dims[3] * s);
+    return tiling ? this.decodeTiled(latents, { ...tiling, onTile }) : this.decodeWhole(latents);
+  }
+
+  private async decodeWhole(latents: Nchw): Promise<DecodeResult> {
     if (this.decodeDtype === 'float32') return this.decodeWith('float32', latents);
     const half = await this.decodeWith('float16', latents);
     const broken = brokenImage(half.data);
@@ -85,20 +115,67 @@ export class Vae {
   }
 
   /** Decodes overlapping latent tiles of one size and blends them: memory stays that of one tile. */
-  async decodeTiled(latents: Nchw, t: TileOptions = {}): Promise<DecodeResult> {
+  async decodeTiled(latents: Nchw, t: TileOptions & { onTile?: TileProgress } = {}): Promise<DecodeResult> {
     const tile = t.tile ?? 64;
     const overlap = t.overlap ?? Math.floor(tile / 4);
     let recoveredFrom: BrokenOutput | undefined;
+    const total = tileCount(latents.dims[2], latents.dims[3], tile, overlap);
+    let done = 0;
     const image = await tiledApply(latents, tile, overlap, vaeScale(this.config), async (part) => {
-      const r = await this.decode(part);
+      const r = await this.decodeWhole(part);
       recoveredFrom ??= r.recoveredFrom;
+      t.onTile?.(++done, total);
       return r;
     });
     return { ...image, recoveredFrom };
   }
 
-  /** Image [B, 3, H, W] in [-1, 1] → posterior (and a sample when `noise` [B, C, H/8, W/8] is given). */
-  async encode(image: Nchw, noise?: Float32Array): Promise<EncodeResult> {
+  /**
+   * Image [B, 3, H, W] in [-1, 1] → posterior (and a sample when `noise` [B, C, H/8, W/8] is given); in
+   * tiles above the tiling threshold.
+   */
+  async encode(image: Nchw, noise?: Float32Array, onTile?: TileProgress): Promise<EncodeResult> {
+    const tiling = this.tilingFor(image.dims[2], image.dims[3]);
+    return tiling ? this.encodeTiled(image, noise, { ...tiling, onTile }) : this.encodeWhole(image, noise);
+  }
+
+  /**
+   * Encodes overlapping image tiles and blends their posteriors (mean and std) in latent space, then
+   * draws the sample from the blended posterior with the whole image's noise.
+   */
+  async encodeTiled(image: Nchw, noise?: Float32Array, t: TileOptions & { onTile?: TileProgress } = {}): Promise<EncodeResult> {
+    const s = vaeScale(this.config);
+    const tile = t.tile ?? 64;
+    const overlap = t.overlap ?? Math.floor(tile / 4);
+    const c = this.config.latentChannels;
+    const total = tileCount(image.dims[2] / s, image.dims[3] / s, tile, overlap);
+    let done = 0;
+    const moments = await tiledApply(image, tile, overlap, 1, async (part) => {
+      const r = await this.encodeWhole(part);
+      t.onTile?.(++done, total);
+      const [b, , h, w] = r.mean.dims;
+      const both = new Float32Array(b * 2 * c * h * w);
+      const plane = c * h * w;
+      for (let i = 0; i < b; i++) {
+        both.set(r.mean.data.subarray(i * plane, (i + 1) * plane), 2 * i * plane);
+        both.set(r.std.data.subarray(i * plane, (i + 1) * plane), (2 * i + 1) * plane);
+      }
+      return { data: both, dims: [b, 2 * c, h, w] };
+    }, s);
+    const [b, , h, w] = moments.dims;
+    const plane = c * h * w;
+    const mean = new Float32Array(b * plane);
+    const std = new Float32Array(b * plane);
+    for (let i = 0; i < b; i++) {
+      mean.set(moments.data.subarray(2 * i * plane, (2 * i + 1) * plane), i * plane);
+      std.set(moments.data.subarray((2 * i + 1) * plane, (2 * i + 2) * plane), i * plane);
+    }
+    const dims = [b, c, h, w] as const;
+    const sample = noise ? mean.map((m, i) => m + std[i] * noise[i]) : undefined;
+    return { mean: { data: mean, dims }, std: { data: std, dims }, sample: sample && { data: sample, dims }, latents: { data: toUnetSpace(sample ?? mean, dims, this.config), dims } };
+  }
+
+  private async encodeWhole(image: Nchw, noise?: Float32Array): Promise<EncodeResult> {
     const [b, , h, w] = image.dims;
     const dtype = this.o.encodeDtype ?? 'float32';
     const withNoise = noise !== undefined;
@@ -110,9 +187,11 @@ export class Vae {
     return { mean: nchw('mean'), std: nchw('std'), sample: withNoise ? nchw('sample') : undefined, latents: nchw('latents') };
   }
 
-  async release(): Promise<void> {
-    const all = [...this.sessions.values()];
-    this.sessions.clear();
-    for (const s of all) await (await s).release();
+  release(): Promise<void> {
+    return this.sessions.release();
   }
+}
+
+function tileCount(h: number, w: number, tile: number, overlap: number): number {
+  return tileStarts(h, Math.min(tile, h), overlap).length * tileStarts(w, Math.min(tile, w), overlap).length;
 }

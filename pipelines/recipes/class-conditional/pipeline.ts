@@ -7,7 +7,8 @@
 import { GraphError } from '../../onnx/graph.ts';
 import type { Vae } from '../../models/vae/vae.ts';
 import { parseSeed, TorchGenerator } from '../../random/torch-randn.ts';
-import { ort, Session, tensor, type Provider } from '../../runtime/session.ts';
+import { ort, tensor, type Provider, type Session } from '../../runtime/session.ts';
+import { ModelSessions } from '../../runtime/session-cache.ts';
 import { BadRequestError } from '../../jobs/api.ts';
 import type { SdResult } from '../sd/pipeline.ts';
 import { linearBetas, pSample, spacedSchedule, spaceTimesteps, TRAIN_STEPS } from '../../samplers/iddpm.ts';
@@ -29,6 +30,8 @@ export interface ClassConditionalLoadOptions {
   /** The SD VAE (file or diffusers folder); required. */
   vae?: string;
   providers?: readonly Provider[];
+  /** Where its sessions live (given by WarmModels); absent: its own. */
+  sessions?: ModelSessions;
 }
 
 export interface ClassConditionalGenerateOptions {
@@ -52,18 +55,18 @@ export interface ClassConditionalResult extends SdResult {
 }
 
 export class ClassConditionalPipeline {
-  private readonly denoisers = new Map<string, Promise<Session>>();
-
   private constructor(
     readonly model: ClassConditionalModel,
     readonly vae: Vae,
     private readonly providers: readonly Provider[],
+    private readonly sessions: ModelSessions,
   ) {}
 
   static load(path: string, family: ClassConditionalFamily, o: ClassConditionalLoadOptions = {}): ClassConditionalPipeline {
     const providers = o.providers ?? ['cpu'];
-    const vae = loadDitVae(o.vae, path, providers);
-    return new ClassConditionalPipeline(openClassConditional(path, family), vae, providers);
+    const sessions = o.sessions ?? ModelSessions.standalone(family);
+    const vae = loadDitVae(o.vae, path, providers, sessions.child('vae'));
+    return new ClassConditionalPipeline(openClassConditional(path, family), vae, providers, sessions);
   }
 
   get family(): ClassConditionalFamily {
@@ -84,21 +87,15 @@ export class ClassConditionalPipeline {
   }
 
   private denoiser(images: number, guided: boolean, h: number, w: number): Promise<Session> {
-    const key = `${images}|${guided}|${h}x${w}`;
-    let entry = this.denoisers.get(key);
-    if (!entry) {
-      let graph;
+    const build = () => {
       try {
-        graph = this.model.buildGraph({ batch: images, height: h, width: w, guidance: guided ? {} : undefined });
+        return this.model.buildGraph({ batch: images, height: h, width: w, guidance: guided ? {} : undefined });
       } catch (e) {
         if (e instanceof GraphError) throw new BadRequestError(e.message);
         throw e;
       }
-      entry = Session.create(graph, { providers: this.providers });
-      entry.catch(() => this.denoisers.delete(key));
-      this.denoisers.set(key, entry);
-    }
-    return entry;
+    };
+    return this.sessions.get(`denoiser/${images}|${guided}|${h}x${w}`, build, { providers: this.providers });
   }
 
   async generate(o: ClassConditionalGenerateOptions): Promise<ClassConditionalResult> {
@@ -188,9 +185,7 @@ export class ClassConditionalPipeline {
     return { steps, cfg, width, height };
   }
 
-  async release(): Promise<void> {
-    for (const s of this.denoisers.values()) await (await s).release();
-    this.denoisers.clear();
-    await this.vae.release();
+  release(): Promise<void> {
+    return this.sessions.release();
   }
 }

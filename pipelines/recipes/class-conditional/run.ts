@@ -1,9 +1,11 @@
 // `studio generate --model DiT-XL-2-256x256.pt --class 207 --vae sd-vae-ft-ema`: a validated request
 // → the class-conditional pipeline → the front ends' result shape.
 import { basename, extname } from 'node:path';
-import { latentPreview, toRgb8 } from '../images.ts';
+import { toRgb8 } from '../images.ts';
+import { linearPreviewer, stepPreviews } from '../../previews/previewer.ts';
 import { BadRequestError, type GenerateOptions, type GenerateRequest, type GenerateResult, type ResolvedSettings } from '../../jobs/api.ts';
 import type { Provider } from '../../runtime/session.ts';
+import { providersFor } from '../../families/results.ts';
 import { ClassConditionalPipeline } from './pipeline.ts';
 import type { ClassConditionalFamily } from './model.ts';
 
@@ -36,7 +38,7 @@ export async function runClassConditional(
     throw new BadRequestError(`${name} is a class-conditional ${NAMES[family]} model: give the class to draw with --class N (ImageNet models: 0–999, e.g. 207 for golden retriever)`);
   }
   refuseTextOnly(request, name);
-  const providers: Provider[] = request.ep === 'cpu' ? ['cpu'] : [request.ep, 'cpu'];
+  const providers = providersFor(request.ep);
   const t0 = performance.now();
   options.onProgress?.({ phase: 'load', step: 0, total: 1 });
   const key = JSON.stringify(['class', path, request.vae, request.ep]);
@@ -54,7 +56,7 @@ export async function runClassConditional(
     width: request.width,
     height: request.height,
     signal: options.signal,
-    onStep: (i, total, latents) => options.onProgress?.({ phase: 'denoise', step: i + 1, total, preview: latentPreview(latents, pipeline.model.inChannels, latentSide(request.height), latentSide(request.width)) }),
+    onStep: stepPreviews(options.previews, () => linearPreviewer(pipeline.vae), options.onProgress, latentSide(request.height), latentSide(request.width)),
   });
   notes.push(...r.notes);
   const settings: ResolvedSettings = { steps: r.settings.steps, cfg: r.settings.cfg, sampler: 'ddpm', width: r.width, height: r.height };

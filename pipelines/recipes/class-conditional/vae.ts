@@ -5,6 +5,7 @@ import { sd1Checkpoint } from '../../families/sd1/checkpoint.ts';
 import { vaeConfigFromDiffusers } from '../../models/vae/config.ts';
 import { Vae } from '../../models/vae/vae.ts';
 import type { Provider } from '../../runtime/session.ts';
+import type { ModelSessions } from '../../runtime/session-cache.ts';
 import { BadRequestError } from '../../jobs/api.ts';
 
 /** The reference decodes `samples / 0.18215` whatever the VAE's config says. */
@@ -18,7 +19,7 @@ export function missingVaeMessage(model: string): string {
   );
 }
 
-export function loadDitVae(path: string | undefined, model: string, providers: readonly Provider[]): Vae {
+export function loadDitVae(path: string | undefined, model: string, providers: readonly Provider[], sessions?: ModelSessions): Vae {
   if (path === undefined) throw new BadRequestError(missingVaeMessage(model));
   const base = vaeConfigFromDiffusers(sd1Checkpoint.vaeConfig(), 'built-in SD VAE config');
   let override;
@@ -28,5 +29,5 @@ export function loadDitVae(path: string | undefined, model: string, providers: r
     throw new BadRequestError(`--vae ${(e as Error).message.replace(/^VAE /, '')}`);
   }
   const config = { ...override.config, scalingFactor: DIT_LATENT_SCALE, shiftFactor: undefined, latentsMean: undefined, latentsStd: undefined };
-  return new Vae(override.source, config, { session: { providers } });
+  return new Vae(override.source, config, { session: { providers }, sessions });
 }

@@ -30,6 +30,8 @@ export interface EmojiModelFolders {
   config: EmojiDenoiserConfig;
   textDir: string;
   vaeDir: string;
+  /** The 2× upsampler for 128² images: the sibling folder `emoji-upsampler`. */
+  upsamplerDir: string;
 }
 
 /** A name (`emoji-dit|emoji-lit|emoji-dico`, looked up in `assetsDir`) or a denoiser folder. */
@@ -43,7 +45,7 @@ export function resolveEmojiModel(nameOrDir: string, assetsDir = DEFAULT_ASSETS_
   }
   const config = readEmojiConfig(dir, ['emoji-dit', 'emoji-lit', 'emoji-dico']);
   const parent = dirname(dir);
-  return { dir, config, textDir: resolve(parent, config.text_encoder), vaeDir: resolve(parent, config.vae) };
+  return { dir, config, textDir: resolve(parent, config.text_encoder), vaeDir: resolve(parent, config.vae), upsamplerDir: join(parent, 'emoji-upsampler') };
 }
 
 /** The self-attention layers whose heads SoftPAG/PAG may perturb; none for the convolutional DiCo. */

@@ -6,18 +6,21 @@ import { SafetensorsFile } from '../../io/safetensors.ts';
 import { readEmojiConfig } from '../../models/emoji/config.ts';
 import { buildEmojiTextGraph } from '../../models/emoji/text.ts';
 import { buildEmojiVaeDecoderGraph } from '../../models/emoji/vae.ts';
+import { buildEmojiUpsamplerGraph } from '../../models/emoji/upsampler.ts';
 import { EmojiTokenizer } from '../../models/emoji/tokenizer.ts';
 import { headWeightsData, headWeightsShape, HEAD_WEIGHTS_INPUT, type HeadPick } from '../../attention/head-perturbation.ts';
 import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
 import { parseSeed, TorchGenerator } from '../../random/torch-randn.ts';
-import { ort, Session, tensor, type Provider } from '../../runtime/session.ts';
+import { ort, tensor, type Provider, type Session } from '../../runtime/session.ts';
+import { ModelSessions } from '../../runtime/session-cache.ts';
 import { BadRequestError } from '../../jobs/api.ts';
 import type { SdResult } from '../sd/pipeline.ts';
 import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
 import { batchRows, branchCount, combine, EMOJI_GUIDANCE, promptRows, usesCfg, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
-import { toNhwc01 } from '../images.ts';
+import { toNhwc01, toRgb8 } from '../images.ts';
+import type { RgbImage } from '../../metadata/encode-png.ts';
 import { buildEmojiDenoiser, emojiAttentionLayers, resolveEmojiModel, type EmojiDenoiserConfig, type EmojiModelFolders } from './models.ts';
-import { checkPrompt } from './prompt-check.ts';
+import { readPrompt } from './prompt-check.ts';
 
 /** Images per generate() call: enough for a contact sheet, small enough to fail fast on a typo. */
 export const MAX_EMOJI_IMAGES = 64;
@@ -27,8 +30,13 @@ export interface EmojiLoadOptions {
   providers?: readonly Provider[];
   /** Where `emoji-dit|emoji-lit|emoji-dico` are looked up; default: this checkout's assets/models. */
   assetsDir?: string;
-  /** ORT intra-op threads per session (default: ORT's choice, one per core). */
+  /**
+   * ORT intra-op threads per session. Default 1: these networks' operators are too small to share
+   * (bench/NOTES.md: on the 2-core machine one thread draws a 64² image in 0.35–0.42 s, two in 0.76–1.18 s).
+   */
   intraOpThreads?: number;
+  /** Where its sessions live (given by WarmModels); absent: its own. */
+  sessions?: ModelSessions;
 }
 
 export interface EmojiGenerateOptions {
@@ -44,6 +52,8 @@ export interface EmojiGenerateOptions {
   images?: number;
   /** SoftPAG/PAG: perturbed heads of the self-attention layers (`layers`) and the guidance scale. */
   heads?: { scale: number; picks: readonly HeadPick[] };
+  /** Side of the square image: the model's own (64) or twice it through the 2× upsampler (128). Default: 64. */
+  size?: number;
   /** Starting latents [images, 4, 16, 16] instead of the seed's noise (parity checks). */
   initialNoise?: Float32Array;
   onStep?: (step: number, total: number, latents: Float32Array) => void | Promise<void>;
@@ -57,7 +67,6 @@ export interface EmojiResult extends SdResult {
 }
 
 export class EmojiPipeline {
-  private readonly denoisers = new Map<string, Promise<Session>>();
   private loadTime = 0;
   readonly layers: SelfAttentionLayer[];
 
@@ -70,23 +79,26 @@ export class EmojiPipeline {
     private readonly decoder: Session,
     private readonly o: EmojiLoadOptions,
     private readonly imageSize: number,
+    private readonly sessions: ModelSessions,
   ) {
     this.layers = emojiAttentionLayers(folders.config);
   }
 
-  static async load(nameOrDir: string, o: EmojiLoadOptions = {}): Promise<EmojiPipeline> {
+  static async load(nameOrDir: string, options: EmojiLoadOptions = {}): Promise<EmojiPipeline> {
     const t0 = performance.now();
+    const o = { ...options, intraOpThreads: options.intraOpThreads ?? 1 };
     const folders = resolveEmojiModel(nameOrDir, o.assetsDir);
     const textCfg = readEmojiConfig(folders.textDir, ['emoji-text']);
     const vaeCfg = readEmojiConfig(folders.vaeDir, ['emoji-vae']);
     const tokenizer = EmojiTokenizer.fromFolder(folders.textDir);
     const session = { providers: o.providers, intraOpThreads: o.intraOpThreads };
+    const sessions = o.sessions ?? ModelSessions.standalone(folders.config.architecture);
     const [text, decoder] = await Promise.all([
-      Session.create(buildEmojiTextGraph(SafetensorsFile.open(join(folders.textDir, 'model.safetensors')), textCfg), session),
-      Session.create(buildEmojiVaeDecoderGraph(SafetensorsFile.open(join(folders.vaeDir, 'model.safetensors')), vaeCfg), session),
+      sessions.get('text', () => buildEmojiTextGraph(SafetensorsFile.open(join(folders.textDir, 'model.safetensors')), textCfg), session),
+      sessions.get('vae/decode', () => buildEmojiVaeDecoderGraph(SafetensorsFile.open(join(folders.vaeDir, 'model.safetensors')), vaeCfg), session),
     ]);
     const weights = SafetensorsFile.open(join(folders.dir, 'model.safetensors'));
-    const pipeline = new EmojiPipeline(folders.config.architecture, folders, tokenizer, weights, text, decoder, o, vaeCfg.image_size);
+    const pipeline = new EmojiPipeline(folders.config.architecture, folders, tokenizer, weights, text, decoder, o, vaeCfg.image_size, sessions);
     await pipeline.denoiser(branchCount({ cfg: pipeline.defaults.cfg, pag: 0 }, EMOJI_GUIDANCE), 0);
     pipeline.loadTime = performance.now() - t0;
     return pipeline;
@@ -108,15 +120,19 @@ export class EmojiPipeline {
   }
 
   private denoiser(rows: number, perturbedRows: number): Promise<Session> {
-    const key = `${rows}|${perturbedRows}`;
-    let entry = this.denoisers.get(key);
-    if (!entry) {
-      const graph = buildEmojiDenoiser(this.weights, this.config, rows, perturbedRows);
-      entry = Session.create(graph, { providers: this.o.providers, intraOpThreads: this.o.intraOpThreads });
-      entry.catch(() => this.denoisers.delete(key));
-      this.denoisers.set(key, entry);
-    }
-    return entry;
+    return this.sessions.get(`denoiser/${rows}|${perturbedRows}`, () => buildEmojiDenoiser(this.weights, this.config, rows, perturbedRows), {
+      providers: this.o.providers,
+      intraOpThreads: this.o.intraOpThreads,
+    });
+  }
+
+  /** Image 0 of latents [N, 4, 16, 16] through the model's own decoder: a full-quality 64² preview for a few ms. */
+  async previewImage(latents: Float32Array): Promise<RgbImage> {
+    const latent = this.config.latent_size;
+    const channels = this.config.in_channels;
+    const first = latents.slice(0, channels * latent * latent);
+    const decoded = (await this.decoder.run({ z: tensor(first, [1, channels, latent, latent]) })).decoded.data as Float32Array;
+    return toRgb8(toNhwc01(decoded, 1, this.imageSize, this.imageSize), 0, this.imageSize, this.imageSize);
   }
 
   async generate(o: EmojiGenerateOptions): Promise<EmojiResult> {
@@ -124,6 +140,7 @@ export class EmojiPipeline {
     const clock = (name: string, start: number) => (timings[name] = (timings[name] ?? 0) + performance.now() - start);
     const settings = this.settings(o);
     const images = checkImages(o.images ?? 1);
+    const side = this.checkSize(o.size ?? this.imageSize);
     const seed = checkSeed(o.seed);
     const perturb = o.heads?.scale ?? 0;
     if (!Number.isFinite(perturb) || perturb < 0) throw new BadRequestError(`heads.scale = ${perturb}: must be a number >= 0 (0 = no head guidance)`);
@@ -138,8 +155,8 @@ export class EmojiPipeline {
 
     // 1. Prompts → text rows [cond, uncond?, perturbed-cond?] × images.
     let t0 = performance.now();
-    const prompt = checkPrompt(this.tokenizer, o.prompt, 'prompt', this.name);
-    const negative = checkPrompt(this.tokenizer, o.negative ?? '', 'negative prompt', this.name);
+    const prompt = readPrompt(this.tokenizer, o.prompt, { role: 'prompt', model: this.name });
+    const negative = readPrompt(this.tokenizer, o.negative ?? '', { role: 'negative prompt', model: this.name, negative: true });
     const notes = [...prompt.notes, ...(usesCfg(plan, EMOJI_GUIDANCE) ? negative.notes : [])];
     if (!usesCfg(plan, EMOJI_GUIDANCE) && o.negative) notes.push('negative prompt unused: cfg = 1 runs no unconditional branch');
     const layout = promptRows(plan, images, { prompt: 0, negative: 1 }, EMOJI_GUIDANCE);
@@ -176,9 +193,14 @@ export class EmojiPipeline {
 
     // 4. Decode to [0, 1] RGB, NHWC.
     t0 = performance.now();
-    const decoded = (await this.decoder.run({ z: tensor(x, [images, channels, latent, latent]) })).decoded.data as Float32Array;
+    let decoded = (await this.decoder.run({ z: tensor(x, [images, channels, latent, latent]) })).decoded.data as Float32Array;
     clock('decode', t0);
-    const side = this.imageSize;
+    if (side !== this.imageSize) {
+      t0 = performance.now();
+      const upsampler = await this.upsampler(images);
+      decoded = (await upsampler.run({ image: tensor(decoded, [images, 3, this.imageSize, this.imageSize]) })).upsampled.data as Float32Array;
+      clock('upsample', t0);
+    }
     return { images: toNhwc01(decoded, images, side, side), count: images, width: side, height: side, latentsPerStep, timings, provider: session.provider, notes, settings };
   }
 
@@ -188,6 +210,24 @@ export class EmojiPipeline {
     if (!Number.isFinite(s.cfg) || s.cfg < 0) throw new BadRequestError(`cfg = ${s.cfg}: must be a number >= 0 (1 = no guidance; ${this.name} defaults to ${this.defaults.cfg})`);
     if (!Number.isFinite(s.shift) || s.shift <= 0) throw new BadRequestError(`shift = ${s.shift}: must be a number > 0 (1 = the plain linear time grid; ${this.name} defaults to ${this.defaults.shift})`);
     return s;
+  }
+
+  private checkSize(side: number): number {
+    const sides = [this.imageSize, 2 * this.imageSize];
+    if (!sides.includes(side)) throw new BadRequestError(`size ${side}: ${this.name} draws ${sides.map((s) => `${s}×${s}`).join(' or ')} (the larger through its 2× upsampler)`);
+    return side;
+  }
+
+  /** The 2× upsampler for `images` images per call, built on first use. */
+  private upsampler(images: number): Promise<Session> {
+    const dir = this.folders.upsamplerDir;
+    return this.sessions.get(`upsampler/${images}`, () => {
+      try {
+        return buildEmojiUpsamplerGraph(SafetensorsFile.open(join(dir, 'model.safetensors')), readEmojiConfig(dir, ['emoji-upsampler']), { batch: images });
+      } catch (e) {
+        throw new BadRequestError(`128×128 needs the 2× upsampler in ${dir}: ${(e as Error).message}; draw 64×64 instead or reinstall the built-in models`);
+      }
+    }, { providers: this.o.providers, intraOpThreads: this.o.intraOpThreads });
   }
 
   private headWeights(picks: readonly HeadPick[]): ort.Tensor {
@@ -214,11 +254,8 @@ export class EmojiPipeline {
     return Object.fromEntries([pick(out.tokens, 'text_tokens'), pick(out.mask, 'text_mask'), pick(out.pooled, 'text_pooled')]);
   }
 
-  async release(): Promise<void> {
-    for (const s of this.denoisers.values()) await (await s).release();
-    this.denoisers.clear();
-    await this.text.release();
-    await this.decoder.release();
+  release(): Promise<void> {
+    return this.sessions.release();
   }
 }
 

@@ -52,6 +52,11 @@ export function latentMask(mask: InpaintMask, scale: number): Float32Array {
   return out;
 }
 
+/** The mask at image size, binarised at 0.5 (1 = repaint): what inpainting UNets blank the init image with. */
+export function binaryMask(mask: InpaintMask): Float32Array {
+  return mask.blend.map((v) => (v >= 0.5 ? 1 : 0));
+}
+
 /**
  * A1111's overlay: each generated image [n, H, W, 3] in [0, 1] becomes init·(1 − m) + generated·m
  * with m the blurred mask, so where m = 0 the input's pixels come back exactly. `init` is [1, 3, H, W].

@@ -14,7 +14,8 @@ import { buildT5Graph } from '../../models/t5/encoder.ts';
 import { vaeConfigFromDiffusers, vaeScale } from '../../models/vae/config.ts';
 import { Vae } from '../../models/vae/vae.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
-import { Session, ort, tensor, type Provider } from '../../runtime/session.ts';
+import { ort, tensor, type Provider } from '../../runtime/session.ts';
+import { ModelSessions } from '../../runtime/session-cache.ts';
 import { getSampler, type SchedulerConfig } from '../../samplers/index.ts';
 import { T5Tokenizer } from '../../text/t5-tokenizer.ts';
 import { schedulerConfig } from '../sd3/sources.ts';
@@ -32,13 +33,14 @@ export class PixArtPipeline {
   private readonly transformer: KeyedSource;
   private readonly scheduler: SchedulerConfig;
 
-  constructor(readonly dir: string, private readonly providers?: readonly Provider[]) {
+  /** `sessions`: where its sessions live (given by WarmModels); absent: its own. */
+  constructor(readonly dir: string, private readonly providers?: readonly Provider[], private readonly sessions = ModelSessions.standalone('pixart')) {
     for (const c of ['transformer', 'vae', 'text_encoder', 'tokenizer']) {
       if (!existsSync(join(dir, c))) throw new Error(`${dir}: a PixArt pipeline folder needs ${c}/ (T5 in text_encoder/ with its tokenizer.json in tokenizer/)`);
     }
     this.config = pixartConfigFromDiffusers(readJsonObject(join(dir, 'transformer', 'config.json')), join(dir, 'transformer', 'config.json'));
     this.transformer = componentWeights(join(dir, 'transformer'), 'diffusion_pytorch_model');
-    this.vae = new Vae(componentWeights(join(dir, 'vae'), 'diffusion_pytorch_model'), vaeConfigFromDiffusers(readJsonObject(join(dir, 'vae', 'config.json')), join(dir, 'vae', 'config.json')), { session: { providers } });
+    this.vae = new Vae(componentWeights(join(dir, 'vae'), 'diffusion_pytorch_model'), vaeConfigFromDiffusers(readJsonObject(join(dir, 'vae', 'config.json')), join(dir, 'vae', 'config.json')), { session: { providers }, sessions: sessions.child('vae') });
     this.scheduler = schedulerConfig(readJsonObject(join(dir, 'scheduler', 'scheduler_config.json'))) as SchedulerConfig;
   }
 
@@ -46,7 +48,9 @@ export class PixArtPipeline {
   async encode(prompts: readonly string[], tokens: number): Promise<{ hidden: Float32Array; mask: Int32Array }> {
     const tokenizer = T5Tokenizer.load(join(this.dir, 'tokenizer'));
     const cfg = t5ConfigFromHf(readJsonObject(join(this.dir, 'text_encoder', 'config.json')), join(this.dir, 'text_encoder', 'config.json'));
-    const session = await Session.create(buildT5Graph(componentWeights(join(this.dir, 'text_encoder'), 'model'), cfg, { seqLen: tokens, masked: true }), { providers: this.providers });
+    // T5 is released once the prompts are encoded: T5-XXL is larger than the transformer it feeds.
+    const t5 = this.sessions.child('t5');
+    const session = await t5.get(`${tokens}`, () => buildT5Graph(componentWeights(join(this.dir, 'text_encoder'), 'model'), cfg, { seqLen: tokens, masked: true }), { providers: this.providers });
     const ids = new Int32Array(prompts.length * tokens);
     const mask = new Int32Array(prompts.length * tokens);
     prompts.forEach((p, r) => {
@@ -56,7 +60,7 @@ export class PixArtPipeline {
     });
     const dims = [prompts.length, tokens];
     const out = await session.run({ input_ids: new ort.Tensor('int32', ids, dims), attention_mask: new ort.Tensor('int32', mask, dims) });
-    await session.release();
+    await t5.release();
     return { hidden: out.hidden_state.data as Float32Array, mask };
   }
 
@@ -68,7 +72,8 @@ export class PixArtPipeline {
     const guided = o.cfg > 1;
     const text = await this.encode(guided ? [o.negative ?? '', o.prompt] : [o.prompt], tokens);
     const rows = guided ? 2 : 1;
-    const session = await Session.create(buildPixArtGraph(this.transformer, cfg, { batch: rows, height: h, width: w, textLength: tokens }), { providers: this.providers });
+    const build = () => buildPixArtGraph(this.transformer, cfg, { batch: rows, height: h, width: w, textLength: tokens });
+    const session = await this.sessions.get(`transformer/${rows}|${h}x${w}|${tokens}`, build, { providers: this.providers });
     const sizes: Record<string, ort.Tensor> = cfg.additionalConditions
       ? { resolution: tensor(new Float32Array(rows * 2).map((_, i) => (i % 2 ? o.width : o.height)), [rows, 2]), aspect_ratio: tensor(new Float32Array(rows).fill(o.height / o.width), [rows, 1]) }
       : {};
@@ -96,7 +101,6 @@ export class PixArtPipeline {
       config: this.scheduler, steps: o.steps, startIndex: 0,
       onStep: (_i, latents) => void latentsPerStep.push(latents.slice()),
     });
-    await session.release();
     const decoded = await this.vae.decode({ data: final, dims: [1, cfg.inChannels, h, w] });
     const plane = o.height * o.width;
     const image = new Float32Array(plane * 3);
@@ -105,6 +109,6 @@ export class PixArtPipeline {
   }
 
   release(): Promise<void> {
-    return this.vae.release();
+    return this.sessions.release();
   }
 }

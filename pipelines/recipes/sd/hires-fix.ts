@@ -13,7 +13,8 @@ export async function drawWithHiresFix(pipeline: SdPipeline, base: SdGenerateOpt
   const first = await pipeline.generate(base);
   const width = hiresSize(base.width, hires.scale);
   const height = hiresSize(base.height, hires.scale);
-  const start = { ...base, ...secondPass, width, height, steps: hires.steps ?? base.steps, strength: hires.denoise };
+  // ControlNets steer the composition in the first pass; their images are at the base size.
+  const start = { ...base, ...secondPass, width, height, steps: hires.steps ?? base.steps, strength: hires.denoise, controlNets: undefined };
   const upscaled: Partial<SdGenerateOptions> =
     hires.upscaler === 'lanczos'
       ? { initImage: await lanczos(first, width, height) }

@@ -8,13 +8,14 @@ import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
 import { selfAttentionLayers, matchPagLayers } from '../../models/unet/layers.ts';
 import { Vae } from '../../models/vae/vae.ts';
 import { headWeightsData, headWeightsShape, wholeLayerPicks, type HeadPick, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
-import type { SelfAttentionLayer, SelfAttentionVariant } from '../../attention/self-attention.ts';
+import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
 import type { Attention } from '../../attention/options.ts';
 import { attentionSchedule, type AttentionPhase } from '../../attention/registry.ts';
 import { ClipTokenizer } from '../../text/clip-tokenizer.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import { getSampler, img2imgStartIndex, type Sampler, type SchedulerConfig } from '../../samplers/index.ts';
-import { Session, tensor, type Provider } from '../../runtime/session.ts';
+import { tensor, type Provider } from '../../runtime/session.ts';
+import { ModelSessions } from '../../runtime/session-cache.ts';
 import type { ort } from '../../runtime/session.ts';
 import { encodePrompts, type Conditioning, type TextEncoderStage } from './conditioning.ts';
 import { batchRows, combine, promptRows, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
@@ -22,6 +23,9 @@ import { planAtTimestep } from '../../guidance/adaptive-scale.ts';
 import { toNhwc01 } from '../images.ts';
 import { applyLoras, type AppliedLora, type LoraRequest } from '../../lora/apply.ts';
 import { embeddingTokens, type TextualInversion } from '../../text/embeddings.ts';
+import { ControlNet, controlResiduals, type ControlUnit } from './controlnet.ts';
+import { withInpaintChannels } from '../inpaint/unet-channels.ts';
+import { checkControlNetFits, loadControlNetSource } from '../../checkpoints/controlnet.ts';
 
 export interface SdGenerateOptions {
   prompt: string;
@@ -44,6 +48,14 @@ export interface SdGenerateOptions {
    * latents are put back at the next step's noise level (diffusers' inpaint pipeline, 4-channel UNet).
    */
   inpaintMask?: Float32Array;
+  /**
+   * Inpainting UNets (9 input channels: latents, mask, masked-image latents): the mask at image size
+   * [height · width], binarised (1 = repaint), which blanks the init image before it is encoded. Without
+   * it such a UNet repaints everything (mask 1, a grey masked image), as A1111 does for txt2img.
+   */
+  inpaintPixelMask?: Float32Array;
+  /** ControlNets steering the UNet (./controlnet.ts). */
+  controlNets?: readonly ControlUnit[];
   /** PAG at layer level (diffusers' names: `mid`, `down_blocks.1`, …). */
   pag?: { scale: number; layers: readonly string[] };
   /** Head-level perturbation (SoftPAG): overrides `pag.layers` when given. */
@@ -56,6 +68,8 @@ export interface SdGenerateOptions {
   /** Textual-inversion embeddings whose names the prompts may use. */
   embeddings?: readonly TextualInversion[];
   onStep?: (step: number, total: number, latents: Float32Array) => void | Promise<void>;
+  /** VAE tiles done (large images are encoded and decoded in tiles). */
+  onTile?: (phase: 'encode' | 'decode', done: number, total: number) => void;
   signal?: AbortSignal;
 }
 
@@ -76,6 +90,8 @@ export interface SdLoadOptions extends LoadOptions {
   dtype?: 'float32' | 'float16';
   /** LoRA / LyCORIS files merged into the weights when the sessions are built. */
   loras?: readonly LoraRequest[];
+  /** Where its sessions live (given by WarmModels); absent: its own. */
+  sessions?: ModelSessions;
 }
 
 const LATENT_SCALE = 8;
@@ -88,6 +104,8 @@ interface EncodedText {
   /** Text tokens per row, and how many batch rows one UNet call has. */
   tokens: number;
   rows: number;
+  /** Which rows are the unconditional (negative prompt) branch. */
+  unconditional: boolean[];
   feeds: Record<string, ort.Tensor>;
 }
 
@@ -100,11 +118,14 @@ interface Noise {
   startIndex: number;
   /** img2img: the init image's latents and the noise drawn for them (inpainting re-noises the kept part with it). */
   init?: { x0: Float32Array; noise: Float32Array };
+  /** Inpainting UNets' extra input channels per image: the latent-size mask and the masked image's latents. */
+  inpaintChannels?: { mask: Float32Array; maskedLatents: Float32Array };
 }
 
 export class SdPipeline {
-  private readonly unetSessions = new Map<string, Promise<{ session: Session; attention: SelfAttentionVariant }>>();
+  readonly sessions: ModelSessions;
   private encoders?: Promise<TextEncoderStage[]>;
+  private readonly controlNets = new Map<string, ControlNet>();
   readonly unetConfig: UNetConfig;
   readonly layers: SelfAttentionLayer[];
   readonly vae: Vae;
@@ -112,7 +133,9 @@ export class SdPipeline {
   private constructor(readonly sources: PipelineSources, private readonly o: SdLoadOptions, readonly loras: readonly AppliedLora[] = []) {
     this.unetConfig = parseUNetConfig(sources.unetConfig, `${sources.path} (unet config)`);
     this.layers = selfAttentionLayers(this.unetConfig);
-    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers } });
+    this.sessions = o.sessions ?? ModelSessions.standalone('sd');
+    // fp16 decodes are checked and redone in fp32 when broken (the VAE's NaN guard).
+    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers }, sessions: this.sessions.child('vae'), decodeDtype: o.dtype });
   }
 
   static load(path: string, o: SdLoadOptions = {}): SdPipeline {
@@ -120,9 +143,34 @@ export class SdPipeline {
     return new SdPipeline(sources, o, applied);
   }
 
+  /**
+   * A ControlNet for this model (loaded once, kept with the pipeline). Refuses one made for another family,
+   * naming both; `model` names this model in that message.
+   */
+  controlNet(path: string, model: string): ControlNet {
+    let net = this.controlNets.get(path);
+    if (!net) {
+      const source = loadControlNetSource(path, this.unetConfig);
+      checkControlNetFits(source, this.unetConfig, model);
+      net = new ControlNet(source, { providers: this.o.providers, dtype: this.o.dtype });
+      this.controlNets.set(path, net);
+    }
+    return net;
+  }
+
   /** Self-attention layer indices for diffusers' PAG layer names (`mid`, `down_blocks.1`, …). */
   matchPagLayers(names: readonly string[]): number[] {
     return matchPagLayers(this.layers, names);
+  }
+
+  /** Channels of the latents (the VAE's), fewer than the UNet's inputs for inpainting UNets. */
+  get latentChannels(): number {
+    return this.vae.config.latentChannels;
+  }
+
+  /** An inpainting UNet: conv_in takes the latents, the mask and the masked image's latents (diffusers' 9 channels). */
+  get inpaintingUNet(): boolean {
+    return this.unetConfig.inChannels === 2 * this.latentChannels + 1;
   }
 
   get textConditioning(): TextConditioning {
@@ -154,6 +202,7 @@ export class SdPipeline {
           normalize: !penultimateLayer,
           pooled: pooledTextEmbeds && last,
           session: { providers: this.o.providers },
+          sessions: this.sessions.child(`text/${key}/${i}`),
           extraTokens: words.rows,
         });
         return { tokenizer, encoder, width: cfg.hiddenSize, replace: words.replace };
@@ -164,22 +213,16 @@ export class SdPipeline {
   private encodersKey?: string;
 
   /** The UNet session for a batch shape and one attention phase (built once, then reused). */
-  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase) {
-    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key]);
-    let entry = this.unetSessions.get(key);
-    if (!entry) {
-      entry = (async () => {
-        const variant = phase.build();
-        const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
-          batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
-          dtype: this.o.dtype, selfAttention: variant,
-        });
-        return { session: await Session.create(graph, { providers: this.o.providers }), attention: variant };
-      })();
-      entry.catch(() => this.unetSessions.delete(key));
-      this.unetSessions.set(key, entry);
-    }
-    return entry;
+  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean) {
+    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals]);
+    return this.sessions.getBuilt(`unet/${key}`, () => {
+      const variant = phase.build();
+      const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
+        batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
+        dtype: this.o.dtype, selfAttention: variant, controlResiduals,
+      });
+      return { graph, info: variant };
+    }, { providers: this.o.providers });
   }
 
   /** The head selection a request perturbs (PAG layers as whole-layer picks, or explicit heads). */
@@ -201,7 +244,7 @@ export class SdPipeline {
       }
     };
     const images = o.images ?? 1;
-    const latent: LatentShape = { images, channels: this.unetConfig.inChannels, height: o.height / LATENT_SCALE, width: o.width / LATENT_SCALE };
+    const latent: LatentShape = { images, channels: this.latentChannels, height: o.height / LATENT_SCALE, width: o.width / LATENT_SCALE };
     const perturb = this.perturbation(o);
     const plan: GuidancePlan = { cfg: o.cfg, pag: perturb?.scale ?? 0 };
 
@@ -209,7 +252,7 @@ export class SdPipeline {
     o.signal?.throwIfAborted();
     const noise = await timed('encode', () => this.noise(o, latent));
     const { final, latentsPerStep, provider } = await timed('denoise', () => this.denoise(o, latent, plan, perturb, text, noise));
-    const images01 = await timed('decode', () => this.decode(final, latent));
+    const images01 = await timed('decode', () => this.decode(final, latent, o.onTile));
     return { images: images01, count: images, width: o.width, height: o.height, latentsPerStep, timings, provider };
   }
 
@@ -220,7 +263,7 @@ export class SdPipeline {
     const forceZeros = this.sources.textConditioning.zeroEmptyNegative && negative === '';
     const conditioning = await encodePrompts(stages, [negative, o.prompt], forceZeros ? new Set([0]) : new Set());
     const layout = promptRows(plan, images, { negative: 0, prompt: 1 });
-    return { tokens: conditioning.tokens, rows: layout.length, feeds: this.textFeeds(conditioning, layout, o.width, o.height) };
+    return { tokens: conditioning.tokens, rows: layout.length, unconditional: layout.map((row) => row === 0), feeds: this.textFeeds(conditioning, layout, o.width, o.height) };
   }
 
   /** 2. Initial latents: diffusers draws them (and any later noise) from one CPU generator. */
@@ -229,31 +272,58 @@ export class SdPipeline {
     const sampler = getSampler(o.sampler);
     const config = this.sources.scheduler.config as SchedulerConfig;
     const shape = [l.images, l.channels, l.height, l.width];
+    const initSigma = sampler.plan(config, o.steps).initNoiseSigma;
+    const inpainting = this.inpaintingUNet;
     if (!o.initImage && !o.initLatents) {
-      const x = generator.randn(shape);
-      const sigma = sampler.plan(config, o.steps).initNoiseSigma;
-      if (sigma !== 1) for (let i = 0; i < x.length; i++) x[i] *= sigma;
-      return { x, generator, sampler, config, startIndex: 0 };
+      const x = scaled(generator.randn(shape), initSigma);
+      const inpaintChannels = inpainting ? await this.inpaintChannels(o, l, generator) : undefined;
+      return { x, generator, sampler, config, startIndex: 0, inpaintChannels };
     }
-    const startIndex = img2imgStartIndex(sampler, config, o.steps, o.strength ?? 0.8);
-    const x0 = o.initLatents ?? (await this.encodeInit(o.initImage!, l, generator));
-    if (x0.length !== latentSize(l)) throw new RangeError(`img2img latents hold ${x0.length} values; ${l.images}×${l.channels}×${l.height}×${l.width} expected`);
+    const strength = o.strength ?? 0.8;
+    const startIndex = img2imgStartIndex(sampler, config, o.steps, strength);
+    // An inpainting UNet at full strength starts from pure noise and never looks at the init latents.
+    const skipInit = inpainting && o.inpaintMask && strength >= 1;
+    const x0 = skipInit ? undefined : o.initLatents ?? (await this.encodeInit(o.initImage!, l, generator, o.onTile));
+    if (x0 && x0.length !== latentSize(l)) throw new RangeError(`img2img latents hold ${x0.length} values; ${l.images}×${l.channels}×${l.height}×${l.width} expected`);
     const noise = generator.randn(shape);
-    if (!o.inpaintMask) return { x: sampler.addNoise(config, o.steps, startIndex, x0, noise), generator, sampler, config, startIndex };
+    if (inpainting) {
+      const x = !x0 ? scaled(noise, initSigma) : sampler.addNoise(config, o.steps, startIndex, x0, noise);
+      return { x, generator, sampler, config, startIndex, inpaintChannels: await this.inpaintChannels(o, l, generator) };
+    }
+    if (!o.inpaintMask) return { x: sampler.addNoise(config, o.steps, startIndex, x0!, noise), generator, sampler, config, startIndex };
     // diffusers' inpaint pipeline: full strength starts from pure noise; then it encodes the masked
     // image, one more posterior draw that a 4-channel UNet does not use but the generator advances by.
     generator.randn([1, l.channels, l.height, l.width]);
-    const x = (o.strength ?? 0.8) >= 1 ? scaled(noise, sampler.plan(config, o.steps).initNoiseSigma) : sampler.addNoise(config, o.steps, startIndex, x0, noise);
-    return { x, generator, sampler, config, startIndex, init: { x0, noise } };
+    const x = strength >= 1 ? scaled(noise, initSigma) : sampler.addNoise(config, o.steps, startIndex, x0!, noise);
+    return { x, generator, sampler, config, startIndex, init: { x0: x0!, noise } };
+  }
+
+  /**
+   * An inpainting UNet's mask and masked-image latents (diffusers' prepare_mask_latents): the init image
+   * with the repainted part set to 0 (mid grey) through the VAE, one posterior draw. Without a mask (or
+   * without an init image) everything is repainted: mask 1 and an all-grey image, as A1111 does.
+   */
+  private async inpaintChannels(o: SdGenerateOptions, l: LatentShape, generator: TorchGenerator): Promise<{ mask: Float32Array; maskedLatents: Float32Array }> {
+    const [H, W] = [l.height * LATENT_SCALE, l.width * LATENT_SCALE];
+    const plane = H * W;
+    const masked = o.inpaintMask && o.inpaintPixelMask && o.initImage;
+    const pixels = new Float32Array(3 * plane);
+    if (masked) {
+      if (o.initImage!.length !== 3 * plane) throw new RangeError(`inpainting UNets take one init image (${3 * plane} values expected, got ${o.initImage!.length})`);
+      for (let c = 0; c < 3; c++) for (let p = 0; p < plane; p++) pixels[c * plane + p] = o.inpaintPixelMask![p] >= 0.5 ? 0 : o.initImage![c * plane + p] * 2 - 1;
+    }
+    const posteriorNoise = generator.randn([1, l.channels, l.height, l.width]);
+    const encoded = await this.vae.encode({ data: pixels, dims: [1, 3, H, W] }, posteriorNoise);
+    return { mask: masked ? o.inpaintMask! : new Float32Array(l.height * l.width).fill(1), maskedLatents: encoded.latents.data };
   }
 
   /** The init image(s) through the VAE, one posterior draw for the batch given, repeated to fill the batch. */
-  private async encodeInit(image: Float32Array, l: LatentShape, generator: TorchGenerator): Promise<Float32Array> {
+  private async encodeInit(image: Float32Array, l: LatentShape, generator: TorchGenerator, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
     const given = image.length / (3 * l.height * l.width * LATENT_SCALE * LATENT_SCALE);
     if (given !== 1 && given !== l.images) throw new RangeError(`img2img needs 1 or ${l.images} init images, got ${given}`);
     const pixels = image.map((v) => v * 2 - 1);
     const posteriorNoise = generator.randn([given, l.channels, l.height, l.width]);
-    const encoded = await this.vae.encode({ data: pixels, dims: [given, 3, l.height * LATENT_SCALE, l.width * LATENT_SCALE] }, posteriorNoise);
+    const encoded = await this.vae.encode({ data: pixels, dims: [given, 3, l.height * LATENT_SCALE, l.width * LATENT_SCALE] }, posteriorNoise, onTile && ((done, total) => onTile('encode', done, total)));
     if (given === l.images) return encoded.latents.data;
     const x0 = new Float32Array(latentSize(l));
     for (let i = 0; i < l.images; i++) x0.set(encoded.latents.data, i * encoded.latents.data.length);
@@ -265,7 +335,7 @@ export class SdPipeline {
    * next step's level (clean after the last step), as diffusers' StableDiffusionInpaintPipeline does.
    */
   private keepUnmasked(o: SdGenerateOptions, l: LatentShape, n: Noise, step: number, x: Float32Array): void {
-    if (!o.inpaintMask || !n.init) return;
+    if (!o.inpaintMask || !n.init || this.inpaintingUNet) return;
     const plan = n.sampler.plan(n.config, o.steps);
     const next = n.startIndex + (step + 1) * plan.order;
     const kept = next < plan.timesteps.length ? n.sampler.addNoise(n.config, o.steps, next, n.init.x0, n.init.noise) : n.init.x0;
@@ -286,21 +356,30 @@ export class SdPipeline {
     const size = latentSize(l);
     const totalSteps = sampler.plan(config, o.steps).timesteps.length - startIndex;
     const latentsPerStep: Float32Array[] = [];
+    const control = o.controlNets?.length ? o.controlNets : undefined;
     let step = 0;
+    let evaluation = 0;
     let provider: Provider = 'cpu';
     const final = await sampler.sample({
       model: async (xIn, timestep) => {
         o.signal?.throwIfAborted();
         const phase = schedule(step, totalSteps);
-        const unet = await this.unet(text.rows, l.height, l.width, text.tokens, perturbedRows, attention, phase);
+        const unet = await this.unet(text.rows, l.height, l.width, text.tokens, perturbedRows, attention, phase, !!control);
         provider = unet.session.provider;
+        const latents = batchRows(plan, xIn);
         const feeds: Record<string, ort.Tensor> = {
           ...text.feeds,
-          sample: tensor(batchRows(plan, xIn), [text.rows, l.channels, l.height, l.width]),
+          sample: tensor(latents, [text.rows, l.channels, l.height, l.width]),
           timestep: tensor(new Float32Array(text.rows).fill(timestep), [text.rows]),
         };
+        if (control) {
+          const at = { rows: text.rows, height: l.height, width: l.width, tokens: text.tokens, unconditional: text.unconditional, feeds, index: evaluation, total: totalSteps };
+          Object.assign(feeds, await controlResiduals(control, this.unetConfig, at));
+        }
+        evaluation++;
+        if (n.inpaintChannels) feeds.sample = tensor(withInpaintChannels(latents, n.inpaintChannels, l.images, text.rows), [text.rows, this.unetConfig.inChannels, l.height, l.width]);
         if (headWeights) feeds[HEAD_WEIGHTS_INPUT] = headWeights;
-        if (phase.feeds) Object.assign(feeds, phase.feeds(unet.attention, text.rows));
+        if (phase.feeds) Object.assign(feeds, phase.feeds(unet.info, text.rows));
         const out = await unet.session.run(feeds);
         return combine(planAtTimestep(plan, o.pagAdaptiveScale, timestep), out[UNET_OUTPUT].data as Float32Array, size);
       },
@@ -317,8 +396,8 @@ export class SdPipeline {
   }
 
   /** 4. Decode to [0, 1] RGB, NHWC. */
-  private async decode(final: Float32Array, l: LatentShape): Promise<Float32Array> {
-    const decoded = await this.vae.decode({ data: final, dims: [l.images, l.channels, l.height, l.width] });
+  private async decode(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
+    const decoded = await this.vae.decode({ data: final, dims: [l.images, l.channels, l.height, l.width] }, onTile && ((done, total) => onTile('decode', done, total)));
     return toNhwc01(decoded.data, l.images, l.height * LATENT_SCALE, l.width * LATENT_SCALE);
   }
 
@@ -343,11 +422,10 @@ export class SdPipeline {
   }
 
   async release(): Promise<void> {
-    for (const e of this.unetSessions.values()) await (await e).session.release().catch(() => undefined);
-    this.unetSessions.clear();
-    if (this.encoders) for (const s of await this.encoders) await s.encoder.release();
+    for (const net of this.controlNets.values()) await net.release();
+    this.controlNets.clear();
     this.encoders = undefined;
-    await this.vae.release();
+    await this.sessions.release();
   }
 }
 

@@ -8,7 +8,8 @@ import { headWeightsData, HEAD_WEIGHTS_INPUT, type HeadPick } from '../../attent
 import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import { getSampler, type SchedulerConfig } from '../../samplers/index.ts';
-import { Session, tensor, type Provider } from '../../runtime/session.ts';
+import { tensor, type Provider, type Session } from '../../runtime/session.ts';
+import { ModelSessions } from '../../runtime/session-cache.ts';
 import { batchRows, combine, promptRows, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
 import { Sd3TextEncoders } from './text.ts';
 import type { Sd3Sources } from './sources.ts';
@@ -40,32 +41,28 @@ export interface Sd3Result {
 export class Sd3Pipeline {
   readonly layers: SelfAttentionLayer[];
   readonly vae: Vae;
-  private readonly sessions = new Map<string, Promise<Session>>();
+  private readonly sessions: ModelSessions;
   private text?: { tokens: number; encoders: Promise<Sd3TextEncoders> };
 
-  constructor(readonly sources: Sd3Sources, private readonly o: { providers?: readonly Provider[]; dtype?: 'float32' | 'float16' } = {}) {
+  /** `sessions`: where its sessions live (given by WarmModels); absent: its own. */
+  constructor(readonly sources: Sd3Sources, private readonly o: { providers?: readonly Provider[]; dtype?: 'float32' | 'float16'; sessions?: ModelSessions } = {}) {
     this.layers = mmditAttentionLayers(sources.transformerConfig);
-    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers } });
+    this.sessions = o.sessions ?? ModelSessions.standalone('sd3');
+    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers }, sessions: this.sessions.child('vae') });
   }
 
   private encoders(t5Tokens: number): Promise<Sd3TextEncoders> {
     if (!this.text || this.text.tokens !== t5Tokens) {
       void this.text?.encoders.then((e) => e.release());
-      this.text = { tokens: t5Tokens, encoders: Sd3TextEncoders.create(this.sources, t5Tokens, this.o.providers) };
+      this.text = { tokens: t5Tokens, encoders: Sd3TextEncoders.create(this.sources, t5Tokens, this.o.providers, this.sessions.child(`text/${t5Tokens}`)) };
     }
     return this.text.encoders;
   }
 
   private transformer(batch: number, height: number, width: number, textLength: number, perturbedRows: number): Promise<Session> {
     const key = JSON.stringify([batch, height, width, textLength, perturbedRows]);
-    let s = this.sessions.get(key);
-    if (!s) {
-      const graph = buildMmditGraph(this.sources.transformer, this.sources.transformerConfig, { batch, height, width, textLength, perturbedRows, dtype: this.o.dtype });
-      s = Session.create(graph, { providers: this.o.providers });
-      s.catch(() => this.sessions.delete(key));
-      this.sessions.set(key, s);
-    }
-    return s;
+    const build = () => buildMmditGraph(this.sources.transformer, this.sources.transformerConfig, { batch, height, width, textLength, perturbedRows, dtype: this.o.dtype });
+    return this.sessions.get(`transformer/${key}`, build, { providers: this.o.providers });
   }
 
   async generate(o: Sd3GenerateOptions): Promise<Sd3Result> {
@@ -134,11 +131,8 @@ export class Sd3Pipeline {
     return { images: out, count: images, width: o.width, height: o.height, latentsPerStep, provider: session.provider };
   }
 
-  async release(): Promise<void> {
-    for (const s of this.sessions.values()) await (await s).release().catch(() => undefined);
-    this.sessions.clear();
-    if (this.text) await (await this.text.encoders).release();
+  release(): Promise<void> {
     this.text = undefined;
-    await this.vae.release();
+    return this.sessions.release();
   }
 }

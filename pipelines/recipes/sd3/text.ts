@@ -4,7 +4,8 @@
 // follow along the sequence. The pooled vector is CLIP-L's ⊕ CLIP-G's.
 import { ClipTextEncoder } from '../../models/clip/encoder.ts';
 import { buildT5Graph } from '../../models/t5/encoder.ts';
-import { Session, ort, type Provider } from '../../runtime/session.ts';
+import { ort, type Provider, type Session } from '../../runtime/session.ts';
+import { ModelSessions } from '../../runtime/session-cache.ts';
 import { ClipTokenizer, type ClipPad } from '../../text/clip-tokenizer.ts';
 import { T5Tokenizer } from '../../text/t5-tokenizer.ts';
 import type { Sd3Sources, Sd3TextEncoder } from './sources.ts';
@@ -31,21 +32,23 @@ export class Sd3TextEncoders {
     private readonly t5: { tokenizer: T5Tokenizer; session: Session } | undefined,
     readonly t5Tokens: number,
     readonly jointWidth: number,
+    private readonly sessions: ModelSessions,
   ) {}
 
-  static async create(s: Sd3Sources, t5Tokens: number, providers?: readonly Provider[]): Promise<Sd3TextEncoders> {
-    const clip = async (e: Sd3TextEncoder): Promise<ClipStage> => ({
+  /** `sessions`: where the encoders' sessions live (the pipeline's); absent: their own. */
+  static async create(s: Sd3Sources, t5Tokens: number, providers?: readonly Provider[], sessions = ModelSessions.standalone('sd3-text')): Promise<Sd3TextEncoders> {
+    const clip = async (e: Sd3TextEncoder, name: string): Promise<ClipStage> => ({
       tokenizer: ClipTokenizer.fromFolder(e.tokenizerDir),
-      encoder: await ClipTextEncoder.create(e.source, e.config, { skip: 1, normalize: false, pooled: true, session: { providers } }),
+      encoder: await ClipTextEncoder.create(e.source, e.config, { skip: 1, normalize: false, pooled: true, session: { providers }, sessions: sessions.child(name) }),
       pad: e.pad,
     });
     if (s.t5 && s.t5.config.dModel !== s.transformerConfig.jointAttentionDim) {
       throw new Error(`${s.path}: T5 gives ${s.t5.config.dModel}-wide features but the transformer takes joint_attention_dim ${s.transformerConfig.jointAttentionDim}: the T5 encoder does not belong to this model`);
     }
     const t5 = s.t5
-      ? { tokenizer: T5Tokenizer.load(s.t5.tokenizer), session: await Session.create(buildT5Graph(s.t5.source, s.t5.config, { seqLen: t5Tokens }), { providers }) }
+      ? { tokenizer: T5Tokenizer.load(s.t5.tokenizer), session: await sessions.get('t5', () => buildT5Graph(s.t5!.source, s.t5!.config, { seqLen: t5Tokens }), { providers }) }
       : undefined;
-    return new Sd3TextEncoders([await clip(s.clipL), await clip(s.clipG)], t5, t5Tokens, s.transformerConfig.jointAttentionDim);
+    return new Sd3TextEncoders([await clip(s.clipL, 'clip-l'), await clip(s.clipG, 'clip-g')], t5, t5Tokens, s.transformerConfig.jointAttentionDim, sessions);
   }
 
   async encode(prompts: readonly string[]): Promise<Sd3Prompts> {
@@ -83,8 +86,7 @@ export class Sd3TextEncoders {
     return { context, pooled, tokens };
   }
 
-  async release(): Promise<void> {
-    for (const c of this.clips) await c.encoder.release();
-    await this.t5?.session.release();
+  release(): Promise<void> {
+    return this.sessions.release();
   }
 }

@@ -11,10 +11,11 @@ import { buildEmojiTextGraph } from '../../models/emoji/text.ts';
 import { EmojiTokenizer } from '../../models/emoji/tokenizer.ts';
 import { buildEmojiVaeDecoderGraph, buildEmojiVaeEncoderGraph } from '../../models/emoji/vae.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
-import { ort, Session, tensor, type SessionOptions } from '../../runtime/session.ts';
+import { ort, tensor, type Session } from '../../runtime/session.ts';
+import { ModelSessions } from '../../runtime/session-cache.ts';
 import type { EmojiLoadOptions } from '../emoji/pipeline.ts';
 import { isEmojiModelName, resolveEmojiModel, type EmojiModelFolders } from '../emoji/models.ts';
-import { checkPrompt } from '../emoji/prompt-check.ts';
+import { readPrompt, unreadWordsNotes } from '../emoji/prompt-check.ts';
 import { toNhwc01 } from '../images.ts';
 import { eulerStep, timeGrid } from '../../samplers/rectified-flow.ts';
 import { EMOJI_GUIDANCE } from '../../guidance/cfg-pag.ts';
@@ -24,7 +25,6 @@ import { buildProbedEmojiDiT } from './emoji-probe.ts';
 import type { SourceMask } from './scene-masks.ts';
 import { locateSubjects, type Story } from './story.ts';
 import type { StoryDenoiser, StoryModel, StoryText } from './story-model.ts';
-import { StorySessions } from './story-sessions.ts';
 
 export const DEFAULT_STORY_MODEL = 'emoji-dit';
 
@@ -46,13 +46,13 @@ export async function emojiDitStoryModel(nameOrDir: string = DEFAULT_STORY_MODEL
   }
   const vae = { cfg: readEmojiConfig(folders.vaeDir, ['emoji-vae']), weights: SafetensorsFile.open(join(folders.vaeDir, 'model.safetensors')) };
   const textCfg = readEmojiConfig(folders.textDir, ['emoji-text']);
-  const options: SessionOptions = { providers: o.providers, intraOpThreads: o.intraOpThreads };
+  const sessions = (o.sessions ?? ModelSessions.standalone('emoji-dit-story')).withOptions({ providers: o.providers, intraOpThreads: o.intraOpThreads });
   const [text, decoder] = await Promise.all([
-    Session.create(buildEmojiTextGraph(SafetensorsFile.open(join(folders.textDir, 'model.safetensors')), textCfg), options),
-    Session.create(buildEmojiVaeDecoderGraph(vae.weights, vae.cfg), options),
+    sessions.get('text', () => buildEmojiTextGraph(SafetensorsFile.open(join(folders.textDir, 'model.safetensors')), textCfg)),
+    sessions.get('vae/decode', () => buildEmojiVaeDecoderGraph(vae.weights, vae.cfg)),
   ]);
   const parts = { folders: { ...folders, config }, tokenizer: EmojiTokenizer.fromFolder(folders.textDir), weights: SafetensorsFile.open(join(folders.dir, 'model.safetensors')), vae, text, decoder };
-  return new EmojiDitStoryModel(parts, options);
+  return new EmojiDitStoryModel(parts, sessions);
 }
 
 /** Positions (in the encoded row, start token at 0) of the first occurrence of `words` in `prompt`, or undefined. */
@@ -96,12 +96,7 @@ interface EmojiDitParts {
 }
 
 class EmojiDitStoryModel implements StoryModel {
-  readonly sessions: StorySessions;
-  private encoder?: Promise<Session>;
-
-  constructor(private readonly p: EmojiDitParts, private readonly options: SessionOptions) {
-    this.sessions = new StorySessions(options);
-  }
+  constructor(private readonly p: EmojiDitParts, readonly sessions: ModelSessions) {}
 
   private get config(): EmojiDitConfig {
     return this.p.folders.config;
@@ -136,10 +131,17 @@ class EmojiDitStoryModel implements StoryModel {
     const notes: string[] = [];
     const prompts = [story.negative, ...story.subjects.map((s) => s.description), ...story.scenes.map((s) => s.prompt)];
     const roles = ['negative prompt', ...story.subjects.map((s) => `description of "${s.name}"`), ...story.scenes.map((_, k) => `scene ${k + 1} prompt`)];
+    const model = this.config.architecture;
     const ids = prompts.map((prompt, i) => {
-      const checked = checkPrompt(tokenizer, prompt, roles[i], this.config.architecture);
-      notes.push(...checked.notes.filter((n) => !n.startsWith('empty prompt')));
-      return checked.encoding.ids;
+      if (i === 0) {
+        const negative = readPrompt(tokenizer, prompt, { role: roles[0], model, negative: true });
+        notes.push(...negative.notes);
+        return negative.encoding.ids;
+      }
+      // Subject words are found by position, so scene and subject texts are encoded word for word.
+      const encoding = tokenizer.encode(prompt);
+      notes.push(...unreadWordsNotes(encoding, roles[i], model, tokenizer.maxLength));
+      return encoding.ids;
     });
     const length = ids[0].length;
     const out = await this.p.text.run({ ids: new ort.Tensor('int32', Int32Array.from(ids.flat()), [ids.length, length]) });
@@ -204,15 +206,12 @@ class EmojiDitStoryModel implements StoryModel {
   }
 
   async encodePixels(pixels: Float32Array): Promise<Float32Array> {
-    this.encoder ??= Session.create(buildEmojiVaeEncoderGraph(this.p.vae.weights, this.p.vae.cfg), this.options);
-    const out = await (await this.encoder).run({ image: tensor(pixels, [1, 3, this.side, this.side]) });
+    const encoder = await this.sessions.get('vae/encode', () => buildEmojiVaeEncoderGraph(this.p.vae.weights, this.p.vae.cfg));
+    const out = await encoder.run({ image: tensor(pixels, [1, 3, this.side, this.side]) });
     return out.encoded.data as Float32Array;
   }
 
-  async release(): Promise<void> {
-    await this.sessions.release();
-    if (this.encoder) await (await this.encoder).release();
-    await this.p.text.release();
-    await this.p.decoder.release();
+  release(): Promise<void> {
+    return this.sessions.release();
   }
 }

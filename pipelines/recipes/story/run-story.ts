@@ -8,7 +8,7 @@
 //   3. each scene: boxes from the user, or proposed from the attention maps of a plain rehearsal with
 //      the scene's seed; then the scene again from the same noise, its subjects' references in the
 //      batch, with Isolation and Reposition Attention and mutual cross-attention.
-import { mutualLayerIndices, type StoryGraphOptions } from '../../attention/reposition.ts';
+import { mutualLayerIndices, type GridInputs, type StoryGraphOptions } from '../../attention/reposition.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import type { Provider } from '../../runtime/session.ts';
 import { readImageNchw } from '../images.ts';
@@ -19,7 +19,10 @@ import { runPass } from './pass.ts';
 import { sceneMaskFeeds, type SourceMask } from './scene-masks.ts';
 import { settleSceneBoxes, subjectNamed, type Story } from './story.ts';
 import { storyBranches, textLayout, type LatentInput, type StoryDenoiser, type StoryImage, type StoryModel, type StoryResult, type StoryRunOptions, type StoryText } from './story-model.ts';
-import type { StorySession } from './story-sessions.ts';
+import type { BuiltSession } from '../../runtime/session-cache.ts';
+
+/** A story graph's session with its IR mask inputs (none for the probed plain graph). */
+type StorySession = BuiltSession<readonly GridInputs[]>;
 
 interface Reference {
   input: LatentInput;
@@ -71,7 +74,7 @@ class StoryRun {
   private async probed(): Promise<StorySession> {
     const { story, text, denoiser } = this;
     const key = ['probe', storyBranches(denoiser).length, story.width, story.height, text.length];
-    return this.used(await this.model.sessions.get(key, () => ({ graph: this.model.probedGraph(story, text.length, storyBranches(denoiser).length) })));
+    return this.used(await this.model.sessions.getBuilt(JSON.stringify(key), () => ({ graph: this.model.probedGraph(story, text.length, storyBranches(denoiser).length), info: [] })));
   }
 
   /** The story graph for `subjects` references. */
@@ -84,7 +87,10 @@ class StoryRun {
       isolation: ir.isolation, mutualCrossAttention: ir.mutualCrossAttention, crossAttentionLambda: ir.crossAttentionLambda, refLogitBias: ir.refLogitBias,
     };
     const key = ['story', subjects, storyBranches(denoiser).length, story.width, story.height, text.length, ir];
-    return this.used(await this.model.sessions.get(key, () => this.model.storyGraph(story, text.length, o)));
+    return this.used(await this.model.sessions.getBuilt(JSON.stringify(key), () => {
+      const { graph, grids } = this.model.storyGraph(story, text.length, o);
+      return { graph, info: grids };
+    }));
   }
 
   private async decode(latents: Float32Array): Promise<{ width: number; height: number; rgb: Float32Array }> {
@@ -170,10 +176,10 @@ class StoryRun {
     settleSceneBoxes(this.story, k, names, boxes);
 
     const subjectIndex = names.map((n) => this.story.subjects.indexOf(subjectNamed(this.story, n)));
-    const { session, grids } = await this.storyGraph(names.length);
+    const { session, info: grids } = await this.storyGraph(names.length);
     const ir = this.story.ir;
     const feeds = sceneMaskFeeds({
-      grids: grids!, boxes: names.map((n) => boxes[n].box), sources: subjectIndex.map((i) => references[i].source),
+      grids, boxes: names.map((n) => boxes[n].box), sources: subjectIndex.map((i) => references[i].source),
       dropout: ir.dropout, startCall: ir.startStep * this.denoiser.callsPerStep, seed,
     });
     const pass = await this.clock('scenes', () => runPass(this.denoiser, {

@@ -6,6 +6,7 @@ import type { StoryGraphOptions } from '../../attention/reposition.ts';
 import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import { tensor } from '../../runtime/session.ts';
+import { BadRequestError } from '../../jobs/api.ts';
 import { getSampler, type SchedulerConfig } from '../../samplers/index.ts';
 import type { ClipTokenizer } from '../../text/clip-tokenizer.ts';
 import { tokenizeWeighted } from '../../text/prompt-weights.ts';
@@ -17,13 +18,14 @@ import { buildStoryUNet } from './ir-unet.ts';
 import { CrossAttentionProbe, probeDownsample } from './probe.ts';
 import { locateSubjects, type Story } from './story.ts';
 import type { StoryDenoiser, StoryModel, StoryText } from './story-model.ts';
-import { StorySessions } from './story-sessions.ts';
+import type { ModelSessions } from '../../runtime/session-cache.ts';
 
 const NATIVE: Record<string, number> = { sd1: 512, sd2: 768, sdxl: 1024 };
 const LATENT_SCALE = 8;
 
 /** The story model of a loaded SD pipeline (released with it). */
 export function sdStoryModel(sd: SdPipeline, o: SdLoadOptions = {}): StoryModel {
+  if (sd.inpaintingUNet) throw new BadRequestError(`${sd.sources.path}: an inpainting checkpoint (its UNet also takes a mask) cannot draw stories; use the model's regular checkpoint`);
   return new SdStoryModel(sd, o);
 }
 
@@ -44,10 +46,10 @@ export function clipWordPositions(tokenizer: ClipTokenizer, prompt: string, word
 }
 
 class SdStoryModel implements StoryModel {
-  readonly sessions: StorySessions;
+  readonly sessions: ModelSessions;
 
   constructor(readonly sd: SdPipeline, private readonly o: SdLoadOptions) {
-    this.sessions = new StorySessions({ providers: o.providers });
+    this.sessions = sd.sessions.child('story').withOptions({ providers: o.providers });
   }
 
   get selfAttentionLayerCount(): number {
@@ -70,7 +72,7 @@ class SdStoryModel implements StoryModel {
   }
 
   private latent(story: Story): { channels: number; height: number; width: number } {
-    return { channels: this.sd.unetConfig.inChannels, height: story.height! / LATENT_SCALE, width: story.width! / LATENT_SCALE };
+    return { channels: this.sd.latentChannels, height: story.height! / LATENT_SCALE, width: story.width! / LATENT_SCALE };
   }
 
   denoiser(story: Story): StoryDenoiser {
@@ -130,8 +132,7 @@ class SdStoryModel implements StoryModel {
     return (await this.sd.vae.encode({ data: pixels, dims: [1, 3, story.height!, story.width!] })).latents.data;
   }
 
-  async release(): Promise<void> {
-    await this.sessions.release();
-    await this.sd.release();
+  release(): Promise<void> {
+    return this.sd.release();
   }
 }

@@ -9,7 +9,7 @@ import type { GridInputs, StoryGraphOptions } from '../../attention/reposition.t
 import type { ort, Provider } from '../../runtime/session.ts';
 import type { Box } from './boxes.ts';
 import type { SourceMask } from './scene-masks.ts';
-import type { StorySessions } from './story-sessions.ts';
+import type { ModelSessions } from '../../runtime/session-cache.ts';
 import type { Story, StoryTokens } from './story.ts';
 
 /** The story's prompts encoded once: text row 0 is the negative prompt, then each subject's description, then each scene's prompt. */
@@ -51,8 +51,8 @@ export interface StoryDenoiser {
 export interface StoryModel {
   /** How many self-attention layers run, in execution order (the mutual layers are the last share of them). */
   readonly selfAttentionLayerCount: number;
-  /** Its warm sessions (released with the model). */
-  readonly sessions: StorySessions;
+  /** Where its sessions live, with its session options (the engine's cache; released with the model). */
+  readonly sessions: ModelSessions;
   /** The size and sampler this model draws the story with; throws a StoryInputError for ones it cannot. */
   canvas(story: Story): { width: number; height: number; sampler: Story['sampler'] };
   /** Locates the subjects' words and encodes every prompt of the (settled) story. */

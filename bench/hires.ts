@@ -1,0 +1,255 @@
+// LinFusion's high-resolution stages in the studio, per stage size: the SD 1.5-size and SDXL-size UNets with
+// LinFusion attention (CFG batch 2) and the SD VAE, tiled as the studio tiles it (2048-pixel tiles above
+// 2048 px), all with random weights written here. Each UNet × size and each VAE size runs in its own child
+// process, so its peak memory is its own (GPU: nvidia-smi's used memory above the start; host: peak RSS).
+// A stage's time is VAE encode + (50 × the stage's ladder strength) UNet calls + VAE decode, the notebook's
+// ladder (2048: 0.4, 4096: 0.3, 8192: 0.2, 16384: 0.1, by the stage's longer side).
+//
+//   npx tsx bench/hires.ts [--ep cuda|webgpu|cpu] [--dtype float16|float32] [--unets sd15,sdxl]
+//                          [--sizes 2048x2048,4096x4096,8192x4096,16384x8192] [--calls 1] [--deadline-s 280]
+// Standalone (no fixtures): on the GPU machine run an esbuild bundle with onnxruntime-node external
+// (bench/NOTES.md says how). Prints a table; with $OUT set, also writes $OUT/hires.json.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
+import { parseUNetConfig, type UNetConfig } from '../pipelines/models/unet/config.ts';
+import { buildUNet, UNET_OUTPUT } from '../pipelines/models/unet/unet.ts';
+import { vaeConfigFromDiffusers } from '../pipelines/models/vae/config.ts';
+import { Vae } from '../pipelines/models/vae/vae.ts';
+import { attentionSchedule } from '../pipelines/attention/registry.ts';
+import { Session, tensor, type Provider } from '../pipelines/runtime/session.ts';
+import { startGpuMemorySampler } from './lib/gpu-memory.ts';
+import { requireFreeDisk, safetensorsBytes, Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
+import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, linfusionModules, parameterCount, unetTensorSpecs } from './lib/unet-tensors.ts';
+import { SD_VAE_CONFIG, vaeTensorSpecs } from './lib/vae-tensors.ts';
+import { planLadder, unetSizes } from '../pipelines/recipes/hires/memory-plan.ts';
+
+const UNETS = { sd15: { label: 'SD 1.5', config: SD15_UNET_CONFIG, text: 768 }, sdxl: { label: 'SDXL', config: SDXL_UNET_CONFIG, text: 2048 } } as const;
+type UNetName = keyof typeof UNETS;
+const BATCH = 2;
+
+const { values: args } = parseArgs({
+  options: {
+    ep: { type: 'string', default: 'cuda' },
+    dtype: { type: 'string' },
+    unets: { type: 'string', default: 'sd15,sdxl' },
+    sizes: { type: 'string', default: '2048x2048,4096x4096,8192x4096,16384x8192' },
+    calls: { type: 'string', default: '1' },
+    'deadline-s': { type: 'string', default: '280' },
+    tmp: { type: 'string', default: tmpdir() },
+    child: { type: 'string' },
+  },
+});
+
+interface ChildSpec {
+  kind: 'unet' | 'vae';
+  unet?: UNetName;
+  width: number;
+  height: number;
+  ep: Provider;
+  dtype: 'float32' | 'float16';
+  calls: number;
+  work: string;
+}
+
+interface ChildResult {
+  sessionS: number;
+  /** UNet: first call (warm-up) and the median of the timed calls, ms. */
+  firstMs?: number;
+  callMs?: number;
+  /** VAE: whole tiled encode / decode including session creation, s; tiles per pass. */
+  encodeS?: number;
+  decodeS?: number;
+  tiles?: number;
+  provider: string;
+  maxRssGb: number;
+}
+
+if (args.child) {
+  const spec = JSON.parse(args.child) as ChildSpec;
+  console.log(JSON.stringify(spec.kind === 'unet' ? await runUNet(spec) : await runVae(spec)));
+  process.exit(0);
+}
+
+const ep = args.ep as Provider;
+if (!['cpu', 'webgpu', 'cuda', 'dml', 'coreml'].includes(ep)) throw new Error(`--ep ${ep}: use cuda, webgpu or cpu`);
+const dtype = (args.dtype ?? (ep === 'cpu' ? 'float32' : 'float16')) as ChildSpec['dtype'];
+if (dtype !== 'float32' && dtype !== 'float16') throw new Error(`--dtype ${dtype}: use float32 or float16`);
+const unets = args.unets.split(',').map((u) => {
+  if (!(u in UNETS)) throw new Error(`--unets: "${u}" is not one of ${Object.keys(UNETS).join(', ')}`);
+  return u as UNetName;
+});
+const sizes = args.sizes.split(',').map((s) => {
+  const m = /^(\d+)x(\d+)$/.exec(s);
+  const [width, height] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+  if (!m || width % 64 || height % 64) throw new Error(`--sizes: "${s}" must be WIDTHxHEIGHT, both multiples of 64`);
+  return { width, height };
+});
+const calls = Math.max(1, Math.round(Number(args.calls)));
+const deadline = performance.now() + Number(args['deadline-s']) * 1000;
+const log = (s: string) => console.error(s);
+
+/** The notebook's ladder: strength by the stage's longer side, 50 × strength denoising steps. */
+function ladderCalls(size: { width: number; height: number }): number {
+  const side = Math.max(size.width, size.height);
+  const strength = side <= 2048 ? 0.4 : side <= 4096 ? 0.3 : side <= 8192 ? 0.2 : 0.1;
+  return Math.round(50 * strength);
+}
+
+const work = mkdtempSync(join(args.tmp, 'studio-bench-hires-'));
+process.on('SIGINT', () => {
+  rmSync(work, { recursive: true, force: true });
+  process.exit(130);
+});
+
+interface Row {
+  what: string;
+  width: number;
+  height: number;
+  result?: ChildResult;
+  gpuGb?: number;
+  skipped?: string;
+}
+const rows: Row[] = [];
+const started = performance.now();
+
+try {
+  let bytes = safetensorsBytes(vaeTensorSpecs(vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE')), 'F16');
+  for (const u of unets) {
+    const cfg = parseUNetConfig(UNETS[u].config, `${u} config`);
+    bytes += safetensorsBytes(unetTensorSpecs(cfg), 'F16') + safetensorsBytes(linfusionModules(cfg).specs, 'F16');
+  }
+  requireFreeDisk(args.tmp, bytes);
+  const t0 = performance.now();
+  writeRandomSafetensors(join(work, 'vae.safetensors'), vaeTensorSpecs(vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE')), 'F16', 77);
+  for (const u of unets) {
+    const cfg = parseUNetConfig(UNETS[u].config, `${u} config`);
+    const lf = linfusionModules(cfg);
+    writeRandomSafetensors(join(work, `${u}-unet.safetensors`), unetTensorSpecs(cfg), 'F16', 1234);
+    mkdirSync(join(work, `${u}-linfusion`));
+    writeRandomSafetensors(join(work, `${u}-linfusion`, 'diffusion_pytorch_model.safetensors'), lf.specs, 'F16', 4321);
+    writeFileSync(join(work, `${u}-linfusion`, 'config.json'), JSON.stringify(lf.config));
+    log(`${UNETS[u].label} UNet: ${(parameterCount(unetTensorSpecs(cfg)) / 1e6).toFixed(0)} M parameters + LinFusion ${(parameterCount(lf.specs) / 1e6).toFixed(0)} M`);
+  }
+  log(`random weights written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  // SD 1.5-size stages first (with the VAE), then the SDXL-size UNet: the deadline cuts the last ones.
+  const order = unets.flatMap((u, i) => sizes.flatMap((size) => [...(i === 0 ? (['vae'] as const) : []), u].map((what) => ({ what, size }))));
+  for (const { what, size } of order) {
+    const row: Row = { what, ...size };
+    rows.push(row);
+    const left = deadline - performance.now();
+    if (left < 5000) {
+      row.skipped = `--deadline-s ${args['deadline-s']} reached`;
+      continue;
+    }
+    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, work };
+    log(`${what} ${size.width}×${size.height}: running ...`);
+    const gpu = startGpuMemorySampler(join(work, 'gpu-mem.csv'), ep !== 'cpu');
+    const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--child', JSON.stringify(spec)], {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: Math.floor(left), maxBuffer: 1 << 24,
+    });
+    row.gpuGb = gpu?.stop();
+    const last = child.stdout?.trim().split('\n').at(-1) ?? '';
+    if (child.status === 0 && last.startsWith('{')) row.result = JSON.parse(last) as ChildResult;
+    else row.skipped = `failed: ${child.error?.message ?? (child.signal ? `killed by ${child.signal}${child.signal === 'SIGKILL' ? ' (out of memory?)' : ''}` : `exit status ${child.status}`)}`;
+    log(`  ${row.skipped ?? JSON.stringify(row.result)}`);
+  }
+  printTables();
+  if (process.env.OUT) writeFileSync(join(process.env.OUT, 'hires.json'), JSON.stringify({ ep, dtype, calls, wallS: (performance.now() - started) / 1000, rows }, null, 1));
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+function printTables(): void {
+  const f = (v: number | undefined, d = 2) => (v === undefined ? '–' : v.toFixed(d));
+  console.log(`\nLinFusion stages, ${ep} ${dtype}, random weights, CFG batch ${BATCH}; wall ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+  console.log('| part | size | session s | first call s | per call s | VAE encode s | VAE decode s | tiles | GPU mem GiB | peak RSS GiB | note |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const r of rows) {
+    const x = r.result;
+    console.log(`| ${r.what} | ${r.width}×${r.height} | ${f(x?.sessionS, 1)} | ${f(x?.firstMs && x.firstMs / 1000)} | ${f(x?.callMs && x.callMs / 1000)} | ${f(x?.encodeS)} | ${f(x?.decodeS)} | ${x?.tiles ?? '–'} | ${f(r.gpuGb, 1)} | ${f(x?.maxRssGb, 1)} | ${r.skipped ?? x?.provider ?? ''} |`);
+  }
+  console.log('\nPer stage (VAE encode + ladder UNet calls × per-call time + VAE decode; peak = the larger of the UNet and VAE children):\n');
+  console.log('| UNet | stage size | UNet calls | stage s | peak GPU GiB | planner: peak GiB | planner: stage s |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const u of unets) {
+    const cfg = parseUNetConfig(UNETS[u].config, `${u} config`);
+    const specs = new Map(unetTensorSpecs(cfg).map((t) => [t.name, t.shape]));
+    const sizesOf = unetSizes({ path: u, keys: () => [...specs.keys()], has: (k) => specs.has(k), info: (k) => ({ name: k, dtype: 'F16', shape: specs.get(k)!, offset: 0, byteLength: 0, file: u }) }, cfg);
+    const vaeParams = vaeTensorSpecs(vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE')).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+    for (const size of sizes) {
+      const vae = rows.find((r) => r.what === 'vae' && r.width === size.width && r.height === size.height)?.result;
+      const unetRow = rows.find((r) => r.what === u && r.width === size.width && r.height === size.height);
+      const vaeRow = rows.find((r) => r.what === 'vae' && r.width === size.width && r.height === size.height);
+      const n = ladderCalls(size);
+      const call = unetRow?.result?.callMs;
+      const stage = vae?.encodeS !== undefined && vae.decodeS !== undefined && call !== undefined ? vae.encodeS + vae.decodeS + (n * call) / 1000 : undefined;
+      const peak = [unetRow?.gpuGb, vaeRow?.gpuGb].filter((v): v is number => v !== undefined);
+      const plan = planLadder({ unet: sizesOf, otherParams: vaeParams, stages: [{ ...size, strength: 0.5, steps: n }], rows: BATCH, images: 1, attention: 'linfusion', provider: ep, bytesPerValue: dtype === 'float16' ? 2 : 4 });
+      console.log(`| ${UNETS[u].label} | ${size.width}×${size.height} | ${n} | ${f(stage, 1)} | ${peak.length ? Math.max(...peak).toFixed(1) : '–'} | ${(plan.peakBytes / 2 ** 30).toFixed(1)} | ${plan.seconds.toFixed(1)} |`);
+    }
+  }
+}
+
+async function createSession(graph: Parameters<typeof Session.create>[0], spec: ChildSpec): Promise<Session> {
+  return Session.create(graph, { providers: [spec.ep] });
+}
+
+async function runUNet(spec: ChildSpec): Promise<ChildResult> {
+  const u = spec.unet!;
+  const cfg: UNetConfig = parseUNetConfig(UNETS[u].config, `${u} config`);
+  const [h, w] = [spec.height / 8, spec.width / 8];
+  const { graph } = buildUNet(SafetensorsFile.open(join(spec.work, `${u}-unet.safetensors`)), cfg, {
+    batch: BATCH, height: h, width: w, textLength: 77, dtype: spec.dtype, selfAttention: attentionSchedule({ kind: 'linfusion', path: join(spec.work, `${u}-linfusion`) }, 1)(0, 1).build(),
+  });
+  let t0 = performance.now();
+  const session = await createSession(graph, spec);
+  const sessionS = (performance.now() - t0) / 1000;
+  const rand = new Uniform(7);
+  const feeds = {
+    sample: tensor(rand.fill(new Float32Array(BATCH * 4 * h * w), 1.7), [BATCH, 4, h, w]),
+    timestep: tensor(Float32Array.of(999, 999), [BATCH]),
+    encoder_hidden_states: tensor(rand.fill(new Float32Array(BATCH * 77 * UNETS[u].text), 1.7), [BATCH, 77, UNETS[u].text]),
+    ...(cfg.textTime
+      ? {
+          text_embeds: tensor(rand.fill(new Float32Array(BATCH * 1280), 1), [BATCH, 1280]),
+          time_ids: tensor(new Float32Array(BATCH * 6).map((_, i) => [spec.height, spec.width, 0, 0, spec.height, spec.width][i % 6]), [BATCH, 6]),
+        }
+      : {}),
+  };
+  t0 = performance.now();
+  await session.run(feeds);
+  const firstMs = performance.now() - t0;
+  const times: number[] = [];
+  for (let i = 0; i < spec.calls; i++) {
+    t0 = performance.now();
+    const out = await session.run(feeds);
+    times.push(performance.now() - t0);
+    if (!out[UNET_OUTPUT]) throw new Error('the UNet gave no output');
+  }
+  await session.release();
+  times.sort((a, b) => a - b);
+  return { sessionS, firstMs, callMs: times[Math.floor(times.length / 2)], provider: session.provider, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
+}
+
+async function runVae(spec: ChildSpec): Promise<ChildResult> {
+  const cfg = vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE');
+  const vae = new Vae(SafetensorsFile.open(join(spec.work, 'vae.safetensors')), cfg, { session: { providers: [spec.ep] }, decodeDtype: spec.dtype, encodeDtype: spec.dtype });
+  const rand = new Uniform(11);
+  const { width, height } = spec;
+  let tiles = 1;
+  const image = { data: rand.fill(new Float32Array(3 * width * height), 1), dims: [1, 3, height, width] as const };
+  let t0 = performance.now();
+  const encoded = await vae.encode(image, rand.fill(new Float32Array(4 * (width / 8) * (height / 8)), 1), (_, total) => (tiles = total));
+  const encodeS = (performance.now() - t0) / 1000;
+  t0 = performance.now();
+  await vae.decode(encoded.latents);
+  const decodeS = (performance.now() - t0) / 1000;
+  await vae.release();
+  return { sessionS: 0, encodeS, decodeS, tiles, provider: spec.ep, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
+}

@@ -1,0 +1,81 @@
+// What bench/gpu-matrix.ts measures, most needed first (the call has a time budget): the UNet configs of
+// SD 1.5 and SDXL, the rows (model × variant × size × provider × float type × fused kernels or not), and
+// how many steps each row times.
+import type { Provider } from '../../pipelines/runtime/session.ts';
+import { SD15_UNET_CONFIG } from './unet-tensors.ts';
+import type { VariantName } from './unet-run.ts';
+
+/** Stable Diffusion XL base 1.0's `unet/config.json`, as diffusers writes it. */
+export const SDXL_UNET_CONFIG = {
+  _class_name: 'UNet2DConditionModel',
+  addition_embed_type: 'text_time',
+  addition_embed_type_num_heads: 64,
+  addition_time_embed_dim: 256,
+  attention_head_dim: [5, 10, 20],
+  block_out_channels: [320, 640, 1280],
+  center_input_sample: false,
+  cross_attention_dim: 2048,
+  down_block_types: ['DownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D'],
+  downsample_padding: 1,
+  flip_sin_to_cos: true,
+  freq_shift: 0,
+  in_channels: 4,
+  layers_per_block: 2,
+  mid_block_scale_factor: 1,
+  norm_eps: 1e-5,
+  norm_num_groups: 32,
+  out_channels: 4,
+  projection_class_embeddings_input_dim: 2816,
+  sample_size: 128,
+  transformer_layers_per_block: [1, 2, 10],
+  up_block_types: ['CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'UpBlock2D'],
+  use_linear_projection: true,
+};
+
+export const MODELS = { sd15: SD15_UNET_CONFIG, sdxl: SDXL_UNET_CONFIG } as const;
+export type ModelName = keyof typeof MODELS;
+/** Text width and pooled-text width of each model's conditioning inputs. */
+export const TEXT = { sd15: { width: 768 }, sdxl: { width: 2048, pooled: 1280, timeIds: 6 } } as const;
+
+export const SIZES = [512, 1024, 2048] as const;
+/** Variants PyTorch runs too (it has no AgentSD); AgentSD is refused on SDXL by the studio itself. */
+export const TORCH_VARIANTS: readonly VariantName[] = ['softmax', 'linfusion'];
+
+export interface Row {
+  model: ModelName;
+  variant: VariantName;
+  size: number;
+  ep: Provider;
+  dtype: 'float16' | 'float32';
+  fused: boolean;
+  /** Which group of the plan: `main` rows are what the issue's targets are judged on. */
+  group: 'main' | 'fusion off' | 'webgpu' | 'fp32' | 'cpu';
+  /** 1: runs before the PyTorch side (what the targets need); 2: after it, while the time budget lasts. */
+  phase: 1 | 2;
+}
+
+/** Timed steps after the warm-up: fewer where a step is long. */
+export const stepsFor = (ep: Provider, size: number): number => (ep === 'cpu' ? 1 : size <= 512 ? 10 : size <= 1024 ? 5 : 3);
+
+export function plan(models: readonly ModelName[], providers: readonly Provider[]): Row[] {
+  const rows: Row[] = [];
+  const add = (phase: Row['phase'], group: Row['group'], ep: Provider, dtype: Row['dtype'], fused: boolean, list: [ModelName, VariantName[], number[]][]) => {
+    if (!providers.includes(ep)) return;
+    for (const [model, variants, sizes] of list) {
+      if (!models.includes(model)) continue;
+      for (const size of sizes) for (const variant of variants) rows.push({ model, variant, size, ep, dtype, fused, group, phase });
+    }
+  };
+  const all = [...SIZES];
+  add(1, 'main', 'cuda', 'float16', true, [['sd15', ['softmax', 'linfusion', 'agent'], all], ['sdxl', ['softmax', 'linfusion'], all]]);
+  // WebGPU at 1024² in the first phase: the issue's WebGPU target (≤ 3× CUDA) is judged there.
+  add(1, 'webgpu', 'webgpu', 'float16', false, [['sd15', ['softmax', 'linfusion'], [1024]]]);
+  add(2, 'fusion off', 'cuda', 'float16', false, [['sd15', ['softmax'], [1024, 2048]], ['sdxl', ['softmax'], [1024]]]);
+  add(2, 'webgpu', 'webgpu', 'float16', false, [['sd15', ['agent'], [1024]], ['sdxl', ['softmax', 'linfusion'], [1024]], ['sd15', ['softmax', 'linfusion', 'agent'], [512]]]);
+  add(2, 'fp32', 'cuda', 'float32', true, [['sd15', ['softmax', 'linfusion'], [512, 1024]]]);
+  add(2, 'cpu', 'cpu', 'float32', false, [['sd15', ['softmax'], [512]]]);
+  return rows;
+}
+
+export const rowKey = (r: Pick<Row, 'model' | 'variant' | 'size' | 'ep' | 'dtype' | 'fused'>): string =>
+  `${r.model}-${r.variant}-${r.size}-${r.ep}-${r.dtype}${r.fused ? '-fused' : ''}`;

@@ -1,0 +1,77 @@
+// What a file in a models folder is, from its tensor names and shapes alone (headers only; no
+// weights are read): a checkpoint of a registry family, a LoRA / LyCORIS, a textual-inversion
+// embedding, a VAE, a ControlNet or an upscaler, and the family it was made for where the file says.
+import { detectTensorNames } from '../checkpoints/detect.ts';
+import { FAMILIES } from '../families/registry.ts';
+import { SafetensorsFile } from '../io/safetensors.ts';
+import type { TensorFile } from '../io/tensor-file.ts';
+import { TorchPtFile } from '../io/torch-pt.ts';
+import type { LibraryKind } from '../jobs/api-library.ts';
+import { loraFamily } from '../lora/apply.ts';
+import { readLoraFile } from '../lora/layers.ts';
+
+export interface Classified {
+  kind?: LibraryKind;
+  family?: string;
+  /** What the file holds when it is none of the kinds, in words. */
+  description?: string;
+}
+
+/** The text-conditioning width of the Stable Diffusion generations: CLIP-L, OpenCLIP-H, CLIP-L + OpenCLIP-bigG. */
+const FAMILY_BY_CONTEXT_WIDTH: Record<number, string> = { 768: 'sd1', 1024: 'sd2', 2048: 'sdxl' };
+
+const LORA_KEY = /(^lora_(unet|te\d?)_|[._]lora_[AB]\.weight$|\.lora[._](down|up)\.weight$|\.hada_w1_a$|\.lokr_w[12](_a)?$)/;
+const EMBEDDING_KEYS = new Set(['emb_params', '*', 'clip_l', 'clip_g']);
+/** ESRGAN (old and new key names), Real-ESRGAN's compact net, SwinIR: the upscalers A1111 and ComfyUI load. */
+const UPSCALER = [/^(conv_first|model\.0)\.weight$/, /^(RRDB_trunk|body|model\.1\.sub)\.\d/, /^layers\.0\.residual_group\./];
+/** Wrappers around a state dict in .pth training checkpoints. */
+const WRAPPER = /^(params_ema|params|state_dict)\./;
+
+export function openTensorFile(path: string): TensorFile {
+  return /\.safetensors$/i.test(path) ? SafetensorsFile.open(path) : TorchPtFile.open(path);
+}
+
+function contextWidthFamily(file: TensorFile, keys: readonly string[]): string | undefined {
+  const toK = keys.find((k) => /attn2\.to_k\.weight$/.test(k));
+  return toK ? FAMILY_BY_CONTEXT_WIDTH[file.info(toK).shape[1]] : undefined;
+}
+
+function checkpointFamily(keys: readonly string[]): Classified {
+  const detection = detectTensorNames(keys);
+  const probe = { target: '', detection };
+  const family = FAMILIES.map((f) => ({ f, score: f.score(probe) })).filter((s) => s.score > 0).sort((a, b) => b.score - a.score)[0]?.f;
+  if (family) return { kind: 'checkpoint', family: family.id };
+  if (detection.family === 'lora') return { kind: 'lora' };
+  if (detection.family === 'vae') return { kind: 'vae' };
+  return { description: detection.description };
+}
+
+function loraFileFamily(path: string): string | undefined {
+  if (!/\.safetensors$/i.test(path)) return undefined;
+  const file = readLoraFile(path);
+  const named = loraFamily(file);
+  if (named) return named;
+  const toK = file.layers.find((l) => l.component.kind === 'unet' && /attn2[._]to_k$/.test(l.module) && l.tensors.down);
+  return toK && FAMILY_BY_CONTEXT_WIDTH[toK.tensors.down.shape[1]];
+}
+
+function embeddingFamily(file: TensorFile): string | undefined {
+  if (file.has('clip_g')) return 'sdxl';
+  const key = file.has('emb_params') ? 'emb_params' : '*';
+  const shape = file.has(key) ? file.info(key).shape : [];
+  return FAMILY_BY_CONTEXT_WIDTH[shape[shape.length - 1]];
+}
+
+/** Reads the file's header and tells what it holds; throws when the file cannot be read. */
+export function classifyFile(path: string): Classified {
+  const file = openTensorFile(path);
+  const keys = file.keys().map((k) => k.replace(WRAPPER, ''));
+  if (keys.length > 0 && keys.length <= 4 && keys.every((k) => EMBEDDING_KEYS.has(k))) return { kind: 'embedding', family: embeddingFamily(file) };
+  if (keys.some((k) => k.startsWith('control_model.') || k.startsWith('controlnet_cond_embedding.') || k.startsWith('input_hint_block.'))) {
+    return { kind: 'controlnet', family: contextWidthFamily(file, file.keys()) };
+  }
+  if (keys.some((k) => LORA_KEY.test(k))) return { kind: 'lora', family: loraFileFamily(path) };
+  const upscalerMarks = UPSCALER.filter((re) => keys.some((k) => re.test(k))).length;
+  if (upscalerMarks >= 2 || keys.some((k) => UPSCALER[2].test(k)) || (keys.length > 0 && keys.every((k) => /^body\.\d+\./.test(k)))) return { kind: 'upscaler' };
+  return checkpointFamily(keys);
+}

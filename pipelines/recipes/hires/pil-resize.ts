@@ -1,0 +1,99 @@
+// Pillow's `Image.resize(size)` with its default filter (bicubic, a = -0.5) on 8-bit RGB, bit for bit:
+// separable passes (horizontal, then vertical) with Pillow's fixed-point coefficients and rounding, each
+// pass rounding back to 8 bits. LinFusion's ladder resizes every stage this way; sharp's cubic kernel
+// places and rounds samples differently, so the reference's images could not be reproduced with it.
+import type { Rgb8 } from '../../jobs/api.ts';
+
+const PRECISION_BITS = 32 - 8 - 2;
+const SUPPORT = 2;
+
+function bicubic(x: number): number {
+  const a = -0.5;
+  x = Math.abs(x);
+  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0;
+}
+
+interface Coefficients {
+  /** Per output pixel: first input index and how many inputs it reads. */
+  bounds: Int32Array;
+  /** Per output pixel, `size` fixed-point weights. */
+  weights: Int32Array;
+  size: number;
+}
+
+/** Pillow's precompute_coeffs + normalize_coeffs_8bpc for one axis. */
+function coefficients(inSize: number, outSize: number): Coefficients {
+  const scale = inSize / outSize;
+  const filterScale = Math.max(scale, 1);
+  const support = SUPPORT * filterScale;
+  const size = Math.ceil(support) * 2 + 1;
+  const bounds = new Int32Array(outSize * 2);
+  const weights = new Int32Array(outSize * size);
+  const k = new Float64Array(size);
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = (xx + 0.5) * scale;
+    const ss = 1 / filterScale;
+    const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
+    const xmax = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
+    let ww = 0;
+    for (let x = 0; x < xmax; x++) {
+      k[x] = bicubic((x + xmin - center + 0.5) * ss);
+      ww += k[x];
+    }
+    for (let x = 0; x < xmax; x++) {
+      const w = ww !== 0 ? k[x] / ww : k[x];
+      weights[xx * size + x] = w < 0 ? Math.trunc(-0.5 + w * (1 << PRECISION_BITS)) : Math.trunc(0.5 + w * (1 << PRECISION_BITS));
+    }
+    bounds[xx * 2] = xmin;
+    bounds[xx * 2 + 1] = xmax;
+  }
+  return { bounds, weights, size };
+}
+
+const clip8 = (v: number): number => {
+  const s = Math.floor(v / (1 << PRECISION_BITS));
+  return s < 0 ? 0 : s > 255 ? 255 : s;
+};
+
+/** One pass along x (stride 3 between pixels, rows of `rowLen` bytes) or along y. */
+function horizontal(src: Uint8Array, w: number, h: number, outW: number): Uint8Array {
+  const c = coefficients(w, outW);
+  const out = new Uint8Array(outW * h * 3);
+  for (let y = 0; y < h; y++) {
+    for (let xx = 0; xx < outW; xx++) {
+      const [xmin, n] = [c.bounds[xx * 2], c.bounds[xx * 2 + 1]];
+      for (let ch = 0; ch < 3; ch++) {
+        let ss = 1 << (PRECISION_BITS - 1);
+        for (let x = 0; x < n; x++) ss += src[(y * w + xmin + x) * 3 + ch] * c.weights[xx * c.size + x];
+        out[(y * outW + xx) * 3 + ch] = clip8(ss);
+      }
+    }
+  }
+  return out;
+}
+
+function vertical(src: Uint8Array, w: number, h: number, outH: number): Uint8Array {
+  const c = coefficients(h, outH);
+  const out = new Uint8Array(w * outH * 3);
+  for (let yy = 0; yy < outH; yy++) {
+    const [ymin, n] = [c.bounds[yy * 2], c.bounds[yy * 2 + 1]];
+    for (let x = 0; x < w; x++) {
+      for (let ch = 0; ch < 3; ch++) {
+        let ss = 1 << (PRECISION_BITS - 1);
+        for (let y = 0; y < n; y++) ss += src[((ymin + y) * w + x) * 3 + ch] * c.weights[yy * c.size + y];
+        out[(yy * w + x) * 3 + ch] = clip8(ss);
+      }
+    }
+  }
+  return out;
+}
+
+/** `image.resize((width, height))` as Pillow (≥ 7) does it for an RGB image. */
+export function pilResizeBicubic(image: Rgb8, width: number, height: number): Rgb8 {
+  let pixels = image.pixels;
+  if (width !== image.width) pixels = horizontal(pixels, image.width, image.height, width);
+  if (height !== image.height) pixels = vertical(pixels, width, image.height, height);
+  return { width, height, pixels: pixels === image.pixels ? pixels.slice() : pixels };
+}

@@ -1,0 +1,60 @@
+// The ladder's memory plan: what it refuses and what it suggests (decisions, not timings), on the SD 1.5
+// UNet's real tensor sizes (bench/lib/unet-tensors.ts lists them without weights).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ladderStages, type LadderStage } from '../pipelines/jobs/api.ts';
+import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
+import { planLadder, refusal, unetSizes, type PlanInput } from '../pipelines/recipes/hires/memory-plan.ts';
+import { SD15_UNET_CONFIG, unetTensorSpecs } from '../bench/lib/unet-tensors.ts';
+
+const GiB = 2 ** 30;
+const cfg = parseUNetConfig(SD15_UNET_CONFIG, 'SD 1.5 config');
+const specs = new Map(unetTensorSpecs(cfg).map((s) => [s.name, s]));
+const sd15 = unetSizes({ path: 'sd15', keys: () => [...specs.keys()], has: (k) => specs.has(k), info: (k) => ({ name: k, dtype: 'F16', shape: specs.get(k)!.shape, offset: 0, byteLength: 0, file: 'sd15' }) }, cfg);
+
+const stages = ladderStages({ width: 1024, height: 512 }, { width: 16384, height: 8192, mode: 'ladder', keepStages: false }, 50) as LadderStage[];
+const input = (o: Partial<PlanInput> = {}): PlanInput => ({
+  unet: sd15, otherParams: 207e6, stages, rows: 2, images: 1, attention: 'linfusion', provider: 'cuda', bytesPerValue: 2, ...o,
+});
+
+test("the plan reads the UNet's sizes off its tensors: 859.5 M parameters, most at the deeper levels", () => {
+  assert.equal(sd15.total, 859_520_964);
+  assert.equal(sd15.baseChannels, 320);
+  assert.equal(sd15.attention.length, 16);
+  assert.ok(sd15.perTokenByLevel[0] < sd15.perTokenByLevel[2], 'level 0 (320 channels) holds fewer parameters than level 2 (1280)');
+});
+
+test('memory grows with each stage; the 16K stage is the peak', () => {
+  const plan = planLadder(input());
+  for (let i = 1; i < plan.stages.length; i++) assert.ok(plan.stages[i].peakBytes > plan.stages[i - 1].peakBytes);
+  assert.equal(plan.peakBytes, plan.stages.at(-1)!.peakBytes);
+  assert.equal(plan.tooBig, undefined, 'unknown memory: nothing refused');
+  assert.equal(refusal(input()), undefined);
+});
+
+test('a stage that does not fit is refused, naming the largest final size that does', () => {
+  const plan = planLadder(input());
+  const between = (plan.stages[3].peakBytes + plan.stages[4].peakBytes) / 2;
+  const why = refusal(input({ availableBytes: between }));
+  assert.match(why ?? '', /stage 16384×8192 needs about [\d.]+ GiB on cuda, more than the [\d.]+ GiB available/);
+  assert.match(why ?? '', /--hires 8192x4096 \(3 stages\) fits/);
+  assert.doesNotMatch(why ?? '', /linfusion:PATH/, 'LinFusion is already on');
+  assert.equal(refusal(input({ availableBytes: plan.peakBytes * 1.01 })), undefined);
+});
+
+test('without LinFusion the refusal also offers it, with the time it saves; batches are told to use --batch 1', () => {
+  const softmax = planLadder(input({ attention: 'softmax' }));
+  const linfusion = planLadder(input());
+  assert.ok(softmax.seconds > 10 * linfusion.seconds, 'softmax attention is quadratic in the tokens');
+  const why = refusal(input({ attention: 'softmax', images: 2, rows: 4, availableBytes: 24 * GiB }));
+  assert.match(why ?? '', /--batch 1/);
+  assert.match(why ?? '', /--attention linfusion:PATH \(.+ instead of .+\)/);
+});
+
+test('the VAE tile shrinks until it fits; only stages above 2048 px are tiled', () => {
+  const roomy = planLadder(input({ availableBytes: 1000 * GiB }));
+  assert.deepEqual(roomy.stages.map((s) => s.vaeTile), [undefined, undefined, 256, 256, 256]);
+  const tight = planLadder(input({ availableBytes: 6 * GiB }));
+  assert.ok(tight.stages[2].vaeTile! < 256);
+  assert.equal(refusal(input({ availableBytes: 0.5 * GiB }))?.includes('a smaller --width/--height and --hires'), true, 'not even the base fits');
+});
