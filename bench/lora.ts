@@ -2,7 +2,7 @@
 // 2-core box): load time (graph build + session creation, where ORT folds W + Σ w·ΔW into the weights)
 // and time per step, with 0, 1 and 5 LoCon-style LoRAs (rank 32 on every attention, feed-forward and
 // projection layer, and on the resnet convolutions). Prints a table; numbers go to bench/NOTES.md.
-//   npx tsx bench/lora.ts [--size 256] [--steps 2] [--tmp DIR]
+//   npx tsx bench/lora.ts [--size 256] [--steps 2] [--counts 0,1,5] [--tmp DIR]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import type { PipelineSources } from '../pipelines/checkpoints/index.ts';
 import { requireFreeDisk, safetensorsBytes, Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
 import { SD15_UNET_CONFIG, unetTensorSpecs, type TensorSpec } from './lib/unet-tensors.ts';
 
-const { values: args } = parseArgs({ options: { size: { type: 'string', default: '256' }, steps: { type: 'string', default: '2' }, tmp: { type: 'string', default: tmpdir() } } });
+const { values: args } = parseArgs({ options: { size: { type: 'string', default: '256' }, steps: { type: 'string', default: '2' }, counts: { type: 'string', default: '0,1,5' }, tmp: { type: 'string', default: tmpdir() } } });
 const size = Number(args.size);
 const steps = Number(args.steps);
 const BATCH = 2;
@@ -61,7 +61,7 @@ try {
     timestep: tensor(new Float32Array(BATCH).fill(500), [BATCH]),
     encoder_hidden_states: tensor(rand.fill(new Float32Array(BATCH * 77 * 768), 1), [BATCH, 77, 768]),
   };
-  for (const n of [0, 1, 5]) {
+  for (const n of args.counts.split(',').map(Number)) {
     const file = SafetensorsFile.open(weights);
     const base = { family: 'sd1', path: weights, unet: file, textEncoders: [], unetConfig: SD15_UNET_CONFIG } as unknown as PipelineSources;
     t0 = performance.now();
