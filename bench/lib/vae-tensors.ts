@@ -1,22 +1,11 @@
 // The tensors of a diffusers AutoencoderKL (Stable Diffusion's VAE layout), so a benchmark can write random
 // weights of the real sizes without a checkpoint. Also SD's `vae/config.json`.
 import type { VaeConfig } from '../../pipelines/models/vae/config.ts';
+import { sdVaeConfig } from '../../pipelines/families/stable-diffusion-checkpoint.ts';
 import { SpecList, type TensorSpec } from './unet-tensors.ts';
 
-/** Stable Diffusion 1.x / 2.x / XL's VAE (SDXL's differs only in its scaling factor, 0.13025). */
-export const SD_VAE_CONFIG = {
-  _class_name: 'AutoencoderKL',
-  block_out_channels: [128, 256, 512, 512],
-  down_block_types: ['DownEncoderBlock2D', 'DownEncoderBlock2D', 'DownEncoderBlock2D', 'DownEncoderBlock2D'],
-  up_block_types: ['UpDecoderBlock2D', 'UpDecoderBlock2D', 'UpDecoderBlock2D', 'UpDecoderBlock2D'],
-  in_channels: 3,
-  out_channels: 3,
-  latent_channels: 4,
-  layers_per_block: 2,
-  norm_num_groups: 32,
-  sample_size: 512,
-  scaling_factor: 0.18215,
-};
+/** Stable Diffusion 1.x / 2.x / XL's VAE (SDXL's differs only in its scaling factor, 0.13025): the config the SD families write. */
+export const SD_VAE_CONFIG = sdVaeConfig(512, 0.18215, false);
 
 function resnet(s: SpecList, name: string, inp: number, out: number): void {
   s.norm(`${name}.norm1`, inp);
