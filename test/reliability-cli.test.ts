@@ -88,17 +88,23 @@ async function processEnds(pid: number): Promise<void> {
   while (!ended()) await new Promise((r) => setTimeout(r, 20));
 }
 
+/** A 40-step generation, its engine host paused (SIGSTOP) inside step 2, and one SIGINT taken by the CLI. */
+async function interruptMidStep(name: string): Promise<{ out: string; run: Running; host: number }> {
+  const out = join(work, name);
+  const run = new Running(['generate', '--prompt', 'a cat', '--steps', '40', '--out', `${out}/`]);
+  await run.waitFor(/^denoise 1\/40$/m);
+  const host = run.hostPid();
+  process.kill(host, 'SIGSTOP');
+  run.child.kill('SIGINT');
+  await run.waitFor(/Cancelling after the current step/);
+  return { out, run, host };
+}
+
 describe('Ctrl-C during studio generate', { timeout: 300_000 }, () => {
   test('one SIGINT cancels after the current step: a message, exit 130, no file left', async () => {
-    const out = join(work, 'cancel-once');
-    const run = new Running(['generate', '--prompt', 'a cat', '--steps', '40', '--out', `${out}/`]);
-    await run.waitFor(/^denoise 1\/40$/m);
     // The engine is held inside its step (SIGSTOP) while the CLI takes the signal, so the run cannot
     // finish before the cancel however the machine is loaded.
-    const host = run.hostPid();
-    process.kill(host, 'SIGSTOP');
-    run.child.kill('SIGINT');
-    await run.waitFor(/Cancelling after the current step/);
+    const { out, run, host } = await interruptMidStep('cancel-once');
     process.kill(host, 'SIGCONT');
     const { code, signal } = await run.exited;
     assert.equal(signal, null, run.stderr);
@@ -111,15 +117,9 @@ describe('Ctrl-C during studio generate', { timeout: 300_000 }, () => {
   });
 
   test('a second SIGINT during the cancel exits 130 at once, stops the engine, prints no native error', async () => {
-    const out = join(work, 'cancel-twice');
-    const run = new Running(['generate', '--prompt', 'a cat', '--steps', '40', '--out', `${out}/`]);
-    await run.waitFor(/^denoise 1\/40$/m);
     // Held in its step, the engine cannot reach the point where the first Ctrl-C would end the run:
     // only the second one can (as with a long step on a large model).
-    const host = run.hostPid();
-    process.kill(host, 'SIGSTOP');
-    run.child.kill('SIGINT');
-    await run.waitFor(/Cancelling after the current step/);
+    const { out, run, host } = await interruptMidStep('cancel-twice');
     run.child.kill('SIGINT');
     const { code, signal } = await run.exited;
     assert.equal(signal, null, run.stderr);
