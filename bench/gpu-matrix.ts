@@ -26,13 +26,14 @@ import { writeReport, type MeasuredRow, type Report, type TorchRow } from './lib
 import { Uniform } from './lib/random-safetensors.ts';
 import { BATCH, runConfiguration, type RunResult, type RunSpec } from './lib/unet-run.ts';
 import { linfusionModules } from './lib/unet-tensors.ts';
-import { wholeImage, type ImageSpec } from './lib/whole-image.ts';
+import { wholeImage, type ImageResult, type ImageSpec } from './lib/whole-image.ts';
 
 const { values: args } = parseArgs({
   options: {
     models: { type: 'string', default: 'sd15,sdxl' },
     providers: { type: 'string', default: 'cuda,webgpu,cpu' },
     'budget-s': { type: 'string', default: '420' },
+    'cuda-tuning': { type: 'string', default: 'studio' },
     'cuda-entry': { type: 'string' },
     tokenizer: { type: 'string' },
     python: { type: 'string', default: 'python3' },
@@ -127,15 +128,15 @@ const name = `${report.date}-gpu-matrix`;
 const save = () => writeReport(report, outDir, name).catch((e) => log(`report not written: ${(e as Error).message}`));
 
 // Time left for the PyTorch side and the whole images after the first phase (measured on the H200: 50 + 30 s).
-const RESERVE_S = 85;
-const rows: MeasuredRow[] = plan(models, providers);
+const RESERVE_S = 110;
+const rows: MeasuredRow[] = plan(models, providers, args['cuda-tuning']);
 report.rows = rows;
 
 function runRow(row: MeasuredRow): void {
   const spec: RunSpec = {
     ep: row.ep, dtype: row.dtype, variant: row.variant, size: row.size, steps: stepsFor(row.ep, row.size),
     weights: join(unetDir(row.model), 'diffusion_pytorch_model.safetensors'), linfusion: join(work, `linfusion-${row.model}`), work,
-    unetConfig: MODELS[row.model], inputsFile: `inputs-${row.model}-${row.size}.safetensors`, outputFile: `ort-${rowKey(row)}.f32`, fused: row.fused,
+    unetConfig: MODELS[row.model], inputsFile: `inputs-${row.model}-${row.size}.safetensors`, outputFile: `ort-${rowKey(row)}.f32`, fused: row.fused, tuning: row.tuning,
   };
   log(`${rowKey(row)}: running (${spec.steps} timed steps after a warm-up)`);
   const r = child<RunResult>('--child', spec, entryFor(row.ep), row.ep === 'cpu' ? 300 : 120);
@@ -177,11 +178,14 @@ function compareOutputs(): void {
 
 function runImages(): void {
   if (!models.includes('sd15') || !providers.includes('cuda')) return;
-  const spec: ImageSpec = { pipeline: join(work, 'sd15'), ep: 'cuda', dtype: 'float16', size: 512, steps: 25, runs: 3 };
-  log('whole SD 1.5 image, studio (cuda fp16)');
-  const ours = child<Report['image']['ort']>('--image-child', spec, entryFor('cuda'), 180);
-  report.image.ort = ours.value ? { ...ours.value, gpuGb: memory?.peakGb(ours.startMs, ours.endMs, idleMib) } : undefined;
-  if (!ours.value) setup.push(`whole image (studio) failed: ${ours.error}`);
+  const spec: ImageSpec = { pipeline: join(work, 'sd15'), ep: 'cuda', dtype: 'float16', size: 512, steps: 25, runs: 3, tuning: args['cuda-tuning'] };
+  for (const key of ['ort', 'ortBinding'] as const) {
+    const run = key === 'ort' ? spec : { ...spec, tuning: undefined };
+    log(`whole SD 1.5 image, studio (cuda fp16, ${run.tuning ? `native session, ${run.tuning}` : 'onnxruntime-node'})`);
+    const ours = child<ImageResult>('--image-child', run, entryFor('cuda'), 180);
+    report.image[key] = ours.value ? { ...ours.value, gpuGb: memory?.peakGb(ours.startMs, ours.endMs, idleMib) } : undefined;
+    if (!ours.value) setup.push(`whole image (studio, ${key}) failed: ${ours.error}`);
+  }
   log('whole SD 1.5 image, diffusers');
   const r = spawnSync(args.python, [torchScript, 'image', '--pipeline', spec.pipeline, '--size', '512', '--steps', '25', '--runs', '3'],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: pythonEnv, timeout: 180_000 });

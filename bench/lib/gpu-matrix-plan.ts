@@ -48,8 +48,10 @@ export interface Row {
   ep: Provider;
   dtype: 'float16' | 'float32';
   fused: boolean;
+  /** CUDA provider options through the native session (runtime/native/cuda-options.ts), or none: onnxruntime-node. */
+  tuning?: string;
   /** Which group of the plan: `main` rows are what the issue's targets are judged on. */
-  group: 'main' | 'fusion off' | 'webgpu' | 'fp32' | 'cpu';
+  group: 'main' | 'binding' | 'fusion off' | 'webgpu' | 'fp32' | 'cpu';
   /** 1: runs before the PyTorch side (what the targets need); 2: after it, while the time budget lasts. */
   phase: 1 | 2;
 }
@@ -57,25 +59,28 @@ export interface Row {
 /** Timed steps after the warm-up: fewer where a step is long. */
 export const stepsFor = (ep: Provider, size: number): number => (ep === 'cpu' ? 1 : size <= 512 ? 10 : size <= 1024 ? 5 : 3);
 
-export function plan(models: readonly ModelName[], providers: readonly Provider[]): Row[] {
+export function plan(models: readonly ModelName[], providers: readonly Provider[], cudaTuning = 'studio'): Row[] {
   const rows: Row[] = [];
-  const add = (phase: Row['phase'], group: Row['group'], ep: Provider, dtype: Row['dtype'], fused: boolean, list: [ModelName, VariantName[], number[]][]) => {
+  const add = (phase: Row['phase'], group: Row['group'], ep: Provider, dtype: Row['dtype'], fused: boolean, list: [ModelName, VariantName[], number[]][], tuning?: string) => {
     if (!providers.includes(ep)) return;
     for (const [model, variants, sizes] of list) {
       if (!models.includes(model)) continue;
-      for (const size of sizes) for (const variant of variants) rows.push({ model, variant, size, ep, dtype, fused, group, phase });
+      for (const size of sizes) for (const variant of variants) rows.push({ model, variant, size, ep, dtype, fused, group, phase, ...(tuning ? { tuning } : {}) });
     }
   };
   const all = [...SIZES];
-  add(1, 'main', 'cuda', 'float16', true, [['sd15', ['softmax', 'linfusion', 'agent'], all], ['sdxl', ['softmax', 'linfusion'], all]]);
+  // CUDA through the native session with the studio's provider options (what the targets are judged on),
+  // then the same graphs through onnxruntime-node's binding (device id only) for the difference.
+  add(1, 'main', 'cuda', 'float16', true, [['sd15', ['softmax', 'linfusion', 'agent'], all], ['sdxl', ['softmax', 'linfusion'], all]], cudaTuning);
+  add(1, 'binding', 'cuda', 'float16', true, [['sd15', ['softmax'], [1024, 2048]]]);
   // WebGPU at 1024² in the first phase: the issue's WebGPU target (≤ 3× CUDA) is judged there.
   add(1, 'webgpu', 'webgpu', 'float16', false, [['sd15', ['softmax', 'linfusion'], [1024]]]);
-  add(2, 'fusion off', 'cuda', 'float16', false, [['sd15', ['softmax'], [1024, 2048]], ['sdxl', ['softmax'], [1024]]]);
+  add(2, 'fusion off', 'cuda', 'float16', false, [['sd15', ['softmax'], [1024, 2048]], ['sdxl', ['softmax'], [1024]]], cudaTuning);
   add(2, 'webgpu', 'webgpu', 'float16', false, [['sd15', ['agent'], [1024]], ['sdxl', ['softmax', 'linfusion'], [1024]], ['sd15', ['softmax', 'linfusion', 'agent'], [512]]]);
-  add(2, 'fp32', 'cuda', 'float32', true, [['sd15', ['softmax', 'linfusion'], [512, 1024]]]);
+  add(2, 'fp32', 'cuda', 'float32', true, [['sd15', ['softmax', 'linfusion'], [512, 1024]]], cudaTuning);
   add(2, 'cpu', 'cpu', 'float32', false, [['sd15', ['softmax'], [512]]]);
   return rows;
 }
 
-export const rowKey = (r: Pick<Row, 'model' | 'variant' | 'size' | 'ep' | 'dtype' | 'fused'>): string =>
-  `${r.model}-${r.variant}-${r.size}-${r.ep}-${r.dtype}${r.fused ? '-fused' : ''}`;
+export const rowKey = (r: Pick<Row, 'model' | 'variant' | 'size' | 'ep' | 'dtype' | 'fused' | 'tuning'>): string =>
+  `${r.model}-${r.variant}-${r.size}-${r.ep}-${r.dtype}${r.fused ? '-fused' : ''}${r.tuning ? '-native' : ''}`;

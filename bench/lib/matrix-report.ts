@@ -24,7 +24,9 @@ export interface MeasuredRow extends Row {
 }
 
 export interface ImageRows {
+  /** The studio through the native session with the CUDA tuning, and through onnxruntime-node's binding. */
   ort?: ImageResult & { gpuGb?: number; note?: string };
+  ortBinding?: ImageResult & { gpuGb?: number; note?: string };
   torch?: { runs_ms: number[]; load_s: number; gpuGb?: number; error?: string };
 }
 
@@ -57,13 +59,15 @@ export function markdown(report: Report): string {
     const cudaMs = cuda && ms(cuda);
     const vsCuda = m !== undefined && cudaMs ? `${(m / cudaMs).toFixed(1)}× the CUDA row` : undefined;
     const note = [r.skipped, vsCuda, r.result?.note, r.result && !r.result.finite ? 'NaN/Inf in output' : undefined].filter(Boolean).join('; ');
-    out.push(`| ${r.model} | ${r.variant} | ${r.size}² | ${r.ep} | ${r.dtype === 'float16' ? 'fp16' : 'fp32'} | ${r.fused ? 'yes' : 'no'} | ${m !== undefined ? `${m.toFixed(1)} (N=${r.result!.stepsMs.length})` : '–'} | ${f(t?.median_ms)} | ${ratio} | ${f(r.gpuGb, 2)} | ${f(t?.gpuGb, 2)} | ${memRatio} | ${r.relL2 === undefined ? '–' : r.relL2.toExponential(1)} | ${f(r.result?.sessionS)} | ${note} |`);
+    out.push(`| ${r.model} | ${r.variant} | ${r.size}² | ${r.ep}${r.tuning ? ' native' : ''} | ${r.dtype === 'float16' ? 'fp16' : 'fp32'} | ${r.fused ? 'yes' : 'no'} | ${m !== undefined ? `${m.toFixed(1)} (N=${r.result!.stepsMs.length})` : '–'} | ${f(t?.median_ms)} | ${ratio} | ${f(r.gpuGb, 2)} | ${f(t?.gpuGb, 2)} | ${memRatio} | ${r.relL2 === undefined ? '–' : r.relL2.toExponential(1)} | ${f(r.result?.sessionS)} | ${note} |`);
   }
   const missing = report.torchRows.filter((t) => t.error);
   if (missing.length) out.push('', ...missing.map((t) => `- PyTorch ${t.model} ${t.variant} ${t.size}²: ${t.error}`));
-  const { ort, torch } = report.image;
+  const { ort, ortBinding, torch } = report.image;
   out.push('', '## Whole SD 1.5 image, 512², 25 Euler steps, CFG 7.5 (text encoding + steps + VAE decode)', '', '| pipeline | first run ms | warm run ms (median) | GPU GiB | note |', '| --- | --- | --- | --- | --- |');
-  if (ort) out.push(`| studio (${ort.provider}, fp16) | ${ort.runsMs[0].toFixed(0)} | ${median(ort.runsMs.slice(1)).toFixed(0)} | ${f(ort.gpuGb, 2)} | stages of the last run: ${Object.entries(ort.stagesMs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}${ort.note ? `; ${ort.note}` : ''} |`);
+  for (const [label, o] of [['native session, CUDA tuning', ort], ['onnxruntime-node binding', ortBinding]] as const) {
+    if (o) out.push(`| studio (${o.provider}, fp16, ${label}) | ${o.runsMs[0].toFixed(0)} | ${median(o.runsMs.slice(1)).toFixed(0)} | ${f(o.gpuGb, 2)} | stages of the last run: ${Object.entries(o.stagesMs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}${o.note ? `; ${o.note}` : ''} |`);
+  }
   if (torch?.runs_ms) out.push(`| diffusers StableDiffusionPipeline (fp16) | ${torch.runs_ms[0].toFixed(0)} | ${median(torch.runs_ms.slice(1)).toFixed(0)} | ${f(torch.gpuGb, 2)} | loaded in ${torch.load_s.toFixed(1)} s |`);
   if (torch?.error) out.push(`| diffusers | – | – | – | ${torch.error} |`);
   return out.join('\n') + '\n';
@@ -74,7 +78,7 @@ export function chartSvg(report: Report): string {
   const bars = report.rows.flatMap((r) => {
     const t = torchFor(report, r);
     const m = ms(r);
-    return m !== undefined && t?.median_ms && r.dtype === 'float16' ? [{ label: `${r.model} ${r.variant} ${r.size}² ${r.ep}${r.fused ? '' : ' plain'}`, ratio: m / t.median_ms, ep: r.ep }] : [];
+    return m !== undefined && t?.median_ms && r.dtype === 'float16' ? [{ label: `${r.model} ${r.variant} ${r.size}² ${r.ep}${r.tuning ? '' : ' binding'}${r.fused ? '' : ' plain'}`, ratio: m / t.median_ms, ep: r.ep }] : [];
   });
   const rowH = 22, left = 260, width = 900, top = 40;
   const maxRatio = Math.max(1.5, ...bars.map((b) => b.ratio));

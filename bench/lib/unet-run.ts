@@ -14,6 +14,7 @@ import { Session, ort, ortErrorReason, tensor, type Provider } from '../../pipel
 import { SD15_UNET_CONFIG } from './unet-tensors.ts';
 import { allFinite } from '../../pipelines/runtime/result-checks.ts';
 import { fusedKernels } from '../../pipelines/runtime/kernels.ts';
+import { parseCudaTuning } from '../../pipelines/runtime/native/cuda-options.ts';
 
 /** Every registered variant, plus AgentSD's late phase (plain ToMe) on its own. */
 export const VARIANTS = [...ATTENTION_KINDS, 'agent-late'] as const;
@@ -38,6 +39,8 @@ export interface RunSpec {
   outputFile?: string;
   /** Emit the provider's fused kernels (graph-builder capability flags, pipelines/runtime/kernels.ts). */
   fused?: boolean;
+  /** CUDA provider options for the native session (runtime/native/cuda-options.ts); none: onnxruntime-node. */
+  tuning?: string;
 }
 
 export interface RunResult {
@@ -77,16 +80,17 @@ export function buildFor(spec: Pick<RunSpec, 'weights' | 'size' | 'dtype'> & Par
   return buildUNet(SafetensorsFile.open(spec.weights), cfg, { batch: BATCH, height: latent, width: latent, dtype: spec.dtype, selfAttention: attention, graph, kernels }).graph;
 }
 
-async function createSession(graph: Graph, ep: Provider): Promise<{ session: Session; note?: string }> {
+async function createSession(graph: Graph, ep: Provider, tuning?: string): Promise<{ session: Session; note?: string }> {
   if (ep === 'cpu') return { session: await Session.create(graph, { providers: ['cpu'] }) };
+  const cudaTuning = tuning ? parseCudaTuning(tuning) : undefined;
   try {
-    return { session: await Session.create(graph, { providers: [ep], forbidCpuFallback: true }) };
+    return { session: await Session.create(graph, { providers: [ep], forbidCpuFallback: true, cudaTuning }) };
   } catch (e) {
     const message = (e as Error).message;
     const note = /fallback to CPU EP has been explicitly disabled/.test(message)
       ? `some nodes have no ${ep} kernel and run on the CPU EP`
       : `refused without CPU fallback (${message.slice(0, 160)}); run with it`;
-    return { session: await Session.create(graph, { providers: [ep] }), note };
+    return { session: await Session.create(graph, { providers: [ep], cudaTuning }), note };
   }
 }
 
@@ -94,6 +98,11 @@ export async function runConfiguration(spec: RunSpec): Promise<RunResult> {
   try {
     return await measure(spec);
   } catch (e) {
+    if (spec.tuning) {
+      // The native session refused (no provider library, an option this build lacks): the binding's, said so.
+      const result = await runConfiguration({ ...spec, tuning: undefined });
+      return { ...result, note: [`native session failed (${ortErrorReason(e).slice(0, 200)}); onnxruntime-node's session`, result.note].filter(Boolean).join('; ') };
+    }
     if (!spec.fused) throw e;
     // A fused kernel the provider build refuses (or computes wrongly at this shape): the plain graph, said so.
     const result = await measure({ ...spec, fused: false });
@@ -108,8 +117,9 @@ async function measure(spec: RunSpec): Promise<RunResult> {
   const buildMs = performance.now() - t0;
 
   t0 = performance.now();
-  const { session, note } = await createSession(graph, spec.ep);
+  const { session, note } = await createSession(graph, spec.ep, spec.tuning);
   const sessionS = (performance.now() - t0) / 1000;
+  if ('providerOptions' in session.inner) console.error(`  CUDA provider options as ORT took them: ${session.inner.providerOptions}`);
 
   const inputs = SafetensorsFile.open(join(spec.work, spec.inputsFile ?? `inputs-${spec.size}.safetensors`));
   const base = Object.fromEntries(session.inner.inputNames.filter((k) => inputs.has(k)).map((k) => [k, tensor(inputs.readFloat32(k), inputs.info(k).shape)]));

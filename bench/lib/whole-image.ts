@@ -11,6 +11,8 @@ export interface ImageSpec {
   size: number;
   steps: number;
   runs: number;
+  /** CUDA provider options for the native session (STUDIO_CUDA_TUNING); none: onnxruntime-node. */
+  tuning?: string;
 }
 
 export interface ImageResult {
@@ -21,6 +23,9 @@ export interface ImageResult {
 }
 
 export async function wholeImage(spec: ImageSpec): Promise<ImageResult> {
+  // The pipeline's sessions read it (runtime/session.ts); this runs in a child process of its own.
+  if (spec.tuning) process.env.STUDIO_CUDA_TUNING = spec.tuning;
+  else delete process.env.STUDIO_CUDA_TUNING;
   const pipe = SdPipeline.load(spec.pipeline, { providers: [spec.ep], dtype: spec.dtype });
   const runsMs: number[] = [];
   let last: Awaited<ReturnType<SdPipeline['generate']>> | undefined;

@@ -1,6 +1,7 @@
 // One ORT session for one built graph, on the first execution provider in a list that accepts it.
 import * as ort from 'onnxruntime-node';
 import type { Graph } from '../onnx/graph.ts';
+import { parseCudaTuning, type CudaTuning } from './native/cuda-options.ts';
 
 export type Provider = 'cuda' | 'dml' | 'coreml' | 'webgpu' | 'cpu';
 
@@ -13,6 +14,20 @@ export interface SessionOptions {
   /** Refuse to silently run some nodes on the CPU when a GPU provider is used. */
   forbidCpuFallback?: boolean;
   logSeverity?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * CUDA provider options, which need the native session (ORT's C API: runtime/native) because
+   * onnxruntime-node passes the CUDA provider a device id only. Default: STUDIO_CUDA_TUNING from the
+   * environment (`studio`, `default` or a list: native/cuda-options.ts); unset, the binding's session.
+   */
+  cudaTuning?: CudaTuning;
+}
+
+/** What the studio uses of an ORT session: onnxruntime-node's, or the native one for tuned CUDA. */
+export interface SessionBackend {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>>;
+  release(): Promise<void>;
 }
 
 export interface ProviderAttempt {
@@ -37,7 +52,7 @@ export class Session {
   private releasedBecause?: string;
 
   private constructor(
-    readonly inner: ort.InferenceSession,
+    readonly inner: SessionBackend,
     readonly provider: Provider,
     /** Providers that were tried first and refused, with why. */
     readonly fallbacks: readonly ProviderAttempt[],
@@ -51,9 +66,13 @@ export class Session {
   static async fromSerialized(model: SerializedGraph, o: SessionOptions = {}): Promise<Session> {
     const providers = o.providers?.length ? o.providers : (['cpu'] as const);
     const attempts: ProviderAttempt[] = [];
+    const cudaTuning = o.cudaTuning ?? (process.env.STUDIO_CUDA_TUNING ? parseCudaTuning(process.env.STUDIO_CUDA_TUNING) : undefined);
     for (const provider of providers) {
       try {
-        const inner = await ort.InferenceSession.create(model.bytes, ortOptions(model, provider, o));
+        const inner: SessionBackend =
+          provider === 'cuda' && cudaTuning
+            ? await (await import('./native/native-session.ts')).NativeSession.create(model, { provider, cuda: cudaTuning, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, logSeverity: o.logSeverity })
+            : await ort.InferenceSession.create(model.bytes, ortOptions(model, provider, o));
         return new Session(inner, provider, attempts, model.name);
       } catch (e) {
         attempts.push({ provider, error: ortErrorReason(e) });
@@ -97,11 +116,18 @@ export const PROVIDER_SESSION_CONFIG: Partial<Record<Provider, Record<string, st
   cuda: { 'session.use_device_allocator_for_initializers': '1' },
 };
 
+const prefixed = (config: Record<string, string>) => Object.fromEntries(Object.entries(config).map(([k, v]) => [`session.${k}`, v]));
+
+/** Session config entries without their `session.` prefix (external weights are the native session's own). */
+function sessionConfig(provider: Provider, o: SessionOptions): Record<string, string> {
+  const config: Record<string, string> = {};
+  if (o.forbidCpuFallback && provider !== 'cpu') config.disable_cpu_ep_fallback = '1';
+  return Object.assign(config, PROVIDER_SESSION_CONFIG[provider]);
+}
+
 function ortOptions(model: SerializedGraph, provider: Provider, o: SessionOptions): ort.InferenceSession.SessionOptions {
-  const extraSession: Record<string, string> = {};
+  const extraSession = sessionConfig(provider, o);
   if (model.externalDataFolder) extraSession.model_external_initializers_file_folder_path = model.externalDataFolder;
-  if (o.forbidCpuFallback && provider !== 'cpu') extraSession.disable_cpu_ep_fallback = '1';
-  Object.assign(extraSession, PROVIDER_SESSION_CONFIG[provider]);
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',

@@ -1,0 +1,70 @@
+// The CUDA provider's options that onnxruntime-node cannot pass (it sets only device_id), as the key/value
+// strings of OrtCUDAProviderOptionsV2. The studio's choice for diffusion models: grow the arena by what is
+// asked (not to the next power of two, which doubled our peak memory at 1024²–2048²), a cuDNN algorithm
+// picked without trying every candidate with a huge workspace (the exhaustive search's workspaces stay in
+// the arena for good), and NHWC convolutions (tensor cores without transposes around every conv).
+export interface CudaTuning {
+  /** kSameAsRequested: the arena grows by each request; kNextPowerOfTwo: ORT's default. */
+  arenaExtendStrategy?: 'kSameAsRequested' | 'kNextPowerOfTwo';
+  /** How cuDNN picks a convolution algorithm: EXHAUSTIVE (ORT's default) benchmarks every one. */
+  cudnnConvAlgoSearch?: 'EXHAUSTIVE' | 'HEURISTIC' | 'DEFAULT';
+  /** Let cuDNN use as much workspace as its fastest algorithm wants (ORT's default: on). */
+  cudnnConvUseMaxWorkspace?: boolean;
+  /** Run convolutions and norms in NHWC where the provider has NHWC kernels. */
+  preferNhwc?: boolean;
+  /** Upper bound of the CUDA arena in bytes. */
+  gpuMemLimit?: number;
+  /** Capture the whole run as a CUDA graph (needs fixed shapes and every node on CUDA). */
+  enableCudaGraph?: boolean;
+  deviceId?: number;
+}
+
+export const STUDIO_CUDA_TUNING: CudaTuning = {
+  arenaExtendStrategy: 'kSameAsRequested',
+  cudnnConvAlgoSearch: 'HEURISTIC',
+  cudnnConvUseMaxWorkspace: false,
+  preferNhwc: true,
+};
+
+const bool = (b: boolean) => (b ? '1' : '0');
+
+/** The provider-option strings for `tuning`; options left undefined keep ORT's defaults. */
+export function cudaProviderOptions(tuning: CudaTuning): Record<string, string> {
+  const o: Record<string, string> = {};
+  if (tuning.deviceId !== undefined) o.device_id = String(tuning.deviceId);
+  if (tuning.arenaExtendStrategy) o.arena_extend_strategy = tuning.arenaExtendStrategy;
+  if (tuning.cudnnConvAlgoSearch) o.cudnn_conv_algo_search = tuning.cudnnConvAlgoSearch;
+  if (tuning.cudnnConvUseMaxWorkspace !== undefined) o.cudnn_conv_use_max_workspace = bool(tuning.cudnnConvUseMaxWorkspace);
+  if (tuning.preferNhwc !== undefined) o.prefer_nhwc = bool(tuning.preferNhwc);
+  if (tuning.gpuMemLimit !== undefined) {
+    if (!(Number.isSafeInteger(tuning.gpuMemLimit) && tuning.gpuMemLimit > 0)) throw new Error(`gpuMemLimit ${tuning.gpuMemLimit} must be a positive whole number of bytes`);
+    o.gpu_mem_limit = String(tuning.gpuMemLimit);
+  }
+  if (tuning.enableCudaGraph !== undefined) o.enable_cuda_graph = bool(tuning.enableCudaGraph);
+  return o;
+}
+
+/**
+ * Reads a tuning such as `arena=kSameAsRequested,conv=HEURISTIC,maxws=0,nhwc=1,limit=8e9,graph=0` (bench
+ * flags and STUDIO_CUDA_TUNING); `default` is ORT's own defaults, `studio` the studio's choice above.
+ */
+export function parseCudaTuning(text: string): CudaTuning {
+  if (text === 'default') return {};
+  if (text === 'studio') return { ...STUDIO_CUDA_TUNING };
+  const t: CudaTuning = {};
+  const flag = (k: string, v: string) => {
+    if (v !== '0' && v !== '1') throw new Error(`CUDA tuning "${k}=${v}": use 0 or 1`);
+    return v === '1';
+  };
+  for (const part of text.split(',').filter(Boolean)) {
+    const [k, v = ''] = part.split('=');
+    if (k === 'arena' && (v === 'kSameAsRequested' || v === 'kNextPowerOfTwo')) t.arenaExtendStrategy = v;
+    else if (k === 'conv' && (v === 'EXHAUSTIVE' || v === 'HEURISTIC' || v === 'DEFAULT')) t.cudnnConvAlgoSearch = v;
+    else if (k === 'maxws') t.cudnnConvUseMaxWorkspace = flag(k, v);
+    else if (k === 'nhwc') t.preferNhwc = flag(k, v);
+    else if (k === 'graph') t.enableCudaGraph = flag(k, v);
+    else if (k === 'limit') t.gpuMemLimit = Number(v);
+    else throw new Error(`CUDA tuning "${part}" is not understood; use default, studio, or a list of arena=kSameAsRequested|kNextPowerOfTwo, conv=EXHAUSTIVE|HEURISTIC|DEFAULT, maxws=0|1, nhwc=0|1, graph=0|1, limit=BYTES`);
+  }
+  return t;
+}

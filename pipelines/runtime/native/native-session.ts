@@ -1,0 +1,187 @@
+// An ORT session created through the C API (ort-c-api.ts) instead of onnxruntime-node's binding, so that
+// the CUDA provider gets its full options (cuda-options.ts). Same surface as the binding's session for what
+// the studio uses (input/output names, run with ort.Tensor feeds, release), same outputs: tests compare the
+// two on the CPU provider.
+import koffi from 'koffi';
+import * as ort from 'onnxruntime-node';
+import { ortCApi, type OrtCApi } from './ort-c-api.ts';
+import { cudaProviderOptions, type CudaTuning } from './cuda-options.ts';
+
+export interface NativeSessionOptions {
+  provider: 'cuda' | 'cpu';
+  /** CUDA provider options (ignored on the CPU). */
+  cuda?: CudaTuning;
+  /** Session config entries (`session.*` keys), as onnxruntime-node's `extra.session`. */
+  config?: Record<string, string>;
+  intraOpThreads?: number;
+  /** ORT's memory-pattern planner (default on, as in onnxruntime-node). */
+  memPattern?: boolean;
+  /** 0 verbose … 4 fatal (default 3, errors). */
+  logSeverity?: number;
+}
+
+// ONNX TensorProto element types and their ort.Tensor names.
+const ELEMENT: Record<string, number> = { float32: 1, uint8: 2, int8: 3, uint16: 4, int16: 5, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11, uint32: 12, uint64: 13 };
+const TYPE_NAME = Object.fromEntries(Object.entries(ELEMENT).map(([k, v]) => [v, k])) as Record<number, ort.Tensor.Type>;
+const BYTES: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8 };
+
+export class NativeSession {
+  private handle: unknown;
+
+  private constructor(
+    private readonly api: OrtCApi,
+    handle: unknown,
+    readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
+    /** The CUDA provider options ORT reports it took (GetCUDAProviderOptionsAsString), for the log. */
+    readonly providerOptions?: string,
+  ) {
+    this.handle = handle;
+  }
+
+  /** `model`: ModelProto bytes, and the folder its external weights are relative to (Graph.serialize()). */
+  static async create(model: { bytes: Uint8Array; externalDataFolder?: string }, o: NativeSessionOptions): Promise<NativeSession> {
+    const api = ortCApi();
+    const options = api.out('CreateSessionOptions');
+    let providerOptions: string | undefined;
+    try {
+      api.check(api.call.SetSessionGraphOptimizationLevel(options, 99), 'SetSessionGraphOptimizationLevel');
+      api.check(api.call.SetSessionLogSeverityLevel(options, o.logSeverity ?? 3), 'SetSessionLogSeverityLevel');
+      api.check((o.memPattern ?? true ? api.call.EnableMemPattern : api.call.DisableMemPattern)(options), 'memory pattern');
+      if (o.intraOpThreads) api.check(api.call.SetIntraOpNumThreads(options, o.intraOpThreads), 'SetIntraOpNumThreads');
+      const config = { ...o.config };
+      if (model.externalDataFolder) config['session.model_external_initializers_file_folder_path'] = model.externalDataFolder;
+      for (const [k, v] of Object.entries(config)) api.check(api.call.AddSessionConfigEntry(options, k, v), `session config ${k}=${v}`);
+      if (o.provider === 'cuda') providerOptions = appendCuda(api, options, o.cuda ?? {});
+      // The model bytes are only read during creation; a copy off the V8 heap keeps the pointer still.
+      const bytes = Buffer.allocUnsafeSlow(model.bytes.byteLength);
+      bytes.set(model.bytes);
+      const session = await api.outAsync('CreateSessionFromArray', api.env, bytes, bytes.byteLength, options);
+      const names = (count: 'SessionGetInputCount' | 'SessionGetOutputCount', name: 'SessionGetInputName' | 'SessionGetOutputName') => {
+        const n = [0];
+        api.check(api.call[count](session, n), count);
+        return Array.from({ length: Number(n[0]) }, (_, i) => api.takeString(api.out(name, session, i, api.defaultAllocator)));
+      };
+      return new NativeSession(api, session, names('SessionGetInputCount', 'SessionGetInputName'), names('SessionGetOutputCount', 'SessionGetOutputName'), providerOptions);
+    } finally {
+      api.call.ReleaseSessionOptions(options);
+    }
+  }
+
+  async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+    if (!this.handle) throw new Error('the native session was released');
+    const api = this.api;
+    const names = Object.keys(feeds);
+    const buffers: Buffer[] = [];
+    const values: unknown[] = [];
+    try {
+      for (const name of names) values.push(this.inputValue(name, feeds[name], buffers));
+      const outputs: unknown[] = this.outputNames.map(() => null);
+      const status = await api.callAsync.Run(this.handle, null, names, values, names.length, [...this.outputNames], this.outputNames.length, outputs);
+      api.check(status, 'Run');
+      const result: Record<string, ort.Tensor> = {};
+      this.outputNames.forEach((name, i) => {
+        try {
+          result[name] = this.toTensor(outputs[i]);
+        } finally {
+          api.call.ReleaseValue(outputs[i]);
+        }
+      });
+      return result;
+    } finally {
+      for (const v of values) api.call.ReleaseValue(v);
+      buffers.length = 0;
+    }
+  }
+
+  async release(): Promise<void> {
+    if (!this.handle) return;
+    this.api.call.ReleaseSession(this.handle);
+    this.handle = undefined;
+  }
+
+  /** An OrtValue over a copy of the tensor's bytes (off the V8 heap, so the pointer stays valid). */
+  private inputValue(name: string, t: ort.Tensor, keep: Buffer[]): unknown {
+    const type = ELEMENT[t.type];
+    if (type === undefined) throw new Error(`input "${name}": tensor type ${t.type} is not supported by the native session`);
+    const data = t.data as ArrayBufferView;
+    const bytes = Buffer.allocUnsafeSlow(Math.max(1, data.byteLength));
+    bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    keep.push(bytes);
+    return this.api.out('CreateTensorWithDataAsOrtValue', this.api.cpuMemory, bytes, data.byteLength, BigInt64Array.from(t.dims, BigInt), t.dims.length, type);
+  }
+
+  private toTensor(value: unknown): ort.Tensor {
+    const api = this.api;
+    const info = api.out('GetTensorTypeAndShape', value);
+    try {
+      const type = [0];
+      const rank = [0];
+      api.check(api.call.GetTensorElementType(info, type), 'GetTensorElementType');
+      api.check(api.call.GetDimensionsCount(info, rank), 'GetDimensionsCount');
+      const dims = new BigInt64Array(Number(rank[0]));
+      api.check(api.call.GetDimensions(info, dims, dims.length), 'GetDimensions');
+      const shape = Array.from(dims, Number);
+      const name = TYPE_NAME[type[0]];
+      if (!name) throw new Error(`output element type ${type[0]} is not supported by the native session`);
+      const count = shape.reduce((a, b) => a * b, 1);
+      const data = api.out('GetTensorMutableData', value);
+      const copy = count ? koffi.view(data, count * BYTES[type[0]]).slice(0) : new ArrayBuffer(0);
+      return new ort.Tensor(name, typedArray(name, copy), shape);
+    } finally {
+      api.call.ReleaseTensorTypeAndShapeInfo(info);
+    }
+  }
+}
+
+function typedArray(type: ort.Tensor.Type, buffer: ArrayBuffer): ort.Tensor.DataType {
+  switch (type) {
+    case 'float32': return new Float32Array(buffer);
+    case 'float64': return new Float64Array(buffer);
+    case 'float16': case 'uint16': return new Uint16Array(buffer);
+    case 'int16': return new Int16Array(buffer);
+    case 'int32': return new Int32Array(buffer);
+    case 'uint32': return new Uint32Array(buffer);
+    case 'int64': return new BigInt64Array(buffer);
+    case 'uint64': return new BigUint64Array(buffer);
+    case 'int8': return new Int8Array(buffer);
+    default: return new Uint8Array(buffer);
+  }
+}
+
+/** Appends the CUDA provider with `tuning`; returns the options string ORT reports. */
+function appendCuda(api: OrtCApi, options: unknown, tuning: CudaTuning): string {
+  return withCudaOptions(api, tuning, (cuda, reported) => {
+    api.check(api.call.SessionOptionsAppendExecutionProvider_CUDA_V2(options, cuda), 'the CUDA execution provider');
+    return reported;
+  });
+}
+
+/**
+ * The CUDA provider options as ORT itself reads them back (GetCUDAProviderOptionsAsString), e.g.
+ * "device_id=0;...;arena_extend_strategy=1;...". Needs the CUDA provider library (not a GPU).
+ */
+export function cudaOptionsAsOrtReads(tuning: CudaTuning): string {
+  return withCudaOptions(ortCApi(), tuning, (_, reported) => reported);
+}
+
+function withCudaOptions<T>(api: OrtCApi, tuning: CudaTuning, use: (cuda: unknown, reported: string) => T): T {
+  const cuda = api.out('CreateCUDAProviderOptions');
+  try {
+    return useCudaOptions(api, cuda, tuning, use);
+  } catch (e) {
+    const missing = /Failed to load library (\S+)/.exec((e as Error).message);
+    if (!missing) throw e;
+    throw new Error(`the CUDA execution provider is not available: ${missing[1]} could not be loaded (${api.library} needs libonnxruntime_providers_shared.so and libonnxruntime_providers_cuda.so beside it, and CUDA + cuDNN on the library path; onnxruntime-node's own session works without them)`);
+  } finally {
+    api.call.ReleaseCUDAProviderOptions(cuda);
+  }
+}
+
+function useCudaOptions<T>(api: OrtCApi, cuda: unknown, tuning: CudaTuning, use: (cuda: unknown, reported: string) => T): T {
+  const entries = Object.entries(cudaProviderOptions(tuning));
+  if (entries.length) {
+    api.check(api.call.UpdateCUDAProviderOptions(cuda, entries.map(([k]) => k), entries.map(([, v]) => v), entries.length), `CUDA provider options ${entries.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  }
+  return use(cuda, api.takeString(api.out('GetCUDAProviderOptionsAsString', cuda, api.defaultAllocator)));
+}

@@ -1,0 +1,88 @@
+// The native ORT session (pipelines/runtime/native: ORT's C API through koffi, for the CUDA provider's
+// options that onnxruntime-node cannot pass) against onnxruntime-node's own session: the same library,
+// the same graph, the same outputs, here on the CPU provider through the same code path the GPU uses.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
+import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
+import { buildUNet, UNET_OUTPUT } from '../pipelines/models/unet/unet.ts';
+import { Graph } from '../pipelines/onnx/graph.ts';
+import { add } from '../pipelines/onnx/ops.ts';
+import { Session, serializeGraph, tensor, ort } from '../pipelines/runtime/session.ts';
+import { NativeSession, cudaOptionsAsOrtReads } from '../pipelines/runtime/native/native-session.ts';
+import { cudaProviderOptions, parseCudaTuning, STUDIO_CUDA_TUNING } from '../pipelines/runtime/native/cuda-options.ts';
+import { nativeProviders, ortCApi } from '../pipelines/runtime/native/ort-c-api.ts';
+import { randn } from '../pipelines/random/torch-randn.ts';
+import { relL2 } from './fixtures.ts';
+import { fixture, skipWithoutFixtures as skip } from './fixtures.ts';
+
+test('the C API is the one onnxruntime-node loaded: same version, CPU provider listed', () => {
+  const api = ortCApi();
+  assert.equal(api.version, ort.env.versions.node ?? ort.env.versions.common);
+  assert.ok(nativeProviders().includes('CPUExecutionProvider'));
+});
+
+test('a tiny SD UNet gives the same output through the native session as through onnxruntime-node (CPU)', { skip }, async () => {
+  const cfg = parseUNetConfig(JSON.parse(readFileSync(fixture('sd15-tiny', 'unet', 'config.json'), 'utf8')));
+  const weights = SafetensorsFile.open(fixture('sd15-tiny', 'unet', 'diffusion_pytorch_model.safetensors'));
+  const graph = buildUNet(weights, cfg, { batch: 2, height: 8, width: 8 }).graph;
+  const width = cfg.crossAttentionDim[0];
+  const feeds = {
+    sample: tensor(randn([2, cfg.inChannels, 8, 8], 3), [2, cfg.inChannels, 8, 8]),
+    timestep: tensor(Float32Array.of(999, 500), [2]),
+    encoder_hidden_states: tensor(randn([2, 77, width], 4), [2, 77, width]),
+  };
+  const model = serializeGraph(graph);
+  const binding = await Session.fromSerialized(model, { providers: ['cpu'], intraOpThreads: 1 });
+  const native = await NativeSession.create(model, { provider: 'cpu', intraOpThreads: 1 });
+  assert.deepEqual(native.inputNames, binding.inner.inputNames);
+  assert.deepEqual(native.outputNames, binding.inner.outputNames);
+  const want = (await binding.run(feeds))[UNET_OUTPUT];
+  for (let i = 0; i < 2; i++) {
+    const got = (await native.run(feeds))[UNET_OUTPUT];
+    assert.deepEqual(got.dims, want.dims);
+    assert.equal(got.type, 'float32');
+    assert.ok(relL2(got.data as Float32Array, want.data as Float32Array) <= 1e-6, `run ${i}`);
+  }
+  await binding.release();
+  await native.release();
+  await native.release();
+  await assert.rejects(native.run(feeds), /released/);
+});
+
+test('float16 and int64 tensors round-trip through the native session', async () => {
+  const g = new Graph('types');
+  const h = g.input('h', 'float16', [3]);
+  const i = g.input('i', 'int64', [2]);
+  g.output(add(h, h), 'h2');
+  g.output(add(i, i), 'i2');
+  const native = await NativeSession.create(serializeGraph(g), { provider: 'cpu' });
+  const out = await native.run({ h: new ort.Tensor('float16', Uint16Array.of(0x3c00, 0x4000, 0xbc00), [3]), i: new ort.Tensor('int64', BigInt64Array.of(5n, -7n), [2]) });
+  assert.deepEqual(Array.from(out.h2.data as Uint16Array), [0x4000, 0x4400, 0xc000]);
+  assert.deepEqual(Array.from(out.i2.data as BigInt64Array), [10n, -14n]);
+  await assert.rejects(native.run({ h: new ort.Tensor('float32', new Float32Array(3), [3]), i: new ort.Tensor('int64', BigInt64Array.of(1n, 2n), [2]) }), /Run: .*(type|float)/i);
+  await native.release();
+});
+
+test('CUDA tunings: parsed and turned into provider options', () => {
+  assert.deepEqual(cudaProviderOptions(STUDIO_CUDA_TUNING), { arena_extend_strategy: 'kSameAsRequested', cudnn_conv_algo_search: 'HEURISTIC', cudnn_conv_use_max_workspace: '0', prefer_nhwc: '1' });
+  assert.deepEqual(parseCudaTuning('default'), {});
+  assert.deepEqual(parseCudaTuning('studio'), STUDIO_CUDA_TUNING);
+  assert.deepEqual(parseCudaTuning('arena=kSameAsRequested,conv=HEURISTIC,maxws=0,nhwc=1,graph=0,limit=8000000000'), {
+    arenaExtendStrategy: 'kSameAsRequested', cudnnConvAlgoSearch: 'HEURISTIC', cudnnConvUseMaxWorkspace: false, preferNhwc: true, enableCudaGraph: false, gpuMemLimit: 8e9,
+  });
+  assert.throws(() => parseCudaTuning('conv=FAST'), /conv=FAST.*conv=EXHAUSTIVE\|HEURISTIC\|DEFAULT/);
+  assert.throws(() => parseCudaTuning('nhwc=yes'), /nhwc=yes.*0 or 1/);
+  assert.throws(() => cudaProviderOptions({ gpuMemLimit: -1 }), /gpuMemLimit -1/);
+});
+
+test('without the CUDA provider library the native CUDA session fails naming the provider', async () => {
+  const g = new Graph('probe');
+  const x = g.input('x', 'float32', [2]);
+  g.output(add(x, x), 'y');
+  // This machine's onnxruntime-node has no CUDA provider libraries (the GPU machine's kit adds them).
+  const refusal = /the CUDA execution provider is not available: \S*libonnxruntime_providers_shared\.so could not be loaded .*CUDA \+ cuDNN/;
+  await assert.rejects(NativeSession.create(serializeGraph(g), { provider: 'cuda', cuda: STUDIO_CUDA_TUNING }), refusal);
+  assert.throws(() => cudaOptionsAsOrtReads({}), refusal);
+});
