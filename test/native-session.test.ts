@@ -72,6 +72,7 @@ test('CUDA tunings: parsed and turned into provider options', () => {
   assert.deepEqual(parseCudaTuning('arena=kSameAsRequested,conv=HEURISTIC,maxws=0,nhwc=1,graph=0,limit=8000000000'), {
     arenaExtendStrategy: 'kSameAsRequested', cudnnConvAlgoSearch: 'HEURISTIC', cudnnConvUseMaxWorkspace: false, preferNhwc: true, enableCudaGraph: false, gpuMemLimit: 8e9,
   });
+  assert.deepEqual(parseCudaTuning('studio,nhwc=0,conv=EXHAUSTIVE'), { ...STUDIO_CUDA_TUNING, preferNhwc: false, cudnnConvAlgoSearch: 'EXHAUSTIVE' });
   assert.throws(() => parseCudaTuning('conv=FAST'), /conv=FAST.*conv=EXHAUSTIVE\|HEURISTIC\|DEFAULT/);
   assert.throws(() => parseCudaTuning('nhwc=yes'), /nhwc=yes.*0 or 1/);
   assert.throws(() => cudaProviderOptions({ gpuMemLimit: -1 }), /gpuMemLimit -1/);

@@ -51,7 +51,7 @@ export interface Row {
   /** CUDA provider options through the native session (runtime/native/cuda-options.ts), or none: onnxruntime-node. */
   tuning?: string;
   /** Which group of the plan: `main` rows are what the issue's targets are judged on. */
-  group: 'main' | 'binding' | 'fusion off' | 'webgpu' | 'fp32' | 'cpu';
+  group: 'main' | 'binding' | 'tuning' | 'fusion off' | 'webgpu' | 'fp32' | 'cpu';
   /** 1: runs before the PyTorch side (what the targets need); 2: after it, while the time budget lasts. */
   phase: 1 | 2;
 }
@@ -76,6 +76,8 @@ export function plan(models: readonly ModelName[], providers: readonly Provider[
   // WebGPU at 1024² in the first phase: the issue's WebGPU target (≤ 3× CUDA) is judged there.
   add(1, 'webgpu', 'webgpu', 'float16', false, [['sd15', ['softmax', 'linfusion'], [1024]]]);
   add(2, 'fusion off', 'cuda', 'float16', false, [['sd15', ['softmax'], [1024, 2048]], ['sdxl', ['softmax'], [1024]]], cudaTuning);
+  // One option of the studio's tuning put back to ORT's default at a time: what each is worth.
+  for (const change of ['nhwc=0', 'conv=EXHAUSTIVE,maxws=1', 'arena=kNextPowerOfTwo']) add(2, 'tuning', 'cuda', 'float16', true, [['sd15', ['softmax'], [1024]]], `${cudaTuning},${change}`);
   add(2, 'webgpu', 'webgpu', 'float16', false, [['sd15', ['agent'], [1024]], ['sdxl', ['softmax', 'linfusion'], [1024]], ['sd15', ['softmax', 'linfusion', 'agent'], [512]]]);
   add(2, 'fp32', 'cuda', 'float32', true, [['sd15', ['softmax', 'linfusion'], [512, 1024]]], cudaTuning);
   add(2, 'cpu', 'cpu', 'float32', false, [['sd15', ['softmax'], [512]]]);
@@ -83,4 +85,4 @@ export function plan(models: readonly ModelName[], providers: readonly Provider[
 }
 
 export const rowKey = (r: Pick<Row, 'model' | 'variant' | 'size' | 'ep' | 'dtype' | 'fused' | 'tuning'>): string =>
-  `${r.model}-${r.variant}-${r.size}-${r.ep}-${r.dtype}${r.fused ? '-fused' : ''}${r.tuning ? '-native' : ''}`;
+  `${r.model}-${r.variant}-${r.size}-${r.ep}-${r.dtype}${r.fused ? '-fused' : ''}${r.tuning ? `-native${r.tuning.includes(',') ? `-${r.tuning.split(',').slice(1).join('-').replace(/[^A-Za-z0-9-]/g, '')}` : ''}` : ''}`;

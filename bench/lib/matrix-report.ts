@@ -59,7 +59,7 @@ export function markdown(report: Report): string {
     const cudaMs = cuda && ms(cuda);
     const vsCuda = m !== undefined && cudaMs ? `${(m / cudaMs).toFixed(1)}× the CUDA row` : undefined;
     const note = [r.skipped, vsCuda, r.result?.note, r.result && !r.result.finite ? 'NaN/Inf in output' : undefined].filter(Boolean).join('; ');
-    out.push(`| ${r.model} | ${r.variant} | ${r.size}² | ${r.ep}${r.tuning ? ' native' : ''} | ${r.dtype === 'float16' ? 'fp16' : 'fp32'} | ${r.fused ? 'yes' : 'no'} | ${m !== undefined ? `${m.toFixed(1)} (N=${r.result!.stepsMs.length})` : '–'} | ${f(t?.median_ms)} | ${ratio} | ${f(r.gpuGb, 2)} | ${f(t?.gpuGb, 2)} | ${memRatio} | ${r.relL2 === undefined ? '–' : r.relL2.toExponential(1)} | ${f(r.result?.sessionS)} | ${note} |`);
+    out.push(`| ${r.model} | ${r.variant} | ${r.size}² | ${r.ep}${r.tuning ? ` native (${r.tuning})` : ''} | ${r.dtype === 'float16' ? 'fp16' : 'fp32'} | ${r.fused ? 'yes' : 'no'} | ${m !== undefined ? `${m.toFixed(1)} (N=${r.result!.stepsMs.length})` : '–'} | ${f(t?.median_ms)} | ${ratio} | ${f(r.gpuGb, 2)} | ${f(t?.gpuGb, 2)} | ${memRatio} | ${r.relL2 === undefined ? '–' : r.relL2.toExponential(1)} | ${f(r.result?.sessionS)} | ${note} |`);
   }
   const missing = report.torchRows.filter((t) => t.error);
   if (missing.length) out.push('', ...missing.map((t) => `- PyTorch ${t.model} ${t.variant} ${t.size}²: ${t.error}`));

@@ -46,12 +46,14 @@ export function cudaProviderOptions(tuning: CudaTuning): Record<string, string> 
 
 /**
  * Reads a tuning such as `arena=kSameAsRequested,conv=HEURISTIC,maxws=0,nhwc=1,limit=8e9,graph=0` (bench
- * flags and STUDIO_CUDA_TUNING); `default` is ORT's own defaults, `studio` the studio's choice above.
+ * flags and STUDIO_CUDA_TUNING); `default` is ORT's own defaults, `studio` the studio's choice above, either
+ * followed by changes (`studio,nhwc=0`).
  */
 export function parseCudaTuning(text: string): CudaTuning {
-  if (text === 'default') return {};
-  if (text === 'studio') return { ...STUDIO_CUDA_TUNING };
-  const t: CudaTuning = {};
+  const [first, ...rest] = text.split(',');
+  // `studio,nhwc=0`: the studio's choice with one option changed.
+  const t: CudaTuning = first === 'studio' ? { ...STUDIO_CUDA_TUNING } : {};
+  if (first === 'studio' || first === 'default') text = rest.join(',');
   const flag = (k: string, v: string) => {
     if (v !== '0' && v !== '1') throw new Error(`CUDA tuning "${k}=${v}": use 0 or 1`);
     return v === '1';
