@@ -2,7 +2,8 @@
 # bench/gpu-matrix.ts on the GPU machine, in two phases over back-to-back calls (bench/NOTES.md has the calls).
 # Run from the project root with DIR = the carried folder holding this script, gpu-matrix.mjs (the esbuild
 # bundle), gpu_matrix_torch.py, sd_unet_torch.py, specs.json (`--specs-only`), tokenizer/,
-# diffusers-src.tar.xz and the CUDA kit's boot-cuda.sh + payload.sha256.
+# diffusers-src.tar.xz, koffi.tar.xz (node_modules/koffi and @koromix/koffi-linux-x64: the native session's FFI,
+# external to the bundle) and the CUDA kit's boot-cuda.sh + payload.sha256.
 #   prepare: joins the CUDA kit's pieces (in /tmp/cudakit), unpacks diffusers and starts making the random
 #            models in the background (setsid: it outlives the call), so the next call finds them ready.
 #   bench [BUDGET_S]: Node (the WebGPU kit, .devkit), waits for the models, runs the matrix into $OUT.
@@ -23,7 +24,9 @@ case "${1:-}" in
     cp "$D/gpu-matrix.mjs" /tmp/ort129/gpu-matrix.mjs
     # the bundle leaves sharp external (native): the CUDA children resolve it beside the CUDA onnxruntime-node
     mkdir -p /tmp/ort129/node_modules/@img
-    for p in sharp detect-libc semver @img/colour @img/sharp-linux-x64 @img/sharp-libvips-linux-x64; do ln -sfn "$PWD/node_modules/$p" "/tmp/ort129/node_modules/$p"; done
+    mkdir -p node_modules/@koromix && tar -xJf "$D/koffi.tar.xz"
+    mkdir -p /tmp/ort129/node_modules/@koromix
+    for p in sharp detect-libc semver @img/colour @img/sharp-linux-x64 @img/sharp-libvips-linux-x64 koffi @koromix/koffi-linux-x64; do ln -sfn "$PWD/node_modules/$p" "/tmp/ort129/node_modules/$p"; done
     for i in $(seq 1 90); do [ -f "$W/MADE" ] && break; sleep 1; done
     cat "$W/make.log"
     [ -f "$W/MADE" ] || { echo "the random models are not ready"; exit 1; }
