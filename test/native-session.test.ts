@@ -45,6 +45,10 @@ test('a tiny SD UNet gives the same output through the native session as through
     assert.equal(got.type, 'float32');
     assert.ok(relL2(got.data as Float32Array, want.data as Float32Array) <= 1e-6, `run ${i}`);
   }
+  // Without ORT's memory pattern (the memory plan's other setting) the numbers do not change.
+  const unplanned = await NativeSession.create(model, { provider: 'cpu', intraOpThreads: 1, memPattern: false });
+  assert.ok(relL2((await unplanned.run(feeds))[UNET_OUTPUT].data as Float32Array, want.data as Float32Array) <= 1e-6);
+  await unplanned.release();
   await binding.release();
   await native.release();
   await native.release();
@@ -72,6 +76,7 @@ test('CUDA tunings: parsed and turned into provider options', () => {
   assert.deepEqual(parseCudaTuning('arena=kSameAsRequested,conv=HEURISTIC,maxws=0,nhwc=1,graph=0,limit=8000000000'), {
     arenaExtendStrategy: 'kSameAsRequested', cudnnConvAlgoSearch: 'HEURISTIC', cudnnConvUseMaxWorkspace: false, preferNhwc: true, enableCudaGraph: false, gpuMemLimit: 8e9,
   });
+  assert.deepEqual(parseCudaTuning('default,mempattern=0'), { memPattern: false });
   assert.deepEqual(parseCudaTuning('studio,nhwc=0,conv=EXHAUSTIVE'), { ...STUDIO_CUDA_TUNING, preferNhwc: false, cudnnConvAlgoSearch: 'EXHAUSTIVE' });
   assert.throws(() => parseCudaTuning('conv=FAST'), /conv=FAST.*conv=EXHAUSTIVE\|HEURISTIC\|DEFAULT/);
   assert.throws(() => parseCudaTuning('nhwc=yes'), /nhwc=yes.*0 or 1/);

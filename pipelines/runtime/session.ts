@@ -71,7 +71,7 @@ export class Session {
       try {
         const inner: SessionBackend =
           provider === 'cuda' && cudaTuning
-            ? await (await import('./native/native-session.ts')).NativeSession.create(model, { provider, cuda: cudaTuning, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, logSeverity: o.logSeverity })
+            ? await (await import('./native/native-session.ts')).NativeSession.create(model, { provider, cuda: cudaTuning, memPattern: cudaTuning.memPattern, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, logSeverity: o.logSeverity })
             : await ort.InferenceSession.create(model.bytes, ortOptions(model, provider, o));
         return new Session(inner, provider, attempts, model.name);
       } catch (e) {

@@ -17,6 +17,11 @@ export interface CudaTuning {
   /** Capture the whole run as a CUDA graph (needs fixed shapes and every node on CUDA). */
   enableCudaGraph?: boolean;
   deviceId?: number;
+  /**
+   * ORT's memory pattern (a session option, not the provider's; on by default): one block planned for all
+   * of a run's intermediate tensors instead of arena allocations tensor by tensor.
+   */
+  memPattern?: boolean;
 }
 
 export const STUDIO_CUDA_TUNING: CudaTuning = {
@@ -65,8 +70,9 @@ export function parseCudaTuning(text: string): CudaTuning {
     else if (k === 'maxws') t.cudnnConvUseMaxWorkspace = flag(k, v);
     else if (k === 'nhwc') t.preferNhwc = flag(k, v);
     else if (k === 'graph') t.enableCudaGraph = flag(k, v);
+    else if (k === 'mempattern') t.memPattern = flag(k, v);
     else if (k === 'limit') t.gpuMemLimit = Number(v);
-    else throw new Error(`CUDA tuning "${part}" is not understood; use default, studio, or a list of arena=kSameAsRequested|kNextPowerOfTwo, conv=EXHAUSTIVE|HEURISTIC|DEFAULT, maxws=0|1, nhwc=0|1, graph=0|1, limit=BYTES`);
+    else throw new Error(`CUDA tuning "${part}" is not understood; use default, studio, or a list of arena=kSameAsRequested|kNextPowerOfTwo, conv=EXHAUSTIVE|HEURISTIC|DEFAULT, maxws=0|1, nhwc=0|1, graph=0|1, mempattern=0|1, limit=BYTES`);
   }
   return t;
 }
