@@ -136,7 +136,7 @@ function runRow(row: MeasuredRow): void {
   const spec: RunSpec = {
     ep: row.ep, dtype: row.dtype, variant: row.variant, size: row.size, steps: stepsFor(row.ep, row.size),
     weights: join(unetDir(row.model), 'diffusion_pytorch_model.safetensors'), linfusion: join(work, `linfusion-${row.model}`), work,
-    unetConfig: MODELS[row.model], inputsFile: `inputs-${row.model}-${row.size}.safetensors`, outputFile: `ort-${rowKey(row)}.f32`, fused: row.fused, tuning: row.tuning,
+    unetConfig: MODELS[row.model], inputsFile: `inputs-${row.model}-${row.size}.safetensors`, outputFile: `ort-${rowKey(row)}.f32`, fused: row.fused, tuning: row.tuning, profile: row.group === 'profile',
   };
   log(`${rowKey(row)}: running (${spec.steps} timed steps after a warm-up)`);
   const r = child<RunResult>('--child', spec, entryFor(row.ep), row.ep === 'cpu' ? 300 : 120);

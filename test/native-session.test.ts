@@ -2,7 +2,9 @@
 // options that onnxruntime-node cannot pass) against onnxruntime-node's own session: the same library,
 // the same graph, the same outputs, here on the CPU provider through the same code path the GPU uses.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
@@ -53,6 +55,21 @@ test('a tiny SD UNet gives the same output through the native session as through
   await native.release();
   await native.release();
   await assert.rejects(native.run(feeds), /released/);
+});
+
+test('the native session writes the per-node profile of ORT', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'native-profile-'));
+  const g = new Graph('profiled');
+  const x = g.input('x', 'float32', [4]);
+  g.output(add(x, x), 'y');
+  const native = await NativeSession.create(serializeGraph(g), { provider: 'cpu', profilePrefix: join(dir, 'p') });
+  await native.run({ x: tensor(Float32Array.of(1, 2, 3, 4), [4]) });
+  const file = native.endProfiling();
+  await native.release();
+  const events = JSON.parse(readFileSync(file, 'utf8')) as { cat: string; args?: { op_name?: string } }[];
+  assert.ok(file.startsWith(join(dir, 'p')));
+  assert.ok(events.some((e) => e.cat === 'Node' && e.args?.op_name === 'Add'), 'the Add node is in the trace');
+  rmSync(dir, { recursive: true });
 });
 
 test('float16 and int64 tensors round-trip through the native session', async () => {

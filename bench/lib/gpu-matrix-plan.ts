@@ -51,7 +51,7 @@ export interface Row {
   /** CUDA provider options through the native session (runtime/native/cuda-options.ts), or none: onnxruntime-node. */
   tuning?: string;
   /** Which group of the plan: `main` rows are what the issue's targets are judged on. */
-  group: 'main' | 'binding' | 'tuning' | 'fusion off' | 'webgpu' | 'fp32' | 'cpu';
+  group: 'main' | 'binding' | 'profile' | 'tuning' | 'fusion off' | 'webgpu' | 'fp32' | 'cpu';
   /** 1: runs before the PyTorch side (what the targets need); 2: after it, while the time budget lasts. */
   phase: 1 | 2;
 }
@@ -73,6 +73,8 @@ export function plan(models: readonly ModelName[], providers: readonly Provider[
   // then the same graphs through onnxruntime-node's binding (device id only) for the difference.
   add(1, 'main', 'cuda', 'float16', true, [['sd15', ['softmax', 'linfusion', 'agent'], all], ['sdxl', ['softmax', 'linfusion'], all]], cudaTuning);
   add(1, 'binding', 'cuda', 'float16', true, [['sd15', ['softmax'], [1024, 2048]]]);
+  // Where a 1024² step's time goes, op type by op type (ORT's profiler; its own row: profiling slows steps).
+  add(1, 'profile', 'cuda', 'float16', true, [['sd15', ['softmax', 'linfusion'], [1024]]], cudaTuning);
   // WebGPU at 1024² in the first phase: the issue's WebGPU target (≤ 3× CUDA) is judged there.
   add(1, 'webgpu', 'webgpu', 'float16', false, [['sd15', ['softmax', 'linfusion'], [1024]]]);
   add(2, 'fusion off', 'cuda', 'float16', false, [['sd15', ['softmax'], [1024, 2048]], ['sdxl', ['softmax'], [1024]]], cudaTuning);
@@ -85,5 +87,5 @@ export function plan(models: readonly ModelName[], providers: readonly Provider[
   return rows;
 }
 
-export const rowKey = (r: Pick<Row, 'model' | 'variant' | 'size' | 'ep' | 'dtype' | 'fused' | 'tuning'>): string =>
-  `${r.model}-${r.variant}-${r.size}-${r.ep}-${r.dtype}${r.fused ? '-fused' : ''}${r.tuning ? `-native${r.tuning.includes(',') ? `-${r.tuning.split(',').slice(1).join('-').replace(/[^A-Za-z0-9-]/g, '')}` : ''}` : ''}`;
+export const rowKey = (r: Pick<Row, 'model' | 'variant' | 'size' | 'ep' | 'dtype' | 'fused' | 'tuning' | 'group'>): string =>
+  `${r.group === 'profile' ? 'profile-' : ''}${r.model}-${r.variant}-${r.size}-${r.ep}-${r.dtype}${r.fused ? '-fused' : ''}${r.tuning ? `-native${r.tuning.includes(',') ? `-${r.tuning.split(',').slice(1).join('-').replace(/[^A-Za-z0-9-]/g, '')}` : ''}` : ''}`;

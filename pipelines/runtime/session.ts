@@ -20,6 +20,8 @@ export interface SessionOptions {
    * environment (`studio`, `default` or a list: native/cuda-options.ts); unset, the binding's session.
    */
   cudaTuning?: CudaTuning;
+  /** Native CUDA sessions only: write ORT's per-node profile to files starting with this path. */
+  profilePrefix?: string;
 }
 
 /** What the studio uses of an ORT session: onnxruntime-node's, or the native one for tuned CUDA. */
@@ -71,7 +73,7 @@ export class Session {
       try {
         const inner: SessionBackend =
           provider === 'cuda' && cudaTuning
-            ? await (await import('./native/native-session.ts')).NativeSession.create(model, { provider, cuda: cudaTuning, memPattern: cudaTuning.memPattern, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, logSeverity: o.logSeverity })
+            ? await (await import('./native/native-session.ts')).NativeSession.create(model, { provider, cuda: cudaTuning, memPattern: cudaTuning.memPattern, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, logSeverity: o.logSeverity, profilePrefix: o.profilePrefix })
             : await ort.InferenceSession.create(model.bytes, ortOptions(model, provider, o));
         return new Session(inner, provider, attempts, model.name);
       } catch (e) {

@@ -18,6 +18,8 @@ export interface NativeSessionOptions {
   memPattern?: boolean;
   /** 0 verbose … 4 fatal (default 3, errors). */
   logSeverity?: number;
+  /** Write ORT's per-node profile (a Chrome trace) to files starting with this path; see endProfiling(). */
+  profilePrefix?: string;
 }
 
 // ONNX TensorProto element types and their ort.Tensor names.
@@ -48,6 +50,7 @@ export class NativeSession {
       api.check(api.call.SetSessionGraphOptimizationLevel(options, 99), 'SetSessionGraphOptimizationLevel');
       api.check(api.call.SetSessionLogSeverityLevel(options, o.logSeverity ?? 3), 'SetSessionLogSeverityLevel');
       api.check((o.memPattern ?? true ? api.call.EnableMemPattern : api.call.DisableMemPattern)(options), 'memory pattern');
+      if (o.profilePrefix) api.check(api.call.EnableProfiling(options, o.profilePrefix), 'EnableProfiling');
       if (o.intraOpThreads) api.check(api.call.SetIntraOpNumThreads(options, o.intraOpThreads), 'SetIntraOpNumThreads');
       const config = { ...o.config };
       if (model.externalDataFolder) config['session.model_external_initializers_file_folder_path'] = model.externalDataFolder;
@@ -92,6 +95,11 @@ export class NativeSession {
       for (const v of values) api.call.ReleaseValue(v);
       buffers.length = 0;
     }
+  }
+
+  /** Stops profiling (profilePrefix) and returns the trace file's path. */
+  endProfiling(): string {
+    return this.api.takeString(this.api.out('SessionEndProfiling', this.handle, this.api.defaultAllocator));
   }
 
   async release(): Promise<void> {
