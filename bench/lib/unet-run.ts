@@ -15,6 +15,7 @@ import { SD15_UNET_CONFIG } from './unet-tensors.ts';
 import { allFinite } from '../../pipelines/runtime/result-checks.ts';
 import { fusedKernels } from '../../pipelines/runtime/kernels.ts';
 import { parseCudaTuning } from '../../pipelines/runtime/native/cuda-options.ts';
+import { NativeSession } from '../../pipelines/runtime/native/native-session.ts';
 
 /** Every registered variant, plus AgentSD's late phase (plain ToMe) on its own. */
 export const VARIANTS = [...ATTENTION_KINDS, 'agent-late'] as const;
@@ -122,7 +123,7 @@ async function measure(spec: RunSpec): Promise<RunResult> {
   const profilePrefix = spec.profile ? join(spec.work, `profile-${spec.variant}-${spec.size}`) : undefined;
   const { session, note } = await createSession(graph, spec.ep, spec.tuning, profilePrefix);
   const sessionS = (performance.now() - t0) / 1000;
-  if ('providerOptions' in session.inner) console.error(`  CUDA provider options as ORT took them: ${session.inner.providerOptions}`);
+  if (session.inner instanceof NativeSession) console.error(`  CUDA provider options as ORT took them: ${session.inner.providerOptions}`);
 
   const inputs = SafetensorsFile.open(join(spec.work, spec.inputsFile ?? `inputs-${spec.size}.safetensors`));
   const base = Object.fromEntries(session.inner.inputNames.filter((k) => inputs.has(k)).map((k) => [k, tensor(inputs.readFloat32(k), inputs.info(k).shape)]));
@@ -149,7 +150,7 @@ async function measure(spec: RunSpec): Promise<RunResult> {
     stepsCpuS.push((cpu.user + cpu.system) / 1e6);
   }
   writeFileSync(join(spec.work, spec.outputFile ?? `ort-${spec.variant}-${spec.size}.f32`), new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
-  const profile = 'endProfiling' in session.inner ? profileSummary(session.inner.endProfiling(), spec.steps + 1) : undefined;
+  const profile = profilePrefix && session.inner instanceof NativeSession ? profileSummary(session.inner.endProfiling(), spec.steps + 1) : undefined;
   await session.release();
   return {
     buildMs,
