@@ -75,6 +75,7 @@ export class NativeSession {
     if (!this.handle) throw new Error('the native session was released');
     const api = this.api;
     const names = Object.keys(feeds);
+    // The inputs' bytes, referenced here until the run is over (ORT reads them during it).
     const buffers: Buffer[] = [];
     const values: unknown[] = [];
     try {
@@ -93,7 +94,7 @@ export class NativeSession {
       return result;
     } finally {
       for (const v of values) api.call.ReleaseValue(v);
-      buffers.length = 0;
+      buffers.length = 0; // the last use of the inputs' bytes
     }
   }
 
