@@ -71,12 +71,13 @@ export function plan(models: readonly ModelName[], providers: readonly Provider[
   const all = [...SIZES];
   // CUDA through the native session with the studio's provider options (what the targets are judged on),
   // then the same graphs through onnxruntime-node's binding (device id only) for the difference.
-  add(1, 'main', 'cuda', 'float16', true, [['sd15', ['softmax', 'linfusion', 'agent'], all], ['sdxl', ['softmax', 'linfusion'], all]], cudaTuning);
+  add(1, 'main', 'cuda', 'float16', true, [['sd15', ['softmax', 'linfusion'], all], ['sdxl', ['softmax', 'linfusion'], all]], cudaTuning);
   add(1, 'binding', 'cuda', 'float16', true, [['sd15', ['softmax'], [1024, 2048]]]);
   // WebGPU at 1024² in the first phase: the issue's WebGPU target (≤ 3× CUDA) is judged there.
   add(1, 'webgpu', 'webgpu', 'float16', false, [['sd15', ['softmax', 'linfusion'], [1024]]]);
   // Where a 1024² step's time goes, op type by op type (ORT's profiler; its own row: profiling slows steps).
   add(1, 'profile', 'cuda', 'float16', true, [['sd15', ['softmax'], [1024]]], cudaTuning);
+  add(2, 'main', 'cuda', 'float16', true, [['sd15', ['agent'], all]], cudaTuning);
   add(2, 'fusion off', 'cuda', 'float16', false, [['sd15', ['softmax'], [1024, 2048]], ['sdxl', ['softmax'], [1024]]], cudaTuning);
   // One option of the studio's tuning put back to ORT's default at a time: what each is worth.
   for (const change of ['nhwc=0', 'conv=EXHAUSTIVE,maxws=1', 'arena=kNextPowerOfTwo']) add(2, 'tuning', 'cuda', 'float16', true, [['sd15', ['softmax'], [1024]]], `${cudaTuning},${change}`);
