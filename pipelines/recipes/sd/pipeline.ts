@@ -178,6 +178,11 @@ export class SdPipeline {
     return this.unetConfig.inChannels === 2 * this.latentChannels + 1;
   }
 
+  /** The execution provider its sessions ask for first. */
+  get provider(): Provider {
+    return this.o.providers?.[0] ?? 'cpu';
+  }
+
   get textConditioning(): TextConditioning {
     return this.sources.textConditioning;
   }

@@ -8,7 +8,8 @@ import type { SdGenerateOptions, SdPipeline } from '../sd/pipeline.ts';
 import { dualBranchStage, type DualBranchParameters } from './dual-branch.ts';
 import { channelStats } from './latent-stats.ts';
 import type { HighresSizes } from './sizes.ts';
-import type { DualBranchHooks, DualBranchResult, DualBranchRun, StageRecord } from './run.ts';
+import type { LadderStage } from '../../jobs/api.ts';
+import type { DualBranchHooks, DualBranchResult, DualBranchRun } from './run.ts';
 
 const f32 = Math.fround;
 
@@ -19,9 +20,9 @@ function linspaceF32(start: number, end: number, count: number): number[] {
 }
 
 /** Each scale's strength and steps: the strengths fall linearly to 0, steps = ceil(steps · strength) in float32. */
-export function highresStages(sizes: HighresSizes, steps: number, upscaleStrength: number): StageRecord[] {
+export function highresStages(sizes: HighresSizes, steps: number, upscaleStrength: number): LadderStage[] {
   const strengths = linspaceF32(upscaleStrength, 0, sizes.scales + 1);
-  const stages: StageRecord[] = [{ ...sizes.base, steps }];
+  const stages: LadderStage[] = [{ ...sizes.base, steps }];
   for (let s = 1; s <= sizes.scales; s++) {
     const strength = strengths[s - 1];
     stages.push({ width: sizes.base.width * 2 ** s, height: sizes.base.height * 2 ** s, strength, steps: Math.min(Math.ceil(f32(steps * strength)), steps), dilation: 2 ** s });

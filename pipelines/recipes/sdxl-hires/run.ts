@@ -1,4 +1,5 @@
 // What LinFusion's SDXL HighRes and SuperRes recipes (./highres.ts, ./superres.ts) take and give.
+import type { LadderStage } from '../../jobs/api.ts';
 import type { RgbImage } from '../../metadata/encode-png.ts';
 import type { SdGenerateOptions } from '../sd/pipeline.ts';
 
@@ -13,21 +14,10 @@ export interface DualBranchHooks {
   onStageDone?: (index: number, image: RgbImage) => void | Promise<void>;
 }
 
-/** One stage as it ran: what the metadata records so the image can be made again. */
-export interface StageRecord {
-  width: number;
-  height: number;
-  /** Absent for HighRes's text-to-image base. */
-  strength?: number;
-  /** Denoising steps the stage ran. */
-  steps: number;
-  /** The dilated branch's convolution dilation (absent for the base). */
-  dilation?: number;
-}
-
 export interface DualBranchResult {
   image: RgbImage;
-  stages: StageRecord[];
+  /** Every stage as it ran (what the metadata records so the image can be made again). */
+  stages: LadderStage[];
   /** The latents after every step, per stage (parity checks). */
   latentsPerStage: Float32Array[][];
   /** The latents each stage decoded (after the anchor renormalisation). */

@@ -34,6 +34,7 @@ export function checkHighresSize(width: number, height: number, nativeLatent: nu
     .map((s) => ({ s, distance: Math.abs(Math.log2(Math.max(s.actual.width, s.actual.height) / Math.max(width, height))) }))
     .sort((a, b) => a.distance - b.distance)
     .slice(0, 2)
+    .sort((a, b) => a.s.scales - b.s.scales)
     .map(({ s }) => `${s.actual.width}x${s.actual.height}`);
   const why = sizes.scales < 1 ? `is not above this model's native ${native} px` : `is not a base with long side ${native} doubled per scale, with both sides multiples of 64`;
   return `--hires ${width}x${height} ${why} (LinFusion's HighRes)${options.length ? `: nearest sizes of this shape ${options.join(' or ')}` : ''}`;

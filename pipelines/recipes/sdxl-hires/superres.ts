@@ -7,7 +7,8 @@ import type { RgbImage } from '../../metadata/encode-png.ts';
 import type { SdPipeline } from '../sd/pipeline.ts';
 import { dualBranchStage, type DualBranchParameters } from './dual-branch.ts';
 import { superresDilation } from './sizes.ts';
-import type { DualBranchHooks, DualBranchResult, DualBranchRun, StageRecord } from './run.ts';
+import type { LadderStage } from '../../jobs/api.ts';
+import type { DualBranchHooks, DualBranchResult, DualBranchRun } from './run.ts';
 
 /** The low-memory notebook's strengths for its ×2 steps (1024×512 → … → 16384×8192); later steps keep the last. */
 export const SUPERRES_CHAIN_STRENGTHS = [0.32, 0.24, 0.16, 0.08] as const;
@@ -17,7 +18,7 @@ export const SUPERRES_CHAIN_STRENGTHS = [0.32, 0.24, 0.16, 0.08] as const;
  * `upscaleStrength`, then the notebook's), else one stage at `upscaleStrength`; `strengths` gives each stage's
  * instead. Returns a sentence saying what is wrong instead.
  */
-export function superresStages(input: { width: number; height: number }, width: number, height: number, o: { steps: number; nativeLatent: number; upscaleStrength: number; strengths?: readonly number[] }): StageRecord[] | string {
+export function superresStages(input: { width: number; height: number }, width: number, height: number, o: { steps: number; nativeLatent: number; upscaleStrength: number; strengths?: readonly number[] }): LadderStage[] | string {
   const ratio = width / input.width;
   const doublings = Math.round(Math.log2(ratio));
   const chain = doublings >= 1 && 2 ** doublings === ratio && height === input.height * ratio;
@@ -25,7 +26,7 @@ export function superresStages(input: { width: number; height: number }, width: 
   if (o.strengths && o.strengths.length !== sizes.length) {
     return `--hires-strengths gives ${o.strengths.length} strengths for ${sizes.length} SuperRes stage${sizes.length > 1 ? 's' : ''} (${sizes.map((s) => `${s.width}x${s.height}`).join(' → ')}): give ${sizes.length}`;
   }
-  const stages: StageRecord[] = [];
+  const stages: LadderStage[] = [];
   for (const [k, size] of sizes.entries()) {
     const strength = o.strengths?.[k] ?? (k === 0 ? o.upscaleStrength : SUPERRES_CHAIN_STRENGTHS[Math.min(k, SUPERRES_CHAIN_STRENGTHS.length - 1)]);
     const dilation = superresDilation(size.width, size.height, o.nativeLatent);
@@ -36,7 +37,7 @@ export function superresStages(input: { width: number; height: number }, width: 
   return stages;
 }
 
-export async function drawSuperres(pipeline: SdPipeline, run: DualBranchRun, input: RgbImage, stages: readonly StageRecord[], parameters: DualBranchParameters, hooks: DualBranchHooks = {}): Promise<DualBranchResult> {
+export async function drawSuperres(pipeline: SdPipeline, run: DualBranchRun, input: RgbImage, stages: readonly LadderStage[], parameters: DualBranchParameters, hooks: DualBranchHooks = {}): Promise<DualBranchResult> {
   let image = input;
   const latentsPerStage: Float32Array[][] = [];
   const decodedPerStage: Float32Array[] = [];
