@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { superresCommand } from '../app/cli/superres-command.ts';
 import { GenerateRequestSchema, type GenerateProgress } from '../pipelines/jobs/api.ts';
@@ -26,6 +26,11 @@ const goldens = { highres: SafetensorsFile.open(join(DIR, 'sdxl-highres-golden.s
 const run = { prompt: record.prompt, negative: record.negative_prompt, steps: record.num_inference_steps, cfg: record.guidance_scale, seed: record.seed };
 const parameters = { cosineScale1: record.loop.cosine_scale_1, cosineScale2: record.loop.cosine_scale_2, cosineScale3: record.loop.cosine_scale_3, gaussianSigma: record.loop.gaussian_sigma };
 const NATIVE_LATENT = 16; // sdxl-tiny's UNet sample_size
+
+// One pipeline for both parity tests: SuperRes's stages run at HighRes's stage shapes, so its sessions are reused.
+let shared: SdPipeline | undefined;
+const tinySdxl = () => (shared ??= SdPipeline.load(fixture('sdxl-tiny')));
+after(() => shared?.release());
 
 const rgb = (file: SafetensorsFile, name: string) => {
   const [height, width] = file.info(name).shape;
@@ -55,35 +60,27 @@ function compare(kind: 'highres' | 'superres', r: DualBranchResult, images: Uint
 }
 
 test("HighRes matches LinFusion's pipeline: the base and both scales, every step, every stage's image", { skip: skipWithoutFixtures }, async () => {
-  const pipeline = SdPipeline.load(fixture('sdxl-tiny'));
-  try {
-    const sizes = checkHighresSize(record.highres.width, record.highres.height, NATIVE_LATENT);
-    assert.ok(typeof sizes !== 'string', String(sizes));
-    const stages = highresStages(sizes, run.steps, record.highres.upscale_strength);
-    assert.deepEqual(stages.map((s) => [s.width, s.height, s.steps, s.dilation]), record.highres_stages.map((s: { size: number[]; steps: number }, i: number) => [...s.size, s.steps, i ? 2 ** i : undefined]));
-    const images: Uint8Array[] = [];
-    const r = await drawHighres(pipeline, run, sizes, { ...parameters, upscaleStrength: record.highres.upscale_strength }, { onStageDone: (_, image) => void images.push(image.pixels) });
-    images.push(r.image.pixels);
-    console.log(`HighRes vs LinFusion: ${compare('highres', r, images, 1e-3).join('; ')}`);
-  } finally {
-    await pipeline.release();
-  }
+  const pipeline = tinySdxl();
+  const sizes = checkHighresSize(record.highres.width, record.highres.height, NATIVE_LATENT);
+  assert.ok(typeof sizes !== 'string', String(sizes));
+  const stages = highresStages(sizes, run.steps, record.highres.upscale_strength);
+  assert.deepEqual(stages.map((s) => [s.width, s.height, s.steps, s.dilation]), record.highres_stages.map((s: { size: number[]; steps: number }, i: number) => [...s.size, s.steps, i ? 2 ** i : undefined]));
+  const images: Uint8Array[] = [];
+  const r = await drawHighres(pipeline, run, sizes, { ...parameters, upscaleStrength: record.highres.upscale_strength }, { onStageDone: (_, image) => void images.push(image.pixels) });
+  images.push(r.image.pixels);
+  console.log(`HighRes vs LinFusion: ${compare('highres', r, images, 1e-3).join('; ')}`);
 });
 
 test("SuperRes matches LinFusion's pipeline: one ×2 stage and the low-memory chain's next ×2, every step and image", { skip: skipWithoutFixtures }, async () => {
-  const pipeline = SdPipeline.load(fixture('sdxl-tiny'));
-  try {
-    const input = rgb(goldens.highres, 'highres_stage0_image');
-    const stages = superresStages(input, 512, 256, { steps: run.steps, nativeLatent: NATIVE_LATENT, upscaleStrength: 0.32 });
-    assert.ok(Array.isArray(stages), String(stages));
-    assert.deepEqual(stages.map((s) => [s.width, s.height, s.strength, s.steps, s.dilation]), [[256, 128, 0.32, 4, 2], [512, 256, 0.24, 3, 4]]);
-    const images: Uint8Array[] = [];
-    const r = await drawSuperres(pipeline, run, input, stages, parameters, { onStageDone: (_, image) => void images.push(image.pixels) });
-    images.push(r.image.pixels);
-    console.log(`SuperRes vs LinFusion: ${compare('superres', r, images, 1e-3).join('; ')}`);
-  } finally {
-    await pipeline.release();
-  }
+  const pipeline = tinySdxl();
+  const input = rgb(goldens.highres, 'highres_stage0_image');
+  const stages = superresStages(input, 512, 256, { steps: run.steps, nativeLatent: NATIVE_LATENT, upscaleStrength: 0.32 });
+  assert.ok(Array.isArray(stages), String(stages));
+  assert.deepEqual(stages.map((s) => [s.width, s.height, s.strength, s.steps, s.dilation]), [[256, 128, 0.32, 4, 2], [512, 256, 0.24, 3, 4]]);
+  const images: Uint8Array[] = [];
+  const r = await drawSuperres(pipeline, run, input, stages, parameters, { onStageDone: (_, image) => void images.push(image.pixels) });
+  images.push(r.image.pixels);
+  console.log(`SuperRes vs LinFusion: ${compare('superres', r, images, 1e-3).join('; ')}`);
 });
 
 /** The HighRes base image (128×64) as a PNG file in a fresh folder. */
