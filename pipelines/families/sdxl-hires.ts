@@ -49,7 +49,14 @@ export async function generateDualBranch(pipeline: SdPipeline, request: Generate
     throw new BadRequestError(`--hires-mode ${hires.mode} steps with Euler, as LinFusion's SDXL pipelines do (their dual-branch loop re-enters the scheduler at each step): leave out --sampler or give --sampler euler`);
   }
   const used = { ...settings, sampler: 'euler' as const };
-  const parameters = { ...DUAL_BRANCH_DEFAULTS, ...Object.fromEntries(Object.entries(hires).filter(([k, v]) => k in DUAL_BRANCH_DEFAULTS && v !== undefined)) };
+  const d = DUAL_BRANCH_DEFAULTS;
+  const parameters = {
+    cosineScale1: hires.cosineScale1 ?? d.cosineScale1,
+    cosineScale2: hires.cosineScale2 ?? d.cosineScale2,
+    cosineScale3: hires.cosineScale3 ?? d.cosineScale3,
+    gaussianSigma: hires.gaussianSigma ?? d.gaussianSigma,
+    upscaleStrength: hires.upscaleStrength ?? d.upscaleStrength,
+  };
   const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
   const run: DualBranchRun = {
     prompt: request.prompt, negative: request.negative, steps: used.steps, cfg: used.cfg, seed: request.seed, attention: request.attention, clipSkip: request.clipSkip, signal: options.signal,

@@ -1,5 +1,6 @@
 // The Gaussian blur of LinFusion's dilated branch (gaussian_kernel / gaussian_filter in its SDXL pipelines):
-// a normalised separable kernel of odd size, applied per channel with zero padding of size // 2, float32.
+// a normalised separable kernel of odd size, applied per channel with zero padding of size // 2, float32. Written
+// here: it runs on a few small latent planes per step, and sharp's blur works on 8-bit images with edge padding.
 import type { LatentShape } from '../sd/pipeline.ts';
 
 const f32 = Math.fround;
