@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
-import { superresCommand } from '../app/cli/superres-command.ts';
+import { superresCommand, superresGenerateArgs } from '../app/cli/superres-command.ts';
 import { GenerateRequestSchema, type GenerateProgress } from '../pipelines/jobs/api.ts';
 import { a1111Parameters, decodeStudioMetadata, encodeStudioMetadata, studioMetadata } from '../pipelines/metadata/index.ts';
 import { runGenerate } from '../pipelines/recipes/generate.ts';
@@ -112,6 +112,11 @@ test('bad input: sizes off the 64 grid or not HighRes sizes name the nearest val
   const { dir, file } = await baseImageFile();
   try {
     await assert.rejects(superresCommand([file, '--scale', '1.5', '--model', fixture('sdxl-tiny')]), /128×64 × 1.5 is 192×96, but SuperRes sizes are multiples of 64 on both sides: give --hires WxH instead, nearest 192x64, 192x128/);
+    // What the upscale command hands to generate.
+    const size = async () => ({ width: 128, height: 64 });
+    assert.deepEqual(await superresGenerateArgs(['in.png', '--scale', '2', '--model', 'm', '--prompt', 'p', '--steps=8'], size), ['--model', 'm', '--prompt', 'p', '--steps=8', '--init-image', 'in.png', '--hires', '256x128', '--hires-mode', 'superres']);
+    assert.deepEqual(await superresGenerateArgs(['--model', 'm', '--hires=512x256', 'in.png'], size), ['--model', 'm', '--init-image', 'in.png', '--hires', '512x256', '--hires-mode', 'superres']);
+    await assert.rejects(superresGenerateArgs(['in.png', '--model', 'm'], size), /give the output size as --scale N/);
     const small = GenerateRequestSchema.parse({ model: fixture('sdxl-tiny'), prompt: 'x', initImage: file, hires: { width: 128, height: 128, mode: 'superres' } });
     await assert.rejects(runGenerate(small), /SuperRes to 128x128 needs a long side above this model's native 128 px/);
   } finally {
