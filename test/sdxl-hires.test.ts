@@ -143,7 +143,7 @@ test('through the generate job: progress per stage, each stage image, every stag
     assert.match(a1111Parameters(record), /LinFusion SuperRes: 256x128 0.5\/2 dilation 2/);
     assert.doesNotMatch(a1111Parameters(record), /Denoising strength/);
     assert.deepEqual(decodeStudioMetadata(encodeStudioMetadata(studioMetadata(record))).stages, r.stages);
-    assert.match(a1111Parameters({ ...record, request: highres, stages: h.stages }), /LinFusion HighRes: 128x64 4; 256x128 0.3199999928474426\/2 dilation 2/);
+    assert.match(a1111Parameters({ ...record, request: highres, stages: h.stages }), /LinFusion HighRes: 128x64 4; 256x128 0.32\/2 dilation 2/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

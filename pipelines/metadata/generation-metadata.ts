@@ -129,7 +129,9 @@ function controlNetFields(r: GenerateRequest): Array<[string, A1111Value]> {
  * (A1111 has no field of its own for it).
  */
 function ladderText(stages: readonly LadderStage[]): string {
-  return stages.map((s) => `${s.width}x${s.height} ${s.strength === undefined ? '' : `${s.strength}/`}${s.steps}${s.dilation ? ` dilation ${s.dilation}` : ''}`).join('; ');
+  // HighRes's strengths are float32 (torch.linspace): shown to 6 decimals, recorded exactly in the studio chunk.
+  const strength = (x: number) => Math.round(x * 1e6) / 1e6;
+  return stages.map((s) => `${s.width}x${s.height} ${s.strength === undefined ? '' : `${strength(s.strength)}/`}${s.steps}${s.dilation ? ` dilation ${s.dilation}` : ''}`).join('; ');
 }
 
 const HIRES_MODE_FIELDS = { ladder: 'Hires ladder', highres: 'LinFusion HighRes', superres: 'LinFusion SuperRes' } as const;
