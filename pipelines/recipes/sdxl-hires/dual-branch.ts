@@ -68,11 +68,10 @@ export interface StageContext {
 
 export interface StageResult {
   image: RgbImage;
-  /** The latents after every step, then the renormalised latents the VAE decoded. */
+  /** The latents after every step. */
   latentsPerStep: Float32Array[];
+  /** The latents the VAE decoded (renormalised to the anchor). */
   decoded: Float32Array;
-  /** The VAE latents of the resized input (SuperRes takes its anchor statistics from them). */
-  initLatents: Float32Array;
 }
 
 /**
@@ -92,7 +91,7 @@ export async function dualBranchStage(input: RgbImage, stage: DualBranchStage, c
   const latentsPerStep = await denoise(initLatents, noise, l, stage, c);
   const decoded = renormalise(latentsPerStep[latentsPerStep.length - 1], l, anchor ?? channelStats(initLatents, l));
   const images = await pipeline.decode(decoded, l, c.onTile);
-  return { image: toRgb8(images, 0, stage.width, stage.height), latentsPerStep, decoded, initLatents };
+  return { image: toRgb8(images, 0, stage.width, stage.height), latentsPerStep, decoded };
 }
 
 async function denoise(x0: Float32Array, noise: Float32Array, l: LatentShape, stage: DualBranchStage, c: StageContext): Promise<Float32Array[]> {
@@ -121,8 +120,9 @@ async function denoise(x0: Float32Array, noise: Float32Array, l: LatentShape, st
       const x0Estimate = karrasX0(prediction, z, output, sigma);
       return z.map((v, j) => v + ((v - x0Estimate[j]) / sigma) * (next - sigma));
     };
-    // The reference's scheduler has stepped once before each branch's scale_model_input: the plain branch sees
-    // this step's sigma (the first step: see afterEarlierLoop), the dilated one the next step's.
+    // The reference calls scale_model_input before the plain branch's scheduler step and again after it, when the
+    // step index has moved on: the plain branch is scaled with this step's sigma (on a stage's first step, with the
+    // index an earlier loop left: see afterEarlierLoop), the dilated branch with the next step's.
     const z1 = euler(await evaluate(z, i === 0 && c.afterEarlierLoop ? sigmas[sigmas.length - 1] : sigma, 1));
     const c3 = 0.99 * cf ** p.cosineScale3 + 1e-2;
     const blurred = renormalise(gaussianBlur(z, l, 2 * stage.dilation - 1, p.gaussianSigma * c3), l, channelStats(z, l));
