@@ -135,6 +135,7 @@ test('through the generate job: progress per stage, each stage image, every stag
     assert.deepEqual(events.filter((e) => e.phase === 'denoise').map((e) => [e.stage?.index, e.step, e.total]), [[0, 1, 4], [0, 2, 4], [0, 3, 4], [0, 4, 4], [1, 1, 2], [1, 2, 2]]);
     assert.deepEqual(events.filter((e) => e.stageImage).map((e) => [e.stage?.index, e.stageImage!.width, e.stageImage!.height]), [[0, 128, 64]]);
     assert.equal(h.settings?.sampler, 'euler');
+    assert.ok(h.notes?.some((n) => /^highres without LinFusion \(softmax attention.*\), estimated on cpu: 128×64 [\d.]+ GiB.*; 256×128 /.test(n)), JSON.stringify(h.notes));
 
     const superres = GenerateRequestSchema.parse({ ...common, initImage: file, hires: { width: 256, height: 128, mode: 'superres', upscaleStrength: 0.5 } });
     const r = await runGenerate(superres);

@@ -13,7 +13,7 @@ import type { DualBranchHooks, DualBranchResult, DualBranchRun } from '../recipe
 import { checkHighresSize } from '../recipes/sdxl-hires/sizes.ts';
 import { drawSuperres, superresStages } from '../recipes/sdxl-hires/superres.ts';
 import { embeddingsUsed, readEmbedding } from '../text/embeddings.ts';
-import { ladderProgress } from './sd-ladder.ts';
+import { checkLadderMemory, ladderProgress } from './sd-ladder.ts';
 
 /** The UNet's native latent size (its config's sample_size): HighRes's base long side, SuperRes's dilation unit. */
 function nativeLatent(pipeline: SdPipeline): number {
@@ -64,17 +64,20 @@ export async function generateDualBranch(pipeline: SdPipeline, request: Generate
   };
   const native = nativeLatent(pipeline);
   const { stages, draw } = hires.mode === 'highres' ? planHighres(hires.width, hires.height, native, used.steps, parameters.upscaleStrength) : await planSuperres(request, native, used.steps, parameters.upscaleStrength);
+  // A dual-branch step is two UNet passes: planned as a ladder stage of twice the steps.
+  const planned = stages.map((s) => (s.dilation ? { ...s, steps: 2 * s.steps } : s));
+  const notes = [checkLadderMemory(pipeline, request, used.cfg, planned, hires.mode)];
   const progress = ladderProgress(stages, () => vaePreviewer(pipeline.vae, taesd, { previews: options.previews, modelsDir: request.modelsDir }), options);
   const hooks: DualBranchHooks = { onStep: progress.onStep, onTile: progress.onTile, onStageDone: (i, image) => progress.onStageDone(i, [image]) };
   const t0 = performance.now();
   const r = await draw(pipeline, run, parameters, hooks);
-  const notes = hires.mode === 'highres' && (request.width !== undefined || request.height !== undefined) ? [`--hires-mode highres draws its base at ${stages[0].width}×${stages[0].height} (long side the model's native size): --width/--height were not used`] : [];
+  if (hires.mode === 'highres' && (request.width !== undefined || request.height !== undefined)) notes.push(`--hires-mode highres draws its base at ${stages[0].width}×${stages[0].height} (long side the model's native size): --width/--height were not used`);
   return {
     images: [{ ...r.image, seed: request.seed, batchIndex: 0 }],
     settings: { ...used, width: r.image.width, height: r.image.height },
     ep: pipeline.provider,
     timings: { [hires.mode]: performance.now() - t0 },
     stages: r.stages,
-    ...(notes.length ? { notes } : {}),
+    notes,
   };
 }
