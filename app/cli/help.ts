@@ -109,6 +109,13 @@ ControlNet (SD 1.x/2.x/XL; diffusers folders or .safetensors, original or diffus
                          maps); one for all or one per ControlNet (default none)
   --guess-mode           ControlNet stronger than the prompt (diffusers' guess mode)
 
+IP-Adapter (image prompt; SD 1.x/2.x/XL, base and Plus adapters, .safetensors or .bin):
+  --ip-adapter FILE[:SCALE]
+                         e.g. ip-adapter_sd15.safetensors:0.6; SCALE 0-2 (default 1)
+  --ip-image PATH        The image prompt (resized and centre-cropped as CLIP's processor does)
+  --image-encoder DIR    The CLIP image encoder the adapter was trained with (config.json +
+                         model.safetensors); default: image_encoder/ beside the adapter
+
 LinFusion's high-resolution ladder (best with --attention linfusion:PATH):
   --hires WxH            Final size: the base (--width x --height) doubled once per stage,
                          each stage a x2 resize and img2img (e.g. --width 1024 --height 512
