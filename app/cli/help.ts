@@ -34,7 +34,7 @@ Commands:
   heads        List a model's attention heads; search heads to perturb (HeadHunter)
   story        Consistent subjects across scenes (IR-Diffusion) from a STORY.json
   models       List checkpoints, LoRAs, embeddings, VAEs, ControlNets, upscalers with A1111 hashes
-  upscale      Enlarge an image with an ESRGAN / Real-ESRGAN upscaler file, in tiles
+  upscale      Enlarge an image with an ESRGAN / Real-ESRGAN / SwinIR upscaler file, in tiles
   help [cmd]   Show help for a command
 
 Options:
