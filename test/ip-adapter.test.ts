@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { clipVisionConfigFromHf } from '../pipelines/models/clip/config.ts';
 import { buildClipVisionGraph, IMAGE_EMBEDS, PENULTIMATE, PIXEL_VALUES } from '../pipelines/models/clip/vision-model.ts';
+import { inferClipVisionConfig } from '../pipelines/checkpoints/clip-vision.ts';
 import { readJsonObject } from '../pipelines/checkpoints/json-fields.ts';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { clipImagePixels } from '../pipelines/recipes/ip-adapter/clip-image.ts';
@@ -73,6 +74,30 @@ test('the .bin adapter (weights-only loader) gives the tokens of the .safetensor
   const fromSafetensors = await pipe.ipAdapter(adapter('ip-adapter_sd15.safetensors'), ENCODER, 'sd15-tiny').tokens(pixels);
   assert.deepEqual(fromBin, fromSafetensors);
   await pipe.release();
+});
+
+test('a lone CLIP vision .safetensors (ComfyUI\'s clip_vision) runs with the config its shapes give; the known towers', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'clip-vision-'));
+  const lone = join(dir, 'clip_vision_tiny.safetensors');
+  copyFileSync(join(ENCODER, 'model.safetensors'), lone);
+  const sd15 = SdPipeline.load(fixture('sd15-tiny'));
+  // The tiny tower is none of the known ones: its heads cannot be read from the weights.
+  assert.throws(() => sd15.ipAdapter(adapter('ip-adapter_sd15.safetensors'), lone, 'sd15-tiny'), /no config\.json beside it, and a 32-wide vision tower is none of OpenAI ViT-L\/14, OpenCLIP ViT-H\/14, OpenCLIP ViT-bigG\/14.*: put its config\.json beside it/);
+  copyFileSync(join(ENCODER, 'config.json'), join(dir, 'clip_vision_tiny.json'));
+  const pixels = ipGoldens().readFloat32('pixel_values');
+  const beside = await sd15.ipAdapter(adapter('ip-adapter_sd15.safetensors'), lone, 'sd15-tiny').tokens(pixels);
+  assert.ok(relL2(beside, ipGoldens().readFloat32('sd15_ip_projected')) < 1e-5);
+  await sd15.release();
+  // OpenCLIP ViT-H/14 (IP-Adapter's SD 1.5 encoder), by its shapes alone.
+  const vitH: Record<string, number[]> = {
+    'vision_model.embeddings.class_embedding': [1280], 'vision_model.embeddings.patch_embedding.weight': [1280, 3, 14, 14],
+    'vision_model.embeddings.position_embedding.weight': [257, 1280], 'vision_model.encoder.layers.0.mlp.fc1.weight': [5120, 1280],
+    'visual_projection.weight': [1024, 1280],
+  };
+  for (let i = 0; i < 32; i++) vitH[`vision_model.encoder.layers.${i}.layer_norm1.weight`] = [1280];
+  assert.deepEqual(inferClipVisionConfig(Object.keys(vitH), (k) => vitH[k]), {
+    hiddenSize: 1280, intermediateSize: 5120, numLayers: 32, numHeads: 16, hiddenAct: 'gelu', layerNormEps: 1e-5, imageSize: 224, patchSize: 14, projectionDim: 1024,
+  });
 });
 
 test('an IP-Adapter of another family is refused naming both; a missing image encoder names what to add', { skip }, () => {

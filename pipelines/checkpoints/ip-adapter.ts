@@ -2,17 +2,14 @@
 // variants): `image_proj.*` (the projection of the image encoder's output to N text-like tokens) and
 // `ip_adapter.<n>.to_k_ip/to_v_ip.weight` (one key/value pair per cross-attention layer, n = 1, 3, 5, …
 // in diffusers' processor order). `.bin` files are read by the weights-only loader (no pickle code runs).
-// Their CLIP image encoder is a separate folder (CLIPVisionModelWithProjection: config.json +
-// model.safetensors), given with --image-encoder or found as `image_encoder/` beside the adapter.
+// Their CLIP image encoder is read by ./clip-vision.ts.
 import { existsSync, statSync } from 'node:fs';
-import { basename, dirname, extname, join } from 'node:path';
+import { basename, extname } from 'node:path';
 import { SafetensorsFile } from '../io/safetensors.ts';
 import { TorchPtFile } from '../io/torch-pt.ts';
-import { clipVisionConfigFromHf, type ClipVisionConfig } from '../models/clip/config.ts';
 import type { UNetConfig } from '../models/unet/config.ts';
 import { crossAttentionWidths } from '../models/ip-adapter/layers.ts';
 import { describeTextWidth, describeUNet } from './controlnet.ts';
-import { readJsonObject } from './json-fields.ts';
 import { indicesUnder, shapeOf, withoutPrefix, type KeyedSource } from './sources.ts';
 
 export type ImageProjectionKind = 'base' | 'plus';
@@ -31,12 +28,6 @@ export interface IpAdapterSource {
   tokens: number;
   /** The text width of the UNet it was made for. */
   crossDim: number;
-}
-
-export interface ImageEncoderSource {
-  path: string;
-  weights: KeyedSource;
-  config: ClipVisionConfig;
 }
 
 export class IpAdapterFileError extends Error {
@@ -68,7 +59,7 @@ export function loadIpAdapterSource(path: string): IpAdapterSource {
   throw fail(path, 'its image projection is neither IP-Adapter\'s (proj + norm) nor IP-Adapter Plus\'s resampler (latents, proj_in, layers): Full-face and FaceID adapters are not supported');
 }
 
-const stem = (path: string) => basename(path, extname(path));
+export const stem = (path: string) => basename(path, extname(path));
 
 /** Refuses an adapter made for another family (naming both) or for a UNet of other widths. */
 export function checkIpAdapterFits(a: IpAdapterSource, unet: UNetConfig, model: string): void {
@@ -83,38 +74,5 @@ export function checkIpAdapterFits(a: IpAdapterSource, unet: UNetConfig, model: 
   const expected = widths.map((w) => w.channels);
   if (JSON.stringify(mine) !== JSON.stringify(expected) || ids.some((n, k) => n !== 2 * k + 1)) {
     throw fail(a.path, `its ${mine.length} cross-attention layers do not match the model ${model}'s ${expected.length} (${baseFamily}): use an IP-Adapter made for this model's family`);
-  }
-}
-
-/**
- * The CLIP image encoder: a folder (config.json + model.safetensors, HF or diffusers layout), a
- * .safetensors file with its config.json beside it, or none given: `image_encoder/` beside the adapter.
- */
-export function loadImageEncoderSource(given: string | undefined, adapter: string): ImageEncoderSource {
-  const beside = join(dirname(adapter), 'image_encoder');
-  const path = given ?? (existsSync(join(beside, 'config.json')) ? beside : undefined);
-  if (!path) {
-    throw new IpAdapterFileError('--ip-adapter', adapter, 'IP-Adapter needs the CLIP image encoder it was trained with: add --image-encoder DIR (a CLIPVisionModelWithProjection folder with config.json and model.safetensors, e.g. h94/IP-Adapter\'s models/image_encoder for SD 1.5, sdxl_models/image_encoder for SDXL), or put that folder beside the adapter as image_encoder/');
-  }
-  const encoderFail = (message: string) => new IpAdapterFileError('--image-encoder', path, message);
-  if (!existsSync(path)) throw encoderFail('no such file or folder');
-  const folder = statSync(path).isDirectory();
-  const configFile = folder ? join(path, 'config.json') : [join(dirname(path), `${stem(path)}.json`), join(dirname(path), 'config.json')].find(existsSync);
-  if (!configFile || !existsSync(configFile)) throw encoderFail('the image encoder needs its config.json (CLIPVisionModelWithProjection) beside its weights');
-  const weightsFile = folder ? join(path, 'model.safetensors') : path;
-  if (!existsSync(weightsFile)) throw encoderFail('no model.safetensors in this folder (only .safetensors weights are read for image encoders)');
-  const weights = SafetensorsFile.open(weightsFile);
-  if (!weights.keys().some((k) => k.endsWith('embeddings.patch_embedding.weight'))) throw encoderFail('this is not a CLIP vision model (no vision_model.embeddings.patch_embedding.weight)');
-  if (!weights.has('visual_projection.weight')) throw encoderFail('this CLIP vision model has no visual_projection: IP-Adapter needs a CLIPVisionModelWithProjection');
-  return { path, weights, config: clipVisionConfigFromHf(readJsonObject(configFile), configFile) };
-}
-
-/** Refuses an encoder whose output width does not fit the adapter's projection. */
-export function checkImageEncoderFits(e: ImageEncoderSource, a: IpAdapterSource): void {
-  const [want, has] = a.kind === 'base'
-    ? [shapeOf(a.projection, 'proj.weight')[1], e.config.projectionDim]
-    : [shapeOf(a.projection, 'proj_in.weight')[1], e.config.hiddenSize];
-  if (want !== has) {
-    throw new IpAdapterFileError('--image-encoder', e.path, `this image encoder gives ${has}-wide ${a.kind === 'base' ? 'image embeddings' : 'hidden states'}, but ${a.name} takes ${want}: use the image encoder the adapter was trained with`);
   }
 }

@@ -4,7 +4,8 @@
 import { Graph, type DType } from '../../onnx/graph.ts';
 import * as op from '../../onnx/ops.ts';
 import { Weights } from '../../onnx/weights.ts';
-import type { ImageEncoderSource, IpAdapterSource } from '../../checkpoints/ip-adapter.ts';
+import type { IpAdapterSource } from '../../checkpoints/ip-adapter.ts';
+import type { ImageEncoderSource } from '../../checkpoints/clip-vision.ts';
 import { clipVision, PIXEL_VALUES } from '../clip/vision-model.ts';
 import { baseProjection, resampler } from './projection.ts';
 import { IP_TOKENS } from './attention.ts';

@@ -1,7 +1,8 @@
 // IP-Adapter during denoising, as diffusers' pipelines do it: the image's tokens (and the unconditional
 // ones) are computed once per generation; every UNet call gets, per batch row, the unconditional tokens on
 // the negative-prompt rows and the image's on the others, plus the adapter's scale.
-import type { ImageEncoderSource, IpAdapterSource } from '../../checkpoints/ip-adapter.ts';
+import type { IpAdapterSource } from '../../checkpoints/ip-adapter.ts';
+import type { ImageEncoderSource } from '../../checkpoints/clip-vision.ts';
 import { IP_SCALE, IP_TOKENS } from '../../models/ip-adapter/attention.ts';
 import { buildImageTokensGraph } from '../../models/ip-adapter/image-tokens.ts';
 import { PIXEL_VALUES } from '../../models/clip/vision-model.ts';

@@ -26,7 +26,8 @@ import { embeddingTokens, type TextualInversion } from '../../text/embeddings.ts
 import { ControlNet, controlResiduals, type ControlUnit } from './controlnet.ts';
 import { withInpaintChannels } from '../inpaint/unet-channels.ts';
 import { checkControlNetFits, loadControlNetSource } from '../../checkpoints/controlnet.ts';
-import { checkImageEncoderFits, checkIpAdapterFits, loadImageEncoderSource, loadIpAdapterSource } from '../../checkpoints/ip-adapter.ts';
+import { checkIpAdapterFits, loadIpAdapterSource } from '../../checkpoints/ip-adapter.ts';
+import { checkImageEncoderFits, loadImageEncoderSource } from '../../checkpoints/clip-vision.ts';
 import { imagePromptFeeds, IpAdapter, type ImagePrompt } from './ip-adapter.ts';
 
 export interface SdGenerateOptions {
