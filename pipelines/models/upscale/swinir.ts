@@ -74,16 +74,30 @@ function shiftMask(g: Grid, shift: number): Float32Array {
   return out;
 }
 
-function swinBlock(w: Weights, x: T, heads: number, shift: number, g: Grid): T {
+/** The constants every block of one graph shares: the bias table's index and the shifted blocks' mask. */
+interface WindowConstants {
+  index: T;
+  mask: T;
+}
+
+function windowConstants(like: T, g: Grid): WindowConstants {
+  const n = g.window * g.window;
+  const windows = (g.height / g.window) * (g.width / g.window);
+  return {
+    index: like.graph.constant('int64', [n * n], relativeIndex(g.window), 'swin_relative_index'),
+    mask: like.graph.constant('float32', [windows, 1, n, n], shiftMask(g, Math.floor(g.window / 2)), 'swin_shift_mask'),
+  };
+}
+
+function swinBlock(w: Weights, x: T, heads: number, shift: number, g: Grid, c: WindowConstants): T {
   const n = g.window * g.window;
   let y = op.reshape(nn.layerNorm(w.sub('norm1'), x, EPS), [1, g.height, g.width, g.channels]);
   if (shift) y = roll(y, -shift, g);
   const windows = toWindows(y, g);
   const [q, k, v] = op.split(nn.linear(w.sub('attn.qkv'), windows, 3 * g.channels), -1, [g.channels, g.channels, g.channels]);
   const table = w.get('attn.relative_position_bias_table', [(2 * g.window - 1) ** 2, heads]);
-  const index = x.graph.constant('int64', [n * n], relativeIndex(g.window), 'swin_relative_index');
-  let bias = op.unsqueeze(op.transpose(op.reshape(op.gather(table, index), [n, n, heads]), [2, 0, 1]), [0]);
-  if (shift) bias = op.add(bias, x.graph.constant('float32', [windows.dim(0), 1, n, n], shiftMask(g, shift), 'swin_shift_mask'));
+  let bias = op.unsqueeze(op.transpose(op.reshape(op.gather(table, c.index), [n, n, heads]), [2, 0, 1]), [0]);
+  if (shift) bias = op.add(bias, c.mask);
   const attended = nn.linear(w.sub('attn.proj'), op.multiHeadAttention(q, k, v, heads, { attentionBias: bias }), g.channels);
   y = fromWindows(attended, g);
   if (shift) y = roll(y, shift, g);
@@ -122,12 +136,13 @@ export function swinir(w: Weights, a: SwinirArchitecture, image: T, height: numb
   const padded = g.height === height && g.width === width ? image : op.pad(image, [0, 0, 0, 0, 0, 0, g.height - height, g.width - width], 'reflect');
   const mean = op.floats(image, MEAN, [1, 3, 1, 1]);
   const first = conv3(w.sub('conv_first'), op.sub(padded, mean));
+  const constants = windowConstants(first, g);
   let t = toTokens(first, g);
   if (a.patchNorm) t = nn.layerNorm(w.sub('patch_embed.norm'), t, EPS);
   a.layers.forEach((layer, i) => {
     const lw = w.sub(`layers.${i}`);
     let y = t;
-    for (let m = 0; m < layer.depth; m++) y = swinBlock(lw.sub(`residual_group.blocks.${m}`), y, layer.heads, m % 2 ? Math.floor(s / 2) : 0, g);
+    for (let m = 0; m < layer.depth; m++) y = swinBlock(lw.sub(`residual_group.blocks.${m}`), y, layer.heads, m % 2 ? Math.floor(s / 2) : 0, g, constants);
     t = op.add(t, toTokens(residualConv(lw.sub('conv'), toImage(y, g), a), g));
   });
   const body = toImage(nn.layerNorm(w.sub('norm'), t, EPS), g);
