@@ -2,7 +2,7 @@
 // with diffusers' golden, the ControlNet extension's unit in the A1111 metadata, the server's path
 // confinement, and refusals that say what to do.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -10,7 +10,8 @@ import sharp from 'sharp';
 import { UsageError } from '../app/cli/exit-codes.ts';
 import { parseGenerateArgs } from '../app/cli/generate-args.ts';
 import { PathPolicy } from '../app/server/confine.ts';
-import { BadRequestError, GenerateRequestSchema, type GenerateRequestInput } from '../pipelines/jobs/api.ts';
+import { BadRequestError, GenerateRequestSchema, parseJob, type GenerateRequestInput } from '../pipelines/jobs/api.ts';
+import { run } from '../pipelines/jobs/run.ts';
 import { a1111Parameters } from '../pipelines/metadata/generation-metadata.ts';
 import { runGenerate } from '../pipelines/recipes/generate.ts';
 import { fixture, skipWithoutFixtures } from './fixtures.ts';
@@ -68,4 +69,18 @@ test('the server confines the adapter and encoder to the models folder and the i
   for (const ipAdapter of [{ model: '/etc/passwd', image: 'a.png' }, { model: 'a.safetensors', image: '../secret.png' }, { model: 'a.safetensors', image: 'a.png', imageEncoder: '../../enc' }]) {
     assert.throws(() => policy.request(GenerateRequestSchema.parse({ prompt: 'x', ipAdapter })), /must name something inside the studio's folders/);
   }
+});
+
+test('the model library lists IP-Adapters (A1111 keeps them with the ControlNets) and CLIP image encoders (ComfyUI\'s clip_vision)', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'ip-library-'));
+  const place = (from: string, to: string) => { mkdirSync(join(root, to, '..'), { recursive: true }); copyFileSync(from, join(root, to)); };
+  place(join(IP_FIXTURES, 'ip-adapter_sd15.bin'), 'models/ControlNet/ip-adapter_sd15.bin');
+  place(ADAPTER, 'models/ipadapter/ip-adapter_sd15.safetensors');
+  place(join(ENCODER, 'model.safetensors'), 'models/clip_vision/clip-vit-tiny.safetensors');
+  const library = (await run(parseJob({ kind: 'models.scan', dir: root, library: true }))).library!;
+  assert.deepEqual(library.entries.map((e) => [e.relativePath, e.kind, e.problem]), [
+    ['models/ControlNet/ip-adapter_sd15.bin', 'ip-adapter', undefined],
+    ['models/ipadapter/ip-adapter_sd15.safetensors', 'ip-adapter', undefined],
+    ['models/clip_vision/clip-vit-tiny.safetensors', 'image-encoder', undefined],
+  ]);
 });
