@@ -16,7 +16,7 @@ import { clipTextConfigFromHf } from '../../models/clip/config.ts';
 import { mmditConfigFromDiffusers, type MmditConfig } from '../../models/mmdit/config.ts';
 import { t5ConfigFromHf, type T5Config } from '../../models/t5/config.ts';
 import { vaeConfigFromDiffusers } from '../../models/vae/config.ts';
-import { Sd3SingleFileTransformer } from './keymap.ts';
+import { sd3SingleFileTransformer } from './keymap.ts';
 import { SD3_SCHEDULER, schedulerConfig, type Sd3Sources, type Sd3TextEncoder } from './sources.ts';
 
 const ENCODERS = { clipL: 'text_encoders.clip_l.transformer.', clipG: 'text_encoders.clip_g.transformer.', t5: 'text_encoders.t5xxl.transformer.' } as const;
@@ -100,7 +100,7 @@ export function loadSd3SingleFile(path: string, o: Sd3SingleFileOptions = {}): S
     );
   }
 
-  const transformer = new Sd3SingleFileTransformer(file);
+  const transformer = sd3SingleFileTransformer(file);
   const transformerCfg = given('transformer') ? mmditConfigFromDiffusers(given('transformer')!.json, given('transformer')!.file) : transformerConfig(transformer);
 
   const vae = inFile('first_stage_model.') ? originalVae(file) : fromComponents('vae', 'diffusion_pytorch_model');
