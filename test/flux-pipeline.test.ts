@@ -4,12 +4,15 @@
 // encoders, guidance given to schnell.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
-import { loadFluxFolder, loadFluxSingleFile, type FluxSources } from '../pipelines/recipes/flux/sources.ts';
+import { FluxMissingPartError, loadFluxFolder, loadFluxSingleFile, type FluxSources } from '../pipelines/recipes/flux/sources.ts';
+import { detectPath } from '../pipelines/checkpoints/detect.ts';
+import { runGenerate } from '../pipelines/recipes/generate.ts';
+import { GenerateRequestSchema } from '../pipelines/jobs/api.ts';
 import { FluxTextEncoders } from '../pipelines/recipes/flux/text.ts';
 import { FluxPipeline } from '../pipelines/recipes/flux/pipeline.ts';
 import { getSampler } from '../pipelines/samplers/index.ts';
@@ -97,4 +100,47 @@ test('flow_euler with FluxPipeline\'s sigmas: dev\'s resolution-dependent shift 
     assert.deepEqual(plan.sigmas, [...golden.readFloat32(`${name}_sigmas`)], name);
   }
   assert.throws(() => getSampler('flow_euler').plan({ ...runs.dev.scheduler }, 3), /use_dynamic_shifting needs mu/);
+});
+
+test('studio generate on a FLUX.1-dev folder: the flux family draws a batch with its guidance and SoftPAG heads; a negative prompt is noted as ignored', { skip }, async () => {
+  const model = fluxFolder();
+  const base = { model, prompt: 'a red cat', steps: 2, width: 64, height: 64, seed: 5 };
+  assert.equal(detectPath(model).family, 'flux');
+  const r = await runGenerate(GenerateRequestSchema.parse({ ...base, batch: 2, cfg: 3.5, negative: 'blurry', pag: { scale: 2, heads: [{ layer: 1, head: 0, strength: 0.5 }, { layer: 3, head: 1, strength: 1 }] } }));
+  assert.deepEqual([r.model.family, r.settings?.sampler, r.settings?.cfg, r.images.length], ['flux', 'flow_euler', 3.5, 2]);
+  assert.notDeepEqual(r.images[0].pixels, r.images[1].pixels);
+  assert.ok(r.notes?.some((n) => /no negative prompt/.test(n)), `notes: ${r.notes}`);
+  const plain = await runGenerate(GenerateRequestSchema.parse({ ...base, cfg: 3.5 }));
+  assert.notDeepEqual(plain.images[0].pixels, r.images[0].pixels, 'the heads change the image');
+  const otherGuidance = await runGenerate(GenerateRequestSchema.parse({ ...base, cfg: 7 }));
+  assert.notDeepEqual(plain.images[0].pixels, otherGuidance.images[0].pixels, 'dev takes the guidance scale as an input');
+  await assert.rejects(runGenerate(GenerateRequestSchema.parse({ ...base, sampler: 'ddim' })), /sampler ddim does not apply to .*FLUX/);
+});
+
+test('guidance given to FLUX.1-schnell: drawn without it (same pixels as cfg 0) and a note says it was ignored', { skip }, async () => {
+  // The file beside its components folder, named like it, as users lay them out.
+  const dir = mkdtempSync(join(tmpdir(), 'flux-schnell-'));
+  cpSync(own('flux-schnell-tiny.safetensors'), join(dir, 'flux1-schnell.safetensors'));
+  symlinkSync(fluxFolder(), join(dir, 'flux1-schnell'));
+  const model = join(dir, 'flux1-schnell.safetensors');
+  assert.match(detectPath(model).description, /FLUX\.1-schnell checkpoint \(transformer, no text encoders\)/);
+  const base = { model, prompt: 'a red cat', steps: 2, width: 64, height: 64, seed: 5 };
+  const guided = await runGenerate(GenerateRequestSchema.parse({ ...base, cfg: 3.5 }));
+  const plain = await runGenerate(GenerateRequestSchema.parse(base));
+  assert.deepEqual([plain.settings?.cfg, plain.notes], [0, undefined]);
+  assert.ok(guided.notes?.some((n) => /FLUX\.1-schnell has no guidance input.*cfg 3\.5 was ignored/.test(n)), `notes: ${guided.notes}`);
+  assert.deepEqual(guided.images[0].pixels, plain.images[0].pixels);
+});
+
+test('a FLUX file without its text encoders: the error names CLIP-L and T5 and where to put text_encoder/ and text_encoder_2/', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flux-alone-'));
+  const file = join(dir, 'flux1-dev.safetensors');
+  cpSync(own('flux-schnell-tiny.safetensors'), file);
+  assert.throws(() => loadFluxSingleFile(file), (e: Error) => {
+    assert.ok(e instanceof FluxMissingPartError, String(e));
+    assert.match(e.message, /FLUX\.1-schnell transformer without its text encoders \(CLIP-L and T5 missing/);
+    assert.ok(e.message.includes(`text_encoder/ (CLIP-L) and text_encoder_2/ (T5 v1.1 XXL), with tokenizer/ and tokenizer_2/, in ${join(dir, 'flux1-dev')}/ beside the file`), e.message);
+    assert.match(e.message, /--config/);
+    return true;
+  });
 });

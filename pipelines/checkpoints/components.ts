@@ -38,25 +38,32 @@ export function t5ConfigFromTensors(src: KeyedSource): T5Config {
   }, `${src.path} (T5 config from its tensors)`);
 }
 
-export class SingleFileParts {
-  readonly file: SafetensorsFile;
-  /** Where a components folder is looked for by default: beside the file, named like it. */
+/** A model's parts: a single file with the components folder beside it (or given), or a diffusers folder alone. */
+export class ModelParts {
+  /** Where a components folder is looked for by default: beside the file, named like it (the folder itself for a folder). */
   readonly sibling: string;
   readonly components?: string;
 
-  constructor(readonly path: string, componentsDir?: string) {
-    this.file = SafetensorsFile.open(path);
-    this.sibling = join(dirname(path), basename(path, extname(path)));
-    this.components = componentsDir ?? (existsSync(join(this.sibling, 'model_index.json')) ? this.sibling : undefined);
+  private constructor(readonly path: string, readonly file?: SafetensorsFile, componentsDir?: string) {
+    this.sibling = file ? join(dirname(path), basename(path, extname(path))) : path;
+    this.components = file ? (componentsDir ?? (existsSync(join(this.sibling, 'model_index.json')) ? this.sibling : undefined)) : path;
+  }
+
+  static folder(dir: string): ModelParts {
+    return new ModelParts(dir);
+  }
+
+  static singleFile(path: string, componentsDir?: string): ModelParts & { file: SafetensorsFile } {
+    return new ModelParts(path, SafetensorsFile.open(path), componentsDir) as ModelParts & { file: SafetensorsFile };
   }
 
   inFile(prefix: string): boolean {
-    return this.file.keys().some((k) => k.startsWith(prefix));
+    return this.file?.keys().some((k) => k.startsWith(prefix)) ?? false;
   }
 
   /** The file's tensors under `prefix`, else the components folder's `component/`, else undefined. */
   part(prefix: string | undefined, component: string, base = 'model'): KeyedSource | undefined {
-    if (prefix && this.inFile(prefix)) return withoutPrefix(this.file, prefix);
+    if (this.file && prefix && this.inFile(prefix)) return withoutPrefix(this.file, prefix);
     return this.fromComponents(component, base);
   }
 
@@ -77,7 +84,7 @@ export class SingleFileParts {
 
   /** The VAE: the file's `first_stage_model.*`, else the components' `vae/`; its config from there, else `defaults` + the shapes. */
   vae(family: { id: string; vaeConfig: () => JsonObject }): { source: KeyedSource; config: VaeConfig } | undefined {
-    const source = this.inFile('first_stage_model.') ? originalVae(this.file) : this.fromComponents('vae', 'diffusion_pytorch_model');
+    const source = this.file && this.inFile('first_stage_model.') ? originalVae(this.file) : this.fromComponents('vae', 'diffusion_pytorch_model');
     if (!source) return undefined;
     const given = this.config('vae');
     return { source, config: given ? vaeConfigFromDiffusers(given.json, given.file) : resolveVaeConfig(source, family) };

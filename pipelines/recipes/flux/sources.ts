@@ -54,8 +54,6 @@ export class FluxMissingPartError extends Error {
   }
 }
 
-const variantOf = (c: FluxConfig): FluxVariant => (c.guidanceEmbeds ? 'dev' : 'schnell');
-
 export function loadFluxFolder(dir: string, o: { modelsDir?: string } = {}): FluxSources {
   for (const c of ['transformer', 'vae', 'text_encoder', 'text_encoder_2']) {
     if (!existsSync(join(dir, c))) {
@@ -79,10 +77,7 @@ function fluxFromParts(parts: ModelParts, path: string, layout: FluxSources['lay
   const where = layout === 'diffusers' ? `${path}/` : `${parts.sibling}/ beside the file (or name that folder with --config)`;
   const prefix = parts.file && fluxPrefix(parts.file.keys());
   const transformer = parts.file && prefix !== undefined ? fluxSingleFileTransformer(parts.file, prefix) : parts.fromComponents('transformer', 'diffusion_pytorch_model')!;
-  const given = parts.config('transformer');
-  // A single file's own tensors say what it is (dev or schnell); only the RoPE axes, which no weight holds, come from a config.
-  const transformerConfig = layout === 'diffusers' && given ? fluxConfigFromDiffusers(given.json, given.file) : fluxConfigFromTensors(transformer, `${path} (config from its tensors)`, given && fluxConfigFromDiffusers(given.json, given.file).axesDimsRope);
-  const variant = variantOf(transformerConfig);
+  const variant: FluxVariant = transformer.has('time_text_embed.guidance_embedder.linear_1.weight') ? 'dev' : 'schnell';
 
   const clipL = parts.clip({ prefix: ENCODERS.clipL, component: 'text_encoder', index: 0, hiddenAct: 'quick_gelu', pad: 'eos', familyName: 'FLUX.1', modelsDir });
   const t5 = parts.t5(ENCODERS.t5, 'text_encoder_2');
@@ -94,6 +89,10 @@ function fluxFromParts(parts: ModelParts, path: string, layout: FluxSources['lay
         (layout === 'single-file' ? ', or use a checkpoint that bundles them (text_encoders.clip_l.* and text_encoders.t5xxl.*).' : '.'),
     );
   }
+  const given = parts.config('transformer');
+  // A single file's own tensors say what it is (dev or schnell); only the RoPE axes, which no weight holds, come from a config.
+  const transformerConfig = layout === 'diffusers' && given ? fluxConfigFromDiffusers(given.json, given.file) : fluxConfigFromTensors(transformer, `${path} (config from its tensors)`, given && fluxConfigFromDiffusers(given.json, given.file).axesDimsRope);
+
   const tokenizer = parts.t5Tokenizer('tokenizer_2', modelsDir);
   if (!tokenizer) throw new FluxMissingPartError(`${path}: no T5 tokenizer was found: put T5's tokenizer.json in ${join(parts.components ?? parts.sibling, 'tokenizer_2')}/ or in <models dir>/tokenizers/t5/`);
   if (t5.config.dModel !== transformerConfig.jointAttentionDim) {

@@ -5,7 +5,7 @@
 // Configs come from that folder when there is one, else from the tensor shapes and SD3's constants.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { SingleFileParts } from '../../checkpoints/components.ts';
+import { ModelParts } from '../../checkpoints/components.ts';
 import { readJsonObject, type JsonObject } from '../../checkpoints/json-fields.ts';
 import { countIndexed, shapeOf, type KeyedSource } from '../../checkpoints/sources.ts';
 import { mmditConfigFromDiffusers, type MmditConfig } from '../../models/mmdit/config.ts';
@@ -61,7 +61,7 @@ export interface Sd3SingleFileOptions {
 }
 
 export function loadSd3SingleFile(path: string, o: Sd3SingleFileOptions = {}): Sd3Sources {
-  const parts = new SingleFileParts(path, o.componentsDir);
+  const parts = ModelParts.singleFile(path, o.componentsDir);
   const clip = (key: 'clipL' | 'clipG', component: string, index: number, hiddenAct: 'quick_gelu' | 'gelu') =>
     parts.clip({ prefix: ENCODERS[key], component, index, hiddenAct, pad: index === 0 ? 'eos' : '!', familyName: 'SD3', modelsDir: o.modelsDir });
   const missing = (['clipL', 'clipG'] as const).filter((k) => !parts.inFile(ENCODERS[k]) && !parts.fromComponents(k === 'clipL' ? 'text_encoder' : 'text_encoder_2'));
