@@ -32,8 +32,8 @@ function unpacked(packed: Float32Array, channels: number): Float32Array {
   return out;
 }
 
-async function runFlux(source: TensorSource, config: FluxConfig, t: number, extra: Record<string, ReturnType<typeof tensor>> = {}, perturbedRows = 0): Promise<Float32Array> {
-  const session = await Session.create(buildFluxGraph(source, config, { batch: BATCH, height: 2 * ROWS, width: 2 * COLS, textLength: TEXT, perturbedRows }));
+async function runFlux(source: TensorSource, config: FluxConfig, t: number, extra: Record<string, ReturnType<typeof tensor>> = {}, perturbedRows = 0, dtype: 'float32' | 'float16' = 'float32'): Promise<Float32Array> {
+  const session = await Session.create(buildFluxGraph(source, config, { batch: BATCH, height: 2 * ROWS, width: 2 * COLS, textLength: TEXT, perturbedRows, dtype }));
   const channels = config.inChannels / 4;
   const out = await session.run({
     hidden_states: tensor(unpacked(golden.readFloat32('x'), channels), [BATCH, channels, 2 * ROWS, 2 * COLS]),
@@ -73,4 +73,11 @@ test('FLUX SoftPAG: perturbed heads over the joint sequence match the paper equa
   const perturbed = relL2(out.subarray(half), ref.subarray(half));
   tt.diagnostic(`unperturbed row ${plain.toExponential(2)}, perturbed row ${perturbed.toExponential(2)}`);
   assert.ok(plain < 1e-4 && perturbed < 1e-4, `rel-L2 ${plain} / ${perturbed}`);
+});
+
+test('FLUX transformer in fp16 (RoPE in fp32, residuals clipped as diffusers does): close to diffusers\' fp32 output', async (tt) => {
+  const out = await runFlux(weights, cfg, 0.5, {}, 0, 'float16');
+  const err = relL2(out, goldenLatents('dev_out_t500'));
+  tt.diagnostic(`rel-L2 ${err.toExponential(2)}`);
+  assert.ok(out.every(Number.isFinite) && err < 1e-2, `rel-L2 ${err}`);
 });
