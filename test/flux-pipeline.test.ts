@@ -13,6 +13,7 @@ import { FluxMissingPartError, loadFluxFolder, loadFluxSingleFile, type FluxSour
 import { detectPath } from '../pipelines/checkpoints/detect.ts';
 import { runGenerate } from '../pipelines/recipes/generate.ts';
 import { GenerateRequestSchema } from '../pipelines/jobs/api.ts';
+import { listHeads } from '../pipelines/heads/tools.ts';
 import { FluxTextEncoders } from '../pipelines/recipes/flux/text.ts';
 import { FluxPipeline } from '../pipelines/recipes/flux/pipeline.ts';
 import { getSampler } from '../pipelines/samplers/index.ts';
@@ -62,7 +63,7 @@ async function checkRun(t: { diagnostic(s: string): void }, name: 'dev' | 'schne
 
   const pipe = new FluxPipeline(sources);
   const result = await pipe.generate({
-    prompt: run.prompt, guidance: run.guidance_scale, steps: run.num_inference_steps, width: run.width, height: run.height, seed: run.seed, t5Tokens: run.max_sequence_length,
+    prompt: run.prompt, cfg: run.guidance_scale, steps: run.num_inference_steps, width: run.width, height: run.height, seed: run.seed, t5Tokens: run.max_sequence_length,
   });
   await pipe.release();
   const latents = golden.readFloat32(`${name}_latents`);
@@ -143,4 +144,12 @@ test('a FLUX file without its text encoders: the error names CLIP-L and T5 and w
     assert.match(e.message, /--config/);
     return true;
   });
+});
+
+test('heads list on FLUX: each double block\'s joint attn, then each single block\'s, 2 heads each, fingerprinted as flux', { skip }, () => {
+  const list = listHeads({ model: fluxFolder() });
+  assert.equal(list.family, 'flux');
+  assert.deepEqual(list.layers.map((l) => `${l.index}:${l.name}:${l.heads}`), [
+    '0:transformer_blocks.0.attn:2', '1:transformer_blocks.1.attn:2', '2:single_transformer_blocks.0.attn:2', '3:single_transformer_blocks.1.attn:2',
+  ]);
 });

@@ -1,14 +1,16 @@
 // FLUX.1 dev and schnell (double- and single-stream transformer, flow matching): diffusers folders and
 // Black Forest Labs' single files. dev is guidance-distilled: `cfg` is the guidance scale it takes as an
 // input (one model call per step, no CFG); schnell is timestep-distilled and takes no guidance. SoftPAG /
-// PAG heads over the joint attention of every block.
-import { statSync } from 'node:fs';
+// PAG / HeadHunter heads over the joint attention of every block, double and single.
 import { resolveSettings, type GenerateRequest } from '../../jobs/api.ts';
 import { matchPagLayers } from '../../models/unet/layers.ts';
 import { vaeScale } from '../../models/vae/config.ts';
 import { stepPreviews, vaePreviewer } from '../../previews/previewer.ts';
+import { fluxAttentionLayers } from '../../models/flux/model.ts';
+import { fingerprintOf } from '../../heads/architecture.ts';
+import { TransformerHeadModel } from '../../heads/transformer-model.ts';
 import { FluxPipeline } from '../../recipes/flux/pipeline.ts';
-import { loadFluxFolder, loadFluxSingleFile, type FluxVariant } from '../../recipes/flux/sources.ts';
+import { loadFluxSources, type FluxVariant } from '../../recipes/flux/sources.ts';
 import { detectedAs, supports } from '../declare.ts';
 import { checkpointModel, generateResult, headPicks } from '../results.ts';
 import type { ModelFamily } from '../types.ts';
@@ -17,6 +19,9 @@ import type { ModelFamily } from '../types.ts';
 const DEV = { steps: 28, cfg: 3.5, sampler: 'flow_euler', width: 1024, height: 1024 } as const;
 /** FLUX.1-schnell's card: 4 steps, guidance 0. */
 const SCHNELL = { ...DEV, steps: 4, cfg: 0 } as const;
+
+/** Head previews: small and few steps, with dev's default guidance. */
+const PREVIEW = { size: 256, steps: 8, cfg: 3.5 } as const;
 
 /** What the request asks that this variant does not take, said once each (nothing is refused). */
 function ignored(request: GenerateRequest, variant: FluxVariant): string[] {
@@ -33,13 +38,10 @@ export const flux: ModelFamily<FluxPipeline> = {
   label: 'FLUX.1 (dev, schnell)',
   score: detectedAs('flux'),
   defaults: DEV,
-  methods: supports('flux', { pag: true, softpag: true }),
+  methods: supports('flux', { pag: true, softpag: true, headhunter: true }),
   samplers: ['flow_euler'],
   refusal: (model) => `${model} (FLUX.1)`,
-  load(target, o) {
-    const sources = statSync(target).isDirectory() ? loadFluxFolder(target, { modelsDir: o.modelsDir }) : loadFluxSingleFile(target, { modelsDir: o.modelsDir, componentsDir: o.config });
-    return new FluxPipeline(sources, { providers: o.providers, sessions: o.sessions });
-  },
+  load: (target, o) => new FluxPipeline(loadFluxSources(target, { modelsDir: o.modelsDir, componentsDir: o.config }), { providers: o.providers, sessions: o.sessions }),
 
   async generate(pipeline, probe, request, options) {
     const variant = pipeline.sources.variant;
@@ -48,7 +50,7 @@ export const flux: ModelFamily<FluxPipeline> = {
     const r = await pipeline.generate({
       prompt: request.prompt,
       steps: settings.steps,
-      guidance: settings.cfg,
+      cfg: settings.cfg,
       sampler: settings.sampler,
       seed: request.seed,
       width: settings.width,
@@ -59,5 +61,16 @@ export const flux: ModelFamily<FluxPipeline> = {
       onStep: stepPreviews(options.previews, () => vaePreviewer(pipeline.vae, 'taef1', { previews: options.previews, modelsDir: request.modelsDir }), options.onProgress, settings.height / scale, settings.width / scale),
     });
     return generateResult({ ...r, timings: {} }, request, settings, checkpointModel(probe, 'flux'), 0, ignored(request, variant));
+  },
+
+  heads: {
+    inspect(target, modelsDir) {
+      const layers = fluxAttentionLayers(loadFluxSources(target, { modelsDir }).transformerConfig);
+      return { layers, architecture: fingerprintOf('flux', layers) };
+    },
+    previewModel: (pipeline, s) => {
+      const defaults = pipeline.sources.variant === 'dev' ? PREVIEW : { ...PREVIEW, cfg: 0 };
+      return { model: new TransformerHeadModel('flux', pipeline, { prompt: s.prompt, steps: s.steps ?? defaults.steps, cfg: s.cfg ?? defaults.cfg }), size: s.size ?? defaults.size };
+    },
   },
 };

@@ -22,8 +22,8 @@ import type { FluxSources } from './sources.ts';
 export interface FluxGenerateOptions {
   prompt: string;
   steps: number;
-  /** dev: the distilled guidance scale fed to the transformer (3.5 by default); schnell ignores it. */
-  guidance: number;
+  /** dev: the distilled guidance scale the transformer takes as an input (not CFG); schnell has none and ignores it. */
+  cfg: number;
   seed: number | bigint;
   width: number;
   height: number;
@@ -96,7 +96,7 @@ export class FluxPipeline {
     };
     const context = tensor(repeat(text.context), [rows, t5Tokens, cfg.jointAttentionDim]);
     const pooled = tensor(repeat(text.pooled), [rows, cfg.pooledProjectionDim]);
-    const guidance = cfg.guidanceEmbeds ? tensor(new Float32Array(rows).fill(o.guidance), [rows]) : undefined;
+    const guidance = cfg.guidanceEmbeds ? tensor(new Float32Array(rows).fill(o.cfg), [rows]) : undefined;
     o.signal?.throwIfAborted();
 
     // 2. Noise [images, 16, h, w] from one CPU generator (diffusers draws it unpacked, then packs).

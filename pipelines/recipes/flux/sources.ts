@@ -3,7 +3,7 @@
 // configs, tokenizers and the scheduler. Diffusers FluxPipeline folders, and single files in Black Forest
 // Labs' layout (bf16, transformer only, or ComfyUI's with `model.diffusion_model.`, VAE and text encoders)
 // completed by a components folder (checkpoints/components.ts).
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelParts, type ClipPart } from '../../checkpoints/components.ts';
 import { readJsonObject, type JsonObject } from '../../checkpoints/json-fields.ts';
@@ -67,6 +67,11 @@ export interface FluxSingleFileOptions {
   modelsDir?: string;
   /** A diffusers FLUX folder giving the parts and configs the file lacks (default: `<file without .safetensors>/`). */
   componentsDir?: string;
+}
+
+/** A FLUX folder or single file. */
+export function loadFluxSources(path: string, o: FluxSingleFileOptions = {}): FluxSources {
+  return statSync(path).isDirectory() ? loadFluxFolder(path, o) : loadFluxSingleFile(path, o);
 }
 
 export function loadFluxSingleFile(path: string, o: FluxSingleFileOptions = {}): FluxSources {
