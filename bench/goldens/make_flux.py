@@ -1,12 +1,14 @@
 # Makes the tiny FLUX.1 goldens of issue 19 with diffusers (CPU, float32, CPU generators).
-# Run on the GPU machine: python3 make_flux.py <diffusers src> <parts dir>; writes $OUT/.
+# Run on the GPU machine (golden_common.py beside it): python3 make_flux.py <diffusers src> <parts dir>; writes $OUT/.
 # <parts dir> holds the project's own tiny text encoders from test/fixtures/sd3-tiny (text_encoder = CLIP-L,
 # text_encoder_3 = T5, tokenizer_3 = T5's tokenizer) and CLIP's tokenizer (../shared/fixtures/sdxl-tiny/tokenizer),
 # so the FLUX fixtures add only the transformer and the 16-channel VAE. Weights are rounded to their stored
 # dtype (bf16 transformer, fp16 VAE) before the goldens are computed.
-import copy, inspect, json, os, shutil, sys, traceback
+import inspect, json, os, sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np, torch
+sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))
+from golden_common import rounded, save_as, f32, sections
 from safetensors.torch import save_file
 
 OUT = os.environ['OUT']
@@ -19,25 +21,7 @@ print('diffusers', diffusers.__version__, 'torch', torch.__version__, flush=True
 report = {}
 state = {}
 
-def rounded(model, dtype):
-    for p in model.parameters():
-        p.data = p.data.to(dtype).to(torch.float32)
-    return model
-
-def save_as(model, folder, dtype):
-    copy.deepcopy(model).to(dtype).save_pretrained(folder)
-
-def f32(t):
-    return t.detach().to(torch.float32).contiguous().cpu()
-
-def section(name, fn):
-    try:
-        fn()
-        report[name] = 'ok'
-        print('ok', name, flush=True)
-    except Exception:
-        report[name] = traceback.format_exc()
-        print('FAILED', name, report[name], flush=True)
+section = sections(report)
 
 # FLUX.1-dev's and FLUX.1-schnell's scheduler configs (their scheduler_config.json values).
 DEV_SCHED = dict(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
@@ -57,7 +41,7 @@ def load_parts():
 
 def make_models():
     torch.manual_seed(191)
-    dev = rounded(FluxTransformer2DModel(guidance_embeds=True, **TRANSFORMER).eval(), torch.bfloat16)
+    dev = rounded(FluxTransformer2DModel(guidance_embeds=True, **TRANSFORMER).eval(), torch.bfloat16, buffers=False)
     schnell = FluxTransformer2DModel(guidance_embeds=False, **TRANSFORMER).eval()
     sd = {k: v for k, v in dev.state_dict().items() if 'guidance_embedder' not in k}
     missing, unexpected = schnell.load_state_dict(sd, strict=False)
@@ -65,7 +49,7 @@ def make_models():
     vae = rounded(AutoencoderKL(in_channels=3, out_channels=3, down_block_types=['DownEncoderBlock2D'] * 2,
                                 up_block_types=['UpDecoderBlock2D'] * 2, block_out_channels=[8, 16], layers_per_block=1,
                                 latent_channels=16, norm_num_groups=8, sample_size=32, scaling_factor=0.3611,
-                                shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False).eval(), torch.float16)
+                                shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False).eval(), torch.float16, buffers=False)
     state.update(dev=dev, schnell=schnell, vae=vae)
 
 section('parts', load_parts)

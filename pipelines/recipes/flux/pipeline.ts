@@ -3,23 +3,22 @@
 // resolution-dependent shift → VAE decode (latents / scaling + shift). dev takes the guidance scale as a
 // transformer input (one model call per step, no CFG); schnell has no guidance at all. SoftPAG / PAG heads
 // add a perturbed branch: v = cond + scale·(cond − perturbed).
-import { Vae } from '../../models/vae/vae.ts';
 import { vaeScale } from '../../models/vae/config.ts';
 import { buildFluxGraph, fluxAttentionLayers, FLUX_OUTPUT } from '../../models/flux/model.ts';
-import { headWeightsData, HEAD_WEIGHTS_INPUT, type HeadPick } from '../../attention/head-perturbation.ts';
-import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
+import { headWeightsData, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import { getSampler, type SchedulerConfig } from '../../samplers/index.ts';
 import { flowShiftMu } from '../../samplers/flow-euler.ts';
 import { linspace } from '../../samplers/numpy-compat.ts';
-import { tensor, type Provider, type Session } from '../../runtime/session.ts';
-import { ModelSessions } from '../../runtime/session-cache.ts';
+import { tensor } from '../../runtime/session.ts';
+import type { ModelSessions } from '../../runtime/session-cache.ts';
+import { TextLatentPipeline, type TextLatentPipelineOptions, type TextLatentResult, type TextLatentRunOptions } from '../text-latent-pipeline.ts';
 import { batchRows, combine, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
 import { toNhwc01 } from '../images.ts';
 import { FluxTextEncoders } from './text.ts';
 import type { FluxSources } from './sources.ts';
 
-export interface FluxGenerateOptions {
+export interface FluxGenerateOptions extends TextLatentRunOptions {
   prompt: string;
   steps: number;
   /** dev: the distilled guidance scale the transformer takes as an input (not CFG); schnell has none and ignores it. */
@@ -27,52 +26,18 @@ export interface FluxGenerateOptions {
   seed: number | bigint;
   width: number;
   height: number;
-  /** T5 tokens (diffusers' max_sequence_length, 512 by default). */
-  t5Tokens?: number;
-  images?: number;
-  sampler?: string;
-  /** SoftPAG / PAG / HeadHunter heads: layer indices follow `layers` (double blocks, then single blocks). */
-  heads?: { scale: number; picks: readonly HeadPick[] };
-  onStep?: (step: number, total: number, latents: Float32Array) => void | Promise<void>;
-  signal?: AbortSignal;
 }
 
-export interface FluxResult {
-  /** [count, height, width, 3] in [0, 1]. */
-  images: Float32Array;
-  count: number;
-  width: number;
-  height: number;
-  /** Unpacked latents [images, 16, h, w] after each step. */
-  latentsPerStep: Float32Array[];
-  provider: Provider;
-}
+/** latentsPerStep are unpacked: [images, 16, h, w]. */
+export type FluxResult = TextLatentResult;
 
-export class FluxPipeline {
-  readonly layers: SelfAttentionLayer[];
-  readonly vae: Vae;
-  private readonly sessions: ModelSessions;
-  private text?: { tokens: number; encoders: Promise<FluxTextEncoders> };
-
-  /** `sessions`: where its sessions live (given by WarmModels); absent: its own. */
-  constructor(readonly sources: FluxSources, private readonly o: { providers?: readonly Provider[]; dtype?: 'float32' | 'float16'; sessions?: ModelSessions } = {}) {
-    this.layers = fluxAttentionLayers(sources.transformerConfig);
-    this.sessions = o.sessions ?? ModelSessions.standalone('flux');
-    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers }, sessions: this.sessions.child('vae') });
+export class FluxPipeline extends TextLatentPipeline<FluxSources, FluxTextEncoders> {
+  constructor(sources: FluxSources, o: TextLatentPipelineOptions = {}) {
+    super(sources, fluxAttentionLayers(sources.transformerConfig), o, 'flux');
   }
 
-  private encoders(t5Tokens: number): Promise<FluxTextEncoders> {
-    if (!this.text || this.text.tokens !== t5Tokens) {
-      void this.text?.encoders.then((e) => e.release());
-      this.text = { tokens: t5Tokens, encoders: FluxTextEncoders.create(this.sources, t5Tokens, this.o.providers, this.sessions.child(`text/${t5Tokens}`)) };
-    }
-    return this.text.encoders;
-  }
-
-  private transformer(batch: number, height: number, width: number, textLength: number, perturbedRows: number): Promise<Session> {
-    const key = JSON.stringify([batch, height, width, textLength, perturbedRows]);
-    const build = () => buildFluxGraph(this.sources.transformer, this.sources.transformerConfig, { batch, height, width, textLength, perturbedRows, dtype: this.o.dtype });
-    return this.sessions.get(`transformer/${key}`, build, { providers: this.o.providers });
+  protected createEncoders(t5Tokens: number, sessions: ModelSessions): Promise<FluxTextEncoders> {
+    return FluxTextEncoders.create(this.sources, t5Tokens, this.o.providers, sessions);
   }
 
   async generate(o: FluxGenerateOptions): Promise<FluxResult> {
@@ -105,7 +70,9 @@ export class FluxPipeline {
 
     // 3. Denoise: FluxPipeline's sigmas, and μ from the packed image's token count.
     const headWeights = o.heads ? tensor(headWeightsData(this.layers, o.heads.picks), [this.layers.length, cfg.heads]) : undefined;
-    const session = await this.transformer(rows, h, w, t5Tokens, usesPerturbation(plan) ? images : 0);
+    const perturbedRows = usesPerturbation(plan) ? images : 0;
+    const session = await this.transformer([rows, h, w, t5Tokens, perturbedRows], () =>
+      buildFluxGraph(this.sources.transformer, cfg, { batch: rows, height: h, width: w, textLength: t5Tokens, perturbedRows, dtype: this.o.dtype }));
     const scheduler = { ...this.sources.scheduler, sigmas: linspace(1, 1 / o.steps, o.steps), mu: flowShiftMu(this.sources.scheduler, (h / 2) * (w / 2)) };
     const latentsPerStep: Float32Array[] = [];
     const final = await getSampler(o.sampler ?? 'flow_euler').sample({
@@ -131,10 +98,5 @@ export class FluxPipeline {
     // 4. Decode to [0, 1] RGB, HWC.
     const decoded = await this.vae.decode({ data: final, dims: [images, channels, h, w] });
     return { images: toNhwc01(decoded.data, images, o.height, o.width), count: images, width: o.width, height: o.height, latentsPerStep, provider: session.provider };
-  }
-
-  release(): Promise<void> {
-    this.text = undefined;
-    return this.sessions.release();
   }
 }
