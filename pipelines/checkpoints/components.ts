@@ -1,6 +1,7 @@
-// A single file and the components folder that completes it: the parts a file lacks (VAE, text encoders,
-// tokenizers, configs) come from a diffusers folder of the same family, beside the file and named like it
-// (`model.safetensors` → `model/`), or one given (`--config DIR`). SD3 and FLUX single files read theirs here.
+// A model's parts, from a diffusers folder, or from a single file completed by a components folder: the
+// parts a file lacks (VAE, text encoders, tokenizers, configs) come from a diffusers folder of the same
+// family beside the file and named like it (`model.safetensors` → `model/`), or one given (`--config DIR`).
+// SD3 single files and FLUX folders and files read theirs here.
 import { existsSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { SafetensorsFile } from '../io/safetensors.ts';
