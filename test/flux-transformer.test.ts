@@ -3,10 +3,13 @@
 // layout, and SoftPAG heads against a float64 implementation of the paper's equations.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
+import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../pipelines/io/safetensors.ts';
 import { readJsonObject } from '../pipelines/checkpoints/json-fields.ts';
-import { fluxConfigFromDiffusers, type FluxConfig } from '../pipelines/models/flux/config.ts';
+import { fluxConfigFromDiffusers, fluxConfigFromTensors, type FluxConfig } from '../pipelines/models/flux/config.ts';
+import { fluxPrefix, fluxSingleFileTransformer } from '../pipelines/recipes/flux/keymap.ts';
 import { buildFluxGraph, fluxAttentionLayers, FLUX_OUTPUT } from '../pipelines/models/flux/model.ts';
 import { HEAD_WEIGHTS_INPUT } from '../pipelines/attention/head-perturbation.ts';
 import type { TensorSource } from '../pipelines/onnx/weights.ts';
@@ -80,4 +83,24 @@ test('FLUX transformer in fp16 (RoPE in fp32, residuals clipped as diffusers doe
   const err = relL2(out, goldenLatents('dev_out_t500'));
   tt.diagnostic(`rel-L2 ${err.toExponential(2)}`);
   assert.ok(out.every(Number.isFinite) && err < 1e-2, `rel-L2 ${err}`);
+});
+
+test('FLUX.1-schnell transformer from Black Forest Labs\' single file (and ComfyUI\'s prefixed copy): config from its tensors, output matches diffusers', async (tt) => {
+  const bfl = SafetensorsFile.open(own('flux-schnell-tiny.safetensors'));
+  const comfy = join(mkdtempSync(join(tmpdir(), 'flux-comfy-')), 'flux1-schnell-comfy.safetensors');
+  const tensors: Record<string, TensorToWrite> = {};
+  for (const k of bfl.keys()) tensors[`model.diffusion_model.${k}`] = { dtype: bfl.info(k).dtype, shape: [...bfl.info(k).shape], data: bfl.readBytes(k) };
+  writeSafetensors(comfy, tensors);
+  const outs: Float32Array[] = [];
+  for (const file of [bfl, SafetensorsFile.open(comfy)]) {
+    const source = fluxSingleFileTransformer(file, fluxPrefix(file.keys())!);
+    const config = fluxConfigFromTensors(source, file.path, cfg.axesDimsRope);
+    assert.deepEqual({ ...config, guidanceEmbeds: true }, cfg, 'the same shapes as the diffusers config, without guidance');
+    assert.equal(config.guidanceEmbeds, false);
+    outs.push(await runFlux(source, config, 0.75));
+  }
+  const err = relL2(outs[0], goldenLatents('schnell_out_t750'));
+  tt.diagnostic(`rel-L2 ${err.toExponential(2)}`);
+  assert.ok(err < 1e-4, `rel-L2 ${err}`);
+  assert.deepEqual(outs[1], outs[0]);
 });
