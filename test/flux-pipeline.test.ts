@@ -118,7 +118,7 @@ test('studio generate on a FLUX.1-dev folder: the flux family draws a batch with
   await assert.rejects(runGenerate(GenerateRequestSchema.parse({ ...base, sampler: 'ddim' })), /sampler ddim does not apply to .*FLUX/);
 });
 
-test('guidance given to FLUX.1-schnell: drawn without it (same pixels as cfg 0) and a note says it was ignored', { skip }, async () => {
+test('guidance given to FLUX.1-schnell: drawn without it (same pixels as cfg 0) and a note says it was ignored; components beside the file or named by --config', { skip }, async () => {
   // The file beside its components folder, named like it, as users lay them out.
   const dir = mkdtempSync(join(tmpdir(), 'flux-schnell-'));
   cpSync(own('flux-schnell-tiny.safetensors'), join(dir, 'flux1-schnell.safetensors'));
@@ -127,7 +127,10 @@ test('guidance given to FLUX.1-schnell: drawn without it (same pixels as cfg 0) 
   assert.match(detectPath(model).description, /FLUX\.1-schnell checkpoint \(transformer, no text encoders\)/);
   const base = { model, prompt: 'a red cat', steps: 2, width: 64, height: 64, seed: 5 };
   const guided = await runGenerate(GenerateRequestSchema.parse({ ...base, cfg: 3.5 }));
-  const plain = await runGenerate(GenerateRequestSchema.parse(base));
+  // The same file alone, its components folder named by --config.
+  const alone = join(mkdtempSync(join(tmpdir(), 'flux-alone-')), 'schnell.safetensors');
+  cpSync(own('flux-schnell-tiny.safetensors'), alone);
+  const plain = await runGenerate(GenerateRequestSchema.parse({ ...base, model: alone, config: fluxFolder() }));
   assert.deepEqual([plain.settings?.cfg, plain.notes], [0, undefined]);
   assert.ok(guided.notes?.some((n) => /FLUX\.1-schnell has no guidance input.*cfg 3\.5 was ignored/.test(n)), `notes: ${guided.notes}`);
   assert.deepEqual(guided.images[0].pixels, plain.images[0].pixels);
