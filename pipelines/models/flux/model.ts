@@ -67,16 +67,16 @@ export function fluxForward(w: Weights, cfg: FluxConfig, x: T, context: T, poole
   const rope = ropeConstants(image, ropeTables(cfg.axesDimsRope, l, rows, cols), l + rows * cols);
   const layers = fluxAttentionLayers(cfg);
   const attention = (i: number): AttentionContext => ({ layer: layers[i], qkNorm: true, perturbation });
+  const joint = (wa: Weights, im: T, tx: T, c: AttentionContext) => fluxJointAttention(wa, im, tx, c, rope);
   for (let i = 0; i < cfg.numLayers; i++) {
-    const joint = (wa: Weights, im: T, tx: T, c: AttentionContext) => fluxJointAttention(wa, im, tx, c, rope);
     ({ image, text } = x.graph.scope(`double${i}`, () => jointBlock(w.sub(`transformer_blocks.${i}`), image, text, temb, { attn: attention(i), joint }, false)));
     text = clip16(text);
   }
-  let joint = op.concat([text, image], 1);
+  let sequence = op.concat([text, image], 1);
   for (let i = 0; i < cfg.numSingleLayers; i++) {
-    joint = x.graph.scope(`single${i}`, () => singleBlock(w.sub(`single_transformer_blocks.${i}`), joint, temb, attention(cfg.numLayers + i), rope));
+    sequence = x.graph.scope(`single${i}`, () => singleBlock(w.sub(`single_transformer_blocks.${i}`), sequence, temb, attention(cfg.numLayers + i), rope));
   }
-  image = op.split(joint, 1, [l, rows * cols])[1];
+  image = op.split(sequence, 1, [l, rows * cols])[1];
   const [scale, shift] = modulation(w.sub('norm_out'), temb, 2);
   return unpack(nn.linear(w.sub('proj_out'), modulate(image, shift, scale), cfg.outChannels), rows, cols);
 }
