@@ -147,6 +147,7 @@ test('a FLUX file without its text encoders: the error names CLIP-L and T5 and w
     assert.match(e.message, /--config/);
     return true;
   });
+  assert.throws(() => loadFluxSingleFile(own('sd3-tiny-single-file.safetensors')), /is not a FLUX\.1 single file: it has no double_blocks\.\* tensors/);
 });
 
 test('heads list on FLUX: each double block\'s joint attn, then each single block\'s, 2 heads each, fingerprinted as flux', { skip }, () => {

@@ -81,7 +81,8 @@ export function loadFluxSingleFile(path: string, o: FluxSingleFileOptions = {}):
 function fluxFromParts(parts: ModelParts, path: string, layout: FluxSources['layout'], modelsDir?: string): FluxSources {
   const where = layout === 'diffusers' ? `${path}/` : `${parts.sibling}/ beside the file (or name that folder with --config)`;
   const prefix = parts.file && fluxPrefix(parts.file.keys());
-  const transformer = parts.file && prefix !== undefined ? fluxSingleFileTransformer(parts.file, prefix) : parts.fromComponents('transformer', 'diffusion_pytorch_model')!;
+  if (parts.file && prefix === undefined) throw new Error(`${path} is not a FLUX.1 single file: it has no double_blocks.* tensors (Black Forest Labs' layout, or ComfyUI's under model.diffusion_model.)`);
+  const transformer = parts.file ? fluxSingleFileTransformer(parts.file, prefix!) : parts.fromComponents('transformer', 'diffusion_pytorch_model')!;
   const variant: FluxVariant = transformer.has('time_text_embed.guidance_embedder.linear_1.weight') ? 'dev' : 'schnell';
 
   const clipL = parts.clip({ prefix: ENCODERS.clipL, component: 'text_encoder', index: 0, hiddenAct: 'quick_gelu', pad: 'eos', familyName: 'FLUX.1', modelsDir });
