@@ -101,6 +101,7 @@ test('bad input: sizes off the 64 grid or not HighRes sizes name the nearest val
   assert.match(String(checkHighresSize(1024, 1024, 128)), /is not above this model's native 1024 px.*nearest sizes of this shape 2048x2048/);
   assert.match(JSON.stringify(GenerateRequestSchema.safeParse({ prompt: 'x', hires: { width: 256, height: 128, mode: 'superres' } }).error?.issues), /is needed by --hires-mode superres/);
   assert.match(JSON.stringify(GenerateRequestSchema.safeParse({ prompt: 'x', hires: { width: 256, height: 128, mode: 'highres', strengths: [0.3] } }).error?.issues), /do not apply to --hires-mode highres/);
+  assert.match(JSON.stringify(GenerateRequestSchema.safeParse({ prompt: 'x', pag: { scale: 3 }, hires: { width: 256, height: 128, mode: 'highres' } }).error?.issues), /--pag-scale does not apply to --hires-mode highres/);
 
   const sd15 = GenerateRequestSchema.parse({ model: fixture('sd15-tiny'), prompt: 'x', width: 128, height: 128, hires: { width: 256, height: 256, mode: 'highres' } });
   await assert.rejects(runGenerate(sd15), /--hires-mode highres is LinFusion's SDXL pipeline; .*sd15-tiny.* is not an SDXL model: use --hires-mode ladder/);

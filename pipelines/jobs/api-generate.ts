@@ -211,6 +211,18 @@ export const ControlNetUnitSchema = z
   .refine((u) => u.start < u.end, { error: 'start must be below end (fractions of the steps)', path: ['start'] });
 export type ControlNetUnit = z.output<typeof ControlNetUnitSchema>;
 
+/** IP-Adapter: an image prompt through an adapter file and the CLIP image encoder it was trained with. */
+export const IpAdapterSchema = z.object({
+  /** `ip-adapter_sd15.safetensors`, `.bin`, or a Plus variant (image_proj + ip_adapter tensors). */
+  model: z.string().min(1, { error: 'give an IP-Adapter file' }),
+  image: z.string().min(1, { error: 'give the image prompt (--ip-image)' }),
+  /** The CLIPVisionModelWithProjection folder; absent: `image_encoder/` beside the adapter. */
+  imageEncoder: z.string().min(1).optional(),
+  /** diffusers' set_ip_adapter_scale: how strongly the image steers (0: not at all). */
+  scale: z.number({ error: 'must be a number' }).min(0, { error: 'must be from 0 to 2' }).max(2, { error: 'must be from 0 to 2' }).default(1),
+});
+export type IpAdapterRequest = z.output<typeof IpAdapterSchema>;
+
 export const GenerateRequestSchema = z
   .object({
     /** Checkpoint file or diffusers folder, or a name found in `modelsDir`; absent: the default model. */
@@ -262,6 +274,7 @@ export const GenerateRequestSchema = z
     pag: PagSchema.optional(),
     /** ControlNets, each with its control image; several act at once (their residuals add up). */
     controlNets: z.array(ControlNetUnitSchema).min(1).max(8, { error: 'at most 8 ControlNets' }).optional(),
+    ipAdapter: IpAdapterSchema.optional(),
     attention: AttentionSchema.default({ kind: 'softmax' }),
     ep: z.enum(EXECUTION_PROVIDERS, { error: `must be one of: ${EXECUTION_PROVIDERS.join(' ')}` }).default('cpu'),
     /** A1111's convention: 1 = the last layer (no skip), 2 = the penultimate, … */
@@ -307,7 +320,7 @@ export const GenerateRequestSchema = z
   }));
 
 /** What a `--hires` request cannot combine, by mode: [path, message] pairs. */
-function hiresIssues(h: HiresLadder, r: { initImage?: string; batch: number }): Array<[string[], string]> {
+function hiresIssues(h: HiresLadder, r: { initImage?: string; batch: number; controlNets?: unknown; ipAdapter?: unknown; pag?: unknown; mask?: unknown; outpaint?: unknown }): Array<[string[], string]> {
   const issues: Array<[string[], string]> = [];
   const dualBranch = (['cosineScale1', 'cosineScale2', 'cosineScale3', 'gaussianSigma', 'upscaleStrength'] as const).filter((k) => h[k] !== undefined);
   if (h.mode === 'superres' && r.initImage === undefined) issues.push([['initImage'], 'is needed by --hires-mode superres: give the image to enlarge (studio upscale IMAGE --model … does)']);
@@ -315,6 +328,8 @@ function hiresIssues(h: HiresLadder, r: { initImage?: string; batch: number }): 
   if (h.mode === 'ladder' && dualBranch.length) issues.push([['hires', dualBranch[0]], 'applies to --hires-mode highres and superres (SDXL), not to the ladder']);
   if (h.mode === 'highres' && h.strengths) issues.push([['hires', 'strengths'], "do not apply to --hires-mode highres: its strengths fall linearly from --upscale-strength to 0"]);
   if (h.mode !== 'ladder' && r.batch > 1) issues.push([['batch'], `must be 1 with --hires-mode ${h.mode} (LinFusion's pipeline draws one image per run): vary --seed instead`]);
+  const extras = ([['controlNets', '--controlnet'], ['ipAdapter', '--ip-adapter'], ['pag', '--pag-scale'], ['mask', '--mask'], ['outpaint', '--outpaint']] as const).filter(([k]) => r[k] !== undefined);
+  if (h.mode !== 'ladder') for (const [k, flag] of extras) issues.push([[k], `${flag} does not apply to --hires-mode ${h.mode} (LinFusion's SDXL pipeline has no such input)`]);
   return issues;
 }
 
