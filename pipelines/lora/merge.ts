@@ -93,7 +93,7 @@ export async function mergeLoraWeights(sources: PipelineSources, root = process.
 /** One weight, merged by a throwaway CPU session (not a model session: it runs once and holds nothing). */
 async function mergeOne(source: PatchedSource, name: string, dtype: SafetensorsDType): Promise<ArrayBufferView> {
   const graph = source.mergeGraph(name, dtype === 'BF16' ? 'float32' : FROM_SAFETENSORS[dtype]);
-  const session = await Session.create(graph, { providers: ['cpu'] });
+  const session = await Session.create(graph, { providers: ['cpu'], optimize: false });
   try {
     const data = (await session.run({})).merged.data as ArrayBufferView;
     return dtype === 'BF16' ? f32ToBf16(data as Float32Array) : data;
