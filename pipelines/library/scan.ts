@@ -26,7 +26,7 @@ function modelPaths(dir: string, depth: number): { path: string; folder?: Classi
     const p = join(dir, d.name);
     if (d.stat?.isDirectory()) {
       if (stems.has(d.name)) return [];
-      const folder = folderKind(p);
+      const folder = folderModel(p);
       if (folder) return [{ path: p, folder }];
       return depth > 0 ? modelPaths(p, depth - 1) : [];
     }
@@ -34,7 +34,8 @@ function modelPaths(dir: string, depth: number): { path: string; folder?: Classi
   });
 }
 
-function folderKind(path: string): Classified | undefined {
+/** What a folder holds as a model, or undefined for a folder to search; a folder that cannot be read is listed with why. */
+function folderModel(path: string): Classified | undefined {
   try {
     return classifyFolder(path);
   } catch (e) {
