@@ -92,6 +92,7 @@ export function checkRequest(family: ModelFamily, probe: ModelProbe, request: Ge
   if (request.mask !== undefined && !m.inpaint) refuse('inpainting (--mask)');
   if (request.outpaint !== undefined && !m.inpaint) refuse('outpainting (--outpaint)');
   if (request.controlNets !== undefined && !m.controlNet) refuse('ControlNet (--controlnet)');
+  if (request.ipAdapter !== undefined && !m.ipAdapter) refuse('IP-Adapter (--ip-adapter)');
   if (request.hiresFix !== undefined && !m.hiresFix) refuse('the hires fix (--hires-fix)');
   if (request.hires !== undefined && !m.hiresLadder) refuse("LinFusion's high-resolution ladder (--hires)");
   if (request.initImage !== undefined && !m.img2img) refuse('img2img (--init-image)');
