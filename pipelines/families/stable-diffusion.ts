@@ -120,7 +120,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
     methods: supports(spec.id, { pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, inpaintCheckpoints: true, controlNet: true, ipAdapter: true, hiresFix: true, hiresLadder: true, hiresDualBranch: spec.dualBranchHires ?? false, clipSkip: true, vaeOverride: true, lora: true }),
     refusal: (model) => `${model} (${spec.label})`,
-    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config, sessions: o.sessions, dtype: modelDtype(o.providers[0]) }),
+    load: (target, o) => SdPipeline.open(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config, sessions: o.sessions, dtype: modelDtype(o.providers[0]) }),
 
     async generate(pipeline, probe, request, options) {
       const settings = resolveSettings(request, { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize });

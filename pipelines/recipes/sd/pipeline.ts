@@ -23,6 +23,7 @@ import { batchRows, combine, promptRows, usesPerturbation, type GuidancePlan } f
 import { planAtTimestep } from '../../guidance/adaptive-scale.ts';
 import { toNhwc01 } from '../images.ts';
 import { applyLoras, type AppliedLora, type LoraRequest } from '../../lora/apply.ts';
+import { mergeLoraWeights, type MergedLoraWeights } from '../../lora/merge.ts';
 import { embeddingTokens, type TextualInversion } from '../../text/embeddings.ts';
 import { ControlNet, controlResiduals, type ControlUnit } from './controlnet.ts';
 import { withInpaintChannels } from '../inpaint/unet-channels.ts';
@@ -154,6 +155,24 @@ export class SdPipeline {
     return new SdPipeline(sources, o, applied);
   }
 
+  /** Loads the model and merges its LoRAs into their weight file, so the load pays for the merge. */
+  static async open(path: string, o: SdLoadOptions = {}): Promise<SdPipeline> {
+    const pipe = SdPipeline.load(path, o);
+    await pipe.ready();
+    return pipe;
+  }
+
+  private loraWeights?: Promise<MergedLoraWeights | undefined>;
+
+  /** Merges the LoRAs (once; again after a failure); every graph is built after this. */
+  ready(): Promise<void> {
+    this.loraWeights ??= mergeLoraWeights(this.sources).catch((e: unknown) => {
+      this.loraWeights = undefined;
+      throw e;
+    });
+    return this.loraWeights.then(() => undefined);
+  }
+
   /**
    * A ControlNet for this model (loaded once, kept with the pipeline). Refuses one made for another family,
    * naming both; `model` names this model in that message.
@@ -227,6 +246,7 @@ export class SdPipeline {
       old?.then((stages) => Promise.all(stages.map((s) => s.encoder.release()))).catch(() => undefined);
       const { penultimateLayer, pooledTextEmbeds } = this.sources.textConditioning;
       this.encoders = Promise.all(this.sources.textEncoders.map(async (source, i) => {
+        await this.ready();
         const cfg = this.sources.textConfigs[i];
         const last = i === this.sources.textEncoders.length - 1;
         const tokenizer = ClipTokenizer.fromFolder(this.sources.tokenizerDirs[i], { pad: this.sources.tokenizerPads[i] });
@@ -253,7 +273,8 @@ export class SdPipeline {
   private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, ip?: IpAdapter, dilation = 1) {
     const ipAdapter = ip && { layers: ip.source.layers, tokens: ip.source.tokens };
     const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals, ip?.source.path, ...(dilation > 1 ? [dilation] : [])]);
-    return this.sessions.getBuilt(`unet/${key}`, () => {
+    return this.sessions.getBuilt(`unet/${key}`, async () => {
+      await this.ready();
       const variant = phase.build();
       const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
         batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
@@ -486,6 +507,8 @@ export class SdPipeline {
     this.ipAdapters.clear();
     this.encoders = undefined;
     await this.sessions.release();
+    (await this.loraWeights?.catch(() => undefined))?.release();
+    this.loraWeights = undefined;
   }
 }
 
