@@ -15,6 +15,11 @@ export interface SessionOptions {
   forbidCpuFallback?: boolean;
   logSeverity?: 0 | 1 | 2 | 3 | 4;
   /**
+   * Graph optimizations (default on). Off for graphs that run once over initializers only (the LoRA merge):
+   * ORT's constant folding would evaluate them at creation, ~4× slower than running them (bench/NOTES.md).
+   */
+  optimize?: boolean;
+  /**
    * CUDA provider options, which need the native session (ORT's C API: runtime/native) because
    * onnxruntime-node passes the CUDA provider a device id only. Default: STUDIO_CUDA_TUNING from the
    * environment (`studio`, `default` or a list: native/cuda-options.ts); unset, the binding's session.
@@ -73,7 +78,7 @@ export class Session {
       try {
         const inner: SessionBackend =
           provider === 'cuda' && cudaTuning
-            ? await (await import('./native/native-session.ts')).NativeSession.create(model, { provider, cuda: cudaTuning, memPattern: cudaTuning.memPattern, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, logSeverity: o.logSeverity, profilePrefix: o.profilePrefix })
+            ? await (await import('./native/native-session.ts')).NativeSession.create(model, { provider, cuda: cudaTuning, memPattern: cudaTuning.memPattern, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, optimize: o.optimize, logSeverity: o.logSeverity, profilePrefix: o.profilePrefix })
             : await ort.InferenceSession.create(model.bytes, ortOptions(model, provider, o));
         return new Session(inner, provider, attempts, model.name);
       } catch (e) {
@@ -132,7 +137,7 @@ function ortOptions(model: SerializedGraph, provider: Provider, o: SessionOption
   if (model.externalDataFolder) extraSession.model_external_initializers_file_folder_path = model.externalDataFolder;
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: o.optimize === false ? 'disabled' : 'all',
     logSeverityLevel: o.logSeverity ?? 3,
     extra: { session: extraSession },
   };

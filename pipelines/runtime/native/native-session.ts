@@ -14,6 +14,8 @@ export interface NativeSessionOptions {
   /** Session config entries (`session.*` keys), as onnxruntime-node's `extra.session`. */
   config?: Record<string, string>;
   intraOpThreads?: number;
+  /** Graph optimizations (default on, ORT_ENABLE_ALL). */
+  optimize?: boolean;
   /** ORT's memory-pattern planner (default on, as in onnxruntime-node). */
   memPattern?: boolean;
   /** 0 verbose … 4 fatal (default 3, errors). */
@@ -47,7 +49,7 @@ export class NativeSession {
     const options = api.out('CreateSessionOptions');
     let providerOptions: string | undefined;
     try {
-      api.check(api.call.SetSessionGraphOptimizationLevel(options, 99), 'SetSessionGraphOptimizationLevel');
+      api.check(api.call.SetSessionGraphOptimizationLevel(options, o.optimize === false ? 0 : 99), 'SetSessionGraphOptimizationLevel');
       api.check(api.call.SetSessionLogSeverityLevel(options, o.logSeverity ?? 3), 'SetSessionLogSeverityLevel');
       api.check((o.memPattern ?? true ? api.call.EnableMemPattern : api.call.DisableMemPattern)(options), 'memory pattern');
       if (o.profilePrefix) api.check(api.call.EnableProfiling(options, o.profilePrefix), 'EnableProfiling');
