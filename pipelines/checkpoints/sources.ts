@@ -112,6 +112,13 @@ export function indicesUnder(keys: readonly string[], prefix: string): number[] 
   return [...found].sort((a, b) => a - b);
 }
 
+/** Row range [part·rows/parts, (part+1)·rows/parts) of a row-major tensor (a fused qkv's q, k or v), as its own TensorInfo. */
+export function rowsOf(info: TensorInfo, part: number, parts: number, name: string): TensorInfo {
+  const rows = info.shape[0] / parts;
+  const bytes = info.byteLength / parts;
+  return { ...info, name, shape: [rows, ...info.shape.slice(1)], offset: info.offset + part * bytes, byteLength: bytes };
+}
+
 export function shapeOf(src: TensorSource, name: string): number[] {
   return [...src.info(name).shape];
 }

@@ -8,19 +8,12 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DTYPE_BYTES, SafetensorsFile, writeSafetensors, type TensorInfo, type TensorToWrite } from '../../io/safetensors.ts';
-import type { KeyedSource } from '../../checkpoints/sources.ts';
+import { rowsOf, type KeyedSource } from '../../checkpoints/sources.ts';
 import { CheckpointShapeError } from '../../onnx/weights.ts';
 
 export const SD3_PREFIX = 'model.diffusion_model.';
 
 type Entry = { info: TensorInfo } | { swapped: string };
-
-/** Row range [part·rows/parts, (part+1)·rows/parts) of a row-major tensor, as its own TensorInfo. */
-function rowsOf(info: TensorInfo, part: number, parts: number, name: string): TensorInfo {
-  const rows = info.shape[0] / parts;
-  const bytes = info.byteLength / parts;
-  return { ...info, name, shape: [rows, ...info.shape.slice(1)], offset: info.offset + part * bytes, byteLength: bytes };
-}
 
 export class Sd3SingleFileTransformer implements KeyedSource {
   private readonly entries = new Map<string, Entry>();
