@@ -19,6 +19,9 @@ import { Session, ort, tensor } from '../pipelines/runtime/session.ts';
 import { PixArtPipeline } from '../pipelines/recipes/pixart/pipeline.ts';
 import { InheritedSource, pixartSources } from '../pipelines/recipes/pixart/sources.ts';
 import { matchPagLayers } from '../pipelines/models/unet/layers.ts';
+import { runGenerate } from '../pipelines/recipes/generate.ts';
+import { GenerateRequestSchema } from '../pipelines/jobs/api.ts';
+import { listHeads } from '../pipelines/heads/tools.ts';
 import { relL2 } from './fixtures.ts';
 
 const own = (...p: string[]) => resolve(import.meta.dirname, 'fixtures', ...p);
@@ -144,3 +147,22 @@ for (const [name, cfgScale, pagScale] of [['pag_cfg', 4.5, 3], ['pag_alone', 1, 
     assert.ok(maxDiff <= 1, `PNG differs by ${maxDiff}/255`);
   });
 }
+
+test('studio generate: a LiT .pth beside its PixArt folder is the pixart family (noted), PAG by layer name changes the image; heads list shows LiT\'s 2 heads', async () => {
+  const dir = besideTiny('lit-tiny');
+  try {
+    cpSync(methods('lit-tiny.pth'), join(dir, 'lit-tiny.pth'));
+    const model = join(dir, 'lit-tiny.pth');
+    const base = { model, prompt: 'a robot', steps: 2, width: 64, height: 64, cfg: 3, seed: 4 };
+    const plain = await runGenerate(GenerateRequestSchema.parse(base));
+    assert.equal(plain.model.family, 'pixart');
+    assert.ok(plain.notes?.some((n) => /transformer: LiT weights from lit-tiny\.pth over lit-tiny\//.test(n)), `${plain.notes}`);
+    const pag = await runGenerate(GenerateRequestSchema.parse({ ...base, pag: { scale: 2, layers: ['blocks.1'] } }));
+    assert.notDeepEqual(pag.images[0].pixels, plain.images[0].pixels, 'PAG changes the image');
+    const list = listHeads({ model });
+    assert.equal(list.family, 'pixart');
+    assert.deepEqual(list.layers.map((l) => `${l.index}:${l.name}:${l.heads}`), ['0:transformer_blocks.0.attn1:2', '1:transformer_blocks.1.attn1:2']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

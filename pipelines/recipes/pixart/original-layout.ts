@@ -23,12 +23,6 @@ const RENAMES: readonly (readonly [string, string])[] = [
   ['proj_out', 'final_layer.linear'],
 ];
 
-/** Does this list of tensor names look like PixArt's own layout? */
-export const isPixArtOriginalLayout = (keys: readonly string[]): boolean =>
-  keys.includes('blocks.0.cross_attn.q_linear.weight') && keys.includes('t_block.1.weight');
-
-
-
 export class PixArtOriginalLayout implements KeyedSource {
   private readonly entries = new Map<string, TensorInfo>();
 

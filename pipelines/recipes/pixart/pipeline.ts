@@ -28,7 +28,7 @@ import type { PromptImageOptions } from '../prompt-image-options.ts';
 import { pixartSources } from './sources.ts';
 
 export interface PixArtGenerateOptions extends PromptImageOptions {
-  /** T5 tokens (300 for Σ, 120 for α in diffusers). */
+  /** T5 tokens; default: the model's (`t5Tokens`). */
   t5Tokens?: number;
   sampler?: string;
   /** PAG / SoftPAG heads; layer indices follow `layers` (block i's self-attention). */
@@ -65,6 +65,11 @@ export class PixArtPipeline {
     this.scheduler = schedulerConfig(readJsonObject(join(dir, 'scheduler', 'scheduler_config.json'))) as SchedulerConfig;
   }
 
+  /** diffusers' T5 length: 300 tokens for Σ, 120 for α (the one with size conditioning). */
+  get t5Tokens(): number {
+    return this.config.additionalConditions ? 120 : 300;
+  }
+
   /** T5 features and masks of [negative, prompt], each `tokens` long. */
   async encode(prompts: readonly string[], tokens: number): Promise<{ hidden: Float32Array; mask: Int32Array }> {
     const tokenizer = T5Tokenizer.load(join(this.dir, 'tokenizer'));
@@ -89,7 +94,7 @@ export class PixArtPipeline {
     const cfg = this.config;
     const scale = vaeScale(this.vae.config);
     const [h, w] = [o.height / scale, o.width / scale];
-    const tokens = o.t5Tokens ?? 300;
+    const tokens = o.t5Tokens ?? this.t5Tokens;
     const plan: GuidancePlan = { cfg: o.cfg, pag: o.heads?.scale ?? 0 };
     const guided = usesCfg(plan);
     const text = await this.encode(guided ? [o.negative ?? '', o.prompt] : [o.prompt], tokens);
