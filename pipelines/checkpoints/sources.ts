@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SafetensorsFile, type TensorInfo } from '../io/safetensors.ts';
-import { RenamedSource, type TensorSource } from '../onnx/weights.ts';
+import { CheckpointShapeError, RenamedSource, type TensorSource } from '../onnx/weights.ts';
 import { readJsonObject, isObject, ConfigError } from './json-fields.ts';
 
 export interface KeyedSource extends TensorSource {
@@ -45,6 +45,30 @@ export function mapKeys(inner: KeyedSource, rename: (innerName: string) => strin
 /** The tensors under `prefix` with the prefix removed. */
 export function withoutPrefix(inner: KeyedSource, prefix: string): MappedSource {
   return mapKeys(inner, (k) => (k.startsWith(prefix) ? k.slice(prefix.length) : undefined));
+}
+
+/** Tensors listed one by one under new names (renamed ones, row ranges of fused ones) of a file at `path`. */
+export class ListedSource implements KeyedSource {
+  constructor(
+    readonly path: string,
+    private readonly entries: ReadonlyMap<string, TensorInfo>,
+    /** What the file is, for "not in this …" errors. */
+    private readonly what: string,
+  ) {}
+
+  keys(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  info(name: string): TensorInfo {
+    const e = this.entries.get(name);
+    if (!e) throw new CheckpointShapeError(this.path, name, `not in this ${this.what}`);
+    return e;
+  }
 }
 
 /** Weights split over several safetensors files, joined by an index's `weight_map`. */

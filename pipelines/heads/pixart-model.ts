@@ -1,8 +1,7 @@
-// PixArt-α / Σ (and LiT on it) as a HeadModel: each block's self-attention, with its own head count, and
+// PixArt-α / Σ (and LiT on it) for head tools: each block's self-attention with its own head count, and
 // previews through PixArtPipeline (diffusers' PixArtSigmaPAGPipeline batch order), perturbed only when some
 // head is.
 import { join } from 'node:path';
-import type { HeadPick } from '../attention/head-perturbation.ts';
 import type { SelfAttentionLayer } from '../attention/self-attention.ts';
 import { readJsonObject } from '../checkpoints/json-fields.ts';
 import { pixartConfigFromDiffusers } from '../models/pixart/config.ts';
@@ -10,8 +9,7 @@ import { pixartAttentionLayers } from '../models/pixart/self-attention.ts';
 import type { PixArtPipeline } from '../recipes/pixart/pipeline.ts';
 import { pixartSources } from '../recipes/pixart/sources.ts';
 import { fingerprintOf, type ArchitectureFingerprint } from './architecture.ts';
-import type { RgbImage } from './image.ts';
-import { previewRequest, type HeadModel, type PromptPreviewSettings, type RenderOptions } from './model.ts';
+import { PromptHeadModel, type PreviewRequest, type PromptPreviewSettings } from './model.ts';
 
 /** The self-attention layers of a PixArt folder or PixArt / LiT file, from its config and tensor shapes (no weights read). */
 export function inspectPixArtHeads(target: string): { layers: SelfAttentionLayer[]; architecture: ArchitectureFingerprint } {
@@ -21,24 +19,13 @@ export function inspectPixArtHeads(target: string): { layers: SelfAttentionLayer
   return { layers, architecture: fingerprintOf('pixart', layers) };
 }
 
-export class PixArtHeadModel implements HeadModel {
-  readonly architecture: ArchitectureFingerprint;
-
-  constructor(readonly pipe: PixArtPipeline, readonly settings: PromptPreviewSettings) {
-    this.architecture = fingerprintOf('pixart', pipe.layers);
+/** PixArt's previews through PixArtPipeline (the perturbed branch only when some head is perturbed). */
+export class PixArtHeadModel extends PromptHeadModel {
+  constructor(readonly pipe: PixArtPipeline, settings: PromptPreviewSettings) {
+    super('pixart', pipe.layers, settings, { model: `${pipe.dir} (${pipe.description})`, sampler: 'dpmpp_2m' });
   }
 
-  get layers(): readonly SelfAttentionLayer[] {
-    return this.pipe.layers;
-  }
-
-  get key(): string {
-    const { prompt, negative = '', steps, cfg } = this.settings;
-    return JSON.stringify({ model: this.pipe.dir, transformer: this.pipe.description, architecture: this.architecture.hash, prompt, negative, steps, cfg, sampler: 'dpmpp_2m' });
-  }
-
-  async render(heads: readonly HeadPick[], o: RenderOptions): Promise<RgbImage> {
-    const req = previewRequest(this.settings, heads, o);
-    return { width: req.width, height: req.height, data: (await this.pipe.generate(req)).image };
+  protected async draw(request: PreviewRequest): Promise<Float32Array> {
+    return (await this.pipe.generate(request)).image;
   }
 }

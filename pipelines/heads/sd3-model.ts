@@ -1,15 +1,13 @@
 // SD3 / SD3.5 as a HeadModel: the joint attention layers (block i's attn, then attn2 on dual blocks)
 // and previews through Sd3Pipeline, the perturbed branch only when some head is perturbed.
 import { statSync } from 'node:fs';
-import type { HeadPick } from '../attention/head-perturbation.ts';
 import type { SelfAttentionLayer } from '../attention/self-attention.ts';
 import { mmditAttentionLayers } from '../models/mmdit/model.ts';
 import type { Sd3Pipeline } from '../recipes/sd3/pipeline.ts';
 import { loadSd3Folder, type Sd3Sources } from '../recipes/sd3/sources.ts';
 import { loadSd3SingleFile } from '../recipes/sd3/single-file.ts';
 import { fingerprintOf, type ArchitectureFingerprint } from './architecture.ts';
-import type { RgbImage } from './image.ts';
-import { previewRequest, type HeadModel, type RenderOptions } from './model.ts';
+import { PromptHeadModel, type PreviewRequest, type PromptPreviewSettings } from './model.ts';
 
 export function loadSd3Sources(path: string, modelsDir?: string): Sd3Sources {
   return statSync(path).isDirectory() ? loadSd3Folder(path, { modelsDir }) : loadSd3SingleFile(path, { modelsDir });
@@ -21,31 +19,13 @@ export function inspectSd3Heads(path: string, modelsDir?: string): { layers: Sel
   return { layers, architecture: fingerprintOf('sd3', layers) };
 }
 
-export interface Sd3PreviewSettings {
-  prompt: string;
-  negative?: string;
-  steps: number;
-  cfg: number;
-}
-
-export class Sd3HeadModel implements HeadModel {
-  readonly architecture: ArchitectureFingerprint;
-
-  constructor(readonly pipe: Sd3Pipeline, readonly settings: Sd3PreviewSettings) {
-    this.architecture = fingerprintOf('sd3', pipe.layers);
+/** SD3's previews through Sd3Pipeline (the perturbed branch only when some head is perturbed). */
+export class Sd3HeadModel extends PromptHeadModel {
+  constructor(readonly pipe: Sd3Pipeline, settings: PromptPreviewSettings) {
+    super('sd3', pipe.layers, settings, { model: pipe.sources.path, sampler: 'flow_euler' });
   }
 
-  get layers(): readonly SelfAttentionLayer[] {
-    return this.pipe.layers;
-  }
-
-  get key(): string {
-    const { prompt, negative = '', steps, cfg } = this.settings;
-    return JSON.stringify({ model: this.pipe.sources.path, architecture: this.architecture.hash, prompt, negative, steps, cfg, sampler: 'flow_euler' });
-  }
-
-  async render(heads: readonly HeadPick[], o: RenderOptions): Promise<RgbImage> {
-    const r = await this.pipe.generate(previewRequest(this.settings, heads, o));
-    return { width: r.width, height: r.height, data: r.images };
+  protected async draw(request: PreviewRequest): Promise<Float32Array> {
+    return (await this.pipe.generate(request)).images;
   }
 }

@@ -3,7 +3,7 @@
 // diffusers' PixArtTransformer2DModel names, and for a LiT layer `attn1.q / kv / proj / dwc`. Fused qkv and
 // kv matrices become row ranges of the file (no copy), as diffusers' convert_pixart_to_diffusers splits them.
 import type { TensorInfo } from '../../io/safetensors.ts';
-import { rowsOf, type KeyedSource } from '../../checkpoints/sources.ts';
+import { ListedSource, rowsOf, type KeyedSource } from '../../checkpoints/sources.ts';
 import { CheckpointShapeError } from '../../onnx/weights.ts';
 
 /** Tensors a PixArt original-layout file has that the model does not read (the sin-cos table is recomputed). */
@@ -23,64 +23,45 @@ const RENAMES: readonly (readonly [string, string])[] = [
   ['proj_out', 'final_layer.linear'],
 ];
 
-export class PixArtOriginalLayout implements KeyedSource {
-  private readonly entries = new Map<string, TensorInfo>();
-
-  constructor(private readonly file: KeyedSource) {
-    const keys = new Set(file.keys());
-    const read = new Set(IGNORED);
-    const rename = (name: string, key: string) => {
-      if (!keys.has(key)) return;
-      this.entries.set(name, file.info(key));
-      read.add(key);
-    };
-    const split = (names: readonly string[], key: string) => {
-      if (!keys.has(key)) return;
-      names.forEach((n, i) => this.entries.set(n, rowsOf(file.info(key), i, names.length, n)));
-      read.add(key);
-    };
-    for (const wb of ['weight', 'bias']) for (const [ours, theirs] of RENAMES) rename(`${ours}.${wb}`, `${theirs}.${wb}`);
-    rename('scale_shift_table', 'final_layer.scale_shift_table');
-    const blocks = new Set([...keys].map((k) => /^blocks\.(\d+)\./.exec(k)?.[1]).filter((b) => b !== undefined).map(Number));
-    for (const i of blocks) {
-      const [d, b] = [`transformer_blocks.${i}`, `blocks.${i}`];
-      rename(`${d}.scale_shift_table`, `${b}.scale_shift_table`);
-      const lit = keys.has(`${b}.attn.dwc.weight`);
-      for (const wb of ['weight', 'bias']) {
-        if (lit) for (const n of ['q', 'kv', 'proj', 'dwc']) rename(`${d}.attn1.${n}.${wb}`, `${b}.attn.${n}.${wb}`);
-        else {
-          split([`${d}.attn1.to_q.${wb}`, `${d}.attn1.to_k.${wb}`, `${d}.attn1.to_v.${wb}`], `${b}.attn.qkv.${wb}`);
-          rename(`${d}.attn1.to_out.0.${wb}`, `${b}.attn.proj.${wb}`);
-          // PixArt-Σ's KV compression (conv sampling): its depthwise conv and LayerNorm.
-          rename(`${d}.attn1.sr.${wb}`, `${b}.attn.sr.${wb}`);
-          rename(`${d}.attn1.norm.${wb}`, `${b}.attn.norm.${wb}`);
-        }
-        rename(`${d}.attn2.to_q.${wb}`, `${b}.cross_attn.q_linear.${wb}`);
-        split([`${d}.attn2.to_k.${wb}`, `${d}.attn2.to_v.${wb}`], `${b}.cross_attn.kv_linear.${wb}`);
-        rename(`${d}.attn2.to_out.0.${wb}`, `${b}.cross_attn.proj.${wb}`);
-        rename(`${d}.ff.net.0.proj.${wb}`, `${b}.mlp.fc1.${wb}`);
-        rename(`${d}.ff.net.2.${wb}`, `${b}.mlp.fc2.${wb}`);
+/** `file` (in PixArt's or LiT's own names) under the studio's PixArt names; a tensor of no known place is an error. */
+export function pixartOriginalLayout(file: KeyedSource): KeyedSource {
+  const entries = new Map<string, TensorInfo>();
+  const keys = new Set(file.keys());
+  const read = new Set(IGNORED);
+  const rename = (name: string, key: string) => {
+    if (!keys.has(key)) return;
+    entries.set(name, file.info(key));
+    read.add(key);
+  };
+  const split = (names: readonly string[], key: string) => {
+    if (!keys.has(key)) return;
+    names.forEach((n, i) => entries.set(n, rowsOf(file.info(key), i, names.length, n)));
+    read.add(key);
+  };
+  for (const wb of ['weight', 'bias']) for (const [ours, theirs] of RENAMES) rename(`${ours}.${wb}`, `${theirs}.${wb}`);
+  rename('scale_shift_table', 'final_layer.scale_shift_table');
+  const blocks = new Set([...keys].map((k) => /^blocks\.(\d+)\./.exec(k)?.[1]).filter((b) => b !== undefined).map(Number));
+  for (const i of blocks) {
+    const [d, b] = [`transformer_blocks.${i}`, `blocks.${i}`];
+    rename(`${d}.scale_shift_table`, `${b}.scale_shift_table`);
+    const lit = keys.has(`${b}.attn.dwc.weight`);
+    for (const wb of ['weight', 'bias']) {
+      if (lit) for (const n of ['q', 'kv', 'proj', 'dwc']) rename(`${d}.attn1.${n}.${wb}`, `${b}.attn.${n}.${wb}`);
+      else {
+        split([`${d}.attn1.to_q.${wb}`, `${d}.attn1.to_k.${wb}`, `${d}.attn1.to_v.${wb}`], `${b}.attn.qkv.${wb}`);
+        rename(`${d}.attn1.to_out.0.${wb}`, `${b}.attn.proj.${wb}`);
+        // PixArt-Σ's KV compression (conv sampling): its depthwise conv and LayerNorm.
+        rename(`${d}.attn1.sr.${wb}`, `${b}.attn.sr.${wb}`);
+        rename(`${d}.attn1.norm.${wb}`, `${b}.attn.norm.${wb}`);
       }
+      rename(`${d}.attn2.to_q.${wb}`, `${b}.cross_attn.q_linear.${wb}`);
+      split([`${d}.attn2.to_k.${wb}`, `${d}.attn2.to_v.${wb}`], `${b}.cross_attn.kv_linear.${wb}`);
+      rename(`${d}.attn2.to_out.0.${wb}`, `${b}.cross_attn.proj.${wb}`);
+      rename(`${d}.ff.net.0.proj.${wb}`, `${b}.mlp.fc1.${wb}`);
+      rename(`${d}.ff.net.2.${wb}`, `${b}.mlp.fc2.${wb}`);
     }
-    const unknown = [...keys].filter((k) => !read.has(k));
-    if (unknown.length) throw new CheckpointShapeError(file.path, unknown[0], `is not part of PixArt's or LiT's layout (${unknown.length} such tensors, e.g. ${unknown.slice(0, 3).join(', ')}): not a PixArt / LiT checkpoint the studio reads`);
   }
-
-  get path(): string {
-    return this.file.path;
-  }
-
-  keys(): string[] {
-    return [...this.entries.keys()];
-  }
-
-  has(name: string): boolean {
-    return this.entries.has(name);
-  }
-
-  info(name: string): TensorInfo {
-    const e = this.entries.get(name);
-    if (!e) throw new CheckpointShapeError(this.path, name, 'not in this PixArt checkpoint');
-    return e;
-  }
+  const unknown = [...keys].filter((k) => !read.has(k));
+  if (unknown.length) throw new CheckpointShapeError(file.path, unknown[0], `is not part of PixArt's or LiT's layout (${unknown.length} such tensors, e.g. ${unknown.slice(0, 3).join(', ')}): not a PixArt / LiT checkpoint the studio reads`);
+  return new ListedSource(file.path, entries, 'PixArt checkpoint');
 }

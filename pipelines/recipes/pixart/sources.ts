@@ -7,11 +7,11 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { componentWeights } from '../../checkpoints/diffusers-folder.ts';
-import type { KeyedSource } from '../../checkpoints/sources.ts';
+import { ListedSource, type KeyedSource } from '../../checkpoints/sources.ts';
 import { SafetensorsFile, type TensorInfo } from '../../io/safetensors.ts';
 import { TorchPtFile } from '../../io/torch-pt.ts';
 import { CheckpointShapeError } from '../../onnx/weights.ts';
-import { PixArtOriginalLayout } from './original-layout.ts';
+import { pixartOriginalLayout } from './original-layout.ts';
 
 export interface PixArtSources {
   /** The diffusers folder with T5, VAE, tokenizer, scheduler and the transformer's config.json. */
@@ -52,11 +52,11 @@ export class InheritedSource implements KeyedSource {
   }
 }
 
-const NOTHING: KeyedSource = { path: '(no transformer weights in the folder)', has: () => false, keys: () => [], info: (n) => { throw new CheckpointShapeError('(none)', n, 'no base transformer to inherit from'); } };
+const NOTHING = new ListedSource('(no transformer weights in the folder)', new Map(), 'folder');
 
 function openTransformerFile(file: string): KeyedSource {
   const tensors = /\.pth?$/i.test(file) ? TorchPtFile.open(file) : SafetensorsFile.open(file);
-  return new PixArtOriginalLayout(tensors);
+  return pixartOriginalLayout(tensors);
 }
 
 export function pixartSources(target: string): PixArtSources {
