@@ -19,11 +19,11 @@ EP=cuda; [ -n "${TINY:-}" ] && EP=cpu
   echo "start $(date -u +%T)"
   if [ ! -f "$WORK/torch.json" ]; then
     mkdir -p /tmp/ref-sd3 && { [ -d /tmp/ref-sd3/diffusers ] || xz -dc "$D/diffusers-src.tar.xz" | tar -x -C /tmp/ref-sd3; }
-    PYTHONPATH=/tmp/ref-sd3/diffusers/src HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 timeout 75 python3 "$D/sd3_mmdit_gpu.py" "$WORK" ${TINY:+--tiny}
+    PYTHONPATH=/tmp/ref-sd3/diffusers/src HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 timeout 70 python3 "$D/sd3_mmdit_gpu.py" "$WORK" ${TINY:+--tiny}
     echo "PyTorch half rc $? at $(date -u +%T)"
   fi
   cp "$D/sd3-mmdit-studio.mjs" "$ORT_DIR/sd3-mmdit-studio.mjs"
-  timeout 60 node "$ORT_DIR/sd3-mmdit-studio.mjs" "$WORK" --ep $EP --md "$WORK/table.md"
+  timeout 70 node "$ORT_DIR/sd3-mmdit-studio.mjs" "$WORK" --ep $EP --md "$WORK/table.md"
   echo "studio half rc $? at $(date -u +%T)"
   [ -n "${TINY:-}" ] || nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv
 } > "$LOG" 2>&1
