@@ -25,7 +25,8 @@ export const KV_SAMPLINGS = ['conv', 'ave', 'uniform', 'uniform_every'] as const
 /**
  * PixArt-Σ's AttentionKVCompress: in `layers`, self-attention's K and V are downsampled by `scaleFactor`
  * on the token grid (conv: a learned depthwise conv + LayerNorm; ave / uniform: every s-th row and column;
- * uniform_every: every s-th token in raster order). Queries keep every token.
+ * uniform_every: every s-th token in raster order). Queries keep every token. PixArt-Σ's own 1024 kv-compress
+ * config: conv, scale 2, layers 14–27 of 28.
  */
 export interface KvCompress {
   sampling: (typeof KV_SAMPLINGS)[number];
