@@ -64,11 +64,12 @@ for (const sampling of ['conv', 'ave', 'uniform', 'uniform_every']) {
   });
 }
 
-test('KV compression bad input: an unknown sampling and a grid the scale does not divide are named', async () => {
+test('KV compression bad input: an unknown sampling, a layer out of range, a grid the scale does not divide and missing conv weights are named', async () => {
   assert.throws(() => kvConfig('bilinear'), /sampling "bilinear" is not one of PixArt-Σ's conv, ave, uniform, uniform_every/);
   assert.throws(() => pixartConfigFromDiffusers({ ...baseConfig, kv_compress_config: { sampling: 'conv', scale_factor: 2, kv_compress_layer: [5] } }, 'cfg'), /names layers 5, but the model has layers 0–1/);
   const source = new InheritedSource(SafetensorsFile.open(methods('kv-compress-weights.safetensors')), baseWeights());
   assert.throws(() => buildPixArtGraph(source, kvConfig('conv'), { batch: 1, height: 6, width: 8, textLength: 32 }), /3×4 token grid is not divisible by its scale_factor 2/);
+  assert.throws(() => buildPixArtGraph(baseWeights(), kvConfig('conv'), { batch: 1, height: 8, width: 8, textLength: 32 }), /"conv" needs the trained transformer_blocks\.1\.attn1\.sr and transformer_blocks\.1\.attn1\.norm weights/);
 });
 
 /** A folder `<dir>/<stem>/` holding the tiny PixArt-Σ's parts, beside which a transformer file `<stem>.*` goes. */

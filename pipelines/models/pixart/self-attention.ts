@@ -48,6 +48,9 @@ function compress(w: Weights, x: T, grid: { height: number; width: number }, kv:
   }
   const [h, wd] = [grid.height / s, grid.width / s];
   if (kv.sampling === 'conv') {
+    if (!w.has('sr.weight') || !w.has('norm.weight')) {
+      throw new Error(`PixArt-Σ KV compression "conv" needs the trained ${w.key('sr')} and ${w.key('norm')} weights, which this checkpoint lacks; set kv_compress_config.sampling to "uniform" (needs no weights) or use the checkpoint trained with conv compression`);
+    }
     const image = op.transpose(op.reshape(x, [b, grid.height, grid.width, c]), [0, 3, 1, 2]);
     const down = nn.conv2d(w.sub('sr'), image, { stride: s, groups: c });
     const tokens = op.transpose(op.reshape(down, [b, c, h * wd]), [0, 2, 1]);
