@@ -3,6 +3,7 @@
 // SD3 text model), T5 scaled with its own mean restored (Forge), the pooled vector untouched, long prompts
 // and BREAK in further 77-token chunks ahead of T5's tokens.
 import { test } from 'node:test';
+import { resolve } from 'node:path';
 import assert from 'node:assert/strict';
 import { loadSd3Folder } from '../pipelines/recipes/sd3/sources.ts';
 import { Sd3TextEncoders, weightedT5Ids } from '../pipelines/recipes/sd3/text.ts';
@@ -69,4 +70,16 @@ test('SD3 A1111 weighting: BREAK and long prompts add 77-token chunks before T5;
   const r = await runGenerate(GenerateRequestSchema.parse({ model: sources.path, prompt: 'a (cat:1.3) BREAK [a hat]', negative: 'blurry', steps: 1, width: 64, height: 64, cfg: 3 }));
   assert.equal(r.model.family, 'sd3');
   assert.ok(new Set(r.images[0].pixels).size > 10, 'image is not flat');
+});
+
+test('SD3 T5 ids of a weighted prompt: parts tokenized on their own, truncated to length − 1, then </s> and padding', () => {
+  const tokenizer = T5Tokenizer.load(resolve(import.meta.dirname, 'fixtures', 'sd3-tiny', 'tokenizer_3'));
+  const long = weightedT5Ids(tokenizer, `(${Array(30).fill('red cat').join(' ')}:1.2) blue`, 12);
+  assert.equal(long.ids.length, 12);
+  assert.equal(long.ids[11], tokenizer.eosId);
+  assert.deepEqual(long.weights, [...Array(11).fill(1.2), 1]);
+  const short = weightedT5Ids(tokenizer, 'a [cat]', 12);
+  const [a, cat] = [tokenizer.encode('a '), tokenizer.encode('cat')].map((ids) => ids.slice(0, -1));
+  assert.deepEqual(short.ids, [...a, ...cat, tokenizer.eosId, ...Array(12 - a.length - cat.length - 1).fill(tokenizer.padId)]);
+  assert.deepEqual(short.weights.slice(0, a.length + cat.length), [...a.map(() => 1), ...cat.map(() => 1 / 1.1)]);
 });
