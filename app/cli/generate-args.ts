@@ -20,6 +20,7 @@ export const OPTIONS = {
   'control-image': { type: 'string', multiple: true },
   preprocess: { type: 'string', multiple: true },
   'guess-mode': { type: 'boolean' },
+  ...stringOptions('ip-adapter', 'ip-image', 'image-encoder'),
   ...stringOptions('hires', 'hires-mode', 'hires-strengths'),
   'keep-stages': { type: 'boolean' },
   ...stringOptions('previews', 'preview-every', 'taesd'),
@@ -82,6 +83,10 @@ const FLAG_OF: Record<string, string> = {
   'hiresFix.upscaler': '--hires-fix',
   'hiresFix.steps': '--hires-steps',
   controlNets: '--controlnet',
+  ipAdapter: '--ip-adapter',
+  'ipAdapter.scale': '--ip-adapter',
+  'ipAdapter.image': '--ip-image',
+  'ipAdapter.imageEncoder': '--image-encoder',
   hires: '--hires',
   'hires.width': '--hires',
   'hires.height': '--hires',
@@ -226,15 +231,33 @@ class Converter {
     });
   }
 
+  /** `--ip-adapter FILE[:SCALE] --ip-image IMG [--image-encoder DIR]` (a Windows drive letter is no scale). */
+  ipAdapter(values: Values): GenerateRequestInput['ipAdapter'] {
+    const text = values['ip-adapter'];
+    if (text === undefined) {
+      for (const flag of ['ip-image', 'image-encoder'] as const) if (values[flag] !== undefined) this.problems.push(`--${flag} needs --ip-adapter FILE too`);
+      return undefined;
+    }
+    if (values['ip-image'] === undefined) this.problems.push('--ip-adapter needs --ip-image IMG (the image prompt) too');
+    const { file, value } = this.fileAndNumber('--ip-adapter', text, 'scale', '--ip-adapter ip-adapter_sd15.safetensors:0.6');
+    return { model: file, scale: value, image: values['ip-image'] ?? '', imageEncoder: values['image-encoder'] };
+  }
+
   /** `--lora FILE_OR_NAME[:WEIGHT]`, repeatable; the weight defaults to 1 (a Windows drive letter is no weight). */
   loras(texts: readonly string[] | undefined): { name: string; weight: number }[] | undefined {
     if (!texts?.length) return undefined;
     return texts.map((text) => {
-      const m = /^(.+?):([+-]?(?:\d+\.?\d*|\.\d+))$/.exec(text);
-      if (m && !/^[A-Za-z]$/.test(m[1])) return { name: m[1], weight: Number(m[2]) };
-      if (/:[^\\/]*$/.test(text) && !/^[A-Za-z]:[\\/]/.test(text)) this.problems.push(`--lora ${text}: the weight after ":" is not a number; write FILE[:WEIGHT], e.g. --lora style.safetensors:0.8`);
-      return { name: text, weight: 1 };
+      const { file, value } = this.fileAndNumber('--lora', text, 'weight', '--lora style.safetensors:0.8');
+      return { name: file, weight: value ?? 1 };
     });
+  }
+
+  /** `FILE[:NUMBER]`: a number after the last ":" (a Windows drive letter is none); anything else there is a problem. */
+  private fileAndNumber(flag: string, text: string, what: string, example: string): { file: string; value?: number } {
+    const m = /^(.+?):([+-]?(?:\d+\.?\d*|\.\d+))$/.exec(text);
+    if (m && !/^[A-Za-z]$/.test(m[1])) return { file: m[1], value: Number(m[2]) };
+    if (/:[^\\/]*$/.test(text) && !/^[A-Za-z]:[\\/]/.test(text)) this.problems.push(`${flag} ${text}: the ${what} after ":" is not a number; write FILE[:${what.toUpperCase()}], e.g. ${example}`);
+    return { file: text };
   }
 
 }
@@ -255,6 +278,8 @@ function previewArgs(values: Values): PreviewArgs {
 function checkPaths(values: Values, att: Attention | undefined): void {
   const paths: Array<[string, string | undefined]> = [
     ['--init-image', values['init-image']],
+    ['--ip-image', values['ip-image']],
+    ['--image-encoder', values['image-encoder']],
     ['--mask', values.mask],
     ['--taesd', values.taesd],
     ['--vae', values.vae],
@@ -329,6 +354,7 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
     hires: c.hiresLadder(values),
     pag: c.pag(values),
     controlNets: c.controlNets(values),
+    ipAdapter: c.ipAdapter(values),
     attention: att,
     ep: values.ep as GenerateRequestInput['ep'],
     classLabel: c.integer('class', values.class),
@@ -356,5 +382,6 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
   if (problems.length || !parsed.success) throw new UsageError(problems.join('\n'));
   checkPaths(values, att);
   for (const u of parsed.data.controlNets ?? []) if (!existsSync(u.model)) throw new UsageError(`--controlnet: no file or folder at ${u.model}`);
+  if (parsed.data.ipAdapter && !existsSync(parsed.data.ipAdapter.model)) throw new UsageError(`--ip-adapter: no file at ${parsed.data.ipAdapter.model}`);
   return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false, ...(notes?.length ? { notes } : {}), previews: previewArgs(values), progress };
 }

@@ -34,7 +34,7 @@ Commands:
   heads        List a model's attention heads; search heads to perturb (HeadHunter)
   story        Consistent subjects across scenes (IR-Diffusion) from a STORY.json
   models       List checkpoints, LoRAs, embeddings, VAEs, ControlNets, upscalers with A1111 hashes
-  upscale      Enlarge an image with an ESRGAN / Real-ESRGAN upscaler file, in tiles
+  upscale      Enlarge an image with an ESRGAN / Real-ESRGAN / SwinIR upscaler file, in tiles
   help [cmd]   Show help for a command
 
 Options:
@@ -108,6 +108,13 @@ ControlNet (SD 1.x/2.x/XL; diffusers folders or .safetensors, original or diffus
                          Make edges from a photo, or use the image as it is (depth, pose, normal
                          maps); one for all or one per ControlNet (default none)
   --guess-mode           ControlNet stronger than the prompt (diffusers' guess mode)
+
+IP-Adapter (image prompt; SD 1.x/2.x/XL, base and Plus adapters, .safetensors or .bin):
+  --ip-adapter FILE[:SCALE]
+                         e.g. ip-adapter_sd15.safetensors:0.6; SCALE 0-2 (default 1)
+  --ip-image PATH        The image prompt (resized and centre-cropped as CLIP's processor does)
+  --image-encoder DIR    The CLIP image encoder the adapter was trained with (config.json +
+                         model.safetensors); default: image_encoder/ beside the adapter
 
 LinFusion's high-resolution ladder (best with --attention linfusion:PATH):
   --hires WxH            Final size: the base (--width x --height) doubled once per stage,

@@ -8,10 +8,11 @@ import { ProgressBar } from './progress-bar.ts';
 
 export const MODELS_HELP = `Usage: studio models [--dir DIR] [options]
 
-Lists the checkpoints, LoRAs, embeddings, VAEs, ControlNets and upscalers in a models folder laid out
-as A1111's (models/Stable-diffusion, models/Lora, embeddings, models/VAE, models/ControlNet,
-models/ESRGAN) or ComfyUI's (models/checkpoints, models/loras, models/embeddings, models/vae,
-models/controlnet, models/upscale_models), or model files straight in DIR. Per file: its kind, the
+Lists the checkpoints, LoRAs, embeddings, VAEs, ControlNets, IP-Adapters, CLIP image encoders and
+upscalers in a models folder laid out as A1111's (models/Stable-diffusion, models/Lora, embeddings,
+models/VAE, models/ControlNet, models/ESRGAN) or ComfyUI's (models/checkpoints, models/loras,
+models/embeddings, models/vae, models/controlnet, models/ipadapter, models/clip_vision,
+models/upscale_models), or model files straight in DIR. Per file: its kind, the
 model family it was made for (where its tensors tell), its size and A1111's short hash (the first 10
 hex digits of its SHA-256, "AutoV2"). Hashes are kept in a cache keyed by path, size and modification
 time, so a second listing reads only new or changed files.

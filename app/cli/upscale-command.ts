@@ -13,9 +13,9 @@ import { ProgressBar } from './progress-bar.ts';
 
 export const UPSCALE_HELP = `studio upscale IMAGE --upscaler FILE [options]
 
-Enlarges an image with a super-resolution model you have: ESRGAN / Real-ESRGAN (RRDBNet, ×1/×2/×4/×8)
-or Real-ESRGAN compact (SRVGG), as .pth or .safetensors. The architecture and its scale are read from
-the file. It runs in tiles with context around each, so large images fit in memory without seams.
+Enlarges an image with a super-resolution model you have: ESRGAN / Real-ESRGAN (RRDBNet, ×1/×2/×4/×8),
+Real-ESRGAN compact (SRVGG) or SwinIR (classic and real-world SR), as .pth or .safetensors. The
+architecture and its scale are read from the file. It runs in tiles with context around each, so large images fit in memory without seams.
 
   --upscaler FILE   The upscaler model (required)
   --scale N         Output size over input size (default: the model's own; others resize its output, Lanczos)
@@ -59,7 +59,7 @@ export async function upscaleCommand(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (positionals.length !== 1) throw new UsageError(`give exactly one image, got ${positionals.length}`);
-  if (values.upscaler === undefined) throw new UsageError('--upscaler FILE is required (an ESRGAN / Real-ESRGAN .pth or .safetensors)');
+  if (values.upscaler === undefined) throw new UsageError('--upscaler FILE is required (an ESRGAN / Real-ESRGAN / SwinIR .pth or .safetensors)');
   const image = resolve(positionals[0]);
   for (const [flag, path] of [['IMAGE', image], ['--upscaler', values.upscaler]] as const) if (!existsSync(path)) throw new UsageError(`${flag}: no file at ${path}`);
   const input: JobInputOf<'upscale'> = {

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SafetensorsFile, type TensorInfo } from '../io/safetensors.ts';
-import { CheckpointShapeError, RenamedSource, type TensorSource } from '../onnx/weights.ts';
+import { RenamedSource, type TensorSource } from '../onnx/weights.ts';
 import { readJsonObject, isObject, ConfigError } from './json-fields.ts';
 
 export interface KeyedSource extends TensorSource {
@@ -45,30 +45,6 @@ export function mapKeys(inner: KeyedSource, rename: (innerName: string) => strin
 /** The tensors under `prefix` with the prefix removed. */
 export function withoutPrefix(inner: KeyedSource, prefix: string): MappedSource {
   return mapKeys(inner, (k) => (k.startsWith(prefix) ? k.slice(prefix.length) : undefined));
-}
-
-/** Tensors listed one by one under new names (renamed ones, row ranges of fused ones) of a file at `path`. */
-export class ListedSource implements KeyedSource {
-  constructor(
-    readonly path: string,
-    private readonly entries: ReadonlyMap<string, TensorInfo>,
-    /** What the file is, for "not in this …" errors. */
-    private readonly what: string,
-  ) {}
-
-  keys(): string[] {
-    return [...this.entries.keys()];
-  }
-
-  has(name: string): boolean {
-    return this.entries.has(name);
-  }
-
-  info(name: string): TensorInfo {
-    const e = this.entries.get(name);
-    if (!e) throw new CheckpointShapeError(this.path, name, `not in this ${this.what}`);
-    return e;
-  }
 }
 
 /** Weights split over several safetensors files, joined by an index's `weight_map`. */
@@ -134,13 +110,6 @@ export function indicesUnder(keys: readonly string[], prefix: string): number[] 
     if (m) found.add(Number(m[1]));
   }
   return [...found].sort((a, b) => a - b);
-}
-
-/** Row range [part·rows/parts, (part+1)·rows/parts) of a row-major tensor (a fused qkv's q, k or v), as its own TensorInfo. */
-export function rowsOf(info: TensorInfo, part: number, parts: number, name: string): TensorInfo {
-  const rows = info.shape[0] / parts;
-  const bytes = info.byteLength / parts;
-  return { ...info, name, shape: [rows, ...info.shape.slice(1)], offset: info.offset + part * bytes, byteLength: bytes };
 }
 
 export function shapeOf(src: TensorSource, name: string): number[] {

@@ -18,6 +18,9 @@ import { SdPipeline, type SdGenerateOptions } from '../recipes/sd/pipeline.ts';
 import type { ControlUnit } from '../recipes/sd/controlnet.ts';
 import { readControlImage } from '../recipes/controlnet/control-image.ts';
 import { ControlNetFileError } from '../checkpoints/controlnet.ts';
+import { IpAdapterFileError } from '../checkpoints/ip-adapter.ts';
+import { clipImagePixels } from '../recipes/ip-adapter/clip-image.ts';
+import type { ImagePrompt } from '../recipes/sd/ip-adapter.ts';
 import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
 import { detectedAs, supports } from './declare.ts';
 import { checkpointModel, generateResult, headPicks, promptSettings } from './results.ts';
@@ -78,6 +81,19 @@ async function controlUnits(pipeline: SdPipeline, request: GenerateRequest, widt
   }));
 }
 
+/** The request's IP-Adapter with its image prepared for the encoder. */
+async function imagePrompt(pipeline: SdPipeline, request: GenerateRequest, model: string): Promise<ImagePrompt | undefined> {
+  const ip = request.ipAdapter;
+  if (!ip) return undefined;
+  let adapter;
+  try {
+    adapter = pipeline.ipAdapter(ip.model, ip.imageEncoder, model);
+  } catch (e) {
+    throw e instanceof IpAdapterFileError ? new BadRequestError(e.message) : e;
+  }
+  return { adapter, pixels: await clipImagePixels(ip.image, adapter.imageSize), scale: ip.scale };
+}
+
 /** The warning for a size far above what the model was trained at. */
 function oversizeNote(width: number, height: number, native: number): string {
   const scale = Math.round((Math.max(width, height) / native) * 100) / 100;
@@ -99,7 +115,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     label: spec.label,
     score: detectedAs(spec.id),
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
-    methods: supports(spec.id, { pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, inpaintCheckpoints: true, controlNet: true, hiresFix: true, hiresLadder: true, clipSkip: true, vaeOverride: true, lora: true }),
+    methods: supports(spec.id, { pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, inpaintCheckpoints: true, controlNet: true, ipAdapter: true, hiresFix: true, hiresLadder: true, clipSkip: true, vaeOverride: true, lora: true }),
     refusal: (model) => `${model} (${spec.label})`,
     load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config, sessions: o.sessions, dtype: modelDtype(o.providers[0]) }),
 
@@ -113,6 +129,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       if (!request.hiresFix && !request.hires && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
       const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
       const controlNets = await controlUnits(pipeline, request, width, height, full?.region, basename(probe.target), notes);
+      const ip = await imagePrompt(pipeline, request, basename(probe.target));
       const embeddings = request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined;
       const previewer = () => vaePreviewer(pipeline.vae, spec.taesd, { previews: options.previews, modelsDir: request.modelsDir });
       const preview = (w: number, h: number): SdGenerateOptions['onStep'] => stepPreviews(options.previews, previewer, options.onProgress, h / 8, w / 8);
@@ -131,6 +148,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         clipSkip: request.clipSkip,
         embeddings,
         controlNets,
+        imagePrompt: ip,
         signal: options.signal,
         onStep: preview(width, height),
       };

@@ -2,7 +2,7 @@
 // emoji-DiT): its self-attention layers and a way to render a small preview with some heads perturbed.
 import type { HeadPick } from '../attention/head-perturbation.ts';
 import type { SelfAttentionLayer } from '../attention/self-attention.ts';
-import { fingerprintOf, type ArchitectureFingerprint } from './architecture.ts';
+import type { ArchitectureFingerprint } from './architecture.ts';
 import type { RgbImage } from './image.ts';
 
 export interface HeadKey {
@@ -53,28 +53,4 @@ export function previewRequest(settings: PromptPreviewSettings, heads: readonly 
     height: o.size,
     ...(perturbed ? { heads: { scale: o.scale, picks: heads } } : {}),
   };
-}
-
-export type PreviewRequest = ReturnType<typeof previewRequest>;
-
-/** A prompt model's HeadModel over a pipeline that draws a preview request into interleaved RGB (SD3, PixArt). */
-export abstract class PromptHeadModel implements HeadModel {
-  readonly architecture: ArchitectureFingerprint;
-
-  /** `model` and `sampler`: what besides the settings names the images in the search cache's key. */
-  constructor(family: string, readonly layers: readonly SelfAttentionLayer[], readonly settings: PromptPreviewSettings, private readonly identity: { model: string; sampler: string }) {
-    this.architecture = fingerprintOf(family, layers);
-  }
-
-  get key(): string {
-    const { prompt, negative = '', steps, cfg } = this.settings;
-    return JSON.stringify({ model: this.identity.model, architecture: this.architecture.hash, prompt, negative, steps, cfg, sampler: this.identity.sampler });
-  }
-
-  protected abstract draw(request: PreviewRequest): Promise<Float32Array>;
-
-  async render(heads: readonly HeadPick[], o: RenderOptions): Promise<RgbImage> {
-    const request = previewRequest(this.settings, heads, o);
-    return { width: request.width, height: request.height, data: await this.draw(request) };
-  }
 }

@@ -184,6 +184,18 @@ export const ControlNetUnitSchema = z
   .refine((u) => u.start < u.end, { error: 'start must be below end (fractions of the steps)', path: ['start'] });
 export type ControlNetUnit = z.output<typeof ControlNetUnitSchema>;
 
+/** IP-Adapter: an image prompt through an adapter file and the CLIP image encoder it was trained with. */
+export const IpAdapterSchema = z.object({
+  /** `ip-adapter_sd15.safetensors`, `.bin`, or a Plus variant (image_proj + ip_adapter tensors). */
+  model: z.string().min(1, { error: 'give an IP-Adapter file' }),
+  image: z.string().min(1, { error: 'give the image prompt (--ip-image)' }),
+  /** The CLIPVisionModelWithProjection folder; absent: `image_encoder/` beside the adapter. */
+  imageEncoder: z.string().min(1).optional(),
+  /** diffusers' set_ip_adapter_scale: how strongly the image steers (0: not at all). */
+  scale: z.number({ error: 'must be a number' }).min(0, { error: 'must be from 0 to 2' }).max(2, { error: 'must be from 0 to 2' }).default(1),
+});
+export type IpAdapterRequest = z.output<typeof IpAdapterSchema>;
+
 export const GenerateRequestSchema = z
   .object({
     /** Checkpoint file or diffusers folder, or a name found in `modelsDir`; absent: the default model. */
@@ -235,6 +247,7 @@ export const GenerateRequestSchema = z
     pag: PagSchema.optional(),
     /** ControlNets, each with its control image; several act at once (their residuals add up). */
     controlNets: z.array(ControlNetUnitSchema).min(1).max(8, { error: 'at most 8 ControlNets' }).optional(),
+    ipAdapter: IpAdapterSchema.optional(),
     attention: AttentionSchema.default({ kind: 'softmax' }),
     ep: z.enum(EXECUTION_PROVIDERS, { error: `must be one of: ${EXECUTION_PROVIDERS.join(' ')}` }).default('cpu'),
     /** A1111's convention: 1 = the last layer (no skip), 2 = the penultimate, … */

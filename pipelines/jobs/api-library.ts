@@ -1,11 +1,11 @@
 // The model library as `studio models` and the studio show it: every checkpoint, LoRA, embedding, VAE,
-// ControlNet and upscaler in a models folder laid out as A1111's or ComfyUI's, with its family and
+// ControlNet, IP-Adapter (and CLIP image encoder) and upscaler in a models folder laid out as A1111's or ComfyUI's, with its family and
 // A1111's short hash, and how an image's metadata finds its files in it (by hash, not by path).
 // Data only, so the renderer may import it.
 import { z } from 'zod';
 import type { LoraRef } from './api-generate.ts';
 
-export const LIBRARY_KINDS = ['checkpoint', 'lora', 'embedding', 'vae', 'controlnet', 'upscaler'] as const;
+export const LIBRARY_KINDS = ['checkpoint', 'lora', 'embedding', 'vae', 'controlnet', 'ip-adapter', 'image-encoder', 'upscaler'] as const;
 export type LibraryKind = (typeof LIBRARY_KINDS)[number];
 
 export const LibraryEntrySchema = z.object({

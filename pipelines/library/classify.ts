@@ -1,6 +1,7 @@
 // What a file in a models folder is, from its tensor names and shapes alone (headers only; no
 // weights are read): a checkpoint of a registry family, a LoRA / LyCORIS, a textual-inversion
-// embedding, a VAE, a ControlNet or an upscaler, and the family it was made for where the file says.
+// embedding, a VAE, a ControlNet, an IP-Adapter or its CLIP image encoder, or an upscaler, and the family
+// it was made for where the file says.
 import { detectTensorNames } from '../checkpoints/detect.ts';
 import { FAMILIES } from '../families/registry.ts';
 import { SafetensorsFile } from '../io/safetensors.ts';
@@ -70,6 +71,11 @@ export function classifyFile(path: string): Classified {
   if (keys.some((k) => k.startsWith('control_model.') || k.startsWith('controlnet_cond_embedding.') || k.startsWith('input_hint_block.'))) {
     return { kind: 'controlnet', family: contextWidthFamily(file, file.keys()) };
   }
+  if (keys.some((k) => k.startsWith('image_proj.')) && keys.some((k) => k.startsWith('ip_adapter.'))) {
+    const toK = file.keys().find((k) => k.endsWith('.to_k_ip.weight'));
+    return { kind: 'ip-adapter', family: toK && FAMILY_BY_CONTEXT_WIDTH[file.info(toK).shape[1]] };
+  }
+  if (keys.some((k) => k.endsWith('embeddings.patch_embedding.weight')) && keys.includes('visual_projection.weight')) return { kind: 'image-encoder' };
   if (keys.some((k) => LORA_KEY.test(k))) return { kind: 'lora', family: loraFileFamily(path) };
   const upscalerMarks = UPSCALER.filter((re) => keys.some((k) => re.test(k))).length;
   if (upscalerMarks >= 2 || keys.some((k) => UPSCALER[2].test(k)) || (keys.length > 0 && keys.every((k) => /^body\.\d+\./.test(k)))) return { kind: 'upscaler' };

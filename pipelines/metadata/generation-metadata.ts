@@ -124,6 +124,25 @@ function controlNetFields(r: GenerateRequest): Array<[string, A1111Value]> {
   ]);
 }
 
+/**
+ * IP-Adapter as the ControlNet extension records it: one more unit after the ControlNets, whose module
+ * names the CLIP image encoder (`ip-adapter_clip_sdxl` for adapters named …xl…, as h94's SDXL ones are,
+ * else `ip-adapter_clip_sd15`); the studio chunk keeps the whole request.
+ */
+function ipAdapterFields(r: GenerateRequest): Array<[string, A1111Value]> {
+  const ip = r.ipAdapter;
+  if (!ip) return [];
+  return [[`ControlNet ${r.controlNets?.length ?? 0}`, [
+    `Module: ip-adapter_clip_${/xl/i.test(modelLabel(ip.model)) ? 'sdxl' : 'sd15'}`,
+    `Model: ${modelLabel(ip.model)}`,
+    `Weight: ${ip.scale}`,
+    'Resize Mode: Crop and Resize',
+    'Guidance Start: 0',
+    'Guidance End: 1',
+    'Control Mode: Balanced',
+  ].join(', ')]];
+}
+
 /** Every ladder stage as `WxH strength/steps`, the base as `WxH steps` (A1111 has no field of its own for it). */
 function ladderText(stages: readonly LadderStage[]): string {
   return stages.map((s) => `${s.width}x${s.height} ${s.strength === undefined ? '' : `${s.strength}/`}${s.steps}`).join('; ');
@@ -154,6 +173,7 @@ export function a1111Parameters(record: GenerationRecord): string {
       ['PAG layers', r.pag?.layers.join(', ')],
       ...attentionFields(r),
       ...controlNetFields(r),
+      ...ipAdapterFields(r),
       // The batch shares one generator (diffusers' way), so image i is not A1111's seed + i.
       ['Batch size', batched ? r.batch : undefined],
       ['Batch pos', batched ? image.batchIndex : undefined],

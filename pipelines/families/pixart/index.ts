@@ -7,7 +7,8 @@ import { resolveSettings } from '../../jobs/api.ts';
 import { SAMPLER_NAMES } from '../../samplers/names.ts';
 import { matchPagLayers } from '../../models/unet/layers.ts';
 import { PixArtPipeline } from '../../recipes/pixart/pipeline.ts';
-import { inspectPixArtHeads, PixArtHeadModel } from '../../heads/pixart-model.ts';
+import { inspectPixArtHeads, pixartPreviewPipeline } from '../../heads/pixart-model.ts';
+import { TransformerHeadModel } from '../../heads/transformer-model.ts';
 import { detectedAs, supports } from '../declare.ts';
 import { generateResult, headPicks, promptSettings } from '../results.ts';
 import type { ModelFamily } from '../types.ts';
@@ -46,7 +47,7 @@ export const pixart: ModelFamily<PixArtPipeline> = {
   heads: {
     inspect: (target) => inspectPixArtHeads(target),
     previewModel: (pipeline, s) => ({
-      model: new PixArtHeadModel(pipeline, { prompt: s.prompt, negative: s.negative, steps: s.steps ?? PREVIEW.steps, cfg: s.cfg ?? PREVIEW.cfg }),
+      model: new TransformerHeadModel('pixart', pixartPreviewPipeline(pipeline), { prompt: s.prompt, negative: s.negative, steps: s.steps ?? PREVIEW.steps, cfg: s.cfg ?? PREVIEW.cfg }, 'dpmpp_2m'),
       size: s.size ?? PREVIEW.size,
     }),
   },

@@ -1,9 +1,11 @@
 // PixArt's own checkpoint layout (PixArt-α/Σ's .pth releases and LiT's, whose state_dict names are PixArt's
 // with the self-attention's `qkv` replaced by `q`, `kv` and `dwc`) seen under the studio's PixArt names:
 // diffusers' PixArtTransformer2DModel names, and for a LiT layer `attn1.q / kv / proj / dwc`. Fused qkv and
-// kv matrices become row ranges of the file (no copy), as diffusers' convert_pixart_to_diffusers splits them.
-import type { TensorInfo } from '../../io/safetensors.ts';
-import { ListedSource, rowsOf, type KeyedSource } from '../../checkpoints/sources.ts';
+// kv matrices become row ranges of the file (no copy; checkpoints/original-layout.ts), as diffusers'
+// convert_pixart_to_diffusers splits them.
+import type { TensorFile } from '../../io/tensor-file.ts';
+import { OriginalLayoutSource } from '../../checkpoints/original-layout.ts';
+import type { KeyedSource } from '../../checkpoints/sources.ts';
 import { CheckpointShapeError } from '../../onnx/weights.ts';
 
 /** Tensors a PixArt original-layout file has that the model does not read (the sin-cos table is recomputed). */
@@ -24,18 +26,16 @@ const RENAMES: readonly (readonly [string, string])[] = [
 ];
 
 /** `file` (in PixArt's or LiT's own names) under the studio's PixArt names; a tensor of no known place is an error. */
-export function pixartOriginalLayout(file: KeyedSource): KeyedSource {
-  const entries = new Map<string, TensorInfo>();
+export function pixartOriginalLayout(file: TensorFile): KeyedSource {
+  const src = new OriginalLayoutSource(file, '', 'PixArt checkpoint');
   const keys = new Set(file.keys());
   const read = new Set(IGNORED);
   const rename = (name: string, key: string) => {
-    if (!keys.has(key)) return;
-    entries.set(name, file.info(key));
+    src.rename(name, key);
     read.add(key);
   };
   const split = (names: readonly string[], key: string) => {
-    if (!keys.has(key)) return;
-    names.forEach((n, i) => entries.set(n, rowsOf(file.info(key), i, names.length, n)));
+    src.split(names, key);
     read.add(key);
   };
   for (const wb of ['weight', 'bias']) for (const [ours, theirs] of RENAMES) rename(`${ours}.${wb}`, `${theirs}.${wb}`);
@@ -63,5 +63,5 @@ export function pixartOriginalLayout(file: KeyedSource): KeyedSource {
   }
   const unknown = [...keys].filter((k) => !read.has(k));
   if (unknown.length) throw new CheckpointShapeError(file.path, unknown[0], `is not part of PixArt's or LiT's layout (${unknown.length} such tensors, e.g. ${unknown.slice(0, 3).join(', ')}): not a PixArt / LiT checkpoint the studio reads`);
-  return new ListedSource(file.path, entries, 'PixArt checkpoint');
+  return src;
 }

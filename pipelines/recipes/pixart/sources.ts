@@ -7,7 +7,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { componentWeights } from '../../checkpoints/diffusers-folder.ts';
-import { ListedSource, type KeyedSource } from '../../checkpoints/sources.ts';
+import type { KeyedSource } from '../../checkpoints/sources.ts';
 import { SafetensorsFile, type TensorInfo } from '../../io/safetensors.ts';
 import { TorchPtFile } from '../../io/torch-pt.ts';
 import { CheckpointShapeError } from '../../onnx/weights.ts';
@@ -52,7 +52,7 @@ export class InheritedSource implements KeyedSource {
   }
 }
 
-const NOTHING = new ListedSource('(no transformer weights in the folder)', new Map(), 'folder');
+const NOTHING: KeyedSource = { path: '(no transformer weights in the folder)', has: () => false, keys: () => [], info: (n) => { throw new CheckpointShapeError('(none)', n, 'no base transformer to inherit from'); } };
 
 function openTransformerFile(file: string): KeyedSource {
   const tensors = /\.pth?$/i.test(file) ? TorchPtFile.open(file) : SafetensorsFile.open(file);

@@ -26,6 +26,9 @@ import { embeddingTokens, type TextualInversion } from '../../text/embeddings.ts
 import { ControlNet, controlResiduals, type ControlUnit } from './controlnet.ts';
 import { withInpaintChannels } from '../inpaint/unet-channels.ts';
 import { checkControlNetFits, loadControlNetSource } from '../../checkpoints/controlnet.ts';
+import { checkIpAdapterFits, loadIpAdapterSource } from '../../checkpoints/ip-adapter.ts';
+import { checkImageEncoderFits, loadImageEncoderSource } from '../../checkpoints/clip-vision.ts';
+import { imagePromptFeeds, IpAdapter, type ImagePrompt } from './ip-adapter.ts';
 
 export interface SdGenerateOptions {
   prompt: string;
@@ -56,6 +59,8 @@ export interface SdGenerateOptions {
   inpaintPixelMask?: Float32Array;
   /** ControlNets steering the UNet (./controlnet.ts). */
   controlNets?: readonly ControlUnit[];
+  /** IP-Adapter: an image prompt beside the text (./ip-adapter.ts). */
+  imagePrompt?: ImagePrompt;
   /** PAG at layer level (diffusers' names: `mid`, `down_blocks.1`, …). */
   pag?: { scale: number; layers: readonly string[] };
   /** Head-level perturbation (SoftPAG): overrides `pag.layers` when given. */
@@ -126,6 +131,7 @@ export class SdPipeline {
   readonly sessions: ModelSessions;
   private encoders?: Promise<TextEncoderStage[]>;
   private readonly controlNets = new Map<string, ControlNet>();
+  private readonly ipAdapters = new Map<string, IpAdapter>();
   readonly unetConfig: UNetConfig;
   readonly layers: SelfAttentionLayer[];
   readonly vae: Vae;
@@ -156,6 +162,24 @@ export class SdPipeline {
       this.controlNets.set(path, net);
     }
     return net;
+  }
+
+  /**
+   * An IP-Adapter with its image encoder (`encoder` undefined: `image_encoder/` beside the adapter), loaded
+   * once. Refuses one made for another family (naming both), and an encoder that does not fit it.
+   */
+  ipAdapter(path: string, encoder: string | undefined, model: string): IpAdapter {
+    const key = JSON.stringify([path, encoder]);
+    let adapter = this.ipAdapters.get(key);
+    if (!adapter) {
+      const source = loadIpAdapterSource(path);
+      checkIpAdapterFits(source, this.unetConfig, model);
+      const encoderSource = loadImageEncoderSource(encoder, path);
+      checkImageEncoderFits(encoderSource, source);
+      adapter = new IpAdapter(source, encoderSource, this.sessions.child(`ip-adapter/${key}`));
+      this.ipAdapters.set(key, adapter);
+    }
+    return adapter;
   }
 
   /** Self-attention layer indices for diffusers' PAG layer names (`mid`, `down_blocks.1`, …). */
@@ -213,13 +237,14 @@ export class SdPipeline {
   private encodersKey?: string;
 
   /** The UNet session for a batch shape and one attention phase (built once, then reused). */
-  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean) {
-    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals]);
+  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, ip?: IpAdapter) {
+    const ipAdapter = ip && { layers: ip.source.layers, tokens: ip.source.tokens };
+    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals, ip?.source.path]);
     return this.sessions.getBuilt(`unet/${key}`, () => {
       const variant = phase.build();
       const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
         batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
-        dtype: this.o.dtype, selfAttention: variant, controlResiduals,
+        dtype: this.o.dtype, selfAttention: variant, controlResiduals, ipAdapter,
       });
       return { graph, info: variant };
     }, { providers: this.o.providers });
@@ -357,6 +382,7 @@ export class SdPipeline {
     const totalSteps = sampler.plan(config, o.steps).timesteps.length - startIndex;
     const latentsPerStep: Float32Array[] = [];
     const control = o.controlNets?.length ? o.controlNets : undefined;
+    const imagePrompt = o.imagePrompt && (await imagePromptFeeds(o.imagePrompt, text.unconditional));
     let step = 0;
     let evaluation = 0;
     let provider: Provider = 'cpu';
@@ -364,7 +390,7 @@ export class SdPipeline {
       model: async (xIn, timestep) => {
         o.signal?.throwIfAborted();
         const phase = schedule(step, totalSteps);
-        const unet = await this.unet(text.rows, l.height, l.width, text.tokens, perturbedRows, attention, phase, !!control);
+        const unet = await this.unet(text.rows, l.height, l.width, text.tokens, perturbedRows, attention, phase, !!control, o.imagePrompt?.adapter);
         provider = unet.session.provider;
         const latents = batchRows(plan, xIn);
         const feeds: Record<string, ort.Tensor> = {
@@ -379,6 +405,7 @@ export class SdPipeline {
         evaluation++;
         if (n.inpaintChannels) feeds.sample = tensor(withInpaintChannels(latents, n.inpaintChannels, l.images, text.rows), [text.rows, this.unetConfig.inChannels, l.height, l.width]);
         if (headWeights) feeds[HEAD_WEIGHTS_INPUT] = headWeights;
+        if (imagePrompt) Object.assign(feeds, imagePrompt);
         if (phase.feeds) Object.assign(feeds, phase.feeds(unet.info, text.rows));
         const out = await unet.session.run(feeds);
         return combine(planAtTimestep(plan, o.pagAdaptiveScale, timestep), out[UNET_OUTPUT].data as Float32Array, size);
@@ -424,6 +451,7 @@ export class SdPipeline {
   async release(): Promise<void> {
     for (const net of this.controlNets.values()) await net.release();
     this.controlNets.clear();
+    this.ipAdapters.clear();
     this.encoders = undefined;
     await this.sessions.release();
   }
