@@ -49,3 +49,13 @@ export async function expectGolden(pipe: SdPipeline, r: SdResult, name: string):
   assert.ok(d <= 1, `${name}: image differs by ${d.toFixed(3)}/255 on average`);
 }
 
+
+/** `a @ b` for row-major [n, k] and [k, m], with plain loops (an independent check of the merge). */
+export function matmul(a: Float32Array, b: Float32Array, n: number, k: number, m: number): Float32Array {
+  const out = new Float32Array(n * m);
+  for (let i = 0; i < n; i++) for (let p = 0; p < k; p++) {
+    const v = a[i * k + p];
+    if (v !== 0) for (let j = 0; j < m; j++) out[i * m + j] += v * b[p * m + j];
+  }
+  return out;
+}

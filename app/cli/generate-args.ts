@@ -9,6 +9,9 @@ import { withEngine } from './engine.ts';
 import { fromImage } from './from-image.ts';
 import { withPreset } from './presets-command.ts';
 
+/** LinFusion's HighRes / SuperRes loop settings (its pipelines' argument names). */
+const DUAL_BRANCH_FLAGS = ['cosine-scale-1', 'cosine-scale-2', 'cosine-scale-3', 'gaussian-sigma', 'upscale-strength'] as const;
+
 export const OPTIONS = {
   ...MODEL_OPTIONS,
   ...stringOptions('vae', 'config', 'lora-dir', 'embeddings', 'clip-skip'),
@@ -21,7 +24,7 @@ export const OPTIONS = {
   preprocess: { type: 'string', multiple: true },
   'guess-mode': { type: 'boolean' },
   ...stringOptions('ip-adapter', 'ip-image', 'image-encoder'),
-  ...stringOptions('hires', 'hires-mode', 'hires-strengths'),
+  ...stringOptions('hires', 'hires-mode', 'hires-strengths', ...DUAL_BRANCH_FLAGS),
   'keep-stages': { type: 'boolean' },
   ...stringOptions('previews', 'preview-every', 'taesd'),
   ...stringOptions('pag-scale', 'pag-layers', 'heads', 'attention', 'ep', 'class', 'preset', 'from', 'progress'),
@@ -92,6 +95,11 @@ const FLAG_OF: Record<string, string> = {
   'hires.height': '--hires',
   'hires.mode': '--hires-mode',
   'hires.strengths': '--hires-strengths',
+  'hires.cosineScale1': '--cosine-scale-1',
+  'hires.cosineScale2': '--cosine-scale-2',
+  'hires.cosineScale3': '--cosine-scale-3',
+  'hires.gaussianSigma': '--gaussian-sigma',
+  'hires.upscaleStrength': '--upscale-strength',
   'pag.scale': '--pag-scale',
   'pag.layers': '--pag-layers',
   'pag.heads': '--heads',
@@ -144,11 +152,11 @@ class Converter {
     return { left, right, top, bottom };
   }
 
-  /** `--hires WxH [--hires-mode ladder] [--hires-strengths 0.4,0.3,…] [--keep-stages]`: LinFusion's ladder. */
+  /** `--hires WxH [--hires-mode ladder|highres|superres] [--hires-strengths 0.4,0.3,…] [--keep-stages]` and the HighRes / SuperRes loop flags. */
   hiresLadder(values: Values): GenerateRequestInput['hires'] {
     const text = values.hires;
     if (text === undefined) {
-      for (const flag of ['hires-mode', 'hires-strengths', 'keep-stages'] as const) if (values[flag] !== undefined) this.problems.push(`--${flag} needs --hires WIDTHxHEIGHT too`);
+      for (const flag of ['hires-mode', 'hires-strengths', 'keep-stages', ...DUAL_BRANCH_FLAGS] as const) if (values[flag] !== undefined) this.problems.push(`--${flag} needs --hires WIDTHxHEIGHT too`);
       return undefined;
     }
     const m = /^\s*(\d+)\s*[x×]\s*(\d+)\s*$/.exec(text);
@@ -163,6 +171,11 @@ class Converter {
       mode: values['hires-mode'] as NonNullable<GenerateRequestInput['hires']>['mode'],
       strengths,
       keepStages: values['keep-stages'],
+      cosineScale1: this.decimal('cosine-scale-1', values['cosine-scale-1']),
+      cosineScale2: this.decimal('cosine-scale-2', values['cosine-scale-2']),
+      cosineScale3: this.decimal('cosine-scale-3', values['cosine-scale-3']),
+      gaussianSigma: this.decimal('gaussian-sigma', values['gaussian-sigma']),
+      upscaleStrength: this.decimal('upscale-strength', values['upscale-strength']),
     };
   }
 

@@ -116,12 +116,23 @@ IP-Adapter (image prompt; SD 1.x/2.x/XL, base and Plus adapters, .safetensors or
   --image-encoder DIR    The CLIP image encoder the adapter was trained with (config.json +
                          model.safetensors); default: image_encoder/ beside the adapter
 
-LinFusion's high-resolution ladder (best with --attention linfusion:PATH):
+LinFusion's high-resolution modes (best with --attention linfusion:PATH):
   --hires WxH            Final size: the base (--width x --height) doubled once per stage,
                          each stage a x2 resize and img2img (e.g. --width 1024 --height 512
                          --hires 16384x8192: 4 stages); multiples of 64
-  --hires-mode ladder    The SDEdit ladder (SD 1.x/2.x; the only mode so far)
-  --hires-strengths S1,S2,…   img2img strength per stage (default 0.4,0.3,0.2,0.1)
+  --hires-mode MODE      ladder: the SDEdit ladder (default; SD 1.x/2.x/XL)
+                         highres: LinFusion's SDXL HighRes: a base with long side 1024, then
+                         per x2 scale a dual-branch stage (plain + dilated-convolution UNet)
+                         superres: LinFusion's SDXL SuperRes of --init-image to WxH (x2 steps
+                         when the scale is a power of two); also: studio upscale --model
+  --hires-strengths S1,S2,…   Strength per stage (ladder default 0.4,0.3,0.2,0.1; SuperRes
+                         chain default 0.32,0.24,0.16,0.08)
+  --upscale-strength S   HighRes: the first scale's strength, falling linearly to 0 (0.32);
+                         SuperRes: the first stage's
+  --cosine-scale-1 E, --cosine-scale-2 E, --cosine-scale-3 E
+                         HighRes/SuperRes: exponents of the cosine factor for the skip
+                         residual, the dilated branch's weight and the blur (3, 1, 1)
+  --gaussian-sigma S     HighRes/SuperRes: the blur's sigma at the start (1; the notebooks 0.8)
   --keep-stages          Also keep every stage's image (FILE-stageK-WxH.png); they are kept
                          anyway when a later stage fails
 

@@ -9,8 +9,11 @@ import { deviceMemoryBytes } from '../runtime/device-memory.ts';
 
 const parameters = (source: KeyedSource) => source.keys().reduce((a, k) => a + source.info(k).shape.reduce((x, y) => x * y, 1), 0);
 
-/** The ladder's memory and time plan: a refusal when a stage will not fit, else a note with the estimate. */
-export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest, cfg: number, stages: readonly LadderStage[]): string {
+/**
+ * The ladder's memory and time plan: a refusal when a stage will not fit, else a note with the estimate, named
+ * `label` (HighRes and SuperRes stages hold what a ladder stage holds; their steps count two UNet passes each).
+ */
+export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest, cfg: number, stages: readonly LadderStage[], label = 'ladder'): string {
   const input: PlanInput = {
     unet: unetSizes(pipeline.sources.unet, pipeline.unetConfig),
     otherParams: parameters(pipeline.sources.vae) + pipeline.sources.textEncoders.reduce((a, t) => a + parameters(t), 0),
@@ -26,7 +29,7 @@ export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest
   const refused = refusal(input, plan);
   if (refused) throw new BadRequestError(refused);
   const estimate = describePlan(plan, request.ep);
-  return request.attention.kind === 'linfusion' ? `ladder ${estimate}` : `ladder without LinFusion (${request.attention.kind} attention: time grows with the square of the tokens), ${estimate}`;
+  return request.attention.kind === 'linfusion' ? `${label} ${estimate}` : `${label} without LinFusion (${request.attention.kind} attention: time grows with the square of the tokens), ${estimate}`;
 }
 
 /** A ladder's progress: steps and VAE tiles per stage, and each finished stage's images. */

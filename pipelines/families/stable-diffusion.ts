@@ -14,6 +14,7 @@ import { cropPlanes, maskedRegion, pasteRegion, type Region } from '../recipes/i
 import { drawWithHiresFix } from '../recipes/sd/hires-fix.ts';
 import { drawLadder } from '../recipes/sd/ladder.ts';
 import { checkLadderMemory, ladderProgress } from './sd-ladder.ts';
+import { generateDualBranch } from './sdxl-hires.ts';
 import { SdPipeline, type SdGenerateOptions } from '../recipes/sd/pipeline.ts';
 import type { ControlUnit } from '../recipes/sd/controlnet.ts';
 import { readControlImage } from '../recipes/controlnet/control-image.ts';
@@ -107,6 +108,8 @@ export interface StableDiffusionSpec {
   nativeSize: number;
   /** The TAESD decoder of its latent space, for live previews when the user has it. */
   taesd: TaesdName;
+  /** LinFusion's SDXL HighRes and SuperRes pipelines (`--hires-mode highres|superres`) run on it. */
+  dualBranchHires?: boolean;
 }
 
 export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<SdPipeline> {
@@ -115,12 +118,13 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     label: spec.label,
     score: detectedAs(spec.id),
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
-    methods: supports(spec.id, { pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, inpaintCheckpoints: true, controlNet: true, ipAdapter: true, hiresFix: true, hiresLadder: true, clipSkip: true, vaeOverride: true, lora: true }),
+    methods: supports(spec.id, { pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, inpaintCheckpoints: true, controlNet: true, ipAdapter: true, hiresFix: true, hiresLadder: true, hiresDualBranch: spec.dualBranchHires ?? false, clipSkip: true, vaeOverride: true, lora: true }),
     refusal: (model) => `${model} (${spec.label})`,
-    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config, sessions: o.sessions, dtype: modelDtype(o.providers[0]) }),
+    load: (target, o) => SdPipeline.open(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config, sessions: o.sessions, dtype: modelDtype(o.providers[0]) }),
 
     async generate(pipeline, probe, request, options) {
       const settings = resolveSettings(request, { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize });
+      if (request.hires && request.hires.mode !== 'ladder') return { ...(await generateDualBranch(pipeline, request, settings, options, spec.taesd)), model: checkpointModel(probe, pipeline.family) };
       const { width, height, initImage, mask, full } = await canvas(request, settings);
       const notes = mask?.resizedFrom ? [`the mask is ${mask.resizedFrom.width}×${mask.resizedFrom.height} and the image ${width}×${height}: the mask was stretched to fit`] : [];
       const ladder = request.hires && ladderStages({ width, height }, request.hires, settings.steps);

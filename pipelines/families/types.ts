@@ -54,6 +54,8 @@ export interface FamilyMethods {
   lora?: boolean;
   /** LinFusion's high-resolution ladder, `--hires WxH` (absent: not supported). */
   hiresLadder?: boolean;
+  /** LinFusion's SDXL HighRes and SuperRes, `--hires-mode highres|superres` (absent: not supported). */
+  hiresDualBranch?: boolean;
 }
 
 export interface LoadSettings {

@@ -18,7 +18,12 @@ export const LibraryEntrySchema = z.object({
   /** The registry's family id (sd1, sd2, sdxl, …) when the file's tensors tell it. */
   family: z.string().optional(),
   sizeBytes: z.number().nonnegative(),
-  /** SHA-256 of the whole file (asked for with `hashes`). */
+  /** A diffusers folder (a pipeline with model_index.json, or a ControlNet / VAE folder) rather than one file. */
+  folder: z.boolean().optional(),
+  /**
+   * SHA-256 of the whole file (asked for with `hashes`). A folder has no A1111 hash; its hash is SHA-256 of
+   * the lines `<path in folder>\t<SHA-256 of the file>\n` over its weights, configs and tokenizer files.
+   */
   sha256: z.string().optional(),
   /** A1111's "AutoV2" short hash: the first 10 hex digits of the SHA-256. */
   shortHash: z.string().optional(),

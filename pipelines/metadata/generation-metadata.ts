@@ -143,10 +143,17 @@ function ipAdapterFields(r: GenerateRequest): Array<[string, A1111Value]> {
   ].join(', ')]];
 }
 
-/** Every ladder stage as `WxH strength/steps`, the base as `WxH steps` (A1111 has no field of its own for it). */
+/**
+ * Every stage as `WxH strength/steps` (HighRes / SuperRes add `dilation D`), a text-to-image base as `WxH steps`
+ * (A1111 has no field of its own for it).
+ */
 function ladderText(stages: readonly LadderStage[]): string {
-  return stages.map((s) => `${s.width}x${s.height} ${s.strength === undefined ? '' : `${s.strength}/`}${s.steps}`).join('; ');
+  // HighRes's strengths are float32 (torch.linspace): shown to 6 decimals, recorded exactly in the studio chunk.
+  const strength = (x: number) => Math.round(x * 1e6) / 1e6;
+  return stages.map((s) => `${s.width}x${s.height} ${s.strength === undefined ? '' : `${strength(s.strength)}/`}${s.steps}${s.dilation ? ` dilation ${s.dilation}` : ''}`).join('; ');
 }
+
+const HIRES_MODE_FIELDS = { ladder: 'Hires ladder', highres: 'LinFusion HighRes', superres: 'LinFusion SuperRes' } as const;
 
 export function a1111Parameters(record: GenerationRecord): string {
   const { request: r, model, vae } = record;
@@ -161,9 +168,10 @@ export function a1111Parameters(record: GenerationRecord): string {
       ['Model', model.name],
       ['VAE hash', vae?.sha256 && shortHash(vae.sha256)],
       ['VAE', vae?.name],
-      ['Denoising strength', r.initImage !== undefined ? r.strength : undefined],
+      // SuperRes's strengths are its stages' (below).
+      ['Denoising strength', r.initImage !== undefined && r.hires?.mode !== 'superres' ? r.strength : undefined],
       ...hiresFields(r),
-      ['Hires ladder', record.stages && ladderText(record.stages)],
+      [HIRES_MODE_FIELDS[r.hires?.mode ?? 'ladder'], record.stages && ladderText(record.stages)],
       ['Clip skip', r.clipSkip > 1 ? r.clipSkip : undefined],
       ['Lora hashes', namedHashes(record.loras)],
       ['TI hashes', namedHashes(record.embeddings)],

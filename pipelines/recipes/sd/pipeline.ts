@@ -5,6 +5,7 @@ import { loadPipelineSources, type LoadOptions, type PipelineSources, type TextC
 import { ClipTextEncoder } from '../../models/clip/encoder.ts';
 import { parseUNetConfig, type UNetConfig } from '../../models/unet/config.ts';
 import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
+import { dilateConvolutions } from '../../models/unet/dilate.ts';
 import { selfAttentionLayers, matchPagLayers } from '../../models/unet/layers.ts';
 import { Vae } from '../../models/vae/vae.ts';
 import { headWeightsData, headWeightsShape, wholeLayerPicks, type HeadPick, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
@@ -22,6 +23,7 @@ import { batchRows, combine, promptRows, usesPerturbation, type GuidancePlan } f
 import { planAtTimestep } from '../../guidance/adaptive-scale.ts';
 import { toNhwc01 } from '../images.ts';
 import { applyLoras, type AppliedLora, type LoraRequest } from '../../lora/apply.ts';
+import { mergeLoraWeights, type MergedLoraWeights } from '../../lora/merge.ts';
 import { embeddingTokens, type TextualInversion } from '../../text/embeddings.ts';
 import { ControlNet, controlResiduals, type ControlUnit } from './controlnet.ts';
 import { withInpaintChannels } from '../inpaint/unet-channels.ts';
@@ -72,6 +74,10 @@ export interface SdGenerateOptions {
   clipSkip?: number;
   /** Textual-inversion embeddings whose names the prompts may use. */
   embeddings?: readonly TextualInversion[];
+  /** SDXL's size micro-conditioning (original and target size); absent: the image size. LinFusion's HighRes conditions every stage on the final size. */
+  sizeConditioning?: { width: number; height: number };
+  /** The generator noise is drawn from; absent: a new one seeded with `seed`. A caller that draws on after the run passes its own. */
+  generator?: TorchGenerator;
   onStep?: (step: number, total: number, latents: Float32Array) => void | Promise<void>;
   /** VAE tiles done (large images are encoded and decoded in tiles). */
   onTile?: (phase: 'encode' | 'decode', done: number, total: number) => void;
@@ -101,11 +107,11 @@ export interface SdLoadOptions extends LoadOptions {
 
 const LATENT_SCALE = 8;
 
-interface LatentShape { images: number; channels: number; height: number; width: number }
+export interface LatentShape { images: number; channels: number; height: number; width: number }
 const latentSize = (l: LatentShape): number => l.images * l.channels * l.height * l.width;
 const scaled = (x: Float32Array, k: number): Float32Array => (k === 1 ? x : x.map((v) => v * k));
 
-interface EncodedText {
+export interface EncodedText {
   /** Text tokens per row, and how many batch rows one UNet call has. */
   tokens: number;
   rows: number;
@@ -147,6 +153,24 @@ export class SdPipeline {
   static load(path: string, o: SdLoadOptions = {}): SdPipeline {
     const { sources, applied } = applyLoras(loadPipelineSources(path, o), o.loras ?? []);
     return new SdPipeline(sources, o, applied);
+  }
+
+  /** Loads the model and merges its LoRAs into their weight file, so the load pays for the merge. */
+  static async open(path: string, o: SdLoadOptions = {}): Promise<SdPipeline> {
+    const pipe = SdPipeline.load(path, o);
+    await pipe.ready();
+    return pipe;
+  }
+
+  private loraWeights?: Promise<MergedLoraWeights | undefined>;
+
+  /** Merges the LoRAs (once; again after a failure); every graph is built after this. */
+  ready(): Promise<void> {
+    this.loraWeights ??= mergeLoraWeights(this.sources).catch((e: unknown) => {
+      this.loraWeights = undefined;
+      throw e;
+    });
+    return this.loraWeights.then(() => undefined);
   }
 
   /**
@@ -197,6 +221,11 @@ export class SdPipeline {
     return this.unetConfig.inChannels === 2 * this.latentChannels + 1;
   }
 
+  /** The execution provider its sessions ask for first. */
+  get provider(): Provider {
+    return this.o.providers?.[0] ?? 'cpu';
+  }
+
   get textConditioning(): TextConditioning {
     return this.sources.textConditioning;
   }
@@ -217,6 +246,7 @@ export class SdPipeline {
       old?.then((stages) => Promise.all(stages.map((s) => s.encoder.release()))).catch(() => undefined);
       const { penultimateLayer, pooledTextEmbeds } = this.sources.textConditioning;
       this.encoders = Promise.all(this.sources.textEncoders.map(async (source, i) => {
+        await this.ready();
         const cfg = this.sources.textConfigs[i];
         const last = i === this.sources.textEncoders.length - 1;
         const tokenizer = ClipTokenizer.fromFolder(this.sources.tokenizerDirs[i], { pad: this.sources.tokenizerPads[i] });
@@ -236,16 +266,21 @@ export class SdPipeline {
   }
   private encodersKey?: string;
 
-  /** The UNet session for a batch shape and one attention phase (built once, then reused). */
-  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, ip?: IpAdapter) {
+  /**
+   * The UNet session for a batch shape and one attention phase (built once, then reused); `dilation` > 1
+   * dilates every convolution (LinFusion's dilated branch, models/unet/dilate.ts).
+   */
+  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, ip?: IpAdapter, dilation = 1) {
     const ipAdapter = ip && { layers: ip.source.layers, tokens: ip.source.tokens };
-    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals, ip?.source.path]);
-    return this.sessions.getBuilt(`unet/${key}`, () => {
+    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals, ip?.source.path, ...(dilation > 1 ? [dilation] : [])]);
+    return this.sessions.getBuilt(`unet/${key}`, async () => {
+      await this.ready();
       const variant = phase.build();
       const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
         batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
         dtype: this.o.dtype, selfAttention: variant, controlResiduals, ipAdapter,
       });
+      dilateConvolutions(graph, dilation);
       return { graph, info: variant };
     }, { providers: this.o.providers });
   }
@@ -273,7 +308,7 @@ export class SdPipeline {
     const perturb = this.perturbation(o);
     const plan: GuidancePlan = { cfg: o.cfg, pag: perturb?.scale ?? 0 };
 
-    const text = await timed('encode', () => this.encode(o, plan, images));
+    const text = await timed('encode', () => this.encodeText(o, plan, images));
     o.signal?.throwIfAborted();
     const noise = await timed('encode', () => this.noise(o, latent));
     const { final, latentsPerStep, provider } = await timed('denoise', () => this.denoise(o, latent, plan, perturb, text, noise));
@@ -282,18 +317,19 @@ export class SdPipeline {
   }
 
   /** 1. Prompts → the UNet's text inputs, rows in batch order [uncond?, cond, perturbed-cond?] × images. */
-  private async encode(o: SdGenerateOptions, plan: GuidancePlan, images: number): Promise<EncodedText> {
+  async encodeText(o: Pick<SdGenerateOptions, 'prompt' | 'negative' | 'clipSkip' | 'embeddings' | 'width' | 'height' | 'sizeConditioning'>, plan: GuidancePlan, images: number): Promise<EncodedText> {
     const stages = await this.textStages(o.clipSkip ?? 1, o.embeddings);
     const negative = o.negative ?? '';
     const forceZeros = this.sources.textConditioning.zeroEmptyNegative && negative === '';
     const conditioning = await encodePrompts(stages, [negative, o.prompt], forceZeros ? new Set([0]) : new Set());
     const layout = promptRows(plan, images, { negative: 0, prompt: 1 });
-    return { tokens: conditioning.tokens, rows: layout.length, unconditional: layout.map((row) => row === 0), feeds: this.textFeeds(conditioning, layout, o.width, o.height) };
+    const size = o.sizeConditioning ?? o;
+    return { tokens: conditioning.tokens, rows: layout.length, unconditional: layout.map((row) => row === 0), feeds: this.textFeeds(conditioning, layout, size.width, size.height) };
   }
 
   /** 2. Initial latents: diffusers draws them (and any later noise) from one CPU generator. */
   private async noise(o: SdGenerateOptions, l: LatentShape): Promise<Noise> {
-    const generator = new TorchGenerator(o.seed);
+    const generator = o.generator ?? new TorchGenerator(o.seed);
     const sampler = getSampler(o.sampler);
     const config = this.sources.scheduler.config as SchedulerConfig;
     const shape = [l.images, l.channels, l.height, l.width];
@@ -342,8 +378,8 @@ export class SdPipeline {
     return { mask: masked ? o.inpaintMask! : new Float32Array(l.height * l.width).fill(1), maskedLatents: encoded.latents.data };
   }
 
-  /** The init image(s) through the VAE, one posterior draw for the batch given, repeated to fill the batch. */
-  private async encodeInit(image: Float32Array, l: LatentShape, generator: TorchGenerator, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
+  /** The init image(s) ([n, 3, H, W] in [0, 1]) through the VAE, one posterior draw for the batch given, repeated to fill the batch. */
+  async encodeInit(image: Float32Array, l: LatentShape, generator: TorchGenerator, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
     const given = image.length / (3 * l.height * l.width * LATENT_SCALE * LATENT_SCALE);
     if (given !== 1 && given !== l.images) throw new RangeError(`img2img needs 1 or ${l.images} init images, got ${given}`);
     const pixels = image.map((v) => v * 2 - 1);
@@ -423,9 +459,26 @@ export class SdPipeline {
   }
 
   /** 4. Decode to [0, 1] RGB, NHWC. */
-  private async decode(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
+  async decode(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
     const decoded = await this.vae.decode({ data: final, dims: [l.images, l.channels, l.height, l.width] }, onTile && ((done, total) => onTile('decode', done, total)));
     return toNhwc01(decoded.data, l.images, l.height * LATENT_SCALE, l.width * LATENT_SCALE);
+  }
+
+  /**
+   * One classifier-free-guided UNet evaluation outside the samplers (LinFusion's dual-branch loop): `x` is the
+   * scaled model input of `l`, the text rows come from encodeText, every convolution dilated by `dilation`.
+   */
+  async guidedOutput(text: EncodedText, l: LatentShape, x: Float32Array, timestep: number, o: { cfg: number; attention?: Attention; phase: AttentionPhase; dilation?: number }): Promise<Float32Array> {
+    const plan: GuidancePlan = { cfg: o.cfg, pag: 0 };
+    const unet = await this.unet(text.rows, l.height, l.width, text.tokens, 0, o.attention ?? { kind: 'softmax' }, o.phase, false, undefined, o.dilation);
+    const feeds: Record<string, ort.Tensor> = {
+      ...text.feeds,
+      sample: tensor(batchRows(plan, x), [text.rows, l.channels, l.height, l.width]),
+      timestep: tensor(new Float32Array(text.rows).fill(timestep), [text.rows]),
+    };
+    if (o.phase.feeds) Object.assign(feeds, o.phase.feeds(unet.info, text.rows));
+    const out = await unet.session.run(feeds);
+    return combine(plan, out[UNET_OUTPUT].data as Float32Array, latentSize(l));
   }
 
   /** The UNet's text inputs for a row layout (each entry: which conditioning row). */
@@ -454,6 +507,8 @@ export class SdPipeline {
     this.ipAdapters.clear();
     this.encoders = undefined;
     await this.sessions.release();
+    (await this.loraWeights?.catch(() => undefined))?.release();
+    this.loraWeights = undefined;
   }
 }
 
