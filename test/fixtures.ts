@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve, join } from 'node:path';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 
@@ -19,6 +20,15 @@ export function fixture(...parts: string[]): string {
   const dir = fixturesDir();
   if (!dir) throw new Error(String(skipWithoutFixtures));
   return join(dir, ...parts);
+}
+
+/** The tiny SD3 folder (test/fixtures) with the CLIP tokenizers from ../shared/fixtures (CLIP's vocabulary is not ours to commit), in a temp folder. */
+export function sd3TinyFolder(): string {
+  const dir = join(mkdtempSync(join(tmpdir(), 'sd3-tiny-')), 'sd3-tiny');
+  cpSync(resolve(import.meta.dirname, 'fixtures', 'sd3-tiny'), dir, { recursive: true });
+  cpSync(fixture('sdxl-tiny', 'tokenizer'), join(dir, 'tokenizer'), { recursive: true });
+  cpSync(fixture('sdxl-tiny', 'tokenizer_2'), join(dir, 'tokenizer_2'), { recursive: true });
+  return dir;
 }
 
 /** A tiny class-conditional fixture (`dit-tiny`, `dico-tiny`): its config checked by `parse`, weights and golden outputs. */

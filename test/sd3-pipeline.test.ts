@@ -2,8 +2,7 @@
 // embeddings, the latents after every step, and the PNG within 1/255, with T5 and without it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
@@ -13,20 +12,13 @@ import { Sd3Pipeline } from '../pipelines/recipes/sd3/pipeline.ts';
 import { runGenerate } from '../pipelines/recipes/generate.ts';
 import { listHeads } from '../pipelines/heads/tools.ts';
 import { GenerateRequestSchema } from '../pipelines/jobs/api.ts';
-import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
+import { relL2, sd3TinyFolder, skipWithoutFixtures } from './fixtures.ts';
 
 const own = (...p: string[]) => resolve(import.meta.dirname, 'fixtures', ...p);
 const skip = skipWithoutFixtures;
 const runs = JSON.parse(readFileSync(own('sd3-tiny-golden.json'), 'utf8')).runs as Record<string, { prompt: string; negative_prompt: string; guidance_scale: number; num_inference_steps: number; height: number; width: number; max_sequence_length: number; seed: number }>;
 
-/** The tiny SD3 folder with the CLIP tokenizers from ../shared/fixtures (CLIP's vocabulary is not ours to commit). */
-function sd3Folder(): string {
-  const dir = join(mkdtempSync(join(tmpdir(), 'sd3-tiny-')), 'sd3-tiny');
-  cpSync(own('sd3-tiny'), dir, { recursive: true });
-  cpSync(fixture('sdxl-tiny', 'tokenizer'), join(dir, 'tokenizer'), { recursive: true });
-  cpSync(fixture('sdxl-tiny', 'tokenizer_2'), join(dir, 'tokenizer_2'), { recursive: true });
-  return dir;
-}
+const sd3Folder = sd3TinyFolder;
 
 async function pngPixels(file: string): Promise<Uint8Array> {
   return new Uint8Array(await sharp(file).removeAlpha().raw().toBuffer());

@@ -1,12 +1,13 @@
 // A single file in a model's original layout seen under diffusers' names, without copying weights:
 // renames; fused projections split into row ranges of the file (rows of a row-major matrix are
 // contiguous); and tensors stored [shift; scale] where diffusers has [scale; shift], whose halves are
-// swapped into a small side file in the temp folder (the only bytes copied). SD3 and FLUX keymaps fill one.
+// swapped into a small side file in the temp folder (the only bytes copied). SD3, FLUX and PixArt keymaps fill one.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DTYPE_BYTES, SafetensorsFile, writeSafetensors, type TensorInfo, type TensorToWrite } from '../io/safetensors.ts';
+import type { TensorFile } from '../io/tensor-file.ts';
 import { CheckpointShapeError } from '../onnx/weights.ts';
 import type { KeyedSource } from './sources.ts';
 
@@ -17,7 +18,7 @@ export class OriginalLayoutSource implements KeyedSource {
   private side?: SafetensorsFile;
 
   /** `prefix` is put before every original key; `what` names the file in messages ("an SD3 single file"). */
-  constructor(private readonly file: SafetensorsFile, private readonly prefix: string, private readonly what: string) {}
+  constructor(private readonly file: TensorFile, private readonly prefix: string, private readonly what: string) {}
 
   /** Original keys (without the prefix) present in the file. */
   originalKeys(): string[] {

@@ -1,4 +1,4 @@
-// A prompt-to-image transformer pipeline (SD3, FLUX) as a HeadModel: previews through its own generate.
+// A prompt-to-image transformer pipeline (SD3, FLUX, PixArt) as a HeadModel: previews through its own generate.
 import type { HeadPick } from '../attention/head-perturbation.ts';
 import type { SelfAttentionLayer } from '../attention/self-attention.ts';
 import { fingerprintOf, type ArchitectureFingerprint } from './architecture.ts';
@@ -15,7 +15,8 @@ export interface PromptTransformerPipeline {
 export class TransformerHeadModel implements HeadModel {
   readonly architecture: ArchitectureFingerprint;
 
-  constructor(family: string, readonly pipe: PromptTransformerPipeline, readonly settings: PromptPreviewSettings) {
+  /** `sampler`: the one its previews use, part of the search cache's key. */
+  constructor(family: string, readonly pipe: PromptTransformerPipeline, readonly settings: PromptPreviewSettings, readonly sampler = 'flow_euler') {
     this.architecture = fingerprintOf(family, pipe.layers);
   }
 
@@ -25,7 +26,7 @@ export class TransformerHeadModel implements HeadModel {
 
   get key(): string {
     const { prompt, negative = '', steps, cfg } = this.settings;
-    return JSON.stringify({ model: this.pipe.sources.path, architecture: this.architecture.hash, prompt, negative, steps, cfg, sampler: 'flow_euler' });
+    return JSON.stringify({ model: this.pipe.sources.path, architecture: this.architecture.hash, prompt, negative, steps, cfg, sampler: this.sampler });
   }
 
   async render(heads: readonly HeadPick[], o: RenderOptions): Promise<RgbImage> {

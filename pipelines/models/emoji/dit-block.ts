@@ -8,7 +8,7 @@ import { finishAttention, type HeadPerturbation } from '../../attention/head-per
 import type { SelfAttentionLayer, SelfAttentionResult } from '../../attention/self-attention.ts';
 import type { EmojiTransformerConfig } from './config.ts';
 import { crossAttention, softmaxSelfAttention } from './dit-attention.ts';
-import { linearAttention } from './linear-attention.ts';
+import { linearAttention } from '../../attention/lit-linear.ts';
 
 export interface EmojiBlockContext {
   cfg: EmojiTransformerConfig;

@@ -16,6 +16,39 @@ export interface PixArtConfig {
   /** PixArt-α conditions on resolution and aspect ratio; Σ does not. */
   additionalConditions: boolean;
   interpolationScale: number;
+  /** PixArt-Σ's key/value token compression (its own `kv_compress_config`); undefined: off. */
+  kvCompress?: KvCompress;
+}
+
+export const KV_SAMPLINGS = ['conv', 'ave', 'uniform', 'uniform_every'] as const;
+
+/**
+ * PixArt-Σ's AttentionKVCompress: in `layers`, self-attention's K and V are downsampled by `scaleFactor`
+ * on the token grid (conv: a learned depthwise conv + LayerNorm; ave / uniform: every s-th row and column;
+ * uniform_every: every s-th token in raster order). Queries keep every token. PixArt-Σ's own 1024 kv-compress
+ * config: conv, scale 2, layers 14–27 of 28.
+ */
+export interface KvCompress {
+  sampling: (typeof KV_SAMPLINGS)[number];
+  scaleFactor: number;
+  layers: readonly number[];
+}
+
+/** PixArt's `kv_compress_config` ({sampling, scale_factor, kv_compress_layer}), read from a transformer config. */
+function kvCompressConfig(json: JsonObject, source: string, numLayers: number): KvCompress | undefined {
+  const raw = json.kv_compress_config;
+  if (raw === undefined || raw === null || json.kv_compress === false) return undefined;
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${source}: kv_compress_config must be an object {sampling, scale_factor, kv_compress_layer}`);
+  const f = new Fields(raw as JsonObject, `${source} kv_compress_config`);
+  if ((raw as JsonObject).sampling === null) return undefined;
+  const sampling = f.str('sampling');
+  if (!(KV_SAMPLINGS as readonly string[]).includes(sampling)) throw new Error(`${source}: kv_compress_config.sampling "${sampling}" is not one of PixArt-Σ's ${KV_SAMPLINGS.join(', ')}`);
+  const scaleFactor = f.int('scale_factor', 1);
+  if (scaleFactor < 1) throw new Error(`${source}: kv_compress_config.scale_factor must be a whole number ≥ 1 (got ${scaleFactor})`);
+  const layers = f.ints('kv_compress_layer', []);
+  const outside = layers.filter((l) => l < 0 || l >= numLayers);
+  if (outside.length) throw new Error(`${source}: kv_compress_config.kv_compress_layer names layers ${outside.join(', ')}, but the model has layers 0–${numLayers - 1}`);
+  return scaleFactor === 1 || layers.length === 0 ? undefined : { sampling: sampling as KvCompress['sampling'], scaleFactor, layers };
 }
 
 export const pixartWidth = (c: PixArtConfig): number => c.heads * c.headDim;
@@ -38,6 +71,7 @@ export function pixartConfigFromDiffusers(json: JsonObject, source: string): Pix
     additionalConditions: typeof json.use_additional_conditions === 'boolean' ? json.use_additional_conditions : sampleSize === 128,
     interpolationScale: typeof json.interpolation_scale === 'number' ? json.interpolation_scale : Math.max(Math.floor(sampleSize / 64), 1),
   };
+  cfg.kvCompress = kvCompressConfig(json, source, cfg.numLayers);
   const cross = f.int('cross_attention_dim', pixartWidth(cfg));
   if (cross !== pixartWidth(cfg)) throw new Error(`${source}: cross_attention_dim ${cross} must equal num_attention_heads × attention_head_dim (${pixartWidth(cfg)})`);
   return cfg;

@@ -1,15 +1,18 @@
 // PixArt-α / Σ (diffusers' PixArtTransformer2DModel): patches with a scaled sin-cos position table,
 // adaLN-single (one timestep MLP shared by all blocks, each block adding its own scale_shift_table),
-// self-attention, cross-attention to projected T5 features (masked), GELU-tanh MLP, unpatchify.
+// self-attention (softmax, Σ's KV-compressed or LiT's linear: ./self-attention.ts), cross-attention to
+// projected T5 features (masked), GELU-tanh MLP, unpatchify.
 import { Graph, type T } from '../../onnx/graph.ts';
 import * as nn from '../../onnx/nn.ts';
 import * as op from '../../onnx/ops.ts';
 import { Weights, type TensorSource } from '../../onnx/weights.ts';
-import { attend } from '../../attention/mha.ts';
+import { headWeightsInput, type HeadPerturbation } from '../../attention/head-perturbation.ts';
+import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
 import { sincosPosEmbed2d } from '../dit/embeddings.ts';
 import { unpatchify } from '../dit/model.ts';
 import type { TextLatentGraphShape } from '../text-latent-graph.ts';
 import { pixartWidth, type PixArtConfig } from './config.ts';
+import { pixartAttentionLayers, pixartSelfAttention } from './self-attention.ts';
 
 export const PIXART_OUTPUT = 'out';
 const f32 = Math.fround;
@@ -44,13 +47,20 @@ function shifts(table: T, perSample: T, n: number): T[] {
 const norm = (x: T) => op.layerNorm(x, undefined, undefined, 1e-6);
 const modulate = (x: T, shift: T, scale: T) => op.add(op.mul(norm(x), op.add(scale, 1)), shift);
 
-function block(w: Weights, x: T, text: T, textBias: T | undefined, t6: T, cfg: PixArtConfig): T {
+interface BlockContext {
+  cfg: PixArtConfig;
+  layer: SelfAttentionLayer;
+  grid: { height: number; width: number };
+  perturbation?: HeadPerturbation;
+}
+
+function block(w: Weights, x: T, text: T, textBias: T | undefined, t6: T, c: BlockContext): T {
+  const cfg = c.cfg;
   const d = pixartWidth(cfg);
   const [shiftMsa, scaleMsa, gateMsa, shiftMlp, scaleMlp, gateMlp] = shifts(w.get('scale_shift_table', [6, d]), t6, 6);
-  const selfIn = modulate(x, shiftMsa, scaleMsa);
-  const a1 = w.sub('attn1');
-  const self = attend(nn.linear(a1.sub('to_q'), selfIn, d), nn.linear(a1.sub('to_k'), selfIn, d), nn.linear(a1.sub('to_v'), selfIn, d), cfg.heads);
-  let h = op.add(x, op.mul(gateMsa, nn.linear(a1.sub('to_out.0'), self, d)));
+  const kvCompress = cfg.kvCompress?.layers.includes(c.layer.index) ? cfg.kvCompress : undefined;
+  const self = pixartSelfAttention(w.sub('attn1'), modulate(x, shiftMsa, scaleMsa), { layer: c.layer, grid: c.grid, kvCompress, perturbation: c.perturbation });
+  let h = op.add(x, op.mul(gateMsa, self));
   // PixArt's cross-attention reads the hidden states unnormalised (diffusers skips norm2 for ada_norm_single).
   const a2 = w.sub('attn2');
   const cross = op.multiHeadAttention(nn.linear(a2.sub('to_q'), h, d), nn.linear(a2.sub('to_k'), text, d), nn.linear(a2.sub('to_v'), text, d), cfg.heads, { attentionBias: textBias });
@@ -67,6 +77,7 @@ export interface PixArtInputs {
   mask?: T;
   /** PixArt-α: resolution [B, 2] (height, width in pixels) and aspect ratio [B, 1]. */
   sizes?: { resolution: T; aspect: T };
+  perturbation?: HeadPerturbation;
 }
 
 export function pixartForward(w: Weights, cfg: PixArtConfig, i: PixArtInputs): T {
@@ -85,7 +96,11 @@ export function pixartForward(w: Weights, cfg: PixArtConfig, i: PixArtInputs): T
   // diffusers turns the mask into a bias of −10000 (not −∞) on padded keys.
   // ORT's attention_bias broadcasts over heads but not over queries: expand it to every image token.
   const textBias = i.mask ? op.expand(op.unsqueeze(op.mul(op.sub(1, op.cast(i.mask, x.dtype)), -10000), [1, 2]), [b, 1, rows * cols, i.text.dim(1)]) : undefined;
-  for (let k = 0; k < cfg.numLayers; k++) x = w.graph.scope(`block${k}`, () => block(w.sub(`transformer_blocks.${k}`), x, text, textBias, t6, cfg));
+  const layers = pixartAttentionLayers(cfg, w.file);
+  const grid = { height: rows, width: cols };
+  for (const layer of layers) {
+    x = w.graph.scope(`block${layer.index}`, () => block(w.sub(`transformer_blocks.${layer.index}`), x, text, textBias, t6, { cfg, layer, grid, perturbation: i.perturbation }));
+  }
 
   // The final table is added to the conditioning itself (broadcast over its two rows), not to a projection.
   const [shift, scale] = op.split(op.add(op.unsqueeze(w.get('scale_shift_table', [2, d]), [0]), op.unsqueeze(cond, [1])), 1, [1, 1]);
@@ -93,9 +108,15 @@ export function pixartForward(w: Weights, cfg: PixArtConfig, i: PixArtInputs): T
   return unpatchify(out, rows, cols, p, cfg.outChannels);
 }
 
-export type PixArtGraphOptions = TextLatentGraphShape;
+export interface PixArtGraphOptions extends TextLatentGraphShape {
+  /** The last `perturbedRows` rows of the batch get head perturbation (PAG / SoftPAG) from a `head_weights` input. */
+  perturbedRows?: number;
+}
 
-/** Inputs hidden_states, timestep, encoder_hidden_states, encoder_attention_mask (int32) (+ resolution, aspect_ratio for α) → `out`. */
+/**
+ * Inputs hidden_states, timestep, encoder_hidden_states, encoder_attention_mask (int32) (+ resolution,
+ * aspect_ratio for α; + head_weights with perturbed rows) → `out`.
+ */
 export function buildPixArtGraph(source: TensorSource, cfg: PixArtConfig, o: PixArtGraphOptions): Graph {
   const dtype = o.dtype ?? 'float32';
   const g = new Graph('pixart');
@@ -106,8 +127,9 @@ export function buildPixArtGraph(source: TensorSource, cfg: PixArtConfig, o: Pix
   const sizes = cfg.additionalConditions
     ? { resolution: g.input('resolution', 'float32', [o.batch, 2]), aspect: g.input('aspect_ratio', 'float32', [o.batch, 1]) }
     : undefined;
+  const perturbation = o.perturbedRows ? headWeightsInput(g, pixartAttentionLayers(cfg, source), o.perturbedRows) : undefined;
   const w = new Weights(g, source, dtype);
-  const out = pixartForward(w, cfg, { x: op.cast(x, dtype), t, text: op.cast(text, dtype), mask, sizes });
+  const out = pixartForward(w, cfg, { x: op.cast(x, dtype), t, text: op.cast(text, dtype), mask, sizes, perturbation });
   g.output(op.cast(out, 'float32'), PIXART_OUTPUT);
   return g;
 }

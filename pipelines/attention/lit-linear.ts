@@ -1,15 +1,19 @@
-// emoji-LiT's self-attention (training/emoji/dit.py LinearSelfAttention): ReLU linear attention plus
-// a depthwise conv on V whose kernel all heads share, computed in float32 even in an fp16 graph.
-import type { T } from '../../onnx/graph.ts';
-import { conv2d, linear } from '../../onnx/nn.ts';
-import * as op from '../../onnx/ops.ts';
-import { Weights } from '../../onnx/weights.ts';
-import { rows, type SelfAttentionResult } from '../../attention/self-attention.ts';
+// LiT's self-attention (LiT's LinearAttention; emoji-LiT's training/emoji/dit.py LinearSelfAttention):
+// ReLU linear attention normalised by division, plus a depthwise conv on V whose kernel all heads share,
+// computed in float32 even in an fp16 graph. Weights `q`, `kv` (K and V fused), `proj`, `dwc`.
+import type { T } from '../onnx/graph.ts';
+import { conv2d, linear } from '../onnx/nn.ts';
+import * as op from '../onnx/ops.ts';
+import { Weights } from '../onnx/weights.ts';
+import { rows, type SelfAttentionResult } from './self-attention.ts';
 
 export interface LinearAttentionShape {
   heads: number;
   kernel: number;
+  /** Added to 1/(q·mean k + eps)'s denominator. */
   eps: number;
+  /** Added to q and k after the ReLU (LiT's own code: 1e-6; the emoji model was trained without). */
+  featureEps?: number;
   grid: { height: number; width: number };
   /** PAG's identity attention: the heads are V; q, the linear part and the conv are not built. */
   identity?: boolean;
@@ -34,8 +38,9 @@ export function linearAttention(w: Weights, a: T, s: LinearAttentionShape): Self
   const project = (o: T) => op.cast(linear(w32.sub('proj'), o, channels), w.dtype);
   if (s.identity) return { heads: vFlat, value, project };
 
-  const q = op.relu(splitHeads(linear(w32.sub('q'), x, channels), s.heads));
-  const k = op.relu(splitHeads(kFlat, s.heads));
+  const feature = (t: T) => (s.featureEps ? op.add(op.relu(t), s.featureEps) : op.relu(t));
+  const q = feature(splitHeads(linear(w32.sub('q'), x, channels), s.heads));
+  const k = feature(splitHeads(kFlat, s.heads));
   const v = splitHeads(vFlat, s.heads);
 
   const kMean = op.transpose(op.reduceMean(k, [2]), [0, 1, 3, 2]); // [B, h, d, 1]
