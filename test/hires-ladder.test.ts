@@ -69,7 +69,13 @@ test('the ladder matches the reference notebook: every step of every stage and e
       prompt: record.prompt, negative: record.negative_prompt, steps: record.num_inference_steps, cfg: record.guidance_scale, sampler: 'ddim',
       seed: record.seed, width: 128, height: 64, attention: { kind: 'linfusion', path: join(HIRES, 'linfusion') },
     } as const;
-    const r = await drawLadder(pipeline, base, stages, { onStageDone: (_, images) => void stageImages.push(images[0].pixels) });
+    // The two img2img stages with the memory plan's pieces (feed-forward over tokens, LinFusion over row × head
+    // groups): the chain still matches the reference. Each stage's UNet sessions go before the next stage.
+    const pieces = [undefined, { ffPieces: 3, attentionPieces: 4 }, { ffPieces: 2, attentionPieces: 16 }];
+    const stats = pipeline.sessions.cache.stats;
+    const releasedBefore = stats.released;
+    const r = await drawLadder(pipeline, base, stages, { onStageDone: (_, images) => void stageImages.push(images[0].pixels) }, pieces);
+    assert.ok(stats.released - releasedBefore >= 2, `the UNet sessions of stages 0 and 1 are released (${stats.released - releasedBefore} released)`);
 
     assert.deepEqual(r.latentsPerStage.map((s) => s.length), [10, 4, 3]);
     const worst = { err: 0, at: '' };

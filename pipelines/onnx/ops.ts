@@ -193,6 +193,20 @@ export function chunk(x: T, n: number, axis: number): T[] {
   return split(x, axis, Array(n).fill(d / n));
 }
 
+/**
+ * `fn` applied to `parts` near-equal pieces of each input along `axis` (the same split for every input), and
+ * the pieces' results joined again along `axis`: a long axis in pieces, so a wide intermediate (GEGLU's 8·C
+ * projection, LinFusion's fp32 features) exists for one piece at a time. One piece: `fn` on the whole.
+ */
+export function inPieces(xs: readonly T[], axis: number, parts: number, fn: (pieces: readonly T[]) => T): T {
+  const length = xs[0].dim(axis);
+  const n = Math.max(1, Math.min(Math.floor(parts), length));
+  if (n === 1) return fn(xs);
+  const sizes = Array.from({ length: n }, (_, i) => Math.floor((length * (i + 1)) / n) - Math.floor((length * i) / n));
+  const pieces = xs.map((x) => split(x, axis, sizes));
+  return concat(sizes.map((_, i) => fn(pieces.map((p) => p[i]))), axis);
+}
+
 export function slice(x: T, axes: readonly number[], starts: readonly number[], ends: readonly number[], steps?: readonly number[]): T {
   const shape = [...x.shape];
   axes.forEach((ax, i) => {

@@ -8,6 +8,7 @@ import { finishAttention, type HeadPerturbation } from '../../attention/head-per
 import { attend } from '../../attention/mha.ts';
 import type { SelfAttentionLayer, SelfAttentionVariant } from '../../attention/self-attention.ts';
 import type { FusedKernels } from '../../runtime/kernels.ts';
+import type { UNetMemory } from './memory.ts';
 
 /** One block's text cross-attention (attn2) for a replacement; `plain()` builds the model's own. */
 export interface CrossAttentionCall {
@@ -33,6 +34,8 @@ export interface TransformerContext {
   upcast: boolean;
   /** The provider's fused kernels to emit (undefined: the plain graph). */
   kernels?: FusedKernels;
+  /** Pieces for the feed-forward and LinFusion (undefined: whole). */
+  memory?: UNetMemory;
 }
 
 /** Transformer2DModel on [B, C, H, W]; `name` is its diffusers module path (e.g. `mid_block.attentions.0`). */
@@ -54,13 +57,14 @@ function transformerBlock(w: Weights, name: string, x: T, text: T, grid: { heigh
   const layer = ctx.layerByName.get(`${name}.attn1`);
   if (!layer) throw new Error(`internal: self-attention layer ${name}.attn1 is missing from the layer list`);
   const hidden = nn.layerNorm(w.sub('norm1'), x, 1e-5);
-  const attn = ctx.selfAttention.apply({ layer, weights: w.sub('attn1'), hidden, blockInput: x, grid, latent: ctx.latent, upcast: ctx.upcast });
+  const attn = ctx.selfAttention.apply({ layer, weights: w.sub('attn1'), hidden, blockInput: x, grid, latent: ctx.latent, upcast: ctx.upcast, pieces: ctx.memory?.attentionPieces });
   x = op.add(finishAttention(attn, layer, ctx.perturbation), x);
   const normed = nn.layerNorm(w.sub('norm2'), x, 1e-5);
   const plain = () => crossAttention(w.sub('attn2'), normed, text, layer.heads, ctx.upcast);
   const cross = ctx.crossAttention ? ctx.crossAttention({ layer, weights: w.sub('attn2'), hidden: normed, text, grid, upcast: ctx.upcast, plain }) : plain();
   x = op.add(cross, x);
-  return geglu(w.sub('ff'), nn.layerNorm(w.sub('norm3'), x, 1e-5), x, ctx.kernels);
+  const ffIn = nn.layerNorm(w.sub('norm3'), x, 1e-5);
+  return op.inPieces([ffIn, x], 1, ctx.memory?.ffPieces ?? 1, ([piece, residual]) => geglu(w.sub('ff'), piece, residual, ctx.kernels));
 }
 
 function crossAttention(w: Weights, x: T, text: T, heads: number, upcast: boolean): T {

@@ -15,6 +15,7 @@ import { resnetBlock, upsample } from './resnet.ts';
 import { unetEncoder, skipShapes } from './encoder.ts';
 import { transformer2d, type TransformerContext } from './transformer.ts';
 import type { FusedKernels } from '../../runtime/kernels.ts';
+import type { UNetMemory } from './memory.ts';
 
 export interface UNetBuildOptions extends UNetInputShape {
   /** Compute dtype; inputs and output stay float32. */
@@ -29,6 +30,8 @@ export interface UNetBuildOptions extends UNetInputShape {
   kernels?: FusedKernels;
   /** Adds ControlNet residual inputs (`down_residual_<i>`, `mid_residual`, float32), summed into the skips. */
   controlResiduals?: boolean;
+  /** Feed-forward and LinFusion in pieces at high resolution (default: whole). */
+  memory?: UNetMemory;
 }
 
 export const downResidualName = (i: number) => `down_residual_${i}`;
@@ -63,6 +66,7 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
     linearProjection: cfg.useLinearProjection,
     upcast: cfg.upcastAttention,
     kernels: o.kernels,
+    memory: o.memory,
   };
   const fusedNorm = o.kernels?.groupNormSilu ?? false;
   const resnetOpts = { groups: cfg.normGroups, eps: cfg.normEps, fusedNorm };

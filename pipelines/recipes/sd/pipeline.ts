@@ -5,6 +5,7 @@ import { loadPipelineSources, type LoadOptions, type PipelineSources, type TextC
 import { ClipTextEncoder } from '../../models/clip/encoder.ts';
 import { parseUNetConfig, type UNetConfig } from '../../models/unet/config.ts';
 import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
+import { WHOLE, type UNetMemory } from '../../models/unet/memory.ts';
 import { selfAttentionLayers, matchPagLayers } from '../../models/unet/layers.ts';
 import { Vae } from '../../models/vae/vae.ts';
 import { headWeightsData, headWeightsShape, wholeLayerPicks, type HeadPick, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
@@ -63,6 +64,8 @@ export interface SdGenerateOptions {
   /** diffusers' `pag_adaptive_scale`: the PAG / head scale falls by this much per timestep from t = 1000 (0 = constant). */
   pagAdaptiveScale?: number;
   attention?: Attention;
+  /** The UNet's feed-forward and LinFusion in pieces (the ladder's memory plan; default whole). */
+  unetMemory?: UNetMemory;
   /** A1111's clip skip: 1 = last layer. */
   clipSkip?: number;
   /** Textual-inversion embeddings whose names the prompts may use. */
@@ -213,16 +216,21 @@ export class SdPipeline {
   private encodersKey?: string;
 
   /** The UNet session for a batch shape and one attention phase (built once, then reused). */
-  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean) {
-    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals]);
-    return this.sessions.getBuilt(`unet/${key}`, () => {
+  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, memory: UNetMemory = WHOLE) {
+    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals, memory]);
+    return this.sessions.child('unet').getBuilt(key, () => {
       const variant = phase.build();
       const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
         batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
-        dtype: this.o.dtype, selfAttention: variant, controlResiduals,
+        dtype: this.o.dtype, selfAttention: variant, controlResiduals, memory,
       });
       return { graph, info: variant };
     }, { providers: this.o.providers });
+  }
+
+  /** Releases every UNet session (the ladder does between stages: the next stage's size needs new ones). */
+  releaseUNets(): Promise<void> {
+    return this.sessions.child('unet').release();
   }
 
   /** The head selection a request perturbs (PAG layers as whole-layer picks, or explicit heads). */
@@ -364,7 +372,7 @@ export class SdPipeline {
       model: async (xIn, timestep) => {
         o.signal?.throwIfAborted();
         const phase = schedule(step, totalSteps);
-        const unet = await this.unet(text.rows, l.height, l.width, text.tokens, perturbedRows, attention, phase, !!control);
+        const unet = await this.unet(text.rows, l.height, l.width, text.tokens, perturbedRows, attention, phase, !!control, o.unetMemory);
         provider = unet.session.provider;
         const latents = batchRows(plan, xIn);
         const feeds: Record<string, ort.Tensor> = {

@@ -1,0 +1,50 @@
+// The UNet's memory pieces (models/unet/memory.ts): the feed-forward over pieces of the tokens and LinFusion
+// over groups of (row × head) give the whole graph's output, and share the whole graph's weights. On the
+// ladder's tiny SD 1.x UNet with its LinFusion modules (test/fixtures/hires), float32 on the CPU.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
+import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
+import { WHOLE, type UNetMemory } from '../pipelines/models/unet/memory.ts';
+import { buildUNet, UNET_OUTPUT } from '../pipelines/models/unet/unet.ts';
+import { selfAttentionLayers } from '../pipelines/models/unet/layers.ts';
+import { linfusionAttention, LinFusionModules } from '../pipelines/attention/linfusion.ts';
+import { tensor } from '../pipelines/runtime/session.ts';
+import { relL2 } from './fixtures.ts';
+import { runGraph } from './run-graph.ts';
+
+const HIRES = resolve(import.meta.dirname, 'fixtures/hires');
+const cfg = parseUNetConfig(JSON.parse(readFileSync(join(HIRES, 'unet/config.json'), 'utf8')), 'hires unet config');
+const weights = SafetensorsFile.open(join(HIRES, 'unet/diffusion_pytorch_model.safetensors'));
+const [batch, height, width] = [2, 16, 24];
+
+/** A deterministic pseudo-random fill in [-scale, scale]. */
+const filled = (n: number, seed: number, scale = 1) => Float32Array.from({ length: n }, (_, i) => scale * Math.sin(seed * 12.9898 + i * 78.233));
+
+const feeds = {
+  sample: tensor(filled(batch * 4 * height * width, 1), [batch, 4, height, width]),
+  timestep: tensor(Float32Array.of(801, 801), [batch]),
+  encoder_hidden_states: tensor(filled(batch * 77 * 32, 2), [batch, 77, 32]),
+};
+
+function graph(memory: UNetMemory) {
+  const selfAttention = linfusionAttention(LinFusionModules.load(join(HIRES, 'linfusion')));
+  return buildUNet(weights, cfg, { batch, height, width, selfAttention, memory }).graph;
+}
+
+test('feed-forward in 5 token pieces and LinFusion in 3 (row × head) groups = the whole graph (rel-L2 ≤ 5e-6, float32 rounding)', async () => {
+  const whole = graph(WHOLE);
+  const pieces = graph({ ffPieces: 5, attentionPieces: 3 });
+  const [a, b] = [whole.summary(), pieces.summary()];
+  const blocks = selfAttentionLayers(cfg).length;
+  // Per transformer block: the FF's 2 inputs and LinFusion's q, k, v are split, and GEGLU's own split runs 4 more times.
+  assert.equal(b.ops.Split - a.ops.Split, blocks * (2 + 3 + 4));
+  // New initializers are only the pieces' int64 split sizes; one copied FF weight would add 32 × 256 values.
+  assert.ok(b.parameters - a.parameters < 64, `the pieces share the weights (${b.parameters - a.parameters} new values)`);
+  const [x, y] = [(await runGraph(whole, feeds))[UNET_OUTPUT], (await runGraph(pieces, feeds))[UNET_OUTPUT]];
+  assert.ok(x.every(Number.isFinite));
+  const err = relL2(y, x);
+  assert.ok(err <= 5e-6, `rel-L2 ${err.toExponential(2)}`);
+});
