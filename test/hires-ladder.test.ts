@@ -2,7 +2,7 @@
 // test/fixtures/hires/make_goldens.py: txt2img 128×64, then ×2 + img2img at 0.4 and 0.3, DDIM 10 steps,
 // CFG 7.5, seed 3, LinFusion mounted), Pillow's resize bit for bit, and the ladder's size rules.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -19,9 +19,9 @@ import sharp from 'sharp';
 import type { GenerateProgress } from '../pipelines/jobs/api.ts';
 import { SdPipeline } from '../pipelines/recipes/sd/pipeline.ts';
 import { toRgb8 } from '../pipelines/recipes/images.ts';
-import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
+import { relL2, skipWithoutFixtures } from './fixtures.ts';
+import { HIRES, writeLadderModel } from './hires-model.ts';
 
-const HIRES = resolve(import.meta.dirname, 'fixtures/hires');
 const golden = SafetensorsFile.open(join(HIRES, 'ladder-golden.safetensors'));
 const record = JSON.parse(readFileSync(join(HIRES, 'ladder-golden.json'), 'utf8')) as { prompt: string; negative_prompt: string; seed: number; num_inference_steps: number; guidance_scale: number; strengths: number[] };
 const bytes = (name: string) => Uint8Array.from(golden.readFloat32(name));
@@ -46,10 +46,7 @@ test("Pillow's default resize (bicubic), bit for bit: each stage's init image fr
 
 /** A pipeline folder: the ladder's UNet and VAE with sd15-tiny's text encoder, tokenizer and scheduler (the goldens' text side). */
 function ladderModel(): { dir: string; cleanup(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'studio-ladder-'));
-  for (const part of ['text_encoder', 'tokenizer', 'scheduler']) symlinkSync(fixture('sd15-tiny', part), join(dir, part));
-  for (const part of ['unet', 'vae']) symlinkSync(join(HIRES, part), join(dir, part));
-  writeFileSync(join(dir, 'model_index.json'), readFileSync(fixture('sd15-tiny', 'model_index.json')));
+  const dir = writeLadderModel(mkdtempSync(join(tmpdir(), 'studio-ladder-')));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -3,6 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { writeNewFileAtomic } from '../../pipelines/queue/atomic-write.ts';
 import { encodePng } from '../../pipelines/metadata/encode-png.ts';
 import { metadataChunks, type GenerationRecord } from '../../pipelines/metadata/generation-metadata.ts';
@@ -85,6 +86,8 @@ export class Gallery {
     if (cached?.key === key) return cached.image;
     const image: GalleryImage = { name, createdAt: s.mtimeMs, sizeBytes: s.size, warnings: [] };
     try {
+      const { width, height } = await sharp(path, { limitInputPixels: false }).metadata();
+      Object.assign(image, { width, height });
       Object.assign(image, await this.readMetadata(path, name));
     } catch (e) {
       image.warnings = [(e as Error).message];

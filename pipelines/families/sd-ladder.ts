@@ -34,7 +34,7 @@ export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest
 /** A ladder's progress: steps and VAE tiles per stage, and each finished stage's images. */
 export function ladderProgress(stages: readonly LadderStage[], previewer: () => LatentPreviewer, options: GenerateOptions) {
   const report = options.onProgress;
-  const stage = (index: number) => ({ index, count: stages.length, width: stages[index].width, height: stages[index].height });
+  const stage = (index: number) => ({ index, count: stages.length, width: stages[index].width, height: stages[index].height, strength: stages[index].strength });
   return {
     onStep: (index: number) =>
       stepPreviews(options.previews, previewer, report && ((p) => report({ ...p, stage: stage(index) })), stages[index].height / 8, stages[index].width / 8),

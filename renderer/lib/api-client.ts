@@ -34,4 +34,9 @@ export class ApiClient {
   imageUrl(name: string): string {
     return this.transport.imageUrl(name);
   }
+
+  /** A tile pyramid's file URL; undefined where the shell serves no tiles (the desktop app). */
+  tileUrl(name: string, path: string): string | undefined {
+    return this.transport.tileUrl?.(name, path);
+  }
 }

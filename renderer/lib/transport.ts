@@ -12,6 +12,8 @@ export interface Transport {
   onConnection(listener: (state: ConnectionState) => void): () => void;
   /** The URL of a gallery image. */
   imageUrl(name: string): string;
+  /** The URL of a gallery image's tile pyramid file (`info.json`, `LEVEL/COL_ROW.png`); the browser shell only. */
+  tileUrl?(name: string, path: string): string;
 }
 
 export function electronTransport(bridge: ElectronBridge): Transport {
@@ -88,5 +90,6 @@ export function webSocketTransport(location: Location, token: string | null): Tr
       return () => stateListeners.delete(l);
     },
     imageUrl: (name) => `/outputs/${encodeURIComponent(name)}${query}`,
+    tileUrl: (name, path) => `/tiles/${encodeURIComponent(name)}/${path}${query}`,
   };
 }
