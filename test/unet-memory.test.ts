@@ -1,6 +1,7 @@
-// The UNet's memory pieces (models/unet/memory.ts): the feed-forward over pieces of the tokens and LinFusion
-// over groups of (row × head) give the whole graph's output, and share the whole graph's weights. On the
-// ladder's tiny SD 1.x UNet with its LinFusion modules (test/fixtures/hires), float32 on the CPU.
+// The UNet's memory plan pieces: the feed-forward over pieces of the tokens and LinFusion over groups of
+// (row × head) (models/unet/memory.ts) give the whole graph's output and share its weights; one graph with
+// symbolic latent sizes gives each fixed-size graph's output. On the ladder's tiny SD 1.x UNet with its
+// LinFusion modules (test/fixtures/hires), float32 on the CPU.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -11,7 +12,7 @@ import { WHOLE, type UNetMemory } from '../pipelines/models/unet/memory.ts';
 import { buildUNet, UNET_OUTPUT } from '../pipelines/models/unet/unet.ts';
 import { selfAttentionLayers } from '../pipelines/models/unet/layers.ts';
 import { linfusionAttention, LinFusionModules } from '../pipelines/attention/linfusion.ts';
-import { tensor } from '../pipelines/runtime/session.ts';
+import { Session, tensor } from '../pipelines/runtime/session.ts';
 import { relL2 } from './fixtures.ts';
 import { runGraph } from './run-graph.ts';
 
@@ -29,10 +30,12 @@ const feeds = {
   encoder_hidden_states: tensor(filled(batch * 77 * 32, 2), [batch, 77, 32]),
 };
 
-function graph(memory: UNetMemory) {
+function graph(memory: UNetMemory, size: { height: number; width: number; symbolic?: boolean } = { height, width }) {
   const selfAttention = linfusionAttention(LinFusionModules.load(join(HIRES, 'linfusion')));
-  return buildUNet(weights, cfg, { batch, height, width, selfAttention, memory }).graph;
+  return buildUNet(weights, cfg, { batch, ...size, selfAttention, memory }).graph;
 }
+
+const feedsAt = (h: number, w: number) => ({ ...feeds, sample: tensor(filled(batch * 4 * h * w, 3), [batch, 4, h, w]) });
 
 test('feed-forward in 5 token pieces and LinFusion in 3 (row × head) groups = the whole graph (rel-L2 ≤ 5e-6, float32 rounding)', async () => {
   const whole = graph(WHOLE);
@@ -47,4 +50,26 @@ test('feed-forward in 5 token pieces and LinFusion in 3 (row × head) groups = t
   assert.ok(x.every(Number.isFinite));
   const err = relL2(y, x);
   assert.ok(err <= 5e-6, `rel-L2 ${err.toExponential(2)}`);
+});
+
+test('one graph with symbolic latent sizes (LinFusion, in pieces) = the fixed-size graph at each size (rel-L2 ≤ 1e-5: float32 rounding, the pieces cut elsewhere)', async () => {
+  const symbolic = graph({ ffPieces: 2, attentionPieces: 2 }, { height: 8, width: 8, symbolic: true });
+  const session = await Session.create(symbolic, { providers: ['cpu'] });
+  try {
+    for (const [h, w] of [[8, 16], [24, 8]]) {
+      const out = (await session.run(feedsAt(h, w)))[UNET_OUTPUT];
+      assert.deepEqual(out.dims, [batch, 4, h, w]);
+      const fixed = (await runGraph(graph({ ffPieces: 2, attentionPieces: 2 }, { height: h, width: w }), feedsAt(h, w)))[UNET_OUTPUT];
+      const err = relL2(out.data as Float32Array, fixed);
+      assert.ok(err <= 1e-5, `${h}×${w}: rel-L2 ${err.toExponential(2)}`);
+    }
+  } finally {
+    await session.release();
+  }
+});
+
+test('symbolic sizes are refused, naming why, where a part needs the size (ControlNet residuals, PAG, AgentSD)', () => {
+  assert.throws(() => buildUNet(weights, cfg, { batch, height: 8, width: 8, symbolic: true, controlResiduals: true }), /symbolic sizes: ControlNet residuals needs a graph built for one size/);
+  assert.throws(() => buildUNet(weights, cfg, { batch, height: 8, width: 8, symbolic: true, perturbedRows: 1 }), /head perturbation \(PAG\)/);
+  assert.throws(() => buildUNet(weights, cfg, { batch, height: 8, width: 8, symbolic: true, selfAttention: { kind: 'agent', apply: () => { throw new Error('not reached'); } } }), /agent attention \(it reads the token grid\)/);
 });

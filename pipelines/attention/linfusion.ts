@@ -119,15 +119,15 @@ function residualMlp(w: Weights, x: T, midDim: number | undefined): T {
 }
 
 function linfusionResult(w: Weights, m: LinFusionModule, x: T, pieces = 1): SelfAttentionResult {
-  const [batch, tokens, channels] = [x.dim(0), x.dim(1), x.dim(2)];
+  const [batch, channels] = [x.dim(0), x.dim(2)];
   const d = channels / m.heads;
   const q = nn.linear(w.sub('to_q'), residualMlp(w.sub('to_q_'), x, m.midDim), channels);
   const k = nn.linear(w.sub('to_k'), residualMlp(w.sub('to_k_'), x, m.midDim), channels);
   const v = nn.linear(w.sub('to_v'), x, channels);
   // [B, N, C] → [B·heads, N, d]: the fp32 features are made per group of (row × head), `pieces` groups in turn.
-  const perHead = (t: T) => op.reshape(op.transpose(op.reshape(t, [batch, tokens, m.heads, d]), [0, 2, 1, 3]), [batch * m.heads, tokens, d]);
+  const perHead = (t: T) => op.reshape(op.transpose(op.reshape(t, [batch, -1, m.heads, d]), [0, 2, 1, 3]), [batch * m.heads, -1, d]);
   const o = op.inPieces([perHead(q), perHead(k), perHead(v)], 0, pieces, ([qp, kp, vp]) => op.cast(linearAttention(qp, kp, vp), x.dtype));
-  const heads = op.reshape(op.transpose(op.reshape(o, [batch, m.heads, tokens, d]), [0, 2, 1, 3]), [batch, tokens, channels]);
+  const heads = op.reshape(op.transpose(op.reshape(o, [batch, m.heads, -1, d]), [0, 2, 1, 3]), [batch, -1, channels]);
   return {
     heads,
     value: (start, count) => rows(v, start, count),
@@ -142,7 +142,9 @@ function linearAttention(q: T, k: T, v: T): T {
   const kf = phi(k);
   const kMean = op.transpose(op.reduceMean(kf, [1]), [0, 2, 1]);
   const z = op.add(op.matmul(qf, kMean), EPS);
-  const scale = q.dim(1) ** -0.5;
+  // 1/√N: a constant, or read at run time when the token count is symbolic.
+  const tokens = q.shape[1];
+  const scale = typeof tokens === 'number' ? tokens ** -0.5 : op.reciprocal(op.sqrt(op.cast(op.gather(op.shapeOf(q), op.int64s(q, [1])), 'float32')));
   const state = op.matmul(op.mul(op.transpose(kf, [0, 2, 1]), scale), op.mul(op.cast(v, 'float32'), scale));
   return op.div(op.matmul(qf, state), z);
 }

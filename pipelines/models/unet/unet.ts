@@ -1,7 +1,7 @@
 // UNet2DConditionModel (SD 1.x, SD 2.x, SDXL) as an ONNX graph, built for one batch and latent size.
 // Inputs: sample [B, C, h, w], timestep [B], encoder_hidden_states [B, L, D] (+ text_embeds, time_ids for
 // SDXL, + head_weights when a perturbed branch is built), all float32; output `model_output`, float32.
-import { Graph, type DType, type T } from '../../onnx/graph.ts';
+import { Graph, GraphError, type DType, type T } from '../../onnx/graph.ts';
 import * as nn from '../../onnx/nn.ts';
 import * as op from '../../onnx/ops.ts';
 import { Weights, type TensorSource } from '../../onnx/weights.ts';
@@ -51,6 +51,7 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
   const w = new Weights(g, source, dtype);
   const layers = selfAttentionLayers(cfg);
   const variant = o.selfAttention ?? softmaxAttention();
+  if (o.symbolic) checkSymbolic(variant, o);
   variant.prepare?.(layers);
   const n = cfg.blockOutChannels.length;
   const { sample, timestep, text: text32, textTime, perturbation } = declareUNetInputs(g, cfg, layers, o, source.path);
@@ -89,7 +90,7 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
     }
     if (i < n - 1) {
       const next = skips[skips.length - 1];
-      x = upsample(bw.sub('upsamplers.0'), x, next.dim(2), next.dim(3));
+      x = upsample(bw.sub('upsamplers.0'), x, next.shape[2], next.shape[3]);
     }
   }));
 
@@ -100,6 +101,14 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
   const inputNames = [sample, timestep, text32, textTime?.textEmbeds, textTime?.timeIds, perturbation?.weights, ...(control?.down ?? []), control?.mid].flatMap((t) => (t ? [t.name] : []));
   return { graph: g, layers, inputNames };
 }
+
+/** What a graph with symbolic sizes can hold: attention that needs no token grid, no per-size inputs. */
+function checkSymbolic(variant: SelfAttentionVariant, o: UNetBuildOptions): void {
+  const fixed = !SYMBOLIC_VARIANTS.includes(variant.kind) ? `${variant.kind} attention (it reads the token grid)` : o.controlResiduals ? 'ControlNet residuals' : o.perturbedRows ? 'head perturbation (PAG)' : o.crossAttention ? 'a cross-attention replacement' : undefined;
+  if (fixed) throw new GraphError(`UNet with symbolic sizes: ${fixed} needs a graph built for one size; build it with the size fixed`);
+}
+
+const SYMBOLIC_VARIANTS = ['softmax', 'linfusion'];
 
 function declareResiduals(g: Graph, cfg: UNetConfig, o: UNetBuildOptions): { down: T[]; mid: T } {
   const shapes = skipShapes(cfg, o.height, o.width);
