@@ -1,7 +1,7 @@
 // The UNet's memory plan pieces: the feed-forward over pieces of the tokens and LinFusion over groups of
 // (row × head) (models/unet/memory.ts) give the whole graph's output and share its weights; one graph with
-// symbolic latent sizes gives each fixed-size graph's output. On the ladder's tiny SD 1.x UNet with its
-// LinFusion modules (test/fixtures/hires), float32 on the CPU.
+// symbolic latent sizes gives each fixed-size graph's output; an fp16 call that overflows is redone in fp32. On
+// the ladder's tiny SD 1.x UNet with its LinFusion modules (test/fixtures/hires), on the CPU.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -13,6 +13,7 @@ import { buildUNet, UNET_OUTPUT } from '../pipelines/models/unet/unet.ts';
 import { selfAttentionLayers } from '../pipelines/models/unet/layers.ts';
 import { linfusionAttention, LinFusionModules } from '../pipelines/attention/linfusion.ts';
 import { Session, tensor } from '../pipelines/runtime/session.ts';
+import { runRecovering, unetRecoveryNotes } from '../pipelines/recipes/sd/unet-recovery.ts';
 import { relL2 } from './fixtures.ts';
 import { runGraph } from './run-graph.ts';
 
@@ -72,4 +73,31 @@ test('symbolic sizes are refused, naming why, where a part needs the size (Contr
   assert.throws(() => buildUNet(weights, cfg, { batch, height: 8, width: 8, symbolic: true, controlResiduals: true }), /symbolic sizes: ControlNet residuals needs a graph built for one size/);
   assert.throws(() => buildUNet(weights, cfg, { batch, height: 8, width: 8, symbolic: true, perturbedRows: 1 }), /head perturbation \(PAG\)/);
   assert.throws(() => buildUNet(weights, cfg, { batch, height: 8, width: 8, symbolic: true, selfAttention: { kind: 'agent', apply: () => { throw new Error('not reached'); } } }), /agent attention \(it reads the token grid\)/);
+});
+
+test('fp16 with NaN recovery: an overflowing fp16 call is computed again by the fp32 graph, built only then', async () => {
+  const build = (dtype: 'float16' | 'float32') => Session.create(buildUNet(weights, cfg, { batch: 1, height: 8, width: 8, dtype }).graph, { providers: ['cpu'] });
+  const at = (k: number) => ({
+    sample: tensor(new Float32Array(4 * 64).fill(k), [1, 4, 8, 8]),
+    timestep: tensor(Float32Array.of(500), [1]),
+    encoder_hidden_states: tensor(new Float32Array(77 * 32).fill(k), [1, 77, 32]),
+  });
+  const fp16 = await build('float16');
+  let fp32: Session | undefined;
+  const fallback = async () => (fp32 ??= await build('float32'));
+  try {
+    const plain = await runRecovering(fp16, fallback, at(1), UNET_OUTPUT);
+    assert.equal(plain.recovered, false);
+    assert.equal(fp32, undefined, 'no fp32 graph while fp16 is finite');
+    // Latents of 6·10⁴ pass fp16's 65504 inside the graph: NaN/Inf out.
+    assert.ok(!(await fp16.run(at(6e4)))[UNET_OUTPUT].data.every((v) => Number.isFinite(v as number)));
+    const recovered = await runRecovering(fp16, fallback, at(6e4), UNET_OUTPUT);
+    assert.equal(recovered.recovered, true);
+    assert.ok(recovered.output.every(Number.isFinite));
+    assert.deepEqual(recovered.output, (await fp32!.run(at(6e4)))[UNET_OUTPUT].data);
+    assert.deepEqual(unetRecoveryNotes(2), ['2 fp16 UNet calls gave NaN/Inf (fp16 overflow); computed again in fp32']);
+  } finally {
+    await fp16.release();
+    await fp32?.release();
+  }
 });

@@ -146,7 +146,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         r.images = await pasteRegion(r.images, r.count, width, height, full.initImage, width, height, full.region);
         overlayInit(r.images, r.count, full.initImage, full.mask);
       } else if (mask && initImage) overlayInit(r.images, r.count, initImage, mask);
-      return { ...generateResult(r, request, settings, model, 0, notes), ...(ladder ? { stages: ladder } : {}) };
+      return { ...generateResult(r, request, settings, model, 0, [...notes, ...(r.notes ?? [])]), ...(ladder ? { stages: ladder } : {}) };
     },
 
     heads: {

@@ -40,6 +40,7 @@ export class LadderStageError extends Error {
 export async function drawLadder(pipeline: SdPipeline, base: SdGenerateOptions, stages: readonly LadderStage[], hooks: LadderHooks = {}, memory: readonly (UNetMemory | undefined)[] = []): Promise<LadderResult> {
   const timings: Record<string, number> = {};
   const latentsPerStage: Float32Array[][] = [];
+  const notes: string[] = [];
   let previous: SdResult | undefined;
   for (const [index, stage] of stages.entries()) {
     let result: SdResult;
@@ -54,10 +55,11 @@ export async function drawLadder(pipeline: SdPipeline, base: SdGenerateOptions, 
     }
     for (const [k, v] of Object.entries(result.timings)) timings[index ? `stage ${index} ${k}` : k] = v;
     latentsPerStage.push(result.latentsPerStep);
+    notes.push(...(result.notes ?? []).map((n) => `stage ${index} (${stage.width}×${stage.height}): ${n}`));
     if (index < stages.length - 1) await hooks.onStageDone?.(index, Array.from({ length: result.count }, (_, n) => toRgb8(result.images, n, result.width, result.height)));
     previous = result;
   }
-  return { ...previous!, timings, latentsPerStage };
+  return { ...previous!, timings, latentsPerStage, notes };
 }
 
 /** The previous stage's images as 8-bit, resized to the stage's size as Pillow does: [n, 3, H, W] in [0, 1]. */

@@ -6,6 +6,7 @@ import { ClipTextEncoder } from '../../models/clip/encoder.ts';
 import { parseUNetConfig, type UNetConfig } from '../../models/unet/config.ts';
 import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
 import { WHOLE, type UNetMemory } from '../../models/unet/memory.ts';
+import { runRecovering, unetRecoveryNotes } from './unet-recovery.ts';
 import { selfAttentionLayers, matchPagLayers } from '../../models/unet/layers.ts';
 import { Vae } from '../../models/vae/vae.ts';
 import { headWeightsData, headWeightsShape, wholeLayerPicks, type HeadPick, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
@@ -86,6 +87,8 @@ export interface SdResult {
   latentsPerStep: Float32Array[];
   timings: Record<string, number>;
   provider: Provider;
+  /** What the run had to work around (fp16 UNet calls redone in fp32). */
+  notes?: string[];
 }
 
 export interface SdLoadOptions extends LoadOptions {
@@ -216,13 +219,13 @@ export class SdPipeline {
   private encodersKey?: string;
 
   /** The UNet session for a batch shape and one attention phase (built once, then reused). */
-  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, memory: UNetMemory = WHOLE) {
-    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals, memory]);
+  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, memory: UNetMemory = WHOLE, dtype = this.o.dtype) {
+    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals, memory, dtype]);
     return this.sessions.child('unet').getBuilt(key, () => {
       const variant = phase.build();
       const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
         batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
-        dtype: this.o.dtype, selfAttention: variant, controlResiduals, memory,
+        dtype, selfAttention: variant, controlResiduals, memory,
       });
       return { graph, info: variant };
     }, { providers: this.o.providers });
@@ -259,9 +262,9 @@ export class SdPipeline {
     const text = await timed('encode', () => this.encode(o, plan, images));
     o.signal?.throwIfAborted();
     const noise = await timed('encode', () => this.noise(o, latent));
-    const { final, latentsPerStep, provider } = await timed('denoise', () => this.denoise(o, latent, plan, perturb, text, noise));
+    const { final, latentsPerStep, provider, recoveredCalls } = await timed('denoise', () => this.denoise(o, latent, plan, perturb, text, noise));
     const images01 = await timed('decode', () => this.decode(final, latent, o.onTile));
-    return { images: images01, count: images, width: o.width, height: o.height, latentsPerStep, timings, provider };
+    return { images: images01, count: images, width: o.width, height: o.height, latentsPerStep, timings, provider, notes: unetRecoveryNotes(recoveredCalls) };
   }
 
   /** 1. Prompts → the UNet's text inputs, rows in batch order [uncond?, cond, perturbed-cond?] × images. */
@@ -367,12 +370,14 @@ export class SdPipeline {
     const control = o.controlNets?.length ? o.controlNets : undefined;
     let step = 0;
     let evaluation = 0;
+    let recoveredCalls = 0;
     let provider: Provider = 'cpu';
     const final = await sampler.sample({
       model: async (xIn, timestep) => {
         o.signal?.throwIfAborted();
         const phase = schedule(step, totalSteps);
-        const unet = await this.unet(text.rows, l.height, l.width, text.tokens, perturbedRows, attention, phase, !!control, o.unetMemory);
+        const shape = [text.rows, l.height, l.width, text.tokens, perturbedRows, attention, phase, !!control, o.unetMemory] as const;
+        const unet = await this.unet(...shape);
         provider = unet.session.provider;
         const latents = batchRows(plan, xIn);
         const feeds: Record<string, ort.Tensor> = {
@@ -388,8 +393,10 @@ export class SdPipeline {
         if (n.inpaintChannels) feeds.sample = tensor(withInpaintChannels(latents, n.inpaintChannels, l.images, text.rows), [text.rows, this.unetConfig.inChannels, l.height, l.width]);
         if (headWeights) feeds[HEAD_WEIGHTS_INPUT] = headWeights;
         if (phase.feeds) Object.assign(feeds, phase.feeds(unet.info, text.rows));
-        const out = await unet.session.run(feeds);
-        return combine(planAtTimestep(plan, o.pagAdaptiveScale, timestep), out[UNET_OUTPUT].data as Float32Array, size);
+        const fp32 = this.o.dtype === 'float16' ? async () => (await this.unet(...shape, 'float32')).session : undefined;
+        const out = await runRecovering(unet.session, fp32, feeds, UNET_OUTPUT);
+        if (out.recovered) recoveredCalls++;
+        return combine(planAtTimestep(plan, o.pagAdaptiveScale, timestep), out.output, size);
       },
       x: n.x, config, steps: o.steps, generator: n.generator, startIndex,
       onStep: async (i, latents, total) => {
@@ -400,7 +407,7 @@ export class SdPipeline {
         o.signal?.throwIfAborted();
       },
     });
-    return { final, latentsPerStep, provider };
+    return { final, latentsPerStep, provider, recoveredCalls };
   }
 
   /** 4. Decode to [0, 1] RGB, NHWC. */
