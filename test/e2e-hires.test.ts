@@ -99,6 +99,7 @@ describe('hi-res panel in Chromium', { skip }, () => {
     assert.deepEqual(new Set(tileRequests), seen, 'the tiles requested are the tiles shown');
     assert.equal(tileRequests.length, seen.size, 'each once');
     assert.ok(seen.size < 100, `${seen.size} tiles requested of the pyramid's 700`);
+    console.log(`viewer: fitted at level ${fitted.level} (${fitted.tiles} tiles), zoomed to level 13 (${zoomed.tiles} tiles shown); ${seen.size} tile requests in all, 0 for the file`);
     assert.equal(requested.filter((p) => p.startsWith(`/outputs/${BIG.name}`)).length, 0);
     // The page stays responsive: a click is answered with the next view.
     await s.page.getByRole('button', { name: 'Fit' }).click();

@@ -50,6 +50,7 @@ test('feed-forward in 5 token pieces and LinFusion in 3 (row × head) groups = t
   const [x, y] = [(await runGraph(whole, feeds))[UNET_OUTPUT], (await runGraph(pieces, feeds))[UNET_OUTPUT]];
   assert.ok(x.every(Number.isFinite));
   const err = relL2(y, x);
+  console.log(`pieces vs whole: rel-L2 ${err.toExponential(2)}`);
   assert.ok(err <= 5e-6, `rel-L2 ${err.toExponential(2)}`);
 });
 
@@ -62,6 +63,7 @@ test('one graph with symbolic latent sizes (LinFusion, in pieces) = the fixed-si
       assert.deepEqual(out.dims, [batch, 4, h, w]);
       const fixed = (await runGraph(graph({ ffPieces: 2, attentionPieces: 2 }, { height: h, width: w }), feedsAt(h, w)))[UNET_OUTPUT];
       const err = relL2(out.data as Float32Array, fixed);
+      console.log(`symbolic vs fixed at ${h}×${w}: rel-L2 ${err.toExponential(2)}`);
       assert.ok(err <= 1e-5, `${h}×${w}: rel-L2 ${err.toExponential(2)}`);
     }
   } finally {
