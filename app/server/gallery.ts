@@ -85,9 +85,10 @@ export class Gallery {
     const cached = this.cache.get(name);
     if (cached?.key === key) return cached.image;
     const image: GalleryImage = { name, createdAt: s.mtimeMs, sizeBytes: s.size, warnings: [] };
+    // The size from the PNG header (the UI shows large images through their tiles); an unreadable file has none.
+    const size = await sharp(path, { limitInputPixels: false }).metadata().catch(() => undefined);
+    if (size?.width && size.height) Object.assign(image, { width: size.width, height: size.height });
     try {
-      const { width, height } = await sharp(path, { limitInputPixels: false }).metadata();
-      Object.assign(image, { width, height });
       Object.assign(image, await this.readMetadata(path, name));
     } catch (e) {
       image.warnings = [(e as Error).message];
