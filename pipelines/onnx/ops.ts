@@ -210,13 +210,15 @@ export function chunk(x: T, n: number, axis: number): T[] {
  * projection, LinFusion's fp32 features) exists for one piece at a time. One piece: `fn` on the whole.
  */
 export function inPieces(xs: readonly T[], axis: number, parts: number, fn: (pieces: readonly T[]) => T): T {
-  const length = xs[0].shape[normAxis(axis, xs[0].rank)];
+  const a = normAxis(axis, xs[0].rank);
+  const length = xs[0].shape[a];
   const n = Math.max(1, Math.min(Math.floor(parts), typeof length === 'number' ? length : Infinity));
   if (n === 1) return fn(xs);
   if (typeof length !== 'number') {
     // A symbolic length: ONNX Split's num_outputs cuts it into n pieces of ceil(length / n) when the session runs.
-    const pieces = xs.map((x) => x.graph.node('Split', [x], Array.from({ length: n }, (_, i) => ({ dtype: x.dtype, shape: x.shape.map((d, j) => (j === normAxis(axis, x.rank) ? `${x.name}_piece${i}` : d)) })), { axis: attr.int(axis), num_outputs: attr.int(n) }));
-    return concat(pieces[0].map((_, i) => fn(pieces.map((p) => p[i]))), axis);
+    const outs = (x: T) => Array.from({ length: n }, (_, i) => ({ dtype: x.dtype, shape: x.shape.map((d, j) => (j === a ? `${x.name}_piece${i}` : d)) }));
+    const pieces = xs.map((x) => x.graph.node('Split', [x], outs(x), { axis: attr.int(a), num_outputs: attr.int(n) }));
+    return concat(pieces[0].map((_, i) => fn(pieces.map((p) => p[i]))), a);
   }
   const sizes = Array.from({ length: n }, (_, i) => Math.floor((length * (i + 1)) / n) - Math.floor((length * i) / n));
   const pieces = xs.map((x) => split(x, axis, sizes));
