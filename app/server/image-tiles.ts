@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import sharp from 'sharp';
 import { thumbLevel, type TileInfo } from '../../pipelines/jobs/api-studio.ts';
-import { sendFile, sendText } from './static-files.ts';
+import { securityHeaders, sendFile, sendText } from './static-files.ts';
 
 export const TILE_SIZE = 256;
+
+export type TileAnswer = { file: string } | { info: TileInfo } | { status: 400 | 404; message: string };
 const TILE_PATH = /^\/tiles\/([^/]+)\/(?:(info\.json)|(thumb\.png)|(\d{1,2})\/(\d{1,5})_(\d{1,5})\.png)$/;
 
 export class ImageTiles {
@@ -38,27 +40,34 @@ export class ImageTiles {
     return made;
   }
 
-  /** Answers a /tiles/ request; a name that is not a gallery image is a 404, a bad path a 400. */
-  async serve(pathname: string, res: ServerResponse): Promise<void> {
+  /** What a /tiles/ path is: a tile file, the pyramid's info, or why not (404: not a gallery image or tile, 400: a bad path). */
+  async answer(pathname: string): Promise<TileAnswer> {
     const m = TILE_PATH.exec(pathname);
-    if (!m) return sendText(res, 400, `not a tile path: ${pathname} (use /tiles/NAME/info.json or /tiles/NAME/LEVEL/COL_ROW.png)`);
+    if (!m) return { status: 400, message: `not a tile path: ${pathname} (use /tiles/NAME/info.json, /tiles/NAME/thumb.png or /tiles/NAME/LEVEL/COL_ROW.png)` };
     let name: string;
     try {
       name = decodeURIComponent(m[1]);
     } catch {
-      return sendText(res, 400, 'bad image name');
+      return { status: 400, message: 'bad image name' };
     }
     const pyramid = this.pyramid(name);
-    if (!pyramid) return sendText(res, 404, `no image "${name}" in the outputs folder`);
+    if (!pyramid) return { status: 404, message: `no image "${name}" in the outputs folder` };
     const info = await pyramid;
-    if (m[2]) {
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache' });
-      res.end(JSON.stringify(info));
-      return;
-    }
+    if (m[2]) return { info };
     const [level, col, row] = m[3] ? [String(thumbLevel(info)), '0', '0'] : [m[4], m[5], m[6]];
-    const tile = join(this.dirOf(name), 'image_files', level, `${col}_${row}.png`);
-    if (!sendFile(res, tile, 'immutable')) sendText(res, 404, `no tile ${level}/${col}_${row} in ${name} (levels 0–${info.levels - 1})`);
+    const file = join(this.dirOf(name), 'image_files', level, `${col}_${row}.png`);
+    return existsSync(file) ? { file } : { status: 404, message: `no tile ${level}/${col}_${row} in ${name} (levels 0–${info.levels - 1})` };
+  }
+
+  /** Answers a /tiles/ request over HTTP (`studio serve`). */
+  async serve(pathname: string, res: ServerResponse): Promise<void> {
+    const a = await this.answer(pathname);
+    if ('info' in a) {
+      res.writeHead(200, { ...securityHeaders(), 'Content-Type': 'application/json', 'Cache-Control': 'no-cache' });
+      res.end(JSON.stringify(a.info));
+    } else if ('file' in a) {
+      if (!sendFile(res, a.file, 'immutable')) sendText(res, 404, 'the tile went away');
+    } else sendText(res, a.status, a.message);
   }
 
   private dirOf(name: string): string {

@@ -35,8 +35,8 @@ export class ApiClient {
     return this.transport.imageUrl(name);
   }
 
-  /** A tile pyramid's file URL; undefined where the shell serves no tiles (the desktop app). */
-  tileUrl(name: string, path: string): string | undefined {
-    return this.transport.tileUrl?.(name, path);
+  /** A gallery image's tile pyramid file (app/server/image-tiles.ts). */
+  tileUrl(name: string, path: string): string {
+    return this.transport.tileUrl(name, path);
   }
 }

@@ -10,7 +10,7 @@ export const isLarge = (image: Pick<GalleryImage, 'width' | 'height'>): boolean 
 
 /** What an <img> shows of a gallery image: a large one's one-tile thumbnail (never the whole file), else the file. */
 export function displayUrl(api: ApiClient, image: GalleryImage): string {
-  return (isLarge(image) && api.tileUrl(image.name, 'thumb.png')) || api.imageUrl(image.name);
+  return isLarge(image) ? api.tileUrl(image.name, 'thumb.png') : api.imageUrl(image.name);
 }
 
 /** A view: `scale` screen pixels per image pixel, the image point at the viewport's top-left corner, the viewport size. */

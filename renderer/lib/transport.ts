@@ -12,8 +12,8 @@ export interface Transport {
   onConnection(listener: (state: ConnectionState) => void): () => void;
   /** The URL of a gallery image. */
   imageUrl(name: string): string;
-  /** The URL of a gallery image's tile pyramid file (`info.json`, `LEVEL/COL_ROW.png`); the browser shell only. */
-  tileUrl?(name: string, path: string): string;
+  /** The URL of a gallery image's tile pyramid file (`info.json`, `thumb.png`, `LEVEL/COL_ROW.png`). */
+  tileUrl(name: string, path: string): string;
 }
 
 export function electronTransport(bridge: ElectronBridge): Transport {
@@ -26,6 +26,7 @@ export function electronTransport(bridge: ElectronBridge): Transport {
       return () => {};
     },
     imageUrl: (name) => `studio://app/outputs/${encodeURIComponent(name)}`,
+    tileUrl: (name, path) => `studio://app/tiles/${encodeURIComponent(name)}/${path}`,
   };
 }
 
