@@ -5,6 +5,8 @@
 import json, os, sys, traceback, random
 sys.path.insert(0, sys.argv[1])
 import numpy as np, torch
+sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))
+from golden_common import rounded, save_as, f32, sections
 from safetensors.torch import save_file, load_file
 
 OUT = os.environ['OUT']
@@ -18,30 +20,7 @@ from transformers import (CLIPTextConfig, CLIPTextModelWithProjection, CLIPToken
 print('diffusers', diffusers.__version__, 'torch', torch.__version__, flush=True)
 report = {}
 
-def rounded(model, dtype, buffers=True):
-    # Round what the file will store. Buffers the file does not store (PixArt's sin-cos table) stay exact.
-    if buffers:
-        model.to(dtype).to(torch.float32)
-    else:
-        for p in model.parameters():
-            p.data = p.data.to(dtype).to(torch.float32)
-    return model
-
-def save_as(model, folder, dtype):
-    import copy
-    copy.deepcopy(model).to(dtype).save_pretrained(folder)  # a copy: the live model keeps its exact buffers
-
-def f32(t):
-    return t.detach().to(torch.float32).contiguous().cpu()
-
-def section(name, fn):
-    try:
-        fn()
-        report[name] = 'ok'
-        print('ok', name, flush=True)
-    except Exception:
-        report[name] = traceback.format_exc()
-        print('FAILED', name, report[name], flush=True)
+section = sections(report)
 
 # ---------------------------------------------------------------- T5 tokenizer (our own unigram model)
 WORDS = {

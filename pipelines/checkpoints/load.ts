@@ -27,6 +27,7 @@ const ADVICE: Record<string, string> = {
   dit: 'Class-conditional models are run by the DiT pipeline, not by SD text-to-image.',
   dico: 'Class-conditional models are run by the DiCo pipeline, not by SD text-to-image.',
   sd3: 'SD3 / SD3.5 models are run by the SD3 family (pipelines/families/sd3), not by the UNet pipeline.',
+  flux: 'FLUX.1 models are run by the FLUX family (pipelines/families/flux), not by the UNet pipeline.',
   pixart: 'PixArt models are run by the PixArt family (pipelines/families/pixart), not by the UNet pipeline.',
   unknown: 'Supported: SD 1.x, SD 2.x and SDXL base, as a diffusers folder (with model_index.json) or a single .safetensors checkpoint.',
 };

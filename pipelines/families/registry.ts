@@ -16,11 +16,12 @@ import { sd1 } from './sd1/index.ts';
 import { sd2 } from './sd2/index.ts';
 import { sdxl } from './sdxl/index.ts';
 import { sd3 } from './sd3/index.ts';
+import { flux } from './flux/index.ts';
 import { pixart } from './pixart/index.ts';
 import type { ModelFamily, ModelProbe } from './types.ts';
 
 // Each family is typed by its own pipeline; the registry holds them as families of any pipeline.
-export const FAMILIES = [emojiLit, emojiDit, emojiDico, sd1, sd2, sdxl, sd3, pixart, dit, dico] as unknown as readonly ModelFamily[];
+export const FAMILIES = [emojiLit, emojiDit, emojiDico, sd1, sd2, sdxl, sd3, flux, pixart, dit, dico] as unknown as readonly ModelFamily[];
 
 /** The embedded model a request without a model draws with. */
 export const DEFAULT_MODEL = DEFAULT_EMOJI_MODEL;

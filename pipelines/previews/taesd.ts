@@ -11,8 +11,8 @@ import { toNhwc01, toRgb8 } from '../recipes/images.ts';
 import { BadRequestError } from '../jobs/api.ts';
 import type { LatentPreviewer } from './latent-rgb.ts';
 
-/** TAESD's decoder names per latent space (taesd: SD1/SD2, taesdxl: SDXL, taesd3: SD3). */
-export type TaesdName = 'taesd' | 'taesdxl' | 'taesd3';
+/** TAESD's decoder names per latent space (taesd: SD1/SD2, taesdxl: SDXL, taesd3: SD3, taef1: FLUX.1). */
+export type TaesdName = 'taesd' | 'taesdxl' | 'taesd3' | 'taef1';
 
 /** The decoder file for `name` in `<modelsDir>/vae_approx/`, if the user has one. */
 export function findTaesd(name: TaesdName, modelsDir: string | undefined): string | undefined {
@@ -31,7 +31,7 @@ export function taesdPreviewer(file: string, latentChannels: number): LatentPrev
   const weights = openWeights(file);
   const layout = taesdLayout(weights);
   if (layout.latentChannels !== latentChannels) {
-    throw new BadRequestError(`${file}: this TAESD decoder takes ${layout.latentChannels} latent channels and the model draws ${latentChannels}: use the decoder made for this model family (taesd for SD1/SD2, taesdxl for SDXL, taesd3 for SD3)`);
+    throw new BadRequestError(`${file}: this TAESD decoder takes ${layout.latentChannels} latent channels and the model draws ${latentChannels}: use the decoder made for this model family (taesd for SD1/SD2, taesdxl for SDXL, taesd3 for SD3, taef1 for FLUX.1)`);
   }
   const sessions = new Map<string, Promise<Session>>();
   const previewer: LatentPreviewer = async (latents, height, width) => {

@@ -6,7 +6,8 @@ import { matchPagLayers } from '../../models/unet/layers.ts';
 import { vaeScale } from '../../models/vae/config.ts';
 import { stepPreviews, vaePreviewer } from '../../previews/previewer.ts';
 import { Sd3Pipeline } from '../../recipes/sd3/pipeline.ts';
-import { inspectSd3Heads, loadSd3Sources, Sd3HeadModel } from '../../heads/sd3-model.ts';
+import { inspectSd3Heads, loadSd3Sources } from '../../heads/sd3-model.ts';
+import { TransformerHeadModel } from '../../heads/transformer-model.ts';
 import { detectedAs, supports } from '../declare.ts';
 import { checkpointModel, generateResult, headPicks, promptSettings } from '../results.ts';
 import type { ModelFamily } from '../types.ts';
@@ -45,7 +46,7 @@ export const sd3: ModelFamily<Sd3Pipeline> = {
   heads: {
     inspect: (target, modelsDir) => inspectSd3Heads(target, modelsDir),
     previewModel: (pipeline, s) => ({
-      model: new Sd3HeadModel(pipeline, { prompt: s.prompt, negative: s.negative, steps: s.steps ?? PREVIEW.steps, cfg: s.cfg ?? PREVIEW.cfg }),
+      model: new TransformerHeadModel('sd3', pipeline, { prompt: s.prompt, negative: s.negative, steps: s.steps ?? PREVIEW.steps, cfg: s.cfg ?? PREVIEW.cfg }),
       size: s.size ?? PREVIEW.size,
     }),
   },

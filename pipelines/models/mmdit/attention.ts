@@ -26,7 +26,8 @@ function perHeadNorm(w: Weights, x: T, heads: number): T {
   return op.reshape(normed, [b, n, width]);
 }
 
-function qkv(w: Weights, x: T, names: readonly [string, string, string], norms: readonly [string, string], c: AttentionContext): T[] {
+/** q, k, v [B, N, heads·d] of one stream, q and k RMS-normed per head when the model has qk norms. */
+export function qkv(w: Weights, x: T, names: readonly [string, string, string], norms: readonly [string, string], c: AttentionContext): T[] {
   const width = c.layer.channels;
   const [q, k, v] = names.map((n) => nn.linear(w.sub(n), x, width));
   if (!c.qkNorm) return [q, k, v];

@@ -1,4 +1,4 @@
-// One MMDiT block (diffusers' JointTransformerBlock): adaLN-zero on both streams, joint attention,
+// One MMDiT block (diffusers' JointTransformerBlock, and FLUX's double-stream FluxTransformerBlock with its own joint attention): adaLN-zero on both streams, joint attention,
 // SD3.5's optional image-only attn2, then a GELU-tanh MLP per stream. The last block only updates the
 // image stream (its text side has a continuous adaLN and no output projection or MLP).
 import type { T } from '../../onnx/graph.ts';
@@ -16,10 +16,15 @@ function feedForward(w: Weights, x: T): T {
   return nn.linear(w.sub('net.2'), h, width);
 }
 
+/** Joint attention of image and text tokens; `textOut` false skips the text stream's output projection. */
+export type JointAttention = (w: Weights, image: T, text: T, c: AttentionContext, textOut: boolean) => { image: T; text?: T };
+
 export interface BlockAttention {
   attn: AttentionContext;
   /** Present on dual-attention blocks. */
   attn2?: AttentionContext;
+  /** SD3's joint attention unless given (FLUX's puts text first and rotates q and k). */
+  joint?: JointAttention;
 }
 
 export function jointBlock(w: Weights, image: T, text: T, c: T, a: BlockAttention, last: boolean): { image: T; text: T } {
@@ -37,7 +42,7 @@ export function jointBlock(w: Weights, image: T, text: T, c: T, a: BlockAttentio
     textIn = modulate(text, cm[0], cm[1]);
   }
 
-  const attn = jointAttention(w.sub('attn'), modulated(normed, shiftMsa, scaleMsa), textIn, a.attn, !last);
+  const attn = (a.joint ?? jointAttention)(w.sub('attn'), modulated(normed, shiftMsa, scaleMsa), textIn, a.attn, !last);
   let h = op.add(image, gated(gateMsa, attn.image));
   if (a.attn2) h = op.add(h, gated(m[8], imageAttention(w.sub('attn2'), modulated(normed, m[6], m[7]), a.attn2)));
   h = op.add(h, gated(gateMlp, feedForward(w.sub('ff'), modulate(h, shiftMlp, scaleMlp))));

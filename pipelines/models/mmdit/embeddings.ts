@@ -27,11 +27,15 @@ export function patchEmbed(w: Weights, x: T, cfg: MmditConfig): T {
   return op.add(tokens, op.reshape(crop, [1, rows * cols, d]));
 }
 
-/** Timesteps (0–1000 float) [B] and pooled text [B, P] → the conditioning vector [B, width]. */
-export function conditioning(w: Weights, t: T, pooled: T): T {
-  const freq = nn.timestepEmbedding(t, 256, { flipSinToCos: true, downscaleFreqShift: 0 });
+/**
+ * Timesteps (0–1000 float) [B] and pooled text [B, P] → the conditioning vector [B, width]; FLUX.1-dev adds
+ * its guidance scale (×1000) [B] embedded the same way (diffusers' CombinedTimestepGuidanceTextProjEmbeddings).
+ */
+export function conditioning(w: Weights, t: T, pooled: T, guidance?: T): T {
   const mlp = (m: Weights, x: T) => nn.linear(m.sub('linear_2'), op.silu(nn.linear(m.sub('linear_1'), x)));
-  return op.add(mlp(w.sub('timestep_embedder'), op.cast(freq, w.dtype)), mlp(w.sub('text_embedder'), pooled));
+  const embed = (m: Weights, x: T) => mlp(m, op.cast(nn.timestepEmbedding(x, 256, { flipSinToCos: true, downscaleFreqShift: 0 }), w.dtype));
+  const time = embed(w.sub('timestep_embedder'), t);
+  return op.add(guidance ? op.add(time, embed(w.sub('guidance_embedder'), guidance)) : time, mlp(w.sub('text_embedder'), pooled));
 }
 
 /** adaLN: SiLU(c) → Linear → n chunks of [B, width]. */

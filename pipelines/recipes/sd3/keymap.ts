@@ -1,123 +1,53 @@
 // SD3's original single-file layout (`model.diffusion_model.*`, as Stability ships sd3_medium and
 // sd3.5 files) seen under diffusers' SD3Transformer2DModel names. Most tensors are renames; fused
-// `qkv` weights are split into thirds as byte ranges of the file (rows of a [3D, D] matrix are
-// contiguous, so no copy); the two continuous-adaLN weights store [shift; scale] where diffusers has
-// [scale; shift], so their halves are swapped into a small side file (the only bytes copied).
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DTYPE_BYTES, SafetensorsFile, writeSafetensors, type TensorInfo, type TensorToWrite } from '../../io/safetensors.ts';
-import type { KeyedSource } from '../../checkpoints/sources.ts';
-import { CheckpointShapeError } from '../../onnx/weights.ts';
+// `qkv` weights are split into thirds; the two continuous-adaLN weights store [shift; scale] where
+// diffusers has [scale; shift] (see checkpoints/original-layout.ts).
+import { SafetensorsFile } from '../../io/safetensors.ts';
+import { OriginalLayoutSource } from '../../checkpoints/original-layout.ts';
 
 export const SD3_PREFIX = 'model.diffusion_model.';
 
-type Entry = { info: TensorInfo } | { swapped: string };
-
-/** Row range [part·rows/parts, (part+1)·rows/parts) of a row-major tensor, as its own TensorInfo. */
-function rowsOf(info: TensorInfo, part: number, parts: number, name: string): TensorInfo {
-  const rows = info.shape[0] / parts;
-  const bytes = info.byteLength / parts;
-  return { ...info, name, shape: [rows, ...info.shape.slice(1)], offset: info.offset + part * bytes, byteLength: bytes };
-}
-
-export class Sd3SingleFileTransformer implements KeyedSource {
-  private readonly entries = new Map<string, Entry>();
-  private side?: SafetensorsFile;
-
-  constructor(private readonly file: SafetensorsFile, private readonly prefix = SD3_PREFIX) {
-    const o = (k: string) => prefix + k;
-    const rename = (name: string, key: string) => {
-      if (file.has(o(key))) this.entries.set(name, { info: file.info(o(key)) });
-    };
-    const split = (names: readonly string[], key: string) => {
-      if (!file.has(o(key))) return;
-      const info = file.info(o(key));
-      names.forEach((n, i) => this.entries.set(n, { info: rowsOf(info, i, names.length, n) }));
-    };
-    const swap = (name: string, key: string) => {
-      if (file.has(o(key))) this.entries.set(name, { swapped: o(key) });
-    };
-    rename('pos_embed.pos_embed', 'pos_embed');
+export function sd3SingleFileTransformer(file: SafetensorsFile, prefix = SD3_PREFIX): OriginalLayoutSource {
+  const src = new OriginalLayoutSource(file, prefix, 'SD3 single file');
+  const rename = (name: string, key: string) => src.rename(name, key);
+  const split = (names: readonly string[], key: string) => src.split(names, key);
+  const swap = (name: string, key: string) => src.swap(name, key);
+  rename('pos_embed.pos_embed', 'pos_embed');
+  for (const wb of ['weight', 'bias']) {
+    rename(`pos_embed.proj.${wb}`, `x_embedder.proj.${wb}`);
+    rename(`time_text_embed.timestep_embedder.linear_1.${wb}`, `t_embedder.mlp.0.${wb}`);
+    rename(`time_text_embed.timestep_embedder.linear_2.${wb}`, `t_embedder.mlp.2.${wb}`);
+    rename(`time_text_embed.text_embedder.linear_1.${wb}`, `y_embedder.mlp.0.${wb}`);
+    rename(`time_text_embed.text_embedder.linear_2.${wb}`, `y_embedder.mlp.2.${wb}`);
+    rename(`context_embedder.${wb}`, `context_embedder.${wb}`);
+    rename(`proj_out.${wb}`, `final_layer.linear.${wb}`);
+    swap(`norm_out.linear.${wb}`, `final_layer.adaLN_modulation.1.${wb}`);
+  }
+  const blocks = new Set(src.originalKeys().filter((k) => k.startsWith('joint_blocks.')).map((k) => Number(k.split('.')[1])));
+  const last = Math.max(...blocks);
+  for (const i of blocks) {
+    const [d, j] = [`transformer_blocks.${i}`, `joint_blocks.${i}`];
     for (const wb of ['weight', 'bias']) {
-      rename(`pos_embed.proj.${wb}`, `x_embedder.proj.${wb}`);
-      rename(`time_text_embed.timestep_embedder.linear_1.${wb}`, `t_embedder.mlp.0.${wb}`);
-      rename(`time_text_embed.timestep_embedder.linear_2.${wb}`, `t_embedder.mlp.2.${wb}`);
-      rename(`time_text_embed.text_embedder.linear_1.${wb}`, `y_embedder.mlp.0.${wb}`);
-      rename(`time_text_embed.text_embedder.linear_2.${wb}`, `y_embedder.mlp.2.${wb}`);
-      rename(`context_embedder.${wb}`, `context_embedder.${wb}`);
-      rename(`proj_out.${wb}`, `final_layer.linear.${wb}`);
-      swap(`norm_out.linear.${wb}`, `final_layer.adaLN_modulation.1.${wb}`);
+      split([`${d}.attn.to_q.${wb}`, `${d}.attn.to_k.${wb}`, `${d}.attn.to_v.${wb}`], `${j}.x_block.attn.qkv.${wb}`);
+      split([`${d}.attn.add_q_proj.${wb}`, `${d}.attn.add_k_proj.${wb}`, `${d}.attn.add_v_proj.${wb}`], `${j}.context_block.attn.qkv.${wb}`);
+      split([`${d}.attn2.to_q.${wb}`, `${d}.attn2.to_k.${wb}`, `${d}.attn2.to_v.${wb}`], `${j}.x_block.attn2.qkv.${wb}`);
+      rename(`${d}.attn.to_out.0.${wb}`, `${j}.x_block.attn.proj.${wb}`);
+      rename(`${d}.attn.to_add_out.${wb}`, `${j}.context_block.attn.proj.${wb}`);
+      rename(`${d}.attn2.to_out.0.${wb}`, `${j}.x_block.attn2.proj.${wb}`);
+      rename(`${d}.norm1.linear.${wb}`, `${j}.x_block.adaLN_modulation.1.${wb}`);
+      if (i === last) swap(`${d}.norm1_context.linear.${wb}`, `${j}.context_block.adaLN_modulation.1.${wb}`);
+      else rename(`${d}.norm1_context.linear.${wb}`, `${j}.context_block.adaLN_modulation.1.${wb}`);
+      rename(`${d}.ff.net.0.proj.${wb}`, `${j}.x_block.mlp.fc1.${wb}`);
+      rename(`${d}.ff.net.2.${wb}`, `${j}.x_block.mlp.fc2.${wb}`);
+      rename(`${d}.ff_context.net.0.proj.${wb}`, `${j}.context_block.mlp.fc1.${wb}`);
+      rename(`${d}.ff_context.net.2.${wb}`, `${j}.context_block.mlp.fc2.${wb}`);
     }
-    const blocks = new Set(file.keys().filter((k) => k.startsWith(o('joint_blocks.'))).map((k) => Number(k.slice(o('joint_blocks.').length).split('.')[0])));
-    const last = Math.max(...blocks);
-    for (const i of blocks) {
-      const [d, j] = [`transformer_blocks.${i}`, `joint_blocks.${i}`];
-      for (const wb of ['weight', 'bias']) {
-        split([`${d}.attn.to_q.${wb}`, `${d}.attn.to_k.${wb}`, `${d}.attn.to_v.${wb}`], `${j}.x_block.attn.qkv.${wb}`);
-        split([`${d}.attn.add_q_proj.${wb}`, `${d}.attn.add_k_proj.${wb}`, `${d}.attn.add_v_proj.${wb}`], `${j}.context_block.attn.qkv.${wb}`);
-        split([`${d}.attn2.to_q.${wb}`, `${d}.attn2.to_k.${wb}`, `${d}.attn2.to_v.${wb}`], `${j}.x_block.attn2.qkv.${wb}`);
-        rename(`${d}.attn.to_out.0.${wb}`, `${j}.x_block.attn.proj.${wb}`);
-        rename(`${d}.attn.to_add_out.${wb}`, `${j}.context_block.attn.proj.${wb}`);
-        rename(`${d}.attn2.to_out.0.${wb}`, `${j}.x_block.attn2.proj.${wb}`);
-        rename(`${d}.norm1.linear.${wb}`, `${j}.x_block.adaLN_modulation.1.${wb}`);
-        if (i === last) swap(`${d}.norm1_context.linear.${wb}`, `${j}.context_block.adaLN_modulation.1.${wb}`);
-        else rename(`${d}.norm1_context.linear.${wb}`, `${j}.context_block.adaLN_modulation.1.${wb}`);
-        rename(`${d}.ff.net.0.proj.${wb}`, `${j}.x_block.mlp.fc1.${wb}`);
-        rename(`${d}.ff.net.2.${wb}`, `${j}.x_block.mlp.fc2.${wb}`);
-        rename(`${d}.ff_context.net.0.proj.${wb}`, `${j}.context_block.mlp.fc1.${wb}`);
-        rename(`${d}.ff_context.net.2.${wb}`, `${j}.context_block.mlp.fc2.${wb}`);
-      }
-      for (const [attn, block] of [['attn', 'x_block.attn'], ['attn2', 'x_block.attn2']] as const) {
-        rename(`${d}.${attn}.norm_q.weight`, `${j}.${block}.ln_q.weight`);
-        rename(`${d}.${attn}.norm_k.weight`, `${j}.${block}.ln_k.weight`);
-      }
-      rename(`${d}.attn.norm_added_q.weight`, `${j}.context_block.attn.ln_q.weight`);
-      rename(`${d}.attn.norm_added_k.weight`, `${j}.context_block.attn.ln_k.weight`);
+    for (const [attn, block] of [['attn', 'x_block.attn'], ['attn2', 'x_block.attn2']] as const) {
+      rename(`${d}.${attn}.norm_q.weight`, `${j}.${block}.ln_q.weight`);
+      rename(`${d}.${attn}.norm_k.weight`, `${j}.${block}.ln_k.weight`);
     }
+    rename(`${d}.attn.norm_added_q.weight`, `${j}.context_block.attn.ln_q.weight`);
+    rename(`${d}.attn.norm_added_k.weight`, `${j}.context_block.attn.ln_k.weight`);
   }
-
-  get path(): string {
-    return this.file.path;
-  }
-
-  keys(): string[] {
-    return [...this.entries.keys()];
-  }
-
-  has(name: string): boolean {
-    return this.entries.has(name);
-  }
-
-  info(name: string): TensorInfo {
-    const e = this.entries.get(name);
-    if (!e) throw new CheckpointShapeError(this.path, name, 'not in this SD3 single file');
-    if ('info' in e) return e.info;
-    return this.sideFile().info(e.swapped);
-  }
-
-  /** The swapped adaLN tensors, written once per checkpoint (keyed by its path, size and time). */
-  private sideFile(): SafetensorsFile {
-    if (this.side) return this.side;
-    const st = statSync(this.path);
-    const key = createHash('sha256').update(`${this.path}|${st.size}|${st.mtimeMs}`).digest('hex').slice(0, 16);
-    const dir = join(tmpdir(), 'diffusion-studio');
-    const file = join(dir, `sd3-adaln-${key}.safetensors`);
-    if (!existsSync(file)) {
-      mkdirSync(dir, { recursive: true });
-      const out: Record<string, TensorToWrite> = {};
-      for (const e of this.entries.values()) {
-        if (!('swapped' in e)) continue;
-        const info = this.file.info(e.swapped);
-        const bytes = this.file.readBytes(e.swapped);
-        const half = bytes.byteLength / 2;
-        if (half % DTYPE_BYTES[info.dtype]) throw new CheckpointShapeError(this.path, e.swapped, 'cannot be split into shift and scale halves');
-        out[e.swapped] = { dtype: info.dtype, shape: [...info.shape], data: Buffer.concat([bytes.subarray(half), bytes.subarray(0, half)]) };
-      }
-      writeSafetensors(file, out);
-    }
-    this.side = SafetensorsFile.open(file);
-    return this.side;
-  }
+  return src;
 }

@@ -1,68 +1,30 @@
 // SD3 / SD3.5 text-to-image, read top to bottom: encode prompts (CLIP-L, CLIP-G, optional T5) →
 // noise → flow-matching sampling with CFG (+ SoftPAG/PAG heads) → VAE decode. Batch order and
 // arithmetic follow diffusers' StableDiffusion3Pipeline (and its PAG variant).
-import { Vae } from '../../models/vae/vae.ts';
 import { vaeScale } from '../../models/vae/config.ts';
 import { buildMmditGraph, mmditAttentionLayers, MMDIT_OUTPUT } from '../../models/mmdit/model.ts';
-import { headWeightsData, HEAD_WEIGHTS_INPUT, type HeadPick } from '../../attention/head-perturbation.ts';
-import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
+import { headWeightsData, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
 import { TorchGenerator } from '../../random/torch-randn.ts';
 import { getSampler, type SchedulerConfig } from '../../samplers/index.ts';
-import { tensor, type Provider, type Session } from '../../runtime/session.ts';
-import { ModelSessions } from '../../runtime/session-cache.ts';
+import { tensor } from '../../runtime/session.ts';
+import type { ModelSessions } from '../../runtime/session-cache.ts';
+import { TextLatentPipeline, type TextLatentPipelineOptions, type TextLatentResult, type TextLatentRunOptions } from '../text-latent-pipeline.ts';
 import { batchRows, combine, promptRows, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
 import { Sd3TextEncoders } from './text.ts';
 import type { Sd3Sources } from './sources.ts';
 import type { PromptImageOptions } from '../prompt-image-options.ts';
 
-export interface Sd3GenerateOptions extends PromptImageOptions {
-  /** T5 tokens (diffusers' max_sequence_length, 256 by default). */
-  t5Tokens?: number;
-  /** Images per prompt; their noise comes from the one generator, as diffusers draws it. */
-  images?: number;
-  /** Flow sampler (flow_euler by default, SD3's scheduler). */
-  sampler?: string;
-  /** SoftPAG / PAG / HeadHunter heads: layer indices follow `layers` (block i's attn, then its attn2). */
-  heads?: { scale: number; picks: readonly HeadPick[] };
-  onStep?: (step: number, total: number, latents: Float32Array) => void | Promise<void>;
-  signal?: AbortSignal;
-}
+export interface Sd3GenerateOptions extends PromptImageOptions, TextLatentRunOptions {}
 
-export interface Sd3Result {
-  /** [count, height, width, 3] in [0, 1], as diffusers' numpy output. */
-  images: Float32Array;
-  count: number;
-  width: number;
-  height: number;
-  latentsPerStep: Float32Array[];
-  provider: Provider;
-}
+export type Sd3Result = TextLatentResult;
 
-export class Sd3Pipeline {
-  readonly layers: SelfAttentionLayer[];
-  readonly vae: Vae;
-  private readonly sessions: ModelSessions;
-  private text?: { tokens: number; encoders: Promise<Sd3TextEncoders> };
-
-  /** `sessions`: where its sessions live (given by WarmModels); absent: its own. */
-  constructor(readonly sources: Sd3Sources, private readonly o: { providers?: readonly Provider[]; dtype?: 'float32' | 'float16'; sessions?: ModelSessions } = {}) {
-    this.layers = mmditAttentionLayers(sources.transformerConfig);
-    this.sessions = o.sessions ?? ModelSessions.standalone('sd3');
-    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers }, sessions: this.sessions.child('vae') });
+export class Sd3Pipeline extends TextLatentPipeline<Sd3Sources, Sd3TextEncoders> {
+  constructor(sources: Sd3Sources, o: TextLatentPipelineOptions = {}) {
+    super(sources, mmditAttentionLayers(sources.transformerConfig), o, 'sd3');
   }
 
-  private encoders(t5Tokens: number): Promise<Sd3TextEncoders> {
-    if (!this.text || this.text.tokens !== t5Tokens) {
-      void this.text?.encoders.then((e) => e.release());
-      this.text = { tokens: t5Tokens, encoders: Sd3TextEncoders.create(this.sources, t5Tokens, this.o.providers, this.sessions.child(`text/${t5Tokens}`)) };
-    }
-    return this.text.encoders;
-  }
-
-  private transformer(batch: number, height: number, width: number, textLength: number, perturbedRows: number): Promise<Session> {
-    const key = JSON.stringify([batch, height, width, textLength, perturbedRows]);
-    const build = () => buildMmditGraph(this.sources.transformer, this.sources.transformerConfig, { batch, height, width, textLength, perturbedRows, dtype: this.o.dtype });
-    return this.sessions.get(`transformer/${key}`, build, { providers: this.o.providers });
+  protected createEncoders(t5Tokens: number, sessions: ModelSessions): Promise<Sd3TextEncoders> {
+    return Sd3TextEncoders.create(this.sources, t5Tokens, this.o.providers, sessions);
   }
 
   async generate(o: Sd3GenerateOptions): Promise<Sd3Result> {
@@ -95,7 +57,8 @@ export class Sd3Pipeline {
     // 3. Denoise.
     const perturbedRows = usesPerturbation(plan) ? images : 0;
     const headWeights = o.heads ? tensor(headWeightsData(this.layers, o.heads.picks), [this.layers.length, cfg.heads]) : undefined;
-    const session = await this.transformer(layout.length, h, w, text.tokens, perturbedRows);
+    const session = await this.transformer([layout.length, h, w, text.tokens, perturbedRows], () =>
+      buildMmditGraph(this.sources.transformer, cfg, { batch: layout.length, height: h, width: w, textLength: text.tokens, perturbedRows, dtype: this.o.dtype }));
     const latentsPerStep: Float32Array[] = [];
     const final = await getSampler(o.sampler ?? 'flow_euler').sample({
       model: async (xIn, timestep) => {
@@ -129,10 +92,5 @@ export class Sd3Pipeline {
       }
     }
     return { images: out, count: images, width: o.width, height: o.height, latentsPerStep, provider: session.provider };
-  }
-
-  release(): Promise<void> {
-    this.text = undefined;
-    return this.sessions.release();
   }
 }

@@ -7,21 +7,15 @@ import { join } from 'node:path';
 import { canonicalTextEncoder, componentWeights } from '../../checkpoints/diffusers-folder.ts';
 import { readJsonObject, type JsonObject } from '../../checkpoints/json-fields.ts';
 import type { KeyedSource } from '../../checkpoints/sources.ts';
+import type { ClipPart } from '../../checkpoints/components.ts';
 import { findTokenizerDir } from '../../checkpoints/tokenizers.ts';
-import { clipTextConfigFromHf, type ClipTextConfig } from '../../models/clip/config.ts';
+import { clipTextConfigFromHf } from '../../models/clip/config.ts';
 import { mmditConfigFromDiffusers, type MmditConfig } from '../../models/mmdit/config.ts';
 import { t5ConfigFromHf, type T5Config } from '../../models/t5/config.ts';
 import { vaeConfigFromDiffusers, type VaeConfig } from '../../models/vae/config.ts';
-import type { ClipPad } from '../../text/clip-tokenizer.ts';
 
-export interface Sd3TextEncoder {
-  source: KeyedSource;
-  config: ClipTextConfig;
-  /** Folder with vocab.json + merges.txt. */
-  tokenizerDir: string;
-  /** Padding when the tokenizer folder does not say (a shared CLIP tokenizer): CLIP-G pads with `!`. */
-  pad?: ClipPad;
-}
+/** A CLIP text encoder of the model, with its tokenizer. */
+export type Sd3TextEncoder = ClipPart;
 
 export interface Sd3Sources {
   path: string;
