@@ -1,14 +1,16 @@
 // ControlNet and inpainting UNets through the generate job (as the CLI, server and batch run them): the
 // command line, PNG parity with diffusers' goldens, A1111's `ControlNet N` metadata, notices and refusals.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { UsageError } from '../app/cli/exit-codes.ts';
 import { parseGenerateArgs } from '../app/cli/generate-args.ts';
-import { BadRequestError, GenerateRequestSchema, type GenerateRequestInput } from '../pipelines/jobs/api.ts';
+import { BadRequestError, GenerateRequestSchema, parseJob, type GenerateRequestInput } from '../pipelines/jobs/api.ts';
+import { run } from '../pipelines/jobs/run.ts';
+import { storeUploadedImage } from '../app/server/uploaded-image.ts';
 import { a1111Parameters } from '../pipelines/metadata/generation-metadata.ts';
 import { runGenerate } from '../pipelines/recipes/generate.ts';
 import { fixture, skipWithoutFixtures } from './fixtures.ts';
@@ -80,4 +82,21 @@ test('an inpainting checkpoint is used with --mask: diffusers\' image inside the
   const diffInside = await maxDiff(pixels, join(INPAINT9_FIXTURES, 'inpaint9_s100.png'), inside);
   assert.ok(diffInside <= 1, `inside the mask the PNG differs by ${diffInside}/255`);
   assert.equal(await maxDiff(pixels, init, (p) => !inside(p)), 0, 'outside the mask the input is kept exactly');
+});
+
+test('the control.preview job shows a control image through its preprocessor; the UI\'s uploads keep only images', async () => {
+  const { width, height } = await sharp(EDGES).metadata();
+  const asIs = (await run(parseJob({ kind: 'control.preview', image: EDGES, preprocess: 'none' }))).image;
+  assert.deepEqual([asIs.width, asIs.height], [width, height]);
+  const { data } = await sharp(EDGES).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  assert.ok(asIs.pixels.every((v, i) => Math.abs(v - data[i]) <= 1), '"none" is the image as it is');
+  const edges = (await run(parseJob({ kind: 'control.preview', image: EDGES, preprocess: 'canny' }))).image;
+  assert.ok(edges.pixels.every((v) => v === 0 || v === 255) && edges.pixels.some((v) => v === 255), 'canny: a binary edge map');
+  await assert.rejects(run(parseJob({ kind: 'control.preview', image: join(dir, 'missing.png'), preprocess: 'canny' })), /missing\.png: cannot read as an image/);
+
+  const stored = storeUploadedImage(dir, 'edges.png', readFileSync(EDGES).toString('base64'));
+  assert.match(stored, /^uploads\/image-[0-9a-f]{16}\.png$/);
+  assert.deepEqual(readFileSync(join(dir, stored)), readFileSync(EDGES));
+  assert.equal(storeUploadedImage(dir, 'again.png', readFileSync(EDGES).toString('base64')), stored, 'the same image is one file');
+  assert.throws(() => storeUploadedImage(dir, 'notes.txt', Buffer.from('not an image').toString('base64')), /notes\.txt: not a PNG, JPEG or WebP image/);
 });

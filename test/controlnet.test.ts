@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { checkControlNetFits, loadControlNetSource } from '../pipelines/checkpoints/controlnet.ts';
 import { unetDiffusersToOriginal } from '../pipelines/checkpoints/keymap-unet.ts';
@@ -18,7 +18,7 @@ import { SdPipeline } from '../pipelines/recipes/sd/pipeline.ts';
 import { Session, tensor } from '../pipelines/runtime/session.ts';
 import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
 import { controlNetFromUNet } from './controlnet-from-unet.ts';
-import { LORA_FIXTURES } from './lora-helpers.ts';
+import { LORA_FIXTURES, sharedTokenizerModelsDir } from './lora-helpers.ts';
 import { CONTROLNET_FIXTURES, goldens, maxPngDiff, miniPipelineDir, MINI_RUN } from './mini-sd.ts';
 
 const skip = skipWithoutFixtures;
@@ -189,12 +189,4 @@ for (const [family, load, run] of [
     }
     await pipe.release();
   });
-}
-
-/** A models folder whose shared tokenizer is the fixtures' CLIP vocabulary (the SD 2.x single file has none). */
-function sharedTokenizerModelsDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'studio-sd2-'));
-  mkdirSync(join(dir, 'tokenizers'));
-  symlinkSync(fixture('tokenizer'), join(dir, 'tokenizers', 'clip'));
-  return dir;
 }

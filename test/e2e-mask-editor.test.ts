@@ -3,7 +3,8 @@
 // Generate: the engine receives the image, and a mask file that is white exactly where the stroke went;
 // invert, clear and the outpaint margins change what is sent. Then, on the real engine, previews arrive
 // while a generation runs (the emoji model's own decoder draws them at 64×64). Screenshots of both go to
-// test-artifacts/ (and docs/screenshots/ with STUDIO_UPDATE_SCREENSHOTS=1).
+// test-artifacts/ (and docs/screenshots/ with STUDIO_UPDATE_SCREENSHOTS=1). The outpaint handles are dragged
+// with the mouse and the margins the engine receives are checked.
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -90,6 +91,36 @@ describe('mask editor in Chromium', { skip }, () => {
     const outpaint = await generateAndWait(5);
     assert.deepEqual(outpaint.outpaint, { left: 32, right: 0, top: 0, bottom: 16 });
     assert.equal(outpaint.mask, undefined);
+    assert.deepEqual(s.pageErrors, []);
+  });
+  test('drag the outpaint handles with the mouse: the margins follow in image pixels (steps of 8) and the engine gets them', async () => {
+    for (const side of ['left', 'right', 'top', 'bottom']) await field(`Outpaint ${side}`).fill('0');
+    const canvas = s.page.getByLabel('Mask: paint the area to redraw');
+    const scale = (await canvas.boundingBox())!.width / 64; // screen pixels per image pixel
+    async function drag(side: string, dx: number, dy: number): Promise<void> {
+      const box = (await s.page.getByRole('slider', { name: `Outpaint ${side} handle` }).boundingBox())!;
+      const from = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+      await s.page.mouse.move(from.x, from.y);
+      await s.page.mouse.down();
+      for (let k = 1; k <= 4; k++) await s.page.mouse.move(from.x + (dx * scale * k) / 4, from.y + (dy * scale * k) / 4);
+      await s.page.mouse.up();
+    }
+    await drag('left', -17, 0); // 17 image pixels out: 16 (steps of 8)
+    await drag('bottom', 0, 23); // 24
+    await drag('right', 40, 0);
+    await drag('right', -100, 0); // back past the edge: 0
+    await drag('top', 0, -30); // 32
+    await drag('top', 0, 12); // 32 - 12 = 20 → 24 (nearest step of 8)
+    const margins = async () => Object.fromEntries(await Promise.all(['left', 'right', 'top', 'bottom'].map(async (side) => [side, Number(await field(`Outpaint ${side}`).inputValue())])));
+    assert.deepEqual(await margins(), { left: 16, right: 0, top: 24, bottom: 24 }, 'the number fields show the dragged margins');
+    assert.equal(await s.page.getByRole('slider', { name: 'Outpaint left handle' }).getAttribute('aria-valuenow'), '16');
+    await s.page.getByRole('slider', { name: 'Outpaint left handle' }).press('ArrowLeft'); // keyboard: 8 more to the left
+    await s.page.getByText('Outpainting: the new border is generated').waitFor();
+    await s.screenshot('studio-outpaint-handles');
+    if (UPDATE_DOCS) await s.page.getByRole('region', { name: 'Inpaint / outpaint' }).screenshot({ path: join(DOCS_SCREENSHOTS, 'studio-outpaint-handles.png') });
+    const request = await generateAndWait(6);
+    assert.deepEqual(request.outpaint, { left: 24, right: 0, top: 24, bottom: 24 });
+    assert.equal(request.mask, undefined);
     assert.deepEqual(s.pageErrors, []);
   });
 });

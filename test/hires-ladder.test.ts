@@ -122,7 +122,8 @@ test('ladder sizes: the final size is the base doubled per stage; strengths one 
   assert.equal(bad.success, false);
   assert.match(JSON.stringify(bad.error!.issues), /multiple of 64/);
   assert.equal(GenerateRequestSchema.safeParse({ prompt: 'x', hires: { width: 2048, height: 1024 }, hiresFix: { scale: 2 } }).success, false);
-  assert.equal(GenerateRequestSchema.safeParse({ prompt: 'x', hires: { width: 2048, height: 1024, mode: 'highres' } }).success, false);
+  assert.equal(GenerateRequestSchema.safeParse({ prompt: 'x', hires: { width: 2048, height: 1024, mode: 'highres' } }).success, true); // SDXL: test/sdxl-hires.test.ts
+  assert.match(JSON.stringify(GenerateRequestSchema.safeParse({ prompt: 'x', hires: { width: 2048, height: 1024, mode: 'tiles' } }).error?.issues), /must be one of: ladder highres superres/);
 });
 
 test('a stage that fails names itself and the stages finished before it, which were handed out', { skip: skipWithoutFixtures }, async () => {

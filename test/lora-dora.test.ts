@@ -1,6 +1,6 @@
 // DoRA: a LoRA with a magnitude vector merges as m · (W + w·ΔW) / ‖W + w·ΔW‖ (peft's definition), the norm
 // per output row when m has one value per output, per input column otherwise. Checked against plain loops,
-// through the same path a model's weights take (a patched source read by Weights.get).
+// through the same path a model's weights take (a patched source, merged, read by Weights.get).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +10,8 @@ import { Graph } from '../pipelines/onnx/graph.ts';
 import { Weights } from '../pipelines/onnx/weights.ts';
 import { SafetensorsFile, writeSafetensors } from '../pipelines/io/safetensors.ts';
 import { PatchedSource } from '../pipelines/lora/apply.ts';
+import { mergeLoraWeights } from '../pipelines/lora/merge.ts';
+import type { PipelineSources } from '../pipelines/checkpoints/index.ts';
 import { readLoraFile } from '../pipelines/lora/layers.ts';
 import { runGraph } from './run-graph.ts';
 
@@ -53,6 +55,8 @@ async function merged(weight: number, magnitude: Float32Array, key: string): Pro
   const source = new PatchedSource(SafetensorsFile.open(model));
   const [layer] = readLoraFile(lora).layers;
   source.add('layer.weight', { layer, weight, peftScale: 1 });
+  const merged = await mergeLoraWeights({ unet: source, textEncoders: [] } as unknown as PipelineSources, tmp);
+  after(() => merged?.release());
   const g = new Graph();
   g.output(new Weights(g, source, 'float32').get('layer.weight'), 'w');
   return (await runGraph(g, {})).w;

@@ -1,13 +1,22 @@
 // Helpers for the LoRA / textual-inversion / SD2 goldens made by test/fixtures/lora/make-goldens.py.
 // Golden runs end in latents; images are compared after decoding both with this VAE.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { relL2 } from './fixtures.ts';
+import { fixture, relL2 } from './fixtures.ts';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import type { SdPipeline, SdResult } from '../pipelines/recipes/sd/pipeline.ts';
 
 export const LORA_FIXTURES = join(import.meta.dirname, 'fixtures', 'lora');
+/** A models folder whose shared tokenizer is the fixtures' CLIP vocabulary (the SD 2.x single file has none). */
+export function sharedTokenizerModelsDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'studio-sd2-'));
+  mkdirSync(join(dir, 'tokenizers'));
+  symlinkSync(fixture('tokenizer'), join(dir, 'tokenizers', 'clip'));
+  return dir;
+}
+
 export const goldens = () => SafetensorsFile.open(join(LORA_FIXTURES, 'goldens.safetensors'));
 export const runs = () => (JSON.parse(readFileSync(join(LORA_FIXTURES, 'goldens.json'), 'utf8')) as { runs: Record<string, { prompt: string; negative_prompt: string; num_inference_steps: number; guidance_scale: number; width: number; height: number; seed: number }> }).runs;
 
@@ -40,3 +49,13 @@ export async function expectGolden(pipe: SdPipeline, r: SdResult, name: string):
   assert.ok(d <= 1, `${name}: image differs by ${d.toFixed(3)}/255 on average`);
 }
 
+
+/** `a @ b` for row-major [n, k] and [k, m], with plain loops (an independent check of the merge). */
+export function matmul(a: Float32Array, b: Float32Array, n: number, k: number, m: number): Float32Array {
+  const out = new Float32Array(n * m);
+  for (let i = 0; i < n; i++) for (let p = 0; p < k; p++) {
+    const v = a[i * k + p];
+    if (v !== 0) for (let j = 0; j < m; j++) out[i * m + j] += v * b[p * m + j];
+  }
+  return out;
+}

@@ -14,7 +14,7 @@ import { GenerateRequestSchema, type GenerateRequestInput } from '../pipelines/j
 import { parseGenerateArgs } from '../app/cli/generate-args.ts';
 import { extractLoraTags } from '../pipelines/lora/library.ts';
 import { readLoraFile } from '../pipelines/lora/layers.ts';
-import { LORA_FIXTURES } from './lora-helpers.ts';
+import { LORA_FIXTURES, matmul } from './lora-helpers.ts';
 
 const skip = skipWithoutFixtures;
 const tmp = mkdtempSync(join(tmpdir(), 'studio-lora-'));
@@ -34,16 +34,6 @@ function maxDiff(a: Uint8Array, b: Uint8Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
-}
-
-/** `a @ b` for row-major [n, k] and [k, m]. */
-function matmul(a: Float32Array, b: Float32Array, n: number, k: number, m: number): Float32Array {
-  const out = new Float32Array(n * m);
-  for (let i = 0; i < n; i++) for (let p = 0; p < k; p++) {
-    const v = a[i * k + p];
-    if (v !== 0) for (let j = 0; j < m; j++) out[i * m + j] += v * b[p * m + j];
-  }
-  return out;
 }
 
 /** sd15-tiny with ΔW merged: kohya names are diffusers module names with `_` for `.`, peft's are dotted. */

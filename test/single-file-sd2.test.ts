@@ -4,28 +4,20 @@
 // folder's tokenizer_config.json says to pad with `!`. Golden: diffusers' from_single_file on the same file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, skipWithoutFixtures } from './fixtures.ts';
 import { SdPipeline } from '../pipelines/recipes/sd/pipeline.ts';
 import { loadPipelineSources } from '../pipelines/checkpoints/index.ts';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../pipelines/io/safetensors.ts';
-import { goldens, LORA_FIXTURES, meanAbs255, runs } from './lora-helpers.ts';
+import { goldens, LORA_FIXTURES, meanAbs255, runs, sharedTokenizerModelsDir } from './lora-helpers.ts';
 
 const skip = skipWithoutFixtures;
 const FILE = join(LORA_FIXTURES, 'sd2-tiny-v.safetensors');
 
-/** A models folder whose shared tokenizer is the fixtures' CLIP vocabulary. */
-function modelsDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'studio-sd2-'));
-  mkdirSync(join(dir, 'tokenizers'));
-  symlinkSync(fixture('tokenizer'), join(dir, 'tokenizers', 'clip'));
-  return dir;
-}
-
 test('the OpenCLIP-layout SD 2.x single file with its config folder matches diffusers (v-prediction, ! padding)', { skip }, async () => {
-  const models = modelsDir();
+  const models = sharedTokenizerModelsDir();
   const pipe = SdPipeline.load(FILE, { modelsDir: models });
   try {
     assert.equal(pipe.sources.predictionType, 'v_prediction');
@@ -43,7 +35,7 @@ test('the OpenCLIP-layout SD 2.x single file with its config folder matches diff
 
 test('the missing-config error names the <stem>/ folder and --config; --config DIR supplies the settings', { skip }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'studio-sd2-'));
-  const models = modelsDir();
+  const models = sharedTokenizerModelsDir();
   try {
     const bare = join(dir, 'bare.safetensors');
     copyFileSync(FILE, bare);
@@ -60,7 +52,7 @@ test('the missing-config error names the <stem>/ folder and --config; --config D
 
 test('modelspec metadata and an A1111 <stem>.yaml decide the prediction type of a single file without a config folder', { skip }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'studio-spec-'));
-  const models = modelsDir();
+  const models = sharedTokenizerModelsDir();
   try {
     const src = SafetensorsFile.open(fixture('sd15-tiny-single-file.safetensors'));
     const tensors: Record<string, TensorToWrite> = {};

@@ -113,7 +113,7 @@ test('files that are no upscaler are refused, naming the file and what is read',
     return file;
   };
   const job = (file: string) => run(parseJob({ kind: 'upscale', image: join(dir, 'in.png'), upscaler: { kind: 'model', file } }));
-  await assert.rejects(job(write('swinir.safetensors', 'layers.0.residual_group.blocks.0.attn.relative_position_bias_table')), (e: Error) => e instanceof BadRequestError && /swinir\.safetensors: a SwinIR .* not supported yet/.test(e.message));
+  await assert.rejects(job(write('swinir.safetensors', 'layers.0.residual_group.blocks.0.attn.relative_position_bias_table')), (e: Error) => e instanceof BadRequestError && /swinir\.safetensors: a SwinIR-like file without conv_first\.weight: incomplete/.test(e.message));
   await assert.rejects(job(write('sd.safetensors', 'model.diffusion_model.input_blocks.0.0.weight')), /a diffusion checkpoint, not an upscaler/);
   await assert.rejects(job(write('other.safetensors', 'foo.weight')), /unknown upscaler layout \(first tensors: foo\.weight\): the studio reads ESRGAN/);
   await assert.rejects(job(join(dir, 'in.png')), /not a \.pth or \.safetensors file/);

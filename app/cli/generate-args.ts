@@ -9,6 +9,9 @@ import { withEngine } from './engine.ts';
 import { fromImage } from './from-image.ts';
 import { withPreset } from './presets-command.ts';
 
+/** LinFusion's HighRes / SuperRes loop settings (its pipelines' argument names). */
+const DUAL_BRANCH_FLAGS = ['cosine-scale-1', 'cosine-scale-2', 'cosine-scale-3', 'gaussian-sigma', 'upscale-strength'] as const;
+
 export const OPTIONS = {
   ...MODEL_OPTIONS,
   ...stringOptions('vae', 'config', 'lora-dir', 'embeddings', 'clip-skip'),
@@ -20,7 +23,8 @@ export const OPTIONS = {
   'control-image': { type: 'string', multiple: true },
   preprocess: { type: 'string', multiple: true },
   'guess-mode': { type: 'boolean' },
-  ...stringOptions('hires', 'hires-mode', 'hires-strengths'),
+  ...stringOptions('ip-adapter', 'ip-image', 'image-encoder'),
+  ...stringOptions('hires', 'hires-mode', 'hires-strengths', ...DUAL_BRANCH_FLAGS),
   'keep-stages': { type: 'boolean' },
   ...stringOptions('previews', 'preview-every', 'taesd'),
   ...stringOptions('pag-scale', 'pag-layers', 'heads', 'attention', 'ep', 'class', 'preset', 'from', 'progress'),
@@ -82,11 +86,20 @@ const FLAG_OF: Record<string, string> = {
   'hiresFix.upscaler': '--hires-fix',
   'hiresFix.steps': '--hires-steps',
   controlNets: '--controlnet',
+  ipAdapter: '--ip-adapter',
+  'ipAdapter.scale': '--ip-adapter',
+  'ipAdapter.image': '--ip-image',
+  'ipAdapter.imageEncoder': '--image-encoder',
   hires: '--hires',
   'hires.width': '--hires',
   'hires.height': '--hires',
   'hires.mode': '--hires-mode',
   'hires.strengths': '--hires-strengths',
+  'hires.cosineScale1': '--cosine-scale-1',
+  'hires.cosineScale2': '--cosine-scale-2',
+  'hires.cosineScale3': '--cosine-scale-3',
+  'hires.gaussianSigma': '--gaussian-sigma',
+  'hires.upscaleStrength': '--upscale-strength',
   'pag.scale': '--pag-scale',
   'pag.layers': '--pag-layers',
   'pag.heads': '--heads',
@@ -139,11 +152,11 @@ class Converter {
     return { left, right, top, bottom };
   }
 
-  /** `--hires WxH [--hires-mode ladder] [--hires-strengths 0.4,0.3,…] [--keep-stages]`: LinFusion's ladder. */
+  /** `--hires WxH [--hires-mode ladder|highres|superres] [--hires-strengths 0.4,0.3,…] [--keep-stages]` and the HighRes / SuperRes loop flags. */
   hiresLadder(values: Values): GenerateRequestInput['hires'] {
     const text = values.hires;
     if (text === undefined) {
-      for (const flag of ['hires-mode', 'hires-strengths', 'keep-stages'] as const) if (values[flag] !== undefined) this.problems.push(`--${flag} needs --hires WIDTHxHEIGHT too`);
+      for (const flag of ['hires-mode', 'hires-strengths', 'keep-stages', ...DUAL_BRANCH_FLAGS] as const) if (values[flag] !== undefined) this.problems.push(`--${flag} needs --hires WIDTHxHEIGHT too`);
       return undefined;
     }
     const m = /^\s*(\d+)\s*[x×]\s*(\d+)\s*$/.exec(text);
@@ -158,6 +171,11 @@ class Converter {
       mode: values['hires-mode'] as NonNullable<GenerateRequestInput['hires']>['mode'],
       strengths,
       keepStages: values['keep-stages'],
+      cosineScale1: this.decimal('cosine-scale-1', values['cosine-scale-1']),
+      cosineScale2: this.decimal('cosine-scale-2', values['cosine-scale-2']),
+      cosineScale3: this.decimal('cosine-scale-3', values['cosine-scale-3']),
+      gaussianSigma: this.decimal('gaussian-sigma', values['gaussian-sigma']),
+      upscaleStrength: this.decimal('upscale-strength', values['upscale-strength']),
     };
   }
 
@@ -226,15 +244,33 @@ class Converter {
     });
   }
 
+  /** `--ip-adapter FILE[:SCALE] --ip-image IMG [--image-encoder DIR]` (a Windows drive letter is no scale). */
+  ipAdapter(values: Values): GenerateRequestInput['ipAdapter'] {
+    const text = values['ip-adapter'];
+    if (text === undefined) {
+      for (const flag of ['ip-image', 'image-encoder'] as const) if (values[flag] !== undefined) this.problems.push(`--${flag} needs --ip-adapter FILE too`);
+      return undefined;
+    }
+    if (values['ip-image'] === undefined) this.problems.push('--ip-adapter needs --ip-image IMG (the image prompt) too');
+    const { file, value } = this.fileAndNumber('--ip-adapter', text, 'scale', '--ip-adapter ip-adapter_sd15.safetensors:0.6');
+    return { model: file, scale: value, image: values['ip-image'] ?? '', imageEncoder: values['image-encoder'] };
+  }
+
   /** `--lora FILE_OR_NAME[:WEIGHT]`, repeatable; the weight defaults to 1 (a Windows drive letter is no weight). */
   loras(texts: readonly string[] | undefined): { name: string; weight: number }[] | undefined {
     if (!texts?.length) return undefined;
     return texts.map((text) => {
-      const m = /^(.+?):([+-]?(?:\d+\.?\d*|\.\d+))$/.exec(text);
-      if (m && !/^[A-Za-z]$/.test(m[1])) return { name: m[1], weight: Number(m[2]) };
-      if (/:[^\\/]*$/.test(text) && !/^[A-Za-z]:[\\/]/.test(text)) this.problems.push(`--lora ${text}: the weight after ":" is not a number; write FILE[:WEIGHT], e.g. --lora style.safetensors:0.8`);
-      return { name: text, weight: 1 };
+      const { file, value } = this.fileAndNumber('--lora', text, 'weight', '--lora style.safetensors:0.8');
+      return { name: file, weight: value ?? 1 };
     });
+  }
+
+  /** `FILE[:NUMBER]`: a number after the last ":" (a Windows drive letter is none); anything else there is a problem. */
+  private fileAndNumber(flag: string, text: string, what: string, example: string): { file: string; value?: number } {
+    const m = /^(.+?):([+-]?(?:\d+\.?\d*|\.\d+))$/.exec(text);
+    if (m && !/^[A-Za-z]$/.test(m[1])) return { file: m[1], value: Number(m[2]) };
+    if (/:[^\\/]*$/.test(text) && !/^[A-Za-z]:[\\/]/.test(text)) this.problems.push(`${flag} ${text}: the ${what} after ":" is not a number; write FILE[:${what.toUpperCase()}], e.g. ${example}`);
+    return { file: text };
   }
 
 }
@@ -255,6 +291,8 @@ function previewArgs(values: Values): PreviewArgs {
 function checkPaths(values: Values, att: Attention | undefined): void {
   const paths: Array<[string, string | undefined]> = [
     ['--init-image', values['init-image']],
+    ['--ip-image', values['ip-image']],
+    ['--image-encoder', values['image-encoder']],
     ['--mask', values.mask],
     ['--taesd', values.taesd],
     ['--vae', values.vae],
@@ -329,6 +367,7 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
     hires: c.hiresLadder(values),
     pag: c.pag(values),
     controlNets: c.controlNets(values),
+    ipAdapter: c.ipAdapter(values),
     attention: att,
     ep: values.ep as GenerateRequestInput['ep'],
     classLabel: c.integer('class', values.class),
@@ -356,5 +395,6 @@ export async function parseGenerateArgs(argv: string[]): Promise<GenerateArgs> {
   if (problems.length || !parsed.success) throw new UsageError(problems.join('\n'));
   checkPaths(values, att);
   for (const u of parsed.data.controlNets ?? []) if (!existsSync(u.model)) throw new UsageError(`--controlnet: no file or folder at ${u.model}`);
+  if (parsed.data.ipAdapter && !existsSync(parsed.data.ipAdapter.model)) throw new UsageError(`--ip-adapter: no file at ${parsed.data.ipAdapter.model}`);
   return { help: false, request: parsed.data, out: values.out ?? DEFAULT_OUT, json: values.json ?? false, ...(notes?.length ? { notes } : {}), previews: previewArgs(values), progress };
 }

@@ -34,7 +34,7 @@ Commands:
   heads        List a model's attention heads; search heads to perturb (HeadHunter)
   story        Consistent subjects across scenes (IR-Diffusion) from a STORY.json
   models       List checkpoints, LoRAs, embeddings, VAEs, ControlNets, upscalers with A1111 hashes
-  upscale      Enlarge an image with an ESRGAN / Real-ESRGAN upscaler file, in tiles
+  upscale      Enlarge an image with an ESRGAN / Real-ESRGAN / SwinIR upscaler file, in tiles
   help [cmd]   Show help for a command
 
 Options:
@@ -109,12 +109,30 @@ ControlNet (SD 1.x/2.x/XL; diffusers folders or .safetensors, original or diffus
                          maps); one for all or one per ControlNet (default none)
   --guess-mode           ControlNet stronger than the prompt (diffusers' guess mode)
 
-LinFusion's high-resolution ladder (best with --attention linfusion:PATH):
+IP-Adapter (image prompt; SD 1.x/2.x/XL, base and Plus adapters, .safetensors or .bin):
+  --ip-adapter FILE[:SCALE]
+                         e.g. ip-adapter_sd15.safetensors:0.6; SCALE 0-2 (default 1)
+  --ip-image PATH        The image prompt (resized and centre-cropped as CLIP's processor does)
+  --image-encoder DIR    The CLIP image encoder the adapter was trained with (config.json +
+                         model.safetensors); default: image_encoder/ beside the adapter
+
+LinFusion's high-resolution modes (best with --attention linfusion:PATH):
   --hires WxH            Final size: the base (--width x --height) doubled once per stage,
                          each stage a x2 resize and img2img (e.g. --width 1024 --height 512
                          --hires 16384x8192: 4 stages); multiples of 64
-  --hires-mode ladder    The SDEdit ladder (SD 1.x/2.x; the only mode so far)
-  --hires-strengths S1,S2,…   img2img strength per stage (default 0.4,0.3,0.2,0.1)
+  --hires-mode MODE      ladder: the SDEdit ladder (default; SD 1.x/2.x/XL)
+                         highres: LinFusion's SDXL HighRes: a base with long side 1024, then
+                         per x2 scale a dual-branch stage (plain + dilated-convolution UNet)
+                         superres: LinFusion's SDXL SuperRes of --init-image to WxH (x2 steps
+                         when the scale is a power of two); also: studio upscale --model
+  --hires-strengths S1,S2,…   Strength per stage (ladder default 0.4,0.3,0.2,0.1; SuperRes
+                         chain default 0.32,0.24,0.16,0.08)
+  --upscale-strength S   HighRes: the first scale's strength, falling linearly to 0 (0.32);
+                         SuperRes: the first stage's
+  --cosine-scale-1 E, --cosine-scale-2 E, --cosine-scale-3 E
+                         HighRes/SuperRes: exponents of the cosine factor for the skip
+                         residual, the dilated branch's weight and the blur (3, 1, 1)
+  --gaussian-sigma S     HighRes/SuperRes: the blur's sigma at the start (1; the notebooks 0.8)
   --keep-stages          Also keep every stage's image (FILE-stageK-WxH.png); they are kept
                          anyway when a later stage fails
 

@@ -8,12 +8,16 @@ import { ProgressBar } from './progress-bar.ts';
 
 export const MODELS_HELP = `Usage: studio models [--dir DIR] [options]
 
-Lists the checkpoints, LoRAs, embeddings, VAEs, ControlNets and upscalers in a models folder laid out
-as A1111's (models/Stable-diffusion, models/Lora, embeddings, models/VAE, models/ControlNet,
-models/ESRGAN) or ComfyUI's (models/checkpoints, models/loras, models/embeddings, models/vae,
-models/controlnet, models/upscale_models), or model files straight in DIR. Per file: its kind, the
+Lists the checkpoints, LoRAs, embeddings, VAEs, ControlNets, IP-Adapters, CLIP image encoders and
+upscalers in a models folder laid out as A1111's (models/Stable-diffusion, models/Lora, embeddings,
+models/VAE, models/ControlNet, models/ESRGAN) or ComfyUI's (models/checkpoints, models/loras,
+models/embeddings, models/vae, models/controlnet, models/ipadapter, models/clip_vision,
+models/upscale_models), or model files straight in DIR. Per file: its kind, the
 model family it was made for (where its tensors tell), its size and A1111's short hash (the first 10
-hex digits of its SHA-256, "AutoV2"). Hashes are kept in a cache keyed by path, size and modification
+hex digits of its SHA-256, "AutoV2"). Diffusers folders (model_index.json, or a ControlNet / VAE
+config.json) are listed as one model each, ending in "/"; A1111 has no hash for folders, so theirs is
+the SHA-256 of the lines "<path in folder><TAB><SHA-256 of the file>" over the folder's weights,
+configs and tokenizer files (sorted), which does not depend on the folder's name, place or dates. Hashes are kept in a cache keyed by path, size and modification
 time, so a second listing reads only new or changed files.
 
 Options:
@@ -46,7 +50,7 @@ function size(bytes: number): string {
 /** Columns padded to their widest cell; problems follow on their own line. */
 export function formatLibrary(entries: readonly LibraryEntry[]): string {
   if (!entries.length) return 'no model files found\n';
-  const rows = entries.map((e) => [e.kind, e.family ?? '-', size(e.sizeBytes), e.shortHash ?? '-', e.relativePath]);
+  const rows = entries.map((e) => [e.kind, e.family ?? '-', size(e.sizeBytes), e.shortHash ?? '-', e.folder ? `${e.relativePath}/` : e.relativePath]);
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length), ['kind', 'family', 'size', 'hash', 'file'][c].length));
   const line = (cells: string[]) => `${cells.map((cell, c) => (c === cells.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ')}\n`;
   return (

@@ -46,6 +46,12 @@ export class PathPolicy {
       initImage: this.outputImage(r.initImage, 'initImage'),
       mask: this.outputImage(r.mask, 'mask'),
       controlNets: r.controlNets?.map((u, i) => ({ ...u, model: this.model(u.model, `controlNets[${i}].model`)!, image: this.outputImage(u.image, `controlNets[${i}].image`)! })),
+      ipAdapter: r.ipAdapter && {
+        ...r.ipAdapter,
+        model: this.model(r.ipAdapter.model, 'ipAdapter.model')!,
+        imageEncoder: this.model(r.ipAdapter.imageEncoder, 'ipAdapter.imageEncoder'),
+        image: this.outputImage(r.ipAdapter.image, 'ipAdapter.image')!,
+      },
       attention: r.attention.kind === 'linfusion' ? { ...r.attention, path: this.model(r.attention.path, 'attention.path')! } : r.attention,
     };
   }

@@ -13,6 +13,8 @@ import { BadRequestError, type StudioApi } from './dispatch.ts';
 import { Gallery } from './gallery.ts';
 import { PathPolicy } from './confine.ts';
 import { withPaintedMask } from './painted-mask.ts';
+import { storeUploadedImage } from './uploaded-image.ts';
+import { encodePng } from '../../pipelines/metadata/encode-png.ts';
 import { Inspector } from './inspector.ts';
 import type { AppJobRun as JobRun } from '../../pipelines/queue/index.ts';
 import { PersistentJobQueue } from '../../pipelines/queue/index.ts';
@@ -131,6 +133,16 @@ export class Studio implements StudioApi {
       payload: { request },
     });
     return { jobId: job.id, seed: request.seed, request };
+  }
+
+  async uploadImage({ name, dataBase64 }: ParsedParamsOf<'uploadImage'>): Promise<ResultOf<'uploadImage'>> {
+    return { image: storeUploadedImage(this.o.outputsDir, name, dataBase64) };
+  }
+
+  async controlPreview({ image, preprocess }: ParsedParamsOf<'controlPreview'>): Promise<ResultOf<'controlPreview'>> {
+    const file = this.paths.outputImage(image, 'image')!;
+    const { image: map } = await this.catalog.submit({ kind: 'control.preview', image: file, preprocess });
+    return { pngBase64: Buffer.from(await encodePng(map)).toString('base64'), width: map.width, height: map.height };
   }
 
   async cancel({ jobId }: ParsedParamsOf<'cancel'>): Promise<ResultOf<'cancel'>> {

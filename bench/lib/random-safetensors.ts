@@ -1,7 +1,7 @@
 // Random weights streamed into a safetensors file chunk by chunk: a 1.7 GB file is written with a few
 // megabytes of memory. Deterministic (xorshift32), so two runs write the same bytes.
-import { closeSync, openSync, statfsSync, writeSync } from 'node:fs';
-import { f32ToF16 } from '../../pipelines/io/safetensors.ts';
+import { statfsSync } from 'node:fs';
+import { f32ToF16, SafetensorsWriter } from '../../pipelines/io/safetensors.ts';
 import type { TensorSpec } from './unet-tensors.ts';
 
 const CHUNK = 1 << 20;
@@ -45,34 +45,16 @@ export function requireFreeDisk(dir: string, bytes: number): void {
 }
 
 export function writeRandomSafetensors(path: string, specs: readonly TensorSpec[], dtype: 'F16' | 'F32', seed: number): void {
-  const bytesPer = dtype === 'F16' ? 2 : 4;
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt', note: 'random weights for bench/' } };
-  let offset = 0;
-  for (const t of specs) {
-    const len = count(t.shape) * bytesPer;
-    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + len] };
-    offset += len;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  const writer = new SafetensorsWriter(path, specs.map((t) => ({ name: t.name, dtype, shape: [...t.shape] })), { format: 'pt', note: 'random weights for bench/' });
   const rand = new Uniform(seed);
   const chunk = new Float32Array(CHUNK);
-  const fd = openSync(path, 'w');
-  try {
-    writeSync(fd, prefix);
-    writeSync(fd, json);
-    for (const t of specs) {
-      for (let left = count(t.shape); left > 0; left -= CHUNK) {
-        const part = chunk.subarray(0, Math.min(CHUNK, left));
-        if (t.init.kind === 'uniform') rand.fill(part, t.init.bound);
-        else part.fill(t.init.kind === 'ones' ? 1 : 0);
-        const bytes = dtype === 'F16' ? f32ToF16(part) : part;
-        writeSync(fd, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      }
+  for (const t of specs) {
+    for (let left = count(t.shape); left > 0; left -= CHUNK) {
+      const part = chunk.subarray(0, Math.min(CHUNK, left));
+      if (t.init.kind === 'uniform') rand.fill(part, t.init.bound);
+      else part.fill(t.init.kind === 'ones' ? 1 : 0);
+      writer.write(t.name, dtype === 'F16' ? f32ToF16(part) : part);
     }
-  } finally {
-    closeSync(fd);
   }
+  writer.finish();
 }

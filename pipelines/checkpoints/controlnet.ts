@@ -82,7 +82,12 @@ function inferredConfig(src: KeyedSource, base: UNetConfig): ControlNetConfig {
 
 /** What a UNet (or a ControlNet's encoder half) was made for, in people's words. */
 export function describeUNet(cfg: UNetConfig, width = cfg.crossAttentionDim[0]): string {
-  if (cfg.textTime) return 'Stable Diffusion XL';
+  return cfg.textTime ? 'Stable Diffusion XL' : describeTextWidth(width);
+}
+
+/** The family whose UNet takes text of this width (what an add-on that knows only that width was made for). */
+export function describeTextWidth(width: number): string {
+  if (width === 2048) return 'Stable Diffusion XL';
   if (width === 768) return 'Stable Diffusion 1.x';
   if (width === 1024) return 'Stable Diffusion 2.x';
   return `a UNet with ${width}-wide text`;

@@ -73,7 +73,7 @@ export function resolveModel(model: string | undefined, modelsDir: string | unde
 /** The method names a model picker shows for a family: its attention variants, then guidance and modes. */
 export function methodNames(family: ModelFamily): string[] {
   const m = family.methods;
-  const flags: Array<[boolean, string]> = [[m.pag, 'pag'], [m.softpag, 'softpag'], [m.story, 'ir-diffusion'], [m.img2img, 'img2img'], [m.inpaint, 'inpaint'], [m.hiresFix, 'hires-fix'], [m.hiresLadder ?? false, 'hires-ladder']];
+  const flags: Array<[boolean, string]> = [[m.pag, 'pag'], [m.softpag, 'softpag'], [m.story, 'ir-diffusion'], [m.img2img, 'img2img'], [m.inpaint, 'inpaint'], [m.hiresFix, 'hires-fix'], [m.hiresLadder ?? false, 'hires-ladder'], [m.hiresDualBranch ?? false, 'hires-highres'], [m.hiresDualBranch ?? false, 'hires-superres']];
   return [...m.attention, ...flags.filter(([on]) => on).map(([, name]) => name)];
 }
 
@@ -92,8 +92,13 @@ export function checkRequest(family: ModelFamily, probe: ModelProbe, request: Ge
   if (request.mask !== undefined && !m.inpaint) refuse('inpainting (--mask)');
   if (request.outpaint !== undefined && !m.inpaint) refuse('outpainting (--outpaint)');
   if (request.controlNets !== undefined && !m.controlNet) refuse('ControlNet (--controlnet)');
+  if (request.ipAdapter !== undefined && !m.ipAdapter) refuse('IP-Adapter (--ip-adapter)');
   if (request.hiresFix !== undefined && !m.hiresFix) refuse('the hires fix (--hires-fix)');
   if (request.hires !== undefined && !m.hiresLadder) refuse("LinFusion's high-resolution ladder (--hires)");
+  if (request.hires !== undefined && request.hires.mode !== 'ladder' && !m.hiresDualBranch) {
+    const ladder = m.hiresLadder ? ": use --hires-mode ladder (LinFusion's SDEdit ladder) for it" : '';
+    throw new BadRequestError(`--hires-mode ${request.hires.mode} is LinFusion's SDXL pipeline; ${family.refusal(probe.target)} is not an SDXL model${ladder}`);
+  }
   if (request.initImage !== undefined && !m.img2img) refuse('img2img (--init-image)');
   if (!m.attention.includes(request.attention.kind)) refuse(`--attention ${request.attention.kind}`);
   if (request.clipSkip !== 1 && !m.clipSkip) refuse('--clip-skip');

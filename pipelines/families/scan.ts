@@ -28,6 +28,11 @@ export function modelFileEntry(path: string): ModelEntry {
   return describe(entry, () => ({ target: path, detection: detectPath(path) }));
 }
 
+/** One diffusers folder as the picker lists it. */
+export function modelFolderEntry(path: string, sizeBytes = 0): ModelEntry {
+  return describe({ name: basename(path), path, kind: 'folder', methods: [], sizeBytes }, () => ({ target: path, detection: detectPath(path) }));
+}
+
 /** Every model in `dir` (one level deep), by name. A missing folder is an empty list. */
 export function scanModels(dir: string): ModelEntry[] {
   if (!existsSync(dir)) return [];
@@ -37,7 +42,7 @@ export function scanModels(dir: string): ModelEntry[] {
     const path = join(dir, d.name);
     if (d.isDirectory()) {
       if (!existsSync(join(path, 'model_index.json'))) continue;
-      found.push(describe({ name: d.name, path, kind: 'folder', methods: [], sizeBytes: 0 }, () => ({ target: path, detection: detectPath(path) })));
+      found.push(modelFolderEntry(path));
     } else if (d.isFile() && CHECKPOINT_EXTENSIONS.test(d.name)) {
       found.push(modelFileEntry(path));
     }

@@ -10,8 +10,12 @@ import { deviceMemoryBytes } from '../runtime/device-memory.ts';
 
 const parameters = (source: KeyedSource) => source.keys().reduce((a, k) => a + source.info(k).shape.reduce((x, y) => x * y, 1), 0);
 
-/** The ladder's memory and time plan: a refusal when a stage will not fit, else a note with the estimate and each stage's UNet pieces. */
-export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest, cfg: number, stages: readonly LadderStage[]): { note: string; memory: UNetMemory[] } {
+/**
+ * The ladder's memory and time plan: a refusal when a stage will not fit, else a note with the estimate, named
+ * `label` (HighRes and SuperRes stages hold what a ladder stage holds; their steps count two UNet passes each),
+ * and each stage's UNet pieces.
+ */
+export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest, cfg: number, stages: readonly LadderStage[], label = 'ladder'): { note: string; memory: UNetMemory[] } {
   const input: PlanInput = {
     unet: unetSizes(pipeline.sources.unet, pipeline.unetConfig),
     otherParams: parameters(pipeline.sources.vae) + pipeline.sources.textEncoders.reduce((a, t) => a + parameters(t), 0),
@@ -27,7 +31,7 @@ export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest
   const refused = refusal(input, plan);
   if (refused) throw new BadRequestError(refused);
   const estimate = describePlan(plan, request.ep);
-  const note = request.attention.kind === 'linfusion' ? `ladder ${estimate}` : `ladder without LinFusion (${request.attention.kind} attention: time grows with the square of the tokens), ${estimate}`;
+  const note = request.attention.kind === 'linfusion' ? `${label} ${estimate}` : `${label} without LinFusion (${request.attention.kind} attention: time grows with the square of the tokens), ${estimate}`;
   return { note, memory: plan.stages.map((s) => s.memory) };
 }
 

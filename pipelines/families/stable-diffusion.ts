@@ -14,10 +14,14 @@ import { cropPlanes, maskedRegion, pasteRegion, type Region } from '../recipes/i
 import { drawWithHiresFix } from '../recipes/sd/hires-fix.ts';
 import { drawLadder } from '../recipes/sd/ladder.ts';
 import { checkLadderMemory, ladderProgress } from './sd-ladder.ts';
+import { generateDualBranch } from './sdxl-hires.ts';
 import { SdPipeline, type SdGenerateOptions } from '../recipes/sd/pipeline.ts';
 import type { ControlUnit } from '../recipes/sd/controlnet.ts';
 import { readControlImage } from '../recipes/controlnet/control-image.ts';
 import { ControlNetFileError } from '../checkpoints/controlnet.ts';
+import { IpAdapterFileError } from '../checkpoints/ip-adapter.ts';
+import { clipImagePixels } from '../recipes/ip-adapter/clip-image.ts';
+import type { ImagePrompt } from '../recipes/sd/ip-adapter.ts';
 import { loadSdStoryModel } from '../recipes/story/sd-story-model.ts';
 import { detectedAs, supports } from './declare.ts';
 import { checkpointModel, generateResult, headPicks, promptSettings } from './results.ts';
@@ -78,6 +82,19 @@ async function controlUnits(pipeline: SdPipeline, request: GenerateRequest, widt
   }));
 }
 
+/** The request's IP-Adapter with its image prepared for the encoder. */
+async function imagePrompt(pipeline: SdPipeline, request: GenerateRequest, model: string): Promise<ImagePrompt | undefined> {
+  const ip = request.ipAdapter;
+  if (!ip) return undefined;
+  let adapter;
+  try {
+    adapter = pipeline.ipAdapter(ip.model, ip.imageEncoder, model);
+  } catch (e) {
+    throw e instanceof IpAdapterFileError ? new BadRequestError(e.message) : e;
+  }
+  return { adapter, pixels: await clipImagePixels(ip.image, adapter.imageSize), scale: ip.scale };
+}
+
 /** The warning for a size far above what the model was trained at. */
 function oversizeNote(width: number, height: number, native: number): string {
   const scale = Math.round((Math.max(width, height) / native) * 100) / 100;
@@ -91,6 +108,8 @@ export interface StableDiffusionSpec {
   nativeSize: number;
   /** The TAESD decoder of its latent space, for live previews when the user has it. */
   taesd: TaesdName;
+  /** LinFusion's SDXL HighRes and SuperRes pipelines (`--hires-mode highres|superres`) run on it. */
+  dualBranchHires?: boolean;
 }
 
 export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<SdPipeline> {
@@ -99,12 +118,13 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
     label: spec.label,
     score: detectedAs(spec.id),
     defaults: { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize },
-    methods: supports(spec.id, { pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, inpaintCheckpoints: true, controlNet: true, hiresFix: true, hiresLadder: true, clipSkip: true, vaeOverride: true, lora: true }),
+    methods: supports(spec.id, { pag: true, softpag: true, headhunter: true, story: true, img2img: true, inpaint: true, inpaintCheckpoints: true, controlNet: true, ipAdapter: true, hiresFix: true, hiresLadder: true, hiresDualBranch: spec.dualBranchHires ?? false, clipSkip: true, vaeOverride: true, lora: true }),
     refusal: (model) => `${model} (${spec.label})`,
-    load: (target, o) => SdPipeline.load(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config, sessions: o.sessions, dtype: modelDtype(o.providers[0]) }),
+    load: (target, o) => SdPipeline.open(target, { modelsDir: o.modelsDir, vae: o.vae, providers: o.providers, loras: o.loras, configDir: o.config, sessions: o.sessions, dtype: modelDtype(o.providers[0]) }),
 
     async generate(pipeline, probe, request, options) {
       const settings = resolveSettings(request, { ...SD_DEFAULTS, width: spec.nativeSize, height: spec.nativeSize });
+      if (request.hires && request.hires.mode !== 'ladder') return { ...(await generateDualBranch(pipeline, request, settings, options, spec.taesd)), model: checkpointModel(probe, pipeline.family) };
       const { width, height, initImage, mask, full } = await canvas(request, settings);
       const notes = mask?.resizedFrom ? [`the mask is ${mask.resizedFrom.width}×${mask.resizedFrom.height} and the image ${width}×${height}: the mask was stretched to fit`] : [];
       const ladder = request.hires && ladderStages({ width, height }, request.hires, settings.steps);
@@ -114,6 +134,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       if (!request.hiresFix && !request.hires && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
       const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
       const controlNets = await controlUnits(pipeline, request, width, height, full?.region, basename(probe.target), notes);
+      const ip = await imagePrompt(pipeline, request, basename(probe.target));
       const embeddings = request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined;
       const previewer = () => vaePreviewer(pipeline.vae, spec.taesd, { previews: options.previews, modelsDir: request.modelsDir });
       const preview = (w: number, h: number): SdGenerateOptions['onStep'] => stepPreviews(options.previews, previewer, options.onProgress, h / 8, w / 8);
@@ -132,6 +153,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         clipSkip: request.clipSkip,
         embeddings,
         controlNets,
+        imagePrompt: ip,
         signal: options.signal,
         onStep: preview(width, height),
       };

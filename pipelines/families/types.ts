@@ -41,6 +41,8 @@ export interface FamilyMethods {
   inpaintCheckpoints?: boolean;
   /** ControlNets made for this family (diffusers folders and single files). */
   controlNet?: boolean;
+  /** IP-Adapter image prompts (adapter files made for this family). */
+  ipAdapter?: boolean;
   /** A1111's hires fix: draw small, upscale, img2img at the larger size. */
   hiresFix: boolean;
   /** Class-conditional: draws a class label, not a prompt. */
@@ -52,6 +54,8 @@ export interface FamilyMethods {
   lora?: boolean;
   /** LinFusion's high-resolution ladder, `--hires WxH` (absent: not supported). */
   hiresLadder?: boolean;
+  /** LinFusion's SDXL HighRes and SuperRes, `--hires-mode highres|superres` (absent: not supported). */
+  hiresDualBranch?: boolean;
 }
 
 export interface LoadSettings {

@@ -42,3 +42,14 @@ export function f32ToF16(f: Float32Array): Uint16Array {
   }
   return out;
 }
+
+/** float32 → bfloat16 bits (the top half of the float32, rounded to nearest even; NaN stays NaN). */
+export function f32ToBf16(f: Float32Array): Uint16Array {
+  const u32 = new Uint32Array(f.buffer, f.byteOffset, f.length);
+  const out = new Uint16Array(f.length);
+  for (let i = 0; i < f.length; i++) {
+    const x = u32[i];
+    out[i] = (x & 0x7fffffff) > 0x7f800000 ? (x >>> 16) | 0x40 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+  }
+  return out;
+}

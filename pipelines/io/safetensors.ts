@@ -1,7 +1,7 @@
 // Safetensors: `u64 LE header length` + JSON header + raw little-endian tensor bytes.
 // Only the header is read eagerly; tensor bytes are read on demand with positioned reads,
 // so files over 2 GB are never loaded whole (ORT reads weights itself through external data).
-import { readSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { DTYPE_BYTES, TensorFile, TensorFileError, withOpenFile, type SafetensorsDType, type TensorInfo } from './tensor-file.ts';
 
 export { DTYPE_BYTES, toFloat32, type SafetensorsDType, type TensorInfo } from './tensor-file.ts';
@@ -125,27 +125,76 @@ export interface TensorToWrite {
   data: ArrayBufferView;
 }
 
-/** Write a safetensors file atomically (temp file + rename). */
-export function writeSafetensors(path: string, tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): void {
+/** The header bytes (length prefix + padded JSON) and each tensor's data offset, in the order given. */
+function safetensorsHeader(path: string, entries: readonly { name: string; dtype: SafetensorsDType; shape: number[]; bytes?: number }[], metadata?: Record<string, string>): Buffer {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let offset = 0;
-  const names = Object.keys(tensors).sort();
-  for (const name of names) {
-    const t = tensors[name];
-    const n = t.data.byteLength;
+  for (const t of entries) {
     const expected = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
-    if (n !== expected) throw new SafetensorsError(path, `write: ${n} bytes given but ${t.dtype} ${JSON.stringify(t.shape)} needs ${expected}`, name);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + n] };
-    offset += n;
+    if (t.bytes !== undefined && t.bytes !== expected) throw new SafetensorsError(path, `write: ${t.bytes} bytes given but ${t.dtype} ${JSON.stringify(t.shape)} needs ${expected}`, t.name);
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + expected] };
+    offset += expected;
   }
   let json = Buffer.from(JSON.stringify(header), 'utf8');
   const pad = (8 - (json.length % 8)) % 8;
   if (pad) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
-  const parts = [len, json, ...names.map((k) => Buffer.from(tensors[k].data.buffer, tensors[k].data.byteOffset, tensors[k].data.byteLength))];
+  return Buffer.concat([len, json]);
+}
+
+const bytesOf = (data: ArrayBufferView) => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+
+/** Write a safetensors file atomically (temp file + rename). */
+export function writeSafetensors(path: string, tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): void {
+  const names = Object.keys(tensors).sort();
+  const head = safetensorsHeader(path, names.map((name) => ({ name, ...tensors[name], bytes: tensors[name].data.byteLength })), metadata);
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, Buffer.concat(parts));
+  writeFileSync(tmp, Buffer.concat([head, ...names.map((k) => bytesOf(tensors[k].data))]));
   renameSync(tmp, path);
+}
+
+/**
+ * A safetensors file written one tensor at a time, in the order declared up front (so the header can go
+ * first), each in one or more pieces, for files too large to hold in memory at once. `finish()` checks
+ * that every declared byte was written.
+ */
+export class SafetensorsWriter {
+  private readonly fd: number;
+  private index = 0;
+  private written = 0;
+
+  constructor(readonly path: string, private readonly entries: readonly { name: string; dtype: SafetensorsDType; shape: number[] }[], metadata?: Record<string, string>) {
+    this.fd = openSync(path, 'w');
+    this.put(safetensorsHeader(path, entries, metadata));
+  }
+
+  /** Appends `data` to tensor `name`: the one being written, or the next once that one is complete. */
+  write(name: string, data: ArrayBufferView): void {
+    if (this.written === this.size(this.index) && this.entries[this.index]?.name !== name) {
+      this.index++;
+      this.written = 0;
+    }
+    const e = this.entries[this.index];
+    if (e?.name !== name) throw new SafetensorsError(this.path, `write: "${name}" written out of order (expected "${e?.name ?? 'nothing more'}")`, name);
+    if (this.written + data.byteLength > this.size(this.index)) throw new SafetensorsError(this.path, `write: more than the ${this.size(this.index)} bytes ${e.dtype} ${JSON.stringify(e.shape)} needs`, name);
+    this.put(bytesOf(data));
+    this.written += data.byteLength;
+  }
+
+  finish(): void {
+    closeSync(this.fd);
+    const complete = this.written === this.size(this.index) ? this.index + 1 : this.index;
+    if (complete !== this.entries.length) throw new SafetensorsError(this.path, `write: ${this.entries.length - complete} declared tensors were not written in full`);
+  }
+
+  private size(i: number): number {
+    const e = this.entries[i];
+    return e ? e.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[e.dtype] : 0;
+  }
+
+  private put(bytes: Buffer): void {
+    for (let done = 0; done < bytes.byteLength; ) done += writeSync(this.fd, bytes, done);
+  }
 }

@@ -20,6 +20,16 @@ const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
  */
 const STATE_DICT_KEYS = ['ema', 'params_ema', 'params', 'state_dict', 'model', 'string_to_param'] as const;
 
+/** Dicts of tensors under a dict (IP-Adapter's `{image_proj: {...}, ip_adapter: {...}}`) as one dict of dotted names. */
+function nestedDicts(root: PyDict): PyDict {
+  const flat = new PyDict();
+  for (const [outer, sub] of root.map) {
+    if (!(sub instanceof PyDict) || typeof outer !== 'string') continue;
+    for (const [inner, value] of sub.map) if (value instanceof TensorRef && typeof inner === 'string') flat.map.set(`${outer}.${inner}`, value);
+  }
+  return flat.map.size ? flat : root;
+}
+
 export class TorchPtFile extends TensorFile {
   /** The sub-dict the weights came from (`ema` in DiT/DiCo training checkpoints), or undefined for a bare state dict. */
   selected?: string;
@@ -100,7 +110,7 @@ export class TorchPtFile extends TensorFile {
         return sub;
       }
     }
-    return root;
+    return nestedDicts(root);
   }
 
   private tensorInfo(name: string, t: TensorRef, storage: { offset: number; size: number }): TensorInfo {

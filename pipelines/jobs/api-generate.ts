@@ -65,18 +65,35 @@ export function hiresSize(base: number, scale: number): number {
   return Math.round((base * scale) / 8) * 8;
 }
 
-/** LinFusion's high-resolution modes: the SDEdit ladder (SD 1.x / 2.x). */
-export const HIRES_MODES = ['ladder'] as const;
+/**
+ * LinFusion's high-resolution modes: the SDEdit ladder (SD 1.x / 2.x / XL), and its SDXL pipelines: HighRes
+ * (text to image through dual-branch stages) and SuperRes (an init image enlarged the same way).
+ */
+export const HIRES_MODES = ['ladder', 'highres', 'superres'] as const;
 export type HiresMode = (typeof HIRES_MODES)[number];
 
 /** LinFusion's ladder strengths (its notebook): 2×, 4×, 8×, 16× the base; later stages keep the last. */
 export const LADDER_STRENGTHS = [0.4, 0.3, 0.2, 0.1] as const;
 
+/**
+ * LinFusion's HighRes / SuperRes loop settings, named and defaulted as its pipelines' arguments (cosine_scale_1,
+ * cosine_scale_2, cosine_scale_3, gaussian_sigma, upscale_strength; its notebooks pass gaussian_sigma 0.8).
+ */
+export const DUAL_BRANCH_DEFAULTS = { cosineScale1: 3, cosineScale2: 1, cosineScale3: 1, gaussianSigma: 1, upscaleStrength: 0.32 } as const;
+
+/** The multiples of 64 on either side of `side`. */
+const nearestMultiples = (side: unknown) => {
+  const n = Number(side);
+  return Number.isFinite(n) ? `: nearest ${Math.max(64, Math.floor(n / 64) * 64)} or ${Math.ceil(n / 64) * 64}` : '';
+};
+
 const ladderSide = z
   .int({ error: 'must be a whole number of pixels' })
   .min(128, { error: 'must be at least 128 pixels' })
   .max(65536, { error: 'must be at most 65536 pixels' })
-  .multipleOf(64, { error: 'must be a multiple of 64 (each ladder stage halves it down to the base, which the UNet halves three times)' });
+  .multipleOf(64, { error: (issue) => `must be a multiple of 64 (each stage halves it down to the base, which the UNet halves three times)${nearestMultiples(issue.input)}` });
+
+const loopScale = (what: string) => z.number({ error: 'must be a number' }).min(0, { error: 'must be 0 or more' }).max(100, { error: `must be at most 100 (${what})` });
 
 /** `--hires WxH`: the final size, reached from the base size by doubling it once per stage. */
 export const HiresLadderSchema = z.object({
@@ -87,6 +104,14 @@ export const HiresLadderSchema = z.object({
   strengths: z.array(z.number({ error: 'must be a number' }).gt(0, { error: 'must be above 0' }).max(1, { error: 'must be at most 1' })).min(1).max(10).optional(),
   /** Write every stage's image beside the final one (they are written when a later stage fails either way). */
   keepStages: z.boolean().default(false),
+  /** HighRes / SuperRes: exponents of the cosine factor for the skip residual, the branch mix and the blur's σ. */
+  cosineScale1: loopScale('the skip residual').optional(),
+  cosineScale2: loopScale('the dilated branch').optional(),
+  cosineScale3: loopScale("the blur's sigma").optional(),
+  /** HighRes / SuperRes: the Gaussian blur's σ at the start (it falls with the cosine factor). */
+  gaussianSigma: z.number({ error: 'must be a number' }).gt(0, { error: 'must be above 0' }).max(100, { error: 'must be at most 100' }).optional(),
+  /** HighRes: the first scale's strength (later scales fall linearly to 0); SuperRes: the first stage's. */
+  upscaleStrength: z.number({ error: 'must be a number' }).gt(0, { error: 'must be above 0' }).max(1, { error: 'must be at most 1' }).optional(),
 });
 export type HiresLadder = z.output<typeof HiresLadderSchema>;
 
@@ -95,8 +120,10 @@ export interface LadderStage {
   height: number;
   /** img2img strength; undefined for the base (text-to-image). */
   strength?: number;
-  /** Denoising steps this stage runs (img2img: int(steps · strength), as diffusers). */
+  /** Denoising steps this stage runs (img2img: int(steps · strength), as diffusers; HighRes / SuperRes: ceil). */
   steps: number;
+  /** HighRes / SuperRes: the dilated branch's convolution dilation. */
+  dilation?: number;
 }
 
 /**
@@ -184,6 +211,18 @@ export const ControlNetUnitSchema = z
   .refine((u) => u.start < u.end, { error: 'start must be below end (fractions of the steps)', path: ['start'] });
 export type ControlNetUnit = z.output<typeof ControlNetUnitSchema>;
 
+/** IP-Adapter: an image prompt through an adapter file and the CLIP image encoder it was trained with. */
+export const IpAdapterSchema = z.object({
+  /** `ip-adapter_sd15.safetensors`, `.bin`, or a Plus variant (image_proj + ip_adapter tensors). */
+  model: z.string().min(1, { error: 'give an IP-Adapter file' }),
+  image: z.string().min(1, { error: 'give the image prompt (--ip-image)' }),
+  /** The CLIPVisionModelWithProjection folder; absent: `image_encoder/` beside the adapter. */
+  imageEncoder: z.string().min(1).optional(),
+  /** diffusers' set_ip_adapter_scale: how strongly the image steers (0: not at all). */
+  scale: z.number({ error: 'must be a number' }).min(0, { error: 'must be from 0 to 2' }).max(2, { error: 'must be from 0 to 2' }).default(1),
+});
+export type IpAdapterRequest = z.output<typeof IpAdapterSchema>;
+
 export const GenerateRequestSchema = z
   .object({
     /** Checkpoint file or diffusers folder, or a name found in `modelsDir`; absent: the default model. */
@@ -235,6 +274,7 @@ export const GenerateRequestSchema = z
     pag: PagSchema.optional(),
     /** ControlNets, each with its control image; several act at once (their residuals add up). */
     controlNets: z.array(ControlNetUnitSchema).min(1).max(8, { error: 'at most 8 ControlNets' }).optional(),
+    ipAdapter: IpAdapterSchema.optional(),
     attention: AttentionSchema.default({ kind: 'softmax' }),
     ep: z.enum(EXECUTION_PROVIDERS, { error: `must be one of: ${EXECUTION_PROVIDERS.join(' ')}` }).default('cpu'),
     /** A1111's convention: 1 = the last layer (no skip), 2 = the penultimate, … */
@@ -255,9 +295,7 @@ export const GenerateRequestSchema = z
     if (r.hires !== undefined && r.hiresFix !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['hires'], message: 'and --hires-fix both upscale: use one of them' });
     }
-    if (r.hires !== undefined && r.initImage !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['hires'], message: 'starts from text: leave out the init image (or upscale it with img2img at a larger size)' });
-    }
+    if (r.hires !== undefined) hiresIssues(r.hires, r).forEach(([path, message]) => ctx.addIssue({ code: 'custom', path, message }));
     if (r.inpaintArea !== undefined && r.mask === undefined) {
       ctx.addIssue({ code: 'custom', path: ['inpaintArea'], message: 'only applies to inpainting: give a mask too' });
     }
@@ -280,6 +318,20 @@ export const GenerateRequestSchema = z
     ...(r.inpaintArea === 'masked' && r.padding === undefined ? { padding: 32 } : {}),
     ...((r.mask !== undefined || r.outpaint !== undefined) && r.maskBlur === undefined ? { maskBlur: DEFAULT_MASK_BLUR } : {}),
   }));
+
+/** What a `--hires` request cannot combine, by mode: [path, message] pairs. */
+function hiresIssues(h: HiresLadder, r: { initImage?: string; batch: number; controlNets?: unknown; ipAdapter?: unknown; pag?: unknown; mask?: unknown; outpaint?: unknown }): Array<[string[], string]> {
+  const issues: Array<[string[], string]> = [];
+  const dualBranch = (['cosineScale1', 'cosineScale2', 'cosineScale3', 'gaussianSigma', 'upscaleStrength'] as const).filter((k) => h[k] !== undefined);
+  if (h.mode === 'superres' && r.initImage === undefined) issues.push([['initImage'], 'is needed by --hires-mode superres: give the image to enlarge (studio upscale IMAGE --model … does)']);
+  if (h.mode !== 'superres' && r.initImage !== undefined) issues.push([['hires'], `--hires-mode ${h.mode} starts from text: leave out the init image, or enlarge it with --hires-mode superres (SDXL)`]);
+  if (h.mode === 'ladder' && dualBranch.length) issues.push([['hires', dualBranch[0]], 'applies to --hires-mode highres and superres (SDXL), not to the ladder']);
+  if (h.mode === 'highres' && h.strengths) issues.push([['hires', 'strengths'], "do not apply to --hires-mode highres: its strengths fall linearly from --upscale-strength to 0"]);
+  if (h.mode !== 'ladder' && r.batch > 1) issues.push([['batch'], `must be 1 with --hires-mode ${h.mode} (LinFusion's pipeline draws one image per run): vary --seed instead`]);
+  const extras = ([['controlNets', '--controlnet'], ['ipAdapter', '--ip-adapter'], ['pag', '--pag-scale'], ['mask', '--mask'], ['outpaint', '--outpaint']] as const).filter(([k]) => r[k] !== undefined);
+  if (h.mode !== 'ladder') for (const [k, flag] of extras) issues.push([[k], `${flag} does not apply to --hires-mode ${h.mode} (LinFusion's SDXL pipeline has no such input)`]);
+  return issues;
+}
 
 /** What callers may send (defaults not yet applied). */
 export type GenerateRequestInput = z.input<typeof GenerateRequestSchema>;

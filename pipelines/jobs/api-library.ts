@@ -1,11 +1,11 @@
 // The model library as `studio models` and the studio show it: every checkpoint, LoRA, embedding, VAE,
-// ControlNet and upscaler in a models folder laid out as A1111's or ComfyUI's, with its family and
+// ControlNet, IP-Adapter (and CLIP image encoder) and upscaler in a models folder laid out as A1111's or ComfyUI's, with its family and
 // A1111's short hash, and how an image's metadata finds its files in it (by hash, not by path).
 // Data only, so the renderer may import it.
 import { z } from 'zod';
 import type { LoraRef } from './api-generate.ts';
 
-export const LIBRARY_KINDS = ['checkpoint', 'lora', 'embedding', 'vae', 'controlnet', 'upscaler'] as const;
+export const LIBRARY_KINDS = ['checkpoint', 'lora', 'embedding', 'vae', 'controlnet', 'ip-adapter', 'image-encoder', 'upscaler'] as const;
 export type LibraryKind = (typeof LIBRARY_KINDS)[number];
 
 export const LibraryEntrySchema = z.object({
@@ -18,7 +18,12 @@ export const LibraryEntrySchema = z.object({
   /** The registry's family id (sd1, sd2, sdxl, …) when the file's tensors tell it. */
   family: z.string().optional(),
   sizeBytes: z.number().nonnegative(),
-  /** SHA-256 of the whole file (asked for with `hashes`). */
+  /** A diffusers folder (a pipeline with model_index.json, or a ControlNet / VAE folder) rather than one file. */
+  folder: z.boolean().optional(),
+  /**
+   * SHA-256 of the whole file (asked for with `hashes`). A folder has no A1111 hash; its hash is SHA-256 of
+   * the lines `<path in folder>\t<SHA-256 of the file>\n` over its weights, configs and tokenizer files.
+   */
   sha256: z.string().optional(),
   /** A1111's "AutoV2" short hash: the first 10 hex digits of the SHA-256. */
   shortHash: z.string().optional(),

@@ -5,7 +5,7 @@
 import { MAX_DROPPED_FILE_BYTES } from './api-limits.ts';
 import { z } from 'zod';
 import { RedisQueueViewSchema } from './api-redis.ts';
-import { GenerateRequestSchema, HeadWeightSchema, MAX_SEED, SAMPLER_NAMES, type HeadWeight } from './api-generate.ts';
+import { CONTROL_PREPROCESSORS, GenerateRequestSchema, HeadWeightSchema, MAX_SEED, SAMPLER_NAMES, type HeadWeight } from './api-generate.ts';
 import { HeadLayerSchema, type HeadLayer } from './api-heads.ts';
 import { EmbeddedModelSchema, ModelEntrySchema, type EmbeddedModel, type ModelEntry } from './api-models.ts';
 import { ImageFilesSchema, LibraryEntrySchema } from './api-library.ts';
@@ -262,6 +262,20 @@ export const apiMethods = {
       maskPngBase64: z.string().max(Math.ceil((MAX_DROPPED_FILE_BYTES * 4) / 3) + 4, { error: 'the mask is too large' }).optional(),
     }),
     result: z.object({ jobId: z.string(), seed: z.number(), request: GenerateRequestSchema }),
+  },
+  /** A control image dropped or picked in the UI, kept in the outputs folder's uploads/ (named by content). */
+  uploadImage: {
+    params: z.object({
+      name: z.string().max(1024),
+      dataBase64: z.string().max(Math.ceil((MAX_DROPPED_FILE_BYTES * 4) / 3) + 4, { error: `the image is over ${MAX_DROPPED_FILE_BYTES / 1024 / 1024} MiB` }),
+    }),
+    /** Its path inside the outputs folder, as a ControlNet unit's `image`. */
+    result: z.object({ image: z.string() }),
+  },
+  /** A control image through a preprocessor, as the ControlNet will see it (PNG). */
+  controlPreview: {
+    params: z.object({ image: z.string().min(1), preprocess: z.enum(CONTROL_PREPROCESSORS) }),
+    result: z.object({ pngBase64: z.string(), width: z.int(), height: z.int() }),
   },
   cancel: {
     params: z.object({ jobId: z.string() }),

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { EXECUTION_PROVIDERS, type Rgb8 } from './api-generate.ts';
 
-/** A super-resolution network file the user has (.pth or .safetensors): RRDBNet (ESRGAN, Real-ESRGAN) or SRVGG. */
+/** A super-resolution network file the user has (.pth or .safetensors): RRDBNet (ESRGAN, Real-ESRGAN), SRVGG or SwinIR. */
 export const UpscalerModelSchema = z.strictObject({
   kind: z.literal('model'),
   file: z.string().min(1),

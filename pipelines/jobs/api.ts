@@ -8,6 +8,7 @@ import { HeadEffectsJobSchema, HeadSearchJobSchema, HeadsListJobSchema, HeadsRes
 import { ModelScanJobSchema, type ModelCatalog } from './api-models.ts';
 import { StoryJobSchema, type StoryOutput } from './api-story.ts';
 import { UpscaleJobSchema, type UpscaleResult } from './api-upscale.ts';
+import { ControlPreviewJobSchema, type ControlPreviewResult } from './api-control.ts';
 
 export * from './api-generate.ts';
 export * from './api-heads.ts';
@@ -15,6 +16,7 @@ export * from './api-library.ts';
 export * from './api-models.ts';
 export * from './api-story.ts';
 export * from './api-upscale.ts';
+export * from './api-control.ts';
 
 export const GenerateJobSchema = z.object({ kind: z.literal('generate'), request: GenerateRequestSchema, previews: PreviewOptionsSchema.optional() });
 
@@ -27,6 +29,7 @@ export const JobSchema = z.discriminatedUnion('kind', [
   StoryJobSchema,
   ModelScanJobSchema,
   UpscaleJobSchema,
+  ControlPreviewJobSchema,
 ]);
 /** A job as callers write it (defaults not yet applied). */
 export type JobInput = z.input<typeof JobSchema>;
@@ -49,6 +52,7 @@ export interface JobResults {
   story: StoryOutput;
   'models.scan': ModelCatalog;
   upscale: UpscaleResult;
+  'control.preview': ControlPreviewResult;
 }
 export type JobResult<K extends JobKind> = JobResults[K];
 

@@ -44,6 +44,7 @@ const RUNNERS: { [K in keyof JobResults]: Runner<K> } = {
   story: async (job, l) => (await import('./story.ts')).runStoryJob(job, { signal: l.signal, onProgress: (p) => l.progress(p) }),
   'models.scan': async (job, l) => (await import('../library/catalog.ts')).modelsScan(job, { progress: (step, total) => l.progress({ phase: 'hash', step, total }) }),
   upscale: async (job, l) => (await import('../recipes/upscale/upscale.ts')).runUpscale(job, { signal: l.signal, progress: (step, total) => l.progress({ phase: 'upscale', step, total }) }),
+  'control.preview': async (job) => (await import('../recipes/controlnet/control-image.ts')).controlPreview(job),
 };
 
 /** Runs one validated job. */

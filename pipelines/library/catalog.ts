@@ -1,6 +1,6 @@
 // The models.scan job: the model picker's catalogue and, when asked, the whole library with hashes.
 import type { JobOf, ModelCatalog } from '../jobs/api.ts';
-import { modelCatalog, modelFileEntry } from '../families/scan.ts';
+import { modelCatalog, modelFileEntry, modelFolderEntry } from '../families/scan.ts';
 import { defaultHashCacheFile, HashCache } from './hash-cache.ts';
 import { scanLibrary } from './scan.ts';
 
@@ -11,6 +11,8 @@ export async function modelsScan(job: JobOf<'models.scan'>, o: { progress?: (don
   const library = await scanLibrary(job.dir, { hashes, progress: o.progress });
   // The picker also offers the checkpoints of the A1111 / ComfyUI checkpoint folders.
   const listed = new Set(catalog.models.map((m) => m.path));
-  const more = library.entries.filter((e) => e.kind === 'checkpoint' && !e.problem && !listed.has(e.path)).map((e) => ({ ...modelFileEntry(e.path), name: e.relativePath.replace(/\.[^.]+$/, '') }));
+  const more = library.entries
+    .filter((e) => e.kind === 'checkpoint' && !e.problem && !listed.has(e.path))
+    .map((e) => (e.folder ? { ...modelFolderEntry(e.path, e.sizeBytes), name: e.relativePath } : { ...modelFileEntry(e.path), name: e.relativePath.replace(/\.[^.]+$/, '') }));
   return { ...catalog, models: [...catalog.models, ...more], library };
 }

@@ -1,7 +1,11 @@
 // What a file in a models folder is, from its tensor names and shapes alone (headers only; no
 // weights are read): a checkpoint of a registry family, a LoRA / LyCORIS, a textual-inversion
-// embedding, a VAE, a ControlNet or an upscaler, and the family it was made for where the file says.
-import { detectTensorNames } from '../checkpoints/detect.ts';
+// embedding, a VAE, a ControlNet, an IP-Adapter or its CLIP image encoder, or an upscaler, and the family
+// it was made for where the file says; and what a diffusers folder is (classifyFolder).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { detectFolder, detectTensorNames, type Detection } from '../checkpoints/detect.ts';
+import { readJsonObject } from '../checkpoints/json-fields.ts';
 import { FAMILIES } from '../families/registry.ts';
 import { SafetensorsFile } from '../io/safetensors.ts';
 import type { TensorFile } from '../io/tensor-file.ts';
@@ -36,8 +40,7 @@ function contextWidthFamily(file: TensorFile, keys: readonly string[]): string |
   return toK ? FAMILY_BY_CONTEXT_WIDTH[file.info(toK).shape[1]] : undefined;
 }
 
-function checkpointFamily(keys: readonly string[]): Classified {
-  const detection = detectTensorNames(keys);
+function checkpointFamily(detection: Detection): Classified {
   const probe = { target: '', detection };
   const family = FAMILIES.map((f) => ({ f, score: f.score(probe) })).filter((s) => s.score > 0).sort((a, b) => b.score - a.score)[0]?.f;
   if (family) return { kind: 'checkpoint', family: family.id };
@@ -70,8 +73,31 @@ export function classifyFile(path: string): Classified {
   if (keys.some((k) => k.startsWith('control_model.') || k.startsWith('controlnet_cond_embedding.') || k.startsWith('input_hint_block.'))) {
     return { kind: 'controlnet', family: contextWidthFamily(file, file.keys()) };
   }
+  if (keys.some((k) => k.startsWith('image_proj.')) && keys.some((k) => k.startsWith('ip_adapter.'))) {
+    const toK = file.keys().find((k) => k.endsWith('.to_k_ip.weight'));
+    return { kind: 'ip-adapter', family: toK && FAMILY_BY_CONTEXT_WIDTH[file.info(toK).shape[1]] };
+  }
+  if (keys.some((k) => k.endsWith('embeddings.patch_embedding.weight')) && keys.includes('visual_projection.weight')) return { kind: 'image-encoder' };
   if (keys.some((k) => LORA_KEY.test(k))) return { kind: 'lora', family: loraFileFamily(path) };
   const upscalerMarks = UPSCALER.filter((re) => keys.some((k) => re.test(k))).length;
   if (upscalerMarks >= 2 || keys.some((k) => UPSCALER[2].test(k)) || (keys.length > 0 && keys.every((k) => /^body\.\d+\./.test(k)))) return { kind: 'upscaler' };
-  return checkpointFamily(keys);
+  return checkpointFamily(detectTensorNames(keys));
+}
+
+/**
+ * A diffusers folder: a pipeline (model_index.json) is a checkpoint of its family; a ControlNet or VAE
+ * (config.json naming ControlNetModel / AutoencoderKL) is that kind. Undefined for any other folder,
+ * which the library searches for files instead.
+ */
+export function classifyFolder(dir: string): Classified | undefined {
+  if (existsSync(join(dir, 'model_index.json'))) return checkpointFamily(detectFolder(dir));
+  const configFile = join(dir, 'config.json');
+  if (!existsSync(configFile)) return undefined;
+  const config = readJsonObject(configFile);
+  if (config._class_name === 'ControlNetModel') {
+    const width = Array.isArray(config.cross_attention_dim) ? config.cross_attention_dim[0] : config.cross_attention_dim;
+    return { kind: 'controlnet', family: typeof width === 'number' ? FAMILY_BY_CONTEXT_WIDTH[width] : undefined };
+  }
+  if (config._class_name === 'AutoencoderKL') return { kind: 'vae' };
+  return undefined;
 }

@@ -12,6 +12,9 @@ export const KIND_FOLDERS: Record<LibraryKind, readonly string[]> = {
   embedding: ['embeddings', 'models/embeddings'],
   vae: ['models/VAE', 'models/vae'],
   controlnet: ['models/ControlNet', 'models/controlnet'],
+  // A1111 keeps IP-Adapters with the ControlNets (their tensors tell them apart); ComfyUI has folders of its own.
+  'ip-adapter': ['models/ipadapter'],
+  'image-encoder': ['models/clip_vision'],
   upscaler: ['models/ESRGAN', 'models/RealESRGAN', 'models/upscale_models'],
 };
 

@@ -1,11 +1,11 @@
 // The model library: every file of every kind in a models folder (A1111 or ComfyUI layout, and the
-// studio's own: model files directly in the folder), with its family and, when asked, A1111's hash
-// through the hash cache.
+// studio's own: model files directly in the folder), and every diffusers folder, with its family and,
+// when asked, A1111's hash through the hash cache (for a folder: sha256Folder over its files' hashes).
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { LIBRARY_KINDS, type Library, type LibraryEntry, type LibraryKind } from '../jobs/api-library.ts';
-import { shortHash } from '../metadata/model-hash.ts';
-import { classifyFile } from './classify.ts';
+import { folderContentFiles, sha256Folder, shortHash } from '../metadata/model-hash.ts';
+import { classifyFile, classifyFolder, type Classified } from './classify.ts';
 import { kindFolders } from './folders.ts';
 import { HashCache } from './hash-cache.ts';
 
@@ -14,31 +14,54 @@ const WEIGHTS = /\.(safetensors|ckpt|pt|pth|bin|sft)$/i;
 const MAX_DEPTH = 4;
 
 /**
- * Weight files under `dir`. Not searched: diffusers folders (model_index.json: their parts are not
- * models by themselves) and a single file's config folder (`<stem>/` beside `<stem>.safetensors`).
+ * Model files and diffusers folders under `dir`. A diffusers folder (classifyFolder) is one model, so
+ * its parts are not listed by themselves; a single file's config folder (`<stem>/` beside
+ * `<stem>.safetensors`) is not listed at all.
  */
-function weightFiles(dir: string, depth: number): string[] {
+function modelPaths(dir: string, depth: number): { path: string; folder?: Classified }[] {
   // Symbolic links count as what they point to (people link models between web UIs).
   const items = readdirSync(dir).filter((name) => !name.startsWith('.')).map((name) => ({ name, stat: statSync(join(dir, name), { throwIfNoEntry: false }) }));
   const stems = new Set(items.filter((d) => d.stat?.isFile() && WEIGHTS.test(d.name)).map((d) => d.name.replace(WEIGHTS, '')));
   return items.flatMap((d) => {
     const p = join(dir, d.name);
-    if (d.stat?.isDirectory()) return depth > 0 && !stems.has(d.name) && !existsSync(join(p, 'model_index.json')) ? weightFiles(p, depth - 1) : [];
-    return d.stat?.isFile() && WEIGHTS.test(d.name) ? [p] : [];
+    if (d.stat?.isDirectory()) {
+      if (stems.has(d.name)) return [];
+      const folder = folderModel(p);
+      if (folder) return [{ path: p, folder }];
+      return depth > 0 ? modelPaths(p, depth - 1) : [];
+    }
+    return d.stat?.isFile() && WEIGHTS.test(d.name) ? [{ path: p }] : [];
   });
 }
 
-/** One file: its kind from its tensors (the folder's kind when they do not tell), family, size. */
-function describe(dir: string, path: string, folderKind: LibraryKind | undefined): LibraryEntry | undefined {
-  const base = { name: path.slice(path.lastIndexOf(sep) + 1).replace(WEIGHTS, ''), path, relativePath: relative(dir, path).split(sep).join('/'), sizeBytes: statSync(path).size };
+/** What a folder holds as a model, or undefined for a folder to search; a folder that cannot be read is listed with why. */
+function folderModel(path: string): Classified | undefined {
+  try {
+    return classifyFolder(path);
+  } catch (e) {
+    return { kind: 'checkpoint', description: (e as Error).message };
+  }
+}
+
+/** One file or diffusers folder: its kind from its tensors or configs (the folder's kind when they do not tell), family, size. */
+function describe(dir: string, item: { path: string; folder?: Classified }, folderKind: LibraryKind | undefined): LibraryEntry | undefined {
+  const { path, folder } = item;
+  const last = path.slice(path.lastIndexOf(sep) + 1);
+  const base = { name: folder ? last : last.replace(WEIGHTS, ''), path, relativePath: relative(dir, path).split(sep).join('/') };
+  if (folder) {
+    const sizeBytes = folderContentFiles(path).reduce((a, rel) => a + statSync(join(path, rel)).size, 0);
+    const entry = { ...base, sizeBytes, folder: true, kind: folder.kind ?? folderKind ?? 'checkpoint', ...(folder.family ? { family: folder.family } : {}) };
+    return folder.kind ? entry : { ...entry, problem: folder.description ?? 'not a model folder the studio reads' };
+  }
+  const file = { ...base, sizeBytes: statSync(path).size };
   try {
     const c = classifyFile(path);
-    if (c.kind) return { ...base, kind: c.kind, ...(c.family ? { family: c.family } : {}) };
+    if (c.kind) return { ...file, kind: c.kind, ...(c.family ? { family: c.family } : {}) };
     // A file straight in the studio's models folder that is no kind of model file is not listed.
     if (!folderKind) return undefined;
-    return { ...base, kind: folderKind, problem: `in the ${folderKind} folder but it holds ${c.description}` };
+    return { ...file, kind: folderKind, problem: `in the ${folderKind} folder but it holds ${c.description}` };
   } catch (e) {
-    return { ...base, kind: folderKind ?? 'checkpoint', problem: (e as Error).message };
+    return { ...file, kind: folderKind ?? 'checkpoint', problem: (e as Error).message };
   }
 }
 
@@ -55,21 +78,21 @@ export async function scanLibrary(dir: string, options: ScanOptions = {}): Promi
   }
   const seen = new Set<string>();
   const entries: LibraryEntry[] = [];
-  const add = (path: string, kind: LibraryKind | undefined) => {
-    if (seen.has(path)) return;
-    seen.add(path);
-    const entry = describe(dir, path, kind);
+  const add = (item: { path: string; folder?: Classified }, kind: LibraryKind | undefined) => {
+    if (seen.has(item.path)) return;
+    seen.add(item.path);
+    const entry = describe(dir, item, kind);
     if (entry) entries.push(entry);
   };
-  for (const { kind, folder } of kindFolders(dir)) for (const path of weightFiles(folder, MAX_DEPTH)) add(path, kind);
-  for (const path of weightFiles(dir, 0)) add(path, undefined);
+  for (const { kind, folder } of kindFolders(dir)) for (const item of modelPaths(folder, MAX_DEPTH)) add(item, kind);
+  for (const item of modelPaths(dir, 0)) add(item, undefined);
   entries.sort((a, b) => LIBRARY_KINDS.indexOf(a.kind) - LIBRARY_KINDS.indexOf(b.kind) || a.relativePath.localeCompare(b.relativePath));
 
   const cache = options.hashes;
   if (!cache) return { dir, entries };
   for (const [i, entry] of entries.entries()) {
     options.progress?.(i, entries.length);
-    entry.sha256 = await cache.sha256(entry.path);
+    entry.sha256 = entry.folder ? await sha256Folder(entry.path, (file) => cache.sha256(file)) : await cache.sha256(entry.path);
     entry.shortHash = shortHash(entry.sha256);
   }
   options.progress?.(entries.length, entries.length);

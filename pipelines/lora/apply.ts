@@ -1,14 +1,15 @@
 // Applies LoRA files to a loaded model's tensor sources: each layer is matched to the weight it
 // changes (by the model's own module names, kohya's underscored spellings of them, or the original
-// SGM UNet names kohya uses for SDXL), and the source answers `patch(name)` for those weights, so that
-// `Weights.get` builds W + Σ w·ΔW. Nothing is computed here; ORT folds the merge at session creation.
+// SGM UNet names kohya uses for SDXL) and recorded as a contribution to that weight. Nothing is computed
+// here: merge.ts computes each changed weight W + Σ w·ΔW one tensor at a time into a weight file of its
+// own, and the source then answers `info(name)` with the merged tensor, so graphs read it as plain
+// external data and carry no LoRA nodes.
 import type { PipelineSources } from '../checkpoints/index.ts';
 import { unetDiffusersToOriginal, type UnetLayout } from '../checkpoints/keymap-unet.ts';
 import type { KeyedSource } from '../checkpoints/sources.ts';
-import type { TensorInfo } from '../io/safetensors.ts';
-import type { Graph, T } from '../onnx/graph.ts';
+import type { SafetensorsFile, TensorInfo } from '../io/safetensors.ts';
+import { Graph, type DType, type T } from '../onnx/graph.ts';
 import { cast, concat } from '../onnx/ops.ts';
-import type { WeightPatch } from '../onnx/weights.ts';
 import { layerDelta, mergeInto } from './delta.ts';
 import { LoraFileError, readLoraFile, type LoraFile, type LoraLayer } from './layers.ts';
 
@@ -39,9 +40,10 @@ type SdFamily = 'sd1' | 'sd2' | 'sdxl';
 const FAMILY_NAMES: Record<string, string> = { sd1: 'SD 1.x', sd2: 'SD 2.x', sdxl: 'SDXL' };
 const familyName = (id: string) => FAMILY_NAMES[id] ?? id;
 
-/** A source whose weights carry LoRA contributions. */
+/** A source whose weights carry LoRA contributions, read from the merged weight file once it is written. */
 export class PatchedSource implements KeyedSource {
   readonly contributions = new Map<string, Contribution[]>();
+  private merged?: SafetensorsFile;
 
   constructor(readonly inner: KeyedSource) {}
 
@@ -52,7 +54,9 @@ export class PatchedSource implements KeyedSource {
     return this.inner.has(name);
   }
   info(name: string): TensorInfo {
-    return this.inner.info(name);
+    if (!this.contributions.has(name)) return this.inner.info(name);
+    if (!this.merged) throw new Error(`${this.path}: "${name}" has LoRA layers that are not merged yet (mergeLoraWeights runs before any graph is built)`);
+    return this.merged.info(name);
   }
   keys(): string[] {
     return this.inner.keys();
@@ -64,18 +68,23 @@ export class PatchedSource implements KeyedSource {
     this.contributions.set(name, list);
   }
 
-  patch(name: string): WeightPatch | undefined {
+  /** From now on the changed weights are read from `file` (written by merge.ts). */
+  useMerged(file: SafetensorsFile): void {
+    this.merged = file;
+  }
+
+  /** A graph of initializers only whose output `merged` is W + Σ w·ΔW for one weight, in `dtype`. */
+  mergeGraph(name: string, dtype: DType): Graph {
     const list = this.contributions.get(name);
-    if (!list) return undefined;
-    const shape = this.inner.info(name).shape;
-    return (base: T) => {
-      const g = base.graph;
-      const stacked = list.filter((c) => c.slot !== undefined);
-      const plain = list.filter((c) => c.slot === undefined);
-      const deltas = plain.map((c) => ({ delta: layerDelta(g, c.layer, shape, c.peftScale), weight: c.weight, magnitude: magnitudeOf(g, c.layer) }));
-      if (stacked.length) deltas.push({ delta: stackedDelta(g, stacked, shape), weight: 1, magnitude: undefined });
-      return mergeInto(base, deltas);
-    };
+    if (!list) throw new Error(`${this.path}: "${name}" has no LoRA layers to merge`);
+    const stored = this.inner.info(name);
+    const g = new Graph(`lora-merge ${name}`);
+    const stacked = list.filter((c) => c.slot !== undefined);
+    const plain = list.filter((c) => c.slot === undefined);
+    const deltas = plain.map((c) => ({ delta: layerDelta(g, c.layer, stored.shape, c.peftScale), weight: c.weight, magnitude: magnitudeOf(g, c.layer) }));
+    if (stacked.length) deltas.push({ delta: stackedDelta(g, stacked, stored.shape), weight: 1, magnitude: undefined });
+    g.output(cast(mergeInto(cast(g.external(stored), 'float32'), deltas), dtype), 'merged');
+    return g;
   }
 }
 
@@ -87,9 +96,8 @@ function magnitudeOf(g: Graph, layer: LoraLayer): T | undefined {
 function stackedDelta(g: Graph, list: readonly Contribution[], shape: readonly number[]): T {
   const third = [shape[0] / 3, ...shape.slice(1)];
   const parts = [0, 1, 2].map((slot) => {
-    const mine = list.filter((c) => c.slot === slot);
-    if (!mine.length) return g.constant('float32', third, new Float32Array(third.reduce((a, b) => a * b, 1)), 'zero_delta');
     const zero = g.constant('float32', third, new Float32Array(third.reduce((a, b) => a * b, 1)), 'zero_delta');
+    const mine = list.filter((c) => c.slot === slot);
     return mergeInto(zero, mine.map((c) => ({ delta: layerDelta(g, c.layer, third, c.peftScale), weight: c.weight })));
   });
   return concat(parts, 0);

@@ -1,6 +1,6 @@
 // ΔW of one LoRA layer as graph operations on its tensors (external data from the LoRA file), in
-// float32 and in the target weight's shape. They depend on initializers only, so ORT folds them into
-// the merged weight when the session is created: the running graph has no LoRA branches left.
+// float32 and in the target weight's shape. merge.ts runs them, one target weight at a time, to write
+// the merged weights; the model's own graphs never contain them.
 import type { Graph, T } from '../onnx/graph.ts';
 import { add, cast, div, matmul, mul, reduceSum, reshape, scalar, sqrt } from '../onnx/ops.ts';
 import type { LoraLayer } from './layers.ts';

@@ -124,10 +124,36 @@ function controlNetFields(r: GenerateRequest): Array<[string, A1111Value]> {
   ]);
 }
 
-/** Every ladder stage as `WxH strength/steps`, the base as `WxH steps` (A1111 has no field of its own for it). */
-function ladderText(stages: readonly LadderStage[]): string {
-  return stages.map((s) => `${s.width}x${s.height} ${s.strength === undefined ? '' : `${s.strength}/`}${s.steps}`).join('; ');
+/**
+ * IP-Adapter as the ControlNet extension records it: one more unit after the ControlNets, whose module
+ * names the CLIP image encoder (`ip-adapter_clip_sdxl` for adapters named …xl…, as h94's SDXL ones are,
+ * else `ip-adapter_clip_sd15`); the studio chunk keeps the whole request.
+ */
+function ipAdapterFields(r: GenerateRequest): Array<[string, A1111Value]> {
+  const ip = r.ipAdapter;
+  if (!ip) return [];
+  return [[`ControlNet ${r.controlNets?.length ?? 0}`, [
+    `Module: ip-adapter_clip_${/xl/i.test(modelLabel(ip.model)) ? 'sdxl' : 'sd15'}`,
+    `Model: ${modelLabel(ip.model)}`,
+    `Weight: ${ip.scale}`,
+    'Resize Mode: Crop and Resize',
+    'Guidance Start: 0',
+    'Guidance End: 1',
+    'Control Mode: Balanced',
+  ].join(', ')]];
 }
+
+/**
+ * Every stage as `WxH strength/steps` (HighRes / SuperRes add `dilation D`), a text-to-image base as `WxH steps`
+ * (A1111 has no field of its own for it).
+ */
+function ladderText(stages: readonly LadderStage[]): string {
+  // HighRes's strengths are float32 (torch.linspace): shown to 6 decimals, recorded exactly in the studio chunk.
+  const strength = (x: number) => Math.round(x * 1e6) / 1e6;
+  return stages.map((s) => `${s.width}x${s.height} ${s.strength === undefined ? '' : `${strength(s.strength)}/`}${s.steps}${s.dilation ? ` dilation ${s.dilation}` : ''}`).join('; ');
+}
+
+const HIRES_MODE_FIELDS = { ladder: 'Hires ladder', highres: 'LinFusion HighRes', superres: 'LinFusion SuperRes' } as const;
 
 export function a1111Parameters(record: GenerationRecord): string {
   const { request: r, model, vae } = record;
@@ -142,9 +168,10 @@ export function a1111Parameters(record: GenerationRecord): string {
       ['Model', model.name],
       ['VAE hash', vae?.sha256 && shortHash(vae.sha256)],
       ['VAE', vae?.name],
-      ['Denoising strength', r.initImage !== undefined ? r.strength : undefined],
+      // SuperRes's strengths are its stages' (below).
+      ['Denoising strength', r.initImage !== undefined && r.hires?.mode !== 'superres' ? r.strength : undefined],
       ...hiresFields(r),
-      ['Hires ladder', record.stages && ladderText(record.stages)],
+      [HIRES_MODE_FIELDS[r.hires?.mode ?? 'ladder'], record.stages && ladderText(record.stages)],
       ['Clip skip', r.clipSkip > 1 ? r.clipSkip : undefined],
       ['Lora hashes', namedHashes(record.loras)],
       ['TI hashes', namedHashes(record.embeddings)],
@@ -154,6 +181,7 @@ export function a1111Parameters(record: GenerationRecord): string {
       ['PAG layers', r.pag?.layers.join(', ')],
       ...attentionFields(r),
       ...controlNetFields(r),
+      ...ipAdapterFields(r),
       // The batch shares one generator (diffusers' way), so image i is not A1111's seed + i.
       ['Batch size', batched ? r.batch : undefined],
       ['Batch pos', batched ? image.batchIndex : undefined],

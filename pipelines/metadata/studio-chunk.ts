@@ -32,8 +32,8 @@ export const StudioMetadataSchema = z.object({
   /** LoRAs by the name their prompt tag uses, embeddings by their word: found by hash when the image is re-run. */
   loras: z.array(FileRefSchema).optional(),
   embeddings: z.array(FileRefSchema).optional(),
-  /** A ladder's stages as they ran: size, img2img strength (none for the base), denoising steps. */
-  stages: z.array(z.object({ width: z.int(), height: z.int(), strength: z.number().optional(), steps: z.int() })).optional(),
+  /** A ladder's (HighRes's, SuperRes's) stages as they ran: size, strength (none for a text-to-image base), denoising steps, dilation. */
+  stages: z.array(z.object({ width: z.int(), height: z.int(), strength: z.number().optional(), steps: z.int(), dilation: z.int().optional() })).optional(),
   engine: z.object({
     studioVersion: z.string(),
     /** The execution provider that ran. */

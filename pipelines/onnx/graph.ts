@@ -199,6 +199,16 @@ export class Graph {
     return outs;
   }
 
+  /**
+   * Replaces the attributes of every `op` node already added (a whole-graph rewrite, e.g. every convolution
+   * dilated); returns how many nodes it changed. Output shapes are not re-inferred: the rewrite must keep them.
+   */
+  rewriteAttributes(op: string, rewrite: (attrs: Readonly<Record<string, Attr>>) => Record<string, Attr>): number {
+    const matching = this.nodes.filter((n) => n.op === op && n.domain === '');
+    for (const n of matching) n.attrs = rewrite(n.attrs);
+    return matching.length;
+  }
+
   private claim(name: string): string {
     if (this.used.has(name)) throw new GraphError(`value name "${name}" is already used`);
     this.used.add(name);

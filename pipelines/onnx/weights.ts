@@ -9,12 +9,7 @@ export interface TensorSource {
   readonly path: string;
   has(name: string): boolean;
   info(name: string): TensorInfo;
-  /** A change to the stored weight (e.g. LoRA layers merged in), applied in float32. */
-  patch?(name: string): WeightPatch | undefined;
 }
-
-/** Builds the changed weight from the stored one (float32 graph values). */
-export type WeightPatch = (stored: T) => T;
 
 export class CheckpointShapeError extends GraphError {
   constructor(readonly file: string, readonly tensor: string, message: string) {
@@ -70,17 +65,7 @@ export class Weights {
     if (shape && (shape.length !== info.shape.length || shape.some((d, i) => d !== -1 && d !== info.shape[i]))) {
       throw new CheckpointShapeError(this.file.path, key, `has shape [${info.shape}] but the architecture expects [${shape.map((d) => (d === -1 ? '?' : d))}]`);
     }
-    return once(this.graph, this.file, `${key}\0${this.dtype}`, () => this.made(key, info));
-  }
-
-  private made(key: string, info: TensorInfo): T {
-    const patch = this.file.patch?.(key);
-    if (!patch) return cast(this.graph.external(info), this.dtype);
-    const merged = patch(cast(this.graph.external(info), 'float32'));
-    if (merged.shape.length !== info.shape.length || merged.shape.some((d, i) => d !== info.shape[i])) {
-      throw new CheckpointShapeError(this.file.path, key, `a patch changed its shape [${info.shape}] to [${merged.shape}]`);
-    }
-    return cast(merged, this.dtype);
+    return once(this.graph, this.file, `${key}\0${this.dtype}`, () => cast(this.graph.external(info), this.dtype));
   }
 
   optional(name: string, shape?: readonly number[]): T | undefined {

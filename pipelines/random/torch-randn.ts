@@ -89,6 +89,18 @@ export class TorchGenerator {
     return out;
   }
 
+  /**
+   * Normals filled as torch fills a tensor that is not contiguous (its serial kernel: one double Box-Muller
+   * draw per element, in memory order) for a [n, c, h, w] tensor laid out channels-last, returned row-major NCHW.
+   * This is `torch.randn_like` of a CPU VAE encoder's output, which comes out channels-last.
+   */
+  randnChannelsLast(shape: readonly [number, number, number, number]): Float32Array {
+    const [n, c, h, w] = shape;
+    const out = new Float32Array(n * c * h * w);
+    for (let b = 0; b < n; b++) for (let p = 0; p < h * w; p++) for (let ch = 0; ch < c; ch++) out[(b * c + ch) * h * w + p] = this.nextNormalDouble();
+    return out;
+  }
+
   /** Uniform float in [0, 1) from the low 24 bits of one 32-bit draw. */
   private nextUniformFloat(): number {
     return (this.engine.nextUint32() & 0xffffff) * TWO_POW_M24;

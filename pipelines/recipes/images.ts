@@ -16,6 +16,16 @@ export async function readImageNchw(path: string, width: number, height: number)
   return out;
 }
 
+/** Reads an image file at its own size as 8-bit RGB (alpha dropped). */
+export async function readRgb8(path: string): Promise<RgbImage> {
+  try {
+    const { data, info } = await sharp(path).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    return { width: info.width, height: info.height, pixels: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+  } catch (e) {
+    throw new Error(`${path}: cannot read as an image (${(e as Error).message})`);
+  }
+}
+
 /** Image `n` of an NHWC [0, 1] float batch as 8-bit RGB. */
 export function toRgb8(nhwc: Float32Array, n: number, width: number, height: number): RgbImage {
   const size = width * height * 3;

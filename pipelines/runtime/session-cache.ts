@@ -90,7 +90,7 @@ export class SessionCache {
    * options; held (outside the `maxSessions` limit) until `releaseModel(owner)` or `clear()`.
    */
   modelPart<I>(owner: string, part: string, build: () => BuiltGraph<I> | Promise<BuiltGraph<I>>, o: SessionOptions = {}): Promise<BuiltSession<I>> {
-    const key = JSON.stringify([owner, part, o.providers ?? ['cpu'], o.intraOpThreads ?? null, [...(o.keepOnDevice ?? [])].sort(), o.forbidCpuFallback ?? false]);
+    const key = JSON.stringify([owner, part, o.providers ?? ['cpu'], o.intraOpThreads ?? null, [...(o.keepOnDevice ?? [])].sort(), o.forbidCpuFallback ?? false, o.optimize ?? true]);
     const hit = this.modelEntries.get(key);
     if (hit) {
       this.stats.hits++;
@@ -175,6 +175,7 @@ export function sessionKey(model: SerializedGraph, externalFiles: readonly strin
     threads: o.intraOpThreads ?? null,
     keep: [...(o.keepOnDevice ?? [])].sort(),
     noCpuFallback: o.forbidCpuFallback ?? false,
+    optimize: o.optimize ?? true,
   }));
   return h.digest('hex');
 }

@@ -13,6 +13,11 @@ export interface SessionOptions {
   /** Refuse to silently run some nodes on the CPU when a GPU provider is used. */
   forbidCpuFallback?: boolean;
   logSeverity?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Graph optimizations (default on). Off for graphs that run once over initializers only (the LoRA merge):
+   * ORT's constant folding would evaluate them at creation, ~4× slower than running them (bench/NOTES.md).
+   */
+  optimize?: boolean;
 }
 
 export interface ProviderAttempt {
@@ -104,7 +109,7 @@ function ortOptions(model: SerializedGraph, provider: Provider, o: SessionOption
   Object.assign(extraSession, PROVIDER_SESSION_CONFIG[provider]);
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: o.optimize === false ? 'disabled' : 'all',
     logSeverityLevel: o.logSeverity ?? 3,
     extra: { session: extraSession },
   };

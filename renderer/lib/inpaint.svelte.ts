@@ -3,6 +3,8 @@
 // generate call sends is read from here (request.ts).
 export type MaskTool = 'brush' | 'eraser';
 
+export type Side = 'left' | 'right' | 'top' | 'bottom';
+
 export interface Outpaint {
   left: number;
   right: number;
@@ -20,6 +22,8 @@ export class InpaintState {
   brush = $state(12);
   strength = $state(0.75);
   outpaint = $state<Outpaint>({ left: 0, right: 0, top: 0, bottom: 0 });
+  /** The largest margin the editor offers on one side. */
+  readonly maxMargin = 1024;
   /** Any paint on the mask (an empty mask has nothing to repaint). */
   painted = $state(false);
   /** Set by the editor when the image has loaded. */
@@ -34,6 +38,11 @@ export class InpaintState {
   close(): void {
     this.image = undefined;
     this.canvas = undefined;
+  }
+
+  /** One side's margin, to the nearest multiple of 8 (the VAE's block) from 0 to maxMargin. */
+  setMargin(side: Side, pixels: number): void {
+    this.outpaint[side] = Math.min(this.maxMargin, Math.max(0, Math.round(pixels / 8) * 8));
   }
 
   get outpainting(): boolean {

@@ -6,6 +6,7 @@ import type { LibraryEntry } from '../../pipelines/jobs/api-library.ts';
 import { ApiClient } from './api-client.ts';
 import { GenerateForm } from './form.svelte.ts';
 import { InpaintState } from './inpaint.svelte.ts';
+import { ControlNetState } from './controlnet.svelte.ts';
 import { HeadSelection } from './heads.svelte.ts';
 import { StageTimeline } from './hires.svelte.ts';
 import { modelDefaults } from './model-defaults.ts';
@@ -53,7 +54,12 @@ export class StudioState {
   running = $derived(this.queue.find((j) => j.status === 'running'));
   selected = $derived(this.gallery.find((g) => g.name === this.selectedImage));
 
-  constructor(readonly api: ApiClient) {}
+  /** The ControlNet units sent with the next generation. */
+  readonly controlNets: ControlNetState;
+
+  constructor(readonly api: ApiClient) {
+    this.controlNets = new ControlNetState(api);
+  }
 
   start(): void {
     this.api.transport.onConnection((state) => {
@@ -110,8 +116,10 @@ export class StudioState {
 
   async generate(): Promise<void> {
     if (!this.form.prompt.trim()) return this.notify('error', 'Write a prompt first.');
+    const incomplete = this.controlNets.incomplete();
+    if (incomplete.length) return this.notify('error', `${incomplete.join('; ')}: choose it, or remove the unit.`);
     await this.attempt(async () => {
-      const { jobId, seed } = await this.api.call('generate', generateParams(this.form, this.heads, this.inpaint));
+      const { jobId, seed } = await this.api.call('generate', generateParams(this.form, this.heads, this.inpaint, this.controlNets));
       afterGenerate(this.form, seed);
       this.notify('info', `Queued ${jobId} with seed ${seed}.`);
     });

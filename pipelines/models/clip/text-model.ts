@@ -88,13 +88,17 @@ function causalBias(like: T, seq: number): T {
   return op.floats(like, Array.from(values), [1, 1, seq, seq]);
 }
 
-function encoderLayer(w: Weights, x: T, bias: T, cfg: ClipTextConfig): T {
+/** The transformer layer widths both CLIP towers (text and vision) share. */
+export type ClipLayerConfig = Pick<ClipTextConfig, 'hiddenSize' | 'intermediateSize' | 'numHeads' | 'hiddenAct' | 'layerNormEps'>;
+
+/** One pre-LN CLIP encoder layer; `bias` masks attention (the text tower's causal mask), none for images. */
+export function encoderLayer(w: Weights, x: T, bias: T | undefined, cfg: ClipLayerConfig): T {
   const attn = selfAttention(w.sub('self_attn'), nn.layerNorm(w.sub('layer_norm1'), x, cfg.layerNormEps), bias, cfg);
   const h = op.add(x, attn);
   return op.add(h, mlp(w.sub('mlp'), nn.layerNorm(w.sub('layer_norm2'), h, cfg.layerNormEps), cfg));
 }
 
-function selfAttention(w: Weights, x: T, bias: T, cfg: ClipTextConfig): T {
+function selfAttention(w: Weights, x: T, bias: T | undefined, cfg: ClipLayerConfig): T {
   const [q, k, v] = projectQkv(w, x, cfg.hiddenSize);
   const y = op.multiHeadAttention(q, k, v, cfg.numHeads, { attentionBias: bias });
   return nn.linear(w.sub('out_proj'), y, cfg.hiddenSize);
@@ -108,7 +112,7 @@ function projectQkv(w: Weights, x: T, width: number): T[] {
   return op.split(withBias, -1, [width, width, width]);
 }
 
-function mlp(w: Weights, x: T, cfg: ClipTextConfig): T {
+function mlp(w: Weights, x: T, cfg: ClipLayerConfig): T {
   const h = nn.linear(w.sub('fc1'), x, cfg.intermediateSize);
   const act = cfg.hiddenAct === 'quick_gelu' ? op.quickGelu(h) : op.gelu(h, cfg.hiddenAct === 'gelu_tanh' ? 'tanh' : 'none');
   return nn.linear(w.sub('fc2'), act, cfg.hiddenSize);

@@ -9,6 +9,7 @@ import { attend } from '../../attention/mha.ts';
 import type { SelfAttentionLayer, SelfAttentionVariant } from '../../attention/self-attention.ts';
 import type { FusedKernels } from '../../runtime/kernels.ts';
 import type { UNetMemory } from './memory.ts';
+import type { ImagePromptAttention } from '../ip-adapter/attention.ts';
 
 /** One block's text cross-attention (attn2) for a replacement; `plain()` builds the model's own. */
 export interface CrossAttentionCall {
@@ -36,6 +37,8 @@ export interface TransformerContext {
   kernels?: FusedKernels;
   /** Pieces for the feed-forward and LinFusion (undefined: whole). */
   memory?: UNetMemory;
+  /** IP-Adapter's image attention, added to every attn2 (../ip-adapter/attention.ts). */
+  imagePrompt?: ImagePromptAttention;
 }
 
 /** Transformer2DModel on [B, C, H, W]; `name` is its diffusers module path (e.g. `mid_block.attentions.0`). */
@@ -62,19 +65,23 @@ function transformerBlock(w: Weights, name: string, x: T, text: T, grid: { heigh
   const attn = ctx.selfAttention.apply({ layer, weights: w.sub('attn1'), hidden, blockInput: x, grid, latent: ctx.latent, upcast: ctx.upcast, pieces: ctx.memory?.attentionPieces });
   x = op.add(finishAttention(attn, layer, ctx.perturbation), x);
   const normed = nn.layerNorm(w.sub('norm2'), x, 1e-5);
-  const plain = () => crossAttention(w.sub('attn2'), normed, text, layer.heads, ctx.upcast);
+  const attn2 = `${name}.attn2`;
+  const image = ctx.imagePrompt && ((q: T) => ctx.imagePrompt!(attn2, q, layer.heads, ctx.upcast));
+  const plain = () => crossAttention(w.sub('attn2'), normed, text, layer.heads, ctx.upcast, image);
   const cross = ctx.crossAttention ? ctx.crossAttention({ layer, weights: w.sub('attn2'), hidden: normed, text, grid, upcast: ctx.upcast, plain }) : plain();
   x = op.add(cross, x);
   const ffIn = nn.layerNorm(w.sub('norm3'), x, 1e-5);
   return op.inPieces([ffIn, x], 1, ctx.memory?.ffPieces ?? 1, ([piece, residual]) => geglu(w.sub('ff'), piece, residual, ctx.kernels));
 }
 
-function crossAttention(w: Weights, x: T, text: T, heads: number, upcast: boolean): T {
+/** Text cross-attention; `image` adds IP-Adapter's attention of the same query before to_out. */
+function crossAttention(w: Weights, x: T, text: T, heads: number, upcast: boolean, image?: (q: T) => T): T {
   const channels = x.dim(-1);
   const q = nn.linear(w.sub('to_q'), x, channels);
   const k = nn.linear(w.sub('to_k'), text, channels);
   const v = nn.linear(w.sub('to_v'), text, channels);
-  return nn.linear(w.sub('to_out.0'), attend(q, k, v, heads, { fp32: upcast }), channels);
+  const attended = attend(q, k, v, heads, { fp32: upcast });
+  return nn.linear(w.sub('to_out.0'), image ? op.add(attended, image(q)) : attended, channels);
 }
 
 /**

@@ -16,6 +16,7 @@ import { unetEncoder, skipShapes } from './encoder.ts';
 import { transformer2d, type TransformerContext } from './transformer.ts';
 import type { FusedKernels } from '../../runtime/kernels.ts';
 import type { UNetMemory } from './memory.ts';
+import { imagePromptAttention, IP_SCALE, IP_TOKENS } from '../ip-adapter/attention.ts';
 
 export interface UNetBuildOptions extends UNetInputShape {
   /** Compute dtype; inputs and output stay float32. */
@@ -28,6 +29,8 @@ export interface UNetBuildOptions extends UNetInputShape {
   graph?: Graph;
   /** The execution provider's fused kernels to emit (pipelines/runtime/kernels.ts); default: the plain graph. */
   kernels?: FusedKernels;
+  /** IP-Adapter: its `<n>.to_k_ip/to_v_ip` weights and image token count; adds the `ip_tokens` and `ip_scale` inputs. */
+  ipAdapter?: { layers: TensorSource; tokens: number };
   /** Adds ControlNet residual inputs (`down_residual_<i>`, `mid_residual`, float32), summed into the skips. */
   controlResiduals?: boolean;
   /** Feed-forward and LinFusion in pieces at high resolution (default: whole). */
@@ -56,6 +59,10 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
   const n = cfg.blockOutChannels.length;
   const { sample, timestep, text: text32, textTime, perturbation } = declareUNetInputs(g, cfg, layers, o, source.path);
   const text = op.cast(text32, dtype);
+  const ip = o.ipAdapter && {
+    tokens: g.input(IP_TOKENS, 'float32', [o.batch, o.ipAdapter.tokens, cfg.crossAttentionDim[0]]),
+    scale: g.input(IP_SCALE, 'float32', [1]),
+  };
 
   const ctx: TransformerContext = {
     selfAttention: variant,
@@ -68,6 +75,7 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
     upcast: cfg.upcastAttention,
     kernels: o.kernels,
     memory: o.memory,
+    imagePrompt: ip && imagePromptAttention(o.ipAdapter!.layers, cfg, ip.tokens, ip.scale, dtype),
   };
   const fusedNorm = o.kernels?.groupNormSilu ?? false;
   const resnetOpts = { groups: cfg.normGroups, eps: cfg.normEps, fusedNorm };
@@ -98,7 +106,7 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
   x = nn.conv2d(w.sub('conv_out'), x, { padding: (cfg.convOutKernel - 1) / 2 });
   g.output(op.cast(x, 'float32'), UNET_OUTPUT);
 
-  const inputNames = [sample, timestep, text32, textTime?.textEmbeds, textTime?.timeIds, perturbation?.weights, ...(control?.down ?? []), control?.mid].flatMap((t) => (t ? [t.name] : []));
+  const inputNames = [sample, timestep, text32, textTime?.textEmbeds, textTime?.timeIds, perturbation?.weights, ...(control?.down ?? []), control?.mid, ip?.tokens, ip?.scale].flatMap((t) => (t ? [t.name] : []));
   return { graph: g, layers, inputNames };
 }
 

@@ -28,7 +28,22 @@ export interface SrvggArchitecture {
   convs: number;
 }
 
-export type UpscalerArchitecture = RrdbArchitecture | SrvggArchitecture;
+export interface SwinirArchitecture {
+  kind: 'swinir';
+  scale: number;
+  embedDim: number;
+  /** Residual Swin transformer blocks: Swin blocks in each, attention heads. */
+  layers: { depth: number; heads: number }[];
+  window: number;
+  patchNorm: boolean;
+  residualConv: '1conv' | '3conv';
+  /** Classic SR (pixel shuffle ×2 per doubling, or one ×3) or real-world SR (nearest ×2 and a conv, ×2 or ×4). */
+  upsampler: 'pixelshuffle' | 'nearest+conv';
+  /** Channels before the upsampler (conv_before_upsample). */
+  features: number;
+}
+
+export type UpscalerArchitecture = RrdbArchitecture | SrvggArchitecture | SwinirArchitecture;
 
 export interface UpscalerWeights {
   file: string;
@@ -46,7 +61,7 @@ export class UpscalerFormatError extends Error {
   }
 }
 
-const READ = 'the studio reads ESRGAN / Real-ESRGAN RRDBNet and Real-ESRGAN compact (SRVGG) upscalers, as .pth or .safetensors';
+const READ = 'the studio reads ESRGAN / Real-ESRGAN RRDBNet, Real-ESRGAN compact (SRVGG) and SwinIR (classic and real-world SR) upscalers, as .pth or .safetensors';
 
 function openFile(file: string): SafetensorsFile | TorchPtFile {
   if (/\.safetensors$/i.test(file)) return SafetensorsFile.open(file);
@@ -101,6 +116,37 @@ function srvgg(file: string, source: TensorSource, keys: string[]): SrvggArchite
   return { kind: 'srvgg', scale, features, convs: convs.length - 2 };
 }
 
+/** SwinIR's hyper-parameters from its tensor names and shapes (`layers.N.residual_group.blocks.M.…`). */
+function swinirArchitecture(file: string, source: TensorSource, keys: string[]): SwinirArchitecture {
+  if (keys.some((k) => k.includes('logit_scale') || k.includes('cpb_mlp'))) throw new UpscalerFormatError(file, `a Swin2SR upscaler (scaled cosine attention): not supported (${READ})`);
+  const shape = (k: string) => source.info(k).shape;
+  const needed = ['conv_first.weight', 'layers.0.residual_group.blocks.0.attn.relative_position_bias_table'].filter((k) => !source.has(k));
+  if (needed.length) throw new UpscalerFormatError(file, `a SwinIR-like file without ${needed.join(' and ')}: incomplete or another transformer upscaler (${READ})`);
+  const [embedDim, inChannels] = shape('conv_first.weight');
+  if (inChannels !== 3) throw new UpscalerFormatError(file, `a SwinIR for ${inChannels}-channel images: only RGB models are read`);
+  if (!source.has('conv_before_upsample.0.weight')) {
+    const what = source.has('upsample.0.weight') ? 'a lightweight SwinIR (pixelshuffledirect upsampler): not supported' : 'a SwinIR restoration model without an upsampler (denoising or JPEG artifact removal), not an upscaler';
+    throw new UpscalerFormatError(file, `${what} (${READ})`);
+  }
+  const layerCount = count(keys, /^layers\.(\d+)\.residual_group\./);
+  const layers = Array.from({ length: layerCount }, (_, n) => ({
+    depth: count(keys, new RegExp(`^layers\\.${n}\\.residual_group\\.blocks\\.(\\d+)\\.`)),
+    heads: shape(`layers.${n}.residual_group.blocks.0.attn.relative_position_bias_table`)[1],
+  }));
+  const window = (Math.sqrt(shape('layers.0.residual_group.blocks.0.attn.relative_position_bias_table')[0]) + 1) / 2;
+  const features = shape('conv_before_upsample.0.weight')[0];
+  const nearest = source.has('conv_up1.weight');
+  const ups = keys.filter((k) => /^upsample\.\d+\.weight$/.test(k)).length;
+  const scale = nearest ? (source.has('conv_up2.weight') ? 4 : 2) : shape('upsample.0.weight')[0] === 9 * features ? 3 : 2 ** ups;
+  if (!nearest && !ups) throw new UpscalerFormatError(file, `a SwinIR with conv_before_upsample but neither upsample.N nor conv_up1 convs: unknown upsampler (${READ})`);
+  return {
+    kind: 'swinir', scale, embedDim, layers, window, features,
+    patchNorm: source.has('patch_embed.norm.weight'),
+    residualConv: source.has('layers.0.conv.weight') ? '1conv' : '3conv',
+    upsampler: nearest ? 'nearest+conv' : 'pixelshuffle',
+  };
+}
+
 /** Opens an upscaler file and names its architecture and scale. */
 export function openUpscaler(file: string): UpscalerWeights {
   const source = openFile(file);
@@ -113,9 +159,7 @@ export function openUpscaler(file: string): UpscalerWeights {
     return { file, name, architecture: rrdb(file, renamed.weights, renamed.keys), weights: renamed.weights };
   }
   if (has('body.0.weight') && source.info('body.0.weight').shape.length === 4 && has('body.1.weight')) return { file, name, architecture: srvgg(file, source, keys), weights: source };
-  if (keys.some((k) => k.includes('residual_group') || k.includes('relative_position_bias_table'))) {
-    throw new UpscalerFormatError(file, `a SwinIR / Swin2SR transformer upscaler: not supported yet (${READ})`);
-  }
+  if (keys.some((k) => k.includes('residual_group') || k.includes('relative_position_bias_table'))) return { file, name, architecture: swinirArchitecture(file, source, keys), weights: source };
   if (keys.some((k) => /^(model\.diffusion_model|unet|first_stage_model)\./.test(k))) {
     throw new UpscalerFormatError(file, `a diffusion checkpoint, not an upscaler (${READ})`);
   }

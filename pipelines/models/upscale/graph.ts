@@ -2,26 +2,13 @@
 // RRDBNet (ESRGAN): first conv → residual-in-residual dense blocks → trunk conv + skip → nearest ×2 and a
 // conv with LeakyReLU per upsampling → HR conv → last conv; Real-ESRGAN's ×2/×1 models pixel-unshuffle first.
 // SRVGG (Real-ESRGAN compact): 3×3 convs with PReLU, the last to 3·s² channels, pixel shuffle, plus the
-// nearest-upsampled input.
+// nearest-upsampled input. SwinIR: ./swinir.ts.
 import { Graph, type T } from '../../onnx/graph.ts';
 import * as op from '../../onnx/ops.ts';
 import { Weights } from '../../onnx/weights.ts';
 import type { RrdbArchitecture, SrvggArchitecture, UpscalerWeights } from './detect.ts';
-
-const conv3 = (w: Weights, x: T) => op.conv2d(x, w.get('weight'), w.get('bias'), { padding: 1 });
-const lrelu = (x: T) => op.leakyRelu(x, 0.2);
-
-/** PyTorch's pixel_unshuffle: [1, C, H, W] → [1, C·r², H/r, W/r], channel c·r² + i·r + j. */
-function pixelUnshuffle(x: T, r: number, c: number, h: number, w: number): T {
-  const blocks = op.reshape(x, [1, c, h / r, r, w / r, r]);
-  return op.reshape(op.transpose(blocks, [0, 1, 3, 5, 2, 4]), [1, c * r * r, h / r, w / r]);
-}
-
-/** PyTorch's pixel_shuffle: [1, C·r², H, W] → [1, C, H·r, W·r]. */
-function pixelShuffle(x: T, r: number, c: number, h: number, w: number): T {
-  const blocks = op.reshape(x, [1, c, r, r, h, w]);
-  return op.reshape(op.transpose(blocks, [0, 1, 4, 2, 5, 3]), [1, c, h * r, w * r]);
-}
+import { conv3, lrelu, pixelShuffle, pixelUnshuffle } from './layers.ts';
+import { swinir } from './swinir.ts';
 
 /** Five convs over the growing concatenation, LeakyReLU after the first four, scaled by 0.2 onto the input. */
 function denseBlock(w: Weights, x: T): T {
@@ -64,7 +51,7 @@ export function buildUpscalerGraph(u: UpscalerWeights, height: number, width: nu
   const w = new Weights(g, u.weights, 'float32');
   const image = g.input('image', 'float32', [1, 3, height, width]);
   const a = u.architecture;
-  const out = a.kind === 'rrdb' ? rrdbNet(w, a, image, height, width) : srvgg(w, a, image, height, width);
+  const out = a.kind === 'rrdb' ? rrdbNet(w, a, image, height, width) : a.kind === 'srvgg' ? srvgg(w, a, image, height, width) : swinir(w, a, image, height, width);
   g.output(out, 'upscaled');
   return g;
 }

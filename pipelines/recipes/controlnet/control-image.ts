@@ -1,7 +1,7 @@
 // A ControlNet's control image at the size being drawn: read, stretched to fit when its size differs
 // (with a notice, as the mask is), and prepared by the unit's preprocessor.
 import sharp from 'sharp';
-import { BadRequestError, type ControlPreprocessor } from '../../jobs/api.ts';
+import { BadRequestError, CONTROL_PREVIEW_MAX_SIDE, type ControlPreprocessor, type ControlPreviewJob, type ControlPreviewResult } from '../../jobs/api.ts';
 import { canny, softEdges } from './edges.ts';
 
 export interface ControlImage {
@@ -10,13 +10,16 @@ export interface ControlImage {
   notice?: string;
 }
 
-export async function readControlImage(path: string, width: number, height: number, preprocess: ControlPreprocessor): Promise<ControlImage> {
-  let size: { width?: number; height?: number };
+async function imageSize(path: string): Promise<{ width?: number; height?: number }> {
   try {
-    size = await sharp(path).metadata();
+    return await sharp(path).metadata();
   } catch (e) {
     throw new BadRequestError(`--control-image ${path}: cannot read as an image (${(e as Error).message})`);
   }
+}
+
+export async function readControlImage(path: string, width: number, height: number, preprocess: ControlPreprocessor): Promise<ControlImage> {
+  const size = await imageSize(path);
   const resized = size.width !== width || size.height !== height;
   const fitted = sharp(path).flatten({ background: '#000000' }).resize(width, height, { fit: 'fill', kernel: 'lanczos3' });
   const plane = width * height;
@@ -32,4 +35,17 @@ export async function readControlImage(path: string, width: number, height: numb
   }
   const notice = resized ? `the control image ${path} is ${size.width}×${size.height} and the image ${width}×${height}: it was resized to fit` : undefined;
   return { image, notice };
+}
+
+/** The control.preview job: the image through its preprocessor at its own size (scaled down to fit the preview). */
+export async function controlPreview(job: ControlPreviewJob): Promise<ControlPreviewResult> {
+  const size = await imageSize(job.image);
+  const k = Math.min(1, CONTROL_PREVIEW_MAX_SIDE / Math.max(size.width ?? 1, size.height ?? 1));
+  const width = Math.max(1, Math.round((size.width ?? 1) * k));
+  const height = Math.max(1, Math.round((size.height ?? 1) * k));
+  const { image } = await readControlImage(job.image, width, height, job.preprocess);
+  const plane = width * height;
+  const pixels = new Uint8Array(3 * plane);
+  for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) pixels[p * 3 + c] = Math.round(image[c * plane + p] * 255);
+  return { image: { width, height, pixels } };
 }

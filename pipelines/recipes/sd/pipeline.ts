@@ -7,6 +7,7 @@ import { parseUNetConfig, type UNetConfig } from '../../models/unet/config.ts';
 import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
 import { WHOLE, type UNetMemory } from '../../models/unet/memory.ts';
 import { runRecovering, unetRecoveryNotes } from './unet-recovery.ts';
+import { dilateConvolutions } from '../../models/unet/dilate.ts';
 import { selfAttentionLayers, matchPagLayers } from '../../models/unet/layers.ts';
 import { Vae } from '../../models/vae/vae.ts';
 import { headWeightsData, headWeightsShape, wholeLayerPicks, type HeadPick, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
@@ -24,10 +25,14 @@ import { batchRows, combine, promptRows, usesPerturbation, type GuidancePlan } f
 import { planAtTimestep } from '../../guidance/adaptive-scale.ts';
 import { toNhwc01 } from '../images.ts';
 import { applyLoras, type AppliedLora, type LoraRequest } from '../../lora/apply.ts';
+import { mergeLoraWeights, type MergedLoraWeights } from '../../lora/merge.ts';
 import { embeddingTokens, type TextualInversion } from '../../text/embeddings.ts';
 import { ControlNet, controlResiduals, type ControlUnit } from './controlnet.ts';
 import { withInpaintChannels } from '../inpaint/unet-channels.ts';
 import { checkControlNetFits, loadControlNetSource } from '../../checkpoints/controlnet.ts';
+import { checkIpAdapterFits, loadIpAdapterSource } from '../../checkpoints/ip-adapter.ts';
+import { checkImageEncoderFits, loadImageEncoderSource } from '../../checkpoints/clip-vision.ts';
+import { imagePromptFeeds, IpAdapter, type ImagePrompt } from './ip-adapter.ts';
 
 export interface SdGenerateOptions {
   prompt: string;
@@ -58,6 +63,8 @@ export interface SdGenerateOptions {
   inpaintPixelMask?: Float32Array;
   /** ControlNets steering the UNet (./controlnet.ts). */
   controlNets?: readonly ControlUnit[];
+  /** IP-Adapter: an image prompt beside the text (./ip-adapter.ts). */
+  imagePrompt?: ImagePrompt;
   /** PAG at layer level (diffusers' names: `mid`, `down_blocks.1`, …). */
   pag?: { scale: number; layers: readonly string[] };
   /** Head-level perturbation (SoftPAG): overrides `pag.layers` when given. */
@@ -71,6 +78,10 @@ export interface SdGenerateOptions {
   clipSkip?: number;
   /** Textual-inversion embeddings whose names the prompts may use. */
   embeddings?: readonly TextualInversion[];
+  /** SDXL's size micro-conditioning (original and target size); absent: the image size. LinFusion's HighRes conditions every stage on the final size. */
+  sizeConditioning?: { width: number; height: number };
+  /** The generator noise is drawn from; absent: a new one seeded with `seed`. A caller that draws on after the run passes its own. */
+  generator?: TorchGenerator;
   onStep?: (step: number, total: number, latents: Float32Array) => void | Promise<void>;
   /** VAE tiles done (large images are encoded and decoded in tiles). */
   onTile?: (phase: 'encode' | 'decode', done: number, total: number) => void;
@@ -102,11 +113,11 @@ export interface SdLoadOptions extends LoadOptions {
 
 const LATENT_SCALE = 8;
 
-interface LatentShape { images: number; channels: number; height: number; width: number }
+export interface LatentShape { images: number; channels: number; height: number; width: number }
 const latentSize = (l: LatentShape): number => l.images * l.channels * l.height * l.width;
 const scaled = (x: Float32Array, k: number): Float32Array => (k === 1 ? x : x.map((v) => v * k));
 
-interface EncodedText {
+export interface EncodedText {
   /** Text tokens per row, and how many batch rows one UNet call has. */
   tokens: number;
   rows: number;
@@ -132,6 +143,7 @@ export class SdPipeline {
   readonly sessions: ModelSessions;
   private encoders?: Promise<TextEncoderStage[]>;
   private readonly controlNets = new Map<string, ControlNet>();
+  private readonly ipAdapters = new Map<string, IpAdapter>();
   readonly unetConfig: UNetConfig;
   readonly layers: SelfAttentionLayer[];
   readonly vae: Vae;
@@ -149,6 +161,24 @@ export class SdPipeline {
     return new SdPipeline(sources, o, applied);
   }
 
+  /** Loads the model and merges its LoRAs into their weight file, so the load pays for the merge. */
+  static async open(path: string, o: SdLoadOptions = {}): Promise<SdPipeline> {
+    const pipe = SdPipeline.load(path, o);
+    await pipe.ready();
+    return pipe;
+  }
+
+  private loraWeights?: Promise<MergedLoraWeights | undefined>;
+
+  /** Merges the LoRAs (once; again after a failure); every graph is built after this. */
+  ready(): Promise<void> {
+    this.loraWeights ??= mergeLoraWeights(this.sources).catch((e: unknown) => {
+      this.loraWeights = undefined;
+      throw e;
+    });
+    return this.loraWeights.then(() => undefined);
+  }
+
   /**
    * A ControlNet for this model (loaded once, kept with the pipeline). Refuses one made for another family,
    * naming both; `model` names this model in that message.
@@ -164,6 +194,24 @@ export class SdPipeline {
     return net;
   }
 
+  /**
+   * An IP-Adapter with its image encoder (`encoder` undefined: `image_encoder/` beside the adapter), loaded
+   * once. Refuses one made for another family (naming both), and an encoder that does not fit it.
+   */
+  ipAdapter(path: string, encoder: string | undefined, model: string): IpAdapter {
+    const key = JSON.stringify([path, encoder]);
+    let adapter = this.ipAdapters.get(key);
+    if (!adapter) {
+      const source = loadIpAdapterSource(path);
+      checkIpAdapterFits(source, this.unetConfig, model);
+      const encoderSource = loadImageEncoderSource(encoder, path);
+      checkImageEncoderFits(encoderSource, source);
+      adapter = new IpAdapter(source, encoderSource, this.sessions.child(`ip-adapter/${key}`));
+      this.ipAdapters.set(key, adapter);
+    }
+    return adapter;
+  }
+
   /** Self-attention layer indices for diffusers' PAG layer names (`mid`, `down_blocks.1`, …). */
   matchPagLayers(names: readonly string[]): number[] {
     return matchPagLayers(this.layers, names);
@@ -177,6 +225,11 @@ export class SdPipeline {
   /** An inpainting UNet: conv_in takes the latents, the mask and the masked image's latents (diffusers' 9 channels). */
   get inpaintingUNet(): boolean {
     return this.unetConfig.inChannels === 2 * this.latentChannels + 1;
+  }
+
+  /** The execution provider its sessions ask for first. */
+  get provider(): Provider {
+    return this.o.providers?.[0] ?? 'cpu';
   }
 
   get textConditioning(): TextConditioning {
@@ -199,6 +252,7 @@ export class SdPipeline {
       old?.then((stages) => Promise.all(stages.map((s) => s.encoder.release()))).catch(() => undefined);
       const { penultimateLayer, pooledTextEmbeds } = this.sources.textConditioning;
       this.encoders = Promise.all(this.sources.textEncoders.map(async (source, i) => {
+        await this.ready();
         const cfg = this.sources.textConfigs[i];
         const last = i === this.sources.textEncoders.length - 1;
         const tokenizer = ClipTokenizer.fromFolder(this.sources.tokenizerDirs[i], { pad: this.sources.tokenizerPads[i] });
@@ -218,15 +272,22 @@ export class SdPipeline {
   }
   private encodersKey?: string;
 
-  /** The UNet session for a batch shape and one attention phase (built once, then reused). */
-  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, memory: UNetMemory = WHOLE, dtype = this.o.dtype) {
-    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals, memory, dtype]);
-    return this.sessions.child('unet').getBuilt(key, () => {
+  /**
+   * The UNet session for a batch shape and one attention phase (built once, then reused); `dilation` > 1
+   * dilates every convolution (LinFusion's dilated branch, models/unet/dilate.ts); `memory`: the ladder's pieces;
+   * `dtype`: float32 to redo an fp16 call that overflowed (unet-recovery.ts).
+   */
+  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, ip?: IpAdapter, dilation = 1, memory: UNetMemory = WHOLE, dtype = this.o.dtype) {
+    const ipAdapter = ip && { layers: ip.source.layers, tokens: ip.source.tokens };
+    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals, ip?.source.path, ...(dilation > 1 ? [dilation] : []), memory, dtype]);
+    return this.sessions.child('unet').getBuilt(key, async () => {
+      await this.ready();
       const variant = phase.build();
       const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
         batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
-        dtype, selfAttention: variant, controlResiduals, memory,
+        dtype, selfAttention: variant, controlResiduals, ipAdapter, memory,
       });
+      dilateConvolutions(graph, dilation);
       return { graph, info: variant };
     }, { providers: this.o.providers });
   }
@@ -259,7 +320,7 @@ export class SdPipeline {
     const perturb = this.perturbation(o);
     const plan: GuidancePlan = { cfg: o.cfg, pag: perturb?.scale ?? 0 };
 
-    const text = await timed('encode', () => this.encode(o, plan, images));
+    const text = await timed('encode', () => this.encodeText(o, plan, images));
     o.signal?.throwIfAborted();
     const noise = await timed('encode', () => this.noise(o, latent));
     const { final, latentsPerStep, provider, recoveredCalls } = await timed('denoise', () => this.denoise(o, latent, plan, perturb, text, noise));
@@ -268,18 +329,19 @@ export class SdPipeline {
   }
 
   /** 1. Prompts → the UNet's text inputs, rows in batch order [uncond?, cond, perturbed-cond?] × images. */
-  private async encode(o: SdGenerateOptions, plan: GuidancePlan, images: number): Promise<EncodedText> {
+  async encodeText(o: Pick<SdGenerateOptions, 'prompt' | 'negative' | 'clipSkip' | 'embeddings' | 'width' | 'height' | 'sizeConditioning'>, plan: GuidancePlan, images: number): Promise<EncodedText> {
     const stages = await this.textStages(o.clipSkip ?? 1, o.embeddings);
     const negative = o.negative ?? '';
     const forceZeros = this.sources.textConditioning.zeroEmptyNegative && negative === '';
     const conditioning = await encodePrompts(stages, [negative, o.prompt], forceZeros ? new Set([0]) : new Set());
     const layout = promptRows(plan, images, { negative: 0, prompt: 1 });
-    return { tokens: conditioning.tokens, rows: layout.length, unconditional: layout.map((row) => row === 0), feeds: this.textFeeds(conditioning, layout, o.width, o.height) };
+    const size = o.sizeConditioning ?? o;
+    return { tokens: conditioning.tokens, rows: layout.length, unconditional: layout.map((row) => row === 0), feeds: this.textFeeds(conditioning, layout, size.width, size.height) };
   }
 
   /** 2. Initial latents: diffusers draws them (and any later noise) from one CPU generator. */
   private async noise(o: SdGenerateOptions, l: LatentShape): Promise<Noise> {
-    const generator = new TorchGenerator(o.seed);
+    const generator = o.generator ?? new TorchGenerator(o.seed);
     const sampler = getSampler(o.sampler);
     const config = this.sources.scheduler.config as SchedulerConfig;
     const shape = [l.images, l.channels, l.height, l.width];
@@ -328,8 +390,8 @@ export class SdPipeline {
     return { mask: masked ? o.inpaintMask! : new Float32Array(l.height * l.width).fill(1), maskedLatents: encoded.latents.data };
   }
 
-  /** The init image(s) through the VAE, one posterior draw for the batch given, repeated to fill the batch. */
-  private async encodeInit(image: Float32Array, l: LatentShape, generator: TorchGenerator, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
+  /** The init image(s) ([n, 3, H, W] in [0, 1]) through the VAE, one posterior draw for the batch given, repeated to fill the batch. */
+  async encodeInit(image: Float32Array, l: LatentShape, generator: TorchGenerator, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
     const given = image.length / (3 * l.height * l.width * LATENT_SCALE * LATENT_SCALE);
     if (given !== 1 && given !== l.images) throw new RangeError(`img2img needs 1 or ${l.images} init images, got ${given}`);
     const pixels = image.map((v) => v * 2 - 1);
@@ -368,6 +430,7 @@ export class SdPipeline {
     const totalSteps = sampler.plan(config, o.steps).timesteps.length - startIndex;
     const latentsPerStep: Float32Array[] = [];
     const control = o.controlNets?.length ? o.controlNets : undefined;
+    const imagePrompt = o.imagePrompt && (await imagePromptFeeds(o.imagePrompt, text.unconditional));
     let step = 0;
     let evaluation = 0;
     let recoveredCalls = 0;
@@ -376,7 +439,7 @@ export class SdPipeline {
       model: async (xIn, timestep) => {
         o.signal?.throwIfAborted();
         const phase = schedule(step, totalSteps);
-        const shape = [text.rows, l.height, l.width, text.tokens, perturbedRows, attention, phase, !!control, o.unetMemory] as const;
+        const shape = [text.rows, l.height, l.width, text.tokens, perturbedRows, attention, phase, !!control, o.imagePrompt?.adapter, 1, o.unetMemory] as const;
         const unet = await this.unet(...shape);
         provider = unet.session.provider;
         const latents = batchRows(plan, xIn);
@@ -392,6 +455,7 @@ export class SdPipeline {
         evaluation++;
         if (n.inpaintChannels) feeds.sample = tensor(withInpaintChannels(latents, n.inpaintChannels, l.images, text.rows), [text.rows, this.unetConfig.inChannels, l.height, l.width]);
         if (headWeights) feeds[HEAD_WEIGHTS_INPUT] = headWeights;
+        if (imagePrompt) Object.assign(feeds, imagePrompt);
         if (phase.feeds) Object.assign(feeds, phase.feeds(unet.info, text.rows));
         const fp32 = this.o.dtype === 'float16' ? async () => (await this.unet(...shape, 'float32')).session : undefined;
         const out = await runRecovering(unet.session, fp32, feeds, UNET_OUTPUT);
@@ -411,9 +475,26 @@ export class SdPipeline {
   }
 
   /** 4. Decode to [0, 1] RGB, NHWC. */
-  private async decode(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
+  async decode(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
     const decoded = await this.vae.decode({ data: final, dims: [l.images, l.channels, l.height, l.width] }, onTile && ((done, total) => onTile('decode', done, total)));
     return toNhwc01(decoded.data, l.images, l.height * LATENT_SCALE, l.width * LATENT_SCALE);
+  }
+
+  /**
+   * One classifier-free-guided UNet evaluation outside the samplers (LinFusion's dual-branch loop): `x` is the
+   * scaled model input of `l`, the text rows come from encodeText, every convolution dilated by `dilation`.
+   */
+  async guidedOutput(text: EncodedText, l: LatentShape, x: Float32Array, timestep: number, o: { cfg: number; attention?: Attention; phase: AttentionPhase; dilation?: number }): Promise<Float32Array> {
+    const plan: GuidancePlan = { cfg: o.cfg, pag: 0 };
+    const unet = await this.unet(text.rows, l.height, l.width, text.tokens, 0, o.attention ?? { kind: 'softmax' }, o.phase, false, undefined, o.dilation);
+    const feeds: Record<string, ort.Tensor> = {
+      ...text.feeds,
+      sample: tensor(batchRows(plan, x), [text.rows, l.channels, l.height, l.width]),
+      timestep: tensor(new Float32Array(text.rows).fill(timestep), [text.rows]),
+    };
+    if (o.phase.feeds) Object.assign(feeds, o.phase.feeds(unet.info, text.rows));
+    const out = await unet.session.run(feeds);
+    return combine(plan, out[UNET_OUTPUT].data as Float32Array, latentSize(l));
   }
 
   /** The UNet's text inputs for a row layout (each entry: which conditioning row). */
@@ -439,8 +520,11 @@ export class SdPipeline {
   async release(): Promise<void> {
     for (const net of this.controlNets.values()) await net.release();
     this.controlNets.clear();
+    this.ipAdapters.clear();
     this.encoders = undefined;
     await this.sessions.release();
+    (await this.loraWeights?.catch(() => undefined))?.release();
+    this.loraWeights = undefined;
   }
 }
 
