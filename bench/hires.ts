@@ -4,14 +4,18 @@
 // process, so its peak memory is its own (GPU: nvidia-smi's used memory above the start; host: peak RSS).
 // A stage's time is VAE encode + (50 × the stage's ladder strength) UNet calls + VAE decode, the notebook's
 // ladder (2048: 0.4, 4096: 0.3, 8192: 0.2, 16384: 0.1, by the stage's longer side).
+// The UNets are built with the memory plan's pieces for their size (--pieces auto; none: whole), and a size the
+// plan refuses on this device's memory (nvidia-smi's total; the host's on the CPU; or --device-gib) is skipped
+// with the refusal printed. UNet rows run first, then the VAE rows, until the deadline.
 //
-//   npx tsx bench/hires.ts [--ep cuda|webgpu|cpu] [--dtype float16|float32] [--unets sd15,sdxl]
+//   npx tsx bench/hires.ts [--ep cuda|webgpu|cpu] [--dtype float16|float32] [--unets sd15,sdxl,tiny]
 //                          [--sizes 2048x2048,4096x4096,8192x4096,16384x8192] [--calls 1] [--deadline-s 280]
+//                          [--pieces auto|none] [--device-gib N]
 // Standalone (no fixtures): on the GPU machine run an esbuild bundle with onnxruntime-node external
 // (bench/NOTES.md says how). Prints a table; with $OUT set, also writes $OUT/hires.json.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
@@ -26,9 +30,16 @@ import { startGpuMemorySampler } from './lib/gpu-memory.ts';
 import { requireFreeDisk, safetensorsBytes, Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
 import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, linfusionModules, parameterCount, unetTensorSpecs } from './lib/unet-tensors.ts';
 import { SD_VAE_CONFIG, vaeTensorSpecs } from './lib/vae-tensors.ts';
-import { planLadder, unetSizes } from '../pipelines/recipes/hires/memory-plan.ts';
+import { planLadder, refusal, unetSizes, type PlanInput } from '../pipelines/recipes/hires/memory-plan.ts';
+import { WHOLE, type UNetMemory } from '../pipelines/models/unet/memory.ts';
 
-const UNETS = { sd15: { label: 'SD 1.5', config: SD15_UNET_CONFIG, text: 768 }, sdxl: { label: 'SDXL', config: SDXL_UNET_CONFIG, text: 2048 } } as const;
+/** `tiny`: SD 1.5's layout at 32 channels, to check the bench itself on a CPU. */
+const TINY_UNET_CONFIG = { ...SD15_UNET_CONFIG, block_out_channels: [32, 32, 32, 32], cross_attention_dim: 32, layers_per_block: 1 };
+const UNETS = {
+  sd15: { label: 'SD 1.5', config: SD15_UNET_CONFIG, text: 768 },
+  sdxl: { label: 'SDXL', config: SDXL_UNET_CONFIG, text: 2048 },
+  tiny: { label: 'tiny', config: TINY_UNET_CONFIG, text: 32 },
+} as const;
 type UNetName = keyof typeof UNETS;
 const BATCH = 2;
 
@@ -39,6 +50,8 @@ const { values: args } = parseArgs({
     unets: { type: 'string', default: 'sd15,sdxl' },
     sizes: { type: 'string', default: '2048x2048,4096x4096,8192x4096,16384x8192' },
     calls: { type: 'string', default: '1' },
+    pieces: { type: 'string', default: 'auto' },
+    'device-gib': { type: 'string' },
     'deadline-s': { type: 'string', default: '280' },
     tmp: { type: 'string', default: tmpdir() },
     child: { type: 'string' },
@@ -54,6 +67,7 @@ interface ChildSpec {
   dtype: 'float32' | 'float16';
   calls: number;
   work: string;
+  memory: UNetMemory;
 }
 
 interface ChildResult {
@@ -90,6 +104,8 @@ const sizes = args.sizes.split(',').map((s) => {
   return { width, height };
 });
 const calls = Math.max(1, Math.round(Number(args.calls)));
+if (args.pieces !== 'auto' && args.pieces !== 'none') throw new Error(`--pieces ${args.pieces}: use auto (the memory plan's) or none`);
+const deviceBytes = args['device-gib'] ? Number(args['device-gib']) * 2 ** 30 : deviceMemory();
 const deadline = performance.now() + Number(args['deadline-s']) * 1000;
 const log = (s: string) => console.error(s);
 
@@ -110,6 +126,7 @@ interface Row {
   what: string;
   width: number;
   height: number;
+  memory?: UNetMemory;
   result?: ChildResult;
   gpuGb?: number;
   skipped?: string;
@@ -137,8 +154,8 @@ try {
   }
   log(`random weights written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-  // SD 1.5-size stages first (with the VAE), then the SDXL-size UNet: the deadline cuts the last ones.
-  const order = unets.flatMap((u, i) => sizes.flatMap((size) => [...(i === 0 ? (['vae'] as const) : []), u].map((what) => ({ what, size }))));
+  // The UNets' stages first (SD 1.5-size, then SDXL-size), then the VAE: the deadline cuts the last ones.
+  const order = [...unets.flatMap((u) => sizes.map((size) => ({ what: u as UNetName | 'vae', size }))), ...sizes.map((size) => ({ what: 'vae' as const, size }))];
   for (const { what, size } of order) {
     const row: Row = { what, ...size };
     rows.push(row);
@@ -147,7 +164,14 @@ try {
       row.skipped = `--deadline-s ${args['deadline-s']} reached`;
       continue;
     }
-    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, work };
+    const plan = what === 'vae' ? undefined : stagePlanFor(what, size);
+    if (plan?.refused) {
+      row.skipped = `refused by the memory plan: ${plan.refused}`;
+      log(`${what} ${size.width}×${size.height}: ${row.skipped}`);
+      continue;
+    }
+    row.memory = plan && args.pieces === 'auto' ? plan.memory : WHOLE;
+    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, work, memory: row.memory };
     log(`${what} ${size.width}×${size.height}: running ...`);
     const gpu = startGpuMemorySampler(join(work, 'gpu-mem.csv'), ep !== 'cpu');
     const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--child', JSON.stringify(spec)], {
@@ -165,23 +189,46 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
+/** The ladder plan of one stage of this size for a UNet: its pieces, and the refusal when it will not fit. */
+function stagePlanFor(u: UNetName, size: { width: number; height: number }) {
+  const input = planInput(u, size);
+  const plan = planLadder(input);
+  return { memory: plan.stages[0].memory, peakBytes: plan.peakBytes, seconds: plan.seconds, refused: refusal(input, plan) };
+}
+
+function planInput(u: UNetName, size: { width: number; height: number }): PlanInput {
+  const cfg = parseUNetConfig(UNETS[u].config, `${u} config`);
+  const specs = new Map(unetTensorSpecs(cfg).map((t) => [t.name, t.shape]));
+  const sizesOf = unetSizes({ path: u, keys: () => [...specs.keys()], has: (k) => specs.has(k), info: (k) => ({ name: k, dtype: 'F16', shape: specs.get(k)!, offset: 0, byteLength: 0, file: u }) }, cfg);
+  const vaeParams = vaeTensorSpecs(vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE')).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+  return {
+    unet: sizesOf, otherParams: vaeParams, stages: [{ ...size, strength: 0.5, steps: ladderCalls(size) }], rows: BATCH, images: 1, attention: 'linfusion',
+    provider: ep, bytesPerValue: dtype === 'float16' ? 2 : 4, availableBytes: deviceBytes,
+  };
+}
+
+/** The GPU's memory (nvidia-smi) for GPU providers, the host's on the CPU. */
+function deviceMemory(): number | undefined {
+  if (ep === 'cpu') return totalmem();
+  const smi = spawnSync('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits'], { encoding: 'utf8' });
+  const mib = Number(smi.stdout?.split('\n')[0]);
+  return smi.status === 0 && mib > 0 ? mib * 2 ** 20 : undefined;
+}
+
 function printTables(): void {
   const f = (v: number | undefined, d = 2) => (v === undefined ? '–' : v.toFixed(d));
   console.log(`\nLinFusion stages, ${ep} ${dtype}, random weights, CFG batch ${BATCH}; wall ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
-  console.log('| part | size | session s | first call s | per call s | VAE encode s | VAE decode s | tiles | GPU mem GiB | peak RSS GiB | note |');
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  console.log(`device memory ${deviceBytes ? `${(deviceBytes / 2 ** 30).toFixed(0)} GiB` : 'unknown'}; UNet pieces: ${args.pieces}\n`);
+  console.log('| part | size | pieces (FF / LinFusion) | session s | first call s | per call s | VAE encode s | VAE decode s | tiles | GPU mem GiB | peak RSS GiB | note |');
+  console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const r of rows) {
     const x = r.result;
-    console.log(`| ${r.what} | ${r.width}×${r.height} | ${f(x?.sessionS, 1)} | ${f(x?.firstMs && x.firstMs / 1000)} | ${f(x?.callMs && x.callMs / 1000)} | ${f(x?.encodeS)} | ${f(x?.decodeS)} | ${x?.tiles ?? '–'} | ${f(r.gpuGb, 1)} | ${f(x?.maxRssGb, 1)} | ${r.skipped ?? x?.provider ?? ''} |`);
+    console.log(`| ${r.what} | ${r.width}×${r.height} | ${r.memory && r.what !== 'vae' ? `${r.memory.ffPieces} / ${r.memory.attentionPieces}` : '–'} | ${f(x?.sessionS, 1)} | ${f(x?.firstMs && x.firstMs / 1000)} | ${f(x?.callMs && x.callMs / 1000)} | ${f(x?.encodeS)} | ${f(x?.decodeS)} | ${x?.tiles ?? '–'} | ${f(r.gpuGb, 1)} | ${f(x?.maxRssGb, 1)} | ${r.skipped ?? x?.provider ?? ''} |`);
   }
   console.log('\nPer stage (VAE encode + ladder UNet calls × per-call time + VAE decode; peak = the larger of the UNet and VAE children):\n');
   console.log('| UNet | stage size | UNet calls | stage s | peak GPU GiB | planner: peak GiB | planner: stage s |');
   console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
   for (const u of unets) {
-    const cfg = parseUNetConfig(UNETS[u].config, `${u} config`);
-    const specs = new Map(unetTensorSpecs(cfg).map((t) => [t.name, t.shape]));
-    const sizesOf = unetSizes({ path: u, keys: () => [...specs.keys()], has: (k) => specs.has(k), info: (k) => ({ name: k, dtype: 'F16', shape: specs.get(k)!, offset: 0, byteLength: 0, file: u }) }, cfg);
-    const vaeParams = vaeTensorSpecs(vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE')).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
     for (const size of sizes) {
       const vae = rows.find((r) => r.what === 'vae' && r.width === size.width && r.height === size.height)?.result;
       const unetRow = rows.find((r) => r.what === u && r.width === size.width && r.height === size.height);
@@ -190,7 +237,7 @@ function printTables(): void {
       const call = unetRow?.result?.callMs;
       const stage = vae?.encodeS !== undefined && vae.decodeS !== undefined && call !== undefined ? vae.encodeS + vae.decodeS + (n * call) / 1000 : undefined;
       const peak = [unetRow?.gpuGb, vaeRow?.gpuGb].filter((v): v is number => v !== undefined);
-      const plan = planLadder({ unet: sizesOf, otherParams: vaeParams, stages: [{ ...size, strength: 0.5, steps: n }], rows: BATCH, images: 1, attention: 'linfusion', provider: ep, bytesPerValue: dtype === 'float16' ? 2 : 4 });
+      const plan = stagePlanFor(u, size);
       console.log(`| ${UNETS[u].label} | ${size.width}×${size.height} | ${n} | ${f(stage, 1)} | ${peak.length ? Math.max(...peak).toFixed(1) : '–'} | ${(plan.peakBytes / 2 ** 30).toFixed(1)} | ${plan.seconds.toFixed(1)} |`);
     }
   }
@@ -205,7 +252,7 @@ async function runUNet(spec: ChildSpec): Promise<ChildResult> {
   const cfg: UNetConfig = parseUNetConfig(UNETS[u].config, `${u} config`);
   const [h, w] = [spec.height / 8, spec.width / 8];
   const { graph } = buildUNet(SafetensorsFile.open(join(spec.work, `${u}-unet.safetensors`)), cfg, {
-    batch: BATCH, height: h, width: w, textLength: 77, dtype: spec.dtype, selfAttention: attentionSchedule({ kind: 'linfusion', path: join(spec.work, `${u}-linfusion`) }, 1)(0, 1).build(),
+    batch: BATCH, height: h, width: w, textLength: 77, dtype: spec.dtype, memory: spec.memory, selfAttention: attentionSchedule({ kind: 'linfusion', path: join(spec.work, `${u}-linfusion`) }, 1)(0, 1).build(),
   });
   let t0 = performance.now();
   const session = await createSession(graph, spec);

@@ -20,6 +20,8 @@ import { isExternalLinkAllowed, isTrustedUrl, windowOptions } from '../app/elect
 import { resolveStudioUrl } from '../app/electron/studio-protocol.ts';
 import { utilityProcessHost, type ForkUtility, type UtilityProcessLike } from '../app/electron/utility-host.ts';
 import { Studio } from '../app/server/studio.ts';
+import { ImageTiles } from '../app/server/image-tiles.ts';
+import sharp from 'sharp';
 import { EngineClient, HostCrashedError } from '../pipelines/host/client.ts';
 import type { jobs as runtimeJobs } from './runtime-jobs.ts';
 
@@ -85,6 +87,20 @@ describe('studio:// protocol', () => {
     assert.deepEqual(resolveStudioUrl('studio://app/', roots), { file: join(rendererDir, 'index.html') });
     assert.deepEqual(resolveStudioUrl('studio://app/assets/index-abc.js', roots), { file: join(rendererDir, 'assets/index-abc.js') });
     assert.deepEqual(resolveStudioUrl('studio://app/outputs/20260101-1-0.png', roots), { file: join(outputs, '20260101-1-0.png') });
+  });
+
+  test('large images as tiles: studio://app/tiles/ paths answer as `studio serve` answers them (the same ImageTiles)', async () => {
+    // 3000×1000: levels 0–12, its thumbnail at level 8 (188×63), the full-size level 12 cut in 12 × 4 tiles.
+    await sharp({ create: { width: 3000, height: 1000, channels: 3, background: '#3a6' } }).png().toFile(join(outputs, '20260101-2-0.png'));
+    const tiles = new ImageTiles(join(outputs, '.tiles'), (n) => studio.imagePath(n));
+    assert.deepEqual(await tiles.answer('/tiles/20260101-2-0.png/info.json'), { info: { width: 3000, height: 1000, tileSize: 256, levels: 13 } });
+    const thumb = await tiles.answer('/tiles/20260101-2-0.png/thumb.png');
+    assert.ok('file' in thumb && thumb.file.endsWith('/image_files/8/0_0.png'), JSON.stringify(thumb));
+    assert.deepEqual((await sharp((thumb as { file: string }).file).metadata()).width, 188);
+    assert.ok('file' in (await tiles.answer('/tiles/20260101-2-0.png/12/11_3.png')));
+    assert.deepEqual(await tiles.answer('/tiles/20260101-2-0.png/12/12_0.png'), { status: 404, message: 'no tile 12/12_0 in 20260101-2-0.png (levels 0–12)' });
+    assert.equal(((await tiles.answer('/tiles/..%2fsecret.png/info.json')) as { status: number }).status, 404);
+    assert.equal(((await tiles.answer('/tiles/x.png/../../etc/passwd')) as { status: number }).status, 400);
   });
 
   test('refuses anything outside its folders', () => {

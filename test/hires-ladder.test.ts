@@ -2,7 +2,7 @@
 // test/fixtures/hires/make_goldens.py: txt2img 128×64, then ×2 + img2img at 0.4 and 0.3, DDIM 10 steps,
 // CFG 7.5, seed 3, LinFusion mounted), Pillow's resize bit for bit, and the ladder's size rules.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -19,9 +19,9 @@ import sharp from 'sharp';
 import type { GenerateProgress } from '../pipelines/jobs/api.ts';
 import { SdPipeline } from '../pipelines/recipes/sd/pipeline.ts';
 import { toRgb8 } from '../pipelines/recipes/images.ts';
-import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
+import { relL2, skipWithoutFixtures } from './fixtures.ts';
+import { HIRES, writeLadderModel } from './hires-model.ts';
 
-const HIRES = resolve(import.meta.dirname, 'fixtures/hires');
 const golden = SafetensorsFile.open(join(HIRES, 'ladder-golden.safetensors'));
 const record = JSON.parse(readFileSync(join(HIRES, 'ladder-golden.json'), 'utf8')) as { prompt: string; negative_prompt: string; seed: number; num_inference_steps: number; guidance_scale: number; strengths: number[] };
 const bytes = (name: string) => Uint8Array.from(golden.readFloat32(name));
@@ -46,10 +46,7 @@ test("Pillow's default resize (bicubic), bit for bit: each stage's init image fr
 
 /** A pipeline folder: the ladder's UNet and VAE with sd15-tiny's text encoder, tokenizer and scheduler (the goldens' text side). */
 function ladderModel(): { dir: string; cleanup(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'studio-ladder-'));
-  for (const part of ['text_encoder', 'tokenizer', 'scheduler']) symlinkSync(fixture('sd15-tiny', part), join(dir, part));
-  for (const part of ['unet', 'vae']) symlinkSync(join(HIRES, part), join(dir, part));
-  writeFileSync(join(dir, 'model_index.json'), readFileSync(fixture('sd15-tiny', 'model_index.json')));
+  const dir = writeLadderModel(mkdtempSync(join(tmpdir(), 'studio-ladder-')));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -69,7 +66,13 @@ test('the ladder matches the reference notebook: every step of every stage and e
       prompt: record.prompt, negative: record.negative_prompt, steps: record.num_inference_steps, cfg: record.guidance_scale, sampler: 'ddim',
       seed: record.seed, width: 128, height: 64, attention: { kind: 'linfusion', path: join(HIRES, 'linfusion') },
     } as const;
-    const r = await drawLadder(pipeline, base, stages, { onStageDone: (_, images) => void stageImages.push(images[0].pixels) });
+    // The two img2img stages with the memory plan's pieces (feed-forward over tokens, LinFusion over row × head
+    // groups): the chain still matches the reference. Each stage's UNet sessions go before the next stage.
+    const pieces = [undefined, { ffPieces: 3, attentionPieces: 4 }, { ffPieces: 2, attentionPieces: 16 }];
+    const stats = pipeline.sessions.cache.stats;
+    const releasedBefore = stats.released;
+    const r = await drawLadder(pipeline, base, stages, { onStageDone: (_, images) => void stageImages.push(images[0].pixels) }, pieces);
+    assert.ok(stats.released - releasedBefore >= 2, `the UNet sessions of stages 0 and 1 are released (${stats.released - releasedBefore} released)`);
 
     assert.deepEqual(r.latentsPerStage.map((s) => s.length), [10, 4, 3]);
     const worst = { err: 0, at: '' };

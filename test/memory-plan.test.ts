@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ladderStages, type LadderStage } from '../pipelines/jobs/api.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
-import { planLadder, refusal, unetSizes, type PlanInput } from '../pipelines/recipes/hires/memory-plan.ts';
+import { describePlan, memoryFor, planLadder, refusal, unetSizes, type PlanInput } from '../pipelines/recipes/hires/memory-plan.ts';
 import { SD15_UNET_CONFIG, unetTensorSpecs } from '../bench/lib/unet-tensors.ts';
 
 const GiB = 2 ** 30;
@@ -58,3 +58,18 @@ test('the VAE tile shrinks until it fits; only stages above 2048 px are tiled', 
   assert.ok(tight.stages[2].vaeTile! < 256);
   assert.equal(refusal(input({ availableBytes: 0.5 * GiB }))?.includes('a smaller --width/--height and --hires'), true, 'not even the base fits');
 });
+
+test('above 2048² the plan computes the feed-forward and LinFusion in pieces, and counts what that saves', () => {
+  const plan = planLadder(input());
+  assert.deepEqual(plan.stages.map((s) => [s.memory.ffPieces, s.memory.attentionPieces]), [[1, 1], [1, 1], [2, 2], [8, 8], [32, 16]], '16K: 32 token pieces, LinFusion in 2 rows × 8 heads');
+  assert.deepEqual(memoryFor(256 * 256, 2, 8), { ffPieces: 1, attentionPieces: 1 });
+  // Against the same stage in one piece (20 + 12 of the 120 values per row × token × channel at 1/32 and 1/16).
+  const whole = onePiece(plan.stages[4]);
+  assert.ok(plan.stages[4].peakBytes < 0.8 * whole, `${(plan.stages[4].peakBytes / GiB).toFixed(0)} GiB in pieces, ${(whole / GiB).toFixed(0)} GiB whole`);
+  assert.match(describePlan(plan, 'cuda'), /16384×8192 [\d.]+ GiB, ~\d+ s \(feed-forward in 32 pieces, VAE tiles 2048 px\)/);
+});
+
+/** The 16K stage's peak as it would be in one piece: weights + 120 values per row × token × base channel (fp16). */
+function onePiece(s: { width: number; height: number }): number {
+  return (sd15.total + 207e6) * 2 + 0.5 * GiB + 120 * 2 * (s.width / 8) * (s.height / 8) * sd15.baseChannels * 2;
+}

@@ -11,6 +11,7 @@ import { CALL_CHANNEL, EVENT_CHANNEL, handleIpcCall } from './ipc.ts';
 import { menuTemplate } from './menu.ts';
 import { allowPermission, isExternalLinkAllowed, isTrustedUrl, trustedOrigin, windowOptions } from './security.ts';
 import { resolveStudioUrl } from './studio-protocol.ts';
+import { ImageTiles } from '../server/image-tiles.ts';
 import { utilityProcessHost, type ForkUtility } from './utility-host.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -56,8 +57,11 @@ async function start(): Promise<void> {
   });
 
   const rendererDir = resolve(appRoot, shellConfig.rendererDir);
+  const tiles = new ImageTiles(join(folders.outputs, '.tiles'), (name) => studio.imagePath(name));
   protocol.handle(scheme, async (request) => {
-    const found = resolveStudioUrl(request.url, { rendererDir, imagePath: (n) => studio.imagePath(n) });
+    const path = new URL(request.url).pathname;
+    const found = path.startsWith('/tiles/') ? await tiles.answer(path) : resolveStudioUrl(request.url, { rendererDir, imagePath: (n) => studio.imagePath(n) });
+    if ('info' in found) return Response.json(found.info, { headers: { 'Content-Security-Policy': CONTENT_SECURITY_POLICY } });
     if ('status' in found) return new Response(found.message, { status: found.status });
     const response = await net.fetch(pathToFileURL(found.file).href);
     const headers = new Headers(response.headers);

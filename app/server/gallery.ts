@@ -3,6 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { writeNewFileAtomic } from '../../pipelines/queue/atomic-write.ts';
 import { encodePng } from '../../pipelines/metadata/encode-png.ts';
 import { metadataChunks, type GenerationRecord } from '../../pipelines/metadata/generation-metadata.ts';
@@ -84,6 +85,9 @@ export class Gallery {
     const cached = this.cache.get(name);
     if (cached?.key === key) return cached.image;
     const image: GalleryImage = { name, createdAt: s.mtimeMs, sizeBytes: s.size, warnings: [] };
+    // The size from the PNG header (the UI shows large images through their tiles); an unreadable file has none.
+    const size = await sharp(path, { limitInputPixels: false }).metadata().catch(() => undefined);
+    if (size?.width && size.height) Object.assign(image, { width: size.width, height: size.height });
     try {
       Object.assign(image, await this.readMetadata(path, name));
     } catch (e) {

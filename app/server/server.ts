@@ -8,13 +8,14 @@ import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { WebSocketServer } from 'ws';
 import type { HostLauncher } from '../../pipelines/host/launchers.ts';
 import { STUDIO_VERSION } from '../cli/version.ts';
 import { checkBinding, denyReason, isLoopbackHost } from './access.ts';
 import { resolveInside, sendFile, sendText } from './static-files.ts';
 import { Studio } from './studio.ts';
+import { ImageTiles } from './image-tiles.ts';
 import { bridgeSocket } from './ws-bridge.ts';
 import { MAX_DROPPED_FILE_BYTES } from '../../pipelines/jobs/api-limits.ts';
 import type { RedisQueueTarget } from './redis-queue-view.ts';
@@ -67,6 +68,7 @@ export async function startServer(o: ServerOptions = {}): Promise<StudioServer> 
   // The UI opens on the default model's settings: have the model catalogue ready before serving it.
   await studio.listModels().catch(() => undefined);
   const access = { loopbackOnly: isLoopbackHost(host), token };
+  const tiles = new ImageTiles(join(resolve(o.outputsDir ?? 'outputs'), '.tiles'), (name) => studio.imagePath(name));
 
   const http = createServer((req, res) => {
     try {
@@ -95,6 +97,12 @@ export async function startServer(o: ServerOptions = {}): Promise<StudioServer> 
       const name = decodePathSegment(url.pathname.slice('/outputs/'.length));
       const path = name === undefined ? undefined : studio.imagePath(name);
       if (!path || !sendFile(res, path, 'immutable')) sendText(res, 404, 'no such image in the outputs folder');
+      return;
+    }
+    if (url.pathname.startsWith('/tiles/')) {
+      const tokenDenied = denyReason({ hostHeader: req.headers.host, origin: undefined, token: url.searchParams.get('token') }, access);
+      if (tokenDenied) return sendText(res, 403, tokenDenied);
+      tiles.serve(url.pathname, res).catch((e: unknown) => failRequest(res, e));
       return;
     }
     if (!existsSync(resolve(rendererDir, 'index.html'))) {

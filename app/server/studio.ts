@@ -215,7 +215,8 @@ export class Studio implements StudioApi {
 
   private async runGenerate(payload: GeneratePayload, run: JobRun, jobId: string): Promise<string[]> {
     let preview: Preview | undefined;
-    const progress = (p: JobProgress) => {
+    const progress = ({ stageImage: _image, ...p }: JobProgress) => {
+      // A ladder stage's image is not sent to the UI (it can be 8K): the stage's size and steps are.
       run.progress(p);
       this.emit('progress', { jobId, progress: p, ...(preview ? { preview } : {}) });
       preview = undefined;

@@ -97,7 +97,7 @@ export function linfusionAttention(mods: LinFusionModules, fallback: (c: SelfAtt
     apply: (c) => {
       const m = mods.modules.get(c.layer.name);
       if (!m) return fallback(c);
-      return linfusionResult(new Weights(c.hidden.graph, mods.file, c.weights.dtype, String(m.index)), m, c.hidden);
+      return linfusionResult(new Weights(c.hidden.graph, mods.file, c.weights.dtype, String(m.index)), m, c.hidden, c.pieces);
     },
   };
 }
@@ -118,25 +118,33 @@ function residualMlp(w: Weights, x: T, midDim: number | undefined): T {
   return op.add(x, nn.linear(w.sub('3'), h, channels));
 }
 
-function linfusionResult(w: Weights, m: LinFusionModule, x: T): SelfAttentionResult {
-  const [batch, tokens, channels] = [x.dim(0), x.dim(1), x.dim(2)];
+function linfusionResult(w: Weights, m: LinFusionModule, x: T, pieces = 1): SelfAttentionResult {
+  const [batch, channels] = [x.dim(0), x.dim(2)];
   const d = channels / m.heads;
   const q = nn.linear(w.sub('to_q'), residualMlp(w.sub('to_q_'), x, m.midDim), channels);
   const k = nn.linear(w.sub('to_k'), residualMlp(w.sub('to_k_'), x, m.midDim), channels);
   const v = nn.linear(w.sub('to_v'), x, channels);
-  const perHead = (t: T) => op.transpose(op.reshape(op.cast(t, 'float32'), [batch, tokens, m.heads, d]), [0, 2, 1, 3]);
-  const phi = (t: T) => op.add(op.elu(perHead(t)), 1);
-  const qf = phi(q);
-  const kf = phi(k);
-  const kMean = op.transpose(op.reduceMean(kf, [2]), [0, 1, 3, 2]);
-  const z = op.add(op.matmul(qf, kMean), EPS);
-  const scale = tokens ** -0.5;
-  const state = op.matmul(op.mul(op.transpose(kf, [0, 1, 3, 2]), scale), op.mul(perHead(v), scale));
-  const o = op.div(op.matmul(qf, state), z);
-  const heads = op.cast(op.reshape(op.transpose(o, [0, 2, 1, 3]), [batch, tokens, channels]), x.dtype);
+  // [B, N, C] → [B·heads, N, d]: the fp32 features are made per group of (row × head), `pieces` groups in turn.
+  const perHead = (t: T) => op.reshape(op.transpose(op.reshape(t, [batch, -1, m.heads, d]), [0, 2, 1, 3]), [batch * m.heads, -1, d]);
+  const o = op.inPieces([perHead(q), perHead(k), perHead(v)], 0, pieces, ([qp, kp, vp]) => op.cast(linearAttention(qp, kp, vp), x.dtype));
+  const heads = op.reshape(op.transpose(op.reshape(o, [batch, m.heads, -1, d]), [0, 2, 1, 3]), [batch, -1, channels]);
   return {
     heads,
     value: (start, count) => rows(v, start, count),
     project: (t) => nn.linear(w.sub('to_out.0'), t, channels),
   };
+}
+
+/** O = φ(Q)·S / (φ(Q)·mean_j φ(K_j) + ε) on [G, N, d], in fp32. */
+function linearAttention(q: T, k: T, v: T): T {
+  const phi = (t: T) => op.add(op.elu(op.cast(t, 'float32')), 1);
+  const qf = phi(q);
+  const kf = phi(k);
+  const kMean = op.transpose(op.reduceMean(kf, [1]), [0, 2, 1]);
+  const z = op.add(op.matmul(qf, kMean), EPS);
+  // 1/√N: a constant, or read at run time when the token count is symbolic.
+  const tokens = q.shape[1];
+  const scale = typeof tokens === 'number' ? tokens ** -0.5 : op.reciprocal(op.sqrt(op.cast(op.gather(op.shapeOf(q), op.int64s(q, [1])), 'float32')));
+  const state = op.matmul(op.mul(op.transpose(kf, [0, 2, 1]), scale), op.mul(op.cast(v, 'float32'), scale));
+  return op.div(op.matmul(qf, state), z);
 }

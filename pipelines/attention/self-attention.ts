@@ -30,6 +30,8 @@ export interface SelfAttentionCall {
   latent: { height: number; width: number };
   /** Softmax in fp32 when the graph computes in fp16 (SD 2.x `upcast_attention`). */
   upcast: boolean;
+  /** Groups of (batch row × head) to compute one after another where the variant can (LinFusion); default 1. */
+  pieces?: number;
 }
 
 export interface SelfAttentionResult {

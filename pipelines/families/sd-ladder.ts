@@ -5,15 +5,17 @@ import type { KeyedSource } from '../checkpoints/sources.ts';
 import { describePlan, planLadder, refusal, unetSizes, type PlanInput } from '../recipes/hires/memory-plan.ts';
 import { stepPreviews, type LatentPreviewer } from '../previews/previewer.ts';
 import type { SdPipeline } from '../recipes/sd/pipeline.ts';
+import type { UNetMemory } from '../models/unet/memory.ts';
 import { deviceMemoryBytes } from '../runtime/device-memory.ts';
 
 const parameters = (source: KeyedSource) => source.keys().reduce((a, k) => a + source.info(k).shape.reduce((x, y) => x * y, 1), 0);
 
 /**
  * The ladder's memory and time plan: a refusal when a stage will not fit, else a note with the estimate, named
- * `label` (HighRes and SuperRes stages hold what a ladder stage holds; their steps count two UNet passes each).
+ * `label` (HighRes and SuperRes stages hold what a ladder stage holds; their steps count two UNet passes each),
+ * and each stage's UNet pieces.
  */
-export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest, cfg: number, stages: readonly LadderStage[], label = 'ladder'): string {
+export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest, cfg: number, stages: readonly LadderStage[], label = 'ladder'): { note: string; memory: UNetMemory[] } {
   const input: PlanInput = {
     unet: unetSizes(pipeline.sources.unet, pipeline.unetConfig),
     otherParams: parameters(pipeline.sources.vae) + pipeline.sources.textEncoders.reduce((a, t) => a + parameters(t), 0),
@@ -29,13 +31,14 @@ export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest
   const refused = refusal(input, plan);
   if (refused) throw new BadRequestError(refused);
   const estimate = describePlan(plan, request.ep);
-  return request.attention.kind === 'linfusion' ? `${label} ${estimate}` : `${label} without LinFusion (${request.attention.kind} attention: time grows with the square of the tokens), ${estimate}`;
+  const note = request.attention.kind === 'linfusion' ? `${label} ${estimate}` : `${label} without LinFusion (${request.attention.kind} attention: time grows with the square of the tokens), ${estimate}`;
+  return { note, memory: plan.stages.map((s) => s.memory) };
 }
 
 /** A ladder's progress: steps and VAE tiles per stage, and each finished stage's images. */
 export function ladderProgress(stages: readonly LadderStage[], previewer: () => LatentPreviewer, options: GenerateOptions) {
   const report = options.onProgress;
-  const stage = (index: number) => ({ index, count: stages.length, width: stages[index].width, height: stages[index].height });
+  const stage = (index: number) => ({ index, count: stages.length, width: stages[index].width, height: stages[index].height, strength: stages[index].strength });
   return {
     onStep: (index: number) =>
       stepPreviews(options.previews, previewer, report && ((p) => report({ ...p, stage: stage(index) })), stages[index].height / 8, stages[index].width / 8),

@@ -66,7 +66,7 @@ export async function generateDualBranch(pipeline: SdPipeline, request: Generate
   const { stages, draw } = hires.mode === 'highres' ? planHighres(hires.width, hires.height, native, used.steps, parameters.upscaleStrength) : await planSuperres(request, native, used.steps, parameters.upscaleStrength);
   // A dual-branch step is two UNet passes: planned as a ladder stage of twice the steps.
   const planned = stages.map((s) => (s.dilation ? { ...s, steps: 2 * s.steps } : s));
-  const notes = [checkLadderMemory(pipeline, request, used.cfg, planned, hires.mode)];
+  const notes = [checkLadderMemory(pipeline, request, used.cfg, planned, hires.mode).note];
   const progress = ladderProgress(stages, () => vaePreviewer(pipeline.vae, taesd, { previews: options.previews, modelsDir: request.modelsDir }), options);
   const hooks: DualBranchHooks = { onStep: progress.onStep, onTile: progress.onTile, onStageDone: (i, image) => progress.onStageDone(i, [image]) };
   const t0 = performance.now();

@@ -129,7 +129,8 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       const notes = mask?.resizedFrom ? [`the mask is ${mask.resizedFrom.width}×${mask.resizedFrom.height} and the image ${width}×${height}: the mask was stretched to fit`] : [];
       const ladder = request.hires && ladderStages({ width, height }, request.hires, settings.steps);
       if (typeof ladder === 'string') throw new BadRequestError(ladder);
-      if (ladder) notes.push(checkLadderMemory(pipeline, request, settings.cfg, ladder));
+      const ladderPlan = ladder ? checkLadderMemory(pipeline, request, settings.cfg, ladder) : undefined;
+      if (ladderPlan) notes.push(ladderPlan.note);
       if (!request.hiresFix && !request.hires && Math.max(width, height) > 1.5 * spec.nativeSize) notes.push(oversizeNote(width, height, spec.nativeSize));
       const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
       const controlNets = await controlUnits(pipeline, request, width, height, full?.region, basename(probe.target), notes);
@@ -158,7 +159,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
       };
       const hires = request.hiresFix;
       const r = ladder
-        ? await drawLadder(pipeline, base, ladder, ladderProgress(ladder, previewer, options))
+        ? await drawLadder(pipeline, base, ladder, ladderProgress(ladder, previewer, options), ladderPlan?.memory)
         : hires
           ? await drawWithHiresFix(pipeline, base, hires, { onStep: preview(hiresSize(width, hires.scale), hiresSize(height, hires.scale)) })
           : await pipeline.generate(base);
@@ -167,7 +168,7 @@ export function stableDiffusionFamily(spec: StableDiffusionSpec): ModelFamily<Sd
         r.images = await pasteRegion(r.images, r.count, width, height, full.initImage, width, height, full.region);
         overlayInit(r.images, r.count, full.initImage, full.mask);
       } else if (mask && initImage) overlayInit(r.images, r.count, initImage, mask);
-      return { ...generateResult(r, request, settings, model, 0, notes), ...(ladder ? { stages: ladder } : {}) };
+      return { ...generateResult(r, request, settings, model, 0, [...notes, ...(r.notes ?? [])]), ...(ladder ? { stages: ladder } : {}) };
     },
 
     heads: {

@@ -343,8 +343,8 @@ export interface GenerateProgress {
   phase: string;
   step: number;
   total: number;
-  /** A ladder's stage: which (0 = the base) of how many, and its size. */
-  stage?: { index: number; count: number; width: number; height: number };
+  /** A ladder's stage: which (0 = the base) of how many, its size and its img2img strength (none for the base). */
+  stage?: { index: number; count: number; width: number; height: number; strength?: number };
   /** A ladder stage's finished image, one event per image of the batch (the final stage's come as the result). */
   stageImage?: Rgb8 & { batchIndex: number };
   /** A cheap preview of the current latents (denoise steps only). */

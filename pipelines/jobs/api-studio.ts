@@ -40,7 +40,9 @@ export type ImportedSettingsView = z.infer<typeof ImportedSettingsSchema>;
 export const JobStatusSchema = z.enum(['queued', 'running', 'done', 'failed', 'cancelled']);
 export type JobStatus = z.infer<typeof JobStatusSchema>;
 
-export const JobProgressSchema = z.object({ phase: z.string(), step: z.int().min(0), total: z.int().min(0) });
+/** A ladder's stage (0 = the base) of how many, its size and its img2img strength (none for the base). */
+export const LadderStageProgressSchema = z.object({ index: z.int().min(0), count: z.int().min(1), width: z.int(), height: z.int(), strength: z.number().optional() });
+export const JobProgressSchema = z.object({ phase: z.string(), step: z.int().min(0), total: z.int().min(0), stage: LadderStageProgressSchema.optional() });
 export type JobProgress = z.infer<typeof JobProgressSchema>;
 
 export const JobViewSchema = z.object({
@@ -68,12 +70,28 @@ export const GalleryImageSchema = z.object({
   name: z.string(),
   createdAt: z.number(),
   sizeBytes: z.number(),
+  /** Pixel size (from the PNG header); large images are shown through their tiles. */
+  width: z.int().optional(),
+  height: z.int().optional(),
   settings: ImportedSettingsSchema.optional(),
   /** The studio's exact request, when the image carries the studio chunk. */
   request: z.unknown().optional(),
   warnings: z.array(z.string()),
 });
 export type GalleryImage = z.infer<typeof GalleryImageSchema>;
+
+/** A gallery image's tile pyramid (GET /tiles/NAME/info.json): Deep Zoom levels 0 … levels − 1 (full size). */
+export interface TileInfo {
+  width: number;
+  height: number;
+  tileSize: number;
+  levels: number;
+}
+
+/** The finest level that fits in one tile (GET /tiles/NAME/thumb.png serves its tile): a thumbnail. */
+export function thumbLevel(info: TileInfo): number {
+  return info.levels - 1 - Math.max(0, Math.ceil(Math.log2(Math.max(info.width, info.height) / info.tileSize)));
+}
 
 export const PreviewSchema = z.object({
   width: z.int().min(1),

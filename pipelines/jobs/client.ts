@@ -41,7 +41,8 @@ function ladderFields(value: unknown): Pick<JobProgress, 'stage' | 'stageImage'>
   const data = value as { stage?: Record<string, unknown>; stageImage?: { batchIndex?: unknown } } | undefined;
   const s = data?.stage;
   const ints = (o: Record<string, unknown> | undefined, keys: string[]) => !!o && keys.every((k) => Number.isInteger(o[k]));
-  const stage = ints(s, ['index', 'count', 'width', 'height']) ? (s as unknown as JobProgress['stage']) : undefined;
+  const strength = typeof s?.strength === 'number' ? { strength: s.strength } : {};
+  const stage = ints(s, ['index', 'count', 'width', 'height']) ? { index: s!.index as number, count: s!.count as number, width: s!.width as number, height: s!.height as number, ...strength } : undefined;
   const image = rgb8(value, 'stageImage');
   const batchIndex = data?.stageImage?.batchIndex;
   return { ...(stage ? { stage } : {}), ...(image && Number.isInteger(batchIndex) ? { stageImage: { ...image, batchIndex: batchIndex as number } } : {}) };

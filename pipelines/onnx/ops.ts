@@ -152,6 +152,17 @@ export function reshape(x: T, shape: readonly number[]): T {
   return x.graph.node('Reshape', [x, int64s(x, shape)], [{ dtype: x.dtype, shape: out }])[0];
 }
 
+/**
+ * Reshape to dimensions that are numbers or another value's dimension `[value, axis]`; where one of those is
+ * symbolic the shape is read at run time (Shape → Gather → Concat), so one graph serves every size.
+ */
+export function reshapeAs(x: T, dims: readonly (number | readonly [T, number])[]): T {
+  const out: Dim[] = dims.map((d) => (typeof d === 'number' ? d : d[0].shape[d[1]]));
+  if (out.every((d) => typeof d === 'number')) return reshape(x, out as number[]);
+  const parts = dims.map((d) => (typeof d === 'number' ? int64s(x, [d]) : gather(shapeOf(d[0]), int64s(x, [d[1]]))));
+  return x.graph.node('Reshape', [x, concat(parts, 0)], [{ dtype: x.dtype, shape: out }])[0];
+}
+
 export function unsqueeze(x: T, axes: readonly number[]): T {
   const rank = x.rank + axes.length;
   const norm = axes.map((a) => normAxis(a, rank)).sort((a, b) => a - b);
@@ -191,6 +202,27 @@ export function chunk(x: T, n: number, axis: number): T[] {
   const d = x.dim(axis);
   if (d % n !== 0) throw new GraphError(`chunk: dimension ${axis} of ${x} is not divisible by ${n}`);
   return split(x, axis, Array(n).fill(d / n));
+}
+
+/**
+ * `fn` applied to `parts` near-equal pieces of each input along `axis` (the same split for every input), and
+ * the pieces' results joined again along `axis`: a long axis in pieces, so a wide intermediate (GEGLU's 8·C
+ * projection, LinFusion's fp32 features) exists for one piece at a time. One piece: `fn` on the whole.
+ */
+export function inPieces(xs: readonly T[], axis: number, parts: number, fn: (pieces: readonly T[]) => T): T {
+  const a = normAxis(axis, xs[0].rank);
+  const length = xs[0].shape[a];
+  const n = Math.max(1, Math.min(Math.floor(parts), typeof length === 'number' ? length : Infinity));
+  if (n === 1) return fn(xs);
+  if (typeof length !== 'number') {
+    // A symbolic length: ONNX Split's num_outputs cuts it into n pieces of ceil(length / n) when the session runs.
+    const outs = (x: T) => Array.from({ length: n }, (_, i) => ({ dtype: x.dtype, shape: x.shape.map((d, j) => (j === a ? `${x.name}_piece${i}` : d)) }));
+    const pieces = xs.map((x) => x.graph.node('Split', [x], outs(x), { axis: attr.int(a), num_outputs: attr.int(n) }));
+    return concat(pieces[0].map((_, i) => fn(pieces.map((p) => p[i]))), a);
+  }
+  const sizes = Array.from({ length: n }, (_, i) => Math.floor((length * (i + 1)) / n) - Math.floor((length * i) / n));
+  const pieces = xs.map((x) => split(x, axis, sizes));
+  return concat(sizes.map((_, i) => fn(pieces.map((p) => p[i]))), axis);
 }
 
 export function slice(x: T, axes: readonly number[], starts: readonly number[], ends: readonly number[], steps?: readonly number[]): T {
@@ -256,7 +288,7 @@ export function groupNorm(x: T, groups: number, scale: T | undefined, bias: T | 
   const ones = floats(x, Array(groups).fill(1));
   const zeros = floats(x, Array(groups).fill(0));
   const normed = x.graph.node('InstanceNormalization', [grouped, ones, zeros], [{ dtype: x.dtype, shape: grouped.shape }], { epsilon: attr.float(eps) })[0];
-  let y = reshape(normed, x.shape.map((d, i) => (i === 0 && typeof d !== 'number' ? 0 : (d as number))));
+  let y = reshapeAs(normed, x.shape.map((d, i) => (typeof d === 'number' ? d : i === 0 ? 0 : ([x, i] as const))));
   const bshape = [c, ...Array(x.rank - 2).fill(1)];
   if (scale) y = mul(y, reshape(scale, bshape));
   if (bias) y = add(y, reshape(bias, bshape));

@@ -18,6 +18,22 @@ export class CheckpointShapeError extends GraphError {
   }
 }
 
+/**
+ * Per graph and source, the values already made from a tensor, so a layer applied to several pieces of its
+ * input (ops.inPieces) shares one weight instead of one folded copy per piece.
+ */
+const madeValues = new WeakMap<Graph, Map<TensorSource, Map<string, T>>>();
+
+function once(graph: Graph, source: TensorSource, key: string, make: () => T): T {
+  let bySource = madeValues.get(graph);
+  if (!bySource) madeValues.set(graph, (bySource = new Map()));
+  let made = bySource.get(source);
+  if (!made) bySource.set(source, (made = new Map()));
+  let t = made.get(key);
+  if (!t) made.set(key, (t = make()));
+  return t;
+}
+
 export class Weights {
   constructor(
     readonly graph: Graph,
@@ -49,7 +65,7 @@ export class Weights {
     if (shape && (shape.length !== info.shape.length || shape.some((d, i) => d !== -1 && d !== info.shape[i]))) {
       throw new CheckpointShapeError(this.file.path, key, `has shape [${info.shape}] but the architecture expects [${shape.map((d) => (d === -1 ? '?' : d))}]`);
     }
-    return cast(this.graph.external(info), this.dtype);
+    return once(this.graph, this.file, `${key}\0${this.dtype}`, () => cast(this.graph.external(info), this.dtype));
   }
 
   optional(name: string, shape?: readonly number[]): T | undefined {
@@ -60,7 +76,7 @@ export class Weights {
   linear(name: string, outFeatures?: number, inFeatures?: number): T {
     const w = this.get(name, outFeatures !== undefined && inFeatures !== undefined ? [outFeatures, inFeatures] : undefined);
     if (w.rank !== 2) throw new CheckpointShapeError(this.file.path, this.key(name), `is not a 2-D Linear weight (${w.shape})`);
-    return transpose(w, [1, 0]);
+    return once(this.graph, this.file, `${this.key(name)}\0${this.dtype}\0transposed`, () => transpose(w, [1, 0]));
   }
 
   shapeOf(name: string): number[] {

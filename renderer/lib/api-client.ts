@@ -34,4 +34,9 @@ export class ApiClient {
   imageUrl(name: string): string {
     return this.transport.imageUrl(name);
   }
+
+  /** A gallery image's tile pyramid file (app/server/image-tiles.ts). */
+  tileUrl(name: string, path: string): string {
+    return this.transport.tileUrl(name, path);
+  }
 }

@@ -1,6 +1,6 @@
 // The generate form's state, shared by the panels that edit it. Sampler, steps, CFG and size show the
 // chosen model's defaults until the user edits them; only edited ones are sent, the engine fills the rest.
-import type { AttentionKind, SamplerName } from '../../pipelines/jobs/api.ts';
+import type { AttentionKind, HiresMode, SamplerName } from '../../pipelines/jobs/api.ts';
 import type { ModelSettings } from './model-defaults.ts';
 
 export type SeedMode = 'random' | 'fixed' | 'increment';
@@ -26,6 +26,11 @@ export class GenerateForm {
   loras = $state<{ name: string; weight: number }[]>([]);
   /** The folder of the embeddings a recalled image used (a prompt word equal to a file's name calls it); empty: none. */
   embeddingsDir = $state('');
+  /** The hi-res ladder: the final size is the base size × this (1: off), through ×2 stages. */
+  hiresScale = $state(1);
+  hiresMode = $state<HiresMode>('ladder');
+  /** img2img strength per stage, comma-separated; empty: LinFusion's 0.4, 0.3, 0.2, 0.1. */
+  hiresStrengths = $state('');
   #edits = $state<Edits>({});
   /** The chosen model's settings, as far as the UI knows them. */
   readonly defaults = $derived.by(() => this.defaultsOf(this.model));

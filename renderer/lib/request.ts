@@ -22,6 +22,8 @@ export function generateParams(form: GenerateForm, heads: HeadSelection, inpaint
     attention: form.attention === 'linfusion' ? { kind: 'linfusion', path: form.linfusionPath } : { kind: form.attention },
   };
   if (form.model) request.model = form.model;
+  const hires = hiresOf(form);
+  if (hires) request.hires = hires;
   if (form.embeddingsDir) request.embeddingsDir = form.embeddingsDir;
   if (form.seedMode !== 'random') request.seed = form.seed;
   const units = controlNets?.request() ?? [];
@@ -40,6 +42,13 @@ export function generateParams(form: GenerateForm, heads: HeadSelection, inpaint
   }
   const mask = inpaint.painted ? inpaint.maskPngBase64() : undefined;
   return { request, heads: weights, ...(mask ? { maskPngBase64: mask } : {}) };
+}
+
+/** The ladder's final size and strengths, when the hi-res panel is on and the base size is known. */
+function hiresOf(form: GenerateForm): GenerateRequestInput['hires'] {
+  if (form.hiresScale <= 1 || !form.width || !form.height) return undefined;
+  const strengths = form.hiresStrengths.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  return { width: form.width * form.hiresScale, height: form.height * form.hiresScale, mode: form.hiresMode, ...(strengths.length ? { strengths } : {}) };
 }
 
 /** After a generate call: show the seed that was used, and step it for "increment". */

@@ -8,6 +8,7 @@ import { GenerateForm } from './form.svelte.ts';
 import { InpaintState } from './inpaint.svelte.ts';
 import { ControlNetState } from './controlnet.svelte.ts';
 import { HeadSelection } from './heads.svelte.ts';
+import { StageTimeline } from './hires.svelte.ts';
 import { modelDefaults } from './model-defaults.ts';
 import { fileToBase64 } from './preview.ts';
 import { recall, recalledHeads, SOURCE_LABELS, type RecallSource } from './recall.ts';
@@ -29,6 +30,8 @@ export class StudioState {
   /** The mask editor over a gallery image (inpainting, outpainting). */
   readonly inpaint = new InpaintState();
   readonly heads = new HeadSelection();
+  /** The hi-res ladder's stages of the running or last ladder job. */
+  readonly timeline = new StageTimeline();
   info = $state<ResultOf<'info'> | undefined>(undefined);
   models = $state.raw<ModelEntry[]>([]);
   /** Every file of the models folder with its hash (images find their model, LoRAs and embeddings here). */
@@ -63,9 +66,13 @@ export class StudioState {
       this.connection = state;
       if (state === 'open') void this.reload();
     });
-    this.api.on('queue', (q) => (this.queue = q.jobs));
+    this.api.on('queue', (q) => {
+      this.queue = q.jobs;
+      for (const job of q.jobs) if (job.status !== 'queued' && job.status !== 'running') this.timeline.finish(job.id);
+    });
     this.api.on('progress', (p) => {
       if (p.preview) this.preview = { jobId: p.jobId, preview: p.preview };
+      this.timeline.update(p.jobId, p.progress);
     });
     this.api.on('image', (image) => {
       this.gallery = [image, ...this.gallery.filter((g) => g.name !== image.name)];

@@ -12,6 +12,8 @@ export interface Transport {
   onConnection(listener: (state: ConnectionState) => void): () => void;
   /** The URL of a gallery image. */
   imageUrl(name: string): string;
+  /** The URL of a gallery image's tile pyramid file (`info.json`, `thumb.png`, `LEVEL/COL_ROW.png`). */
+  tileUrl(name: string, path: string): string;
 }
 
 export function electronTransport(bridge: ElectronBridge): Transport {
@@ -24,6 +26,7 @@ export function electronTransport(bridge: ElectronBridge): Transport {
       return () => {};
     },
     imageUrl: (name) => `studio://app/outputs/${encodeURIComponent(name)}`,
+    tileUrl: (name, path) => `studio://app/tiles/${encodeURIComponent(name)}/${path}`,
   };
 }
 
@@ -88,5 +91,6 @@ export function webSocketTransport(location: Location, token: string | null): Tr
       return () => stateListeners.delete(l);
     },
     imageUrl: (name) => `/outputs/${encodeURIComponent(name)}${query}`,
+    tileUrl: (name, path) => `/tiles/${encodeURIComponent(name)}/${path}${query}`,
   };
 }

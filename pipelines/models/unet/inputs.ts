@@ -15,7 +15,15 @@ export interface UNetInputShape {
   timeIds?: number;
   /** Rows at the end of the batch that are the perturbed branch; adds the `head_weights` input. */
   perturbedRows?: number;
+  /**
+   * One graph for every latent size: `sample` is [batch, C, latent_height, latent_width], fixed when the session
+   * runs (each side a multiple of 2^(levels − 1)); `height` and `width` are then only the size it is checked at.
+   */
+  symbolic?: boolean;
 }
+
+export const LATENT_HEIGHT = 'latent_height';
+export const LATENT_WIDTH = 'latent_width';
 
 export interface UNetInputs {
   sample: T;
@@ -35,7 +43,7 @@ export function declareUNetInputs(g: Graph, cfg: UNetConfig, layers: readonly Se
   if (!Number.isInteger(rows) || rows < 0 || rows > o.batch) throw new Error(`UNet: perturbedRows = ${rows} must be an integer between 0 and the batch size ${o.batch}`);
 
   const inputs: UNetInputs = {
-    sample: g.input('sample', 'float32', [o.batch, cfg.inChannels, o.height, o.width]),
+    sample: g.input('sample', 'float32', o.symbolic ? [o.batch, cfg.inChannels, LATENT_HEIGHT, LATENT_WIDTH] : [o.batch, cfg.inChannels, o.height, o.width]),
     timestep: g.input('timestep', 'float32', [o.batch]),
     text: g.input('encoder_hidden_states', 'float32', [o.batch, o.textLength ?? 77, textWidth]),
   };

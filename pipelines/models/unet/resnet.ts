@@ -1,5 +1,5 @@
 // ResnetBlock2D, Downsample2D and Upsample2D of diffusers' UNet.
-import type { T } from '../../onnx/graph.ts';
+import type { Dim, T } from '../../onnx/graph.ts';
 import * as nn from '../../onnx/nn.ts';
 import * as op from '../../onnx/ops.ts';
 import type { Weights } from '../../onnx/weights.ts';
@@ -31,8 +31,12 @@ export function downsample(w: Weights, x: T, padding: number): T {
   return nn.conv2d(w.sub('conv'), input, { stride: 2, padding });
 }
 
-/** Nearest ×2 (or to the skip connection's size when the latent is not divisible) then a 3×3 conv. */
-export function upsample(w: Weights, x: T, height: number, width: number): T {
-  const up = height === x.dim(2) * 2 && width === x.dim(3) * 2 ? op.upsampleNearest(x, 2) : op.resizeNearest(x, height, width);
+/**
+ * Nearest ×2 (or to the skip connection's size when the latent is not divisible) then a 3×3 conv. Symbolic
+ * sizes are always ×2: a symbolic UNet takes only latents that halve evenly at every level (unet.ts checks).
+ */
+export function upsample(w: Weights, x: T, height: Dim, width: Dim): T {
+  const double = typeof height !== 'number' || typeof width !== 'number' || (height === x.dim(2) * 2 && width === x.dim(3) * 2);
+  const up = double ? op.upsampleNearest(x, 2) : op.resizeNearest(x, height, width);
   return nn.conv2d(w.sub('conv'), up, { padding: 1 });
 }

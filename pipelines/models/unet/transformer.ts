@@ -8,6 +8,7 @@ import { finishAttention, type HeadPerturbation } from '../../attention/head-per
 import { attend } from '../../attention/mha.ts';
 import type { SelfAttentionLayer, SelfAttentionVariant } from '../../attention/self-attention.ts';
 import type { FusedKernels } from '../../runtime/kernels.ts';
+import type { UNetMemory } from './memory.ts';
 import type { ImagePromptAttention } from '../ip-adapter/attention.ts';
 
 /** One block's text cross-attention (attn2) for a replacement; `plain()` builds the model's own. */
@@ -34,16 +35,20 @@ export interface TransformerContext {
   upcast: boolean;
   /** The provider's fused kernels to emit (undefined: the plain graph). */
   kernels?: FusedKernels;
+  /** Pieces for the feed-forward and LinFusion (undefined: whole). */
+  memory?: UNetMemory;
   /** IP-Adapter's image attention, added to every attn2 (../ip-adapter/attention.ts). */
   imagePrompt?: ImagePromptAttention;
 }
 
 /** Transformer2DModel on [B, C, H, W]; `name` is its diffusers module path (e.g. `mid_block.attentions.0`). */
 export function transformer2d(w: Weights, name: string, x: T, text: T, depth: number, ctx: TransformerContext): T {
-  const [batch, channels, height, width] = [x.dim(0), x.dim(1), x.dim(2), x.dim(3)];
+  const [batch, channels] = [x.dim(0), x.dim(1)];
+  // A symbolic grid (one graph for every size) reaches only variants that do not read it (unet.ts checks).
+  const [height, width] = typeof x.shape[2] === 'number' && typeof x.shape[3] === 'number' ? [x.dim(2), x.dim(3)] : [NaN, NaN];
   const normed = nn.groupNorm(w.sub('norm'), x, ctx.groups, 1e-6);
-  const toTokens = (t: T) => op.reshape(op.transpose(t, [0, 2, 3, 1]), [batch, height * width, channels]);
-  const toImage = (t: T) => op.transpose(op.reshape(t, [batch, height, width, channels]), [0, 3, 1, 2]);
+  const toTokens = (t: T) => op.reshape(op.transpose(t, [0, 2, 3, 1]), [batch, -1, channels]);
+  const toImage = (t: T) => op.transpose(op.reshapeAs(t, [batch, [x, 2], [x, 3], channels]), [0, 3, 1, 2]);
   let h = ctx.linearProjection ? nn.linear(w.sub('proj_in'), toTokens(normed), channels) : toTokens(nn.conv2d(w.sub('proj_in'), normed));
   for (let k = 0; k < depth; k++) {
     const blockName = `${name}.transformer_blocks.${k}`;
@@ -57,7 +62,7 @@ function transformerBlock(w: Weights, name: string, x: T, text: T, grid: { heigh
   const layer = ctx.layerByName.get(`${name}.attn1`);
   if (!layer) throw new Error(`internal: self-attention layer ${name}.attn1 is missing from the layer list`);
   const hidden = nn.layerNorm(w.sub('norm1'), x, 1e-5);
-  const attn = ctx.selfAttention.apply({ layer, weights: w.sub('attn1'), hidden, blockInput: x, grid, latent: ctx.latent, upcast: ctx.upcast });
+  const attn = ctx.selfAttention.apply({ layer, weights: w.sub('attn1'), hidden, blockInput: x, grid, latent: ctx.latent, upcast: ctx.upcast, pieces: ctx.memory?.attentionPieces });
   x = op.add(finishAttention(attn, layer, ctx.perturbation), x);
   const normed = nn.layerNorm(w.sub('norm2'), x, 1e-5);
   const attn2 = `${name}.attn2`;
@@ -65,7 +70,8 @@ function transformerBlock(w: Weights, name: string, x: T, text: T, grid: { heigh
   const plain = () => crossAttention(w.sub('attn2'), normed, text, layer.heads, ctx.upcast, image);
   const cross = ctx.crossAttention ? ctx.crossAttention({ layer, weights: w.sub('attn2'), hidden: normed, text, grid, upcast: ctx.upcast, plain }) : plain();
   x = op.add(cross, x);
-  return geglu(w.sub('ff'), nn.layerNorm(w.sub('norm3'), x, 1e-5), x, ctx.kernels);
+  const ffIn = nn.layerNorm(w.sub('norm3'), x, 1e-5);
+  return op.inPieces([ffIn, x], 1, ctx.memory?.ffPieces ?? 1, ([piece, residual]) => geglu(w.sub('ff'), piece, residual, ctx.kernels));
 }
 
 /** Text cross-attention; `image` adds IP-Adapter's attention of the same query before to_out. */

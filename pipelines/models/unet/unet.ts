@@ -1,7 +1,7 @@
 // UNet2DConditionModel (SD 1.x, SD 2.x, SDXL) as an ONNX graph, built for one batch and latent size.
 // Inputs: sample [B, C, h, w], timestep [B], encoder_hidden_states [B, L, D] (+ text_embeds, time_ids for
 // SDXL, + head_weights when a perturbed branch is built), all float32; output `model_output`, float32.
-import { Graph, type DType, type T } from '../../onnx/graph.ts';
+import { Graph, GraphError, type DType, type T } from '../../onnx/graph.ts';
 import * as nn from '../../onnx/nn.ts';
 import * as op from '../../onnx/ops.ts';
 import { Weights, type TensorSource } from '../../onnx/weights.ts';
@@ -15,6 +15,7 @@ import { resnetBlock, upsample } from './resnet.ts';
 import { unetEncoder, skipShapes } from './encoder.ts';
 import { transformer2d, type TransformerContext } from './transformer.ts';
 import type { FusedKernels } from '../../runtime/kernels.ts';
+import type { UNetMemory } from './memory.ts';
 import { imagePromptAttention, IP_SCALE, IP_TOKENS } from '../ip-adapter/attention.ts';
 
 export interface UNetBuildOptions extends UNetInputShape {
@@ -32,6 +33,8 @@ export interface UNetBuildOptions extends UNetInputShape {
   ipAdapter?: { layers: TensorSource; tokens: number };
   /** Adds ControlNet residual inputs (`down_residual_<i>`, `mid_residual`, float32), summed into the skips. */
   controlResiduals?: boolean;
+  /** Feed-forward and LinFusion in pieces at high resolution (default: whole). */
+  memory?: UNetMemory;
 }
 
 export const downResidualName = (i: number) => `down_residual_${i}`;
@@ -51,6 +54,7 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
   const w = new Weights(g, source, dtype);
   const layers = selfAttentionLayers(cfg);
   const variant = o.selfAttention ?? softmaxAttention();
+  if (o.symbolic) checkSymbolic(variant, o);
   variant.prepare?.(layers);
   const n = cfg.blockOutChannels.length;
   const { sample, timestep, text: text32, textTime, perturbation } = declareUNetInputs(g, cfg, layers, o, source.path);
@@ -70,6 +74,7 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
     linearProjection: cfg.useLinearProjection,
     upcast: cfg.upcastAttention,
     kernels: o.kernels,
+    memory: o.memory,
     imagePrompt: ip && imagePromptAttention(o.ipAdapter!.layers, cfg, ip.tokens, ip.scale, dtype),
   };
   const fusedNorm = o.kernels?.groupNormSilu ?? false;
@@ -93,7 +98,7 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
     }
     if (i < n - 1) {
       const next = skips[skips.length - 1];
-      x = upsample(bw.sub('upsamplers.0'), x, next.dim(2), next.dim(3));
+      x = upsample(bw.sub('upsamplers.0'), x, next.shape[2], next.shape[3]);
     }
   }));
 
@@ -104,6 +109,14 @@ export function buildUNet(source: TensorSource, cfg: UNetConfig, o: UNetBuildOpt
   const inputNames = [sample, timestep, text32, textTime?.textEmbeds, textTime?.timeIds, perturbation?.weights, ...(control?.down ?? []), control?.mid, ip?.tokens, ip?.scale].flatMap((t) => (t ? [t.name] : []));
   return { graph: g, layers, inputNames };
 }
+
+/** What a graph with symbolic sizes can hold: attention that needs no token grid, no per-size inputs. */
+function checkSymbolic(variant: SelfAttentionVariant, o: UNetBuildOptions): void {
+  const fixed = !SYMBOLIC_VARIANTS.includes(variant.kind) ? `${variant.kind} attention (it reads the token grid)` : o.controlResiduals ? 'ControlNet residuals' : o.perturbedRows ? 'head perturbation (PAG)' : o.crossAttention ? 'a cross-attention replacement' : undefined;
+  if (fixed) throw new GraphError(`UNet with symbolic sizes: ${fixed} needs a graph built for one size; build it with the size fixed`);
+}
+
+const SYMBOLIC_VARIANTS = ['softmax', 'linfusion'];
 
 function declareResiduals(g: Graph, cfg: UNetConfig, o: UNetBuildOptions): { down: T[]; mid: T } {
   const shapes = skipShapes(cfg, o.height, o.width);

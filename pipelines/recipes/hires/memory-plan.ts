@@ -5,7 +5,9 @@
 // - weights: every tensor of the UNet, VAE and text encoders at the compute dtype's width;
 // - UNet activations: ORT keeps about ACTIVATION_VALUES values per (batch row × latent token × base
 //   channel), plus a fixed arena; the same for softmax and LinFusion, because ORT's attention kernels do not
-//   keep the N² scores (measured: softmax used no more memory than LinFusion at 1024²);
+//   keep the N² scores (measured: softmax used no more memory than LinFusion at 1024²). Of those, the
+//   feed-forward's and LinFusion's intermediates shrink with the pieces the graph computes them in
+//   (models/unet/memory.ts), which the plan turns on above PIECE_TOKENS latent tokens;
 // - VAE: one tile at a time (the VAE tiles above 2048 px); the tile shrinks until it fits;
 // - time: 2 FLOPs per parameter per token at the parameter's level, plus attention's 4·N²·C per
 //   self-attention layer for softmax (N tokens at that layer) or 4·N·C·C/heads for LinFusion, at the
@@ -14,11 +16,21 @@ import type { KeyedSource } from '../../checkpoints/sources.ts';
 import type { LadderStage } from '../../jobs/api.ts';
 import type { UNetConfig } from '../../models/unet/config.ts';
 import { selfAttentionLayers } from '../../models/unet/layers.ts';
+import { WHOLE, type UNetMemory } from '../../models/unet/memory.ts';
 
 const GiB = 2 ** 30;
 
 /** Values ORT keeps per (row × token × base channel): bench/NOTES.md SD 1.5, 512² → 1024² slopes, CPU fp32 109, WebGPU fp16 117. */
 const ACTIVATION_VALUES = 120;
+/**
+ * Of those, what the widest block keeps for its feed-forward (GEGLU: the 8·C projection, its two 4·C halves, the
+ * gated 4·C product: 20·C) and for LinFusion (q, k, v and the output in fp32 beside their fp16 sources: 12·C).
+ * Counted from the graph's tensor sizes, not measured; the rest are resnets, skips and norms.
+ */
+const FF_VALUES = 20;
+const LINFUSION_VALUES = 12;
+/** Latent tokens per piece of the feed-forward (a 2048² image: 256² latent tokens); below it, no pieces. */
+export const PIECE_TOKENS = 256 * 256;
 /** The fixed part of those fits (0.58 and 0.40 GiB). */
 const ACTIVATION_FIXED = 0.5 * GiB;
 /** VAE tile activations per (pixel × 128 channels): PyTorch's 2048² decode held about 9 (H200, fp16); ORT's is assumed a third more (not yet measured). */
@@ -97,6 +109,8 @@ export interface StagePlan {
   width: number;
   height: number;
   peakBytes: number;
+  /** The pieces the stage's UNet graph is built with. */
+  memory: UNetMemory;
   /** The VAE tile side in latent pixels (undefined: in one piece). */
   vaeTile?: number;
   seconds: number;
@@ -113,10 +127,23 @@ export interface LadderPlan {
 
 const VAE_TILES = [256, 128, 64, 32];
 
+/**
+ * The pieces for a UNet call over `tokens` latent tokens: none up to PIECE_TOKENS, then one feed-forward piece
+ * per PIECE_TOKENS, and as many LinFusion groups, up to one per (row × head) of the widest level.
+ */
+export function memoryFor(tokens: number, rows: number, heads: number): UNetMemory {
+  if (tokens <= PIECE_TOKENS) return WHOLE;
+  const pieces = Math.ceil(tokens / PIECE_TOKENS);
+  return { ffPieces: pieces, attentionPieces: Math.min(pieces, rows * heads) };
+}
+
 function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
   const tokens = (stage.width / 8) * (stage.height / 8);
   const weights = (o.unet.total + o.otherParams) * o.bytesPerValue;
-  const unet = ACTIVATION_FIXED + ACTIVATION_VALUES * o.rows * tokens * o.unet.baseChannels * o.bytesPerValue;
+  const memory = memoryFor(tokens, o.rows, o.unet.attention[0]?.heads ?? 1);
+  const linfusion = o.attention === 'linfusion' ? LINFUSION_VALUES : 0;
+  const values = ACTIVATION_VALUES - FF_VALUES - linfusion + FF_VALUES / memory.ffPieces + linfusion / memory.attentionPieces;
+  const unet = ACTIVATION_FIXED + values * o.rows * tokens * o.unet.baseChannels * o.bytesPerValue;
   const vaeFor = (tileLatent: number | undefined) => {
     const px = tileLatent === undefined ? stage.width * stage.height : Math.min(stage.width, tileLatent * 8) * Math.min(stage.height, tileLatent * 8);
     return VAE_VALUES * o.images * px * 128 * o.bytesPerValue;
@@ -136,7 +163,7 @@ function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
   const unetCallSeconds = (flops * o.rows) / rates.flops;
   const px = stage.width * stage.height * o.images;
   const vaeSeconds = px / rates.decodePx + (index > 0 ? px / rates.encodePx : 0);
-  return { width: stage.width, height: stage.height, peakBytes, vaeTile, seconds: unetCallSeconds * stage.steps + vaeSeconds, unetCallSeconds };
+  return { width: stage.width, height: stage.height, peakBytes, memory, vaeTile, seconds: unetCallSeconds * stage.steps + vaeSeconds, unetCallSeconds };
 }
 
 export function planLadder(o: PlanInput): LadderPlan {
@@ -151,7 +178,10 @@ const duration = (s: number) => (s < 120 ? `${s.toFixed(0)} s` : s < 7200 ? `${(
 
 /** One line per stage: size, peak memory, time. */
 export function describePlan(plan: LadderPlan, provider: string): string {
-  const parts = plan.stages.map((s) => `${s.width}×${s.height} ${gib(s.peakBytes)}, ~${duration(s.seconds)}${s.vaeTile ? ` (VAE tiles ${s.vaeTile * 8} px)` : ''}`);
+  const parts = plan.stages.map((s) => {
+    const how = [s.memory.ffPieces > 1 ? `feed-forward in ${s.memory.ffPieces} pieces` : '', s.vaeTile ? `VAE tiles ${s.vaeTile * 8} px` : ''].filter(Boolean);
+    return `${s.width}×${s.height} ${gib(s.peakBytes)}, ~${duration(s.seconds)}${how.length ? ` (${how.join(', ')})` : ''}`;
+  });
   return `estimated on ${provider}: ${parts.join('; ')}; peak ${gib(plan.peakBytes)}, ~${duration(plan.seconds)} in all`;
 }
 

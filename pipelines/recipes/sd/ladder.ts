@@ -1,11 +1,13 @@
 // LinFusion's SDEdit ladder (its ultra_text2image_w_sdedit notebook) on the Stable Diffusion pipeline:
 // text-to-image at the base size, then per stage the previous 8-bit image resized ×2 with Pillow's
 // default filter and img2img at the stage's strength, the generator re-seeded with the request's seed
-// every stage. The VAE tiles by itself from 4K on (pipelines/models/vae/vae.ts).
+// every stage. The VAE tiles by itself from 4K on (pipelines/models/vae/vae.ts). Each stage's UNet is built with
+// the memory plan's pieces for its size, and its sessions are released before the next, larger stage.
 import type { LadderStage, Rgb8 } from '../../jobs/api.ts';
 import { toRgb8 } from '../images.ts';
 import { pilResizeBicubic } from '../hires/pil-resize.ts';
 import type { SdGenerateOptions, SdPipeline, SdResult } from './pipeline.ts';
+import type { UNetMemory } from '../../models/unet/memory.ts';
 
 export interface LadderHooks {
   /** The step callback for stage `index` (0 = the base). */
@@ -35,25 +37,29 @@ export class LadderStageError extends Error {
   }
 }
 
-export async function drawLadder(pipeline: SdPipeline, base: SdGenerateOptions, stages: readonly LadderStage[], hooks: LadderHooks = {}): Promise<LadderResult> {
+export async function drawLadder(pipeline: SdPipeline, base: SdGenerateOptions, stages: readonly LadderStage[], hooks: LadderHooks = {}, memory: readonly (UNetMemory | undefined)[] = []): Promise<LadderResult> {
   const timings: Record<string, number> = {};
   const latentsPerStage: Float32Array[][] = [];
+  const notes: string[] = [];
   let previous: SdResult | undefined;
   for (const [index, stage] of stages.entries()) {
     let result: SdResult;
     try {
       const init = previous && { initImage: resizedInit(previous, stage), strength: stage.strength };
-      result = await pipeline.generate({ ...base, width: stage.width, height: stage.height, ...init, onStep: hooks.onStep?.(index), onTile: hooks.onTile?.(index) });
+      result = await pipeline.generate({ ...base, width: stage.width, height: stage.height, ...init, unetMemory: memory[index], onStep: hooks.onStep?.(index), onTile: hooks.onTile?.(index) });
     } catch (e) {
       if (base.signal?.aborted) throw e;
       throw new LadderStageError(index, index, stage, e);
+    } finally {
+      if (index < stages.length - 1) await pipeline.releaseUNets();
     }
     for (const [k, v] of Object.entries(result.timings)) timings[index ? `stage ${index} ${k}` : k] = v;
     latentsPerStage.push(result.latentsPerStep);
+    notes.push(...(result.notes ?? []).map((n) => `stage ${index} (${stage.width}×${stage.height}): ${n}`));
     if (index < stages.length - 1) await hooks.onStageDone?.(index, Array.from({ length: result.count }, (_, n) => toRgb8(result.images, n, result.width, result.height)));
     previous = result;
   }
-  return { ...previous!, timings, latentsPerStage };
+  return { ...previous!, timings, latentsPerStage, notes };
 }
 
 /** The previous stage's images as 8-bit, resized to the stage's size as Pillow does: [n, 3, H, W] in [0, 1]. */

@@ -5,6 +5,8 @@ import { loadPipelineSources, type LoadOptions, type PipelineSources, type TextC
 import { ClipTextEncoder } from '../../models/clip/encoder.ts';
 import { parseUNetConfig, type UNetConfig } from '../../models/unet/config.ts';
 import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
+import { WHOLE, type UNetMemory } from '../../models/unet/memory.ts';
+import { runRecovering, unetRecoveryNotes } from './unet-recovery.ts';
 import { dilateConvolutions } from '../../models/unet/dilate.ts';
 import { selfAttentionLayers, matchPagLayers } from '../../models/unet/layers.ts';
 import { Vae } from '../../models/vae/vae.ts';
@@ -70,6 +72,8 @@ export interface SdGenerateOptions {
   /** diffusers' `pag_adaptive_scale`: the PAG / head scale falls by this much per timestep from t = 1000 (0 = constant). */
   pagAdaptiveScale?: number;
   attention?: Attention;
+  /** The UNet's feed-forward and LinFusion in pieces (the ladder's memory plan; default whole). */
+  unetMemory?: UNetMemory;
   /** A1111's clip skip: 1 = last layer. */
   clipSkip?: number;
   /** Textual-inversion embeddings whose names the prompts may use. */
@@ -94,6 +98,8 @@ export interface SdResult {
   latentsPerStep: Float32Array[];
   timings: Record<string, number>;
   provider: Provider;
+  /** What the run had to work around (fp16 UNet calls redone in fp32). */
+  notes?: string[];
 }
 
 export interface SdLoadOptions extends LoadOptions {
@@ -268,21 +274,27 @@ export class SdPipeline {
 
   /**
    * The UNet session for a batch shape and one attention phase (built once, then reused); `dilation` > 1
-   * dilates every convolution (LinFusion's dilated branch, models/unet/dilate.ts).
+   * dilates every convolution (LinFusion's dilated branch, models/unet/dilate.ts); `memory`: the ladder's pieces;
+   * `dtype`: float32 to redo an fp16 call that overflowed (unet-recovery.ts).
    */
-  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, ip?: IpAdapter, dilation = 1) {
+  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, ip?: IpAdapter, dilation = 1, memory: UNetMemory = WHOLE, dtype = this.o.dtype) {
     const ipAdapter = ip && { layers: ip.source.layers, tokens: ip.source.tokens };
-    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals, ip?.source.path, ...(dilation > 1 ? [dilation] : [])]);
-    return this.sessions.getBuilt(`unet/${key}`, async () => {
+    const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals, ip?.source.path, ...(dilation > 1 ? [dilation] : []), memory, dtype]);
+    return this.sessions.child('unet').getBuilt(key, async () => {
       await this.ready();
       const variant = phase.build();
       const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
         batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
-        dtype: this.o.dtype, selfAttention: variant, controlResiduals, ipAdapter,
+        dtype, selfAttention: variant, controlResiduals, ipAdapter, memory,
       });
       dilateConvolutions(graph, dilation);
       return { graph, info: variant };
     }, { providers: this.o.providers });
+  }
+
+  /** Releases every UNet session (the ladder does between stages: the next stage's size needs new ones). */
+  releaseUNets(): Promise<void> {
+    return this.sessions.child('unet').release();
   }
 
   /** The head selection a request perturbs (PAG layers as whole-layer picks, or explicit heads). */
@@ -311,9 +323,9 @@ export class SdPipeline {
     const text = await timed('encode', () => this.encodeText(o, plan, images));
     o.signal?.throwIfAborted();
     const noise = await timed('encode', () => this.noise(o, latent));
-    const { final, latentsPerStep, provider } = await timed('denoise', () => this.denoise(o, latent, plan, perturb, text, noise));
+    const { final, latentsPerStep, provider, recoveredCalls } = await timed('denoise', () => this.denoise(o, latent, plan, perturb, text, noise));
     const images01 = await timed('decode', () => this.decode(final, latent, o.onTile));
-    return { images: images01, count: images, width: o.width, height: o.height, latentsPerStep, timings, provider };
+    return { images: images01, count: images, width: o.width, height: o.height, latentsPerStep, timings, provider, notes: unetRecoveryNotes(recoveredCalls) };
   }
 
   /** 1. Prompts → the UNet's text inputs, rows in batch order [uncond?, cond, perturbed-cond?] × images. */
@@ -421,12 +433,14 @@ export class SdPipeline {
     const imagePrompt = o.imagePrompt && (await imagePromptFeeds(o.imagePrompt, text.unconditional));
     let step = 0;
     let evaluation = 0;
+    let recoveredCalls = 0;
     let provider: Provider = 'cpu';
     const final = await sampler.sample({
       model: async (xIn, timestep) => {
         o.signal?.throwIfAborted();
         const phase = schedule(step, totalSteps);
-        const unet = await this.unet(text.rows, l.height, l.width, text.tokens, perturbedRows, attention, phase, !!control, o.imagePrompt?.adapter);
+        const shape = [text.rows, l.height, l.width, text.tokens, perturbedRows, attention, phase, !!control, o.imagePrompt?.adapter, 1, o.unetMemory] as const;
+        const unet = await this.unet(...shape);
         provider = unet.session.provider;
         const latents = batchRows(plan, xIn);
         const feeds: Record<string, ort.Tensor> = {
@@ -443,8 +457,10 @@ export class SdPipeline {
         if (headWeights) feeds[HEAD_WEIGHTS_INPUT] = headWeights;
         if (imagePrompt) Object.assign(feeds, imagePrompt);
         if (phase.feeds) Object.assign(feeds, phase.feeds(unet.info, text.rows));
-        const out = await unet.session.run(feeds);
-        return combine(planAtTimestep(plan, o.pagAdaptiveScale, timestep), out[UNET_OUTPUT].data as Float32Array, size);
+        const fp32 = this.o.dtype === 'float16' ? async () => (await this.unet(...shape, 'float32')).session : undefined;
+        const out = await runRecovering(unet.session, fp32, feeds, UNET_OUTPUT);
+        if (out.recovered) recoveredCalls++;
+        return combine(planAtTimestep(plan, o.pagAdaptiveScale, timestep), out.output, size);
       },
       x: n.x, config, steps: o.steps, generator: n.generator, startIndex,
       onStep: async (i, latents, total) => {
@@ -455,7 +471,7 @@ export class SdPipeline {
         o.signal?.throwIfAborted();
       },
     });
-    return { final, latentsPerStep, provider };
+    return { final, latentsPerStep, provider, recoveredCalls };
   }
 
   /** 4. Decode to [0, 1] RGB, NHWC. */

@@ -1,0 +1,115 @@
+/// <reference lib="dom" />
+// The hi-res panel in Chromium on the real engine: a small LinFusion-style ladder (128×64 → 512×256, two ×2
+// stages) on the ladder's tiny SD 1.x model shows its stage timeline; then an 8192×4096 PNG made here with sharp
+// opens in the tiled viewer, which requests only the tiles it shows (counted, per zoom level) and never the file.
+// Screenshots go to test-artifacts/ (and docs/screenshots/ with STUDIO_UPDATE_SCREENSHOTS=1).
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import sharp from 'sharp';
+import { studioPerSuite } from './e2e-harness.ts';
+import { browserSkipReason, openRealStudio, type RealStudio } from './e2e-real-studio.ts';
+import { skipWithoutFixtures } from './fixtures.ts';
+import { writeLadderModel } from './hires-model.ts';
+
+const skip = browserSkipReason() ?? skipWithoutFixtures;
+const BIG = { name: 'big-8192x4096.png', width: 8192, height: 4096 };
+
+describe('hi-res panel in Chromium', { skip }, () => {
+  let s: RealStudio;
+  studioPerSuite(openRealStudio, (opened) => (s = opened));
+  const field = (label: string) => s.page.getByLabel(label, { exact: true });
+
+  test('a ladder 128×64 → 512×256 shows its stages: size, strength, steps and time of each', async () => {
+    writeLadderModel(join(s.modelsDir, 'ladder-tiny'), 'copy');
+    await s.page.reload();
+    await field('Model').selectOption({ label: 'ladder-tiny (sd1)' });
+    await field('Prompt').fill('a red apple');
+    await field('Steps').fill('4');
+    await field('Width').fill('128');
+    await field('Height').fill('64');
+    await field('Final size').selectOption({ label: '×4: 512×256' });
+    await field('Strength per stage').fill('0.5, 0.75');
+    await s.page.getByText('2 stages, each ×2 then img2img').waitFor();
+    await s.page.getByRole('button', { name: /^Generate/ }).click();
+    await s.page.locator('.jobs li.done').first().waitFor({ timeout: 120_000 });
+
+    const rows = s.page.getByRole('list', { name: 'Hi-res stages' }).locator('li');
+    await rows.nth(2).locator('.time').filter({ hasText: / s$/ }).waitFor();
+    const texts = await rows.allInnerTexts();
+    assert.equal(texts.length, 3);
+    const expected = [['128×64', 'text to image', 'denoise 4/4'], ['256×128', 'strength 0.5', 'denoise 2/2'], ['512×256', 'strength 0.75', 'denoise 3/3']];
+    texts.forEach((t, i) => {
+      for (const part of [`Stage ${i + 1} of 3`, ...expected[i]]) assert.ok(t.includes(part), `stage ${i + 1} shows "${part}": ${JSON.stringify(t)}`);
+      assert.match(t, /\d+\.\d s$/, `stage ${i + 1} shows its time`);
+    });
+    const done = await rows.locator('progress').evaluateAll((bars) => bars.map((b) => (b as HTMLProgressElement).value === (b as HTMLProgressElement).max));
+    assert.deepEqual(done, [true, true, true]);
+    const gallery = await s.server.studio.gallery({ limit: 10 });
+    assert.deepEqual([gallery.images[0].width, gallery.images[0].height], [512, 256], 'the result is the last stage');
+    await s.screenshot('studio-hires-ladder', { docs: s.page.locator('section[aria-labelledby="hires-title"]') });
+  });
+
+  test('an 8192×4096 PNG: the viewer requests only the visible tiles of the zoom level, never the whole file', async () => {
+    // A smooth pattern (a fast PNG) that differs from tile to tile.
+    const { width, height } = BIG;
+    const px = Buffer.alloc(width * height * 3);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) px.set([(x >> 5) & 255, (y >> 4) & 255, ((x >> 9) * 40 + (y >> 9) * 20) & 255], (y * width + x) * 3);
+    await sharp(px, { raw: { width, height, channels: 3 } }).png({ compressionLevel: 1 }).toFile(join(s.outputsDir, BIG.name));
+
+    const requested: string[] = [];
+    s.page.on('request', (r) => requested.push(new URL(r.url()).pathname));
+    await s.page.reload();
+    const status = s.page.locator('.viewer .where');
+    await status.filter({ hasText: /tiles$/ }).waitFor({ timeout: 60_000 });
+    await allTilesLoaded();
+
+    const tilesOf = (level: number) => requested.filter((p) => p.startsWith(`/tiles/${BIG.name}/${level}/`));
+    const shown = async () => {
+      const m = /level (\d+) · (\d+) tiles/.exec(await status.innerText());
+      return { level: Number(m![1]), tiles: Number(m![2]) };
+    };
+    assert.equal(requested.filter((p) => p.startsWith(`/outputs/${BIG.name}`)).length, 0, 'the 8192×4096 file itself is never loaded');
+    assert.equal(requested.filter((p) => p === `/tiles/${BIG.name}/thumb.png`).length >= 1, true, 'the gallery shows its one-tile thumbnail');
+
+    // Fitted: the whole image at the coarsest level with a pixel per screen pixel, every tile of it requested once.
+    const box = (await s.page.getByRole('img', { name: /Zoomable view/ }).boundingBox())!;
+    const fitScale = Math.min(box.width / width, box.height / height);
+    const fitted = await shown();
+    assert.equal(fitted.level, 13 - Math.floor(Math.log2(1 / fitScale)), `levels 0–13; fitted at ${fitScale.toFixed(4)} screen px per image px`);
+    const k = 2 ** (13 - fitted.level);
+    assert.equal(fitted.tiles, Math.ceil(width / k / 256) * Math.ceil(height / k / 256));
+    assert.equal(tilesOf(fitted.level).length, fitted.tiles);
+    assert.equal(new Set(tilesOf(fitted.level)).size, fitted.tiles);
+    await s.screenshot('studio-hires-viewer', { docs: s.page.locator('section[aria-labelledby="hires-title"]') });
+
+    // Zoomed in 16× in steps (past one image pixel per screen pixel, the full-size level's 32 × 16 = 512 tiles):
+    // every tile requested is one that was shown, once.
+    const seen = new Set(tilesOf(fitted.level));
+    for (let i = 0; i < 4; i++) {
+      await s.page.getByRole('button', { name: 'Zoom in' }).click();
+      await allTilesLoaded();
+      for (const src of await s.page.locator('.viewport img').evaluateAll((imgs) => imgs.map((img) => new URL((img as HTMLImageElement).src).pathname))) seen.add(src);
+    }
+    const zoomed = await shown();
+    assert.equal(zoomed.level, 13);
+    const mostVisible = (Math.ceil(box.width / 256) + 1) * (Math.ceil(box.height / 256) + 1);
+    assert.ok(zoomed.tiles <= mostVisible, `${zoomed.tiles} tiles for a ${box.width}×${box.height} viewport`);
+    const tileRequests = requested.filter((p) => /^\/tiles\/[^/]+\/\d+\//.test(p));
+    assert.deepEqual(new Set(tileRequests), seen, 'the tiles requested are the tiles shown');
+    assert.equal(tileRequests.length, seen.size, 'each once');
+    assert.ok(seen.size < 100, `${seen.size} tiles requested of the pyramid's 700`);
+    console.log(`viewer: fitted at level ${fitted.level} (${fitted.tiles} tiles), zoomed to level 13 (${zoomed.tiles} tiles shown); ${seen.size} tile requests in all, 0 for the file`);
+    assert.equal(requested.filter((p) => p.startsWith(`/outputs/${BIG.name}`)).length, 0);
+    // The page stays responsive: a click is answered with the next view.
+    await s.page.getByRole('button', { name: 'Fit' }).click();
+    await status.filter({ hasText: `level ${fitted.level} ` }).waitFor();
+    assert.deepEqual(s.pageErrors, []);
+  });
+
+  /** Waits until every tile <img> of the viewer has loaded (polled: the page's CSP forbids waitForFunction's eval). */
+  async function allTilesLoaded(): Promise<void> {
+    const loaded = () => s.page.locator('.viewport img').evaluateAll((imgs) => imgs.length > 0 && imgs.every((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0));
+    while (!(await loaded())) await s.page.waitForTimeout(50);
+  }
+});
