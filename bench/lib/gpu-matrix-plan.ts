@@ -2,35 +2,8 @@
 // SD 1.5 and SDXL, the rows (model × variant × size × provider × float type × fused kernels or not), and
 // how many steps each row times.
 import type { Provider } from '../../pipelines/runtime/session.ts';
-import { SD15_UNET_CONFIG } from './unet-tensors.ts';
+import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG } from './unet-tensors.ts';
 import type { VariantName } from './unet-run.ts';
-
-/** Stable Diffusion XL base 1.0's `unet/config.json`, as diffusers writes it. */
-export const SDXL_UNET_CONFIG = {
-  _class_name: 'UNet2DConditionModel',
-  addition_embed_type: 'text_time',
-  addition_embed_type_num_heads: 64,
-  addition_time_embed_dim: 256,
-  attention_head_dim: [5, 10, 20],
-  block_out_channels: [320, 640, 1280],
-  center_input_sample: false,
-  cross_attention_dim: 2048,
-  down_block_types: ['DownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D'],
-  downsample_padding: 1,
-  flip_sin_to_cos: true,
-  freq_shift: 0,
-  in_channels: 4,
-  layers_per_block: 2,
-  mid_block_scale_factor: 1,
-  norm_eps: 1e-5,
-  norm_num_groups: 32,
-  out_channels: 4,
-  projection_class_embeddings_input_dim: 2816,
-  sample_size: 128,
-  transformer_layers_per_block: [1, 2, 10],
-  up_block_types: ['CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'UpBlock2D'],
-  use_linear_projection: true,
-};
 
 export const MODELS = { sd15: SD15_UNET_CONFIG, sdxl: SDXL_UNET_CONFIG } as const;
 export type ModelName = keyof typeof MODELS;
