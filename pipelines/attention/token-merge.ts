@@ -39,10 +39,12 @@ export function bipartiteMerge(metric: T, y: T, partition: T, geo: MergeGeometry
   const dstIdx = op.cast(op.slice(perm, [0], [0], [geo.dst]), 'int32');
   const srcIdx = op.cast(op.slice(perm, [0], [geo.dst], [geo.tokens]), 'int32');
 
+  // Cosine similarities in the graph's float type, as ToMeSD computes them: the [B, src, dst] scores are the
+  // largest tensor of the merge (2 GB in fp32 for SD 1.5 at 2048²). Only the norm needs fp32 (|x|² overflows fp16).
   const m32 = op.cast(metric, 'float32');
-  const unit = op.div(m32, op.sqrt(op.reduceSum(op.mul(m32, m32), [-1])));
+  const unit = op.cast(op.div(m32, op.sqrt(op.reduceSum(op.mul(m32, m32), [-1]))), metric.dtype);
   const scores = op.matmul(op.gather(unit, srcIdx, 1), op.transpose(op.gather(unit, dstIdx, 1), [0, 2, 1]));
-  const best = op.reduceMax(scores, [-1], false);
+  const best = op.cast(op.reduceMax(scores, [-1], false), 'float32');
   const bestDst = indexValues(op.argMax(scores, -1), geo.dst);
   const order = indexValues(op.topK(best, geo.src, -1, true).indices, geo.src);
   // Sorting a permutation yields its inverse: rank[p] = position of src p in `order`.
