@@ -1,5 +1,6 @@
 // An AutoencoderKL ready to run: sessions built per image size on demand, an fp16 decoder that
-// falls back to fp32 when its output is broken, and tiled decoding and encoding for large images.
+// falls back to fp32 when its output is broken (and then lets the fp16 sessions go), and tiled decoding
+// and encoding for large images.
 //
 // Tiling: overlapping tiles of one size (one graph serves them all), blended with linear ramps across
 // each overlap, as diffusers' enable_vae_tiling (which LinFusion's ladder uses from 4K on) does. Each tile
@@ -15,6 +16,7 @@ import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './autoencoder.ts';
 import { toUnetSpace, vaeScale, type VaeConfig } from './config.ts';
 import { tiledApply, tileStarts, type Nchw } from './tiling.ts';
 import { brokenImage, type BrokenOutput } from '../../runtime/result-checks.ts';
+import type { FusedKernels } from '../../runtime/kernels.ts';
 
 export interface VaeOptions {
   session?: SessionOptions;
@@ -22,6 +24,8 @@ export interface VaeOptions {
   sessions?: ModelSessions;
   /** Decoder compute dtype (default float32). float16 decodes are checked and redone in float32 when broken. */
   decodeDtype?: 'float32' | 'float16';
+  /** The provider's fused kernels for the decoder graph (runtime/kernels.ts); undefined: the plain graph. */
+  kernels?: FusedKernels;
   encodeDtype?: 'float32' | 'float16';
   /** When decode and encode switch to tiles by themselves (default: images wider or taller than 2048 px); false: never. */
   tiling?: AutoTiling | false;
@@ -62,6 +66,7 @@ export type TileProgress = (done: number, total: number) => void;
 export class Vae {
   private readonly sessions: ModelSessions;
   private decodeDtype: 'float32' | 'float16';
+  private fusedRefused = false;
 
   constructor(
     readonly source: TensorSource,
@@ -84,11 +89,26 @@ export class Vae {
   private async decodeWith(dtype: 'float32' | 'float16', latents: Nchw): Promise<Nchw> {
     const [b, c, h, w] = latents.dims;
     if (c !== this.config.latentChannels) throw new RangeError(`latents have ${c} channels; this VAE takes ${this.config.latentChannels}`);
-    const s = await this.session(`decode/${dtype}/${h}x${w}`, () => buildVaeDecoderGraph(this.source, this.config, h, w, { dtype }));
+    const s = await this.decoderSession(dtype, h, w);
     const feed = dtype === 'float16' ? f16Tensor(f32ToF16(latents.data), latents.dims) : tensor(latents.data, latents.dims);
     const image = (await s.run({ latents: feed })).image.data;
     const data = dtype === 'float16' ? f16ToF32(image as Uint16Array) : (image as Float32Array);
     return { data, dims: [b, this.config.outChannels, h * vaeScale(this.config), w * vaeScale(this.config)] };
+  }
+
+  /**
+   * The decoder for one latent size, with the provider's fused kernels when given. A fused graph that no listed
+   * provider can create (the CPU has none of the kernels, should CUDA fail to start) is built plain from then on.
+   */
+  private async decoderSession(dtype: 'float32' | 'float16', h: number, w: number): Promise<Session> {
+    const kernels = this.fusedRefused ? undefined : this.o.kernels;
+    const sessions = this.sessions.child(`decode/${dtype}`);
+    const build = (k?: FusedKernels) => () => buildVaeDecoderGraph(this.source, this.config, h, w, { dtype, kernels: k });
+    if (!kernels) return sessions.get(`${h}x${w}`, build(), this.o.session);
+    return sessions.get(`${h}x${w}/fused`, build(kernels), this.o.session).catch(() => {
+      this.fusedRefused = true;
+      return sessions.get(`${h}x${w}`, build(), this.o.session);
+    });
   }
 
   /** The tile layout decode and encode use for an image of this size; undefined: in one piece. */
@@ -110,7 +130,9 @@ export class Vae {
     const half = await this.decodeWith('float16', latents);
     const broken = brokenImage(half.data);
     if (!broken) return half;
+    // fp32 from now on: the fp16 decoders will not run again, so their weights and arena go back at once.
     this.decodeDtype = 'float32';
+    await this.sessions.child('decode/float16').release();
     return { ...(await this.decodeWith('float32', latents)), recoveredFrom: broken };
   }
 
