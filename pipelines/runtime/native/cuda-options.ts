@@ -2,7 +2,8 @@
 // strings of OrtCUDAProviderOptionsV2. The studio's choice for diffusion models: grow the arena by what is
 // asked (not to the next power of two, which doubled our peak memory at 1024²–2048²), a cuDNN algorithm
 // picked without trying every candidate with a huge workspace (the exhaustive search's workspaces stay in
-// the arena for good), and NHWC convolutions (tensor cores without transposes around every conv).
+// the arena for good; on an H200 it was no faster), NHWC convolutions (tensor cores without transposes
+// around every conv: 34.6 vs 40.5 ms per SD 1.5 step at 1024²) and no memory pattern (below).
 export interface CudaTuning {
   /** kSameAsRequested: the arena grows by each request; kNextPowerOfTwo: ORT's default. */
   arenaExtendStrategy?: 'kSameAsRequested' | 'kNextPowerOfTwo';
@@ -29,6 +30,8 @@ export const STUDIO_CUDA_TUNING: CudaTuning = {
   cudnnConvAlgoSearch: 'HEURISTIC',
   cudnnConvUseMaxWorkspace: false,
   preferNhwc: true,
+  // Measured on an H200 (bench/NOTES.md, session 5): SD 1.5 at 2048² 6.58 GiB without it, 10.09 with, same speed.
+  memPattern: false,
 };
 
 const bool = (b: boolean) => (b ? '1' : '0');
