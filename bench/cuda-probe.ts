@@ -3,13 +3,14 @@
 // step, peak GPU memory. Made to find why the native session ran 10× slower than onnxruntime-node's at 1024²
 // (bench/NOTES.md, session 4) and what each provider option does to memory.
 //
-//   node cuda-probe.mjs --tmp DIR [--sizes 1024,2048] [--steps 5] [--deadline-s 140]
+//   node cuda-probe.mjs --tmp DIR [--model sd15|sdxl] [--sizes 1024,2048] [--steps 5] [--deadline-s 140]
 //        [--configs 'binding;binding+ORT_DISABLE_FLASH_ATTENTION=1;native-worker:default;native-caller:studio']
 // A configuration: `binding` (onnxruntime-node) or `native-caller` / `native-worker` (runtime/native, Run on the
 // calling thread or on koffi's pool) with `:TUNING` (cuda-options.ts syntax), then `+NAME=VALUE` environment
-// variables for its child, `@SIZE` to run it at one size only, and `!profile` for ORT's per-op profile (native).
+// variables for its child, `@SIZE` to run it at one size only, `%linfusion` (or another attention variant) instead of
+// softmax, and `!profile` for ORT's per-op profile (native).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
@@ -18,13 +19,14 @@ import { parseCudaTuning } from '../pipelines/runtime/native/cuda-options.ts';
 import { NativeSession } from '../pipelines/runtime/native/native-session.ts';
 import { startGpuMemorySampler } from './lib/gpu-memory.ts';
 import { Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
-import { SD15_UNET_CONFIG, unetTensorSpecs } from './lib/unet-tensors.ts';
+import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, linfusionModules, unetTensorSpecs } from './lib/unet-tensors.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
-import { buildFor, makeVariant, profileSummary, BATCH } from './lib/unet-run.ts';
+import { buildFor, makeVariant, profileSummary, BATCH, VARIANTS, type VariantName } from './lib/unet-run.ts';
 
 const { values: args } = parseArgs({
   options: {
     tmp: { type: 'string', default: '/tmp/cuda-probe' },
+    model: { type: 'string', default: 'sd15' },
     sizes: { type: 'string', default: '1024,2048' },
     steps: { type: 'string', default: '5' },
     'deadline-s': { type: 'string', default: '140' },
@@ -36,6 +38,9 @@ const { values: args } = parseArgs({
 interface ChildSpec {
   mode: 'binding' | 'native-caller' | 'native-worker';
   tuning?: string;
+  variant: VariantName;
+  model: 'sd15' | 'sdxl';
+  linfusion: string;
   size: number;
   steps: number;
   weights: string;
@@ -56,8 +61,9 @@ interface ChildResult {
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
 async function child(spec: ChildSpec): Promise<ChildResult> {
-  const variant = makeVariant('softmax', '');
-  const graph = buildFor({ weights: spec.weights, size: spec.size, dtype: 'float16', fused: true, ep: 'cuda' }, variant.attention);
+  const variant = makeVariant(spec.variant, spec.linfusion);
+  const unetConfig = spec.model === 'sdxl' ? SDXL_UNET_CONFIG : SD15_UNET_CONFIG;
+  const graph = buildFor({ weights: spec.weights, size: spec.size, dtype: 'float16', fused: true, ep: 'cuda', unetConfig }, variant.attention);
   const cudaTuning = spec.mode === 'binding' ? 'binding' : parseCudaTuning(spec.tuning ?? 'default');
   if (spec.mode !== 'binding') process.env.STUDIO_NATIVE_RUN = spec.mode === 'native-worker' ? 'worker' : 'caller';
   let t0 = performance.now();
@@ -66,10 +72,15 @@ async function child(spec: ChildSpec): Promise<ChildResult> {
   const sessionS = (performance.now() - t0) / 1000;
   const latent = spec.size / 8;
   const rand = new Uniform(5);
+  const width = spec.model === 'sdxl' ? 2048 : 768;
   const feeds = {
     sample: tensor(rand.fill(new Float32Array(BATCH * 4 * latent * latent), 1), [BATCH, 4, latent, latent]),
     timestep: tensor(new Float32Array(BATCH).fill(500), [BATCH]),
-    encoder_hidden_states: tensor(rand.fill(new Float32Array(BATCH * 77 * 768), 1), [BATCH, 77, 768]),
+    encoder_hidden_states: tensor(rand.fill(new Float32Array(BATCH * 77 * width), 1), [BATCH, 77, width]),
+    ...(spec.model === 'sdxl'
+      ? { text_embeds: tensor(rand.fill(new Float32Array(BATCH * 1280), 1), [BATCH, 1280]), time_ids: tensor(Float32Array.from({ length: BATCH * 6 }, (_, i) => [spec.size, spec.size, 0, 0, spec.size, spec.size][i % 6]), [BATCH, 6]) }
+      : {}),
+    ...variant.feeds(),
   };
   t0 = performance.now();
   await session.run(feeds);
@@ -98,9 +109,17 @@ const started = performance.now();
 const deadlineS = Number(args['deadline-s']);
 const elapsedS = () => (performance.now() - started) / 1000;
 mkdirSync(args.tmp, { recursive: true });
-const weights = join(args.tmp, 'sd15-unet.safetensors');
-writeRandomSafetensors(weights, unetTensorSpecs(parseUNetConfig(SD15_UNET_CONFIG, 'SD 1.5 UNet')), 'F16', 1234);
-console.log(`random SD 1.5 UNet written in ${elapsedS().toFixed(1)} s`);
+if (args.model !== 'sd15' && args.model !== 'sdxl') throw new Error(`--model ${args.model}: use sd15 or sdxl`);
+const model = args.model;
+const cfg = parseUNetConfig(model === 'sdxl' ? SDXL_UNET_CONFIG : SD15_UNET_CONFIG, `${model} UNet`);
+const weights = join(args.tmp, `${model}-unet.safetensors`);
+writeRandomSafetensors(weights, unetTensorSpecs(cfg), 'F16', 1234);
+const linfusion = join(args.tmp, `${model}-linfusion`);
+const lf = linfusionModules(cfg);
+mkdirSync(linfusion, { recursive: true });
+writeRandomSafetensors(join(linfusion, 'diffusion_pytorch_model.safetensors'), lf.specs, 'F16', 4321);
+writeFileSync(join(linfusion, 'config.json'), JSON.stringify(lf.config));
+console.log(`random ${model} UNet and LinFusion modules written in ${elapsedS().toFixed(1)} s`);
 
 const rows: string[] = ['| size | configuration | session s | first ms | ms/step | CPU s/step | GPU GiB | note |', '| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |'];
 const configs = args.configs.split(';').filter(Boolean);
@@ -114,13 +133,16 @@ for (const size of args.sizes.split(',').map(Number)) {
       continue;
     }
     const profile = config.includes('!profile');
-    const [mode, tuning] = head.replace(/@\d+|!profile/g, '').split(':') as [ChildSpec['mode'], string | undefined];
+    const variant = (/%([\w-]+)/.exec(config)?.[1] ?? 'softmax') as VariantName;
+    if (!VARIANTS.includes(variant)) throw new Error(`${config}: %${variant} is not one of ${VARIANTS.join(', ')}`);
+    const strip = (t: string) => t.replace(/@\d+|!profile|%[\w-]+/g, '');
+    const [mode, tuning] = strip(head).split(':') as [ChildSpec['mode'], string | undefined];
     const env: Record<string, string> = { ...process.env } as Record<string, string>;
     for (const kv of rest) {
-      const [k, v] = kv.replace(/@\d+|!profile/g, '').split('=');
+      const [k, v] = strip(kv).split('=');
       env[k] = v;
     }
-    const spec: ChildSpec = { mode, tuning, size, steps: Number(args.steps), weights, profile, work: args.tmp };
+    const spec: ChildSpec = { mode, tuning, variant, model, linfusion, size, steps: Number(args.steps), weights, profile, work: args.tmp };
     const sampler = startGpuMemorySampler(join(args.tmp, 'smi.log'), true);
     const left = Math.max(10, deadlineS - elapsedS() + 5);
     const r = spawnSync(process.execPath, [process.argv[1], '--child', JSON.stringify(spec)], { env, encoding: 'utf8', timeout: Math.round(left * 1000), maxBuffer: 64 << 20 });
@@ -137,6 +159,7 @@ for (const size of args.sizes.split(',').map(Number)) {
     console.log(rows.at(-1));
   }
 }
-console.log(`\nSD 1.5-size UNet, fp16 fused graph, softmax attention, CFG batch ${BATCH}, random weights; wall ${elapsedS().toFixed(0)} s\n`);
+console.log(`\n${model} UNet, fp16 fused graph, CFG batch ${BATCH}, random weights; wall ${elapsedS().toFixed(0)} s\n`);
 console.log(rows.join('\n'));
 rmSync(weights, { force: true });
+rmSync(linfusion, { recursive: true, force: true });

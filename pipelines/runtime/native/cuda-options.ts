@@ -15,6 +15,13 @@ export interface CudaTuning {
   preferNhwc?: boolean;
   /** Upper bound of the CUDA arena in bytes. */
   gpuMemLimit?: number;
+  /**
+   * Which attention kernels MultiHeadAttention may use (ORT's `sdpa_kernel` bit mask: 1 flash, 2 memory-efficient,
+   * 4 TensorRT fused, 8 cuDNN flash, 16 unfused math); 0: ORT's own choice.
+   */
+  sdpaKernel?: number;
+  /** Let cuDNN fuse a convolution with its bias add. */
+  fuseConvBias?: boolean;
   /** Capture the whole run as a CUDA graph (needs fixed shapes and every node on CUDA). */
   enableCudaGraph?: boolean;
   deviceId?: number;
@@ -49,6 +56,11 @@ export function cudaProviderOptions(tuning: CudaTuning): Record<string, string> 
     o.gpu_mem_limit = String(tuning.gpuMemLimit);
   }
   if (tuning.enableCudaGraph !== undefined) o.enable_cuda_graph = bool(tuning.enableCudaGraph);
+  if (tuning.sdpaKernel !== undefined) {
+    if (!(Number.isInteger(tuning.sdpaKernel) && tuning.sdpaKernel >= 0 && tuning.sdpaKernel < 64)) throw new Error(`sdpaKernel ${tuning.sdpaKernel} must be a bit mask between 0 and 63`);
+    o.sdpa_kernel = String(tuning.sdpaKernel);
+  }
+  if (tuning.fuseConvBias !== undefined) o.fuse_conv_bias = bool(tuning.fuseConvBias);
   return o;
 }
 
@@ -75,7 +87,9 @@ export function parseCudaTuning(text: string): CudaTuning {
     else if (k === 'graph') t.enableCudaGraph = flag(k, v);
     else if (k === 'mempattern') t.memPattern = flag(k, v);
     else if (k === 'limit') t.gpuMemLimit = Number(v);
-    else throw new Error(`CUDA tuning "${part}" is not understood; use default, studio, or a list of arena=kSameAsRequested|kNextPowerOfTwo, conv=EXHAUSTIVE|HEURISTIC|DEFAULT, maxws=0|1, nhwc=0|1, graph=0|1, mempattern=0|1, limit=BYTES`);
+    else if (k === 'sdpa') t.sdpaKernel = Number(v);
+    else if (k === 'fuse') t.fuseConvBias = flag(k, v);
+    else throw new Error(`CUDA tuning "${part}" is not understood; use default, studio, or a list of arena=kSameAsRequested|kNextPowerOfTwo, conv=EXHAUSTIVE|HEURISTIC|DEFAULT, maxws=0|1, nhwc=0|1, graph=0|1, mempattern=0|1, limit=BYTES, sdpa=MASK, fuse=0|1`);
   }
   return t;
 }
