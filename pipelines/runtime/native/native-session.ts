@@ -22,6 +22,12 @@ export interface NativeSessionOptions {
   logSeverity?: number;
   /** Write ORT's per-node profile (a Chrome trace) to files starting with this path; see endProfiling(). */
   profilePrefix?: string;
+  /**
+   * Where `Run` executes: `caller` (the calling thread, blocking it: the engine runs in its own worker
+   * thread) or `worker` (koffi's async pool, which ran SD 1.5 at 1024² 12.6× slower on CUDA: 505.7 vs
+   * 39.8 ms per step, bench/NOTES.md). Default: STUDIO_NATIVE_RUN, else `caller`.
+   */
+  runOn?: 'caller' | 'worker';
 }
 
 // ONNX TensorProto element types and their ort.Tensor names.
@@ -39,6 +45,7 @@ export class NativeSession {
     readonly outputNames: readonly string[],
     /** The CUDA provider options ORT reports it took (GetCUDAProviderOptionsAsString), for the log. */
     readonly providerOptions?: string,
+    private readonly runOn: 'caller' | 'worker' = 'caller',
   ) {
     this.handle = handle;
   }
@@ -67,7 +74,8 @@ export class NativeSession {
         api.check(api.call[count](session, n), count);
         return Array.from({ length: Number(n[0]) }, (_, i) => api.takeString(api.out(name, session, i, api.defaultAllocator)));
       };
-      return new NativeSession(api, session, names('SessionGetInputCount', 'SessionGetInputName'), names('SessionGetOutputCount', 'SessionGetOutputName'), providerOptions);
+      const runOn = o.runOn ?? (process.env.STUDIO_NATIVE_RUN === 'worker' ? 'worker' : 'caller');
+      return new NativeSession(api, session, names('SessionGetInputCount', 'SessionGetInputName'), names('SessionGetOutputCount', 'SessionGetOutputName'), providerOptions, runOn);
     } finally {
       api.call.ReleaseSessionOptions(options);
     }
@@ -83,7 +91,8 @@ export class NativeSession {
     try {
       for (const name of names) values.push(this.inputValue(name, feeds[name], buffers));
       const outputs: unknown[] = this.outputNames.map(() => null);
-      const status = await api.callAsync.Run(this.handle, null, names, values, names.length, [...this.outputNames], this.outputNames.length, outputs);
+      const args = [this.handle, null, names, values, names.length, [...this.outputNames], this.outputNames.length, outputs];
+      const status = this.runOn === 'worker' ? await api.callAsync.Run(...args) : api.call.Run(...args);
       api.check(status, 'Run');
       const result: Record<string, ort.Tensor> = {};
       this.outputNames.forEach((name, i) => {
