@@ -17,6 +17,7 @@ import { toUnetSpace, vaeScale, type VaeConfig } from './config.ts';
 import { tiledApply, tileStarts, type Nchw } from './tiling.ts';
 import { brokenImage, type BrokenOutput } from '../../runtime/result-checks.ts';
 import type { FusedKernels } from '../../runtime/kernels.ts';
+import { KernelChoice, kernelPart } from '../kernel-choice.ts';
 
 export interface VaeOptions {
   session?: SessionOptions;
@@ -66,7 +67,7 @@ export type TileProgress = (done: number, total: number) => void;
 export class Vae {
   private readonly sessions: ModelSessions;
   private decodeDtype: 'float32' | 'float16';
-  private fusedRefused = false;
+  private readonly kernels: KernelChoice;
 
   constructor(
     readonly source: TensorSource,
@@ -75,6 +76,7 @@ export class Vae {
   ) {
     this.decodeDtype = o.decodeDtype ?? 'float32';
     this.sessions = o.sessions ?? ModelSessions.standalone('vae');
+    this.kernels = new KernelChoice(o.kernels);
   }
 
   /** The dtype the next decode starts with (float32 for good once an fp16 decode had to be redone). */
@@ -96,19 +98,10 @@ export class Vae {
     return { data, dims: [b, this.config.outChannels, h * vaeScale(this.config), w * vaeScale(this.config)] };
   }
 
-  /**
-   * The decoder for one latent size, with the provider's fused kernels when given. A fused graph that no listed
-   * provider can create (the CPU has none of the kernels, should CUDA fail to start) is built plain from then on.
-   */
-  private async decoderSession(dtype: 'float32' | 'float16', h: number, w: number): Promise<Session> {
-    const kernels = this.fusedRefused ? undefined : this.o.kernels;
+  /** The decoder for one latent size, with the provider's fused kernels when given (../kernel-choice.ts). */
+  private decoderSession(dtype: 'float32' | 'float16', h: number, w: number): Promise<Session> {
     const sessions = this.sessions.child(`decode/${dtype}`);
-    const build = (k?: FusedKernels) => () => buildVaeDecoderGraph(this.source, this.config, h, w, { dtype, kernels: k });
-    if (!kernels) return sessions.get(`${h}x${w}`, build(), this.o.session);
-    return sessions.get(`${h}x${w}/fused`, build(kernels), this.o.session).catch(() => {
-      this.fusedRefused = true;
-      return sessions.get(`${h}x${w}`, build(), this.o.session);
-    });
+    return this.kernels.create((k) => sessions.get(kernelPart(`${h}x${w}`, k), () => buildVaeDecoderGraph(this.source, this.config, h, w, { dtype, kernels: k }), this.o.session));
   }
 
   /** The tile layout decode and encode use for an image of this size; undefined: in one piece. */

@@ -20,6 +20,7 @@ import { getSampler, img2imgStartIndex, type Sampler, type SchedulerConfig } fro
 import { tensor, type Provider } from '../../runtime/session.ts';
 import { ModelSessions } from '../../runtime/session-cache.ts';
 import { fusedKernels } from '../../runtime/kernels.ts';
+import { KernelChoice, kernelPart } from '../../models/kernel-choice.ts';
 import { deviceMemoryBytes } from '../../runtime/device-memory.ts';
 import { recoveryNotes } from '../../runtime/result-checks.ts';
 import { textResidency, type TextResidency } from './residency.ts';
@@ -153,6 +154,8 @@ export class SdPipeline {
   readonly unetConfig: UNetConfig;
   readonly layers: SelfAttentionLayer[];
   readonly vae: Vae;
+  /** The UNet graphs take the first provider's fused kernels (plain where they cannot be created). */
+  private readonly unetKernels: KernelChoice;
 
   private constructor(readonly sources: PipelineSources, private readonly o: SdLoadOptions, readonly loras: readonly AppliedLora[] = []) {
     this.unetConfig = parseUNetConfig(sources.unetConfig, `${sources.path} (unet config)`);
@@ -160,6 +163,7 @@ export class SdPipeline {
     this.sessions = o.sessions ?? ModelSessions.standalone('sd');
     // fp16 decodes are checked and redone in fp32 when broken (the VAE's NaN guard).
     this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers }, sessions: this.sessions.child('vae'), decodeDtype: o.dtype, kernels: fusedKernels(this.provider) });
+    this.unetKernels = new KernelChoice(fusedKernels(this.provider));
   }
 
   static load(path: string, o: SdLoadOptions = {}): SdPipeline {
@@ -286,17 +290,18 @@ export class SdPipeline {
   private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, ip?: IpAdapter, dilation = 1, memory: UNetMemory = WHOLE, dtype = this.o.dtype) {
     const ipAdapter = ip && { layers: ip.source.layers, tokens: ip.source.tokens };
     const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals, ip?.source.path, ...(dilation > 1 ? [dilation] : []), memory, dtype]);
-    return this.sessions.child('unet').getBuilt(key, async () => {
+    return this.unetKernels.create((kernels) => this.sessions.child('unet').getBuilt(kernelPart(key, kernels), async () => {
       await this.ready();
       const variant = phase.build();
       const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
         batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
-        dtype, selfAttention: variant, controlResiduals, ipAdapter, memory,
+        dtype, selfAttention: variant, controlResiduals, ipAdapter, memory, kernels,
       });
       dilateConvolutions(graph, dilation);
       return { graph, info: variant };
-    }, { providers: this.o.providers });
+    }, { providers: this.o.providers }));
   }
+
 
   /** Releases every UNet session (the ladder does between stages: the next stage's size needs new ones). */
   releaseUNets(): Promise<void> {

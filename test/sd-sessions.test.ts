@@ -1,8 +1,9 @@
-// Which sessions an SD pipeline keeps for a whole image: every model while the plan says they fit (as diffusers
-// keeps them on the GPU), the text encoders released after encoding when it does not — with the same image.
+// The sessions an SD pipeline holds: every model for the whole image while the plan says they fit (as diffusers
+// keeps them on the GPU), the text encoders released after encoding when it does not — with the same image; and
+// the fused-kernel graphs of a CUDA-first provider list, built plain for the CPU when CUDA cannot start.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fixture, skipWithoutFixtures } from './fixtures.ts';
+import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
 import { SdPipeline } from '../pipelines/recipes/sd/pipeline.ts';
 import { textResidency } from '../pipelines/recipes/sd/residency.ts';
 import { ModelSessions } from '../pipelines/runtime/session-cache.ts';
@@ -34,4 +35,18 @@ test('an unknown amount of device memory keeps everything resident', { skip }, (
   assert.deepEqual(textResidency(input), { release: false });
   assert.equal(textResidency({ ...input, availableBytes: 1 }).release, true);
   assert.equal(textResidency({ ...input, availableBytes: 2 ** 40 }).release, false);
+});
+
+test('a CUDA-first pipeline whose CUDA sessions cannot start runs the plain graphs on the CPU, with the CPU image', { skip }, async () => {
+  const sessions = ModelSessions.standalone('cuda-first');
+  const cudaFirst = SdPipeline.load(fixture('sd15-tiny'), { providers: ['cuda', 'cpu'], sessions });
+  const cpu = SdPipeline.load(fixture('sd15-tiny'), { providers: ['cpu'] });
+  const [a, b] = [await cudaFirst.generate(RUN), await cpu.generate(RUN)];
+  // Where CUDA runs (a GPU machine) the fused graphs are used and the images agree to fp32 rounding.
+  const err = relL2(a.images, b.images);
+  assert.ok(a.provider === 'cuda' ? err < 1e-4 : err === 0, `${a.provider}: rel-L2 ${err}`);
+  // Here: the UNet and the VAE decoder each tried fused (refused everywhere), then plain; the text encoder once.
+  if (a.provider === 'cpu') assert.equal(sessions.cache.stats.created, 5);
+  await cudaFirst.release();
+  await cpu.release();
 });
