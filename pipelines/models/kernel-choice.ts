@@ -2,20 +2,22 @@
 // where none of the listed providers can create the fused one: the CPU has none of the kernels, so when CUDA cannot
 // start a session (out of memory, a missing library) the CPU fallback gets the plain graph, from then on.
 import type { FusedKernels } from '../runtime/kernels.ts';
+import { ortErrorReason } from '../runtime/session.ts';
 
 export class KernelChoice {
-  private refused = false;
+  /** Why the fused graph could not be created, once it could not. */
+  refusedBecause?: string;
 
   constructor(private readonly kernels: FusedKernels | undefined) {}
 
   /** `create(kernels)` with the fused kernels until a creation with them fails, then `create(undefined)`. */
   async create<S>(create: (kernels: FusedKernels | undefined) => Promise<S>): Promise<S> {
-    const kernels = this.refused ? undefined : this.kernels;
+    const kernels = this.refusedBecause === undefined ? this.kernels : undefined;
     if (!kernels) return create(undefined);
     try {
       return await create(kernels);
-    } catch {
-      this.refused = true;
+    } catch (e) {
+      this.refusedBecause = ortErrorReason(e);
       return create(undefined);
     }
   }

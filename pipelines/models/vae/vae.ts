@@ -79,6 +79,11 @@ export class Vae {
     this.kernels = new KernelChoice(o.kernels);
   }
 
+  /** Why the decoder runs the plain graph although fused kernels were asked for (undefined: it does not). */
+  get fusedRefusedBecause(): string | undefined {
+    return this.kernels.refusedBecause;
+  }
+
   /** The dtype the next decode starts with (float32 for good once an fp16 decode had to be redone). */
   get currentDecodeDtype(): 'float32' | 'float16' {
     return this.decodeDtype;

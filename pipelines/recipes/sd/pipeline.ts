@@ -338,7 +338,8 @@ export class SdPipeline {
     const noise = await timed('encode', () => this.noise(o, latent));
     const { final, latentsPerStep, provider, recoveredCalls } = await timed('denoise', () => this.denoise(o, latent, plan, perturb, text, noise));
     const decoded = await timed('decode', () => this.decodeImages(final, latent, o.onTile));
-    const notes = [...(residency.note ? [residency.note] : []), ...unetRecoveryNotes(recoveredCalls), ...decoded.notes];
+    const refused = this.unetKernels.refusedBecause ?? this.vae.fusedRefusedBecause;
+    const notes = [...(residency.note ? [residency.note] : []), ...(refused ? [`fused kernels refused (${refused}); plain graphs`] : []), ...unetRecoveryNotes(recoveredCalls), ...decoded.notes];
     return { images: decoded.images, count: images, width: o.width, height: o.height, latentsPerStep, timings, provider, notes };
   }
 
