@@ -34,8 +34,16 @@ export interface SessionOptions {
 export interface SessionBackend {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>>;
+  run(feeds: Record<string, ort.Tensor>, o?: RunOptions): Promise<Record<string, ort.Tensor>>;
   release(): Promise<void>;
+}
+
+export interface RunOptions {
+  /**
+   * Give the session's free arena memory back to the device after this run (native sessions; onnxruntime-node's
+   * run options cannot ask for it, so its sessions ignore this): the last step of a stage, a graph run once per image.
+   */
+  releaseArena?: boolean;
 }
 
 export interface ProviderAttempt {
@@ -88,7 +96,7 @@ export class Session {
             attempts.push({ provider, error: `tuned native session refused (${ortErrorReason(e)}); onnxruntime-node's session instead` });
           }
         }
-        const inner = await ort.InferenceSession.create(model.bytes, ortOptions(model, provider, o));
+        const inner = bindingBackend(await ort.InferenceSession.create(model.bytes, ortOptions(model, provider, o)));
         return new Session(inner, provider, attempts, model.name);
       } catch (e) {
         attempts.push({ provider, error: ortErrorReason(e) });
@@ -107,11 +115,11 @@ export class Session {
     return this.releasedBecause !== undefined;
   }
 
-  async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+  async run(feeds: Record<string, ort.Tensor>, o: RunOptions = {}): Promise<Record<string, ort.Tensor>> {
     if (this.releasedBecause !== undefined) {
       throw new Error(`session for graph "${this.graphName}" was released (${this.releasedBecause}); create it again`);
     }
-    return this.inner.run(feeds);
+    return this.inner.run(feeds, o);
   }
 
   /** Frees the native session. `why` is repeated in the error of a later `run`. */
@@ -120,6 +128,16 @@ export class Session {
     this.releasedBecause = why;
     await this.inner.release();
   }
+}
+
+/** onnxruntime-node's session as a backend; its run options cannot release the arena, so `releaseArena` is ignored. */
+function bindingBackend(session: ort.InferenceSession): SessionBackend {
+  return {
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    run: (feeds) => session.run(feeds) as Promise<Record<string, ort.Tensor>>,
+    release: () => session.release(),
+  };
 }
 
 /**
