@@ -8,7 +8,7 @@
 // A configuration: `binding` (onnxruntime-node) or `native-caller` / `native-worker` (runtime/native, Run on the
 // calling thread or on koffi's pool) with `:TUNING` (cuda-options.ts syntax), then `+NAME=VALUE` environment
 // variables for its child, `@SIZE` to run it at one size only, `%linfusion` (or another attention variant) instead of
-// softmax, and `!profile` for ORT's per-op profile (native).
+// softmax, `!profile` for ORT's per-op profile (native) and `!release` to give the arena back after every run.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,6 +45,7 @@ interface ChildSpec {
   steps: number;
   weights: string;
   profile: boolean;
+  releaseArena: boolean;
   work: string;
 }
 
@@ -89,7 +90,7 @@ async function child(spec: ChildSpec): Promise<ChildResult> {
   const cpu0 = process.cpuUsage();
   for (let i = 0; i < spec.steps; i++) {
     t0 = performance.now();
-    await session.run(feeds);
+    await session.run(feeds, { releaseArena: spec.releaseArena });
     times.push(performance.now() - t0);
   }
   const cpu = process.cpuUsage(cpu0);
@@ -135,14 +136,14 @@ for (const size of args.sizes.split(',').map(Number)) {
     const profile = config.includes('!profile');
     const variant = (/%([\w-]+)/.exec(config)?.[1] ?? 'softmax') as VariantName;
     if (!VARIANTS.includes(variant)) throw new Error(`${config}: %${variant} is not one of ${VARIANTS.join(', ')}`);
-    const strip = (t: string) => t.replace(/@\d+|!profile|%[\w-]+/g, '');
+    const strip = (t: string) => t.replace(/@\d+|!profile|!release|%[\w-]+/g, '');
     const [mode, tuning] = strip(head).split(':') as [ChildSpec['mode'], string | undefined];
     const env: Record<string, string> = { ...process.env } as Record<string, string>;
     for (const kv of rest) {
       const [k, v] = strip(kv).split('=');
       env[k] = v;
     }
-    const spec: ChildSpec = { mode, tuning, variant, model, linfusion, size, steps: Number(args.steps), weights, profile, work: args.tmp };
+    const spec: ChildSpec = { mode, tuning, variant, model, linfusion, size, steps: Number(args.steps), weights, profile, releaseArena: config.includes('!release'), work: args.tmp };
     const sampler = startGpuMemorySampler(join(args.tmp, 'smi.log'), true);
     const left = Math.max(10, deadlineS - elapsedS() + 5);
     const r = spawnSync(process.execPath, [process.argv[1], '--child', JSON.stringify(spec)], { env, encoding: 'utf8', timeout: Math.round(left * 1000), maxBuffer: 64 << 20 });
