@@ -146,8 +146,10 @@ export function ortCApi(): OrtCApi {
     check(call.AllocatorFree(defaultAllocator, ptr), 'AllocatorFree');
     return s;
   };
-  // 3 = ORT_LOGGING_LEVEL_ERROR; CreateEnv hands back the process's one environment when it exists.
-  const env = out('CreateEnv', 3, 'studio-native');
+  // 4 = ORT_LOGGING_LEVEL_FATAL: failures reach the studio as statuses with their message (a missing CUDA library is
+  // said once, in the studio's words), not as raw log lines. CreateEnv hands back the process's one environment when
+  // it exists.
+  const env = out('CreateEnv', 4, 'studio-native');
   // OrtDeviceAllocator (0), OrtMemTypeDefault (0)
   const cpuMemory = out('CreateCpuMemoryInfo', 0, 0);
   loaded = { library, version, call, callAsync, check, out, outAsync, takeString, env, cpuMemory, defaultAllocator };
