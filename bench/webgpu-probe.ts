@@ -11,16 +11,12 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { f16ToF32, f32ToF16 } from '../pipelines/io/safetensors.ts';
+import { f32ToF16 } from '../pipelines/io/safetensors.ts';
 import { Graph, type T } from '../pipelines/onnx/graph.ts';
 import * as op from '../pipelines/onnx/ops.ts';
-import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
-import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
-import { buildUNet } from '../pipelines/models/unet/unet.ts';
-import { attentionSchedule } from '../pipelines/attention/registry.ts';
 import { ort, ortErrorReason } from '../pipelines/runtime/session.ts';
-import { SD15_UNET_CONFIG, unetTensorSpecs } from './lib/unet-tensors.ts';
-import { Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
+import { Uniform } from './lib/random-safetensors.ts';
+import { asF32, benchSession, buildRandomUNet, median, relL2, writeRandomModel } from './lib/device-unet.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string) => {
@@ -30,6 +26,8 @@ const flag = (name: string, fallback: string) => {
 const TINY = args.includes('--tiny');
 const EP = flag('--ep', 'webgpu');
 const PART = flag('--part', 'ops');
+/** The UNet part profiles the graph lowered for the provider (runtime/lowering.ts) rather than as built. */
+const LOWERED = args.includes('--lowered');
 /** CPU fp32 outputs of each case, shared by the processes of one call (one per provider). */
 const REF_DIR = flag('--ref-dir', join(tmpdir(), 'webgpu-probe-ref'));
 const DEADLINE = performance.now() + Number(flag('--deadline-s', '50')) * 1000;
@@ -183,48 +181,9 @@ function graphFor(c: Case, dtype: Dt, repeats: number): Graph {
   return g;
 }
 
-interface Created {
-  session: ort.InferenceSession;
-  /** Why the session needed the CPU provider (empty: every node on `ep`). */
-  note: string;
-}
-
-async function createSession(g: Graph, ep: string, o: { epOptions?: EpOptions; logSeverity?: number; profilePrefix?: string } = {}): Promise<Created> {
-  const { bytes, externalDataFolder } = g.serialize();
-  const provider = ep === 'webgpu' ? { name: 'webgpu', ...o.epOptions } : ep;
-  const options = (strict: boolean): ort.InferenceSession.SessionOptions => {
-    const session: Record<string, string> = strict && ep !== 'cpu' ? { disable_cpu_ep_fallback: '1' } : {};
-    if (externalDataFolder) session.model_external_initializers_file_folder_path = externalDataFolder;
-    return {
-      executionProviders: [provider as 'webgpu'],
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: (o.logSeverity ?? 3) as 0,
-      extra: { session },
-      ...(o.profilePrefix ? { enableProfiling: true, profileFilePrefix: o.profilePrefix } : {}),
-    };
-  };
-  try {
-    return { session: await ort.InferenceSession.create(bytes, options(true)), note: '' };
-  } catch (e) {
-    return { session: await ort.InferenceSession.create(bytes, options(false)), note: `CPU nodes (${ortErrorReason(e).slice(0, 100)})` };
-  }
-}
-
-const asF32 = (t: ort.Tensor): Float32Array => (t.type === 'float16' ? f16ToF32(t.data as Uint16Array) : Float32Array.from(t.data as Float32Array));
-function relL2(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 /** Median ms of one run of the chain of `repeats` ops, and the output of the first run. */
 async function timeChain(c: Case, ep: string, dtype: Dt, repeats: number, epOptions?: EpOptions, runs = RUNS): Promise<{ ms: number; out: Float32Array; note: string }> {
-  const { session, note } = await createSession(graphFor(c, dtype, repeats), ep, { epOptions });
+  const { session, note } = await benchSession(graphFor(c, dtype, repeats), ep, { epOptions, lowering: false });
   try {
     const feeds = feedsFor(c, dtype);
     const out = asF32((await session.run(feeds)).out);
@@ -286,28 +245,14 @@ async function opsPart(): Promise<void> {
   }
 }
 
-/**
- * SD 1.5's UNet with random fp16 weights and the given attention (`agent-late`: AgentSD's late ToMe phase),
- * at `size`² pixels; `narrow` shrinks the widths (enough for node placement). bench/lib/unet-run.ts does the
- * same for the matrix but loads the native session's FFI, which the device's node_modules may lack.
- */
-function randomUNet(dir: string, narrow: boolean, attention: 'softmax' | 'agent' | 'agent-late', size: number): Graph {
-  const config = narrow ? { ...SD15_UNET_CONFIG, block_out_channels: [64, 128, 128, 128] } : SD15_UNET_CONFIG;
-  const cfg = parseUNetConfig(config, 'probe UNet');
-  const weights = join(dir, narrow ? 'narrow.safetensors' : 'sd15.safetensors');
-  if (!existsSync(weights)) writeRandomSafetensors(weights, unetTensorSpecs(cfg), 'F16', 5);
-  const phase = attentionSchedule({ kind: attention === 'softmax' ? 'softmax' : 'agent' }, 1)(attention === 'agent-late' ? 49 : 0, 50);
-  const latent = size / 8;
-  return buildUNet(SafetensorsFile.open(weights), cfg, { batch: B, height: latent, width: latent, dtype: 'float16', selfAttention: phase.build() }).graph;
-}
-
 /** Whether each attention variant's UNet builds with CPU fallback forbidden. */
 async function placement(dir: string): Promise<void> {
   console.log(`\n## UNet node placement on ${EP} (SD 1.5 layout, narrow random weights, fp16, disable_cpu_ep_fallback=1)\n`);
   for (const name of ['agent', 'agent-late', 'softmax'] as const) {
     try {
-      const graph = randomUNet(dir, true, name, TINY ? 256 : 512);
-      const { session, note } = await createSession(graph, EP);
+      writeRandomModel(dir, 'narrow');
+      const { graph } = buildRandomUNet(dir, 'narrow', name, TINY ? 256 : 512, 'float16');
+      const { session, note } = await benchSession(graph, EP, { lowering: false });
       await session.release();
       console.log(`- ${name}: ${graph.summary().nodes} nodes; ${note || 'every node on the provider'}`);
     } catch (e) {
@@ -318,15 +263,11 @@ async function placement(dir: string): Promise<void> {
 
 /** ORT's profiler over `runs` steps of the SD 1.5 UNet: time per step by event kind and op or program. */
 async function unetProfile(dir: string, size: number, runs: number): Promise<void> {
-  const graph = randomUNet(dir, TINY, 'softmax', size);
-  const latent = size / 8;
-  const feeds = {
-    sample: new ort.Tensor('float32', new Uniform(3).fill(new Float32Array(B * 4 * latent * latent), 1), [B, 4, latent, latent]),
-    timestep: new ort.Tensor('float32', Float32Array.of(500, 500), [B]),
-    encoder_hidden_states: new ort.Tensor('float32', new Uniform(4).fill(new Float32Array(B * 77 * 768), 1), [B, 77, 768]),
-  };
+  const model = TINY ? 'narrow' : 'sd15';
+  writeRandomModel(dir, model);
+  const { graph, feeds } = buildRandomUNet(dir, model, 'softmax', size, 'float16');
   const prefix = join(dir, 'profile');
-  const { session, note } = await createSession(graph, EP, { profilePrefix: prefix });
+  const { session, note, lowered } = await benchSession(graph, EP, { profilePrefix: prefix, lowering: LOWERED });
   await session.run(feeds);
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -336,7 +277,8 @@ async function unetProfile(dir: string, size: number, runs: number): Promise<voi
   }
   session.endProfiling();
   await session.release();
-  console.log(`\n## SD 1.5 UNet ${size}², fp16, batch ${B}, ${EP}: ${median(times).toFixed(1)} ms per step with the profiler on (median of ${runs})${note ? `; ${note}` : ''}\n`);
+  const graphLabel = LOWERED ? `lowered (${Object.entries(lowered).map(([k, n]) => `${n}× ${k}`).join(', ')})` : 'as built';
+  console.log(`\n## SD 1.5 UNet ${size}², fp16, batch ${B}, ${EP}, graph ${graphLabel}: ${median(times).toFixed(1)} ms per step with the profiler on (median of ${runs})${note ? `; ${note}` : ''}\n`);
   const file = readdirSync(dir).find((f) => f.startsWith('profile') && f.endsWith('.json'));
   if (!file) return void console.log('(no profile file written)');
   const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { cat?: string; name?: string; dur?: number; args?: Record<string, string> }[];
