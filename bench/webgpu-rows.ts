@@ -59,7 +59,7 @@ async function runRow(spec: RowSpec): Promise<RowResult> {
   const fused = EP === 'cuda' && spec.dtype === 'float16';
   const { graph, feeds } = buildRandomUNet(WORK, spec.model, spec.variant, spec.size, spec.dtype, fused);
   let t0 = performance.now();
-  const { session, note, lowered } = await benchSession(graph, EP, { lowering: spec.graph === 'lowered' });
+  const { session, note, lowered } = await benchSession(graph, EP, { lowering: spec.graph === 'lowered', lowerFor: LABEL });
   result.sessionS = (performance.now() - t0) / 1000;
   result.note = [note, Object.entries(lowered).map(([k, n]) => `${n}× ${k}`).join(', '), fused ? 'fused CUDA kernels' : ''].filter(Boolean).join('; ');
   try {

@@ -79,6 +79,8 @@ export interface BenchSessionOptions {
   epOptions?: Record<string, unknown>;
   /** Apply runtime/lowering.ts for the provider (default on), as the studio's sessions do. */
   lowering?: boolean;
+  /** The provider to lower for (default: the session's; a CPU check of a script lowers for the GPU's). */
+  lowerFor?: string;
   profilePrefix?: string;
 }
 
@@ -92,7 +94,7 @@ export interface BenchSession {
 
 /** An onnxruntime-node session on `ep` with CPU fallback forbidden, or allowed (and said why) when refused. */
 export async function benchSession(graph: Graph, ep: string, o: BenchSessionOptions = {}): Promise<BenchSession> {
-  const lowered = o.lowering === false ? {} : lowerForProvider(graph, ep);
+  const lowered = o.lowering === false ? {} : lowerForProvider(graph, o.lowerFor ?? ep);
   const { bytes, externalDataFolder } = graph.serialize();
   const provider = ep === 'webgpu' ? { name: 'webgpu', ...o.epOptions } : ep;
   const options = (strict: boolean): ort.InferenceSession.SessionOptions => {
