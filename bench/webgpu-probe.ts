@@ -26,8 +26,10 @@ const flag = (name: string, fallback: string) => {
 const TINY = args.includes('--tiny');
 const EP = flag('--ep', 'webgpu');
 const PART = flag('--part', 'ops');
-/** The UNet part profiles the graph lowered for the provider (runtime/lowering.ts) rather than as built. */
-const LOWERED = args.includes('--lowered');
+/** The UNet part profiles the graph lowered with this set of runtime/lowering.ts (default: as built). */
+const LOWERING = flag('--lowering', '');
+/** The provider whose lowering to apply (default: the one running; a CPU check of the script names the GPU's). */
+const LOWER_FOR = flag('--lower-for', EP);
 /** CPU fp32 outputs of each case, shared by the processes of one call (one per provider). */
 const REF_DIR = flag('--ref-dir', join(tmpdir(), 'webgpu-probe-ref'));
 const DEADLINE = performance.now() + Number(flag('--deadline-s', '50')) * 1000;
@@ -247,12 +249,12 @@ async function opsPart(): Promise<void> {
 
 /** Whether each attention variant's UNet builds with CPU fallback forbidden. */
 async function placement(dir: string): Promise<void> {
-  console.log(`\n## UNet node placement on ${EP} (SD 1.5 layout, narrow random weights, fp16, disable_cpu_ep_fallback=1)\n`);
+  console.log(`\n## UNet node placement on ${EP} (SD 1.5 layout, narrow random weights, fp16, disable_cpu_ep_fallback=1, graph ${LOWERING ? `lowered, ${LOWERING} set` : 'as built'})\n`);
   for (const name of ['agent', 'agent-late', 'softmax'] as const) {
     try {
       writeRandomModel(dir, 'narrow');
       const { graph } = buildRandomUNet(dir, 'narrow', name, TINY ? 256 : 512, 'float16');
-      const { session, note } = await benchSession(graph, EP, { lowering: false });
+      const { session, note } = await benchSession(graph, EP, { lowering: LOWERING || false, lowerFor: LOWER_FOR });
       await session.release();
       console.log(`- ${name}: ${graph.summary().nodes} nodes; ${note || 'every node on the provider'}`);
     } catch (e) {
@@ -267,7 +269,7 @@ async function unetProfile(dir: string, size: number, runs: number): Promise<voi
   writeRandomModel(dir, model);
   const { graph, feeds } = buildRandomUNet(dir, model, 'softmax', size, 'float16');
   const prefix = join(dir, 'profile');
-  const { session, note, lowered } = await benchSession(graph, EP, { profilePrefix: prefix, lowering: LOWERED });
+  const { session, note, lowered } = await benchSession(graph, EP, { profilePrefix: prefix, lowering: LOWERING || false, lowerFor: LOWER_FOR });
   await session.run(feeds);
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -277,7 +279,7 @@ async function unetProfile(dir: string, size: number, runs: number): Promise<voi
   }
   session.endProfiling();
   await session.release();
-  const graphLabel = LOWERED ? `lowered (${Object.entries(lowered).map(([k, n]) => `${n}× ${k}`).join(', ')})` : 'as built';
+  const graphLabel = LOWERING ? `lowered, ${LOWERING} set (${Object.entries(lowered).map(([k, n]) => `${n}× ${k}`).join(', ')})` : 'as built';
   console.log(`\n## SD 1.5 UNet ${size}², fp16, batch ${B}, ${EP}, graph ${graphLabel}: ${median(times).toFixed(1)} ms per step with the profiler on (median of ${runs})${note ? `; ${note}` : ''}\n`);
   const file = readdirSync(dir).find((f) => f.startsWith('profile') && f.endsWith('.json'));
   if (!file) return void console.log('(no profile file written)');
@@ -306,11 +308,13 @@ async function unetProfile(dir: string, size: number, runs: number): Promise<voi
 console.log(`# WebGPU probe (issue 14), part ${PART}: ORT ${ort.env.versions.common}, provider ${EP}${TINY ? ', TINY sizes' : ''}, ${new Date().toISOString()}`);
 if (PART === 'ops') await opsPart();
 else {
-  const dir = mkdtempSync(join(tmpdir(), 'webgpu-probe-'));
+  // --work: a folder that may already hold the random weights (bench/webgpu-rows.ts writes the same files).
+  const work = flag('--work', '');
+  const dir = work || mkdtempSync(join(tmpdir(), 'webgpu-probe-'));
   try {
     await placement(dir);
-    await unetProfile(dir, TINY ? 256 : 1024, TINY ? 1 : 3);
+    await unetProfile(dir, TINY ? 256 : 1024, Number(flag('--runs', TINY ? '1' : '3')));
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (!work) rmSync(dir, { recursive: true, force: true });
   }
 }

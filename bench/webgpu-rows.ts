@@ -24,13 +24,17 @@ const LABEL = flag('--label', EP);
 const DEADLINE = performance.now() + Number(flag('--deadline-s', '100')) * 1000;
 const STEPS = Number(flag('--steps', '3'));
 
-/** model:variant:size:graph:dtype — graph `lowered` (the studio's session) or `built` (no rewrites). */
+/**
+ * model:variant:size:graph:dtype[:layout] — graph `lowered` (the studio's session: lowering.ts's default set),
+ * `accurate` (its accurate set) or `built` (no rewrites); layout: the WebGPU provider's preferredLayout.
+ */
 interface RowSpec {
   model: ModelName;
   variant: VariantName;
   size: number;
-  graph: 'lowered' | 'built';
+  graph: 'lowered' | 'accurate' | 'built';
   dtype: 'float16' | 'float32';
+  layout?: 'NCHW' | 'NHWC';
 }
 
 interface RowResult extends RowSpec {
@@ -42,16 +46,17 @@ interface RowResult extends RowSpec {
 }
 
 function parseRow(text: string): RowSpec {
-  const [model, variant, size, graph, dtype] = text.split(':');
+  const [model, variant, size, graph, dtype, layout] = text.split(':');
   if (!['sd15', 'sdxl', 'narrow'].includes(model)) throw new Error(`row "${text}": model must be sd15, sdxl or narrow`);
   if (!['softmax', 'linfusion', 'agent', 'agent-late'].includes(variant)) throw new Error(`row "${text}": variant must be softmax, linfusion, agent or agent-late`);
   if (!(Number(size) > 0 && Number(size) % 64 === 0)) throw new Error(`row "${text}": size must be a multiple of 64`);
-  if (graph !== 'lowered' && graph !== 'built') throw new Error(`row "${text}": graph must be lowered or built`);
+  if (graph !== 'lowered' && graph !== 'accurate' && graph !== 'built') throw new Error(`row "${text}": graph must be lowered, accurate or built`);
   if (dtype !== 'fp16' && dtype !== 'fp32') throw new Error(`row "${text}": dtype must be fp16 or fp32`);
-  return { model: model as ModelName, variant: variant as VariantName, size: Number(size), graph, dtype: dtype === 'fp16' ? 'float16' : 'float32' };
+  if (layout !== undefined && layout !== 'NCHW' && layout !== 'NHWC') throw new Error(`row "${text}": layout must be NCHW or NHWC`);
+  return { model: model as ModelName, variant: variant as VariantName, size: Number(size), graph, dtype: dtype === 'fp16' ? 'float16' : 'float32', layout };
 }
 
-const rowKey = (r: RowSpec & { ep: string }) => `${r.model}-${r.variant}-${r.size}-${r.ep}-${r.graph}-${r.dtype}`;
+const rowKey = (r: RowSpec & { ep: string }) => `${r.model}-${r.variant}-${r.size}-${r.ep}-${r.graph}-${r.dtype}${r.layout ? `-${r.layout}` : ''}`;
 
 async function runRow(spec: RowSpec): Promise<RowResult> {
   const result: RowResult = { ...spec, ep: LABEL, ort: ort.env.versions.common, note: '' };
@@ -59,7 +64,11 @@ async function runRow(spec: RowSpec): Promise<RowResult> {
   const fused = EP === 'cuda' && spec.dtype === 'float16';
   const { graph, feeds } = buildRandomUNet(WORK, spec.model, spec.variant, spec.size, spec.dtype, fused);
   let t0 = performance.now();
-  const { session, note, lowered } = await benchSession(graph, EP, { lowering: spec.graph === 'lowered', lowerFor: LABEL });
+  const { session, note, lowered } = await benchSession(graph, EP, {
+    lowering: spec.graph === 'built' ? false : spec.graph === 'lowered' ? 'default' : 'accurate',
+    lowerFor: LABEL,
+    epOptions: spec.layout ? { preferredLayout: spec.layout } : undefined,
+  });
   result.sessionS = (performance.now() - t0) / 1000;
   result.note = [note, Object.entries(lowered).map(([k, n]) => `${n}× ${k}`).join(', '), fused ? 'fused CUDA kernels' : ''].filter(Boolean).join('; ');
   try {
@@ -88,17 +97,19 @@ function readOutput(key: string): Float32Array | undefined {
 function report(): void {
   const file = join(WORK, 'rows.jsonl');
   const rows = existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as RowResult) : [];
-  console.log('| model | variant | size | provider (ORT) | graph | dtype | ms/step | ÷ CUDA fp16 | rel-L2 vs CUDA fp32 | session s | note |');
-  console.log('| --- | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |');
+  console.log('| model | variant | size | provider (ORT) | graph | dtype | ms/step | ÷ CUDA fp16 | rel-L2 vs CUDA fp32 | vs CUDA fp16 | session s | note |');
+  console.log('| --- | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const r of rows) {
     const same = (o: RowResult) => o.model === r.model && o.variant === r.variant && o.size === r.size;
     const cuda = rows.find((o) => same(o) && o.ep === 'cuda' && o.dtype === 'float16');
+    const cudaOut = cuda && readOutput(rowKey(cuda));
     const refRow = rows.find((o) => same(o) && o.ep === 'cuda' && o.dtype === 'float32');
     const out = readOutput(rowKey(r));
     const ref = refRow && readOutput(rowKey(refRow));
     const ratio = r.msPerStep && cuda?.msPerStep && r !== cuda ? `${(r.msPerStep / cuda.msPerStep).toFixed(2)}×` : '–';
     const err = out && ref && r !== refRow ? relL2(out, ref).toExponential(2) : '–';
-    console.log(`| ${r.model} | ${r.variant} | ${r.size}² | ${r.ep} (${r.ort}) | ${r.graph} | ${r.dtype === 'float16' ? 'fp16' : 'fp32'} | ${r.msPerStep?.toFixed(1) ?? '–'} | ${ratio} | ${err} | ${r.sessionS?.toFixed(1) ?? '–'} | ${r.note} |`);
+    const err16 = out && cudaOut && r !== cuda ? relL2(out, cudaOut).toExponential(2) : '–';
+    console.log(`| ${r.model} | ${r.variant} | ${r.size}² | ${r.ep} (${r.ort}) | ${r.graph}${r.layout ? ` ${r.layout}` : ''} | ${r.dtype === 'float16' ? 'fp16' : 'fp32'} | ${r.msPerStep?.toFixed(1) ?? '–'} | ${ratio} | ${err} | ${err16} | ${r.sessionS?.toFixed(1) ?? '–'} | ${r.note} |`);
   }
 }
 

@@ -1,6 +1,6 @@
 // The WebGPU lowering (pipelines/runtime/lowering.ts) rewrites the built UNet graph for the provider's kernels:
-// attention per image with present outputs, fp16 norm statistics in fp32. The rewritten graph must compute the
-// same function: run on the CPU provider it equals the graph as built (fp32).
+// small attentions decomposed with an fp32 softmax, fp16 norms (and, in the `accurate` set, MatMul/Conv) in fp32.
+// The rewritten graph must compute the same function: run on the CPU provider it equals the graph as built (fp32).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
@@ -15,8 +15,9 @@ import { randn } from '../pipelines/random/torch-randn.ts';
 import { fixture, relL2, skipWithoutFixtures as skip } from './fixtures.ts';
 
 const SIZE = 16;
-const ATTENTION = 'MultiHeadAttention per image with present outputs';
-const NORMS = 'fp16 normalisation statistics in fp32';
+const ATTENTION = 'small MultiHeadAttention as MatMul+Softmax+MatMul';
+const NORMS = 'fp16 Instance/LayerNormalization in fp32';
+const MATMULS = 'fp16 MatMul/Conv in fp32';
 
 function tinyUNet(dtype: 'float32' | 'float16') {
   const cfg = parseUNetConfig(JSON.parse(readFileSync(fixture('sd15-tiny', 'unet', 'config.json'), 'utf8')));
@@ -45,14 +46,14 @@ for (const dtype of ['float32', 'float16'] as const) {
     const { build, feeds, golden } = tinyUNet(dtype);
     const plain = build();
     const lowered = build();
-    const mha = plain.summary().ops['com.microsoft.MultiHeadAttention'];
-    const norms = (plain.summary().ops.InstanceNormalization ?? 0) + (plain.summary().ops.LayerNormalization ?? 0);
-    const report = lowerForProvider(lowered, 'webgpu');
-    assert.equal(report[ATTENTION], mha, 'every attention');
+    const ops = plain.summary().ops;
+    const norms = (ops.InstanceNormalization ?? 0) + (ops.LayerNormalization ?? 0);
+    const report = lowerForProvider(lowered, 'webgpu', 'accurate');
+    assert.equal(report[ATTENTION], ops['com.microsoft.MultiHeadAttention'], 'every attention of a 16² latent is small');
     assert.equal(report[NORMS], dtype === 'float16' ? norms : undefined, 'fp16 norms only');
-    const ops = lowered.summary().ops;
-    assert.equal(ops['com.microsoft.MultiHeadAttention'], 2 * mha, 'one per image of the batch of 2');
-    assert.deepEqual(lowerForProvider(lowered, 'webgpu'), {}, 'a lowered graph is left as it is');
+    assert.equal(report[MATMULS], dtype === 'float16' ? (ops.MatMul ?? 0) + ops.Conv + report[ATTENTION] * 2 : undefined, 'fp16 MatMul/Conv only, the attentions\' own included');
+    assert.equal(lowered.summary().ops['com.microsoft.MultiHeadAttention'], undefined);
+    assert.deepEqual(lowerForProvider(lowered, 'webgpu', 'accurate'), {}, 'a lowered graph is left as it is');
     const [a, b] = [await runOnCpu(lowered, feeds), await runOnCpu(plain, feeds)];
     const err = relL2(a, b);
     t.diagnostic(`lowered vs as built ${err.toExponential(2)}; vs diffusers: lowered ${relL2(a, golden).toExponential(2)}, as built ${relL2(b, golden).toExponential(2)}`);
@@ -71,30 +72,31 @@ test('providers without rewrites keep the graph as built', { skip }, () => {
   assert.deepEqual(g.summary(), before);
 });
 
-test('attention with an additive bias per image splits the bias with the batch; odd head sizes are left alone', async () => {
+test('small attention with an additive bias is decomposed; large attention is left to MultiHeadAttention', async () => {
   const g = new Graph('mha');
-  const q = g.input('q', 'float32', [3, 5, 16]);
-  const kv = g.input('kv', 'float32', [3, 7, 16]);
-  const bias = g.input('bias', 'float32', [3, 2, 5, 7]);
-  g.output(op.multiHeadAttention(q, kv, kv, 2, { attentionBias: bias }), 'y');
-  const odd = g.input('q6', 'float32', [2, 4, 6]);
-  g.output(op.multiHeadAttention(odd, odd, odd, 2), 'y6');
+  const q = g.input('q', 'float32', [3, 5, 12]);
+  const kv = g.input('kv', 'float32', [3, 7, 12]);
+  const bias = g.input('bias', 'float32', [1, 2, 5, 7]);
+  g.output(op.multiHeadAttention(q, kv, kv, 2, { attentionBias: bias, scale: 0.3 }), 'y');
+  const large = g.input('large', 'float32', [1, 2048, 4]);
+  g.output(op.multiHeadAttention(large, large, large, 1), 'y2');
   const feeds = {
-    q: tensor(randn([3, 5, 16], 1), [3, 5, 16]),
-    kv: tensor(randn([3, 7, 16], 2), [3, 7, 16]),
-    bias: tensor(randn([3, 2, 5, 7], 3), [3, 2, 5, 7]),
-    q6: tensor(randn([2, 4, 6], 4), [2, 4, 6]),
+    q: tensor(randn([3, 5, 12], 1), [3, 5, 12]),
+    kv: tensor(randn([3, 7, 12], 2), [3, 7, 12]),
+    bias: tensor(randn([1, 2, 5, 7], 3), [1, 2, 5, 7]),
+    large: tensor(randn([1, 2048, 4], 4), [1, 2048, 4]),
   };
-  const run = async (lowering: boolean) => {
-    const s = await Session.create(g, { providers: ['cpu'], lowering });
+  const run = async () => {
+    const s = await Session.create(g, { providers: ['cpu'], lowering: false });
     const out = await s.run(feeds);
     await s.release();
-    return [out.y.data as Float32Array, out.y6.data as Float32Array];
+    return [out.y.data as Float32Array, out.y2.data as Float32Array];
   };
-  const before = await run(false);
-  assert.deepEqual(lowerForProvider(g, 'webgpu'), { [ATTENTION]: 1 }, 'head size 3 is not divisible by 4: left alone');
-  assert.equal(g.summary().ops['com.microsoft.MultiHeadAttention'], 4);
-  const after = await run(false);
+  const before = await run();
+  assert.deepEqual(lowerForProvider(g, 'webgpu'), { [ATTENTION]: 1 }, '2048² scores are above the threshold');
+  assert.equal(g.summary().ops['com.microsoft.MultiHeadAttention'], 1);
+  const after = await run();
   assert.ok(relL2(after[0], before[0]) <= 1e-6, `rel-L2 ${relL2(after[0], before[0])}`);
   assert.deepEqual(after[1], before[1]);
+  assert.throws(() => lowerForProvider(g, 'webgpu', 'fastest'), /no lowering set "fastest" for webgpu; sets: default, accurate/);
 });

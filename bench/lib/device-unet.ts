@@ -77,8 +77,8 @@ export function buildRandomUNet(dir: string, model: ModelName, variant: VariantN
 export interface BenchSessionOptions {
   /** WebGPU provider options (preferredLayout, validationMode, …). */
   epOptions?: Record<string, unknown>;
-  /** Apply runtime/lowering.ts for the provider (default on), as the studio's sessions do. */
-  lowering?: boolean;
+  /** runtime/lowering.ts's rewrite set for the provider (default: `default`, as the studio's sessions get), or none. */
+  lowering?: false | string;
   /** The provider to lower for (default: the session's; a CPU check of a script lowers for the GPU's). */
   lowerFor?: string;
   profilePrefix?: string;
@@ -94,7 +94,7 @@ export interface BenchSession {
 
 /** An onnxruntime-node session on `ep` with CPU fallback forbidden, or allowed (and said why) when refused. */
 export async function benchSession(graph: Graph, ep: string, o: BenchSessionOptions = {}): Promise<BenchSession> {
-  const lowered = o.lowering === false ? {} : lowerForProvider(graph, o.lowerFor ?? ep);
+  const lowered = o.lowering === false ? {} : lowerForProvider(graph, o.lowerFor ?? ep, o.lowering);
   const { bytes, externalDataFolder } = graph.serialize();
   const provider = ep === 'webgpu' ? { name: 'webgpu', ...o.epOptions } : ep;
   const options = (strict: boolean): ort.InferenceSession.SessionOptions => {
