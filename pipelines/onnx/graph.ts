@@ -224,38 +224,46 @@ export class Graph {
     const original = this.nodes;
     this.nodes = [];
     let replaced = 0;
-    for (const n of original) {
-      const view: NodeView = {
-        op: n.op,
-        domain: n.domain,
-        inputs: n.inputs.map((name) => (name ? this.valueNamed(name) : null)),
-        outputs: n.outputs.map((name) => this.valueNamed(name)),
-        attrs: n.attrs,
-      };
-      if (!match(view)) {
-        this.nodes.push(n);
-        continue;
+    try {
+      for (const n of original) {
+        const view: NodeView = {
+          op: n.op,
+          domain: n.domain,
+          inputs: n.inputs.map((name) => (name ? this.valueNamed(name) : null)),
+          outputs: n.outputs.map((name) => this.valueNamed(name)),
+          attrs: n.attrs,
+        };
+        if (!match(view)) this.nodes.push(n);
+        else {
+          this.spliceRewrite(n, view, emit);
+          replaced++;
+        }
       }
-      const start = this.nodes.length;
-      const results = emit(view);
-      if (results.length !== n.outputs.length) throw new GraphError(`rewrite of ${n.name} gave ${results.length} values for ${n.outputs.length} outputs`);
-      const added = this.nodes.slice(start);
-      results.forEach((r, i) => {
-        const want = view.outputs[i];
-        if (r.dtype !== want.dtype || r.shape.join() !== want.shape.join()) throw new GraphError(`rewrite of ${n.name}: ${r} replaces ${want}`);
-        const producer = added.find((a) => a.outputs.includes(r.name));
-        if (!producer) {
-          this.nodes.push({ op: 'Identity', domain: '', name: this.uniqueName('Identity'), inputs: [r.name], outputs: [want.name], attrs: {} });
-          return;
-        }
-        for (const a of added) {
-          a.outputs = a.outputs.map((o) => (o === r.name ? want.name : o));
-          a.inputs = a.inputs.map((x) => (x === r.name ? want.name : x));
-        }
-      });
-      replaced++;
+    } catch (e) {
+      this.nodes = original; // a failed rewrite leaves the graph as it was
+      throw e;
     }
     return replaced;
+  }
+
+  /** Appends what `emit` adds for node `n` and renames its results to n's output names. */
+  private spliceRewrite(n: NodeDef, view: NodeView, emit: (n: NodeView) => readonly T[]): void {
+    const start = this.nodes.length;
+    const results = emit(view);
+    if (results.length !== n.outputs.length) throw new GraphError(`rewrite of ${n.name} gave ${results.length} values for ${n.outputs.length} outputs`);
+    const added = this.nodes.slice(start);
+    results.forEach((r, i) => {
+      const want = view.outputs[i];
+      if (r.dtype !== want.dtype || r.shape.join() !== want.shape.join()) throw new GraphError(`rewrite of ${n.name}: ${r} replaces ${want}`);
+      if (!added.some((a) => a.outputs.includes(r.name))) {
+        this.nodes.push({ op: 'Identity', domain: '', name: this.uniqueName('Identity'), inputs: [r.name], outputs: [want.name], attrs: {} });
+        return;
+      }
+      for (const a of added) {
+        a.outputs = a.outputs.map((o) => (o === r.name ? want.name : o));
+        a.inputs = a.inputs.map((x) => (x === r.name ? want.name : x));
+      }
+    });
   }
 
   private valueNamed(name: string): T {
