@@ -108,3 +108,21 @@ test('a graph with symbolic batch runs for several batch sizes', async () => {
 test('a graph without outputs is refused with its name', () => {
   assert.throws(() => new Graph('empty').serialize(), /graph "empty" has no outputs/);
 });
+
+test('replaceNodes swaps a node for the values a rewrite returns, under the old names, and checks their types', async () => {
+  const g = new Graph('rewrite');
+  const x = g.input('x', 'float32', [2, 3]);
+  const y = op.relu(op.add(op.mul(x, 2), 1));
+  g.output(op.neg(y), 'out');
+  // Mul → Add with itself (2x = x + x); Relu → its input passed through (an Identity under Relu's output name).
+  assert.equal(g.replaceNodes((n) => n.op === 'Mul', (n) => [op.add(n.inputs[0]!, n.inputs[0]!)]), 1);
+  assert.equal(g.replaceNodes((n) => n.op === 'Relu', (n) => [n.inputs[0]!]), 1);
+  assert.deepEqual(g.summary().ops, { Add: 2, Identity: 2, Neg: 1 });
+  const s = await Session.create(g, { lowering: false });
+  const out = (await s.run({ x: tensor(Float32Array.of(-1, 0, 1, 2, -3, 4), [2, 3]) })).out.data as Float32Array;
+  await s.release();
+  assert.deepEqual([...out], [1, -1, -3, -5, 5, -9]);
+  const before = g.summary();
+  assert.throws(() => g.replaceNodes((n) => n.op === 'Neg', (n) => [op.cast(n.inputs[0]!, 'float16')]), /rewrite of Neg.*replaces/);
+  assert.deepEqual(g.summary().ops, before.ops, 'a failed rewrite leaves the graph as it was');
+});

@@ -68,6 +68,16 @@ export const attr = {
   floats: (value: readonly number[]): Attr => ({ kind: 'floats', value }),
 };
 
+/** A node as a rewrite sees it (Graph.replaceNodes): its values rather than their names. */
+export interface NodeView {
+  readonly op: string;
+  readonly domain: string;
+  /** Omitted optional inputs are null. */
+  readonly inputs: readonly (T | null)[];
+  readonly outputs: readonly T[];
+  readonly attrs: Readonly<Record<string, Attr>>;
+}
+
 interface NodeDef {
   op: string;
   domain: string;
@@ -99,7 +109,9 @@ export interface GraphSummary {
 }
 
 export class Graph {
-  private readonly nodes: NodeDef[] = [];
+  private nodes: NodeDef[] = [];
+  /** Every value by name (inputs, initializers, node outputs), for rewrites. */
+  private readonly values = new Map<string, T>();
   private readonly initializers = new Map<string, InitializerDef>();
   private readonly inputs: T[] = [];
   private readonly outputs: T[] = [];
@@ -133,6 +145,7 @@ export class Graph {
     this.used.add(name);
     const t = new T(this, name, dtype, shape);
     this.inputs.push(t);
+    this.values.set(name, t);
     return t;
   }
 
@@ -159,6 +172,7 @@ export class Graph {
     if (hit) return hit;
     const t = new T(this, this.uniqueName(name), dtype, shape);
     this.initializers.set(t.name, { name: t.name, dtype, dims: [...shape], raw: raw.slice() });
+    this.values.set(t.name, t);
     if (key) this.constCache.set(key, t);
     return t;
   }
@@ -169,6 +183,7 @@ export class Graph {
     const hit = this.externalCache.get(key);
     if (hit) return hit;
     const t = new T(this, this.uniqueName(name ?? info.name), FROM_SAFETENSORS[info.dtype], info.shape);
+    this.values.set(t.name, t);
     this.initializers.set(t.name, {
       name: t.name,
       dtype: t.dtype,
@@ -196,7 +211,65 @@ export class Graph {
     let names = inputs.map((t) => (t ? t.name : ''));
     while (names.length && names[names.length - 1] === '') names = names.slice(0, -1);
     this.nodes.push({ op, domain, name: nodeName, inputs: names, outputs: outs.map((o) => o.name), attrs });
+    for (const o of outs) this.values.set(o.name, o);
     return outs;
+  }
+
+  /**
+   * A whole-graph rewrite: each node that `match` selects is replaced, in place, by the nodes `emit` adds,
+   * and the values `emit` returns take the names of the node's outputs (same dtypes and shapes), so the
+   * rest of the graph reads them unchanged. Returns how many nodes were replaced.
+   */
+  replaceNodes(match: (n: NodeView) => boolean, emit: (n: NodeView) => readonly T[]): number {
+    const original = this.nodes;
+    this.nodes = [];
+    let replaced = 0;
+    try {
+      for (const n of original) {
+        const view: NodeView = {
+          op: n.op,
+          domain: n.domain,
+          inputs: n.inputs.map((name) => (name ? this.valueNamed(name) : null)),
+          outputs: n.outputs.map((name) => this.valueNamed(name)),
+          attrs: n.attrs,
+        };
+        if (!match(view)) this.nodes.push(n);
+        else {
+          this.spliceRewrite(n, view, emit);
+          replaced++;
+        }
+      }
+    } catch (e) {
+      this.nodes = original; // a failed rewrite leaves the graph as it was
+      throw e;
+    }
+    return replaced;
+  }
+
+  /** Appends what `emit` adds for node `n` and renames its results to n's output names. */
+  private spliceRewrite(n: NodeDef, view: NodeView, emit: (n: NodeView) => readonly T[]): void {
+    const start = this.nodes.length;
+    const results = emit(view);
+    if (results.length !== n.outputs.length) throw new GraphError(`rewrite of ${n.name} gave ${results.length} values for ${n.outputs.length} outputs`);
+    const added = this.nodes.slice(start);
+    results.forEach((r, i) => {
+      const want = view.outputs[i];
+      if (r.dtype !== want.dtype || r.shape.join() !== want.shape.join()) throw new GraphError(`rewrite of ${n.name}: ${r} replaces ${want}`);
+      if (!added.some((a) => a.outputs.includes(r.name))) {
+        this.nodes.push({ op: 'Identity', domain: '', name: this.uniqueName('Identity'), inputs: [r.name], outputs: [want.name], attrs: {} });
+        return;
+      }
+      for (const a of added) {
+        a.outputs = a.outputs.map((o) => (o === r.name ? want.name : o));
+        a.inputs = a.inputs.map((x) => (x === r.name ? want.name : x));
+      }
+    });
+  }
+
+  private valueNamed(name: string): T {
+    const t = this.values.get(name);
+    if (!t) throw new GraphError(`no value named "${name}" in graph "${this.name}"`);
+    return t;
   }
 
   /**

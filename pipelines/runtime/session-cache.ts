@@ -65,7 +65,7 @@ export class SessionCache {
 
   /** The session for this graph and options, created on first use. */
   async get(graph: Graph, o: SessionOptions = {}): Promise<Session> {
-    const model = serializeGraph(graph);
+    const model = serializeGraph(graph, o);
     const key = sessionKey(model, graph.summary().externalFiles, o);
     const hit = this.entries.get(key);
     if (hit) {

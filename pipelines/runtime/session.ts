@@ -2,6 +2,7 @@
 import * as ort from 'onnxruntime-node';
 import type { Graph } from '../onnx/graph.ts';
 import { parseCudaTuning, type CudaTuning } from './native/cuda-options.ts';
+import { lowerForProvider } from './lowering.ts';
 import type { NativeDeviceValue } from './native/native-session.ts';
 import { HeldTensor } from './held-tensor.ts';
 
@@ -30,6 +31,11 @@ export interface SessionOptions {
   cudaTuning?: CudaTuning | 'binding';
   /** Native CUDA sessions only: write ORT's per-node profile to files starting with this path. */
   profilePrefix?: string;
+  /**
+   * Rewrite the graph for the first provider's kernels (lowering.ts; CPU-equal) before serialising it.
+   * Default on; off to measure the graph as built.
+   */
+  lowering?: boolean;
 }
 
 /** What the studio uses of an ORT session: onnxruntime-node's, or the native one for tuned CUDA. */
@@ -63,7 +69,9 @@ export interface SerializedGraph {
   outputNames: readonly string[];
 }
 
-export function serializeGraph(graph: Graph): SerializedGraph {
+/** The graph as ModelProto bytes, first lowered in place for the first provider of `o` (lowering.ts). */
+export function serializeGraph(graph: Graph, o: Pick<SessionOptions, 'providers' | 'lowering'> = {}): SerializedGraph {
+  if (o.lowering !== false) lowerForProvider(graph, o.providers?.[0] ?? 'cpu');
   const { bytes, externalDataFolder } = graph.serialize();
   return { name: graph.name, bytes, externalDataFolder, outputNames: graph.outputNames };
 }
@@ -80,7 +88,7 @@ export class Session {
   ) {}
 
   static create(graph: Graph, o: SessionOptions = {}): Promise<Session> {
-    return Session.fromSerialized(serializeGraph(graph), o);
+    return Session.fromSerialized(serializeGraph(graph, o), o);
   }
 
   static async fromSerialized(model: SerializedGraph, o: SessionOptions = {}): Promise<Session> {
