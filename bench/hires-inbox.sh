@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU inbox entry `.gpu-inbox/hires/` (bench/NOTES.md): bench/hires.ts bundled (hires.mjs) on the CUDA
-# provider, SD 1.5-size UNet + LinFusion with the memory plan's pieces, 2048² … 16384×8192, UNet rows then VAE
-# rows until the deadline; one result file $OUT/hires.md. Run from the project root after the device kit's boot
+# provider, SD 1.5-size UNet + LinFusion with the memory plan's pieces; HIRES_ARGS picks the sizes, CFG rows per
+# call and VAE tile (window 1: the probe below); UNet rows then VAE rows until the deadline; one result file
+# $OUT/hires.md. Run from the project root after the device kit's boot
 # scripts (node on PATH, the CUDA onnxruntime-node in /tmp/ort129/node_modules).
 #   HIRES_TINY=1 ORT_DIR=$PWD bash .gpu-inbox/hires/run.sh   # the same on a CPU, tiny UNet at 256², to check it
 set -u
@@ -13,9 +14,10 @@ W=$(mktemp -d /tmp/hires-inbox.XXXX)
 ln -s "$ORT_DIR/node_modules" "$W/node_modules"
 cp "$D/hires.mjs" "$W/hires.mjs"
 if [ "${HIRES_TINY:-}" = 1 ]; then
-  ARGS=(--ep cpu --unets tiny --sizes 256x256,512x256 --deadline-s 100 --tmp "$W")
+  ARGS=(--ep cpu --unets tiny --sizes 256x256,512x256 --rows 1 --vae-tile 256 --deadline-s 100 --tmp "$W")
 else
-  ARGS=(--ep cuda --unets sd15 --sizes 2048x2048,4096x4096,8192x4096,16384x8192 --deadline-s 120 --tmp "$W")
+  # Window 1's probe: one CFG row per call at 8K and 16K (past the old plan's refusal), the VAE in 1024 px tiles.
+  ARGS=(--ep cuda --unets sd15 --sizes 8192x4096,16384x8192 --rows 1 --vae-tile 1024 --device-gib 1000 --deadline-s 128 --tmp "$W")
 fi
 {
   echo "# issue 15: the studio's ladder stages, bench/hires.ts ($(date -u +%FT%TZ))"

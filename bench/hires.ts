@@ -41,7 +41,6 @@ const UNETS = {
   tiny: { label: 'tiny', config: TINY_UNET_CONFIG, text: 32 },
 } as const;
 type UNetName = keyof typeof UNETS;
-const BATCH = 2;
 
 const { values: args } = parseArgs({
   options: {
@@ -52,6 +51,8 @@ const { values: args } = parseArgs({
     calls: { type: 'string', default: '1' },
     pieces: { type: 'string', default: 'auto' },
     'device-gib': { type: 'string' },
+    rows: { type: 'string', default: '2' },
+    'vae-tile': { type: 'string', default: '2048' },
     'deadline-s': { type: 'string', default: '280' },
     tmp: { type: 'string', default: tmpdir() },
     child: { type: 'string' },
@@ -68,6 +69,10 @@ interface ChildSpec {
   calls: number;
   work: string;
   memory: UNetMemory;
+  /** UNet batch rows per call: 2 (CFG's cond and uncond together) or 1 (one at a time). */
+  rows: number;
+  /** VAE tile side in image pixels. */
+  vaeTile: number;
 }
 
 interface ChildResult {
@@ -79,6 +84,9 @@ interface ChildResult {
   encodeS?: number;
   decodeS?: number;
   tiles?: number;
+  /** VAE: one tile's decode, first (session + autotuning) and second call, s. */
+  tileFirstS?: number;
+  tileS?: number;
   provider: string;
   maxRssGb: number;
 }
@@ -104,6 +112,10 @@ const sizes = args.sizes.split(',').map((s) => {
   return { width, height };
 });
 const calls = Math.max(1, Math.round(Number(args.calls)));
+const rowsPerCall = Number(args.rows);
+if (rowsPerCall !== 1 && rowsPerCall !== 2) throw new Error(`--rows ${args.rows}: use 2 (CFG rows together) or 1 (one at a time)`);
+const vaeTile = Number(args['vae-tile']);
+if (!Number.isInteger(vaeTile) || vaeTile < 256 || vaeTile % 64) throw new Error(`--vae-tile ${args['vae-tile']}: give the VAE tile side in pixels, a multiple of 64 from 256`);
 if (args.pieces !== 'auto' && args.pieces !== 'none') throw new Error(`--pieces ${args.pieces}: use auto (the memory plan's) or none`);
 const deviceBytes = args['device-gib'] ? Number(args['device-gib']) * 2 ** 30 : deviceMemory();
 const deadline = performance.now() + Number(args['deadline-s']) * 1000;
@@ -171,7 +183,7 @@ try {
       continue;
     }
     row.memory = plan && args.pieces === 'auto' ? plan.memory : WHOLE;
-    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, work, memory: row.memory };
+    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, work, memory: row.memory, rows: rowsPerCall, vaeTile };
     log(`${what} ${size.width}×${size.height}: running ...`);
     const gpu = startGpuMemorySampler(join(work, 'gpu-mem.csv'), ep !== 'cpu');
     const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--child', JSON.stringify(spec)], {
@@ -202,7 +214,7 @@ function planInput(u: UNetName, size: { width: number; height: number }): PlanIn
   const sizesOf = unetSizes({ path: u, keys: () => [...specs.keys()], has: (k) => specs.has(k), info: (k) => ({ name: k, dtype: 'F16', shape: specs.get(k)!, offset: 0, byteLength: 0, file: u }) }, cfg);
   const vaeParams = vaeTensorSpecs(vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE')).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
   return {
-    unet: sizesOf, otherParams: vaeParams, stages: [{ ...size, strength: 0.5, steps: ladderCalls(size) }], rows: BATCH, images: 1, attention: 'linfusion',
+    unet: sizesOf, otherParams: vaeParams, stages: [{ ...size, strength: 0.5, steps: ladderCalls(size) }], rows: rowsPerCall, images: 1, attention: 'linfusion',
     provider: ep, bytesPerValue: dtype === 'float16' ? 2 : 4, availableBytes: deviceBytes,
   };
 }
@@ -217,13 +229,13 @@ function deviceMemory(): number | undefined {
 
 function printTables(): void {
   const f = (v: number | undefined, d = 2) => (v === undefined ? '–' : v.toFixed(d));
-  console.log(`\nLinFusion stages, ${ep} ${dtype}, random weights, CFG batch ${BATCH}; wall ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+  console.log(`\nLinFusion stages, ${ep} ${dtype}, random weights, ${rowsPerCall} UNet row(s) per call, VAE tiles ${vaeTile} px; wall ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
   console.log(`device memory ${deviceBytes ? `${(deviceBytes / 2 ** 30).toFixed(0)} GiB` : 'unknown'}; UNet pieces: ${args.pieces}\n`);
-  console.log('| part | size | pieces (FF / LinFusion) | session s | first call s | per call s | VAE encode s | VAE decode s | tiles | GPU mem GiB | peak RSS GiB | note |');
-  console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  console.log('| part | size | pieces (FF / LinFusion) | session s | first call s | per call s | VAE encode s | VAE decode s | tiles | one tile s (first / next) | GPU mem GiB | peak RSS GiB | note |');
+  console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const r of rows) {
     const x = r.result;
-    console.log(`| ${r.what} | ${r.width}×${r.height} | ${r.memory && r.what !== 'vae' ? `${r.memory.ffPieces} / ${r.memory.attentionPieces}` : '–'} | ${f(x?.sessionS, 1)} | ${f(x?.firstMs && x.firstMs / 1000)} | ${f(x?.callMs && x.callMs / 1000)} | ${f(x?.encodeS)} | ${f(x?.decodeS)} | ${x?.tiles ?? '–'} | ${f(r.gpuGb, 1)} | ${f(x?.maxRssGb, 1)} | ${r.skipped ?? x?.provider ?? ''} |`);
+    console.log(`| ${r.what} | ${r.width}×${r.height} | ${r.memory && r.what !== 'vae' ? `${r.memory.ffPieces} / ${r.memory.attentionPieces}` : '–'} | ${f(x?.sessionS, 1)} | ${f(x?.firstMs && x.firstMs / 1000)} | ${f(x?.callMs && x.callMs / 1000)} | ${f(x?.encodeS)} | ${f(x?.decodeS)} | ${x?.tiles ?? '–'} | ${x?.tileS === undefined ? '–' : `${f(x.tileFirstS)} / ${f(x.tileS)}`} | ${f(r.gpuGb, 1)} | ${f(x?.maxRssGb, 1)} | ${r.skipped ?? x?.provider ?? ''} |`);
   }
   console.log('\nPer stage (VAE encode + ladder UNet calls × per-call time + VAE decode; peak = the larger of the UNet and VAE children):\n');
   console.log('| UNet | stage size | UNet calls | stage s | peak GPU GiB | planner: peak GiB | planner: stage s |');
@@ -235,7 +247,7 @@ function printTables(): void {
       const vaeRow = rows.find((r) => r.what === 'vae' && r.width === size.width && r.height === size.height);
       const n = ladderCalls(size);
       const call = unetRow?.result?.callMs;
-      const stage = vae?.encodeS !== undefined && vae.decodeS !== undefined && call !== undefined ? vae.encodeS + vae.decodeS + (n * call) / 1000 : undefined;
+      const stage = vae?.encodeS !== undefined && vae.decodeS !== undefined && call !== undefined ? vae.encodeS + vae.decodeS + (n * call * (2 / rowsPerCall)) / 1000 : undefined;
       const peak = [unetRow?.gpuGb, vaeRow?.gpuGb].filter((v): v is number => v !== undefined);
       const plan = stagePlanFor(u, size);
       console.log(`| ${UNETS[u].label} | ${size.width}×${size.height} | ${n} | ${f(stage, 1)} | ${peak.length ? Math.max(...peak).toFixed(1) : '–'} | ${(plan.peakBytes / 2 ** 30).toFixed(1)} | ${plan.seconds.toFixed(1)} |`);
@@ -252,20 +264,20 @@ async function runUNet(spec: ChildSpec): Promise<ChildResult> {
   const cfg: UNetConfig = parseUNetConfig(UNETS[u].config, `${u} config`);
   const [h, w] = [spec.height / 8, spec.width / 8];
   const { graph } = buildUNet(SafetensorsFile.open(join(spec.work, `${u}-unet.safetensors`)), cfg, {
-    batch: BATCH, height: h, width: w, textLength: 77, dtype: spec.dtype, memory: spec.memory, selfAttention: attentionSchedule({ kind: 'linfusion', path: join(spec.work, `${u}-linfusion`) }, 1)(0, 1).build(),
+    batch: spec.rows, height: h, width: w, textLength: 77, dtype: spec.dtype, memory: spec.memory, selfAttention: attentionSchedule({ kind: 'linfusion', path: join(spec.work, `${u}-linfusion`) }, 1)(0, 1).build(),
   });
   let t0 = performance.now();
   const session = await createSession(graph, spec);
   const sessionS = (performance.now() - t0) / 1000;
   const rand = new Uniform(7);
   const feeds = {
-    sample: tensor(rand.fill(new Float32Array(BATCH * 4 * h * w), 1.7), [BATCH, 4, h, w]),
-    timestep: tensor(Float32Array.of(999, 999), [BATCH]),
-    encoder_hidden_states: tensor(rand.fill(new Float32Array(BATCH * 77 * UNETS[u].text), 1.7), [BATCH, 77, UNETS[u].text]),
+    sample: tensor(rand.fill(new Float32Array(spec.rows * 4 * h * w), 1.7), [spec.rows, 4, h, w]),
+    timestep: tensor(new Float32Array(spec.rows).fill(999), [spec.rows]),
+    encoder_hidden_states: tensor(rand.fill(new Float32Array(spec.rows * 77 * UNETS[u].text), 1.7), [spec.rows, 77, UNETS[u].text]),
     ...(cfg.textTime
       ? {
-          text_embeds: tensor(rand.fill(new Float32Array(BATCH * 1280), 1), [BATCH, 1280]),
-          time_ids: tensor(new Float32Array(BATCH * 6).map((_, i) => [spec.height, spec.width, 0, 0, spec.height, spec.width][i % 6]), [BATCH, 6]),
+          text_embeds: tensor(rand.fill(new Float32Array(spec.rows * 1280), 1), [spec.rows, 1280]),
+          time_ids: tensor(new Float32Array(spec.rows * 6).map((_, i) => [spec.height, spec.width, 0, 0, spec.height, spec.width][i % 6]), [spec.rows, 6]),
         }
       : {}),
   };
@@ -286,9 +298,18 @@ async function runUNet(spec: ChildSpec): Promise<ChildResult> {
 
 async function runVae(spec: ChildSpec): Promise<ChildResult> {
   const cfg = vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE');
-  const vae = new Vae(SafetensorsFile.open(join(spec.work, 'vae.safetensors')), cfg, { session: { providers: [spec.ep] }, decodeDtype: spec.dtype, encodeDtype: spec.dtype });
+  const tile = spec.vaeTile / 8;
+  const vae = new Vae(SafetensorsFile.open(join(spec.work, 'vae.safetensors')), cfg, { session: { providers: [spec.ep] }, decodeDtype: spec.dtype, encodeDtype: spec.dtype, tiling: { above: 2048, tile, overlap: tile / 4 } });
   const rand = new Uniform(11);
   const { width, height } = spec;
+  // One tile's decode alone, twice: the first builds the session the tiled decode reuses; the second is the GPU's time per tile.
+  const oneTile = { data: rand.fill(new Float32Array(4 * Math.min(tile, height / 8) * Math.min(tile, width / 8)), 1), dims: [1, 4, Math.min(tile, height / 8), Math.min(tile, width / 8)] as const };
+  let t1 = performance.now();
+  await vae.decode(oneTile);
+  const tileFirstS = (performance.now() - t1) / 1000;
+  t1 = performance.now();
+  await vae.decode(oneTile);
+  const tileS = (performance.now() - t1) / 1000;
   let tiles = 1;
   const image = { data: rand.fill(new Float32Array(3 * width * height), 1), dims: [1, 3, height, width] as const };
   let t0 = performance.now();
@@ -298,5 +319,5 @@ async function runVae(spec: ChildSpec): Promise<ChildResult> {
   await vae.decode(encoded.latents);
   const decodeS = (performance.now() - t0) / 1000;
   await vae.release();
-  return { sessionS: 0, encodeS, decodeS, tiles, provider: spec.ep, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
+  return { sessionS: 0, encodeS, decodeS, tiles, tileFirstS, tileS, provider: spec.ep, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
 }
