@@ -14,10 +14,11 @@ W=$(mktemp -d /tmp/hires-inbox.XXXX)
 ln -s "$ORT_DIR/node_modules" "$W/node_modules"
 cp "$D/hires.mjs" "$W/hires.mjs"
 if [ "${HIRES_TINY:-}" = 1 ]; then
-  ARGS=(--ep cpu --unets tiny --sizes 256x256,512x256 --rows 1 --vae-tile 256 --deadline-s 100 --tmp "$W")
+  ARGS=(--ep cpu --unets tiny --sizes 512x256 --split --row-by-row --vae-tile 256 --deadline-s 100 --tmp "$W")
 else
-  # Window 1's probe: one CFG row per call at 8K and 16K (past the old plan's refusal), the VAE in 1024 px tiles.
-  ARGS=(--ep cuda --unets sd15 --sizes 8192x4096,16384x8192 --rows 1 --vae-tile 1024 --device-gib 1000 --deadline-s 128 --tmp "$W")
+  # Window 1's probe: the UNet split into sessions, CFG rows one at a time, at 16K and 8K (past the old plan's
+  # refusal); the VAE in 1024 px tiles at 8192×4096.
+  ARGS=(--ep cuda --unets sd15 --sizes 16384x8192,8192x4096 --split --row-by-row --vae-tile 1024 --vae-sizes 8192x4096 --device-gib 1000 --deadline-s 128 --tmp "$W")
 fi
 {
   echo "# issue 15: the studio's ladder stages, bench/hires.ts ($(date -u +%FT%TZ))"

@@ -10,7 +10,7 @@
 //
 //   npx tsx bench/hires.ts [--ep cuda|webgpu|cpu] [--dtype float16|float32] [--unets sd15,sdxl,tiny]
 //                          [--sizes 2048x2048,4096x4096,8192x4096,16384x8192] [--calls 1] [--deadline-s 280]
-//                          [--pieces auto|none] [--device-gib N]
+//                          [--pieces auto|none] [--split] [--row-by-row] [--vae-tile 2048] [--vae-sizes …] [--device-gib N]
 // Standalone (no fixtures): on the GPU machine run an esbuild bundle with onnxruntime-node external
 // (bench/NOTES.md says how). Prints a table; with $OUT set, also writes $OUT/hires.json.
 import { spawnSync } from 'node:child_process';
@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { parseUNetConfig, type UNetConfig } from '../pipelines/models/unet/config.ts';
-import { buildUNet, UNET_OUTPUT } from '../pipelines/models/unet/unet.ts';
+import { openUNetRunner } from '../pipelines/models/unet/runner.ts';
 import { vaeConfigFromDiffusers } from '../pipelines/models/vae/config.ts';
 import { Vae } from '../pipelines/models/vae/vae.ts';
 import { attentionSchedule } from '../pipelines/attention/registry.ts';
@@ -41,6 +41,8 @@ const UNETS = {
   tiny: { label: 'tiny', config: TINY_UNET_CONFIG, text: 32 },
 } as const;
 type UNetName = keyof typeof UNETS;
+/** One UNet evaluation: CFG's unconditional and conditional rows. */
+const CFG_ROWS = 2;
 
 const { values: args } = parseArgs({
   options: {
@@ -48,10 +50,12 @@ const { values: args } = parseArgs({
     dtype: { type: 'string' },
     unets: { type: 'string', default: 'sd15,sdxl' },
     sizes: { type: 'string', default: '2048x2048,4096x4096,8192x4096,16384x8192' },
+    'vae-sizes': { type: 'string' },
     calls: { type: 'string', default: '1' },
     pieces: { type: 'string', default: 'auto' },
     'device-gib': { type: 'string' },
-    rows: { type: 'string', default: '2' },
+    split: { type: 'boolean', default: false },
+    'row-by-row': { type: 'boolean', default: false },
     'vae-tile': { type: 'string', default: '2048' },
     'deadline-s': { type: 'string', default: '280' },
     tmp: { type: 'string', default: tmpdir() },
@@ -69,8 +73,6 @@ interface ChildSpec {
   calls: number;
   work: string;
   memory: UNetMemory;
-  /** UNet batch rows per call: 2 (CFG's cond and uncond together) or 1 (one at a time). */
-  rows: number;
   /** VAE tile side in image pixels. */
   vaeTile: number;
 }
@@ -87,6 +89,8 @@ interface ChildResult {
   /** VAE: one tile's decode, first (session + autotuning) and second call, s. */
   tileFirstS?: number;
   tileS?: number;
+  /** UNet split into sessions: each piece's time per call (all rows), s. */
+  pieceS?: Record<string, number>;
   provider: string;
   maxRssGb: number;
 }
@@ -105,15 +109,15 @@ const unets = args.unets.split(',').map((u) => {
   if (!(u in UNETS)) throw new Error(`--unets: "${u}" is not one of ${Object.keys(UNETS).join(', ')}`);
   return u as UNetName;
 });
-const sizes = args.sizes.split(',').map((s) => {
+const sizeList = (list: string, flag: string) => list.split(',').map((s) => {
   const m = /^(\d+)x(\d+)$/.exec(s);
   const [width, height] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
-  if (!m || width % 64 || height % 64) throw new Error(`--sizes: "${s}" must be WIDTHxHEIGHT, both multiples of 64`);
+  if (!m || width % 64 || height % 64) throw new Error(`${flag}: "${s}" must be WIDTHxHEIGHT, both multiples of 64`);
   return { width, height };
 });
+const sizes = sizeList(args.sizes, '--sizes');
+const vaeSizes = args['vae-sizes'] ? sizeList(args['vae-sizes'], '--vae-sizes') : sizes;
 const calls = Math.max(1, Math.round(Number(args.calls)));
-const rowsPerCall = Number(args.rows);
-if (rowsPerCall !== 1 && rowsPerCall !== 2) throw new Error(`--rows ${args.rows}: use 2 (CFG rows together) or 1 (one at a time)`);
 const vaeTile = Number(args['vae-tile']);
 if (!Number.isInteger(vaeTile) || vaeTile < 256 || vaeTile % 64) throw new Error(`--vae-tile ${args['vae-tile']}: give the VAE tile side in pixels, a multiple of 64 from 256`);
 if (args.pieces !== 'auto' && args.pieces !== 'none') throw new Error(`--pieces ${args.pieces}: use auto (the memory plan's) or none`);
@@ -167,7 +171,7 @@ try {
   log(`random weights written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   // The UNets' stages first (SD 1.5-size, then SDXL-size), then the VAE: the deadline cuts the last ones.
-  const order = [...unets.flatMap((u) => sizes.map((size) => ({ what: u as UNetName | 'vae', size }))), ...sizes.map((size) => ({ what: 'vae' as const, size }))];
+  const order = [...unets.flatMap((u) => sizes.map((size) => ({ what: u as UNetName | 'vae', size }))), ...vaeSizes.map((size) => ({ what: 'vae' as const, size }))];
   for (const { what, size } of order) {
     const row: Row = { what, ...size };
     rows.push(row);
@@ -182,8 +186,8 @@ try {
       log(`${what} ${size.width}×${size.height}: ${row.skipped}`);
       continue;
     }
-    row.memory = plan && args.pieces === 'auto' ? plan.memory : WHOLE;
-    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, work, memory: row.memory, rows: rowsPerCall, vaeTile };
+    row.memory = { ...(plan && args.pieces === 'auto' ? plan.memory : WHOLE), ...(args.split ? { split: true } : {}), ...(args['row-by-row'] ? { rowByRow: true } : {}) };
+    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, work, memory: row.memory, vaeTile };
     log(`${what} ${size.width}×${size.height}: running ...`);
     const gpu = startGpuMemorySampler(join(work, 'gpu-mem.csv'), ep !== 'cpu');
     const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--child', JSON.stringify(spec)], {
@@ -214,7 +218,7 @@ function planInput(u: UNetName, size: { width: number; height: number }): PlanIn
   const sizesOf = unetSizes({ path: u, keys: () => [...specs.keys()], has: (k) => specs.has(k), info: (k) => ({ name: k, dtype: 'F16', shape: specs.get(k)!, offset: 0, byteLength: 0, file: u }) }, cfg);
   const vaeParams = vaeTensorSpecs(vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE')).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
   return {
-    unet: sizesOf, otherParams: vaeParams, stages: [{ ...size, strength: 0.5, steps: ladderCalls(size) }], rows: rowsPerCall, images: 1, attention: 'linfusion',
+    unet: sizesOf, otherParams: vaeParams, stages: [{ ...size, strength: 0.5, steps: ladderCalls(size) }], rows: CFG_ROWS, images: 1, attention: 'linfusion',
     provider: ep, bytesPerValue: dtype === 'float16' ? 2 : 4, availableBytes: deviceBytes,
   };
 }
@@ -229,13 +233,16 @@ function deviceMemory(): number | undefined {
 
 function printTables(): void {
   const f = (v: number | undefined, d = 2) => (v === undefined ? '–' : v.toFixed(d));
-  console.log(`\nLinFusion stages, ${ep} ${dtype}, random weights, ${rowsPerCall} UNet row(s) per call, VAE tiles ${vaeTile} px; wall ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+  console.log(`\nLinFusion stages, ${ep} ${dtype}, random weights, CFG (2 rows) per call, VAE tiles ${vaeTile} px; wall ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
   console.log(`device memory ${deviceBytes ? `${(deviceBytes / 2 ** 30).toFixed(0)} GiB` : 'unknown'}; UNet pieces: ${args.pieces}\n`);
-  console.log('| part | size | pieces (FF / LinFusion) | session s | first call s | per call s | VAE encode s | VAE decode s | tiles | one tile s (first / next) | GPU mem GiB | peak RSS GiB | note |');
+  console.log('| part | size | UNet memory (FF / LinFusion pieces) | session s | first call s | per call s | VAE encode s | VAE decode s | tiles | one tile s (first / next) | GPU mem GiB | peak RSS GiB | note |');
   console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const r of rows) {
     const x = r.result;
-    console.log(`| ${r.what} | ${r.width}×${r.height} | ${r.memory && r.what !== 'vae' ? `${r.memory.ffPieces} / ${r.memory.attentionPieces}` : '–'} | ${f(x?.sessionS, 1)} | ${f(x?.firstMs && x.firstMs / 1000)} | ${f(x?.callMs && x.callMs / 1000)} | ${f(x?.encodeS)} | ${f(x?.decodeS)} | ${x?.tiles ?? '–'} | ${x?.tileS === undefined ? '–' : `${f(x.tileFirstS)} / ${f(x.tileS)}`} | ${f(r.gpuGb, 1)} | ${f(x?.maxRssGb, 1)} | ${r.skipped ?? x?.provider ?? ''} |`);
+    console.log(`| ${r.what} | ${r.width}×${r.height} | ${r.memory && r.what !== 'vae' ? memoryLabel(r.memory) : '–'} | ${f(x?.sessionS, 1)} | ${f(x?.firstMs && x.firstMs / 1000)} | ${f(x?.callMs && x.callMs / 1000)} | ${f(x?.encodeS)} | ${f(x?.decodeS)} | ${x?.tiles ?? '–'} | ${x?.tileS === undefined ? '–' : `${f(x.tileFirstS)} / ${f(x.tileS)}`} | ${f(r.gpuGb, 1)} | ${f(x?.maxRssGb, 1)} | ${r.skipped ?? x?.provider ?? ''} |`);
+  }
+  for (const r of rows.filter((r) => r.result?.pieceS)) {
+    console.log(`\n${r.what} ${r.width}×${r.height}, split into sessions: s per piece per call (${Object.entries(r.result!.pieceS!).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')})`);
   }
   console.log('\nPer stage (VAE encode + ladder UNet calls × per-call time + VAE decode; peak = the larger of the UNet and VAE children):\n');
   console.log('| UNet | stage size | UNet calls | stage s | peak GPU GiB | planner: peak GiB | planner: stage s |');
@@ -247,7 +254,7 @@ function printTables(): void {
       const vaeRow = rows.find((r) => r.what === 'vae' && r.width === size.width && r.height === size.height);
       const n = ladderCalls(size);
       const call = unetRow?.result?.callMs;
-      const stage = vae?.encodeS !== undefined && vae.decodeS !== undefined && call !== undefined ? vae.encodeS + vae.decodeS + (n * call * (2 / rowsPerCall)) / 1000 : undefined;
+      const stage = vae?.encodeS !== undefined && vae.decodeS !== undefined && call !== undefined ? vae.encodeS + vae.decodeS + (n * call) / 1000 : undefined;
       const peak = [unetRow?.gpuGb, vaeRow?.gpuGb].filter((v): v is number => v !== undefined);
       const plan = stagePlanFor(u, size);
       console.log(`| ${UNETS[u].label} | ${size.width}×${size.height} | ${n} | ${f(stage, 1)} | ${peak.length ? Math.max(...peak).toFixed(1) : '–'} | ${(plan.peakBytes / 2 ** 30).toFixed(1)} | ${plan.seconds.toFixed(1)} |`);
@@ -255,45 +262,58 @@ function printTables(): void {
   }
 }
 
-async function createSession(graph: Parameters<typeof Session.create>[0], spec: ChildSpec): Promise<Session> {
-  return Session.create(graph, { providers: [spec.ep] });
+function memoryLabel(m: UNetMemory): string {
+  return [`${m.ffPieces} / ${m.attentionPieces}`, m.split ? 'split' : '', m.rowByRow ? 'row by row' : ''].filter(Boolean).join(', ');
 }
 
 async function runUNet(spec: ChildSpec): Promise<ChildResult> {
   const u = spec.unet!;
   const cfg: UNetConfig = parseUNetConfig(UNETS[u].config, `${u} config`);
   const [h, w] = [spec.height / 8, spec.width / 8];
-  const { graph } = buildUNet(SafetensorsFile.open(join(spec.work, `${u}-unet.safetensors`)), cfg, {
-    batch: spec.rows, height: h, width: w, textLength: 77, dtype: spec.dtype, memory: spec.memory, selfAttention: attentionSchedule({ kind: 'linfusion', path: join(spec.work, `${u}-linfusion`) }, 1)(0, 1).build(),
-  });
+  const sessions: Session[] = [];
+  const pieceMs = new Map<string, number>();
   let t0 = performance.now();
-  const session = await createSession(graph, spec);
+  const unet = await openUNetRunner(
+    SafetensorsFile.open(join(spec.work, `${u}-unet.safetensors`)),
+    cfg,
+    () => ({ height: h, width: w, textLength: 77, dtype: spec.dtype, selfAttention: attentionSchedule({ kind: 'linfusion', path: join(spec.work, `${u}-linfusion`) }, 1)(0, 1).build() }),
+    CFG_ROWS,
+    spec.memory,
+    async (_part, build) => {
+      const s = await Session.create(build(), { providers: [spec.ep] });
+      sessions.push(s);
+      return s;
+    },
+    (piece, ms) => pieceMs.set(piece, (pieceMs.get(piece) ?? 0) + ms),
+  );
   const sessionS = (performance.now() - t0) / 1000;
   const rand = new Uniform(7);
   const feeds = {
-    sample: tensor(rand.fill(new Float32Array(spec.rows * 4 * h * w), 1.7), [spec.rows, 4, h, w]),
-    timestep: tensor(new Float32Array(spec.rows).fill(999), [spec.rows]),
-    encoder_hidden_states: tensor(rand.fill(new Float32Array(spec.rows * 77 * UNETS[u].text), 1.7), [spec.rows, 77, UNETS[u].text]),
+    sample: tensor(rand.fill(new Float32Array(CFG_ROWS * 4 * h * w), 1.7), [CFG_ROWS, 4, h, w]),
+    timestep: tensor(new Float32Array(CFG_ROWS).fill(999), [CFG_ROWS]),
+    encoder_hidden_states: tensor(rand.fill(new Float32Array(CFG_ROWS * 77 * UNETS[u].text), 1.7), [CFG_ROWS, 77, UNETS[u].text]),
     ...(cfg.textTime
       ? {
-          text_embeds: tensor(rand.fill(new Float32Array(spec.rows * 1280), 1), [spec.rows, 1280]),
-          time_ids: tensor(new Float32Array(spec.rows * 6).map((_, i) => [spec.height, spec.width, 0, 0, spec.height, spec.width][i % 6]), [spec.rows, 6]),
+          text_embeds: tensor(rand.fill(new Float32Array(CFG_ROWS * 1280), 1), [CFG_ROWS, 1280]),
+          time_ids: tensor(new Float32Array(CFG_ROWS * 6).map((_, i) => [spec.height, spec.width, 0, 0, spec.height, spec.width][i % 6]), [CFG_ROWS, 6]),
         }
       : {}),
   };
   t0 = performance.now();
-  await session.run(feeds);
+  await unet.run(feeds);
   const firstMs = performance.now() - t0;
+  pieceMs.clear();
   const times: number[] = [];
   for (let i = 0; i < spec.calls; i++) {
     t0 = performance.now();
-    const out = await session.run(feeds);
+    const out = await unet.run(feeds);
     times.push(performance.now() - t0);
-    if (!out[UNET_OUTPUT]) throw new Error('the UNet gave no output');
+    if (!out.every(Number.isFinite)) throw new Error('the UNet gave NaN/Inf');
   }
-  await session.release();
+  for (const s of sessions) await s.release();
   times.sort((a, b) => a - b);
-  return { sessionS, firstMs, callMs: times[Math.floor(times.length / 2)], provider: session.provider, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
+  const pieces = Object.fromEntries([...pieceMs].map(([k, ms]) => [k, ms / spec.calls / 1000]));
+  return { sessionS, firstMs, callMs: times[Math.floor(times.length / 2)], pieceS: pieceMs.size ? pieces : undefined, provider: unet.provider, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
 }
 
 async function runVae(spec: ChildSpec): Promise<ChildResult> {

@@ -4,14 +4,14 @@
 import { loadPipelineSources, type LoadOptions, type PipelineSources, type TextConditioning } from '../../checkpoints/index.ts';
 import { ClipTextEncoder } from '../../models/clip/encoder.ts';
 import { parseUNetConfig, type UNetConfig } from '../../models/unet/config.ts';
-import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
+import { openUNetRunner } from '../../models/unet/runner.ts';
 import { WHOLE, type UNetMemory } from '../../models/unet/memory.ts';
 import { runRecovering, unetRecoveryNotes } from './unet-recovery.ts';
 import { dilateConvolutions } from '../../models/unet/dilate.ts';
 import { selfAttentionLayers, matchPagLayers } from '../../models/unet/layers.ts';
 import { Vae } from '../../models/vae/vae.ts';
 import { headWeightsData, headWeightsShape, wholeLayerPicks, type HeadPick, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
-import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
+import type { SelfAttentionLayer, SelfAttentionVariant } from '../../attention/self-attention.ts';
 import type { Attention } from '../../attention/options.ts';
 import { attentionSchedule, type AttentionPhase } from '../../attention/registry.ts';
 import { ClipTokenizer } from '../../text/clip-tokenizer.ts';
@@ -273,23 +273,28 @@ export class SdPipeline {
   private encodersKey?: string;
 
   /**
-   * The UNet session for a batch shape and one attention phase (built once, then reused); `dilation` > 1
-   * dilates every convolution (LinFusion's dilated branch, models/unet/dilate.ts); `memory`: the ladder's pieces;
-   * `dtype`: float32 to redo an fp16 call that overflowed (unet-recovery.ts).
+   * The UNet runner for a batch shape and one attention phase (its sessions built once, then reused); `dilation` > 1
+   * dilates every convolution (LinFusion's dilated branch, models/unet/dilate.ts); `memory`: the ladder's pieces,
+   * split and rows (models/unet/runner.ts); `dtype`: float32 to redo an fp16 call that overflowed (unet-recovery.ts).
    */
-  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, ip?: IpAdapter, dilation = 1, memory: UNetMemory = WHOLE, dtype = this.o.dtype) {
+  private async unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, ip?: IpAdapter, dilation = 1, memory: UNetMemory = WHOLE, dtype = this.o.dtype) {
     const ipAdapter = ip && { layers: ip.source.layers, tokens: ip.source.tokens };
     const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals, ip?.source.path, ...(dilation > 1 ? [dilation] : []), memory, dtype]);
-    return this.sessions.child('unet').getBuilt(key, async () => {
-      await this.ready();
-      const variant = phase.build();
-      const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
-        batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
-        dtype, selfAttention: variant, controlResiduals, ipAdapter, memory,
-      });
-      dilateConvolutions(graph, dilation);
-      return { graph, info: variant };
-    }, { providers: this.o.providers });
+    if (memory.rowByRow && (perturbedRows || controlResiduals || ipAdapter)) throw new Error('UNet rows one at a time: PAG, ControlNet and IP-Adapter inputs need the rows together; run this stage with the rows in one call');
+    await this.ready();
+    let variant: SelfAttentionVariant | undefined;
+    const options = () => ({ height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined, dtype, controlResiduals, ipAdapter, selfAttention: (variant ??= phase.build()) });
+    let info: SelfAttentionVariant | undefined;
+    const runner = await openUNetRunner(this.sources.unet, this.unetConfig, options, rows, memory, async (part, build) => {
+      const built = await this.sessions.child('unet').getBuilt(`${key}/${part}`, () => {
+        const graph = build();
+        dilateConvolutions(graph, dilation);
+        return { graph, info: variant! };
+      }, { providers: this.o.providers });
+      info ??= built.info;
+      return built.session;
+    });
+    return { runner, info: info! };
   }
 
   /** Releases every UNet session (the ladder does between stages: the next stage's size needs new ones). */
@@ -441,7 +446,7 @@ export class SdPipeline {
         const phase = schedule(step, totalSteps);
         const shape = [text.rows, l.height, l.width, text.tokens, perturbedRows, attention, phase, !!control, o.imagePrompt?.adapter, 1, o.unetMemory] as const;
         const unet = await this.unet(...shape);
-        provider = unet.session.provider;
+        provider = unet.runner.provider;
         const latents = batchRows(plan, xIn);
         const feeds: Record<string, ort.Tensor> = {
           ...text.feeds,
@@ -456,9 +461,9 @@ export class SdPipeline {
         if (n.inpaintChannels) feeds.sample = tensor(withInpaintChannels(latents, n.inpaintChannels, l.images, text.rows), [text.rows, this.unetConfig.inChannels, l.height, l.width]);
         if (headWeights) feeds[HEAD_WEIGHTS_INPUT] = headWeights;
         if (imagePrompt) Object.assign(feeds, imagePrompt);
-        if (phase.feeds) Object.assign(feeds, phase.feeds(unet.info, text.rows));
-        const fp32 = this.o.dtype === 'float16' ? async () => (await this.unet(...shape, 'float32')).session : undefined;
-        const out = await runRecovering(unet.session, fp32, feeds, UNET_OUTPUT);
+        if (phase.feeds) Object.assign(feeds, phase.feeds(unet.info, o.unetMemory?.rowByRow ? 1 : text.rows));
+        const fp32 = this.o.dtype === 'float16' ? async () => (await this.unet(...shape, 'float32')).runner : undefined;
+        const out = await runRecovering(unet.runner, fp32, feeds);
         if (out.recovered) recoveredCalls++;
         return combine(planAtTimestep(plan, o.pagAdaptiveScale, timestep), out.output, size);
       },
@@ -493,8 +498,7 @@ export class SdPipeline {
       timestep: tensor(new Float32Array(text.rows).fill(timestep), [text.rows]),
     };
     if (o.phase.feeds) Object.assign(feeds, o.phase.feeds(unet.info, text.rows));
-    const out = await unet.session.run(feeds);
-    return combine(plan, out[UNET_OUTPUT].data as Float32Array, latentSize(l));
+    return combine(plan, await unet.runner.run(feeds), latentSize(l));
   }
 
   /** The UNet's text inputs for a row layout (each entry: which conditioning row). */
