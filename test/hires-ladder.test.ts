@@ -66,9 +66,10 @@ test('the ladder matches the reference notebook: every step of every stage and e
       prompt: record.prompt, negative: record.negative_prompt, steps: record.num_inference_steps, cfg: record.guidance_scale, sampler: 'ddim',
       seed: record.seed, width: 128, height: 64, attention: { kind: 'linfusion', path: join(HIRES, 'linfusion') },
     } as const;
-    // The two img2img stages with the memory plan's pieces (feed-forward over tokens, LinFusion over row × head
-    // groups): the chain still matches the reference. Each stage's UNet sessions go before the next stage.
-    const pieces = [undefined, { ffPieces: 3, attentionPieces: 4 }, { ffPieces: 2, attentionPieces: 16 }];
+    // The two img2img stages with the memory plan's choices (feed-forward over tokens, LinFusion over row × head
+    // groups, CFG rows one at a time; the last stage's UNet also split into sessions): the chain still matches the
+    // reference. Each stage's UNet sessions go before the next stage.
+    const pieces = [undefined, { ffPieces: 3, attentionPieces: 4, rowByRow: true }, { ffPieces: 2, attentionPieces: 16, split: true, rowByRow: true }];
     const stats = pipeline.sessions.cache.stats;
     const releasedBefore = stats.released;
     const r = await drawLadder(pipeline, base, stages, { onStageDone: (_, images) => void stageImages.push(images[0].pixels) }, pieces);
