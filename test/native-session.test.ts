@@ -11,7 +11,7 @@ import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
 import { buildUNet, UNET_OUTPUT } from '../pipelines/models/unet/unet.ts';
 import { Graph } from '../pipelines/onnx/graph.ts';
 import { add } from '../pipelines/onnx/ops.ts';
-import { Session, serializeGraph, tensor, ort } from '../pipelines/runtime/session.ts';
+import { Session, cudaTuningFromEnvironment, serializeGraph, tensor, ort } from '../pipelines/runtime/session.ts';
 import { NativeSession, cudaOptionsAsOrtReads } from '../pipelines/runtime/native/native-session.ts';
 import { cudaProviderOptions, parseCudaTuning, STUDIO_CUDA_TUNING } from '../pipelines/runtime/native/cuda-options.ts';
 import { nativeProviders, ortCApi } from '../pipelines/runtime/native/ort-c-api.ts';
@@ -41,12 +41,17 @@ test('a tiny SD UNet gives the same output through the native session as through
   assert.deepEqual(native.inputNames, binding.inner.inputNames);
   assert.deepEqual(native.outputNames, binding.inner.outputNames);
   const want = (await binding.run(feeds))[UNET_OUTPUT];
-  for (let i = 0; i < 2; i++) {
-    const got = (await native.run(feeds))[UNET_OUTPUT];
+  for (let i = 0; i < 3; i++) {
+    // The third run gives the arena's free memory back at its end (the memory plan's stage boundary).
+    const got = (await native.run(feeds, { releaseArena: i === 2 }))[UNET_OUTPUT];
     assert.deepEqual(got.dims, want.dims);
     assert.equal(got.type, 'float32');
     assert.ok(relL2(got.data as Float32Array, want.data as Float32Array) <= 1e-6, `run ${i}`);
   }
+  // Run on koffi's worker pool instead of the calling thread: the same numbers.
+  const pooled = await NativeSession.create(model, { provider: 'cpu', intraOpThreads: 1, runOn: 'worker' });
+  assert.ok(relL2((await pooled.run(feeds))[UNET_OUTPUT].data as Float32Array, want.data as Float32Array) <= 1e-6);
+  await pooled.release();
   // Without ORT's memory pattern (the memory plan's other setting) the numbers do not change.
   const unplanned = await NativeSession.create(model, { provider: 'cpu', intraOpThreads: 1, memPattern: false });
   assert.ok(relL2((await unplanned.run(feeds))[UNET_OUTPUT].data as Float32Array, want.data as Float32Array) <= 1e-6);
@@ -88,12 +93,15 @@ test('float16 and int64 tensors round-trip through the native session', async ()
 
 test('CUDA tunings: parsed and turned into provider options', () => {
   assert.deepEqual(cudaProviderOptions(STUDIO_CUDA_TUNING), { arena_extend_strategy: 'kSameAsRequested', cudnn_conv_algo_search: 'HEURISTIC', cudnn_conv_use_max_workspace: '0', prefer_nhwc: '1' });
+  assert.equal(STUDIO_CUDA_TUNING.memPattern, false);
   assert.deepEqual(parseCudaTuning('default'), {});
   assert.deepEqual(parseCudaTuning('studio'), STUDIO_CUDA_TUNING);
   assert.deepEqual(parseCudaTuning('arena=kSameAsRequested,conv=HEURISTIC,maxws=0,nhwc=1,graph=0,limit=8000000000'), {
     arenaExtendStrategy: 'kSameAsRequested', cudnnConvAlgoSearch: 'HEURISTIC', cudnnConvUseMaxWorkspace: false, preferNhwc: true, enableCudaGraph: false, gpuMemLimit: 8e9,
   });
   assert.deepEqual(parseCudaTuning('default,mempattern=0'), { memPattern: false });
+  assert.deepEqual(cudaProviderOptions(parseCudaTuning('sdpa=8,fuse=1')), { sdpa_kernel: '8', fuse_conv_bias: '1' });
+  assert.throws(() => cudaProviderOptions({ sdpaKernel: 1.5 }), /sdpaKernel 1.5/);
   assert.deepEqual(parseCudaTuning('studio,nhwc=0,conv=EXHAUSTIVE'), { ...STUDIO_CUDA_TUNING, preferNhwc: false, cudnnConvAlgoSearch: 'EXHAUSTIVE' });
   assert.throws(() => parseCudaTuning('conv=FAST'), /conv=FAST.*conv=EXHAUSTIVE\|HEURISTIC\|DEFAULT/);
   assert.throws(() => parseCudaTuning('nhwc=yes'), /nhwc=yes.*0 or 1/);
@@ -108,4 +116,24 @@ test('without the CUDA provider library the native CUDA session fails naming the
   const refusal = /the CUDA execution provider is not available: \S*libonnxruntime_providers_shared\.so could not be loaded .*CUDA \+ cuDNN/;
   await assert.rejects(NativeSession.create(serializeGraph(g), { provider: 'cuda', cuda: STUDIO_CUDA_TUNING }), refusal);
   assert.throws(() => cudaOptionsAsOrtReads({}), refusal);
+});
+
+test('CUDA sessions are tuned native ones unless STUDIO_CUDA_TUNING says binding; a refused native session falls back to the binding, said so', async () => {
+  const saved = process.env.STUDIO_CUDA_TUNING;
+  try {
+    delete process.env.STUDIO_CUDA_TUNING;
+    assert.deepEqual(cudaTuningFromEnvironment(), STUDIO_CUDA_TUNING);
+    process.env.STUDIO_CUDA_TUNING = 'studio,nhwc=0';
+    assert.equal(cudaTuningFromEnvironment()?.preferNhwc, false);
+    process.env.STUDIO_CUDA_TUNING = 'binding';
+    assert.equal(cudaTuningFromEnvironment(), undefined);
+  } finally {
+    if (saved === undefined) delete process.env.STUDIO_CUDA_TUNING;
+    else process.env.STUDIO_CUDA_TUNING = saved;
+  }
+  // Here neither session can run CUDA: both refusals are named, the native one first.
+  const g = new Graph('probe');
+  const x = g.input('x', 'float32', [2]);
+  g.output(add(x, x), 'y');
+  await assert.rejects(Session.create(g, { providers: ['cuda'], cudaTuning: STUDIO_CUDA_TUNING }), /cuda: tuned native session refused \(the CUDA execution provider is not available.*onnxruntime-node's session instead; cuda: /);
 });

@@ -85,7 +85,7 @@ export function buildFor(spec: Pick<RunSpec, 'weights' | 'size' | 'dtype'> & Par
 
 async function createSession(graph: Graph, ep: Provider, tuning?: string, profilePrefix?: string): Promise<{ session: Session; note?: string }> {
   if (ep === 'cpu') return { session: await Session.create(graph, { providers: ['cpu'] }) };
-  const cudaTuning = tuning ? parseCudaTuning(tuning) : undefined;
+  const cudaTuning = tuning ? parseCudaTuning(tuning) : 'binding';
   try {
     return { session: await Session.create(graph, { providers: [ep], forbidCpuFallback: true, cudaTuning, profilePrefix }) };
   } catch (e) {

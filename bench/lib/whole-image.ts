@@ -25,7 +25,7 @@ export interface ImageResult {
 export async function wholeImage(spec: ImageSpec): Promise<ImageResult> {
   // The pipeline's sessions read it (runtime/session.ts); this runs in a child process of its own.
   if (spec.tuning) process.env.STUDIO_CUDA_TUNING = spec.tuning;
-  else delete process.env.STUDIO_CUDA_TUNING;
+  else process.env.STUDIO_CUDA_TUNING = 'binding';
   const pipe = SdPipeline.load(spec.pipeline, { providers: [spec.ep], dtype: spec.dtype });
   const runsMs: number[] = [];
   let last: Awaited<ReturnType<SdPipeline['generate']>> | undefined;

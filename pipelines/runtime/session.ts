@@ -22,9 +22,10 @@ export interface SessionOptions {
   /**
    * CUDA provider options, which need the native session (ORT's C API: runtime/native) because
    * onnxruntime-node passes the CUDA provider a device id only. Default: STUDIO_CUDA_TUNING from the
-   * environment (`studio`, `default` or a list: native/cuda-options.ts); unset, the binding's session.
+   * environment (`studio`, `default` or a list: native/cuda-options.ts; `binding` for onnxruntime-node's
+   * own untuned session), else the studio's tuning. `binding`: onnxruntime-node's session.
    */
-  cudaTuning?: CudaTuning;
+  cudaTuning?: CudaTuning | 'binding';
   /** Native CUDA sessions only: write ORT's per-node profile to files starting with this path. */
   profilePrefix?: string;
 }
@@ -33,8 +34,16 @@ export interface SessionOptions {
 export interface SessionBackend {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>>;
+  run(feeds: Record<string, ort.Tensor>, o?: RunOptions): Promise<Record<string, ort.Tensor>>;
   release(): Promise<void>;
+}
+
+export interface RunOptions {
+  /**
+   * Give the session's free arena memory back to the device after this run (native sessions; onnxruntime-node's
+   * run options cannot ask for it, so its sessions ignore this): the last step of a stage, a graph run once per image.
+   */
+  releaseArena?: boolean;
 }
 
 export interface ProviderAttempt {
@@ -73,13 +82,21 @@ export class Session {
   static async fromSerialized(model: SerializedGraph, o: SessionOptions = {}): Promise<Session> {
     const providers = o.providers?.length ? o.providers : (['cpu'] as const);
     const attempts: ProviderAttempt[] = [];
-    const cudaTuning = o.cudaTuning ?? (process.env.STUDIO_CUDA_TUNING ? parseCudaTuning(process.env.STUDIO_CUDA_TUNING) : undefined);
+    const asked = o.cudaTuning ?? cudaTuningFromEnvironment();
+    const cudaTuning = asked === 'binding' ? undefined : asked;
     for (const provider of providers) {
       try {
-        const inner: SessionBackend =
-          provider === 'cuda' && cudaTuning
-            ? await (await import('./native/native-session.ts')).NativeSession.create(model, { provider, cuda: cudaTuning, memPattern: cudaTuning.memPattern, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, optimize: o.optimize, logSeverity: o.logSeverity, profilePrefix: o.profilePrefix })
-            : await ort.InferenceSession.create(model.bytes, ortOptions(model, provider, o));
+        if (provider === 'cuda' && cudaTuning) {
+          // The native session, and onnxruntime-node's (untuned) when the native one cannot start here.
+          try {
+            const { NativeSession } = await import('./native/native-session.ts');
+            const inner = await NativeSession.create(model, { provider, cuda: cudaTuning, memPattern: cudaTuning.memPattern, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, optimize: o.optimize, logSeverity: o.logSeverity, profilePrefix: o.profilePrefix });
+            return new Session(inner, provider, attempts, model.name);
+          } catch (e) {
+            attempts.push({ provider, error: `tuned native session refused (${ortErrorReason(e)}); onnxruntime-node's session instead` });
+          }
+        }
+        const inner = bindingBackend(await ort.InferenceSession.create(model.bytes, ortOptions(model, provider, o)));
         return new Session(inner, provider, attempts, model.name);
       } catch (e) {
         attempts.push({ provider, error: ortErrorReason(e) });
@@ -90,7 +107,7 @@ export class Session {
 
   /** One line naming the provider in use and why each better one in the list was refused. */
   describe(): string {
-    const refused = this.fallbacks.map((a) => `; ${a.provider} refused it: ${a.error}`).join('');
+    const refused = this.fallbacks.map((a) => (a.provider === this.provider ? `; ${a.error}` : `; ${a.provider} refused it: ${a.error}`)).join('');
     return `graph "${this.graphName}" runs on ${this.provider}${refused}`;
   }
 
@@ -98,11 +115,11 @@ export class Session {
     return this.releasedBecause !== undefined;
   }
 
-  async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+  async run(feeds: Record<string, ort.Tensor>, o: RunOptions = {}): Promise<Record<string, ort.Tensor>> {
     if (this.releasedBecause !== undefined) {
       throw new Error(`session for graph "${this.graphName}" was released (${this.releasedBecause}); create it again`);
     }
-    return this.inner.run(feeds);
+    return this.inner.run(feeds, o);
   }
 
   /** Frees the native session. `why` is repeated in the error of a later `run`. */
@@ -111,6 +128,16 @@ export class Session {
     this.releasedBecause = why;
     await this.inner.release();
   }
+}
+
+/** onnxruntime-node's session as a backend; its run options cannot release the arena, so `releaseArena` is ignored. */
+function bindingBackend(session: ort.InferenceSession): SessionBackend {
+  return {
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    run: (feeds) => session.run(feeds) as Promise<Record<string, ort.Tensor>>,
+    release: () => session.release(),
+  };
 }
 
 /**
@@ -158,6 +185,12 @@ export function ortErrorReason(e: unknown): string {
   const afterCheck = /was false\.\s*(.+)$/.exec(line);
   const reason = afterCheck ? afterCheck[1] : line;
   return reason.length > 300 ? `${reason.slice(0, 297)}...` : reason;
+}
+
+/** The CUDA tuning STUDIO_CUDA_TUNING asks for (else the studio's); undefined for `binding`: onnxruntime-node's session. */
+export function cudaTuningFromEnvironment(): CudaTuning | undefined {
+  const text = process.env.STUDIO_CUDA_TUNING ?? 'studio';
+  return text === 'binding' ? undefined : parseCudaTuning(text);
 }
 
 export function tensor(data: Float32Array, dims: readonly number[]): ort.Tensor {

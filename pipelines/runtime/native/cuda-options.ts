@@ -2,7 +2,8 @@
 // strings of OrtCUDAProviderOptionsV2. The studio's choice for diffusion models: grow the arena by what is
 // asked (not to the next power of two, which doubled our peak memory at 1024²–2048²), a cuDNN algorithm
 // picked without trying every candidate with a huge workspace (the exhaustive search's workspaces stay in
-// the arena for good), and NHWC convolutions (tensor cores without transposes around every conv).
+// the arena for good; on an H200 it was no faster), NHWC convolutions (tensor cores without transposes
+// around every conv: 34.6 vs 40.5 ms per SD 1.5 step at 1024²) and no memory pattern (below).
 export interface CudaTuning {
   /** kSameAsRequested: the arena grows by each request; kNextPowerOfTwo: ORT's default. */
   arenaExtendStrategy?: 'kSameAsRequested' | 'kNextPowerOfTwo';
@@ -14,6 +15,13 @@ export interface CudaTuning {
   preferNhwc?: boolean;
   /** Upper bound of the CUDA arena in bytes. */
   gpuMemLimit?: number;
+  /**
+   * Which attention kernels MultiHeadAttention may use (ORT's `sdpa_kernel` bit mask: 1 flash, 2 memory-efficient,
+   * 4 TensorRT fused, 8 cuDNN flash, 16 unfused math); 0: ORT's own choice.
+   */
+  sdpaKernel?: number;
+  /** Let cuDNN fuse a convolution with its bias add. */
+  fuseConvBias?: boolean;
   /** Capture the whole run as a CUDA graph (needs fixed shapes and every node on CUDA). */
   enableCudaGraph?: boolean;
   deviceId?: number;
@@ -29,6 +37,8 @@ export const STUDIO_CUDA_TUNING: CudaTuning = {
   cudnnConvAlgoSearch: 'HEURISTIC',
   cudnnConvUseMaxWorkspace: false,
   preferNhwc: true,
+  // Measured on an H200 (bench/NOTES.md, session 5): SD 1.5 at 2048² 6.58 GiB without it, 10.09 with, same speed.
+  memPattern: false,
 };
 
 const bool = (b: boolean) => (b ? '1' : '0');
@@ -46,6 +56,11 @@ export function cudaProviderOptions(tuning: CudaTuning): Record<string, string> 
     o.gpu_mem_limit = String(tuning.gpuMemLimit);
   }
   if (tuning.enableCudaGraph !== undefined) o.enable_cuda_graph = bool(tuning.enableCudaGraph);
+  if (tuning.sdpaKernel !== undefined) {
+    if (!(Number.isInteger(tuning.sdpaKernel) && tuning.sdpaKernel >= 0 && tuning.sdpaKernel < 64)) throw new Error(`sdpaKernel ${tuning.sdpaKernel} must be a bit mask between 0 and 63`);
+    o.sdpa_kernel = String(tuning.sdpaKernel);
+  }
+  if (tuning.fuseConvBias !== undefined) o.fuse_conv_bias = bool(tuning.fuseConvBias);
   return o;
 }
 
@@ -72,7 +87,9 @@ export function parseCudaTuning(text: string): CudaTuning {
     else if (k === 'graph') t.enableCudaGraph = flag(k, v);
     else if (k === 'mempattern') t.memPattern = flag(k, v);
     else if (k === 'limit') t.gpuMemLimit = Number(v);
-    else throw new Error(`CUDA tuning "${part}" is not understood; use default, studio, or a list of arena=kSameAsRequested|kNextPowerOfTwo, conv=EXHAUSTIVE|HEURISTIC|DEFAULT, maxws=0|1, nhwc=0|1, graph=0|1, mempattern=0|1, limit=BYTES`);
+    else if (k === 'sdpa') t.sdpaKernel = Number(v);
+    else if (k === 'fuse') t.fuseConvBias = flag(k, v);
+    else throw new Error(`CUDA tuning "${part}" is not understood; use default, studio, or a list of arena=kSameAsRequested|kNextPowerOfTwo, conv=EXHAUSTIVE|HEURISTIC|DEFAULT, maxws=0|1, nhwc=0|1, graph=0|1, mempattern=0|1, limit=BYTES, sdpa=MASK, fuse=0|1`);
   }
   return t;
 }

@@ -22,6 +22,21 @@ export interface NativeSessionOptions {
   logSeverity?: number;
   /** Write ORT's per-node profile (a Chrome trace) to files starting with this path; see endProfiling(). */
   profilePrefix?: string;
+  /**
+   * Where `Run` executes: `caller` (the calling thread, blocking it: the engine runs in its own worker
+   * thread) or `worker` (koffi's async pool, which ran SD 1.5 at 1024² 12.6× slower on CUDA: 505.7 vs
+   * 39.8 ms per step, bench/NOTES.md). Default: STUDIO_NATIVE_RUN, else `caller`.
+   */
+  runOn?: 'caller' | 'worker';
+}
+
+export interface RunOptions {
+  /**
+   * Give the arena's free chunks back to the device when the run ends (ORT's
+   * `memory.enable_memory_arena_shrinkage`): between stages, or after every run of a graph that runs once
+   * per image, so that one session's peak does not stay reserved while the next session runs.
+   */
+  releaseArena?: boolean;
 }
 
 // ONNX TensorProto element types and their ort.Tensor names.
@@ -39,6 +54,9 @@ export class NativeSession {
     readonly outputNames: readonly string[],
     /** The CUDA provider options ORT reports it took (GetCUDAProviderOptionsAsString), for the log. */
     readonly providerOptions?: string,
+    private readonly runOn: 'caller' | 'worker' = 'caller',
+    /** The arena that `releaseArena` shrinks: `gpu:0` for CUDA device 0, `cpu:0` for the CPU. */
+    private readonly arena = 'cpu:0',
   ) {
     this.handle = handle;
   }
@@ -67,23 +85,31 @@ export class NativeSession {
         api.check(api.call[count](session, n), count);
         return Array.from({ length: Number(n[0]) }, (_, i) => api.takeString(api.out(name, session, i, api.defaultAllocator)));
       };
-      return new NativeSession(api, session, names('SessionGetInputCount', 'SessionGetInputName'), names('SessionGetOutputCount', 'SessionGetOutputName'), providerOptions);
+      const runOn = o.runOn ?? (process.env.STUDIO_NATIVE_RUN === 'worker' ? 'worker' : 'caller');
+      const arena = o.provider === 'cuda' ? `gpu:${o.cuda?.deviceId ?? 0}` : 'cpu:0';
+      return new NativeSession(api, session, names('SessionGetInputCount', 'SessionGetInputName'), names('SessionGetOutputCount', 'SessionGetOutputName'), providerOptions, runOn, arena);
     } finally {
       api.call.ReleaseSessionOptions(options);
     }
   }
 
-  async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+  async run(feeds: Record<string, ort.Tensor>, o: RunOptions = {}): Promise<Record<string, ort.Tensor>> {
     if (!this.handle) throw new Error('the native session was released');
     const api = this.api;
     const names = Object.keys(feeds);
     // The inputs' bytes, referenced here until the run is over (ORT reads them during it).
     const buffers: Buffer[] = [];
     const values: unknown[] = [];
+    let runOptions: unknown = null;
     try {
       for (const name of names) values.push(this.inputValue(name, feeds[name], buffers));
+      if (o.releaseArena) {
+        runOptions = api.out('CreateRunOptions');
+        api.check(api.call.AddRunConfigEntry(runOptions, 'memory.enable_memory_arena_shrinkage', this.arena), 'arena shrinkage');
+      }
       const outputs: unknown[] = this.outputNames.map(() => null);
-      const status = await api.callAsync.Run(this.handle, null, names, values, names.length, [...this.outputNames], this.outputNames.length, outputs);
+      const args = [this.handle, runOptions, names, values, names.length, [...this.outputNames], this.outputNames.length, outputs];
+      const status = this.runOn === 'worker' ? await api.callAsync.Run(...args) : api.call.Run(...args);
       api.check(status, 'Run');
       const result: Record<string, ort.Tensor> = {};
       this.outputNames.forEach((name, i) => {
@@ -96,6 +122,7 @@ export class NativeSession {
       return result;
     } finally {
       for (const v of values) api.call.ReleaseValue(v);
+      if (runOptions) api.call.ReleaseRunOptions(runOptions);
       buffers.length = 0; // the last use of the inputs' bytes
     }
   }
