@@ -57,7 +57,8 @@ export class WholeUNet implements UNetRunner {
 /**
  * The pieces in order, each session fed the conditioning and what the earlier pieces left: a down piece leaves
  * its skips (its last one is the next piece's hidden states), the mid and up pieces their hidden states; an
- * up piece takes its skips, which are dropped then.
+ * up piece takes its skips, which are dropped then. Each piece gives its arena back after its run, so the
+ * device holds one piece's activations at a time.
  */
 export class SplitUNet implements UNetRunner {
   constructor(private readonly pieces: readonly { name: string; session: Session }[], private readonly onPiece?: PieceTimer) {}
@@ -78,7 +79,8 @@ export class SplitUNet implements UNetRunner {
         if (name !== HIDDEN) held.delete(name);
       }
       const t0 = performance.now();
-      const out = await piece.session.run(input);
+      // Each piece's activations leave the device with it (native CUDA sessions; others keep their arena).
+      const out = await piece.session.run(input, { releaseArena: true });
       this.onPiece?.(piece.name, performance.now() - t0);
       if (out[UNET_OUTPUT]) return out[UNET_OUTPUT].data as Float32Array;
       for (const name of outputNames) if (name !== HIDDEN_OUT) held.set(name, out[name]);
