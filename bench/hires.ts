@@ -22,6 +22,8 @@ import { performance } from 'node:perf_hooks';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { parseUNetConfig, type UNetConfig } from '../pipelines/models/unet/config.ts';
 import { openUNetRunner } from '../pipelines/models/unet/runner.ts';
+import { NativeSession } from '../pipelines/runtime/native/native-session.ts';
+import { profileSummary } from './lib/unet-run.ts';
 import { vaeConfigFromDiffusers } from '../pipelines/models/vae/config.ts';
 import { Vae } from '../pipelines/models/vae/vae.ts';
 import { attentionSchedule } from '../pipelines/attention/registry.ts';
@@ -30,7 +32,7 @@ import { startGpuMemorySampler } from './lib/gpu-memory.ts';
 import { requireFreeDisk, safetensorsBytes, Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
 import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, linfusionModules, parameterCount, unetTensorSpecs } from './lib/unet-tensors.ts';
 import { SD_VAE_CONFIG, vaeTensorSpecs } from './lib/vae-tensors.ts';
-import { planLadder, refusal, unetSizes, type PlanInput } from '../pipelines/recipes/hires/memory-plan.ts';
+import { describeStageMemory, planLadder, refusal, unetSizes, type PlanInput } from '../pipelines/recipes/hires/memory-plan.ts';
 import { WHOLE, type UNetMemory } from '../pipelines/models/unet/memory.ts';
 
 /** `tiny`: SD 1.5's layout at 32 channels, to check the bench itself on a CPU. */
@@ -52,11 +54,13 @@ const { values: args } = parseArgs({
     sizes: { type: 'string', default: '2048x2048,4096x4096,8192x4096,16384x8192' },
     'vae-sizes': { type: 'string' },
     calls: { type: 'string', default: '1' },
+    profile: { type: 'boolean', default: false },
     pieces: { type: 'string', default: 'auto' },
     'device-gib': { type: 'string' },
     split: { type: 'boolean', default: false },
     'row-by-row': { type: 'boolean', default: false },
-    'vae-tile': { type: 'string', default: '2048' },
+    'vae-tile': { type: 'string', default: 'auto' },
+    'budget-gib': { type: 'string' },
     'deadline-s': { type: 'string', default: '280' },
     tmp: { type: 'string', default: tmpdir() },
     child: { type: 'string' },
@@ -71,10 +75,12 @@ interface ChildSpec {
   ep: Provider;
   dtype: 'float32' | 'float16';
   calls: number;
+  /** ORT's per-node profile of each UNet session (native CUDA sessions), summed per op type. */
+  profile: boolean;
   work: string;
   memory: UNetMemory;
-  /** VAE tile side in image pixels. */
-  vaeTile: number;
+  /** VAE tile side in latent pixels; undefined: whole. */
+  vaeTile?: number;
 }
 
 interface ChildResult {
@@ -91,6 +97,8 @@ interface ChildResult {
   tileS?: number;
   /** UNet split into sessions: each piece's time per call (all rows), s. */
   pieceS?: Record<string, number>;
+  /** --profile: per session (`whole` or the piece), ORT's kernel time per run by op type. */
+  profiles?: Record<string, string>;
   provider: string;
   maxRssGb: number;
 }
@@ -117,9 +125,12 @@ const sizeList = (list: string, flag: string) => list.split(',').map((s) => {
 });
 const sizes = sizeList(args.sizes, '--sizes');
 const vaeSizes = args['vae-sizes'] ? sizeList(args['vae-sizes'], '--vae-sizes') : sizes;
-const calls = Math.max(1, Math.round(Number(args.calls)));
-const vaeTile = Number(args['vae-tile']);
-if (!Number.isInteger(vaeTile) || vaeTile < 256 || vaeTile % 64) throw new Error(`--vae-tile ${args['vae-tile']}: give the VAE tile side in pixels, a multiple of 64 from 256`);
+/** Timed calls after the first; 0: the first call is the one timed (the tuned CUDA sessions search no algorithms on it). */
+const calls = Math.max(0, Math.round(Number(args.calls)));
+const vaeTilePx = args['vae-tile'] === 'auto' ? undefined : Number(args['vae-tile']);
+if (vaeTilePx !== undefined && (!Number.isInteger(vaeTilePx) || vaeTilePx < 256 || vaeTilePx % 64)) throw new Error(`--vae-tile ${args['vae-tile']}: give auto (the memory plan's) or the VAE tile side in pixels, a multiple of 64 from 256`);
+const budgetBytes = args['budget-gib'] ? Number(args['budget-gib']) * 2 ** 30 : undefined;
+if (budgetBytes !== undefined && !(budgetBytes > 0)) throw new Error(`--budget-gib ${args['budget-gib']}: give the GPU memory the plan may use, in GiB`);
 if (args.pieces !== 'auto' && args.pieces !== 'none') throw new Error(`--pieces ${args.pieces}: use auto (the memory plan's) or none`);
 const deviceBytes = args['device-gib'] ? Number(args['device-gib']) * 2 ** 30 : deviceMemory();
 const deadline = performance.now() + Number(args['deadline-s']) * 1000;
@@ -143,6 +154,7 @@ interface Row {
   width: number;
   height: number;
   memory?: UNetMemory;
+  vaeTile?: number;
   result?: ChildResult;
   gpuGb?: number;
   skipped?: string;
@@ -180,24 +192,25 @@ try {
       row.skipped = `--deadline-s ${args['deadline-s']} reached`;
       continue;
     }
-    const plan = what === 'vae' ? undefined : stagePlanFor(what, size);
-    if (plan?.refused) {
+    const plan = stagePlanFor(what === 'vae' ? unets[0] : what, size);
+    if (plan.refused && what !== 'vae') {
       row.skipped = `refused by the memory plan: ${plan.refused}`;
       log(`${what} ${size.width}×${size.height}: ${row.skipped}`);
       continue;
     }
-    row.memory = { ...(plan && args.pieces === 'auto' ? plan.memory : WHOLE), ...(args.split ? { split: true } : {}), ...(args['row-by-row'] ? { rowByRow: true } : {}) };
-    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, work, memory: row.memory, vaeTile };
+    row.memory = { ...(args.pieces === 'auto' ? plan.unet : WHOLE), ...(args.split ? { split: true } : {}), ...(args['row-by-row'] ? { rowByRow: true } : {}) };
+    row.vaeTile = vaeTilePx ? vaeTilePx / 8 : plan.vaeTile;
+    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, profile: args.profile, work, memory: row.memory, vaeTile: row.vaeTile };
     log(`${what} ${size.width}×${size.height}: running ...`);
     const gpu = startGpuMemorySampler(join(work, 'gpu-mem.csv'), ep !== 'cpu');
     const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--child', JSON.stringify(spec)], {
-      encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: Math.floor(left), maxBuffer: 1 << 24,
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: Math.floor(left), killSignal: 'SIGKILL', maxBuffer: 1 << 24,
     });
     row.gpuGb = gpu?.stop();
     const last = child.stdout?.trim().split('\n').at(-1) ?? '';
     if (child.status === 0 && last.startsWith('{')) row.result = JSON.parse(last) as ChildResult;
     else row.skipped = `failed: ${child.error?.message ?? (child.signal ? `killed by ${child.signal}${child.signal === 'SIGKILL' ? ' (out of memory?)' : ''}` : `exit status ${child.status}`)}`;
-    log(`  ${row.skipped ?? JSON.stringify(row.result)}`);
+    log(`  GPU memory ${row.gpuGb?.toFixed(1) ?? '–'} GiB above the start; ${row.skipped ?? JSON.stringify(row.result)}`);
   }
   printTables();
   if (process.env.OUT) writeFileSync(join(process.env.OUT, 'hires.json'), JSON.stringify({ ep, dtype, calls, wallS: (performance.now() - started) / 1000, rows }, null, 1));
@@ -209,7 +222,7 @@ try {
 function stagePlanFor(u: UNetName, size: { width: number; height: number }) {
   const input = planInput(u, size);
   const plan = planLadder(input);
-  return { memory: plan.stages[0].memory, peakBytes: plan.peakBytes, seconds: plan.seconds, refused: refusal(input, plan) };
+  return { ...plan.stages[0], refused: refusal(input, plan) };
 }
 
 function planInput(u: UNetName, size: { width: number; height: number }): PlanInput {
@@ -219,7 +232,7 @@ function planInput(u: UNetName, size: { width: number; height: number }): PlanIn
   const vaeParams = vaeTensorSpecs(vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE')).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
   return {
     unet: sizesOf, otherParams: vaeParams, stages: [{ ...size, strength: 0.5, steps: ladderCalls(size) }], rows: CFG_ROWS, images: 1, attention: 'linfusion',
-    provider: ep, bytesPerValue: dtype === 'float16' ? 2 : 4, availableBytes: deviceBytes,
+    provider: ep, bytesPerValue: dtype === 'float16' ? 2 : 4, availableBytes: deviceBytes, budgetBytes,
   };
 }
 
@@ -233,34 +246,43 @@ function deviceMemory(): number | undefined {
 
 function printTables(): void {
   const f = (v: number | undefined, d = 2) => (v === undefined ? '–' : v.toFixed(d));
-  console.log(`\nLinFusion stages, ${ep} ${dtype}, random weights, CFG (2 rows) per call, VAE tiles ${vaeTile} px; wall ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
-  console.log(`device memory ${deviceBytes ? `${(deviceBytes / 2 ** 30).toFixed(0)} GiB` : 'unknown'}; UNet pieces: ${args.pieces}\n`);
-  console.log('| part | size | UNet memory (FF / LinFusion pieces) | session s | first call s | per call s | VAE encode s | VAE decode s | tiles | one tile s (first / next) | GPU mem GiB | peak RSS GiB | note |');
+  console.log(`\nLinFusion stages, ${ep} ${dtype}, random weights, CFG (2 rows) per call, VAE tiles ${vaeTilePx ? `${vaeTilePx} px` : "the plan's"}; wall ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+  console.log(`device memory ${deviceBytes ? `${(deviceBytes / 2 ** 30).toFixed(0)} GiB` : 'unknown'}${budgetBytes ? `, the plan's budget ${args['budget-gib']} GiB` : ''}; UNet memory: ${args.pieces === 'auto' ? "the plan's" : 'whole'}${args.split ? ', split forced' : ''}${args['row-by-row'] ? ', row by row forced' : ''}\n`);
+  console.log('| part | size | UNet memory (FF / LinFusion pieces) or VAE tiles | session s | first call s | per call s | VAE encode s | VAE decode s | tiles | one tile s (first / next) | GPU mem GiB | peak RSS GiB | note |');
   console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const r of rows) {
     const x = r.result;
-    console.log(`| ${r.what} | ${r.width}×${r.height} | ${r.memory && r.what !== 'vae' ? memoryLabel(r.memory) : '–'} | ${f(x?.sessionS, 1)} | ${f(x?.firstMs && x.firstMs / 1000)} | ${f(x?.callMs && x.callMs / 1000)} | ${f(x?.encodeS)} | ${f(x?.decodeS)} | ${x?.tiles ?? '–'} | ${x?.tileS === undefined ? '–' : `${f(x.tileFirstS)} / ${f(x.tileS)}`} | ${f(r.gpuGb, 1)} | ${f(x?.maxRssGb, 1)} | ${r.skipped ?? x?.provider ?? ''} |`);
+    console.log(`| ${r.what} | ${r.width}×${r.height} | ${r.what === 'vae' ? (r.vaeTile ? `tiles ${r.vaeTile * 8} px` : 'whole') : r.memory ? memoryLabel(r.memory) : '–'} | ${f(x?.sessionS, 1)} | ${f(x?.firstMs && x.firstMs / 1000)} | ${f(x?.callMs && x.callMs / 1000)} | ${f(x?.encodeS)} | ${f(x?.decodeS)} | ${x?.tiles ?? '–'} | ${x?.tileS === undefined ? '–' : `${f(x.tileFirstS)} / ${f(x.tileS)}`} | ${f(r.gpuGb, 1)} | ${f(x?.maxRssGb, 1)} | ${r.skipped ?? x?.provider ?? ''} |`);
   }
   for (const r of rows.filter((r) => r.result?.pieceS)) {
     console.log(`\n${r.what} ${r.width}×${r.height}, split into sessions: s per piece per call (${Object.entries(r.result!.pieceS!).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')})`);
   }
-  console.log('\nPer stage (VAE encode + ladder UNet calls × per-call time + VAE decode; peak = the larger of the UNet and VAE children):\n');
-  console.log('| UNet | stage size | UNet calls | stage s | peak GPU GiB | planner: peak GiB | planner: stage s |');
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows.filter((r) => r.result?.profiles)) {
+    console.log(`\n${r.what} ${r.width}×${r.height}, ORT's profile per session:`);
+    for (const [part, line] of Object.entries(r.result!.profiles!)) console.log(`- ${part}: ${line}`);
+  }
+  console.log('\nPer stage (VAE encode + ladder CFG calls × per-call time + VAE decode; peak = the larger of the UNet and VAE children), beside the plan and LinFusion\'s PyTorch stage (bench/NOTES.md, 2 CFG calls, 2048 px VAE tiles):\n');
+  console.log('| UNet | stage size | plan: how | CFG calls | UNet s/call | plan: s/call | VAE enc + dec s | plan: VAE s | stage s | plan: stage s | peak GPU GiB | plan: peak GiB | PyTorch stage s / GiB |');
+  console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const u of unets) {
     for (const size of sizes) {
-      const vae = rows.find((r) => r.what === 'vae' && r.width === size.width && r.height === size.height)?.result;
-      const unetRow = rows.find((r) => r.what === u && r.width === size.width && r.height === size.height);
-      const vaeRow = rows.find((r) => r.what === 'vae' && r.width === size.width && r.height === size.height);
+      const at = (what: string) => rows.find((r) => r.what === what && r.width === size.width && r.height === size.height);
+      const [unetRow, vaeRow] = [at(u), at('vae')];
+      const vae = vaeRow?.result;
       const n = ladderCalls(size);
       const call = unetRow?.result?.callMs;
-      const stage = vae?.encodeS !== undefined && vae.decodeS !== undefined && call !== undefined ? vae.encodeS + vae.decodeS + (n * call) / 1000 : undefined;
+      const vaeS = vae?.encodeS !== undefined && vae.decodeS !== undefined ? vae.encodeS + vae.decodeS : undefined;
+      const stage = vaeS !== undefined && call !== undefined ? vaeS + (n * call) / 1000 : undefined;
       const peak = [unetRow?.gpuGb, vaeRow?.gpuGb].filter((v): v is number => v !== undefined);
       const plan = stagePlanFor(u, size);
-      console.log(`| ${UNETS[u].label} | ${size.width}×${size.height} | ${n} | ${f(stage, 1)} | ${peak.length ? Math.max(...peak).toFixed(1) : '–'} | ${(plan.peakBytes / 2 ** 30).toFixed(1)} | ${plan.seconds.toFixed(1)} |`);
+      const torch = u === 'sd15' ? TORCH_STAGES[`${size.width}x${size.height}`] : undefined;
+      console.log(`| ${UNETS[u].label} | ${size.width}×${size.height} | ${describeStageMemory(plan).join(', ') || 'whole'} | ${n} | ${f(call && call / 1000)} | ${plan.unetCallSeconds.toFixed(2)} | ${f(vaeS, 1)} | ${plan.vaeSeconds.toFixed(1)} | ${f(stage, 1)} | ${plan.seconds.toFixed(1)} | ${peak.length ? Math.max(...peak).toFixed(1) : '–'} | ${(plan.peakBytes / 2 ** 30).toFixed(1)} | ${torch ? `${torch[0]} / ${torch[1]}` : '–'} |`);
     }
   }
 }
+
+/** LinFusion's own PyTorch img2img stage (SD 1.5-size UNet, 2 CFG calls): total s and peak allocated GiB, H200 (bench/NOTES.md, issue 15). */
+const TORCH_STAGES: Record<string, [number, number]> = { '2048x2048': [3.99, 11.5], '4096x4096': [5.46, 11.7], '8192x4096': [11.25, 18.6], '16384x8192': [46.45, 68.5] };
 
 function memoryLabel(m: UNetMemory): string {
   return [`${m.ffPieces} / ${m.attentionPieces}`, m.split ? 'split' : '', m.rowByRow ? 'row by row' : ''].filter(Boolean).join(', ');
@@ -270,7 +292,7 @@ async function runUNet(spec: ChildSpec): Promise<ChildResult> {
   const u = spec.unet!;
   const cfg: UNetConfig = parseUNetConfig(UNETS[u].config, `${u} config`);
   const [h, w] = [spec.height / 8, spec.width / 8];
-  const sessions: Session[] = [];
+  const sessions: [string, Session][] = [];
   const pieceMs = new Map<string, number>();
   let t0 = performance.now();
   const unet = await openUNetRunner(
@@ -279,9 +301,9 @@ async function runUNet(spec: ChildSpec): Promise<ChildResult> {
     () => ({ height: h, width: w, textLength: 77, dtype: spec.dtype, selfAttention: attentionSchedule({ kind: 'linfusion', path: join(spec.work, `${u}-linfusion`) }, 1)(0, 1).build() }),
     CFG_ROWS,
     spec.memory,
-    async (_part, build) => {
-      const s = await Session.create(build(), { providers: [spec.ep] });
-      sessions.push(s);
+    async (part, build) => {
+      const s = await Session.create(build(), { providers: [spec.ep], profilePrefix: spec.profile ? join(spec.work, `profile-${part}`) : undefined });
+      sessions.push([part, s]);
       return s;
     },
     (piece, ms) => pieceMs.set(piece, (pieceMs.get(piece) ?? 0) + ms),
@@ -302,41 +324,47 @@ async function runUNet(spec: ChildSpec): Promise<ChildResult> {
   t0 = performance.now();
   await unet.run(feeds);
   const firstMs = performance.now() - t0;
-  pieceMs.clear();
-  const times: number[] = [];
+  if (spec.calls > 0) pieceMs.clear();
+  const times: number[] = spec.calls > 0 ? [] : [firstMs];
   for (let i = 0; i < spec.calls; i++) {
     t0 = performance.now();
     const out = await unet.run(feeds);
     times.push(performance.now() - t0);
     if (!out.every(Number.isFinite)) throw new Error('the UNet gave NaN/Inf');
   }
-  for (const s of sessions) await s.release();
+  const profiles: Record<string, string> = {};
+  for (const [part, s] of sessions) {
+    if (spec.profile && s.inner instanceof NativeSession) profiles[part] = profileSummary(s.inner.endProfiling(), 1 + spec.calls);
+    await s.release();
+  }
   times.sort((a, b) => a - b);
-  const pieces = Object.fromEntries([...pieceMs].map(([k, ms]) => [k, ms / spec.calls / 1000]));
-  return { sessionS, firstMs, callMs: times[Math.floor(times.length / 2)], pieceS: pieceMs.size ? pieces : undefined, provider: unet.provider, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
+  const pieces = Object.fromEntries([...pieceMs].map(([k, ms]) => [k, ms / Math.max(1, spec.calls) / 1000]));
+  return { sessionS, firstMs, callMs: times[Math.floor(times.length / 2)], pieceS: pieceMs.size ? pieces : undefined, profiles: Object.keys(profiles).length ? profiles : undefined, provider: unet.provider, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
 }
 
 async function runVae(spec: ChildSpec): Promise<ChildResult> {
   const cfg = vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE');
-  const tile = spec.vaeTile / 8;
-  const vae = new Vae(SafetensorsFile.open(join(spec.work, 'vae.safetensors')), cfg, { session: { providers: [spec.ep] }, decodeDtype: spec.dtype, encodeDtype: spec.dtype, tiling: { above: 2048, tile, overlap: tile / 4 } });
+  const vae = new Vae(SafetensorsFile.open(join(spec.work, 'vae.safetensors')), cfg, { session: { providers: [spec.ep] }, decodeDtype: spec.dtype, encodeDtype: spec.dtype });
   const rand = new Uniform(11);
-  const { width, height } = spec;
+  const { width, height, vaeTile: tile } = spec;
   // One tile's decode alone, twice: the first builds the session the tiled decode reuses; the second is the GPU's time per tile.
-  const oneTile = { data: rand.fill(new Float32Array(4 * Math.min(tile, height / 8) * Math.min(tile, width / 8)), 1), dims: [1, 4, Math.min(tile, height / 8), Math.min(tile, width / 8)] as const };
+  const [th, tw] = [Math.min(tile ?? Infinity, height / 8), Math.min(tile ?? Infinity, width / 8)];
+  const oneTile = { data: rand.fill(new Float32Array(4 * th * tw), 1), dims: [1, 4, th, tw] as const };
   let t1 = performance.now();
-  await vae.decode(oneTile);
+  await vae.decode(oneTile, undefined, tile);
   const tileFirstS = (performance.now() - t1) / 1000;
   t1 = performance.now();
-  await vae.decode(oneTile);
+  await vae.decode(oneTile, undefined, tile);
   const tileS = (performance.now() - t1) / 1000;
+  console.error(`  one ${tw * 8}×${th * 8} VAE tile decoded in ${tileFirstS.toFixed(2)} s (first) / ${tileS.toFixed(2)} s`);
   let tiles = 1;
   const image = { data: rand.fill(new Float32Array(3 * width * height), 1), dims: [1, 3, height, width] as const };
   let t0 = performance.now();
-  const encoded = await vae.encode(image, rand.fill(new Float32Array(4 * (width / 8) * (height / 8)), 1), (_, total) => (tiles = total));
+  const encoded = await vae.encode(image, rand.fill(new Float32Array(4 * (width / 8) * (height / 8)), 1), (_, total) => (tiles = total), tile);
   const encodeS = (performance.now() - t0) / 1000;
+  console.error(`  encoded in ${encodeS.toFixed(2)} s (${tiles} tiles)`);
   t0 = performance.now();
-  await vae.decode(encoded.latents);
+  await vae.decode(encoded.latents, undefined, tile);
   const decodeS = (performance.now() - t0) / 1000;
   await vae.release();
   return { sessionS: 0, encodeS, decodeS, tiles, tileFirstS, tileS, provider: spec.ep, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };

@@ -69,7 +69,7 @@ test('the ladder matches the reference notebook: every step of every stage and e
     // The two img2img stages with the memory plan's choices (feed-forward over tokens, LinFusion over row × head
     // groups, CFG rows one at a time; the last stage's UNet also split into sessions): the chain still matches the
     // reference. Each stage's UNet sessions go before the next stage.
-    const pieces = [undefined, { ffPieces: 3, attentionPieces: 4, rowByRow: true }, { ffPieces: 2, attentionPieces: 16, split: true, rowByRow: true }];
+    const pieces = [undefined, { unet: { ffPieces: 3, attentionPieces: 4, rowByRow: true } }, { unet: { ffPieces: 2, attentionPieces: 16, split: true, rowByRow: true } }];
     const stats = pipeline.sessions.cache.stats;
     const releasedBefore = stats.released;
     const r = await drawLadder(pipeline, base, stages, { onStageDone: (_, images) => void stageImages.push(images[0].pixels) }, pieces);

@@ -72,8 +72,10 @@ export interface SdGenerateOptions {
   /** diffusers' `pag_adaptive_scale`: the PAG / head scale falls by this much per timestep from t = 1000 (0 = constant). */
   pagAdaptiveScale?: number;
   attention?: Attention;
-  /** The UNet's feed-forward and LinFusion in pieces (the ladder's memory plan; default whole). */
+  /** The UNet's feed-forward and LinFusion in pieces, split into sessions, rows one at a time (the ladder's memory plan; default whole). */
   unetMemory?: UNetMemory;
+  /** The VAE's tile side in latent pixels when it tiles (the ladder's memory plan; default the VAE's own). */
+  vaeTile?: number;
   /** A1111's clip skip: 1 = last layer. */
   clipSkip?: number;
   /** Textual-inversion embeddings whose names the prompts may use. */
@@ -329,7 +331,7 @@ export class SdPipeline {
     o.signal?.throwIfAborted();
     const noise = await timed('encode', () => this.noise(o, latent));
     const { final, latentsPerStep, provider, recoveredCalls } = await timed('denoise', () => this.denoise(o, latent, plan, perturb, text, noise));
-    const images01 = await timed('decode', () => this.decode(final, latent, o.onTile));
+    const images01 = await timed('decode', () => this.decode(final, latent, o.onTile, o.vaeTile));
     return { images: images01, count: images, width: o.width, height: o.height, latentsPerStep, timings, provider, notes: unetRecoveryNotes(recoveredCalls) };
   }
 
@@ -361,7 +363,7 @@ export class SdPipeline {
     const startIndex = img2imgStartIndex(sampler, config, o.steps, strength);
     // An inpainting UNet at full strength starts from pure noise and never looks at the init latents.
     const skipInit = inpainting && o.inpaintMask && strength >= 1;
-    const x0 = skipInit ? undefined : o.initLatents ?? (await this.encodeInit(o.initImage!, l, generator, o.onTile));
+    const x0 = skipInit ? undefined : o.initLatents ?? (await this.encodeInit(o.initImage!, l, generator, o.onTile, o.vaeTile));
     if (x0 && x0.length !== latentSize(l)) throw new RangeError(`img2img latents hold ${x0.length} values; ${l.images}×${l.channels}×${l.height}×${l.width} expected`);
     const noise = generator.randn(shape);
     if (inpainting) {
@@ -396,12 +398,12 @@ export class SdPipeline {
   }
 
   /** The init image(s) ([n, 3, H, W] in [0, 1]) through the VAE, one posterior draw for the batch given, repeated to fill the batch. */
-  async encodeInit(image: Float32Array, l: LatentShape, generator: TorchGenerator, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
+  async encodeInit(image: Float32Array, l: LatentShape, generator: TorchGenerator, onTile: SdGenerateOptions['onTile'], vaeTile?: number): Promise<Float32Array> {
     const given = image.length / (3 * l.height * l.width * LATENT_SCALE * LATENT_SCALE);
     if (given !== 1 && given !== l.images) throw new RangeError(`img2img needs 1 or ${l.images} init images, got ${given}`);
     const pixels = image.map((v) => v * 2 - 1);
     const posteriorNoise = generator.randn([given, l.channels, l.height, l.width]);
-    const encoded = await this.vae.encode({ data: pixels, dims: [given, 3, l.height * LATENT_SCALE, l.width * LATENT_SCALE] }, posteriorNoise, onTile && ((done, total) => onTile('encode', done, total)));
+    const encoded = await this.vae.encode({ data: pixels, dims: [given, 3, l.height * LATENT_SCALE, l.width * LATENT_SCALE] }, posteriorNoise, onTile && ((done, total) => onTile('encode', done, total)), vaeTile);
     if (given === l.images) return encoded.latents.data;
     const x0 = new Float32Array(latentSize(l));
     for (let i = 0; i < l.images; i++) x0.set(encoded.latents.data, i * encoded.latents.data.length);
@@ -480,8 +482,8 @@ export class SdPipeline {
   }
 
   /** 4. Decode to [0, 1] RGB, NHWC. */
-  async decode(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
-    const decoded = await this.vae.decode({ data: final, dims: [l.images, l.channels, l.height, l.width] }, onTile && ((done, total) => onTile('decode', done, total)));
+  async decode(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile'], vaeTile?: number): Promise<Float32Array> {
+    const decoded = await this.vae.decode({ data: final, dims: [l.images, l.channels, l.height, l.width] }, onTile && ((done, total) => onTile('decode', done, total)), vaeTile);
     return toNhwc01(decoded.data, l.images, l.height * LATENT_SCALE, l.width * LATENT_SCALE);
   }
 
