@@ -10,7 +10,7 @@ import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
 import { buildUNet, UNET_OUTPUT } from '../pipelines/models/unet/unet.ts';
 import { Graph } from '../pipelines/onnx/graph.ts';
-import { add } from '../pipelines/onnx/ops.ts';
+import { add, mul } from '../pipelines/onnx/ops.ts';
 import { Session, cudaTuningFromEnvironment, serializeGraph, tensor, ort } from '../pipelines/runtime/session.ts';
 import { NativeSession, cudaOptionsAsOrtReads } from '../pipelines/runtime/native/native-session.ts';
 import { cudaProviderOptions, parseCudaTuning, STUDIO_CUDA_TUNING } from '../pipelines/runtime/native/cuda-options.ts';
@@ -136,4 +136,42 @@ test('CUDA sessions are tuned native ones unless STUDIO_CUDA_TUNING says binding
   const x = g.input('x', 'float32', [2]);
   g.output(add(x, x), 'y');
   await assert.rejects(Session.create(g, { providers: ['cuda'], cudaTuning: STUDIO_CUDA_TUNING }), /cuda: tuned native session refused \(the CUDA execution provider is not available.*onnxruntime-node's session instead; cuda: /);
+});
+
+test('outputs kept by one native session feed another without the host (IO binding); onnxruntime-node holds them on the host, with the same numbers', async () => {
+  const first = new Graph('first');
+  const x = first.input('x', 'float32', [2, 3]);
+  first.output(add(x, x), 'doubled');
+  first.output(mul(x, x), 'squared');
+  const second = new Graph('second');
+  const d = second.input('doubled', 'float32', [2, 3]);
+  const w = second.input('w', 'float32', [2, 3]);
+  second.output(add(d, w), 'sum');
+  const xs = tensor(Float32Array.of(1, 2, 3, -4, 5, 0.5), [2, 3]);
+  const ws = tensor(Float32Array.of(10, 20, 30, 40, 50, 60), [2, 3]);
+  const want = [12, 24, 36, 32, 60, 61];
+  for (const cudaTuning of ['binding', STUDIO_CUDA_TUNING] as const) {
+    // The CPU provider through both backends: native sessions bind the kept output in the CPU's memory.
+    const native = cudaTuning !== 'binding';
+    const a = native ? await NativeSession.create(serializeGraph(first), { provider: 'cpu' }) : await Session.create(first);
+    const b = native ? await NativeSession.create(serializeGraph(second), { provider: 'cpu' }) : await Session.create(second);
+    if (a instanceof NativeSession && b instanceof NativeSession) {
+      const { host, device } = await a.runKeeping({ x: xs }, ['doubled']);
+      assert.deepEqual(Object.keys(host), ['squared']);
+      assert.deepEqual(Array.from(host.squared.data as Float32Array), [1, 4, 9, 16, 25, 0.25]);
+      assert.deepEqual([device.doubled.type, [...device.doubled.dims]], ['float32', [2, 3]]);
+      const out = await b.runKeeping({ doubled: device.doubled, w: ws }, [], { releaseArena: true });
+      assert.deepEqual(Array.from(out.host.sum.data as Float32Array), want);
+      device.doubled.release();
+      assert.throws(() => device.doubled.handle, /released/);
+      await assert.rejects(a.runKeeping({ x: xs }, ['nope']), /nope not among the outputs \(doubled, squared\)/);
+    } else if (a instanceof Session && b instanceof Session) {
+      const { held } = await a.runKeeping({ x: xs }, ['doubled']);
+      assert.equal(held.doubled.onDevice, false);
+      const out = await b.runKeeping({ doubled: held.doubled, w: ws }, []);
+      assert.deepEqual(Array.from(out.host.sum.data as Float32Array), want);
+    }
+    await a.release();
+    await b.release();
+  }
 });

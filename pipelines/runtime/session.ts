@@ -2,6 +2,8 @@
 import * as ort from 'onnxruntime-node';
 import type { Graph } from '../onnx/graph.ts';
 import { parseCudaTuning, type CudaTuning } from './native/cuda-options.ts';
+import type { NativeDeviceValue } from './native/native-session.ts';
+import { HeldTensor } from './held-tensor.ts';
 
 export type Provider = 'cuda' | 'dml' | 'coreml' | 'webgpu' | 'cpu';
 
@@ -35,6 +37,8 @@ export interface SessionBackend {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   run(feeds: Record<string, ort.Tensor>, o?: RunOptions): Promise<Record<string, ort.Tensor>>;
+  /** Native sessions only: a run whose `keep` outputs stay in the device's memory. */
+  runKeeping?(feeds: Record<string, ort.Tensor | NativeDeviceValue>, keep: readonly string[], o?: RunOptions): Promise<{ host: Record<string, ort.Tensor>; device: Record<string, NativeDeviceValue> }>;
   release(): Promise<void>;
 }
 
@@ -122,6 +126,29 @@ export class Session {
     return this.inner.run(feeds, o);
   }
 
+  /**
+   * A run whose `keep` outputs are returned as HeldTensors, in GPU memory where the backend can keep them there
+   * (native CUDA sessions), else on the host; HeldTensor feeds go back in without a copy. The caller releases them.
+   */
+  async runKeeping(feeds: Record<string, ort.Tensor | HeldTensor>, keep: readonly string[], o: RunOptions = {}): Promise<{ host: Record<string, ort.Tensor>; held: Record<string, HeldTensor> }> {
+    if (this.releasedBecause !== undefined) {
+      throw new Error(`session for graph "${this.graphName}" was released (${this.releasedBecause}); create it again`);
+    }
+    const inner = this.inner;
+    if (inner.runKeeping) {
+      const input = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v instanceof HeldTensor ? (v.deviceValue ?? v.hostTensor) : v]));
+      const { host, device } = await inner.runKeeping(input, keep, o);
+      return { host, held: Object.fromEntries(Object.entries(device).map(([k, v]) => [k, HeldTensor.onDevice(v)])) };
+    }
+    const input = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v instanceof HeldTensor ? v.hostTensor : v]));
+    const out = await inner.run(input, o);
+    const kept = new Set(keep);
+    return {
+      host: Object.fromEntries(Object.entries(out).filter(([k]) => !kept.has(k))),
+      held: Object.fromEntries(Object.entries(out).filter(([k]) => kept.has(k)).map(([k, v]) => [k, HeldTensor.onHost(v)])),
+    };
+  }
+
   /** Frees the native session. `why` is repeated in the error of a later `run`. */
   async release(why = 'release() was called'): Promise<void> {
     if (this.releasedBecause !== undefined) return;
@@ -202,4 +229,4 @@ export function f16Tensor(bits: Uint16Array, dims: readonly number[]): ort.Tenso
   return new ort.Tensor('float16', bits, dims);
 }
 
-export { ort };
+export { ort, HeldTensor };

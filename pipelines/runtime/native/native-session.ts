@@ -57,6 +57,8 @@ export class NativeSession {
     private readonly runOn: 'caller' | 'worker' = 'caller',
     /** The arena that `releaseArena` shrinks: `gpu:0` for CUDA device 0, `cpu:0` for the CPU. */
     private readonly arena = 'cpu:0',
+    /** Where outputs kept by runKeeping live: the CUDA device's memory, or the CPU's for CPU sessions. */
+    private readonly deviceMemory: unknown = api.cpuMemory,
   ) {
     this.handle = handle;
   }
@@ -86,8 +88,11 @@ export class NativeSession {
         return Array.from({ length: Number(n[0]) }, (_, i) => api.takeString(api.out(name, session, i, api.defaultAllocator)));
       };
       const runOn = o.runOn ?? (process.env.STUDIO_NATIVE_RUN === 'worker' ? 'worker' : 'caller');
-      const arena = o.provider === 'cuda' ? `gpu:${o.cuda?.deviceId ?? 0}` : 'cpu:0';
-      return new NativeSession(api, session, names('SessionGetInputCount', 'SessionGetInputName'), names('SessionGetOutputCount', 'SessionGetOutputName'), providerOptions, runOn, arena);
+      const device = o.cuda?.deviceId ?? 0;
+      const arena = o.provider === 'cuda' ? `gpu:${device}` : 'cpu:0';
+      // OrtArenaAllocator (1), OrtMemTypeDefault (0): the provider's own allocator for that device.
+      const deviceMemory = o.provider === 'cuda' ? cudaMemory(api, device) : api.cpuMemory;
+      return new NativeSession(api, session, names('SessionGetInputCount', 'SessionGetInputName'), names('SessionGetOutputCount', 'SessionGetOutputName'), providerOptions, runOn, arena, deviceMemory);
     } finally {
       api.call.ReleaseSessionOptions(options);
     }
@@ -103,10 +108,7 @@ export class NativeSession {
     let runOptions: unknown = null;
     try {
       for (const name of names) values.push(this.inputValue(name, feeds[name], buffers));
-      if (o.releaseArena) {
-        runOptions = api.out('CreateRunOptions');
-        api.check(api.call.AddRunConfigEntry(runOptions, 'memory.enable_memory_arena_shrinkage', this.arena), 'arena shrinkage');
-      }
+      runOptions = this.runOptions(o);
       const outputs: unknown[] = this.outputNames.map(() => null);
       const args = [this.handle, runOptions, names, values, names.length, [...this.outputNames], this.outputNames.length, outputs];
       const status = this.runOn === 'worker' ? await api.callAsync.Run(...args) : api.call.Run(...args);
@@ -125,6 +127,69 @@ export class NativeSession {
       if (runOptions) api.call.ReleaseRunOptions(runOptions);
       buffers.length = 0; // the last use of the inputs' bytes
     }
+  }
+
+  /**
+   * A run whose `keep` outputs stay in the device's memory (ORT's IO binding) as NativeDeviceValues, which later
+   * runs of this or another session on the same device take as inputs without a copy through the host.
+   * The other outputs come back as host tensors. The caller releases the kept values.
+   */
+  async runKeeping(feeds: Record<string, ort.Tensor | NativeDeviceValue>, keep: readonly string[], o: RunOptions = {}): Promise<{ host: Record<string, ort.Tensor>; device: Record<string, NativeDeviceValue> }> {
+    if (!this.handle) throw new Error('the native session was released');
+    const unknown = keep.filter((k) => !this.outputNames.includes(k));
+    if (unknown.length) throw new Error(`runKeeping: ${unknown.join(', ')} not among the outputs (${this.outputNames.join(', ')})`);
+    const api = this.api;
+    const binding = api.out('CreateIoBinding', this.handle);
+    const buffers: Buffer[] = [];
+    const made: unknown[] = [];
+    let runOptions: unknown = null;
+    let bound: unknown = null;
+    const host: Record<string, ort.Tensor> = {};
+    const device: Record<string, NativeDeviceValue> = {};
+    try {
+      for (const [name, t] of Object.entries(feeds)) {
+        let value: unknown;
+        if (t instanceof NativeDeviceValue) value = t.handle;
+        else made.push((value = this.inputValue(name, t, buffers)));
+        api.check(api.call.BindInput(binding, name, value), `input "${name}"`);
+      }
+      const kept = new Set(keep);
+      for (const name of this.outputNames) api.check(api.call.BindOutputToDevice(binding, name, kept.has(name) ? this.deviceMemory : api.cpuMemory), `output "${name}"`);
+      runOptions = this.runOptions(o);
+      api.check(api.call.RunWithBinding(this.handle, runOptions, binding), 'Run');
+      const list: unknown[] = [null];
+      const count = [0];
+      api.check(api.call.GetBoundOutputValues(binding, api.defaultAllocator, list, count), 'GetBoundOutputValues');
+      bound = list[0];
+      // In the order they were bound: this.outputNames.
+      const values = koffi.decode(bound, 'void *', Number(count[0])) as unknown[];
+      this.outputNames.forEach((name, i) => {
+        if (kept.has(name)) {
+          const { type, dims } = this.describe(values[i]);
+          device[name] = new NativeDeviceValue(api, values[i], type, dims);
+          return;
+        }
+        try {
+          host[name] = this.toTensor(values[i]);
+        } finally {
+          api.call.ReleaseValue(values[i]);
+        }
+      });
+      return { host, device };
+    } finally {
+      for (const v of made) api.call.ReleaseValue(v);
+      if (runOptions) api.call.ReleaseRunOptions(runOptions);
+      if (bound) api.check(api.call.AllocatorFree(api.defaultAllocator, bound), 'AllocatorFree');
+      api.call.ReleaseIoBinding(binding);
+      buffers.length = 0;
+    }
+  }
+
+  private runOptions(o: RunOptions): unknown {
+    if (!o.releaseArena) return null;
+    const runOptions = this.api.out('CreateRunOptions');
+    this.api.check(this.api.call.AddRunConfigEntry(runOptions, 'memory.enable_memory_arena_shrinkage', this.arena), 'arena shrinkage');
+    return runOptions;
   }
 
   /** Stops profiling (profilePrefix) and returns the trace file's path. */
@@ -149,7 +214,7 @@ export class NativeSession {
     return this.api.out('CreateTensorWithDataAsOrtValue', this.api.cpuMemory, bytes, data.byteLength, BigInt64Array.from(t.dims, BigInt), t.dims.length, type);
   }
 
-  private toTensor(value: unknown): ort.Tensor {
+  private describe(value: unknown): { type: ort.Tensor.Type; dims: number[] } {
     const api = this.api;
     const info = api.out('GetTensorTypeAndShape', value);
     try {
@@ -159,17 +224,50 @@ export class NativeSession {
       api.check(api.call.GetDimensionsCount(info, rank), 'GetDimensionsCount');
       const dims = new BigInt64Array(Number(rank[0]));
       api.check(api.call.GetDimensions(info, dims, dims.length), 'GetDimensions');
-      const shape = Array.from(dims, Number);
       const name = TYPE_NAME[type[0]];
       if (!name) throw new Error(`output element type ${type[0]} is not supported by the native session`);
-      const count = shape.reduce((a, b) => a * b, 1);
-      const data = api.out('GetTensorMutableData', value);
-      const copy = count ? koffi.view(data, count * BYTES[type[0]]).slice(0) : new ArrayBuffer(0);
-      return new ort.Tensor(name, typedArray(name, copy), shape);
+      return { type: name, dims: Array.from(dims, Number) };
     } finally {
       api.call.ReleaseTensorTypeAndShapeInfo(info);
     }
   }
+
+  private toTensor(value: unknown): ort.Tensor {
+    const { type, dims } = this.describe(value);
+    const count = dims.reduce((a, b) => a * b, 1);
+    const data = this.api.out('GetTensorMutableData', value);
+    const copy = count ? koffi.view(data, count * BYTES[ELEMENT[type]]).slice(0) : new ArrayBuffer(0);
+    return new ort.Tensor(type, typedArray(type, copy), dims);
+  }
+}
+
+/** A tensor a native session left in its device's memory (runKeeping); release() frees it. */
+export class NativeDeviceValue {
+  private value: unknown;
+
+  constructor(
+    private readonly api: OrtCApi,
+    value: unknown,
+    readonly type: ort.Tensor.Type,
+    readonly dims: readonly number[],
+  ) {
+    this.value = value;
+  }
+
+  get handle(): unknown {
+    if (!this.value) throw new Error('this device tensor was released');
+    return this.value;
+  }
+
+  release(): void {
+    if (!this.value) return;
+    this.api.call.ReleaseValue(this.value);
+    this.value = undefined;
+  }
+}
+
+function cudaMemory(api: OrtCApi, device: number): unknown {
+  return api.out('CreateMemoryInfo', 'Cuda', 1, device, 0);
 }
 
 function typedArray(type: ort.Tensor.Type, buffer: ArrayBuffer): ort.Tensor.DataType {
