@@ -10,7 +10,7 @@
 //
 //   npx tsx bench/hires.ts [--ep cuda|webgpu|cpu] [--dtype float16|float32] [--unets sd15,sdxl,tiny]
 //                          [--sizes 2048x2048,4096x4096,8192x4096,16384x8192] [--calls 1] [--deadline-s 280]
-//                          [--pieces auto|none] [--split] [--row-by-row] [--vae-tile 2048] [--vae-sizes …] [--device-gib N]
+//                          [--pieces auto|none] [--split] [--row-by-row] [--skips-on-host] [--vae-tile 2048] [--vae-sizes …] [--device-gib N]
 // Standalone (no fixtures): on the GPU machine run an esbuild bundle with onnxruntime-node external
 // (bench/NOTES.md says how). Prints a table; with $OUT set, also writes $OUT/hires.json.
 import { spawnSync } from 'node:child_process';
@@ -59,6 +59,7 @@ const { values: args } = parseArgs({
     'device-gib': { type: 'string' },
     split: { type: 'boolean', default: false },
     'row-by-row': { type: 'boolean', default: false },
+    'skips-on-host': { type: 'boolean', default: false },
     'vae-tile': { type: 'string', default: 'auto' },
     'budget-gib': { type: 'string' },
     'deadline-s': { type: 'string', default: '280' },
@@ -198,7 +199,7 @@ try {
       log(`${what} ${size.width}×${size.height}: ${row.skipped}`);
       continue;
     }
-    row.memory = { ...(args.pieces === 'auto' ? plan.unet : WHOLE), ...(args.split ? { split: true } : {}), ...(args['row-by-row'] ? { rowByRow: true } : {}) };
+    row.memory = { ...(args.pieces === 'auto' ? plan.unet : WHOLE), ...(args.split ? { split: true } : {}), ...(args['row-by-row'] ? { rowByRow: true } : {}), ...(args['skips-on-host'] ? { skipsOnHost: true } : {}) };
     row.vaeTile = vaeTilePx ? vaeTilePx / 8 : plan.vaeTile;
     const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, profile: args.profile, work, memory: row.memory, vaeTile: row.vaeTile };
     log(`${what} ${size.width}×${size.height}: running ...`);
@@ -285,7 +286,7 @@ function printTables(): void {
 const TORCH_STAGES: Record<string, [number, number]> = { '2048x2048': [3.99, 11.5], '4096x4096': [5.46, 11.7], '8192x4096': [11.25, 18.6], '16384x8192': [46.45, 68.5] };
 
 function memoryLabel(m: UNetMemory): string {
-  return [`${m.ffPieces} / ${m.attentionPieces}`, m.split ? 'split' : '', m.rowByRow ? 'row by row' : ''].filter(Boolean).join(', ');
+  return [`${m.ffPieces} / ${m.attentionPieces}`, m.split ? `split${m.skipsOnHost ? ', skips on host' : ''}` : '', m.rowByRow ? 'row by row' : ''].filter(Boolean).join(', ');
 }
 
 async function runUNet(spec: ChildSpec): Promise<ChildResult> {

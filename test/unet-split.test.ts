@@ -57,6 +57,7 @@ for (const linfusion of [false, true]) {
       ['one row at a time', { ...WHOLE, rowByRow: true }, 1e-6],
       ['split', { ...WHOLE, split: true }, 1e-5],
       ['split, FF and LinFusion in pieces', { ...pieces, split: true }, 1e-5],
+      ['split, skips through host tensors', { ...WHOLE, split: true, skipsOnHost: true }, 1e-5],
       ['split, one row at a time, in pieces', { ...pieces, split: true, rowByRow: true }, 1e-5],
     ];
     for (const [what, memory, bound] of cases) {

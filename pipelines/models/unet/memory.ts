@@ -8,6 +8,8 @@ export interface UNetMemory {
   attentionPieces: number;
   /** One session per down level, mid block and up level (pieces.ts), the skips held by the runner between them. */
   split?: boolean;
+  /** A split UNet's skips wait in host memory instead of the device's (less memory, a copy each way). */
+  skipsOnHost?: boolean;
   /** CFG's rows one at a time through a graph of batch 1 instead of together. */
   rowByRow?: boolean;
 }

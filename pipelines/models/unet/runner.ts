@@ -3,7 +3,7 @@
 // boundary tensors on the device can take the place of these.
 import type { Graph } from '../../onnx/graph.ts';
 import type { TensorSource } from '../../onnx/weights.ts';
-import { ort, type Provider, type Session } from '../../runtime/session.ts';
+import { HeldTensor, ort, type Provider, type Session } from '../../runtime/session.ts';
 import type { UNetConfig } from './config.ts';
 import type { UNetMemory } from './memory.ts';
 import { buildUNetPieces, HIDDEN, HIDDEN_OUT, unetPieceNames, type UNetPiece } from './pieces.ts';
@@ -36,6 +36,7 @@ export async function openUNetRunner(
   const inner = memory.split
     ? new SplitUNet(
         await Promise.all(unetPieceNames(cfg).map(async (name, i) => ({ name, session: await open(name, () => (pieces ??= buildUNetPieces(source, cfg, build()))[i].graph) }))),
+        memory.skipsOnHost,
         onPiece,
       )
     : new WholeUNet(await open('whole', () => buildUNet(source, cfg, build()).graph));
@@ -57,36 +58,52 @@ export class WholeUNet implements UNetRunner {
 /**
  * The pieces in order, each session fed the conditioning and what the earlier pieces left: a down piece leaves
  * its skips (its last one is the next piece's hidden states), the mid and up pieces their hidden states; an
- * up piece takes its skips, which are dropped then. Each piece gives its arena back after its run, so the
- * device holds one piece's activations at a time.
+ * up piece takes its skips, which are released then. Each piece gives its arena back after its run, so the
+ * device holds one piece's activations at a time, beside the skips: kept in GPU memory between the pieces
+ * (native CUDA sessions; other backends hold them on the host), or with `skipsOnHost` copied to the host and back.
  */
 export class SplitUNet implements UNetRunner {
-  constructor(private readonly pieces: readonly { name: string; session: Session }[], private readonly onPiece?: PieceTimer) {}
+  constructor(
+    private readonly pieces: readonly { name: string; session: Session }[],
+    private readonly skipsOnHost = false,
+    private readonly onPiece?: PieceTimer,
+  ) {}
 
   get provider(): Provider {
     return this.pieces[0].session.provider;
   }
 
   async run(feeds: Record<string, ort.Tensor>): Promise<Float32Array> {
-    const held = new Map<string, ort.Tensor>();
-    for (const piece of this.pieces) {
-      const { inputNames, outputNames } = piece.session.inner;
-      const input: Record<string, ort.Tensor> = {};
-      for (const name of inputNames) {
-        const t = held.get(name) ?? feeds[name];
-        if (!t) throw new Error(`UNet piece ${piece.name}: no value for its input ${name}`);
-        input[name] = t;
-        if (name !== HIDDEN) held.delete(name);
+    const held = new Map<string, ort.Tensor | HeldTensor>();
+    /** Drops a value once its last reader ran (the hidden states of a down piece are also its last skip). */
+    const drop = (name: string) => {
+      const v = held.get(name);
+      held.delete(name);
+      if (v instanceof HeldTensor && ![...held.values()].includes(v)) v.release();
+    };
+    try {
+      for (const piece of this.pieces) {
+        const { inputNames, outputNames } = piece.session.inner;
+        const input: Record<string, ort.Tensor | HeldTensor> = {};
+        for (const name of inputNames) {
+          const t = held.get(name) ?? feeds[name];
+          if (!t) throw new Error(`UNet piece ${piece.name}: no value for its input ${name}`);
+          input[name] = t;
+        }
+        const t0 = performance.now();
+        const keep = this.skipsOnHost ? [] : outputNames.filter((n) => n !== UNET_OUTPUT);
+        const { host, held: kept } = await piece.session.runKeeping(input, keep, { releaseArena: true });
+        this.onPiece?.(piece.name, performance.now() - t0);
+        for (const name of inputNames) if (held.has(name)) drop(name);
+        if (host[UNET_OUTPUT]) return host[UNET_OUTPUT].data as Float32Array;
+        const out = { ...host, ...kept };
+        for (const name of outputNames) if (name !== HIDDEN_OUT) held.set(name, out[name]);
+        held.set(HIDDEN, out[HIDDEN_OUT] ?? out[outputNames.at(-1)!]);
       }
-      const t0 = performance.now();
-      // Each piece's activations leave the device with it (native CUDA sessions; others keep their arena).
-      const out = await piece.session.run(input, { releaseArena: true });
-      this.onPiece?.(piece.name, performance.now() - t0);
-      if (out[UNET_OUTPUT]) return out[UNET_OUTPUT].data as Float32Array;
-      for (const name of outputNames) if (name !== HIDDEN_OUT) held.set(name, out[name]);
-      held.set(HIDDEN, out[HIDDEN_OUT] ?? out[outputNames.at(-1)!]);
+      throw new Error(`the UNet's pieces (${this.pieces.map((p) => p.name).join(', ')}) end without ${UNET_OUTPUT}`);
+    } finally {
+      for (const name of [...held.keys()]) drop(name);
     }
-    throw new Error(`the UNet's pieces (${this.pieces.map((p) => p.name).join(', ')}) end without ${UNET_OUTPUT}`);
   }
 }
 

@@ -9,12 +9,12 @@
 //   keep the N² scores (measured: softmax used no more memory than LinFusion at 1024²). Of those, the
 //   feed-forward's and LinFusion's intermediates shrink with the pieces the graph computes them in
 //   (models/unet/memory.ts), which the plan turns on above PIECE_TOKENS latent tokens. Split into sessions, the
-//   device holds the largest piece's share (SPLIT_SHARE) and the skips wait in host memory; one row at a time,
-//   the graph holds one row;
+//   device holds the largest piece's share (SPLIT_SHARE) beside the skips, or without them when they wait in
+//   host memory; one row at a time, the graph holds one row;
 // - VAE: one tile at a time above 2048 px; the largest tile that fits;
 // - time: 2 FLOPs per parameter per token at the parameter's level, plus attention's 4·N²·C per
 //   self-attention layer for softmax (N tokens at that layer) or 4·N·C·C/heads for LinFusion, at the
-//   provider's measured rate; a split UNet's skips cross the host link twice; the VAE at its measured pixels
+//   provider's measured rate; skips in host memory cross the host link twice; the VAE at its measured pixels
 //   per second over the pixels its tiles cover (overlaps counted twice).
 import type { KeyedSource } from '../../checkpoints/sources.ts';
 import type { LadderStage } from '../../jobs/api.ts';
@@ -37,7 +37,7 @@ const FF_VALUES = 20;
 const LINFUSION_VALUES = 12;
 /** The largest piece of a split UNet (a level-0 down or up block with its inputs), as a share of the whole graph's activations. */
 const SPLIT_SHARE = 0.35;
-/** Host ↔ device copies of a split UNet's skips, bytes per second (PCIe 5 through pageable host memory). */
+/** Host ↔ device copies of a split UNet's skips, bytes per second (through pageable host memory and JS buffers). */
 const HOST_LINK = 12e9;
 /** Latent tokens per piece of the feed-forward (a 2048² image: 256² latent tokens); below it, no pieces. */
 export const PIECE_TOKENS = 256 * 256;
@@ -161,17 +161,18 @@ export function memoryFor(tokens: number, rows: number, heads: number): UNetMemo
   return { ffPieces: pieces, attentionPieces: Math.min(pieces, rows * heads) };
 }
 
-/** The UNet's ways to run, fastest first: whole, rows one at a time, split into sessions, both. */
+/** The UNet's ways to run, fastest first: whole, split into sessions (skips kept on the device, then on the host); each with CFG's rows together, then one at a time. */
 function unetChoices(pieces: UNetMemory, rows: number): UNetMemory[] {
-  const choices = [pieces, { ...pieces, split: true }];
-  return rows > 1 ? [pieces, { ...pieces, rowByRow: true }, choices[1], { ...pieces, split: true, rowByRow: true }] : choices;
+  const ways: UNetMemory[] = [pieces, { ...pieces, split: true }, { ...pieces, split: true, skipsOnHost: true }];
+  return ways.flatMap((m) => (rows > 1 ? [m, { ...m, rowByRow: true }] : [m]));
 }
 
 function unetBytes(o: PlanInput, tokens: number, m: UNetMemory): number {
   const linfusion = o.attention === 'linfusion' ? LINFUSION_VALUES : 0;
   const values = ACTIVATION_VALUES - FF_VALUES - linfusion + FF_VALUES / m.ffPieces + linfusion / m.attentionPieces;
   const rows = m.rowByRow ? 1 : o.rows;
-  return ACTIVATION_FIXED + (m.split ? SPLIT_SHARE : 1) * values * rows * tokens * o.unet.baseChannels * o.bytesPerValue;
+  const skips = m.split && !m.skipsOnHost ? o.unet.skipValues * rows * tokens * o.bytesPerValue : 0;
+  return ACTIVATION_FIXED + skips + (m.split ? SPLIT_SHARE : 1) * values * rows * tokens * o.unet.baseChannels * o.bytesPerValue;
 }
 
 /** Pixels the VAE's tiles cover (overlaps counted once per tile), and one tile's activations. */
@@ -201,7 +202,7 @@ function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
     flops += o.attention === 'linfusion' ? 4 * n * layer.channels * (layer.channels / layer.heads) : 4 * n * n * layer.channels;
   }
   const rates = providerRates(o.provider, o.cores);
-  const hostCopies = unet.split ? (2 * o.unet.skipValues * o.rows * tokens * o.bytesPerValue) / HOST_LINK : 0;
+  const hostCopies = unet.skipsOnHost ? (2 * o.unet.skipValues * o.rows * tokens * o.bytesPerValue) / HOST_LINK : 0;
   const unetCallSeconds = (flops * o.rows) / rates.flops + hostCopies;
   const vaeSeconds = vae.px / rates.decodePx + (index > 0 ? vae.px / rates.encodePx : 0);
   return { width: stage.width, height: stage.height, peakBytes: weights + Math.max(bytes.unet, bytes.vae), bytes, unet, vaeTile, seconds: unetCallSeconds * stage.steps + vaeSeconds, unetCallSeconds, vaeSeconds };
@@ -222,7 +223,7 @@ const duration = (s: number) => (s < 120 ? `${s.toFixed(0)} s` : s < 7200 ? `${(
 export function describeStageMemory(s: StageMemory): string[] {
   const m = s.unet;
   return [
-    m.split ? 'UNet split into sessions' : '',
+    m.split ? `UNet split into sessions${m.skipsOnHost ? ', skips in host memory' : ''}` : '',
     m.rowByRow ? 'CFG rows one at a time' : '',
     m.ffPieces > 1 ? `feed-forward in ${m.ffPieces} pieces` : '',
     s.vaeTile ? `VAE tiles ${s.vaeTile * 8} px` : '',
