@@ -491,15 +491,15 @@ export class SdPipeline {
    * One classifier-free-guided UNet evaluation outside the samplers (LinFusion's dual-branch loop): `x` is the
    * scaled model input of `l`, the text rows come from encodeText, every convolution dilated by `dilation`.
    */
-  async guidedOutput(text: EncodedText, l: LatentShape, x: Float32Array, timestep: number, o: { cfg: number; attention?: Attention; phase: AttentionPhase; dilation?: number }): Promise<Float32Array> {
+  async guidedOutput(text: EncodedText, l: LatentShape, x: Float32Array, timestep: number, o: { cfg: number; attention?: Attention; phase: AttentionPhase; dilation?: number; memory?: UNetMemory }): Promise<Float32Array> {
     const plan: GuidancePlan = { cfg: o.cfg, pag: 0 };
-    const unet = await this.unet(text.rows, l.height, l.width, text.tokens, 0, o.attention ?? { kind: 'softmax' }, o.phase, false, undefined, o.dilation);
+    const unet = await this.unet(text.rows, l.height, l.width, text.tokens, 0, o.attention ?? { kind: 'softmax' }, o.phase, false, undefined, o.dilation, o.memory);
     const feeds: Record<string, ort.Tensor> = {
       ...text.feeds,
       sample: tensor(batchRows(plan, x), [text.rows, l.channels, l.height, l.width]),
       timestep: tensor(new Float32Array(text.rows).fill(timestep), [text.rows]),
     };
-    if (o.phase.feeds) Object.assign(feeds, o.phase.feeds(unet.info, text.rows));
+    if (o.phase.feeds) Object.assign(feeds, o.phase.feeds(unet.info, o.memory?.rowByRow ? 1 : text.rows));
     return combine(plan, await unet.runner.run(feeds), latentSize(l));
   }
 
