@@ -12,6 +12,7 @@ import { AgentAttention, AGENT_SD_EARLY, AGENT_SD_LATE, type AgentOptions } from
 import { FlopCountingGraph } from '../pipelines/attention/flops.ts';
 import type { SelfAttentionVariant } from '../pipelines/attention/self-attention.ts';
 import { softmaxAttention } from '../pipelines/attention/softmax.ts';
+import { bestMatches } from '../pipelines/attention/token-merge.ts';
 import { MT19937 } from '../pipelines/random/mt19937.ts';
 import { Session, tensor } from '../pipelines/runtime/session.ts';
 import { relL2 } from './fixtures.ts';
@@ -228,5 +229,31 @@ test('attention cost falls as the paper says: agent cost O(N·n·d) instead of O
     assert.ok(ratios[1] < ratios[0], 'the saving grows with resolution');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('token matching in pieces of src rows gives each src its best dst and similarity, as in one piece', async () => {
+  const [batch, src, dst, c] = [2, 37, 5, 3];
+  const rng = new MT19937(9n);
+  const values = (n: number) => Float32Array.from({ length: n }, () => (rng.nextUint32() / 2 ** 32) * 2 - 1);
+  const [a, b] = [values(batch * src * c), values(batch * dst * c)];
+  const run = async (maxValues: number) => {
+    const g = new Graph('match');
+    const m = bestMatches(g.input('src', 'float32', [batch, src, c]), g.input('dst', 'float32', [batch, dst, c]), dst, maxValues);
+    g.output(m.best, 'best');
+    g.output(m.bestDst, 'bestDst');
+    const s = await Session.create(g);
+    const out = await s.run({ src: tensor(a, [batch, src, c]), dst: tensor(b, [batch, dst, c]) });
+    await s.release();
+    return [out.best.data as Float32Array, out.bestDst.data as Float32Array];
+  };
+  const [whole, pieces] = [await run(2 ** 26), await run(2 * 8 * dst)];
+  assert.deepEqual(pieces, whole);
+  for (let r = 0; r < batch * src; r++) {
+    const n = Math.floor(r / src);
+    const dots = Array.from({ length: dst }, (_, j) => Array.from({ length: c }, (_, k) => a[r * c + k] * b[(n * dst + j) * c + k]).reduce((p, q) => p + q));
+    const arg = dots.indexOf(Math.max(...dots));
+    assert.equal(whole[1][r], arg, `row ${r}`);
+    assert.ok(Math.abs(whole[0][r] - dots[arg]) < 1e-6, `row ${r}`);
   }
 });

@@ -7,6 +7,8 @@ import { readJsonObject } from '../pipelines/checkpoints/json-fields.ts';
 import { vaeConfigFromDiffusers, type VaeConfig } from '../pipelines/models/vae/config.ts';
 import { Vae } from '../pipelines/models/vae/vae.ts';
 import { brokenImage } from '../pipelines/runtime/result-checks.ts';
+import { ModelSessions } from '../pipelines/runtime/session-cache.ts';
+import { fusedKernels } from '../pipelines/runtime/kernels.ts';
 import { rampWeights, tileStarts, tiledApply, type Nchw } from '../pipelines/models/vae/tiling.ts';
 import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
 
@@ -58,11 +60,13 @@ test('fp16 decode stays close to the fp32 golden and needs no recovery', { skip 
   await vae.release();
 });
 
-test('fp16 overflow (latents scaled past the fp16 range) is detected and recomputed in fp32', { skip }, async () => {
+test('fp16 overflow (latents scaled past the fp16 range) is detected and recomputed in fp32; the fp16 decoder is released', { skip }, async () => {
   const scaled: Nchw = { data: golden('vae_in_latents').map((v) => v * 1e5), dims: [1, 4, 16, 16] };
-  const half = tinyVae({ decodeDtype: 'float16' });
+  const sessions = ModelSessions.standalone('vae');
+  const half = tinyVae({ decodeDtype: 'float16', sessions });
   const out = await half.decode(scaled);
   assert.equal(out.recoveredFrom, 'non-finite');
+  assert.deepEqual(sessions.cache.stats, { created: 2, hits: 0, released: 1 }, 'the fp16 and fp32 decoders were made, and the fp16 one let go');
   assert.ok(out.data.every(Number.isFinite));
   const full = tinyVae();
   const reference = await full.decode(scaled);
@@ -70,6 +74,19 @@ test('fp16 overflow (latents scaled past the fp16 range) is detected and recompu
   assert.equal(half.currentDecodeDtype, 'float32', 'later decodes start in fp32');
   await half.release();
   await full.release();
+});
+
+test('a decoder asked for fused kernels where no listed provider has them is built plain, with the plain result', { skip }, async () => {
+  const sessions = ModelSessions.standalone('vae');
+  const fused = tinyVae({ kernels: fusedKernels('cuda'), sessions });
+  const plain = tinyVae();
+  const out = await fused.decode(goldenLatents());
+  assert.deepEqual(out.data, (await plain.decode(goldenLatents())).data);
+  assert.deepEqual(sessions.cache.stats, { created: 2, hits: 0, released: 0 }, 'the CPU refused the fused graph; the plain one was made');
+  assert.deepEqual((await fused.decode(goldenLatents())).data, out.data);
+  assert.equal(sessions.cache.stats.hits, 1, 'the second decode goes straight to the plain graph');
+  await fused.release();
+  await plain.release();
 });
 
 test('brokenImage: NaN/Inf, and all-black (every value rounds to 0 in 8 bits)', () => {

@@ -135,16 +135,21 @@ function linfusionResult(w: Weights, m: LinFusionModule, x: T, pieces = 1): Self
   };
 }
 
-/** O = φ(Q)·S / (φ(Q)·mean_j φ(K_j) + ε) on [G, N, d], in fp32. */
+/**
+ * O = φ(Q)·S / (φ(Q)·mean_j φ(K_j) + ε) on [G, N, d], in fp32: S and the normaliser are sums over all N tokens,
+ * which fp16 accumulates too coarsely (and overflows) at high resolution. LinFusion's (K/√N)ᵀ(V/√N) is computed as
+ * (KᵀV)/N on the small [G, d, d] state, so no scaled copy of K or V is made and the transpose folds into the
+ * MatMul (ORT fuses Transpose+MatMul into one transposed GEMM): two fp32 [G, N, d] tensors fewer per layer.
+ */
 function linearAttention(q: T, k: T, v: T): T {
   const phi = (t: T) => op.add(op.elu(op.cast(t, 'float32')), 1);
-  const qf = phi(q);
   const kf = phi(k);
   const kMean = op.transpose(op.reduceMean(kf, [1]), [0, 2, 1]);
-  const z = op.add(op.matmul(qf, kMean), EPS);
-  // 1/√N: a constant, or read at run time when the token count is symbolic.
+  // 1/N: a constant, or read at run time when the token count is symbolic.
   const tokens = q.shape[1];
-  const scale = typeof tokens === 'number' ? tokens ** -0.5 : op.reciprocal(op.sqrt(op.cast(op.gather(op.shapeOf(q), op.int64s(q, [1])), 'float32')));
-  const state = op.matmul(op.mul(op.transpose(kf, [0, 2, 1]), scale), op.mul(op.cast(v, 'float32'), scale));
+  const inverse = typeof tokens === 'number' ? 1 / tokens : op.reciprocal(op.cast(op.gather(op.shapeOf(q), op.int64s(q, [1])), 'float32'));
+  const state = op.mul(op.matmul(op.transpose(kf, [0, 2, 1]), op.cast(v, 'float32')), inverse);
+  const qf = phi(q);
+  const z = op.add(op.matmul(qf, kMean), EPS);
   return op.div(op.matmul(qf, state), z);
 }

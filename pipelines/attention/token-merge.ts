@@ -31,6 +31,28 @@ function gatherRows(x: T, idx: T): T {
   return op.gather(op.reshape(x, [batch * m, c]), op.cast(op.add(idx, offsets), 'int32'), 0);
 }
 
+/** Similarities computed per piece of at most this many values ([B, rows, dst]: 128 MB in fp16). */
+const SCORE_VALUES = 2 ** 26;
+
+/**
+ * For each src token, its highest cosine similarity (float32 [B, src]) and the dst it belongs to (float32 index
+ * values), from unit vectors [B, src, C] and [B, dst, C]. The similarities are in the graph's float type, as ToMeSD
+ * computes them, and in pieces of src rows: the whole [B, src, dst] matrix would be the largest tensor of the merge
+ * (2 GB in fp32 for SD 1.5 at 2048²), and each row's max and argmax do not depend on the others.
+ */
+export function bestMatches(src: T, dst: T, dstCount: number, maxValues = SCORE_VALUES): { best: T; bestDst: T } {
+  const [batch, srcCount] = [src.dim(0), src.dim(1)];
+  const rows = Math.max(1, Math.floor(maxValues / (batch * dstCount)));
+  const sizes = Array.from({ length: Math.ceil(srcCount / rows) }, (_, i) => Math.min(rows, srcCount - i * rows));
+  const dstT = op.transpose(dst, [0, 2, 1]);
+  const parts = (sizes.length > 1 ? op.split(src, 1, sizes) : [src]).map((piece) => {
+    const scores = op.matmul(piece, dstT);
+    return { best: op.cast(op.reduceMax(scores, [-1], false), 'float32'), arg: op.argMax(scores, -1) };
+  });
+  const join = (ts: T[]) => (ts.length > 1 ? op.concat(ts, 1) : ts[0]);
+  return { best: join(parts.map((p) => p.best)), bestDst: indexValues(join(parts.map((p) => p.arg)), dstCount) };
+}
+
 /** `metric` decides the matching; `y` is what gets merged. `partition` is the float32 [2, N] graph input. */
 export function bipartiteMerge(metric: T, y: T, partition: T, geo: MergeGeometry): TokenMerge {
   const [batch, channels] = [y.dim(0), y.dim(2)];
@@ -40,10 +62,8 @@ export function bipartiteMerge(metric: T, y: T, partition: T, geo: MergeGeometry
   const srcIdx = op.cast(op.slice(perm, [0], [geo.dst], [geo.tokens]), 'int32');
 
   const m32 = op.cast(metric, 'float32');
-  const unit = op.div(m32, op.sqrt(op.reduceSum(op.mul(m32, m32), [-1])));
-  const scores = op.matmul(op.gather(unit, srcIdx, 1), op.transpose(op.gather(unit, dstIdx, 1), [0, 2, 1]));
-  const best = op.reduceMax(scores, [-1], false);
-  const bestDst = indexValues(op.argMax(scores, -1), geo.dst);
+  const unit = op.cast(op.div(m32, op.sqrt(op.reduceSum(op.mul(m32, m32), [-1]))), metric.dtype);
+  const { best, bestDst } = bestMatches(op.gather(unit, srcIdx, 1), op.gather(unit, dstIdx, 1), geo.dst);
   const order = indexValues(op.topK(best, geo.src, -1, true).indices, geo.src);
   // Sorting a permutation yields its inverse: rank[p] = position of src p in `order`.
   const rank = indexValues(op.topK(order, geo.src, -1, false).indices, geo.src);

@@ -1,14 +1,12 @@
 // The Stable Diffusion families' LinFusion ladder around its recipe (pipelines/recipes/sd/ladder.ts): the
 // memory plan checked before anything runs, and the job's progress per stage, per VAE tile and per finished stage.
 import { BadRequestError, type GenerateOptions, type GenerateRequest, type LadderStage } from '../jobs/api.ts';
-import type { KeyedSource } from '../checkpoints/sources.ts';
 import { describePlan, planLadder, refusal, unetSizes, type PlanInput, type StageMemory } from '../recipes/hires/memory-plan.ts';
 import { stepPreviews, type LatentPreviewer } from '../previews/previewer.ts';
 import type { SdPipeline } from '../recipes/sd/pipeline.ts';
+import { parameterCount } from '../recipes/sd/residency.ts';
 import { deviceMemoryBytes } from '../runtime/device-memory.ts';
 import { modelDtype } from '../runtime/kernels.ts';
-
-const parameters = (source: KeyedSource) => source.keys().reduce((a, k) => a + source.info(k).shape.reduce((x, y) => x * y, 1), 0);
 
 /**
  * The ladder's memory and time plan: a refusal when a stage will not fit, else a note with the estimate, named
@@ -18,7 +16,7 @@ const parameters = (source: KeyedSource) => source.keys().reduce((a, k) => a + s
 export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest, cfg: number, stages: readonly LadderStage[], label = 'ladder'): { note: string; memory: StageMemory[] } {
   const input: PlanInput = {
     unet: unetSizes(pipeline.sources.unet, pipeline.unetConfig),
-    otherParams: parameters(pipeline.sources.vae) + pipeline.sources.textEncoders.reduce((a, t) => a + parameters(t), 0),
+    otherParams: parameterCount(pipeline.sources.vae) + pipeline.sources.textEncoders.reduce((a, t) => a + parameterCount(t), 0),
     stages,
     rows: (cfg > 1 ? 2 : 1) * request.batch,
     images: request.batch,

@@ -409,6 +409,26 @@ export function multiHeadAttention(q: T, k: T, v: T, heads: number, o: MhaOption
   return q.graph.node('MultiHeadAttention', [q, k, v, null, null, o.attentionBias ?? null], [{ dtype: q.dtype, shape }], attrs, 'com.microsoft')[0];
 }
 
+/**
+ * MultiHeadAttention on one packed input [B, S, heads, 3, d] (Q, K, V of each head side by side): the layout
+ * ORT's CUDA provider hands to its fused TensorRT kernels without a copy. Output [B, S, heads·d].
+ */
+export function packedQkvAttention(qkv: T, o: Omit<MhaOptions, 'attentionBias'> = {}): T {
+  if (qkv.rank !== 5 || qkv.dim(3) !== 3) throw new GraphError(`MultiHeadAttention (packed QKV): input must be [B, S, heads, 3, d], got [${qkv.shape.join(', ')}]`);
+  const attrs: Record<string, Attr> = { num_heads: attr.int(qkv.dim(2)) };
+  if (o.scale !== undefined) attrs.scale = attr.float(o.scale);
+  const shape = [qkv.shape[0], qkv.shape[1], qkv.dim(2) * qkv.dim(4)];
+  return qkv.graph.node('MultiHeadAttention', [qkv], [{ dtype: qkv.dtype, shape }], attrs, 'com.microsoft')[0];
+}
+
+/** MultiHeadAttention with query [B, S, heads·d] and packed key/value [B, L, heads, 2, d]. Output [B, S, heads·d]. */
+export function packedKvAttention(q: T, kv: T, o: Omit<MhaOptions, 'attentionBias'> = {}): T {
+  if (kv.rank !== 5 || kv.dim(3) !== 2) throw new GraphError(`MultiHeadAttention (packed KV): key/value must be [B, L, heads, 2, d], got [${kv.shape.join(', ')}]`);
+  const attrs: Record<string, Attr> = { num_heads: attr.int(kv.dim(2)) };
+  if (o.scale !== undefined) attrs.scale = attr.float(o.scale);
+  return q.graph.node('MultiHeadAttention', [q, kv], [{ dtype: q.dtype, shape: [q.shape[0], q.shape[1], q.shape[2]] }], attrs, 'com.microsoft')[0];
+}
+
 export function shapeOf(x: T): T {
   return x.graph.node('Shape', [x], [{ dtype: 'int64', shape: [x.rank] }])[0];
 }

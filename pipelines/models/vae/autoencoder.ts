@@ -7,21 +7,23 @@ import * as nn from '../../onnx/nn.ts';
 import { Weights, type TensorSource } from '../../onnx/weights.ts';
 import { VAE_NORM_EPS, downsample, midBlock, resnetBlock, upsample } from './blocks.ts';
 import { vaeScale, type VaeConfig } from './config.ts';
+import type { FusedKernels } from '../../runtime/kernels.ts';
 
-export function decoder(w: Weights, z: T, cfg: VaeConfig): T {
+/** `fusedNorm`: GroupNorm+SiLU as the provider's one NHWC kernel (runtime/kernels.ts). */
+export function decoder(w: Weights, z: T, cfg: VaeConfig, fusedNorm = false): T {
   const groups = cfg.normNumGroups;
   const channels = [...cfg.blockOutChannels].reverse();
   let x = nn.conv2d(w.sub('conv_in'), z, { padding: 1 });
-  x = z.graph.scope('mid', () => midBlock(w.sub('mid_block'), x, groups, cfg.midBlockAddAttention));
+  x = z.graph.scope('mid', () => midBlock(w.sub('mid_block'), x, groups, cfg.midBlockAddAttention, fusedNorm));
   channels.forEach((out, i) => {
     x = z.graph.scope(`up${i}`, () => {
       const block = w.sub(`up_blocks.${i}`);
       let h = x;
-      for (let j = 0; j <= cfg.layersPerBlock; j++) h = resnetBlock(block.sub(`resnets.${j}`), h, out, groups);
+      for (let j = 0; j <= cfg.layersPerBlock; j++) h = resnetBlock(block.sub(`resnets.${j}`), h, out, groups, fusedNorm);
       return i < channels.length - 1 ? upsample(block.sub('upsamplers.0'), h) : h;
     });
   });
-  x = op.silu(nn.groupNorm(w.sub('conv_norm_out'), x, groups, VAE_NORM_EPS));
+  x = nn.groupNormSilu(w.sub('conv_norm_out'), x, groups, VAE_NORM_EPS, fusedNorm);
   return nn.conv2d(w.sub('conv_out'), x, { padding: 1 });
 }
 
@@ -70,6 +72,8 @@ export interface VaeGraphOptions {
   /** Compute dtype; graph inputs and outputs stay float32. */
   dtype?: DType;
   name?: string;
+  /** The provider's fused kernels to emit in the decoder (undefined: the plain graph). */
+  kernels?: FusedKernels;
 }
 
 /**
@@ -84,7 +88,7 @@ export function buildVaeDecoderGraph(source: TensorSource, cfg: VaeConfig, laten
   const w = new Weights(g, source, dtype);
   let z = unscaleLatents(latents, cfg);
   if (cfg.usePostQuantConv) z = nn.conv2d(w.sub('post_quant_conv'), z);
-  g.output(decoder(w.sub('decoder'), z, cfg), 'image');
+  g.output(decoder(w.sub('decoder'), z, cfg, o.kernels?.groupNormSilu), 'image');
   return g;
 }
 

@@ -7,10 +7,11 @@ import type { Weights } from '../../onnx/weights.ts';
 
 export const VAE_NORM_EPS = 1e-6;
 
-export function resnetBlock(w: Weights, x: T, outChannels: number, groups: number): T {
-  let h = op.silu(nn.groupNorm(w.sub('norm1'), x, groups, VAE_NORM_EPS));
+/** `fusedNorm`: GroupNorm+SiLU as the provider's one NHWC kernel (nn.groupNormSilu). */
+export function resnetBlock(w: Weights, x: T, outChannels: number, groups: number, fusedNorm = false): T {
+  let h = nn.groupNormSilu(w.sub('norm1'), x, groups, VAE_NORM_EPS, fusedNorm);
   h = nn.conv2d(w.sub('conv1'), h, { padding: 1 });
-  h = op.silu(nn.groupNorm(w.sub('norm2'), h, groups, VAE_NORM_EPS));
+  h = nn.groupNormSilu(w.sub('norm2'), h, groups, VAE_NORM_EPS, fusedNorm);
   h = nn.conv2d(w.sub('conv2'), h, { padding: 1 });
   if (h.dim(1) !== outChannels) throw new Error(`${w.key('conv2.weight')}: ${h.dim(1)} output channels where the config implies ${outChannels}`);
   const shortcut = x.dim(1) === outChannels ? x : nn.conv2d(w.sub('conv_shortcut'), x);
@@ -55,9 +56,9 @@ export function upsample(w: Weights, x: T): T {
   return nn.conv2d(w.sub('conv'), op.upsampleNearest(x, 2), { padding: 1 });
 }
 
-export function midBlock(w: Weights, x: T, groups: number, withAttention: boolean): T {
+export function midBlock(w: Weights, x: T, groups: number, withAttention: boolean, fusedNorm = false): T {
   const c = x.dim(1);
-  let h = resnetBlock(w.sub('resnets.0'), x, c, groups);
+  let h = resnetBlock(w.sub('resnets.0'), x, c, groups, fusedNorm);
   if (withAttention) h = attentionBlock(w.sub('attentions.0'), h, groups);
-  return resnetBlock(w.sub('resnets.1'), h, c, groups);
+  return resnetBlock(w.sub('resnets.1'), h, c, groups, fusedNorm);
 }

@@ -1,5 +1,6 @@
 // An AutoencoderKL ready to run: sessions built per image size on demand, an fp16 decoder that
-// falls back to fp32 when its output is broken, and tiled decoding and encoding for large images.
+// falls back to fp32 when its output is broken (and then lets the fp16 sessions go), and tiled decoding
+// and encoding for large images.
 //
 // Tiling: overlapping tiles of one size (one graph serves them all), blended with linear ramps across
 // each overlap, as diffusers' enable_vae_tiling (which LinFusion's ladder uses from 4K on) does. Each tile
@@ -15,6 +16,8 @@ import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './autoencoder.ts';
 import { toUnetSpace, vaeScale, type VaeConfig } from './config.ts';
 import { tiledApply, tileStarts, type Nchw } from './tiling.ts';
 import { brokenImage, type BrokenOutput } from '../../runtime/result-checks.ts';
+import type { FusedKernels } from '../../runtime/kernels.ts';
+import { KernelChoice, kernelPart } from '../kernel-choice.ts';
 
 export interface VaeOptions {
   session?: SessionOptions;
@@ -22,6 +25,8 @@ export interface VaeOptions {
   sessions?: ModelSessions;
   /** Decoder compute dtype (default float32). float16 decodes are checked and redone in float32 when broken. */
   decodeDtype?: 'float32' | 'float16';
+  /** The provider's fused kernels for the decoder graph (runtime/kernels.ts); undefined: the plain graph. */
+  kernels?: FusedKernels;
   encodeDtype?: 'float32' | 'float16';
   /** When decode and encode switch to tiles by themselves (default: images wider or taller than 2048 px); false: never. */
   tiling?: AutoTiling | false;
@@ -62,6 +67,7 @@ export type TileProgress = (done: number, total: number) => void;
 export class Vae {
   private readonly sessions: ModelSessions;
   private decodeDtype: 'float32' | 'float16';
+  private readonly kernels: KernelChoice;
 
   constructor(
     readonly source: TensorSource,
@@ -70,6 +76,12 @@ export class Vae {
   ) {
     this.decodeDtype = o.decodeDtype ?? 'float32';
     this.sessions = o.sessions ?? ModelSessions.standalone('vae');
+    this.kernels = new KernelChoice(o.kernels);
+  }
+
+  /** Why the decoder runs the plain graph although fused kernels were asked for (undefined: it does not). */
+  get fusedRefusedBecause(): string | undefined {
+    return this.kernels.refusedBecause;
   }
 
   /** The dtype the next decode starts with (float32 for good once an fp16 decode had to be redone). */
@@ -84,11 +96,17 @@ export class Vae {
   private async decodeWith(dtype: 'float32' | 'float16', latents: Nchw): Promise<Nchw> {
     const [b, c, h, w] = latents.dims;
     if (c !== this.config.latentChannels) throw new RangeError(`latents have ${c} channels; this VAE takes ${this.config.latentChannels}`);
-    const s = await this.session(`decode/${dtype}/${h}x${w}`, () => buildVaeDecoderGraph(this.source, this.config, h, w, { dtype }));
+    const s = await this.decoderSession(dtype, h, w);
     const feed = dtype === 'float16' ? f16Tensor(f32ToF16(latents.data), latents.dims) : tensor(latents.data, latents.dims);
     const image = (await s.run({ latents: feed })).image.data;
     const data = dtype === 'float16' ? f16ToF32(image as Uint16Array) : (image as Float32Array);
     return { data, dims: [b, this.config.outChannels, h * vaeScale(this.config), w * vaeScale(this.config)] };
+  }
+
+  /** The decoder for one latent size, with the provider's fused kernels when given (../kernel-choice.ts). */
+  private decoderSession(dtype: 'float32' | 'float16', h: number, w: number): Promise<Session> {
+    const sessions = this.sessions.child(`decode/${dtype}`);
+    return this.kernels.create((k) => sessions.get(kernelPart(`${h}x${w}`, k), () => buildVaeDecoderGraph(this.source, this.config, h, w, { dtype, kernels: k }), this.o.session));
   }
 
   /**
@@ -115,7 +133,9 @@ export class Vae {
     const half = await this.decodeWith('float16', latents);
     const broken = brokenImage(half.data);
     if (!broken) return half;
+    // fp32 from now on: the fp16 decoders will not run again, so their weights and arena go back at once.
     this.decodeDtype = 'float32';
+    await this.sessions.child('decode/float16').release();
     return { ...(await this.decodeWith('float32', latents)), recoveredFrom: broken };
   }
 

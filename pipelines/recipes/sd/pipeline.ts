@@ -19,6 +19,11 @@ import { TorchGenerator } from '../../random/torch-randn.ts';
 import { getSampler, img2imgStartIndex, type Sampler, type SchedulerConfig } from '../../samplers/index.ts';
 import { tensor, type Provider } from '../../runtime/session.ts';
 import { ModelSessions } from '../../runtime/session-cache.ts';
+import { fusedKernels } from '../../runtime/kernels.ts';
+import { KernelChoice, kernelPart } from '../../models/kernel-choice.ts';
+import { deviceMemoryBytes } from '../../runtime/device-memory.ts';
+import { recoveryNotes } from '../../runtime/result-checks.ts';
+import { textResidency, type TextResidency } from './residency.ts';
 import type { ort } from '../../runtime/session.ts';
 import { encodePrompts, type Conditioning, type TextEncoderStage } from './conditioning.ts';
 import { batchRows, combine, promptRows, usesPerturbation, type GuidancePlan } from '../../guidance/cfg-pag.ts';
@@ -111,6 +116,8 @@ export interface SdLoadOptions extends LoadOptions {
   loras?: readonly LoraRequest[];
   /** Where its sessions live (given by WarmModels); absent: its own. */
   sessions?: ModelSessions;
+  /** Memory the first provider can use (default: read from the device once); decides which sessions stay resident. */
+  deviceBytes?: number;
 }
 
 const LATENT_SCALE = 8;
@@ -149,13 +156,16 @@ export class SdPipeline {
   readonly unetConfig: UNetConfig;
   readonly layers: SelfAttentionLayer[];
   readonly vae: Vae;
+  /** The UNet graphs take the first provider's fused kernels (plain where they cannot be created). */
+  private readonly unetKernels: KernelChoice;
 
   private constructor(readonly sources: PipelineSources, private readonly o: SdLoadOptions, readonly loras: readonly AppliedLora[] = []) {
     this.unetConfig = parseUNetConfig(sources.unetConfig, `${sources.path} (unet config)`);
     this.layers = selfAttentionLayers(this.unetConfig);
     this.sessions = o.sessions ?? ModelSessions.standalone('sd');
     // fp16 decodes are checked and redone in fp32 when broken (the VAE's NaN guard).
-    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers }, sessions: this.sessions.child('vae'), decodeDtype: o.dtype });
+    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers }, sessions: this.sessions.child('vae'), decodeDtype: o.dtype, kernels: fusedKernels(this.provider) });
+    this.unetKernels = new KernelChoice(fusedKernels(this.provider));
   }
 
   static load(path: string, o: SdLoadOptions = {}): SdPipeline {
@@ -285,19 +295,22 @@ export class SdPipeline {
     if (memory.rowByRow && (perturbedRows || controlResiduals || ipAdapter)) throw new Error('UNet rows one at a time: PAG, ControlNet and IP-Adapter inputs need the rows together; run this stage with the rows in one call');
     await this.ready();
     let variant: SelfAttentionVariant | undefined;
-    const options = () => ({ height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined, dtype, controlResiduals, ipAdapter, selfAttention: (variant ??= phase.build()) });
     let info: SelfAttentionVariant | undefined;
-    const runner = await openUNetRunner(this.sources.unet, this.unetConfig, options, rows, memory, async (part, build) => {
-      const built = await this.sessions.child('unet').getBuilt(`${key}/${part}`, () => {
-        const graph = build();
-        dilateConvolutions(graph, dilation);
-        return { graph, info: variant! };
-      }, { providers: this.o.providers });
-      info ??= built.info;
-      return built.session;
+    const runner = await this.unetKernels.create((kernels) => {
+      const options = () => ({ height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined, dtype, controlResiduals, ipAdapter, kernels, selfAttention: (variant ??= phase.build()) });
+      return openUNetRunner(this.sources.unet, this.unetConfig, options, rows, memory, async (part, build) => {
+        const built = await this.sessions.child('unet').getBuilt(kernelPart(`${key}/${part}`, kernels), () => {
+          const graph = build();
+          dilateConvolutions(graph, dilation);
+          return { graph, info: variant! };
+        }, { providers: this.o.providers });
+        info ??= built.info;
+        return built.session;
+      });
     });
     return { runner, info: info! };
   }
+
 
   /** Releases every UNet session (the ladder does between stages: the next stage's size needs new ones). */
   releaseUNets(): Promise<void> {
@@ -328,11 +341,33 @@ export class SdPipeline {
     const plan: GuidancePlan = { cfg: o.cfg, pag: perturb?.scale ?? 0 };
 
     const text = await timed('encode', () => this.encodeText(o, plan, images));
+    const residency = this.textResidency(o, text.rows, images);
+    if (residency.release) await this.releaseTextEncoders();
     o.signal?.throwIfAborted();
     const noise = await timed('encode', () => this.noise(o, latent));
     const { final, latentsPerStep, provider, recoveredCalls } = await timed('denoise', () => this.denoise(o, latent, plan, perturb, text, noise));
-    const images01 = await timed('decode', () => this.decode(final, latent, o.onTile, o.vaeTile));
-    return { images: images01, count: images, width: o.width, height: o.height, latentsPerStep, timings, provider, notes: unetRecoveryNotes(recoveredCalls) };
+    const decoded = await timed('decode', () => this.decodeImages(final, latent, o.onTile, o.vaeTile));
+    const refused = this.unetKernels.refusedBecause ?? this.vae.fusedRefusedBecause;
+    const notes = [...(residency.note ? [residency.note] : []), ...(refused ? [`fused kernels refused (${refused}); plain graphs`] : []), ...unetRecoveryNotes(recoveredCalls), ...decoded.notes];
+    return { images: decoded.images, count: images, width: o.width, height: o.height, latentsPerStep, timings, provider, notes };
+  }
+
+  /** Whether this image releases the text encoders after encoding (./residency.ts). */
+  private textResidency(o: SdGenerateOptions, rows: number, images: number): TextResidency {
+    this.deviceBytes ??= this.o.deviceBytes ?? deviceMemoryBytes(this.provider) ?? Infinity;
+    return textResidency({
+      unet: this.sources.unet, unetConfig: this.unetConfig, vae: this.sources.vae, textEncoders: this.sources.textEncoders,
+      provider: this.provider, bytesPerValue: this.o.dtype === 'float16' ? 2 : 4, availableBytes: Number.isFinite(this.deviceBytes) ? this.deviceBytes : undefined,
+      width: o.width, height: o.height, rows, images, attention: o.attention?.kind ?? 'softmax',
+    });
+  }
+  private deviceBytes?: number;
+
+  /** Releases the text encoders' sessions; the next prompt creates them again. */
+  async releaseTextEncoders(): Promise<void> {
+    this.encoders = undefined;
+    this.encodersKey = undefined;
+    await this.sessions.child('text').release();
   }
 
   /** 1. Prompts → the UNet's text inputs, rows in batch order [uncond?, cond, perturbed-cond?] × images. */
@@ -483,8 +518,13 @@ export class SdPipeline {
 
   /** 4. Decode to [0, 1] RGB, NHWC. */
   async decode(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile'], vaeTile?: number): Promise<Float32Array> {
+    return (await this.decodeImages(final, l, onTile, vaeTile)).images;
+  }
+
+  /** As decode, with the note when the fp16 decode was broken and redone in fp32. */
+  private async decodeImages(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile'], vaeTile?: number): Promise<{ images: Float32Array; notes: string[] }> {
     const decoded = await this.vae.decode({ data: final, dims: [l.images, l.channels, l.height, l.width] }, onTile && ((done, total) => onTile('decode', done, total)), vaeTile);
-    return toNhwc01(decoded.data, l.images, l.height * LATENT_SCALE, l.width * LATENT_SCALE);
+    return { images: toNhwc01(decoded.data, l.images, l.height * LATENT_SCALE, l.width * LATENT_SCALE), notes: recoveryNotes(decoded.recoveredFrom) };
   }
 
   /**
