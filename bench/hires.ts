@@ -1,16 +1,18 @@
 // LinFusion's high-resolution stages in the studio, per stage size: the SD 1.5-size and SDXL-size UNets with
-// LinFusion attention (CFG batch 2) and the SD VAE, tiled as the studio tiles it (2048-pixel tiles above
-// 2048 px), all with random weights written here. Each UNet × size and each VAE size runs in its own child
-// process, so its peak memory is its own (GPU: nvidia-smi's used memory above the start; host: peak RSS).
-// A stage's time is VAE encode + (50 × the stage's ladder strength) UNet calls + VAE decode, the notebook's
-// ladder (2048: 0.4, 4096: 0.3, 8192: 0.2, 16384: 0.1, by the stage's longer side).
-// The UNets are built with the memory plan's pieces for their size (--pieces auto; none: whole), and a size the
-// plan refuses on this device's memory (nvidia-smi's total; the host's on the CPU; or --device-gib) is skipped
-// with the refusal printed. UNet rows run first, then the VAE rows, until the deadline.
+// LinFusion attention (one evaluation = CFG's 2 rows) and the SD VAE, all with random weights written here, run as
+// the memory plan runs them within the device's memory or --budget-gib (--pieces auto: the UNet whole, split into
+// sessions with its skips on the device or the host, CFG rows one at a time, FF/LinFusion pieces; the VAE tile),
+// with the provider's fused kernels as the SD pipeline builds them; --split, --row-by-row, --skips-on-host and
+// --vae-tile force a choice. Each UNet × size and each VAE size runs in its own child process, so its peak memory
+// is its own (GPU: nvidia-smi's used memory above the start; host: peak RSS). A stage's time is VAE encode +
+// (50 × the stage's ladder strength) evaluations + VAE decode, the notebook's ladder (2048: 0.4, 4096: 0.3,
+// 8192: 0.2, 16384: 0.1, by the stage's longer side). A size the plan refuses is skipped with the refusal printed.
+// UNet rows run first, then the VAE rows, until the deadline; --profile adds ORT's kernel time per op per session.
 //
 //   npx tsx bench/hires.ts [--ep cuda|webgpu|cpu] [--dtype float16|float32] [--unets sd15,sdxl,tiny]
 //                          [--sizes 2048x2048,4096x4096,8192x4096,16384x8192] [--calls 1] [--deadline-s 280]
-//                          [--pieces auto|none] [--split] [--row-by-row] [--skips-on-host] [--vae-tile 2048] [--vae-sizes …] [--device-gib N]
+//                          [--pieces auto|none] [--budget-gib N] [--split] [--row-by-row] [--skips-on-host]
+//                          [--vae-tile auto|PX] [--vae-sizes …] [--device-gib N] [--profile]
 // Standalone (no fixtures): on the GPU machine run an esbuild bundle with onnxruntime-node external
 // (bench/NOTES.md says how). Prints a table; with $OUT set, also writes $OUT/hires.json.
 import { spawnSync } from 'node:child_process';
@@ -22,6 +24,8 @@ import { performance } from 'node:perf_hooks';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { parseUNetConfig, type UNetConfig } from '../pipelines/models/unet/config.ts';
 import { openUNetRunner } from '../pipelines/models/unet/runner.ts';
+import { KernelChoice } from '../pipelines/models/kernel-choice.ts';
+import { fusedKernels } from '../pipelines/runtime/kernels.ts';
 import { NativeSession } from '../pipelines/runtime/native/native-session.ts';
 import { profileSummary } from './lib/unet-run.ts';
 import { vaeConfigFromDiffusers } from '../pipelines/models/vae/config.ts';
@@ -296,10 +300,12 @@ async function runUNet(spec: ChildSpec): Promise<ChildResult> {
   const sessions: [string, Session][] = [];
   const pieceMs = new Map<string, number>();
   let t0 = performance.now();
-  const unet = await openUNetRunner(
+  // The provider's fused kernels (NHWC GroupNorm+SiLU, BiasSplitGelu, BiasAdd), as the SD pipeline builds its UNet.
+  const kernels = new KernelChoice(fusedKernels(spec.ep));
+  const unet = await kernels.create((k) => openUNetRunner(
     SafetensorsFile.open(join(spec.work, `${u}-unet.safetensors`)),
     cfg,
-    () => ({ height: h, width: w, textLength: 77, dtype: spec.dtype, selfAttention: attentionSchedule({ kind: 'linfusion', path: join(spec.work, `${u}-linfusion`) }, 1)(0, 1).build() }),
+    () => ({ height: h, width: w, textLength: 77, dtype: spec.dtype, kernels: k, selfAttention: attentionSchedule({ kind: 'linfusion', path: join(spec.work, `${u}-linfusion`) }, 1)(0, 1).build() }),
     CFG_ROWS,
     spec.memory,
     async (part, build) => {
@@ -308,7 +314,8 @@ async function runUNet(spec: ChildSpec): Promise<ChildResult> {
       return s;
     },
     (piece, ms) => pieceMs.set(piece, (pieceMs.get(piece) ?? 0) + ms),
-  );
+  ));
+  if (kernels.refusedBecause) console.error(`  fused kernels refused (${kernels.refusedBecause}); plain graphs`);
   const sessionS = (performance.now() - t0) / 1000;
   const rand = new Uniform(7);
   const feeds = {
@@ -340,7 +347,7 @@ async function runUNet(spec: ChildSpec): Promise<ChildResult> {
   }
   times.sort((a, b) => a - b);
   const pieces = Object.fromEntries([...pieceMs].map(([k, ms]) => [k, ms / Math.max(1, spec.calls) / 1000]));
-  return { sessionS, firstMs, callMs: times[Math.floor(times.length / 2)], pieceS: pieceMs.size ? pieces : undefined, profiles: Object.keys(profiles).length ? profiles : undefined, provider: unet.provider, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
+  return { sessionS, firstMs, callMs: times[Math.floor(times.length / 2)], pieceS: pieceMs.size ? pieces : undefined, profiles: Object.keys(profiles).length ? profiles : undefined, provider: `${unet.provider}${kernels.refusedBecause || !fusedKernels(spec.ep) ? '' : ', fused kernels'}`, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
 }
 
 async function runVae(spec: ChildSpec): Promise<ChildResult> {
