@@ -2,7 +2,7 @@
 // UNet's real tensor sizes (bench/lib/unet-tensors.ts lists them without weights).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ladderStages, type LadderStage } from '../pipelines/jobs/api.ts';
+import { GenerateRequestSchema, ladderStages, type LadderStage } from '../pipelines/jobs/api.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
 import { describePlan, memoryFor, planLadder, refusal, unetSizes, type PlanInput } from '../pipelines/recipes/hires/memory-plan.ts';
 import { SD15_UNET_CONFIG, unetTensorSpecs } from '../bench/lib/unet-tensors.ts';
@@ -42,7 +42,12 @@ test('a stage that does not fit even split into sessions with one row at a time 
   assert.match(why ?? '', /--hires 8192x4096 \(3 stages\) fits/);
   assert.doesNotMatch(why ?? '', /linfusion:PATH/, 'LinFusion is already on');
   assert.equal(refusal(input({ availableBytes: least[4] * 1.01 })), undefined);
-  assert.match(refusal(input({ availableBytes: 140 * GiB, budgetBytes: between })) ?? '', /more than the ladder's [\d.]+ GiB budget/);
+  const capped = refusal(input({ availableBytes: 140 * GiB, budgetBytes: between })) ?? '';
+  assert.match(capped, /more than the ladder's [\d.]+ GiB budget \(--hires-memory\)/);
+  assert.match(capped, new RegExp(`Try: --hires-memory ${Math.ceil(least[4] / GiB)} \\(the least this ladder needs\\); or --hires 8192x4096 \\(3 stages\\) fits`));
+  assert.equal(refusal(input({ availableBytes: 140 * GiB, budgetBytes: Math.ceil(least[4] / GiB) * GiB })), undefined, 'the budget it names fits');
+  assert.equal(GenerateRequestSchema.parse({ prompt: 'x', hires: { width: 2048, height: 1024, memoryGiB: 24 } }).hires?.memoryGiB, 24);
+  assert.match(JSON.stringify(GenerateRequestSchema.safeParse({ prompt: 'x', hires: { width: 2048, height: 1024, memoryGiB: 0 } }).error?.issues), /memoryGiB.*must be above 0|must be above 0.*memoryGiB/);
 });
 
 test('within the memory, each stage runs the fastest way that fits: whole, then split into sessions with the skips on the device, then in host memory', () => {

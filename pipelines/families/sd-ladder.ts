@@ -24,6 +24,7 @@ export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest
     provider: request.ep,
     bytesPerValue: modelDtype(pipeline.provider) === 'float16' ? 2 : 4,
     availableBytes: deviceMemoryBytes(request.ep),
+    budgetBytes: request.hires?.memoryGiB && request.hires.memoryGiB * 2 ** 30,
   };
   const plan = planLadder(input);
   const refused = refusal(input, plan);

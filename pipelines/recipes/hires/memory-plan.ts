@@ -249,6 +249,11 @@ export function refusal(o: PlanInput, plan: LadderPlan = planLadder(o)): string 
   const budget = Math.min(o.availableBytes ?? Infinity, o.budgetBytes ?? Infinity);
   const s = plan.tooBig;
   const advice: string[] = [];
+  const available = o.availableBytes ?? Infinity;
+  if (budget < available) {
+    const least = planLadder({ ...o, budgetBytes: 1 }).peakBytes;
+    if (least <= available) advice.push(`--hires-memory ${Math.ceil(least / GiB)} (the least this ladder needs)`);
+  }
   const fittingStages = plan.stages.filter((p) => p.peakBytes <= budget).length;
   if (fittingStages >= 2) {
     const last = plan.stages[fittingStages - 1];
@@ -256,7 +261,7 @@ export function refusal(o: PlanInput, plan: LadderPlan = planLadder(o)): string 
   } else advice.push('a smaller --width/--height and --hires');
   if (o.images > 1) advice.push('--batch 1');
   if (o.attention !== 'linfusion') advice.push(`--attention linfusion:PATH (${duration(planLadder({ ...o, attention: 'linfusion' }).seconds)} instead of ${duration(plan.seconds)})`);
-  const limit = o.budgetBytes !== undefined && o.budgetBytes < (o.availableBytes ?? Infinity) ? `the ladder's ${gib(budget)} budget` : `the ${gib(budget)} available`;
+  const limit = budget < available ? `the ladder's ${gib(budget)} budget (--hires-memory)` : `the ${gib(budget)} available`;
   const how = describeStageMemory(s);
   return `the ladder's stage ${s.width}×${s.height} needs about ${gib(s.peakBytes)} on ${o.provider}${how.length ? ` (${how.join(', ')})` : ''}, more than ${limit} (${describePlan(plan, o.provider)}). Try: ${advice.join('; or ')}`;
 }
