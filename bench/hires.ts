@@ -1,16 +1,18 @@
 // LinFusion's high-resolution stages in the studio, per stage size: the SD 1.5-size and SDXL-size UNets with
-// LinFusion attention (CFG batch 2) and the SD VAE, tiled as the studio tiles it (2048-pixel tiles above
-// 2048 px), all with random weights written here. Each UNet × size and each VAE size runs in its own child
-// process, so its peak memory is its own (GPU: nvidia-smi's used memory above the start; host: peak RSS).
-// A stage's time is VAE encode + (50 × the stage's ladder strength) UNet calls + VAE decode, the notebook's
-// ladder (2048: 0.4, 4096: 0.3, 8192: 0.2, 16384: 0.1, by the stage's longer side).
-// The UNets are built with the memory plan's pieces for their size (--pieces auto; none: whole), and a size the
-// plan refuses on this device's memory (nvidia-smi's total; the host's on the CPU; or --device-gib) is skipped
-// with the refusal printed. UNet rows run first, then the VAE rows, until the deadline.
+// LinFusion attention (one evaluation = CFG's 2 rows) and the SD VAE, all with random weights written here, run as
+// the memory plan runs them within the device's memory or --budget-gib (--pieces auto: the UNet whole, split into
+// sessions with its skips on the device or the host, CFG rows one at a time, FF/LinFusion pieces; the VAE tile),
+// with the provider's fused kernels as the SD pipeline builds them; --split, --row-by-row, --skips-on-host and
+// --vae-tile force a choice. Each UNet × size and each VAE size runs in its own child process, so its peak memory
+// is its own (GPU: nvidia-smi's used memory above the start; host: peak RSS). A stage's time is VAE encode +
+// (50 × the stage's ladder strength) evaluations + VAE decode, the notebook's ladder (2048: 0.4, 4096: 0.3,
+// 8192: 0.2, 16384: 0.1, by the stage's longer side). A size the plan refuses is skipped with the refusal printed.
+// UNet rows run first, then the VAE rows, until the deadline; --profile adds ORT's kernel time per op per session.
 //
 //   npx tsx bench/hires.ts [--ep cuda|webgpu|cpu] [--dtype float16|float32] [--unets sd15,sdxl,tiny]
 //                          [--sizes 2048x2048,4096x4096,8192x4096,16384x8192] [--calls 1] [--deadline-s 280]
-//                          [--pieces auto|none] [--device-gib N]
+//                          [--pieces auto|none] [--budget-gib N] [--split] [--row-by-row] [--skips-on-host]
+//                          [--vae-tile auto|PX] [--vae-sizes …] [--device-gib N] [--profile]
 // Standalone (no fixtures): on the GPU machine run an esbuild bundle with onnxruntime-node external
 // (bench/NOTES.md says how). Prints a table; with $OUT set, also writes $OUT/hires.json.
 import { spawnSync } from 'node:child_process';
@@ -21,7 +23,11 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { parseUNetConfig, type UNetConfig } from '../pipelines/models/unet/config.ts';
-import { buildUNet, UNET_OUTPUT } from '../pipelines/models/unet/unet.ts';
+import { openUNetRunner } from '../pipelines/models/unet/runner.ts';
+import { KernelChoice } from '../pipelines/models/kernel-choice.ts';
+import { fusedKernels } from '../pipelines/runtime/kernels.ts';
+import { NativeSession } from '../pipelines/runtime/native/native-session.ts';
+import { profileSummary } from './lib/unet-run.ts';
 import { vaeConfigFromDiffusers } from '../pipelines/models/vae/config.ts';
 import { Vae } from '../pipelines/models/vae/vae.ts';
 import { attentionSchedule } from '../pipelines/attention/registry.ts';
@@ -30,7 +36,7 @@ import { startGpuMemorySampler } from './lib/gpu-memory.ts';
 import { requireFreeDisk, safetensorsBytes, Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
 import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, linfusionModules, parameterCount, unetTensorSpecs } from './lib/unet-tensors.ts';
 import { SD_VAE_CONFIG, vaeTensorSpecs } from './lib/vae-tensors.ts';
-import { planLadder, refusal, unetSizes, type PlanInput } from '../pipelines/recipes/hires/memory-plan.ts';
+import { describeStageMemory, planLadder, refusal, unetSizes, type PlanInput } from '../pipelines/recipes/hires/memory-plan.ts';
 import { WHOLE, type UNetMemory } from '../pipelines/models/unet/memory.ts';
 
 /** `tiny`: SD 1.5's layout at 32 channels, to check the bench itself on a CPU. */
@@ -41,7 +47,8 @@ const UNETS = {
   tiny: { label: 'tiny', config: TINY_UNET_CONFIG, text: 32 },
 } as const;
 type UNetName = keyof typeof UNETS;
-const BATCH = 2;
+/** One UNet evaluation: CFG's unconditional and conditional rows. */
+const CFG_ROWS = 2;
 
 const { values: args } = parseArgs({
   options: {
@@ -49,9 +56,16 @@ const { values: args } = parseArgs({
     dtype: { type: 'string' },
     unets: { type: 'string', default: 'sd15,sdxl' },
     sizes: { type: 'string', default: '2048x2048,4096x4096,8192x4096,16384x8192' },
+    'vae-sizes': { type: 'string' },
     calls: { type: 'string', default: '1' },
+    profile: { type: 'boolean', default: false },
     pieces: { type: 'string', default: 'auto' },
     'device-gib': { type: 'string' },
+    split: { type: 'boolean', default: false },
+    'row-by-row': { type: 'boolean', default: false },
+    'skips-on-host': { type: 'boolean', default: false },
+    'vae-tile': { type: 'string', default: 'auto' },
+    'budget-gib': { type: 'string' },
     'deadline-s': { type: 'string', default: '280' },
     tmp: { type: 'string', default: tmpdir() },
     child: { type: 'string' },
@@ -66,8 +80,12 @@ interface ChildSpec {
   ep: Provider;
   dtype: 'float32' | 'float16';
   calls: number;
+  /** ORT's per-node profile of each UNet session (native CUDA sessions), summed per op type. */
+  profile: boolean;
   work: string;
   memory: UNetMemory;
+  /** VAE tile side in latent pixels; undefined: whole. */
+  vaeTile?: number;
 }
 
 interface ChildResult {
@@ -79,6 +97,13 @@ interface ChildResult {
   encodeS?: number;
   decodeS?: number;
   tiles?: number;
+  /** VAE: one tile's decode, first (session + autotuning) and second call, s. */
+  tileFirstS?: number;
+  tileS?: number;
+  /** UNet split into sessions: each piece's time per call (all rows), s. */
+  pieceS?: Record<string, number>;
+  /** --profile: per session (`whole` or the piece), ORT's kernel time per run by op type. */
+  profiles?: Record<string, string>;
   provider: string;
   maxRssGb: number;
 }
@@ -97,13 +122,20 @@ const unets = args.unets.split(',').map((u) => {
   if (!(u in UNETS)) throw new Error(`--unets: "${u}" is not one of ${Object.keys(UNETS).join(', ')}`);
   return u as UNetName;
 });
-const sizes = args.sizes.split(',').map((s) => {
+const sizeList = (list: string, flag: string) => list.split(',').map((s) => {
   const m = /^(\d+)x(\d+)$/.exec(s);
   const [width, height] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
-  if (!m || width % 64 || height % 64) throw new Error(`--sizes: "${s}" must be WIDTHxHEIGHT, both multiples of 64`);
+  if (!m || width % 64 || height % 64) throw new Error(`${flag}: "${s}" must be WIDTHxHEIGHT, both multiples of 64`);
   return { width, height };
 });
-const calls = Math.max(1, Math.round(Number(args.calls)));
+const sizes = sizeList(args.sizes, '--sizes');
+const vaeSizes = args['vae-sizes'] ? sizeList(args['vae-sizes'], '--vae-sizes') : sizes;
+/** Timed calls after the first; 0: the first call is the one timed (the tuned CUDA sessions search no algorithms on it). */
+const calls = Math.max(0, Math.round(Number(args.calls)));
+const vaeTilePx = args['vae-tile'] === 'auto' ? undefined : Number(args['vae-tile']);
+if (vaeTilePx !== undefined && (!Number.isInteger(vaeTilePx) || vaeTilePx < 256 || vaeTilePx % 64)) throw new Error(`--vae-tile ${args['vae-tile']}: give auto (the memory plan's) or the VAE tile side in pixels, a multiple of 64 from 256`);
+const budgetBytes = args['budget-gib'] ? Number(args['budget-gib']) * 2 ** 30 : undefined;
+if (budgetBytes !== undefined && !(budgetBytes > 0)) throw new Error(`--budget-gib ${args['budget-gib']}: give the GPU memory the plan may use, in GiB`);
 if (args.pieces !== 'auto' && args.pieces !== 'none') throw new Error(`--pieces ${args.pieces}: use auto (the memory plan's) or none`);
 const deviceBytes = args['device-gib'] ? Number(args['device-gib']) * 2 ** 30 : deviceMemory();
 const deadline = performance.now() + Number(args['deadline-s']) * 1000;
@@ -127,6 +159,7 @@ interface Row {
   width: number;
   height: number;
   memory?: UNetMemory;
+  vaeTile?: number;
   result?: ChildResult;
   gpuGb?: number;
   skipped?: string;
@@ -155,7 +188,7 @@ try {
   log(`random weights written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   // The UNets' stages first (SD 1.5-size, then SDXL-size), then the VAE: the deadline cuts the last ones.
-  const order = [...unets.flatMap((u) => sizes.map((size) => ({ what: u as UNetName | 'vae', size }))), ...sizes.map((size) => ({ what: 'vae' as const, size }))];
+  const order = [...unets.flatMap((u) => sizes.map((size) => ({ what: u as UNetName | 'vae', size }))), ...vaeSizes.map((size) => ({ what: 'vae' as const, size }))];
   for (const { what, size } of order) {
     const row: Row = { what, ...size };
     rows.push(row);
@@ -164,24 +197,25 @@ try {
       row.skipped = `--deadline-s ${args['deadline-s']} reached`;
       continue;
     }
-    const plan = what === 'vae' ? undefined : stagePlanFor(what, size);
-    if (plan?.refused) {
+    const plan = stagePlanFor(what === 'vae' ? unets[0] : what, size);
+    if (plan.refused && what !== 'vae') {
       row.skipped = `refused by the memory plan: ${plan.refused}`;
       log(`${what} ${size.width}×${size.height}: ${row.skipped}`);
       continue;
     }
-    row.memory = plan && args.pieces === 'auto' ? plan.memory : WHOLE;
-    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, work, memory: row.memory };
+    row.memory = { ...(args.pieces === 'auto' ? plan.unet : WHOLE), ...(args.split ? { split: true } : {}), ...(args['row-by-row'] ? { rowByRow: true } : {}), ...(args['skips-on-host'] ? { skipsOnHost: true } : {}) };
+    row.vaeTile = vaeTilePx ? vaeTilePx / 8 : plan.vaeTile;
+    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, profile: args.profile, work, memory: row.memory, vaeTile: row.vaeTile };
     log(`${what} ${size.width}×${size.height}: running ...`);
     const gpu = startGpuMemorySampler(join(work, 'gpu-mem.csv'), ep !== 'cpu');
     const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--child', JSON.stringify(spec)], {
-      encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: Math.floor(left), maxBuffer: 1 << 24,
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: Math.floor(left), killSignal: 'SIGKILL', maxBuffer: 1 << 24,
     });
     row.gpuGb = gpu?.stop();
     const last = child.stdout?.trim().split('\n').at(-1) ?? '';
     if (child.status === 0 && last.startsWith('{')) row.result = JSON.parse(last) as ChildResult;
     else row.skipped = `failed: ${child.error?.message ?? (child.signal ? `killed by ${child.signal}${child.signal === 'SIGKILL' ? ' (out of memory?)' : ''}` : `exit status ${child.status}`)}`;
-    log(`  ${row.skipped ?? JSON.stringify(row.result)}`);
+    log(`  GPU memory ${row.gpuGb?.toFixed(1) ?? '–'} GiB above the start; ${row.skipped ?? JSON.stringify(row.result)}`);
   }
   printTables();
   if (process.env.OUT) writeFileSync(join(process.env.OUT, 'hires.json'), JSON.stringify({ ep, dtype, calls, wallS: (performance.now() - started) / 1000, rows }, null, 1));
@@ -193,7 +227,7 @@ try {
 function stagePlanFor(u: UNetName, size: { width: number; height: number }) {
   const input = planInput(u, size);
   const plan = planLadder(input);
-  return { memory: plan.stages[0].memory, peakBytes: plan.peakBytes, seconds: plan.seconds, refused: refusal(input, plan) };
+  return { ...plan.stages[0], refused: refusal(input, plan) };
 }
 
 function planInput(u: UNetName, size: { width: number; height: number }): PlanInput {
@@ -202,8 +236,8 @@ function planInput(u: UNetName, size: { width: number; height: number }): PlanIn
   const sizesOf = unetSizes({ path: u, keys: () => [...specs.keys()], has: (k) => specs.has(k), info: (k) => ({ name: k, dtype: 'F16', shape: specs.get(k)!, offset: 0, byteLength: 0, file: u }) }, cfg);
   const vaeParams = vaeTensorSpecs(vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE')).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
   return {
-    unet: sizesOf, otherParams: vaeParams, stages: [{ ...size, strength: 0.5, steps: ladderCalls(size) }], rows: BATCH, images: 1, attention: 'linfusion',
-    provider: ep, bytesPerValue: dtype === 'float16' ? 2 : 4, availableBytes: deviceBytes,
+    unet: sizesOf, otherParams: vaeParams, stages: [{ ...size, strength: 0.5, steps: ladderCalls(size) }], rows: CFG_ROWS, images: 1, attention: 'linfusion',
+    provider: ep, bytesPerValue: dtype === 'float16' ? 2 : 4, availableBytes: deviceBytes, budgetBytes,
   };
 }
 
@@ -217,86 +251,129 @@ function deviceMemory(): number | undefined {
 
 function printTables(): void {
   const f = (v: number | undefined, d = 2) => (v === undefined ? '–' : v.toFixed(d));
-  console.log(`\nLinFusion stages, ${ep} ${dtype}, random weights, CFG batch ${BATCH}; wall ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
-  console.log(`device memory ${deviceBytes ? `${(deviceBytes / 2 ** 30).toFixed(0)} GiB` : 'unknown'}; UNet pieces: ${args.pieces}\n`);
-  console.log('| part | size | pieces (FF / LinFusion) | session s | first call s | per call s | VAE encode s | VAE decode s | tiles | GPU mem GiB | peak RSS GiB | note |');
-  console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  console.log(`\nLinFusion stages, ${ep} ${dtype}, random weights, CFG (2 rows) per call, VAE tiles ${vaeTilePx ? `${vaeTilePx} px` : "the plan's"}; wall ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+  console.log(`device memory ${deviceBytes ? `${(deviceBytes / 2 ** 30).toFixed(0)} GiB` : 'unknown'}${budgetBytes ? `, the plan's budget ${args['budget-gib']} GiB` : ''}; UNet memory: ${args.pieces === 'auto' ? "the plan's" : 'whole'}${args.split ? ', split forced' : ''}${args['row-by-row'] ? ', row by row forced' : ''}\n`);
+  console.log('| part | size | UNet memory (FF / LinFusion pieces) or VAE tiles | session s | first call s | per call s | VAE encode s | VAE decode s | tiles | one tile s (first / next) | GPU mem GiB | peak RSS GiB | note |');
+  console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const r of rows) {
     const x = r.result;
-    console.log(`| ${r.what} | ${r.width}×${r.height} | ${r.memory && r.what !== 'vae' ? `${r.memory.ffPieces} / ${r.memory.attentionPieces}` : '–'} | ${f(x?.sessionS, 1)} | ${f(x?.firstMs && x.firstMs / 1000)} | ${f(x?.callMs && x.callMs / 1000)} | ${f(x?.encodeS)} | ${f(x?.decodeS)} | ${x?.tiles ?? '–'} | ${f(r.gpuGb, 1)} | ${f(x?.maxRssGb, 1)} | ${r.skipped ?? x?.provider ?? ''} |`);
+    console.log(`| ${r.what} | ${r.width}×${r.height} | ${r.what === 'vae' ? (r.vaeTile ? `tiles ${r.vaeTile * 8} px` : 'whole') : r.memory ? memoryLabel(r.memory) : '–'} | ${f(x?.sessionS, 1)} | ${f(x?.firstMs && x.firstMs / 1000)} | ${f(x?.callMs && x.callMs / 1000)} | ${f(x?.encodeS)} | ${f(x?.decodeS)} | ${x?.tiles ?? '–'} | ${x?.tileS === undefined ? '–' : `${f(x.tileFirstS)} / ${f(x.tileS)}`} | ${f(r.gpuGb, 1)} | ${f(x?.maxRssGb, 1)} | ${r.skipped ?? x?.provider ?? ''} |`);
   }
-  console.log('\nPer stage (VAE encode + ladder UNet calls × per-call time + VAE decode; peak = the larger of the UNet and VAE children):\n');
-  console.log('| UNet | stage size | UNet calls | stage s | peak GPU GiB | planner: peak GiB | planner: stage s |');
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows.filter((r) => r.result?.pieceS)) {
+    console.log(`\n${r.what} ${r.width}×${r.height}, split into sessions: s per piece per call (${Object.entries(r.result!.pieceS!).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')})`);
+  }
+  for (const r of rows.filter((r) => r.result?.profiles)) {
+    console.log(`\n${r.what} ${r.width}×${r.height}, ORT's profile per session:`);
+    for (const [part, line] of Object.entries(r.result!.profiles!)) console.log(`- ${part}: ${line}`);
+  }
+  console.log('\nPer stage (VAE encode + ladder CFG calls × per-call time + VAE decode; peak = the larger of the UNet and VAE children), beside the plan and LinFusion\'s PyTorch stage (bench/NOTES.md, 2 CFG calls, 2048 px VAE tiles):\n');
+  console.log('| UNet | stage size | plan: how | CFG calls | UNet s/call | plan: s/call | VAE enc + dec s | plan: VAE s | stage s | plan: stage s | peak GPU GiB | plan: peak GiB | PyTorch stage s / GiB |');
+  console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const u of unets) {
     for (const size of sizes) {
-      const vae = rows.find((r) => r.what === 'vae' && r.width === size.width && r.height === size.height)?.result;
-      const unetRow = rows.find((r) => r.what === u && r.width === size.width && r.height === size.height);
-      const vaeRow = rows.find((r) => r.what === 'vae' && r.width === size.width && r.height === size.height);
+      const at = (what: string) => rows.find((r) => r.what === what && r.width === size.width && r.height === size.height);
+      const [unetRow, vaeRow] = [at(u), at('vae')];
+      const vae = vaeRow?.result;
       const n = ladderCalls(size);
       const call = unetRow?.result?.callMs;
-      const stage = vae?.encodeS !== undefined && vae.decodeS !== undefined && call !== undefined ? vae.encodeS + vae.decodeS + (n * call) / 1000 : undefined;
+      const vaeS = vae?.encodeS !== undefined && vae.decodeS !== undefined ? vae.encodeS + vae.decodeS : undefined;
+      const stage = vaeS !== undefined && call !== undefined ? vaeS + (n * call) / 1000 : undefined;
       const peak = [unetRow?.gpuGb, vaeRow?.gpuGb].filter((v): v is number => v !== undefined);
       const plan = stagePlanFor(u, size);
-      console.log(`| ${UNETS[u].label} | ${size.width}×${size.height} | ${n} | ${f(stage, 1)} | ${peak.length ? Math.max(...peak).toFixed(1) : '–'} | ${(plan.peakBytes / 2 ** 30).toFixed(1)} | ${plan.seconds.toFixed(1)} |`);
+      const torch = u === 'sd15' ? TORCH_STAGES[`${size.width}x${size.height}`] : undefined;
+      console.log(`| ${UNETS[u].label} | ${size.width}×${size.height} | ${describeStageMemory(plan).join(', ') || 'whole'} | ${n} | ${f(call && call / 1000)} | ${plan.unetCallSeconds.toFixed(2)} | ${f(vaeS, 1)} | ${plan.vaeSeconds.toFixed(1)} | ${f(stage, 1)} | ${plan.seconds.toFixed(1)} | ${peak.length ? Math.max(...peak).toFixed(1) : '–'} | ${(plan.peakBytes / 2 ** 30).toFixed(1)} | ${torch ? `${torch[0]} / ${torch[1]}` : '–'} |`);
     }
   }
 }
 
-async function createSession(graph: Parameters<typeof Session.create>[0], spec: ChildSpec): Promise<Session> {
-  return Session.create(graph, { providers: [spec.ep] });
+/** LinFusion's own PyTorch img2img stage (SD 1.5-size UNet, 2 CFG calls): total s and peak allocated GiB, H200 (bench/NOTES.md, issue 15). */
+const TORCH_STAGES: Record<string, [number, number]> = { '2048x2048': [3.99, 11.5], '4096x4096': [5.46, 11.7], '8192x4096': [11.25, 18.6], '16384x8192': [46.45, 68.5] };
+
+function memoryLabel(m: UNetMemory): string {
+  return [`${m.ffPieces} / ${m.attentionPieces}`, m.split ? `split${m.skipsOnHost ? ', skips on host' : ''}` : '', m.rowByRow ? 'row by row' : ''].filter(Boolean).join(', ');
 }
 
 async function runUNet(spec: ChildSpec): Promise<ChildResult> {
   const u = spec.unet!;
   const cfg: UNetConfig = parseUNetConfig(UNETS[u].config, `${u} config`);
   const [h, w] = [spec.height / 8, spec.width / 8];
-  const { graph } = buildUNet(SafetensorsFile.open(join(spec.work, `${u}-unet.safetensors`)), cfg, {
-    batch: BATCH, height: h, width: w, textLength: 77, dtype: spec.dtype, memory: spec.memory, selfAttention: attentionSchedule({ kind: 'linfusion', path: join(spec.work, `${u}-linfusion`) }, 1)(0, 1).build(),
-  });
+  const sessions: [string, Session][] = [];
+  const pieceMs = new Map<string, number>();
   let t0 = performance.now();
-  const session = await createSession(graph, spec);
+  // The provider's fused kernels (NHWC GroupNorm+SiLU, BiasSplitGelu, BiasAdd), as the SD pipeline builds its UNet.
+  const kernels = new KernelChoice(fusedKernels(spec.ep));
+  const unet = await kernels.create((k) => openUNetRunner(
+    SafetensorsFile.open(join(spec.work, `${u}-unet.safetensors`)),
+    cfg,
+    () => ({ height: h, width: w, textLength: 77, dtype: spec.dtype, kernels: k, selfAttention: attentionSchedule({ kind: 'linfusion', path: join(spec.work, `${u}-linfusion`) }, 1)(0, 1).build() }),
+    CFG_ROWS,
+    spec.memory,
+    async (part, build) => {
+      const s = await Session.create(build(), { providers: [spec.ep], profilePrefix: spec.profile ? join(spec.work, `profile-${part}`) : undefined });
+      sessions.push([part, s]);
+      return s;
+    },
+    (piece, ms) => pieceMs.set(piece, (pieceMs.get(piece) ?? 0) + ms),
+  ));
+  if (kernels.refusedBecause) console.error(`  fused kernels refused (${kernels.refusedBecause}); plain graphs`);
   const sessionS = (performance.now() - t0) / 1000;
   const rand = new Uniform(7);
   const feeds = {
-    sample: tensor(rand.fill(new Float32Array(BATCH * 4 * h * w), 1.7), [BATCH, 4, h, w]),
-    timestep: tensor(Float32Array.of(999, 999), [BATCH]),
-    encoder_hidden_states: tensor(rand.fill(new Float32Array(BATCH * 77 * UNETS[u].text), 1.7), [BATCH, 77, UNETS[u].text]),
+    sample: tensor(rand.fill(new Float32Array(CFG_ROWS * 4 * h * w), 1.7), [CFG_ROWS, 4, h, w]),
+    timestep: tensor(new Float32Array(CFG_ROWS).fill(999), [CFG_ROWS]),
+    encoder_hidden_states: tensor(rand.fill(new Float32Array(CFG_ROWS * 77 * UNETS[u].text), 1.7), [CFG_ROWS, 77, UNETS[u].text]),
     ...(cfg.textTime
       ? {
-          text_embeds: tensor(rand.fill(new Float32Array(BATCH * 1280), 1), [BATCH, 1280]),
-          time_ids: tensor(new Float32Array(BATCH * 6).map((_, i) => [spec.height, spec.width, 0, 0, spec.height, spec.width][i % 6]), [BATCH, 6]),
+          text_embeds: tensor(rand.fill(new Float32Array(CFG_ROWS * 1280), 1), [CFG_ROWS, 1280]),
+          time_ids: tensor(new Float32Array(CFG_ROWS * 6).map((_, i) => [spec.height, spec.width, 0, 0, spec.height, spec.width][i % 6]), [CFG_ROWS, 6]),
         }
       : {}),
   };
   t0 = performance.now();
-  await session.run(feeds);
+  await unet.run(feeds);
   const firstMs = performance.now() - t0;
-  const times: number[] = [];
+  if (spec.calls > 0) pieceMs.clear();
+  const times: number[] = spec.calls > 0 ? [] : [firstMs];
   for (let i = 0; i < spec.calls; i++) {
     t0 = performance.now();
-    const out = await session.run(feeds);
+    const out = await unet.run(feeds);
     times.push(performance.now() - t0);
-    if (!out[UNET_OUTPUT]) throw new Error('the UNet gave no output');
+    if (!out.every(Number.isFinite)) throw new Error('the UNet gave NaN/Inf');
   }
-  await session.release();
+  const profiles: Record<string, string> = {};
+  for (const [part, s] of sessions) {
+    if (spec.profile && s.inner instanceof NativeSession) profiles[part] = profileSummary(s.inner.endProfiling(), 1 + spec.calls);
+    await s.release();
+  }
   times.sort((a, b) => a - b);
-  return { sessionS, firstMs, callMs: times[Math.floor(times.length / 2)], provider: session.provider, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
+  const pieces = Object.fromEntries([...pieceMs].map(([k, ms]) => [k, ms / Math.max(1, spec.calls) / 1000]));
+  return { sessionS, firstMs, callMs: times[Math.floor(times.length / 2)], pieceS: pieceMs.size ? pieces : undefined, profiles: Object.keys(profiles).length ? profiles : undefined, provider: `${unet.provider}${kernels.refusedBecause || !fusedKernels(spec.ep) ? '' : ', fused kernels'}`, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
 }
 
 async function runVae(spec: ChildSpec): Promise<ChildResult> {
   const cfg = vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE');
   const vae = new Vae(SafetensorsFile.open(join(spec.work, 'vae.safetensors')), cfg, { session: { providers: [spec.ep] }, decodeDtype: spec.dtype, encodeDtype: spec.dtype });
   const rand = new Uniform(11);
-  const { width, height } = spec;
+  const { width, height, vaeTile: tile } = spec;
+  // One tile's decode alone, twice: the first builds the session the tiled decode reuses; the second is the GPU's time per tile.
+  const [th, tw] = [Math.min(tile ?? Infinity, height / 8), Math.min(tile ?? Infinity, width / 8)];
+  const oneTile = { data: rand.fill(new Float32Array(4 * th * tw), 1), dims: [1, 4, th, tw] as const };
+  let t1 = performance.now();
+  await vae.decode(oneTile, undefined, tile);
+  const tileFirstS = (performance.now() - t1) / 1000;
+  t1 = performance.now();
+  await vae.decode(oneTile, undefined, tile);
+  const tileS = (performance.now() - t1) / 1000;
+  console.error(`  one ${tw * 8}×${th * 8} VAE tile decoded in ${tileFirstS.toFixed(2)} s (first) / ${tileS.toFixed(2)} s`);
   let tiles = 1;
   const image = { data: rand.fill(new Float32Array(3 * width * height), 1), dims: [1, 3, height, width] as const };
   let t0 = performance.now();
-  const encoded = await vae.encode(image, rand.fill(new Float32Array(4 * (width / 8) * (height / 8)), 1), (_, total) => (tiles = total));
+  const encoded = await vae.encode(image, rand.fill(new Float32Array(4 * (width / 8) * (height / 8)), 1), (_, total) => (tiles = total), tile);
   const encodeS = (performance.now() - t0) / 1000;
+  console.error(`  encoded in ${encodeS.toFixed(2)} s (${tiles} tiles)`);
   t0 = performance.now();
-  await vae.decode(encoded.latents);
+  await vae.decode(encoded.latents, undefined, tile);
   const decodeS = (performance.now() - t0) / 1000;
   await vae.release();
-  return { sessionS: 0, encodeS, decodeS, tiles, provider: spec.ep, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
+  return { sessionS: 0, encodeS, decodeS, tiles, tileFirstS, tileS, provider: spec.ep, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
 }

@@ -66,9 +66,10 @@ test('the ladder matches the reference notebook: every step of every stage and e
       prompt: record.prompt, negative: record.negative_prompt, steps: record.num_inference_steps, cfg: record.guidance_scale, sampler: 'ddim',
       seed: record.seed, width: 128, height: 64, attention: { kind: 'linfusion', path: join(HIRES, 'linfusion') },
     } as const;
-    // The two img2img stages with the memory plan's pieces (feed-forward over tokens, LinFusion over row × head
-    // groups): the chain still matches the reference. Each stage's UNet sessions go before the next stage.
-    const pieces = [undefined, { ffPieces: 3, attentionPieces: 4 }, { ffPieces: 2, attentionPieces: 16 }];
+    // The two img2img stages with the memory plan's choices (feed-forward over tokens, LinFusion over row × head
+    // groups, CFG rows one at a time; the last stage's UNet also split into sessions): the chain still matches the
+    // reference. Each stage's UNet sessions go before the next stage.
+    const pieces = [undefined, { unet: { ffPieces: 3, attentionPieces: 4, rowByRow: true } }, { unet: { ffPieces: 2, attentionPieces: 16, split: true, rowByRow: true } }];
     const stats = pipeline.sessions.cache.stats;
     const releasedBefore = stats.released;
     const r = await drawLadder(pipeline, base, stages, { onStageDone: (_, images) => void stageImages.push(images[0].pixels) }, pieces);
@@ -173,7 +174,7 @@ test('studio generate --hires: the job reports each stage and its image, the PNG
     // The CLI: stage files beside the image, the stages in both metadata chunks.
     const file = join(out, 'ladder.png');
     const { stdout, stderr } = await studio(['--model', model.dir, '--prompt', record.prompt, '--steps', '4', '--sampler', 'ddim', '--seed', '3', '--width', '128', '--height', '64',
-      '--hires', '256x128', '--hires-strengths', '0.5', '--attention', `linfusion:${join(HIRES, 'linfusion')}`, '--keep-stages', '--out', file, '--json']);
+      '--hires', '256x128', '--hires-strengths', '0.5', '--hires-memory', '64', '--attention', `linfusion:${join(HIRES, 'linfusion')}`, '--keep-stages', '--out', file, '--json']);
     const report = JSON.parse(stdout) as { files: string[]; stageFiles: string[] };
     assert.deepEqual(report.files, [file]);
     assert.deepEqual(report.stageFiles, [join(out, 'ladder-stage0-128x64.png')]);
@@ -184,7 +185,7 @@ test('studio generate --hires: the job reports each stage and its image, the PNG
     assert.equal(meta.a1111?.params['Hires ladder'], '128x64 4; 256x128 0.5/2');
     assert.equal(meta.a1111?.params['Size'], '128x64');
     assert.deepEqual(meta.studio?.stages, [{ width: 128, height: 64, steps: 4 }, { width: 256, height: 128, strength: 0.5, steps: 2 }]);
-    assert.deepEqual([meta.studio?.request.hires?.width, meta.studio?.request.width], [256, 128]);
+    assert.deepEqual([meta.studio?.request.hires?.width, meta.studio?.request.width, meta.studio?.request.hires?.memoryGiB], [256, 128, 64]);
 
     // Without --keep-stages the stage files go once the ladder has finished.
     const dir = join(out, 'folder');

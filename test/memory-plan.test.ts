@@ -2,7 +2,7 @@
 // UNet's real tensor sizes (bench/lib/unet-tensors.ts lists them without weights).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ladderStages, type LadderStage } from '../pipelines/jobs/api.ts';
+import { GenerateRequestSchema, ladderStages, type LadderStage } from '../pipelines/jobs/api.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
 import { describePlan, memoryFor, planLadder, refusal, unetSizes, type PlanInput } from '../pipelines/recipes/hires/memory-plan.ts';
 import { SD15_UNET_CONFIG, unetTensorSpecs } from '../bench/lib/unet-tensors.ts';
@@ -20,6 +20,8 @@ const input = (o: Partial<PlanInput> = {}): PlanInput => ({
 test("the plan reads the UNet's sizes off its tensors: 859.5 M parameters, most at the deeper levels", () => {
   assert.equal(sd15.total, 859_520_964);
   assert.equal(sd15.baseChannels, 320);
+  // Skips per latent token: 3 × 320 at level 0, then 320/4 (downsampler), 2 × 640/4, 640/16, 2 × 1280/16, 1280/64, 2 × 1280/64.
+  assert.equal(sd15.skipValues, 960 + 80 + 320 + 40 + 160 + 20 + 40);
   assert.equal(sd15.attention.length, 16);
   assert.ok(sd15.perTokenByLevel[0] < sd15.perTokenByLevel[2], 'level 0 (320 channels) holds fewer parameters than level 2 (1280)');
 });
@@ -32,14 +34,35 @@ test('memory grows with each stage; the 16K stage is the peak', () => {
   assert.equal(refusal(input()), undefined);
 });
 
-test('a stage that does not fit is refused, naming the largest final size that does', () => {
-  const plan = planLadder(input());
-  const between = (plan.stages[3].peakBytes + plan.stages[4].peakBytes) / 2;
+test('a stage that does not fit even split into sessions with one row at a time is refused, naming the largest final size that does', () => {
+  const least = planLadder(input({ availableBytes: 1 })).stages.map((st) => st.peakBytes);
+  const between = (least[3] + least[4]) / 2;
   const why = refusal(input({ availableBytes: between }));
-  assert.match(why ?? '', /stage 16384×8192 needs about [\d.]+ GiB on cuda, more than the [\d.]+ GiB available/);
+  assert.match(why ?? '', /stage 16384×8192 needs about [\d.]+ GiB on cuda \(UNet split into sessions, skips in host memory, CFG rows one at a time, feed-forward in 32 pieces, VAE tiles \d+ px\), more than the [\d.]+ GiB available/);
   assert.match(why ?? '', /--hires 8192x4096 \(3 stages\) fits/);
   assert.doesNotMatch(why ?? '', /linfusion:PATH/, 'LinFusion is already on');
-  assert.equal(refusal(input({ availableBytes: plan.peakBytes * 1.01 })), undefined);
+  assert.equal(refusal(input({ availableBytes: least[4] * 1.01 })), undefined);
+  const capped = refusal(input({ availableBytes: 140 * GiB, budgetBytes: between })) ?? '';
+  assert.match(capped, /more than the ladder's [\d.]+ GiB budget \(--hires-memory\)/);
+  assert.match(capped, new RegExp(`Try: --hires-memory ${Math.ceil(least[4] / GiB)} \\(the least this ladder needs\\); or --hires 8192x4096 \\(3 stages\\) fits`));
+  assert.equal(refusal(input({ availableBytes: 140 * GiB, budgetBytes: Math.ceil(least[4] / GiB) * GiB })), undefined, 'the budget it names fits');
+  assert.equal(GenerateRequestSchema.parse({ prompt: 'x', hires: { width: 2048, height: 1024, memoryGiB: 24 } }).hires?.memoryGiB, 24);
+  assert.match(JSON.stringify(GenerateRequestSchema.safeParse({ prompt: 'x', hires: { width: 2048, height: 1024, memoryGiB: 0 } }).error?.issues), /memoryGiB.*must be above 0|must be above 0.*memoryGiB/);
+});
+
+test('within the memory, each stage runs the fastest way that fits: whole, then split into sessions with the skips on the device, then in host memory', () => {
+  const roomy = planLadder(input({ availableBytes: 1000 * GiB }));
+  assert.ok(roomy.stages.every((st) => !st.unet.split && !st.unet.rowByRow), 'all whole with room to spare');
+  const budgets = [1000, 60, 40, 30, 24, 16, 12, 8].map((g) => planLadder(input({ availableBytes: 140 * GiB, budgetBytes: g * GiB })).stages[3]);
+  const ways = budgets.map((st) => `${st.unet.split ? 'split' : 'whole'}${st.unet.skipsOnHost ? ' host' : ''}${st.unet.rowByRow ? ' row by row' : ''}`);
+  assert.deepEqual([...new Set(ways)], ways.filter((w, i) => ways.indexOf(w) === i), 'each way once, in order');
+  assert.equal(ways[0], 'whole');
+  assert.equal(ways.at(-1), 'split host row by row');
+  assert.ok(ways.includes('split'), ways.join('; '));
+  for (let i = 1; i < budgets.length; i++) {
+    assert.ok(budgets[i].bytes.unet <= budgets[i - 1].bytes.unet, 'less memory for the UNet as the budget shrinks');
+    assert.ok(budgets[i].unetCallSeconds >= budgets[i - 1].unetCallSeconds, 'and no faster: skips in host memory are copied there and back');
+  }
 });
 
 test('without LinFusion the refusal also offers it, with the time it saves; batches are told to use --batch 1', () => {
@@ -51,22 +74,24 @@ test('without LinFusion the refusal also offers it, with the time it saves; batc
   assert.match(why ?? '', /--attention linfusion:PATH \(.+ instead of .+\)/);
 });
 
-test('the VAE tile shrinks until it fits; only stages above 2048 px are tiled', () => {
+test('the VAE tile shrinks until it fits; stages up to 2048 px run whole when they fit', () => {
   const roomy = planLadder(input({ availableBytes: 1000 * GiB }));
   assert.deepEqual(roomy.stages.map((s) => s.vaeTile), [undefined, undefined, 256, 256, 256]);
-  const tight = planLadder(input({ availableBytes: 6 * GiB }));
+  const tight = planLadder(input({ availableBytes: 8 * GiB }));
+  assert.ok(tight.stages[1].vaeTile !== undefined && tight.stages[1].vaeTile < 256, 'a 2048 px stage tiles when it must');
   assert.ok(tight.stages[2].vaeTile! < 256);
+  assert.ok(tight.stages.every((st) => st.vaeTile === undefined || st.vaeTile * 8 < Math.max(st.width, st.height)), 'never a tile as large as the image');
   assert.equal(refusal(input({ availableBytes: 0.5 * GiB }))?.includes('a smaller --width/--height and --hires'), true, 'not even the base fits');
 });
 
 test('above 2048² the plan computes the feed-forward and LinFusion in pieces, and counts what that saves', () => {
   const plan = planLadder(input());
-  assert.deepEqual(plan.stages.map((s) => [s.memory.ffPieces, s.memory.attentionPieces]), [[1, 1], [1, 1], [2, 2], [8, 8], [32, 16]], '16K: 32 token pieces, LinFusion in 2 rows × 8 heads');
+  assert.deepEqual(plan.stages.map((s) => [s.unet.ffPieces, s.unet.attentionPieces]), [[1, 1], [1, 1], [2, 2], [8, 8], [32, 16]], '16K: 32 token pieces, LinFusion in 2 rows × 8 heads');
   assert.deepEqual(memoryFor(256 * 256, 2, 8), { ffPieces: 1, attentionPieces: 1 });
   // Against the same stage in one piece (20 + 12 of the 120 values per row × token × channel at 1/32 and 1/16).
   const whole = onePiece(plan.stages[4]);
   assert.ok(plan.stages[4].peakBytes < 0.8 * whole, `${(plan.stages[4].peakBytes / GiB).toFixed(0)} GiB in pieces, ${(whole / GiB).toFixed(0)} GiB whole`);
-  assert.match(describePlan(plan, 'cuda'), /16384×8192 [\d.]+ GiB, ~\d+ s \(feed-forward in 32 pieces, VAE tiles 2048 px\)/);
+  assert.match(describePlan(plan, 'cuda'), /16384×8192 [\d.]+ GiB, ~\d+ (s|min) \(feed-forward in 32 pieces, VAE tiles 2048 px\)/);
 });
 
 /** The 16K stage's peak as it would be in one piece: weights + 120 values per row × token × base channel (fp16). */

@@ -71,14 +71,16 @@ test("HighRes matches LinFusion's pipeline: the base and both scales, every step
   console.log(`HighRes vs LinFusion: ${compare('highres', r, images, 1e-3).join('; ')}`);
 });
 
-test("SuperRes matches LinFusion's pipeline: one ×2 stage and the low-memory chain's next ×2, every step and image", { skip: skipWithoutFixtures }, async () => {
+test("SuperRes matches LinFusion's pipeline: one ×2 stage and the low-memory chain's next ×2 (its UNet split into sessions, rows one at a time), every step and image", { skip: skipWithoutFixtures }, async () => {
   const pipeline = tinySdxl();
   const input = rgb(goldens.highres, 'highres_stage0_image');
   const stages = superresStages(input, 512, 256, { steps: run.steps, nativeLatent: NATIVE_LATENT, upscaleStrength: 0.32 });
   assert.ok(Array.isArray(stages), String(stages));
   assert.deepEqual(stages.map((s) => [s.width, s.height, s.strength, s.steps, s.dilation]), [[256, 128, 0.32, 4, 2], [512, 256, 0.24, 3, 4]]);
   const images: Uint8Array[] = [];
-  const r = await drawSuperres(pipeline, run, input, stages, parameters, { onStageDone: (_, image) => void images.push(image.pixels) });
+  // The memory plan's choices reach both branches' UNet (the dilated one too) and leave the result as it was.
+  const memory = [undefined, { unet: { ffPieces: 2, attentionPieces: 2, split: true, rowByRow: true } }];
+  const r = await drawSuperres(pipeline, { ...run, memory }, input, stages, parameters, { onStageDone: (_, image) => void images.push(image.pixels) });
   images.push(r.image.pixels);
   console.log(`SuperRes vs LinFusion: ${compare('superres', r, images, 1e-3).join('; ')}`);
 });

@@ -13,6 +13,7 @@ import { buildUNet, UNET_OUTPUT } from '../pipelines/models/unet/unet.ts';
 import { selfAttentionLayers } from '../pipelines/models/unet/layers.ts';
 import { linfusionAttention, LinFusionModules } from '../pipelines/attention/linfusion.ts';
 import { Session, tensor } from '../pipelines/runtime/session.ts';
+import { WholeUNet } from '../pipelines/models/unet/runner.ts';
 import { runRecovering, unetRecoveryNotes } from '../pipelines/recipes/sd/unet-recovery.ts';
 import { relL2 } from './fixtures.ts';
 import { runGraph } from './run-graph.ts';
@@ -86,14 +87,14 @@ test('fp16 with NaN recovery: an overflowing fp16 call is computed again by the 
   });
   const fp16 = await build('float16');
   let fp32: Session | undefined;
-  const fallback = async () => (fp32 ??= await build('float32'));
+  const fallback = async () => new WholeUNet((fp32 ??= await build('float32')));
   try {
-    const plain = await runRecovering(fp16, fallback, at(1), UNET_OUTPUT);
+    const plain = await runRecovering(new WholeUNet(fp16), fallback, at(1));
     assert.equal(plain.recovered, false);
     assert.equal(fp32, undefined, 'no fp32 graph while fp16 is finite');
     // Latents of 6·10⁴ pass fp16's 65504 inside the graph: NaN/Inf out.
     assert.ok(!(await fp16.run(at(6e4)))[UNET_OUTPUT].data.every((v) => Number.isFinite(v as number)));
-    const recovered = await runRecovering(fp16, fallback, at(6e4), UNET_OUTPUT);
+    const recovered = await runRecovering(new WholeUNet(fp16), fallback, at(6e4));
     assert.equal(recovered.recovered, true);
     assert.ok(recovered.output.every(Number.isFinite));
     assert.deepEqual(recovered.output, (await fp32!.run(at(6e4)))[UNET_OUTPUT].data);

@@ -24,7 +24,7 @@ export const OPTIONS = {
   preprocess: { type: 'string', multiple: true },
   'guess-mode': { type: 'boolean' },
   ...stringOptions('ip-adapter', 'ip-image', 'image-encoder'),
-  ...stringOptions('hires', 'hires-mode', 'hires-strengths', ...DUAL_BRANCH_FLAGS),
+  ...stringOptions('hires', 'hires-mode', 'hires-strengths', 'hires-memory', ...DUAL_BRANCH_FLAGS),
   'keep-stages': { type: 'boolean' },
   ...stringOptions('previews', 'preview-every', 'taesd'),
   ...stringOptions('pag-scale', 'pag-layers', 'heads', 'attention', 'ep', 'class', 'preset', 'from', 'progress'),
@@ -95,6 +95,7 @@ const FLAG_OF: Record<string, string> = {
   'hires.height': '--hires',
   'hires.mode': '--hires-mode',
   'hires.strengths': '--hires-strengths',
+  'hires.memoryGiB': '--hires-memory',
   'hires.cosineScale1': '--cosine-scale-1',
   'hires.cosineScale2': '--cosine-scale-2',
   'hires.cosineScale3': '--cosine-scale-3',
@@ -152,11 +153,11 @@ class Converter {
     return { left, right, top, bottom };
   }
 
-  /** `--hires WxH [--hires-mode ladder|highres|superres] [--hires-strengths 0.4,0.3,…] [--keep-stages]` and the HighRes / SuperRes loop flags. */
+  /** `--hires WxH [--hires-mode ladder|highres|superres] [--hires-strengths 0.4,0.3,…] [--hires-memory GIB] [--keep-stages]` and the HighRes / SuperRes loop flags. */
   hiresLadder(values: Values): GenerateRequestInput['hires'] {
     const text = values.hires;
     if (text === undefined) {
-      for (const flag of ['hires-mode', 'hires-strengths', 'keep-stages', ...DUAL_BRANCH_FLAGS] as const) if (values[flag] !== undefined) this.problems.push(`--${flag} needs --hires WIDTHxHEIGHT too`);
+      for (const flag of ['hires-mode', 'hires-strengths', 'hires-memory', 'keep-stages', ...DUAL_BRANCH_FLAGS] as const) if (values[flag] !== undefined) this.problems.push(`--${flag} needs --hires WIDTHxHEIGHT too`);
       return undefined;
     }
     const m = /^\s*(\d+)\s*[x×]\s*(\d+)\s*$/.exec(text);
@@ -171,6 +172,7 @@ class Converter {
       mode: values['hires-mode'] as NonNullable<GenerateRequestInput['hires']>['mode'],
       strengths,
       keepStages: values['keep-stages'],
+      memoryGiB: this.decimal('hires-memory', values['hires-memory']),
       cosineScale1: this.decimal('cosine-scale-1', values['cosine-scale-1']),
       cosineScale2: this.decimal('cosine-scale-2', values['cosine-scale-2']),
       cosineScale3: this.decimal('cosine-scale-3', values['cosine-scale-3']),

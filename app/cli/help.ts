@@ -127,6 +127,9 @@ LinFusion's high-resolution modes (best with --attention linfusion:PATH):
                          when the scale is a power of two); also: studio upscale --model
   --hires-strengths S1,S2,…   Strength per stage (ladder default 0.4,0.3,0.2,0.1; SuperRes
                          chain default 0.32,0.24,0.16,0.08)
+  --hires-memory GIB     The most GPU memory the stages may use (default: all of it); each stage
+                         runs the fastest way that fits (UNet split into sessions, CFG rows one
+                         at a time, smaller VAE tiles)
   --upscale-strength S   HighRes: the first scale's strength, falling linearly to 0 (0.32);
                          SuperRes: the first stage's
   --cosine-scale-1 E, --cosine-scale-2 E, --cosine-scale-3 E

@@ -1,19 +1,19 @@
 // The Stable Diffusion families' LinFusion ladder around its recipe (pipelines/recipes/sd/ladder.ts): the
 // memory plan checked before anything runs, and the job's progress per stage, per VAE tile and per finished stage.
 import { BadRequestError, type GenerateOptions, type GenerateRequest, type LadderStage } from '../jobs/api.ts';
-import { describePlan, planLadder, refusal, unetSizes, type PlanInput } from '../recipes/hires/memory-plan.ts';
+import { describePlan, planLadder, refusal, unetSizes, type PlanInput, type StageMemory } from '../recipes/hires/memory-plan.ts';
 import { stepPreviews, type LatentPreviewer } from '../previews/previewer.ts';
 import type { SdPipeline } from '../recipes/sd/pipeline.ts';
 import { parameterCount } from '../recipes/sd/residency.ts';
-import type { UNetMemory } from '../models/unet/memory.ts';
 import { deviceMemoryBytes } from '../runtime/device-memory.ts';
+import { modelDtype } from '../runtime/kernels.ts';
 
 /**
  * The ladder's memory and time plan: a refusal when a stage will not fit, else a note with the estimate, named
  * `label` (HighRes and SuperRes stages hold what a ladder stage holds; their steps count two UNet passes each),
- * and each stage's UNet pieces.
+ * and how each stage runs (the UNet's pieces, split and rows, the VAE's tile).
  */
-export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest, cfg: number, stages: readonly LadderStage[], label = 'ladder'): { note: string; memory: UNetMemory[] } {
+export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest, cfg: number, stages: readonly LadderStage[], label = 'ladder'): { note: string; memory: StageMemory[] } {
   const input: PlanInput = {
     unet: unetSizes(pipeline.sources.unet, pipeline.unetConfig),
     otherParams: parameterCount(pipeline.sources.vae) + pipeline.sources.textEncoders.reduce((a, t) => a + parameterCount(t), 0),
@@ -22,15 +22,16 @@ export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest
     images: request.batch,
     attention: request.attention.kind,
     provider: request.ep,
-    bytesPerValue: 4,
+    bytesPerValue: modelDtype(pipeline.provider) === 'float16' ? 2 : 4,
     availableBytes: deviceMemoryBytes(request.ep),
+    budgetBytes: request.hires?.memoryGiB && request.hires.memoryGiB * 2 ** 30,
   };
   const plan = planLadder(input);
   const refused = refusal(input, plan);
   if (refused) throw new BadRequestError(refused);
   const estimate = describePlan(plan, request.ep);
   const note = request.attention.kind === 'linfusion' ? `${label} ${estimate}` : `${label} without LinFusion (${request.attention.kind} attention: time grows with the square of the tokens), ${estimate}`;
-  return { note, memory: plan.stages.map((s) => s.memory) };
+  return { note, memory: plan.stages.map((s) => ({ unet: s.unet, vaeTile: s.vaeTile })) };
 }
 
 /** A ladder's progress: steps and VAE tiles per stage, and each finished stage's images. */

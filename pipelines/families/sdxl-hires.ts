@@ -58,15 +58,17 @@ export async function generateDualBranch(pipeline: SdPipeline, request: Generate
     upscaleStrength: hires.upscaleStrength ?? d.upscaleStrength,
   };
   const widths = pipeline.sources.textConfigs.map((c) => c.hiddenSize);
-  const run: DualBranchRun = {
-    prompt: request.prompt, negative: request.negative, steps: used.steps, cfg: used.cfg, seed: request.seed, attention: request.attention, clipSkip: request.clipSkip, signal: options.signal,
-    embeddings: request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined,
-  };
   const native = nativeLatent(pipeline);
   const { stages, draw } = hires.mode === 'highres' ? planHighres(hires.width, hires.height, native, used.steps, parameters.upscaleStrength) : await planSuperres(request, native, used.steps, parameters.upscaleStrength);
   // A dual-branch step is two UNet passes: planned as a ladder stage of twice the steps.
   const planned = stages.map((s) => (s.dilation ? { ...s, steps: 2 * s.steps } : s));
-  const notes = [checkLadderMemory(pipeline, request, used.cfg, planned, hires.mode).note];
+  const plan = checkLadderMemory(pipeline, request, used.cfg, planned, hires.mode);
+  const run: DualBranchRun = {
+    prompt: request.prompt, negative: request.negative, steps: used.steps, cfg: used.cfg, seed: request.seed, attention: request.attention, clipSkip: request.clipSkip, signal: options.signal,
+    embeddings: request.embeddingsDir ? embeddingsUsed(request.embeddingsDir, [request.prompt, request.negative]).map((f) => readEmbedding(f, widths)) : undefined,
+    memory: plan.memory,
+  };
+  const notes = [plan.note];
   const progress = ladderProgress(stages, () => vaePreviewer(pipeline.vae, taesd, { previews: options.previews, modelsDir: request.modelsDir }), options);
   const hooks: DualBranchHooks = { onStep: progress.onStep, onTile: progress.onTile, onStageDone: (i, image) => progress.onStageDone(i, [image]) };
   const t0 = performance.now();

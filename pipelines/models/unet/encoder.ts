@@ -23,35 +23,53 @@ export interface EncoderOutput {
 }
 
 export function unetEncoder(w: Weights, cfg: UNetConfig, ctx: TransformerContext, inputs: EncoderInputs): EncoderOutput {
-  const g = inputs.x.graph;
-  const { timeAct, text } = inputs;
-  const n = cfg.blockOutChannels.length;
-  const resnetOpts = { groups: cfg.normGroups, eps: cfg.normEps, fusedNorm: ctx.kernels?.groupNormSilu ?? false };
+  const skips: T[] = [inputs.x];
   let x = inputs.x;
-  const skips: T[] = [x];
-  cfg.downBlockTypes.forEach((type, i) => g.scope(`down_blocks.${i}`, () => {
+  for (let i = 0; i < cfg.blockOutChannels.length; i++) {
+    const level = downLevel(w, cfg, ctx, i, { ...inputs, x });
+    skips.push(...level);
+    x = level.at(-1)!;
+  }
+  return { x: cfg.hasMidBlock ? midBlock(w, cfg, ctx, { ...inputs, x }) : x, skips };
+}
+
+const resnetOptions = (cfg: UNetConfig, ctx: TransformerContext) => ({ groups: cfg.normGroups, eps: cfg.normEps, fusedNorm: ctx.kernels?.groupNormSilu ?? false });
+
+/** Down block `i` on `inputs.x`: its skip connections, one per resnet and the downsampler's; the last is the block's output. */
+export function downLevel(w: Weights, cfg: UNetConfig, ctx: TransformerContext, i: number, inputs: EncoderInputs): T[] {
+  const { timeAct, text } = inputs;
+  const type = cfg.downBlockTypes[i];
+  const resnetOpts = resnetOptions(cfg, ctx);
+  let x = inputs.x;
+  const skips: T[] = [];
+  inputs.x.graph.scope(`down_blocks.${i}`, () => {
     const bw = w.sub(`down_blocks.${i}`);
     for (let j = 0; j < cfg.layersPerBlock[i]; j++) {
       x = resnetBlock(bw.sub(`resnets.${j}`), x, timeAct, cfg.blockOutChannels[i], resnetOpts);
       if (type === 'CrossAttnDownBlock2D') x = transformer2d(bw.sub(`attentions.${j}`), `down_blocks.${i}.attentions.${j}`, x, text, cfg.downDepth[i][j], ctx);
       skips.push(x);
     }
-    if (i < n - 1) {
+    if (i < cfg.blockOutChannels.length - 1) {
       x = downsample(bw.sub('downsamplers.0'), x, cfg.downsamplePadding);
       skips.push(x);
     }
-  }));
+  });
+  return skips;
+}
 
-  if (cfg.hasMidBlock) {
-    g.scope('mid_block', () => {
-      const mw = w.sub('mid_block');
-      const midOpts = { ...resnetOpts, outputScale: cfg.midBlockScaleFactor };
-      x = resnetBlock(mw.sub('resnets.0'), x, timeAct, cfg.blockOutChannels[n - 1], midOpts);
-      x = transformer2d(mw.sub('attentions.0'), 'mid_block.attentions.0', x, text, cfg.midDepth, ctx);
-      x = resnetBlock(mw.sub('resnets.1'), x, timeAct, cfg.blockOutChannels[n - 1], midOpts);
-    });
-  }
-  return { x, skips };
+/** The mid block on the last down block's output. */
+export function midBlock(w: Weights, cfg: UNetConfig, ctx: TransformerContext, inputs: EncoderInputs): T {
+  const { timeAct, text } = inputs;
+  const n = cfg.blockOutChannels.length;
+  let x = inputs.x;
+  inputs.x.graph.scope('mid_block', () => {
+    const mw = w.sub('mid_block');
+    const midOpts = { ...resnetOptions(cfg, ctx), outputScale: cfg.midBlockScaleFactor };
+    x = resnetBlock(mw.sub('resnets.0'), x, timeAct, cfg.blockOutChannels[n - 1], midOpts);
+    x = transformer2d(mw.sub('attentions.0'), 'mid_block.attentions.0', x, text, cfg.midDepth, ctx);
+    x = resnetBlock(mw.sub('resnets.1'), x, timeAct, cfg.blockOutChannels[n - 1], midOpts);
+  });
+  return x;
 }
 
 /** The skip connections' shapes [channels, height, width] for a latent size: the ControlNet residuals' shapes. */

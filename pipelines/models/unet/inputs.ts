@@ -25,8 +25,12 @@ export interface UNetInputShape {
 export const LATENT_HEIGHT = 'latent_height';
 export const LATENT_WIDTH = 'latent_width';
 
-export interface UNetInputs {
+export interface UNetInputs extends ConditioningInputs {
   sample: T;
+}
+
+/** What every part of the UNet takes beside its hidden states (the pieces of a split UNet each take them). */
+export interface ConditioningInputs {
   timestep: T;
   text: T;
   textTime?: { textEmbeds: T; timeIds: T };
@@ -34,6 +38,11 @@ export interface UNetInputs {
 }
 
 export function declareUNetInputs(g: Graph, cfg: UNetConfig, layers: readonly SelfAttentionLayer[], o: UNetInputShape, file: string): UNetInputs {
+  const conditioning = declareConditioningInputs(g, cfg, layers, o, file);
+  return { sample: g.input('sample', 'float32', o.symbolic ? [o.batch, cfg.inChannels, LATENT_HEIGHT, LATENT_WIDTH] : [o.batch, cfg.inChannels, o.height, o.width]), ...conditioning };
+}
+
+export function declareConditioningInputs(g: Graph, cfg: UNetConfig, layers: readonly SelfAttentionLayer[], o: UNetInputShape, file: string): ConditioningInputs {
   const positive = (v: number) => Number.isInteger(v) && v >= 1;
   if (!positive(o.batch)) throw new Error(`UNet: batch ${o.batch} must be a positive integer`);
   if (!positive(o.height) || !positive(o.width)) throw new Error(`UNet: latent size ${o.height}×${o.width} must be positive integers (image size / 8)`);
@@ -42,8 +51,7 @@ export function declareUNetInputs(g: Graph, cfg: UNetConfig, layers: readonly Se
   const rows = o.perturbedRows ?? 0;
   if (!Number.isInteger(rows) || rows < 0 || rows > o.batch) throw new Error(`UNet: perturbedRows = ${rows} must be an integer between 0 and the batch size ${o.batch}`);
 
-  const inputs: UNetInputs = {
-    sample: g.input('sample', 'float32', o.symbolic ? [o.batch, cfg.inChannels, LATENT_HEIGHT, LATENT_WIDTH] : [o.batch, cfg.inChannels, o.height, o.width]),
+  const inputs: ConditioningInputs = {
     timestep: g.input('timestep', 'float32', [o.batch]),
     text: g.input('encoder_hidden_states', 'float32', [o.batch, o.textLength ?? 77, textWidth]),
   };

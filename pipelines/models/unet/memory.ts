@@ -1,11 +1,17 @@
-// How a UNet graph trades time for peak memory at high resolution; recipes/hires/memory-plan.ts picks the
-// pieces per stage size (memoryFor), the graph builder applies them (transformer.ts).
+// How a UNet call trades time for peak memory at high resolution; recipes/hires/memory-plan.ts picks them per
+// stage size (memoryFor), the graph builder applies the pieces (transformer.ts), the runner the rest (runner.ts).
 
 export interface UNetMemory {
   /** The feed-forward (GEGLU, whose projection is 8× the block's width) over this many pieces of the tokens. */
   ffPieces: number;
   /** LinFusion's fp32 features over this many groups of (batch row × head). */
   attentionPieces: number;
+  /** One session per down level, mid block and up level (pieces.ts), the skips held by the runner between them. */
+  split?: boolean;
+  /** A split UNet's skips wait in host memory instead of the device's (less memory, a copy each way). */
+  skipsOnHost?: boolean;
+  /** CFG's rows one at a time through a graph of batch 1 instead of together. */
+  rowByRow?: boolean;
 }
 
 export const WHOLE: UNetMemory = { ffPieces: 1, attentionPieces: 1 };

@@ -109,17 +109,22 @@ export class Vae {
     return this.kernels.create((k) => sessions.get(kernelPart(`${h}x${w}`, k), () => buildVaeDecoderGraph(this.source, this.config, h, w, { dtype, kernels: k }), this.o.session));
   }
 
-  /** The tile layout decode and encode use for an image of this size; undefined: in one piece. */
-  tilingFor(imageHeight: number, imageWidth: number): Required<TileOptions> | undefined {
+  /**
+   * The tile layout decode and encode use for an image of this size; undefined: in one piece. `tile` (latent
+   * pixels, a quarter of it overlapping: the memory plan's choice for a stage) tiles any image larger than it.
+   */
+  tilingFor(imageHeight: number, imageWidth: number, tile?: number): Required<TileOptions> | undefined {
     if (this.o.tiling === false) return undefined;
+    const scale = vaeScale(this.config);
+    if (tile) return Math.max(imageHeight, imageWidth) > tile * scale ? { tile, overlap: tile / 4 } : undefined;
     const t = { ...DEFAULT_TILING, ...this.o.tiling };
     return Math.max(imageHeight, imageWidth) > t.above ? { tile: t.tile, overlap: t.overlap } : undefined;
   }
 
   /** UNet-space latents [B, C, h, w] → image [B, 3, 8h, 8w] in about [-1, 1]; in tiles above the tiling threshold. */
-  async decode(latents: Nchw, onTile?: TileProgress): Promise<DecodeResult> {
+  async decode(latents: Nchw, onTile?: TileProgress, tile?: number): Promise<DecodeResult> {
     const s = vaeScale(this.config);
-    const tiling = this.tilingFor(latents.dims[2] * s, latents.dims[3] * s);
+    const tiling = this.tilingFor(latents.dims[2] * s, latents.dims[3] * s, tile);
     return tiling ? this.decodeTiled(latents, { ...tiling, onTile }) : this.decodeWhole(latents);
   }
 
@@ -154,8 +159,8 @@ export class Vae {
    * Image [B, 3, H, W] in [-1, 1] → posterior (and a sample when `noise` [B, C, H/8, W/8] is given); in
    * tiles above the tiling threshold.
    */
-  async encode(image: Nchw, noise?: Float32Array, onTile?: TileProgress): Promise<EncodeResult> {
-    const tiling = this.tilingFor(image.dims[2], image.dims[3]);
+  async encode(image: Nchw, noise?: Float32Array, onTile?: TileProgress, tile?: number): Promise<EncodeResult> {
+    const tiling = this.tilingFor(image.dims[2], image.dims[3], tile);
     return tiling ? this.encodeTiled(image, noise, { ...tiling, onTile }) : this.encodeWhole(image, noise);
   }
 

@@ -1,5 +1,6 @@
 // Before a ladder runs: peak memory and time per stage on the chosen provider, from the UNet's own tensor
-// sizes, and a refusal naming a setting that fits when a stage would not.
+// sizes; per stage the fastest way to run it within the memory (the UNet whole or split into sessions, CFG's rows
+// together or one at a time, the VAE's tile), and a refusal naming a setting that fits when none does.
 //
 // The model (constants calibrated from bench/NOTES.md; each says where it comes from):
 // - weights: every tensor of the UNet, VAE and text encoders at the compute dtype's width;
@@ -7,20 +8,25 @@
 //   channel), plus a fixed arena; the same for softmax and LinFusion, because ORT's attention kernels do not
 //   keep the N² scores (measured: softmax used no more memory than LinFusion at 1024²). Of those, the
 //   feed-forward's and LinFusion's intermediates shrink with the pieces the graph computes them in
-//   (models/unet/memory.ts), which the plan turns on above PIECE_TOKENS latent tokens;
-// - VAE: one tile at a time (the VAE tiles above 2048 px); the tile shrinks until it fits;
+//   (models/unet/memory.ts), which the plan turns on above PIECE_TOKENS latent tokens. Split into sessions, the
+//   device holds the largest piece's share (SPLIT_SHARE) beside the skips, or without them when they wait in
+//   host memory; one row at a time, the graph holds one row;
+// - VAE: one tile at a time above 2048 px; the largest tile that fits;
 // - time: 2 FLOPs per parameter per token at the parameter's level, plus attention's 4·N²·C per
 //   self-attention layer for softmax (N tokens at that layer) or 4·N·C·C/heads for LinFusion, at the
-//   provider's measured rate; the VAE at its measured pixels per second.
+//   provider's measured rate; skips in host memory cross the host link twice; the VAE at its measured pixels
+//   per second over the pixels its tiles cover (overlaps counted twice).
 import type { KeyedSource } from '../../checkpoints/sources.ts';
 import type { LadderStage } from '../../jobs/api.ts';
 import type { UNetConfig } from '../../models/unet/config.ts';
+import { skipShapes } from '../../models/unet/encoder.ts';
 import { selfAttentionLayers } from '../../models/unet/layers.ts';
 import { WHOLE, type UNetMemory } from '../../models/unet/memory.ts';
+import { tileStarts } from '../../models/vae/tiling.ts';
 
 const GiB = 2 ** 30;
 
-/** Values ORT keeps per (row × token × base channel): bench/NOTES.md SD 1.5, 512² → 1024² slopes, CPU fp32 109, WebGPU fp16 117. */
+/** Values ORT keeps per (row × token × base channel): bench/NOTES.md SD 1.5, 512² → 1024² slopes, CPU fp32 109, WebGPU fp16 117; H200 8192×4096 in 8 pieces 115. */
 const ACTIVATION_VALUES = 120;
 /**
  * Of those, what the widest block keeps for its feed-forward (GEGLU: the 8·C projection, its two 4·C halves, the
@@ -29,12 +35,16 @@ const ACTIVATION_VALUES = 120;
  */
 const FF_VALUES = 20;
 const LINFUSION_VALUES = 12;
+/** The largest piece of a split UNet (a level-0 down or up block with its inputs), as a share of the whole graph's activations. */
+const SPLIT_SHARE = 0.35;
+/** Host ↔ device copies of a split UNet's skips, bytes per second (through pageable host memory and JS buffers). */
+const HOST_LINK = 12e9;
 /** Latent tokens per piece of the feed-forward (a 2048² image: 256² latent tokens); below it, no pieces. */
 export const PIECE_TOKENS = 256 * 256;
 /** The fixed part of those fits (0.58 and 0.40 GiB). */
 const ACTIVATION_FIXED = 0.5 * GiB;
-/** VAE tile activations per (pixel × 128 channels): PyTorch's 2048² decode held about 9 (H200, fp16); ORT's is assumed a third more (not yet measured). */
-const VAE_VALUES = 12;
+/** VAE tile activations per (pixel × 128 channels): ORT on the H200, fp16, 2048 px tiles held 46 GiB (bench/NOTES.md, issue 15 part B). */
+const VAE_VALUES = 46;
 
 interface Rates {
   /** UNet FLOP/s. */
@@ -46,11 +56,11 @@ interface Rates {
 
 /**
  * cpu: 2 cores of this project's machine, LinFusion 1024² 5.86 TFLOP in 104 CPU-s (56 GFLOP/s), scaled by core
- * count. webgpu: H100, LinFusion 1024² in 0.338 s (17 TFLOP/s). cuda: about PyTorch's speed (tools/device-kit):
- * PyTorch's LinFusion UNet ran 119–195 TFLOP/s on the H200, the tiled VAE 9.8 / 5.5 Mpx/s (encode / decode).
+ * count. webgpu: H100, LinFusion 1024² in 0.338 s (17 TFLOP/s). cuda: the studio's LinFusion UNet on the H200 ran
+ * 39–55 TFLOP/s from 2048² to 8192×4096, the tiled VAE 5.8 / 1.46 Mpx/s (encode / decode) (bench/NOTES.md, issue 15).
  */
 export function providerRates(provider: string, cores = 2): Rates {
-  if (provider === 'cuda') return { flops: 150e12, encodePx: 9.8e6, decodePx: 5.5e6 };
+  if (provider === 'cuda') return { flops: 40e12, encodePx: 5.8e6, decodePx: 1.46e6 };
   if (provider === 'webgpu' || provider === 'dml' || provider === 'coreml') return { flops: 17e12, encodePx: 1.6e6, decodePx: 0.9e6 };
   const scale = cores / 2;
   return { flops: 56e9 * scale, encodePx: 25e3 * scale, decodePx: 12e3 * scale };
@@ -63,6 +73,8 @@ export interface UNetSizes {
   /** Every parameter (weights memory). */
   total: number;
   baseChannels: number;
+  /** The skip connections' values per (row × latent token). */
+  skipValues: number;
   attention: { downsample: number; channels: number; heads: number }[];
 }
 
@@ -86,7 +98,9 @@ export function unetSizes(source: KeyedSource, cfg: UNetConfig): UNetSizes {
     const level = levelOf(key, levels);
     if (level !== undefined) perTokenByLevel[level] += n;
   }
-  return { perTokenByLevel, total, baseChannels: cfg.blockOutChannels[0], attention: selfAttentionLayers(cfg) };
+  const side = 2 ** levels;
+  const skipValues = skipShapes(cfg, side, side).down.reduce((a, [c, h, w]) => a + c * h * w, 0) / (side * side);
+  return { perTokenByLevel, total, baseChannels: cfg.blockOutChannels[0], skipValues, attention: selfAttentionLayers(cfg) };
 }
 
 export interface PlanInput {
@@ -94,7 +108,7 @@ export interface PlanInput {
   /** VAE and text-encoder parameters. */
   otherParams: number;
   stages: readonly LadderStage[];
-  /** UNet batch rows per call (2 × images with CFG). */
+  /** UNet batch rows per evaluation (2 × images with CFG). */
   rows: number;
   images: number;
   attention: string;
@@ -102,19 +116,28 @@ export interface PlanInput {
   bytesPerValue: 2 | 4;
   /** Device memory (host memory on the CPU); undefined: unknown, nothing is refused. */
   availableBytes?: number;
+  /** The most the ladder may use of it (default: all); the plan picks the fastest way to run each stage within it. */
+  budgetBytes?: number;
   cores?: number;
 }
 
-export interface StagePlan {
+/** How a stage runs: the UNet's memory choices and the VAE's tile. */
+export interface StageMemory {
+  unet: UNetMemory;
+  /** The VAE tile side in latent pixels (undefined: in one piece). */
+  vaeTile?: number;
+}
+
+export interface StagePlan extends StageMemory {
   width: number;
   height: number;
   peakBytes: number;
-  /** The pieces the stage's UNet graph is built with. */
-  memory: UNetMemory;
-  /** The VAE tile side in latent pixels (undefined: in one piece). */
-  vaeTile?: number;
+  /** The peak's parts: every model's weights, the UNet's activations, one VAE tile's activations. */
+  bytes: { weights: number; unet: number; vae: number };
   seconds: number;
+  /** One UNet evaluation (all its rows), the VAE's encode (img2img stages) and decode. */
   unetCallSeconds: number;
+  vaeSeconds: number;
 }
 
 export interface LadderPlan {
@@ -125,7 +148,8 @@ export interface LadderPlan {
   tooBig?: StagePlan;
 }
 
-const VAE_TILES = [256, 128, 64, 32];
+/** The VAE's tiles in latent pixels, largest first (2048, 1024, 512 px); images up to 2048 px may also run whole. */
+const VAE_TILES = [256, 128, 64];
 
 /**
  * The pieces for a UNet call over `tokens` latent tokens: none up to PIECE_TOKENS, then one feed-forward piece
@@ -137,21 +161,39 @@ export function memoryFor(tokens: number, rows: number, heads: number): UNetMemo
   return { ffPieces: pieces, attentionPieces: Math.min(pieces, rows * heads) };
 }
 
+/** The UNet's ways to run, fastest first: whole, split into sessions (skips kept on the device, then on the host); each with CFG's rows together, then one at a time. */
+function unetChoices(pieces: UNetMemory, rows: number): UNetMemory[] {
+  const ways: UNetMemory[] = [pieces, { ...pieces, split: true }, { ...pieces, split: true, skipsOnHost: true }];
+  return ways.flatMap((m) => (rows > 1 ? [m, { ...m, rowByRow: true }] : [m]));
+}
+
+function unetBytes(o: PlanInput, tokens: number, m: UNetMemory): number {
+  const linfusion = o.attention === 'linfusion' ? LINFUSION_VALUES : 0;
+  const values = ACTIVATION_VALUES - FF_VALUES - linfusion + FF_VALUES / m.ffPieces + linfusion / m.attentionPieces;
+  const rows = m.rowByRow ? 1 : o.rows;
+  const skips = m.split && !m.skipsOnHost ? o.unet.skipValues * rows * tokens * o.bytesPerValue : 0;
+  return ACTIVATION_FIXED + skips + (m.split ? SPLIT_SHARE : 1) * values * rows * tokens * o.unet.baseChannels * o.bytesPerValue;
+}
+
+/** Pixels the VAE's tiles cover (overlaps counted once per tile), and one tile's activations. */
+function vaeWork(o: PlanInput, stage: LadderStage, tile: number | undefined): { px: number; bytes: number } {
+  const [h, w] = [stage.height / 8, stage.width / 8];
+  const [th, tw] = tile === undefined ? [h, w] : [Math.min(tile, h), Math.min(tile, w)];
+  const tiles = tile === undefined ? 1 : tileStarts(h, th, tile / 4).length * tileStarts(w, tw, tile / 4).length;
+  return { px: tiles * th * tw * 64 * o.images, bytes: VAE_VALUES * o.images * th * tw * 64 * 128 * o.bytesPerValue };
+}
+
 function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
   const tokens = (stage.width / 8) * (stage.height / 8);
+  const budget = Math.min(o.availableBytes ?? Infinity, o.budgetBytes ?? Infinity);
   const weights = (o.unet.total + o.otherParams) * o.bytesPerValue;
-  const memory = memoryFor(tokens, o.rows, o.unet.attention[0]?.heads ?? 1);
-  const linfusion = o.attention === 'linfusion' ? LINFUSION_VALUES : 0;
-  const values = ACTIVATION_VALUES - FF_VALUES - linfusion + FF_VALUES / memory.ffPieces + linfusion / memory.attentionPieces;
-  const unet = ACTIVATION_FIXED + values * o.rows * tokens * o.unet.baseChannels * o.bytesPerValue;
-  const vaeFor = (tileLatent: number | undefined) => {
-    const px = tileLatent === undefined ? stage.width * stage.height : Math.min(stage.width, tileLatent * 8) * Math.min(stage.height, tileLatent * 8);
-    return VAE_VALUES * o.images * px * 128 * o.bytesPerValue;
-  };
-  const tiled = Math.max(stage.width, stage.height) > 2048;
-  const fitting = VAE_TILES.find((t) => o.availableBytes === undefined || weights + vaeFor(t) <= o.availableBytes);
-  const vaeTile = tiled ? (fitting ?? VAE_TILES.at(-1)!) : undefined;
-  const peakBytes = weights + Math.max(unet, vaeFor(vaeTile));
+  const choices = unetChoices(memoryFor(tokens, o.rows, o.unet.attention[0]?.heads ?? 1), o.rows);
+  const unet = choices.find((m) => weights + unetBytes(o, tokens, m) <= budget) ?? choices.at(-1)!;
+  const tiles = [...(Math.max(stage.width, stage.height) <= 2048 ? [undefined] : []), ...VAE_TILES.filter((t) => t * 8 < Math.max(stage.width, stage.height))];
+  const fits = tiles.findIndex((t) => weights + vaeWork(o, stage, t).bytes <= budget);
+  const vaeTile = tiles.at(fits)!;
+  const vae = vaeWork(o, stage, vaeTile);
+  const bytes = { weights, unet: unetBytes(o, tokens, unet), vae: vae.bytes };
 
   let flops = 0;
   o.unet.perTokenByLevel.forEach((params, level) => (flops += 2 * params * (tokens / 4 ** level)));
@@ -160,45 +202,66 @@ function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
     flops += o.attention === 'linfusion' ? 4 * n * layer.channels * (layer.channels / layer.heads) : 4 * n * n * layer.channels;
   }
   const rates = providerRates(o.provider, o.cores);
-  const unetCallSeconds = (flops * o.rows) / rates.flops;
-  const px = stage.width * stage.height * o.images;
-  const vaeSeconds = px / rates.decodePx + (index > 0 ? px / rates.encodePx : 0);
-  return { width: stage.width, height: stage.height, peakBytes, memory, vaeTile, seconds: unetCallSeconds * stage.steps + vaeSeconds, unetCallSeconds };
+  const hostCopies = unet.skipsOnHost ? (2 * o.unet.skipValues * o.rows * tokens * o.bytesPerValue) / HOST_LINK : 0;
+  const unetCallSeconds = (flops * o.rows) / rates.flops + hostCopies;
+  const vaeSeconds = vae.px / rates.decodePx + (index > 0 ? vae.px / rates.encodePx : 0);
+  return { width: stage.width, height: stage.height, peakBytes: weights + Math.max(bytes.unet, bytes.vae), bytes, unet, vaeTile, seconds: unetCallSeconds * stage.steps + vaeSeconds, unetCallSeconds, vaeSeconds };
 }
 
 export function planLadder(o: PlanInput): LadderPlan {
   const stages = o.stages.map((s, i) => stagePlan(o, s, i));
   const peakBytes = Math.max(...stages.map((s) => s.peakBytes));
-  const tooBig = o.availableBytes === undefined ? undefined : stages.find((s) => s.peakBytes > o.availableBytes!);
+  const budget = Math.min(o.availableBytes ?? Infinity, o.budgetBytes ?? Infinity);
+  const tooBig = budget === Infinity ? undefined : stages.find((s) => s.peakBytes > budget);
   return { stages, peakBytes, seconds: stages.reduce((a, s) => a + s.seconds, 0), tooBig };
 }
 
 const gib = (b: number) => `${(b / GiB).toFixed(1)} GiB`;
 const duration = (s: number) => (s < 120 ? `${s.toFixed(0)} s` : s < 7200 ? `${(s / 60).toFixed(0)} min` : `${(s / 3600).toFixed(1)} h`);
 
-/** One line per stage: size, peak memory, time. */
+/** How a stage runs, in words (empty for a whole UNet and an untiled VAE). */
+export function describeStageMemory(s: StageMemory): string[] {
+  const m = s.unet;
+  return [
+    m.split ? `UNet split into sessions${m.skipsOnHost ? ', skips in host memory' : ''}` : '',
+    m.rowByRow ? 'CFG rows one at a time' : '',
+    m.ffPieces > 1 ? `feed-forward in ${m.ffPieces} pieces` : '',
+    s.vaeTile ? `VAE tiles ${s.vaeTile * 8} px` : '',
+  ].filter(Boolean);
+}
+
+/** One line per stage: size, peak memory, time, how it runs. */
 export function describePlan(plan: LadderPlan, provider: string): string {
   const parts = plan.stages.map((s) => {
-    const how = [s.memory.ffPieces > 1 ? `feed-forward in ${s.memory.ffPieces} pieces` : '', s.vaeTile ? `VAE tiles ${s.vaeTile * 8} px` : ''].filter(Boolean);
+    const how = describeStageMemory(s);
     return `${s.width}×${s.height} ${gib(s.peakBytes)}, ~${duration(s.seconds)}${how.length ? ` (${how.join(', ')})` : ''}`;
   });
   return `estimated on ${provider}: ${parts.join('; ')}; peak ${gib(plan.peakBytes)}, ~${duration(plan.seconds)} in all`;
 }
 
 /**
- * Undefined when the ladder fits (or nothing is known of the memory), else the refusal: what would not fit,
- * and the settings that would — LinFusion where it saves time, the largest final size that fits.
+ * Undefined when the ladder fits (or nothing is known of the memory), else the refusal: what would not fit even
+ * split into sessions with its rows one at a time, and the settings that would — the largest final size that
+ * fits, one image per batch, LinFusion where it saves time.
  */
 export function refusal(o: PlanInput, plan: LadderPlan = planLadder(o)): string | undefined {
-  if (!plan.tooBig || o.availableBytes === undefined) return undefined;
+  if (!plan.tooBig) return undefined;
+  const budget = Math.min(o.availableBytes ?? Infinity, o.budgetBytes ?? Infinity);
   const s = plan.tooBig;
   const advice: string[] = [];
-  const fittingStages = plan.stages.filter((p) => p.peakBytes <= o.availableBytes!).length;
+  const available = o.availableBytes ?? Infinity;
+  if (budget < available) {
+    const least = planLadder({ ...o, budgetBytes: 1 }).peakBytes;
+    if (least <= available) advice.push(`--hires-memory ${Math.ceil(least / GiB)} (the least this ladder needs)`);
+  }
+  const fittingStages = plan.stages.filter((p) => p.peakBytes <= budget).length;
   if (fittingStages >= 2) {
     const last = plan.stages[fittingStages - 1];
     advice.push(`--hires ${last.width}x${last.height} (${fittingStages - 1} stage${fittingStages > 2 ? 's' : ''}) fits`);
   } else advice.push('a smaller --width/--height and --hires');
   if (o.images > 1) advice.push('--batch 1');
   if (o.attention !== 'linfusion') advice.push(`--attention linfusion:PATH (${duration(planLadder({ ...o, attention: 'linfusion' }).seconds)} instead of ${duration(plan.seconds)})`);
-  return `the ladder's stage ${s.width}×${s.height} needs about ${gib(s.peakBytes)} on ${o.provider}, more than the ${gib(o.availableBytes)} available (${describePlan(plan, o.provider)}). Try: ${advice.join('; or ')}`;
+  const limit = budget < available ? `the ladder's ${gib(budget)} budget (--hires-memory)` : `the ${gib(budget)} available`;
+  const how = describeStageMemory(s);
+  return `the ladder's stage ${s.width}×${s.height} needs about ${gib(s.peakBytes)} on ${o.provider}${how.length ? ` (${how.join(', ')})` : ''}, more than ${limit} (${describePlan(plan, o.provider)}). Try: ${advice.join('; or ')}`;
 }

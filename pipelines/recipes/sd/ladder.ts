@@ -1,13 +1,13 @@
 // LinFusion's SDEdit ladder (its ultra_text2image_w_sdedit notebook) on the Stable Diffusion pipeline:
 // text-to-image at the base size, then per stage the previous 8-bit image resized ×2 with Pillow's
 // default filter and img2img at the stage's strength, the generator re-seeded with the request's seed
-// every stage. The VAE tiles by itself from 4K on (pipelines/models/vae/vae.ts). Each stage's UNet is built with
-// the memory plan's pieces for its size, and its sessions are released before the next, larger stage.
+// every stage. The VAE tiles by itself from 4K on (pipelines/models/vae/vae.ts). Each stage runs the UNet and the
+// VAE as the memory plan chose for its size, and its UNet sessions are released before the next, larger stage.
 import type { LadderStage, Rgb8 } from '../../jobs/api.ts';
 import { toRgb8 } from '../images.ts';
 import { pilResizeBicubic } from '../hires/pil-resize.ts';
 import type { SdGenerateOptions, SdPipeline, SdResult } from './pipeline.ts';
-import type { UNetMemory } from '../../models/unet/memory.ts';
+import type { StageMemory } from '../hires/memory-plan.ts';
 
 export interface LadderHooks {
   /** The step callback for stage `index` (0 = the base). */
@@ -37,7 +37,7 @@ export class LadderStageError extends Error {
   }
 }
 
-export async function drawLadder(pipeline: SdPipeline, base: SdGenerateOptions, stages: readonly LadderStage[], hooks: LadderHooks = {}, memory: readonly (UNetMemory | undefined)[] = []): Promise<LadderResult> {
+export async function drawLadder(pipeline: SdPipeline, base: SdGenerateOptions, stages: readonly LadderStage[], hooks: LadderHooks = {}, memory: readonly (StageMemory | undefined)[] = []): Promise<LadderResult> {
   const timings: Record<string, number> = {};
   const latentsPerStage: Float32Array[][] = [];
   const notes: string[] = [];
@@ -46,7 +46,7 @@ export async function drawLadder(pipeline: SdPipeline, base: SdGenerateOptions, 
     let result: SdResult;
     try {
       const init = previous && { initImage: resizedInit(previous, stage), strength: stage.strength };
-      result = await pipeline.generate({ ...base, width: stage.width, height: stage.height, ...init, unetMemory: memory[index], onStep: hooks.onStep?.(index), onTile: hooks.onTile?.(index) });
+      result = await pipeline.generate({ ...base, width: stage.width, height: stage.height, ...init, unetMemory: memory[index]?.unet, vaeTile: memory[index]?.vaeTile, onStep: hooks.onStep?.(index), onTile: hooks.onTile?.(index) });
     } catch (e) {
       if (base.signal?.aborted) throw e;
       throw new LadderStageError(index, index, stage, e);

@@ -4,14 +4,14 @@
 import { loadPipelineSources, type LoadOptions, type PipelineSources, type TextConditioning } from '../../checkpoints/index.ts';
 import { ClipTextEncoder } from '../../models/clip/encoder.ts';
 import { parseUNetConfig, type UNetConfig } from '../../models/unet/config.ts';
-import { buildUNet, UNET_OUTPUT } from '../../models/unet/unet.ts';
+import { openUNetRunner } from '../../models/unet/runner.ts';
 import { WHOLE, type UNetMemory } from '../../models/unet/memory.ts';
 import { runRecovering, unetRecoveryNotes } from './unet-recovery.ts';
 import { dilateConvolutions } from '../../models/unet/dilate.ts';
 import { selfAttentionLayers, matchPagLayers } from '../../models/unet/layers.ts';
 import { Vae } from '../../models/vae/vae.ts';
 import { headWeightsData, headWeightsShape, wholeLayerPicks, type HeadPick, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
-import type { SelfAttentionLayer } from '../../attention/self-attention.ts';
+import type { SelfAttentionLayer, SelfAttentionVariant } from '../../attention/self-attention.ts';
 import type { Attention } from '../../attention/options.ts';
 import { attentionSchedule, type AttentionPhase } from '../../attention/registry.ts';
 import { ClipTokenizer } from '../../text/clip-tokenizer.ts';
@@ -77,8 +77,10 @@ export interface SdGenerateOptions {
   /** diffusers' `pag_adaptive_scale`: the PAG / head scale falls by this much per timestep from t = 1000 (0 = constant). */
   pagAdaptiveScale?: number;
   attention?: Attention;
-  /** The UNet's feed-forward and LinFusion in pieces (the ladder's memory plan; default whole). */
+  /** The UNet's feed-forward and LinFusion in pieces, split into sessions, rows one at a time (the ladder's memory plan; default whole). */
   unetMemory?: UNetMemory;
+  /** The VAE's tile side in latent pixels when it tiles (the ladder's memory plan; default the VAE's own). */
+  vaeTile?: number;
   /** A1111's clip skip: 1 = last layer. */
   clipSkip?: number;
   /** Textual-inversion embeddings whose names the prompts may use. */
@@ -283,23 +285,30 @@ export class SdPipeline {
   private encodersKey?: string;
 
   /**
-   * The UNet session for a batch shape and one attention phase (built once, then reused); `dilation` > 1
-   * dilates every convolution (LinFusion's dilated branch, models/unet/dilate.ts); `memory`: the ladder's pieces;
-   * `dtype`: float32 to redo an fp16 call that overflowed (unet-recovery.ts).
+   * The UNet runner for a batch shape and one attention phase (its sessions built once, then reused); `dilation` > 1
+   * dilates every convolution (LinFusion's dilated branch, models/unet/dilate.ts); `memory`: the ladder's pieces,
+   * split and rows (models/unet/runner.ts); `dtype`: float32 to redo an fp16 call that overflowed (unet-recovery.ts).
    */
-  private unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, ip?: IpAdapter, dilation = 1, memory: UNetMemory = WHOLE, dtype = this.o.dtype) {
+  private async unet(rows: number, h: number, w: number, tokens: number, perturbedRows: number, attention: Attention, phase: AttentionPhase, controlResiduals: boolean, ip?: IpAdapter, dilation = 1, memory: UNetMemory = WHOLE, dtype = this.o.dtype) {
     const ipAdapter = ip && { layers: ip.source.layers, tokens: ip.source.tokens };
     const key = JSON.stringify([rows, h, w, tokens, perturbedRows, attention, phase.key, controlResiduals, ip?.source.path, ...(dilation > 1 ? [dilation] : []), memory, dtype]);
-    return this.unetKernels.create((kernels) => this.sessions.child('unet').getBuilt(kernelPart(key, kernels), async () => {
-      await this.ready();
-      const variant = phase.build();
-      const { graph } = buildUNet(this.sources.unet, this.unetConfig, {
-        batch: rows, height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined,
-        dtype, selfAttention: variant, controlResiduals, ipAdapter, memory, kernels,
+    if (memory.rowByRow && (perturbedRows || controlResiduals || ipAdapter)) throw new Error('UNet rows one at a time: PAG, ControlNet and IP-Adapter inputs need the rows together; run this stage with the rows in one call');
+    await this.ready();
+    let variant: SelfAttentionVariant | undefined;
+    let info: SelfAttentionVariant | undefined;
+    const runner = await this.unetKernels.create((kernels) => {
+      const options = () => ({ height: h, width: w, textLength: tokens, perturbedRows: perturbedRows || undefined, dtype, controlResiduals, ipAdapter, kernels, selfAttention: (variant ??= phase.build()) });
+      return openUNetRunner(this.sources.unet, this.unetConfig, options, rows, memory, async (part, build) => {
+        const built = await this.sessions.child('unet').getBuilt(kernelPart(`${key}/${part}`, kernels), () => {
+          const graph = build();
+          dilateConvolutions(graph, dilation);
+          return { graph, info: variant! };
+        }, { providers: this.o.providers });
+        info ??= built.info;
+        return built.session;
       });
-      dilateConvolutions(graph, dilation);
-      return { graph, info: variant };
-    }, { providers: this.o.providers }));
+    });
+    return { runner, info: info! };
   }
 
 
@@ -337,7 +346,7 @@ export class SdPipeline {
     o.signal?.throwIfAborted();
     const noise = await timed('encode', () => this.noise(o, latent));
     const { final, latentsPerStep, provider, recoveredCalls } = await timed('denoise', () => this.denoise(o, latent, plan, perturb, text, noise));
-    const decoded = await timed('decode', () => this.decodeImages(final, latent, o.onTile));
+    const decoded = await timed('decode', () => this.decodeImages(final, latent, o.onTile, o.vaeTile));
     const refused = this.unetKernels.refusedBecause ?? this.vae.fusedRefusedBecause;
     const notes = [...(residency.note ? [residency.note] : []), ...(refused ? [`fused kernels refused (${refused}); plain graphs`] : []), ...unetRecoveryNotes(recoveredCalls), ...decoded.notes];
     return { images: decoded.images, count: images, width: o.width, height: o.height, latentsPerStep, timings, provider, notes };
@@ -389,7 +398,7 @@ export class SdPipeline {
     const startIndex = img2imgStartIndex(sampler, config, o.steps, strength);
     // An inpainting UNet at full strength starts from pure noise and never looks at the init latents.
     const skipInit = inpainting && o.inpaintMask && strength >= 1;
-    const x0 = skipInit ? undefined : o.initLatents ?? (await this.encodeInit(o.initImage!, l, generator, o.onTile));
+    const x0 = skipInit ? undefined : o.initLatents ?? (await this.encodeInit(o.initImage!, l, generator, o.onTile, o.vaeTile));
     if (x0 && x0.length !== latentSize(l)) throw new RangeError(`img2img latents hold ${x0.length} values; ${l.images}×${l.channels}×${l.height}×${l.width} expected`);
     const noise = generator.randn(shape);
     if (inpainting) {
@@ -424,12 +433,12 @@ export class SdPipeline {
   }
 
   /** The init image(s) ([n, 3, H, W] in [0, 1]) through the VAE, one posterior draw for the batch given, repeated to fill the batch. */
-  async encodeInit(image: Float32Array, l: LatentShape, generator: TorchGenerator, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
+  async encodeInit(image: Float32Array, l: LatentShape, generator: TorchGenerator, onTile: SdGenerateOptions['onTile'], vaeTile?: number): Promise<Float32Array> {
     const given = image.length / (3 * l.height * l.width * LATENT_SCALE * LATENT_SCALE);
     if (given !== 1 && given !== l.images) throw new RangeError(`img2img needs 1 or ${l.images} init images, got ${given}`);
     const pixels = image.map((v) => v * 2 - 1);
     const posteriorNoise = generator.randn([given, l.channels, l.height, l.width]);
-    const encoded = await this.vae.encode({ data: pixels, dims: [given, 3, l.height * LATENT_SCALE, l.width * LATENT_SCALE] }, posteriorNoise, onTile && ((done, total) => onTile('encode', done, total)));
+    const encoded = await this.vae.encode({ data: pixels, dims: [given, 3, l.height * LATENT_SCALE, l.width * LATENT_SCALE] }, posteriorNoise, onTile && ((done, total) => onTile('encode', done, total)), vaeTile);
     if (given === l.images) return encoded.latents.data;
     const x0 = new Float32Array(latentSize(l));
     for (let i = 0; i < l.images; i++) x0.set(encoded.latents.data, i * encoded.latents.data.length);
@@ -474,7 +483,7 @@ export class SdPipeline {
         const phase = schedule(step, totalSteps);
         const shape = [text.rows, l.height, l.width, text.tokens, perturbedRows, attention, phase, !!control, o.imagePrompt?.adapter, 1, o.unetMemory] as const;
         const unet = await this.unet(...shape);
-        provider = unet.session.provider;
+        provider = unet.runner.provider;
         const latents = batchRows(plan, xIn);
         const feeds: Record<string, ort.Tensor> = {
           ...text.feeds,
@@ -489,9 +498,9 @@ export class SdPipeline {
         if (n.inpaintChannels) feeds.sample = tensor(withInpaintChannels(latents, n.inpaintChannels, l.images, text.rows), [text.rows, this.unetConfig.inChannels, l.height, l.width]);
         if (headWeights) feeds[HEAD_WEIGHTS_INPUT] = headWeights;
         if (imagePrompt) Object.assign(feeds, imagePrompt);
-        if (phase.feeds) Object.assign(feeds, phase.feeds(unet.info, text.rows));
-        const fp32 = this.o.dtype === 'float16' ? async () => (await this.unet(...shape, 'float32')).session : undefined;
-        const out = await runRecovering(unet.session, fp32, feeds, UNET_OUTPUT);
+        if (phase.feeds) Object.assign(feeds, phase.feeds(unet.info, o.unetMemory?.rowByRow ? 1 : text.rows));
+        const fp32 = this.o.dtype === 'float16' ? async () => (await this.unet(...shape, 'float32')).runner : undefined;
+        const out = await runRecovering(unet.runner, fp32, feeds);
         if (out.recovered) recoveredCalls++;
         return combine(planAtTimestep(plan, o.pagAdaptiveScale, timestep), out.output, size);
       },
@@ -508,13 +517,13 @@ export class SdPipeline {
   }
 
   /** 4. Decode to [0, 1] RGB, NHWC. */
-  async decode(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile']): Promise<Float32Array> {
-    return (await this.decodeImages(final, l, onTile)).images;
+  async decode(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile'], vaeTile?: number): Promise<Float32Array> {
+    return (await this.decodeImages(final, l, onTile, vaeTile)).images;
   }
 
   /** As decode, with the note when the fp16 decode was broken and redone in fp32. */
-  private async decodeImages(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile']): Promise<{ images: Float32Array; notes: string[] }> {
-    const decoded = await this.vae.decode({ data: final, dims: [l.images, l.channels, l.height, l.width] }, onTile && ((done, total) => onTile('decode', done, total)));
+  private async decodeImages(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile'], vaeTile?: number): Promise<{ images: Float32Array; notes: string[] }> {
+    const decoded = await this.vae.decode({ data: final, dims: [l.images, l.channels, l.height, l.width] }, onTile && ((done, total) => onTile('decode', done, total)), vaeTile);
     return { images: toNhwc01(decoded.data, l.images, l.height * LATENT_SCALE, l.width * LATENT_SCALE), notes: recoveryNotes(decoded.recoveredFrom) };
   }
 
@@ -522,17 +531,16 @@ export class SdPipeline {
    * One classifier-free-guided UNet evaluation outside the samplers (LinFusion's dual-branch loop): `x` is the
    * scaled model input of `l`, the text rows come from encodeText, every convolution dilated by `dilation`.
    */
-  async guidedOutput(text: EncodedText, l: LatentShape, x: Float32Array, timestep: number, o: { cfg: number; attention?: Attention; phase: AttentionPhase; dilation?: number }): Promise<Float32Array> {
+  async guidedOutput(text: EncodedText, l: LatentShape, x: Float32Array, timestep: number, o: { cfg: number; attention?: Attention; phase: AttentionPhase; dilation?: number; memory?: UNetMemory }): Promise<Float32Array> {
     const plan: GuidancePlan = { cfg: o.cfg, pag: 0 };
-    const unet = await this.unet(text.rows, l.height, l.width, text.tokens, 0, o.attention ?? { kind: 'softmax' }, o.phase, false, undefined, o.dilation);
+    const unet = await this.unet(text.rows, l.height, l.width, text.tokens, 0, o.attention ?? { kind: 'softmax' }, o.phase, false, undefined, o.dilation, o.memory);
     const feeds: Record<string, ort.Tensor> = {
       ...text.feeds,
       sample: tensor(batchRows(plan, x), [text.rows, l.channels, l.height, l.width]),
       timestep: tensor(new Float32Array(text.rows).fill(timestep), [text.rows]),
     };
-    if (o.phase.feeds) Object.assign(feeds, o.phase.feeds(unet.info, text.rows));
-    const out = await unet.session.run(feeds);
-    return combine(plan, out[UNET_OUTPUT].data as Float32Array, latentSize(l));
+    if (o.phase.feeds) Object.assign(feeds, o.phase.feeds(unet.info, o.memory?.rowByRow ? 1 : text.rows));
+    return combine(plan, await unet.runner.run(feeds), latentSize(l));
   }
 
   /** The UNet's text inputs for a row layout (each entry: which conditioning row). */

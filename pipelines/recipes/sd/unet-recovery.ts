@@ -1,7 +1,8 @@
 // fp16 UNet calls that overflow: at high resolution (or with extreme latents) an fp16 activation can pass
 // 65504 and the output comes back NaN/Inf. Such a call is computed again by the same graph in fp32, and the
 // job says how many calls needed it; the fp32 session is built only on the first overflow.
-import type { ort, Session } from '../../runtime/session.ts';
+import type { ort } from '../../runtime/session.ts';
+import type { UNetRunner } from '../../models/unet/runner.ts';
 import { allFinite } from '../../runtime/result-checks.ts';
 
 export interface RecoveredRun {
@@ -10,10 +11,10 @@ export interface RecoveredRun {
   recovered: boolean;
 }
 
-export async function runRecovering(session: Session, fp32: (() => Promise<Session>) | undefined, feeds: Record<string, ort.Tensor>, output: string): Promise<RecoveredRun> {
-  const first = (await session.run(feeds))[output].data as Float32Array;
+export async function runRecovering(unet: UNetRunner, fp32: (() => Promise<UNetRunner>) | undefined, feeds: Record<string, ort.Tensor>): Promise<RecoveredRun> {
+  const first = await unet.run(feeds);
   if (!fp32 || allFinite(first)) return { output: first, recovered: false };
-  return { output: (await (await fp32()).run(feeds))[output].data as Float32Array, recovered: true };
+  return { output: await (await fp32()).run(feeds), recovered: true };
 }
 
 export const unetRecoveryNotes = (calls: number): string[] =>

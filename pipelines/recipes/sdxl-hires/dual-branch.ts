@@ -19,6 +19,7 @@ import type { RgbImage } from '../../metadata/encode-png.ts';
 import { pilResizeBicubic } from '../hires/pil-resize.ts';
 import type { EncodedText, LatentShape, SdPipeline } from '../sd/pipeline.ts';
 import { gaussianBlur } from './gaussian-blur.ts';
+import type { StageMemory } from '../hires/memory-plan.ts';
 import { channelStats, renormalise, type ChannelStats } from './latent-stats.ts';
 
 const f32 = Math.fround;
@@ -39,6 +40,8 @@ export interface DualBranchStage {
   steps: number;
   /** Convolution dilation of the second branch; the blur kernel is 2·dilation − 1. */
   dilation: number;
+  /** The memory plan's choices for the stage (default: the UNet whole, the VAE's own tiles). */
+  memory?: StageMemory;
 }
 
 export interface StageContext {
@@ -85,12 +88,12 @@ export async function dualBranchStage(input: RgbImage, stage: DualBranchStage, c
   const plane = stage.width * stage.height;
   const planes = new Float32Array(3 * plane);
   for (let p = 0; p < plane; p++) for (let ch = 0; ch < 3; ch++) planes[ch * plane + p] = resized.pixels[p * 3 + ch] / 255;
-  const initLatents = await pipeline.encodeInit(planes, l, c.generator, c.onTile);
+  const initLatents = await pipeline.encodeInit(planes, l, c.generator, c.onTile, stage.memory?.vaeTile);
   const shape = [1, l.channels, l.height, l.width] as const;
   const noise = c.noiseLayout === 'channels-last' ? c.generator.randnChannelsLast(shape) : c.generator.randn(shape);
   const latentsPerStep = await denoise(initLatents, noise, l, stage, c);
   const decoded = renormalise(latentsPerStep[latentsPerStep.length - 1], l, anchor ?? channelStats(initLatents, l));
-  const images = await pipeline.decode(decoded, l, c.onTile);
+  const images = await pipeline.decode(decoded, l, c.onTile, stage.memory?.vaeTile);
   return { image: toRgb8(images, 0, stage.width, stage.height), latentsPerStep, decoded };
 }
 
@@ -115,7 +118,7 @@ async function denoise(x0: Float32Array, noise: Float32Array, l: LatentShape, st
     const c1 = cf ** p.cosineScale1;
     const z = x.map((v, j) => v * (1 - c1) + (x0[j] + sigma * noise[j]) * c1);
     const evaluate = (input: Float32Array, inputSigma: number, dilation: number) =>
-      c.pipeline.guidedOutput(c.text, l, scaleModelInput(input, inputSigma), t, { cfg: c.cfg, attention: c.attention, phase: schedule(i, total), dilation });
+      c.pipeline.guidedOutput(c.text, l, scaleModelInput(input, inputSigma), t, { cfg: c.cfg, attention: c.attention, phase: schedule(i, total), dilation, memory: stage.memory?.unet });
     const euler = (output: Float32Array) => {
       const x0Estimate = karrasX0(prediction, z, output, sigma);
       return z.map((v, j) => v + ((v - x0Estimate[j]) / sigma) * (next - sigma));

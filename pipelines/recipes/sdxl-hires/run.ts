@@ -2,9 +2,13 @@
 import type { LadderStage } from '../../jobs/api.ts';
 import type { RgbImage } from '../../metadata/encode-png.ts';
 import type { SdGenerateOptions } from '../sd/pipeline.ts';
+import type { StageMemory } from '../hires/memory-plan.ts';
 
 /** The request's drawing settings shared by every stage. */
-export type DualBranchRun = Pick<SdGenerateOptions, 'prompt' | 'negative' | 'steps' | 'cfg' | 'seed' | 'attention' | 'clipSkip' | 'embeddings' | 'signal'>;
+export type DualBranchRun = Pick<SdGenerateOptions, 'prompt' | 'negative' | 'steps' | 'cfg' | 'seed' | 'attention' | 'clipSkip' | 'embeddings' | 'signal'> & {
+  /** The memory plan's choices per stage (the base first), as recipes/hires/memory-plan.ts makes them. */
+  memory?: readonly (StageMemory | undefined)[];
+};
 
 export interface DualBranchHooks {
   /** The step callback of stage `index` (HighRes: 0 = the base). */

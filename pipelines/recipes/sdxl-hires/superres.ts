@@ -46,7 +46,7 @@ export async function drawSuperres(pipeline: SdPipeline, run: DualBranchRun, inp
     const text = await pipeline.encodeText({ ...run, ...stage }, { cfg: run.cfg, pag: 0 }, 1);
     const generator = new TorchGenerator(run.seed);
     const context = { ...run, pipeline, text, parameters, generator, afterEarlierLoop: false, noiseLayout: 'contiguous' as const, onStep: hooks.onStep?.(index), onTile: hooks.onTile?.(index) };
-    const r = await dualBranchStage(image, { ...stage, strength: stage.strength!, dilation: stage.dilation! }, context);
+    const r = await dualBranchStage(image, { ...stage, strength: stage.strength!, dilation: stage.dilation!, memory: run.memory?.[index] }, context);
     latentsPerStage.push(r.latentsPerStep);
     decodedPerStage.push(r.decoded);
     image = r.image;
