@@ -47,6 +47,8 @@ const UNETS = {
   tiny: { label: 'tiny', config: TINY_UNET_CONFIG, text: 32 },
 } as const;
 type UNetName = keyof typeof UNETS;
+/** LinFusion's own PyTorch img2img stage (SD 1.5-size UNet, 2 CFG calls): total s and peak allocated GiB, H200 (bench/NOTES.md, issue 15). */
+const TORCH_STAGES: Record<string, [number, number]> = { '2048x2048': [3.99, 11.5], '4096x4096': [5.46, 11.7], '8192x4096': [11.25, 18.6], '16384x8192': [46.45, 68.5] };
 /** One UNet evaluation: CFG's unconditional and conditional rows. */
 const CFG_ROWS = 2;
 
@@ -286,8 +288,6 @@ function printTables(): void {
   }
 }
 
-/** LinFusion's own PyTorch img2img stage (SD 1.5-size UNet, 2 CFG calls): total s and peak allocated GiB, H200 (bench/NOTES.md, issue 15). */
-const TORCH_STAGES: Record<string, [number, number]> = { '2048x2048': [3.99, 11.5], '4096x4096': [5.46, 11.7], '8192x4096': [11.25, 18.6], '16384x8192': [46.45, 68.5] };
 
 function memoryLabel(m: UNetMemory): string {
   return [`${m.ffPieces} / ${m.attentionPieces}`, m.split ? `split${m.skipsOnHost ? ', skips on host' : ''}` : '', m.rowByRow ? 'row by row' : ''].filter(Boolean).join(', ');
