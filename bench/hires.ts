@@ -39,6 +39,9 @@ import { SD_VAE_CONFIG, vaeTensorSpecs } from './lib/vae-tensors.ts';
 import { describeStageMemory, planLadder, refusal, unetSizes, type PlanInput } from '../pipelines/recipes/hires/memory-plan.ts';
 import { WHOLE, type UNetMemory } from '../pipelines/models/unet/memory.ts';
 
+// LinFusion's own PyTorch stage (s, GiB) from bench/NOTES.md; declared before the top-level code that prints it.
+const TORCH_STAGES: Record<string, [number, number]> = { '2048x2048': [3.99, 11.5], '4096x4096': [5.46, 11.7], '8192x4096': [11.25, 18.6], '16384x8192': [46.45, 68.5] };
+
 /** `tiny`: SD 1.5's layout at 32 channels, to check the bench itself on a CPU. */
 const TINY_UNET_CONFIG = { ...SD15_UNET_CONFIG, block_out_channels: [32, 32, 32, 32], cross_attention_dim: 32, layers_per_block: 1 };
 const UNETS = {
@@ -249,6 +252,7 @@ function deviceMemory(): number | undefined {
   return smi.status === 0 && mib > 0 ? mib * 2 ** 20 : undefined;
 }
 
+
 function printTables(): void {
   const f = (v: number | undefined, d = 2) => (v === undefined ? '–' : v.toFixed(d));
   console.log(`\nLinFusion stages, ${ep} ${dtype}, random weights, CFG (2 rows) per call, VAE tiles ${vaeTilePx ? `${vaeTilePx} px` : "the plan's"}; wall ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
@@ -287,7 +291,6 @@ function printTables(): void {
 }
 
 /** LinFusion's own PyTorch img2img stage (SD 1.5-size UNet, 2 CFG calls): total s and peak allocated GiB, H200 (bench/NOTES.md, issue 15). */
-const TORCH_STAGES: Record<string, [number, number]> = { '2048x2048': [3.99, 11.5], '4096x4096': [5.46, 11.7], '8192x4096': [11.25, 18.6], '16384x8192': [46.45, 68.5] };
 
 function memoryLabel(m: UNetMemory): string {
   return [`${m.ffPieces} / ${m.attentionPieces}`, m.split ? `split${m.skipsOnHost ? ', skips on host' : ''}` : '', m.rowByRow ? 'row by row' : ''].filter(Boolean).join(', ');
