@@ -26,7 +26,7 @@ export interface SessionOptions {
    * CUDA provider options, which need the native session (ORT's C API: runtime/native) because
    * onnxruntime-node passes the CUDA provider a device id only. Default: STUDIO_CUDA_TUNING from the
    * environment (`studio`, `default` or a list: native/cuda-options.ts; `binding` for onnxruntime-node's
-   * own untuned session), else the studio's tuning. `binding`: onnxruntime-node's session.
+   * own untuned session), else the studio's tuning.
    */
   cudaTuning?: CudaTuning | 'binding';
   /** Native CUDA sessions only: write ORT's per-node profile to files starting with this path. */

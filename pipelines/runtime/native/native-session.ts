@@ -266,8 +266,13 @@ export class NativeDeviceValue {
   }
 }
 
+const cudaMemories = new Map<number, unknown>();
+
+/** One OrtMemoryInfo per CUDA device for the process (sessions share it; it is never freed). */
 function cudaMemory(api: OrtCApi, device: number): unknown {
-  return api.out('CreateMemoryInfo', 'Cuda', 1, device, 0);
+  let info = cudaMemories.get(device);
+  if (!info) cudaMemories.set(device, (info = api.out('CreateMemoryInfo', 'Cuda', 1, device, 0)));
+  return info;
 }
 
 function typedArray(type: ort.Tensor.Type, buffer: ArrayBuffer): ort.Tensor.DataType {
