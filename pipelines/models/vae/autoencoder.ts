@@ -27,20 +27,20 @@ export function decoder(w: Weights, z: T, cfg: VaeConfig, fusedNorm = false): T 
   return nn.conv2d(w.sub('conv_out'), x, { padding: 1 });
 }
 
-/** The encoder's `2·latent` moments (mean ‖ logvar) before quant_conv. */
-export function encoder(w: Weights, image: T, cfg: VaeConfig): T {
+/** The encoder's `2·latent` moments (mean ‖ logvar) before quant_conv; `fusedNorm` as the decoder's. */
+export function encoder(w: Weights, image: T, cfg: VaeConfig, fusedNorm = false): T {
   const groups = cfg.normNumGroups;
   let x = nn.conv2d(w.sub('conv_in'), image, { padding: 1 });
   cfg.blockOutChannels.forEach((out, i) => {
     x = image.graph.scope(`down${i}`, () => {
       const block = w.sub(`down_blocks.${i}`);
       let h = x;
-      for (let j = 0; j < cfg.layersPerBlock; j++) h = resnetBlock(block.sub(`resnets.${j}`), h, out, groups);
+      for (let j = 0; j < cfg.layersPerBlock; j++) h = resnetBlock(block.sub(`resnets.${j}`), h, out, groups, fusedNorm);
       return i < cfg.blockOutChannels.length - 1 ? downsample(block.sub('downsamplers.0'), h) : h;
     });
   });
-  x = image.graph.scope('mid', () => midBlock(w.sub('mid_block'), x, groups, cfg.midBlockAddAttention));
-  x = op.silu(nn.groupNorm(w.sub('conv_norm_out'), x, groups, VAE_NORM_EPS));
+  x = image.graph.scope('mid', () => midBlock(w.sub('mid_block'), x, groups, cfg.midBlockAddAttention, fusedNorm));
+  x = nn.groupNormSilu(w.sub('conv_norm_out'), x, groups, VAE_NORM_EPS, fusedNorm);
   return nn.conv2d(w.sub('conv_out'), x, { padding: 1 });
 }
 
@@ -103,7 +103,7 @@ export function buildVaeEncoderGraph(source: TensorSource, cfg: VaeConfig, heigh
   const g = new Graph(o.name ?? 'vae_encoder');
   const image = g.input('image', 'float32', ['batch', cfg.inChannels, height, width]);
   const w = new Weights(g, source, o.dtype ?? 'float32');
-  let moments = encoder(w.sub('encoder'), op.cast(image, w.dtype), cfg);
+  let moments = encoder(w.sub('encoder'), op.cast(image, w.dtype), cfg, o.kernels?.groupNormSilu);
   if (cfg.useQuantConv) moments = nn.conv2d(w.sub('quant_conv'), moments);
   const [meanC, logvarC] = op.chunk(op.cast(moments, 'float32'), 2, 1);
   const std = op.exp(op.mul(op.clip(logvarC, -30, 20), 0.5));

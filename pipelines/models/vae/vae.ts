@@ -25,7 +25,7 @@ export interface VaeOptions {
   sessions?: ModelSessions;
   /** Decoder compute dtype (default float32). float16 decodes are checked and redone in float32 when broken. */
   decodeDtype?: 'float32' | 'float16';
-  /** The provider's fused kernels for the decoder graph (runtime/kernels.ts); undefined: the plain graph. */
+  /** The provider's fused kernels for the decoder and encoder graphs (runtime/kernels.ts); undefined: the plain graphs. */
   kernels?: FusedKernels;
   encodeDtype?: 'float32' | 'float16';
   /** When decode and encode switch to tiles by themselves (default: images wider or taller than 2048 px); false: never. */
@@ -79,7 +79,7 @@ export class Vae {
     this.kernels = new KernelChoice(o.kernels);
   }
 
-  /** Why the decoder runs the plain graph although fused kernels were asked for (undefined: it does not). */
+  /** Why the decoder and encoder run the plain graphs although fused kernels were asked for (undefined: they do not). */
   get fusedRefusedBecause(): string | undefined {
     return this.kernels.refusedBecause;
   }
@@ -204,7 +204,7 @@ export class Vae {
     const [b, , h, w] = image.dims;
     const dtype = this.o.encodeDtype ?? 'float32';
     const withNoise = noise !== undefined;
-    const s = await this.session(`encode/${dtype}/${h}x${w}/${withNoise}`, () => buildVaeEncoderGraph(this.source, this.config, h, w, { dtype, withNoise }));
+    const s = await this.kernels.create((k) => this.session(kernelPart(`encode/${dtype}/${h}x${w}/${withNoise}`, k), () => buildVaeEncoderGraph(this.source, this.config, h, w, { dtype, withNoise, kernels: k })));
     const latentDims = [b, this.config.latentChannels, h / vaeScale(this.config), w / vaeScale(this.config)] as const;
     const feeds = { image: tensor(image.data, image.dims), ...(noise ? { noise: tensor(noise, latentDims) } : {}) };
     const out = await s.run(feeds);
