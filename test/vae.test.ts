@@ -9,7 +9,7 @@ import { Vae } from '../pipelines/models/vae/vae.ts';
 import { brokenImage } from '../pipelines/runtime/result-checks.ts';
 import { ModelSessions } from '../pipelines/runtime/session-cache.ts';
 import { fusedKernels } from '../pipelines/runtime/kernels.ts';
-import { rampWeights, tileStarts, tiledApply, type Nchw } from '../pipelines/models/vae/tiling.ts';
+import { normalisedWeights, rampWeights, tileStarts, tiledApply, type Nchw } from '../pipelines/models/vae/tiling.ts';
 import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
 
 const skip = skipWithoutFixtures;
@@ -115,6 +115,10 @@ test('tile layout: tiles cover the axis, the last one ends at the edge; overlap 
   const cover = new Float64Array(20 * 2);
   shifted.forEach((s, i) => rampWeights(shifted, i, 8, 2).forEach((w, u) => (cover[s * 2 + u] += w)));
   assert.ok(cover.every((w) => w > 0));
+  // Divided by that cover, each position's weights sum to one, whatever the layout.
+  const summed = new Float64Array(20 * 2);
+  normalisedWeights(shifted, 8, 2).forEach((w, i) => w.forEach((v, u) => (summed[shifted[i] * 2 + u] += v)));
+  for (const [p, w] of summed.entries()) assert.ok(Math.abs(w - 1) < 1e-6, `position ${p}: normalised weights sum to ${w}`);
 });
 
 test('tiledApply reproduces a local operation exactly (nearest 8× upsampling)', async () => {

@@ -50,6 +50,18 @@ export function crop(x: Nchw, y0: number, x0: number, th: number, tw: number): N
 }
 
 /**
+ * Each tile's blend weights along one axis (positions scaled by `scale`), divided by all tiles' ramps at that
+ * position: the ramps of a tile grid multiply across the axes, so the product of two such weights is the
+ * tile's ramp over the sum of all ramps at that pixel, and the blend needs no second pass to normalise.
+ */
+export function normalisedWeights(starts: readonly number[], tile: number, scale: number): Float32Array[] {
+  const ramps = starts.map((_, i) => rampWeights(starts, i, tile, scale));
+  const total = new Float64Array((starts[starts.length - 1] + tile) * scale);
+  ramps.forEach((w, i) => w.forEach((v, u) => (total[starts[i] * scale + u] += v)));
+  return ramps.map((w, i) => w.map((v, u) => v / total[starts[i] * scale + u]));
+}
+
+/**
  * Applies `fn` to overlapping tiles of `input` and blends the results. Tiles are laid out on a grid
  * whose cell is `inScale` input pixels and `scale` output pixels (decode: 1 → 8, encode: 8 → 1):
  * `fn` maps a [B, C, th·inScale, tw·inScale] tile, cut at grid position `origin`, to
@@ -70,14 +82,12 @@ export async function tiledApply(
   const tw = Math.min(tile, w);
   const ys = tileStarts(h, th, overlap);
   const xs = tileStarts(w, tw, overlap);
+  const [wys, wxs] = [normalisedWeights(ys, th, scale), normalisedWeights(xs, tw, scale)];
   let sum: Float32Array | undefined;
   let outC = 0;
-  const weightSum = new Float32Array(h * scale * w * scale);
   const [H, W] = [h * scale, w * scale];
   for (let iy = 0; iy < ys.length; iy++) {
-    const wy = rampWeights(ys, iy, th, scale);
     for (let ix = 0; ix < xs.length; ix++) {
-      const wx = rampWeights(xs, ix, tw, scale);
       const out = await fn(crop(input, ys[iy] * inScale, xs[ix] * inScale, th * inScale, tw * inScale), { y: ys[iy], x: xs[ix] });
       const [ob, oc, oh, ow] = out.dims;
       if (ob !== b || oh !== th * scale || ow !== tw * scale) throw new Error(`tile function returned [${out.dims}] for a [${b}, ?, ${th * inScale}, ${tw * inScale}] tile at scale ${scale}/${inScale}`);
@@ -85,18 +95,22 @@ export async function tiledApply(
         outC = oc;
         sum = new Float32Array(b * oc * H * W);
       }
-      const [oy, ox] = [ys[iy] * scale, xs[ix] * scale];
-      for (let y = 0; y < oh; y++) {
-        for (let x = 0; x < ow; x++) {
-          const wgt = wy[y] * wx[x];
-          const at = (oy + y) * W + ox + x;
-          weightSum[at] += wgt;
-          for (let p = 0; p < b * oc; p++) sum[p * H * W + at] += wgt * out.data[(p * oh + y) * ow + x];
-        }
-      }
+      blendInto(sum, [H, W], out, [ys[iy] * scale, xs[ix] * scale], wys[iy], wxs[ix]);
     }
   }
-  const result = sum!;
-  for (let p = 0; p < b * outC; p++) for (let i = 0; i < H * W; i++) result[p * H * W + i] /= weightSum[i];
-  return { data: result, dims: [b, outC, H, W] };
+  return { data: sum!, dims: [b, outC, H, W] };
+}
+
+/** sum[p, oy + y, ox + x] += wy[y] · wx[x] · tile[p, y, x], row by row. */
+function blendInto(sum: Float32Array, [H, W]: readonly [number, number], tile: Nchw, [oy, ox]: readonly [number, number], wy: Float32Array, wx: Float32Array): void {
+  const [b, c, th, tw] = tile.dims;
+  const t = tile.data;
+  for (let p = 0; p < b * c; p++) {
+    for (let y = 0; y < th; y++) {
+      const weight = wy[y];
+      const dst = p * H * W + (oy + y) * W + ox;
+      const src = (p * th + y) * tw;
+      for (let x = 0; x < tw; x++) sum[dst + x] += weight * wx[x] * t[src + x];
+    }
+  }
 }
