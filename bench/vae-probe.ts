@@ -78,7 +78,7 @@ async function oneTile(part: 'decode' | 'encode'): Promise<void> {
     const sessionS = (performance.now() - t0) / 1000;
     const latents = rand.fill(new Float32Array(batch * 4 * lat * lat), 1.5);
     const image = rand.fill(new Float32Array(batch * 3 * tilePx * tilePx), 1);
-    const feeds: Record<string, ort.Tensor> = part === 'decode' ? { latents: dtype === 'float16' ? f16Tensor(f32ToF16(latents), [batch, 4, lat, lat]) : tensor(latents, [batch, 4, lat, lat]) } : { image: tensor(image, [batch, 3, tilePx, tilePx]) };
+    const feeds: Record<string, ort.Tensor> = part === 'decode' ? { latents: dtype === 'float16' ? f16Tensor(f32ToF16(latents), [batch, 4, lat, lat]) : tensor(latents, [batch, 4, lat, lat]) } : { image: dtype === 'float16' ? f16Tensor(f32ToF16(image), [batch, 3, tilePx, tilePx]) : tensor(image, [batch, 3, tilePx, tilePx]) };
     let out = {} as Awaited<ReturnType<Session['run']>>;
     const firstMs = await timed(async () => (out = await session.run(feeds)));
     const runMs: number[] = [];

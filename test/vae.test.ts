@@ -76,6 +76,24 @@ test('fp16 overflow (latents scaled past the fp16 range) is detected and recompu
   await full.release();
 });
 
+test('fp16 encode stays close to the fp32 golden; a posterior that overflows fp16 is redone in fp32 and the fp16 encoder released', { skip }, async () => {
+  const image: Nchw = { data: golden('vae_in_image'), dims: [1, 3, 128, 128] };
+  const sessions = ModelSessions.standalone('vae');
+  const half = tinyVae({ encodeDtype: 'float16', sessions });
+  const out = await half.encode(image);
+  const err = relL2(out.mean.data, golden('vae_encoded_mean'));
+  assert.ok(err < 1e-2, `fp16 rel-L2 ${err}`);
+  assert.equal(half.currentEncodeDtype, 'float16');
+  const scaled: Nchw = { data: image.data.map((v) => v * 1e5), dims: image.dims };
+  const recovered = await half.encode(scaled);
+  assert.equal(half.currentEncodeDtype, 'float32', 'later encodes start in fp32');
+  assert.deepEqual(sessions.cache.stats, { created: 2, hits: 1, released: 1 }, 'the fp16 encoder ran twice, the fp32 one was made, and the fp16 one let go');
+  const full = tinyVae();
+  assert.deepEqual(recovered.mean.data, (await full.encode(scaled)).mean.data);
+  await half.release();
+  await full.release();
+});
+
 test('a decoder asked for fused kernels where no listed provider has them is built plain, with the plain result', { skip }, async () => {
   const sessions = ModelSessions.standalone('vae');
   const fused = tinyVae({ kernels: fusedKernels('cuda'), sessions });

@@ -93,17 +93,19 @@ export function buildVaeDecoderGraph(source: TensorSource, cfg: VaeConfig, laten
 }
 
 /**
- * Graph: `image` float32 [batch, 3, H, W] in [-1, 1] (and `noise` [batch, C, H/8, W/8] when `withNoise`) →
- * `mean`, `std` (the posterior, unscaled, as diffusers' `latent_dist`), `sample` = mean + std·noise, and
- * `latents` = the sample (or the mean without noise) scaled into UNet space. All float32.
+ * Graph: `image` [batch, 3, H, W] in [-1, 1] in the compute dtype (fp16 input, as the decoder's, so an fp16 encode
+ * overflows on every provider alike), and `noise` float32 [batch, C, H/8, W/8] when `withNoise` → `mean`, `std`
+ * (the posterior, unscaled, as diffusers' `latent_dist`), `sample` = mean + std·noise, and `latents` = the sample
+ * (or the mean without noise) scaled into UNet space, all float32.
  */
 export function buildVaeEncoderGraph(source: TensorSource, cfg: VaeConfig, height: number, width: number, o: VaeGraphOptions & { withNoise?: boolean } = {}): Graph {
   const scale = vaeScale(cfg);
   if (height % scale !== 0 || width % scale !== 0) throw new RangeError(`image size ${width}×${height} is not a multiple of ${scale}`);
   const g = new Graph(o.name ?? 'vae_encoder');
-  const image = g.input('image', 'float32', ['batch', cfg.inChannels, height, width]);
-  const w = new Weights(g, source, o.dtype ?? 'float32');
-  let moments = encoder(w.sub('encoder'), op.cast(image, w.dtype), cfg, o.kernels?.groupNormSilu);
+  const dtype = o.dtype ?? 'float32';
+  const image = g.input('image', dtype, ['batch', cfg.inChannels, height, width]);
+  const w = new Weights(g, source, dtype);
+  let moments = encoder(w.sub('encoder'), image, cfg, o.kernels?.groupNormSilu);
   if (cfg.useQuantConv) moments = nn.conv2d(w.sub('quant_conv'), moments);
   const [meanC, logvarC] = op.chunk(op.cast(moments, 'float32'), 2, 1);
   const std = op.exp(op.mul(op.clip(logvarC, -30, 20), 0.5));

@@ -7,7 +7,6 @@
 // takes its own GroupNorm statistics and mid-block attention, so a tiled result is close to, not equal
 // to, the whole-image one (test/vae.test.ts states the tolerance); gathering GroupNorm statistics over the
 // whole image cannot make it exact either, because the mid-block attention is global.
-import type { Graph } from '../../onnx/graph.ts';
 import type { TensorSource } from '../../onnx/weights.ts';
 import { f16ToF32, f32ToF16 } from '../../io/safetensors.ts';
 import { f16Tensor, tensor, type Session, type SessionOptions } from '../../runtime/session.ts';
@@ -15,7 +14,7 @@ import { ModelSessions } from '../../runtime/session-cache.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './autoencoder.ts';
 import { toUnetSpace, vaeScale, type VaeConfig } from './config.ts';
 import { tiledApply, tileStarts, type Nchw } from './tiling.ts';
-import { brokenImage, type BrokenOutput } from '../../runtime/result-checks.ts';
+import { allFinite, brokenImage, type BrokenOutput } from '../../runtime/result-checks.ts';
 import type { FusedKernels } from '../../runtime/kernels.ts';
 import { KernelChoice, kernelPart } from '../kernel-choice.ts';
 
@@ -27,6 +26,7 @@ export interface VaeOptions {
   decodeDtype?: 'float32' | 'float16';
   /** The provider's fused kernels for the decoder and encoder graphs (runtime/kernels.ts); undefined: the plain graphs. */
   kernels?: FusedKernels;
+  /** Encoder compute dtype (default float32). float16 encodes whose posterior is not finite are redone in float32. */
   encodeDtype?: 'float32' | 'float16';
   /** When decode and encode switch to tiles by themselves (default: images wider or taller than 2048 px); false: never. */
   tiling?: AutoTiling | false;
@@ -67,6 +67,7 @@ export type TileProgress = (done: number, total: number) => void;
 export class Vae {
   private readonly sessions: ModelSessions;
   private decodeDtype: 'float32' | 'float16';
+  private encodeDtype: 'float32' | 'float16';
   private readonly kernels: KernelChoice;
 
   constructor(
@@ -75,6 +76,7 @@ export class Vae {
     private readonly o: VaeOptions = {},
   ) {
     this.decodeDtype = o.decodeDtype ?? 'float32';
+    this.encodeDtype = o.encodeDtype ?? 'float32';
     this.sessions = o.sessions ?? ModelSessions.standalone('vae');
     this.kernels = new KernelChoice(o.kernels);
   }
@@ -89,8 +91,9 @@ export class Vae {
     return this.decodeDtype;
   }
 
-  private session(key: string, build: () => Graph): Promise<Session> {
-    return this.sessions.get(key, build, this.o.session);
+  /** The dtype the next encode starts with (float32 for good once an fp16 encode had to be redone). */
+  get currentEncodeDtype(): 'float32' | 'float16' {
+    return this.encodeDtype;
   }
 
   private async decodeWith(dtype: 'float32' | 'float16', latents: Nchw): Promise<Nchw> {
@@ -201,12 +204,23 @@ export class Vae {
   }
 
   private async encodeWhole(image: Nchw, noise?: Float32Array): Promise<EncodeResult> {
+    if (this.encodeDtype === 'float32') return this.encodeWith('float32', image, noise);
+    const half = await this.encodeWith('float16', image, noise);
+    if (allFinite(half.mean.data) && allFinite(half.std.data)) return half;
+    // As the decoder: fp32 from now on, and the fp16 encoders' weights and arena go back at once.
+    this.encodeDtype = 'float32';
+    await this.sessions.child('encode/float16').release();
+    return this.encodeWith('float32', image, noise);
+  }
+
+  private async encodeWith(dtype: 'float32' | 'float16', image: Nchw, noise?: Float32Array): Promise<EncodeResult> {
     const [b, , h, w] = image.dims;
-    const dtype = this.o.encodeDtype ?? 'float32';
     const withNoise = noise !== undefined;
-    const s = await this.kernels.create((k) => this.session(kernelPart(`encode/${dtype}/${h}x${w}/${withNoise}`, k), () => buildVaeEncoderGraph(this.source, this.config, h, w, { dtype, withNoise, kernels: k })));
+    const sessions = this.sessions.child(`encode/${dtype}`);
+    const s = await this.kernels.create((k) => sessions.get(kernelPart(`${h}x${w}/${withNoise}`, k), () => buildVaeEncoderGraph(this.source, this.config, h, w, { dtype, withNoise, kernels: k }), this.o.session));
     const latentDims = [b, this.config.latentChannels, h / vaeScale(this.config), w / vaeScale(this.config)] as const;
-    const feeds = { image: tensor(image.data, image.dims), ...(noise ? { noise: tensor(noise, latentDims) } : {}) };
+    const pixels = dtype === 'float16' ? f16Tensor(f32ToF16(image.data), image.dims) : tensor(image.data, image.dims);
+    const feeds = { image: pixels, ...(noise ? { noise: tensor(noise, latentDims) } : {}) };
     const out = await s.run(feeds);
     const nchw = (name: string): Nchw => ({ data: out[name].data as Float32Array, dims: latentDims });
     return { mean: nchw('mean'), std: nchw('std'), sample: withNoise ? nchw('sample') : undefined, latents: nchw('latents') };
