@@ -1,12 +1,14 @@
 // Where a tiled VAE's time goes (issue 15, the 16K VAE): one tile's decode or encode on the provider (fp16 or fp32,
 // plain or fused GroupNorm), the session's run alone and the Vae class's path around it (conversions, the fp16
 // check), with ORT's per-op profile; or the host side of a whole tiled decode (crop, blend, normalise) with a
-// stand-in tile function, so the GPU's share and the host's can be told apart. One configuration per process.
-// bench/vae_probe_torch.py times diffusers' AutoencoderKL on the same weights.
+// stand-in tile function, so the GPU's share and the host's can be told apart; or a whole image's tiled encode and
+// decode (`tiled`) as a ladder stage runs them, beside the memory plan's estimate. One configuration per process.
+// bench/vae_probe_torch.py times diffusers' AutoencoderKL on the same weights, bench/vae_tiled_torch.py its tiling.
 //
 //   npx tsx bench/vae-probe.ts --ep cpu --part decode --tile 128 --runs 1           a CPU check
 //   node vae-probe.mjs --ep cuda --part decode --dtype float16 --graph fused --tile 1024 --profile
 //   node vae-probe.mjs --part host --size 16384x8192 --tile 1024
+//   node vae-probe.mjs --ep cuda --part tiled --size 16384x8192 --tile 2048
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +17,7 @@ import { vaeConfigFromDiffusers } from '../pipelines/models/vae/config.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from '../pipelines/models/vae/autoencoder.ts';
 import { tiledApply, type Nchw } from '../pipelines/models/vae/tiling.ts';
 import { Vae } from '../pipelines/models/vae/vae.ts';
+import { vaeEstimate } from '../pipelines/recipes/hires/memory-plan.ts';
 import { fusedKernels } from '../pipelines/runtime/kernels.ts';
 import { NativeSession } from '../pipelines/runtime/native/native-session.ts';
 import { brokenImage } from '../pipelines/runtime/result-checks.ts';
@@ -44,7 +47,7 @@ const dtype = a.dtype as 'float16' | 'float32';
 const tilePx = Number(a.tile);
 const runs = Number(a.runs);
 const batch = Number(a.batch);
-if (!['decode', 'encode', 'host'].includes(a.part)) throw new Error(`--part ${a.part}: give decode, encode or host`);
+if (!['decode', 'encode', 'host', 'tiled'].includes(a.part)) throw new Error(`--part ${a.part}: give decode, encode, host or tiled`);
 if (!Number.isInteger(tilePx) || tilePx % 64) throw new Error(`--tile ${a.tile}: give the tile side in pixels, a multiple of 64`);
 const cfg = vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE');
 mkdirSync(a.work, { recursive: true });
@@ -58,6 +61,7 @@ const timed = async (f: () => unknown): Promise<number> => {
 };
 
 if (a.part === 'host') await hostSide();
+else if (a.part === 'tiled') await tiledImage();
 else await oneTile(a.part as 'decode' | 'encode');
 
 /** One tile through the bare session (profiled) and through the Vae class, in its own process. */
@@ -130,4 +134,30 @@ async function hostSide(): Promise<void> {
   console.log('| image | tile | tiles | host total s | of it: f16→f32 s | fp16 check s | crop + blend + normalise s | peak RSS GiB |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   console.log(`| ${width}×${height} | ${tilePx} | ${tiles} | ${totalS.toFixed(2)} | ${(convertMs / 1000).toFixed(2)} | ${(checkMs / 1000).toFixed(2)} | ${(totalS - (convertMs + checkMs) / 1000).toFixed(2)} | ${(process.resourceUsage().maxRSS / 2 ** 20).toFixed(1)} |`);
+}
+
+/** A whole image's tiled encode (with the posterior noise) and decode of its latents, as a ladder stage runs them. */
+async function tiledImage(): Promise<void> {
+  const [width, height] = a.size.split('x').map(Number);
+  const kernels = a.graph === 'fused' ? fusedKernels(provider) : undefined;
+  const tile = tilePx / 8;
+  const plan = vaeEstimate({ provider, bytesPerValue: dtype === 'float16' ? 2 : 4, images: 1 }, { width, height }, tile);
+  if (a.header) {
+    console.log('| image | tile | dtype | graph | tiles | encode s | decode s | VAE s | plan: VAE s | GPU GiB | plan: GiB | fp16 kept | peak RSS GiB |');
+    console.log('| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
+  }
+  const rand = new Uniform(11);
+  const sampler = startGpuMemorySampler(join(a.work, `smi-${process.pid}.csv`), provider === 'cuda');
+  const vae = new Vae(SafetensorsFile.open(file), cfg, { session: { providers: [provider] }, decodeDtype: dtype, encodeDtype: dtype, kernels });
+  const image: Nchw = { data: rand.fill(new Float32Array(3 * width * height), 1), dims: [1, 3, height, width] };
+  const noise = rand.fill(new Float32Array(4 * (width / 8) * (height / 8)), 1);
+  let tiles = 0;
+  let encoded: Awaited<ReturnType<Vae['encode']>> | undefined;
+  const encodeS = (await timed(async () => (encoded = await vae.encode(image, noise, (_, total) => (tiles = total), tile)))) / 1000;
+  const decodeS = (await timed(() => vae.decode(encoded!.latents, undefined, tile))) / 1000;
+  await vae.release();
+  const gib = sampler?.stop();
+  const kept = dtype === 'float32' ? '–' : `encode ${vae.currentEncodeDtype}, decode ${vae.currentDecodeDtype}`;
+  const f = (x: number) => x.toFixed(2);
+  console.log(`| ${width}×${height} | ${tilePx} | ${dtype} | ${kernels ? 'fused' : 'plain'} | ${tiles} | ${f(encodeS)} | ${f(decodeS)} | ${f(encodeS + decodeS)} | ${f(plan.encodeSeconds + plan.decodeSeconds)} | ${gib?.toFixed(2) ?? '–'} | ${(plan.bytes / 2 ** 30).toFixed(1)} | ${kept} | ${(process.resourceUsage().maxRSS / 2 ** 20).toFixed(1)} |`);
 }
