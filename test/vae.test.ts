@@ -168,7 +168,7 @@ test('tiled decode: one tile is the plain decode; overlapping tiles stay within 
   // the largest error among the tiles covering that pixel. A misplaced or wrongly weighted tile breaks this.
   const size = 128;
   const worst = new Float64Array(size * size);
-  const viaTiles = await tiledApply(latents, 8, 4, 8, async (part, at) => {
+  const viaTiles = await tiledApply(latents, 8, 4, 8, async (part, [at]) => {
     const out = await vae.decode(part);
     const [, c, th, tw] = out.dims;
     for (let y = 0; y < th; y++) {
@@ -223,6 +223,22 @@ test('tiled decode and encode stay close to the whole-image ones (tiny VAE, 128Â
   assert.deepEqual(single.mean.data, encWhole.mean.data);
   assert.ok(maxAbs(single.latents.data, encWhole.latents.data) < 1e-6);
   console.log(`tiled vs whole: decode rel-L2 ${decodeErr.toExponential(2)}, encode mean rel-L2 ${meanErr.toExponential(2)}`);
+  await vae.release();
+});
+
+test('tiles stacked into one run (3 per run over 4 tiles: a run of 3, then 1) decode and encode as one tile per run', { skip }, async () => {
+  const vae = tinyVae();
+  const latents = goldenLatents();
+  const runs: number[] = [];
+  const one = await vae.decodeTiled(latents, { tile: 12, overlap: 4 });
+  const stacked = await vae.decodeTiled(latents, { tile: 12, overlap: 4, tilesPerRun: 3, onTile: (done) => runs.push(done) });
+  assert.deepEqual(runs, [3, 4], 'progress per run');
+  assert.ok(maxAbs(stacked.data, one.data) < 1e-5, `stacked decode differs by ${maxAbs(stacked.data, one.data)}`);
+  const image: Nchw = { data: golden('vae_in_image'), dims: [1, 3, 128, 128] };
+  const encOne = await vae.encodeTiled(image, undefined, { tile: 12, overlap: 4 });
+  const encStacked = await vae.encodeTiled(image, undefined, { tile: 12, overlap: 4, tilesPerRun: 3 });
+  assert.ok(maxAbs(encStacked.mean.data, encOne.mean.data) < 1e-5);
+  assert.ok(maxAbs(encStacked.std.data, encOne.std.data) < 1e-5);
   await vae.release();
 });
 

@@ -28,6 +28,8 @@ export interface VaeOptions {
   kernels?: FusedKernels;
   /** Encoder compute dtype (default float32). float16 encodes whose posterior is not finite are redone in float32. */
   encodeDtype?: 'float32' | 'float16';
+  /** Tiles stacked along the batch axis into one session run of a tiled decode or encode (default 1). */
+  tilesPerRun?: number;
   /** When decode and encode switch to tiles by themselves (default: images wider or taller than 2048 px); false: never. */
   tiling?: AutoTiling | false;
 }
@@ -59,6 +61,13 @@ export interface TileOptions {
   tile?: number;
   /** Overlap of neighbouring tiles in latent pixels (default a quarter of the tile). */
   overlap?: number;
+}
+
+/** How a tiled decode or encode runs: its layout, progress, and the tiles stacked into one session run. */
+export interface TiledRun extends TileOptions {
+  onTile?: TileProgress;
+  /** Tiles stacked along the batch axis into one session run (default: the Vae's `tilesPerRun`, else 1). */
+  tilesPerRun?: number;
 }
 
 /** Called after each tile: how many are done of how many. */
@@ -143,18 +152,18 @@ export class Vae {
   }
 
   /** Decodes overlapping latent tiles of one size and blends them: memory stays that of one tile. */
-  async decodeTiled(latents: Nchw, t: TileOptions & { onTile?: TileProgress } = {}): Promise<DecodeResult> {
+  async decodeTiled(latents: Nchw, t: TiledRun = {}): Promise<DecodeResult> {
     const tile = t.tile ?? 64;
     const overlap = t.overlap ?? Math.floor(tile / 4);
     let recoveredFrom: BrokenOutput | undefined;
     const total = tileCount(latents.dims[2], latents.dims[3], tile, overlap);
     let done = 0;
-    const image = await tiledApply(latents, tile, overlap, vaeScale(this.config), async (part) => {
-      const r = await this.decodeWhole(part);
+    const image = await tiledApply(latents, tile, overlap, vaeScale(this.config), async (parts, origins) => {
+      const r = await this.decodeWhole(parts);
       recoveredFrom ??= r.recoveredFrom;
-      t.onTile?.(++done, total);
+      t.onTile?.((done += origins.length), total);
       return r;
-    });
+    }, { perCall: t.tilesPerRun ?? this.o.tilesPerRun });
     return { ...image, recoveredFrom };
   }
 
@@ -171,16 +180,16 @@ export class Vae {
    * Encodes overlapping image tiles and blends their posteriors (mean and std) in latent space, then
    * draws the sample from the blended posterior with the whole image's noise.
    */
-  async encodeTiled(image: Nchw, noise?: Float32Array, t: TileOptions & { onTile?: TileProgress } = {}): Promise<EncodeResult> {
+  async encodeTiled(image: Nchw, noise?: Float32Array, t: TiledRun = {}): Promise<EncodeResult> {
     const s = vaeScale(this.config);
     const tile = t.tile ?? 64;
     const overlap = t.overlap ?? Math.floor(tile / 4);
     const c = this.config.latentChannels;
     const total = tileCount(image.dims[2] / s, image.dims[3] / s, tile, overlap);
     let done = 0;
-    const moments = await tiledApply(image, tile, overlap, 1, async (part) => {
-      const r = await this.encodeWhole(part);
-      t.onTile?.(++done, total);
+    const moments = await tiledApply(image, tile, overlap, 1, async (parts, origins) => {
+      const r = await this.encodeWhole(parts);
+      t.onTile?.((done += origins.length), total);
       const [b, , h, w] = r.mean.dims;
       const both = new Float32Array(b * 2 * c * h * w);
       const plane = c * h * w;
@@ -189,7 +198,7 @@ export class Vae {
         both.set(r.std.data.subarray(i * plane, (i + 1) * plane), (2 * i + 1) * plane);
       }
       return { data: both, dims: [b, 2 * c, h, w] };
-    }, s);
+    }, { inScale: s, perCall: t.tilesPerRun ?? this.o.tilesPerRun });
     const [b, , h, w] = moments.dims;
     const plane = c * h * w;
     const mean = new Float32Array(b * plane);
