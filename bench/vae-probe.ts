@@ -1,6 +1,6 @@
 // Where a tiled VAE's time goes (issue 15, the 16K VAE): one tile's decode or encode on the provider (fp16 or fp32,
-// plain or fused GroupNorm), the session's run alone and the Vae class's path around it (conversions, the fp16
-// check), with ORT's per-op profile; or the host side of a whole tiled decode (crop, blend, normalise) with a
+// plain or fused GroupNorm), the session's run alone and the Vae class's path around it (the input's conversion, the
+// fp16 check), with ORT's per-op profile; or the host side of a whole tiled decode (crop, blend, normalise) with a
 // stand-in tile function, so the GPU's share and the host's can be told apart; or a whole image's tiled encode and
 // decode (`tiled`) as a ladder stage runs them, beside the memory plan's estimate. One configuration per process.
 // bench/vae_probe_torch.py times diffusers' AutoencoderKL on the same weights, bench/vae_tiled_torch.py its tiling.
@@ -12,7 +12,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SafetensorsFile, f16ToF32, f32ToF16 } from '../pipelines/io/safetensors.ts';
+import { SafetensorsFile, f32ToF16 } from '../pipelines/io/safetensors.ts';
 import { vaeConfigFromDiffusers } from '../pipelines/models/vae/config.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from '../pipelines/models/vae/autoencoder.ts';
 import { tiledApply, type Nchw } from '../pipelines/models/vae/tiling.ts';
@@ -88,7 +88,7 @@ async function oneTile(part: 'decode' | 'encode'): Promise<void> {
     const runMs: number[] = [];
     for (let r = 0; r < runs; r++) runMs.push(await timed(async () => (out = await session.run(feeds))));
     let state = '–';
-    if (part === 'decode' && dtype === 'float16') state = brokenImage(f16ToF32(out.image.data as Uint16Array)) ?? 'finite';
+    if (part === 'decode' && dtype === 'float16') state = brokenImage(out.image.data as Float32Array) ?? 'finite';
     const profile = a.profile && session.inner instanceof NativeSession ? profileSummary(session.inner.endProfiling(), 1 + runs).replace(/^profile \([^)]*\): /, '') : '–';
     await session.release();
     // The same tile through the Vae class (its own sessions): what a tiled decode pays per tile.
@@ -110,30 +110,25 @@ async function oneTile(part: 'decode' | 'encode'): Promise<void> {
 
 /**
  * The host side of a tiled decode of the whole image: a stand-in decoder (a fixed random tile, as the session's
- * output after its f16→f32 conversion) so only the crop, the blend and the normalisation are timed, plus the
- * per-tile conversion and fp16 check the Vae class adds.
+ * float32 output) so only the crop, the blend and the fp16 check the Vae class adds per tile are timed.
  */
 async function hostSide(): Promise<void> {
   const [width, height] = a.size.split('x').map(Number);
   const lat = tilePx / 8;
   const latents: Nchw = { data: new Uniform(3).fill(new Float32Array(4 * (height / 8) * (width / 8)), 1), dims: [1, 4, height / 8, width / 8] };
   const out = new Uniform(4).fill(new Float32Array(3 * tilePx * tilePx), 1);
-  const half = f32ToF16(out);
   let tiles = 0;
-  let convertMs = 0;
   let checkMs = 0;
   const t0 = performance.now();
   await tiledApply(latents, lat, lat / 4, 8, async () => {
     tiles++;
-    let image = out;
-    convertMs += await timed(() => (image = f16ToF32(half)));
-    checkMs += await timed(() => brokenImage(image));
-    return { data: image, dims: [1, 3, tilePx, tilePx] };
+    checkMs += await timed(() => brokenImage(out));
+    return { data: out, dims: [1, 3, tilePx, tilePx] };
   });
   const totalS = (performance.now() - t0) / 1000;
-  console.log('| image | tile | tiles | host total s | of it: f16→f32 s | fp16 check s | crop + blend + normalise s | peak RSS GiB |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  console.log(`| ${width}×${height} | ${tilePx} | ${tiles} | ${totalS.toFixed(2)} | ${(convertMs / 1000).toFixed(2)} | ${(checkMs / 1000).toFixed(2)} | ${(totalS - (convertMs + checkMs) / 1000).toFixed(2)} | ${(process.resourceUsage().maxRSS / 2 ** 20).toFixed(1)} |`);
+  console.log('| image | tile | tiles | host total s | of it: fp16 check s | crop + blend s | peak RSS GiB |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log(`| ${width}×${height} | ${tilePx} | ${tiles} | ${totalS.toFixed(2)} | ${(checkMs / 1000).toFixed(2)} | ${(totalS - checkMs / 1000).toFixed(2)} | ${(process.resourceUsage().maxRSS / 2 ** 20).toFixed(1)} |`);
 }
 
 /** A whole image's tiled encode (with the posterior noise) and decode of its latents, as a ladder stage runs them. */

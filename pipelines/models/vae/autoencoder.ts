@@ -77,9 +77,11 @@ export interface VaeGraphOptions {
 }
 
 /**
- * Graph: `latents` [batch, C, h, w] (UNet space) → `image` [batch, 3, 8h, 8w] in about [-1, 1], both in the
- * compute dtype. fp16 inputs and outputs make an fp16 decode overflow on every provider alike: the CPU
- * provider would otherwise drop a Cast f32→f16→f32 pair and quietly keep the values in fp32.
+ * Graph: `latents` [batch, C, h, w] (UNet space) in the compute dtype → `image` float32 [batch, 3, 8h, 8w] in
+ * about [-1, 1]. An fp16 input makes latents past the fp16 range overflow on every provider alike (the CPU
+ * provider would drop a Cast f32→f16→f32 pair and quietly keep the values in fp32); the output is cast to
+ * float32 on the device, where an overflow inside stays Inf/NaN, so the host takes the image without converting
+ * it (a 16384×8192 image in 1024 px tiles: 727 M values).
  */
 export function buildVaeDecoderGraph(source: TensorSource, cfg: VaeConfig, latentHeight: number, latentWidth: number, o: VaeGraphOptions = {}): Graph {
   const g = new Graph(o.name ?? 'vae_decoder');
@@ -88,7 +90,7 @@ export function buildVaeDecoderGraph(source: TensorSource, cfg: VaeConfig, laten
   const w = new Weights(g, source, dtype);
   let z = unscaleLatents(latents, cfg);
   if (cfg.usePostQuantConv) z = nn.conv2d(w.sub('post_quant_conv'), z);
-  g.output(decoder(w.sub('decoder'), z, cfg, o.kernels?.groupNormSilu), 'image');
+  g.output(op.cast(decoder(w.sub('decoder'), z, cfg, o.kernels?.groupNormSilu), 'float32'), 'image');
   return g;
 }
 

@@ -8,7 +8,7 @@
 // to, the whole-image one (test/vae.test.ts states the tolerance); gathering GroupNorm statistics over the
 // whole image cannot make it exact either, because the mid-block attention is global.
 import type { TensorSource } from '../../onnx/weights.ts';
-import { f16ToF32, f32ToF16 } from '../../io/safetensors.ts';
+import { f32ToF16 } from '../../io/safetensors.ts';
 import { f16Tensor, tensor, type Session, type SessionOptions } from '../../runtime/session.ts';
 import { ModelSessions } from '../../runtime/session-cache.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './autoencoder.ts';
@@ -110,8 +110,7 @@ export class Vae {
     if (c !== this.config.latentChannels) throw new RangeError(`latents have ${c} channels; this VAE takes ${this.config.latentChannels}`);
     const s = await this.decoderSession(dtype, h, w);
     const feed = dtype === 'float16' ? f16Tensor(f32ToF16(latents.data), latents.dims) : tensor(latents.data, latents.dims);
-    const image = (await s.run({ latents: feed })).image.data;
-    const data = dtype === 'float16' ? f16ToF32(image as Uint16Array) : (image as Float32Array);
+    const data = (await s.run({ latents: feed })).image.data as Float32Array;
     return { data, dims: [b, this.config.outChannels, h * vaeScale(this.config), w * vaeScale(this.config)] };
   }
 
