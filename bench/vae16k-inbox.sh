@@ -3,7 +3,7 @@
 # 2048 px) tile's decode and encode with the studio's default CUDA sessions (native, `studio` tuning), fp16/fp32 ×
 # plain/fused GroupNorm, tiles batched, ORT's per-op profile (bench/vae-probe.ts, one process per row); diffusers'
 # AutoencoderKL on the same weights with torch.profiler (bench/vae_probe_torch.py); the host side of a whole
-# 16384×8192 tiled decode on the device's CPU. Every part has its own timeout; together at most 146 s (LIMIT 150).
+# 16384×8192 tiled decode on the device's CPU; last, what time is left: an 8192×4096 tiled encode + decode. Every part has its own timeout; together at most 146 s (LIMIT 150).
 # Bundle: npx esbuild bench/vae-probe.ts --bundle --platform=node --format=esm --external:onnxruntime-node
 #   --external:sharp --external:koffi --outfile=.gpu-inbox/vae16k/vae-probe.mjs
 #   VAE16K_TINY=1 ORT_DIR=$PWD bash .gpu-inbox/vae16k/run.sh    # the CPU check at a tiny size
@@ -18,9 +18,9 @@ for p in "$ORT_DIR"/node_modules/* "$ORT_DIR"/node_modules/@*/*; do [ -e "$W/nod
 [ -e "$W/node_modules/koffi" ] || tar -xJf "$D/koffi.tar.xz" -C "$W"
 cp "$D"/*.mjs "$D"/*.py "$W/"
 if [ "${VAE16K_TINY:-}" = 1 ]; then
-  EP=cpu; T1=64; T2=128; HOST=(--size 1024x512 --tile 256); RUNS=1; TORCH=0
+  EP=cpu; T1=64; T2=128; HOST=(--size 1024x512 --tile 256); TILED=(--size 512x256 --tile 256); RUNS=1; TORCH=0
 else
-  EP=cuda; T1=1024; T2=2048; HOST=(--size 16384x8192 --tile 1024); RUNS=2; TORCH=1
+  EP=cuda; T1=1024; T2=2048; HOST=(--size 16384x8192 --tile 1024); TILED=(--size 8192x4096 --tile 1024); RUNS=2; TORCH=1
   mkdir -p /tmp/$NAME-ref && xz -dc "$D/diffusers-src.tar.xz" | tar -x -C /tmp/$NAME-ref
 fi
 # Each part's timeout, cut so that everything ends within 140 s of the start.
@@ -50,8 +50,10 @@ R=$OUT/$NAME.md
   probe 10 --header --part decode --tile $T1 --dtype float32 --graph fused
   probe 10 --part encode --tile $T1 --dtype float16 --graph plain --profile
   probe 10 --part encode --tile $T1 --dtype float32 --graph plain
-  probe 10 --part decode --tile $T1 --dtype float32 --graph plain
   probe 12 --part encode --tile $T2 --dtype float16 --graph fused
+  probe 10 --part decode --tile $T1 --dtype float32 --graph plain
+  echo; echo "## A whole image's tiled encode + decode (fp16, fused), beside the memory plan's estimate"
+  probe 40 --header --part tiled "${TILED[@]}" --dtype float16 --graph fused
 } > "$R" 2>&1
 rm -rf "$W"
 cat "$R"
