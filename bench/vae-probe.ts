@@ -138,12 +138,12 @@ async function tiledImage(): Promise<void> {
   const tile = tilePx / 8;
   const plan = vaeEstimate({ provider, bytesPerValue: dtype === 'float16' ? 2 : 4, images: 1 }, { width, height }, tile);
   if (a.header) {
-    console.log('| image | tile | dtype | graph | tiles | encode s | decode s | VAE s | plan: VAE s | GPU GiB | plan: GiB | fp16 kept | peak RSS GiB |');
+    console.log('| image | tile × per run | dtype | graph | tiles | encode s | decode s | VAE s | plan: VAE s | GPU GiB | plan: GiB | fp16 kept | peak RSS GiB |');
     console.log('| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
   }
   const rand = new Uniform(11);
   const sampler = startGpuMemorySampler(join(a.work, `smi-${process.pid}.csv`), provider === 'cuda');
-  const vae = new Vae(SafetensorsFile.open(file), cfg, { session: { providers: [provider] }, decodeDtype: dtype, encodeDtype: dtype, kernels });
+  const vae = new Vae(SafetensorsFile.open(file), cfg, { session: { providers: [provider] }, decodeDtype: dtype, encodeDtype: dtype, kernels, tilesPerRun: batch });
   const image: Nchw = { data: rand.fill(new Float32Array(3 * width * height), 1), dims: [1, 3, height, width] };
   const noise = rand.fill(new Float32Array(4 * (width / 8) * (height / 8)), 1);
   let tiles = 0;
@@ -154,5 +154,5 @@ async function tiledImage(): Promise<void> {
   const gib = sampler?.stop();
   const kept = dtype === 'float32' ? '–' : `encode ${vae.currentEncodeDtype}, decode ${vae.currentDecodeDtype}`;
   const f = (x: number) => x.toFixed(2);
-  console.log(`| ${width}×${height} | ${tilePx} | ${dtype} | ${kernels ? 'fused' : 'plain'} | ${tiles} | ${f(encodeS)} | ${f(decodeS)} | ${f(encodeS + decodeS)} | ${f(plan.encodeSeconds + plan.decodeSeconds)} | ${gib?.toFixed(2) ?? '–'} | ${(plan.bytes / 2 ** 30).toFixed(1)} | ${kept} | ${(process.resourceUsage().maxRSS / 2 ** 20).toFixed(1)} |`);
+  console.log(`| ${width}×${height} | ${tilePx} × ${batch} | ${dtype} | ${kernels ? 'fused' : 'plain'} | ${tiles} | ${f(encodeS)} | ${f(decodeS)} | ${f(encodeS + decodeS)} | ${f(plan.encodeSeconds + plan.decodeSeconds)} | ${gib?.toFixed(2) ?? '–'} | ${(plan.bytes / 2 ** 30).toFixed(1)} | ${kept} | ${(process.resourceUsage().maxRSS / 2 ** 20).toFixed(1)} |`);
 }
