@@ -4,8 +4,7 @@
 #   PYTHONPATH=<diffusers>/src python3 bench/vae_probe_torch.py --weights /tmp/vae-probe/vae.safetensors --tiles 1024,2048
 import argparse, statistics, time
 import torch
-from safetensors.torch import load_file
-from diffusers import AutoencoderKL
+from sd_vae_torch import sd_vae
 
 p = argparse.ArgumentParser()
 p.add_argument('--weights', required=True)
@@ -14,8 +13,6 @@ p.add_argument('--dtypes', default='float16,float32')
 p.add_argument('--runs', type=int, default=3)
 p.add_argument('--profile-tile', type=int, default=1024)
 a = p.parse_args()
-
-state = load_file(a.weights)
 
 
 def timed(f):
@@ -36,12 +33,7 @@ print('| part | tile | dtype | warm ms (median) | torch peak allocated GiB | non
 print('| --- | ---: | --- | ---: | ---: | ---: | --- |')
 for name in a.dtypes.split(','):
     dt = getattr(torch, name)
-    vae = AutoencoderKL(block_out_channels=[128, 256, 512, 512], down_block_types=['DownEncoderBlock2D'] * 4,
-                        up_block_types=['UpDecoderBlock2D'] * 4, layers_per_block=2, latent_channels=4, sample_size=512)
-    missing, unexpected = vae.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        print(f'(weights: {len(missing)} missing, {len(unexpected)} unexpected)')
-    vae = vae.to('cuda', dt).eval()
+    vae = sd_vae(a.weights, dt)
     for tile in map(int, a.tiles.split(',')):
         g = torch.Generator().manual_seed(5)
         z = ((torch.rand(1, 4, tile // 8, tile // 8, generator=g) * 3 - 1.5) / 0.18215).to('cuda', dt)

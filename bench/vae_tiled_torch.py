@@ -5,8 +5,7 @@
 #   PYTHONPATH=<diffusers>/src python3 bench/vae_tiled_torch.py --weights vae.safetensors --sizes 16384x8192
 import argparse, time
 import torch
-from safetensors.torch import load_file
-from diffusers import AutoencoderKL
+from sd_vae_torch import sd_vae
 
 p = argparse.ArgumentParser()
 p.add_argument('--weights', required=True)
@@ -16,12 +15,7 @@ p.add_argument('--deadline-s', type=float, default=100, help='start no size afte
 a = p.parse_args()
 t_start = time.time()
 
-vae = AutoencoderKL(block_out_channels=[128, 256, 512, 512], down_block_types=['DownEncoderBlock2D'] * 4,
-                    up_block_types=['UpDecoderBlock2D'] * 4, layers_per_block=2, latent_channels=4, sample_size=512)
-missing, unexpected = vae.load_state_dict(load_file(a.weights), strict=False)
-if missing or unexpected:
-    print(f'(weights: {len(missing)} missing, {len(unexpected)} unexpected)')
-vae = vae.to('cuda', torch.float16).eval()
+vae = sd_vae(a.weights, torch.float16)
 vae.enable_tiling()
 vae.tile_sample_min_size = a.tile
 vae.tile_latent_min_size = a.tile // 8
