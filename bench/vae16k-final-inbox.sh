@@ -4,21 +4,17 @@
 # process per size (GPU peak per size), beside the memory plan's estimate (bench/vae-probe.ts --part tiled); then
 # diffusers' AutoencoderKL tiled as LinFusion tiles it (2048 px) on the same weights (bench/vae_tiled_torch.py).
 # Every part has its own timeout; together at most 146 s (LIMIT 150).
-# Bundle: npx esbuild bench/vae-probe.ts --bundle --platform=node --format=esm --external:onnxruntime-node
+# Entry folder: run.sh (this file), inbox-setup.sh, koffi.tar.xz, sd_vae_torch.py and the torch script, the diffusers
+# source tarball (../shared/reference), and the bundle: npx esbuild bench/vae-probe.ts --bundle --platform=node --format=esm --external:onnxruntime-node
 #   --external:sharp --external:koffi --outfile=.gpu-inbox/vae16k-final/vae-probe.mjs
 #   VAE16K_TINY=1 ORT_DIR=$PWD bash .gpu-inbox/vae16k-final/run.sh    # the CPU check at a tiny size
 set -u
 D=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NAME=$(basename "$D")
-OUT=${OUT:-/tmp/$NAME-out}; mkdir -p "$OUT"
 ORT_DIR=${ORT_DIR:-/tmp/ort129}
+source "$D/inbox-setup.sh"
 # The studio's tile side (px) and tiles per session run: window 1's choice (bench/NOTES.md).
 TILE=${TILE:-2048}; PER_RUN=${PER_RUN:-1}
-W=$(mktemp -d /tmp/$NAME.XXXX)
-mkdir -p "$W/node_modules/@koromix"
-for p in "$ORT_DIR"/node_modules/* "$ORT_DIR"/node_modules/@*/*; do [ -e "$W/node_modules/${p#$ORT_DIR/node_modules/}" ] || ln -s "$p" "$W/node_modules/${p#$ORT_DIR/node_modules/}" 2>/dev/null; done
-[ -e "$W/node_modules/koffi" ] || tar -xJf "$D/koffi.tar.xz" -C "$W"
-cp "$D"/*.mjs "$D"/*.py "$W/"
 if [ "${VAE16K_TINY:-}" = 1 ]; then
   EP=cpu; SIZES=(512x256 768x256); TILE=256; TORCH=0
 else
@@ -26,12 +22,6 @@ else
   mkdir -p /tmp/$NAME-ref && xz -dc "$D/diffusers-src.tar.xz" | tar -x -C /tmp/$NAME-ref
 fi
 SECONDS=0
-cap() { local l=$((140 - SECONDS)); if [ "$1" -lt "$l" ]; then echo "$1"; elif [ "$l" -gt 1 ]; then echo "$l"; else echo 1; fi; }
-probe() {
-  local t; t=$(cap "$1")
-  (cd "$W" && timeout "$t" node vae-probe.mjs --ep $EP --work "$W/vae" "${@:2}" > "$W/row.txt" 2>&1; rc=$?
-   grep '^|' "$W/row.txt"; [ $rc = 0 ] || echo "| (${*:2}) | exit $rc$([ $rc = 124 ] && echo ", timed out after $t s") | $(grep -v '^|' "$W/row.txt" | tail -1 | cut -c1-200) |")
-}
 R=$OUT/$NAME.md
 {
   echo "# issue 15 (s6-a), window 2: the tiled VAE at 4K–16K on the H200, studio vs diffusers ($(date -u +%FT%TZ))"
