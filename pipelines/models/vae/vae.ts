@@ -78,6 +78,7 @@ export class Vae {
   private decodeDtype: 'float32' | 'float16';
   private encodeDtype: 'float32' | 'float16';
   private readonly kernels: KernelChoice;
+  private halves?: Uint16Array<ArrayBuffer>;
 
   constructor(
     readonly source: TensorSource,
@@ -109,9 +110,15 @@ export class Vae {
     const [b, c, h, w] = latents.dims;
     if (c !== this.config.latentChannels) throw new RangeError(`latents have ${c} channels; this VAE takes ${this.config.latentChannels}`);
     const s = await this.decoderSession(dtype, h, w);
-    const feed = dtype === 'float16' ? f16Tensor(f32ToF16(latents.data), latents.dims) : tensor(latents.data, latents.dims);
+    const feed = dtype === 'float16' ? f16Tensor(this.toHalf(latents.data), latents.dims) : tensor(latents.data, latents.dims);
     const data = (await s.run({ latents: feed })).image.data as Float32Array;
     return { data, dims: [b, this.config.outChannels, h * vaeScale(this.config), w * vaeScale(this.config)] };
+  }
+
+  /** fp16 bits of a tile's input in one buffer reused while tiles keep their size (sessions copy their inputs). */
+  private toHalf(values: Float32Array): Uint16Array {
+    if (this.halves?.length !== values.length) this.halves = new Uint16Array(values.length);
+    return f32ToF16(values, this.halves);
   }
 
   /** The decoder for one latent size, with the provider's fused kernels when given (../kernel-choice.ts). */
@@ -227,7 +234,7 @@ export class Vae {
     const sessions = this.sessions.child(`encode/${dtype}`);
     const s = await this.kernels.create((k) => sessions.get(kernelPart(`${h}x${w}/${withNoise}`, k), () => buildVaeEncoderGraph(this.source, this.config, h, w, { dtype, withNoise, kernels: k }), this.o.session));
     const latentDims = [b, this.config.latentChannels, h / vaeScale(this.config), w / vaeScale(this.config)] as const;
-    const pixels = dtype === 'float16' ? f16Tensor(f32ToF16(image.data), image.dims) : tensor(image.data, image.dims);
+    const pixels = dtype === 'float16' ? f16Tensor(this.toHalf(image.data), image.dims) : tensor(image.data, image.dims);
     const feeds = { image: pixels, ...(noise ? { noise: tensor(noise, latentDims) } : {}) };
     const out = await s.run(feeds);
     const nchw = (name: string): Nchw => ({ data: out[name].data as Float32Array, dims: latentDims });
