@@ -14,7 +14,7 @@ import { ModelSessions } from '../../runtime/session-cache.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './autoencoder.ts';
 import { toUnetSpace, vaeScale, type VaeConfig } from './config.ts';
 import { tiledApply, tileStarts, type Nchw } from './tiling.ts';
-import { allFinite, brokenImage, type BrokenOutput } from '../../runtime/result-checks.ts';
+import { allFinite, brokenImageFrom, type BrokenOutput } from '../../runtime/result-checks.ts';
 import type { FusedKernels } from '../../runtime/kernels.ts';
 import { KernelChoice, kernelPart } from '../kernel-choice.ts';
 
@@ -106,13 +106,15 @@ export class Vae {
     return this.encodeDtype;
   }
 
-  private async decodeWith(dtype: 'float32' | 'float16', latents: Nchw): Promise<Nchw> {
+  /** The image, and whether it is broken (runtime/result-checks.ts; from the graph's sum and maximum). */
+  private async decodeWith(dtype: 'float32' | 'float16', latents: Nchw): Promise<{ image: Nchw; broken?: BrokenOutput }> {
     const [b, c, h, w] = latents.dims;
     if (c !== this.config.latentChannels) throw new RangeError(`latents have ${c} channels; this VAE takes ${this.config.latentChannels}`);
     const s = await this.decoderSession(dtype, h, w);
     const feed = dtype === 'float16' ? f16Tensor(this.toHalf(latents.data), latents.dims) : tensor(latents.data, latents.dims);
-    const data = (await s.run({ latents: feed })).image.data as Float32Array;
-    return { data, dims: [b, this.config.outChannels, h * vaeScale(this.config), w * vaeScale(this.config)] };
+    const out = await s.run({ latents: feed });
+    const broken = brokenImageFrom(out.image_sum.data[0] as number, out.image_max.data[0] as number);
+    return { image: { data: out.image.data as Float32Array, dims: [b, this.config.outChannels, h * vaeScale(this.config), w * vaeScale(this.config)] }, broken };
   }
 
   /** fp16 bits of a tile's input in one buffer reused while tiles keep their size (sessions copy their inputs). */
@@ -147,14 +149,14 @@ export class Vae {
   }
 
   private async decodeWhole(latents: Nchw): Promise<DecodeResult> {
-    if (this.decodeDtype === 'float32') return this.decodeWith('float32', latents);
+    if (this.decodeDtype === 'float32') return (await this.decodeWith('float32', latents)).image;
     const half = await this.decodeWith('float16', latents);
-    const broken = brokenImage(half.data);
-    if (!broken) return half;
+    const broken = half.broken;
+    if (!broken) return half.image;
     // fp32 from now on: the fp16 decoders will not run again, so their weights and arena go back at once.
     this.decodeDtype = 'float32';
     await this.sessions.child('decode/float16').release();
-    return { ...(await this.decodeWith('float32', latents)), recoveredFrom: broken };
+    return { ...(await this.decodeWith('float32', latents)).image, recoveredFrom: broken };
   }
 
   /** Decodes overlapping latent tiles of one size and blends them: memory stays that of one tile. */
