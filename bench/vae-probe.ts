@@ -136,7 +136,7 @@ async function tiledImage(): Promise<void> {
   const [width, height] = a.size.split('x').map(Number);
   const kernels = a.graph === 'fused' ? fusedKernels(provider) : undefined;
   const tile = tilePx / 8;
-  const plan = vaeEstimate({ provider, bytesPerValue: dtype === 'float16' ? 2 : 4, images: 1 }, { width, height }, tile);
+  const plan = vaeEstimate({ provider, bytesPerValue: dtype === 'float16' ? 2 : 4, images: 1 }, { width, height }, tile, batch);
   if (a.header) {
     console.log('| image | tile × per run | dtype | graph | tiles | encode s | decode s | VAE s | plan: VAE s | GPU GiB | plan: GiB | fp16 kept | peak RSS GiB |');
     console.log('| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
