@@ -143,13 +143,13 @@ async function tiledImage(): Promise<void> {
   }
   const rand = new Uniform(11);
   const sampler = startGpuMemorySampler(join(a.work, `smi-${process.pid}.csv`), provider === 'cuda');
-  const vae = new Vae(SafetensorsFile.open(file), cfg, { session: { providers: [provider] }, decodeDtype: dtype, encodeDtype: dtype, kernels, tilesPerRun: batch });
+  const vae = new Vae(SafetensorsFile.open(file), cfg, { session: { providers: [provider] }, decodeDtype: dtype, encodeDtype: dtype, kernels });
   const image: Nchw = { data: rand.fill(new Float32Array(3 * width * height), 1), dims: [1, 3, height, width] };
   const noise = rand.fill(new Float32Array(4 * (width / 8) * (height / 8)), 1);
   let tiles = 0;
   let encoded: Awaited<ReturnType<Vae['encode']>> | undefined;
-  const encodeS = (await timed(async () => (encoded = await vae.encode(image, noise, (_, total) => (tiles = total), tile)))) / 1000;
-  const decodeS = (await timed(() => vae.decode(encoded!.latents, undefined, tile))) / 1000;
+  const encodeS = (await timed(async () => (encoded = await vae.encode(image, noise, (_, total) => (tiles = total), { vaeTile: tile, vaeTilesPerRun: batch })))) / 1000;
+  const decodeS = (await timed(() => vae.decode(encoded!.latents, undefined, { vaeTile: tile, vaeTilesPerRun: batch }))) / 1000;
   await vae.release();
   const gib = sampler?.stop();
   const kept = dtype === 'float32' ? '–' : `encode ${vae.currentEncodeDtype}, decode ${vae.currentDecodeDtype}`;

@@ -295,9 +295,9 @@ test("the memory plan's tile (latent pixels, a quarter overlapping) tiles any im
   assert.equal(vae.tilingFor(128, 128, 16), undefined, 'an image no larger than the tile is decoded whole');
   assert.deepEqual(vae.tilingFor(8192, 16384, 128), { tile: 128, overlap: 32 }, '1024 px tiles instead of the default 2048');
   const latents = goldenLatents();
-  const planned = await vae.decode(latents, undefined, 8);
+  const planned = await vae.decode(latents, undefined, { vaeTile: 8 });
   assert.deepEqual(planned.data, (await vae.decodeTiled(latents, { tile: 8, overlap: 2 })).data);
   const image: Nchw = { data: golden('vae_in_image'), dims: [1, 3, 128, 128] };
-  assert.deepEqual((await vae.encode(image, undefined, undefined, 8)).mean.data, (await vae.encodeTiled(image, undefined, { tile: 8, overlap: 2 })).mean.data);
+  assert.deepEqual((await vae.encode(image, undefined, undefined, { vaeTile: 8 })).mean.data, (await vae.encodeTiled(image, undefined, { tile: 8, overlap: 2 })).mean.data);
   await vae.release();
 });

@@ -70,6 +70,14 @@ export interface TiledRun extends TileOptions {
   tilesPerRun?: number;
 }
 
+/** The memory plan's tiling for a stage (recipes/hires/memory-plan.ts); absent fields: the VAE's own choice. */
+export interface PlannedTiles {
+  /** Tile side in latent pixels, a quarter of it overlapping; any image larger than it is tiled. */
+  vaeTile?: number;
+  /** Tiles stacked into one session run. */
+  vaeTilesPerRun?: number;
+}
+
 /** Called after each tile: how many are done of how many. */
 export type TileProgress = (done: number, total: number) => void;
 
@@ -142,10 +150,10 @@ export class Vae {
   }
 
   /** UNet-space latents [B, C, h, w] → image [B, 3, 8h, 8w] in about [-1, 1]; in tiles above the tiling threshold. */
-  async decode(latents: Nchw, onTile?: TileProgress, tile?: number): Promise<DecodeResult> {
+  async decode(latents: Nchw, onTile?: TileProgress, planned: PlannedTiles = {}): Promise<DecodeResult> {
     const s = vaeScale(this.config);
-    const tiling = this.tilingFor(latents.dims[2] * s, latents.dims[3] * s, tile);
-    return tiling ? this.decodeTiled(latents, { ...tiling, onTile }) : this.decodeWhole(latents);
+    const tiling = this.tilingFor(latents.dims[2] * s, latents.dims[3] * s, planned.vaeTile);
+    return tiling ? this.decodeTiled(latents, { ...tiling, onTile, tilesPerRun: planned.vaeTilesPerRun }) : this.decodeWhole(latents);
   }
 
   private async decodeWhole(latents: Nchw): Promise<DecodeResult> {
@@ -179,9 +187,9 @@ export class Vae {
    * Image [B, 3, H, W] in [-1, 1] → posterior (and a sample when `noise` [B, C, H/8, W/8] is given); in
    * tiles above the tiling threshold.
    */
-  async encode(image: Nchw, noise?: Float32Array, onTile?: TileProgress, tile?: number): Promise<EncodeResult> {
-    const tiling = this.tilingFor(image.dims[2], image.dims[3], tile);
-    return tiling ? this.encodeTiled(image, noise, { ...tiling, onTile }) : this.encodeWhole(image, noise);
+  async encode(image: Nchw, noise?: Float32Array, onTile?: TileProgress, planned: PlannedTiles = {}): Promise<EncodeResult> {
+    const tiling = this.tilingFor(image.dims[2], image.dims[3], planned.vaeTile);
+    return tiling ? this.encodeTiled(image, noise, { ...tiling, onTile, tilesPerRun: planned.vaeTilesPerRun }) : this.encodeWhole(image, noise);
   }
 
   /**

@@ -23,6 +23,7 @@ import { skipShapes } from '../../models/unet/encoder.ts';
 import { selfAttentionLayers } from '../../models/unet/layers.ts';
 import { WHOLE, type UNetMemory } from '../../models/unet/memory.ts';
 import { tileStarts } from '../../models/vae/tiling.ts';
+import type { PlannedTiles } from '../../models/vae/vae.ts';
 
 const GiB = 2 ** 30;
 
@@ -127,13 +128,9 @@ export interface PlanInput {
   cores?: number;
 }
 
-/** How a stage runs: the UNet's memory choices and the VAE's tile. */
-export interface StageMemory {
+/** How a stage runs: the UNet's memory choices and the VAE's tiles (vaeTile undefined: in one piece). */
+export interface StageMemory extends PlannedTiles {
   unet: UNetMemory;
-  /** The VAE tile side in latent pixels (undefined: in one piece). */
-  vaeTile?: number;
-  /** VAE tiles stacked into one session run (undefined: one). */
-  vaeTilesPerRun?: number;
 }
 
 export interface StagePlan extends StageMemory {
