@@ -37,13 +37,6 @@ export function rampWeights(starts: readonly number[], i: number, tile: number, 
   return w;
 }
 
-export function crop(x: Nchw, y0: number, x0: number, th: number, tw: number): Nchw {
-  const [b, c] = x.dims;
-  const out = new Float32Array(b * c * th * tw);
-  cropInto(out, x, y0, x0, th, tw);
-  return { data: out, dims: [b, c, th, tw] };
-}
-
 /** The [B, C, th, tw] window of `x` at (y0, x0), written to the start of `out`. */
 function cropInto(out: Float32Array, x: Nchw, y0: number, x0: number, th: number, tw: number): void {
   const [b, c, h, w] = x.dims;
