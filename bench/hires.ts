@@ -70,13 +70,15 @@ const { values: args } = parseArgs({
     'vae-tile': { type: 'string', default: 'auto' },
     'budget-gib': { type: 'string' },
     'deadline-s': { type: 'string', default: '280' },
+    'end-to-end': { type: 'boolean', default: false },
     tmp: { type: 'string', default: tmpdir() },
     child: { type: 'string' },
   },
 });
 
 interface ChildSpec {
-  kind: 'unet' | 'vae';
+  /** `stage`: --end-to-end, the VAE encode, the ladder's CFG calls and the VAE decode in one process. */
+  kind: 'unet' | 'vae' | 'stage';
   unet?: UNetName;
   width: number;
   height: number;
@@ -105,6 +107,9 @@ interface ChildResult {
   /** VAE: one tile's decode, first (session + autotuning) and second call, s. */
   tileFirstS?: number;
   tileS?: number;
+  /** --end-to-end: each CFG call's time, s, and each part's GPU peak above that part's start, GiB. */
+  callsS?: number[];
+  partGpuGb?: Record<string, number | undefined>;
   /** UNet split into sessions: each piece's time per call (all rows), s. */
   pieceS?: Record<string, number>;
   /** --profile: per session (`whole` or the piece), ORT's kernel time per run by op type. */
@@ -115,7 +120,7 @@ interface ChildResult {
 
 if (args.child) {
   const spec = JSON.parse(args.child) as ChildSpec;
-  console.log(JSON.stringify(spec.kind === 'unet' ? await runUNet(spec) : await runVae(spec)));
+  console.log(JSON.stringify(spec.kind === 'unet' ? await runUNet(spec) : spec.kind === 'stage' ? await runStage(spec) : await runVae(spec)));
   process.exit(0);
 }
 
@@ -193,7 +198,7 @@ try {
   log(`random weights written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   // The UNets' stages first (SD 1.5-size, then SDXL-size), then the VAE: the deadline cuts the last ones.
-  const order = [...unets.flatMap((u) => sizes.map((size) => ({ what: u as UNetName | 'vae', size }))), ...vaeSizes.map((size) => ({ what: 'vae' as const, size }))];
+  const order = [...unets.flatMap((u) => sizes.map((size) => ({ what: u as UNetName | 'vae', size }))), ...(args['end-to-end'] ? [] : vaeSizes.map((size) => ({ what: 'vae' as const, size })))];
   for (const { what, size } of order) {
     const row: Row = { what, ...size };
     rows.push(row);
@@ -210,7 +215,7 @@ try {
     }
     row.memory = { ...(args.pieces === 'auto' ? plan.unet : WHOLE), ...(args.split ? { split: true } : {}), ...(args['row-by-row'] ? { rowByRow: true } : {}), ...(args['skips-on-host'] ? { skipsOnHost: true } : {}) };
     row.vaeTile = vaeTilePx ? vaeTilePx / 8 : plan.vaeTile;
-    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, profile: args.profile, work, memory: row.memory, vaeTile: row.vaeTile, vaeTilesPerRun: vaeTilePx ? undefined : plan.vaeTilesPerRun };
+    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : args['end-to-end'] ? 'stage' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls: args['end-to-end'] ? ladderCalls(size) : calls, profile: args.profile, work, memory: row.memory, vaeTile: row.vaeTile, vaeTilesPerRun: vaeTilePx ? undefined : plan.vaeTilesPerRun };
     log(`${what} ${size.width}×${size.height}: running ...`);
     const gpu = startGpuMemorySampler(join(work, 'gpu-mem.csv'), ep !== 'cpu');
     const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--child', JSON.stringify(spec)], {
@@ -272,6 +277,10 @@ function printTables(): void {
     console.log(`\n${r.what} ${r.width}×${r.height}, ORT's profile per session:`);
     for (const [part, line] of Object.entries(r.result!.profiles!)) console.log(`- ${part}: ${line}`);
   }
+  if (args['end-to-end']) {
+    printEndToEnd(f);
+    return;
+  }
   console.log('\nPer stage (VAE encode + ladder CFG calls × per-call time + VAE decode; peak = the larger of the UNet and VAE children), beside the plan and LinFusion\'s PyTorch stage (bench/NOTES.md, 2 CFG calls, 2048 px VAE tiles):\n');
   console.log('| UNet | stage size | plan: how | CFG calls | UNet s/call | plan: s/call | VAE enc + dec s | plan: VAE s | stage s | plan: stage s | peak GPU GiB | plan: peak GiB | PyTorch stage s / GiB |');
   console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
@@ -293,17 +302,33 @@ function printTables(): void {
 }
 
 
+/** --end-to-end: each stage's parts as one process ran them, beside the plan's prediction. */
+function printEndToEnd(f: (v: number | undefined, d?: number) => string): void {
+  console.log('\nEnd to end, one process per stage (VAE encode, the ladder\'s CFG calls, VAE decode; each part\'s GPU peak above its start, the whole child\'s above the child\'s start), beside the plan:\n');
+  console.log('| UNet | stage size | how | encode s (tiles) / GiB | UNet sessions s | CFG calls s (each) / GiB | decode s / GiB | stage s (sum of parts) | child peak GiB | plan: stage s / peak GiB |');
+  console.log('| --- | --- | --- | --- | ---: | --- | --- | ---: | ---: | --- |');
+  for (const r of rows) {
+    const x = r.result;
+    const plan = stagePlanFor(r.what as UNetName, r);
+    const g = x?.partGpuGb ?? {};
+    const unetS = x?.callsS?.reduce((a, b) => a + b, 0);
+    const stage = x && unetS !== undefined ? x.encodeS! + x.sessionS + unetS + x.decodeS! : undefined;
+    console.log(`| ${UNETS[r.what as UNetName]?.label ?? r.what} | ${r.width}×${r.height} | ${r.memory ? memoryLabel(r.memory) : '–'}, VAE ${r.vaeTile ? `${r.vaeTile * 8} px tiles` : 'whole'} | ${f(x?.encodeS)} (${x?.tiles ?? '–'}) / ${f(g.encode, 1)} | ${f(x?.sessionS, 1)} | ${f(unetS)} (${x?.callsS?.map((c) => c.toFixed(2)).join(', ') ?? r.skipped ?? '–'}) / ${f(g.unet, 1)} | ${f(x?.decodeS)} / ${f(g.decode, 1)} | ${f(stage, 1)} | ${f(r.gpuGb, 1)} | ${plan.seconds.toFixed(1)} / ${(plan.peakBytes / 2 ** 30).toFixed(1)} |`);
+  }
+}
+
 function memoryLabel(m: UNetMemory): string {
   return [`${m.ffPieces} / ${m.attentionPieces}`, m.split ? `split${m.skipsOnHost ? ', skips on host' : ''}` : '', m.rowByRow ? 'row by row' : ''].filter(Boolean).join(', ');
 }
 
-async function runUNet(spec: ChildSpec): Promise<ChildResult> {
+/** The UNet runner as the plan (or the flags) split it, its sessions, per-piece times and one CFG call's random feeds. */
+async function openUNet(spec: ChildSpec) {
   const u = spec.unet!;
   const cfg: UNetConfig = parseUNetConfig(UNETS[u].config, `${u} config`);
   const [h, w] = [spec.height / 8, spec.width / 8];
   const sessions: [string, Session][] = [];
   const pieceMs = new Map<string, number>();
-  let t0 = performance.now();
+  const t0 = performance.now();
   // The provider's fused kernels (NHWC GroupNorm+SiLU, BiasSplitGelu, BiasAdd), as the SD pipeline builds its UNet.
   const kernels = new KernelChoice(fusedKernels(spec.ep));
   const unet = await kernels.create((k) => openUNetRunner(
@@ -333,7 +358,12 @@ async function runUNet(spec: ChildSpec): Promise<ChildResult> {
         }
       : {}),
   };
-  t0 = performance.now();
+  return { unet, sessions, pieceMs, feeds, kernels, cfg, sessionS };
+}
+
+async function runUNet(spec: ChildSpec): Promise<ChildResult> {
+  const { unet, sessions, pieceMs, feeds, kernels, sessionS } = await openUNet(spec);
+  let t0 = performance.now();
   await unet.run(feeds);
   const firstMs = performance.now() - t0;
   if (spec.calls > 0) pieceMs.clear();
@@ -352,6 +382,69 @@ async function runUNet(spec: ChildSpec): Promise<ChildResult> {
   times.sort((a, b) => a - b);
   const pieces = Object.fromEntries([...pieceMs].map(([k, ms]) => [k, ms / Math.max(1, spec.calls) / 1000]));
   return { sessionS, firstMs, callMs: times[Math.floor(times.length / 2)], pieceS: pieceMs.size ? pieces : undefined, profiles: Object.keys(profiles).length ? profiles : undefined, provider: `${unet.provider}${kernels.refusedBecause || !fusedKernels(spec.ep) ? '' : ', fused kernels'}`, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
+}
+
+/**
+ * --end-to-end: one stage as the studio runs it, in one process: the tiled VAE encode of the stage's image, the
+ * ladder's CFG calls on its latents (each timed; an Euler-like update between calls), the tiled VAE decode. Each part
+ * releases its sessions before the next, so each part's GPU peak (nvidia-smi above the part's start) is its own.
+ */
+async function runStage(spec: ChildSpec): Promise<ChildResult> {
+  const part = async <T>(name: string, gpu: Record<string, number | undefined>, body: () => Promise<T>): Promise<T> => {
+    const sampler = startGpuMemorySampler(join(spec.work, `gpu-${name}.csv`), spec.ep !== 'cpu');
+    try {
+      return await body();
+    } finally {
+      gpu[name] = sampler?.stop();
+    }
+  };
+  const partGpuGb: Record<string, number | undefined> = {};
+  const { width, height } = spec;
+  const rand = new Uniform(11);
+  const planned = { vaeTile: spec.vaeTile, vaeTilesPerRun: spec.vaeTilesPerRun };
+  const openVae = () => new Vae(SafetensorsFile.open(join(spec.work, 'vae.safetensors')), vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE'), { session: { providers: [spec.ep] }, decodeDtype: spec.dtype, encodeDtype: spec.dtype, kernels: fusedKernels(spec.ep) });
+  let tiles = 1;
+  let t0 = performance.now();
+  const latents = await part('encode', partGpuGb, async () => {
+    const vae = openVae();
+    const image = { data: rand.fill(new Float32Array(3 * width * height), 1), dims: [1, 3, height, width] as const };
+    const encoded = await vae.encode(image, rand.fill(new Float32Array(4 * (width / 8) * (height / 8)), 1), (_, total) => (tiles = total), planned);
+    await vae.release();
+    return encoded.latents;
+  });
+  const encodeS = (performance.now() - t0) / 1000;
+  console.error(`  encoded in ${encodeS.toFixed(2)} s (${tiles} tiles)`);
+  const callsS: number[] = [];
+  let sessionS = 0;
+  let provider = '';
+  const pieceMs = await part('unet', partGpuGb, async () => {
+    const opened = await openUNet(spec);
+    sessionS = opened.sessionS;
+    provider = opened.unet.provider;
+    const n = latents.data.length;
+    const sample = opened.feeds.sample.data as Float32Array;
+    for (let i = 0; i < spec.calls; i++) {
+      sample.set(latents.data, 0);
+      sample.set(latents.data, n);
+      t0 = performance.now();
+      const eps = await opened.unet.run(opened.feeds);
+      callsS.push((performance.now() - t0) / 1000);
+      if (!eps.every(Number.isFinite)) throw new Error('the UNet gave NaN/Inf');
+      for (let j = 0; j < n; j++) latents.data[j] -= 0.01 * (eps[j] + 7.5 * (eps[n + j] - eps[j]));
+      console.error(`  CFG call ${i + 1}/${spec.calls}: ${callsS[i].toFixed(2)} s`);
+    }
+    for (const [, s] of opened.sessions) await s.release();
+    return opened.pieceMs;
+  });
+  t0 = performance.now();
+  await part('decode', partGpuGb, async () => {
+    const vae = openVae();
+    await vae.decode(latents, undefined, planned);
+    await vae.release();
+  });
+  const decodeS = (performance.now() - t0) / 1000;
+  const pieceS = Object.fromEntries([...pieceMs].map(([k, ms]) => [k, ms / Math.max(1, spec.calls) / 1000]));
+  return { sessionS, encodeS, decodeS, tiles, callsS, partGpuGb, pieceS: pieceMs.size ? pieceS : undefined, provider, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };
 }
 
 async function runVae(spec: ChildSpec): Promise<ChildResult> {
