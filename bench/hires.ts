@@ -9,7 +9,7 @@
 // 8192: 0.2, 16384: 0.1, by the stage's longer side). A size the plan refuses is skipped with the refusal printed.
 // UNet rows run first, then the VAE rows, until the deadline; --profile adds ORT's kernel time per op per session.
 //
-//   npx tsx bench/hires.ts [--ep cuda|webgpu|cpu] [--dtype float16|float32] [--unets sd15,sdxl,tiny]
+//   npx tsx bench/hires.ts [--ep cuda|webgpu|cpu] [--dtype float16|float32] [--unets sd15,sdxl,tiny,tinyxl]
 //                          [--sizes 2048x2048,4096x4096,8192x4096,16384x8192] [--calls 1] [--deadline-s 280]
 //                          [--pieces auto|none] [--budget-gib N] [--split] [--row-by-row] [--skips-on-host]
 //                          [--vae-tile auto|PX] [--vae-sizes …] [--device-gib N] [--profile]
@@ -42,12 +42,14 @@ import { WHOLE, type UNetMemory } from '../pipelines/models/unet/memory.ts';
 // LinFusion's own PyTorch stage (s, GiB) from bench/NOTES.md; declared before the top-level code that prints it.
 const TORCH_STAGES: Record<string, [number, number]> = { '2048x2048': [3.99, 11.5], '4096x4096': [5.46, 11.7], '8192x4096': [11.25, 18.6], '16384x8192': [46.45, 68.5] };
 
-/** `tiny`: SD 1.5's layout at 32 channels, to check the bench itself on a CPU. */
+/** `tiny`, `tinyxl`: SD 1.5's and SDXL's layouts at 32–64 channels, to check the bench itself on a CPU. */
 const TINY_UNET_CONFIG = { ...SD15_UNET_CONFIG, block_out_channels: [32, 32, 32, 32], cross_attention_dim: 32, layers_per_block: 1 };
+const TINYXL_UNET_CONFIG = { ...SDXL_UNET_CONFIG, block_out_channels: [32, 64, 64], attention_head_dim: [1, 2, 2], transformer_layers_per_block: [1, 1, 1], cross_attention_dim: 32, layers_per_block: 1 };
 const UNETS = {
   sd15: { label: 'SD 1.5', config: SD15_UNET_CONFIG, text: 768 },
   sdxl: { label: 'SDXL', config: SDXL_UNET_CONFIG, text: 2048 },
   tiny: { label: 'tiny', config: TINY_UNET_CONFIG, text: 32 },
+  tinyxl: { label: 'tiny SDXL', config: TINYXL_UNET_CONFIG, text: 32 },
 } as const;
 type UNetName = keyof typeof UNETS;
 /** One UNet evaluation: CFG's unconditional and conditional rows. */
