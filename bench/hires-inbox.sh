@@ -1,35 +1,47 @@
 #!/usr/bin/env bash
-# The GPU inbox entry `.gpu-inbox/hires/` (bench/NOTES.md): bench/hires.ts bundled (hires.mjs) on the CUDA
-# provider, SD 1.5-size UNet + LinFusion, UNet rows then VAE rows until the deadline; one result file
-# $OUT/<entry>.md. The entry's folder name picks what runs: `hires` the stages up to 8192×4096 as the memory plan
-# runs them within 24 GiB, `hires16k` the 16384×8192 stage split into sessions with one CFG row at a time and
-# ORT's profile per piece. Run from the project root after the device kit's boot
-# scripts (node on PATH, the CUDA onnxruntime-node in /tmp/ort129/node_modules).
-#   HIRES_TINY=1 ORT_DIR=$PWD bash .gpu-inbox/hires/run.sh   # the same on a CPU, tiny UNet at 512×256, to check it
+# GPU inbox entries `hires16k` and `hires-sdxl` (issue 15, session 6): bench/hires.ts bundled (hires.mjs) on the CUDA
+# provider, native sessions with the studio tuning, random fp16 weights; the entry's folder name picks what runs:
+# - hires16k: SD 1.5-size UNet + LinFusion at 16384×8192 end to end in one process (--end-to-end: tiled VAE encode,
+#   the ladder's 5 CFG calls each timed, tiled VAE decode; UNet split into sessions, CFG rows one at a time, the plan's
+#   FF pieces and VAE tiles), then the same UNet with the skips in host memory (--skips-on-host), one timed call.
+# - hires-sdxl: SDXL-size UNet + LinFusion at 16384×8192, 2048², 4096², 8192×4096, the plan's choices within 48 GiB
+#   (the least in which its 16K stage fits), first call + 1 timed call each.
+# Each part has its own timeout; together at most 146 s (LIMIT 150). One result file $OUT/<entry>.md.
+# Entry folder: run.sh (this file) and the bundle:
+#   npx esbuild bench/hires.ts --bundle --platform=node --format=esm --external:onnxruntime-node --external:sharp
+#     --external:koffi --outfile=.gpu-inbox/<entry>/hires.mjs
+#   HIRES_TINY=1 ORT_DIR=$PWD bash .gpu-inbox/<entry>/run.sh   # the CPU check: tiny UNets at 512×256
 set -u
 D=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NAME=$(basename "$D")
-OUT=${OUT:-/tmp/hires-out}; mkdir -p "$OUT"
+OUT=${OUT:-/tmp/$NAME-out}; mkdir -p "$OUT"
 ORT_DIR=${ORT_DIR:-/tmp/ort129}
-# Run the bundle beside that onnxruntime-node (not the project's CPU build in ./node_modules).
-W=$(mktemp -d /tmp/hires-inbox.XXXX)
+W=$(mktemp -d /tmp/$NAME.XXXX)
 ln -s "$ORT_DIR/node_modules" "$W/node_modules"
 cp "$D/hires.mjs" "$W/hires.mjs"
-if [ "$NAME" = hires16k ]; then
-  ARGS=(--sizes 16384x8192 --split --row-by-row --vae-tile 1024 --device-gib 1000 --calls 0 --profile)
+SECONDS=0
+# bench SECONDS ARGS…: one hires.mjs run, cut so that everything ends within 146 s of the start.
+bench() {
+  local t=$(( $1 < 146 - SECONDS ? $1 : 146 - SECONDS ))
+  [ "$t" -gt 10 ] || { echo "(skipped: no time left) ${*:2}"; return; }
+  echo "## \`${*:2}\` (timeout ${t} s)"; echo '```'
+  (cd "$W" && env -u OUT timeout "$t" node hires.mjs "${@:2}" --deadline-s $((t - 6)) --tmp "$W" 2>&1)
+  echo "exit status $?"; echo '```'
+}
+if [ "${HIRES_TINY:-}" = 1 ]; then
+  DEV=(--ep cpu --vae-tile 256); SD15=tiny; SDXL=tinyxl; BIG=512x256; SMALL=256x256,384x256
 else
-  ARGS=(--sizes 2048x2048,4096x4096,8192x4096 --budget-gib 24)
+  DEV=(--ep cuda); SD15=sd15; SDXL=sdxl; BIG=16384x8192; SMALL=2048x2048,4096x4096,8192x4096
 fi
-# Tiny: the same choices on a CPU at 512×256 (the later --sizes wins).
-if [ "${HIRES_TINY:-}" = 1 ]; then ARGS+=(--ep cpu --unets tiny --sizes 512x256 --deadline-s 100 --tmp "$W")
-else ARGS+=(--ep cuda --unets sd15 --deadline-s 130 --tmp "$W"); fi
 {
-  echo "# issue 15: the studio's ladder stages, bench/hires.ts ($(date -u +%FT%TZ))"
+  echo "# issue 15 (s6-b2): $NAME, bench/hires.ts ($(date -u +%FT%TZ))"
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
-  echo '```'
-  (cd "$W" && env -u OUT timeout 138 node hires.mjs "${ARGS[@]}" 2>&1)
-  echo "exit status $?"
-  echo '```'
+  if [ "$NAME" = hires-sdxl ]; then
+    bench 146 "${DEV[@]}" --unets $SDXL --sizes $BIG,$SMALL --budget-gib 48 --calls 1 --vae-sizes 256x256
+  else
+    bench 100 "${DEV[@]}" --unets $SD15 --sizes $BIG --end-to-end --split --row-by-row --device-gib 1000
+    bench 46 "${DEV[@]}" --unets $SD15 --sizes $BIG --split --row-by-row --skips-on-host --device-gib 1000 --calls 1 --vae-sizes 256x256
+  fi
 } > "$OUT/$NAME.md" 2>&1
 rm -rf "$W"
-tail -30 "$OUT/$NAME.md"
+tail -40 "$OUT/$NAME.md"
