@@ -61,13 +61,15 @@ interface Rates {
 
 /**
  * cpu: 2 cores of this project's machine, LinFusion 1024² 5.86 TFLOP in 104 CPU-s (56 GFLOP/s), scaled by core
- * count. webgpu: H100, LinFusion 1024² in 0.338 s (17 TFLOP/s). cuda: the studio's LinFusion UNet on the H200 ran
- * 39–55 TFLOP/s from 2048² to 8192×4096 (bench/NOTES.md, issue 15); the tiled VAE (fp16, fused GroupNorm, 1024 px
+ * count. webgpu: H100, LinFusion 1024² in 0.338 s (17 TFLOP/s). cuda: the studio's LinFusion UNet on the H200 in
+ * native sessions, fp16, fused kernels ran 150 TFLOP/s in this model's count (bench/NOTES.md, session 6: SD 1.5
+ * 2048² 0.132 s and 16384×8192 split, one row at a time 3.38 s per CFG call; SDXL 2048² 0.25 s, 4096² 1.28 s,
+ * 8192×4096 one row at a time 4.58 s: 158, 195, 186, 146, 81 TFLOP/s); the tiled VAE (fp16, fused GroupNorm, 1024 px
  * tiles, four per run) 30 / 16 Mpx/s encode / decode: the GPU's 37 / 23 Mpx/s per tile (session 6 window 1) and the
  * host's crop, conversion and blend per tile.
  */
 export function providerRates(provider: string, cores = 2): Rates {
-  if (provider === 'cuda') return { flops: 40e12, encodePx: 30e6, decodePx: 16e6 };
+  if (provider === 'cuda') return { flops: 150e12, encodePx: 30e6, decodePx: 16e6 };
   if (provider === 'webgpu' || provider === 'dml' || provider === 'coreml') return { flops: 17e12, encodePx: 1.6e6, decodePx: 0.9e6 };
   const scale = cores / 2;
   return { flops: 56e9 * scale, encodePx: 25e3 * scale, decodePx: 12e3 * scale };
