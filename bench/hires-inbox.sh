@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# GPU inbox entries `hires16k` and `hires-sdxl` (issue 15, session 6): bench/hires.ts bundled (hires.mjs) on the CUDA
+# GPU inbox entries `hires16k`, `hires-sdxl` and `hires-sdxl16k` (issue 15, session 6): bench/hires.ts bundled (hires.mjs) on the CUDA
 # provider, native sessions with the studio tuning, random fp16 weights; the entry's folder name picks what runs:
 # - hires16k: SD 1.5-size UNet + LinFusion at 16384×8192 end to end in one process (--end-to-end: tiled VAE encode,
 #   the ladder's 5 CFG calls each timed, tiled VAE decode; UNet split into sessions, CFG rows one at a time, the plan's
 #   FF pieces and VAE tiles), then the same UNet with the skips in host memory (--skips-on-host), one timed call.
 # - hires-sdxl: SDXL-size UNet + LinFusion at 16384×8192, 2048², 4096², 8192×4096, the plan's choices within 48 GiB
 #   (the least in which its 16K stage fits), first call + 1 timed call each.
+# - hires-sdxl16k: SDXL-size UNet + LinFusion at 16384×8192 split into sessions, CFG rows one at a time, the skips
+#   held on the GPU, first call + 1 timed call.
 # Each part has its own timeout; together at most 146 s (LIMIT 150). One result file $OUT/<entry>.md.
 # Entry folder: run.sh (this file) and the bundle:
 #   npx esbuild bench/hires.ts --bundle --platform=node --format=esm --external:onnxruntime-node --external:sharp
@@ -36,7 +38,9 @@ fi
 {
   echo "# issue 15 (s6-b2): $NAME, bench/hires.ts ($(date -u +%FT%TZ))"
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
-  if [ "$NAME" = hires-sdxl ]; then
+  if [ "$NAME" = hires-sdxl16k ]; then
+    bench 146 "${DEV[@]}" --unets $SDXL --sizes $BIG --split --row-by-row --device-gib 1000 --calls 1 --vae-sizes 256x256
+  elif [ "$NAME" = hires-sdxl ]; then
     bench 146 "${DEV[@]}" --unets $SDXL --sizes $BIG,$SMALL --budget-gib 48 --calls 1 --vae-sizes 256x256
   else
     bench 100 "${DEV[@]}" --unets $SD15 --sizes $BIG --end-to-end --split --row-by-row --device-gib 1000
