@@ -176,7 +176,7 @@ export function profileSummary(traceFile: string, runs: number): string {
     byOp.set(e.args.op_name, (byOp.get(e.args.op_name) ?? 0) + (e.dur ?? 0));
   }
   const total = [...byOp.values()].reduce((a, b) => a + b, 0);
-  const top = [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 10);
+  const top = [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 16);
   const ms = (us: number) => (us / 1000 / runs).toFixed(1);
   return `profile (ms per step, profiler on; kernel time as ORT's host sees it): total ${ms(total)}; ${top.map(([op, us]) => `${op} ${ms(us)}`).join(', ')}`;
 }
