@@ -77,6 +77,9 @@ export class NativeSession {
   static async create(model: { bytes: Uint8Array; externalDataFolder?: string }, o: NativeSessionOptions): Promise<NativeSession> {
     const api = ortCApi();
     const wantsGraph = o.provider === 'cuda' && o.cuda?.enableCudaGraph === true;
+    const device = o.cuda?.deviceId ?? 0;
+    // Before the session, so that a missing CUDA runtime leaves nothing to release.
+    const copy = o.fixedBuffers || wantsGraph ? (o.provider === 'cuda' ? cudaMemoryCopy(device) : hostMemoryCopy) : undefined;
     const { value: opened, granted: cudaGraph, note } = await withCudaGraphFallback(wantsGraph, (graph) => openSession(api, model, o, graph));
     const { session, providerOptions } = opened;
     const names = (count: 'SessionGetInputCount' | 'SessionGetOutputCount', name: 'SessionGetInputName' | 'SessionGetOutputName') => {
@@ -85,14 +88,12 @@ export class NativeSession {
       return Array.from({ length: Number(n[0]) }, (_, i) => api.takeString(api.out(name, session, i, api.defaultAllocator)));
     };
     const runOn = o.runOn ?? (process.env.STUDIO_NATIVE_RUN === 'worker' ? 'worker' : 'caller');
-    const device = o.cuda?.deviceId ?? 0;
     const arena = o.provider === 'cuda' ? `gpu:${device}` : 'cpu:0';
     // OrtArenaAllocator (1), OrtMemTypeDefault (0): the provider's own allocator for that device.
     const deviceMemory = o.provider === 'cuda' ? cudaMemory(api, device) : api.cpuMemory;
     const outputNames = names('SessionGetOutputCount', 'SessionGetOutputName');
     let fixed: FixedBinding | undefined;
-    if (o.fixedBuffers || cudaGraph) {
-      const copy = o.provider === 'cuda' ? cudaMemoryCopy(device) : hostMemoryCopy;
+    if (copy && (o.fixedBuffers || cudaGraph)) {
       fixed = new FixedBinding(api, session, outputNames, deviceMemory, copy, cudaGraph ? 'the CUDA graph of this session' : 'this session (fixed buffers)');
     }
     return new NativeSession(api, session, names('SessionGetInputCount', 'SessionGetInputName'), outputNames, providerOptions, runOn, arena, deviceMemory, fixed, cudaGraph, note);
