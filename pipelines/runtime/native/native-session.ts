@@ -59,8 +59,8 @@ export class NativeSession {
     /** The CUDA provider options ORT reports it took (GetCUDAProviderOptionsAsString), for the log. */
     readonly providerOptions?: string,
     private readonly runOn: 'caller' | 'worker' = 'caller',
-    /** The arena that `releaseArena` shrinks: `gpu:0` for CUDA device 0, `cpu:0` for the CPU. */
-    private readonly arena = 'cpu:0',
+    /** The arena that `releaseArena` shrinks: `gpu:0` for CUDA device 0, `cpu:0` for the CPU; none when shared. */
+    private readonly arena: string | undefined = 'cpu:0',
     /** Where outputs kept by runKeeping live: the CUDA device's memory, or the CPU's for CPU sessions. */
     private readonly deviceMemory: unknown = api.cpuMemory,
     /** Runs through buffers at fixed addresses (fixedBuffers, CUDA graphs). */
@@ -88,7 +88,8 @@ export class NativeSession {
       return Array.from({ length: Number(n[0]) }, (_, i) => api.takeString(api.out(name, session, i, api.defaultAllocator)));
     };
     const runOn = o.runOn ?? (process.env.STUDIO_NATIVE_RUN === 'worker' ? 'worker' : 'caller');
-    const arena = o.provider === 'cuda' ? `gpu:${device}` : 'cpu:0';
+    const shared = o.provider === 'cuda' && o.cuda?.sharedArena === true;
+    const arena = shared ? undefined : o.provider === 'cuda' ? `gpu:${device}` : 'cpu:0';
     // OrtArenaAllocator (1), OrtMemTypeDefault (0): the provider's own allocator for that device.
     const deviceMemory = o.provider === 'cuda' ? cudaMemory(api, device) : api.cpuMemory;
     const outputNames = names('SessionGetOutputCount', 'SessionGetOutputName');
@@ -198,7 +199,7 @@ export class NativeSession {
   }
 
   private runOptions(o: RunOptions): unknown {
-    if (!o.releaseArena) return null;
+    if (!o.releaseArena || !this.arena) return null;
     const runOptions = this.api.out('CreateRunOptions');
     this.api.check(this.api.call.AddRunConfigEntry(runOptions, 'memory.enable_memory_arena_shrinkage', this.arena), 'arena shrinkage');
     return runOptions;
@@ -251,6 +252,24 @@ export class NativeDeviceValue {
     this.api.call.ReleaseValue(this.value);
     this.value = undefined;
   }
+}
+
+const sharedArenas = new Set<number>();
+
+/** Registers the process's one CUDA arena for `device` with ORT's environment, once (CudaTuning.sharedArena). */
+function sharedCudaArena(api: OrtCApi, device: number, tuning: CudaTuning): void {
+  if (sharedArenas.has(device)) return;
+  // A wrong position would call some other function: the neighbouring GetBuildInfoString proves the table's layout.
+  if (!/ORT Build Info/.test(String(api.call.GetBuildInfoString()))) throw new Error(`${api.library} (ORT ${api.version}) has no environment allocators for CUDA (ORT 1.16 or later needed); use a tuning without shared=1`);
+  const keys = ['arena_extend_strategy', ...(tuning.gpuMemLimit ? ['max_mem'] : [])];
+  const values = BigUint64Array.from([tuning.arenaExtendStrategy === 'kNextPowerOfTwo' ? 0n : 1n, ...(tuning.gpuMemLimit ? [BigInt(tuning.gpuMemLimit)] : [])]);
+  const cfg = api.out('CreateArenaCfgV2', keys, values, keys.length);
+  try {
+    api.check(api.call.CreateAndRegisterAllocatorV2(api.env, 'CUDAExecutionProvider', cudaMemory(api, device), cfg, ['device_id'], [String(device)], 1), 'CreateAndRegisterAllocatorV2 (the shared CUDA arena)');
+  } finally {
+    api.call.ReleaseArenaCfg(cfg);
+  }
+  sharedArenas.add(device);
 }
 
 const cudaMemories = new Map<number, unknown>();
@@ -311,6 +330,10 @@ async function openSession(api: OrtCApi, model: { bytes: Uint8Array; externalDat
     const config = { ...o.config };
     if (model.externalDataFolder) config['session.model_external_initializers_file_folder_path'] = model.externalDataFolder;
     for (const [k, v] of Object.entries(config)) api.check(api.call.AddSessionConfigEntry(options, k, v), `session config ${k}=${v}`);
+    if (o.provider === 'cuda' && o.cuda?.sharedArena === true) {
+      sharedCudaArena(api, o.cuda.deviceId ?? 0, o.cuda);
+      api.check(api.call.AddSessionConfigEntry(options, 'session.use_env_allocators', '1'), 'session config session.use_env_allocators=1');
+    }
     const providerOptions = o.provider === 'cuda' ? appendCuda(api, options, { ...o.cuda, enableCudaGraph: cudaGraph }) : undefined;
     // The model bytes are only read during creation; a copy off the V8 heap keeps the pointer still.
     const bytes = Buffer.allocUnsafeSlow(model.bytes.byteLength);
