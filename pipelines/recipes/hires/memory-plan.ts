@@ -131,6 +131,8 @@ export interface PlanInput {
   /** The most the ladder may use of it (default: all); the plan picks the fastest way to run each stage within it. */
   budgetBytes?: number;
   cores?: number;
+  /** The UNet's way, given instead of chosen (a bench that forces one): the plan then only estimates it. */
+  unetMemory?: UNetMemory;
 }
 
 /** How a stage runs: the UNet's memory choices and the VAE's tiles (vaeTile undefined: in one piece). */
@@ -222,7 +224,7 @@ function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
   const budget = Math.min(o.availableBytes ?? Infinity, o.budgetBytes ?? Infinity);
   const weights = (o.unet.total + o.otherParams) * o.bytesPerValue;
   const choices = unetChoices(memoryFor(tokens, o.rows, o.unet.attention[0]?.heads ?? 1), o.rows);
-  const unet = choices.find((m) => weights + unetBytes(o, tokens, m) <= budget) ?? choices.at(-1)!;
+  const unet = o.unetMemory ?? choices.find((m) => weights + unetBytes(o, tokens, m) <= budget) ?? choices.at(-1)!;
   const side = Math.max(stage.width, stage.height);
   const tilings = [...(side <= 2048 ? [undefined] : []), ...VAE_TILINGS.filter((t) => t.tile * 8 < side)];
   const fits = tilings.findIndex((t) => weights + vaeEstimate(o, stage, t?.tile, t?.perRun).bytes <= budget);
