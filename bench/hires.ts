@@ -313,7 +313,7 @@ async function runUNet(spec: ChildSpec): Promise<ChildResult> {
     CFG_ROWS,
     spec.memory,
     async (part, build) => {
-      const s = await Session.create(build(), { providers: [spec.ep], profilePrefix: spec.profile ? join(spec.work, `profile-${part}`) : undefined });
+      const s = await Session.create(build(), { providers: [spec.ep], sharedArena: spec.memory?.split, profilePrefix: spec.profile ? join(spec.work, `profile-${part}`) : undefined });
       sessions.push([part, s]);
       return s;
     },

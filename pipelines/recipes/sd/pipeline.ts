@@ -303,7 +303,7 @@ export class SdPipeline {
           const graph = build();
           dilateConvolutions(graph, dilation);
           return { graph, info: variant! };
-        }, { providers: this.o.providers });
+        }, { providers: this.o.providers, sharedArena: memory.split });
         info ??= built.info;
         return built.session;
       });
