@@ -19,18 +19,16 @@ if [ "${VAE16K_TINY:-}" = 1 ]; then
   EP=cpu; SIZES=(512x256 768x256); TILE=256; TORCH=0
 else
   EP=cuda; SIZES=(4096x4096 8192x4096 16384x8192); TORCH=1
-  mkdir -p /tmp/$NAME-ref && xz -dc "$D/diffusers-src.tar.xz" | tar -x -C /tmp/$NAME-ref
 fi
 SECONDS=0
 R=$OUT/$NAME.md
 {
-  echo "# issue 15 (s6-a), window 2: the tiled VAE at 4K–16K on the H200, studio vs diffusers ($(date -u +%FT%TZ))"
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
+  report_head "issue 15 (s6-a), window 2: the tiled VAE at 4K–16K on the H200, studio vs diffusers"
   echo; echo "## The studio: tiled encode + decode, fp16, fused GroupNorm, tiles $TILE px × $PER_RUN per run; GPU = nvidia-smi's peak above the process start"
   header=--header
   for size in "${SIZES[@]}"; do probe 60 $header --part tiled --size "$size" --tile "$TILE" --batch "$PER_RUN" --dtype float16 --graph fused; header=; done
   echo; echo "## diffusers AutoencoderKL, fp16, enable_tiling with 2048 px tiles (LinFusion's), same weights"
-  if [ $TORCH = 1 ]; then (cd "$W" && PYTHONPATH=/tmp/$NAME-ref/diffusers/src HF_HUB_OFFLINE=1 timeout $(cap 80) python3 vae_tiled_torch.py --weights "$W/vae/vae.safetensors" --sizes 16384x8192,8192x4096,4096x4096 --deadline-s $((120 - SECONDS)) 2>&1 | grep -v -i "warn\|float32: \[\]" | tail -6); else echo "(skipped on the CPU)"; fi
+  if [ $TORCH = 1 ]; then (cd "$W" && PYTHONPATH=$(diffusers_src) HF_HUB_OFFLINE=1 timeout $(cap 80) python3 vae_tiled_torch.py --weights "$W/vae/vae.safetensors" --sizes 16384x8192,8192x4096,4096x4096 --deadline-s $((120 - SECONDS)) 2>&1 | grep -v -i "warn\|float32: \[\]" | tail -6); else echo "(skipped on the CPU)"; fi
   echo; echo "## With what time is left: the largest size with one tile per run"
   probe 40 --header --part tiled --size "${SIZES[-1]}" --tile "$TILE" --batch 1 --dtype float16 --graph fused
 } > "$R" 2>&1
