@@ -3,20 +3,24 @@
 // step, peak GPU memory. Made to find why the native session ran 10× slower than onnxruntime-node's at 1024²
 // (bench/NOTES.md, session 4) and what each provider option does to memory.
 //
-//   node cuda-probe.mjs --tmp DIR [--model sd15|sdxl] [--sizes 1024,2048] [--steps 5] [--deadline-s 140]
+//   node cuda-probe.mjs --tmp DIR [--model sd15|sdxl|sd15-tiny] [--ep cuda|cpu] [--sizes 1024,2048] [--steps 5]
+//        [--deadline-s 140] [--keep]   (--keep: leave the random weights in --tmp, e.g. for unet_profile_torch.py)
 //        [--configs 'binding;binding+ORT_DISABLE_FLASH_ATTENTION=1;native-worker:default;native-caller:studio']
 // A configuration: `binding` (onnxruntime-node) or `native-caller` / `native-worker` (runtime/native, Run on the
 // calling thread or on koffi's pool) with `:TUNING` (cuda-options.ts syntax), then `+NAME=VALUE` environment
 // variables for its child, `@SIZE` to run it at one size only, `%linfusion` (or another attention variant) instead of
-// softmax, `!profile` for ORT's per-op profile (native) and `!release` to give the arena back after every run.
+// softmax, `!profile` for ORT's per-op profile (native), `!release` to give the arena back after every run and
+// `!fixed` for runs with every input and output at a fixed device address (runInto: what `graph=1`, ORT's CUDA graph
+// capture, needs; the output is checked against the first, uncaptured run).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { Session, tensor } from '../pipelines/runtime/session.ts';
+import { Session, serializeGraph, tensor } from '../pipelines/runtime/session.ts';
 import { parseCudaTuning } from '../pipelines/runtime/native/cuda-options.ts';
 import { NativeSession } from '../pipelines/runtime/native/native-session.ts';
+import { fixedAddressSteps } from './lib/fixed-address-steps.ts';
 import { startGpuMemorySampler } from './lib/gpu-memory.ts';
 import { Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
 import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, linfusionModules, unetTensorSpecs } from './lib/unet-tensors.ts';
@@ -27,25 +31,37 @@ const { values: args } = parseArgs({
   options: {
     tmp: { type: 'string', default: '/tmp/cuda-probe' },
     model: { type: 'string', default: 'sd15' },
+    ep: { type: 'string', default: 'cuda' },
     sizes: { type: 'string', default: '1024,2048' },
     steps: { type: 'string', default: '5' },
     'deadline-s': { type: 'string', default: '140' },
     configs: { type: 'string', default: 'binding;native-worker:default;native-caller:default;native-caller:studio' },
     child: { type: 'string' },
+    keep: { type: 'boolean', default: false },
   },
 });
+
+// sd15-tiny: SD 1.5's layout at 32/64 channels, for checking the probe end to end on a CPU in seconds.
+const CONFIGS = {
+  sd15: SD15_UNET_CONFIG,
+  sdxl: SDXL_UNET_CONFIG,
+  'sd15-tiny': { ...SD15_UNET_CONFIG, block_out_channels: [32, 64], layers_per_block: 1, down_block_types: ['CrossAttnDownBlock2D', 'DownBlock2D'], up_block_types: ['UpBlock2D', 'CrossAttnUpBlock2D'] },
+};
+type ModelName = keyof typeof CONFIGS;
 
 interface ChildSpec {
   mode: 'binding' | 'native-caller' | 'native-worker';
   tuning?: string;
   variant: VariantName;
-  model: 'sd15' | 'sdxl';
+  model: ModelName;
+  ep: 'cuda' | 'cpu';
   linfusion: string;
   size: number;
   steps: number;
   weights: string;
   profile: boolean;
   releaseArena: boolean;
+  fixed: boolean;
   work: string;
 }
 
@@ -57,19 +73,23 @@ interface ChildResult {
   provider: string;
   options?: string;
   profile?: string;
+  note?: string;
 }
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
 async function child(spec: ChildSpec): Promise<ChildResult> {
   const variant = makeVariant(spec.variant, spec.linfusion);
-  const unetConfig = spec.model === 'sdxl' ? SDXL_UNET_CONFIG : SD15_UNET_CONFIG;
-  const graph = buildFor({ weights: spec.weights, size: spec.size, dtype: 'float16', fused: true, ep: 'cuda', unetConfig }, variant.attention);
+  const onCpu = spec.ep === 'cpu';
+  const graph = buildFor({ weights: spec.weights, size: spec.size, dtype: onCpu ? 'float32' : 'float16', fused: !onCpu, ep: spec.ep, unetConfig: CONFIGS[spec.model] }, variant.attention);
   const cudaTuning = spec.mode === 'binding' ? 'binding' : parseCudaTuning(spec.tuning ?? 'default');
   if (spec.mode !== 'binding') process.env.STUDIO_NATIVE_RUN = spec.mode === 'native-worker' ? 'worker' : 'caller';
   let t0 = performance.now();
   const profilePrefix = spec.profile ? join(spec.work, `profile-${spec.mode}-${spec.size}`) : undefined;
-  const session = await Session.create(graph, { providers: ['cuda'], forbidCpuFallback: true, cudaTuning, profilePrefix });
+  // On the CPU (the probe's own check) the native session directly: the studio makes native sessions for CUDA only.
+  const session = onCpu
+    ? { inner: await NativeSession.create(serializeGraph(graph), { provider: 'cpu', profilePrefix }), provider: 'cpu' }
+    : await Session.create(graph, { providers: ['cuda'], forbidCpuFallback: true, cudaTuning, profilePrefix });
   const sessionS = (performance.now() - t0) / 1000;
   const latent = spec.size / 8;
   const rand = new Uniform(5);
@@ -83,22 +103,29 @@ async function child(spec: ChildSpec): Promise<ChildResult> {
       : {}),
     ...variant.feeds(),
   };
-  t0 = performance.now();
-  await session.run(feeds);
-  const firstMs = performance.now() - t0;
-  const times: number[] = [];
+  const inner = session.inner;
+  let firstMs: number;
+  let times: number[] = [];
+  let note: string | undefined;
   const cpu0 = process.cpuUsage();
-  for (let i = 0; i < spec.steps; i++) {
+  if (spec.fixed) {
+    if (!(inner instanceof NativeSession)) throw new Error('!fixed needs a native session');
+    ({ firstMs, times, note } = await fixedAddressSteps(inner, feeds, spec.steps, spec.ep));
+  } else {
     t0 = performance.now();
-    await session.run(feeds, { releaseArena: spec.releaseArena });
-    times.push(performance.now() - t0);
+    await inner.run(feeds);
+    firstMs = performance.now() - t0;
+    for (let i = 0; i < spec.steps; i++) {
+      t0 = performance.now();
+      await inner.run(feeds, { releaseArena: spec.releaseArena });
+      times.push(performance.now() - t0);
+    }
   }
   const cpu = process.cpuUsage(cpu0);
-  const inner = session.inner;
   const profile = profilePrefix && inner instanceof NativeSession ? profileSummary(inner.endProfiling(), spec.steps + 1) : undefined;
   const options = inner instanceof NativeSession ? inner.providerOptions : undefined;
-  await session.release();
-  return { sessionS, firstMs, medianMs: median(times), cpuPerStepS: (cpu.user + cpu.system) / 1e6 / spec.steps, provider: session.provider, options, profile };
+  await inner.release();
+  return { sessionS, firstMs, medianMs: median(times), cpuPerStepS: (cpu.user + cpu.system) / 1e6 / spec.steps, provider: session.provider, options, profile, note };
 }
 
 if (args.child) {
@@ -110,15 +137,17 @@ const started = performance.now();
 const deadlineS = Number(args['deadline-s']);
 const elapsedS = () => (performance.now() - started) / 1000;
 mkdirSync(args.tmp, { recursive: true });
-if (args.model !== 'sd15' && args.model !== 'sdxl') throw new Error(`--model ${args.model}: use sd15 or sdxl`);
-const model = args.model;
-const cfg = parseUNetConfig(model === 'sdxl' ? SDXL_UNET_CONFIG : SD15_UNET_CONFIG, `${model} UNet`);
+if (!(args.model in CONFIGS)) throw new Error(`--model ${args.model}: use ${Object.keys(CONFIGS).join(', ')}`);
+if (args.ep !== 'cuda' && args.ep !== 'cpu') throw new Error(`--ep ${args.ep}: use cuda or cpu`);
+const model = args.model as ModelName;
+const ep = args.ep;
+const cfg = parseUNetConfig(CONFIGS[model], `${model} UNet`);
 const weights = join(args.tmp, `${model}-unet.safetensors`);
-writeRandomSafetensors(weights, unetTensorSpecs(cfg), 'F16', 1234);
+writeRandomSafetensors(weights, unetTensorSpecs(cfg), ep === 'cpu' ? 'F32' : 'F16', 1234);
 const linfusion = join(args.tmp, `${model}-linfusion`);
 const lf = linfusionModules(cfg);
 mkdirSync(linfusion, { recursive: true });
-writeRandomSafetensors(join(linfusion, 'diffusion_pytorch_model.safetensors'), lf.specs, 'F16', 4321);
+writeRandomSafetensors(join(linfusion, 'diffusion_pytorch_model.safetensors'), lf.specs, ep === 'cpu' ? 'F32' : 'F16', 4321);
 writeFileSync(join(linfusion, 'config.json'), JSON.stringify(lf.config));
 console.log(`random ${model} UNet and LinFusion modules written in ${elapsedS().toFixed(1)} s`);
 
@@ -136,15 +165,15 @@ for (const size of args.sizes.split(',').map(Number)) {
     const profile = config.includes('!profile');
     const variant = (/%([\w-]+)/.exec(config)?.[1] ?? 'softmax') as VariantName;
     if (!VARIANTS.includes(variant)) throw new Error(`${config}: %${variant} is not one of ${VARIANTS.join(', ')}`);
-    const strip = (t: string) => t.replace(/@\d+|!profile|!release|%[\w-]+/g, '');
+    const strip = (t: string) => t.replace(/@\d+|!profile|!release|!fixed|%[\w-]+/g, '');
     const [mode, tuning] = strip(head).split(':') as [ChildSpec['mode'], string | undefined];
     const env: Record<string, string> = { ...process.env } as Record<string, string>;
     for (const kv of rest) {
       const [k, v] = strip(kv).split('=');
       env[k] = v;
     }
-    const spec: ChildSpec = { mode, tuning, variant, model, linfusion, size, steps: Number(args.steps), weights, profile, releaseArena: config.includes('!release'), work: args.tmp };
-    const sampler = startGpuMemorySampler(join(args.tmp, 'smi.log'), true);
+    const spec: ChildSpec = { mode, tuning, variant, model, ep, linfusion, size, steps: Number(args.steps), weights, profile, releaseArena: config.includes('!release'), fixed: config.includes('!fixed'), work: args.tmp };
+    const sampler = startGpuMemorySampler(join(args.tmp, 'smi.log'), ep === 'cuda');
     const left = Math.max(10, deadlineS - elapsedS() + 5);
     const r = spawnSync(process.execPath, [process.argv[1], '--child', JSON.stringify(spec)], { env, encoding: 'utf8', timeout: Math.round(left * 1000), maxBuffer: 64 << 20 });
     const gib = sampler?.stop();
@@ -154,7 +183,7 @@ for (const size of args.sizes.split(',').map(Number)) {
       rows.push(`| ${size} | ${config} | – | – | – | – | ${gib?.toFixed(2) ?? '–'} | failed: ${why} |`);
     } else {
       const x = JSON.parse(line.slice(7)) as ChildResult;
-      const note = [x.provider !== 'cuda' ? `provider ${x.provider}` : '', x.options ?? '', x.profile ?? ''].filter(Boolean).join('; ');
+      const note = [x.provider !== 'cuda' ? `provider ${x.provider}` : '', x.note ?? '', x.profile ?? '', x.options ?? ''].filter(Boolean).join('; ');
       rows.push(`| ${size} | ${config} | ${x.sessionS.toFixed(1)} | ${x.firstMs.toFixed(0)} | ${x.medianMs.toFixed(1)} | ${x.cpuPerStepS.toFixed(3)} | ${gib?.toFixed(2) ?? '–'} | ${note} |`);
     }
     console.log(rows.at(-1));
@@ -162,5 +191,7 @@ for (const size of args.sizes.split(',').map(Number)) {
 }
 console.log(`\n${model} UNet, fp16 fused graph, CFG batch ${BATCH}, random weights; wall ${elapsedS().toFixed(0)} s\n`);
 console.log(rows.join('\n'));
-rmSync(weights, { force: true });
-rmSync(linfusion, { recursive: true, force: true });
+if (!args.keep) {
+  rmSync(weights, { force: true });
+  rmSync(linfusion, { recursive: true, force: true });
+}
