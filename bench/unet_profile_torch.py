@@ -38,6 +38,7 @@ def main():
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     with torch.device(a.device):
         unet = UNet2DConditionModel(**SD15).half().eval()
+    weights_gib = sum(p.numel() * p.element_size() for p in unet.parameters()) / 2**30
     variants = ["softmax"]
     lf = None
     if a.linfusion:
@@ -80,7 +81,12 @@ def main():
             by[c] = by.get(c, 0) + us
         total = sum(by.values())
         times.sort()
-        mem = f"allocated peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB, reserved peak {torch.cuda.max_memory_reserved() / 2**30:.2f} GiB" if cuda else "–"
+        if cuda:
+            free, total = torch.cuda.mem_get_info()
+            mem = (f"weights {weights_gib:.2f} GiB, allocated peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB, reserved peak "
+                   f"{torch.cuda.max_memory_reserved() / 2**30:.2f} GiB, device used now {(total - free) / 2**30:.2f} GiB (context + reserved)")
+        else:
+            mem = "–"
         classes = ", ".join(f"{c} {us / 1000 / a.steps:.1f}" for c, us in sorted(by.items(), key=lambda kv: -kv[1]))
         print(f"| {size} {variant} | {times[len(times) // 2]:.1f} | {total / 1000 / a.steps:.1f} | {classes} | {mem} |", flush=True)
         if cuda:
