@@ -354,7 +354,7 @@ async function runUNet(spec: ChildSpec): Promise<ChildResult> {
 
 async function runVae(spec: ChildSpec): Promise<ChildResult> {
   const cfg = vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE');
-  const vae = new Vae(SafetensorsFile.open(join(spec.work, 'vae.safetensors')), cfg, { session: { providers: [spec.ep] }, decodeDtype: spec.dtype, encodeDtype: spec.dtype });
+  const vae = new Vae(SafetensorsFile.open(join(spec.work, 'vae.safetensors')), cfg, { session: { providers: [spec.ep] }, decodeDtype: spec.dtype, encodeDtype: spec.dtype, kernels: fusedKernels(spec.ep) });
   const rand = new Uniform(11);
   const { width, height, vaeTile: tile } = spec;
   // One tile's decode alone, twice: the first builds the session the tiled decode reuses; the second is the GPU's time per tile.

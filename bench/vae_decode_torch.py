@@ -4,8 +4,7 @@
 #   PYTHONPATH=<diffusers>/src python3 bench/vae_decode_torch.py --weights /tmp/vae/vae.safetensors --sizes 512,1024
 import argparse, statistics, subprocess, threading, time
 import torch
-from safetensors.torch import load_file
-from diffusers import AutoencoderKL
+from sd_vae_torch import sd_vae
 
 p = argparse.ArgumentParser()
 p.add_argument('--weights', required=True)
@@ -35,17 +34,11 @@ class Peak:
 
 
 start = smi_mib()
-state = load_file(a.weights)
 print('| size | dtype | warm ms (median) | torch peak allocated GiB | nvidia-smi GiB above start | non-finite |')
 print('| ---: | --- | ---: | ---: | ---: | --- |')
 for name in a.dtypes.split(','):
     dt = getattr(torch, name)
-    vae = AutoencoderKL(block_out_channels=[128, 256, 512, 512], down_block_types=['DownEncoderBlock2D'] * 4,
-                        up_block_types=['UpDecoderBlock2D'] * 4, layers_per_block=2, latent_channels=4, sample_size=512)
-    missing, unexpected = vae.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        print(f'(weights: {len(missing)} missing, {len(unexpected)} unexpected)')
-    vae = vae.to('cuda', dt).eval()
+    vae = sd_vae(a.weights, dt)
     for size in map(int, a.sizes.split(',')):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()

@@ -26,13 +26,13 @@ const STEPS = Number(flag('--steps', '3'));
 
 /**
  * model:variant:size:graph:dtype[:layout] — graph `lowered` (the studio's session: lowering.ts's default set),
- * `accurate` (its accurate set) or `built` (no rewrites); layout: the WebGPU provider's preferredLayout.
+ * `fast` (its fast set: MatMul/Conv left in fp16) or `built` (no rewrites); layout: the WebGPU provider's preferredLayout.
  */
 interface RowSpec {
   model: ModelName;
   variant: VariantName;
   size: number;
-  graph: 'lowered' | 'accurate' | 'built';
+  graph: 'lowered' | 'fast' | 'built';
   dtype: 'float16' | 'float32';
   layout?: 'NCHW' | 'NHWC';
 }
@@ -50,7 +50,7 @@ function parseRow(text: string): RowSpec {
   if (!['sd15', 'sdxl', 'narrow'].includes(model)) throw new Error(`row "${text}": model must be sd15, sdxl or narrow`);
   if (!['softmax', 'linfusion', 'agent', 'agent-late'].includes(variant)) throw new Error(`row "${text}": variant must be softmax, linfusion, agent or agent-late`);
   if (!(Number(size) > 0 && Number(size) % 64 === 0)) throw new Error(`row "${text}": size must be a multiple of 64`);
-  if (graph !== 'lowered' && graph !== 'accurate' && graph !== 'built') throw new Error(`row "${text}": graph must be lowered, accurate or built`);
+  if (graph !== 'lowered' && graph !== 'fast' && graph !== 'built') throw new Error(`row "${text}": graph must be lowered, fast or built`);
   if (dtype !== 'fp16' && dtype !== 'fp32') throw new Error(`row "${text}": dtype must be fp16 or fp32`);
   if (layout !== undefined && layout !== 'NCHW' && layout !== 'NHWC') throw new Error(`row "${text}": layout must be NCHW or NHWC`);
   return { model: model as ModelName, variant: variant as VariantName, size: Number(size), graph, dtype: dtype === 'fp16' ? 'float16' : 'float32', layout };
@@ -65,7 +65,7 @@ async function runRow(spec: RowSpec): Promise<RowResult> {
   const { graph, feeds } = buildRandomUNet(WORK, spec.model, spec.variant, spec.size, spec.dtype, fused);
   let t0 = performance.now();
   const { session, note, lowered } = await benchSession(graph, EP, {
-    lowering: spec.graph === 'built' ? false : spec.graph === 'lowered' ? 'default' : 'accurate',
+    lowering: spec.graph === 'built' ? false : spec.graph === 'lowered' ? 'default' : 'fast',
     lowerFor: LABEL,
     epOptions: spec.layout ? { preferredLayout: spec.layout } : undefined,
   });

@@ -1,5 +1,5 @@
 // The WebGPU lowering (pipelines/runtime/lowering.ts) rewrites the built UNet graph for the provider's kernels:
-// small attentions decomposed with an fp32 softmax, fp16 norms (and, in the `accurate` set, MatMul/Conv) in fp32.
+// small attentions decomposed with an fp32 softmax, fp16 norms (and, but for the `fast` set, MatMul/Conv) in fp32.
 // The rewritten graph must compute the same function: run on the CPU provider it equals the graph as built (fp32).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -48,12 +48,12 @@ for (const dtype of ['float32', 'float16'] as const) {
     const lowered = build();
     const ops = plain.summary().ops;
     const norms = (ops.InstanceNormalization ?? 0) + (ops.LayerNormalization ?? 0);
-    const report = lowerForProvider(lowered, 'webgpu', 'accurate');
+    const report = lowerForProvider(lowered, 'webgpu');
     assert.equal(report[ATTENTION], ops['com.microsoft.MultiHeadAttention'], 'every attention of a 16² latent is small');
     assert.equal(report[NORMS], dtype === 'float16' ? norms : undefined, 'fp16 norms only');
     assert.equal(report[MATMULS], dtype === 'float16' ? (ops.MatMul ?? 0) + ops.Conv + report[ATTENTION] * 2 : undefined, 'fp16 MatMul/Conv only, the attentions\' own included');
     assert.equal(lowered.summary().ops['com.microsoft.MultiHeadAttention'], undefined);
-    assert.deepEqual(lowerForProvider(lowered, 'webgpu', 'accurate'), {}, 'a lowered graph is left as it is');
+    assert.deepEqual(lowerForProvider(lowered, 'webgpu'), {}, 'a lowered graph is left as it is');
     const [a, b] = [await runOnCpu(lowered, feeds), await runOnCpu(plain, feeds)];
     const err = relL2(a, b);
     t.diagnostic(`lowered vs as built ${err.toExponential(2)}; vs diffusers: lowered ${relL2(a, golden).toExponential(2)}, as built ${relL2(b, golden).toExponential(2)}`);
@@ -98,5 +98,5 @@ test('small attention with an additive bias is decomposed; large attention is le
   const after = await run();
   assert.ok(relL2(after[0], before[0]) <= 1e-6, `rel-L2 ${relL2(after[0], before[0])}`);
   assert.deepEqual(after[1], before[1]);
-  assert.throws(() => lowerForProvider(g, 'webgpu', 'fastest'), /no lowering set "fastest" for webgpu; sets: default, accurate/);
+  assert.throws(() => lowerForProvider(g, 'webgpu', 'fastest'), /no lowering set "fastest" for webgpu; sets: default, fast/);
 });

@@ -9,7 +9,7 @@ import { Vae } from '../pipelines/models/vae/vae.ts';
 import { brokenImage } from '../pipelines/runtime/result-checks.ts';
 import { ModelSessions } from '../pipelines/runtime/session-cache.ts';
 import { fusedKernels } from '../pipelines/runtime/kernels.ts';
-import { rampWeights, tileStarts, tiledApply, type Nchw } from '../pipelines/models/vae/tiling.ts';
+import { normalisedWeights, rampWeights, tileStarts, tiledApply, type Nchw } from '../pipelines/models/vae/tiling.ts';
 import { fixture, relL2, skipWithoutFixtures } from './fixtures.ts';
 
 const skip = skipWithoutFixtures;
@@ -76,6 +76,24 @@ test('fp16 overflow (latents scaled past the fp16 range) is detected and recompu
   await full.release();
 });
 
+test('fp16 encode stays close to the fp32 golden; a posterior that overflows fp16 is redone in fp32 and the fp16 encoder released', { skip }, async () => {
+  const image: Nchw = { data: golden('vae_in_image'), dims: [1, 3, 128, 128] };
+  const sessions = ModelSessions.standalone('vae');
+  const half = tinyVae({ encodeDtype: 'float16', sessions });
+  const out = await half.encode(image);
+  const err = relL2(out.mean.data, golden('vae_encoded_mean'));
+  assert.ok(err < 1e-2, `fp16 rel-L2 ${err}`);
+  assert.equal(half.currentEncodeDtype, 'float16');
+  const scaled: Nchw = { data: image.data.map((v) => v * 1e5), dims: image.dims };
+  const recovered = await half.encode(scaled);
+  assert.equal(half.currentEncodeDtype, 'float32', 'later encodes start in fp32');
+  assert.deepEqual(sessions.cache.stats, { created: 2, hits: 1, released: 1 }, 'the fp16 encoder ran twice, the fp32 one was made, and the fp16 one let go');
+  const full = tinyVae();
+  assert.deepEqual(recovered.mean.data, (await full.encode(scaled)).mean.data);
+  await half.release();
+  await full.release();
+});
+
 test('a decoder asked for fused kernels where no listed provider has them is built plain, with the plain result', { skip }, async () => {
   const sessions = ModelSessions.standalone('vae');
   const fused = tinyVae({ kernels: fusedKernels('cuda'), sessions });
@@ -115,6 +133,10 @@ test('tile layout: tiles cover the axis, the last one ends at the edge; overlap 
   const cover = new Float64Array(20 * 2);
   shifted.forEach((s, i) => rampWeights(shifted, i, 8, 2).forEach((w, u) => (cover[s * 2 + u] += w)));
   assert.ok(cover.every((w) => w > 0));
+  // Divided by that cover, each position's weights sum to one, whatever the layout.
+  const summed = new Float64Array(20 * 2);
+  normalisedWeights(shifted, 8, 2).forEach((w, i) => w.forEach((v, u) => (summed[shifted[i] * 2 + u] += v)));
+  for (const [p, w] of summed.entries()) assert.ok(Math.abs(w - 1) < 1e-6, `position ${p}: normalised weights sum to ${w}`);
 });
 
 test('tiledApply reproduces a local operation exactly (nearest 8Ã— upsampling)', async () => {
@@ -146,7 +168,7 @@ test('tiled decode: one tile is the plain decode; overlapping tiles stay within 
   // the largest error among the tiles covering that pixel. A misplaced or wrongly weighted tile breaks this.
   const size = 128;
   const worst = new Float64Array(size * size);
-  const viaTiles = await tiledApply(latents, 8, 4, 8, async (part, at) => {
+  const viaTiles = await tiledApply(latents, 8, 4, 8, async (part, [at]) => {
     const out = await vae.decode(part);
     const [, c, th, tw] = out.dims;
     for (let y = 0; y < th; y++) {
@@ -201,6 +223,22 @@ test('tiled decode and encode stay close to the whole-image ones (tiny VAE, 128Â
   assert.deepEqual(single.mean.data, encWhole.mean.data);
   assert.ok(maxAbs(single.latents.data, encWhole.latents.data) < 1e-6);
   console.log(`tiled vs whole: decode rel-L2 ${decodeErr.toExponential(2)}, encode mean rel-L2 ${meanErr.toExponential(2)}`);
+  await vae.release();
+});
+
+test('tiles stacked into one run (3 per run over 4 tiles: a run of 3, then 1) decode and encode as one tile per run', { skip }, async () => {
+  const vae = tinyVae();
+  const latents = goldenLatents();
+  const runs: number[] = [];
+  const one = await vae.decodeTiled(latents, { tile: 12, overlap: 4 });
+  const stacked = await vae.decodeTiled(latents, { tile: 12, overlap: 4, tilesPerRun: 3, onTile: (done) => runs.push(done) });
+  assert.deepEqual(runs, [3, 4], 'progress per run');
+  assert.ok(maxAbs(stacked.data, one.data) < 1e-5, `stacked decode differs by ${maxAbs(stacked.data, one.data)}`);
+  const image: Nchw = { data: golden('vae_in_image'), dims: [1, 3, 128, 128] };
+  const encOne = await vae.encodeTiled(image, undefined, { tile: 12, overlap: 4 });
+  const encStacked = await vae.encodeTiled(image, undefined, { tile: 12, overlap: 4, tilesPerRun: 3 });
+  assert.ok(maxAbs(encStacked.mean.data, encOne.mean.data) < 1e-5);
+  assert.ok(maxAbs(encStacked.std.data, encOne.std.data) < 1e-5);
   await vae.release();
 });
 

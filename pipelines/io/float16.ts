@@ -1,13 +1,23 @@
 // IEEE half precision to and from float32, element by element (round to nearest even).
-export function f16ToF32(h: Uint16Array): Float32Array {
-  const out = new Float32Array(h.length);
-  for (let i = 0; i < h.length; i++) {
-    const v = h[i];
+
+/** Every half's float32 value, built once: a lookup is ~50× faster than computing 2^e per element (bench/NOTES.md). */
+let halves: Float32Array | undefined;
+function halfTable(): Float32Array {
+  if (halves) return halves;
+  halves = new Float32Array(65536);
+  for (let v = 0; v < 65536; v++) {
     const s = v & 0x8000 ? -1 : 1;
     const e = (v >> 10) & 0x1f;
     const m = v & 0x3ff;
-    out[i] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
+    halves[v] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
   }
+  return halves;
+}
+
+export function f16ToF32(h: Uint16Array): Float32Array {
+  const table = halfTable();
+  const out = new Float32Array(h.length);
+  for (let i = 0; i < h.length; i++) out[i] = table[h[i]];
   return out;
 }
 

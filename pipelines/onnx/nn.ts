@@ -30,14 +30,18 @@ export function groupNorm(w: Weights, x: T, groups: number, eps: number): T {
 }
 
 /**
- * GroupNorm then SiLU on [N, C, H, W]: as one NHWC kernel between two transposes when the provider has
- * it (`fused`), else the plain GroupNorm and SiLU.
+ * GroupNorm (then SiLU when `silu`) on [N, C, H, W]: as one NHWC kernel between two transposes when the provider
+ * has it (`fused`), else the plain ops.
  */
-export function groupNormSilu(w: Weights, x: T, groups: number, eps: number, fused = false): T {
-  if (!fused) return op.silu(groupNorm(w, x, groups, eps));
+export function groupNormAct(w: Weights, x: T, groups: number, eps: number, o: { silu: boolean; fused?: boolean }): T {
+  if (!o.fused) return o.silu ? op.silu(groupNorm(w, x, groups, eps)) : groupNorm(w, x, groups, eps);
   const c = x.dim(1);
   const nhwc = op.transpose(x, [0, 2, 3, 1]);
-  return op.transpose(op.groupNormNhwc(nhwc, groups, w.get('weight', [c]), w.get('bias', [c]), eps, true), [0, 3, 1, 2]);
+  return op.transpose(op.groupNormNhwc(nhwc, groups, w.get('weight', [c]), w.get('bias', [c]), eps, o.silu), [0, 3, 1, 2]);
+}
+
+export function groupNormSilu(w: Weights, x: T, groups: number, eps: number, fused = false): T {
+  return groupNormAct(w, x, groups, eps, { silu: true, fused });
 }
 
 /** `linear(w, x) + skip`, bias and residual in one BiasAdd kernel when the provider has it (`fused`). */

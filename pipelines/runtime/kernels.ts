@@ -7,7 +7,7 @@
 import type { Provider } from './session.ts';
 
 export interface FusedKernels {
-  /** com.microsoft GroupNorm on NHWC input, SiLU folded in (one pass instead of six). */
+  /** com.microsoft GroupNorm on NHWC input, SiLU folded in where one follows (one pass instead of six). */
   groupNormSilu: boolean;
   /** com.microsoft BiasSplitGelu: GEGLU's bias, split and gate in one kernel. */
   biasSplitGelu: boolean;

@@ -46,7 +46,8 @@ export function transformer2d(w: Weights, name: string, x: T, text: T, depth: nu
   const [batch, channels] = [x.dim(0), x.dim(1)];
   // A symbolic grid (one graph for every size) reaches only variants that do not read it (unet.ts checks).
   const [height, width] = typeof x.shape[2] === 'number' && typeof x.shape[3] === 'number' ? [x.dim(2), x.dim(3)] : [NaN, NaN];
-  const normed = nn.groupNorm(w.sub('norm'), x, ctx.groups, 1e-6);
+  // Fused, the norm is the provider's NHWC kernel, and its closing transpose cancels toTokens' opening one.
+  const normed = nn.groupNormAct(w.sub('norm'), x, ctx.groups, 1e-6, { silu: false, fused: ctx.kernels?.groupNormSilu });
   const toTokens = (t: T) => op.reshape(op.transpose(t, [0, 2, 3, 1]), [batch, -1, channels]);
   const toImage = (t: T) => op.transpose(op.reshapeAs(t, [batch, [x, 2], [x, 3], channels]), [0, 3, 1, 2]);
   let h = ctx.linearProjection ? nn.linear(w.sub('proj_in'), toTokens(normed), channels) : toTokens(nn.conv2d(w.sub('proj_in'), normed));

@@ -27,20 +27,20 @@ export function decoder(w: Weights, z: T, cfg: VaeConfig, fusedNorm = false): T 
   return nn.conv2d(w.sub('conv_out'), x, { padding: 1 });
 }
 
-/** The encoder's `2·latent` moments (mean ‖ logvar) before quant_conv. */
-export function encoder(w: Weights, image: T, cfg: VaeConfig): T {
+/** The encoder's `2·latent` moments (mean ‖ logvar) before quant_conv; `fusedNorm` as the decoder's. */
+export function encoder(w: Weights, image: T, cfg: VaeConfig, fusedNorm = false): T {
   const groups = cfg.normNumGroups;
   let x = nn.conv2d(w.sub('conv_in'), image, { padding: 1 });
   cfg.blockOutChannels.forEach((out, i) => {
     x = image.graph.scope(`down${i}`, () => {
       const block = w.sub(`down_blocks.${i}`);
       let h = x;
-      for (let j = 0; j < cfg.layersPerBlock; j++) h = resnetBlock(block.sub(`resnets.${j}`), h, out, groups);
+      for (let j = 0; j < cfg.layersPerBlock; j++) h = resnetBlock(block.sub(`resnets.${j}`), h, out, groups, fusedNorm);
       return i < cfg.blockOutChannels.length - 1 ? downsample(block.sub('downsamplers.0'), h) : h;
     });
   });
-  x = image.graph.scope('mid', () => midBlock(w.sub('mid_block'), x, groups, cfg.midBlockAddAttention));
-  x = op.silu(nn.groupNorm(w.sub('conv_norm_out'), x, groups, VAE_NORM_EPS));
+  x = image.graph.scope('mid', () => midBlock(w.sub('mid_block'), x, groups, cfg.midBlockAddAttention, fusedNorm));
+  x = nn.groupNormSilu(w.sub('conv_norm_out'), x, groups, VAE_NORM_EPS, fusedNorm);
   return nn.conv2d(w.sub('conv_out'), x, { padding: 1 });
 }
 
@@ -77,9 +77,11 @@ export interface VaeGraphOptions {
 }
 
 /**
- * Graph: `latents` [batch, C, h, w] (UNet space) → `image` [batch, 3, 8h, 8w] in about [-1, 1], both in the
- * compute dtype. fp16 inputs and outputs make an fp16 decode overflow on every provider alike: the CPU
- * provider would otherwise drop a Cast f32→f16→f32 pair and quietly keep the values in fp32.
+ * Graph: `latents` [batch, C, h, w] (UNet space) in the compute dtype → `image` float32 [batch, 3, 8h, 8w] in
+ * about [-1, 1]. An fp16 input makes latents past the fp16 range overflow on every provider alike (the CPU
+ * provider would drop a Cast f32→f16→f32 pair and quietly keep the values in fp32); the output is cast to
+ * float32 on the device, where an overflow inside stays Inf/NaN, so the host takes the image without converting
+ * it (a 16384×8192 image in 1024 px tiles: 727 M values).
  */
 export function buildVaeDecoderGraph(source: TensorSource, cfg: VaeConfig, latentHeight: number, latentWidth: number, o: VaeGraphOptions = {}): Graph {
   const g = new Graph(o.name ?? 'vae_decoder');
@@ -88,22 +90,24 @@ export function buildVaeDecoderGraph(source: TensorSource, cfg: VaeConfig, laten
   const w = new Weights(g, source, dtype);
   let z = unscaleLatents(latents, cfg);
   if (cfg.usePostQuantConv) z = nn.conv2d(w.sub('post_quant_conv'), z);
-  g.output(decoder(w.sub('decoder'), z, cfg, o.kernels?.groupNormSilu), 'image');
+  g.output(op.cast(decoder(w.sub('decoder'), z, cfg, o.kernels?.groupNormSilu), 'float32'), 'image');
   return g;
 }
 
 /**
- * Graph: `image` float32 [batch, 3, H, W] in [-1, 1] (and `noise` [batch, C, H/8, W/8] when `withNoise`) →
- * `mean`, `std` (the posterior, unscaled, as diffusers' `latent_dist`), `sample` = mean + std·noise, and
- * `latents` = the sample (or the mean without noise) scaled into UNet space. All float32.
+ * Graph: `image` [batch, 3, H, W] in [-1, 1] in the compute dtype (fp16 input, as the decoder's, so an fp16 encode
+ * overflows on every provider alike), and `noise` float32 [batch, C, H/8, W/8] when `withNoise` → `mean`, `std`
+ * (the posterior, unscaled, as diffusers' `latent_dist`), `sample` = mean + std·noise, and `latents` = the sample
+ * (or the mean without noise) scaled into UNet space, all float32.
  */
 export function buildVaeEncoderGraph(source: TensorSource, cfg: VaeConfig, height: number, width: number, o: VaeGraphOptions & { withNoise?: boolean } = {}): Graph {
   const scale = vaeScale(cfg);
   if (height % scale !== 0 || width % scale !== 0) throw new RangeError(`image size ${width}×${height} is not a multiple of ${scale}`);
   const g = new Graph(o.name ?? 'vae_encoder');
-  const image = g.input('image', 'float32', ['batch', cfg.inChannels, height, width]);
-  const w = new Weights(g, source, o.dtype ?? 'float32');
-  let moments = encoder(w.sub('encoder'), op.cast(image, w.dtype), cfg);
+  const dtype = o.dtype ?? 'float32';
+  const image = g.input('image', dtype, ['batch', cfg.inChannels, height, width]);
+  const w = new Weights(g, source, dtype);
+  let moments = encoder(w.sub('encoder'), image, cfg, o.kernels?.groupNormSilu);
   if (cfg.useQuantConv) moments = nn.conv2d(w.sub('quant_conv'), moments);
   const [meanC, logvarC] = op.chunk(op.cast(moments, 'float32'), 2, 1);
   const std = op.exp(op.mul(op.clip(logvarC, -30, 20), 0.5));

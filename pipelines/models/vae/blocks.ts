@@ -26,11 +26,11 @@ const LEGACY_NAMES = { q: 'query', k: 'key', v: 'value', out: 'proj_attn', norm:
  * Mid-block self-attention over all H·W positions with one head of width C. Original-layout
  * checkpoints store the projections as 1×1 convolutions [C, C, 1, 1]: they are reshaped in the graph.
  */
-export function attentionBlock(w: Weights, x: T, groups: number): T {
+export function attentionBlock(w: Weights, x: T, groups: number, fusedNorm = false): T {
   const names = w.has('to_q.weight') ? CURRENT_NAMES : LEGACY_NAMES;
   const [b, c, height, width] = [x.shape[0], x.dim(1), x.dim(2), x.dim(3)];
   const batch = typeof b === 'number' ? b : 0;
-  const normed = nn.groupNorm(w.sub(names.norm), x, groups, VAE_NORM_EPS);
+  const normed = nn.groupNormAct(w.sub(names.norm), x, groups, VAE_NORM_EPS, { silu: false, fused: fusedNorm });
   const tokens = op.transpose(op.reshape(normed, [batch, c, height * width]), [0, 2, 1]);
   const project = (name: string) => {
     const weight = w.get(`${name}.weight`);
@@ -59,6 +59,6 @@ export function upsample(w: Weights, x: T): T {
 export function midBlock(w: Weights, x: T, groups: number, withAttention: boolean, fusedNorm = false): T {
   const c = x.dim(1);
   let h = resnetBlock(w.sub('resnets.0'), x, c, groups, fusedNorm);
-  if (withAttention) h = attentionBlock(w.sub('attentions.0'), h, groups);
+  if (withAttention) h = attentionBlock(w.sub('attentions.0'), h, groups, fusedNorm);
   return resnetBlock(w.sub('resnets.1'), h, c, groups, fusedNorm);
 }

@@ -38,65 +38,103 @@ export function rampWeights(starts: readonly number[], i: number, tile: number, 
 }
 
 export function crop(x: Nchw, y0: number, x0: number, th: number, tw: number): Nchw {
-  const [b, c, h, w] = x.dims;
+  const [b, c] = x.dims;
   const out = new Float32Array(b * c * th * tw);
+  cropInto(out, x, y0, x0, th, tw);
+  return { data: out, dims: [b, c, th, tw] };
+}
+
+/** The [B, C, th, tw] window of `x` at (y0, x0), written to the start of `out`. */
+function cropInto(out: Float32Array, x: Nchw, y0: number, x0: number, th: number, tw: number): void {
+  const [b, c, h, w] = x.dims;
   for (let p = 0; p < b * c; p++) {
     for (let y = 0; y < th; y++) {
       const src = p * h * w + (y0 + y) * w + x0;
       out.set(x.data.subarray(src, src + tw), (p * th + y) * tw);
     }
   }
-  return { data: out, dims: [b, c, th, tw] };
+}
+
+/**
+ * Each tile's blend weights along one axis (positions scaled by `scale`), divided by all tiles' ramps at that
+ * position: the ramps of a tile grid multiply across the axes, so the product of two such weights is the
+ * tile's ramp over the sum of all ramps at that pixel, and the blend needs no second pass to normalise.
+ */
+export function normalisedWeights(starts: readonly number[], tile: number, scale: number): Float32Array[] {
+  const ramps = starts.map((_, i) => rampWeights(starts, i, tile, scale));
+  const total = new Float64Array((starts[starts.length - 1] + tile) * scale);
+  ramps.forEach((w, i) => w.forEach((v, u) => (total[starts[i] * scale + u] += v)));
+  return ramps.map((w, i) => w.map((v, u) => v / total[starts[i] * scale + u]));
+}
+
+/** Where a tile was cut, in grid cells. */
+export interface TileOrigin {
+  y: number;
+  x: number;
+}
+
+export interface TiledApplyOptions {
+  /** Input pixels per grid cell (encode: 8; default 1). */
+  inScale?: number;
+  /** Tiles stacked along the batch axis per `fn` call (default 1); the last call may get fewer. */
+  perCall?: number;
 }
 
 /**
  * Applies `fn` to overlapping tiles of `input` and blends the results. Tiles are laid out on a grid
  * whose cell is `inScale` input pixels and `scale` output pixels (decode: 1 → 8, encode: 8 → 1):
- * `fn` maps a [B, C, th·inScale, tw·inScale] tile, cut at grid position `origin`, to
- * [B, C', th·scale, tw·scale]. Tiles are `tile`×`tile` cells (smaller when the input is).
+ * `fn` maps k tiles [k·B, C, th·inScale, tw·inScale], cut at grid positions `origins` (k = `perCall`, or what
+ * is left), to [k·B, C', th·scale, tw·scale]. Tiles are `tile`×`tile` cells (smaller when the input is).
  */
 export async function tiledApply(
   input: Nchw,
   tile: number,
   overlap: number,
   scale: number,
-  fn: (tile: Nchw, origin: { y: number; x: number }) => Promise<Nchw>,
-  inScale = 1,
+  fn: (tiles: Nchw, origins: TileOrigin[]) => Promise<Nchw>,
+  o: TiledApplyOptions = {},
 ): Promise<Nchw> {
-  const [b, , inH, inW] = input.dims;
+  const inScale = o.inScale ?? 1;
+  const perCall = o.perCall ?? 1;
+  const [b, c, inH, inW] = input.dims;
   if (inH % inScale || inW % inScale) throw new RangeError(`input ${inW}×${inH} is not a multiple of the tile grid's ${inScale} pixels`);
+  if (!Number.isInteger(perCall) || perCall < 1) throw new RangeError(`tiles per call ${perCall}: give a whole number from 1`);
   const [h, w] = [inH / inScale, inW / inScale];
   const th = Math.min(tile, h);
   const tw = Math.min(tile, w);
   const ys = tileStarts(h, th, overlap);
   const xs = tileStarts(w, tw, overlap);
+  const [wys, wxs] = [normalisedWeights(ys, th, scale), normalisedWeights(xs, tw, scale)];
+  const cells = ys.flatMap((_, iy) => xs.map((_, ix) => [iy, ix] as const));
   let sum: Float32Array | undefined;
   let outC = 0;
-  const weightSum = new Float32Array(h * scale * w * scale);
   const [H, W] = [h * scale, w * scale];
-  for (let iy = 0; iy < ys.length; iy++) {
-    const wy = rampWeights(ys, iy, th, scale);
-    for (let ix = 0; ix < xs.length; ix++) {
-      const wx = rampWeights(xs, ix, tw, scale);
-      const out = await fn(crop(input, ys[iy] * inScale, xs[ix] * inScale, th * inScale, tw * inScale), { y: ys[iy], x: xs[ix] });
-      const [ob, oc, oh, ow] = out.dims;
-      if (ob !== b || oh !== th * scale || ow !== tw * scale) throw new Error(`tile function returned [${out.dims}] for a [${b}, ?, ${th * inScale}, ${tw * inScale}] tile at scale ${scale}/${inScale}`);
-      if (!sum) {
-        outC = oc;
-        sum = new Float32Array(b * oc * H * W);
-      }
-      const [oy, ox] = [ys[iy] * scale, xs[ix] * scale];
-      for (let y = 0; y < oh; y++) {
-        for (let x = 0; x < ow; x++) {
-          const wgt = wy[y] * wx[x];
-          const at = (oy + y) * W + ox + x;
-          weightSum[at] += wgt;
-          for (let p = 0; p < b * oc; p++) sum[p * H * W + at] += wgt * out.data[(p * oh + y) * ow + x];
-        }
-      }
+  const inTile = b * c * th * inScale * tw * inScale;
+  for (let first = 0; first < cells.length; first += perCall) {
+    const group = cells.slice(first, first + perCall);
+    const stacked = new Float32Array(group.length * inTile);
+    group.forEach(([iy, ix], k) => cropInto(stacked.subarray(k * inTile), input, ys[iy] * inScale, xs[ix] * inScale, th * inScale, tw * inScale));
+    const out = await fn({ data: stacked, dims: [group.length * b, c, th * inScale, tw * inScale] }, group.map(([iy, ix]) => ({ y: ys[iy], x: xs[ix] })));
+    const [ob, oc, oh, ow] = out.dims;
+    if (ob !== group.length * b || oh !== th * scale || ow !== tw * scale) throw new Error(`tile function returned [${out.dims}] for ${group.length} [${b}, ?, ${th * inScale}, ${tw * inScale}] tiles at scale ${scale}/${inScale}`);
+    if (!sum) {
+      outC = oc;
+      sum = new Float32Array(b * oc * H * W);
+    }
+    const outTile = b * oc * oh * ow;
+    group.forEach(([iy, ix], k) => blendInto(sum!, [H, W], out.data.subarray(k * outTile, (k + 1) * outTile), [b * oc, oh, ow], [ys[iy] * scale, xs[ix] * scale], wys[iy], wxs[ix]));
+  }
+  return { data: sum!, dims: [b, outC, H, W] };
+}
+
+/** sum[p, oy + y, ox + x] += wy[y] · wx[x] · tile[p, y, x], row by row. */
+function blendInto(sum: Float32Array, [H, W]: readonly [number, number], t: Float32Array, [planes, th, tw]: readonly [number, number, number], [oy, ox]: readonly [number, number], wy: Float32Array, wx: Float32Array): void {
+  for (let p = 0; p < planes; p++) {
+    for (let y = 0; y < th; y++) {
+      const weight = wy[y];
+      const dst = p * H * W + (oy + y) * W + ox;
+      const src = (p * th + y) * tw;
+      for (let x = 0; x < tw; x++) sum[dst + x] += weight * wx[x] * t[src + x];
     }
   }
-  const result = sum!;
-  for (let p = 0; p < b * outC; p++) for (let i = 0; i < H * W; i++) result[p * H * W + i] /= weightSum[i];
-  return { data: result, dims: [b, outC, H, W] };
 }

@@ -7,15 +7,14 @@
 // takes its own GroupNorm statistics and mid-block attention, so a tiled result is close to, not equal
 // to, the whole-image one (test/vae.test.ts states the tolerance); gathering GroupNorm statistics over the
 // whole image cannot make it exact either, because the mid-block attention is global.
-import type { Graph } from '../../onnx/graph.ts';
 import type { TensorSource } from '../../onnx/weights.ts';
-import { f16ToF32, f32ToF16 } from '../../io/safetensors.ts';
+import { f32ToF16 } from '../../io/safetensors.ts';
 import { f16Tensor, tensor, type Session, type SessionOptions } from '../../runtime/session.ts';
 import { ModelSessions } from '../../runtime/session-cache.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './autoencoder.ts';
 import { toUnetSpace, vaeScale, type VaeConfig } from './config.ts';
 import { tiledApply, tileStarts, type Nchw } from './tiling.ts';
-import { brokenImage, type BrokenOutput } from '../../runtime/result-checks.ts';
+import { allFinite, brokenImage, type BrokenOutput } from '../../runtime/result-checks.ts';
 import type { FusedKernels } from '../../runtime/kernels.ts';
 import { KernelChoice, kernelPart } from '../kernel-choice.ts';
 
@@ -25,9 +24,12 @@ export interface VaeOptions {
   sessions?: ModelSessions;
   /** Decoder compute dtype (default float32). float16 decodes are checked and redone in float32 when broken. */
   decodeDtype?: 'float32' | 'float16';
-  /** The provider's fused kernels for the decoder graph (runtime/kernels.ts); undefined: the plain graph. */
+  /** The provider's fused kernels for the decoder and encoder graphs (runtime/kernels.ts); undefined: the plain graphs. */
   kernels?: FusedKernels;
+  /** Encoder compute dtype (default float32). float16 encodes whose posterior is not finite are redone in float32. */
   encodeDtype?: 'float32' | 'float16';
+  /** Tiles stacked along the batch axis into one session run of a tiled decode or encode (default 1). */
+  tilesPerRun?: number;
   /** When decode and encode switch to tiles by themselves (default: images wider or taller than 2048 px); false: never. */
   tiling?: AutoTiling | false;
 }
@@ -61,12 +63,20 @@ export interface TileOptions {
   overlap?: number;
 }
 
+/** How a tiled decode or encode runs: its layout, progress, and the tiles stacked into one session run. */
+export interface TiledRun extends TileOptions {
+  onTile?: TileProgress;
+  /** Tiles stacked along the batch axis into one session run (default: the Vae's `tilesPerRun`, else 1). */
+  tilesPerRun?: number;
+}
+
 /** Called after each tile: how many are done of how many. */
 export type TileProgress = (done: number, total: number) => void;
 
 export class Vae {
   private readonly sessions: ModelSessions;
   private decodeDtype: 'float32' | 'float16';
+  private encodeDtype: 'float32' | 'float16';
   private readonly kernels: KernelChoice;
 
   constructor(
@@ -75,11 +85,12 @@ export class Vae {
     private readonly o: VaeOptions = {},
   ) {
     this.decodeDtype = o.decodeDtype ?? 'float32';
+    this.encodeDtype = o.encodeDtype ?? 'float32';
     this.sessions = o.sessions ?? ModelSessions.standalone('vae');
     this.kernels = new KernelChoice(o.kernels);
   }
 
-  /** Why the decoder runs the plain graph although fused kernels were asked for (undefined: it does not). */
+  /** Why the decoder and encoder run the plain graphs although fused kernels were asked for (undefined: they do not). */
   get fusedRefusedBecause(): string | undefined {
     return this.kernels.refusedBecause;
   }
@@ -89,8 +100,9 @@ export class Vae {
     return this.decodeDtype;
   }
 
-  private session(key: string, build: () => Graph): Promise<Session> {
-    return this.sessions.get(key, build, this.o.session);
+  /** The dtype the next encode starts with (float32 for good once an fp16 encode had to be redone). */
+  get currentEncodeDtype(): 'float32' | 'float16' {
+    return this.encodeDtype;
   }
 
   private async decodeWith(dtype: 'float32' | 'float16', latents: Nchw): Promise<Nchw> {
@@ -98,8 +110,7 @@ export class Vae {
     if (c !== this.config.latentChannels) throw new RangeError(`latents have ${c} channels; this VAE takes ${this.config.latentChannels}`);
     const s = await this.decoderSession(dtype, h, w);
     const feed = dtype === 'float16' ? f16Tensor(f32ToF16(latents.data), latents.dims) : tensor(latents.data, latents.dims);
-    const image = (await s.run({ latents: feed })).image.data;
-    const data = dtype === 'float16' ? f16ToF32(image as Uint16Array) : (image as Float32Array);
+    const data = (await s.run({ latents: feed })).image.data as Float32Array;
     return { data, dims: [b, this.config.outChannels, h * vaeScale(this.config), w * vaeScale(this.config)] };
   }
 
@@ -140,18 +151,18 @@ export class Vae {
   }
 
   /** Decodes overlapping latent tiles of one size and blends them: memory stays that of one tile. */
-  async decodeTiled(latents: Nchw, t: TileOptions & { onTile?: TileProgress } = {}): Promise<DecodeResult> {
+  async decodeTiled(latents: Nchw, t: TiledRun = {}): Promise<DecodeResult> {
     const tile = t.tile ?? 64;
     const overlap = t.overlap ?? Math.floor(tile / 4);
     let recoveredFrom: BrokenOutput | undefined;
     const total = tileCount(latents.dims[2], latents.dims[3], tile, overlap);
     let done = 0;
-    const image = await tiledApply(latents, tile, overlap, vaeScale(this.config), async (part) => {
-      const r = await this.decodeWhole(part);
+    const image = await tiledApply(latents, tile, overlap, vaeScale(this.config), async (parts, origins) => {
+      const r = await this.decodeWhole(parts);
       recoveredFrom ??= r.recoveredFrom;
-      t.onTile?.(++done, total);
+      t.onTile?.((done += origins.length), total);
       return r;
-    });
+    }, { perCall: t.tilesPerRun ?? this.o.tilesPerRun });
     return { ...image, recoveredFrom };
   }
 
@@ -168,16 +179,16 @@ export class Vae {
    * Encodes overlapping image tiles and blends their posteriors (mean and std) in latent space, then
    * draws the sample from the blended posterior with the whole image's noise.
    */
-  async encodeTiled(image: Nchw, noise?: Float32Array, t: TileOptions & { onTile?: TileProgress } = {}): Promise<EncodeResult> {
+  async encodeTiled(image: Nchw, noise?: Float32Array, t: TiledRun = {}): Promise<EncodeResult> {
     const s = vaeScale(this.config);
     const tile = t.tile ?? 64;
     const overlap = t.overlap ?? Math.floor(tile / 4);
     const c = this.config.latentChannels;
     const total = tileCount(image.dims[2] / s, image.dims[3] / s, tile, overlap);
     let done = 0;
-    const moments = await tiledApply(image, tile, overlap, 1, async (part) => {
-      const r = await this.encodeWhole(part);
-      t.onTile?.(++done, total);
+    const moments = await tiledApply(image, tile, overlap, 1, async (parts, origins) => {
+      const r = await this.encodeWhole(parts);
+      t.onTile?.((done += origins.length), total);
       const [b, , h, w] = r.mean.dims;
       const both = new Float32Array(b * 2 * c * h * w);
       const plane = c * h * w;
@@ -186,7 +197,7 @@ export class Vae {
         both.set(r.std.data.subarray(i * plane, (i + 1) * plane), (2 * i + 1) * plane);
       }
       return { data: both, dims: [b, 2 * c, h, w] };
-    }, s);
+    }, { inScale: s, perCall: t.tilesPerRun ?? this.o.tilesPerRun });
     const [b, , h, w] = moments.dims;
     const plane = c * h * w;
     const mean = new Float32Array(b * plane);
@@ -201,12 +212,23 @@ export class Vae {
   }
 
   private async encodeWhole(image: Nchw, noise?: Float32Array): Promise<EncodeResult> {
+    if (this.encodeDtype === 'float32') return this.encodeWith('float32', image, noise);
+    const half = await this.encodeWith('float16', image, noise);
+    if (allFinite(half.mean.data) && allFinite(half.std.data)) return half;
+    // As the decoder: fp32 from now on, and the fp16 encoders' weights and arena go back at once.
+    this.encodeDtype = 'float32';
+    await this.sessions.child('encode/float16').release();
+    return this.encodeWith('float32', image, noise);
+  }
+
+  private async encodeWith(dtype: 'float32' | 'float16', image: Nchw, noise?: Float32Array): Promise<EncodeResult> {
     const [b, , h, w] = image.dims;
-    const dtype = this.o.encodeDtype ?? 'float32';
     const withNoise = noise !== undefined;
-    const s = await this.session(`encode/${dtype}/${h}x${w}/${withNoise}`, () => buildVaeEncoderGraph(this.source, this.config, h, w, { dtype, withNoise }));
+    const sessions = this.sessions.child(`encode/${dtype}`);
+    const s = await this.kernels.create((k) => sessions.get(kernelPart(`${h}x${w}/${withNoise}`, k), () => buildVaeEncoderGraph(this.source, this.config, h, w, { dtype, withNoise, kernels: k }), this.o.session));
     const latentDims = [b, this.config.latentChannels, h / vaeScale(this.config), w / vaeScale(this.config)] as const;
-    const feeds = { image: tensor(image.data, image.dims), ...(noise ? { noise: tensor(noise, latentDims) } : {}) };
+    const pixels = dtype === 'float16' ? f16Tensor(f32ToF16(image.data), image.dims) : tensor(image.data, image.dims);
+    const feeds = { image: pixels, ...(noise ? { noise: tensor(noise, latentDims) } : {}) };
     const out = await s.run(feeds);
     const nchw = (name: string): Nchw => ({ data: out[name].data as Float32Array, dims: latentDims });
     return { mean: nchw('mean'), std: nchw('std'), sample: withNoise ? nchw('sample') : undefined, latents: nchw('latents') };

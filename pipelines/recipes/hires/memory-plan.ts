@@ -175,12 +175,23 @@ function unetBytes(o: PlanInput, tokens: number, m: UNetMemory): number {
   return ACTIVATION_FIXED + skips + (m.split ? SPLIT_SHARE : 1) * values * rows * tokens * o.unet.baseChannels * o.bytesPerValue;
 }
 
-/** Pixels the VAE's tiles cover (overlaps counted once per tile), and one tile's activations. */
-function vaeWork(o: PlanInput, stage: LadderStage, tile: number | undefined): { px: number; bytes: number } {
+/** What the VAE of one stage costs: one tile's activations, and the seconds for the pixels its tiles cover. */
+export interface VaeEstimate {
+  /** Pixels the tiles cover (overlaps counted once per tile), per image. */
+  px: number;
+  bytes: number;
+  encodeSeconds: number;
+  decodeSeconds: number;
+}
+
+/** The VAE's tiles over a stage (`tile` in latent pixels, a quarter overlapping; undefined: whole), as the plan models them. */
+export function vaeEstimate(o: Pick<PlanInput, 'provider' | 'bytesPerValue' | 'images' | 'cores'>, stage: { width: number; height: number }, tile: number | undefined): VaeEstimate {
   const [h, w] = [stage.height / 8, stage.width / 8];
   const [th, tw] = tile === undefined ? [h, w] : [Math.min(tile, h), Math.min(tile, w)];
   const tiles = tile === undefined ? 1 : tileStarts(h, th, tile / 4).length * tileStarts(w, tw, tile / 4).length;
-  return { px: tiles * th * tw * 64 * o.images, bytes: VAE_VALUES * o.images * th * tw * 64 * 128 * o.bytesPerValue };
+  const px = tiles * th * tw * 64;
+  const rates = providerRates(o.provider, o.cores);
+  return { px, bytes: VAE_VALUES * o.images * th * tw * 64 * 128 * o.bytesPerValue, encodeSeconds: (px * o.images) / rates.encodePx, decodeSeconds: (px * o.images) / rates.decodePx };
 }
 
 function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
@@ -190,9 +201,9 @@ function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
   const choices = unetChoices(memoryFor(tokens, o.rows, o.unet.attention[0]?.heads ?? 1), o.rows);
   const unet = choices.find((m) => weights + unetBytes(o, tokens, m) <= budget) ?? choices.at(-1)!;
   const tiles = [...(Math.max(stage.width, stage.height) <= 2048 ? [undefined] : []), ...VAE_TILES.filter((t) => t * 8 < Math.max(stage.width, stage.height))];
-  const fits = tiles.findIndex((t) => weights + vaeWork(o, stage, t).bytes <= budget);
+  const fits = tiles.findIndex((t) => weights + vaeEstimate(o, stage, t).bytes <= budget);
   const vaeTile = tiles.at(fits)!;
-  const vae = vaeWork(o, stage, vaeTile);
+  const vae = vaeEstimate(o, stage, vaeTile);
   const bytes = { weights, unet: unetBytes(o, tokens, unet), vae: vae.bytes };
 
   let flops = 0;
@@ -204,7 +215,7 @@ function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
   const rates = providerRates(o.provider, o.cores);
   const hostCopies = unet.skipsOnHost ? (2 * o.unet.skipValues * o.rows * tokens * o.bytesPerValue) / HOST_LINK : 0;
   const unetCallSeconds = (flops * o.rows) / rates.flops + hostCopies;
-  const vaeSeconds = vae.px / rates.decodePx + (index > 0 ? vae.px / rates.encodePx : 0);
+  const vaeSeconds = vae.decodeSeconds + (index > 0 ? vae.encodeSeconds : 0);
   return { width: stage.width, height: stage.height, peakBytes: weights + Math.max(bytes.unet, bytes.vae), bytes, unet, vaeTile, seconds: unetCallSeconds * stage.steps + vaeSeconds, unetCallSeconds, vaeSeconds };
 }
 

@@ -164,7 +164,7 @@ export class SdPipeline {
     this.layers = selfAttentionLayers(this.unetConfig);
     this.sessions = o.sessions ?? ModelSessions.standalone('sd');
     // fp16 decodes are checked and redone in fp32 when broken (the VAE's NaN guard).
-    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers }, sessions: this.sessions.child('vae'), decodeDtype: o.dtype, kernels: fusedKernels(this.provider) });
+    this.vae = new Vae(sources.vae, sources.vaeConfig, { session: { providers: o.providers }, sessions: this.sessions.child('vae'), decodeDtype: o.dtype, encodeDtype: o.dtype, kernels: fusedKernels(this.provider) });
     this.unetKernels = new KernelChoice(fusedKernels(this.provider));
   }
 
