@@ -167,7 +167,16 @@ async function measure(spec: RunSpec): Promise<RunResult> {
   };
 }
 
-/** "profile (ms per step, profiler on): Conv 12.1, MultiHeadAttention 9.8, …" from ORT's trace of `runs` runs. */
+// ORT's op types in the classes that bench/unet_profile_torch.py sorts PyTorch's kernels into.
+const OP_CLASSES: [string, RegExp][] = [
+  ['attention', /Attention/],
+  ['conv', /Conv/],
+  ['GEMM', /MatMul|Gemm/],
+  ['norm', /Norm/],
+  ['copy/cast/transpose', /Transpose|Cast|Concat|Split|Slice|Reshape|Memcpy|Expand|ReorderInput|ReorderOutput/],
+];
+
+/** "profile (ms per step, profiler on): total …; by class conv 9.1, …; Conv 12.1, MultiHeadAttention 9.8, …" from ORT's trace of `runs` runs. */
 export function profileSummary(traceFile: string, runs: number): string {
   const events = JSON.parse(readFileSync(traceFile, 'utf8')) as { cat?: string; name?: string; dur?: number; args?: { op_name?: string } }[];
   const byOp = new Map<string, number>();
@@ -175,8 +184,13 @@ export function profileSummary(traceFile: string, runs: number): string {
     if (e.cat !== 'Node' || !e.name?.endsWith('_kernel_time') || !e.args?.op_name) continue;
     byOp.set(e.args.op_name, (byOp.get(e.args.op_name) ?? 0) + (e.dur ?? 0));
   }
+  const byClass = new Map<string, number>();
+  for (const [op, us] of byOp) {
+    const c = OP_CLASSES.find(([, rx]) => rx.test(op))?.[0] ?? 'elementwise/other';
+    byClass.set(c, (byClass.get(c) ?? 0) + us);
+  }
   const total = [...byOp.values()].reduce((a, b) => a + b, 0);
-  const top = [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 10);
   const ms = (us: number) => (us / 1000 / runs).toFixed(1);
-  return `profile (ms per step, profiler on; kernel time as ORT's host sees it): total ${ms(total)}; ${top.map(([op, us]) => `${op} ${ms(us)}`).join(', ')}`;
+  const list = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `${k} ${ms(us)}`).join(', ');
+  return `profile (ms per step, profiler on; kernel time as ORT's host sees it): total ${ms(total)}; by class ${list(byClass, 6)}; by op ${list(byOp, 14)}`;
 }
