@@ -17,7 +17,7 @@ import torch
 SD15 = dict(attention_head_dim=8, block_out_channels=[320, 640, 1280, 1280], cross_attention_dim=768,
             down_block_types=["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"], up_block_types=["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3)
 CLASSES = [("attention", r"fmha|flash|attention|mem_eff|sdpa"), ("conv", r"conv|fprop|dgrad|implicit|winograd|nhwc|nchw"),
-           ("GEMM", r"gemm|cutlass|cublas|sm\d+_xmma|ampere|magma"), ("norm", r"norm"), ("copy/cast/transpose", r"copy|cast|transpose|cat|contig")]
+           ("GEMM", r"gemm|cutlass|cublas|nvjet|sm\d+_xmma|ampere|magma"), ("norm", r"norm"), ("copy/cast/transpose", r"copy|cast|transpose|cat|contig")]
 
 
 def classify(name):
@@ -82,9 +82,9 @@ def main():
         total = sum(by.values())
         times.sort()
         if cuda:
-            free, total = torch.cuda.mem_get_info()
+            free, capacity = torch.cuda.mem_get_info()
             mem = (f"weights {weights_gib:.2f} GiB, allocated peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB, reserved peak "
-                   f"{torch.cuda.max_memory_reserved() / 2**30:.2f} GiB, device used now {(total - free) / 2**30:.2f} GiB (context + reserved)")
+                   f"{torch.cuda.max_memory_reserved() / 2**30:.2f} GiB, device used now {(capacity - free) / 2**30:.2f} GiB (context + reserved)")
         else:
             mem = "–"
         classes = ", ".join(f"{c} {us / 1000 / a.steps:.1f}" for c, us in sorted(by.items(), key=lambda kv: -kv[1]))
