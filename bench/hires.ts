@@ -89,6 +89,8 @@ interface ChildSpec {
   memory: UNetMemory;
   /** VAE tile side in latent pixels; undefined: whole. */
   vaeTile?: number;
+  /** VAE tiles per session run (the plan's). */
+  vaeTilesPerRun?: number;
 }
 
 interface ChildResult {
@@ -208,7 +210,7 @@ try {
     }
     row.memory = { ...(args.pieces === 'auto' ? plan.unet : WHOLE), ...(args.split ? { split: true } : {}), ...(args['row-by-row'] ? { rowByRow: true } : {}), ...(args['skips-on-host'] ? { skipsOnHost: true } : {}) };
     row.vaeTile = vaeTilePx ? vaeTilePx / 8 : plan.vaeTile;
-    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, profile: args.profile, work, memory: row.memory, vaeTile: row.vaeTile };
+    const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls, profile: args.profile, work, memory: row.memory, vaeTile: row.vaeTile, vaeTilesPerRun: vaeTilePx ? undefined : plan.vaeTilesPerRun };
     log(`${what} ${size.width}×${size.height}: running ...`);
     const gpu = startGpuMemorySampler(join(work, 'gpu-mem.csv'), ep !== 'cpu');
     const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--child', JSON.stringify(spec)], {
@@ -311,7 +313,7 @@ async function runUNet(spec: ChildSpec): Promise<ChildResult> {
     CFG_ROWS,
     spec.memory,
     async (part, build) => {
-      const s = await Session.create(build(), { providers: [spec.ep], profilePrefix: spec.profile ? join(spec.work, `profile-${part}`) : undefined });
+      const s = await Session.create(build(), { providers: [spec.ep], sharedArena: spec.memory?.split, profilePrefix: spec.profile ? join(spec.work, `profile-${part}`) : undefined });
       sessions.push([part, s]);
       return s;
     },
@@ -357,24 +359,25 @@ async function runVae(spec: ChildSpec): Promise<ChildResult> {
   const vae = new Vae(SafetensorsFile.open(join(spec.work, 'vae.safetensors')), cfg, { session: { providers: [spec.ep] }, decodeDtype: spec.dtype, encodeDtype: spec.dtype, kernels: fusedKernels(spec.ep) });
   const rand = new Uniform(11);
   const { width, height, vaeTile: tile } = spec;
+  const planned = { vaeTile: tile, vaeTilesPerRun: spec.vaeTilesPerRun };
   // One tile's decode alone, twice: the first builds the session the tiled decode reuses; the second is the GPU's time per tile.
   const [th, tw] = [Math.min(tile ?? Infinity, height / 8), Math.min(tile ?? Infinity, width / 8)];
   const oneTile = { data: rand.fill(new Float32Array(4 * th * tw), 1), dims: [1, 4, th, tw] as const };
   let t1 = performance.now();
-  await vae.decode(oneTile, undefined, tile);
+  await vae.decode(oneTile, undefined, planned);
   const tileFirstS = (performance.now() - t1) / 1000;
   t1 = performance.now();
-  await vae.decode(oneTile, undefined, tile);
+  await vae.decode(oneTile, undefined, planned);
   const tileS = (performance.now() - t1) / 1000;
   console.error(`  one ${tw * 8}×${th * 8} VAE tile decoded in ${tileFirstS.toFixed(2)} s (first) / ${tileS.toFixed(2)} s`);
   let tiles = 1;
   const image = { data: rand.fill(new Float32Array(3 * width * height), 1), dims: [1, 3, height, width] as const };
   let t0 = performance.now();
-  const encoded = await vae.encode(image, rand.fill(new Float32Array(4 * (width / 8) * (height / 8)), 1), (_, total) => (tiles = total), tile);
+  const encoded = await vae.encode(image, rand.fill(new Float32Array(4 * (width / 8) * (height / 8)), 1), (_, total) => (tiles = total), planned);
   const encodeS = (performance.now() - t0) / 1000;
   console.error(`  encoded in ${encodeS.toFixed(2)} s (${tiles} tiles)`);
   t0 = performance.now();
-  await vae.decode(encoded.latents, undefined, tile);
+  await vae.decode(encoded.latents, undefined, planned);
   const decodeS = (performance.now() - t0) / 1000;
   await vae.release();
   return { sessionS: 0, encodeS, decodeS, tiles, tileFirstS, tileS, provider: spec.ep, maxRssGb: process.resourceUsage().maxRSS / 2 ** 20 };

@@ -136,20 +136,20 @@ async function tiledImage(): Promise<void> {
   const [width, height] = a.size.split('x').map(Number);
   const kernels = a.graph === 'fused' ? fusedKernels(provider) : undefined;
   const tile = tilePx / 8;
-  const plan = vaeEstimate({ provider, bytesPerValue: dtype === 'float16' ? 2 : 4, images: 1 }, { width, height }, tile);
+  const plan = vaeEstimate({ provider, bytesPerValue: dtype === 'float16' ? 2 : 4, images: 1 }, { width, height }, tile, batch);
   if (a.header) {
     console.log('| image | tile × per run | dtype | graph | tiles | encode s | decode s | VAE s | plan: VAE s | GPU GiB | plan: GiB | fp16 kept | peak RSS GiB |');
     console.log('| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
   }
   const rand = new Uniform(11);
   const sampler = startGpuMemorySampler(join(a.work, `smi-${process.pid}.csv`), provider === 'cuda');
-  const vae = new Vae(SafetensorsFile.open(file), cfg, { session: { providers: [provider] }, decodeDtype: dtype, encodeDtype: dtype, kernels, tilesPerRun: batch });
+  const vae = new Vae(SafetensorsFile.open(file), cfg, { session: { providers: [provider] }, decodeDtype: dtype, encodeDtype: dtype, kernels });
   const image: Nchw = { data: rand.fill(new Float32Array(3 * width * height), 1), dims: [1, 3, height, width] };
   const noise = rand.fill(new Float32Array(4 * (width / 8) * (height / 8)), 1);
   let tiles = 0;
   let encoded: Awaited<ReturnType<Vae['encode']>> | undefined;
-  const encodeS = (await timed(async () => (encoded = await vae.encode(image, noise, (_, total) => (tiles = total), tile)))) / 1000;
-  const decodeS = (await timed(() => vae.decode(encoded!.latents, undefined, tile))) / 1000;
+  const encodeS = (await timed(async () => (encoded = await vae.encode(image, noise, (_, total) => (tiles = total), { vaeTile: tile, vaeTilesPerRun: batch })))) / 1000;
+  const decodeS = (await timed(() => vae.decode(encoded!.latents, undefined, { vaeTile: tile, vaeTilesPerRun: batch }))) / 1000;
   await vae.release();
   const gib = sampler?.stop();
   const kept = dtype === 'float32' ? '–' : `encode ${vae.currentEncodeDtype}, decode ${vae.currentDecodeDtype}`;

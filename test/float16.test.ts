@@ -27,3 +27,15 @@ test('f16ToF32 gives every half its exact value, and f32ToF16 takes it back to t
     assert.equal(back[v], v, `half 0x${v.toString(16)} round trip`);
   }
 });
+
+test('f32ToF16 rounds a float halfway between two halves to the even one, and past 65504 to infinity', () => {
+  const halves = f16ToF32(new Uint16Array(0x7c00).map((_, i) => i));
+  const mid = new Float32Array(0x7bff);
+  for (let h = 0; h < 0x7bff; h++) mid[h] = (halves[h] + halves[h + 1]) / 2;
+  const rounded = f32ToF16(mid);
+  for (let h = 0; h < 0x7bff; h++) assert.equal(rounded[h], h % 2 === 0 ? h : h + 1, `midpoint after half 0x${h.toString(16)}`);
+  assert.deepEqual([...f32ToF16(Float32Array.of(65504, 65519.99, 65520, -65520, 1e-8, -0))], [0x7bff, 0x7bff, 0x7c00, 0xfc00, 0, 0x8000]);
+  const reused = new Uint16Array(2);
+  assert.equal(f32ToF16(Float32Array.of(1, -2), reused), reused);
+  assert.deepEqual([...reused], [0x3c00, 0xc000]);
+});

@@ -38,7 +38,7 @@ test('a stage that does not fit even split into sessions with one row at a time 
   const least = planLadder(input({ availableBytes: 1 })).stages.map((st) => st.peakBytes);
   const between = (least[3] + least[4]) / 2;
   const why = refusal(input({ availableBytes: between }));
-  assert.match(why ?? '', /stage 16384×8192 needs about [\d.]+ GiB on cuda \(UNet split into sessions, skips in host memory, CFG rows one at a time, feed-forward in 32 pieces, VAE tiles \d+ px\), more than the [\d.]+ GiB available/);
+  assert.match(why ?? '', /stage 16384×8192 needs about [\d.]+ GiB on cuda \(UNet split into sessions, skips in host memory, CFG rows one at a time, feed-forward in 32 pieces, VAE tiles \d+ px(, \d per run)?\), more than the [\d.]+ GiB available/);
   assert.match(why ?? '', /--hires 8192x4096 \(3 stages\) fits/);
   assert.doesNotMatch(why ?? '', /linfusion:PATH/, 'LinFusion is already on');
   assert.equal(refusal(input({ availableBytes: least[4] * 1.01 })), undefined);
@@ -76,10 +76,10 @@ test('without LinFusion the refusal also offers it, with the time it saves; batc
 
 test('the VAE tile shrinks until it fits; stages up to 2048 px run whole when they fit', () => {
   const roomy = planLadder(input({ availableBytes: 1000 * GiB }));
-  assert.deepEqual(roomy.stages.map((s) => s.vaeTile), [undefined, undefined, 256, 256, 256]);
-  const tight = planLadder(input({ availableBytes: 8 * GiB }));
-  assert.ok(tight.stages[1].vaeTile !== undefined && tight.stages[1].vaeTile < 256, 'a 2048 px stage tiles when it must');
-  assert.ok(tight.stages[2].vaeTile! < 256);
+  assert.deepEqual(roomy.stages.map((s) => [s.vaeTile, s.vaeTilesPerRun]), [[undefined, undefined], [undefined, undefined], [128, 4], [128, 4], [128, 4]], '1024 px tiles four to a run: the fastest per pixel');
+  const tight = planLadder(input({ availableBytes: 5 * GiB }));
+  assert.ok(tight.stages[1].vaeTile !== undefined, 'a 2048 px stage tiles when it must');
+  assert.ok(tight.stages[2].vaeTile! < 128 || tight.stages[2].vaeTilesPerRun === undefined, 'fewer tiles to a run, then smaller tiles');
   assert.ok(tight.stages.every((st) => st.vaeTile === undefined || st.vaeTile * 8 < Math.max(st.width, st.height)), 'never a tile as large as the image');
   assert.equal(refusal(input({ availableBytes: 0.5 * GiB }))?.includes('a smaller --width/--height and --hires'), true, 'not even the base fits');
 });
@@ -91,7 +91,7 @@ test('above 2048² the plan computes the feed-forward and LinFusion in pieces, a
   // Against the same stage in one piece (20 + 12 of the 120 values per row × token × channel at 1/32 and 1/16).
   const whole = onePiece(plan.stages[4]);
   assert.ok(plan.stages[4].peakBytes < 0.8 * whole, `${(plan.stages[4].peakBytes / GiB).toFixed(0)} GiB in pieces, ${(whole / GiB).toFixed(0)} GiB whole`);
-  assert.match(describePlan(plan, 'cuda'), /16384×8192 [\d.]+ GiB, ~\d+ (s|min) \(feed-forward in 32 pieces, VAE tiles 2048 px\)/);
+  assert.match(describePlan(plan, 'cuda'), /16384×8192 [\d.]+ GiB, ~\d+ (s|min) \(feed-forward in 32 pieces, VAE tiles 1024 px, 4 per run\)/);
 });
 
 /** The 16K stage's peak as it would be in one piece: weights + 120 values per row × token × base channel (fp16). */

@@ -62,6 +62,10 @@ test('a tiny SD UNet gives the same output through the native session as through
   await assert.rejects(native.run(feeds), /released/);
 });
 
+test('the OrtApi positions past 208 are the header\'s: GetBuildInfoString at 254 (the shared CUDA arena calls 259 after checking it)', () => {
+  assert.match(String(ortCApi().call.GetBuildInfoString()), /^ORT Build Info: git-branch=.*git-commit-id=/);
+});
+
 test('the native session writes the per-node profile of ORT', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'native-profile-'));
   const g = new Graph('profiled');
@@ -100,6 +104,8 @@ test('CUDA tunings: parsed and turned into provider options', () => {
     arenaExtendStrategy: 'kSameAsRequested', cudnnConvAlgoSearch: 'HEURISTIC', cudnnConvUseMaxWorkspace: false, preferNhwc: true, enableCudaGraph: false, gpuMemLimit: 8e9,
   });
   assert.deepEqual(parseCudaTuning('default,mempattern=0'), { memPattern: false });
+  assert.deepEqual(parseCudaTuning('studio,shared=1'), { ...STUDIO_CUDA_TUNING, sharedArena: true });
+  assert.deepEqual(cudaProviderOptions({ sharedArena: true }), {}, 'the shared arena is the environment\'s, not a provider option');
   assert.deepEqual(cudaProviderOptions(parseCudaTuning('sdpa=8,fuse=1')), { sdpa_kernel: '8', fuse_conv_bias: '1' });
   assert.throws(() => cudaProviderOptions({ sdpaKernel: 1.5 }), /sdpaKernel 1.5/);
   assert.deepEqual(parseCudaTuning('studio,nhwc=0,conv=EXHAUSTIVE'), { ...STUDIO_CUDA_TUNING, preferNhwc: false, cudnnConvAlgoSearch: 'EXHAUSTIVE' });

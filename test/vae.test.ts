@@ -6,7 +6,7 @@ import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { readJsonObject } from '../pipelines/checkpoints/json-fields.ts';
 import { vaeConfigFromDiffusers, type VaeConfig } from '../pipelines/models/vae/config.ts';
 import { Vae } from '../pipelines/models/vae/vae.ts';
-import { brokenImage } from '../pipelines/runtime/result-checks.ts';
+import { brokenImage, brokenImageFrom } from '../pipelines/runtime/result-checks.ts';
 import { ModelSessions } from '../pipelines/runtime/session-cache.ts';
 import { fusedKernels } from '../pipelines/runtime/kernels.ts';
 import { normalisedWeights, rampWeights, tileStarts, tiledApply, type Nchw } from '../pipelines/models/vae/tiling.ts';
@@ -114,6 +114,14 @@ test('brokenImage: NaN/Inf, and all-black (every value rounds to 0 in 8 bits)', 
   assert.equal(brokenImage(Float32Array.of(-1, -1, -1 + 0.9 / 255)), 'black');
   assert.equal(brokenImage(Float32Array.of(-1, -1, -1 + 1.1 / 255)), undefined);
   assert.equal(brokenImage(Float32Array.of(0.5, -0.5)), undefined);
+});
+
+test('brokenImageFrom (the sum and maximum the decoder graph computes) agrees with brokenImage', () => {
+  const cases = [Float32Array.of(0.1, NaN), Float32Array.of(0.1, -Infinity), Float32Array.of(Infinity, -Infinity), new Float32Array(12).fill(-1), Float32Array.of(-1, -1, -1 + 0.9 / 255), Float32Array.of(-1, -1, -1 + 1.1 / 255), Float32Array.of(0.5, -0.5), new Float32Array(1000).fill(65504)];
+  for (const image of cases) {
+    const sum = image.reduce((a, v) => Math.fround(a + v), 0);
+    assert.equal(brokenImageFrom(sum, Math.max(...image)), brokenImage(image), `[${[...image.slice(0, 3)]}…]`);
+  }
 });
 
 test('tile layout: tiles cover the axis, the last one ends at the edge; overlap weights sum to one', () => {
@@ -287,9 +295,9 @@ test("the memory plan's tile (latent pixels, a quarter overlapping) tiles any im
   assert.equal(vae.tilingFor(128, 128, 16), undefined, 'an image no larger than the tile is decoded whole');
   assert.deepEqual(vae.tilingFor(8192, 16384, 128), { tile: 128, overlap: 32 }, '1024 px tiles instead of the default 2048');
   const latents = goldenLatents();
-  const planned = await vae.decode(latents, undefined, 8);
+  const planned = await vae.decode(latents, undefined, { vaeTile: 8 });
   assert.deepEqual(planned.data, (await vae.decodeTiled(latents, { tile: 8, overlap: 2 })).data);
   const image: Nchw = { data: golden('vae_in_image'), dims: [1, 3, 128, 128] };
-  assert.deepEqual((await vae.encode(image, undefined, undefined, 8)).mean.data, (await vae.encodeTiled(image, undefined, { tile: 8, overlap: 2 })).mean.data);
+  assert.deepEqual((await vae.encode(image, undefined, undefined, { vaeTile: 8 })).mean.data, (await vae.encodeTiled(image, undefined, { tile: 8, overlap: 2 })).mean.data);
   await vae.release();
 });

@@ -21,36 +21,43 @@ export function f16ToF32(h: Uint16Array): Float32Array {
   return out;
 }
 
-export function f32ToF16(f: Float32Array): Uint16Array {
-  const out = new Uint16Array(f.length);
-  const f32 = new Float32Array(1);
-  const u32 = new Uint32Array(f32.buffer);
+/** `out`: where to write (a buffer reused across calls spares the page faults of a fresh one per call). */
+export function f32ToF16(f: Float32Array, out: Uint16Array<ArrayBuffer> = new Uint16Array(f.length)): Uint16Array<ArrayBuffer> {
+  const bits = new Uint32Array(f.buffer, f.byteOffset, f.length);
   for (let i = 0; i < f.length; i++) {
-    f32[0] = f[i];
-    const x = u32[0];
-    const sign = (x >>> 16) & 0x8000;
-    const exp = (x >>> 23) & 0xff;
-    let mant = x & 0x7fffff;
-    if (exp === 0xff) { out[i] = sign | 0x7c00 | (mant ? 0x200 : 0); continue; }
-    let e = exp - 127 + 15;
-    if (e >= 0x1f) { out[i] = sign | 0x7c00; continue; }
-    if (e <= 0) {
-      if (e < -10) { out[i] = sign; continue; }
-      mant |= 0x800000;
-      const shift = 14 - e;
-      let h = mant >> shift;
-      const rem = mant & ((1 << shift) - 1);
-      const half = 1 << (shift - 1);
-      if (rem > half || (rem === half && (h & 1))) h++;
-      out[i] = sign | h;
-      continue;
-    }
-    let h = (e << 10) | (mant >> 13);
-    const rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
-    out[i] = sign | h;
+    const x = bits[i];
+    const abs = x & 0x7fffffff;
+    // The common case without branches on the bits: a float whose nearest half is a normal finite one
+    // (2^-14 ≤ |f| < 65520). Rebase the exponent, add just under half a unit of the kept mantissa plus its lowest
+    // bit (ties to even), drop 13 bits; a carry moves into the exponent by itself.
+    if (abs >= 0x38800000 && abs < 0x477ff000) out[i] = ((x >>> 16) & 0x8000) | ((abs - 0x38000000 + 0xfff + ((abs >>> 13) & 1)) >>> 13);
+    else out[i] = f32BitsToF16Slow(x);
   }
   return out;
+}
+
+/** Zero, subnormal halves, overflow to infinity, infinities and NaN. */
+function f32BitsToF16Slow(x: number): number {
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  return sign | h;
 }
 
 /** float32 → bfloat16 bits (the top half of the float32, rounded to nearest even; NaN stays NaN). */

@@ -25,6 +25,16 @@ export function brokenImage(image: Float32Array): BrokenOutput | undefined {
   return allBlack ? 'black' : undefined;
 }
 
+/**
+ * brokenImage from two numbers a graph computed over the image (on the device, so the host need not read every
+ * value): the sum of its values (non-finite exactly when a value is: finite fp16 values cannot sum past fp32's
+ * range) and the largest value.
+ */
+export function brokenImageFrom(sum: number, max: number): BrokenOutput | undefined {
+  if (!Number.isFinite(sum)) return 'non-finite';
+  return max < -1 + 1 / 255 ? 'black' : undefined;
+}
+
 /** The run note for a decode that had to be redone in fp32. */
 export const recoveryNotes = (recoveredFrom: BrokenOutput | undefined): string[] =>
   recoveredFrom ? [`the fp16 VAE decode was ${recoveredFrom}; decoded again in fp32`] : [];

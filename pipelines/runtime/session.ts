@@ -29,6 +29,11 @@ export interface SessionOptions {
    * own untuned session), else the studio's tuning.
    */
   cudaTuning?: CudaTuning | 'binding';
+  /**
+   * Native CUDA sessions: draw from the process's one arena per device (CudaTuning.sharedArena) whatever the
+   * tuning says, for sessions that run one after another on the same data (a UNet split into pieces).
+   */
+  sharedArena?: boolean;
   /** Native CUDA sessions only: write ORT's per-node profile to files starting with this path. */
   profilePrefix?: string;
   /**
@@ -102,7 +107,8 @@ export class Session {
           // The native session, and onnxruntime-node's (untuned) when the native one cannot start here.
           try {
             const { NativeSession } = await import('./native/native-session.ts');
-            const inner = await NativeSession.create(model, { provider, cuda: cudaTuning, memPattern: cudaTuning.memPattern, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, optimize: o.optimize, logSeverity: o.logSeverity, profilePrefix: o.profilePrefix });
+            const cuda = o.sharedArena ? { ...cudaTuning, sharedArena: true } : cudaTuning;
+            const inner = await NativeSession.create(model, { provider, cuda, memPattern: cudaTuning.memPattern, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, optimize: o.optimize, logSeverity: o.logSeverity, profilePrefix: o.profilePrefix });
             return new Session(inner, provider, attempts, model.name);
           } catch (e) {
             attempts.push({ provider, error: `tuned native session refused (${ortErrorReason(e)}); onnxruntime-node's session instead` });

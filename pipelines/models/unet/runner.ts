@@ -58,8 +58,9 @@ export class WholeUNet implements UNetRunner {
 /**
  * The pieces in order, each session fed the conditioning and what the earlier pieces left: a down piece leaves
  * its skips (its last one is the next piece's hidden states), the mid and up pieces their hidden states; an
- * up piece takes its skips, which are released then. Each piece gives its arena back after its run, so the
- * device holds one piece's activations at a time, beside the skips: kept in GPU memory between the pieces
+ * up piece takes its skips, which are released then. Each piece gives its arena back after its run (unless the
+ * sessions share one arena, CudaTuning.sharedArena, where the next piece reuses it), so the device holds one
+ * piece's activations at a time, beside the skips: kept in GPU memory between the pieces
  * (native CUDA sessions; other backends hold them on the host), or with `skipsOnHost` copied to the host and back.
  */
 export class SplitUNet implements UNetRunner {

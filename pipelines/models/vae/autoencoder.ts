@@ -81,7 +81,8 @@ export interface VaeGraphOptions {
  * about [-1, 1]. An fp16 input makes latents past the fp16 range overflow on every provider alike (the CPU
  * provider would drop a Cast f32→f16→f32 pair and quietly keep the values in fp32); the output is cast to
  * float32 on the device, where an overflow inside stays Inf/NaN, so the host takes the image without converting
- * it (a 16384×8192 image in 1024 px tiles: 727 M values).
+ * it (a 16384×8192 image in 1024 px tiles: 727 M values). `image_sum` and `image_max` (scalars over the whole
+ * output) tell a broken fp16 image without the host reading it (runtime/result-checks.ts brokenImageFrom).
  */
 export function buildVaeDecoderGraph(source: TensorSource, cfg: VaeConfig, latentHeight: number, latentWidth: number, o: VaeGraphOptions = {}): Graph {
   const g = new Graph(o.name ?? 'vae_decoder');
@@ -90,7 +91,9 @@ export function buildVaeDecoderGraph(source: TensorSource, cfg: VaeConfig, laten
   const w = new Weights(g, source, dtype);
   let z = unscaleLatents(latents, cfg);
   if (cfg.usePostQuantConv) z = nn.conv2d(w.sub('post_quant_conv'), z);
-  g.output(op.cast(decoder(w.sub('decoder'), z, cfg, o.kernels?.groupNormSilu), 'float32'), 'image');
+  const image = g.output(op.cast(decoder(w.sub('decoder'), z, cfg, o.kernels?.groupNormSilu), 'float32'), 'image');
+  g.output(op.reduceSum(image, [0, 1, 2, 3], false), 'image_sum');
+  g.output(op.reduceMax(image, [0, 1, 2, 3], false), 'image_max');
   return g;
 }
 

@@ -14,7 +14,7 @@ import { ModelSessions } from '../../runtime/session-cache.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './autoencoder.ts';
 import { toUnetSpace, vaeScale, type VaeConfig } from './config.ts';
 import { tiledApply, tileStarts, type Nchw } from './tiling.ts';
-import { allFinite, brokenImage, type BrokenOutput } from '../../runtime/result-checks.ts';
+import { allFinite, brokenImageFrom, type BrokenOutput } from '../../runtime/result-checks.ts';
 import type { FusedKernels } from '../../runtime/kernels.ts';
 import { KernelChoice, kernelPart } from '../kernel-choice.ts';
 
@@ -70,6 +70,14 @@ export interface TiledRun extends TileOptions {
   tilesPerRun?: number;
 }
 
+/** The memory plan's tiling for a stage (recipes/hires/memory-plan.ts); absent fields: the VAE's own choice. */
+export interface PlannedTiles {
+  /** Tile side in latent pixels, a quarter of it overlapping; any image larger than it is tiled. */
+  vaeTile?: number;
+  /** Tiles stacked into one session run. */
+  vaeTilesPerRun?: number;
+}
+
 /** Called after each tile: how many are done of how many. */
 export type TileProgress = (done: number, total: number) => void;
 
@@ -78,6 +86,7 @@ export class Vae {
   private decodeDtype: 'float32' | 'float16';
   private encodeDtype: 'float32' | 'float16';
   private readonly kernels: KernelChoice;
+  private halves?: Uint16Array<ArrayBuffer>;
 
   constructor(
     readonly source: TensorSource,
@@ -105,13 +114,21 @@ export class Vae {
     return this.encodeDtype;
   }
 
-  private async decodeWith(dtype: 'float32' | 'float16', latents: Nchw): Promise<Nchw> {
+  /** The image, and whether it is broken (runtime/result-checks.ts; from the graph's sum and maximum). */
+  private async decodeWith(dtype: 'float32' | 'float16', latents: Nchw): Promise<{ image: Nchw; broken?: BrokenOutput }> {
     const [b, c, h, w] = latents.dims;
     if (c !== this.config.latentChannels) throw new RangeError(`latents have ${c} channels; this VAE takes ${this.config.latentChannels}`);
     const s = await this.decoderSession(dtype, h, w);
-    const feed = dtype === 'float16' ? f16Tensor(f32ToF16(latents.data), latents.dims) : tensor(latents.data, latents.dims);
-    const data = (await s.run({ latents: feed })).image.data as Float32Array;
-    return { data, dims: [b, this.config.outChannels, h * vaeScale(this.config), w * vaeScale(this.config)] };
+    const feed = dtype === 'float16' ? f16Tensor(this.toHalf(latents.data), latents.dims) : tensor(latents.data, latents.dims);
+    const out = await s.run({ latents: feed });
+    const broken = brokenImageFrom(out.image_sum.data[0] as number, out.image_max.data[0] as number);
+    return { image: { data: out.image.data as Float32Array, dims: [b, this.config.outChannels, h * vaeScale(this.config), w * vaeScale(this.config)] }, broken };
+  }
+
+  /** fp16 bits of a tile's input in one buffer reused while tiles keep their size (sessions copy their inputs). */
+  private toHalf(values: Float32Array): Uint16Array {
+    if (this.halves?.length !== values.length) this.halves = new Uint16Array(values.length);
+    return f32ToF16(values, this.halves);
   }
 
   /** The decoder for one latent size, with the provider's fused kernels when given (../kernel-choice.ts). */
@@ -133,21 +150,21 @@ export class Vae {
   }
 
   /** UNet-space latents [B, C, h, w] → image [B, 3, 8h, 8w] in about [-1, 1]; in tiles above the tiling threshold. */
-  async decode(latents: Nchw, onTile?: TileProgress, tile?: number): Promise<DecodeResult> {
+  async decode(latents: Nchw, onTile?: TileProgress, planned: PlannedTiles = {}): Promise<DecodeResult> {
     const s = vaeScale(this.config);
-    const tiling = this.tilingFor(latents.dims[2] * s, latents.dims[3] * s, tile);
-    return tiling ? this.decodeTiled(latents, { ...tiling, onTile }) : this.decodeWhole(latents);
+    const tiling = this.tilingFor(latents.dims[2] * s, latents.dims[3] * s, planned.vaeTile);
+    return tiling ? this.decodeTiled(latents, { ...tiling, onTile, tilesPerRun: planned.vaeTilesPerRun }) : this.decodeWhole(latents);
   }
 
   private async decodeWhole(latents: Nchw): Promise<DecodeResult> {
-    if (this.decodeDtype === 'float32') return this.decodeWith('float32', latents);
+    if (this.decodeDtype === 'float32') return (await this.decodeWith('float32', latents)).image;
     const half = await this.decodeWith('float16', latents);
-    const broken = brokenImage(half.data);
-    if (!broken) return half;
+    const broken = half.broken;
+    if (!broken) return half.image;
     // fp32 from now on: the fp16 decoders will not run again, so their weights and arena go back at once.
     this.decodeDtype = 'float32';
     await this.sessions.child('decode/float16').release();
-    return { ...(await this.decodeWith('float32', latents)), recoveredFrom: broken };
+    return { ...(await this.decodeWith('float32', latents)).image, recoveredFrom: broken };
   }
 
   /** Decodes overlapping latent tiles of one size and blends them: memory stays that of one tile. */
@@ -170,9 +187,9 @@ export class Vae {
    * Image [B, 3, H, W] in [-1, 1] → posterior (and a sample when `noise` [B, C, H/8, W/8] is given); in
    * tiles above the tiling threshold.
    */
-  async encode(image: Nchw, noise?: Float32Array, onTile?: TileProgress, tile?: number): Promise<EncodeResult> {
-    const tiling = this.tilingFor(image.dims[2], image.dims[3], tile);
-    return tiling ? this.encodeTiled(image, noise, { ...tiling, onTile }) : this.encodeWhole(image, noise);
+  async encode(image: Nchw, noise?: Float32Array, onTile?: TileProgress, planned: PlannedTiles = {}): Promise<EncodeResult> {
+    const tiling = this.tilingFor(image.dims[2], image.dims[3], planned.vaeTile);
+    return tiling ? this.encodeTiled(image, noise, { ...tiling, onTile, tilesPerRun: planned.vaeTilesPerRun }) : this.encodeWhole(image, noise);
   }
 
   /**
@@ -227,7 +244,7 @@ export class Vae {
     const sessions = this.sessions.child(`encode/${dtype}`);
     const s = await this.kernels.create((k) => sessions.get(kernelPart(`${h}x${w}/${withNoise}`, k), () => buildVaeEncoderGraph(this.source, this.config, h, w, { dtype, withNoise, kernels: k }), this.o.session));
     const latentDims = [b, this.config.latentChannels, h / vaeScale(this.config), w / vaeScale(this.config)] as const;
-    const pixels = dtype === 'float16' ? f16Tensor(f32ToF16(image.data), image.dims) : tensor(image.data, image.dims);
+    const pixels = dtype === 'float16' ? f16Tensor(this.toHalf(image.data), image.dims) : tensor(image.data, image.dims);
     const feeds = { image: pixels, ...(noise ? { noise: tensor(noise, latentDims) } : {}) };
     const out = await s.run(feeds);
     const nchw = (name: string): Nchw => ({ data: out[name].data as Float32Array, dims: latentDims });

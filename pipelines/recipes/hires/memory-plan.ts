@@ -23,6 +23,7 @@ import { skipShapes } from '../../models/unet/encoder.ts';
 import { selfAttentionLayers } from '../../models/unet/layers.ts';
 import { WHOLE, type UNetMemory } from '../../models/unet/memory.ts';
 import { tileStarts } from '../../models/vae/tiling.ts';
+import type { PlannedTiles } from '../../models/vae/vae.ts';
 
 const GiB = 2 ** 30;
 
@@ -43,8 +44,12 @@ const HOST_LINK = 12e9;
 export const PIECE_TOKENS = 256 * 256;
 /** The fixed part of those fits (0.58 and 0.40 GiB). */
 const ACTIVATION_FIXED = 0.5 * GiB;
-/** VAE tile activations per (pixel × 128 channels): ORT on the H200, fp16, 2048 px tiles held 46 GiB (bench/NOTES.md, issue 15 part B). */
-const VAE_VALUES = 46;
+/**
+ * VAE tile activations per (pixel × 128 channels × tile in the run): H200, native CUDA session, fp16, fused GroupNorm
+ * decoder, the process's GPU memory above its start less ~0.6 GiB of CUDA context and weights: a 1024 px tile 2.83
+ * GiB, four 1024 px tiles per run or one 2048 px tile 8.74 GiB (bench/NOTES.md, session 6 window 1).
+ */
+const VAE_VALUES = 9;
 
 interface Rates {
   /** UNet FLOP/s. */
@@ -57,10 +62,12 @@ interface Rates {
 /**
  * cpu: 2 cores of this project's machine, LinFusion 1024² 5.86 TFLOP in 104 CPU-s (56 GFLOP/s), scaled by core
  * count. webgpu: H100, LinFusion 1024² in 0.338 s (17 TFLOP/s). cuda: the studio's LinFusion UNet on the H200 ran
- * 39–55 TFLOP/s from 2048² to 8192×4096, the tiled VAE 5.8 / 1.46 Mpx/s (encode / decode) (bench/NOTES.md, issue 15).
+ * 39–55 TFLOP/s from 2048² to 8192×4096 (bench/NOTES.md, issue 15); the tiled VAE (fp16, fused GroupNorm, 1024 px
+ * tiles, four per run) 30 / 16 Mpx/s encode / decode: the GPU's 37 / 23 Mpx/s per tile (session 6 window 1) and the
+ * host's crop, conversion and blend per tile.
  */
 export function providerRates(provider: string, cores = 2): Rates {
-  if (provider === 'cuda') return { flops: 40e12, encodePx: 5.8e6, decodePx: 1.46e6 };
+  if (provider === 'cuda') return { flops: 40e12, encodePx: 30e6, decodePx: 16e6 };
   if (provider === 'webgpu' || provider === 'dml' || provider === 'coreml') return { flops: 17e12, encodePx: 1.6e6, decodePx: 0.9e6 };
   const scale = cores / 2;
   return { flops: 56e9 * scale, encodePx: 25e3 * scale, decodePx: 12e3 * scale };
@@ -121,11 +128,9 @@ export interface PlanInput {
   cores?: number;
 }
 
-/** How a stage runs: the UNet's memory choices and the VAE's tile. */
-export interface StageMemory {
+/** How a stage runs: the UNet's memory choices and the VAE's tiles (vaeTile undefined: in one piece). */
+export interface StageMemory extends PlannedTiles {
   unet: UNetMemory;
-  /** The VAE tile side in latent pixels (undefined: in one piece). */
-  vaeTile?: number;
 }
 
 export interface StagePlan extends StageMemory {
@@ -148,8 +153,18 @@ export interface LadderPlan {
   tooBig?: StagePlan;
 }
 
-/** The VAE's tiles in latent pixels, largest first (2048, 1024, 512 px); images up to 2048 px may also run whole. */
-const VAE_TILES = [256, 128, 64];
+/** A VAE tile side in latent pixels and the tiles stacked into one session run. */
+interface VaeTiling {
+  tile: number;
+  perRun: number;
+}
+
+/**
+ * The VAE's tilings, fastest first, then smaller: per megapixel a 1024 px tile decoded in 54 ms alone and 43.5 ms
+ * four to a run, a 2048 px tile in 65 ms at the memory of four 1024 px ones (H200, session 6 window 1), so 2048 px
+ * tiles are not among them. Images up to 2048 px may also run whole (no overlap to compute twice).
+ */
+const VAE_TILINGS: VaeTiling[] = [{ tile: 128, perRun: 4 }, { tile: 128, perRun: 1 }, { tile: 64, perRun: 1 }];
 
 /**
  * The pieces for a UNet call over `tokens` latent tokens: none up to PIECE_TOKENS, then one feed-forward piece
@@ -184,14 +199,17 @@ export interface VaeEstimate {
   decodeSeconds: number;
 }
 
-/** The VAE's tiles over a stage (`tile` in latent pixels, a quarter overlapping; undefined: whole), as the plan models them. */
-export function vaeEstimate(o: Pick<PlanInput, 'provider' | 'bytesPerValue' | 'images' | 'cores'>, stage: { width: number; height: number }, tile: number | undefined): VaeEstimate {
+/**
+ * The VAE's tiles over a stage (`tile` in latent pixels, a quarter overlapping, `perRun` to a session run; undefined:
+ * whole), as the plan models them.
+ */
+export function vaeEstimate(o: Pick<PlanInput, 'provider' | 'bytesPerValue' | 'images' | 'cores'>, stage: { width: number; height: number }, tile: number | undefined, perRun = 1): VaeEstimate {
   const [h, w] = [stage.height / 8, stage.width / 8];
   const [th, tw] = tile === undefined ? [h, w] : [Math.min(tile, h), Math.min(tile, w)];
   const tiles = tile === undefined ? 1 : tileStarts(h, th, tile / 4).length * tileStarts(w, tw, tile / 4).length;
   const px = tiles * th * tw * 64;
   const rates = providerRates(o.provider, o.cores);
-  return { px, bytes: VAE_VALUES * o.images * th * tw * 64 * 128 * o.bytesPerValue, encodeSeconds: (px * o.images) / rates.encodePx, decodeSeconds: (px * o.images) / rates.decodePx };
+  return { px, bytes: VAE_VALUES * o.images * Math.min(perRun, tiles) * th * tw * 64 * 128 * o.bytesPerValue, encodeSeconds: (px * o.images) / rates.encodePx, decodeSeconds: (px * o.images) / rates.decodePx };
 }
 
 function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
@@ -200,10 +218,11 @@ function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
   const weights = (o.unet.total + o.otherParams) * o.bytesPerValue;
   const choices = unetChoices(memoryFor(tokens, o.rows, o.unet.attention[0]?.heads ?? 1), o.rows);
   const unet = choices.find((m) => weights + unetBytes(o, tokens, m) <= budget) ?? choices.at(-1)!;
-  const tiles = [...(Math.max(stage.width, stage.height) <= 2048 ? [undefined] : []), ...VAE_TILES.filter((t) => t * 8 < Math.max(stage.width, stage.height))];
-  const fits = tiles.findIndex((t) => weights + vaeEstimate(o, stage, t).bytes <= budget);
-  const vaeTile = tiles.at(fits)!;
-  const vae = vaeEstimate(o, stage, vaeTile);
+  const side = Math.max(stage.width, stage.height);
+  const tilings = [...(side <= 2048 ? [undefined] : []), ...VAE_TILINGS.filter((t) => t.tile * 8 < side)];
+  const fits = tilings.findIndex((t) => weights + vaeEstimate(o, stage, t?.tile, t?.perRun).bytes <= budget);
+  const tiling = tilings.at(fits);
+  const vae = vaeEstimate(o, stage, tiling?.tile, tiling?.perRun);
   const bytes = { weights, unet: unetBytes(o, tokens, unet), vae: vae.bytes };
 
   let flops = 0;
@@ -216,7 +235,7 @@ function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
   const hostCopies = unet.skipsOnHost ? (2 * o.unet.skipValues * o.rows * tokens * o.bytesPerValue) / HOST_LINK : 0;
   const unetCallSeconds = (flops * o.rows) / rates.flops + hostCopies;
   const vaeSeconds = vae.decodeSeconds + (index > 0 ? vae.encodeSeconds : 0);
-  return { width: stage.width, height: stage.height, peakBytes: weights + Math.max(bytes.unet, bytes.vae), bytes, unet, vaeTile, seconds: unetCallSeconds * stage.steps + vaeSeconds, unetCallSeconds, vaeSeconds };
+  return { width: stage.width, height: stage.height, peakBytes: weights + Math.max(bytes.unet, bytes.vae), bytes, unet, vaeTile: tiling?.tile, vaeTilesPerRun: tiling && tiling.perRun > 1 ? tiling.perRun : undefined, seconds: unetCallSeconds * stage.steps + vaeSeconds, unetCallSeconds, vaeSeconds };
 }
 
 export function planLadder(o: PlanInput): LadderPlan {
@@ -237,7 +256,7 @@ export function describeStageMemory(s: StageMemory): string[] {
     m.split ? `UNet split into sessions${m.skipsOnHost ? ', skips in host memory' : ''}` : '',
     m.rowByRow ? 'CFG rows one at a time' : '',
     m.ffPieces > 1 ? `feed-forward in ${m.ffPieces} pieces` : '',
-    s.vaeTile ? `VAE tiles ${s.vaeTile * 8} px` : '',
+    s.vaeTile ? `VAE tiles ${s.vaeTile * 8} px${s.vaeTilesPerRun ? `, ${s.vaeTilesPerRun} per run` : ''}` : '',
   ].filter(Boolean);
 }
 

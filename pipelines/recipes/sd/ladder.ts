@@ -46,7 +46,7 @@ export async function drawLadder(pipeline: SdPipeline, base: SdGenerateOptions, 
     let result: SdResult;
     try {
       const init = previous && { initImage: resizedInit(previous, stage), strength: stage.strength };
-      result = await pipeline.generate({ ...base, width: stage.width, height: stage.height, ...init, unetMemory: memory[index]?.unet, vaeTile: memory[index]?.vaeTile, onStep: hooks.onStep?.(index), onTile: hooks.onTile?.(index) });
+      result = await pipeline.generate({ ...base, width: stage.width, height: stage.height, ...init, unetMemory: memory[index]?.unet, vaeTiles: memory[index], onStep: hooks.onStep?.(index), onTile: hooks.onTile?.(index) });
     } catch (e) {
       if (base.signal?.aborted) throw e;
       throw new LadderStageError(index, index, stage, e);

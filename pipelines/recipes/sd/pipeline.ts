@@ -9,7 +9,7 @@ import { WHOLE, type UNetMemory } from '../../models/unet/memory.ts';
 import { runRecovering, unetRecoveryNotes } from './unet-recovery.ts';
 import { dilateConvolutions } from '../../models/unet/dilate.ts';
 import { selfAttentionLayers, matchPagLayers } from '../../models/unet/layers.ts';
-import { Vae } from '../../models/vae/vae.ts';
+import { Vae, type PlannedTiles } from '../../models/vae/vae.ts';
 import { headWeightsData, headWeightsShape, wholeLayerPicks, type HeadPick, HEAD_WEIGHTS_INPUT } from '../../attention/head-perturbation.ts';
 import type { SelfAttentionLayer, SelfAttentionVariant } from '../../attention/self-attention.ts';
 import type { Attention } from '../../attention/options.ts';
@@ -79,8 +79,8 @@ export interface SdGenerateOptions {
   attention?: Attention;
   /** The UNet's feed-forward and LinFusion in pieces, split into sessions, rows one at a time (the ladder's memory plan; default whole). */
   unetMemory?: UNetMemory;
-  /** The VAE's tile side in latent pixels when it tiles (the ladder's memory plan; default the VAE's own). */
-  vaeTile?: number;
+  /** The VAE's tiles (the ladder's memory plan; default the VAE's own). */
+  vaeTiles?: PlannedTiles;
   /** A1111's clip skip: 1 = last layer. */
   clipSkip?: number;
   /** Textual-inversion embeddings whose names the prompts may use. */
@@ -303,7 +303,7 @@ export class SdPipeline {
           const graph = build();
           dilateConvolutions(graph, dilation);
           return { graph, info: variant! };
-        }, { providers: this.o.providers });
+        }, { providers: this.o.providers, sharedArena: memory.split });
         info ??= built.info;
         return built.session;
       });
@@ -346,7 +346,7 @@ export class SdPipeline {
     o.signal?.throwIfAborted();
     const noise = await timed('encode', () => this.noise(o, latent));
     const { final, latentsPerStep, provider, recoveredCalls } = await timed('denoise', () => this.denoise(o, latent, plan, perturb, text, noise));
-    const decoded = await timed('decode', () => this.decodeImages(final, latent, o.onTile, o.vaeTile));
+    const decoded = await timed('decode', () => this.decodeImages(final, latent, o.onTile, o.vaeTiles));
     const refused = this.unetKernels.refusedBecause ?? this.vae.fusedRefusedBecause;
     const notes = [...(residency.note ? [residency.note] : []), ...(refused ? [`fused kernels refused (${refused}); plain graphs`] : []), ...unetRecoveryNotes(recoveredCalls), ...decoded.notes];
     return { images: decoded.images, count: images, width: o.width, height: o.height, latentsPerStep, timings, provider, notes };
@@ -398,7 +398,7 @@ export class SdPipeline {
     const startIndex = img2imgStartIndex(sampler, config, o.steps, strength);
     // An inpainting UNet at full strength starts from pure noise and never looks at the init latents.
     const skipInit = inpainting && o.inpaintMask && strength >= 1;
-    const x0 = skipInit ? undefined : o.initLatents ?? (await this.encodeInit(o.initImage!, l, generator, o.onTile, o.vaeTile));
+    const x0 = skipInit ? undefined : o.initLatents ?? (await this.encodeInit(o.initImage!, l, generator, o.onTile, o.vaeTiles));
     if (x0 && x0.length !== latentSize(l)) throw new RangeError(`img2img latents hold ${x0.length} values; ${l.images}×${l.channels}×${l.height}×${l.width} expected`);
     const noise = generator.randn(shape);
     if (inpainting) {
@@ -433,12 +433,12 @@ export class SdPipeline {
   }
 
   /** The init image(s) ([n, 3, H, W] in [0, 1]) through the VAE, one posterior draw for the batch given, repeated to fill the batch. */
-  async encodeInit(image: Float32Array, l: LatentShape, generator: TorchGenerator, onTile: SdGenerateOptions['onTile'], vaeTile?: number): Promise<Float32Array> {
+  async encodeInit(image: Float32Array, l: LatentShape, generator: TorchGenerator, onTile: SdGenerateOptions['onTile'], tiles?: PlannedTiles): Promise<Float32Array> {
     const given = image.length / (3 * l.height * l.width * LATENT_SCALE * LATENT_SCALE);
     if (given !== 1 && given !== l.images) throw new RangeError(`img2img needs 1 or ${l.images} init images, got ${given}`);
     const pixels = image.map((v) => v * 2 - 1);
     const posteriorNoise = generator.randn([given, l.channels, l.height, l.width]);
-    const encoded = await this.vae.encode({ data: pixels, dims: [given, 3, l.height * LATENT_SCALE, l.width * LATENT_SCALE] }, posteriorNoise, onTile && ((done, total) => onTile('encode', done, total)), vaeTile);
+    const encoded = await this.vae.encode({ data: pixels, dims: [given, 3, l.height * LATENT_SCALE, l.width * LATENT_SCALE] }, posteriorNoise, onTile && ((done, total) => onTile('encode', done, total)), tiles);
     if (given === l.images) return encoded.latents.data;
     const x0 = new Float32Array(latentSize(l));
     for (let i = 0; i < l.images; i++) x0.set(encoded.latents.data, i * encoded.latents.data.length);
@@ -517,13 +517,13 @@ export class SdPipeline {
   }
 
   /** 4. Decode to [0, 1] RGB, NHWC. */
-  async decode(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile'], vaeTile?: number): Promise<Float32Array> {
-    return (await this.decodeImages(final, l, onTile, vaeTile)).images;
+  async decode(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile'], tiles?: PlannedTiles): Promise<Float32Array> {
+    return (await this.decodeImages(final, l, onTile, tiles)).images;
   }
 
   /** As decode, with the note when the fp16 decode was broken and redone in fp32. */
-  private async decodeImages(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile'], vaeTile?: number): Promise<{ images: Float32Array; notes: string[] }> {
-    const decoded = await this.vae.decode({ data: final, dims: [l.images, l.channels, l.height, l.width] }, onTile && ((done, total) => onTile('decode', done, total)), vaeTile);
+  private async decodeImages(final: Float32Array, l: LatentShape, onTile: SdGenerateOptions['onTile'], tiles?: PlannedTiles): Promise<{ images: Float32Array; notes: string[] }> {
+    const decoded = await this.vae.decode({ data: final, dims: [l.images, l.channels, l.height, l.width] }, onTile && ((done, total) => onTile('decode', done, total)), tiles);
     return { images: toNhwc01(decoded.data, l.images, l.height * LATENT_SCALE, l.width * LATENT_SCALE), notes: recoveryNotes(decoded.recoveredFrom) };
   }
 

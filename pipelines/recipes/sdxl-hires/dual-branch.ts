@@ -88,12 +88,12 @@ export async function dualBranchStage(input: RgbImage, stage: DualBranchStage, c
   const plane = stage.width * stage.height;
   const planes = new Float32Array(3 * plane);
   for (let p = 0; p < plane; p++) for (let ch = 0; ch < 3; ch++) planes[ch * plane + p] = resized.pixels[p * 3 + ch] / 255;
-  const initLatents = await pipeline.encodeInit(planes, l, c.generator, c.onTile, stage.memory?.vaeTile);
+  const initLatents = await pipeline.encodeInit(planes, l, c.generator, c.onTile, stage.memory);
   const shape = [1, l.channels, l.height, l.width] as const;
   const noise = c.noiseLayout === 'channels-last' ? c.generator.randnChannelsLast(shape) : c.generator.randn(shape);
   const latentsPerStep = await denoise(initLatents, noise, l, stage, c);
   const decoded = renormalise(latentsPerStep[latentsPerStep.length - 1], l, anchor ?? channelStats(initLatents, l));
-  const images = await pipeline.decode(decoded, l, c.onTile, stage.memory?.vaeTile);
+  const images = await pipeline.decode(decoded, l, c.onTile, stage.memory);
   return { image: toRgb8(images, 0, stage.width, stage.height), latentsPerStep, decoded };
 }
 

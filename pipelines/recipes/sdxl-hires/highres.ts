@@ -34,7 +34,7 @@ export async function drawHighres(pipeline: SdPipeline, run: DualBranchRun, size
   const stages = highresStages(sizes, run.steps, parameters.upscaleStrength);
   const generator = new TorchGenerator(run.seed);
   const conditioning = { sizeConditioning: sizes.actual };
-  const base: SdGenerateOptions = { ...run, ...conditioning, ...sizes.base, unetMemory: run.memory?.[0]?.unet, vaeTile: run.memory?.[0]?.vaeTile, sampler: 'euler', images: 1, generator, onStep: hooks.onStep?.(0), onTile: hooks.onTile?.(0) };
+  const base: SdGenerateOptions = { ...run, ...conditioning, ...sizes.base, unetMemory: run.memory?.[0]?.unet, vaeTiles: run.memory?.[0], sampler: 'euler', images: 1, generator, onStep: hooks.onStep?.(0), onTile: hooks.onTile?.(0) };
   const first = await pipeline.generate(base);
   const baseLatents = first.latentsPerStep[first.latentsPerStep.length - 1];
   const anchor = channelStats(baseLatents, { images: 1, channels: pipeline.latentChannels, height: sizes.base.height / 8, width: sizes.base.width / 8 });

@@ -30,6 +30,13 @@ export interface CudaTuning {
    * of a run's intermediate tensors instead of arena allocations tensor by tensor.
    */
   memPattern?: boolean;
+  /**
+   * One arena per device for every session of the process (ORT's environment allocator, a session option, not the
+   * provider's): a UNet split into sessions (models/unet/runner.ts) reuses one piece's memory for the next instead of
+   * giving it back to the device after every piece, which cost 67–150 ms per 2 M-token feed-forward (bench/NOTES.md,
+   * ff-pieces). Runs of such sessions never shrink the arena (`releaseArena` is moot: the next session draws from it).
+   */
+  sharedArena?: boolean;
 }
 
 export const STUDIO_CUDA_TUNING: CudaTuning = {
@@ -89,7 +96,8 @@ export function parseCudaTuning(text: string): CudaTuning {
     else if (k === 'limit') t.gpuMemLimit = Number(v);
     else if (k === 'sdpa') t.sdpaKernel = Number(v);
     else if (k === 'fuse') t.fuseConvBias = flag(k, v);
-    else throw new Error(`CUDA tuning "${part}" is not understood; use default, studio, or a list of arena=kSameAsRequested|kNextPowerOfTwo, conv=EXHAUSTIVE|HEURISTIC|DEFAULT, maxws=0|1, nhwc=0|1, graph=0|1, mempattern=0|1, limit=BYTES, sdpa=MASK, fuse=0|1`);
+    else if (k === 'shared') t.sharedArena = flag(k, v);
+    else throw new Error(`CUDA tuning "${part}" is not understood; use default, studio, or a list of arena=kSameAsRequested|kNextPowerOfTwo, conv=EXHAUSTIVE|HEURISTIC|DEFAULT, maxws=0|1, nhwc=0|1, graph=0|1, mempattern=0|1, limit=BYTES, sdpa=MASK, fuse=0|1, shared=0|1`);
   }
   return t;
 }

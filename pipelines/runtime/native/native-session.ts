@@ -55,8 +55,8 @@ export class NativeSession {
     /** The CUDA provider options ORT reports it took (GetCUDAProviderOptionsAsString), for the log. */
     readonly providerOptions?: string,
     private readonly runOn: 'caller' | 'worker' = 'caller',
-    /** The arena that `releaseArena` shrinks: `gpu:0` for CUDA device 0, `cpu:0` for the CPU. */
-    private readonly arena = 'cpu:0',
+    /** The arena that `releaseArena` shrinks: `gpu:0` for CUDA device 0, `cpu:0` for the CPU; none when shared. */
+    private readonly arena: string | undefined = 'cpu:0',
     /** Where outputs kept by runKeeping live: the CUDA device's memory, or the CPU's for CPU sessions. */
     private readonly deviceMemory: unknown = api.cpuMemory,
   ) {
@@ -77,6 +77,11 @@ export class NativeSession {
       const config = { ...o.config };
       if (model.externalDataFolder) config['session.model_external_initializers_file_folder_path'] = model.externalDataFolder;
       for (const [k, v] of Object.entries(config)) api.check(api.call.AddSessionConfigEntry(options, k, v), `session config ${k}=${v}`);
+      const shared = o.provider === 'cuda' && o.cuda?.sharedArena === true;
+      if (shared) {
+        sharedCudaArena(api, o.cuda?.deviceId ?? 0, o.cuda!);
+        api.check(api.call.AddSessionConfigEntry(options, 'session.use_env_allocators', '1'), 'session config session.use_env_allocators=1');
+      }
       if (o.provider === 'cuda') providerOptions = appendCuda(api, options, o.cuda ?? {});
       // The model bytes are only read during creation; a copy off the V8 heap keeps the pointer still.
       const bytes = Buffer.allocUnsafeSlow(model.bytes.byteLength);
@@ -92,7 +97,7 @@ export class NativeSession {
       const arena = o.provider === 'cuda' ? `gpu:${device}` : 'cpu:0';
       // OrtArenaAllocator (1), OrtMemTypeDefault (0): the provider's own allocator for that device.
       const deviceMemory = o.provider === 'cuda' ? cudaMemory(api, device) : api.cpuMemory;
-      return new NativeSession(api, session, names('SessionGetInputCount', 'SessionGetInputName'), names('SessionGetOutputCount', 'SessionGetOutputName'), providerOptions, runOn, arena, deviceMemory);
+      return new NativeSession(api, session, names('SessionGetInputCount', 'SessionGetInputName'), names('SessionGetOutputCount', 'SessionGetOutputName'), providerOptions, runOn, shared ? undefined : arena, deviceMemory);
     } finally {
       api.call.ReleaseSessionOptions(options);
     }
@@ -202,7 +207,7 @@ export class NativeSession {
   }
 
   private runOptions(o: RunOptions): unknown {
-    if (!o.releaseArena) return null;
+    if (!o.releaseArena || !this.arena) return null;
     const runOptions = this.api.out('CreateRunOptions');
     this.api.check(this.api.call.AddRunConfigEntry(runOptions, 'memory.enable_memory_arena_shrinkage', this.arena), 'arena shrinkage');
     return runOptions;
@@ -280,6 +285,24 @@ export class NativeDeviceValue {
     this.api.call.ReleaseValue(this.value);
     this.value = undefined;
   }
+}
+
+const sharedArenas = new Set<number>();
+
+/** Registers the process's one CUDA arena for `device` with ORT's environment, once (CudaTuning.sharedArena). */
+function sharedCudaArena(api: OrtCApi, device: number, tuning: CudaTuning): void {
+  if (sharedArenas.has(device)) return;
+  // A wrong position would call some other function: the neighbouring GetBuildInfoString proves the table's layout.
+  if (!/ORT Build Info/.test(String(api.call.GetBuildInfoString()))) throw new Error(`${api.library} (ORT ${api.version}) has no environment allocators for CUDA (ORT 1.16 or later needed); use a tuning without shared=1`);
+  const keys = ['arena_extend_strategy', ...(tuning.gpuMemLimit ? ['max_mem'] : [])];
+  const values = BigUint64Array.from([tuning.arenaExtendStrategy === 'kNextPowerOfTwo' ? 0n : 1n, ...(tuning.gpuMemLimit ? [BigInt(tuning.gpuMemLimit)] : [])]);
+  const cfg = api.out('CreateArenaCfgV2', keys, values, keys.length);
+  try {
+    api.check(api.call.CreateAndRegisterAllocatorV2(api.env, 'CUDAExecutionProvider', cudaMemory(api, device), cfg, ['device_id'], [String(device)], 1), 'CreateAndRegisterAllocatorV2 (the shared CUDA arena)');
+  } finally {
+    api.call.ReleaseArenaCfg(cfg);
+  }
+  sharedArenas.add(device);
 }
 
 const cudaMemories = new Map<number, unknown>();

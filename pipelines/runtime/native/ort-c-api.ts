@@ -4,7 +4,8 @@
 // are out of reach from it. This module loads the very libonnxruntime.so that onnxruntime-node ships (or
 // the one ORT_NATIVE_LIB names) and reads the function table that OrtGetApiBase()->GetApi(version) returns.
 // Entries are addressed by their position in the OrtApi struct, which onnxruntime only ever appends to;
-// the positions below were counted from the public C API header (positions 0–208 exist since ORT 1.11).
+// the positions below were counted from the public C API header (positions 0–208 exist since ORT 1.11, 254–259
+// since 1.16).
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -62,12 +63,17 @@ const ENTRIES = {
   BindOutput: [137, 'void *BindOutput(void *binding, const char *name, const void *value)'],
   BindOutputToDevice: [138, 'void *BindOutputToDevice(void *binding, const char *name, void *memInfo)'],
   GetBoundOutputValues: [140, 'void *GetBoundOutputValues(void *binding, void *allocator, _Out_ void **values, _Out_ size_t *count)'],
+  ReleaseArenaCfg: [157, 'void ReleaseArenaCfg(void *cfg)'],
+  CreateArenaCfgV2: [164, 'void *CreateArenaCfgV2(const char **keys, const size_t *values, size_t count, _Out_ void **out)'],
   AddRunConfigEntry: [165, 'void *AddRunConfigEntry(void *options, const char *key, const char *value)'],
   SessionOptionsAppendExecutionProvider_CUDA_V2: [204, 'void *SessionOptionsAppendExecutionProvider_CUDA_V2(void *options, void *cudaOptions)'],
   CreateCUDAProviderOptions: [205, 'void *CreateCUDAProviderOptions(_Out_ void **out)'],
   UpdateCUDAProviderOptions: [206, 'void *UpdateCUDAProviderOptions(void *cudaOptions, const char **keys, const char **values, size_t count)'],
   GetCUDAProviderOptionsAsString: [207, 'void *GetCUDAProviderOptionsAsString(void *cudaOptions, void *allocator, _Out_ void **out)'],
   ReleaseCUDAProviderOptions: [208, 'void ReleaseCUDAProviderOptions(void *cudaOptions)'],
+  // ORT 1.16 and later (the kit's 1.29 and the project's 1.30); sharedCudaArena checks position 254 first.
+  GetBuildInfoString: [254, 'const char *GetBuildInfoString(void)'],
+  CreateAndRegisterAllocatorV2: [259, 'void *CreateAndRegisterAllocatorV2(void *env, const char *providerType, void *memInfo, void *arenaCfg, const char **keys, const char **values, size_t count)'],
 } as const;
 
 export type EntryName = keyof typeof ENTRIES;
