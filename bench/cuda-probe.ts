@@ -9,9 +9,7 @@
 // A configuration: `binding` (onnxruntime-node) or `native-caller` / `native-worker` (runtime/native, Run on the
 // calling thread or on koffi's pool) with `:TUNING` (cuda-options.ts syntax), then `+NAME=VALUE` environment
 // variables for its child, `@SIZE` to run it at one size only, `%linfusion` (or another attention variant) instead of
-// softmax, `!profile` for ORT's per-op profile (native), `!release` to give the arena back after every run and
-// `!fixed` for runs with every input and output at a fixed device address (runInto: what `graph=1`, ORT's CUDA graph
-// capture, needs; the output is checked against the first, uncaptured run).
+// softmax, `!profile` for ORT's per-op profile (native) and `!release` to give the arena back after every run.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +18,6 @@ import { performance } from 'node:perf_hooks';
 import { Session, serializeGraph, tensor } from '../pipelines/runtime/session.ts';
 import { parseCudaTuning } from '../pipelines/runtime/native/cuda-options.ts';
 import { NativeSession } from '../pipelines/runtime/native/native-session.ts';
-import { fixedAddressSteps } from './lib/fixed-address-steps.ts';
 import { startGpuMemorySampler } from './lib/gpu-memory.ts';
 import { Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
 import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, linfusionModules, unetTensorSpecs } from './lib/unet-tensors.ts';
@@ -41,7 +38,7 @@ const { values: args } = parseArgs({
   },
 });
 
-// sd15-tiny: SD 1.5's first two levels (320/640 channels: the CUDA provider's fused GroupNorm needs such widths), for checking the probe end to end on a CPU in seconds.
+// sd15-tiny: SD 1.5's first two levels (320/640 channels: the CUDA provider's fused GroupNorm needs such widths): the probe checked end to end on a CPU, and the sessions' fixed GPU memory.
 const CONFIGS = {
   sd15: SD15_UNET_CONFIG,
   sdxl: SDXL_UNET_CONFIG,
@@ -61,7 +58,6 @@ interface ChildSpec {
   weights: string;
   profile: boolean;
   releaseArena: boolean;
-  fixed: boolean;
   work: string;
 }
 
@@ -73,7 +69,6 @@ interface ChildResult {
   provider: string;
   options?: string;
   profile?: string;
-  note?: string;
 }
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
@@ -104,28 +99,21 @@ async function child(spec: ChildSpec): Promise<ChildResult> {
     ...variant.feeds(),
   };
   const inner = session.inner;
-  let firstMs: number;
-  let times: number[] = [];
-  let note: string | undefined;
+  t0 = performance.now();
+  await inner.run(feeds);
+  const firstMs = performance.now() - t0;
+  const times: number[] = [];
   const cpu0 = process.cpuUsage();
-  if (spec.fixed) {
-    if (!(inner instanceof NativeSession)) throw new Error('!fixed needs a native session');
-    ({ firstMs, times, note } = await fixedAddressSteps(inner, feeds, spec.steps, spec.ep));
-  } else {
+  for (let i = 0; i < spec.steps; i++) {
     t0 = performance.now();
-    await inner.run(feeds);
-    firstMs = performance.now() - t0;
-    for (let i = 0; i < spec.steps; i++) {
-      t0 = performance.now();
-      await inner.run(feeds, { releaseArena: spec.releaseArena });
-      times.push(performance.now() - t0);
-    }
+    await inner.run(feeds, { releaseArena: spec.releaseArena });
+    times.push(performance.now() - t0);
   }
   const cpu = process.cpuUsage(cpu0);
   const profile = profilePrefix && inner instanceof NativeSession ? profileSummary(inner.endProfiling()) : undefined;
   const options = inner instanceof NativeSession ? inner.providerOptions : undefined;
   await inner.release();
-  return { sessionS, firstMs, medianMs: median(times), cpuPerStepS: (cpu.user + cpu.system) / 1e6 / spec.steps, provider: session.provider, options, profile, note };
+  return { sessionS, firstMs, medianMs: median(times), cpuPerStepS: (cpu.user + cpu.system) / 1e6 / spec.steps, provider: session.provider, options, profile };
 }
 
 if (args.child) {
@@ -165,14 +153,14 @@ for (const size of args.sizes.split(',').map(Number)) {
     const profile = config.includes('!profile');
     const variant = (/%([\w-]+)/.exec(config)?.[1] ?? 'softmax') as VariantName;
     if (!VARIANTS.includes(variant)) throw new Error(`${config}: %${variant} is not one of ${VARIANTS.join(', ')}`);
-    const strip = (t: string) => t.replace(/@\d+|!profile|!release|!fixed|%[\w-]+/g, '');
+    const strip = (t: string) => t.replace(/@\d+|!profile|!release|%[\w-]+/g, '');
     const [mode, tuning] = strip(head).split(':') as [ChildSpec['mode'], string | undefined];
     const env: Record<string, string> = { ...process.env } as Record<string, string>;
     for (const kv of rest) {
       const [k, v] = strip(kv).split('=');
       env[k] = v;
     }
-    const spec: ChildSpec = { mode, tuning, variant, model, ep, linfusion, size, steps: Number(args.steps), weights, profile, releaseArena: config.includes('!release'), fixed: config.includes('!fixed'), work: args.tmp };
+    const spec: ChildSpec = { mode, tuning, variant, model, ep, linfusion, size, steps: Number(args.steps), weights, profile, releaseArena: config.includes('!release'), work: args.tmp };
     const sampler = startGpuMemorySampler(join(args.tmp, 'smi.log'), ep === 'cuda');
     const left = Math.max(10, deadlineS - elapsedS() + 5);
     const r = spawnSync(process.execPath, [process.argv[1], '--child', JSON.stringify(spec)], { env, encoding: 'utf8', timeout: Math.round(left * 1000), maxBuffer: 64 << 20 });
@@ -183,7 +171,7 @@ for (const size of args.sizes.split(',').map(Number)) {
       rows.push(`| ${size} | ${config} | – | – | – | – | ${gib?.toFixed(2) ?? '–'} | failed: ${why} |`);
     } else {
       const x = JSON.parse(line.slice(7)) as ChildResult;
-      const note = [x.provider !== 'cuda' ? `provider ${x.provider}` : '', x.note ?? '', x.profile ?? '', x.options ?? ''].filter(Boolean).join('; ');
+      const note = [x.provider !== 'cuda' ? `provider ${x.provider}` : '', x.profile ?? '', x.options ?? ''].filter(Boolean).join('; ');
       rows.push(`| ${size} | ${config} | ${x.sessionS.toFixed(1)} | ${x.firstMs.toFixed(0)} | ${x.medianMs.toFixed(1)} | ${x.cpuPerStepS.toFixed(3)} | ${gib?.toFixed(2) ?? '–'} | ${note} |`);
     }
     console.log(rows.at(-1));

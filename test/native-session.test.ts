@@ -168,13 +168,6 @@ test('outputs kept by one native session feed another without the host (IO bindi
       assert.deepEqual([device.doubled.type, [...device.doubled.dims]], ['float32', [2, 3]]);
       const out = await b.runKeeping({ doubled: device.doubled, w: ws }, [], { releaseArena: true });
       assert.deepEqual(Array.from(out.host.sum.data as Float32Array), want);
-      // runInto writes into a tensor kept before (the fixed addresses of a CUDA graph); read back through b.
-      const { device: kept } = await b.runKeeping({ doubled: device.doubled, w: ws }, ['sum']);
-      assert.deepEqual(await b.runInto({ doubled: device.doubled, w: device.doubled }, { sum: kept.sum }), {});
-      const zeros = tensor(new Float32Array(6), [2, 3]);
-      assert.deepEqual(Array.from((await b.runKeeping({ doubled: kept.sum, w: zeros }, [])).host.sum.data as Float32Array), [4, 8, 12, -16, 20, 2]);
-      await assert.rejects(b.runInto({ doubled: device.doubled, w: ws }, { nope: kept.sum }), /nope not among the outputs \(sum\)/);
-      kept.sum.release();
       device.doubled.release();
       assert.throws(() => device.doubled.handle, /released/);
       await assert.rejects(a.runKeeping({ x: xs }, ['nope']), /nope not among the outputs \(doubled, squared\)/);

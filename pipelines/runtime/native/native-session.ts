@@ -140,22 +140,9 @@ export class NativeSession {
    * The other outputs come back as host tensors. The caller releases the kept values.
    */
   async runKeeping(feeds: Record<string, ort.Tensor | NativeDeviceValue>, keep: readonly string[], o: RunOptions = {}): Promise<{ host: Record<string, ort.Tensor>; device: Record<string, NativeDeviceValue> }> {
-    return this.runBound(feeds, keep, {}, o);
-  }
-
-  /**
-   * A run that writes the `into` outputs into those device tensors (same shape and type, made by an earlier
-   * runKeeping) instead of new memory; the other outputs come back as host tensors. With device inputs too,
-   * every address stays the same from run to run: what the CUDA provider's graph capture (`enableCudaGraph`) needs.
-   */
-  async runInto(feeds: Record<string, ort.Tensor | NativeDeviceValue>, into: Record<string, NativeDeviceValue>, o: RunOptions = {}): Promise<Record<string, ort.Tensor>> {
-    return (await this.runBound(feeds, [], into, o)).host;
-  }
-
-  private async runBound(feeds: Record<string, ort.Tensor | NativeDeviceValue>, keep: readonly string[], into: Record<string, NativeDeviceValue>, o: RunOptions): Promise<{ host: Record<string, ort.Tensor>; device: Record<string, NativeDeviceValue> }> {
     if (!this.handle) throw new Error('the native session was released');
-    const unknown = [...keep, ...Object.keys(into)].filter((k) => !this.outputNames.includes(k));
-    if (unknown.length) throw new Error(`${unknown.join(', ')} not among the outputs (${this.outputNames.join(', ')})`);
+    const unknown = keep.filter((k) => !this.outputNames.includes(k));
+    if (unknown.length) throw new Error(`runKeeping: ${unknown.join(', ')} not among the outputs (${this.outputNames.join(', ')})`);
     const api = this.api;
     const binding = api.out('CreateIoBinding', this.handle);
     const buffers: Buffer[] = [];
@@ -172,17 +159,14 @@ export class NativeSession {
         api.check(api.call.BindInput(binding, name, value), `input "${name}"`);
       }
       const kept = new Set(keep);
-      for (const name of this.outputNames) {
-        if (into[name]) api.check(api.call.BindOutput(binding, name, into[name].handle), `output "${name}"`);
-        else api.check(api.call.BindOutputToDevice(binding, name, kept.has(name) ? this.deviceMemory : api.cpuMemory), `output "${name}"`);
-      }
+      for (const name of this.outputNames) api.check(api.call.BindOutputToDevice(binding, name, kept.has(name) ? this.deviceMemory : api.cpuMemory), `output "${name}"`);
       runOptions = this.runOptions(o);
       api.check(api.call.RunWithBinding(this.handle, runOptions, binding), 'Run');
       const list: unknown[] = [null];
       const count = [0];
       api.check(api.call.GetBoundOutputValues(binding, api.defaultAllocator, list, count), 'GetBoundOutputValues');
       bound = list[0];
-      // In the order they were bound: this.outputNames; each one a new reference that is ours to release.
+      // In the order they were bound: this.outputNames.
       const values = koffi.decode(bound, 'void *', Number(count[0])) as unknown[];
       this.outputNames.forEach((name, i) => {
         if (kept.has(name)) {
@@ -191,7 +175,7 @@ export class NativeSession {
           return;
         }
         try {
-          if (!into[name]) host[name] = this.toTensor(values[i]);
+          host[name] = this.toTensor(values[i]);
         } finally {
           api.call.ReleaseValue(values[i]);
         }

@@ -60,7 +60,6 @@ const ENTRIES = {
   CreateIoBinding: [134, 'void *CreateIoBinding(void *session, _Out_ void **out)'],
   ReleaseIoBinding: [135, 'void ReleaseIoBinding(void *binding)'],
   BindInput: [136, 'void *BindInput(void *binding, const char *name, void *value)'],
-  BindOutput: [137, 'void *BindOutput(void *binding, const char *name, const void *value)'],
   BindOutputToDevice: [138, 'void *BindOutputToDevice(void *binding, const char *name, void *memInfo)'],
   GetBoundOutputValues: [140, 'void *GetBoundOutputValues(void *binding, void *allocator, _Out_ void **values, _Out_ size_t *count)'],
   ReleaseArenaCfg: [157, 'void ReleaseArenaCfg(void *cfg)'],
