@@ -10,9 +10,10 @@ import argparse
 import json
 import os
 import re
-import time
 
 import torch
+
+from sd_unet_torch import timed_ms
 
 SD15 = dict(attention_head_dim=8, block_out_channels=[320, 640, 1280, 1280], cross_attention_dim=768,
             down_block_types=["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"], up_block_types=["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3)
@@ -60,13 +61,7 @@ def main():
             torch.cuda.reset_peak_memory_stats()
         with torch.inference_mode():
             unet(x, t, ctx)
-            times = []
-            for _ in range(a.steps):
-                sync()
-                s = time.perf_counter()
-                unet(x, t, ctx)
-                sync()
-                times.append((time.perf_counter() - s) * 1000)
+            times = timed_ms(lambda: unet(x, t, ctx), a.steps, sync)
             acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
             with torch.profiler.profile(activities=acts) as prof:
                 for _ in range(a.steps):
