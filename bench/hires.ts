@@ -228,9 +228,9 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-/** The ladder plan of one stage of this size for a UNet: its pieces, and the refusal when it will not fit. */
-function stagePlanFor(u: UNetName, size: { width: number; height: number }) {
-  const input = planInput(u, size);
+/** The ladder plan of one stage of this size for a UNet (its own choice of pieces, or `unetMemory` as run), and the refusal when it will not fit. */
+function stagePlanFor(u: UNetName, size: { width: number; height: number }, unetMemory?: UNetMemory) {
+  const input = { ...planInput(u, size), unetMemory };
   const plan = planLadder(input);
   return { ...plan.stages[0], refused: refusal(input, plan) };
 }
@@ -285,7 +285,7 @@ function printTables(): void {
       const vaeS = vae?.encodeS !== undefined && vae.decodeS !== undefined ? vae.encodeS + vae.decodeS : undefined;
       const stage = vaeS !== undefined && call !== undefined ? vaeS + (n * call) / 1000 : undefined;
       const peak = [unetRow?.gpuGb, vaeRow?.gpuGb].filter((v): v is number => v !== undefined);
-      const plan = stagePlanFor(u, size);
+      const plan = stagePlanFor(u, size, unetRow?.memory);
       const torch = u === 'sd15' ? TORCH_STAGES[`${size.width}x${size.height}`] : undefined;
       console.log(`| ${UNETS[u].label} | ${size.width}×${size.height} | ${describeStageMemory(plan).join(', ') || 'whole'} | ${n} | ${f(call && call / 1000)} | ${plan.unetCallSeconds.toFixed(2)} | ${f(vaeS, 1)} | ${plan.vaeSeconds.toFixed(1)} | ${f(stage, 1)} | ${plan.seconds.toFixed(1)} | ${peak.length ? Math.max(...peak).toFixed(1) : '–'} | ${(plan.peakBytes / 2 ** 30).toFixed(1)} | ${torch ? `${torch[0]} / ${torch[1]}` : '–'} |`);
     }

@@ -12,9 +12,9 @@
 //   device holds the largest piece's share (SPLIT_SHARE) beside the skips, or without them when they wait in
 //   host memory; one row at a time, the graph holds one row;
 // - VAE: one tile at a time above 2048 px; the largest tile that fits;
-// - time: 2 FLOPs per parameter per token at the parameter's level, plus attention's 4·N²·C per
-//   self-attention layer for softmax (N tokens at that layer) or 4·N·C·C/heads for LinFusion, at the
-//   provider's measured rate; skips in host memory cross the host link twice; the VAE at its measured pixels
+// - time: 2 FLOPs per parameter per token at the parameter's level, plus 4·N·C·C/heads per self-attention
+//   layer for LinFusion (N tokens at that layer), at the provider's measured rate, and softmax attention's 4·N²·C
+//   at its own (fused attention kernels run faster than the convolutions); skips in host memory cross the host link twice; the VAE at its measured pixels
 //   per second over the pixels its tiles cover (overlaps counted twice).
 import type { KeyedSource } from '../../checkpoints/sources.ts';
 import type { LadderStage } from '../../jobs/api.ts';
@@ -52,8 +52,10 @@ const ACTIVATION_FIXED = 0.5 * GiB;
 const VAE_VALUES = 9;
 
 interface Rates {
-  /** UNet FLOP/s. */
+  /** UNet FLOP/s: convolutions, projections, LinFusion. */
   flops: number;
+  /** Softmax self-attention FLOP/s. */
+  attentionFlops: number;
   /** VAE encode and decode, pixels per second. */
   encodePx: number;
   decodePx: number;
@@ -61,16 +63,19 @@ interface Rates {
 
 /**
  * cpu: 2 cores of this project's machine, LinFusion 1024² 5.86 TFLOP in 104 CPU-s (56 GFLOP/s), scaled by core
- * count. webgpu: H100, LinFusion 1024² in 0.338 s (17 TFLOP/s). cuda: the studio's LinFusion UNet on the H200 ran
- * 39–55 TFLOP/s from 2048² to 8192×4096 (bench/NOTES.md, issue 15); the tiled VAE (fp16, fused GroupNorm, 1024 px
+ * count. webgpu: H100, LinFusion 1024² in 0.338 s (17 TFLOP/s). cuda: native sessions with the studio's tuning on
+ * the H200, SD 1.5 batch 2 (bench/NOTES.md, session 6 lead): LinFusion 1024² 37.6 ms (137 TFLOP/s), 2048² 132.2 ms
+ * (156), 16384×8192 split, rows one at a time, 3.39 s (195): 165; softmax's attention (FlashAttention) 2048² 282.1
+ * ms less the rest's ~125 over 62.6 TFLOP of attention (400), 1024² faster still: 500 (test/memory-plan.test.ts
+ * holds these five within 20 %); the tiled VAE (fp16, fused GroupNorm, 1024 px
  * tiles, four per run) 30 / 16 Mpx/s encode / decode: the GPU's 37 / 23 Mpx/s per tile (session 6 window 1) and the
  * host's crop, conversion and blend per tile.
  */
 export function providerRates(provider: string, cores = 2): Rates {
-  if (provider === 'cuda') return { flops: 40e12, encodePx: 30e6, decodePx: 16e6 };
-  if (provider === 'webgpu' || provider === 'dml' || provider === 'coreml') return { flops: 17e12, encodePx: 1.6e6, decodePx: 0.9e6 };
+  if (provider === 'cuda') return { flops: 165e12, attentionFlops: 500e12, encodePx: 30e6, decodePx: 16e6 };
+  if (provider === 'webgpu' || provider === 'dml' || provider === 'coreml') return { flops: 17e12, attentionFlops: 17e12, encodePx: 1.6e6, decodePx: 0.9e6 };
   const scale = cores / 2;
-  return { flops: 56e9 * scale, encodePx: 25e3 * scale, decodePx: 12e3 * scale };
+  return { flops: 56e9 * scale, attentionFlops: 56e9 * scale, encodePx: 25e3 * scale, decodePx: 12e3 * scale };
 }
 
 /** What the plan needs to know of a UNet, read off its tensors. */
@@ -126,6 +131,8 @@ export interface PlanInput {
   /** The most the ladder may use of it (default: all); the plan picks the fastest way to run each stage within it. */
   budgetBytes?: number;
   cores?: number;
+  /** The UNet's way, given instead of chosen (a bench that forces one): the plan then only estimates it. */
+  unetMemory?: UNetMemory;
 }
 
 /** How a stage runs: the UNet's memory choices and the VAE's tiles (vaeTile undefined: in one piece). */
@@ -217,7 +224,7 @@ function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
   const budget = Math.min(o.availableBytes ?? Infinity, o.budgetBytes ?? Infinity);
   const weights = (o.unet.total + o.otherParams) * o.bytesPerValue;
   const choices = unetChoices(memoryFor(tokens, o.rows, o.unet.attention[0]?.heads ?? 1), o.rows);
-  const unet = choices.find((m) => weights + unetBytes(o, tokens, m) <= budget) ?? choices.at(-1)!;
+  const unet = o.unetMemory ?? choices.find((m) => weights + unetBytes(o, tokens, m) <= budget) ?? choices.at(-1)!;
   const side = Math.max(stage.width, stage.height);
   const tilings = [...(side <= 2048 ? [undefined] : []), ...VAE_TILINGS.filter((t) => t.tile * 8 < side)];
   const fits = tilings.findIndex((t) => weights + vaeEstimate(o, stage, t?.tile, t?.perRun).bytes <= budget);
@@ -226,14 +233,16 @@ function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
   const bytes = { weights, unet: unetBytes(o, tokens, unet), vae: vae.bytes };
 
   let flops = 0;
+  let attentionFlops = 0;
   o.unet.perTokenByLevel.forEach((params, level) => (flops += 2 * params * (tokens / 4 ** level)));
   for (const layer of o.unet.attention) {
     const n = tokens / layer.downsample ** 2;
-    flops += o.attention === 'linfusion' ? 4 * n * layer.channels * (layer.channels / layer.heads) : 4 * n * n * layer.channels;
+    if (o.attention === 'linfusion') flops += 4 * n * layer.channels * (layer.channels / layer.heads);
+    else attentionFlops += 4 * n * n * layer.channels;
   }
   const rates = providerRates(o.provider, o.cores);
   const hostCopies = unet.skipsOnHost ? (2 * o.unet.skipValues * o.rows * tokens * o.bytesPerValue) / HOST_LINK : 0;
-  const unetCallSeconds = (flops * o.rows) / rates.flops + hostCopies;
+  const unetCallSeconds = o.rows * (flops / rates.flops + attentionFlops / rates.attentionFlops) + hostCopies;
   const vaeSeconds = vae.decodeSeconds + (index > 0 ? vae.encodeSeconds : 0);
   return { width: stage.width, height: stage.height, peakBytes: weights + Math.max(bytes.unet, bytes.vae), bytes, unet, vaeTile: tiling?.tile, vaeTilesPerRun: tiling && tiling.perRun > 1 ? tiling.perRun : undefined, seconds: unetCallSeconds * stage.steps + vaeSeconds, unetCallSeconds, vaeSeconds };
 }
