@@ -346,7 +346,7 @@ async function runUNet(spec: ChildSpec): Promise<ChildResult> {
   }
   const profiles: Record<string, string> = {};
   for (const [part, s] of sessions) {
-    if (spec.profile && s.inner instanceof NativeSession) profiles[part] = profileSummary(s.inner.endProfiling());
+    if (spec.profile && s.inner instanceof NativeSession) profiles[part] = profileSummary(s.inner.endProfiling(), 1 + spec.calls);
     await s.release();
   }
   times.sort((a, b) => a - b);

@@ -89,7 +89,7 @@ async function oneTile(part: 'decode' | 'encode'): Promise<void> {
     for (let r = 0; r < runs; r++) runMs.push(await timed(async () => (out = await session.run(feeds))));
     let state = '–';
     if (part === 'decode' && dtype === 'float16') state = brokenImage(out.image.data as Float32Array) ?? 'finite';
-    const profile = a.profile && session.inner instanceof NativeSession ? profileSummary(session.inner.endProfiling()).replace(/^profile \([^)]*\): /, '') : '–';
+    const profile = a.profile && session.inner instanceof NativeSession ? profileSummary(session.inner.endProfiling(), 1 + runs).replace(/^profile \([^)]*\): /, '') : '–';
     await session.release();
     // The same tile through the Vae class (its own sessions): what a tiled decode pays per tile.
     const vae = new Vae(SafetensorsFile.open(file), cfg, { session: { providers: [provider] }, decodeDtype: dtype, encodeDtype: dtype, kernels, tiling: false });

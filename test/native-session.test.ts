@@ -12,7 +12,7 @@ import { buildUNet, UNET_OUTPUT } from '../pipelines/models/unet/unet.ts';
 import { Graph } from '../pipelines/onnx/graph.ts';
 import { add, mul } from '../pipelines/onnx/ops.ts';
 import { Session, cudaTuningFromEnvironment, serializeGraph, tensor, ort } from '../pipelines/runtime/session.ts';
-import { NativeSession, cudaOptionsAsOrtReads } from '../pipelines/runtime/native/native-session.ts';
+import { NativeSession, cudaOptionsAsOrtReads, withCudaGraphFallback } from '../pipelines/runtime/native/native-session.ts';
 import { cudaProviderOptions, parseCudaTuning, STUDIO_CUDA_TUNING } from '../pipelines/runtime/native/cuda-options.ts';
 import { nativeProviders, ortCApi } from '../pipelines/runtime/native/ort-c-api.ts';
 import { randn } from '../pipelines/random/torch-randn.ts';
@@ -180,4 +180,55 @@ test('outputs kept by one native session feed another without the host (IO bindi
     await a.release();
     await b.release();
   }
+});
+
+test('fixed buffers (what CUDA graphs need): new inputs copied into the same bound buffers, outputs read from theirs, one shape per session', async () => {
+  const g = new Graph('fixed');
+  const x = g.input('x', 'float32', [2, 3]);
+  const w = g.input('w', 'float16', [3]);
+  g.output(mul(x, x), 'squared');
+  g.output(add(w, w), 'w2');
+  const model = serializeGraph(g);
+  const fixed = await NativeSession.create(model, { provider: 'cpu', fixedBuffers: true });
+  const plain = await NativeSession.create(model, { provider: 'cpu' });
+  assert.equal(fixed.cudaGraph, false);
+  const outputs: Record<string, ort.Tensor>[] = [];
+  for (let run = 0; run < 3; run++) {
+    const feeds = { x: tensor(Float32Array.from({ length: 6 }, (_, i) => i - run * 2.5), [2, 3]), w: new ort.Tensor('float16', Uint16Array.of(0x3c00 + run, 0x4000, 0xbc00), [3]) };
+    const got = await fixed.run(feeds, { releaseArena: run === 2 });
+    const want = await plain.run(feeds);
+    assert.deepEqual(Array.from(got.squared.data as Float32Array), Array.from(want.squared.data as Float32Array), `run ${run}`);
+    assert.deepEqual(Array.from(got.w2.data as Uint16Array), Array.from(want.w2.data as Uint16Array), `run ${run}`);
+    assert.deepEqual([...got.squared.dims], [2, 3]);
+    outputs.push(got);
+  }
+  // Each run's outputs are host copies: the later runs did not overwrite the first one's.
+  assert.deepEqual(Array.from(outputs[0].squared.data as Float32Array), [0, 1, 4, 9, 16, 25]);
+  const zeros = new ort.Tensor('float16', new Uint16Array(3), [3]);
+  await assert.rejects(fixed.run({ x: tensor(new Float32Array(3), [1, 3]), w: zeros }), /was set up for input "x" as float32 \[2, 3\]; this run gives float32 \[1, 3\].*create one per size/);
+  await assert.rejects(fixed.run({ x: tensor(new Float32Array(6), [2, 3]) }), /binds the inputs x, w; this run lacks w/);
+  await assert.rejects(fixed.runKeeping({ x: tensor(new Float32Array(6), [2, 3]), w: zeros }, ['squared']), /fixed addresses \(a CUDA graph, STUDIO_CUDA_TUNING's graph=1, or fixedBuffers\).*use run\(\)/);
+  await fixed.release();
+  await plain.release();
+  await assert.rejects(fixed.run({ x: tensor(new Float32Array(6), [2, 3]), w: zeros }), /released/);
+});
+
+test('a CUDA graph that ORT refuses falls back to a session without one, said so; other failures are not taken for a refusal', async () => {
+  // ORT's words when a model has nodes outside the CUDA provider (core/session/inference_session.cc).
+  const refusal = 'CreateSessionFromArray: This session cannot use the graph capture feature as requested by the user as all compute graph nodes have not been partitioned to the CUDAExecutionProvider';
+  const asked: boolean[] = [];
+  const result = await withCudaGraphFallback(true, async (graph) => {
+    asked.push(graph);
+    if (graph) throw new Error(refusal);
+    return 'plain session';
+  });
+  assert.deepEqual(asked, [true, false]);
+  assert.deepEqual(result, { value: 'plain session', granted: false, note: 'CUDA graph refused by ORT (This session cannot use the graph capture feature as requested by the user as all compute graph nodes have not been partitioned to the CUDAExecutionProvider); the session runs without it' });
+  assert.deepEqual(await withCudaGraphFallback(false, async (graph) => graph), { value: false, granted: false });
+  // Here the CUDA provider library is missing: that error is not a graph refusal and reaches the caller as it is.
+  const g = new Graph('graph-probe');
+  const x = g.input('x', 'float32', [2]);
+  g.output(add(x, x), 'y');
+  await assert.rejects(NativeSession.create(serializeGraph(g), { provider: 'cuda', cuda: { ...STUDIO_CUDA_TUNING, enableCudaGraph: true } }), /the CUDA execution provider is not available/);
+  assert.deepEqual(cudaProviderOptions(parseCudaTuning('studio,graph=1')), { ...cudaProviderOptions(STUDIO_CUDA_TUNING), enable_cuda_graph: '1' });
 });

@@ -150,7 +150,7 @@ async function measure(spec: RunSpec): Promise<RunResult> {
     stepsCpuS.push((cpu.user + cpu.system) / 1e6);
   }
   writeFileSync(join(spec.work, spec.outputFile ?? `ort-${spec.variant}-${spec.size}.f32`), new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
-  const profile = profilePrefix && session.inner instanceof NativeSession ? profileSummary(session.inner.endProfiling()) : undefined;
+  const profile = profilePrefix && session.inner instanceof NativeSession ? profileSummary(session.inner.endProfiling(), spec.steps + 1) : undefined;
   await session.release();
   return {
     buildMs,
@@ -177,19 +177,19 @@ const OP_CLASSES: [string, RegExp][] = [
 ];
 
 /**
- * "profile (ms per step, profiler on): total …; by class conv 9.1, …; by op Conv 12.1, …" from ORT's trace, over every
- * run but the first (whose cuDNN algorithm choice and first-use costs would swamp the steps). On CUDA, ORT times a node on
- * the host: the kernels' GPU time only when launches wait for them (CUDA_LAUNCH_BLOCKING=1).
+ * "profile (ms per step, profiler on): total …; by class conv 9.1, …; Conv 12.1, MultiHeadAttention 9.8, …" from ORT's
+ * trace of `runs` runs. On CUDA, ORT times a node on the host: the kernels' GPU time only where launches wait for them
+ * (CUDA_LAUNCH_BLOCKING=1). The first run (cuDNN's algorithm choice, attention plans, arena growth: seconds on a
+ * GPU) is left out where the trace marks runs (ORT's `model_run` events).
  */
-export function profileSummary(traceFile: string): string {
-  type Event = { cat?: string; name?: string; ts?: number; dur?: number; args?: { op_name?: string } };
-  const events = JSON.parse(readFileSync(traceFile, 'utf8')) as Event[];
-  const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => (a.ts ?? 0) - (b.ts ?? 0));
-  if (runs.length < 2) return `profile: ${runs.length} run(s) in the trace, none after the first`;
-  const firstEnd = (runs[0].ts ?? 0) + (runs[0].dur ?? 0);
+export function profileSummary(traceFile: string, runs: number): string {
+  const events = JSON.parse(readFileSync(traceFile, 'utf8')) as { cat?: string; name?: string; ts?: number; dur?: number; args?: { op_name?: string } }[];
+  const starts = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').map((e) => e.ts ?? 0).sort((a, b) => a - b);
+  const from = starts.length > 1 ? starts[1] : -Infinity;
+  const counted = starts.length > 1 ? starts.length - 1 : runs;
   const byOp = new Map<string, number>();
   for (const e of events) {
-    if (e.cat !== 'Node' || !e.name?.endsWith('_kernel_time') || !e.args?.op_name || (e.ts ?? 0) < firstEnd) continue;
+    if (e.cat !== 'Node' || !e.name?.endsWith('_kernel_time') || !e.args?.op_name || (e.ts ?? 0) < from) continue;
     byOp.set(e.args.op_name, (byOp.get(e.args.op_name) ?? 0) + (e.dur ?? 0));
   }
   const byClass = new Map<string, number>();
@@ -198,7 +198,8 @@ export function profileSummary(traceFile: string): string {
     byClass.set(c, (byClass.get(c) ?? 0) + us);
   }
   const total = [...byOp.values()].reduce((a, b) => a + b, 0);
-  const ms = (us: number) => (us / 1000 / (runs.length - 1)).toFixed(1);
-  const list = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `${k} ${ms(us)}`).join(', ');
-  return `profile (ms per step over runs 2–${runs.length}, profiler on; node time on the host): total ${ms(total)}; by class ${list(byClass, 6)}; by op ${list(byOp, 14)}`;
+  const top = [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 16);
+  const ms = (us: number) => (us / 1000 / counted).toFixed(1);
+  const which = starts.length > 1 ? `${counted} runs after the first` : `${counted} runs`;
+  return `profile (ms per step over ${which}, profiler on; kernel time as ORT's host sees it): total ${ms(total)}; by class ${[...byClass].sort((a, b) => b[1] - a[1]).map(([c, us]) => `${c} ${ms(us)}`).join(', ')}; ${top.map(([op, us]) => `${op} ${ms(us)}`).join(', ')}`;
 }

@@ -109,6 +109,7 @@ export class Session {
             const { NativeSession } = await import('./native/native-session.ts');
             const cuda = o.sharedArena ? { ...cudaTuning, sharedArena: true } : cudaTuning;
             const inner = await NativeSession.create(model, { provider, cuda, memPattern: cudaTuning.memPattern, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, optimize: o.optimize, logSeverity: o.logSeverity, profilePrefix: o.profilePrefix });
+            if (inner.note) attempts.push({ provider, error: inner.note });
             return new Session(inner, provider, attempts, model.name);
           } catch (e) {
             attempts.push({ provider, error: `tuned native session refused (${ortErrorReason(e)}); onnxruntime-node's session instead` });

@@ -6,6 +6,9 @@ import koffi from 'koffi';
 import * as ort from 'onnxruntime-node';
 import { ortCApi, type OrtCApi } from './ort-c-api.ts';
 import { cudaProviderOptions, type CudaTuning } from './cuda-options.ts';
+import { cudaMemoryCopy, hostMemoryCopy } from './device-copy.ts';
+import { FixedBinding } from './fixed-binding.ts';
+import { describeValue, elementType, hostValueToTensor, tensorBytes } from './ort-values.ts';
 
 export interface NativeSessionOptions {
   provider: 'cuda' | 'cpu';
@@ -28,6 +31,12 @@ export interface NativeSessionOptions {
    * 39.8 ms per step, bench/NOTES.md). Default: STUDIO_NATIVE_RUN, else `caller`.
    */
   runOn?: 'caller' | 'worker';
+  /**
+   * Every input and output at the same device address on every run (IO binding): new input values are copied
+   * into the bound buffers and outputs read back from theirs. On by itself with `cuda.enableCudaGraph`, which
+   * needs it; such a session runs one set of input shapes.
+   */
+  fixedBuffers?: boolean;
 }
 
 export interface RunOptions {
@@ -38,11 +47,6 @@ export interface RunOptions {
    */
   releaseArena?: boolean;
 }
-
-// ONNX TensorProto element types and their ort.Tensor names.
-const ELEMENT: Record<string, number> = { float32: 1, uint8: 2, int8: 3, uint16: 4, int16: 5, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11, uint32: 12, uint64: 13 };
-const TYPE_NAME = Object.fromEntries(Object.entries(ELEMENT).map(([k, v]) => [v, k])) as Record<number, ort.Tensor.Type>;
-const BYTES: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8 };
 
 export class NativeSession {
   private handle: unknown;
@@ -59,6 +63,12 @@ export class NativeSession {
     private readonly arena: string | undefined = 'cpu:0',
     /** Where outputs kept by runKeeping live: the CUDA device's memory, or the CPU's for CPU sessions. */
     private readonly deviceMemory: unknown = api.cpuMemory,
+    /** Runs through buffers at fixed addresses (fixedBuffers, CUDA graphs). */
+    private fixed?: FixedBinding,
+    /** Whether ORT captures and replays a CUDA graph. */
+    readonly cudaGraph = false,
+    /** Set when a CUDA graph was asked for and ORT refused it: why, and that the session runs without one. */
+    readonly note?: string,
   ) {
     this.handle = handle;
   }
@@ -66,45 +76,33 @@ export class NativeSession {
   /** `model`: ModelProto bytes, and the folder its external weights are relative to (Graph.serialize()). */
   static async create(model: { bytes: Uint8Array; externalDataFolder?: string }, o: NativeSessionOptions): Promise<NativeSession> {
     const api = ortCApi();
-    const options = api.out('CreateSessionOptions');
-    let providerOptions: string | undefined;
-    try {
-      api.check(api.call.SetSessionGraphOptimizationLevel(options, o.optimize === false ? 0 : 99), 'SetSessionGraphOptimizationLevel');
-      api.check(api.call.SetSessionLogSeverityLevel(options, o.logSeverity ?? 3), 'SetSessionLogSeverityLevel');
-      api.check((o.memPattern ?? true ? api.call.EnableMemPattern : api.call.DisableMemPattern)(options), 'memory pattern');
-      if (o.profilePrefix) api.check(api.call.EnableProfiling(options, o.profilePrefix), 'EnableProfiling');
-      if (o.intraOpThreads) api.check(api.call.SetIntraOpNumThreads(options, o.intraOpThreads), 'SetIntraOpNumThreads');
-      const config = { ...o.config };
-      if (model.externalDataFolder) config['session.model_external_initializers_file_folder_path'] = model.externalDataFolder;
-      for (const [k, v] of Object.entries(config)) api.check(api.call.AddSessionConfigEntry(options, k, v), `session config ${k}=${v}`);
-      const shared = o.provider === 'cuda' && o.cuda?.sharedArena === true;
-      if (shared) {
-        sharedCudaArena(api, o.cuda?.deviceId ?? 0, o.cuda!);
-        api.check(api.call.AddSessionConfigEntry(options, 'session.use_env_allocators', '1'), 'session config session.use_env_allocators=1');
-      }
-      if (o.provider === 'cuda') providerOptions = appendCuda(api, options, o.cuda ?? {});
-      // The model bytes are only read during creation; a copy off the V8 heap keeps the pointer still.
-      const bytes = Buffer.allocUnsafeSlow(model.bytes.byteLength);
-      bytes.set(model.bytes);
-      const session = await api.outAsync('CreateSessionFromArray', api.env, bytes, bytes.byteLength, options);
-      const names = (count: 'SessionGetInputCount' | 'SessionGetOutputCount', name: 'SessionGetInputName' | 'SessionGetOutputName') => {
-        const n = [0];
-        api.check(api.call[count](session, n), count);
-        return Array.from({ length: Number(n[0]) }, (_, i) => api.takeString(api.out(name, session, i, api.defaultAllocator)));
-      };
-      const runOn = o.runOn ?? (process.env.STUDIO_NATIVE_RUN === 'worker' ? 'worker' : 'caller');
-      const device = o.cuda?.deviceId ?? 0;
-      const arena = o.provider === 'cuda' ? `gpu:${device}` : 'cpu:0';
-      // OrtArenaAllocator (1), OrtMemTypeDefault (0): the provider's own allocator for that device.
-      const deviceMemory = o.provider === 'cuda' ? cudaMemory(api, device) : api.cpuMemory;
-      return new NativeSession(api, session, names('SessionGetInputCount', 'SessionGetInputName'), names('SessionGetOutputCount', 'SessionGetOutputName'), providerOptions, runOn, shared ? undefined : arena, deviceMemory);
-    } finally {
-      api.call.ReleaseSessionOptions(options);
+    const wantsGraph = o.provider === 'cuda' && o.cuda?.enableCudaGraph === true;
+    const device = o.cuda?.deviceId ?? 0;
+    // Before the session, so that a missing CUDA runtime leaves nothing to release.
+    const copy = o.fixedBuffers || wantsGraph ? (o.provider === 'cuda' ? cudaMemoryCopy(device) : hostMemoryCopy) : undefined;
+    const { value: opened, granted: cudaGraph, note } = await withCudaGraphFallback(wantsGraph, (graph) => openSession(api, model, o, graph));
+    const { session, providerOptions } = opened;
+    const names = (count: 'SessionGetInputCount' | 'SessionGetOutputCount', name: 'SessionGetInputName' | 'SessionGetOutputName') => {
+      const n = [0];
+      api.check(api.call[count](session, n), count);
+      return Array.from({ length: Number(n[0]) }, (_, i) => api.takeString(api.out(name, session, i, api.defaultAllocator)));
+    };
+    const runOn = o.runOn ?? (process.env.STUDIO_NATIVE_RUN === 'worker' ? 'worker' : 'caller');
+    const shared = o.provider === 'cuda' && o.cuda?.sharedArena === true;
+    const arena = shared ? undefined : o.provider === 'cuda' ? `gpu:${device}` : 'cpu:0';
+    // OrtArenaAllocator (1), OrtMemTypeDefault (0): the provider's own allocator for that device.
+    const deviceMemory = o.provider === 'cuda' ? cudaMemory(api, device) : api.cpuMemory;
+    const outputNames = names('SessionGetOutputCount', 'SessionGetOutputName');
+    let fixed: FixedBinding | undefined;
+    if (copy && (o.fixedBuffers || cudaGraph)) {
+      fixed = new FixedBinding(api, session, outputNames, deviceMemory, copy, cudaGraph ? 'the CUDA graph of this session' : 'this session (fixed buffers)');
     }
+    return new NativeSession(api, session, names('SessionGetInputCount', 'SessionGetInputName'), outputNames, providerOptions, runOn, arena, deviceMemory, fixed, cudaGraph, note);
   }
 
   async run(feeds: Record<string, ort.Tensor>, o: RunOptions = {}): Promise<Record<string, ort.Tensor>> {
     if (!this.handle) throw new Error('the native session was released');
+    if (this.fixed) return this.runFixed(this.fixed, feeds, o);
     const api = this.api;
     const names = Object.keys(feeds);
     // The inputs' bytes, referenced here until the run is over (ORT reads them during it).
@@ -121,7 +119,7 @@ export class NativeSession {
       const result: Record<string, ort.Tensor> = {};
       this.outputNames.forEach((name, i) => {
         try {
-          result[name] = this.toTensor(outputs[i]);
+          result[name] = hostValueToTensor(api, outputs[i]);
         } finally {
           api.call.ReleaseValue(outputs[i]);
         }
@@ -141,6 +139,7 @@ export class NativeSession {
    */
   async runKeeping(feeds: Record<string, ort.Tensor | NativeDeviceValue>, keep: readonly string[], o: RunOptions = {}): Promise<{ host: Record<string, ort.Tensor>; device: Record<string, NativeDeviceValue> }> {
     if (!this.handle) throw new Error('the native session was released');
+    if (this.fixed) throw new Error("runKeeping: this session binds its inputs and outputs at fixed addresses (a CUDA graph, STUDIO_CUDA_TUNING's graph=1, or fixedBuffers) and keeps no outputs on the device; use run(), or a session without graph=1 for graphs that hand tensors on");
     const unknown = keep.filter((k) => !this.outputNames.includes(k));
     if (unknown.length) throw new Error(`runKeeping: ${unknown.join(', ')} not among the outputs (${this.outputNames.join(', ')})`);
     const api = this.api;
@@ -170,12 +169,12 @@ export class NativeSession {
       const values = koffi.decode(bound, 'void *', Number(count[0])) as unknown[];
       this.outputNames.forEach((name, i) => {
         if (kept.has(name)) {
-          const { type, dims } = this.describe(values[i]);
+          const { type, dims } = describeValue(api, values[i]);
           device[name] = new NativeDeviceValue(api, values[i], type, dims);
           return;
         }
         try {
-          host[name] = this.toTensor(values[i]);
+          host[name] = hostValueToTensor(api, values[i]);
         } finally {
           api.call.ReleaseValue(values[i]);
         }
@@ -187,6 +186,15 @@ export class NativeSession {
       if (bound) api.check(api.call.AllocatorFree(api.defaultAllocator, bound), 'AllocatorFree');
       api.call.ReleaseIoBinding(binding);
       buffers.length = 0;
+    }
+  }
+
+  private runFixed(fixed: FixedBinding, feeds: Record<string, ort.Tensor>, o: RunOptions): Record<string, ort.Tensor> {
+    const runOptions = this.runOptions(o);
+    try {
+      return fixed.run(feeds, runOptions);
+    } finally {
+      if (runOptions) this.api.call.ReleaseRunOptions(runOptions);
     }
   }
 
@@ -204,45 +212,20 @@ export class NativeSession {
 
   async release(): Promise<void> {
     if (!this.handle) return;
+    this.fixed?.release();
+    this.fixed = undefined;
     this.api.call.ReleaseSession(this.handle);
     this.handle = undefined;
   }
 
   /** An OrtValue over a copy of the tensor's bytes (off the V8 heap, so the pointer stays valid). */
   private inputValue(name: string, t: ort.Tensor, keep: Buffer[]): unknown {
-    const type = ELEMENT[t.type];
-    if (type === undefined) throw new Error(`input "${name}": tensor type ${t.type} is not supported by the native session`);
-    const data = t.data as ArrayBufferView;
+    const type = elementType(name, t);
+    const data = tensorBytes(t);
     const bytes = Buffer.allocUnsafeSlow(Math.max(1, data.byteLength));
-    bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    bytes.set(data);
     keep.push(bytes);
     return this.api.out('CreateTensorWithDataAsOrtValue', this.api.cpuMemory, bytes, data.byteLength, BigInt64Array.from(t.dims, BigInt), t.dims.length, type);
-  }
-
-  private describe(value: unknown): { type: ort.Tensor.Type; dims: number[] } {
-    const api = this.api;
-    const info = api.out('GetTensorTypeAndShape', value);
-    try {
-      const type = [0];
-      const rank = [0];
-      api.check(api.call.GetTensorElementType(info, type), 'GetTensorElementType');
-      api.check(api.call.GetDimensionsCount(info, rank), 'GetDimensionsCount');
-      const dims = new BigInt64Array(Number(rank[0]));
-      api.check(api.call.GetDimensions(info, dims, dims.length), 'GetDimensions');
-      const name = TYPE_NAME[type[0]];
-      if (!name) throw new Error(`output element type ${type[0]} is not supported by the native session`);
-      return { type: name, dims: Array.from(dims, Number) };
-    } finally {
-      api.call.ReleaseTensorTypeAndShapeInfo(info);
-    }
-  }
-
-  private toTensor(value: unknown): ort.Tensor {
-    const { type, dims } = this.describe(value);
-    const count = dims.reduce((a, b) => a * b, 1);
-    const data = this.api.out('GetTensorMutableData', value);
-    const copy = count ? koffi.view(data, count * BYTES[ELEMENT[type]]).slice(0) : new ArrayBuffer(0);
-    return new ort.Tensor(type, typedArray(type, copy), dims);
   }
 }
 
@@ -298,21 +281,6 @@ function cudaMemory(api: OrtCApi, device: number): unknown {
   return info;
 }
 
-function typedArray(type: ort.Tensor.Type, buffer: ArrayBuffer): ort.Tensor.DataType {
-  switch (type) {
-    case 'float32': return new Float32Array(buffer);
-    case 'float64': return new Float64Array(buffer);
-    case 'float16': case 'uint16': return new Uint16Array(buffer);
-    case 'int16': return new Int16Array(buffer);
-    case 'int32': return new Int32Array(buffer);
-    case 'uint32': return new Uint32Array(buffer);
-    case 'int64': return new BigInt64Array(buffer);
-    case 'uint64': return new BigUint64Array(buffer);
-    case 'int8': return new Int8Array(buffer);
-    default: return new Uint8Array(buffer);
-  }
-}
-
 /** Appends the CUDA provider with `tuning`; returns the options string ORT reports. */
 function appendCuda(api: OrtCApi, options: unknown, tuning: CudaTuning): string {
   return withCudaOptions(api, tuning, (cuda, reported) => {
@@ -348,4 +316,46 @@ function useCudaOptions<T>(api: OrtCApi, cuda: unknown, tuning: CudaTuning, use:
     api.check(api.call.UpdateCUDAProviderOptions(cuda, entries.map(([k]) => k), entries.map(([, v]) => v), entries.length), `CUDA provider options ${entries.map(([k, v]) => `${k}=${v}`).join(', ')}`);
   }
   return use(cuda, api.takeString(api.out('GetCUDAProviderOptionsAsString', cuda, api.defaultAllocator)));
+}
+
+/** Creates the ORT session; `cudaGraph` turns the CUDA provider's graph capture on or off over `o.cuda`. */
+async function openSession(api: OrtCApi, model: { bytes: Uint8Array; externalDataFolder?: string }, o: NativeSessionOptions, cudaGraph: boolean): Promise<{ session: unknown; providerOptions?: string }> {
+  const options = api.out('CreateSessionOptions');
+  try {
+    api.check(api.call.SetSessionGraphOptimizationLevel(options, o.optimize === false ? 0 : 99), 'SetSessionGraphOptimizationLevel');
+    api.check(api.call.SetSessionLogSeverityLevel(options, o.logSeverity ?? 3), 'SetSessionLogSeverityLevel');
+    api.check((o.memPattern ?? true ? api.call.EnableMemPattern : api.call.DisableMemPattern)(options), 'memory pattern');
+    if (o.profilePrefix) api.check(api.call.EnableProfiling(options, o.profilePrefix), 'EnableProfiling');
+    if (o.intraOpThreads) api.check(api.call.SetIntraOpNumThreads(options, o.intraOpThreads), 'SetIntraOpNumThreads');
+    const config = { ...o.config };
+    if (model.externalDataFolder) config['session.model_external_initializers_file_folder_path'] = model.externalDataFolder;
+    for (const [k, v] of Object.entries(config)) api.check(api.call.AddSessionConfigEntry(options, k, v), `session config ${k}=${v}`);
+    if (o.provider === 'cuda' && o.cuda?.sharedArena === true) {
+      sharedCudaArena(api, o.cuda.deviceId ?? 0, o.cuda);
+      api.check(api.call.AddSessionConfigEntry(options, 'session.use_env_allocators', '1'), 'session config session.use_env_allocators=1');
+    }
+    const providerOptions = o.provider === 'cuda' ? appendCuda(api, options, { ...o.cuda, enableCudaGraph: cudaGraph }) : undefined;
+    // The model bytes are only read during creation; a copy off the V8 heap keeps the pointer still.
+    const bytes = Buffer.allocUnsafeSlow(model.bytes.byteLength);
+    bytes.set(model.bytes);
+    return { session: await api.outAsync('CreateSessionFromArray', api.env, bytes, bytes.byteLength, options), providerOptions };
+  } finally {
+    api.call.ReleaseSessionOptions(options);
+  }
+}
+
+/**
+ * Creates with a CUDA graph when `wanted`, and without one when ORT refuses graph capture for this model (a node
+ * outside the CUDA provider, control flow, Memcpy nodes): then `note` says why, and that it runs without.
+ */
+export async function withCudaGraphFallback<T>(wanted: boolean, create: (cudaGraph: boolean) => Promise<T>): Promise<{ value: T; granted: boolean; note?: string }> {
+  if (!wanted) return { value: await create(false), granted: false };
+  try {
+    return { value: await create(true), granted: true };
+  } catch (e) {
+    const message = (e as Error).message ?? String(e);
+    if (!/graph capture|CUDA ?graph/i.test(message)) throw e;
+    const reason = message.replace(/^CreateSessionFromArray: /, '').split('\n')[0].trim();
+    return { value: await create(false), granted: false, note: `CUDA graph refused by ORT (${reason}); the session runs without it` };
+  }
 }
