@@ -22,7 +22,7 @@ import time
 import torch
 from safetensors.torch import load_file, save_file
 
-from sd_unet_torch import UNet as FunctionalUNet, load_linfusion
+from sd_unet_torch import UNet as FunctionalUNet, load_linfusion, timed_ms
 
 SD15_TEXT = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
                  max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=768, pad_token_id=49407, bos_token_id=49406,
@@ -139,13 +139,7 @@ def time_unet(a):
             with torch.inference_mode():
                 out = step()
                 step()
-                times = []
-                for _ in range(steps):
-                    sync()
-                    s = time.perf_counter()
-                    step()
-                    sync()
-                    times.append((time.perf_counter() - s) * 1000)
+                times = timed_ms(step, steps, sync)
             times.sort()
             save_file({"out": out.float().contiguous().cpu()}, os.path.join(a.work, f"torch-{a.model}-{variant}-{size}.safetensors"))
             row.update(median_ms=times[len(times) // 2], min_ms=times[0], steps=len(times), finite=bool(torch.isfinite(out).all()))

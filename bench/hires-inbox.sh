@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# GPU inbox entries `hires16k`, `hires-sdxl` and `hires-sdxl16k` (issue 15, session 6): bench/hires.ts bundled (hires.mjs) on the CUDA
+# GPU inbox entries `hires`, `hires16k`, `hires-sdxl` and `hires-sdxl16k` (issue 15): bench/hires.ts bundled (hires.mjs) on the CUDA
 # provider, native sessions with the studio tuning, random fp16 weights; the entry's folder name picks what runs:
+# - hires: SD 1.5-size UNet + LinFusion, the stages up to 8192×4096 as the memory plan runs them within 24 GiB.
 # - hires16k: SD 1.5-size UNet + LinFusion at 16384×8192 end to end in one process (--end-to-end: tiled VAE encode,
 #   the ladder's 5 CFG calls each timed, tiled VAE decode; UNet split into sessions, CFG rows one at a time, the plan's
 #   FF pieces and VAE tiles), then the same UNet with the skips in host memory (--skips-on-host), one timed call.
@@ -40,6 +41,8 @@ fi
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
   if [ "$NAME" = hires-sdxl16k ]; then
     bench 146 "${DEV[@]}" --unets $SDXL --sizes $BIG --split --row-by-row --device-gib 1000 --calls 1 --vae-sizes 256x256
+  elif [ "$NAME" = hires ]; then
+    bench 146 "${DEV[@]}" --unets $SD15 --sizes $SMALL --budget-gib 24
   elif [ "$NAME" = hires-sdxl ]; then
     bench 146 "${DEV[@]}" --unets $SDXL --sizes $BIG,$SMALL --budget-gib 48 --calls 1 --vae-sizes 256x256
   else

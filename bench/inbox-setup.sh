@@ -15,3 +15,7 @@ probe() {
   (cd "$W" && timeout "$t" node vae-probe.mjs --ep $EP --work "$W/vae" "${@:2}" > "$W/row.txt" 2>&1; rc=$?
    grep '^|' "$W/row.txt"; [ $rc = 0 ] || echo "| (${*:2}) | exit $rc$([ $rc = 124 ] && echo ", timed out after $t s") | $(grep -v '^|' "$W/row.txt" | tail -1 | cut -c1-200) |")
 }
+# The diffusers source the entry carries (../shared/reference), unpacked; prints its src folder for PYTHONPATH.
+diffusers_src() { mkdir -p "/tmp/$NAME-ref" && xz -dc "$D/diffusers-src.tar.xz" | tar -x -C "/tmp/$NAME-ref" && echo "/tmp/$NAME-ref/diffusers/src"; }
+# The report's first lines: its title, the time, the GPU.
+report_head() { echo "# $1 ($(date -u +%FT%TZ))"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"; }

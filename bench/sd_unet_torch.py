@@ -141,6 +141,18 @@ def load_linfusion(folder, device, dtype):
     return w, {m["module_name"]: f"lf.{i}" for i, m in enumerate(cfg["modules_list"])}
 
 
+def timed_ms(fn, steps, sync):
+    """The wall-clock ms of each of `steps` calls of fn, the device synchronised around each."""
+    times = []
+    for _ in range(steps):
+        sync()
+        s = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - s) * 1000)
+    return times
+
+
 def rel_l2(a, b):
     return float((a.double() - b.double()).norm() / b.double().norm())
 
@@ -206,17 +218,11 @@ def main():
             if device == "cuda":
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats()
-            times = []
             try:
                 with torch.inference_mode():
                     out = model(sample, t, text)
                     model(sample, t, text)
-                    for _ in range(a.steps):
-                        sync()
-                        s = time.perf_counter()
-                        model(sample, t, text)
-                        sync()
-                        times.append((time.perf_counter() - s) * 1000)
+                    times = timed_ms(lambda: model(sample, t, text), a.steps, sync)
             except torch.OutOfMemoryError as e:
                 results.append({"variant": variant, "size": size, "error": f"out of memory: {str(e)[:160]}"})
                 continue

@@ -17,17 +17,15 @@ if [ "${VAE16K_TINY:-}" = 1 ]; then
   EP=cpu; T1=64; T2=128; HOST=(--size 1024x512 --tile 256); TILED=(--size 512x256 --tile 256); RUNS=1; TORCH=0
 else
   EP=cuda; T1=1024; T2=2048; HOST=(--size 16384x8192 --tile 1024); TILED=(--size 8192x4096 --tile 1024); RUNS=2; TORCH=1
-  mkdir -p /tmp/$NAME-ref && xz -dc "$D/diffusers-src.tar.xz" | tar -x -C /tmp/$NAME-ref
 fi
 SECONDS=0
 R=$OUT/$NAME.md
 {
-  echo "# issue 15 (s6-a), window 1: one VAE tile on the H200, studio vs diffusers ($(date -u +%FT%TZ))"
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
+  report_head "issue 15 (s6-a), window 1: one VAE tile on the H200, studio vs diffusers"
   echo; echo "## The studio's VAE, one tile (native CUDA session, studio tuning); session run profiled where the profile column is filled"
   probe 18 --header --part decode --tile $T1 --dtype float16 --graph fused --profile --runs $RUNS
   echo; echo "## diffusers AutoencoderKL, same weights, one tile"
-  if [ $TORCH = 1 ]; then (cd "$W" && PYTHONPATH=/tmp/$NAME-ref/diffusers/src HF_HUB_OFFLINE=1 timeout $(cap 28) python3 vae_probe_torch.py --weights "$W/vae/vae.safetensors" --tiles $T1,$T2 --runs 2 2>&1 | grep -v Warning | tail -12); else echo "(skipped on the CPU)"; fi
+  if [ $TORCH = 1 ]; then (cd "$W" && PYTHONPATH=$(diffusers_src) HF_HUB_OFFLINE=1 timeout $(cap 28) python3 vae_probe_torch.py --weights "$W/vae/vae.safetensors" --tiles $T1,$T2 --runs 2 2>&1 | grep -v Warning | tail -12); else echo "(skipped on the CPU)"; fi
   echo; echo "## The studio's VAE, more rows"
   probe 12 --header --part decode --tile $T1 --dtype float16 --graph plain --profile --runs $RUNS
   probe 12 --part encode --tile $T1 --dtype float16 --graph fused --profile --runs $RUNS

@@ -45,11 +45,13 @@ test('the UNet builder emits each fused kernel only when asked, and the plain gr
   const fused = build(fusedKernels('cuda')).summary().ops;
   const resnets = cfg.blockOutChannels.length * cfg.layersPerBlock[0] + 2 + cfg.blockOutChannels.length * (cfg.layersPerBlock[0] + 1);
   const blocks = Object.keys(plain).includes('com.microsoft.MultiHeadAttention') ? plain['com.microsoft.MultiHeadAttention'] / 2 : 0;
-  assert.equal(fused['com.microsoft.GroupNorm'], 2 * resnets + 1, 'two per resnet and conv_norm_out');
+  // The tiny UNet's transformers are one block deep: one Transformer2D, with its own (SiLU-less) GroupNorm, per block.
+  const norms = 2 * resnets + 1 + blocks;
+  assert.equal(fused['com.microsoft.GroupNorm'], norms, 'two per resnet, conv_norm_out, one per transformer');
   assert.equal(fused['com.microsoft.BiasSplitGelu'], blocks, 'one per transformer block');
   assert.equal(fused['com.microsoft.BiasAdd'], blocks, 'the feed-forward output and its residual');
   assert.equal(fused.Gelu ?? 0, 0);
-  assert.equal(fused.InstanceNormalization ?? 0, (plain.InstanceNormalization ?? 0) - (2 * resnets + 1));
+  assert.equal(fused.InstanceNormalization ?? 0, (plain.InstanceNormalization ?? 0) - norms);
   // One GroupNorm only (no BiasSplitGelu): the others stay plain.
   const normOnly = build({ groupNormSilu: true, biasSplitGelu: false, biasAdd: false }).summary().ops;
   assert.equal(normOnly['com.microsoft.BiasSplitGelu'], undefined);

@@ -167,10 +167,20 @@ async function measure(spec: RunSpec): Promise<RunResult> {
   };
 }
 
+// ORT's op types in the classes that bench/unet_profile_torch.py sorts PyTorch's kernels into.
+const OP_CLASSES: [string, RegExp][] = [
+  ['attention', /Attention/],
+  ['conv', /Conv/],
+  ['GEMM', /MatMul|Gemm/],
+  ['norm', /Norm/],
+  ['copy/cast/transpose', /Transpose|Cast|Concat|Split|Slice|Reshape|Memcpy|Expand|ReorderInput|ReorderOutput/],
+];
+
 /**
- * "profile (ms per step, profiler on): Conv 12.1, MultiHeadAttention 9.8, …" from ORT's trace of `runs` runs. The
- * first run (cuDNN's algorithm choice, attention plans, arena growth: seconds on a GPU) is left out where the trace
- * marks runs (ORT's `model_run` events).
+ * "profile (ms per step, profiler on): total …; by class conv 9.1, …; Conv 12.1, MultiHeadAttention 9.8, …" from ORT's
+ * trace of `runs` runs. On CUDA, ORT times a node on the host: the kernels' GPU time only where launches wait for them
+ * (CUDA_LAUNCH_BLOCKING=1). The first run (cuDNN's algorithm choice, attention plans, arena growth: seconds on a
+ * GPU) is left out where the trace marks runs (ORT's `model_run` events).
  */
 export function profileSummary(traceFile: string, runs: number): string {
   const events = JSON.parse(readFileSync(traceFile, 'utf8')) as { cat?: string; name?: string; ts?: number; dur?: number; args?: { op_name?: string } }[];
@@ -182,9 +192,14 @@ export function profileSummary(traceFile: string, runs: number): string {
     if (e.cat !== 'Node' || !e.name?.endsWith('_kernel_time') || !e.args?.op_name || (e.ts ?? 0) < from) continue;
     byOp.set(e.args.op_name, (byOp.get(e.args.op_name) ?? 0) + (e.dur ?? 0));
   }
+  const byClass = new Map<string, number>();
+  for (const [op, us] of byOp) {
+    const c = OP_CLASSES.find(([, rx]) => rx.test(op))?.[0] ?? 'elementwise/other';
+    byClass.set(c, (byClass.get(c) ?? 0) + us);
+  }
   const total = [...byOp.values()].reduce((a, b) => a + b, 0);
   const top = [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 16);
   const ms = (us: number) => (us / 1000 / counted).toFixed(1);
   const which = starts.length > 1 ? `${counted} runs after the first` : `${counted} runs`;
-  return `profile (ms per step over ${which}, profiler on; kernel time as ORT's host sees it): total ${ms(total)}; ${top.map(([op, us]) => `${op} ${ms(us)}`).join(', ')}`;
+  return `profile (ms per step over ${which}, profiler on; kernel time as ORT's host sees it): total ${ms(total)}; by class ${[...byClass].sort((a, b) => b[1] - a[1]).map(([c, us]) => `${c} ${ms(us)}`).join(', ')}; ${top.map(([op, us]) => `${op} ${ms(us)}`).join(', ')}`;
 }

@@ -45,11 +45,12 @@ export const PIECE_TOKENS = 256 * 256;
 /** The fixed part of those fits (0.58 and 0.40 GiB). */
 const ACTIVATION_FIXED = 0.5 * GiB;
 /**
- * VAE tile activations per (pixel × 128 channels × tile in the run): H200, native CUDA session, fp16, fused GroupNorm
- * decoder, the process's GPU memory above its start less ~0.6 GiB of CUDA context and weights: a 1024 px tile 2.83
- * GiB, four 1024 px tiles per run or one 2048 px tile 8.74 GiB (bench/NOTES.md, session 6 window 1).
+ * VAE activations per (pixel × 128 channels × tile in the run), the encoder's and the decoder's arenas together (a
+ * stage keeps both): H200, native CUDA sessions, fp16, fused GroupNorm, GPU memory above the process start less
+ * ~0.6 GiB of CUDA context and weights. Window 1 (session 6): a 1024 px decode tile 2.83 GiB, four per run or one
+ * 2048 px tile 8.74 GiB; window 2: a tiled encode + decode at four 1024 px tiles per run 12.09 GiB (bench/NOTES.md).
  */
-const VAE_VALUES = 9;
+const VAE_VALUES = 11.5;
 
 interface Rates {
   /** UNet FLOP/s: convolutions, projections, LinFusion. */
@@ -67,12 +68,12 @@ interface Rates {
  * the H200, SD 1.5 batch 2 (bench/NOTES.md, session 6 lead): LinFusion 1024² 37.6 ms (137 TFLOP/s), 2048² 132.2 ms
  * (156), 16384×8192 split, rows one at a time, 3.39 s (195): 165; softmax's attention (FlashAttention) 2048² 282.1
  * ms less the rest's ~125 over 62.6 TFLOP of attention (400), 1024² faster still: 500 (test/memory-plan.test.ts
- * holds these five within 20 %); the tiled VAE (fp16, fused GroupNorm, 1024 px
- * tiles, four per run) 30 / 16 Mpx/s encode / decode: the GPU's 37 / 23 Mpx/s per tile (session 6 window 1) and the
- * host's crop, conversion and blend per tile.
+ * holds these five within 20 %); the tiled VAE (fp16, fused GroupNorm, 1024 px tiles, four per run) 20 / 15 Mpx/s
+ * encode / decode over the pixels its tiles cover: 16384×8192 in 11.69 + 15.78 s (session 6 window 2; the GPU's
+ * share 37 / 23 Mpx/s, the rest the host's crop, conversion, copies and blend).
  */
 export function providerRates(provider: string, cores = 2): Rates {
-  if (provider === 'cuda') return { flops: 165e12, attentionFlops: 500e12, encodePx: 30e6, decodePx: 16e6 };
+  if (provider === 'cuda') return { flops: 165e12, attentionFlops: 500e12, encodePx: 20e6, decodePx: 15e6 };
   if (provider === 'webgpu' || provider === 'dml' || provider === 'coreml') return { flops: 17e12, attentionFlops: 17e12, encodePx: 1.6e6, decodePx: 0.9e6 };
   const scale = cores / 2;
   return { flops: 56e9 * scale, attentionFlops: 56e9 * scale, encodePx: 25e3 * scale, decodePx: 12e3 * scale };
