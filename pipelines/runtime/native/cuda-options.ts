@@ -33,8 +33,8 @@ export interface CudaTuning {
   /**
    * One arena per device for every session of the process (ORT's environment allocator, a session option, not the
    * provider's): a UNet split into sessions (models/unet/runner.ts) reuses one piece's memory for the next instead of
-   * giving it back to the device after every piece, which cost 67–150 ms per 2 M-token feed-forward (bench/NOTES.md,
-   * ff-pieces). Runs of such sessions never shrink the arena (`releaseArena` is moot: the next session draws from it).
+   * giving it back to the device after every piece, which cost 67–200 ms per 2 M-token feed-forward run
+   * (bench/NOTES.md, ff-pieces). Runs of such sessions never shrink the arena (`releaseArena` is moot: the next session draws from it).
    */
   sharedArena?: boolean;
 }
