@@ -9,6 +9,9 @@
 #   (the least in which its 16K stage fits), first call + 1 timed call each.
 # - hires-sdxl16k: SDXL-size UNet + LinFusion at 16384×8192 split into sessions, CFG rows one at a time, the skips
 #   held on the GPU, first call + 1 timed call.
+# - hires16k-host: SD 1.5-size UNet + LinFusion at 16384×8192 split, rows one at a time, first call + 2 timed calls
+#   each: the skips parked in pinned host memory (ORT's CUDA pinned allocator), in pageable host memory, and on the GPU.
+# - hires16k-e2e: as hires16k's first row, with the skips parked in pinned host memory.
 # Each part has its own timeout; together at most 146 s (LIMIT 150). One result file $OUT/<entry>.md.
 # Entry folder: run.sh (this file) and the bundle:
 #   npx esbuild bench/hires.ts --bundle --platform=node --format=esm --external:onnxruntime-node --external:sharp
@@ -37,10 +40,16 @@ else
   DEV=(--ep cuda); SD15=sd15; SDXL=sdxl; BIG=16384x8192; SMALL=2048x2048,4096x4096,8192x4096
 fi
 {
-  echo "# issue 15 (s6-b2): $NAME, bench/hires.ts ($(date -u +%FT%TZ))"
+  echo "# issue 15: $NAME, bench/hires.ts ($(date -u +%FT%TZ))"
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
   if [ "$NAME" = hires-sdxl16k ]; then
     bench 146 "${DEV[@]}" --unets $SDXL --sizes $BIG --split --row-by-row --device-gib 1000 --calls 1 --vae-sizes 256x256
+  elif [ "$NAME" = hires16k-host ]; then
+    bench 52 "${DEV[@]}" --unets $SD15 --sizes $BIG --split --row-by-row --skips-on-host --device-gib 1000 --calls 2 --vae-sizes 256x256
+    bench 50 "${DEV[@]}" --unets $SD15 --sizes $BIG --split --row-by-row --skips-on-host --park pageable --device-gib 1000 --calls 2 --vae-sizes 256x256
+    bench 44 "${DEV[@]}" --unets $SD15 --sizes $BIG --split --row-by-row --device-gib 1000 --calls 2 --vae-sizes 256x256
+  elif [ "$NAME" = hires16k-e2e ]; then
+    bench 146 "${DEV[@]}" --unets $SD15 --sizes $BIG --end-to-end --split --row-by-row --skips-on-host --device-gib 1000
   elif [ "$NAME" = hires ]; then
     bench 146 "${DEV[@]}" --unets $SD15 --sizes $SMALL --budget-gib 24
   elif [ "$NAME" = hires-sdxl ]; then

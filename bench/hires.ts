@@ -11,7 +11,7 @@
 //
 //   npx tsx bench/hires.ts [--ep cuda|webgpu|cpu] [--dtype float16|float32] [--unets sd15,sdxl,tiny,tinyxl]
 //                          [--sizes 2048x2048,4096x4096,8192x4096,16384x8192] [--calls 1] [--deadline-s 280]
-//                          [--pieces auto|none] [--budget-gib N] [--split] [--row-by-row] [--skips-on-host]
+//                          [--pieces auto|none] [--budget-gib N] [--split] [--row-by-row] [--skips-on-host [--park pageable]]
 //                          [--vae-tile auto|PX] [--vae-sizes …] [--device-gib N] [--profile]
 // Standalone (no fixtures): on the GPU machine run an esbuild bundle with onnxruntime-node external
 // (bench/NOTES.md says how). Prints a table; with $OUT set, also writes $OUT/hires.json.
@@ -69,6 +69,8 @@ const { values: args } = parseArgs({
     split: { type: 'boolean', default: false },
     'row-by-row': { type: 'boolean', default: false },
     'skips-on-host': { type: 'boolean', default: false },
+    /** Where native CUDA sessions park the skips: `pinned` (default) or `pageable` host memory (STUDIO_PARK_MEMORY). */
+    park: { type: 'string', default: 'pinned' },
     'vae-tile': { type: 'string', default: 'auto' },
     'budget-gib': { type: 'string' },
     'deadline-s': { type: 'string', default: '280' },
@@ -127,6 +129,9 @@ if (args.child) {
 }
 
 const ep = args.ep as Provider;
+if (!['pinned', 'pageable'].includes(args.park)) throw new Error(`--park ${args.park}: pinned or pageable`);
+// Read by the children's native sessions (native-session.ts, hostMemoryFor).
+if (args.park === 'pageable') process.env.STUDIO_PARK_MEMORY = 'pageable';
 if (!['cpu', 'webgpu', 'cuda', 'dml', 'coreml'].includes(ep)) throw new Error(`--ep ${ep}: use cuda, webgpu or cpu`);
 const dtype = (args.dtype ?? (ep === 'cpu' ? 'float32' : 'float16')) as ChildSpec['dtype'];
 if (dtype !== 'float32' && dtype !== 'float16') throw new Error(`--dtype ${dtype}: use float32 or float16`);
@@ -320,7 +325,7 @@ function printEndToEnd(f: (v: number | undefined, d?: number) => string): void {
 }
 
 function memoryLabel(m: UNetMemory): string {
-  return [`${m.ffPieces} / ${m.attentionPieces}`, m.split ? `split${m.skipsOnHost ? ', skips on host' : ''}` : '', m.rowByRow ? 'row by row' : ''].filter(Boolean).join(', ');
+  return [`${m.ffPieces} / ${m.attentionPieces}`, m.split ? `split${m.skipsOnHost ? `, skips on host (${args.park})` : ''}` : '', m.rowByRow ? 'row by row' : ''].filter(Boolean).join(', ');
 }
 
 /** The UNet runner as the plan (or the flags) split it, its sessions, per-piece times and one CFG call's random feeds. */

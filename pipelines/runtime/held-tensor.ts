@@ -1,6 +1,7 @@
 // A session output kept where it was computed, to be fed to a later run without a trip through the host: on the
 // GPU for native CUDA sessions (ORT's IO binding), or as a host tensor where the backend cannot keep it there
 // (onnxruntime-node's CUDA/CPU sessions), so callers hand values from run to run the same way on every backend.
+// A native value may also be parked in (pinned) host memory by its session: held natively, but not on the device.
 import type * as ort from 'onnxruntime-node';
 import type { NativeDeviceValue } from './native/native-session.ts';
 
@@ -20,9 +21,9 @@ export class HeldTensor {
     return new HeldTensor(undefined, tensor, tensor.type, tensor.dims);
   }
 
-  /** In the device's memory (not a host copy). */
+  /** In the device's memory (not a host copy, nor parked in host memory). */
   get onDevice(): boolean {
-    return this.device !== undefined;
+    return this.device !== undefined && !this.device.inHostMemory;
   }
 
   /** The native device value, or undefined when it is held on the host. */
@@ -32,7 +33,7 @@ export class HeldTensor {
 
   /** The host tensor; throws for a value held on the device (it has no host copy). */
   get hostTensor(): ort.Tensor {
-    if (this.device) throw new Error('this tensor is held in GPU memory by a native session; only a native session on the same device can take it');
+    if (this.device) throw new Error(`this tensor is held by a native session (${this.device.inHostMemory ? 'parked in host memory' : 'in GPU memory'}); only a native session on the same device can take it`);
     if (!this.host) throw new Error('this held tensor was released');
     return this.host;
   }

@@ -49,7 +49,7 @@ export interface SessionBackend {
   readonly outputNames: readonly string[];
   run(feeds: Record<string, ort.Tensor>, o?: RunOptions): Promise<Record<string, ort.Tensor>>;
   /** Native sessions only: a run whose `keep` outputs stay in the device's memory. */
-  runKeeping?(feeds: Record<string, ort.Tensor | NativeDeviceValue>, keep: readonly string[], o?: RunOptions): Promise<{ host: Record<string, ort.Tensor>; device: Record<string, NativeDeviceValue> }>;
+  runKeeping?(feeds: Record<string, ort.Tensor | NativeDeviceValue>, keep: readonly string[], o?: RunOptions, park?: readonly string[]): Promise<{ host: Record<string, ort.Tensor>; device: Record<string, NativeDeviceValue> }>;
   release(): Promise<void>;
 }
 
@@ -91,6 +91,11 @@ export class Session {
     readonly fallbacks: readonly ProviderAttempt[],
     readonly graphName: string,
   ) {}
+
+  /** The studio's session over a backend made elsewhere (a native CPU session, to run the native code path on the CPU). */
+  static over(inner: SessionBackend, provider: Provider, graphName: string): Session {
+    return new Session(inner, provider, [], graphName);
+  }
 
   static create(graph: Graph, o: SessionOptions = {}): Promise<Session> {
     return Session.fromSerialized(serializeGraph(graph, o), o);
@@ -143,21 +148,23 @@ export class Session {
 
   /**
    * A run whose `keep` outputs are returned as HeldTensors, in GPU memory where the backend can keep them there
-   * (native CUDA sessions), else on the host; HeldTensor feeds go back in without a copy. The caller releases them.
+   * (native CUDA sessions), else on the host; HeldTensor feeds go back in without a copy. `park` outputs are
+   * HeldTensors in host memory: native values in pinned memory for native sessions (NativeSession.runKeeping),
+   * host tensors for the others. The caller releases them.
    */
-  async runKeeping(feeds: Record<string, ort.Tensor | HeldTensor>, keep: readonly string[], o: RunOptions = {}): Promise<{ host: Record<string, ort.Tensor>; held: Record<string, HeldTensor> }> {
+  async runKeeping(feeds: Record<string, ort.Tensor | HeldTensor>, keep: readonly string[], o: RunOptions = {}, park: readonly string[] = []): Promise<{ host: Record<string, ort.Tensor>; held: Record<string, HeldTensor> }> {
     if (this.releasedBecause !== undefined) {
       throw new Error(`session for graph "${this.graphName}" was released (${this.releasedBecause}); create it again`);
     }
     const inner = this.inner;
     if (inner.runKeeping) {
       const input = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v instanceof HeldTensor ? (v.deviceValue ?? v.hostTensor) : v]));
-      const { host, device } = await inner.runKeeping(input, keep, o);
+      const { host, device } = await inner.runKeeping(input, keep, o, park);
       return { host, held: Object.fromEntries(Object.entries(device).map(([k, v]) => [k, HeldTensor.onDevice(v)])) };
     }
     const input = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v instanceof HeldTensor ? v.hostTensor : v]));
     const out = await inner.run(input, o);
-    const kept = new Set(keep);
+    const kept = new Set([...keep, ...park]);
     return {
       host: Object.fromEntries(Object.entries(out).filter(([k]) => !kept.has(k))),
       held: Object.fromEntries(Object.entries(out).filter(([k]) => kept.has(k)).map(([k, v]) => [k, HeldTensor.onHost(v)])),

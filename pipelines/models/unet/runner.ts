@@ -61,7 +61,8 @@ export class WholeUNet implements UNetRunner {
  * up piece takes its skips, which are released then. Each piece gives its arena back after its run (unless the
  * sessions share one arena, CudaTuning.sharedArena, where the next piece reuses it), so the device holds one
  * piece's activations at a time, beside the skips: kept in GPU memory between the pieces
- * (native CUDA sessions; other backends hold them on the host), or with `skipsOnHost` copied to the host and back.
+ * (native CUDA sessions; other backends hold them on the host), or with `skipsOnHost` parked in host memory
+ * (native sessions: pinned, copied by ORT at the link's speed) while the hidden states stay on the device.
  */
 export class SplitUNet implements UNetRunner {
   constructor(
@@ -92,8 +93,10 @@ export class SplitUNet implements UNetRunner {
           input[name] = t;
         }
         const t0 = performance.now();
-        const keep = this.skipsOnHost ? [] : outputNames.filter((n) => n !== UNET_OUTPUT);
-        const { host, held: kept } = await piece.session.runKeeping(input, keep, { releaseArena: true });
+        const handed = outputNames.filter((n) => n !== UNET_OUTPUT);
+        const park = this.skipsOnHost ? handed.filter((n) => n !== HIDDEN_OUT) : [];
+        const keep = handed.filter((n) => !park.includes(n));
+        const { host, held: kept } = await piece.session.runKeeping(input, keep, { releaseArena: true }, park);
         this.onPiece?.(piece.name, performance.now() - t0);
         for (const name of inputNames) if (held.has(name)) drop(name);
         if (host[UNET_OUTPUT]) return host[UNET_OUTPUT].data as Float32Array;

@@ -63,6 +63,8 @@ export class NativeSession {
     private readonly arena: string | undefined = 'cpu:0',
     /** Where outputs kept by runKeeping live: the CUDA device's memory, or the CPU's for CPU sessions. */
     private readonly deviceMemory: unknown = api.cpuMemory,
+    /** Where outputs parked by runKeeping live: pinned host memory for CUDA (hostMemoryFor), the CPU's for CPU sessions. */
+    private readonly hostMemory: unknown = api.cpuMemory,
     /** Runs through buffers at fixed addresses (fixedBuffers, CUDA graphs). */
     private fixed?: FixedBinding,
     /** Whether ORT captures and replays a CUDA graph. */
@@ -92,12 +94,13 @@ export class NativeSession {
     const arena = shared ? undefined : o.provider === 'cuda' ? `gpu:${device}` : 'cpu:0';
     // OrtArenaAllocator (1), OrtMemTypeDefault (0): the provider's own allocator for that device.
     const deviceMemory = o.provider === 'cuda' ? cudaMemory(api, device) : api.cpuMemory;
+    const hostMemory = o.provider === 'cuda' ? hostMemoryFor(api, device) : api.cpuMemory;
     const outputNames = names('SessionGetOutputCount', 'SessionGetOutputName');
     let fixed: FixedBinding | undefined;
     if (copy && (o.fixedBuffers || cudaGraph)) {
       fixed = new FixedBinding(api, session, outputNames, deviceMemory, copy, cudaGraph ? 'the CUDA graph of this session' : 'this session (fixed buffers)');
     }
-    return new NativeSession(api, session, names('SessionGetInputCount', 'SessionGetInputName'), outputNames, providerOptions, runOn, arena, deviceMemory, fixed, cudaGraph, note);
+    return new NativeSession(api, session, names('SessionGetInputCount', 'SessionGetInputName'), outputNames, providerOptions, runOn, arena, deviceMemory, hostMemory, fixed, cudaGraph, note);
   }
 
   async run(feeds: Record<string, ort.Tensor>, o: RunOptions = {}): Promise<Record<string, ort.Tensor>> {
@@ -135,12 +138,15 @@ export class NativeSession {
   /**
    * A run whose `keep` outputs stay in the device's memory (ORT's IO binding) as NativeDeviceValues, which later
    * runs of this or another session on the same device take as inputs without a copy through the host.
-   * The other outputs come back as host tensors. The caller releases the kept values.
+   * `park` outputs become NativeDeviceValues in host memory instead: ORT copies them there at the end of the run
+   * and back to the device when a later run reads them, at the link's speed for CUDA (pinned memory from the CUDA
+   * provider's own pinned allocator), never through JS arrays. The other outputs come back as host tensors.
+   * The caller releases the kept and parked values.
    */
-  async runKeeping(feeds: Record<string, ort.Tensor | NativeDeviceValue>, keep: readonly string[], o: RunOptions = {}): Promise<{ host: Record<string, ort.Tensor>; device: Record<string, NativeDeviceValue> }> {
+  async runKeeping(feeds: Record<string, ort.Tensor | NativeDeviceValue>, keep: readonly string[], o: RunOptions = {}, park: readonly string[] = []): Promise<{ host: Record<string, ort.Tensor>; device: Record<string, NativeDeviceValue> }> {
     if (!this.handle) throw new Error('the native session was released');
     if (this.fixed) throw new Error("runKeeping: this session binds its inputs and outputs at fixed addresses (a CUDA graph, STUDIO_CUDA_TUNING's graph=1, or fixedBuffers) and keeps no outputs on the device; use run(), or a session without graph=1 for graphs that hand tensors on");
-    const unknown = keep.filter((k) => !this.outputNames.includes(k));
+    const unknown = [...keep, ...park].filter((k) => !this.outputNames.includes(k));
     if (unknown.length) throw new Error(`runKeeping: ${unknown.join(', ')} not among the outputs (${this.outputNames.join(', ')})`);
     const api = this.api;
     const binding = api.out('CreateIoBinding', this.handle);
@@ -158,7 +164,9 @@ export class NativeSession {
         api.check(api.call.BindInput(binding, name, value), `input "${name}"`);
       }
       const kept = new Set(keep);
-      for (const name of this.outputNames) api.check(api.call.BindOutputToDevice(binding, name, kept.has(name) ? this.deviceMemory : api.cpuMemory), `output "${name}"`);
+      const parked = new Set(park);
+      const memoryOf = (name: string) => (kept.has(name) ? this.deviceMemory : parked.has(name) ? this.hostMemory : api.cpuMemory);
+      for (const name of this.outputNames) api.check(api.call.BindOutputToDevice(binding, name, memoryOf(name)), `output "${name}"`);
       runOptions = this.runOptions(o);
       api.check(api.call.RunWithBinding(this.handle, runOptions, binding), 'Run');
       const list: unknown[] = [null];
@@ -168,9 +176,9 @@ export class NativeSession {
       // In the order they were bound: this.outputNames.
       const values = koffi.decode(bound, 'void *', Number(count[0])) as unknown[];
       this.outputNames.forEach((name, i) => {
-        if (kept.has(name)) {
+        if (kept.has(name) || parked.has(name)) {
           const { type, dims } = describeValue(api, values[i]);
-          device[name] = new NativeDeviceValue(api, values[i], type, dims);
+          device[name] = new NativeDeviceValue(api, values[i], type, dims, parked.has(name));
           return;
         }
         try {
@@ -229,7 +237,7 @@ export class NativeSession {
   }
 }
 
-/** A tensor a native session left in its device's memory (runKeeping); release() frees it. */
+/** A tensor a native session left in its device's memory, or parked in host memory (runKeeping); release() frees it. */
 export class NativeDeviceValue {
   private value: unknown;
 
@@ -238,6 +246,8 @@ export class NativeDeviceValue {
     value: unknown,
     readonly type: ort.Tensor.Type,
     readonly dims: readonly number[],
+    /** Parked in host memory (runKeeping's `park`) rather than kept in the device's. */
+    readonly inHostMemory = false,
   ) {
     this.value = value;
   }
@@ -270,6 +280,22 @@ function sharedCudaArena(api: OrtCApi, device: number, tuning: CudaTuning): void
     api.call.ReleaseArenaCfg(cfg);
   }
   sharedArenas.add(device);
+}
+
+const pinnedMemories = new Map<number, unknown>();
+
+/**
+ * Where a CUDA session parks outputs in host memory: ORT's `CudaPinned` memory, which the CUDA provider's own
+ * pinned allocator serves (an arena, so the buffers are reused from call to call and freed with the session), and
+ * which ORT copies to and from the device with cudaMemcpyAsync at the link's speed. STUDIO_PARK_MEMORY=pageable
+ * parks in plain CPU memory instead (the same OrtValues, copied through the driver's staging buffers), to compare.
+ */
+function hostMemoryFor(api: OrtCApi, device: number): unknown {
+  if (process.env.STUDIO_PARK_MEMORY === 'pageable') return api.cpuMemory;
+  let info = pinnedMemories.get(device);
+  // OrtDeviceAllocator (0), OrtMemTypeCPUOutput (-1): the memory ORT's CUDA provider copies outputs to the host in.
+  if (!info) pinnedMemories.set(device, (info = api.out('CreateMemoryInfo', 'CudaPinned', 0, device, -1)));
+  return info;
 }
 
 const cudaMemories = new Map<number, unknown>();
