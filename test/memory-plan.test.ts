@@ -4,13 +4,18 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GenerateRequestSchema, ladderStages, type LadderStage } from '../pipelines/jobs/api.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
-import { describePlan, memoryFor, planLadder, refusal, unetSizes, type PlanInput } from '../pipelines/recipes/hires/memory-plan.ts';
-import { SD15_UNET_CONFIG, unetTensorSpecs } from '../bench/lib/unet-tensors.ts';
+import { describePlan, memoryFor, planLadder, refusal, unetSizes, type PlanInput, type UNetSizes } from '../pipelines/recipes/hires/memory-plan.ts';
+import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, unetTensorSpecs } from '../bench/lib/unet-tensors.ts';
 
 const GiB = 2 ** 30;
-const cfg = parseUNetConfig(SD15_UNET_CONFIG, 'SD 1.5 config');
-const specs = new Map(unetTensorSpecs(cfg).map((s) => [s.name, s]));
-const sd15 = unetSizes({ path: 'sd15', keys: () => [...specs.keys()], has: (k) => specs.has(k), info: (k) => ({ name: k, dtype: 'F16', shape: specs.get(k)!.shape, offset: 0, byteLength: 0, file: 'sd15' }) }, cfg);
+/** The plan's view of a UNet whose tensors bench/lib/unet-tensors.ts lists. */
+function sizesOf(name: string, config: typeof SD15_UNET_CONFIG | typeof SDXL_UNET_CONFIG): UNetSizes {
+  const c = parseUNetConfig(config, `${name} config`);
+  const specs = new Map(unetTensorSpecs(c).map((s) => [s.name, s]));
+  return unetSizes({ path: name, keys: () => [...specs.keys()], has: (k) => specs.has(k), info: (k) => ({ name: k, dtype: 'F16', shape: specs.get(k)!.shape, offset: 0, byteLength: 0, file: name }) }, c);
+}
+const sd15 = sizesOf('sd15', SD15_UNET_CONFIG);
+const sdxl = sizesOf('sdxl', SDXL_UNET_CONFIG);
 
 const stages = ladderStages({ width: 1024, height: 512 }, { width: 16384, height: 8192, mode: 'ladder', keepStages: false }, 50) as LadderStage[];
 const input = (o: Partial<PlanInput> = {}): PlanInput => ({
@@ -58,7 +63,8 @@ test('within the memory, each stage runs the fastest way that fits: whole, then 
   assert.deepEqual([...new Set(ways)], ways.filter((w, i) => ways.indexOf(w) === i), 'each way once, in order');
   assert.equal(ways[0], 'whole');
   assert.equal(ways.at(-1), 'split host row by row');
-  assert.ok(ways.includes('split'), ways.join('; '));
+  // On CUDA one row of the whole graph holds less than a split UNet's two rows: row by row comes before the split.
+  assert.ok(ways.includes('whole row by row') && ways.some((w) => w.startsWith('split')), ways.join('; '));
   for (let i = 1; i < budgets.length; i++) {
     assert.ok(budgets[i].bytes.unet <= budgets[i - 1].bytes.unet, 'less memory for the UNet as the budget shrinks');
     assert.ok(budgets[i].unetCallSeconds >= budgets[i - 1].unetCallSeconds, 'and no faster: skips in host memory are copied there and back');
@@ -99,24 +105,30 @@ function onePiece(s: { width: number; height: number }): number {
   return (sd15.total + 207e6) * 2 + 0.5 * GiB + 120 * 2 * (s.width / 8) * (s.height / 8) * sd15.baseChannels * 2;
 }
 
-test("on CUDA the plan predicts the H200's measured UNet calls within 20 % (bench/NOTES.md, session 6 lead: native sessions, SD 1.5, batch 2)", () => {
-  // [width, height, attention, the way it ran, ms per CFG call, GPU GiB above the process start]. Memory is held to
-  // 20 % where a budget decides (16K); the whole graph at 1024²–2048² is over-predicted (4.4 GiB for 3.48–3.87, 11.5
-  // for 6.16–7.31), which errs on the safe side.
+test("on CUDA the plan predicts the H200's measured UNet calls: time within 20 %, memory within 10 % (bench/NOTES.md, session 6: native sessions, batch 2, fp16)", () => {
+  // [UNet, width, height, attention, the way it ran, ms per CFG call, GPU GiB above the process start (weights and
+  // LinFusion's modules included, which the plan leaves out)]; undefined: not measured that way.
   const whole = { ffPieces: 1, attentionPieces: 1 };
-  const measured: [number, number, string, PlanInput['unetMemory'], number, number | undefined][] = [
-    [1024, 1024, 'softmax', whole, 33.2, undefined],
-    [1024, 1024, 'linfusion', whole, 37.6, undefined],
-    [2048, 2048, 'softmax', whole, 282.1, undefined],
-    [2048, 2048, 'linfusion', whole, 132.2, undefined],
+  const measured: [UNetSizes, number, number, string, PlanInput['unetMemory'], number | undefined, number][] = [
+    // SD 1.5, lead's window 1b (`gn-probe`, after the fused GroupNorm).
+    [sd15, 1024, 1024, 'softmax', whole, 33.2, 3.48],
+    [sd15, 1024, 1024, 'linfusion', whole, 37.6, 3.87],
+    [sd15, 2048, 2048, 'softmax', whole, 282.1, 6.16],
+    [sd15, 2048, 2048, 'linfusion', whole, 132.2, 7.31],
     // Split into sessions, skips held on the device, CFG rows one at a time, FF in 32 pieces (window 2, `lead16k`).
-    [16384, 8192, 'linfusion', { ffPieces: 32, attentionPieces: 16, split: true, rowByRow: true }, 3390, 44.4],
+    [sd15, 16384, 8192, 'linfusion', { ffPieces: 32, attentionPieces: 16, split: true, rowByRow: true }, 3390, 44.4],
+    // SDXL-size + LinFusion, the plan's ways within 48 GiB (s6-b2's window 2, `hires-sdxl`).
+    [sdxl, 2048, 2048, 'linfusion', whole, 250, 9.9],
+    [sdxl, 4096, 4096, 'linfusion', { ffPieces: 4, attentionPieces: 4 }, 1280, 18.9],
+    [sdxl, 8192, 4096, 'linfusion', { ffPieces: 8, attentionPieces: 8, rowByRow: true }, undefined, 18.6],
   ];
-  for (const [width, height, attention, unetMemory, ms, gib] of measured) {
-    const s = planLadder(input({ stages: [{ width, height, steps: 1, strength: 1 }], attention, otherParams: 0, unetMemory })).stages[0];
-    const what = `${width}×${height} ${attention}: plan ${(s.unetCallSeconds * 1000).toFixed(1)} ms, ${(s.peakBytes / GiB).toFixed(1)} GiB; measured ${ms} ms, ${gib} GiB`;
+  for (const [unet, width, height, attention, unetMemory, ms, gib] of measured) {
+    const s = planLadder(input({ unet, stages: [{ width, height, steps: 1, strength: 1 }], attention, otherParams: 0, unetMemory })).stages[0];
+    // The UNet's process: its weights and activations (the stage's peak may be the VAE's).
+    const planned = (s.bytes.weights + s.bytes.unet) / GiB;
+    const what = `${unet === sdxl ? 'SDXL' : 'SD 1.5'} ${width}×${height} ${attention}: plan ${(s.unetCallSeconds * 1000).toFixed(1)} ms, ${planned.toFixed(2)} GiB; measured ${ms} ms, ${gib} GiB`;
     assert.deepEqual(s.unet, unetMemory, 'the plan estimates the way given, not its own choice');
-    assert.ok(Math.abs(s.unetCallSeconds * 1000 / ms - 1) <= 0.2, what);
-    if (gib !== undefined) assert.ok(Math.abs(s.peakBytes / GiB / gib - 1) <= 0.2, what);
+    if (ms !== undefined) assert.ok(Math.abs(s.unetCallSeconds * 1000 / ms - 1) <= 0.2, what);
+    assert.ok(Math.abs(planned / gib - 1) <= 0.1, what);
   }
 });

@@ -4,13 +4,14 @@
 //
 // The model (constants calibrated from bench/NOTES.md; each says where it comes from):
 // - weights: every tensor of the UNet, VAE and text encoders at the compute dtype's width;
-// - UNet activations: ORT keeps about ACTIVATION_VALUES values per (batch row × latent token × base
-//   channel), plus a fixed arena; the same for softmax and LinFusion, because ORT's attention kernels do not
-//   keep the N² scores (measured: softmax used no more memory than LinFusion at 1024²). Of those, the
-//   feed-forward's and LinFusion's intermediates shrink with the pieces the graph computes them in
-//   (models/unet/memory.ts), which the plan turns on above PIECE_TOKENS latent tokens. Split into sessions, the
-//   device holds the largest piece's share (SPLIT_SHARE) beside the skips, or without them when they wait in
-//   host memory; one row at a time, the graph holds one row;
+// - UNet activations: ORT keeps a number of values per (batch row × latent token × base channel), plus a fixed
+//   part (activationModel, per provider); softmax attention keeps no more than LinFusion, because ORT's attention
+//   kernels do not keep the N² scores. Of those, the feed-forward's and LinFusion's intermediates are counted at
+//   the widest attention level's density (1 for SD 1.x, whose level 0 has attention; 1/2 for SDXL, whose first
+//   attention is at level 1 with twice the channels) and shrink with the pieces the graph computes them in
+//   (models/unet/memory.ts), which the plan turns on above PIECE_TOKENS latent tokens, down to the provider's
+//   floor. Split into sessions, the device holds the largest piece's share beside the skips, or without them when
+//   they wait in host memory; one row at a time, the graph holds one row;
 // - VAE: one tile at a time above 2048 px; the largest tile that fits;
 // - time: 2 FLOPs per parameter per token at the parameter's level, plus 4·N·C·C/heads per self-attention
 //   layer for LinFusion (N tokens at that layer), at the provider's measured rate, and softmax attention's 4·N²·C
@@ -27,23 +28,45 @@ import type { PlannedTiles } from '../../models/vae/vae.ts';
 
 const GiB = 2 ** 30;
 
-/** Values ORT keeps per (row × token × base channel): bench/NOTES.md SD 1.5, 512² → 1024² slopes, CPU fp32 109, WebGPU fp16 117; H200 8192×4096 in 8 pieces 115. */
-const ACTIVATION_VALUES = 120;
 /**
- * Of those, what the widest block keeps for its feed-forward (GEGLU: the 8·C projection, its two 4·C halves, the
- * gated 4·C product: 20·C) and for LinFusion (q, k, v and the output in fp32 beside their fp16 sources: 12·C).
- * Counted from the graph's tensor sizes, not measured; the rest are resnets, skips and norms.
+ * What the widest attention block keeps for its feed-forward (GEGLU: the 8·C projection, its two 4·C halves, the
+ * gated 4·C product: 20·C) and for LinFusion (q, k, v and the output in fp32 beside their fp16 sources: 12·C), per
+ * (row × token × channel at that level). Counted from the graph's tensor sizes; CUDA's fit below agrees (SD 1.5
+ * whole, LinFusion 62 against softmax 50 values).
  */
 const FF_VALUES = 20;
 const LINFUSION_VALUES = 12;
-/** The largest piece of a split UNet (a level-0 down or up block with its inputs), as a share of the whole graph's activations. */
-const SPLIT_SHARE = 0.35;
+
+/** How a provider's sessions hold a UNet's activations, in values per (row × latent token × base channel). */
+interface ActivationModel {
+  /** Beside the feed-forward's and LinFusion's: resnets, skips, norms. */
+  rest: number;
+  /** The least the whole graph keeps however many pieces its feed-forward and LinFusion run in. */
+  floor: number;
+  /** A split UNet's largest piece (a level-0 down or up block with its inputs) as a share of the whole graph's. */
+  splitShare: number;
+  /** Beside the values: arena, CUDA context and library workspaces. */
+  fixedBytes: number;
+}
+
+/**
+ * cpu, webgpu: bench/NOTES.md SD 1.5, 512² → 1024² slopes, CPU fp32 109, WebGPU fp16 117 values, with onnxruntime-node's
+ * CUDA session at 8192×4096 in 8 pieces 115 (rest 120 less the feed-forward's and LinFusion's 32). cuda: the native
+ * sessions on the H200 (fp16, GPU memory above the process start less the UNet's weights; bench/NOTES.md, session 6):
+ * SD 1.5 whole, batch 2, 1024² / 2048², LinFusion 3.87 / 7.31 GiB, softmax 3.48 / 6.16; SDXL-size + LinFusion whole
+ * 2048² 9.9, 4096² (FF in 4 pieces) 18.9, 8192×4096 one row at a time (8 pieces) 18.6; SD 1.5 16384×8192 split, one
+ * row at a time, skips on the device, 44.4. Fitted to all eight within 6 % (test/memory-plan.test.ts holds them to 10 %):
+ * SDXL's pieces hardly lower its peak (the floor: level 0's resnets at 640 channels in), and a split piece keeps
+ * two thirds of the whole graph's peak, which is at level 0 too.
+ */
+function activationModel(provider: string): ActivationModel {
+  if (provider === 'cuda') return { rest: 30, floor: 39, splitShare: 0.68, fixedBytes: 1 * GiB };
+  return { rest: 120 - FF_VALUES - LINFUSION_VALUES, floor: 0, splitShare: 0.35, fixedBytes: 0.5 * GiB };
+}
 /** Host ↔ device copies of a split UNet's skips, bytes per second (through pageable host memory and JS buffers). */
 const HOST_LINK = 12e9;
 /** Latent tokens per piece of the feed-forward (a 2048² image: 256² latent tokens); below it, no pieces. */
 export const PIECE_TOKENS = 256 * 256;
-/** The fixed part of those fits (0.58 and 0.40 GiB). */
-const ACTIVATION_FIXED = 0.5 * GiB;
 /**
  * VAE activations per (pixel × 128 channels × tile in the run), the encoder's and the decoder's arenas together (a
  * stage keeps both): H200, native CUDA sessions, fp16, fused GroupNorm, GPU memory above the process start less
@@ -191,11 +214,17 @@ function unetChoices(pieces: UNetMemory, rows: number): UNetMemory[] {
 }
 
 function unetBytes(o: PlanInput, tokens: number, m: UNetMemory): number {
+  const model = activationModel(o.provider);
   const linfusion = o.attention === 'linfusion' ? LINFUSION_VALUES : 0;
-  const values = ACTIVATION_VALUES - FF_VALUES - linfusion + FF_VALUES / m.ffPieces + linfusion / m.attentionPieces;
+  const values = Math.max(model.floor, model.rest + attentionDensity(o.unet) * (FF_VALUES / m.ffPieces + linfusion / m.attentionPieces));
   const rows = m.rowByRow ? 1 : o.rows;
   const skips = m.split && !m.skipsOnHost ? o.unet.skipValues * rows * tokens * o.bytesPerValue : 0;
-  return ACTIVATION_FIXED + skips + (m.split ? SPLIT_SHARE : 1) * values * rows * tokens * o.unet.baseChannels * o.bytesPerValue;
+  return model.fixedBytes + skips + (m.split ? model.splitShare : 1) * values * rows * tokens * o.unet.baseChannels * o.bytesPerValue;
+}
+
+/** The widest attention level's values per base-channel value: its channels over the base's, at its share of the tokens. */
+function attentionDensity(unet: UNetSizes): number {
+  return Math.max(0, ...unet.attention.map((a) => a.channels / unet.baseChannels / a.downsample ** 2));
 }
 
 /** What the VAE of one stage costs: one tile's activations, and the seconds for the pixels its tiles cover. */
