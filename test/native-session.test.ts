@@ -187,6 +187,13 @@ test('outputs kept by one native session feed another without the host (IO bindi
       device.doubled.release();
       assert.throws(() => device.doubled.handle, /released/);
       await assert.rejects(a.runKeeping({ x: xs }, ['nope']), /nope not among the outputs \(doubled, squared\)/);
+      // Parked in host memory (pinned for CUDA): a native value too, never a JS array, fed back the same way.
+      const parked = await a.runKeeping({ x: xs }, [], {}, ['doubled']);
+      assert.deepEqual(Object.keys(parked.host), ['squared']);
+      assert.equal(parked.device.doubled.inHostMemory, true);
+      assert.deepEqual(Array.from((await b.runKeeping({ doubled: parked.device.doubled, w: ws }, [])).host.sum.data as Float32Array), want);
+      parked.device.doubled.release();
+      await assert.rejects(a.runKeeping({ x: xs }, [], {}, ['nope']), /nope not among the outputs/);
     } else if (a instanceof Session && b instanceof Session) {
       const { held } = await a.runKeeping({ x: xs }, ['doubled']);
       assert.equal(held.doubled.onDevice, false);

@@ -15,7 +15,8 @@
 // - VAE: one tile at a time above 2048 px; the largest tile that fits;
 // - time: 2 FLOPs per parameter per token at the parameter's level, plus 4·N·C·C/heads per self-attention
 //   layer for LinFusion (N tokens at that layer), at the provider's measured rate, and softmax attention's 4·N²·C
-//   at its own (fused attention kernels run faster than the convolutions); skips in host memory cross the host link twice; the VAE at its measured pixels
+//   at its own (fused attention kernels run faster than the convolutions), a whole graph one row at a time at the
+//   provider's measured slowdown; skips in host memory cross the host link twice; the VAE at its measured pixels
 //   per second over the pixels its tiles cover (overlaps counted twice).
 import type { KeyedSource } from '../../checkpoints/sources.ts';
 import type { LadderStage } from '../../jobs/api.ts';
@@ -63,8 +64,6 @@ function activationModel(provider: string): ActivationModel {
   if (provider === 'cuda') return { rest: 30, floor: 39, splitShare: 0.68, fixedBytes: 1 * GiB };
   return { rest: 120 - FF_VALUES - LINFUSION_VALUES, floor: 0, splitShare: 0.35, fixedBytes: 0.5 * GiB };
 }
-/** Host ↔ device copies of a split UNet's skips, bytes per second (through pageable host memory and JS buffers). */
-const HOST_LINK = 12e9;
 /** Latent tokens per piece of the feed-forward (a 2048² image: 256² latent tokens); below it, no pieces. */
 export const PIECE_TOKENS = 256 * 256;
 /**
@@ -83,6 +82,10 @@ interface Rates {
   /** VAE encode and decode, pixels per second. */
   encodePx: number;
   decodePx: number;
+  /** A whole UNet graph run one CFG row at a time: its FLOP time × this. */
+  rowByRowWhole: number;
+  /** A split UNet's skips parked in host memory and back, bytes per second each way. */
+  hostLink: number;
 }
 
 /**
@@ -96,11 +99,27 @@ interface Rates {
  * share 37 / 23 Mpx/s, the rest the host's crop, conversion, copies and blend).
  */
 export function providerRates(provider: string, cores = 2): Rates {
-  if (provider === 'cuda') return { flops: 165e12, attentionFlops: 500e12, encodePx: 20e6, decodePx: 15e6 };
-  if (provider === 'webgpu' || provider === 'dml' || provider === 'coreml') return { flops: 17e12, attentionFlops: 17e12, encodePx: 1.6e6, decodePx: 0.9e6 };
+  if (provider === 'cuda') return { flops: 165e12, attentionFlops: 500e12, encodePx: 20e6, decodePx: 15e6, rowByRowWhole: CUDA_ROW_BY_ROW_WHOLE, hostLink: CUDA_HOST_LINK };
+  if (provider === 'webgpu' || provider === 'dml' || provider === 'coreml') return { flops: 17e12, attentionFlops: 17e12, encodePx: 1.6e6, decodePx: 0.9e6, rowByRowWhole: 1, hostLink: JS_HOST_LINK };
   const scale = cores / 2;
-  return { flops: 56e9 * scale, attentionFlops: 56e9 * scale, encodePx: 25e3 * scale, decodePx: 12e3 * scale };
+  return { flops: 56e9 * scale, attentionFlops: 56e9 * scale, encodePx: 25e3 * scale, decodePx: 12e3 * scale, rowByRowWhole: 1, hostLink: JS_HOST_LINK };
 }
+
+/**
+ * CUDA, a whole graph one row at a time: SDXL-size + LinFusion at 8192×4096 (FF in 8 pieces) took 4.58 s per CFG call
+ * against 2.26 s of FLOP time at the rate above, while the same graph at 4096² with both rows together (as many
+ * tokens per run) kept to it (1.28 s against 1.13; bench/NOTES.md, s6-b2's window 2). One measured row, cause not
+ * found: `hires-sdxl-rows` (bench/hires-inbox.sh) times SDXL 4096² both ways in one call. A split UNet one row at a
+ * time keeps to the rate (SD 1.5 16384×8192, 3.39 s against 4.0).
+ */
+const CUDA_ROW_BY_ROW_WHOLE = 2;
+/**
+ * Skips parked by native CUDA sessions in pinned host memory (runKeeping's `park`), copied by ORT with cudaMemcpyAsync:
+ * not measured yet (`hires16k-host`); 12 GB/s, below a PCIe 4/5 x16 link's 25–50, until it is.
+ */
+const CUDA_HOST_LINK = 12e9;
+/** Skips through JS buffers (onnxruntime-node's sessions): the 16K SD 1.5 call took ≥ 20 s more for 2 × 13.6 GB (s6-b2). */
+const JS_HOST_LINK = 1.4e9;
 
 /** What the plan needs to know of a UNet, read off its tensors. */
 export interface UNetSizes {
@@ -207,7 +226,7 @@ export function memoryFor(tokens: number, rows: number, heads: number): UNetMemo
   return { ffPieces: pieces, attentionPieces: Math.min(pieces, rows * heads) };
 }
 
-/** The UNet's ways to run, fastest first: whole, split into sessions (skips kept on the device, then on the host); each with CFG's rows together, then one at a time. */
+/** The UNet's ways to run, from the least memory saved: whole, split into sessions (skips kept on the device, then on the host); each with CFG's rows together, then one at a time. */
 function unetChoices(pieces: UNetMemory, rows: number): UNetMemory[] {
   const ways: UNetMemory[] = [pieces, { ...pieces, split: true }, { ...pieces, split: true, skipsOnHost: true }];
   return ways.flatMap((m) => (rows > 1 ? [m, { ...m, rowByRow: true }] : [m]));
@@ -254,14 +273,22 @@ function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
   const budget = Math.min(o.availableBytes ?? Infinity, o.budgetBytes ?? Infinity);
   const weights = (o.unet.total + o.otherParams) * o.bytesPerValue;
   const choices = unetChoices(memoryFor(tokens, o.rows, o.unet.attention[0]?.heads ?? 1), o.rows);
-  const unet = o.unetMemory ?? choices.find((m) => weights + unetBytes(o, tokens, m) <= budget) ?? choices.at(-1)!;
+  // The fastest way that fits (the first of equals); when none does, the one that needs the least.
+  const fastest = choices.filter((m) => weights + unetBytes(o, tokens, m) <= budget).reduce<UNetMemory | undefined>((best, m) => (best && unetSeconds(o, tokens, best) <= unetSeconds(o, tokens, m) ? best : m), undefined);
+  const unet = o.unetMemory ?? fastest ?? choices.at(-1)!;
   const side = Math.max(stage.width, stage.height);
   const tilings = [...(side <= 2048 ? [undefined] : []), ...VAE_TILINGS.filter((t) => t.tile * 8 < side)];
   const fits = tilings.findIndex((t) => weights + vaeEstimate(o, stage, t?.tile, t?.perRun).bytes <= budget);
   const tiling = tilings.at(fits);
   const vae = vaeEstimate(o, stage, tiling?.tile, tiling?.perRun);
   const bytes = { weights, unet: unetBytes(o, tokens, unet), vae: vae.bytes };
+  const unetCallSeconds = unetSeconds(o, tokens, unet);
+  const vaeSeconds = vae.decodeSeconds + (index > 0 ? vae.encodeSeconds : 0);
+  return { width: stage.width, height: stage.height, peakBytes: weights + Math.max(bytes.unet, bytes.vae), bytes, unet, vaeTile: tiling?.tile, vaeTilesPerRun: tiling && tiling.perRun > 1 ? tiling.perRun : undefined, seconds: unetCallSeconds * stage.steps + vaeSeconds, unetCallSeconds, vaeSeconds };
+}
 
+/** One UNet evaluation (all its rows) over `tokens` latent tokens, run the way `m` says. */
+function unetSeconds(o: PlanInput, tokens: number, m: UNetMemory): number {
   let flops = 0;
   let attentionFlops = 0;
   o.unet.perTokenByLevel.forEach((params, level) => (flops += 2 * params * (tokens / 4 ** level)));
@@ -271,10 +298,9 @@ function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
     else attentionFlops += 4 * n * n * layer.channels;
   }
   const rates = providerRates(o.provider, o.cores);
-  const hostCopies = unet.skipsOnHost ? (2 * o.unet.skipValues * o.rows * tokens * o.bytesPerValue) / HOST_LINK : 0;
-  const unetCallSeconds = o.rows * (flops / rates.flops + attentionFlops / rates.attentionFlops) + hostCopies;
-  const vaeSeconds = vae.decodeSeconds + (index > 0 ? vae.encodeSeconds : 0);
-  return { width: stage.width, height: stage.height, peakBytes: weights + Math.max(bytes.unet, bytes.vae), bytes, unet, vaeTile: tiling?.tile, vaeTilesPerRun: tiling && tiling.perRun > 1 ? tiling.perRun : undefined, seconds: unetCallSeconds * stage.steps + vaeSeconds, unetCallSeconds, vaeSeconds };
+  const hostCopies = m.skipsOnHost ? (2 * o.unet.skipValues * o.rows * tokens * o.bytesPerValue) / rates.hostLink : 0;
+  const oneRowWhole = m.rowByRow && !m.split ? rates.rowByRowWhole : 1;
+  return o.rows * (flops / rates.flops + attentionFlops / rates.attentionFlops) * oneRowWhole + hostCopies;
 }
 
 export function planLadder(o: PlanInput): LadderPlan {
