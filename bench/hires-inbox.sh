@@ -12,6 +12,8 @@
 # - hires16k-host: SD 1.5-size UNet + LinFusion at 16384×8192 split, rows one at a time, first call + 2 timed calls
 #   each: the skips parked in pinned host memory (ORT's CUDA pinned allocator), in pageable host memory, and on the GPU.
 # - hires16k-e2e: as hires16k's first row, with the skips parked in pinned host memory.
+# - hires-sdxl-rows: SDXL-size UNet + LinFusion at 4096², the plan's FF pieces, CFG rows together and one at a time
+#   (the plan's ×2 for a whole graph one row at a time rests on one row, SDXL 8192×4096), first call + 2 timed calls.
 # Each part has its own timeout; together at most 146 s (LIMIT 150). One result file $OUT/<entry>.md.
 # Entry folder: run.sh (this file) and the bundle:
 #   npx esbuild bench/hires.ts --bundle --platform=node --format=esm --external:onnxruntime-node --external:sharp
@@ -35,9 +37,9 @@ bench() {
   echo "exit status $?"; echo '```'
 }
 if [ "${HIRES_TINY:-}" = 1 ]; then
-  DEV=(--ep cpu --vae-tile 256); SD15=tiny; SDXL=tinyxl; BIG=512x256; SMALL=256x256,384x256
+  DEV=(--ep cpu --vae-tile 256); SD15=tiny; SDXL=tinyxl; BIG=512x256; SMALL=256x256,384x256; MID=384x256
 else
-  DEV=(--ep cuda); SD15=sd15; SDXL=sdxl; BIG=16384x8192; SMALL=2048x2048,4096x4096,8192x4096
+  DEV=(--ep cuda); SD15=sd15; SDXL=sdxl; BIG=16384x8192; SMALL=2048x2048,4096x4096,8192x4096; MID=4096x4096
 fi
 {
   echo "# issue 15: $NAME, bench/hires.ts ($(date -u +%FT%TZ))"
@@ -48,6 +50,9 @@ fi
     bench 52 "${DEV[@]}" --unets $SD15 --sizes $BIG --split --row-by-row --skips-on-host --device-gib 1000 --calls 2 --vae-sizes 256x256
     bench 50 "${DEV[@]}" --unets $SD15 --sizes $BIG --split --row-by-row --skips-on-host --park pageable --device-gib 1000 --calls 2 --vae-sizes 256x256
     bench 44 "${DEV[@]}" --unets $SD15 --sizes $BIG --split --row-by-row --device-gib 1000 --calls 2 --vae-sizes 256x256
+  elif [ "$NAME" = hires-sdxl-rows ]; then
+    bench 70 "${DEV[@]}" --unets $SDXL --sizes $MID --device-gib 1000 --calls 2 --vae-sizes 256x256
+    bench 76 "${DEV[@]}" --unets $SDXL --sizes $MID --row-by-row --device-gib 1000 --calls 2 --vae-sizes 256x256
   elif [ "$NAME" = hires16k-e2e ]; then
     bench 146 "${DEV[@]}" --unets $SD15 --sizes $BIG --end-to-end --split --row-by-row --skips-on-host --device-gib 1000
   elif [ "$NAME" = hires ]; then
