@@ -26,12 +26,12 @@ export class HeldTensor {
     return this.device !== undefined && !this.device.inHostMemory;
   }
 
-  /** The native device value, or undefined when it is held on the host. */
+  /** The native value (in the device's memory, or parked in host memory by its session); undefined for a host tensor. */
   get deviceValue(): NativeDeviceValue | undefined {
     return this.device;
   }
 
-  /** The host tensor; throws for a value held on the device (it has no host copy). */
+  /** The host tensor; throws for a native value, on the device or parked (it has no JS copy). */
   get hostTensor(): ort.Tensor {
     if (this.device) throw new Error(`this tensor is held by a native session (${this.device.inHostMemory ? 'parked in host memory' : 'in GPU memory'}); only a native session on the same device can take it`);
     if (!this.host) throw new Error('this held tensor was released');
