@@ -10,7 +10,8 @@
 // calling thread or on koffi's pool) with `:TUNING` (cuda-options.ts syntax), then `+NAME=VALUE` environment
 // variables for its child, `@SIZE` to run it at one size only, `%linfusion` (or another attention variant) instead of
 // softmax, `!profile` for ORT's per-op profile (native) and `!release` to give the arena back after every run.
-// `studio,graph=1` captures a CUDA graph (inputs and outputs at fixed device addresses; the note says when ORT refused).
+// Native CUDA rows capture a CUDA graph as the studio's whole UNet does (inputs and outputs at fixed device addresses;
+// the note says when ORT refused), except `!profile` rows; `studio,graph=0` times the same session without one.
 // --torch DIR (holding bench/gpu_matrix_torch.py and sd_unet_torch.py, with diffusers importable) first times
 // diffusers' UNet2DConditionModel (fp16, SDPA) on the same random weights for every (variant, size) our
 // configurations run, in one process, its GPU memory read from the same nvidia-smi log; our rows then give ratios.
@@ -28,7 +29,7 @@ import { writeSafetensors } from '../pipelines/io/safetensors.ts';
 import { Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
 import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, linfusionModules, unetTensorSpecs } from './lib/unet-tensors.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
-import { buildFor, makeVariant, profileSummary, BATCH, VARIANTS, type VariantName } from './lib/unet-run.ts';
+import { buildFor, capturesGraph, makeVariant, unetRunOptions, profileSummary, BATCH, VARIANTS, type VariantName } from './lib/unet-run.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -85,7 +86,7 @@ async function child(spec: ChildSpec): Promise<ChildResult> {
   if (spec.mode !== 'binding') process.env.STUDIO_NATIVE_RUN = spec.mode === 'native-worker' ? 'worker' : 'caller';
   let t0 = performance.now();
   const profilePrefix = spec.profile ? join(spec.work, `profile-${spec.mode}-${spec.size}`) : undefined;
-  const session = await Session.create(graph, { providers: [spec.ep], forbidCpuFallback: true, cudaTuning, profilePrefix });
+  const session = await Session.create(graph, { providers: [spec.ep], forbidCpuFallback: true, cudaTuning, profilePrefix, ...unetRunOptions(profilePrefix) });
   const sessionS = (performance.now() - t0) / 1000;
   const latent = spec.size / 8;
   const rand = new Uniform(5);
@@ -102,6 +103,7 @@ async function child(spec: ChildSpec): Promise<ChildResult> {
   t0 = performance.now();
   await session.run(feeds);
   const firstMs = performance.now() - t0;
+  if (capturesGraph(session)) await session.run(feeds);
   const times: number[] = [];
   const cpu0 = process.cpuUsage();
   for (let i = 0; i < spec.steps; i++) {
@@ -113,7 +115,7 @@ async function child(spec: ChildSpec): Promise<ChildResult> {
   const inner = session.inner;
   const profile = profilePrefix && inner instanceof NativeSession ? profileSummary(inner.endProfiling(), spec.steps + 1) : undefined;
   const options = inner instanceof NativeSession ? inner.providerOptions : undefined;
-  const cudaGraph = inner instanceof NativeSession && inner.cudaGraph;
+  const cudaGraph = capturesGraph(session);
   const note = session.fallbacks.length ? session.describe() : undefined;
   await session.release();
   return { sessionS, firstMs, medianMs: median(times), cpuPerStepS: (cpu.user + cpu.system) / 1e6 / spec.steps, provider: session.provider, options, profile, cudaGraph, note };
@@ -184,7 +186,7 @@ for (const size of sizes) {
       const x = JSON.parse(line.slice(7)) as ChildResult;
       const t = torch.get(`${variant}@${size}`);
       const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? `${(a / b).toFixed(2)}×` : '–');
-      const graph = spec.tuning?.includes('graph=1') ? (x.cudaGraph ? 'CUDA graph captured' : 'no CUDA graph') : '';
+      const graph = x.cudaGraph ? 'CUDA graph' : '';
       const note = [x.provider !== 'cuda' ? `provider ${x.provider}` : '', graph, x.note ?? '', x.profile ?? ''].filter(Boolean).join('; ');
       rows.push(`| ${size} | ${config} | ${x.sessionS.toFixed(1)} | ${x.firstMs.toFixed(0)} | ${x.medianMs.toFixed(1)} | ${x.cpuPerStepS.toFixed(3)} | ${gib?.toFixed(2) ?? '–'} | ${ratio(x.medianMs, t?.median_ms)} | ${ratio(gib, t?.gpuGb)} | ${note} |`);
     }

@@ -55,6 +55,8 @@ export function plan(models: readonly ModelName[], providers: readonly Provider[
   // One option of the studio's tuning put back to ORT's default at a time: what each is worth.
   for (const change of ['nhwc=0', 'conv=EXHAUSTIVE,maxws=1', 'arena=kNextPowerOfTwo']) add(2, 'tuning', 'cuda', 'float16', true, [['sd15', ['softmax'], [1024]]], `${cudaTuning},${change}`);
   add(2, 'tuning', 'cuda', 'float16', true, [['sd15', ['softmax'], [1024, 2048]]], `${cudaTuning},mempattern=0`);
+  // The main rows run a CUDA graph, as the studio's whole UNet does; without one, for what it is worth.
+  add(2, 'tuning', 'cuda', 'float16', true, [['sd15', ['softmax', 'linfusion'], [512, 1024]]], `${cudaTuning},graph=0`);
   add(2, 'webgpu', 'webgpu', 'float16', false, [['sd15', ['agent'], [1024]], ['sdxl', ['softmax', 'linfusion'], [1024]], ['sd15', ['softmax', 'linfusion', 'agent'], [512]]]);
   add(2, 'fp32', 'cuda', 'float32', true, [['sd15', ['softmax', 'linfusion'], [512, 1024]]], cudaTuning);
   add(2, 'cpu', 'cpu', 'float32', false, [['sd15', ['softmax'], [512]]]);

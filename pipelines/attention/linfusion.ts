@@ -154,13 +154,13 @@ function linearAttention(q: T, k: T, v: T): T {
   return op.div(op.matmul(qf, state), z);
 }
 
-/** [G, N] → [1] int64: the token count of a graph with symbolic sizes. */
+/** [G, N, …] → [1] int64: the token count N of a graph with symbolic sizes. */
 const tokenCount = (x: T) => op.gather(op.shapeOf(x), op.int64s(x, [1]));
 
 /**
- * mean_j x_j of x [G, N, d] as [G, 1, d]: a row of 1/N times x, one batched GEMM. ORT's CUDA ReduceMean over
- * the middle axis was ~2.5 ms per layer at 65536 tokens (bench/NOTES.md, s6-c's profile), where reading x once
- * takes ~0.05 ms; the GEMM reads x once.
+ * mean_j x_j of x [G, N, d] as [G, 1, d]: a row of 1/N times x, one batched GEMM that reads x once. ORT's CUDA
+ * ReduceMean over this middle axis took ~2.5 ms per layer at 65536 tokens (bench/NOTES.md, s6-c's profile),
+ * where one pass over x is ~0.05 ms.
  */
 function tokenMean(x: T, inverse: T): T {
   const tokens = x.shape[1];
