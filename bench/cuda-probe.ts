@@ -28,7 +28,7 @@ import { GpuMemoryLog } from './lib/gpu-memory-log.ts';
 import { writeSafetensors } from '../pipelines/io/safetensors.ts';
 import { Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
 import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, linfusionModules, unetTensorSpecs } from './lib/unet-tensors.ts';
-import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
+import { parseUNetConfig, type UNetConfig } from '../pipelines/models/unet/config.ts';
 import { buildFor, capturesGraph, makeVariant, unetRunOptions, profileSummary, BATCH, VARIANTS, type VariantName } from './lib/unet-run.ts';
 
 const { values: args } = parseArgs({
@@ -77,6 +77,9 @@ interface ChildResult {
   note?: string;
 }
 
+/** SDXL's pooled text width: what its text-time projection takes besides the 6 size/crop ids (1280 for SDXL). */
+const pooledWidth = (t: UNetConfig['textTime']) => (t ? t.projectionInputDim - 6 * t.timeEmbedDim : 0);
+
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
 async function child(spec: ChildSpec): Promise<ChildResult> {
@@ -90,13 +93,14 @@ async function child(spec: ChildSpec): Promise<ChildResult> {
   const sessionS = (performance.now() - t0) / 1000;
   const latent = spec.size / 8;
   const rand = new Uniform(5);
-  const width = parseUNetConfig(spec.unetConfig).crossAttentionDim[0];
+  const { crossAttentionDim: [width], textTime } = parseUNetConfig(spec.unetConfig);
+  const pooled = pooledWidth(textTime);
   const feeds = {
     sample: tensor(rand.fill(new Float32Array(BATCH * 4 * latent * latent), 1), [BATCH, 4, latent, latent]),
     timestep: tensor(new Float32Array(BATCH).fill(500), [BATCH]),
     encoder_hidden_states: tensor(rand.fill(new Float32Array(BATCH * 77 * width), 1), [BATCH, 77, width]),
     ...(spec.model === 'sdxl'
-      ? { text_embeds: tensor(rand.fill(new Float32Array(BATCH * 1280), 1), [BATCH, 1280]), time_ids: tensor(Float32Array.from({ length: BATCH * 6 }, (_, i) => [spec.size, spec.size, 0, 0, spec.size, spec.size][i % 6]), [BATCH, 6]) }
+      ? { text_embeds: tensor(rand.fill(new Float32Array(BATCH * pooled), 1), [BATCH, pooled]), time_ids: tensor(Float32Array.from({ length: BATCH * 6 }, (_, i) => [spec.size, spec.size, 0, 0, spec.size, spec.size][i % 6]), [BATCH, 6]) }
       : {}),
     ...variant.feeds(),
   };
@@ -218,6 +222,7 @@ interface TorchRow {
 function timePyTorch(dir: string): Map<string, TorchRow> {
   const wanted = sizes.flatMap((size) => [...new Set(configs.filter((c) => !/@(\d+)/.test(c) || c.includes(`@${size}`)).map(variantOf))].filter((v) => v !== 'agent').map((variant) => ({ variant, size, steps: Number(args.steps) })));
   const width = cfg.crossAttentionDim[0];
+  const pooled = pooledWidth(cfg.textTime);
   for (const size of new Set(wanted.map((w) => w.size))) {
     const latent = size / 8;
     const rand = new Uniform(size);
@@ -226,7 +231,7 @@ function timePyTorch(dir: string): Map<string, TorchRow> {
       timestep: { dtype: 'F32', shape: [BATCH], data: new Float32Array(BATCH).fill(500) },
       encoder_hidden_states: { dtype: 'F32', shape: [BATCH, 77, width], data: rand.fill(new Float32Array(BATCH * 77 * width), 1) },
       ...(model === 'sdxl'
-        ? { text_embeds: { dtype: 'F32', shape: [BATCH, 1280], data: rand.fill(new Float32Array(BATCH * 1280), 1) }, time_ids: { dtype: 'F32', shape: [BATCH, 6], data: Float32Array.from({ length: BATCH * 6 }, (_, i) => [size, size, 0, 0, size, size][i % 6]) } }
+        ? { text_embeds: { dtype: 'F32', shape: [BATCH, pooled], data: rand.fill(new Float32Array(BATCH * pooled), 1) }, time_ids: { dtype: 'F32', shape: [BATCH, 6], data: Float32Array.from({ length: BATCH * 6 }, (_, i) => [size, size, 0, 0, size, size][i % 6]) } }
         : {}),
     });
   }
