@@ -27,8 +27,8 @@ import { startGpuMemorySampler } from './lib/gpu-memory.ts';
 import { GpuMemoryLog } from './lib/gpu-memory-log.ts';
 import { writeSafetensors } from '../pipelines/io/safetensors.ts';
 import { Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
-import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, linfusionModules, unetTensorSpecs } from './lib/unet-tensors.ts';
-import { parseUNetConfig, type UNetConfig } from '../pipelines/models/unet/config.ts';
+import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, conditioningWidths, linfusionModules, unetTensorSpecs } from './lib/unet-tensors.ts';
+import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
 import { buildFor, capturesGraph, makeVariant, unetRunOptions, profileSummary, BATCH, VARIANTS, type VariantName } from './lib/unet-run.ts';
 
 const { values: args } = parseArgs({
@@ -77,9 +77,6 @@ interface ChildResult {
   note?: string;
 }
 
-/** SDXL's pooled text width: what its text-time projection takes besides the 6 size/crop ids (1280 for SDXL). */
-const pooledWidth = (t: UNetConfig['textTime']) => (t ? t.projectionInputDim - 6 * t.timeEmbedDim : 0);
-
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
 async function child(spec: ChildSpec): Promise<ChildResult> {
@@ -93,8 +90,7 @@ async function child(spec: ChildSpec): Promise<ChildResult> {
   const sessionS = (performance.now() - t0) / 1000;
   const latent = spec.size / 8;
   const rand = new Uniform(5);
-  const { crossAttentionDim: [width], textTime } = parseUNetConfig(spec.unetConfig);
-  const pooled = pooledWidth(textTime);
+  const { width, pooled = 0 } = conditioningWidths(parseUNetConfig(spec.unetConfig));
   const feeds = {
     sample: tensor(rand.fill(new Float32Array(BATCH * 4 * latent * latent), 1), [BATCH, 4, latent, latent]),
     timestep: tensor(new Float32Array(BATCH).fill(500), [BATCH]),
@@ -221,8 +217,7 @@ interface TorchRow {
 /** diffusers' UNet on the same weights for each (variant, size) our configurations run; keyed `variant@size`. */
 function timePyTorch(dir: string): Map<string, TorchRow> {
   const wanted = sizes.flatMap((size) => [...new Set(configs.filter((c) => !/@(\d+)/.test(c) || c.includes(`@${size}`)).map(variantOf))].filter((v) => v !== 'agent').map((variant) => ({ variant, size, steps: Number(args.steps) })));
-  const width = cfg.crossAttentionDim[0];
-  const pooled = pooledWidth(cfg.textTime);
+  const { width, pooled = 0 } = conditioningWidths(cfg);
   for (const size of new Set(wanted.map((w) => w.size))) {
     const latent = size / 8;
     const rand = new Uniform(size);
