@@ -224,7 +224,7 @@ test('fixed buffers (what CUDA graphs need): new inputs copied into the same bou
   const zeros = new ort.Tensor('float16', new Uint16Array(3), [3]);
   await assert.rejects(fixed.run({ x: tensor(new Float32Array(3), [1, 3]), w: zeros }), /was set up for input "x" as float32 \[2, 3\]; this run gives float32 \[1, 3\].*create one per size/);
   await assert.rejects(fixed.run({ x: tensor(new Float32Array(6), [2, 3]) }), /binds the inputs x, w; this run lacks w/);
-  await assert.rejects(fixed.runKeeping({ x: tensor(new Float32Array(6), [2, 3]), w: zeros }, ['squared']), /fixed addresses \(a CUDA graph, STUDIO_CUDA_TUNING's graph=1, or fixedBuffers\).*use run\(\)/);
+  await assert.rejects(fixed.runKeeping({ x: tensor(new Float32Array(6), [2, 3]), w: zeros }, ['squared']), /fixed addresses \(a CUDA graph: SessionOptions.cudaGraph or the tuning's graph=1; or fixedBuffers\).*use run\(\), or open sessions that hand tensors on with cudaGraph: false/);
   await fixed.release();
   await plain.release();
   await assert.rejects(fixed.run({ x: tensor(new Float32Array(6), [2, 3]), w: zeros }), /released/);
