@@ -29,7 +29,7 @@ import { writeSafetensors } from '../pipelines/io/safetensors.ts';
 import { Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
 import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, conditioningWidths, linfusionModules, unetTensorSpecs } from './lib/unet-tensors.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
-import { buildFor, capturesGraph, makeVariant, unetRunOptions, profileSummary, BATCH, VARIANTS, type VariantName } from './lib/unet-run.ts';
+import { buildFor, graphWarmUps, makeVariant, unetRunOptions, profileSummary, BATCH, VARIANTS, type VariantName } from './lib/unet-run.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -103,7 +103,7 @@ async function child(spec: ChildSpec): Promise<ChildResult> {
   t0 = performance.now();
   await session.run(feeds);
   const firstMs = performance.now() - t0;
-  if (capturesGraph(session)) await session.run(feeds);
+  for (let i = graphWarmUps(session); i > 0; i--) await session.run(feeds);
   const times: number[] = [];
   const cpu0 = process.cpuUsage();
   for (let i = 0; i < spec.steps; i++) {
@@ -115,7 +115,7 @@ async function child(spec: ChildSpec): Promise<ChildResult> {
   const inner = session.inner;
   const profile = profilePrefix && inner instanceof NativeSession ? profileSummary(inner.endProfiling(), spec.steps + 1) : undefined;
   const options = inner instanceof NativeSession ? inner.providerOptions : undefined;
-  const cudaGraph = capturesGraph(session);
+  const cudaGraph = graphWarmUps(session) > 0;
   const note = session.fallbacks.length ? session.describe() : undefined;
   await session.release();
   return { sessionS, firstMs, medianMs: median(times), cpuPerStepS: (cpu.user + cpu.system) / 1e6 / spec.steps, provider: session.provider, options, profile, cudaGraph, note };

@@ -79,10 +79,11 @@ export function makeVariant(name: VariantName, linfusionDir: string): Variant {
 }
 
 /**
- * Whether the session runs a CUDA graph, as the studio's whole UNet does (models/unet/runner.ts): ORT captures it
- * on an early run after the first, so such a session gets one more untimed run before its timed steps.
+ * Untimed runs after the first one before the timed steps: none, or two where the session runs a CUDA graph, as the
+ * studio's whole UNet does (models/unet/runner.ts). ORT's CUDA provider captures on the third run of a session, after
+ * two regular ones (min_num_runs_before_cuda_graph_capture_), so the capture stays out of the timed steps.
  */
-export const capturesGraph = (session: Session): boolean => session.inner instanceof NativeSession && session.inner.cudaGraph;
+export const graphWarmUps = (session: Session): number => (session.inner instanceof NativeSession && session.inner.cudaGraph ? 2 : 0);
 
 /** The studio's whole-UNet session options (a CUDA graph), except when profiling: ORT's profile sees no node inside a replayed graph. */
 export const unetRunOptions = (profilePrefix: string | undefined) => (profilePrefix ? { cudaGraph: false } : unetSessionOptions(WHOLE));
@@ -151,7 +152,7 @@ async function measure(spec: RunSpec): Promise<RunResult> {
     await session.release();
     throw new Error('the fused graph gave NaN/Inf');
   }
-  if (capturesGraph(session)) await step();
+  for (let i = graphWarmUps(session); i > 0; i--) await step();
   const stepsMs: number[] = [];
   const stepsCpuS: number[] = [];
   for (let i = 0; i < spec.steps; i++) {
