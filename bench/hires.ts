@@ -39,6 +39,9 @@ import { SD_VAE_CONFIG, vaeTensorSpecs } from './lib/vae-tensors.ts';
 import { describeStageMemory, planLadder, refusal, unetSizes, type PlanInput } from '../pipelines/recipes/hires/memory-plan.ts';
 import { WHOLE, type UNetMemory } from '../pipelines/models/unet/memory.ts';
 
+/** Whether the split UNet's pieces print the arena's statistics after they run (the first call's); declared before the top-level code. */
+const arenaLog = { on: false };
+
 // LinFusion's own PyTorch stage (s, GiB) from bench/NOTES.md; declared before the top-level code that prints it.
 const TORCH_STAGES: Record<string, [number, number]> = { '2048x2048': [3.99, 11.5], '4096x4096': [5.46, 11.7], '8192x4096': [11.25, 18.6], '16384x8192': [46.45, 68.5] };
 
@@ -344,7 +347,10 @@ async function openUNet(spec: ChildSpec) {
       sessions.push([part, s]);
       return s;
     },
-    (piece, ms) => pieceMs.set(piece, (pieceMs.get(piece) ?? 0) + ms),
+    (piece, ms) => {
+      pieceMs.set(piece, (pieceMs.get(piece) ?? 0) + ms);
+      if (arenaLog.on) logArena(sessions, `after ${piece}`);
+    },
   ));
   if (kernels.refusedBecause) console.error(`  fused kernels refused (${kernels.refusedBecause}); plain graphs`);
   const sessionS = (performance.now() - t0) / 1000;
@@ -363,11 +369,31 @@ async function openUNet(spec: ChildSpec) {
   return { unet, sessions, pieceMs, feeds, kernels, cfg, sessionS };
 }
 
+/**
+ * The CUDA arena's statistics (native sessions; a shared arena's are the process's): in use now, the most in use so
+ * far, and what the arena holds from the device. The most in use against what it holds: live tensors or fragmentation.
+ */
+function logArena(sessions: [string, Session][], when: string): void {
+  const inner = sessions[0]?.[1].inner;
+  if (!(inner instanceof NativeSession)) return;
+  try {
+    const s = inner.arenaStats();
+    const gib = (b: number | undefined) => (b === undefined ? '?' : (b / 2 ** 30).toFixed(2));
+    console.error(`  arena ${when}: in use ${gib(s.InUse)} GiB, most in use ${gib(s.MaxInUse)} GiB, held ${gib(s.TotalAllocated)} GiB, largest ${gib(s.MaxAllocSize)} GiB, ${s.NumAllocs} allocations, ${s.NumArenaExtensions} extensions`);
+  } catch (e) {
+    console.error(`  arena ${when}: no statistics (${(e as Error).message})`);
+  }
+}
+
 async function runUNet(spec: ChildSpec): Promise<ChildResult> {
   const { unet, sessions, pieceMs, feeds, kernels, sessionS } = await openUNet(spec);
+  logArena(sessions, 'after the sessions');
   let t0 = performance.now();
+  arenaLog.on = true;
   await unet.run(feeds);
   const firstMs = performance.now() - t0;
+  arenaLog.on = false;
+  logArena(sessions, 'after the first call');
   if (spec.calls > 0) pieceMs.clear();
   const times: number[] = spec.calls > 0 ? [] : [firstMs];
   for (let i = 0; i < spec.calls; i++) {

@@ -68,6 +68,21 @@ test('the OrtApi positions past 208 are the header\'s: GetBuildInfoString at 254
   assert.match(String(ortCApi().call.GetBuildInfoString()), /^ORT Build Info: git-branch=.*git-commit-id=/);
 });
 
+test('the arena statistics (ORT 1.23\'s entries at 295–319): a run of 1 MiB tensors shows in MaxInUse, InUse falls after it', async () => {
+  const g = new Graph('arena');
+  const x = g.input('x', 'float32', [1 << 18]);
+  g.output(mul(add(x, x), x), 'y');
+  const native = await NativeSession.create(serializeGraph(g), { provider: 'cpu', memPattern: false });
+  const before = native.arenaStats();
+  await native.run({ x: tensor(new Float32Array(1 << 18).fill(2), [1 << 18]) });
+  const after = native.arenaStats();
+  await native.release();
+  assert.ok(after.MaxInUse >= 2 ** 20, `MaxInUse ${after.MaxInUse} holds at least the 1 MiB intermediate`);
+  assert.ok(after.NumAllocs > (before.NumAllocs ?? 0), 'the run allocated from the arena');
+  assert.ok(after.InUse < after.MaxInUse, 'the intermediates were given back to the arena after the run');
+  assert.ok(after.TotalAllocated >= after.MaxInUse);
+});
+
 test('the native session writes the per-node profile of ORT', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'native-profile-'));
   const g = new Graph('profiled');
@@ -107,6 +122,7 @@ test('CUDA tunings: parsed and turned into provider options', () => {
   });
   assert.deepEqual(parseCudaTuning('default,mempattern=0'), { memPattern: false });
   assert.deepEqual(parseCudaTuning('studio,shared=1'), { ...STUDIO_CUDA_TUNING, sharedArena: true });
+  assert.deepEqual(parseCudaTuning('default,mempool=1'), { sharedArena: true, cudaMempool: true }, 'the memory pool is the shared arena\'s');
   assert.deepEqual(cudaProviderOptions({ sharedArena: true }), {}, 'the shared arena is the environment\'s, not a provider option');
   assert.deepEqual(cudaProviderOptions(parseCudaTuning('sdpa=8,fuse=1')), { sdpa_kernel: '8', fuse_conv_bias: '1' });
   assert.throws(() => cudaProviderOptions({ sdpaKernel: 1.5 }), /sdpaKernel 1.5/);

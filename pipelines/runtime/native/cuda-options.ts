@@ -40,6 +40,11 @@ export interface CudaTuning {
    * (bench/NOTES.md, ff-pieces). Runs of such sessions never shrink the arena (`releaseArena` is moot: the next session draws from it).
    */
   sharedArena?: boolean;
+  /**
+   * The shared arena as CUDA's own stream-ordered memory pool (ORT's CudaMempoolArena, cudaMallocFromPoolAsync)
+   * instead of ORT's BFC arena, whose regions (one per request with kSameAsRequested) never merge. Implies sharedArena.
+   */
+  cudaMempool?: boolean;
 }
 
 export const STUDIO_CUDA_TUNING: CudaTuning = {
@@ -111,7 +116,8 @@ export function parseCudaTuning(text: string): CudaTuning {
     else if (k === 'sdpa') t.sdpaKernel = Number(v);
     else if (k === 'fuse') t.fuseConvBias = flag(k, v);
     else if (k === 'shared') t.sharedArena = flag(k, v);
-    else throw new Error(`CUDA tuning "${part}" is not understood; use default, studio, or a list of arena=kSameAsRequested|kNextPowerOfTwo, conv=EXHAUSTIVE|HEURISTIC|DEFAULT, maxws=0|1, nhwc=0|1, graph=0|1, mempattern=0|1, limit=BYTES, sdpa=MASK, fuse=0|1, shared=0|1`);
+    else if (k === 'mempool') t.cudaMempool = t.sharedArena = flag(k, v);
+    else throw new Error(`CUDA tuning "${part}" is not understood; use default, studio, or a list of arena=kSameAsRequested|kNextPowerOfTwo, conv=EXHAUSTIVE|HEURISTIC|DEFAULT, maxws=0|1, nhwc=0|1, graph=0|1, mempattern=0|1, limit=BYTES, sdpa=MASK, fuse=0|1, shared=0|1, mempool=0|1`);
   }
   return t;
 }

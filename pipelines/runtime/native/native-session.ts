@@ -206,6 +206,35 @@ export class NativeSession {
   }
 
   /** Stops profiling (profilePrefix) and returns the trace file's path. */
+  /**
+   * The statistics of the allocator this session's outputs and intermediates come from on its device (ORT's
+   * AllocatorGetStats: InUse, MaxInUse, TotalAllocated, NumAllocs, NumArenaExtensions… in bytes and counts): for a
+   * shared arena, the whole process's. MaxInUse against TotalAllocated tells live tensors from arena fragmentation.
+   */
+  arenaStats(): Record<string, number> {
+    if (!this.handle) throw new Error('the native session was released');
+    const api = this.api;
+    checkKeyValuePairs(api);
+    const allocator = api.out('CreateAllocator', this.handle, this.deviceMemory);
+    try {
+      const kvps = api.out('AllocatorGetStats', allocator);
+      try {
+        const keys: unknown[] = [null];
+        const values: unknown[] = [null];
+        const count = [0];
+        api.call.GetKeyValuePairs(kvps, keys, values, count);
+        const n = Number(count[0]);
+        const k = n ? (koffi.decode(keys[0], 'const char *', n) as string[]) : [];
+        const v = n ? (koffi.decode(values[0], 'const char *', n) as string[]) : [];
+        return Object.fromEntries(k.map((key, i) => [key, Number(v[i])]));
+      } finally {
+        api.call.ReleaseKeyValuePairs(kvps);
+      }
+    } finally {
+      api.call.ReleaseAllocator(allocator);
+    }
+  }
+
   endProfiling(): string {
     return this.api.takeString(this.api.out('SessionEndProfiling', this.handle, this.api.defaultAllocator));
   }
@@ -254,22 +283,66 @@ export class NativeDeviceValue {
   }
 }
 
+let keyValuePairsChecked = false;
+
+/**
+ * Proves the positions of ORT 1.23's key-value entries (a pair written and read back) before arenaStats uses them and
+ * AllocatorGetStats beside them: a wrong position would call some other function.
+ */
+function checkKeyValuePairs(api: OrtCApi): void {
+  if (keyValuePairsChecked) return;
+  const [major, minor] = api.version.split('.').map(Number);
+  if (major < 1 || (major === 1 && minor < 23)) throw new Error(`${api.library} is ORT ${api.version}: allocator statistics need ORT 1.23 or later`);
+  const kvps = api.out('CreateKeyValuePairs');
+  try {
+    api.call.AddKeyValuePair(kvps, 'studio.check', 'ok');
+    if (String(api.call.GetKeyValue(kvps, 'studio.check')) !== 'ok') throw new Error(`${api.library} (ORT ${api.version}): the key-value entries are not where ORT 1.23's C API has them`);
+  } finally {
+    api.call.ReleaseKeyValuePairs(kvps);
+  }
+  keyValuePairsChecked = true;
+}
+
 const sharedArenas = new Set<number>();
+/** CreateArenaCfgV2's keys for CUDA's memory pool (ORT 1.23 and later): on, and the bytes it keeps when idle. */
+const MEMPOOL_KEYS = ['use_cuda_mempool', 'cuda_mempool_release_threshold'];
 
 /** Registers the process's one CUDA arena for `device` with ORT's environment, once (CudaTuning.sharedArena). */
 function sharedCudaArena(api: OrtCApi, device: number, tuning: CudaTuning): void {
   if (sharedArenas.has(device)) return;
   // A wrong position would call some other function: the neighbouring GetBuildInfoString proves the table's layout.
   if (!/ORT Build Info/.test(String(api.call.GetBuildInfoString()))) throw new Error(`${api.library} (ORT ${api.version}) has no environment allocators for CUDA (ORT 1.16 or later needed); use a tuning without shared=1`);
-  const keys = ['arena_extend_strategy', ...(tuning.gpuMemLimit ? ['max_mem'] : [])];
-  const values = BigUint64Array.from([tuning.arenaExtendStrategy === 'kNextPowerOfTwo' ? 0n : 1n, ...(tuning.gpuMemLimit ? [BigInt(tuning.gpuMemLimit)] : [])]);
-  const cfg = api.out('CreateArenaCfgV2', keys, values, keys.length);
+  const cfg = tuning.cudaMempool ? mempoolArenaCfg(api, tuning) : arenaCfg(api, tuning, []);
   try {
     api.check(api.call.CreateAndRegisterAllocatorV2(api.env, 'CUDAExecutionProvider', cudaMemory(api, device), cfg, ['device_id'], [String(device)], 1), 'CreateAndRegisterAllocatorV2 (the shared CUDA arena)');
   } finally {
     api.call.ReleaseArenaCfg(cfg);
   }
   sharedArenas.add(device);
+}
+
+/** ORT has named the pool's keys with and without an `arena.` prefix; the first that CreateArenaCfgV2 takes. */
+function mempoolArenaCfg(api: OrtCApi, tuning: CudaTuning): unknown {
+  const errors: string[] = [];
+  for (const prefix of ['', 'arena.']) {
+    try {
+      return arenaCfg(api, tuning, MEMPOOL_KEYS.map((k) => prefix + k));
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  throw new Error(`${api.library} (ORT ${api.version}) takes no CUDA memory pool for its arena (${errors.join('; ')}); use a tuning without mempool=1`);
+}
+
+function arenaCfg(api: OrtCApi, tuning: CudaTuning, mempoolKeys: string[]): unknown {
+  const keys = ['arena_extend_strategy', ...(tuning.gpuMemLimit ? ['max_mem'] : []), ...mempoolKeys];
+  const values = BigUint64Array.from([
+    tuning.arenaExtendStrategy === 'kNextPowerOfTwo' ? 0n : 1n,
+    ...(tuning.gpuMemLimit ? [BigInt(tuning.gpuMemLimit)] : []),
+    // The pool keeps what it holds between runs (as the BFC arena does): giving it back at every synchronisation costs a device allocation per tensor.
+    ...(mempoolKeys.length ? [1n, 2n ** 63n] : []),
+  ]);
+  return api.out('CreateArenaCfgV2', keys, values, keys.length);
 }
 
 const cudaMemories = new Map<number, unknown>();

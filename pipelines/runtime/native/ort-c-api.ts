@@ -5,7 +5,7 @@
 // the one ORT_NATIVE_LIB names) and reads the function table that OrtGetApiBase()->GetApi(version) returns.
 // Entries are addressed by their position in the OrtApi struct, which onnxruntime only ever appends to;
 // the positions below were counted from the public C API header (positions 0–208 exist since ORT 1.11, 254–259
-// since 1.16).
+// since 1.16, 295–319 since 1.23).
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -77,6 +77,13 @@ const ENTRIES = {
   // ORT 1.16 and later (the kit's 1.29 and the project's 1.30); sharedCudaArena checks position 254 first.
   GetBuildInfoString: [254, 'const char *GetBuildInfoString(void)'],
   CreateAndRegisterAllocatorV2: [259, 'void *CreateAndRegisterAllocatorV2(void *env, const char *providerType, void *memInfo, void *arenaCfg, const char **keys, const char **values, size_t count)'],
+  // ORT 1.23 and later (key-value pairs from 1.22): arena statistics; arenaStats() checks positions 295–297 first.
+  CreateKeyValuePairs: [295, 'void CreateKeyValuePairs(_Out_ void **out)'],
+  AddKeyValuePair: [296, 'void AddKeyValuePair(void *kvps, const char *key, const char *value)'],
+  GetKeyValue: [297, 'const char *GetKeyValue(void *kvps, const char *key)'],
+  GetKeyValuePairs: [298, 'void GetKeyValuePairs(void *kvps, _Out_ void **keys, _Out_ void **values, _Out_ size_t *count)'],
+  ReleaseKeyValuePairs: [300, 'void ReleaseKeyValuePairs(void *kvps)'],
+  AllocatorGetStats: [319, 'void *AllocatorGetStats(void *allocator, _Out_ void **out)'],
 } as const;
 
 export type EntryName = keyof typeof ENTRIES;
