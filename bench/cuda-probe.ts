@@ -10,7 +10,8 @@
 // calling thread or on koffi's pool) with `:TUNING` (cuda-options.ts syntax), then `+NAME=VALUE` environment
 // variables for its child, `@SIZE` to run it at one size only, `%linfusion` (or another attention variant) instead of
 // softmax, `!profile` for ORT's per-op profile (native) and `!release` to give the arena back after every run.
-// `studio,graph=1` captures a CUDA graph (inputs and outputs at fixed device addresses; the note says when ORT refused).
+// Native CUDA rows capture a CUDA graph as the studio's whole UNet does (inputs and outputs at fixed device addresses;
+// the note says when ORT refused), except `!profile` rows; `studio,graph=0` times the same session without one.
 // --torch DIR (holding bench/gpu_matrix_torch.py and sd_unet_torch.py, with diffusers importable) first times
 // diffusers' UNet2DConditionModel (fp16, SDPA) on the same random weights for every (variant, size) our
 // configurations run, in one process, its GPU memory read from the same nvidia-smi log; our rows then give ratios.
@@ -26,9 +27,9 @@ import { startGpuMemorySampler } from './lib/gpu-memory.ts';
 import { GpuMemoryLog } from './lib/gpu-memory-log.ts';
 import { writeSafetensors } from '../pipelines/io/safetensors.ts';
 import { Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
-import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, linfusionModules, unetTensorSpecs } from './lib/unet-tensors.ts';
+import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, conditioningWidths, linfusionModules, unetTensorSpecs } from './lib/unet-tensors.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
-import { buildFor, makeVariant, profileSummary, BATCH, VARIANTS, type VariantName } from './lib/unet-run.ts';
+import { buildFor, graphWarmUps, makeVariant, unetRunOptions, profileSummary, BATCH, VARIANTS, type VariantName } from './lib/unet-run.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -85,23 +86,24 @@ async function child(spec: ChildSpec): Promise<ChildResult> {
   if (spec.mode !== 'binding') process.env.STUDIO_NATIVE_RUN = spec.mode === 'native-worker' ? 'worker' : 'caller';
   let t0 = performance.now();
   const profilePrefix = spec.profile ? join(spec.work, `profile-${spec.mode}-${spec.size}`) : undefined;
-  const session = await Session.create(graph, { providers: [spec.ep], forbidCpuFallback: true, cudaTuning, profilePrefix });
+  const session = await Session.create(graph, { providers: [spec.ep], forbidCpuFallback: true, cudaTuning, profilePrefix, ...unetRunOptions(profilePrefix) });
   const sessionS = (performance.now() - t0) / 1000;
   const latent = spec.size / 8;
   const rand = new Uniform(5);
-  const width = parseUNetConfig(spec.unetConfig).crossAttentionDim[0];
+  const { width, pooled = 0 } = conditioningWidths(parseUNetConfig(spec.unetConfig));
   const feeds = {
     sample: tensor(rand.fill(new Float32Array(BATCH * 4 * latent * latent), 1), [BATCH, 4, latent, latent]),
     timestep: tensor(new Float32Array(BATCH).fill(500), [BATCH]),
     encoder_hidden_states: tensor(rand.fill(new Float32Array(BATCH * 77 * width), 1), [BATCH, 77, width]),
     ...(spec.model === 'sdxl'
-      ? { text_embeds: tensor(rand.fill(new Float32Array(BATCH * 1280), 1), [BATCH, 1280]), time_ids: tensor(Float32Array.from({ length: BATCH * 6 }, (_, i) => [spec.size, spec.size, 0, 0, spec.size, spec.size][i % 6]), [BATCH, 6]) }
+      ? { text_embeds: tensor(rand.fill(new Float32Array(BATCH * pooled), 1), [BATCH, pooled]), time_ids: tensor(Float32Array.from({ length: BATCH * 6 }, (_, i) => [spec.size, spec.size, 0, 0, spec.size, spec.size][i % 6]), [BATCH, 6]) }
       : {}),
     ...variant.feeds(),
   };
   t0 = performance.now();
   await session.run(feeds);
   const firstMs = performance.now() - t0;
+  for (let i = graphWarmUps(session); i > 0; i--) await session.run(feeds);
   const times: number[] = [];
   const cpu0 = process.cpuUsage();
   for (let i = 0; i < spec.steps; i++) {
@@ -113,7 +115,7 @@ async function child(spec: ChildSpec): Promise<ChildResult> {
   const inner = session.inner;
   const profile = profilePrefix && inner instanceof NativeSession ? profileSummary(inner.endProfiling(), spec.steps + 1) : undefined;
   const options = inner instanceof NativeSession ? inner.providerOptions : undefined;
-  const cudaGraph = inner instanceof NativeSession && inner.cudaGraph;
+  const cudaGraph = graphWarmUps(session) > 0;
   const note = session.fallbacks.length ? session.describe() : undefined;
   await session.release();
   return { sessionS, firstMs, medianMs: median(times), cpuPerStepS: (cpu.user + cpu.system) / 1e6 / spec.steps, provider: session.provider, options, profile, cudaGraph, note };
@@ -184,7 +186,7 @@ for (const size of sizes) {
       const x = JSON.parse(line.slice(7)) as ChildResult;
       const t = torch.get(`${variant}@${size}`);
       const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? `${(a / b).toFixed(2)}×` : '–');
-      const graph = spec.tuning?.includes('graph=1') ? (x.cudaGraph ? 'CUDA graph captured' : 'no CUDA graph') : '';
+      const graph = x.cudaGraph ? 'CUDA graph' : '';
       const note = [x.provider !== 'cuda' ? `provider ${x.provider}` : '', graph, x.note ?? '', x.profile ?? ''].filter(Boolean).join('; ');
       rows.push(`| ${size} | ${config} | ${x.sessionS.toFixed(1)} | ${x.firstMs.toFixed(0)} | ${x.medianMs.toFixed(1)} | ${x.cpuPerStepS.toFixed(3)} | ${gib?.toFixed(2) ?? '–'} | ${ratio(x.medianMs, t?.median_ms)} | ${ratio(gib, t?.gpuGb)} | ${note} |`);
     }
@@ -215,7 +217,7 @@ interface TorchRow {
 /** diffusers' UNet on the same weights for each (variant, size) our configurations run; keyed `variant@size`. */
 function timePyTorch(dir: string): Map<string, TorchRow> {
   const wanted = sizes.flatMap((size) => [...new Set(configs.filter((c) => !/@(\d+)/.test(c) || c.includes(`@${size}`)).map(variantOf))].filter((v) => v !== 'agent').map((variant) => ({ variant, size, steps: Number(args.steps) })));
-  const width = cfg.crossAttentionDim[0];
+  const { width, pooled = 0 } = conditioningWidths(cfg);
   for (const size of new Set(wanted.map((w) => w.size))) {
     const latent = size / 8;
     const rand = new Uniform(size);
@@ -224,7 +226,7 @@ function timePyTorch(dir: string): Map<string, TorchRow> {
       timestep: { dtype: 'F32', shape: [BATCH], data: new Float32Array(BATCH).fill(500) },
       encoder_hidden_states: { dtype: 'F32', shape: [BATCH, 77, width], data: rand.fill(new Float32Array(BATCH * 77 * width), 1) },
       ...(model === 'sdxl'
-        ? { text_embeds: { dtype: 'F32', shape: [BATCH, 1280], data: rand.fill(new Float32Array(BATCH * 1280), 1) }, time_ids: { dtype: 'F32', shape: [BATCH, 6], data: Float32Array.from({ length: BATCH * 6 }, (_, i) => [size, size, 0, 0, size, size][i % 6]) } }
+        ? { text_embeds: { dtype: 'F32', shape: [BATCH, pooled], data: rand.fill(new Float32Array(BATCH * pooled), 1) }, time_ids: { dtype: 'F32', shape: [BATCH, 6], data: Float32Array.from({ length: BATCH * 6 }, (_, i) => [size, size, 0, 0, size, size][i % 6]) } }
         : {}),
     });
   }

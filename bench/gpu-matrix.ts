@@ -5,13 +5,15 @@
 //   npx tsx bench/gpu-matrix.ts [--models sd15,sdxl] [--providers cuda,webgpu,cpu] [--budget-s 420]
 //        [--cuda-entry FILE] [--tokenizer DIR] [--python python3] [--work DIR] [--out bench/results]
 //   npx tsx bench/gpu-matrix.ts --specs-only --work DIR    only DIR/specs.json (configs and LinFusion layouts for `make`)
+//   npx tsx bench/gpu-matrix.ts --tiny ../shared/fixtures --providers cpu    a CPU check of the script: the fixtures' tiny
+//        SD 1.5 / SDXL UNets at 64²/128²/256², random LinFusion modules, no PyTorch
 // Runs on the GPU machine as an esbuild bundle (bench/NOTES.md says how): PyTorch makes the random models with
 // diffusers' own classes (bench/gpu_matrix_torch.py), each of our configurations runs in its own child process
 // (CUDA ones through --cuda-entry, a copy of this bundle beside the onnxruntime-node that has the CUDA
 // provider), and GPU memory is read from one nvidia-smi log for every process. Rows run most-needed first
 // and stop when --budget-s is spent; whatever ran is written.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,11 +23,11 @@ import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
 import type { Provider } from '../pipelines/runtime/session.ts';
 import { relL2 } from '../test/fixtures.ts';
 import { GpuMemoryLog } from './lib/gpu-memory-log.ts';
-import { MODELS, TEXT, TORCH_VARIANTS, plan, rowKey, stepsFor, type ModelName } from './lib/gpu-matrix-plan.ts';
+import { MODELS, SIZES, TORCH_VARIANTS, plan, rowKey, stepsFor, type ModelName } from './lib/gpu-matrix-plan.ts';
 import { writeReport, type MeasuredRow, type Report, type TorchRow } from './lib/matrix-report.ts';
-import { Uniform } from './lib/random-safetensors.ts';
+import { Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
 import { BATCH, runConfiguration, type RunResult, type RunSpec } from './lib/unet-run.ts';
-import { linfusionModules } from './lib/unet-tensors.ts';
+import { conditioningWidths, linfusionModules } from './lib/unet-tensors.ts';
 import { wholeImage, type ImageResult, type ImageSpec } from './lib/whole-image.ts';
 
 const { values: args } = parseArgs({
@@ -43,6 +45,7 @@ const { values: args } = parseArgs({
     child: { type: 'string' },
     'image-child': { type: 'string' },
     'specs-only': { type: 'boolean', default: false },
+    tiny: { type: 'string' },
   },
 });
 
@@ -63,6 +66,12 @@ const models = args.models.split(',').map((m) => {
   if (!(m in MODELS)) throw new Error(`--models: "${m}" is not one of ${Object.keys(MODELS).join(', ')}`);
   return m as ModelName;
 });
+// --tiny FIXTURES: the tiny UNets of the test fixtures at an eighth of the sizes, to check the script on a CPU.
+const fixtureUnet = (m: ModelName) => join(resolve(args.tiny ?? ''), m === 'sd15' ? 'sd15-tiny/unet' : 'sdxl-tiny/unet');
+const unetConfigs: Record<ModelName, Record<string, unknown>> = args.tiny
+  ? { sd15: JSON.parse(readFileSync(join(fixtureUnet('sd15'), 'config.json'), 'utf8')), sdxl: JSON.parse(readFileSync(join(fixtureUnet('sdxl'), 'config.json'), 'utf8')) }
+  : MODELS;
+const sizes = args.tiny ? SIZES.map((s) => s / 8) : SIZES;
 const providers = args.providers.split(',') as Provider[];
 const work = resolve(args.work);
 mkdirSync(work, { recursive: true });
@@ -72,12 +81,24 @@ const setup: string[] = [];
 // --- models (PyTorch makes them with diffusers' classes), inputs ----------------------------------------
 const specsFile = join(work, 'specs.json');
 writeFileSync(specsFile, JSON.stringify({
-  unets: MODELS,
-  linfusion: Object.fromEntries(models.map((m) => [m, linfusionModules(parseUNetConfig(MODELS[m], m))])),
+  unets: unetConfigs,
+  linfusion: Object.fromEntries(models.map((m) => [m, linfusionModules(parseUNetConfig(unetConfigs[m], m))])),
 }));
 if (args['specs-only']) process.exit(0);
 const pythonEnv = { ...process.env, PYTHONUNBUFFERED: '1' };
 const torchScript = resolve(args['torch-script']);
+const unetDir = (m: ModelName) => join(work, m === 'sd15' ? 'sd15/unet' : 'sdxl-unet');
+if (args.tiny && !existsSync(join(work, 'MADE'))) {
+  // PyTorch's `make` in small: the fixtures' UNets, random LinFusion modules (no pipeline: the image needs CUDA).
+  for (const m of models) {
+    cpSync(fixtureUnet(m), unetDir(m), { recursive: true });
+    const lf = linfusionModules(parseUNetConfig(unetConfigs[m], m));
+    mkdirSync(join(work, `linfusion-${m}`), { recursive: true });
+    writeRandomSafetensors(join(work, `linfusion-${m}`, 'diffusion_pytorch_model.safetensors'), lf.specs, 'F32', 4321);
+    writeFileSync(join(work, `linfusion-${m}`, 'config.json'), JSON.stringify(lf.config));
+  }
+  writeFileSync(join(work, 'MADE'), 'tiny\n');
+}
 if (!existsSync(join(work, 'MADE'))) {
   if (!args.tokenizer) throw new Error('--tokenizer DIR (a CLIP tokenizer folder: vocab.json, merges.txt) is needed to make the SD 1.5 pipeline');
   const t0 = performance.now();
@@ -85,18 +106,17 @@ if (!existsSync(join(work, 'MADE'))) {
   if (made.status !== 0) throw new Error(`making the random models failed (exit ${made.status})`);
   setup.push(`random models made by diffusers/transformers on the GPU in ${((performance.now() - t0) / 1000).toFixed(0)} s (fp16 safetensors)`);
 }
-const unetDir = (m: ModelName) => join(work, m === 'sd15' ? 'sd15/unet' : 'sdxl-unet');
 for (const m of models) {
-  for (const size of [512, 1024, 2048]) {
+  for (const size of sizes) {
     const latent = size / 8;
     const rand = new Uniform(size + (m === 'sdxl' ? 7 : 0));
-    const text = TEXT[m];
+    const text = conditioningWidths(parseUNetConfig(unetConfigs[m], m));
     const inputs: Parameters<typeof writeSafetensors>[1] = {
       sample: { dtype: 'F32', shape: [BATCH, 4, latent, latent], data: rand.fill(new Float32Array(BATCH * 4 * latent * latent), 1.7) },
       timestep: { dtype: 'F32', shape: [BATCH], data: Float32Array.of(999, 500) },
       encoder_hidden_states: { dtype: 'F32', shape: [BATCH, 77, text.width], data: rand.fill(new Float32Array(BATCH * 77 * text.width), 1.7) },
     };
-    if ('pooled' in text) {
+    if (text.pooled) {
       inputs.text_embeds = { dtype: 'F32', shape: [BATCH, text.pooled], data: rand.fill(new Float32Array(BATCH * text.pooled), 1.7) };
       inputs.time_ids = { dtype: 'F32', shape: [BATCH, text.timeIds], data: Float32Array.from({ length: BATCH * text.timeIds }, (_, i) => [size, size, 0, 0, size, size][i % 6]) };
     }
@@ -129,14 +149,14 @@ const save = () => writeReport(report, outDir, name).catch((e) => log(`report no
 
 // Time left for the PyTorch side and the whole images after the first phase (measured on the H200: 50 + 30 s).
 const RESERVE_S = 110;
-const rows: MeasuredRow[] = plan(models, providers, args['cuda-tuning']);
+const rows: MeasuredRow[] = plan(models, providers, args['cuda-tuning'], sizes);
 report.rows = rows;
 
 function runRow(row: MeasuredRow): void {
   const spec: RunSpec = {
     ep: row.ep, dtype: row.dtype, variant: row.variant, size: row.size, steps: stepsFor(row.ep, row.size),
     weights: join(unetDir(row.model), 'diffusion_pytorch_model.safetensors'), linfusion: join(work, `linfusion-${row.model}`), work,
-    unetConfig: MODELS[row.model], inputsFile: `inputs-${row.model}-${row.size}.safetensors`, outputFile: `ort-${rowKey(row)}.f32`, fused: row.fused, tuning: row.tuning, profile: row.group === 'profile',
+    unetConfig: unetConfigs[row.model], inputsFile: `inputs-${row.model}-${row.size}.safetensors`, outputFile: `ort-${rowKey(row)}.f32`, fused: row.fused, tuning: row.tuning, profile: row.group === 'profile',
   };
   log(`${rowKey(row)}: running (${spec.steps} timed steps after a warm-up)`);
   const r = child<RunResult>('--child', spec, entryFor(row.ep), row.ep === 'cpu' ? 300 : 120);
@@ -151,7 +171,7 @@ function runRow(row: MeasuredRow): void {
 }
 
 function runTorch(model: ModelName): void {
-  const configs = [512, 1024, 2048].flatMap((size) => TORCH_VARIANTS.map((variant) => ({ variant, size, steps: stepsFor('cuda', size) })));
+  const configs = sizes.flatMap((size) => TORCH_VARIANTS.map((variant) => ({ variant, size, steps: stepsFor('cuda', size) })));
   log(`PyTorch ${model}: ${configs.length} configurations`);
   const r = spawnSync(args.python, [torchScript, 'unet', '--model', model, '--unet', unetDir(model), '--linfusion', join(work, `linfusion-${model}`), '--work', work, '--configs', JSON.stringify(configs)],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: pythonEnv, timeout: 240_000, maxBuffer: 1 << 26 });
@@ -182,8 +202,15 @@ function runImages(): void {
   for (const key of ['ort', 'ortBinding'] as const) {
     const run = key === 'ort' ? spec : { ...spec, tuning: undefined };
     log(`whole SD 1.5 image, studio (cuda fp16, ${run.tuning ? `native session, ${run.tuning}` : 'onnxruntime-node'})`);
-    const ours = child<ImageResult>('--image-child', run, entryFor('cuda'), 180);
-    report.image[key] = ours.value ? { ...ours.value, gpuGb: memory?.peakGb(ours.startMs, ours.endMs, idleMib) } : undefined;
+    let ours = child<ImageResult>('--image-child', run, entryFor('cuda'), 180);
+    let note: string | undefined;
+    if (!ours.value && run.tuning) {
+      // The studio's whole UNet runs a CUDA graph; should that fail here, the image without one still gets a figure.
+      log(`  failed (${ours.error}); again with ${run.tuning},graph=0`);
+      note = `failed with the CUDA graph (${ours.error}); this is graph=0`;
+      ours = child<ImageResult>('--image-child', { ...run, tuning: `${run.tuning},graph=0` }, entryFor('cuda'), 180);
+    }
+    report.image[key] = ours.value ? { ...ours.value, gpuGb: memory?.peakGb(ours.startMs, ours.endMs, idleMib), note } : undefined;
     if (!ours.value) setup.push(`whole image (studio, ${key}) failed: ${ours.error}`);
   }
   log('whole SD 1.5 image, diffusers');

@@ -13,7 +13,9 @@ import { Graph } from '../pipelines/onnx/graph.ts';
 import { add, mul } from '../pipelines/onnx/ops.ts';
 import { Session, cudaTuningFromEnvironment, serializeGraph, tensor, ort } from '../pipelines/runtime/session.ts';
 import { NativeSession, cudaOptionsAsOrtReads, withCudaGraphFallback } from '../pipelines/runtime/native/native-session.ts';
-import { cudaProviderOptions, parseCudaTuning, STUDIO_CUDA_TUNING } from '../pipelines/runtime/native/cuda-options.ts';
+import { capturesCudaGraph, cudaProviderOptions, parseCudaTuning, STUDIO_CUDA_TUNING } from '../pipelines/runtime/native/cuda-options.ts';
+import { unetSessionOptions } from '../pipelines/models/unet/runner.ts';
+import { WHOLE } from '../pipelines/models/unet/memory.ts';
 import { nativeProviders, ortCApi } from '../pipelines/runtime/native/ort-c-api.ts';
 import { randn } from '../pipelines/random/torch-randn.ts';
 import { relL2 } from './fixtures.ts';
@@ -130,6 +132,21 @@ test('CUDA tunings: parsed and turned into provider options', () => {
   assert.throws(() => cudaProviderOptions({ gpuMemLimit: -1 }), /gpuMemLimit -1/);
 });
 
+test('a CUDA graph by default for the whole UNet (one shape, run() only), never for a split UNet\'s pieces (runKeeping); graph=0|1 overrides the rest', () => {
+  const whole = unetSessionOptions(WHOLE);
+  const split = unetSessionOptions({ ...WHOLE, split: true });
+  assert.deepEqual(whole, { cudaGraph: true });
+  assert.deepEqual(split, { sharedArena: true, cudaGraph: false });
+  const studio = parseCudaTuning('studio');
+  assert.equal(studio.enableCudaGraph, undefined, 'the studio tuning leaves graphs to the session');
+  assert.equal(capturesCudaGraph(studio, whole.cudaGraph), true);
+  assert.equal(capturesCudaGraph(studio, split.cudaGraph), false);
+  assert.equal(capturesCudaGraph(studio, undefined), false, 'a session that promises nothing gets no graph');
+  assert.equal(capturesCudaGraph(parseCudaTuning('studio,graph=0'), whole.cudaGraph), false);
+  assert.equal(capturesCudaGraph(parseCudaTuning('studio,graph=1'), undefined), true);
+  assert.equal(capturesCudaGraph(parseCudaTuning('studio,graph=1'), split.cudaGraph), false, 'pieces hand tensors on: graph=1 cannot give them one');
+});
+
 test('without the CUDA provider library the native CUDA session fails naming the provider', async () => {
   const g = new Graph('probe');
   const x = g.input('x', 'float32', [2]);
@@ -230,7 +247,7 @@ test('fixed buffers (what CUDA graphs need): new inputs copied into the same bou
   const zeros = new ort.Tensor('float16', new Uint16Array(3), [3]);
   await assert.rejects(fixed.run({ x: tensor(new Float32Array(3), [1, 3]), w: zeros }), /was set up for input "x" as float32 \[2, 3\]; this run gives float32 \[1, 3\].*create one per size/);
   await assert.rejects(fixed.run({ x: tensor(new Float32Array(6), [2, 3]) }), /binds the inputs x, w; this run lacks w/);
-  await assert.rejects(fixed.runKeeping({ x: tensor(new Float32Array(6), [2, 3]), w: zeros }, ['squared']), /fixed addresses \(a CUDA graph, STUDIO_CUDA_TUNING's graph=1, or fixedBuffers\).*use run\(\)/);
+  await assert.rejects(fixed.runKeeping({ x: tensor(new Float32Array(6), [2, 3]), w: zeros }, ['squared']), /fixed addresses \(a CUDA graph: SessionOptions.cudaGraph or the tuning's graph=1; or fixedBuffers\).*use run\(\), or open sessions that hand tensors on with cudaGraph: false/);
   await fixed.release();
   await plain.release();
   await assert.rejects(fixed.run({ x: tensor(new Float32Array(6), [2, 3]), w: zeros }), /released/);

@@ -7,8 +7,6 @@ import type { VariantName } from './unet-run.ts';
 
 export const MODELS = { sd15: SD15_UNET_CONFIG, sdxl: SDXL_UNET_CONFIG } as const;
 export type ModelName = keyof typeof MODELS;
-/** Text width and pooled-text width of each model's conditioning inputs. */
-export const TEXT = { sd15: { width: 768 }, sdxl: { width: 2048, pooled: 1280, timeIds: 6 } } as const;
 
 export const SIZES = [512, 1024, 2048] as const;
 /** Variants PyTorch runs too (it has no AgentSD); AgentSD is refused on SDXL by the studio itself. */
@@ -32,32 +30,36 @@ export interface Row {
 /** Timed steps after the warm-up: fewer where a step is long. */
 export const stepsFor = (ep: Provider, size: number): number => (ep === 'cpu' ? 1 : size <= 512 ? 10 : size <= 1024 ? 5 : 3);
 
-export function plan(models: readonly ModelName[], providers: readonly Provider[], cudaTuning = 'studio'): Row[] {
+/** `sizes`: the three sizes the rows use in place of 512², 1024², 2048² (smaller for the tiny CPU check). */
+export function plan(models: readonly ModelName[], providers: readonly Provider[], cudaTuning = 'studio', sizes: readonly number[] = SIZES): Row[] {
   const rows: Row[] = [];
   const add = (phase: Row['phase'], group: Row['group'], ep: Provider, dtype: Row['dtype'], fused: boolean, list: [ModelName, VariantName[], number[]][], tuning?: string) => {
     if (!providers.includes(ep)) return;
-    for (const [model, variants, sizes] of list) {
+    for (const [model, variants, at] of list) {
       if (!models.includes(model)) continue;
-      for (const size of sizes) for (const variant of variants) rows.push({ model, variant, size, ep, dtype, fused, group, phase, ...(tuning ? { tuning } : {}) });
+      for (const size of at) for (const variant of variants) rows.push({ model, variant, size, ep, dtype, fused, group, phase, ...(tuning ? { tuning } : {}) });
     }
   };
-  const all = [...SIZES];
+  const all = [...sizes];
+  const [small, mid, large] = sizes;
   // CUDA through the native session with the studio's provider options (what the targets are judged on),
   // then the same graphs through onnxruntime-node's binding (device id only) for the difference.
   add(1, 'main', 'cuda', 'float16', true, [['sd15', ['softmax', 'linfusion'], all], ['sdxl', ['softmax', 'linfusion'], all]], cudaTuning);
-  add(1, 'binding', 'cuda', 'float16', true, [['sd15', ['softmax'], [1024, 2048]]]);
+  add(1, 'binding', 'cuda', 'float16', true, [['sd15', ['softmax'], [mid, large]]]);
   // WebGPU at 1024² in the first phase: the issue's WebGPU target (≤ 3× CUDA) is judged there.
-  add(1, 'webgpu', 'webgpu', 'float16', false, [['sd15', ['softmax', 'linfusion'], [1024]]]);
+  add(1, 'webgpu', 'webgpu', 'float16', false, [['sd15', ['softmax', 'linfusion'], [mid]]]);
   // Where a 1024² step's time goes, op type by op type (ORT's profiler; its own row: profiling slows steps).
-  add(1, 'profile', 'cuda', 'float16', true, [['sd15', ['softmax'], [1024]]], cudaTuning);
+  add(1, 'profile', 'cuda', 'float16', true, [['sd15', ['softmax'], [mid]]], cudaTuning);
   add(2, 'main', 'cuda', 'float16', true, [['sd15', ['agent'], all]], cudaTuning);
-  add(2, 'fusion off', 'cuda', 'float16', false, [['sd15', ['softmax'], [1024, 2048]], ['sdxl', ['softmax'], [1024]]], cudaTuning);
+  add(2, 'fusion off', 'cuda', 'float16', false, [['sd15', ['softmax'], [mid, large]], ['sdxl', ['softmax'], [mid]]], cudaTuning);
   // One option of the studio's tuning put back to ORT's default at a time: what each is worth.
-  for (const change of ['nhwc=0', 'conv=EXHAUSTIVE,maxws=1', 'arena=kNextPowerOfTwo']) add(2, 'tuning', 'cuda', 'float16', true, [['sd15', ['softmax'], [1024]]], `${cudaTuning},${change}`);
-  add(2, 'tuning', 'cuda', 'float16', true, [['sd15', ['softmax'], [1024, 2048]]], `${cudaTuning},mempattern=0`);
-  add(2, 'webgpu', 'webgpu', 'float16', false, [['sd15', ['agent'], [1024]], ['sdxl', ['softmax', 'linfusion'], [1024]], ['sd15', ['softmax', 'linfusion', 'agent'], [512]]]);
-  add(2, 'fp32', 'cuda', 'float32', true, [['sd15', ['softmax', 'linfusion'], [512, 1024]]], cudaTuning);
-  add(2, 'cpu', 'cpu', 'float32', false, [['sd15', ['softmax'], [512]]]);
+  for (const change of ['nhwc=0', 'conv=EXHAUSTIVE,maxws=1', 'arena=kNextPowerOfTwo']) add(2, 'tuning', 'cuda', 'float16', true, [['sd15', ['softmax'], [mid]]], `${cudaTuning},${change}`);
+  add(2, 'tuning', 'cuda', 'float16', true, [['sd15', ['softmax'], [mid, large]]], `${cudaTuning},mempattern=0`);
+  // The main rows run a CUDA graph, as the studio's whole UNet does; without one, for what it is worth.
+  add(2, 'tuning', 'cuda', 'float16', true, [['sd15', ['softmax', 'linfusion'], [small, mid]]], `${cudaTuning},graph=0`);
+  add(2, 'webgpu', 'webgpu', 'float16', false, [['sd15', ['agent'], [mid]], ['sdxl', ['softmax', 'linfusion'], [mid]], ['sd15', ['softmax', 'linfusion', 'agent'], [small]]]);
+  add(2, 'fp32', 'cuda', 'float32', true, [['sd15', ['softmax', 'linfusion'], [small, mid]]], cudaTuning);
+  add(2, 'cpu', 'cpu', 'float32', false, [['sd15', ['softmax'], [small]]]);
   return rows;
 }
 

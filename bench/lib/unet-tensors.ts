@@ -189,3 +189,12 @@ export function linfusionModules(cfg: UNetConfig): { config: { _class_name: stri
 }
 
 export const parameterCount = (specs: readonly TensorSpec[]): number => specs.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+
+/**
+ * Widths of a UNet's conditioning inputs: the text embeddings, and for SDXL-like UNets the pooled text embedding,
+ * what the text-time projection takes besides the 6 size/crop ids (1280 for SDXL).
+ */
+export function conditioningWidths(cfg: UNetConfig): { width: number; pooled?: number; timeIds: number } {
+  const t = cfg.textTime;
+  return { width: cfg.crossAttentionDim[0], ...(t ? { pooled: t.projectionInputDim - 6 * t.timeEmbedDim } : {}), timeIds: 6 };
+}

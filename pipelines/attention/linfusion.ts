@@ -144,12 +144,28 @@ function linfusionResult(w: Weights, m: LinFusionModule, x: T, pieces = 1): Self
 function linearAttention(q: T, k: T, v: T): T {
   const phi = (t: T) => op.add(op.elu(op.cast(t, 'float32')), 1);
   const kf = phi(k);
-  const kMean = op.transpose(op.reduceMean(kf, [1]), [0, 2, 1]);
   // 1/N: a constant, or read at run time when the token count is symbolic.
   const tokens = q.shape[1];
-  const inverse = typeof tokens === 'number' ? 1 / tokens : op.reciprocal(op.cast(op.gather(op.shapeOf(q), op.int64s(q, [1])), 'float32'));
+  const inverse = typeof tokens === 'number' ? op.floats(kf, [1 / tokens], [1, 1]) : op.reshape(op.reciprocal(op.cast(tokenCount(q), 'float32')), [1, 1]);
+  const kMean = op.transpose(tokenMean(kf, inverse), [0, 2, 1]);
   const state = op.mul(op.matmul(op.transpose(kf, [0, 2, 1]), op.cast(v, 'float32')), inverse);
   const qf = phi(q);
   const z = op.add(op.matmul(qf, kMean), EPS);
   return op.div(op.matmul(qf, state), z);
+}
+
+/** [G, N, …] → [1] int64: the token count N of a graph with symbolic sizes. */
+const tokenCount = (x: T) => op.gather(op.shapeOf(x), op.int64s(x, [1]));
+
+/**
+ * mean_j x_j of x [G, N, d] as [G, 1, d]: a row of 1/N times x, one batched GEMM that reads x once. ORT's CUDA
+ * ReduceMean over this middle axis took ~2.5 ms per layer at 65536 tokens (bench/NOTES.md, s6-c's profile),
+ * where one pass over x is ~0.05 ms.
+ */
+function tokenMean(x: T, inverse: T): T {
+  const tokens = x.shape[1];
+  const row = typeof tokens === 'number'
+    ? op.expand(inverse, [1, tokens])
+    : x.graph.node('Expand', [inverse, op.concat([op.int64s(x, [1]), tokenCount(x)], 0)], [{ dtype: 'float32', shape: [1, tokens] }])[0];
+  return op.matmul(row, x);
 }

@@ -70,6 +70,8 @@ export const attr = {
 
 /** A node as a rewrite sees it (Graph.replaceNodes): its values rather than their names. */
 export interface NodeView {
+  /** The node's name in the model (ORT's profile and errors name nodes by it). */
+  readonly name: string;
   readonly op: string;
   readonly domain: string;
   /** Omitted optional inputs are null. */
@@ -227,6 +229,7 @@ export class Graph {
     try {
       for (const n of original) {
         const view: NodeView = {
+          name: n.name,
           op: n.op,
           domain: n.domain,
           inputs: n.inputs.map((name) => (name ? this.valueNamed(name) : null)),

@@ -1,7 +1,7 @@
 // One ORT session for one built graph, on the first execution provider in a list that accepts it.
 import * as ort from 'onnxruntime-node';
 import type { Graph } from '../onnx/graph.ts';
-import { parseCudaTuning, type CudaTuning } from './native/cuda-options.ts';
+import { capturesCudaGraph, parseCudaTuning, type CudaTuning } from './native/cuda-options.ts';
 import { lowerForProvider } from './lowering.ts';
 import type { NativeDeviceValue } from './native/native-session.ts';
 import { HeldTensor } from './held-tensor.ts';
@@ -34,6 +34,13 @@ export interface SessionOptions {
    * tuning says, for sessions that run one after another on the same data (a UNet split into pieces).
    */
   sharedArena?: boolean;
+  /**
+   * Native CUDA sessions: `true` when the caller runs one set of input shapes through run() only, so the session
+   * captures a CUDA graph (unless the tuning says graph=0; when ORT refuses, it runs without and says why in
+   * describe()); `false` when it hands tensors on (runKeeping) or changes shapes: never a graph. Left out: the
+   * tuning's graph= alone (off by default). native/cuda-options.ts, capturesCudaGraph.
+   */
+  cudaGraph?: boolean;
   /** Native CUDA sessions only: write ORT's per-node profile to files starting with this path. */
   profilePrefix?: string;
   /**
@@ -112,7 +119,7 @@ export class Session {
           // The native session, and onnxruntime-node's (untuned) when the native one cannot start here.
           try {
             const { NativeSession } = await import('./native/native-session.ts');
-            const cuda = o.sharedArena ? { ...cudaTuning, sharedArena: true } : cudaTuning;
+            const cuda = { ...cudaTuning, sharedArena: o.sharedArena || cudaTuning.sharedArena, enableCudaGraph: capturesCudaGraph(cudaTuning, o.cudaGraph) };
             const inner = await NativeSession.create(model, { provider, cuda, memPattern: cudaTuning.memPattern, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, optimize: o.optimize, logSeverity: o.logSeverity, profilePrefix: o.profilePrefix });
             if (inner.note) attempts.push({ provider, error: inner.note });
             return new Session(inner, provider, attempts, model.name);

@@ -3,7 +3,7 @@
 // boundary tensors on the device can take the place of these.
 import type { Graph } from '../../onnx/graph.ts';
 import type { TensorSource } from '../../onnx/weights.ts';
-import { HeldTensor, ort, type Provider, type Session } from '../../runtime/session.ts';
+import { HeldTensor, ort, type Provider, type Session, type SessionOptions } from '../../runtime/session.ts';
 import type { UNetConfig } from './config.ts';
 import type { UNetMemory } from './memory.ts';
 import { buildUNetPieces, HIDDEN, HIDDEN_OUT, unetPieceNames, type UNetPiece } from './pieces.ts';
@@ -41,6 +41,15 @@ export async function openUNetRunner(
       )
     : new WholeUNet(await open('whole', () => buildUNet(source, cfg, build()).graph));
   return memory.rowByRow && rows > 1 ? new RowByRowUNet(inner, rows) : inner;
+}
+
+/**
+ * How the sessions of a UNet run under `memory` are opened: a split UNet's pieces draw from one arena and hand their
+ * outputs on in device memory (runKeeping), so they never capture a CUDA graph; the whole UNet runs the same shapes
+ * through run() at every step, so it captures one (CUDA only; when ORT refuses, the session says why and runs without).
+ */
+export function unetSessionOptions(memory: UNetMemory): Pick<SessionOptions, 'sharedArena' | 'cudaGraph'> {
+  return memory.split ? { sharedArena: true, cudaGraph: false } : { cudaGraph: true };
 }
 
 export class WholeUNet implements UNetRunner {

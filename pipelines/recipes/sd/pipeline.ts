@@ -4,7 +4,7 @@
 import { loadPipelineSources, type LoadOptions, type PipelineSources, type TextConditioning } from '../../checkpoints/index.ts';
 import { ClipTextEncoder } from '../../models/clip/encoder.ts';
 import { parseUNetConfig, type UNetConfig } from '../../models/unet/config.ts';
-import { openUNetRunner } from '../../models/unet/runner.ts';
+import { openUNetRunner, unetSessionOptions } from '../../models/unet/runner.ts';
 import { WHOLE, type UNetMemory } from '../../models/unet/memory.ts';
 import { runRecovering, unetRecoveryNotes } from './unet-recovery.ts';
 import { dilateConvolutions } from '../../models/unet/dilate.ts';
@@ -303,7 +303,7 @@ export class SdPipeline {
           const graph = build();
           dilateConvolutions(graph, dilation);
           return { graph, info: variant! };
-        }, { providers: this.o.providers, sharedArena: memory.split });
+        }, { providers: this.o.providers, ...unetSessionOptions(memory) });
         info ??= built.info;
         return built.session;
       });

@@ -22,7 +22,10 @@ export interface CudaTuning {
   sdpaKernel?: number;
   /** Let cuDNN fuse a convolution with its bias add. */
   fuseConvBias?: boolean;
-  /** Capture the whole run as a CUDA graph (needs fixed shapes and every node on CUDA). */
+  /**
+   * Capture the whole run as a CUDA graph (needs fixed shapes and every node on CUDA). Left out: as the session
+   * asks (capturesCudaGraph); `graph=0|1` in a tuning string overrides that for every session that may have one.
+   */
   enableCudaGraph?: boolean;
   deviceId?: number;
   /**
@@ -54,6 +57,17 @@ export const STUDIO_CUDA_TUNING: CudaTuning = {
 };
 
 const bool = (b: boolean) => (b ? '1' : '0');
+
+/**
+ * Whether a CUDA session captures a graph. `fixedShapes`: the session's caller runs one set of input shapes through
+ * run() only (the whole UNet of a denoising loop: a graph saves its launch overhead, 2–5 ms per SD 1.5 step,
+ * bench/NOTES.md); false for sessions that hand tensors on (runKeeping: a split UNet's pieces) or change shapes,
+ * which never capture; undefined: no promise either way. The tuning's `graph=0|1` decides where it says.
+ */
+export function capturesCudaGraph(tuning: CudaTuning, fixedShapes: boolean | undefined): boolean {
+  if (fixedShapes === false) return false;
+  return tuning.enableCudaGraph ?? fixedShapes === true;
+}
 
 /** The provider-option strings for `tuning`; options left undefined keep ORT's defaults. */
 export function cudaProviderOptions(tuning: CudaTuning): Record<string, string> {

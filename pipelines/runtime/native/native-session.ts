@@ -145,7 +145,7 @@ export class NativeSession {
    */
   async runKeeping(feeds: Record<string, ort.Tensor | NativeDeviceValue>, keep: readonly string[], o: RunOptions = {}, park: readonly string[] = []): Promise<{ host: Record<string, ort.Tensor>; device: Record<string, NativeDeviceValue> }> {
     if (!this.handle) throw new Error('the native session was released');
-    if (this.fixed) throw new Error("runKeeping: this session binds its inputs and outputs at fixed addresses (a CUDA graph, STUDIO_CUDA_TUNING's graph=1, or fixedBuffers) and keeps no outputs on the device; use run(), or a session without graph=1 for graphs that hand tensors on");
+    if (this.fixed) throw new Error("runKeeping: this session binds its inputs and outputs at fixed addresses (a CUDA graph: SessionOptions.cudaGraph or the tuning's graph=1; or fixedBuffers) and keeps no outputs on the device; use run(), or open sessions that hand tensors on with cudaGraph: false");
     const unknown = [...keep, ...park].filter((k) => !this.outputNames.includes(k));
     if (unknown.length) throw new Error(`runKeeping: ${unknown.join(', ')} not among the outputs (${this.outputNames.join(', ')})`);
     const api = this.api;
