@@ -359,8 +359,9 @@ const pinnedMemories = new Map<number, unknown>();
 
 /**
  * Where a CUDA session parks outputs in host memory: ORT's `CudaPinned` memory, which the CUDA provider's own
- * pinned allocator serves (an arena, so the buffers are reused from call to call and freed with the session), and
- * which ORT copies to and from the device with cudaMemcpyAsync at the link's speed. STUDIO_PARK_MEMORY=pageable
+ * pinned allocator serves (freed with the session), and which ORT copies to and from the device on its stream at the
+ * link's speed. Chosen over our own cudaMallocHost + cudaMemcpy (device-copy.ts): no pinned buffers to pool and free
+ * from JS, no device-wide synchronisation, and the same code path on the CPU provider. STUDIO_PARK_MEMORY=pageable
  * parks in plain CPU memory instead (the same OrtValues, copied through the driver's staging buffers), to compare.
  */
 function hostMemoryFor(api: OrtCApi, device: number): unknown {
