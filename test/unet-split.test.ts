@@ -9,12 +9,11 @@ import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
 import { WHOLE, type UNetMemory } from '../pipelines/models/unet/memory.ts';
 import { buildUNet, type UNetBuildOptions } from '../pipelines/models/unet/unet.ts';
-import { buildUNetPieces, unetPieceNames } from '../pipelines/models/unet/pieces.ts';
+import { buildUNetPieces, HIDDEN_OUT, unetPieceNames } from '../pipelines/models/unet/pieces.ts';
 import { openUNetRunner, type UNetRunner } from '../pipelines/models/unet/runner.ts';
 import { linfusionAttention, LinFusionModules } from '../pipelines/attention/linfusion.ts';
 import { Session, serializeGraph, tensor, type SessionBackend } from '../pipelines/runtime/session.ts';
 import { NativeSession, type NativeDeviceValue } from '../pipelines/runtime/native/native-session.ts';
-import { HIDDEN_OUT } from '../pipelines/models/unet/pieces.ts';
 import { relL2 } from './fixtures.ts';
 
 const HIRES = resolve(import.meta.dirname, 'fixtures/hires');
@@ -73,7 +72,7 @@ for (const linfusion of [false, true]) {
 
 test('skips parked in host memory by native sessions (the CUDA path, here on the CPU): the whole graph\'s output, the skips parked and the hidden states kept as each piece ends, every value released after the call', async () => {
   const whole = await (await runner(WHOLE, false)).run(feeds);
-  const calls: { piece: string; keep: readonly string[]; park: readonly string[]; out: NativeDeviceValue[] }[] = [];
+  const calls: { piece: string; outputs: readonly string[]; keep: readonly string[]; park: readonly string[]; out: NativeDeviceValue[] }[] = [];
   const memory: UNetMemory = { ...WHOLE, split: true, skipsOnHost: true };
   const { batch: _, ...o } = options(2, memory, false);
   const split = await openUNetRunner(weights, cfg, () => o, 2, memory, async (piece, build) => {
@@ -85,7 +84,7 @@ test('skips parked in host memory by native sessions (the CUDA path, here on the
       run: (f, ro) => inner.run(f, ro),
       runKeeping: async (f, keep, ro, park = []) => {
         const result = await inner.runKeeping(f, keep, ro, park);
-        calls.push({ piece, keep, park, out: Object.values(result.device) });
+        calls.push({ piece, outputs: inner.outputNames, keep, park, out: Object.values(result.device) });
         return result;
       },
       release: () => inner.release(),
@@ -98,10 +97,8 @@ test('skips parked in host memory by native sessions (the CUDA path, here on the
   assert.ok(relL2(out, whole) <= 1e-5, `rel-L2 ${relL2(out, whole).toExponential(2)}`);
   assert.deepEqual(calls.map((c) => c.piece), unetPieceNames(cfg));
   for (const c of calls) {
-    const outputs = sessions.find((s) => s.graphName === c.piece)!.inner.outputNames;
-    const skips = outputs.filter((n) => n.startsWith('skip_'));
-    assert.deepEqual(c.park, skips, `${c.piece} parks its skips`);
-    assert.deepEqual(c.keep, outputs.includes(HIDDEN_OUT) ? [HIDDEN_OUT] : [], `${c.piece} keeps its hidden states on the device`);
+    assert.deepEqual(c.park, c.outputs.filter((n) => n.startsWith('skip_')), `${c.piece} parks its skips`);
+    assert.deepEqual(c.keep, c.outputs.includes(HIDDEN_OUT) ? [HIDDEN_OUT] : [], `${c.piece} keeps its hidden states on the device`);
     assert.equal(c.out.length, c.keep.length + c.park.length);
     assert.equal(c.out.filter((v) => v.inHostMemory).length, c.park.length, `${c.piece}: the parked values say they are in host memory`);
     for (const v of c.out) assert.throws(() => v.handle, /released/, `${c.piece}: a value still held after the call`);
