@@ -226,10 +226,21 @@ export function memoryFor(tokens: number, rows: number, heads: number): UNetMemo
   return { ffPieces: pieces, attentionPieces: Math.min(pieces, rows * heads) };
 }
 
-/** The UNet's ways to run, from the least memory saved: whole, split into sessions (skips kept on the device, then on the host); each with CFG's rows together, then one at a time. */
-function unetChoices(pieces: UNetMemory, rows: number): UNetMemory[] {
+/**
+ * Latent tokens one run may hold, as far as the GPU has run them (bench/NOTES.md): a whole graph 2^20 (twice its
+ * largest measured run, SDXL 8192×4096 one row at a time, 0.5 M), a split UNet's piece 2^21 (SD 1.5 16K, one row). The
+ * memory fit is extrapolated beyond them; a 16K stage planned as one 100 GiB graph would fail its first call, not the
+ * plan.
+ */
+const WHOLE_RUN_TOKENS = 2 ** 20;
+const PIECE_RUN_TOKENS = 2 ** 21;
+
+/** The UNet's ways to run over `tokens`, from the least memory saved: whole, split into sessions (skips kept on the device, then on the host); each with CFG's rows together, then one at a time. */
+function unetChoices(pieces: UNetMemory, rows: number, tokens: number): UNetMemory[] {
   const ways: UNetMemory[] = [pieces, { ...pieces, split: true }, { ...pieces, split: true, skipsOnHost: true }];
-  return ways.flatMap((m) => (rows > 1 ? [m, { ...m, rowByRow: true }] : [m]));
+  const all = ways.flatMap((m) => (rows > 1 ? [m, { ...m, rowByRow: true }] : [m]));
+  const measured = all.filter((m) => tokens * (m.rowByRow ? 1 : rows) <= (m.split ? PIECE_RUN_TOKENS : WHOLE_RUN_TOKENS));
+  return measured.length ? measured : all.slice(-1);
 }
 
 function unetBytes(o: PlanInput, tokens: number, m: UNetMemory): number {
@@ -272,7 +283,7 @@ function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
   const tokens = (stage.width / 8) * (stage.height / 8);
   const budget = Math.min(o.availableBytes ?? Infinity, o.budgetBytes ?? Infinity);
   const weights = (o.unet.total + o.otherParams) * o.bytesPerValue;
-  const choices = unetChoices(memoryFor(tokens, o.rows, o.unet.attention[0]?.heads ?? 1), o.rows);
+  const choices = unetChoices(memoryFor(tokens, o.rows, o.unet.attention[0]?.heads ?? 1), o.rows, tokens);
   // The fastest way that fits (the first of equals); when none does, the one that needs the least.
   const fastest = choices.filter((m) => weights + unetBytes(o, tokens, m) <= budget).reduce<UNetMemory | undefined>((best, m) => (best && unetSeconds(o, tokens, best) <= unetSeconds(o, tokens, m) ? best : m), undefined);
   const unet = o.unetMemory ?? fastest ?? choices.at(-1)!;
