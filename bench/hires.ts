@@ -11,7 +11,7 @@
 //
 //   npx tsx bench/hires.ts [--ep cuda|webgpu|cpu] [--dtype float16|float32] [--unets sd15,sdxl,tiny,tinyxl]
 //                          [--sizes 2048x2048,4096x4096,8192x4096,16384x8192] [--calls 1] [--deadline-s 280]
-//                          [--pieces auto|none] [--budget-gib N] [--split] [--row-by-row] [--skips-on-host [--park pageable]]
+//                          [--pieces auto|none] [--budget-gib N] [--split [--layer-sessions]] [--row-by-row] [--skips-on-host [--park pageable]]
 //                          [--vae-tile auto|PX] [--vae-sizes …] [--device-gib N] [--profile]
 // Standalone (no fixtures): on the GPU machine run an esbuild bundle with onnxruntime-node external
 // (bench/NOTES.md says how). Prints a table; with $OUT set, also writes $OUT/hires.json.
@@ -70,6 +70,8 @@ const { values: args } = parseArgs({
     pieces: { type: 'string', default: 'auto' },
     'device-gib': { type: 'string' },
     split: { type: 'boolean', default: false },
+    /** With --split, one session per layer instead of per level (UNetMemory.layerSessions). */
+    'layer-sessions': { type: 'boolean', default: false },
     'row-by-row': { type: 'boolean', default: false },
     'skips-on-host': { type: 'boolean', default: false },
     /** Where native CUDA sessions park the skips: `pinned` (default) or `pageable` host memory (STUDIO_PARK_MEMORY). */
@@ -223,7 +225,7 @@ try {
       log(`${what} ${size.width}×${size.height}: ${row.skipped}`);
       continue;
     }
-    row.memory = { ...(args.pieces === 'auto' ? plan.unet : WHOLE), ...(args.split ? { split: true } : {}), ...(args['row-by-row'] ? { rowByRow: true } : {}), ...(args['skips-on-host'] ? { skipsOnHost: true } : {}) };
+    row.memory = { ...(args.pieces === 'auto' ? plan.unet : WHOLE), ...(args.split ? { split: true } : {}), ...(args['layer-sessions'] ? { split: true, layerSessions: true } : {}), ...(args['row-by-row'] ? { rowByRow: true } : {}), ...(args['skips-on-host'] ? { skipsOnHost: true } : {}) };
     row.vaeTile = vaeTilePx ? vaeTilePx / 8 : plan.vaeTile;
     const spec: ChildSpec = { kind: what === 'vae' ? 'vae' : args['end-to-end'] ? 'stage' : 'unet', unet: what === 'vae' ? undefined : what, ...size, ep, dtype, calls: args['end-to-end'] ? ladderCalls(size) : calls, profile: args.profile, work, memory: row.memory, vaeTile: row.vaeTile, vaeTilesPerRun: vaeTilePx ? undefined : plan.vaeTilesPerRun };
     log(`${what} ${size.width}×${size.height}: running ...`);
@@ -328,7 +330,7 @@ function printEndToEnd(f: (v: number | undefined, d?: number) => string): void {
 }
 
 function memoryLabel(m: UNetMemory): string {
-  return [`${m.ffPieces} / ${m.attentionPieces}`, m.split ? `split${m.skipsOnHost ? `, skips on host (${args.park})` : ''}` : '', m.rowByRow ? 'row by row' : ''].filter(Boolean).join(', ');
+  return [`${m.ffPieces} / ${m.attentionPieces}`, m.split ? `split${m.layerSessions ? ' by layers' : ''}${m.skipsOnHost ? `, skips on host (${args.park})` : ''}` : '', m.rowByRow ? 'row by row' : ''].filter(Boolean).join(', ');
 }
 
 /** The UNet runner as the plan (or the flags) split it, its sessions, per-piece times and one CFG call's random feeds. */

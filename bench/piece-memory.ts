@@ -4,7 +4,7 @@
 // (lib/liveness.ts). Per piece of a split UNet, the runner also holds the skips not yet taken and the hidden states.
 // No weights are read (shapes only) and nothing runs, so it takes seconds on any machine.
 //
-//   npx tsx bench/piece-memory.ts [--unet sd15|sdxl] [--size 16384x8192] [--split] [--row-by-row] [--ff-pieces N]
+//   npx tsx bench/piece-memory.ts [--unet sd15|sdxl] [--size 16384x8192] [--split [--layer-sessions]] [--row-by-row] [--ff-pieces N]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,7 @@ const { values: args } = parseArgs({
     unet: { type: 'string', default: 'sd15' },
     size: { type: 'string', default: '16384x8192' },
     split: { type: 'boolean', default: false },
+    'layer-sessions': { type: 'boolean', default: false },
     'row-by-row': { type: 'boolean', default: false },
     'ff-pieces': { type: 'string' },
   },
@@ -36,7 +37,7 @@ const [width, height] = args.size.split('x').map(Number);
 const [h, w] = [height / 8, width / 8];
 const rows = args['row-by-row'] ? 1 : 2;
 const planned = memoryFor(h * w, 2, 8);
-const memory = { ...planned, ...(args['ff-pieces'] ? { ffPieces: Number(args['ff-pieces']) } : {}), split: args.split, rowByRow: args['row-by-row'] };
+const memory = { ...planned, ...(args['ff-pieces'] ? { ffPieces: Number(args['ff-pieces']) } : {}), split: args.split || args['layer-sessions'], layerSessions: args['layer-sessions'], rowByRow: args['row-by-row'] };
 
 /** The UNet's tensors by shape alone, fp16, at made-up offsets: enough to build its graph. */
 function shapesOnly(specs: readonly TensorSpec[], path: string): TensorSource {

@@ -35,21 +35,31 @@ export function unetEncoder(w: Weights, cfg: UNetConfig, ctx: TransformerContext
 
 const resnetOptions = (cfg: UNetConfig, ctx: TransformerContext) => ({ groups: cfg.normGroups, eps: cfg.normEps, fusedNorm: ctx.kernels?.groupNormSilu ?? false });
 
-/** Down block `i` on `inputs.x`: its skip connections, one per resnet and the downsampler's; the last is the block's output. */
-export function downLevel(w: Weights, cfg: UNetConfig, ctx: TransformerContext, i: number, inputs: EncoderInputs): T[] {
+/** Which layers of a block a graph builds (a split UNet's layer sessions); the downsampler or upsampler comes with the last. */
+export interface LayerRange {
+  from: number;
+  to: number;
+}
+
+/**
+ * Down block `i` on `inputs.x` (its layers `layers.from` to `layers.to - 1`, default all): its skip connections, one per
+ * resnet and the downsampler's; the last is the block's output.
+ */
+export function downLevel(w: Weights, cfg: UNetConfig, ctx: TransformerContext, i: number, inputs: EncoderInputs, layers?: LayerRange): T[] {
   const { timeAct, text } = inputs;
   const type = cfg.downBlockTypes[i];
   const resnetOpts = resnetOptions(cfg, ctx);
+  const { from, to } = layers ?? { from: 0, to: cfg.layersPerBlock[i] };
   let x = inputs.x;
   const skips: T[] = [];
   inputs.x.graph.scope(`down_blocks.${i}`, () => {
     const bw = w.sub(`down_blocks.${i}`);
-    for (let j = 0; j < cfg.layersPerBlock[i]; j++) {
+    for (let j = from; j < to; j++) {
       x = resnetBlock(bw.sub(`resnets.${j}`), x, timeAct, cfg.blockOutChannels[i], resnetOpts);
       if (type === 'CrossAttnDownBlock2D') x = transformer2d(bw.sub(`attentions.${j}`), `down_blocks.${i}.attentions.${j}`, x, text, cfg.downDepth[i][j], ctx);
       skips.push(x);
     }
-    if (i < cfg.blockOutChannels.length - 1) {
+    if (i < cfg.blockOutChannels.length - 1 && to === cfg.layersPerBlock[i]) {
       x = downsample(bw.sub('downsamplers.0'), x, cfg.downsamplePadding);
       skips.push(x);
     }

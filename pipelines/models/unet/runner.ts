@@ -35,7 +35,7 @@ export async function openUNetRunner(
   let pieces: UNetPiece[] | undefined;
   const inner = memory.split
     ? new SplitUNet(
-        await Promise.all(unetPieceNames(cfg).map(async (name, i) => ({ name, session: await open(name, () => (pieces ??= buildUNetPieces(source, cfg, build()))[i].graph) }))),
+        await Promise.all(unetPieceNames(cfg, memory).map(async (name, i) => ({ name, session: await open(name, () => (pieces ??= buildUNetPieces(source, cfg, build()))[i].graph) }))),
         memory.skipsOnHost,
         onPiece,
       )

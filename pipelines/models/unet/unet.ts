@@ -12,7 +12,7 @@ import { conditioningEmbedding } from './embeddings.ts';
 import { selfAttentionLayers } from './layers.ts';
 import { declareConditioningInputs, declareUNetInputs, type ConditioningInputs, type UNetInputs, type UNetInputShape } from './inputs.ts';
 import { resnetBlock, upsample } from './resnet.ts';
-import { unetEncoder, skipShapes } from './encoder.ts';
+import { unetEncoder, skipShapes, type LayerRange } from './encoder.ts';
 import { transformer2d, type TransformerContext } from './transformer.ts';
 import type { FusedKernels } from '../../runtime/kernels.ts';
 import type { UNetMemory } from './memory.ts';
@@ -123,21 +123,24 @@ export function convOut(b: Pick<UNetBody, 'w' | 'cfg' | 'ctx'>, x: T): T {
 }
 
 /**
- * Up block `i` on `x`, taking its skip connections off the end of `skips`; then its upsampler, to the size of the
- * next skip (`nextSkip` when the skips it needs are not in `skips`: a split UNet's piece).
+ * Up block `i` on `x` (its layers `layers.from` to `layers.to - 1`, default all), taking its skip connections off the end
+ * of `skips`; then, after its last layer, its upsampler, to the size of the next skip (`nextSkip` when the skips it needs
+ * are not in `skips`: a split UNet's piece).
  */
-export function upLevel(b: Pick<UNetBody, 'w' | 'cfg' | 'ctx' | 'timeAct' | 'text'>, i: number, x: T, skips: T[], nextSkip?: { height: Dim; width: Dim }): T {
+export function upLevel(b: Pick<UNetBody, 'w' | 'cfg' | 'ctx' | 'timeAct' | 'text'>, i: number, x: T, skips: T[], nextSkip?: { height: Dim; width: Dim }, layers?: LayerRange): T {
   const { w, cfg, ctx } = b;
   const resnetOpts = { groups: cfg.normGroups, eps: cfg.normEps, fusedNorm: ctx.kernels?.groupNormSilu ?? false };
+  const r = upIndex(cfg, i);
+  const count = cfg.layersPerBlock[r] + 1;
+  const { from, to } = layers ?? { from: 0, to: count };
   x.graph.scope(`up_blocks.${i}`, () => {
     const bw = w.sub(`up_blocks.${i}`);
-    const r = upIndex(cfg, i);
-    for (let j = 0; j < cfg.layersPerBlock[r] + 1; j++) {
+    for (let j = from; j < to; j++) {
       x = op.concat([x, skips.pop()!], 1);
       x = resnetBlock(bw.sub(`resnets.${j}`), x, b.timeAct, cfg.blockOutChannels[r], resnetOpts);
       if (cfg.upBlockTypes[i] === 'CrossAttnUpBlock2D') x = transformer2d(bw.sub(`attentions.${j}`), `up_blocks.${i}.attentions.${j}`, x, b.text, cfg.upDepth[i][j], ctx);
     }
-    if (i < cfg.blockOutChannels.length - 1) {
+    if (i < cfg.blockOutChannels.length - 1 && to === count) {
       const next = nextSkip ?? { height: skips[skips.length - 1].shape[2], width: skips[skips.length - 1].shape[3] };
       x = upsample(bw.sub('upsamplers.0'), x, next.height, next.width);
     }
