@@ -4,7 +4,7 @@
 // memory pattern, as the studio's CUDA sessions run). In U, one full-resolution tensor. bench/NOTES.md, session 7.
 //
 //   npx tsx bench/ort-memory-overhead.ts
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attentionSchedule } from '../pipelines/attention/registry.ts';
@@ -18,21 +18,17 @@ import * as op from '../pipelines/onnx/ops.ts';
 import { NativeSession } from '../pipelines/runtime/native/native-session.ts';
 import { serializeGraph, tensor } from '../pipelines/runtime/session.ts';
 import { livenessPeak, nodesOf } from './lib/liveness.ts';
-import { writeRandomSafetensors } from './lib/random-safetensors.ts';
-import { SD15_UNET_CONFIG, linfusionModules, unetTensorSpecs } from './lib/unet-tensors.ts';
+import { writeRandomUNetWithLinFusion } from './lib/random-safetensors.ts';
+import { SD15_UNET_CONFIG } from './lib/unet-tensors.ts';
 
 const [H, W, C] = [64, 128, 64];
 const U = H * W * C * 4;
 const cfg = parseUNetConfig({ ...SD15_UNET_CONFIG, block_out_channels: [C, 2 * C, 4 * C, 4 * C], cross_attention_dim: 64 }, 'narrow SD 1.5');
 const work = mkdtempSync(join(tmpdir(), 'ort-overhead-'));
 try {
-  const lf = linfusionModules(cfg);
-  writeRandomSafetensors(join(work, 'unet.safetensors'), unetTensorSpecs(cfg), 'F32', 1);
-  mkdirSync(join(work, 'linfusion'));
-  writeRandomSafetensors(join(work, 'linfusion', 'diffusion_pytorch_model.safetensors'), lf.specs, 'F32', 2);
-  writeFileSync(join(work, 'linfusion', 'config.json'), JSON.stringify(lf.config));
-  const source = SafetensorsFile.open(join(work, 'unet.safetensors'));
-  const options = { batch: 1, height: H, width: W, textLength: 77, dtype: 'float32' as const, memory: { ffPieces: 32, attentionPieces: 16 }, selfAttention: attentionSchedule({ kind: 'linfusion', path: join(work, 'linfusion') }, 1)(0, 1).build() };
+  const paths = writeRandomUNetWithLinFusion(work, cfg, 'F32', 1);
+  const source = SafetensorsFile.open(paths.unet);
+  const options = { batch: 1, height: H, width: W, textLength: 77, dtype: 'float32' as const, memory: { ffPieces: 32, attentionPieces: 16 }, selfAttention: attentionSchedule({ kind: 'linfusion', path: paths.linfusion }, 1)(0, 1).build() };
 
   /** A graph on the full-resolution level's x [1, C, H, W] (with the UNet's time embedding and text inputs) and its peaks. */
   async function measure(label: string, body: (g: Graph, x: T, b: ReturnType<typeof unetBody>) => T): Promise<void> {

@@ -4,7 +4,7 @@
 // arena statistics (native CPU sessions, each piece its own arena) on an SD 1.5-layout UNet narrowed to 32–64
 // channels with two layers per block, random weights, LinFusion, one CFG row.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -16,19 +16,15 @@ import { openUNetRunner } from '../pipelines/models/unet/runner.ts';
 import { linfusionAttention, LinFusionModules } from '../pipelines/attention/linfusion.ts';
 import { Session, serializeGraph, tensor } from '../pipelines/runtime/session.ts';
 import { NativeSession } from '../pipelines/runtime/native/native-session.ts';
-import { writeRandomSafetensors } from '../bench/lib/random-safetensors.ts';
-import { SD15_UNET_CONFIG, linfusionModules, unetTensorSpecs } from '../bench/lib/unet-tensors.ts';
+import { writeRandomUNetWithLinFusion } from '../bench/lib/random-safetensors.ts';
+import { SD15_UNET_CONFIG } from '../bench/lib/unet-tensors.ts';
 import { relL2 } from './fixtures.ts';
 
 const cfg = parseUNetConfig({ ...SD15_UNET_CONFIG, block_out_channels: [32, 64, 64, 64], cross_attention_dim: 32 }, 'narrow SD 1.5');
 const [height, width] = [32, 64];
 const work = mkdtempSync(join(tmpdir(), 'layer-sessions-'));
-const lf = linfusionModules(cfg);
-writeRandomSafetensors(join(work, 'unet.safetensors'), unetTensorSpecs(cfg), 'F32', 11);
-mkdirSync(join(work, 'linfusion'));
-writeRandomSafetensors(join(work, 'linfusion', 'diffusion_pytorch_model.safetensors'), lf.specs, 'F32', 12);
-writeFileSync(join(work, 'linfusion', 'config.json'), JSON.stringify(lf.config));
-const weights = SafetensorsFile.open(join(work, 'unet.safetensors'));
+const paths = writeRandomUNetWithLinFusion(work, cfg, 'F32', 11);
+const weights = SafetensorsFile.open(paths.unet);
 const filled = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233));
 const feeds = {
   sample: tensor(filled(2 * 4 * height * width, 1), [2, 4, height, width]),
@@ -44,7 +40,7 @@ test.after(async () => {
 /** The UNet run the way `memory` says: its output, and each piece's arena peak above its weights (ORT's statistics). */
 async function run(memory: UNetMemory): Promise<{ out: Float32Array; peaks: Map<string, number> }> {
   const natives = new Map<string, { session: NativeSession; atRest: number }>();
-  const modules = LinFusionModules.load(join(work, 'linfusion'));
+  const modules = LinFusionModules.load(paths.linfusion);
   const runner = await openUNetRunner(weights, cfg, () => ({ height, width, selfAttention: linfusionAttention(modules) }), 2, memory, async (piece, build) => {
     const native = await NativeSession.create(serializeGraph(build()), { provider: 'cpu', memPattern: false, intraOpThreads: 1 });
     natives.set(piece, { session: native, atRest: native.arenaStats().InUse });

@@ -1,8 +1,10 @@
 // Random weights streamed into a safetensors file chunk by chunk: a 1.7 GB file is written with a few
 // megabytes of memory. Deterministic (xorshift32), so two runs write the same bytes.
-import { statfsSync } from 'node:fs';
+import { mkdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { UNetConfig } from '../../pipelines/models/unet/config.ts';
 import { f32ToF16, SafetensorsWriter } from '../../pipelines/io/safetensors.ts';
-import type { TensorSpec } from './unet-tensors.ts';
+import { linfusionModules, unetTensorSpecs, type TensorSpec } from './unet-tensors.ts';
 
 const CHUNK = 1 << 20;
 
@@ -57,4 +59,18 @@ export function writeRandomSafetensors(path: string, specs: readonly TensorSpec[
     }
   }
   writer.finish();
+}
+
+/**
+ * A UNet's random weights and LinFusion modules for it, written into `dir`: `unet.safetensors` and the `linfusion`
+ * folder (its weights and config.json), as LinFusionModules.load reads it.
+ */
+export function writeRandomUNetWithLinFusion(dir: string, cfg: UNetConfig, dtype: 'F16' | 'F32', seed: number): { unet: string; linfusion: string } {
+  const lf = linfusionModules(cfg);
+  const paths = { unet: join(dir, 'unet.safetensors'), linfusion: join(dir, 'linfusion') };
+  writeRandomSafetensors(paths.unet, unetTensorSpecs(cfg), dtype, seed);
+  mkdirSync(paths.linfusion, { recursive: true });
+  writeRandomSafetensors(join(paths.linfusion, 'diffusion_pytorch_model.safetensors'), lf.specs, dtype, seed + 1);
+  writeFileSync(join(paths.linfusion, 'config.json'), JSON.stringify(lf.config));
+  return paths;
 }
