@@ -201,6 +201,10 @@ export class NativeSession {
     const runOptions = this.runOptions(o);
     try {
       return fixed.run(feeds, runOptions);
+    } catch (e) {
+      // ORT captures the graph on an early run; if that fails, the way out must be in the message.
+      if (this.cudaGraph) throw new Error(`${(e as Error).message} (a CUDA graph session: STUDIO_CUDA_TUNING=studio,graph=0 runs without CUDA graphs)`, { cause: e });
+      throw e;
     } finally {
       if (runOptions) this.api.call.ReleaseRunOptions(runOptions);
     }
