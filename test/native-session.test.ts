@@ -123,6 +123,7 @@ test('CUDA tunings: parsed and turned into provider options', () => {
   assert.deepEqual(parseCudaTuning('default,mempattern=0'), { memPattern: false });
   assert.deepEqual(parseCudaTuning('studio,shared=1'), { ...STUDIO_CUDA_TUNING, sharedArena: true });
   assert.deepEqual(parseCudaTuning('default,mempool=1'), { sharedArena: true, cudaMempool: true }, 'the memory pool is the shared arena\'s');
+  assert.deepEqual(parseCudaTuning('default,shared=1,mempool=0'), { sharedArena: true, cudaMempool: false }, 'mempool=0 leaves the shared arena alone');
   assert.deepEqual(cudaProviderOptions({ sharedArena: true }), {}, 'the shared arena is the environment\'s, not a provider option');
   assert.deepEqual(cudaProviderOptions(parseCudaTuning('sdpa=8,fuse=1')), { sdpa_kernel: '8', fuse_conv_bias: '1' });
   assert.throws(() => cudaProviderOptions({ sdpaKernel: 1.5 }), /sdpaKernel 1.5/);

@@ -116,7 +116,10 @@ export function parseCudaTuning(text: string): CudaTuning {
     else if (k === 'sdpa') t.sdpaKernel = Number(v);
     else if (k === 'fuse') t.fuseConvBias = flag(k, v);
     else if (k === 'shared') t.sharedArena = flag(k, v);
-    else if (k === 'mempool') t.cudaMempool = t.sharedArena = flag(k, v);
+    else if (k === 'mempool') {
+      t.cudaMempool = flag(k, v);
+      if (t.cudaMempool) t.sharedArena = true;
+    }
     else throw new Error(`CUDA tuning "${part}" is not understood; use default, studio, or a list of arena=kSameAsRequested|kNextPowerOfTwo, conv=EXHAUSTIVE|HEURISTIC|DEFAULT, maxws=0|1, nhwc=0|1, graph=0|1, mempattern=0|1, limit=BYTES, sdpa=MASK, fuse=0|1, shared=0|1, mempool=0|1`);
   }
   return t;

@@ -217,7 +217,6 @@ export class NativeSession {
     return runOptions;
   }
 
-  /** Stops profiling (profilePrefix) and returns the trace file's path. */
   /**
    * The statistics of the allocator this session's outputs and intermediates come from on its device (ORT's
    * AllocatorGetStats: InUse, MaxInUse, TotalAllocated, NumAllocs, NumArenaExtensions… in bytes and counts): for a
@@ -247,6 +246,7 @@ export class NativeSession {
     }
   }
 
+  /** Stops profiling (profilePrefix) and returns the trace file's path. */
   endProfiling(): string {
     return this.api.takeString(this.api.out('SessionEndProfiling', this.handle, this.api.defaultAllocator));
   }
