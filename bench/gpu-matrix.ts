@@ -25,7 +25,7 @@ import { relL2 } from '../test/fixtures.ts';
 import { GpuMemoryLog } from './lib/gpu-memory-log.ts';
 import { MODELS, SIZES, TORCH_VARIANTS, plan, rowKey, stepsFor, type ModelName } from './lib/gpu-matrix-plan.ts';
 import { writeReport, type MeasuredRow, type Report, type TorchRow } from './lib/matrix-report.ts';
-import { Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
+import { Uniform, writeRandomLinFusion } from './lib/random-safetensors.ts';
 import { BATCH, runConfiguration, type RunResult, type RunSpec } from './lib/unet-run.ts';
 import { conditioningWidths, linfusionModules } from './lib/unet-tensors.ts';
 import { wholeImage, type ImageResult, type ImageSpec } from './lib/whole-image.ts';
@@ -92,10 +92,7 @@ if (args.tiny && !existsSync(join(work, 'MADE'))) {
   // PyTorch's `make` in small: the fixtures' UNets, random LinFusion modules (no pipeline: the image needs CUDA).
   for (const m of models) {
     cpSync(fixtureUnet(m), unetDir(m), { recursive: true });
-    const lf = linfusionModules(parseUNetConfig(unetConfigs[m], m));
-    mkdirSync(join(work, `linfusion-${m}`), { recursive: true });
-    writeRandomSafetensors(join(work, `linfusion-${m}`, 'diffusion_pytorch_model.safetensors'), lf.specs, 'F32', 4321);
-    writeFileSync(join(work, `linfusion-${m}`, 'config.json'), JSON.stringify(lf.config));
+    writeRandomLinFusion(join(work, `linfusion-${m}`), parseUNetConfig(unetConfigs[m], m), 'F32', 4321);
   }
   writeFileSync(join(work, 'MADE'), 'tiny\n');
 }

@@ -16,7 +16,7 @@
 // Standalone (no fixtures): on the GPU machine run an esbuild bundle with onnxruntime-node external
 // (bench/NOTES.md says how). Prints a table; with $OUT set, also writes $OUT/hires.json.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,7 +33,7 @@ import { Vae } from '../pipelines/models/vae/vae.ts';
 import { attentionSchedule } from '../pipelines/attention/registry.ts';
 import { Session, tensor, type Provider } from '../pipelines/runtime/session.ts';
 import { startGpuMemorySampler } from './lib/gpu-memory.ts';
-import { requireFreeDisk, safetensorsBytes, Uniform, writeRandomSafetensors } from './lib/random-safetensors.ts';
+import { requireFreeDisk, safetensorsBytes, Uniform, writeRandomLinFusion, writeRandomSafetensors } from './lib/random-safetensors.ts';
 import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, linfusionModules, parameterCount, unetTensorSpecs } from './lib/unet-tensors.ts';
 import { SD_VAE_CONFIG, vaeTensorSpecs } from './lib/vae-tensors.ts';
 import { describeStageMemory, planLadder, refusal, unetSizes, type PlanInput } from '../pipelines/recipes/hires/memory-plan.ts';
@@ -202,9 +202,7 @@ try {
     const cfg = parseUNetConfig(UNETS[u].config, `${u} config`);
     const lf = linfusionModules(cfg);
     writeRandomSafetensors(join(work, `${u}-unet.safetensors`), unetTensorSpecs(cfg), 'F16', 1234);
-    mkdirSync(join(work, `${u}-linfusion`));
-    writeRandomSafetensors(join(work, `${u}-linfusion`, 'diffusion_pytorch_model.safetensors'), lf.specs, 'F16', 4321);
-    writeFileSync(join(work, `${u}-linfusion`, 'config.json'), JSON.stringify(lf.config));
+    writeRandomLinFusion(join(work, `${u}-linfusion`), cfg, 'F16', 4321);
     log(`${UNETS[u].label} UNet: ${(parameterCount(unetTensorSpecs(cfg)) / 1e6).toFixed(0)} M parameters + LinFusion ${(parameterCount(lf.specs) / 1e6).toFixed(0)} M`);
   }
   log(`random weights written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

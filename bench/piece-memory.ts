@@ -5,7 +5,7 @@
 // No weights are read (shapes only) and nothing runs, so it takes seconds on any machine.
 //
 //   npx tsx bench/piece-memory.ts [--unet sd15|sdxl] [--size 16384x8192] [--split [--layer-sessions]] [--row-by-row] [--ff-pieces N]
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,9 +17,9 @@ import { buildUNetPieces } from '../pipelines/models/unet/pieces.ts';
 import { buildUNet } from '../pipelines/models/unet/unet.ts';
 import { memoryFor } from '../pipelines/recipes/hires/memory-plan.ts';
 import { fusedKernels } from '../pipelines/runtime/kernels.ts';
-import { writeRandomSafetensors } from './lib/random-safetensors.ts';
+import { writeRandomLinFusion } from './lib/random-safetensors.ts';
 import { livenessPeak, nodesOf, tensorBytes } from './lib/liveness.ts';
-import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, linfusionModules, unetTensorSpecs, type TensorSpec } from './lib/unet-tensors.ts';
+import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, linfusionModules, parameterCount, unetTensorSpecs, type TensorSpec } from './lib/unet-tensors.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -56,13 +56,10 @@ function shapesOnly(specs: readonly TensorSpec[], path: string): TensorSource {
 const work = mkdtempSync(join(tmpdir(), 'piece-memory-'));
 try {
   // LinFusion's modules are read from their folder (small: written with random values).
-  const lf = linfusionModules(cfg);
-  mkdirSync(join(work, 'linfusion'));
-  writeRandomSafetensors(join(work, 'linfusion', 'diffusion_pytorch_model.safetensors'), lf.specs, 'F16', 1);
-  writeFileSync(join(work, 'linfusion', 'config.json'), JSON.stringify(lf.config));
+  const linfusion = writeRandomLinFusion(join(work, 'linfusion'), cfg, 'F16', 1);
   const source = shapesOnly(unetTensorSpecs(cfg), join(work, 'unet.safetensors'));
-  const options = { batch: rows, height: h, width: w, textLength: 77, dtype: 'float16' as const, kernels: fusedKernels('cuda'), memory, selfAttention: attentionSchedule({ kind: 'linfusion', path: join(work, 'linfusion') }, 1)(0, 1).build() };
-  const weights = unetTensorSpecs(cfg).reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 2), 0) + lf.specs.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 2), 0);
+  const options = { batch: rows, height: h, width: w, textLength: 77, dtype: 'float16' as const, kernels: fusedKernels('cuda'), memory, selfAttention: attentionSchedule({ kind: 'linfusion', path: linfusion }, 1)(0, 1).build() };
+  const weights = 2 * (parameterCount(unetTensorSpecs(cfg)) + parameterCount(linfusionModules(cfg).specs));
   const U = rows * h * w * cfg.blockOutChannels[0] * 2;
   console.log(`${args.unet} UNet + LinFusion at ${width}×${height} (latent ${w}×${h}), ${rows} CFG row(s) per call, FF in ${memory.ffPieces} pieces, LinFusion in ${memory.attentionPieces}; fp16, fused kernels; weights ${(weights / GiB).toFixed(2)} GiB; U (one level-0 tensor) ${(U / GiB).toFixed(2)} GiB\n`);
   if (!memory.split) {

@@ -66,11 +66,16 @@ export function writeRandomSafetensors(path: string, specs: readonly TensorSpec[
  * folder (its weights and config.json), as LinFusionModules.load reads it.
  */
 export function writeRandomUNetWithLinFusion(dir: string, cfg: UNetConfig, dtype: 'F16' | 'F32', seed: number): { unet: string; linfusion: string } {
+  const unet = join(dir, 'unet.safetensors');
+  writeRandomSafetensors(unet, unetTensorSpecs(cfg), dtype, seed);
+  return { unet, linfusion: writeRandomLinFusion(join(dir, 'linfusion'), cfg, dtype, seed + 1) };
+}
+
+/** Random LinFusion modules for `cfg`'s UNet as LinFusionModules.load reads them: `dir` with its weights and config.json. */
+export function writeRandomLinFusion(dir: string, cfg: UNetConfig, dtype: 'F16' | 'F32', seed: number): string {
   const lf = linfusionModules(cfg);
-  const paths = { unet: join(dir, 'unet.safetensors'), linfusion: join(dir, 'linfusion') };
-  writeRandomSafetensors(paths.unet, unetTensorSpecs(cfg), dtype, seed);
-  mkdirSync(paths.linfusion, { recursive: true });
-  writeRandomSafetensors(join(paths.linfusion, 'diffusion_pytorch_model.safetensors'), lf.specs, dtype, seed + 1);
-  writeFileSync(join(paths.linfusion, 'config.json'), JSON.stringify(lf.config));
-  return paths;
+  mkdirSync(dir, { recursive: true });
+  writeRandomSafetensors(join(dir, 'diffusion_pytorch_model.safetensors'), lf.specs, dtype, seed);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(lf.config));
+  return dir;
 }
