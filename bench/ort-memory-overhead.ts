@@ -1,7 +1,9 @@
 // What ORT holds beyond a graph's own need, on this machine's CPU: for parts of the UNet's full-resolution level (SD 1.5
-// layout narrowed to 64 channels, latent 128×64, one row, LinFusion, FF in 32 pieces, random weights), the graph's
-// liveness (bench/lib/liveness.ts) beside the most ORT's arena had in use during one run (native CPU sessions, no
-// memory pattern, as the studio's CUDA sessions run). In U, one full-resolution tensor. bench/NOTES.md, session 7.
+// layout narrowed to 64 channels, latent 128×64, one row, LinFusion, FF in 32 pieces, random weights) and the whole
+// UNet, the graph's liveness (bench/lib/liveness.ts) beside the most ORT's arena had in use during one run (native CPU
+// sessions, no memory pattern, as the studio's CUDA sessions run), with ORT's allocation planner reusing buffers
+// (ORT's default) and without (the studio's CUDA tuning, planner-reuse.ts). In U, one full-resolution tensor.
+// bench/NOTES.md, sessions 7 and 8.
 //
 //   npx tsx bench/ort-memory-overhead.ts
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +14,7 @@ import { SafetensorsFile } from '../pipelines/io/safetensors.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
 import { resnetBlock } from '../pipelines/models/unet/resnet.ts';
 import { transformer2d } from '../pipelines/models/unet/transformer.ts';
-import { unetBody } from '../pipelines/models/unet/unet.ts';
+import { buildUNet, UNET_OUTPUT, unetBody } from '../pipelines/models/unet/unet.ts';
 import { Graph, type T } from '../pipelines/onnx/graph.ts';
 import * as op from '../pipelines/onnx/ops.ts';
 import { NativeSession } from '../pipelines/runtime/native/native-session.ts';
@@ -35,22 +37,34 @@ try {
     const g = new Graph(label);
     const b = unetBody(source, cfg, { ...options, graph: g }, false);
     g.output(body(g, g.input('x', 'float32', [1, C, H, W]), b), 'y');
-    const live = livenessPeak(nodesOf(g), (n) => n === 'y');
-    const s = await NativeSession.create(serializeGraph(g, { providers: ['cpu'] }), { provider: 'cpu', memPattern: false, intraOpThreads: 2 });
-    const all = { x: tensor(new Float32Array(C * H * W).fill(0.5), [1, C, H, W]), timestep: tensor(Float32Array.of(999), [1]), encoder_hidden_states: tensor(new Float32Array(77 * 64).fill(0.1), [1, 77, 64]) };
-    const atRest = s.arenaStats().InUse;
-    await s.run(Object.fromEntries(Object.entries(all).filter(([k]) => s.inputNames.includes(k))));
-    const held = s.arenaStats().MaxInUse - atRest;
-    await s.release();
-    console.log(`| ${label} | ${(live.bytes / U).toFixed(2)} | ${(held / U).toFixed(2)} |`);
+    await report(label, g, (n) => n === 'y');
+  }
+  async function report(label: string, g: Graph, isOutput: (name: string) => boolean): Promise<void> {
+    const live = livenessPeak(nodesOf(g), isOutput);
+    const model = serializeGraph(g, { providers: ['cpu'] });
+    const all = {
+      x: tensor(new Float32Array(C * H * W).fill(0.5), [1, C, H, W]),
+      sample: tensor(new Float32Array(4 * H * W).fill(0.5), [1, 4, H, W]),
+      timestep: tensor(Float32Array.of(999), [1]),
+      encoder_hidden_states: tensor(new Float32Array(77 * 64).fill(0.1), [1, 77, 64]),
+    };
+    const held = async (plannerReuse: boolean) => {
+      const s = await NativeSession.create(model, { provider: 'cpu', memPattern: false, intraOpThreads: 2, plannerReuse });
+      const atRest = s.arenaStats().InUse;
+      await s.run(Object.fromEntries(Object.entries(all).filter(([k]) => s.inputNames.includes(k))));
+      const most = s.arenaStats().MaxInUse - atRest;
+      await s.release();
+      return (most / U).toFixed(2);
+    };
+    console.log(`| ${label} | ${(live.bytes / U).toFixed(2)} | ${await held(true)} | ${await held(false)} |`);
   }
   const down0 = (b: ReturnType<typeof unetBody>) => b.w.sub('down_blocks.0');
   const resnet = (b: ReturnType<typeof unetBody>, x: T, j: number) => resnetBlock(down0(b).sub(`resnets.${j}`), x, b.timeAct, C, { groups: cfg.normGroups, eps: cfg.normEps });
   const transformer = (b: ReturnType<typeof unetBody>, x: T, j: number, depth = 1) => transformer2d(down0(b).sub(`attentions.${j}`), `down_blocks.0.attentions.${j}`, x, b.text, depth, b.ctx);
 
   console.log(`Narrow SD 1.5 + LinFusion, latent ${W}×${H}, one row, FF in 32 pieces; U = ${(U / 2 ** 20).toFixed(0)} MiB\n`);
-  console.log('| graph | liveness (U) | ORT\'s most in use (U) |');
-  console.log('| --- | ---: | ---: |');
+  console.log('| graph | liveness (U) | ORT\'s most in use (U) | without the planner\'s reuse (U) |');
+  console.log('| --- | ---: | ---: | ---: |');
   await measure('a 3×3 convolution and a residual add', (g, x) => op.add(op.conv2d(x, g.constant('float32', [C, C, 3, 3], new Float32Array(C * C * 9).fill(0.01)), undefined, { padding: 1 }), x));
   await measure('one resnet', (_g, x, b) => resnet(b, x, 0));
   await measure('the transformer with no blocks', (_g, x, b) => transformer(b, x, 0, 0));
@@ -69,6 +83,8 @@ try {
       return t;
     });
   }
+  const whole = buildUNet(source, cfg, { ...options, memory: { ffPieces: 1, attentionPieces: 1 } });
+  await report('the whole UNet, FF whole', whole.graph, (n) => n === UNET_OUTPUT);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

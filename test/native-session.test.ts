@@ -115,6 +115,9 @@ test('float16 and int64 tensors round-trip through the native session', async ()
 test('CUDA tunings: parsed and turned into provider options', () => {
   assert.deepEqual(cudaProviderOptions(STUDIO_CUDA_TUNING), { arena_extend_strategy: 'kSameAsRequested', cudnn_conv_algo_search: 'HEURISTIC', cudnn_conv_use_max_workspace: '0', prefer_nhwc: '1' });
   assert.equal(STUDIO_CUDA_TUNING.memPattern, false);
+  assert.equal(STUDIO_CUDA_TUNING.plannerReuse, false);
+  assert.deepEqual(parseCudaTuning('studio,reuse=1'), { ...STUDIO_CUDA_TUNING, plannerReuse: true });
+  assert.throws(() => parseCudaTuning('reuse=yes'), /reuse=yes.*0 or 1/);
   assert.deepEqual(parseCudaTuning('default'), {});
   assert.deepEqual(parseCudaTuning('studio'), STUDIO_CUDA_TUNING);
   assert.deepEqual(parseCudaTuning('arena=kSameAsRequested,conv=HEURISTIC,maxws=0,nhwc=1,graph=0,limit=8000000000'), {

@@ -120,7 +120,7 @@ export class Session {
           try {
             const { NativeSession } = await import('./native/native-session.ts');
             const cuda = { ...cudaTuning, sharedArena: o.sharedArena || cudaTuning.sharedArena, enableCudaGraph: capturesCudaGraph(cudaTuning, o.cudaGraph) };
-            const inner = await NativeSession.create(model, { provider, cuda, memPattern: cudaTuning.memPattern, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, optimize: o.optimize, logSeverity: o.logSeverity, profilePrefix: o.profilePrefix });
+            const inner = await NativeSession.create(model, { provider, cuda, memPattern: cudaTuning.memPattern, plannerReuse: cudaTuning.plannerReuse, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, optimize: o.optimize, logSeverity: o.logSeverity, profilePrefix: o.profilePrefix });
             if (inner.note) attempts.push({ provider, error: inner.note });
             return new Session(inner, provider, attempts, model.name);
           } catch (e) {

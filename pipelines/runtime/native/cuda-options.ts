@@ -3,7 +3,7 @@
 // asked (not to the next power of two, which doubled our peak memory at 1024²–2048²), a cuDNN algorithm
 // picked without trying every candidate with a huge workspace (the exhaustive search's workspaces stay in
 // the arena for good; on an H200 it was no faster), NHWC convolutions (tensor cores without transposes
-// around every conv: 34.6 vs 40.5 ms per SD 1.5 step at 1024²) and no memory pattern (below).
+// around every conv: 34.6 vs 40.5 ms per SD 1.5 step at 1024²), no memory pattern and no planner reuse of buffers (both below).
 export interface CudaTuning {
   /** kSameAsRequested: the arena grows by each request; kNextPowerOfTwo: ORT's default. */
   arenaExtendStrategy?: 'kSameAsRequested' | 'kNextPowerOfTwo';
@@ -34,6 +34,12 @@ export interface CudaTuning {
    */
   memPattern?: boolean;
   /**
+   * ORT's allocation planner reusing dead buffers for later tensors of the same size (a session option; on by
+   * default in ORT). Off, the arena alone recycles memory: 3.6× less held by a whole UNet on the CPU, same outputs
+   * and time (planner-reuse.ts); not yet measured on a GPU.
+   */
+  plannerReuse?: boolean;
+  /**
    * One arena per device for every session of the process (ORT's environment allocator, a session option, not the
    * provider's): a UNet split into sessions (models/unet/runner.ts) reuses one piece's memory for the next instead of
    * giving it back to the device after every piece, which cost 67–200 ms per 2 M-token feed-forward run
@@ -54,6 +60,7 @@ export const STUDIO_CUDA_TUNING: CudaTuning = {
   preferNhwc: true,
   // Measured on an H200 (bench/NOTES.md, session 5): SD 1.5 at 2048² 6.58 GiB without it, 10.09 with, same speed.
   memPattern: false,
+  plannerReuse: false,
 };
 
 const bool = (b: boolean) => (b ? '1' : '0');
@@ -112,6 +119,7 @@ export function parseCudaTuning(text: string): CudaTuning {
     else if (k === 'nhwc') t.preferNhwc = flag(k, v);
     else if (k === 'graph') t.enableCudaGraph = flag(k, v);
     else if (k === 'mempattern') t.memPattern = flag(k, v);
+    else if (k === 'reuse') t.plannerReuse = flag(k, v);
     else if (k === 'limit') t.gpuMemLimit = Number(v);
     else if (k === 'sdpa') t.sdpaKernel = Number(v);
     else if (k === 'fuse') t.fuseConvBias = flag(k, v);
@@ -120,7 +128,7 @@ export function parseCudaTuning(text: string): CudaTuning {
       t.cudaMempool = flag(k, v);
       if (t.cudaMempool) t.sharedArena = true;
     }
-    else throw new Error(`CUDA tuning "${part}" is not understood; use default, studio, or a list of arena=kSameAsRequested|kNextPowerOfTwo, conv=EXHAUSTIVE|HEURISTIC|DEFAULT, maxws=0|1, nhwc=0|1, graph=0|1, mempattern=0|1, limit=BYTES, sdpa=MASK, fuse=0|1, shared=0|1, mempool=0|1`);
+    else throw new Error(`CUDA tuning "${part}" is not understood; use default, studio, or a list of arena=kSameAsRequested|kNextPowerOfTwo, conv=EXHAUSTIVE|HEURISTIC|DEFAULT, maxws=0|1, nhwc=0|1, graph=0|1, mempattern=0|1, reuse=0|1, limit=BYTES, sdpa=MASK, fuse=0|1, shared=0|1, mempool=0|1`);
   }
   return t;
 }

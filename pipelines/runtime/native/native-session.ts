@@ -8,6 +8,7 @@ import { ortCApi, type OrtCApi } from './ort-c-api.ts';
 import { cudaProviderOptions, type CudaTuning } from './cuda-options.ts';
 import { cudaMemoryCopy, hostMemoryCopy } from './device-copy.ts';
 import { FixedBinding } from './fixed-binding.ts';
+import { disablePlannerReuse } from './planner-reuse.ts';
 import { describeValue, elementType, hostValueToTensor, tensorBytes } from './ort-values.ts';
 
 export interface NativeSessionOptions {
@@ -21,6 +22,11 @@ export interface NativeSessionOptions {
   optimize?: boolean;
   /** ORT's memory-pattern planner (default on, as in onnxruntime-node). */
   memPattern?: boolean;
+  /**
+   * ORT's allocation planner handing dead buffers to later tensors of the same size (default on, ORT's default).
+   * Off, the arena alone recycles memory and a session holds near its graph's own need (planner-reuse.ts).
+   */
+  plannerReuse?: boolean;
   /** 0 verbose … 4 fatal (default 3, errors). */
   logSeverity?: number;
   /** Write ORT's per-node profile (a Chrome trace) to files starting with this path; see endProfiling(). */
@@ -69,7 +75,10 @@ export class NativeSession {
     private fixed?: FixedBinding,
     /** Whether ORT captures and replays a CUDA graph. */
     readonly cudaGraph = false,
-    /** Set when a CUDA graph was asked for and ORT refused it: why, and that the session runs without one. */
+    /**
+     * Set when an option asked for could not be had: a CUDA graph that ORT refused, or the planner's reuse that
+     * could not be turned off; why, and how the session runs instead.
+     */
     readonly note?: string,
   ) {
     this.handle = handle;
@@ -82,8 +91,9 @@ export class NativeSession {
     const device = o.cuda?.deviceId ?? 0;
     // Before the session, so that a missing CUDA runtime leaves nothing to release.
     const copy = o.fixedBuffers || wantsGraph ? (o.provider === 'cuda' ? cudaMemoryCopy(device) : hostMemoryCopy) : undefined;
-    const { value: opened, granted: cudaGraph, note } = await withCudaGraphFallback(wantsGraph, (graph) => openSession(api, model, o, graph));
+    const { value: opened, granted: cudaGraph, note: graphNote } = await withCudaGraphFallback(wantsGraph, (graph) => openSession(api, model, o, graph));
     const { session, providerOptions } = opened;
+    const note = [graphNote, opened.reuseNote].filter(Boolean).join('; ') || undefined;
     const names = (count: 'SessionGetInputCount' | 'SessionGetOutputCount', name: 'SessionGetInputName' | 'SessionGetOutputName') => {
       const n = [0];
       api.check(api.call[count](session, n), count);
@@ -423,12 +433,13 @@ function useCudaOptions<T>(api: OrtCApi, cuda: unknown, tuning: CudaTuning, use:
 }
 
 /** Creates the ORT session; `cudaGraph` turns the CUDA provider's graph capture on or off over `o.cuda`. */
-async function openSession(api: OrtCApi, model: { bytes: Uint8Array; externalDataFolder?: string }, o: NativeSessionOptions, cudaGraph: boolean): Promise<{ session: unknown; providerOptions?: string }> {
+async function openSession(api: OrtCApi, model: { bytes: Uint8Array; externalDataFolder?: string }, o: NativeSessionOptions, cudaGraph: boolean): Promise<{ session: unknown; providerOptions?: string; reuseNote?: string }> {
   const options = api.out('CreateSessionOptions');
   try {
     api.check(api.call.SetSessionGraphOptimizationLevel(options, o.optimize === false ? 0 : 99), 'SetSessionGraphOptimizationLevel');
     api.check(api.call.SetSessionLogSeverityLevel(options, o.logSeverity ?? 3), 'SetSessionLogSeverityLevel');
     api.check((o.memPattern ?? true ? api.call.EnableMemPattern : api.call.DisableMemPattern)(options), 'memory pattern');
+    const reuseNote = o.plannerReuse === false ? disablePlannerReuse(api, options) : undefined;
     if (o.profilePrefix) api.check(api.call.EnableProfiling(options, o.profilePrefix), 'EnableProfiling');
     if (o.intraOpThreads) api.check(api.call.SetIntraOpNumThreads(options, o.intraOpThreads), 'SetIntraOpNumThreads');
     const config = { ...o.config };
@@ -442,7 +453,7 @@ async function openSession(api: OrtCApi, model: { bytes: Uint8Array; externalDat
     // The model bytes are only read during creation; a copy off the V8 heap keeps the pointer still.
     const bytes = Buffer.allocUnsafeSlow(model.bytes.byteLength);
     bytes.set(model.bytes);
-    return { session: await api.outAsync('CreateSessionFromArray', api.env, bytes, bytes.byteLength, options), providerOptions };
+    return { session: await api.outAsync('CreateSessionFromArray', api.env, bytes, bytes.byteLength, options), providerOptions, reuseNote };
   } finally {
     api.call.ReleaseSessionOptions(options);
   }

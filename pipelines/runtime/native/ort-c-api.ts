@@ -27,6 +27,8 @@ const ENTRIES = {
   EnableProfiling: [14, 'void *EnableProfiling(void *options, const char *prefix)'],
   EnableMemPattern: [16, 'void *EnableMemPattern(void *options)'],
   DisableMemPattern: [17, 'void *DisableMemPattern(void *options)'],
+  EnableCpuMemArena: [18, 'void *EnableCpuMemArena(void *options)'],
+  DisableCpuMemArena: [19, 'void *DisableCpuMemArena(void *options)'],
   SetSessionLogSeverityLevel: [22, 'void *SetSessionLogSeverityLevel(void *options, int level)'],
   SetSessionGraphOptimizationLevel: [23, 'void *SetSessionGraphOptimizationLevel(void *options, int level)'],
   SetIntraOpNumThreads: [24, 'void *SetIntraOpNumThreads(void *options, int threads)'],
