@@ -18,7 +18,10 @@ import { buildUNet, UNET_OUTPUT, unetBody } from '../pipelines/models/unet/unet.
 import { Graph, type T } from '../pipelines/onnx/graph.ts';
 import * as op from '../pipelines/onnx/ops.ts';
 import { NativeSession } from '../pipelines/runtime/native/native-session.ts';
-import { serializeGraph, tensor } from '../pipelines/runtime/session.ts';
+import { Session, serializeGraph, tensor } from '../pipelines/runtime/session.ts';
+import { linfusionAttention, LinFusionModules } from '../pipelines/attention/linfusion.ts';
+import type { UNetMemory } from '../pipelines/models/unet/memory.ts';
+import { openUNetRunner } from '../pipelines/models/unet/runner.ts';
 import { livenessPeak, nodesOf } from './lib/liveness.ts';
 import { writeRandomUNetWithLinFusion } from './lib/random-safetensors.ts';
 import { SD15_UNET_CONFIG } from './lib/unet-tensors.ts';
@@ -85,6 +88,38 @@ try {
   }
   const whole = buildUNet(source, cfg, { ...options, memory: { ffPieces: 1, attentionPieces: 1 } });
   await report('the whole UNet, FF whole', whole.graph, (n) => n === UNET_OUTPUT);
+
+  // The UNet as the runner splits it (models/unet/runner.ts): the piece that held the most, with and without reuse.
+  const linfusion = LinFusionModules.load(paths.linfusion);
+  const feeds = {
+    sample: tensor(new Float32Array(4 * H * W).fill(0.5), [1, 4, H, W]),
+    timestep: tensor(Float32Array.of(999), [1]),
+    encoder_hidden_states: tensor(new Float32Array(77 * 64).fill(0.1), [1, 77, 64]),
+  };
+  const worstPiece = async (memory: UNetMemory, plannerReuse: boolean) => {
+    const natives = new Map<string, { session: NativeSession; atRest: number }>();
+    const runner = await openUNetRunner(source, cfg, () => ({ height: H, width: W, selfAttention: linfusionAttention(linfusion) }), 1, memory, async (piece, build) => {
+      const native = await NativeSession.create(serializeGraph(build()), { provider: 'cpu', memPattern: false, intraOpThreads: 2, plannerReuse });
+      natives.set(piece, { session: native, atRest: native.arenaStats().InUse });
+      return Session.over(native, 'cpu', piece);
+    });
+    await runner.run(feeds);
+    const peaks = [...natives].map(([piece, n]) => ({ piece, held: (n.session.arenaStats().MaxInUse - n.atRest) / U }));
+    await Promise.all([...natives.values()].map((n) => n.session.release()));
+    const worst = peaks.reduce((a, b) => (b.held > a.held ? b : a));
+    return `${worst.held.toFixed(2)} (${worst.piece})`;
+  };
+  console.log('\nThe UNet as the runner splits it: the piece that held the most\n');
+  console.log('| UNet memory | ORT\'s most in use (U) | without the planner\'s reuse (U) |');
+  console.log('| --- | ---: | ---: |');
+  const ways: [string, UNetMemory][] = [
+    ['whole', { ffPieces: 1, attentionPieces: 1 }],
+    ['split by level', { ffPieces: 1, attentionPieces: 1, split: true }],
+    ['split by layer', { ffPieces: 1, attentionPieces: 1, split: true, layerSessions: true }],
+    ['split by level, FF in 4, attention in 2', { ffPieces: 4, attentionPieces: 2, split: true }],
+    ['split by layer, FF in 4, attention in 2', { ffPieces: 4, attentionPieces: 2, split: true, layerSessions: true }],
+  ];
+  for (const [label, memory] of ways) console.log(`| ${label} | ${await worstPiece(memory, true)} | ${await worstPiece(memory, false)} |`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
