@@ -349,6 +349,8 @@ async function openUNet(spec: ChildSpec) {
     spec.memory,
     async (part, build) => {
       const s = await Session.create(build(), { providers: [spec.ep], sharedArena: spec.memory?.split, profilePrefix: spec.profile ? join(spec.work, `profile-${part}`) : undefined });
+      // A CUDA graph ORT refused, the planner's reuse left on, a provider that did not start: said once per piece.
+      if (s.fallbacks.length) console.error(`  ${part}: ${s.describe()}`);
       sessions.push([part, s]);
       return s;
     },
