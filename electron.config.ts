@@ -38,7 +38,8 @@ const config: ElectronShellConfig = {
     engineHost: { entry: 'pipelines/host/entry.ts', file: 'engine-host.js', format: 'esm' },
     engineJobs: { entry: 'pipelines/jobs/run.ts', file: 'engine-jobs.js', format: 'esm' },
   },
-  external: ['electron', 'onnxruntime-node', 'sharp'],
+  // koffi: the FFI addon through which native ORT sessions reach ORT's C API (runtime/native).
+  external: ['electron', 'onnxruntime-node', 'sharp', 'koffi'],
 };
 
 export default config;

@@ -38,7 +38,7 @@ test('a tiny SD UNet gives the same output through the native session as through
     encoder_hidden_states: tensor(randn([2, 77, width], 4), [2, 77, width]),
   };
   const model = serializeGraph(graph);
-  const binding = await Session.fromSerialized(model, { providers: ['cpu'], intraOpThreads: 1 });
+  const binding = await Session.fromSerialized(model, { providers: ['cpu'], intraOpThreads: 1, cpuSession: 'binding' });
   const native = await NativeSession.create(model, { provider: 'cpu', intraOpThreads: 1 });
   assert.deepEqual(native.inputNames, binding.inner.inputNames);
   assert.deepEqual(native.outputNames, binding.inner.outputNames);
@@ -196,8 +196,8 @@ test('outputs kept by one native session feed another without the host (IO bindi
   for (const cudaTuning of ['binding', STUDIO_CUDA_TUNING] as const) {
     // The CPU provider through both backends: native sessions bind the kept output in the CPU's memory.
     const native = cudaTuning !== 'binding';
-    const a = native ? await NativeSession.create(serializeGraph(first), { provider: 'cpu' }) : await Session.create(first);
-    const b = native ? await NativeSession.create(serializeGraph(second), { provider: 'cpu' }) : await Session.create(second);
+    const a = native ? await NativeSession.create(serializeGraph(first), { provider: 'cpu' }) : await Session.create(first, { cpuSession: 'binding' });
+    const b = native ? await NativeSession.create(serializeGraph(second), { provider: 'cpu' }) : await Session.create(second, { cpuSession: 'binding' });
     if (a instanceof NativeSession && b instanceof NativeSession) {
       const { host, device } = await a.runKeeping({ x: xs }, ['doubled']);
       assert.deepEqual(Object.keys(host), ['squared']);

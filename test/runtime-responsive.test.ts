@@ -1,5 +1,6 @@
-// The reason the engine lives in a host: ORT's run is a blocking native call. The same heavy graph
-// run on the main thread stalls its event loop; run in the host it does not.
+// The reason the engine lives in a host: onnxruntime-node's run is a blocking native call. The same heavy graph
+// run on the main thread through it stalls the event loop; run in the host it does not. The studio's own CPU session
+// (native, runs on koffi's worker threads) does not stall it either.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EngineClient } from '../pipelines/host/client.ts';
@@ -37,19 +38,26 @@ async function loopTurnsDuring<R>(work: () => Promise<R>): Promise<{ result: R; 
 test('the main thread keeps turning its event loop while the host runs a heavy graph that blocks it when run here', async () => {
   const c = new EngineClient<typeof jobs>({ host: workerHost(), jobModules: [new URL('./runtime-jobs.ts', import.meta.url)] });
   let session: Session | undefined;
+  let native: Session | undefined;
   try {
     await c.run('test.heavy', { n: N, layers: LAYERS, runs: 1 }); // host start and session creation
     const inHost = await loopTurnsDuring(() => c.run('test.heavy', { n: N, layers: LAYERS, runs: 3 }));
 
-    session = await Session.create(heavyGraph(N, LAYERS), { intraOpThreads: 1 });
+    session = await Session.create(heavyGraph(N, LAYERS), { intraOpThreads: 1, cpuSession: 'binding' });
     const s = session;
     const here = await loopTurnsDuring(async () => (await s.run({ x: tensor(heavyInput(N), [N, N]) })).y.data as Float32Array);
+    native = await Session.create(heavyGraph(N, LAYERS), { intraOpThreads: 1, cpuSession: 'native' });
+    const n = native;
+    const nativeHere = await loopTurnsDuring(async () => (await n.run({ x: tensor(heavyInput(N), [N, N]) })).y.data as Float32Array);
 
     assert.ok(relL2(inHost.result.y, here.result) < 1e-6, 'the host ran the same computation');
+    assert.ok(relL2(nativeHere.result, here.result) < 1e-6, 'the native session ran the same computation');
     assert.ok(here.turns <= 3, `one run on the main thread blocked its loop (it turned ${here.turns} times during the run)`);
     assert.ok(inHost.turns >= 100, `3 runs in the host left the main loop free (it turned ${inHost.turns} times during them)`);
+    assert.ok(nativeHere.turns >= 100, `a native session's run left the main loop free (it turned ${nativeHere.turns} times during it)`);
   } finally {
     await session?.release();
+    await native?.release();
     await c.close();
   }
 });

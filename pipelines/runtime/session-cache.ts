@@ -176,6 +176,7 @@ export function sessionKey(model: SerializedGraph, externalFiles: readonly strin
     keep: [...(o.keepOnDevice ?? [])].sort(),
     noCpuFallback: o.forbidCpuFallback ?? false,
     optimize: o.optimize ?? true,
+    cpuSession: o.cpuSession ?? null,
   }));
   return h.digest('hex');
 }

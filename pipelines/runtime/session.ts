@@ -41,8 +41,13 @@ export interface SessionOptions {
    * tuning's graph= alone (off by default). native/cuda-options.ts, capturesCudaGraph.
    */
   cudaGraph?: boolean;
-  /** Native CUDA sessions only: write ORT's per-node profile to files starting with this path. */
+  /** Native sessions only: write ORT's per-node profile to files starting with this path. */
   profilePrefix?: string;
+  /**
+   * CPU graphs: ORT's session through its C API without the planner's buffer reuse (`native`, less memory), or
+   * onnxruntime-node's (`binding`). Default: STUDIO_CPU_SESSION, else native.
+   */
+  cpuSession?: 'native' | 'binding';
   /**
    * Rewrite the graph for the first provider's kernels (lowering.ts; CPU-equal) before serialising it.
    * Default on; off to measure the graph as built.
@@ -115,16 +120,15 @@ export class Session {
     const cudaTuning = asked === 'binding' ? undefined : asked;
     for (const provider of providers) {
       try {
-        if (provider === 'cuda' && cudaTuning) {
+        const native = (provider === 'cuda' && cudaTuning) || (provider === 'cpu' && (o.cpuSession ?? cpuSessionFromEnvironment()) === 'native');
+        if (native) {
           // The native session, and onnxruntime-node's (untuned) when the native one cannot start here.
           try {
-            const { NativeSession } = await import('./native/native-session.ts');
-            const cuda = { ...cudaTuning, sharedArena: o.sharedArena || cudaTuning.sharedArena, enableCudaGraph: capturesCudaGraph(cudaTuning, o.cudaGraph) };
-            const inner = await NativeSession.create(model, { provider, cuda, memPattern: cudaTuning.memPattern, plannerReuse: cudaTuning.plannerReuse, config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, optimize: o.optimize, logSeverity: o.logSeverity, profilePrefix: o.profilePrefix });
+            const inner = await nativeBackend(model, provider as 'cuda' | 'cpu', o, cudaTuning);
             if (inner.note) attempts.push({ provider, error: inner.note });
             return new Session(inner, provider, attempts, model.name);
           } catch (e) {
-            attempts.push({ provider, error: `tuned native session refused (${ortErrorReason(e)}); onnxruntime-node's session instead` });
+            attempts.push({ provider, error: `${provider === 'cuda' ? 'tuned ' : ''}native session refused (${ortErrorReason(e)}); onnxruntime-node's session instead` });
           }
         }
         const inner = bindingBackend(await ort.InferenceSession.create(model.bytes, ortOptions(model, provider, o)));
@@ -186,6 +190,21 @@ export class Session {
   }
 }
 
+/**
+ * ORT's session through its C API (runtime/native): CUDA with the studio's provider tuning; the CPU without the
+ * allocation planner's buffer reuse (a full-size SD 1.5 UNet step on the CPU, batch 2: 8.23 → 5.44 GiB peak at 1024²,
+ * 4.77 → 3.94 at 512², and no slower: bench/NOTES.md session 8), running on koffi's worker threads so that a long CPU
+ * step leaves the caller's event loop free, as onnxruntime-node's own run does.
+ */
+async function nativeBackend(model: SerializedGraph, provider: 'cuda' | 'cpu', o: SessionOptions, cudaTuning: CudaTuning | undefined) {
+  const { NativeSession } = await import('./native/native-session.ts');
+  const common = { config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, optimize: o.optimize, logSeverity: o.logSeverity, profilePrefix: o.profilePrefix };
+  if (provider === 'cpu') return NativeSession.create(model, { provider, plannerReuse: false, runOn: 'worker', ...common });
+  const tuning = cudaTuning ?? {};
+  const cuda = { ...tuning, sharedArena: o.sharedArena || tuning.sharedArena, enableCudaGraph: capturesCudaGraph(tuning, o.cudaGraph) };
+  return NativeSession.create(model, { provider, cuda, memPattern: tuning.memPattern, plannerReuse: tuning.plannerReuse, ...common });
+}
+
 /** onnxruntime-node's session as a backend; its run options cannot release the arena, so `releaseArena` is ignored. */
 function bindingBackend(session: ort.InferenceSession): SessionBackend {
   return {
@@ -241,6 +260,13 @@ export function ortErrorReason(e: unknown): string {
   const afterCheck = /was false\.\s*(.+)$/.exec(line);
   const reason = afterCheck ? afterCheck[1] : line;
   return reason.length > 300 ? `${reason.slice(0, 297)}...` : reason;
+}
+
+/** Which session CPU graphs get: STUDIO_CPU_SESSION=binding asks for onnxruntime-node's; else the native one. */
+export function cpuSessionFromEnvironment(): 'native' | 'binding' {
+  const text = process.env.STUDIO_CPU_SESSION ?? 'native';
+  if (text !== 'native' && text !== 'binding') throw new Error(`STUDIO_CPU_SESSION="${text}" is not understood; use native or binding`);
+  return text;
 }
 
 /** The CUDA tuning STUDIO_CUDA_TUNING asks for (else the studio's); undefined for `binding`: onnxruntime-node's session. */
