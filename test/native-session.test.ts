@@ -11,7 +11,7 @@ import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
 import { buildUNet, UNET_OUTPUT } from '../pipelines/models/unet/unet.ts';
 import { Graph } from '../pipelines/onnx/graph.ts';
 import { add, mul } from '../pipelines/onnx/ops.ts';
-import { Session, cudaTuningFromEnvironment, serializeGraph, tensor, ort } from '../pipelines/runtime/session.ts';
+import { Session, cpuSessionFromEnvironment, cudaTuningFromEnvironment, serializeGraph, tensor, ort } from '../pipelines/runtime/session.ts';
 import { NativeSession, cudaOptionsAsOrtReads, withCudaGraphFallback } from '../pipelines/runtime/native/native-session.ts';
 import { capturesCudaGraph, cudaProviderOptions, parseCudaTuning, STUDIO_CUDA_TUNING } from '../pipelines/runtime/native/cuda-options.ts';
 import { unetSessionOptions } from '../pipelines/models/unet/runner.ts';
@@ -179,6 +179,35 @@ test('CUDA sessions are tuned native ones unless STUDIO_CUDA_TUNING says binding
   const x = g.input('x', 'float32', [2]);
   g.output(add(x, x), 'y');
   await assert.rejects(Session.create(g, { providers: ['cuda'], cudaTuning: STUDIO_CUDA_TUNING }), /cuda: tuned native session refused \(the CUDA execution provider is not available.*onnxruntime-node's session instead; cuda: /);
+});
+
+test('CPU sessions are native ones without the planner\'s reuse unless STUDIO_CPU_SESSION or the options say binding', async () => {
+  const g = new Graph('cpu-kind');
+  const x = g.input('x', 'float32', [2]);
+  g.output(add(x, x), 'y');
+  const saved = process.env.STUDIO_CPU_SESSION;
+  try {
+    delete process.env.STUDIO_CPU_SESSION;
+    assert.equal(cpuSessionFromEnvironment(), 'native');
+    const native = await Session.create(g);
+    assert.ok(native.inner instanceof NativeSession, 'the studio\'s default');
+    assert.equal(native.fallbacks.length, 0, native.describe());
+    assert.deepEqual(Array.from((await native.run({ x: tensor(Float32Array.of(1, 2), [2]) })).y.data as Float32Array), [2, 4]);
+    await native.release();
+    process.env.STUDIO_CPU_SESSION = 'binding';
+    const binding = await Session.create(g);
+    assert.ok(!(binding.inner instanceof NativeSession));
+    assert.deepEqual(Array.from((await binding.run({ x: tensor(Float32Array.of(1, 2), [2]) })).y.data as Float32Array), [2, 4]);
+    await binding.release();
+    const asked = await Session.create(g, { cpuSession: 'native' });
+    assert.ok(asked.inner instanceof NativeSession, 'the options win over the environment');
+    await asked.release();
+    process.env.STUDIO_CPU_SESSION = 'fast';
+    assert.throws(() => cpuSessionFromEnvironment(), /STUDIO_CPU_SESSION="fast" is not understood; use native or binding/);
+  } finally {
+    if (saved === undefined) delete process.env.STUDIO_CPU_SESSION;
+    else process.env.STUDIO_CPU_SESSION = saved;
+  }
 });
 
 test('outputs kept by one native session feed another without the host (IO binding); onnxruntime-node holds them on the host, with the same numbers', async () => {
