@@ -133,3 +133,19 @@ test("on CUDA the plan predicts the H200's measured UNet calls: time within 20 %
     assert.ok(Math.abs(planned / gib - 1) <= 0.1, what);
   }
 });
+
+test("on the CPU the plan's UNet activations cover the native sessions' measured peaks, at most 35 % over (bench/NOTES.md, session 8: batch 2, fp32)", () => {
+  // [width, attention, peak RSS above the session in GiB] from bench/cpu-sessions.ts on the full-size SD 1.5 UNet.
+  const measured: [number, string, number][] = [
+    [512, 'softmax', 0.34],
+    [512, 'linfusion', 0.36],
+    [1024, 'softmax', 1.76],
+    [1024, 'linfusion', 1.78],
+  ];
+  for (const [size, attention, gib] of measured) {
+    const s = planLadder(input({ provider: 'cpu', bytesPerValue: 4, stages: [{ width: size, height: size, steps: 1, strength: 1 }], attention, otherParams: 0, unetMemory: { ffPieces: 1, attentionPieces: 1 } })).stages[0];
+    const planned = s.bytes.unet / GiB;
+    const what = `SD 1.5 ${size}² ${attention} on the CPU: plan ${planned.toFixed(2)} GiB, measured ${gib} GiB`;
+    assert.ok(planned >= gib && planned <= 1.35 * gib, what);
+  }
+});

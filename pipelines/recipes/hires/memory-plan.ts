@@ -51,7 +51,8 @@ interface ActivationModel {
 }
 
 /**
- * cpu, webgpu: bench/NOTES.md SD 1.5, 512² → 1024² slopes, CPU fp32 109, WebGPU fp16 117 values, with onnxruntime-node's
+ * webgpu (and the other providers on onnxruntime-node's sessions): bench/NOTES.md SD 1.5, 512² → 1024² slopes, CPU fp32
+ * 109 (before the CPU's native sessions), WebGPU fp16 117 values, with onnxruntime-node's
  * CUDA session at 8192×4096 in 8 pieces 115 (rest 120 less the feed-forward's and LinFusion's 32). cuda: the native
  * sessions on the H200 (fp16, GPU memory above the process start less the UNet's weights; bench/NOTES.md, session 6):
  * SD 1.5 whole, batch 2, 1024² / 2048², LinFusion 3.87 / 7.31 GiB, softmax 3.48 / 6.16; SDXL-size + LinFusion whole
@@ -62,8 +63,18 @@ interface ActivationModel {
  */
 function activationModel(provider: string): ActivationModel {
   if (provider === 'cuda') return { rest: 30, floor: 39, splitShare: 0.68, fixedBytes: 1 * GiB };
+  if (provider === 'cpu') return CPU_ACTIVATIONS;
   return { rest: 120 - FF_VALUES - LINFUSION_VALUES, floor: 0, splitShare: 0.35, fixedBytes: 0.5 * GiB };
 }
+/**
+ * cpu: the studio's native CPU sessions without ORT's planner reuse (bench/NOTES.md session 8, bench/cpu-sessions.ts):
+ * full-size SD 1.5, fp32, batch 2, peak RSS above the session, LinFusion 0.36 / 1.78 GiB and softmax 0.34 / 1.76 at
+ * 512² / 1024²: 46 values (the 1024² slope, rounded up; at 512² it over-counts by a third), whichever attention, so the
+ * floor (pieces unmeasured on the full-size UNet here: the plan counts none of their saving). Split by level, the worst piece held 20.00 of the whole graph's 20.73 on the
+ * narrowed UNet (bench/ort-memory-overhead.ts): without the planner's reuse, level 0 is the peak either way.
+ */
+const CPU_ACTIVATIONS: ActivationModel = { rest: 46 - FF_VALUES - LINFUSION_VALUES, floor: 46, splitShare: 0.96, fixedBytes: 0 };
+
 /** Latent tokens per piece of the feed-forward (a 2048² image: 256² latent tokens); below it, no pieces. */
 export const PIECE_TOKENS = 256 * 256;
 /**
