@@ -70,8 +70,9 @@ function activationModel(provider: string): ActivationModel {
  * cpu: the studio's native CPU sessions without ORT's planner reuse (bench/NOTES.md session 8, bench/cpu-sessions.ts):
  * full-size SD 1.5, fp32, batch 2, peak RSS above the session, LinFusion 0.36 / 1.78 GiB and softmax 0.34 / 1.76 at
  * 512² / 1024²: 46 values (the 1024² slope, rounded up; at 512² it over-counts by a third), whichever attention, so the
- * floor (pieces unmeasured on the full-size UNet here: the plan counts none of their saving). Split by level, the worst piece held 20.00 of the whole graph's 20.73 on the
- * narrowed UNet (bench/ort-memory-overhead.ts): without the planner's reuse, level 0 is the peak either way.
+ * floor (pieces unmeasured on the full-size UNet here: the plan counts none of their saving). Split by level, the
+ * worst piece held 20.00 of the whole graph's 20.73 on the narrowed UNet (bench/ort-memory-overhead.ts): without
+ * the planner's reuse, level 0 is the peak either way.
  */
 const CPU_ACTIVATIONS: ActivationModel = { rest: 46 - FF_VALUES - LINFUSION_VALUES, floor: 46, splitShare: 0.96, fixedBytes: 0 };
 

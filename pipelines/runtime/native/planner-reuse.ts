@@ -2,7 +2,7 @@
 // (SessionOptions::enable_mem_reuse, on by default). ORT's own comment on the field says it "can lead to memory being
 // held for longer than needed"; without it the arena alone recycles freed chunks. Measured on this machine's CPU
 // (bench/ort-memory-overhead.ts, bench/NOTES.md session 8): a narrowed SD 1.5 UNet at a 128×64 latent holds 73.7 U
-// with it and 20.7 U without, against 17 U of liveness; same outputs, same time.
+// with it and 20.7 U without, against 20.0 U of liveness; same outputs, same time.
 //
 // The C API has no entry for it (Python's SessionOptions.enable_mem_reuse sets the struct field), so this module
 // writes the field in the OrtSessionOptions object itself, but only where its place is proven first: ORT declares it
