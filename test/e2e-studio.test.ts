@@ -84,6 +84,8 @@ describe('studio in Chromium', { skip }, () => {
 
   test('type a prompt, Ctrl+Enter: progress and a preview show, the image lands in the gallery with its metadata', async () => {
     const defaults = shippedDefaults(DEFAULT_MODEL_NAME);
+    // The model's settings reach the form after the page loads: wait for that state before reading it.
+    while ((await field('Sampler').inputValue()) === '') await s.page.waitForTimeout(20);
     assert.deepEqual(await shown(), defaults, 'the form starts on the default model’s own settings');
     assert.deepEqual([defaults.width, defaults.sampler], ['64', 'flow_euler']);
     assert.ok(await s.page.getByRole('button', { name: 'Reset to model defaults' }).isDisabled(), 'nothing edited yet');
