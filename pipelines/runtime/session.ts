@@ -192,15 +192,15 @@ export class Session {
 
 /**
  * ORT's session through its C API (runtime/native): CUDA with the studio's provider tuning; the CPU without the
- * allocation planner's buffer reuse (a full-size SD 1.5 UNet step on the CPU, batch 2: 8.23 → 5.44 GiB peak at 1024²,
- * 4.77 → 3.94 at 512², and no slower: bench/NOTES.md session 8), running on koffi's worker threads so that a long CPU
+ * allocation planner's buffer reuse (a full-size SD 1.5 UNet step on the CPU, batch 2, above its weights: 4.59 → 1.76
+ * GiB at 1024², 1.07 → 0.34 at 512², bench/cpu-sessions.ts, bench/NOTES.md session 8), running on koffi's worker threads so that a long CPU
  * step leaves the caller's event loop free, as onnxruntime-node's own run does.
  */
 async function nativeBackend(model: SerializedGraph, provider: 'cuda' | 'cpu', o: SessionOptions, cudaTuning: CudaTuning | undefined) {
   const { NativeSession } = await import('./native/native-session.ts');
   const common = { config: prefixed(sessionConfig(provider, o)), intraOpThreads: o.intraOpThreads, optimize: o.optimize, logSeverity: o.logSeverity, profilePrefix: o.profilePrefix };
   if (provider === 'cpu') return NativeSession.create(model, { provider, plannerReuse: false, runOn: 'worker', ...common });
-  const tuning = cudaTuning ?? {};
+  const tuning = cudaTuning ?? {}; // CUDA reaches here only with a tuning; the default keeps the type narrow
   const cuda = { ...tuning, sharedArena: o.sharedArena || tuning.sharedArena, enableCudaGraph: capturesCudaGraph(tuning, o.cudaGraph) };
   return NativeSession.create(model, { provider, cuda, memPattern: tuning.memPattern, plannerReuse: tuning.plannerReuse, ...common });
 }
