@@ -30,6 +30,7 @@ describe('hi-res panel in Chromium', { skip }, () => {
     await field('Height').fill('64');
     await field('Final size').selectOption({ label: '×4: 512×256' });
     await field('Strength per stage').fill('0.5, 0.75');
+    await field('GPU memory (GiB)').fill('4096');
     await s.page.getByText('2 stages, each ×2 then img2img').waitFor();
     await s.page.getByRole('button', { name: /^Generate/ }).click();
     await s.page.locator('.jobs li.done').first().waitFor({ timeout: 120_000 });
@@ -47,6 +48,8 @@ describe('hi-res panel in Chromium', { skip }, () => {
     assert.deepEqual(done, [true, true, true]);
     const gallery = await s.server.studio.gallery({ limit: 10 });
     assert.deepEqual([gallery.images[0].width, gallery.images[0].height], [512, 256], 'the result is the last stage');
+    const hires = (gallery.images[0].request as { hires?: { memoryGiB?: number } } | undefined)?.hires;
+    assert.equal(hires?.memoryGiB, 4096, 'the memory budget, above the host\'s, went with the request and ran');
     await s.screenshot('studio-hires-ladder', { docs: s.page.locator('section[aria-labelledby="hires-title"]') });
   });
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GenerateRequestSchema, ladderStages, type LadderStage } from '../pipelines/jobs/api.ts';
 import { parseUNetConfig } from '../pipelines/models/unet/config.ts';
-import { describePlan, memoryFor, planLadder, refusal, unetSizes, type PlanInput, type UNetSizes } from '../pipelines/recipes/hires/memory-plan.ts';
+import { budgetAboveDevice, describePlan, memoryFor, planLadder, refusal, unetSizes, type PlanInput, type UNetSizes } from '../pipelines/recipes/hires/memory-plan.ts';
 import { SD15_UNET_CONFIG, SDXL_UNET_CONFIG, unetTensorSpecs } from '../bench/lib/unet-tensors.ts';
 
 const GiB = 2 ** 30;
@@ -53,6 +53,22 @@ test('a stage that does not fit even split into sessions with one row at a time 
   assert.equal(refusal(input({ availableBytes: 140 * GiB, budgetBytes: Math.ceil(least[4] / GiB) * GiB })), undefined, 'the budget it names fits');
   assert.equal(GenerateRequestSchema.parse({ prompt: 'x', hires: { width: 2048, height: 1024, memoryGiB: 24 } }).hires?.memoryGiB, 24);
   assert.match(JSON.stringify(GenerateRequestSchema.safeParse({ prompt: 'x', hires: { width: 2048, height: 1024, memoryGiB: 0 } }).error?.issues), /memoryGiB.*must be above 0|must be above 0.*memoryGiB/);
+});
+
+test("a --hires-memory above what the device reports is taken on the user's word, and a refusal offers it", () => {
+  const least = planLadder(input({ availableBytes: 1 })).peakBytes;
+  const n = Math.ceil(least / GiB);
+  const device = least * 0.7;
+  const why = refusal(input({ availableBytes: device })) ?? '';
+  assert.match(why, new RegExp(`more than the [\\d.]+ GiB available .*; or --hires-memory ${n} to run it anyway`));
+  const trusted = input({ availableBytes: device, budgetBytes: n * GiB });
+  assert.equal(refusal(trusted), undefined, 'the user\'s budget, not the device\'s report');
+  assert.match(budgetAboveDevice(trusted) ?? '', new RegExp(`--hires-memory ${n}\\.0 GiB is above the [\\d.]+ GiB this device reports: planned on your word`));
+  assert.equal(budgetAboveDevice(input({ availableBytes: device, budgetBytes: device / 2 })), undefined, 'a budget below the device needs no word');
+  const short = refusal(input({ availableBytes: device, budgetBytes: least / 2 })) ?? '';
+  assert.match(short, /more than the ladder's [\d.]+ GiB budget \(--hires-memory\)/);
+  assert.match(short, new RegExp(`--hires-memory ${n} \\(the least this ladder needs, above the [\\d.]+ GiB this device reports\\)`));
+  assert.doesNotMatch(short, /to run it anyway/, 'a budget was given: the refusal names the one that fits instead');
 });
 
 test('within the memory, each stage runs the fastest way that fits: whole, then split into sessions with the skips on the device, then in host memory', () => {

@@ -129,7 +129,8 @@ LinFusion's high-resolution modes (best with --attention linfusion:PATH):
                          chain default 0.32,0.24,0.16,0.08)
   --hires-memory GIB     The most GPU memory the stages may use (default: all of it); each stage
                          runs the fastest way that fits (UNet split into sessions, CFG rows one
-                         at a time, smaller VAE tiles)
+                         at a time, smaller VAE tiles). Above what the GPU reports, the ladder
+                         runs on your word where the estimate would refuse it
   --upscale-strength S   HighRes: the first scale's strength, falling linearly to 0 (0.32);
                          SuperRes: the first stage's
   --cosine-scale-1 E, --cosine-scale-2 E, --cosine-scale-3 E

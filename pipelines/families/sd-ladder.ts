@@ -1,7 +1,7 @@
 // The Stable Diffusion families' LinFusion ladder around its recipe (pipelines/recipes/sd/ladder.ts): the
 // memory plan checked before anything runs, and the job's progress per stage, per VAE tile and per finished stage.
 import { BadRequestError, type GenerateOptions, type GenerateRequest, type LadderStage } from '../jobs/api.ts';
-import { describePlan, planLadder, refusal, unetSizes, type PlanInput, type StageMemory } from '../recipes/hires/memory-plan.ts';
+import { budgetAboveDevice, describePlan, planLadder, refusal, unetSizes, type PlanInput, type StageMemory } from '../recipes/hires/memory-plan.ts';
 import { stepPreviews, type LatentPreviewer } from '../previews/previewer.ts';
 import type { SdPipeline } from '../recipes/sd/pipeline.ts';
 import { parameterCount } from '../recipes/sd/residency.ts';
@@ -29,7 +29,7 @@ export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest
   const plan = planLadder(input);
   const refused = refusal(input, plan);
   if (refused) throw new BadRequestError(refused);
-  const estimate = describePlan(plan, request.ep);
+  const estimate = [describePlan(plan, request.ep), budgetAboveDevice(input)].filter(Boolean).join('; ');
   const note = request.attention.kind === 'linfusion' ? `${label} ${estimate}` : `${label} without LinFusion (${request.attention.kind} attention: time grows with the square of the tokens), ${estimate}`;
   return { note, memory: plan.stages.map((s) => ({ unet: s.unet, vaeTile: s.vaeTile, vaeTilesPerRun: s.vaeTilesPerRun })) };
 }

@@ -31,6 +31,8 @@ export class GenerateForm {
   hiresMode = $state<HiresMode>('ladder');
   /** img2img strength per stage, comma-separated; empty: LinFusion's 0.4, 0.3, 0.2, 0.1. */
   hiresStrengths = $state('');
+  /** GiB the ladder's stages may use (above the GPU's own figure: on the user's word); null: all the GPU has. */
+  hiresMemory = $state<number | null>(null);
   #edits = $state<Edits>({});
   /** The chosen model's settings, as far as the UI knows them. */
   readonly defaults = $derived.by(() => this.defaultsOf(this.model));

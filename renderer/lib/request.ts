@@ -44,11 +44,17 @@ export function generateParams(form: GenerateForm, heads: HeadSelection, inpaint
   return { request, heads: weights, ...(mask ? { maskPngBase64: mask } : {}) };
 }
 
-/** The ladder's final size and strengths, when the hi-res panel is on and the base size is known. */
+/** The ladder's final size, strengths and memory budget, when the hi-res panel is on and the base size is known. */
 function hiresOf(form: GenerateForm): GenerateRequestInput['hires'] {
   if (form.hiresScale <= 1 || !form.width || !form.height) return undefined;
   const strengths = form.hiresStrengths.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
-  return { width: form.width * form.hiresScale, height: form.height * form.hiresScale, mode: form.hiresMode, ...(strengths.length ? { strengths } : {}) };
+  return {
+    width: form.width * form.hiresScale,
+    height: form.height * form.hiresScale,
+    mode: form.hiresMode,
+    ...(strengths.length ? { strengths } : {}),
+    ...(form.hiresMemory ? { memoryGiB: form.hiresMemory } : {}),
+  };
 }
 
 /** After a generate call: show the seed that was used, and step it for "increment". */

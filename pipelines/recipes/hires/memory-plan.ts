@@ -183,7 +183,10 @@ export interface PlanInput {
   bytesPerValue: 2 | 4;
   /** Device memory (host memory on the CPU); undefined: unknown, nothing is refused. */
   availableBytes?: number;
-  /** The most the ladder may use of it (default: all); the plan picks the fastest way to run each stage within it. */
+  /**
+   * What the ladder may use instead (default: all of it), below it or, by the user's word, above it; the plan picks the
+   * fastest way to run each stage within it.
+   */
   budgetBytes?: number;
   cores?: number;
   /** The UNet's way, given instead of chosen (a bench that forces one): the plan then only estimates it. */
@@ -291,9 +294,17 @@ export function vaeEstimate(o: Pick<PlanInput, 'provider' | 'bytesPerValue' | 'i
   return { px, bytes: VAE_VALUES * o.images * Math.min(perRun, tiles) * th * tw * 64 * 128 * o.bytesPerValue, encodeSeconds: (px * o.images) / rates.encodePx, decodeSeconds: (px * o.images) / rates.decodePx };
 }
 
+/**
+ * The bytes a stage may use: the user's budget (`--hires-memory`) when given, even above what the device reports,
+ * since the fit is an estimate and a user who has run larger may say so; else all the device has.
+ */
+function budgetOf(o: PlanInput): number {
+  return o.budgetBytes ?? o.availableBytes ?? Infinity;
+}
+
 function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
   const tokens = (stage.width / 8) * (stage.height / 8);
-  const budget = Math.min(o.availableBytes ?? Infinity, o.budgetBytes ?? Infinity);
+  const budget = budgetOf(o);
   const weights = (o.unet.total + o.otherParams) * o.bytesPerValue;
   const choices = unetChoices(memoryFor(tokens, o.rows, o.unet.attention[0]?.heads ?? 1), o.rows, tokens);
   // The fastest way that fits (the first of equals); when none does, the one that needs the least.
@@ -329,7 +340,7 @@ function unetSeconds(o: PlanInput, tokens: number, m: UNetMemory): number {
 export function planLadder(o: PlanInput): LadderPlan {
   const stages = o.stages.map((s, i) => stagePlan(o, s, i));
   const peakBytes = Math.max(...stages.map((s) => s.peakBytes));
-  const budget = Math.min(o.availableBytes ?? Infinity, o.budgetBytes ?? Infinity);
+  const budget = budgetOf(o);
   const tooBig = budget === Infinity ? undefined : stages.find((s) => s.peakBytes > budget);
   return { stages, peakBytes, seconds: stages.reduce((a, s) => a + s.seconds, 0), tooBig };
 }
@@ -357,6 +368,12 @@ export function describePlan(plan: LadderPlan, provider: string): string {
   return `estimated on ${provider}: ${parts.join('; ')}; peak ${gib(plan.peakBytes)}, ~${duration(plan.seconds)} in all`;
 }
 
+/** Why the plan used more than the device reports (the user's `--hires-memory` above it), else undefined. */
+export function budgetAboveDevice(o: PlanInput): string | undefined {
+  if (o.budgetBytes === undefined || o.availableBytes === undefined || o.budgetBytes <= o.availableBytes) return undefined;
+  return `--hires-memory ${gib(o.budgetBytes)} is above the ${gib(o.availableBytes)} this device reports: planned on your word`;
+}
+
 /**
  * Undefined when the ladder fits (or nothing is known of the memory), else the refusal: what would not fit even
  * split into sessions with its rows one at a time, and the settings that would — the largest final size that
@@ -364,14 +381,13 @@ export function describePlan(plan: LadderPlan, provider: string): string {
  */
 export function refusal(o: PlanInput, plan: LadderPlan = planLadder(o)): string | undefined {
   if (!plan.tooBig) return undefined;
-  const budget = Math.min(o.availableBytes ?? Infinity, o.budgetBytes ?? Infinity);
+  const budget = budgetOf(o);
   const s = plan.tooBig;
   const advice: string[] = [];
   const available = o.availableBytes ?? Infinity;
-  if (budget < available) {
-    const least = planLadder({ ...o, budgetBytes: 1 }).peakBytes;
-    if (least <= available) advice.push(`--hires-memory ${Math.ceil(least / GiB)} (the least this ladder needs)`);
-  }
+  const least = Math.ceil(planLadder({ ...o, budgetBytes: 1 }).peakBytes / GiB);
+  const aboveDevice = least * GiB > available ? `, above the ${gib(available)} this device reports` : '';
+  if (o.budgetBytes !== undefined) advice.push(`--hires-memory ${least} (the least this ladder needs${aboveDevice})`);
   const fittingStages = plan.stages.filter((p) => p.peakBytes <= budget).length;
   if (fittingStages >= 2) {
     const last = plan.stages[fittingStages - 1];
@@ -379,7 +395,8 @@ export function refusal(o: PlanInput, plan: LadderPlan = planLadder(o)): string 
   } else advice.push('a smaller --width/--height and --hires');
   if (o.images > 1) advice.push('--batch 1');
   if (o.attention !== 'linfusion') advice.push(`--attention linfusion:PATH (${duration(planLadder({ ...o, attention: 'linfusion' }).seconds)} instead of ${duration(plan.seconds)})`);
-  const limit = budget < available ? `the ladder's ${gib(budget)} budget (--hires-memory)` : `the ${gib(budget)} available`;
+  if (o.budgetBytes === undefined) advice.push(`--hires-memory ${least} to run it anyway, if you know this device holds more than the estimate (a stage that runs out stops the ladder with the earlier stages kept)`);
+  const limit = o.budgetBytes !== undefined ? `the ladder's ${gib(budget)} budget (--hires-memory)` : `the ${gib(budget)} available`;
   const how = describeStageMemory(s);
   return `the ladder's stage ${s.width}×${s.height} needs about ${gib(s.peakBytes)} on ${o.provider}${how.length ? ` (${how.join(', ')})` : ''}, more than ${limit} (${describePlan(plan, o.provider)}). Try: ${advice.join('; or ')}`;
 }
