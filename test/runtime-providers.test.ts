@@ -1,11 +1,14 @@
 // Execution-provider choice: real probes on this machine, and the choice and its message.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { Graph } from '../pipelines/onnx/graph.ts';
 import { add, mul } from '../pipelines/onnx/ops.ts';
 import { autoLine, chooseProvider, cudaRequirement, detectProviders, parseProvider, providerOrCpu, PROVIDER_ORDER, type ProviderReport } from '../pipelines/runtime/providers.ts';
 import { GenerateRequestSchema } from '../pipelines/jobs/api.ts';
 import { ort, Session, tensor } from '../pipelines/runtime/session.ts';
+import { onnxruntimeLibraryPath } from '../pipelines/runtime/native/ort-c-api.ts';
 
 test('detectProviders probes every provider, best first, and the CPU always works in fp32', async () => {
   const reports = await detectProviders();
@@ -114,8 +117,15 @@ test('--ep auto on this machine: the probes decide, and a missing CUDA names the
   assert.equal(provider, chooseProvider(reports).provider);
   assert.match(note ?? '', new RegExp(`^--ep auto: ${provider} \\((float16|float32)\\), the fastest provider that works here`));
   const cuda = reports.find((r) => r.provider === 'cuda')!;
-  if (cuda.listed && !cuda.usable && /shared library|shared object/.test(cuda.reason ?? '')) {
-    assert.match(note!, /cuda passed over: .*onnxruntime-node 1\.\d+\.\d+'s CUDA provider needs CUDA 12\.x \(libcudart\.so\.12.*cuDNN 9 \(libcudnn\.so\.9\)/);
+  const needs = /its libraries could not be loaded: onnxruntime-node 1\.\d+\.\d+'s CUDA provider needs CUDA 12\.x \(libcudart\.so\.12.*cuDNN 9 \(libcudnn\.so\.9\) on the library path, and libonnxruntime_providers_cuda\.so beside its libonnxruntime \(ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node fetches it\)/;
+  if (!existsSync(join(dirname(onnxruntimeLibraryPath()), 'libonnxruntime_providers_cuda.so'))) {
+    // This machine's onnxruntime-node has no CUDA provider (installed with ONNXRUNTIME_NODE_INSTALL=skip).
+    assert.equal(cuda.usable, false);
+    assert.match(cuda.reason ?? '', needs);
+    assert.match(note!, new RegExp(`cuda passed over: ${needs.source}`));
+    const asked = await providerOrCpu('cuda');
+    assert.equal(asked.provider, 'cpu');
+    assert.match(asked.note ?? '', new RegExp(`^--ep cuda is not available here \\(${needs.source}\\); running on the CPU instead$`));
   }
   assert.equal(GenerateRequestSchema.parse({ prompt: 'x', ep: 'auto' }).ep, 'auto');
 });

@@ -92,9 +92,9 @@ async function probeDtype(provider: Provider, dtype: ComputeDtype): Promise<stri
     const wrong = PROBE_VALUES.some((v, i) => got[i] !== 2 * v);
     return wrong ? `a test graph gave wrong numbers (${Array.from(got).join(', ')})` : undefined;
   } catch (e) {
+    const missing = missingLibrariesHint(provider, e instanceof Error ? e.message : String(e));
     // Session.create wraps the ORT error; keep only the provider's own reason.
-    const reason = ortErrorReason(e).replace(/^no execution provider could run graph "[^"]*": \w+: /, '');
-    return withHint(provider, reason);
+    return missing ?? withHint(provider, ortErrorReason(e).replace(/^no execution provider could run graph "[^"]*": \w+: /, ''));
   } finally {
     await session?.release();
   }
@@ -138,12 +138,19 @@ export function cudaRequirement(ortVersion: string): string {
     : 'CUDA 11.8 (libcudart.so.11.0, libcublas.so.11) and cuDNN 8 (libcudnn.so.8)';
 }
 
-/** What a user can do about the two refusals seen most (research/engine.md §3). */
+/**
+ * When CUDA's provider libraries or CUDA itself could not be loaded (seen anywhere in the error, which the native
+ * session's and the binding's attempts both write into): what to install, in place of the loaders' long messages.
+ */
+function missingLibrariesHint(provider: Provider, message: string): string | undefined {
+  if (provider !== 'cuda' || !/Failed to load shared library|cannot open shared object|CUDA execution provider is not available/.test(message)) return undefined;
+  const version = ort.env.versions.node ?? ort.env.versions.common;
+  const fetch = cudaRequirement(version).startsWith('CUDA 12') ? 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node fetches it' : "from the package's CUDA download";
+  return `its libraries could not be loaded: onnxruntime-node ${version}'s CUDA provider needs ${cudaRequirement(version)} on the library path, and libonnxruntime_providers_cuda.so beside its libonnxruntime (${fetch})`;
+}
+
+/** What a user can do about a refusal seen often (research/engine.md §3). */
 function withHint(provider: Provider, reason: string): string {
-  if (provider === 'cuda' && /Failed to load shared library|cannot open shared object/.test(reason)) {
-    const version = ort.env.versions.node ?? ort.env.versions.common;
-    return `${reason} (onnxruntime-node ${version}'s CUDA provider needs ${cudaRequirement(version)} on the library path, and its own libonnxruntime_providers_cuda.so from the package's CUDA download)`;
-  }
   if (provider === 'webgpu' && /No supported adapters/.test(reason) && process.platform === 'linux') {
     return `${reason} (install a Vulkan driver: libvulkan1, plus libglvnd0 on NVIDIA)`;
   }

@@ -2,6 +2,7 @@
 // the CUDA provider gets its full options (cuda-options.ts). Same surface as the binding's session for what
 // the studio uses (input/output names, run with ort.Tensor feeds, release), same outputs: tests compare the
 // two on the CPU provider.
+import { basename } from 'node:path';
 import koffi from 'koffi';
 import * as ort from 'onnxruntime-node';
 import { ortCApi, type OrtCApi } from './ort-c-api.ts';
@@ -418,7 +419,7 @@ function withCudaOptions<T>(api: OrtCApi, tuning: CudaTuning, use: (cuda: unknow
   } catch (e) {
     const missing = /Failed to load library (\S+)/.exec((e as Error).message);
     if (!missing) throw e;
-    throw new Error(`the CUDA execution provider is not available: ${missing[1]} could not be loaded (${api.library} needs libonnxruntime_providers_shared.so and libonnxruntime_providers_cuda.so beside it, and CUDA + cuDNN on the library path; onnxruntime-node's own session works without them)`);
+    throw new Error(`the CUDA execution provider is not available: ${basename(missing[1])} could not be loaded (it and libonnxruntime_providers_cuda.so belong beside ${api.library}, with CUDA + cuDNN on the library path)`);
   } finally {
     api.call.ReleaseCUDAProviderOptions(cuda);
   }
