@@ -53,6 +53,18 @@ describe('hi-res panel in Chromium', { skip }, () => {
     await s.screenshot('studio-hires-ladder', { docs: s.page.locator('section[aria-labelledby="hires-title"]') });
   });
 
+  test("recalling the ladder's image brings the hi-res panel back: final size, strengths, memory", async () => {
+    const values = async () => Object.fromEntries(await Promise.all(['Final size', 'Width', 'Height', 'Strength per stage', 'GPU memory (GiB)'].map(async (l) => [l, await field(l).inputValue()])));
+    await field('Strength per stage').fill('0.9, 0.9');
+    await field('GPU memory (GiB)').fill('');
+    await field('Final size').selectOption({ label: 'off' });
+    await field('Width').fill('256');
+    await s.page.getByRole('button', { name: /^a red apple/ }).first().click();
+    await s.page.getByLabel(/^Parameters of /).getByRole('button', { name: 'Recall these settings' }).click();
+    await field('Strength per stage').waitFor();
+    assert.deepEqual(await values(), { 'Final size': '4', Width: '128', Height: '64', 'Strength per stage': '0.5, 0.75', 'GPU memory (GiB)': '4096' });
+  });
+
   test('an 8192×4096 PNG: the viewer requests only the visible tiles of the zoom level, never the whole file', async () => {
     // A smooth pattern (a fast PNG) that differs from tile to tile.
     const { width, height } = BIG;

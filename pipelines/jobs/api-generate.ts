@@ -104,7 +104,10 @@ export const HiresLadderSchema = z.object({
   strengths: z.array(z.number({ error: 'must be a number' }).gt(0, { error: 'must be above 0' }).max(1, { error: 'must be at most 1' })).min(1).max(10).optional(),
   /** Write every stage's image beside the final one (they are written when a later stage fails either way). */
   keepStages: z.boolean().default(false),
-  /** The most device memory the stages may use, GiB (default: all the device has); the memory plan runs each stage the fastest way within it. */
+  /**
+   * The most device memory the stages may use, GiB (default: all the device has; above it, on the user's word); the
+   * memory plan runs each stage the fastest way within it.
+   */
   memoryGiB: z.number({ error: 'must be a number of GiB' }).gt(0, { error: 'must be above 0' }).max(65536, { error: 'must be at most 65536' }).optional(),
   /** HighRes / SuperRes: exponents of the cosine factor for the skip residual, the branch mix and the blur's σ. */
   cosineScale1: loopScale('the skip residual').optional(),

@@ -4,6 +4,8 @@ import type { AttentionKind, HiresMode, SamplerName } from '../../pipelines/jobs
 import type { ModelSettings } from './model-defaults.ts';
 
 export type SeedMode = 'random' | 'fixed' | 'increment';
+/** The hi-res panel's final sizes, as multiples of the base size (1: off): a ×2 stage each. */
+export const HIRES_SCALES = [1, 2, 4, 8, 16] as const;
 export type { AttentionKind };
 
 /** The user's values for the model settings; null: cleared (the model's default, like an unedited field). */

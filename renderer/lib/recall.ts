@@ -2,8 +2,8 @@
 // has one, else field by field from what A1111, ComfyUI or InvokeAI wrote. Returns notes about
 // anything that could not be taken over.
 import type { HeadWeight, ImportedSettingsView, ModelEntry } from '../../pipelines/jobs/api-studio.ts';
-import { extractLoraTags, findImageFiles, GenerateRequestSchema, SAMPLER_NAMES, type ImageFiles, type LibraryEntry, type SamplerName } from '../../pipelines/jobs/api.ts';
-import type { GenerateForm } from './form.svelte.ts';
+import { extractLoraTags, findImageFiles, GenerateRequestSchema, SAMPLER_NAMES, type GenerateRequest, type ImageFiles, type LibraryEntry, type SamplerName } from '../../pipelines/jobs/api.ts';
+import { HIRES_SCALES, type GenerateForm } from './form.svelte.ts';
 
 export interface RecallSource {
   settings?: ImportedSettingsView;
@@ -48,6 +48,20 @@ function recallFiles(form: GenerateForm, files: ImageFiles, library: LibraryEntr
   return { model: found.model !== undefined || files.model === undefined };
 }
 
+/** The hi-res panel as the request had it (off when it had none): final size as a multiple of the base, mode, strengths, memory. */
+function recallHires(form: GenerateForm, r: GenerateRequest, notes: string[]): void {
+  const h = r.hires;
+  const base = form.width && form.height ? { width: form.width, height: form.height } : undefined;
+  const scale = h && base ? h.width / base.width : 1;
+  const offered = (HIRES_SCALES as readonly number[]).includes(scale) && (!h || !base || h.height === base.height * scale);
+  if (h && !offered) notes.push(`hi-res ${h.width}×${h.height} is not a ×2 ladder from ${base ? `${base.width}×${base.height}` : "the model's size"} that the panel offers; hi-res is left off`);
+  const on = h !== undefined && offered;
+  form.hiresScale = on ? scale : 1;
+  form.hiresMode = on ? h.mode : 'ladder';
+  form.hiresStrengths = on && h.strengths ? h.strengths.join(', ') : '';
+  form.hiresMemory = on ? (h.memoryGiB ?? null) : null;
+}
+
 export function recall(form: GenerateForm, source: RecallSource, models: ModelEntry[], library: LibraryEntry[] = []): string[] {
   const notes: string[] = [];
   const files = source.settings?.files;
@@ -70,6 +84,7 @@ export function recall(form: GenerateForm, source: RecallSource, models: ModelEn
     });
     if (r.width) form.width = r.width;
     if (r.height) form.height = r.height;
+    recallHires(form, r, notes);
     form.loras = [];
     if (files?.model?.hash) {
       recallFiles(form, files, library, notes);
