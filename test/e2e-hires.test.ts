@@ -65,6 +65,35 @@ describe('hi-res panel in Chromium', { skip }, () => {
     assert.deepEqual(await values(), { 'Final size': '4', Width: '128', Height: '64', 'Strength per stage': '0.5, 0.75', 'GPU memory (GiB)': '4096' });
   });
 
+  test("A1111's hires fix from its panel: drawn at 64×64, finished at 128×128, recalled; off while the ladder is on", async () => {
+    const fix = s.page.getByLabel('Upscale and refine');
+    assert.equal(await fix.isDisabled(), true, 'the ladder (×4) is still on from the recall');
+    await field('Final size').selectOption({ label: 'off' });
+    await fix.check();
+    await field('Prompt').fill('a green pear');
+    await field('Steps').fill('3');
+    await field('Width').fill('64');
+    await field('Height').fill('64');
+    await field('Hires steps').fill('2');
+    await field('Denoising strength').fill('0.5');
+    await s.page.getByText('Drawn at 64×64, finished at 128×128.').waitFor();
+    await s.page.getByRole('button', { name: /^Generate/ }).click();
+    const job = s.page.locator('.jobs li:is(.done, .failed)', { hasText: 'a green pear' });
+    await job.waitFor({ timeout: 120_000 });
+    assert.equal(await job.evaluate((li) => li.classList.contains('done')), true, await job.innerText());
+    const image = (await s.server.studio.gallery({ limit: 10 })).images[0];
+    assert.deepEqual([image.width, image.height], [128, 128]);
+    assert.deepEqual((image.request as { hiresFix?: unknown }).hiresFix, { scale: 2, denoise: 0.5, upscaler: 'latent', steps: 2 });
+
+    await fix.uncheck();
+    await s.page.getByRole('button', { name: /^a green pear/ }).first().click();
+    await s.page.getByLabel(/^Parameters of /).getByRole('button', { name: 'Recall these settings' }).click();
+    await field('Hires steps').waitFor();
+    assert.equal(await fix.isChecked(), true);
+    const values = await Promise.all(['Upscale by', 'Upscaler', 'Hires steps', 'Denoising strength', 'Width'].map((l) => field(l).inputValue()));
+    assert.deepEqual(values, ['2', 'latent', '2', '0.5', '64']);
+  });
+
   test('an 8192×4096 PNG: the viewer requests only the visible tiles of the zoom level, never the whole file', async () => {
     // A smooth pattern (a fast PNG) that differs from tile to tile.
     const { width, height } = BIG;

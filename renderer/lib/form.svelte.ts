@@ -1,6 +1,6 @@
 // The generate form's state, shared by the panels that edit it. Sampler, steps, CFG and size show the
 // chosen model's defaults until the user edits them; only edited ones are sent, the engine fills the rest.
-import type { AttentionKind, HiresMode, SamplerName } from '../../pipelines/jobs/api.ts';
+import type { AttentionKind, HiresMode, HiresUpscaler, SamplerName } from '../../pipelines/jobs/api.ts';
 import type { ModelSettings } from './model-defaults.ts';
 
 export type SeedMode = 'random' | 'fixed' | 'increment';
@@ -35,6 +35,13 @@ export class GenerateForm {
   hiresStrengths = $state('');
   /** GiB the ladder's stages may use (above the GPU's own figure: on the user's word); null: all the GPU has. */
   hiresMemory = $state<number | null>(null);
+  /** A1111's hires fix (text to image): upscale by hiresFixScale, then img2img at hiresFixDenoise (its defaults). */
+  hiresFix = $state(false);
+  hiresFixScale = $state(2);
+  hiresFixUpscaler = $state<HiresUpscaler>('latent');
+  hiresFixDenoise = $state(0.7);
+  /** Steps of the second pass; null: the same as the first. */
+  hiresFixSteps = $state<number | null>(null);
   #edits = $state<Edits>({});
   /** The chosen model's settings, as far as the UI knows them. */
   readonly defaults = $derived.by(() => this.defaultsOf(this.model));

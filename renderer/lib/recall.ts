@@ -85,6 +85,8 @@ export function recall(form: GenerateForm, source: RecallSource, models: ModelEn
     if (r.width) form.width = r.width;
     if (r.height) form.height = r.height;
     recallHires(form, r, notes);
+    form.hiresFix = r.hiresFix !== undefined;
+    if (r.hiresFix) Object.assign(form, { hiresFixScale: r.hiresFix.scale, hiresFixDenoise: r.hiresFix.denoise, hiresFixUpscaler: r.hiresFix.upscaler, hiresFixSteps: r.hiresFix.steps ?? null });
     form.loras = [];
     if (files?.model?.hash) {
       recallFiles(form, files, library, notes);

@@ -32,7 +32,11 @@ export function generateParams(form: GenerateForm, heads: HeadSelection, inpaint
     const layers = weights.length ? heads.selectedLayerNames() : DEFAULT_PAG_LAYERS;
     request.pag = { scale: form.pagScale, layers };
   }
-  if (!inpaint?.image) return { request, heads: weights };
+  if (!inpaint?.image) {
+    const fix = hiresFixOf(form);
+    if (fix) request.hiresFix = fix;
+    return { request, heads: weights };
+  }
   // Over a gallery image: outpainting margins, else the painted mask, else plain img2img.
   request.initImage = inpaint.image;
   request.strength = inpaint.strength;
@@ -55,6 +59,12 @@ function hiresOf(form: GenerateForm): GenerateRequestInput['hires'] {
     ...(strengths.length ? { strengths } : {}),
     ...(form.hiresMemory ? { memoryGiB: form.hiresMemory } : {}),
   };
+}
+
+/** A1111's hires fix, when ticked and the hi-res ladder is off (both upscale; the engine takes one). */
+function hiresFixOf(form: GenerateForm): GenerateRequestInput['hiresFix'] {
+  if (!form.hiresFix || form.hiresScale > 1) return undefined;
+  return { scale: form.hiresFixScale, denoise: form.hiresFixDenoise, upscaler: form.hiresFixUpscaler, ...(form.hiresFixSteps ? { steps: form.hiresFixSteps } : {}) };
 }
 
 /** After a generate call: show the seed that was used, and step it for "increment". */
