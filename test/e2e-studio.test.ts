@@ -31,7 +31,7 @@ async function pngWith(chunks: [string, string][]): Promise<Buffer> {
 const A1111_TEXT = [
   'a castle on a hill, (sunset:1.2)',
   'Negative prompt: fog, [people]',
-  'Steps: 31, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 123456789, Size: 640x448, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Version: v1.10.1',
+  'Steps: 31, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 123456789, Size: 640x448, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Denoising strength: 0.45, Hires upscale: 1.5, Hires steps: 12, Hires upscaler: Lanczos, Version: v1.10.1',
 ].join('\n');
 
 const COMFY_PROMPT = JSON.stringify({
@@ -193,10 +193,16 @@ describe('studio in Chromium', { skip }, () => {
       Width: '640',
       Height: '448',
       Sampler: 'dpmpp_2m_karras',
+      'Upscale by': '1.5',
+      Upscaler: 'lanczos',
+      'Hires steps': '12',
+      'Denoising strength': '0.45',
     });
+    assert.ok(await s.page.getByLabel('Upscale and refine').isChecked(), "A1111's hires fix is on");
     assert.ok(await s.page.getByRole('radio', { name: 'Fixed' }).isChecked());
     await s.page.getByText('model "v1-5-pruned-emaonly" (hash 6ce0161689) is not in the library; keeping the current model', { exact: false }).waitFor();
     await s.screenshot('studio-recalled');
+    await s.page.getByLabel('Upscale and refine').uncheck(); // the later jobs draw without it
   });
 
   test('a ComfyUI PNG loads through the file picker (the keyboard way)', async () => {

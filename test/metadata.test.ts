@@ -217,12 +217,11 @@ describe('A1111 parameters', () => {
       [28, 'DPM++ 2M', 'Karras', 'dpmpp_2m_karras', 7, 965400086, 512, 768],
     );
     assert.deepEqual([p.model, p.modelHash, p.denoisingStrength, p.clipSkip, p.version], ['v1-5-pruned-emaonly', '45dee52b06', 0.5, 2, 'v1.10.1']);
-    assert.deepEqual(p.extra, {
-      'Hires upscale': '2',
-      'Hires steps': '10',
-      'Hires upscaler': 'Latent',
-      'Lora hashes': 'detail: 0a1b2c3d4e5f, film: 123456789abc',
-    });
+    assert.deepEqual(p.hiresFix, { scale: 2, steps: 10, upscaler: 'Latent', studioUpscaler: 'latent' });
+    assert.deepEqual(p.extra, { 'Lora hashes': 'detail: 0a1b2c3d4e5f, film: 123456789abc' });
+    const esrgan = parseA1111('a cat\nSteps: 20, Sampler: Euler a, Seed: 5, Hires upscale: 1.5, Hires steps: 0, Hires upscaler: R-ESRGAN 4x+');
+    assert.deepEqual(esrgan.hiresFix, { scale: 1.5, upscaler: 'R-ESRGAN 4x+' }, "0 steps: the first pass's; an upscaler the studio lacks keeps its name only");
+    assert.equal(parseA1111('a cat\nSteps: 20, Sampler: Euler a, Seed: 5, Denoising strength: 0.4').hiresFix, undefined, 'img2img strength alone is no hires fix');
   });
 
   test('pre-1.9 sampler names, and a last line with fewer than 3 params stays prompt', () => {

@@ -5,7 +5,7 @@
 import { MAX_DROPPED_FILE_BYTES } from './api-limits.ts';
 import { z } from 'zod';
 import { RedisQueueViewSchema } from './api-redis.ts';
-import { CONTROL_PREPROCESSORS, GenerateRequestSchema, HeadWeightSchema, MAX_SEED, SAMPLER_NAMES, type HeadWeight } from './api-generate.ts';
+import { CONTROL_PREPROCESSORS, GenerateRequestSchema, HeadWeightSchema, HIRES_UPSCALERS, MAX_SEED, SAMPLER_NAMES, type HeadWeight } from './api-generate.ts';
 import { HeadLayerSchema, type HeadLayer } from './api-heads.ts';
 import { EmbeddedModelSchema, ModelEntrySchema, type EmbeddedModel, type ModelEntry } from './api-models.ts';
 import { ImageFilesSchema, LibraryEntrySchema } from './api-library.ts';
@@ -33,6 +33,7 @@ export const ImportedSettingsSchema = z.object({
   modelHash: z.string().optional(),
   denoisingStrength: z.number().optional(),
   clipSkip: z.number().optional(),
+  hiresFix: z.object({ scale: z.number(), steps: z.number().optional(), upscaler: z.string().optional(), studioUpscaler: z.enum(HIRES_UPSCALERS).optional() }).optional(),
   files: ImageFilesSchema.optional(),
 });
 export type ImportedSettingsView = z.infer<typeof ImportedSettingsSchema>;

@@ -12,6 +12,7 @@ import { a1111ImageFiles } from '../jobs/api-library.ts';
 import { scanParams } from './a1111-params.ts';
 import { fromA1111Sampler } from './sampler-names.ts';
 import { compact, toInteger, toNumber, type ImportedSettings } from './settings.ts';
+import type { HiresUpscaler } from '../jobs/api.ts';
 
 export const A1111_KEYWORD = 'parameters';
 
@@ -82,8 +83,28 @@ const TYPED_KEYS = new Set([
   'Model hash',
   'Denoising strength',
   'Clip skip',
+  'Hires upscale',
+  'Hires steps',
+  'Hires upscaler',
   'Version',
 ]);
+
+/** A1111's labels for the hires fix upscalers the studio has (A1111's "Latent" is bilinear). */
+export const A1111_HIRES_UPSCALERS: Record<HiresUpscaler, string> = {
+  latent: 'Latent',
+  'latent-nearest': 'Latent (nearest)',
+  'latent-bicubic': 'Latent (bicubic)',
+  lanczos: 'Lanczos',
+};
+
+/** A1111's hires fix fields: the scale, the second pass's steps (0 or absent: the first pass's) and the upscaler. */
+function hiresFixOf(params: Record<string, string>): ImportedSettings['hiresFix'] {
+  const scale = toNumber(params['Hires upscale']);
+  if (scale === undefined || scale <= 1) return undefined;
+  const upscaler = params['Hires upscaler'];
+  const studioUpscaler = (Object.keys(A1111_HIRES_UPSCALERS) as HiresUpscaler[]).find((u) => A1111_HIRES_UPSCALERS[u] === upscaler);
+  return compact({ scale, steps: toInteger(params['Hires steps']) || undefined, upscaler, studioUpscaler });
+}
 
 export function parseA1111(text: string): A1111Parameters {
   const lines = text.trim().split('\n');
@@ -132,6 +153,7 @@ export function parseA1111(text: string): A1111Parameters {
     modelHash: params['Model hash'],
     denoisingStrength: toNumber(params['Denoising strength']),
     clipSkip: toInteger(params['Clip skip']),
+    hiresFix: hiresFixOf(params),
     version: params['Version'],
     files,
     params,

@@ -1,7 +1,7 @@
 // The two text chunks every generated PNG gets: A1111's `parameters` (read by Civitai and the other
 // web UIs) and the studio's own JSON (re-runs the image exactly).
 import { formatNamedHashes, hiresSize, type GenerateRequest, type GenerateResult, type LadderStage } from '../jobs/api.ts';
-import { A1111_KEYWORD, formatA1111, type A1111Value } from './a1111.ts';
+import { A1111_HIRES_UPSCALERS, A1111_KEYWORD, formatA1111, type A1111Value } from './a1111.ts';
 import { shortHash } from './model-hash.ts';
 import { modelLabel } from './model-label.ts';
 import { toA1111Sampler } from './sampler-names.ts';
@@ -79,14 +79,6 @@ export function a1111SamplingParams(s: { steps?: number; sampler?: GenerateReque
   return [['Steps', s.steps], ['Sampler', sampler], ['Schedule type', scheduleType], ['CFG scale', s.cfg], ['Seed', s.seed], ['Size', `${s.width}x${s.height}`]];
 }
 
-/** A1111's hires fix labels for the upscalers. */
-const HIRES_UPSCALER_LABELS: Record<NonNullable<GenerateRequest['hiresFix']>['upscaler'], string> = {
-  latent: 'Latent',
-  'latent-nearest': 'Latent (nearest)',
-  'latent-bicubic': 'Latent (bicubic)',
-  lanczos: 'Lanczos',
-};
-
 /**
  * The size the request drew at: the image's own size; without the outpainted border; or for a hires
  * fix the base size, found back from the image (the scale moved it by under 8 pixels, less than one grid step).
@@ -105,7 +97,7 @@ export function baseSize(request: GenerateRequest, image: { width: number; heigh
 function hiresFields(r: GenerateRequest): Array<[string, A1111Value]> {
   const h = r.hiresFix;
   if (!h) return [];
-  return [['Denoising strength', h.denoise], ['Hires upscale', h.scale], ['Hires steps', h.steps], ['Hires upscaler', HIRES_UPSCALER_LABELS[h.upscaler]]];
+  return [['Denoising strength', h.denoise], ['Hires upscale', h.scale], ['Hires steps', h.steps], ['Hires upscaler', A1111_HIRES_UPSCALERS[h.upscaler]]];
 }
 
 /** The ControlNet extension's fields: `ControlNet 0: "Module: canny, Model: …, Weight: 1, …"` per unit. */

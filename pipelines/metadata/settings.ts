@@ -1,5 +1,5 @@
 // The generation settings every metadata reader extracts, whatever app wrote the image.
-import type { ImageFiles, SamplerName } from '../jobs/api.ts';
+import type { HiresUpscaler, ImageFiles, SamplerName } from '../jobs/api.ts';
 
 export type MetadataSource = 'studio' | 'a1111' | 'comfyui' | 'invokeai';
 
@@ -22,6 +22,11 @@ export interface ImportedSettings {
   modelHash?: string;
   denoisingStrength?: number;
   clipSkip?: number;
+  /**
+   * A hires fix (A1111's): the scale, the second pass's steps (absent: the first pass's), the upscaler as the source
+   * names it and ours when one is the same.
+   */
+  hiresFix?: { scale: number; steps?: number; upscaler?: string; studioUpscaler?: HiresUpscaler };
   /** The model, LoRAs and embeddings the image names, with their hashes where it recorded them. */
   files?: ImageFiles;
 }

@@ -62,6 +62,22 @@ function recallHires(form: GenerateForm, r: GenerateRequest, notes: string[]): v
   form.hiresMemory = on ? (h.memoryGiB ?? null) : null;
 }
 
+/** Another app's hires fix (A1111's fields), or off when the image had none. */
+function recallHiresFix(form: GenerateForm, s: ImportedSettingsView, notes: string[]): void {
+  const h = s.hiresFix;
+  form.hiresFix = h !== undefined && h.scale > 1 && h.scale <= 8;
+  if (!h || !form.hiresFix) {
+    if (h) notes.push(`hires upscale ${h.scale} is beyond the studio's 8; hires fix left off`);
+    return;
+  }
+  form.hiresScale = 1;
+  form.hiresFixScale = h.scale;
+  form.hiresFixSteps = h.steps ?? null;
+  if (s.denoisingStrength !== undefined && s.denoisingStrength > 0 && s.denoisingStrength <= 1) form.hiresFixDenoise = s.denoisingStrength;
+  form.hiresFixUpscaler = h.studioUpscaler ?? 'latent';
+  if (!h.studioUpscaler && h.upscaler) notes.push(`hires upscaler "${h.upscaler}" has no equivalent here; using latent (for a model upscaler: studio upscale)`);
+}
+
 export function recall(form: GenerateForm, source: RecallSource, models: ModelEntry[], library: LibraryEntry[] = []): string[] {
   const notes: string[] = [];
   const files = source.settings?.files;
@@ -114,6 +130,7 @@ export function recall(form: GenerateForm, source: RecallSource, models: ModelEn
   if (width) form.width = width;
   if (height) form.height = height;
   if (s.width !== undefined && (!width || !height)) notes.push(`size ${s.width}x${s.height} is not a multiple of 8; keeping the current size`);
+  recallHiresFix(form, s, notes);
   if (s.clipSkip !== undefined && Number.isInteger(s.clipSkip) && s.clipSkip >= 1 && s.clipSkip <= 12) form.clipSkip = s.clipSkip;
   const sampler = s.studioSampler ?? (SAMPLER_NAMES as readonly string[]).find((n) => n === s.sampler);
   if (sampler) form.sampler = sampler as SamplerName;
