@@ -1,6 +1,9 @@
 // The hires fix on the tiny SD fixture: SCALE× the base size, A1111's fields in the PNG, and an
 // exact re-run from the image's own studio chunk; the latent upscaler against torch's formulas.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { GenerateRequestSchema, type GenerateRequest } from '../pipelines/jobs/api.ts';
 import { encodePng, metadataChunks, readImageMetadata, requestFromStudioMetadata } from '../pipelines/metadata/index.ts';
@@ -55,6 +58,28 @@ test('--hires-fix SCALE[:DENOISE[:UPSCALER]] and --hires-steps on the command li
   assert.deepEqual(short.request.hiresFix, { scale: 2, denoise: 0.7, upscaler: 'latent' });
   await assert.rejects(parseGenerateArgs(['--prompt', 'x', '--hires-fix', '2:0.5:esrgan']), /--hires-fix: must be one of: latent latent-nearest latent-bicubic lanczos/);
   await assert.rejects(parseGenerateArgs(['--prompt', 'x', '--hires-steps', '5']), /--hires-steps needs --hires-fix/);
+});
+
+test("--from an A1111 PNG restores its hires fix; an upscaler the studio lacks becomes latent, said so", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hires-from-'));
+  try {
+    const png = async (upscaler: string) => {
+      const path = join(dir, `${upscaler.replace(/\W+/g, '-')}.png`);
+      const text = `a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 64x64, Denoising strength: 0.55, Hires upscale: 2, Hires steps: 4, Hires upscaler: ${upscaler}`;
+      writeFileSync(path, await encodePng({ width: 128, height: 128, pixels: new Uint8Array(128 * 128 * 3) }, [['parameters', text]]));
+      return parseGenerateArgs(['--from', path, '--models-dir', dir]);
+    };
+    const bicubic = await png('Latent (bicubic)');
+    assert.ok(!bicubic.help);
+    assert.deepEqual([bicubic.request.width, bicubic.request.hiresFix], [64, { scale: 2, denoise: 0.55, upscaler: 'latent-bicubic', steps: 4 }]);
+    assert.equal(bicubic.notes, undefined);
+    const esrgan = await png('R-ESRGAN 4x+');
+    assert.ok(!esrgan.help);
+    assert.equal(esrgan.request.hiresFix?.upscaler, 'latent');
+    assert.match((esrgan.notes ?? []).join('\n'), /hires upscaler "R-ESRGAN 4x\+" has no equivalent here; latent is used/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a size far above the model\'s native one gets a warning that suggests the hires fix', { skip: skipWithoutFixtures }, async () => {

@@ -40,7 +40,9 @@ function fromSettings(meta: ImageMetadata, path: string): { input: GenerateReque
   if (!s) throw new UsageError(`--from ${path}: the image holds no generation settings (no A1111 parameters, studio, ComfyUI or InvokeAI chunks)`);
   const notes: string[] = [];
   if (s.sampler && !s.studioSampler) notes.push(`sampler "${s.sampler}" has no equivalent here; the model's default sampler is used`);
-  if (meta.a1111?.params['Hires upscale']) notes.push('the image used a hires fix; its Hires fields are not restored (add --hires-fix)');
+  const fix = s.hiresFix && s.hiresFix.scale <= 8 ? s.hiresFix : undefined;
+  if (s.hiresFix && !fix) notes.push(`hires upscale ${s.hiresFix.scale} is beyond the studio's 8; the hires fix is left out`);
+  if (fix?.upscaler && !fix.studioUpscaler) notes.push(`hires upscaler "${fix.upscaler}" has no equivalent here; latent is used (for a model upscaler: studio upscale)`);
   const input: GenerateRequestInput = {
     prompt: extractLoraTags(s.prompt ?? '').prompt,
     negative: s.negativePrompt,
@@ -51,6 +53,7 @@ function fromSettings(meta: ImageMetadata, path: string): { input: GenerateReque
     width: s.width,
     height: s.height,
     clipSkip: s.clipSkip,
+    ...(fix ? { hiresFix: { scale: fix.scale, denoise: s.denoisingStrength, upscaler: fix.studioUpscaler ?? 'latent', steps: fix.steps } } : {}),
   };
   const files = s.files ?? { model: { name: s.model, hash: s.modelHash }, loras: [], embeddings: [] };
   return { input, files, notes };
