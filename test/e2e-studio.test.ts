@@ -117,6 +117,7 @@ describe('studio in Chromium', { skip }, () => {
     assert.equal(s.requests().length, 1);
     assert.equal(s.requests()[0].prompt, 'a lighthouse at dusk, (oil painting:1.2)');
     assert.deepEqual(sentSettings(s.requests()[0]), { steps: 12 }, 'only the edited field is sent; the engine fills the rest');
+    assert.equal(s.requests()[0].ep, 'auto', 'jobs run on the fastest provider that works unless Settings says otherwise');
   });
 
   test('the prompt’s weighting syntax is highlighted, and the highlight matches the text exactly', async () => {
@@ -290,12 +291,21 @@ describe('studio in Chromium', { skip }, () => {
     });
   });
 
-  test('settings list the execution providers the engine host found', async () => {
+  test('settings list the execution providers the engine host found, and choose where jobs run', async () => {
     await s.page.getByRole('button', { name: 'Settings', exact: true }).click();
     const cpu = s.page.getByRole('row', { name: /^cpu yes float32/ });
     await cpu.waitFor({ timeout: 20_000 });
+    const runOn = field('Run jobs on');
+    assert.match(await runOn.evaluate((el) => (el as unknown as { selectedOptions: { text: string }[] }).selectedOptions[0].text), /^auto: \w+ \(float(16|32)\), the fastest that works$/);
     await s.screenshot('studio-settings');
+    await runOn.selectOption({ label: 'cpu (float32)' });
     await s.page.getByRole('button', { name: 'Close', exact: true }).click();
+    const before = s.requests().length;
+    await field('Prompt').fill('on the cpu');
+    await s.page.keyboard.press('Control+Enter');
+    await s.page.getByRole('button', { name: /^on the cpu/ }).waitFor();
+    assert.equal(s.requests().length, before + 1);
+    assert.equal(s.requests().at(-1)?.ep, 'cpu');
   });
 
   test('the engine host killed mid-run: the UI says what happened and the next job runs', async () => {

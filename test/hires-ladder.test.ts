@@ -174,13 +174,13 @@ test('studio generate --hires: the job reports each stage and its image, the PNG
     // The CLI: stage files beside the image, the stages in both metadata chunks.
     const file = join(out, 'ladder.png');
     const { stdout, stderr } = await studio(['--model', model.dir, '--prompt', record.prompt, '--steps', '4', '--sampler', 'ddim', '--seed', '3', '--width', '128', '--height', '64',
-      '--hires', '256x128', '--hires-strengths', '0.5', '--hires-memory', '4096', '--attention', `linfusion:${join(HIRES, 'linfusion')}`, '--keep-stages', '--out', file, '--json']);
+      '--hires', '256x128', '--hires-strengths', '0.5', '--hires-memory', '4096', '--attention', `linfusion:${join(HIRES, 'linfusion')}`, '--keep-stages', '--ep', 'auto', '--out', file, '--json']);
     const report = JSON.parse(stdout) as { files: string[]; stageFiles: string[] };
     assert.deepEqual(report.files, [file]);
     assert.deepEqual(report.stageFiles, [join(out, 'ladder-stage0-128x64.png')]);
     const staged = await sharp(report.stageFiles[0]).metadata();
     assert.deepEqual([staged.width, staged.height], [128, 64]);
-    assert.match(stderr, /note: ladder estimated on cpu/);
+    assert.match(stderr, /note: ladder estimated on cpu/, '--ep auto: planned for the provider it resolved to');
     assert.match(stderr, /--hires-memory 4096\.0 GiB is above the [\d.]+ GiB this device reports: planned on your word/, 'a budget above the host\'s memory is the user\'s word');
     const meta = readImageMetadata(readFileSync(file), file);
     assert.equal(meta.a1111?.params['Hires ladder'], '128x64 4; 256x128 0.5/2');

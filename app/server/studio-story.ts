@@ -2,7 +2,7 @@
 // too much, naming known subjects), queued like a generation, run by the engine host's story job,
 // and every image (subject references, then scenes) written to the gallery with its story metadata.
 import type { AppJobSpec } from '../../pipelines/queue/index.ts';
-import { randomSeed, type StoryOutput } from '../../pipelines/jobs/api.ts';
+import { randomSeed, type ExecutionProvider, type StoryOutput } from '../../pipelines/jobs/api.ts';
 import type { GalleryImage, JobProgress, StoryDraft } from '../../pipelines/jobs/api-studio.ts';
 import { HostCrashedError, type EngineJobs } from '../../pipelines/jobs/client.ts';
 import { checkStoryDraft } from '../../pipelines/jobs/story-check.ts';
@@ -13,13 +13,14 @@ export interface StoryPayload {
   kind: 'story';
   story: StoryDraft & { seed: number };
   model?: string;
+  ep?: ExecutionProvider;
 }
 
 export function isStoryPayload(payload: unknown): payload is StoryPayload {
   return (payload as { kind?: unknown } | null)?.kind === 'story';
 }
 
-export function storyJobSpec(story: StoryDraft, model: string | undefined): AppJobSpec<StoryPayload> {
+export function storyJobSpec(story: StoryDraft, model: string | undefined, ep?: ExecutionProvider): AppJobSpec<StoryPayload> {
   checkStoryDraft(story);
   const seed = story.seed ?? randomSeed();
   const subjects = story.subjects.map((s) => s.name).join(', ');
@@ -29,7 +30,7 @@ export function storyJobSpec(story: StoryDraft, model: string | undefined): AppJ
     batch: story.subjects.length + story.scenes.length,
     ...(story.steps === undefined ? {} : { steps: story.steps }),
     heads: 0,
-    payload: { kind: 'story', story: { ...story, seed }, ...(model ? { model } : {}) },
+    payload: { kind: 'story', story: { ...story, seed }, ...(model ? { model } : {}), ...(ep ? { ep } : {}) },
   };
 }
 
@@ -47,7 +48,7 @@ export async function runStoryJob(payload: StoryPayload, run: JobRun, ctx: Story
   let out: StoryOutput;
   try {
     out = await ctx.engine.submit(
-      { kind: 'story', story: payload.story, model: payload.model, modelsDir: ctx.modelsDir, studioVersion: ctx.studioVersion },
+      { kind: 'story', story: payload.story, model: payload.model, ...(payload.ep ? { ep: payload.ep } : {}), modelsDir: ctx.modelsDir, studioVersion: ctx.studioVersion },
       { signal: run.signal, progress: ctx.onProgress },
     );
   } catch (e) {

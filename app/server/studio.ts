@@ -196,8 +196,8 @@ export class Studio implements StudioApi {
     return this.presets.save({ ...params, model: this.paths.model(params.model) });
   }
 
-  async story({ story, model }: ParsedParamsOf<'story'>): Promise<ResultOf<'story'>> {
-    const spec = storyJobSpec(story, this.paths.model(model));
+  async story({ story, model, ep }: ParsedParamsOf<'story'>): Promise<ResultOf<'story'>> {
+    const spec = storyJobSpec(story, this.paths.model(model), ep);
     const job = this.jobs.enqueue(spec);
     return { jobId: job.id, seed: spec.seed };
   }

@@ -5,7 +5,7 @@
 import { MAX_DROPPED_FILE_BYTES } from './api-limits.ts';
 import { z } from 'zod';
 import { RedisQueueViewSchema } from './api-redis.ts';
-import { CONTROL_PREPROCESSORS, GenerateRequestSchema, HeadWeightSchema, HIRES_UPSCALERS, MAX_SEED, SAMPLER_NAMES, type HeadWeight } from './api-generate.ts';
+import { CONTROL_PREPROCESSORS, EXECUTION_PROVIDERS, GenerateRequestSchema, HeadWeightSchema, HIRES_UPSCALERS, MAX_SEED, SAMPLER_NAMES, type HeadWeight } from './api-generate.ts';
 import { HeadLayerSchema, type HeadLayer } from './api-heads.ts';
 import { EmbeddedModelSchema, ModelEntrySchema, type EmbeddedModel, type ModelEntry } from './api-models.ts';
 import { ImageFilesSchema, LibraryEntrySchema } from './api-library.ts';
@@ -135,6 +135,8 @@ export const HeadPreviewSchema = z.object({
   size: z.int().min(64).max(1024).multipleOf(8, { error: 'must be a multiple of 8' }).optional(),
   /** Only these layers' heads (default: every head). */
   layers: z.array(z.int().min(0)).min(1).optional(),
+  /** Where the previews run (the form's choice); absent: the CPU. */
+  ep: z.enum(EXECUTION_PROVIDERS).optional(),
 });
 export type HeadPreviewParams = z.input<typeof HeadPreviewSchema>;
 
@@ -358,7 +360,7 @@ export const apiMethods = {
   },
   /** Queues a story (subjects kept consistent across scenes); its images land in the gallery. */
   story: {
-    params: z.object({ story: StoryDraftSchema, model: z.string().min(1).optional() }),
+    params: z.object({ story: StoryDraftSchema, model: z.string().min(1).optional(), ep: z.enum(EXECUTION_PROVIDERS).optional() }),
     result: z.object({ jobId: z.string(), seed: z.number() }),
   },
 } as const satisfies Record<string, { params: z.ZodType; result: z.ZodType }>;

@@ -25,7 +25,8 @@ export async function runGenerate(request: GenerateRequest, options: GenerateOpt
   const ep = await providerOrCpu(request.ep);
   const pipeline = await loadModel(resolved, { modelsDir: request.modelsDir, vae: request.vae, config: request.config, loras, providers: providersFor(ep.provider) });
   const loadMs = performance.now() - t0;
-  const result = await family.generate(pipeline, probe, asked, options);
+  // The family plans with the provider that runs it (auto resolved), not the one asked for.
+  const result = await family.generate(pipeline, probe, { ...asked, ep: ep.provider }, options);
   const notes = [...(ep.note ? [ep.note] : []), ...adapted.notes, ...(result.notes ?? [])];
   const files = usedFiles(asked, loras.map((l) => l.path));
   return { ...result, ...files, timings: { ...result.timings, load: loadMs }, ...(notes.length ? { notes } : {}) };

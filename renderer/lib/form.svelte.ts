@@ -1,6 +1,6 @@
 // The generate form's state, shared by the panels that edit it. Sampler, steps, CFG and size show the
 // chosen model's defaults until the user edits them; only edited ones are sent, the engine fills the rest.
-import type { AttentionKind, HiresMode, HiresUpscaler, SamplerName } from '../../pipelines/jobs/api.ts';
+import type { AttentionKind, ExecutionProvider, HiresMode, HiresUpscaler, SamplerName } from '../../pipelines/jobs/api.ts';
 import type { ModelSettings } from './model-defaults.ts';
 
 export type SeedMode = 'random' | 'fixed' | 'increment';
@@ -16,6 +16,8 @@ export class GenerateForm {
   negative = $state('');
   /** Empty: the default model. */
   model = $state('');
+  /** Where jobs run: auto takes the fastest provider that works on this machine (the engine's probe). */
+  ep = $state<ExecutionProvider>('auto');
   seed = $state(0);
   seedMode = $state<SeedMode>('random');
   batch = $state(1);

@@ -18,5 +18,6 @@ export function previewParams(form: GenerateForm, heads: HeadSelection): HeadPre
     seed: form.seed,
     scale: form.pagScale > 0 ? form.pagScale : PREVIEW_SCALE,
     steps: heads.previewSteps,
+    ep: form.ep,
   };
 }

@@ -20,6 +20,7 @@ export function generateParams(form: GenerateForm, heads: HeadSelection, inpaint
     clipSkip: form.clipSkip,
     loras: form.loras.filter((l) => l.name.trim() !== '').map((l) => ({ name: l.name.trim(), weight: l.weight })),
     attention: form.attention === 'linfusion' ? { kind: 'linfusion', path: form.linfusionPath } : { kind: form.attention },
+    ep: form.ep,
   };
   if (form.model) request.model = form.model;
   const hires = hiresOf(form);
