@@ -4,6 +4,7 @@ import type { EmbeddedModel, EventOf, GalleryImage, JobView, ModelEntry, Preview
 import { MAX_DROPPED_FILE_BYTES } from '../../pipelines/jobs/api-limits.ts';
 import type { LibraryEntry } from '../../pipelines/jobs/api-library.ts';
 import { ApiClient } from './api-client.ts';
+import { FreshNotes } from './fresh-notes.ts';
 import { GenerateForm } from './form.svelte.ts';
 import { InpaintState } from './inpaint.svelte.ts';
 import { ControlNetState } from './controlnet.svelte.ts';
@@ -30,6 +31,7 @@ export class StudioState {
   /** The mask editor over a gallery image (inpainting, outpainting). */
   readonly inpaint = new InpaintState();
   readonly heads = new HeadSelection();
+  readonly #notes = new FreshNotes();
   /** The hi-res ladder's stages of the running or last ladder job. */
   readonly timeline = new StageTimeline();
   info = $state<ResultOf<'info'> | undefined>(undefined);
@@ -77,8 +79,12 @@ export class StudioState {
     this.api.on('image', (image) => {
       this.gallery = [image, ...this.gallery.filter((g) => g.name !== image.name)];
     });
-    // One notice per job: e.g. which words the built-in model did not know and what it drew instead.
-    this.api.on('notes', (n) => this.notify('info', `${n.jobId}: ${n.notes.map((note) => `${note[0].toUpperCase()}${note.slice(1)}.`).join(' ')}`));
+    // One notice per job: e.g. which words the built-in model did not know and what it drew instead. A note said
+    // before (the provider --ep auto took, the same unknown word) is not repeated for every job.
+    this.api.on('notes', (n) => {
+      const fresh = this.#notes.take(n.notes);
+      if (fresh.length) this.notify('info', `${n.jobId}: ${fresh.map((note) => `${note[0].toUpperCase()}${note.slice(1)}.`).join(' ')}`);
+    });
     this.api.on('task', (t) => (this.task = t));
     this.api.on('engine', (e) => {
       this.engine = e;
