@@ -4,13 +4,14 @@
 // opens in the tiled viewer, which requests only the tiles it shows (counted, per zoom level) and never the file.
 // Screenshots go to test-artifacts/ (and docs/screenshots/ with STUDIO_UPDATE_SCREENSHOTS=1).
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
 import { studioPerSuite } from './e2e-harness.ts';
 import { browserSkipReason, openRealStudio, type RealStudio } from './e2e-real-studio.ts';
 import { skipWithoutFixtures } from './fixtures.ts';
-import { writeLadderModel } from './hires-model.ts';
+import { HIRES, writeLadderModel } from './hires-model.ts';
 
 const skip = browserSkipReason() ?? skipWithoutFixtures;
 const BIG = { name: 'big-8192x4096.png', width: 8192, height: 4096 };
@@ -156,4 +157,31 @@ describe('hi-res panel in Chromium', { skip }, () => {
     const loaded = () => s.page.locator('.viewport img').evaluateAll((imgs) => imgs.length > 0 && imgs.every((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0));
     while (!(await loaded())) await s.page.waitForTimeout(50);
   }
+
+  test("a VAE from the library replaces the model's own: the request names it, and recall brings it back", async () => {
+    const vaeFile = join(s.modelsDir, 'VAE', 'ladder-vae.safetensors');
+    mkdirSync(dirname(vaeFile), { recursive: true });
+    copyFileSync(join(HIRES, 'vae', 'diffusion_pytorch_model.safetensors'), vaeFile);
+    await s.page.reload(); // the library is read again
+    await field('Model').selectOption({ label: 'ladder-tiny (sd1)' });
+    const vae = field('VAE');
+    assert.deepEqual(await vae.locator('option').allInnerTexts(), ["The model's own", 'ladder-vae']);
+    await vae.selectOption({ index: 1 });
+    await field('Prompt').fill('a blue plum');
+    await field('Steps').fill('2');
+    await field('Width').fill('64');
+    await field('Height').fill('64');
+    await s.page.getByRole('button', { name: /^Generate/ }).click();
+    const job = s.page.locator('.jobs li:is(.done, .failed)', { hasText: 'a blue plum' });
+    await job.waitFor({ timeout: 120_000 });
+    assert.equal(await job.evaluate((li) => li.classList.contains('done')), true, await job.innerText());
+    const image = (await s.server.studio.gallery({ limit: 10 })).images[0];
+    assert.equal((image.request as { vae?: string }).vae, vaeFile);
+
+    await vae.selectOption({ index: 0 });
+    await s.page.getByRole('button', { name: /^a blue plum/ }).first().click();
+    await s.page.getByLabel(/^Parameters of /).getByRole('button', { name: 'Recall these settings' }).click();
+    await s.page.waitForFunction(() => (document.querySelector('#vae') as HTMLSelectElement | null)?.selectedIndex === 1);
+    assert.equal(await vae.inputValue(), vaeFile);
+  });
 });

@@ -16,6 +16,8 @@ export class GenerateForm {
   negative = $state('');
   /** Empty: the default model. */
   model = $state('');
+  /** A VAE file from the library in place of the model's own; empty: the model's own. */
+  vae = $state('');
   /** Where jobs run: auto takes the fastest provider that works on this machine (the engine's probe). */
   ep = $state<ExecutionProvider>('auto');
   seed = $state(0);

@@ -62,6 +62,13 @@ function recallHires(form: GenerateForm, r: GenerateRequest, notes: string[]): v
   form.hiresMemory = on ? (h.memoryGiB ?? null) : null;
 }
 
+/** The request's VAE when the library has it (by path or name), else the model's own, said so. */
+function recallVae(form: GenerateForm, vae: string | undefined, library: LibraryEntry[], notes: string[]): void {
+  const found = vae === undefined ? undefined : library.find((e) => e.kind === 'vae' && (e.path === vae || e.name === vae));
+  form.vae = found?.path ?? '';
+  if (vae !== undefined && !found) notes.push(`VAE "${vae}" is not in the library; using the model's own`);
+}
+
 /** Another app's hires fix (A1111's fields), or off when the image had none. */
 function recallHiresFix(form: GenerateForm, s: ImportedSettingsView, notes: string[]): void {
   const h = s.hiresFix;
@@ -101,6 +108,7 @@ export function recall(form: GenerateForm, source: RecallSource, models: ModelEn
     if (r.width) form.width = r.width;
     if (r.height) form.height = r.height;
     recallHires(form, r, notes);
+    recallVae(form, r.vae, library, notes);
     form.hiresFix = r.hiresFix !== undefined;
     if (r.hiresFix) Object.assign(form, { hiresFixScale: r.hiresFix.scale, hiresFixDenoise: r.hiresFix.denoise, hiresFixUpscaler: r.hiresFix.upscaler, hiresFixSteps: r.hiresFix.steps ?? null });
     form.loras = [];

@@ -23,6 +23,7 @@ export function generateParams(form: GenerateForm, heads: HeadSelection, inpaint
     ep: form.ep,
   };
   if (form.model) request.model = form.model;
+  if (form.vae) request.vae = form.vae;
   const hires = hiresOf(form);
   if (hires) request.hires = hires;
   if (form.embeddingsDir) request.embeddingsDir = form.embeddingsDir;
