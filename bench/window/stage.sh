@@ -2,24 +2,27 @@
 # Stages a GPU window from scratch in the project root (after `npm ci`): everything it makes is git-excluded, so a
 # new checkout loses it and this script makes it again (~2 min).
 #   .devkit-cuda/partN  the CUDA kit's pieces (../shared/tools/device-kit/cuda-pack.sh, 60 MiB each)
-#   .dk/                node (xz), sharp + koffi for the kit's node_modules, env.sh and the kit's boot script
+#   .dk/                node (xz), koffi for the kit's node_modules, env.sh and the kit's boot script
+#   .dk2/               sharp for the kit's node_modules (the matrix's whole image writes PNGs)
 #   .gpu-inbox/         hires.mjs and the hires entries (h16.sh, h16b.sh), the s7-matrix entry (gpu-matrix.mjs,
 #                       PyTorch scripts, diffusers' source, the fixtures' tokenizer, specs.json)
 # The calls (a carrier tree of ~0 MiB: `git switch --orphan carrier` with /node_modules/ excluded; pieces need it):
 #   1 (alone)  carry .devkit-cuda/part1: mkdir -p /tmp/cudakit && cp .devkit-cuda/part1/piece.* /tmp/cudakit/
-#   2–4        the same for part2…part4
-#   5          carry .dk, .gpu-inbox: source .dk/env.sh && LIMIT=540 bash .gpu-inbox/h16.sh > $OUT/h16.md 2>&1; tail -c 9000 $OUT/h16.md
-#   6          carry .dk, .gpu-inbox: source .dk/env.sh && bash .gpu-inbox/s7-matrix/run.sh prepare && MATRIX_BUDGET=480 bash .gpu-inbox/s7-matrix/run.sh bench
-#   7          carry .dk, .gpu-inbox: source .dk/env.sh && LIMIT=… bash .gpu-inbox/h16b.sh > $OUT/h16b.md 2>&1
+#   2–3        the same for part2, part3
+#   4          carry .devkit-cuda/part4, .dk, .gpu-inbox/{hires.mjs,hires-lib.sh,h16.sh} (59 MiB):
+#              cp .devkit-cuda/part4/piece.* /tmp/cudakit/ && source .dk/env.sh && LIMIT=420 bash .gpu-inbox/h16.sh > $OUT/h16.md 2>&1; tail -c 9000 $OUT/h16.md
+#   5          carry .dk, .dk2, .gpu-inbox/s7-matrix: source .dk/env.sh && bash .gpu-inbox/s7-matrix/run.sh prepare && MATRIX_BUDGET=400 bash .gpu-inbox/s7-matrix/run.sh bench
+#   6          carry .dk, .gpu-inbox: source .dk/env.sh && LIMIT=… bash .gpu-inbox/h16b.sh > $OUT/h16b.md 2>&1
 # CPU checks: HIRES_TINY=1 ORT_DIR=$PWD LIMIT=200 bash .gpu-inbox/h16.sh; S7_TINY=1 ORT_DIR=$PWD bash .gpu-inbox/s7-matrix/run.sh prepare|bench
 set -euo pipefail
 root=$(pwd); here=$(cd "$(dirname "$0")" && pwd); shared=$(cd "$root/../shared" && pwd)
-for p in /.dk/ /.gpu-inbox/ /.devkit-cuda/; do grep -qxF "$p" .git/info/exclude 2>/dev/null || echo "$p" >> "$(git rev-parse --git-common-dir)/info/exclude"; done
+for p in /.dk/ /.dk2/ /.gpu-inbox/ /.devkit-cuda/; do grep -qxF "$p" .git/info/exclude 2>/dev/null || echo "$p" >> "$(git rev-parse --git-common-dir)/info/exclude"; done
 [ -d .devkit-cuda/part1 ] || PIECE_MB=60 bash "$shared/tools/device-kit/cuda-pack.sh"
-mkdir -p .dk .gpu-inbox/s7-matrix
+mkdir -p .dk .dk2 .gpu-inbox/s7-matrix
 [ -f .dk/node.xz ] || xz -T2 -6 -c "$(command -v node)" > .dk/node.xz
+tar -cf - node_modules/koffi node_modules/@koromix | xz -T2 -6 > .dk/nm.tar.xz
 tar -cf - node_modules/sharp node_modules/@img/colour node_modules/@img/sharp-libvips-linux-x64 node_modules/@img/sharp-linux-x64 \
-  node_modules/detect-libc node_modules/semver node_modules/koffi node_modules/@koromix | xz -T2 -6 > .dk/nm.tar.xz
+  node_modules/detect-libc node_modules/semver | xz -T2 -6 > .dk2/sharp.tar.xz
 cp .devkit-cuda/boot-cuda.sh .devkit-cuda/payload.sha256 "$here/env.sh" .dk/
 cp "$here"/hires-lib.sh "$here"/h16.sh "$here"/h16b.sh .gpu-inbox/
 bundle() { npx esbuild "bench/$1.ts" --bundle --platform=node --format=esm --external:onnxruntime-node --external:sharp --external:koffi --log-level=warning --outfile="$2"; }
@@ -31,4 +34,4 @@ rm -rf $E/tokenizer && cp -r "$shared/fixtures/tokenizer" $E/
 tar -cJf $E/koffi.tar.xz node_modules/koffi node_modules/@koromix
 sed -e 's/^  RUN=(); BUDGET=300$/  RUN=(--providers cuda); BUDGET=${MATRIX_BUDGET:-300}/' bench/s7-matrix-inbox.sh > $E/run.sh
 node $E/gpu-matrix.mjs --specs-only --work $E > /dev/null
-du -sh .dk .gpu-inbox .devkit-cuda/part*
+du -sh .dk .dk2 .gpu-inbox .devkit-cuda/part*
