@@ -57,6 +57,8 @@ describe('the families registry', () => {
     assert.equal(family('dico-tiny.safetensors'), 'dico');
     assert.ok(methodNames(resolveModel(fixture('sd15-tiny'), undefined).family).includes('agent'));
     assert.ok(!methodNames(resolveModel(fixture('sdxl-tiny'), undefined).family).includes('agent'));
+    for (const name of ['sd15-tiny', 'sdxl-tiny']) assert.ok(methodNames(resolveModel(fixture(name), undefined).family).includes('ip-adapter'), `${name} takes image prompts (the UI's IP-Adapter panel reads this)`);
+    assert.ok(!methodNames(resolveModel(fixture('dit-tiny.safetensors'), undefined).family).includes('ip-adapter'));
   });
 
   test('a file of no family is refused with what it holds and what runs', { skip: skipWithoutFixtures }, () => {

@@ -73,7 +73,7 @@ export function resolveModel(model: string | undefined, modelsDir: string | unde
 /** The method names a model picker shows for a family: its attention variants, then guidance and modes. */
 export function methodNames(family: ModelFamily): string[] {
   const m = family.methods;
-  const flags: Array<[boolean, string]> = [[m.pag, 'pag'], [m.softpag, 'softpag'], [m.story, 'ir-diffusion'], [m.img2img, 'img2img'], [m.inpaint, 'inpaint'], [m.hiresFix, 'hires-fix'], [m.hiresLadder ?? false, 'hires-ladder'], [m.hiresDualBranch ?? false, 'hires-highres'], [m.hiresDualBranch ?? false, 'hires-superres']];
+  const flags: Array<[boolean, string]> = [[m.pag, 'pag'], [m.softpag, 'softpag'], [m.story, 'ir-diffusion'], [m.img2img, 'img2img'], [m.inpaint, 'inpaint'], [m.hiresFix, 'hires-fix'], [m.hiresLadder ?? false, 'hires-ladder'], [m.hiresDualBranch ?? false, 'hires-highres'], [m.hiresDualBranch ?? false, 'hires-superres'], [m.ipAdapter ?? false, 'ip-adapter']];
   return [...m.attention, ...flags.filter(([on]) => on).map(([, name]) => name)];
 }
 

@@ -216,6 +216,9 @@ export const ControlNetUnitSchema = z
   .refine((u) => u.start < u.end, { error: 'start must be below end (fractions of the steps)', path: ['start'] });
 export type ControlNetUnit = z.output<typeof ControlNetUnitSchema>;
 
+/** How strongly an IP-Adapter's image steers when a request gives no scale (diffusers' set_ip_adapter_scale default). */
+export const DEFAULT_IP_ADAPTER_SCALE = 1;
+
 /** IP-Adapter: an image prompt through an adapter file and the CLIP image encoder it was trained with. */
 export const IpAdapterSchema = z.object({
   /** `ip-adapter_sd15.safetensors`, `.bin`, or a Plus variant (image_proj + ip_adapter tensors). */
@@ -224,7 +227,7 @@ export const IpAdapterSchema = z.object({
   /** The CLIPVisionModelWithProjection folder; absent: `image_encoder/` beside the adapter. */
   imageEncoder: z.string().min(1).optional(),
   /** diffusers' set_ip_adapter_scale: how strongly the image steers (0: not at all). */
-  scale: z.number({ error: 'must be a number' }).min(0, { error: 'must be from 0 to 2' }).max(2, { error: 'must be from 0 to 2' }).default(1),
+  scale: z.number({ error: 'must be a number' }).min(0, { error: 'must be from 0 to 2' }).max(2, { error: 'must be from 0 to 2' }).default(DEFAULT_IP_ADAPTER_SCALE),
 });
 export type IpAdapterRequest = z.output<typeof IpAdapterSchema>;
 

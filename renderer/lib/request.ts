@@ -6,11 +6,12 @@ import type { GenerateForm } from './form.svelte.ts';
 import type { HeadSelection } from './heads.svelte.ts';
 import type { InpaintState } from './inpaint.svelte.ts';
 import type { ControlNetState } from './controlnet.svelte.ts';
+import type { IpAdapterState } from './ip-adapter.svelte.ts';
 
 /** PAG's default layer in diffusers (`pag_applied_layers="mid"`), used when no head is selected. */
 const DEFAULT_PAG_LAYERS = ['mid'];
 
-export function generateParams(form: GenerateForm, heads: HeadSelection, inpaint?: InpaintState, controlNets?: ControlNetState): ParamsOf<'generate'> {
+export function generateParams(form: GenerateForm, heads: HeadSelection, inpaint?: InpaintState, controlNets?: ControlNetState, ipAdapter?: IpAdapterState): ParamsOf<'generate'> {
   const weights: HeadWeight[] = heads.weights();
   const request: GenerateRequestInput = {
     prompt: form.prompt,
@@ -30,6 +31,8 @@ export function generateParams(form: GenerateForm, heads: HeadSelection, inpaint
   if (form.seedMode !== 'random') request.seed = form.seed;
   const units = controlNets?.request() ?? [];
   if (units.length) request.controlNets = units;
+  const imagePrompt = ipAdapter?.request();
+  if (imagePrompt) request.ipAdapter = imagePrompt;
   if (form.pagScale > 0) {
     const layers = weights.length ? heads.selectedLayerNames() : DEFAULT_PAG_LAYERS;
     request.pag = { scale: form.pagScale, layers };

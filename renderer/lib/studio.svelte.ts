@@ -8,6 +8,7 @@ import { FreshNotes } from './fresh-notes.ts';
 import { GenerateForm } from './form.svelte.ts';
 import { InpaintState } from './inpaint.svelte.ts';
 import { ControlNetState } from './controlnet.svelte.ts';
+import { IpAdapterState, whyNoImagePrompt } from './ip-adapter.svelte.ts';
 import { HeadSelection } from './heads.svelte.ts';
 import { StageTimeline } from './hires.svelte.ts';
 import { modelDefaults } from './model-defaults.ts';
@@ -58,9 +59,14 @@ export class StudioState {
 
   /** The ControlNet units sent with the next generation. */
   readonly controlNets: ControlNetState;
+  /** The image prompt (IP-Adapter) sent with the next generation, when the chosen model takes one. */
+  readonly ipAdapter: IpAdapterState;
+  /** Why the chosen model takes no image prompt; undefined when it does (or the engine will decide). */
+  ipAdapterUnsupported = $derived(whyNoImagePrompt(this.form.model, this));
 
   constructor(readonly api: ApiClient) {
     this.controlNets = new ControlNetState(api);
+    this.ipAdapter = new IpAdapterState(api);
   }
 
   start(): void {
@@ -124,8 +130,11 @@ export class StudioState {
     if (!this.form.prompt.trim()) return this.notify('error', 'Write a prompt first.');
     const incomplete = this.controlNets.incomplete();
     if (incomplete.length) return this.notify('error', `${incomplete.join('; ')}: choose it, or remove the unit.`);
+    const imagePrompt = this.ipAdapterUnsupported ? undefined : this.ipAdapter;
+    const missing = imagePrompt?.incomplete();
+    if (missing) return this.notify('error', `${missing}: choose it, or turn the image prompt off.`);
     await this.attempt(async () => {
-      const { jobId, seed } = await this.api.call('generate', generateParams(this.form, this.heads, this.inpaint, this.controlNets));
+      const { jobId, seed } = await this.api.call('generate', generateParams(this.form, this.heads, this.inpaint, this.controlNets, imagePrompt));
       afterGenerate(this.form, seed);
       this.notify('info', `Queued ${jobId} with seed ${seed}.`);
     });
@@ -179,6 +188,7 @@ export class StudioState {
     // Models shipped with the studio are recalled by name, as the picker lists them.
     const shipped = this.embedded.map((e): ModelEntry => ({ name: e.name, path: e.name, kind: 'folder', methods: [], sizeBytes: 0 }));
     const notes = recall(this.form, source, [...this.models, ...shipped], this.library);
+    notes.push(...this.ipAdapter.restore(source.request, this.library));
     const heads = recalledHeads(source.request);
     if (heads) this.heads.apply(heads);
     if (this.form.model !== model) void this.loadHeads();
