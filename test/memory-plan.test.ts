@@ -31,10 +31,12 @@ test("the plan reads the UNet's sizes off its tensors: 859.5 M parameters, most 
   assert.ok(sd15.perTokenByLevel[0] < sd15.perTokenByLevel[2], 'level 0 (320 channels) holds fewer parameters than level 2 (1280)');
 });
 
-test('memory grows with each stage; the 16K stage is the peak', () => {
+test("each stage's least memory grows with its size; the ladder's peak is its largest stage's", () => {
+  const least = planLadder(input({ availableBytes: 1 }));
+  for (let i = 1; i < least.stages.length; i++) assert.ok(least.stages[i].peakBytes > least.stages[i - 1].peakBytes);
   const plan = planLadder(input());
-  for (let i = 1; i < plan.stages.length; i++) assert.ok(plan.stages[i].peakBytes > plan.stages[i - 1].peakBytes);
-  assert.equal(plan.peakBytes, plan.stages.at(-1)!.peakBytes);
+  // With room, a stage runs its fastest way: 8192×4096 whole may hold more than 16K split into sessions.
+  assert.equal(plan.peakBytes, Math.max(...plan.stages.map((st) => st.peakBytes)));
   assert.equal(plan.tooBig, undefined, 'unknown memory: nothing refused');
   assert.equal(refusal(input()), undefined);
 });
@@ -80,7 +82,7 @@ test('within the memory, each stage runs the fastest way that fits: whole, then 
   const ways = budgets.map((st) => `${st.unet.split ? 'split' : 'whole'}${st.unet.skipsOnHost ? ' host' : ''}${st.unet.rowByRow ? ' row by row' : ''}`);
   assert.deepEqual([...new Set(ways)], ways.filter((w, i) => ways.indexOf(w) === i), 'each way once, in order');
   assert.equal(ways[0], 'whole');
-  assert.equal(ways.at(-1), 'split host row by row');
+  assert.match(ways.at(-1)!, /^split( host)? row by row$/);
   assert.ok(ways.includes('split'), ways.join('; '));
   for (let i = 1; i < budgets.length; i++) {
     assert.ok(budgets[i].bytes.unet <= budgets[i - 1].bytes.unet, 'less memory for the UNet as the budget shrinks');
@@ -92,7 +94,7 @@ test('without LinFusion the refusal also offers it, with the time it saves; batc
   const softmax = planLadder(input({ attention: 'softmax' }));
   const linfusion = planLadder(input());
   assert.ok(softmax.seconds > 10 * linfusion.seconds, 'softmax attention is quadratic in the tokens');
-  const why = refusal(input({ attention: 'softmax', images: 2, rows: 4, availableBytes: 24 * GiB }));
+  const why = refusal(input({ attention: 'softmax', images: 2, rows: 4, availableBytes: 12 * GiB }));
   assert.match(why ?? '', /--batch 1/);
   assert.match(why ?? '', /--attention linfusion:PATH \(.+ instead of .+\)/);
 });
@@ -132,8 +134,9 @@ test("on CUDA the plan predicts the H200's measured UNet calls: time within 20 %
     [sd15, 1024, 1024, 'linfusion', whole, 37.6, 3.87],
     [sd15, 2048, 2048, 'softmax', whole, 282.1, 6.16],
     [sd15, 2048, 2048, 'linfusion', whole, 132.2, 7.31],
-    // Split into sessions, skips held on the device, CFG rows one at a time, FF in 32 pieces (window 2, `lead16k`).
-    [sd15, 16384, 8192, 'linfusion', { ffPieces: 32, attentionPieces: 16, split: true, rowByRow: true }, 3390, 44.4],
+    // Split into sessions, skips held on the device, CFG rows one at a time, FF in 32 pieces: the time on the H200
+    // (window 2, `lead16k`), the memory on the H100 with the pieces' shared arena as CUDA's pool (session 10, `h16`).
+    [sd15, 16384, 8192, 'linfusion', { ffPieces: 32, attentionPieces: 16, split: true, rowByRow: true }, 3390, 17.5],
     // SDXL-size + LinFusion, the plan's ways within 48 GiB (s6-b2's window 2, `hires-sdxl`).
     [sdxl, 2048, 2048, 'linfusion', whole, 250, 9.9],
     [sdxl, 4096, 4096, 'linfusion', { ffPieces: 4, attentionPieces: 4 }, 1280, 18.9],

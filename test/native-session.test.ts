@@ -116,6 +116,9 @@ test('CUDA tunings: parsed and turned into provider options', () => {
   assert.deepEqual(cudaProviderOptions(STUDIO_CUDA_TUNING), { arena_extend_strategy: 'kSameAsRequested', cudnn_conv_algo_search: 'HEURISTIC', cudnn_conv_use_max_workspace: '0', prefer_nhwc: '1' });
   assert.equal(STUDIO_CUDA_TUNING.memPattern, false);
   assert.equal(STUDIO_CUDA_TUNING.plannerReuse, false);
+  assert.equal(STUDIO_CUDA_TUNING.cudaMempool, true, "a split UNet's shared arena is CUDA's pool");
+  assert.equal(STUDIO_CUDA_TUNING.sharedArena, undefined, 'whole graphs keep their own arenas');
+  assert.deepEqual(parseCudaTuning('studio,mempool=0'), { ...STUDIO_CUDA_TUNING, cudaMempool: false });
   assert.deepEqual(parseCudaTuning('studio,reuse=1'), { ...STUDIO_CUDA_TUNING, plannerReuse: true });
   assert.throws(() => parseCudaTuning('reuse=yes'), /reuse=yes.*0 or 1/);
   assert.deepEqual(parseCudaTuning('default'), {});

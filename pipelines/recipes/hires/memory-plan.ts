@@ -62,7 +62,7 @@ interface ActivationModel {
  * two thirds of the whole graph's peak, which is at level 0 too.
  */
 function activationModel(provider: string): ActivationModel {
-  if (provider === 'cuda') return { rest: 30, floor: 39, splitShare: 0.68, fixedBytes: 1 * GiB };
+  if (provider === 'cuda') return { rest: 30, floor: 39, splitShare: CUDA_SPLIT_SHARE, fixedBytes: 1 * GiB };
   if (provider === 'cpu') return CPU_ACTIVATIONS;
   return { rest: 120 - FF_VALUES - LINFUSION_VALUES, floor: 0, splitShare: 0.35, fixedBytes: 0.5 * GiB };
 }
@@ -74,6 +74,14 @@ function activationModel(provider: string): ActivationModel {
  * worst piece held 20.00 of the whole graph's 20.73 on the narrowed UNet (bench/ort-memory-overhead.ts): without
  * the planner's reuse, level 0 is the peak either way.
  */
+/**
+ * cuda, split into sessions: the pieces draw from one shared arena, CUDA's memory pool (STUDIO_CUDA_TUNING.cudaMempool).
+ * H100, session 10 (bench/NOTES.md): SD 1.5 + LinFusion 16384×8192, rows one at a time, FF in 32, skips on the device,
+ * the UNet part 17.5 GiB above its start (weights included): a share of 0.2 plans 18.7 (+7 %). With the BFC arena the
+ * same run held 32.7 GiB (0.68 fitted session 6's 44.4 with the planner's reuse on); SDXL-size split is unmeasured on
+ * the pool (35.6 GiB on BFC), so its 16K plan rests on SD 1.5's share.
+ */
+const CUDA_SPLIT_SHARE = 0.2;
 const CPU_ACTIVATIONS: ActivationModel = { rest: 46 - FF_VALUES - LINFUSION_VALUES, floor: 46, splitShare: 0.96, fixedBytes: 0 };
 
 /** Latent tokens per piece of the feed-forward (a 2048² image: 256² latent tokens); below it, no pieces. */

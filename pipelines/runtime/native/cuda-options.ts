@@ -61,6 +61,12 @@ export const STUDIO_CUDA_TUNING: CudaTuning = {
   // Measured on an H200 (bench/NOTES.md, session 5): SD 1.5 at 2048² 6.58 GiB without it, 10.09 with, same speed.
   memPattern: false,
   plannerReuse: false,
+  // The split UNet's shared arena as CUDA's pool (whole graphs keep their own BFC arenas, which CUDA graphs replay in).
+  // Measured on an H100 (bench/NOTES.md, session 10): SD 1.5 + LinFusion 16384×8192 end to end, split, rows one at a
+  // time, 21.1 GiB peak (the UNet part 17.5) and 68.4 s, against 39.6 GiB (32.7) and 72.4 s with the BFC arena, whose
+  // statistics showed 13.07 GiB most in use but 30.63 GiB held: regions of 2.5 and 3.75 GiB for the up blocks' wider
+  // tensors beside 1.25 GiB ones that never merge.
+  cudaMempool: true,
 };
 
 const bool = (b: boolean) => (b ? '1' : '0');

@@ -337,12 +337,24 @@ function sharedCudaArena(api: OrtCApi, device: number, tuning: CudaTuning): void
   if (sharedArenas.has(device)) return;
   // A wrong position would call some other function: the neighbouring GetBuildInfoString proves the table's layout.
   if (!/ORT Build Info/.test(String(api.call.GetBuildInfoString()))) throw new Error(`${api.library} (ORT ${api.version}) has no environment allocators for CUDA (ORT 1.16 or later needed); use a tuning without shared=1`);
-  const cfg = tuning.cudaMempool ? mempoolArenaCfg(api, tuning) : arenaCfg(api, tuning, []);
-  try {
-    api.check(api.call.CreateAndRegisterAllocatorV2(api.env, 'CUDAExecutionProvider', cudaMemory(api, device), cfg, ['device_id'], [String(device)], 1), 'CreateAndRegisterAllocatorV2 (the shared CUDA arena)');
-  } finally {
-    api.call.ReleaseArenaCfg(cfg);
+  const register = (cfg: unknown) => {
+    try {
+      api.check(api.call.CreateAndRegisterAllocatorV2(api.env, 'CUDAExecutionProvider', cudaMemory(api, device), cfg, ['device_id'], [String(device)], 1), 'CreateAndRegisterAllocatorV2 (the shared CUDA arena)');
+    } finally {
+      api.call.ReleaseArenaCfg(cfg);
+    }
+  };
+  if (tuning.cudaMempool) {
+    try {
+      register(mempoolArenaCfg(api, tuning));
+      sharedArenas.add(device);
+      return;
+    } catch (e) {
+      // The pool only lowers the peak: an ORT without it still runs, on the BFC arena (more memory, same output).
+      console.warn(`CUDA memory pool refused, the split UNet's shared arena is ORT's BFC arena: ${(e as Error).message}`);
+    }
   }
+  register(arenaCfg(api, tuning, []));
   sharedArenas.add(device);
 }
 
