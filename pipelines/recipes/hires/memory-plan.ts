@@ -57,23 +57,15 @@ interface ActivationModel {
  * sessions on the H200 (fp16, GPU memory above the process start less the UNet's weights; bench/NOTES.md, session 6):
  * SD 1.5 whole, batch 2, 1024² / 2048², LinFusion 3.87 / 7.31 GiB, softmax 3.48 / 6.16; SDXL-size + LinFusion whole
  * 2048² 9.9, 4096² (FF in 4 pieces) 18.9, 8192×4096 one row at a time (8 pieces) 18.6; SD 1.5 16384×8192 split, one
- * row at a time, skips on the device, 44.4. Fitted to all eight within 6 % (test/memory-plan.test.ts holds them to 10 %):
- * SDXL's pieces hardly lower its peak (the floor: level 0's resnets at 640 channels in), and a split piece keeps
- * two thirds of the whole graph's peak, which is at level 0 too.
+ * row at a time, skips on the device, 44.4 (since refitted: CUDA_SPLIT_SHARE). Fitted within 6 %
+ * (test/memory-plan.test.ts holds them to 10 %): SDXL's pieces hardly lower its peak (the floor: level 0's resnets at
+ * 640 channels in).
  */
 function activationModel(provider: string): ActivationModel {
   if (provider === 'cuda') return { rest: 30, floor: 39, splitShare: CUDA_SPLIT_SHARE, fixedBytes: 1 * GiB };
   if (provider === 'cpu') return CPU_ACTIVATIONS;
   return { rest: 120 - FF_VALUES - LINFUSION_VALUES, floor: 0, splitShare: 0.35, fixedBytes: 0.5 * GiB };
 }
-/**
- * cpu: the studio's native CPU sessions without ORT's planner reuse (bench/NOTES.md session 8, bench/cpu-sessions.ts):
- * full-size SD 1.5, fp32, batch 2, peak RSS above the session, LinFusion 0.36 / 1.78 GiB and softmax 0.34 / 1.76 at
- * 512² / 1024²: 46 values (the 1024² slope, rounded up; at 512² it over-counts by a third), whichever attention, so the
- * floor (pieces unmeasured on the full-size UNet here: the plan counts none of their saving). Split by level, the
- * worst piece held 20.00 of the whole graph's 20.73 on the narrowed UNet (bench/ort-memory-overhead.ts): without
- * the planner's reuse, level 0 is the peak either way.
- */
 /**
  * cuda, split into sessions: the pieces draw from one shared arena, CUDA's memory pool (STUDIO_CUDA_TUNING.cudaMempool).
  * H100, session 10 (bench/NOTES.md): SD 1.5 + LinFusion 16384×8192, rows one at a time, FF in 32, skips on the device,
@@ -82,6 +74,14 @@ function activationModel(provider: string): ActivationModel {
  * the pool (35.6 GiB on BFC), so its 16K plan rests on SD 1.5's share.
  */
 const CUDA_SPLIT_SHARE = 0.2;
+/**
+ * cpu: the studio's native CPU sessions without ORT's planner reuse (bench/NOTES.md session 8, bench/cpu-sessions.ts):
+ * full-size SD 1.5, fp32, batch 2, peak RSS above the session, LinFusion 0.36 / 1.78 GiB and softmax 0.34 / 1.76 at
+ * 512² / 1024²: 46 values (the 1024² slope, rounded up; at 512² it over-counts by a third), whichever attention, so the
+ * floor (pieces unmeasured on the full-size UNet here: the plan counts none of their saving). Split by level, the
+ * worst piece held 20.00 of the whole graph's 20.73 on the narrowed UNet (bench/ort-memory-overhead.ts): without
+ * the planner's reuse, level 0 is the peak either way.
+ */
 const CPU_ACTIVATIONS: ActivationModel = { rest: 46 - FF_VALUES - LINFUSION_VALUES, floor: 46, splitShare: 0.96, fixedBytes: 0 };
 
 /** Latent tokens per piece of the feed-forward (a 2048² image: 256² latent tokens); below it, no pieces. */
