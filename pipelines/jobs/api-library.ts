@@ -69,11 +69,13 @@ export function formatNamedHashes(files: readonly { name: string; shortHash: str
 }
 
 /**
- * The library file of `kind` an image names: by hash when the image has one (a short hash matches the
- * start of the SHA-256, as A1111 compares them), else by name. Undefined when neither finds it.
+ * The library file of `kind` an image names: at the path its request gave, else by hash when the image has one (a
+ * short hash matches the start of the SHA-256, as A1111 compares them), else by name. Undefined when none finds it.
  */
-export function findInLibrary(entries: readonly LibraryEntry[], kind: LibraryKind, want: { name?: string; hash?: string }): LibraryEntry | undefined {
+export function findInLibrary(entries: readonly LibraryEntry[], kind: LibraryKind, want: { path?: string; name?: string; hash?: string }): LibraryEntry | undefined {
   const mine = entries.filter((e) => e.kind === kind && !e.problem);
+  const atPath = want.path === undefined ? undefined : mine.find((e) => e.path === want.path);
+  if (atPath) return atPath;
   const hash = want.hash?.toLowerCase();
   if (hash) return mine.find((e) => (e.sha256 ?? e.shortHash)?.startsWith(hash) || (e.shortHash !== undefined && hash.startsWith(e.shortHash)));
   const name = want.name?.toLowerCase();

@@ -7,15 +7,7 @@ import type { LibraryEntry } from '../../pipelines/jobs/api-library.ts';
 import { MAX_DROPPED_FILE_BYTES } from '../../pipelines/jobs/api-limits.ts';
 import type { ApiClient } from './api-client.ts';
 import { fileToBase64 } from './preview.ts';
-
-const fileName = (path: string) => path.slice(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1);
-const stem = (path: string) => fileName(path).replace(/\.[^.]+$/, '');
-
-/** The library entry of `kind` a request names: by its path, else by its file name (a library that moved). */
-function inLibrary(library: readonly LibraryEntry[], kind: LibraryEntry['kind'], path: string): LibraryEntry | undefined {
-  const mine = library.filter((e) => e.kind === kind && !e.problem);
-  return mine.find((e) => e.path === path) ?? mine.find((e) => fileName(e.path) === fileName(path));
-}
+import { fileName, libraryFile, stem } from './library-lookup.ts';
 
 export class IpAdapterState {
   enabled = $state(false);
@@ -62,11 +54,11 @@ export class IpAdapterState {
   restore(request: unknown, library: readonly LibraryEntry[]): string[] {
     const parsed = request === undefined ? undefined : GenerateRequestSchema.safeParse(request);
     const ip = parsed?.success ? parsed.data.ipAdapter : undefined;
-    const adapter = ip && inLibrary(library, 'ip-adapter', ip.model);
+    const adapter = ip && libraryFile(library, 'ip-adapter', ip.model);
     this.enabled = adapter !== undefined;
     if (!ip) return [];
     if (!adapter) return [`IP-Adapter "${stem(ip.model)}" is not in the library; the image prompt is left off (add the adapter to the models folder, or choose another)`];
-    const encoder = ip.imageEncoder === undefined ? undefined : inLibrary(library, 'image-encoder', ip.imageEncoder);
+    const encoder = ip.imageEncoder === undefined ? undefined : libraryFile(library, 'image-encoder', ip.imageEncoder);
     Object.assign(this, { model: adapter.path, imageEncoder: encoder?.path ?? '', image: ip.image, imageName: fileName(ip.image), preview: undefined, scale: ip.scale });
     return ip.imageEncoder !== undefined && !encoder ? [`image encoder "${fileName(ip.imageEncoder)}" is not in the library; using image_encoder/ beside the adapter`] : [];
   }

@@ -4,6 +4,7 @@
 import type { HeadWeight, ImportedSettingsView, ModelEntry } from '../../pipelines/jobs/api-studio.ts';
 import { extractLoraTags, findImageFiles, GenerateRequestSchema, SAMPLER_NAMES, type GenerateRequest, type ImageFiles, type LibraryEntry, type SamplerName } from '../../pipelines/jobs/api.ts';
 import { HIRES_SCALES, type GenerateForm } from './form.svelte.ts';
+import { libraryFile } from './library-lookup.ts';
 
 export interface RecallSource {
   settings?: ImportedSettingsView;
@@ -64,7 +65,7 @@ function recallHires(form: GenerateForm, r: GenerateRequest, notes: string[]): v
 
 /** The request's VAE when the library has it (by path or name), else the model's own, said so. */
 function recallVae(form: GenerateForm, vae: string | undefined, library: LibraryEntry[], notes: string[]): void {
-  const found = vae === undefined ? undefined : library.find((e) => e.kind === 'vae' && (e.path === vae || e.name === vae));
+  const found = vae === undefined ? undefined : libraryFile(library, 'vae', vae);
   form.vae = found?.path ?? '';
   if (vae !== undefined && !found) notes.push(`VAE "${vae}" is not in the library; using the model's own`);
 }
