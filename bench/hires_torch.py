@@ -4,7 +4,9 @@
 # with CUDA synchronised, peak allocated memory per stage. One JSON line per stage, and OUT/hires-torch.json.
 #
 #   PYTHONPATH=/tmp/ref/diffusers/src:/tmp/ref/linfusion python3 bench/hires_torch.py [--sizes 2048x2048,...]
-#       [--steps 10 --strength 0.2] [--deadline-s 70]
+#       [--steps 10 --strength 0.2 | --steps 50 --ladder] [--deadline-s 70]
+# --ladder: each stage at the notebook's strength for its longer side (2048: 0.4, 4096: 0.3, 8192: 0.2, 16384: 0.1), as
+# bench/hires.ts counts a stage.
 import argparse, json, os, time
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionImg2ImgPipeline, UNet2DConditionModel
@@ -14,6 +16,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument('--sizes', default='2048x2048,4096x4096,8192x4096,16384x8192')
 ap.add_argument('--steps', type=int, default=10)
 ap.add_argument('--strength', type=float, default=0.2)
+ap.add_argument('--ladder', action='store_true', help="the notebook's strength per stage size instead of --strength")
 ap.add_argument('--deadline-s', type=float, default=70, help='start no stage after this many seconds')
 a = ap.parse_args()
 t_start = time.time()
@@ -52,16 +55,17 @@ for size in a.sizes.split(','):
         vae.enable_tiling(); vae.tile_sample_min_size = 2048; vae.tile_latent_min_size = 256
     else:
         vae.disable_tiling()
+    strength = {2048: 0.4, 4096: 0.3, 8192: 0.2, 16384: 0.1}.get(max(w, h), a.strength) if a.ladder else a.strength
     parts.clear()
     torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
     init = (torch.rand(1, 3, h, w, device=dev, dtype=torch.float16) * 2 - 1)
     torch.cuda.synchronize(); t0 = time.time()
     try:
         with torch.no_grad():
-            pipe(prompt_embeds=emb, negative_prompt_embeds=neg, image=init, strength=a.strength, num_inference_steps=a.steps, guidance_scale=7.5,
+            pipe(prompt_embeds=emb, negative_prompt_embeds=neg, image=init, strength=strength, num_inference_steps=a.steps, guidance_scale=7.5,
                  generator=torch.Generator('cpu').manual_seed(3), output_type='pt')
         torch.cuda.synchronize()
-        row = {'size': size, 'total_s': time.time() - t0, **{k + '_s': v for k, v in parts.items()}, 'unet_calls': int(a.steps * a.strength),
+        row = {'size': size, 'total_s': time.time() - t0, **{k + '_s': v for k, v in parts.items()}, 'unet_calls': int(a.steps * strength),
                'peak_allocated_gib': torch.cuda.max_memory_allocated() / 2**30, 'peak_reserved_gib': torch.cuda.max_memory_reserved() / 2**30}
     except torch.cuda.OutOfMemoryError as e:
         row = {'size': size, 'error': 'out of memory: ' + str(e)[:200]}

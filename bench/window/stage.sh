@@ -13,6 +13,8 @@
 #              cp .devkit-cuda/part4/piece.* /tmp/cudakit/ && source .dk/env.sh && LIMIT=420 bash .gpu-inbox/h16.sh > $OUT/h16.md 2>&1; tail -c 9000 $OUT/h16.md
 #   5          carry .dk, .dk2, .gpu-inbox/s7-matrix: source .dk/env.sh && bash .gpu-inbox/s7-matrix/run.sh prepare && MATRIX_BUDGET=400 bash .gpu-inbox/s7-matrix/run.sh bench
 #   6          carry .dk, .gpu-inbox: source .dk/env.sh && LIMIT=… bash .gpu-inbox/h16b.sh > $OUT/h16b.md 2>&1
+#   7          carry .dk, .gpu-inbox/{hires.mjs,hires-lib.sh,h16c.sh,hires_torch.py,ref}: the same with h16c.sh (all sizes
+#              beside PyTorch, LIMIT=560)
 # CPU checks: HIRES_TINY=1 ORT_DIR=$PWD LIMIT=200 bash .gpu-inbox/h16.sh; S7_TINY=1 ORT_DIR=$PWD bash .gpu-inbox/s7-matrix/run.sh prepare|bench
 set -euo pipefail
 root=$(pwd); here=$(cd "$(dirname "$0")" && pwd); shared=$(cd "$root/../shared" && pwd)
@@ -24,7 +26,8 @@ tar -cf - node_modules/koffi node_modules/@koromix | xz -T2 -6 > .dk/nm.tar.xz
 tar -cf - node_modules/sharp node_modules/@img/colour node_modules/@img/sharp-libvips-linux-x64 node_modules/@img/sharp-linux-x64 \
   node_modules/detect-libc node_modules/semver | xz -T2 -6 > .dk2/sharp.tar.xz
 cp .devkit-cuda/boot-cuda.sh .devkit-cuda/payload.sha256 "$here/env.sh" .dk/
-cp "$here"/hires-lib.sh "$here"/h16.sh "$here"/h16b.sh .gpu-inbox/
+cp "$here"/hires-lib.sh "$here"/h16.sh "$here"/h16b.sh "$here"/h16c.sh bench/hires_torch.py .gpu-inbox/
+mkdir -p .gpu-inbox/ref && cp "$shared"/reference/*.tar.xz .gpu-inbox/ref/
 bundle() { npx esbuild "bench/$1.ts" --bundle --platform=node --format=esm --external:onnxruntime-node --external:sharp --external:koffi --log-level=warning --outfile="$2"; }
 bundle hires .gpu-inbox/hires.mjs
 E=.gpu-inbox/s7-matrix
