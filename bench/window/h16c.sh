@@ -5,8 +5,8 @@
 source .gpu-inbox/hires-lib.sh
 b 130 "${DEV[@]}" --unets $SD15 --sizes $BIG --end-to-end --split --row-by-row --device-gib 1000
 b 150 "${DEV[@]}" --unets $SDXL --sizes $BIG --end-to-end --split --row-by-row --device-gib 1000
-if [ "${HIRES_TINY:-}" != 1 ]; then
-  t=$((LIMIT - SECONDS - 150)); [ "$t" -gt 150 ] && t=150
+t=$((LIMIT - SECONDS - 150)); [ "$t" -gt 150 ] && t=150
+if [ "${HIRES_TINY:-}" != 1 ] && [ "$t" -gt 60 ]; then
   echo "## LinFusion's PyTorch ladder stages (hires_torch.py --steps 50 --ladder, timeout $t s, entry at ${SECONDS} s)"; echo '```'
   mkdir -p /tmp/ref && for f in .gpu-inbox/ref/*.tar.xz; do xz -dc "$f" | tar -x -C /tmp/ref; done
   PYTHONPATH=/tmp/ref/diffusers/src:/tmp/ref/linfusion HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 timeout "$t" \
