@@ -13,5 +13,6 @@ if [ "${HIRES_TINY:-}" != 1 ] && [ "$t" -gt 60 ]; then
     python3 .gpu-inbox/hires_torch.py --steps 50 --ladder --deadline-s $((t - 30)) 2>&1 | grep -v Warning
   echo "exit status ${PIPESTATUS[0]}"; echo '```'
 fi
-b 200 "${DEV[@]}" --unets $SD15,$SDXL --sizes 2048x2048,4096x4096,8192x4096 --calls 2
+SMALL=2048x2048,4096x4096,8192x4096; [ "${HIRES_TINY:-}" = 1 ] && SMALL=$MID
+b 200 "${DEV[@]}" --unets $SD15,$SDXL --sizes $SMALL --calls 2
 rm -rf "$W"
