@@ -436,7 +436,7 @@ async function runStage(spec: ChildSpec): Promise<ChildResult> {
   const partGpuGb: Record<string, number | undefined> = {};
   const { width, height } = spec;
   const rand = new Uniform(11);
-  const planned = { vaeTile: spec.vaeTile, vaeTilesPerRun: spec.vaeTilesPerRun };
+  const planned = { vaeTile: spec.vaeTile, vaeTilesPerRun: spec.vaeTilesPerRun, sharedArena: spec.memory.split };
   const openVae = () => new Vae(SafetensorsFile.open(join(spec.work, 'vae.safetensors')), vaeConfigFromDiffusers(SD_VAE_CONFIG, 'SD VAE'), { session: { providers: [spec.ep] }, decodeDtype: spec.dtype, encodeDtype: spec.dtype, kernels: fusedKernels(spec.ep) });
   let tiles = 1;
   let t0 = performance.now();

@@ -26,7 +26,7 @@ tar -cf - node_modules/koffi node_modules/@koromix | xz -T2 -6 > .dk/nm.tar.xz
 tar -cf - node_modules/sharp node_modules/@img/colour node_modules/@img/sharp-libvips-linux-x64 node_modules/@img/sharp-linux-x64 \
   node_modules/detect-libc node_modules/semver | xz -T2 -6 > .dk2/sharp.tar.xz
 cp .devkit-cuda/boot-cuda.sh .devkit-cuda/payload.sha256 "$here/env.sh" .dk/
-cp "$here"/hires-lib.sh "$here"/h16.sh "$here"/h16b.sh "$here"/h16c.sh bench/hires_torch.py .gpu-inbox/
+cp "$here"/hires-lib.sh "$here"/h16.sh "$here"/h16b.sh "$here"/h16c.sh "$here"/h16d.sh bench/hires_torch.py .gpu-inbox/
 mkdir -p .gpu-inbox/ref && cp "$shared"/reference/*.tar.xz .gpu-inbox/ref/
 bundle() { npx esbuild "bench/$1.ts" --bundle --platform=node --format=esm --external:onnxruntime-node --external:sharp --external:koffi --log-level=warning --outfile="$2"; }
 bundle hires .gpu-inbox/hires.mjs

@@ -76,6 +76,12 @@ export interface PlannedTiles {
   vaeTile?: number;
   /** Tiles stacked into one session run. */
   vaeTilesPerRun?: number;
+  /**
+   * The stage's UNet runs split into sessions on the process's shared arena (CUDA's pool by default): the VAE's
+   * sessions draw from it too, so what the encoder held is the UNet's next and the decoder's after. On their own
+   * arenas they held 6 GiB beside the split UNet at 16384×8192 (bench/NOTES.md, session 11).
+   */
+  sharedArena?: boolean;
 }
 
 /** Called after each tile: how many are done of how many. */
@@ -87,6 +93,8 @@ export class Vae {
   private encodeDtype: 'float32' | 'float16';
   private readonly kernels: KernelChoice;
   private halves?: Uint16Array<ArrayBuffer>;
+  /** The running decode's or encode's PlannedTiles.sharedArena (set by decode() and encode(), which do not overlap). */
+  private onSharedArena = false;
 
   constructor(
     readonly source: TensorSource,
@@ -134,7 +142,16 @@ export class Vae {
   /** The decoder for one latent size, with the provider's fused kernels when given (../kernel-choice.ts). */
   private decoderSession(dtype: 'float32' | 'float16', h: number, w: number): Promise<Session> {
     const sessions = this.sessions.child(`decode/${dtype}`);
-    return this.kernels.create((k) => sessions.get(kernelPart(`${h}x${w}`, k), () => buildVaeDecoderGraph(this.source, this.config, h, w, { dtype, kernels: k }), this.o.session));
+    return this.kernels.create((k) => sessions.get(this.arenaPart(kernelPart(`${h}x${w}`, k)), () => buildVaeDecoderGraph(this.source, this.config, h, w, { dtype, kernels: k }), this.sessionOptions()));
+  }
+
+  private sessionOptions(): SessionOptions | undefined {
+    return this.onSharedArena ? { ...this.o.session, sharedArena: true } : this.o.session;
+  }
+
+  /** A session's cache key: one on the shared arena is another session than one on its own. */
+  private arenaPart(key: string): string {
+    return this.onSharedArena ? `${key}/shared` : key;
   }
 
   /**
@@ -153,6 +170,7 @@ export class Vae {
   async decode(latents: Nchw, onTile?: TileProgress, planned: PlannedTiles = {}): Promise<DecodeResult> {
     const s = vaeScale(this.config);
     const tiling = this.tilingFor(latents.dims[2] * s, latents.dims[3] * s, planned.vaeTile);
+    this.onSharedArena = planned.sharedArena === true;
     return tiling ? this.decodeTiled(latents, { ...tiling, onTile, tilesPerRun: planned.vaeTilesPerRun }) : this.decodeWhole(latents);
   }
 
@@ -189,6 +207,7 @@ export class Vae {
    */
   async encode(image: Nchw, noise?: Float32Array, onTile?: TileProgress, planned: PlannedTiles = {}): Promise<EncodeResult> {
     const tiling = this.tilingFor(image.dims[2], image.dims[3], planned.vaeTile);
+    this.onSharedArena = planned.sharedArena === true;
     return tiling ? this.encodeTiled(image, noise, { ...tiling, onTile, tilesPerRun: planned.vaeTilesPerRun }) : this.encodeWhole(image, noise);
   }
 
@@ -242,7 +261,7 @@ export class Vae {
     const [b, , h, w] = image.dims;
     const withNoise = noise !== undefined;
     const sessions = this.sessions.child(`encode/${dtype}`);
-    const s = await this.kernels.create((k) => sessions.get(kernelPart(`${h}x${w}/${withNoise}`, k), () => buildVaeEncoderGraph(this.source, this.config, h, w, { dtype, withNoise, kernels: k }), this.o.session));
+    const s = await this.kernels.create((k) => sessions.get(this.arenaPart(kernelPart(`${h}x${w}/${withNoise}`, k)), () => buildVaeEncoderGraph(this.source, this.config, h, w, { dtype, withNoise, kernels: k }), this.sessionOptions()));
     const latentDims = [b, this.config.latentChannels, h / vaeScale(this.config), w / vaeScale(this.config)] as const;
     const pixels = dtype === 'float16' ? f16Tensor(this.toHalf(image.data), image.dims) : tensor(image.data, image.dims);
     const feeds = { image: pixels, ...(noise ? { noise: tensor(noise, latentDims) } : {}) };
