@@ -74,13 +74,16 @@ export function markdown(report: Report): string {
 }
 
 /** Bars of ours ÷ PyTorch per row (CUDA fp16 rows that have a PyTorch figure), with the 0.8× target line. */
+/** What a row's tuning changes from the studio's (`studio,graph=0` → ` graph=0`); the studio's own: nothing. */
+const tuningChange = (tuning: string): string => tuning.split(',').slice(1).map((c) => ` ${c}`).join('');
+
 export function chartSvg(report: Report): string {
   const bars = report.rows.flatMap((r) => {
     const t = torchFor(report, r);
     const m = ms(r);
-    return m !== undefined && t?.median_ms && r.dtype === 'float16' ? [{ label: `${r.model} ${r.variant} ${r.size}² ${r.ep}${r.tuning ? '' : ' binding'}${r.fused ? '' : ' plain'}`, ratio: m / t.median_ms, ep: r.ep }] : [];
+    return m !== undefined && t?.median_ms && r.dtype === 'float16' ? [{ label: `${r.model} ${r.variant} ${r.size}² ${r.ep}${r.tuning ? tuningChange(r.tuning) : ' binding'}${r.fused ? '' : ' plain'}${r.group === 'profile' ? ' profiled' : ''}`, ratio: m / t.median_ms, ep: r.ep }] : [];
   });
-  const rowH = 22, left = 260, width = 900, top = 40;
+  const rowH = 22, left = 360, width = 1000, top = 40;
   const maxRatio = Math.max(1.5, ...bars.map((b) => b.ratio));
   const x = (v: number) => left + ((width - left - 40) * v) / maxRatio;
   const height = top + bars.length * rowH + 40;
