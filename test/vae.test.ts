@@ -301,3 +301,18 @@ test("the memory plan's tile (latent pixels, a quarter overlapping) tiles any im
   assert.deepEqual((await vae.encode(image, undefined, undefined, { vaeTile: 8 })).mean.data, (await vae.encodeTiled(image, undefined, { tile: 8, overlap: 2 })).mean.data);
   await vae.release();
 });
+
+test("a split stage's VAE (PlannedTiles.sharedArena) gets sessions of its own on the shared arena, reused, with the same image", { skip }, async () => {
+  const sessions = ModelSessions.standalone('vae');
+  const vae = tinyVae({ sessions });
+  const own = await vae.decode(goldenLatents());
+  const created = sessions.cache.stats.created;
+  const shared = await vae.decode(goldenLatents(), undefined, { sharedArena: true });
+  assert.equal(sessions.cache.stats.created, created + 1, 'the shared-arena decoder is another session');
+  assert.deepEqual(shared.data, own.data);
+  await vae.decode(goldenLatents(), undefined, { sharedArena: true });
+  await vae.decode(goldenLatents());
+  await vae.encode({ data: own.data, dims: own.dims }, undefined, undefined, { sharedArena: true });
+  assert.equal(sessions.cache.stats.created, created + 2, 'each kind is created once, then found again; the encoder once');
+  await vae.release();
+});

@@ -67,13 +67,13 @@ function activationModel(provider: string): ActivationModel {
   return { rest: 120 - FF_VALUES - LINFUSION_VALUES, floor: 0, splitShare: 0.35, fixedBytes: 0.5 * GiB };
 }
 /**
- * cuda, split into sessions: the pieces draw from one shared arena, CUDA's memory pool (STUDIO_CUDA_TUNING.cudaMempool).
- * H100, session 10 (bench/NOTES.md): SD 1.5 + LinFusion 16384×8192, rows one at a time, FF in 32, skips on the device,
- * the UNet part 17.5 GiB above its start (weights included): a share of 0.2 plans 18.7 (+7 %). With the BFC arena the
- * same run held 32.7 GiB (0.68 fitted session 6's 44.4 with the planner's reuse on); SDXL-size split is unmeasured on
- * the pool (35.6 GiB on BFC), so its 16K plan rests on SD 1.5's share.
+ * cuda, split into sessions: the pieces, and the stage's VAE sessions, draw from one shared arena, CUDA's memory pool
+ * (STUDIO_CUDA_TUNING.cudaMempool, PlannedTiles.sharedArena). H100, session 11 (bench/NOTES.md, `h16d`): 16384×8192
+ * end to end, rows one at a time, FF in 32, skips on the device, the whole process's peak above its start (weights,
+ * the VAE's tiles and the CUDA context included): SD 1.5 + LinFusion 21.1 GiB, SDXL-size + LinFusion 24.5. A share of
+ * 0.26 plans 21.6 and 24.6. (Session 10's 0.2 fitted the UNet's part alone, 17.5, which reused the encoder's pool.)
  */
-const CUDA_SPLIT_SHARE = 0.2;
+const CUDA_SPLIT_SHARE = 0.26;
 /**
  * cpu: the studio's native CPU sessions without ORT's planner reuse (bench/NOTES.md session 8, bench/cpu-sessions.ts):
  * full-size SD 1.5, fp32, batch 2, peak RSS above the session, LinFusion 0.36 / 1.78 GiB and softmax 0.34 / 1.76 at
