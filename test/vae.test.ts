@@ -314,5 +314,11 @@ test("a split stage's VAE (PlannedTiles.sharedArena) gets sessions of its own on
   await vae.decode(goldenLatents());
   await vae.encode({ data: own.data, dims: own.dims }, undefined, undefined, { sharedArena: true });
   assert.equal(sessions.cache.stats.created, created + 2, 'each kind is created once, then found again; the encoder once');
+  // Tiled (8-pixel latent tiles): the tiles' decoder on the shared arena, once for every tile, found again after.
+  await vae.decode(goldenLatents(), undefined, { vaeTile: 8, sharedArena: true });
+  await vae.decode(goldenLatents(), undefined, { vaeTile: 8, sharedArena: true });
+  assert.equal(sessions.cache.stats.created, created + 3);
+  await vae.decode(goldenLatents(), undefined, { vaeTile: 8 });
+  assert.equal(sessions.cache.stats.created, created + 4, 'the same tiles on their own arena are another session');
   await vae.release();
 });

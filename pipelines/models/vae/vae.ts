@@ -68,6 +68,8 @@ export interface TiledRun extends TileOptions {
   onTile?: TileProgress;
   /** Tiles stacked along the batch axis into one session run (default: the Vae's `tilesPerRun`, else 1). */
   tilesPerRun?: number;
+  /** On the process's shared arena (PlannedTiles.sharedArena). */
+  sharedArena?: boolean;
 }
 
 /** The memory plan's tiling for a stage (recipes/hires/memory-plan.ts); absent fields: the VAE's own choice. */
@@ -84,6 +86,9 @@ export interface PlannedTiles {
   sharedArena?: boolean;
 }
 
+/** A session's cache key: one on the shared arena is another session than one on its own. */
+const arenaPart = (key: string, shared: boolean): string => (shared ? `${key}/shared` : key);
+
 /** Called after each tile: how many are done of how many. */
 export type TileProgress = (done: number, total: number) => void;
 
@@ -93,8 +98,6 @@ export class Vae {
   private encodeDtype: 'float32' | 'float16';
   private readonly kernels: KernelChoice;
   private halves?: Uint16Array<ArrayBuffer>;
-  /** The running decode's or encode's PlannedTiles.sharedArena (set by decode() and encode(), which do not overlap). */
-  private onSharedArena = false;
 
   constructor(
     readonly source: TensorSource,
@@ -123,10 +126,10 @@ export class Vae {
   }
 
   /** The image, and whether it is broken (runtime/result-checks.ts; from the graph's sum and maximum). */
-  private async decodeWith(dtype: 'float32' | 'float16', latents: Nchw): Promise<{ image: Nchw; broken?: BrokenOutput }> {
+  private async decodeWith(dtype: 'float32' | 'float16', latents: Nchw, shared: boolean): Promise<{ image: Nchw; broken?: BrokenOutput }> {
     const [b, c, h, w] = latents.dims;
     if (c !== this.config.latentChannels) throw new RangeError(`latents have ${c} channels; this VAE takes ${this.config.latentChannels}`);
-    const s = await this.decoderSession(dtype, h, w);
+    const s = await this.decoderSession(dtype, h, w, shared);
     const feed = dtype === 'float16' ? f16Tensor(this.toHalf(latents.data), latents.dims) : tensor(latents.data, latents.dims);
     const out = await s.run({ latents: feed });
     const broken = brokenImageFrom(out.image_sum.data[0] as number, out.image_max.data[0] as number);
@@ -140,18 +143,13 @@ export class Vae {
   }
 
   /** The decoder for one latent size, with the provider's fused kernels when given (../kernel-choice.ts). */
-  private decoderSession(dtype: 'float32' | 'float16', h: number, w: number): Promise<Session> {
+  private decoderSession(dtype: 'float32' | 'float16', h: number, w: number, shared: boolean): Promise<Session> {
     const sessions = this.sessions.child(`decode/${dtype}`);
-    return this.kernels.create((k) => sessions.get(this.arenaPart(kernelPart(`${h}x${w}`, k)), () => buildVaeDecoderGraph(this.source, this.config, h, w, { dtype, kernels: k }), this.sessionOptions()));
+    return this.kernels.create((k) => sessions.get(arenaPart(kernelPart(`${h}x${w}`, k), shared), () => buildVaeDecoderGraph(this.source, this.config, h, w, { dtype, kernels: k }), this.sessionOptions(shared)));
   }
 
-  private sessionOptions(): SessionOptions | undefined {
-    return this.onSharedArena ? { ...this.o.session, sharedArena: true } : this.o.session;
-  }
-
-  /** A session's cache key: one on the shared arena is another session than one on its own. */
-  private arenaPart(key: string): string {
-    return this.onSharedArena ? `${key}/shared` : key;
+  private sessionOptions(shared: boolean): SessionOptions | undefined {
+    return shared ? { ...this.o.session, sharedArena: true } : this.o.session;
   }
 
   /**
@@ -170,19 +168,19 @@ export class Vae {
   async decode(latents: Nchw, onTile?: TileProgress, planned: PlannedTiles = {}): Promise<DecodeResult> {
     const s = vaeScale(this.config);
     const tiling = this.tilingFor(latents.dims[2] * s, latents.dims[3] * s, planned.vaeTile);
-    this.onSharedArena = planned.sharedArena === true;
-    return tiling ? this.decodeTiled(latents, { ...tiling, onTile, tilesPerRun: planned.vaeTilesPerRun }) : this.decodeWhole(latents);
+    const shared = planned.sharedArena === true;
+    return tiling ? this.decodeTiled(latents, { ...tiling, onTile, tilesPerRun: planned.vaeTilesPerRun, sharedArena: shared }) : this.decodeWhole(latents, shared);
   }
 
-  private async decodeWhole(latents: Nchw): Promise<DecodeResult> {
-    if (this.decodeDtype === 'float32') return (await this.decodeWith('float32', latents)).image;
-    const half = await this.decodeWith('float16', latents);
+  private async decodeWhole(latents: Nchw, shared = false): Promise<DecodeResult> {
+    if (this.decodeDtype === 'float32') return (await this.decodeWith('float32', latents, shared)).image;
+    const half = await this.decodeWith('float16', latents, shared);
     const broken = half.broken;
     if (!broken) return half.image;
     // fp32 from now on: the fp16 decoders will not run again, so their weights and arena go back at once.
     this.decodeDtype = 'float32';
     await this.sessions.child('decode/float16').release();
-    return { ...(await this.decodeWith('float32', latents)).image, recoveredFrom: broken };
+    return { ...(await this.decodeWith('float32', latents, shared)).image, recoveredFrom: broken };
   }
 
   /** Decodes overlapping latent tiles of one size and blends them: memory stays that of one tile. */
@@ -193,7 +191,7 @@ export class Vae {
     const total = tileCount(latents.dims[2], latents.dims[3], tile, overlap);
     let done = 0;
     const image = await tiledApply(latents, tile, overlap, vaeScale(this.config), async (parts, origins) => {
-      const r = await this.decodeWhole(parts);
+      const r = await this.decodeWhole(parts, t.sharedArena);
       recoveredFrom ??= r.recoveredFrom;
       t.onTile?.((done += origins.length), total);
       return r;
@@ -207,8 +205,8 @@ export class Vae {
    */
   async encode(image: Nchw, noise?: Float32Array, onTile?: TileProgress, planned: PlannedTiles = {}): Promise<EncodeResult> {
     const tiling = this.tilingFor(image.dims[2], image.dims[3], planned.vaeTile);
-    this.onSharedArena = planned.sharedArena === true;
-    return tiling ? this.encodeTiled(image, noise, { ...tiling, onTile, tilesPerRun: planned.vaeTilesPerRun }) : this.encodeWhole(image, noise);
+    const shared = planned.sharedArena === true;
+    return tiling ? this.encodeTiled(image, noise, { ...tiling, onTile, tilesPerRun: planned.vaeTilesPerRun, sharedArena: shared }) : this.encodeWhole(image, noise, shared);
   }
 
   /**
@@ -223,7 +221,7 @@ export class Vae {
     const total = tileCount(image.dims[2] / s, image.dims[3] / s, tile, overlap);
     let done = 0;
     const moments = await tiledApply(image, tile, overlap, 1, async (parts, origins) => {
-      const r = await this.encodeWhole(parts);
+      const r = await this.encodeWhole(parts, undefined, t.sharedArena);
       t.onTile?.((done += origins.length), total);
       const [b, , h, w] = r.mean.dims;
       const both = new Float32Array(b * 2 * c * h * w);
@@ -247,21 +245,21 @@ export class Vae {
     return { mean: { data: mean, dims }, std: { data: std, dims }, sample: sample && { data: sample, dims }, latents: { data: toUnetSpace(sample ?? mean, dims, this.config), dims } };
   }
 
-  private async encodeWhole(image: Nchw, noise?: Float32Array): Promise<EncodeResult> {
-    if (this.encodeDtype === 'float32') return this.encodeWith('float32', image, noise);
-    const half = await this.encodeWith('float16', image, noise);
+  private async encodeWhole(image: Nchw, noise?: Float32Array, shared = false): Promise<EncodeResult> {
+    if (this.encodeDtype === 'float32') return this.encodeWith('float32', image, noise, shared);
+    const half = await this.encodeWith('float16', image, noise, shared);
     if (allFinite(half.mean.data) && allFinite(half.std.data)) return half;
     // As the decoder: fp32 from now on, and the fp16 encoders' weights and arena go back at once.
     this.encodeDtype = 'float32';
     await this.sessions.child('encode/float16').release();
-    return this.encodeWith('float32', image, noise);
+    return this.encodeWith('float32', image, noise, shared);
   }
 
-  private async encodeWith(dtype: 'float32' | 'float16', image: Nchw, noise?: Float32Array): Promise<EncodeResult> {
+  private async encodeWith(dtype: 'float32' | 'float16', image: Nchw, noise: Float32Array | undefined, shared: boolean): Promise<EncodeResult> {
     const [b, , h, w] = image.dims;
     const withNoise = noise !== undefined;
     const sessions = this.sessions.child(`encode/${dtype}`);
-    const s = await this.kernels.create((k) => sessions.get(this.arenaPart(kernelPart(`${h}x${w}/${withNoise}`, k)), () => buildVaeEncoderGraph(this.source, this.config, h, w, { dtype, withNoise, kernels: k }), this.sessionOptions()));
+    const s = await this.kernels.create((k) => sessions.get(arenaPart(kernelPart(`${h}x${w}/${withNoise}`, k), shared), () => buildVaeEncoderGraph(this.source, this.config, h, w, { dtype, withNoise, kernels: k }), this.sessionOptions(shared)));
     const latentDims = [b, this.config.latentChannels, h / vaeScale(this.config), w / vaeScale(this.config)] as const;
     const pixels = dtype === 'float16' ? f16Tensor(this.toHalf(image.data), image.dims) : tensor(image.data, image.dims);
     const feeds = { image: pixels, ...(noise ? { noise: tensor(noise, latentDims) } : {}) };
