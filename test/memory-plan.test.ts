@@ -149,6 +149,7 @@ test("on CUDA the plan predicts the H200's measured UNet calls: time within 20 %
     const planned = (s.bytes.weights + s.bytes.unet) / GiB;
     const what = `${unet === sdxl ? 'SDXL' : 'SD 1.5'} ${width}×${height} ${attention}: plan ${(s.unetCallSeconds * 1000).toFixed(1)} ms, ${planned.toFixed(2)} GiB; measured ${ms} ms, ${gib} GiB`;
     assert.deepEqual(s.unet, unetMemory, 'the plan estimates the way given, not its own choice');
+    assert.equal(s.sharedArena, unetMemory?.split === true, "a split UNet's stage runs its VAE on the shared arena, a whole one's on its own");
     assert.ok(Math.abs(s.unetCallSeconds * 1000 / ms - 1) <= 0.2, what);
     assert.ok(Math.abs(planned / gib - 1) <= 0.1, what);
   }

@@ -31,7 +31,7 @@ export function checkLadderMemory(pipeline: SdPipeline, request: GenerateRequest
   if (refused) throw new BadRequestError(refused);
   const estimate = [describePlan(plan, request.ep), budgetAboveDevice(input)].filter(Boolean).join('; ');
   const note = request.attention.kind === 'linfusion' ? `${label} ${estimate}` : `${label} without LinFusion (${request.attention.kind} attention: time grows with the square of the tokens), ${estimate}`;
-  return { note, memory: plan.stages.map((s) => ({ unet: s.unet, vaeTile: s.vaeTile, vaeTilesPerRun: s.vaeTilesPerRun, sharedArena: s.unet.split })) };
+  return { note, memory: plan.stages.map((s) => ({ unet: s.unet, vaeTile: s.vaeTile, vaeTilesPerRun: s.vaeTilesPerRun, sharedArena: s.sharedArena })) };
 }
 
 /** A ladder's progress: steps and VAE tiles per stage, and each finished stage's images. */

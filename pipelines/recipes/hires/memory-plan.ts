@@ -326,7 +326,8 @@ function stagePlan(o: PlanInput, stage: LadderStage, index: number): StagePlan {
   const bytes = { weights, unet: unetBytes(o, tokens, unet), vae: vae.bytes };
   const unetCallSeconds = unetSeconds(o, tokens, unet);
   const vaeSeconds = vae.decodeSeconds + (index > 0 ? vae.encodeSeconds : 0);
-  return { width: stage.width, height: stage.height, peakBytes: weights + Math.max(bytes.unet, bytes.vae), bytes, unet, vaeTile: tiling?.tile, vaeTilesPerRun: tiling && tiling.perRun > 1 ? tiling.perRun : undefined, seconds: unetCallSeconds * stage.steps + vaeSeconds, unetCallSeconds, vaeSeconds };
+  // A split UNet's pieces draw from the shared arena: the stage's VAE too, so that one pool holds both (CUDA_SPLIT_SHARE).
+  return { width: stage.width, height: stage.height, peakBytes: weights + Math.max(bytes.unet, bytes.vae), bytes, unet, vaeTile: tiling?.tile, vaeTilesPerRun: tiling && tiling.perRun > 1 ? tiling.perRun : undefined, sharedArena: unet.split === true, seconds: unetCallSeconds * stage.steps + vaeSeconds, unetCallSeconds, vaeSeconds };
 }
 
 /** One UNet evaluation (all its rows) over `tokens` latent tokens, run the way `m` says. */
