@@ -6,15 +6,19 @@
 #   .dk2/               sharp for the kit's node_modules (the matrix's whole image writes PNGs)
 #   .gpu-inbox/         hires.mjs and the hires entries (h16.sh, h16b.sh), the s7-matrix entry (gpu-matrix.mjs,
 #                       PyTorch scripts, diffusers' source, the fixtures' tokenizer, specs.json)
-# The calls (a carrier tree of ~0 MiB: `git switch --orphan carrier` with /node_modules/ excluded; pieces need it):
+# The calls (a carrier tree of ~0 MiB: `git switch --orphan carrier` with /node_modules/ excluded; pieces need it).
+# A call carries at most 64 MiB and the machine goes cold 30 s after a call: make each call right after the last.
 #   1 (alone)  carry .devkit-cuda/part1: mkdir -p /tmp/cudakit && cp .devkit-cuda/part1/piece.* /tmp/cudakit/
 #   2–3        the same for part2, part3
-#   4          carry .devkit-cuda/part4, .dk, .gpu-inbox/{hires.mjs,hires-lib.sh,h16.sh} (59 MiB):
-#              cp .devkit-cuda/part4/piece.* /tmp/cudakit/ && source .dk/env.sh && LIMIT=420 bash .gpu-inbox/h16.sh > $OUT/h16.md 2>&1; tail -c 9000 $OUT/h16.md
-#   5          carry .dk, .dk2, .gpu-inbox/s7-matrix: source .dk/env.sh && bash .gpu-inbox/s7-matrix/run.sh prepare && MATRIX_BUDGET=400 bash .gpu-inbox/s7-matrix/run.sh bench
-#   6          carry .dk, .gpu-inbox: source .dk/env.sh && LIMIT=… bash .gpu-inbox/h16b.sh > $OUT/h16b.md 2>&1
-#   7          carry .dk, .gpu-inbox/{hires.mjs,hires-lib.sh,h16c.sh,hires_torch.py,ref}: the same with h16c.sh (all sizes
-#              beside PyTorch, LIMIT=560)
+#   4          carry .devkit-cuda/part4, .dk and one hires entry with what it reads (≤ 61 MiB), e.g. for h16d:
+#              .gpu-inbox/{hires.mjs,hires-lib.sh,h16d.sh}; h16c also .gpu-inbox/{hires_torch.py,ref}:
+#              cp .devkit-cuda/part4/piece.* /tmp/cudakit/ && source .dk/env.sh > $OUT/boot.log 2>&1; LIMIT=395 bash .gpu-inbox/h16d.sh > $OUT/h16d.md 2>&1
+#   5          the matrix: carry .dk/{env.sh,boot-cuda.sh,payload.sha256,nm.tar.xz} (node is unpacked by call 4), .dk2
+#              (sharp: the matrix writes PNGs) and .gpu-inbox/s7-matrix (9 MB; with part4 and .dk it is over 64 MiB):
+#              source .dk/env.sh && bash .gpu-inbox/s7-matrix/run.sh prepare && MATRIX_BUDGET=480 bash .gpu-inbox/s7-matrix/run.sh bench
+#   6          any other entry the same way as 5: h16 (session 10), h16b, h16c (every size beside PyTorch, LIMIT=535),
+#              h16d (16K end to end, SD 1.5 and SDXL, LIMIT=395)
+# The matrix's chart comes back with boxes for letters (no fonts there): npx tsx bench/redraw-matrix.ts its JSON here.
 # CPU checks: HIRES_TINY=1 ORT_DIR=$PWD LIMIT=200 bash .gpu-inbox/h16.sh; S7_TINY=1 ORT_DIR=$PWD bash .gpu-inbox/s7-matrix/run.sh prepare|bench
 set -euo pipefail
 root=$(pwd); here=$(cd "$(dirname "$0")" && pwd); shared=$(cd "$root/../shared" && pwd)
