@@ -76,6 +76,19 @@ describe('ControlNet units in Chromium, on the real engine', { skip }, () => {
     const image = await sharp(join(s.outputsDir, made)).metadata();
     assert.deepEqual([image.width, image.height], [128, 128]);
     assert.match(meta.text.get('parameters') ?? '', /ControlNet 0: "Module: canny, Model: edges-mini, Weight: 0\.8,.*Guidance Start: 0\.1, Guidance End: 0\.9/);
+
+    // Recall brings the unit back as it ran: ControlNet, control image (its map drawn again), preprocessor, numbers.
+    await s.page.getByRole('button', { name: 'Remove ControlNet 1' }).click();
+    await s.page.getByRole('button', { name: /^a red apple on a wooden table/ }).first().click();
+    await s.page.getByLabel(/^Parameters of /).getByRole('button', { name: 'Recall these settings' }).click();
+    await s.page.getByRole('img', { name: 'ControlNet 1 control map (canny)' }).waitFor();
+    assert.deepEqual(
+      [await field('ControlNet 1 model').inputValue(), await field('ControlNet 1 preprocessor').inputValue(), await field('ControlNet 1 weight').inputValue(),
+        await field('ControlNet 1 start').inputValue(), await field('ControlNet 1 end').inputValue(), await field('ControlNet 1 guess mode').isChecked()],
+      [controlNet, 'canny', '0.8', '0.1', '0.9', true],
+    );
+    await s.page.getByRole('group', { name: 'ControlNet 1' }).getByText(`${upload} (change…)`).waitFor();
+    assert.equal(await s.page.getByRole('group', { name: 'ControlNet 2' }).count(), 0, 'one unit, as the image had');
     assert.deepEqual(s.pageErrors, []);
   });
 

@@ -4,7 +4,7 @@
 // screens go to test-artifacts/.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DEFAULT_MODEL as DEFAULT_MODEL_NAME } from '../pipelines/families/registry.ts';
@@ -14,6 +14,7 @@ import { encodePng } from '../pipelines/metadata/encode-png.ts';
 import { readImageMetadata } from '../pipelines/metadata/read-metadata.ts';
 import { MAX_DROPPED_FILE_BYTES } from '../pipelines/jobs/api-limits.ts';
 import { browserSkipReason, openStudio, studioPerSuite, type Studio } from './e2e-harness.ts';
+import { CONTROLNET_FIXTURES } from './mini-sd.ts';
 
 const skip = browserSkipReason();
 
@@ -369,6 +370,33 @@ describe('studio in Chromium', { skip }, () => {
     await s.page.getByText('LoRA "gone" (hash 0123456789) is not in the library; it is left out', { exact: false }).waitFor();
     await expectFields({ Prompt: 'a quiet harbour', 'LoRA 1 name or file': lora, 'LoRA 1 weight': '0.7' });
     assert.equal(await field('LoRA 2 name or file').count(), 0);
+  });
+
+  test("an A1111 PNG's ControlNet and IP-Adapter units: the ControlNet in the library comes back without its control image; the others are named", async () => {
+    const edges = join(s.modelsDir, 'ControlNet', 'edges-mini');
+    cpSync(join(CONTROLNET_FIXTURES, 'controlnet-mini'), edges, { recursive: true });
+    await s.page.reload();
+    await field('Prompt').waitFor();
+    const units = [
+      'ControlNet 0: "Module: softedge_pidinet, Model: edges-mini [0badcafe], Weight: 0.7, Resize Mode: Crop and Resize, Guidance Start: 0.2, Guidance End: 0.8, Control Mode: Balanced"',
+      'ControlNet 1: "Module: depth_midas, Model: control_v11f1p_sd15_depth [cfd03158], Weight: 1, Guidance Start: 0, Guidance End: 1, Control Mode: Balanced"',
+      'ControlNet 2: "Module: ip-adapter_clip_sd15, Model: ip-adapter_sd15 [6a3f6166], Weight: 0.6, Guidance Start: 0, Guidance End: 1, Control Mode: Balanced"',
+    ];
+    const text = ['a lighthouse', `Steps: 9, Sampler: Euler, CFG scale: 5, Seed: 5, Size: 64x64, ${units.join(', ')}, Version: v1.10.1`].join('\n');
+    await drop('lighthouse.png', await pngWith([['parameters', text]]), 'image/png');
+    const notice = s.page.getByRole('status').getByText('Loaded the settings of "lighthouse.png" (A1111).', { exact: false });
+    await notice.waitFor();
+    const said = await notice.innerText();
+    assert.match(said, /ControlNet "control_v11f1p_sd15_depth" is not in the library; unit 2 is left out/);
+    assert.match(said, /The ControlNet needs its control image again/);
+    assert.match(said, /IP-Adapter "ip-adapter_sd15" is not in the library; the image prompt is left off/);
+    assert.deepEqual(
+      [await field('ControlNet 1 model').inputValue(), await field('ControlNet 1 preprocessor').inputValue(), await field('ControlNet 1 weight').inputValue(),
+        await field('ControlNet 1 start').inputValue(), await field('ControlNet 1 end').inputValue(), await field('ControlNet 1 guess mode').isChecked()],
+      [edges, 'softedge', '0.7', '0.2', '0.8', false],
+    );
+    await s.page.getByRole('group', { name: 'ControlNet 1' }).getByText('Pick or drop a control image…').waitFor();
+    assert.equal(await s.page.getByRole('group', { name: 'ControlNet 2' }).count(), 0);
   });
 
   test('no script errors or CSP violations on the page', () => {

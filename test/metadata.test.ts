@@ -224,6 +224,38 @@ describe('A1111 parameters', () => {
     assert.equal(parseA1111('a cat\nSteps: 20, Sampler: Euler a, Seed: 5, Denoising strength: 0.4').hiresFix, undefined, 'img2img strength alone is no hires fix');
   });
 
+  test("the ControlNet extension's units (A1111 1.10 / Forge): ControlNets with their preprocessor, weight and steps, the IP-Adapter unit as the image prompt", () => {
+    const text = [
+      'a castle',
+      'Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, ' +
+        'ControlNet 0: "Module: canny, Model: control_v11p_sd15_canny [d14c016b], Weight: 0.85, Resize Mode: Crop and Resize, Low Vram: False, ' +
+        'Processor Res: 512, Threshold A: 100, Threshold B: 200, Guidance Start: 0.1, Guidance End: 0.9, Pixel Perfect: False, Control Mode: Balanced", ' +
+        'ControlNet 1: "Module: depth_midas, Model: control_v11f1p_sd15_depth [cfd03158], Weight: 1, Guidance Start: 0, Guidance End: 1, Control Mode: ControlNet is more important", ' +
+        'ControlNet 2: "Module: ip-adapter_clip_sd15, Model: ip-adapter_sd15 [6a3f6166], Weight: 0.6, Guidance Start: 0, Guidance End: 1, Control Mode: Balanced", ' +
+        'ControlNet 3: "Module: softedge_pidinet, Model: None, Weight: 1", Version: v1.10.1',
+    ].join('\n');
+    const p = parseA1111(text);
+    assert.deepEqual(p.controlNets, [
+      { module: 'canny', studioPreprocess: 'canny', model: 'control_v11p_sd15_canny', weight: 0.85, start: 0.1, end: 0.9, guessMode: false },
+      { module: 'depth_midas', model: 'control_v11f1p_sd15_depth', weight: 1, start: 0, end: 1, guessMode: true },
+    ], 'a unit without a model is off; depth has no preprocessor of ours');
+    assert.deepEqual(p.ipAdapter, { model: 'ip-adapter_sd15', weight: 0.6 });
+    assert.deepEqual(p.extra, {}, 'the units are read, not left as extra keys');
+    assert.equal(parseA1111('a cat\nSteps: 20, Sampler: Euler a, Seed: 5').controlNets, undefined);
+  });
+
+  test("the studio's own ControlNet and IP-Adapter fields read back as the units they came from", () => {
+    const base = record();
+    const request = {
+      ...base.request,
+      controlNets: [{ model: '/models/ControlNet/edges-mini', image: '/out/uploads/e.png', weight: 0.8, start: 0.1, end: 0.9, preprocess: 'softedge' as const, guessMode: true }],
+      ipAdapter: { model: '/models/ipadapter/ip-adapter_sd15.safetensors', image: '/out/uploads/r.png', scale: 0.6 },
+    };
+    const p = parseA1111(a1111Parameters({ ...base, request }));
+    assert.deepEqual(p.controlNets, [{ module: 'softedge', studioPreprocess: 'softedge', model: 'edges-mini', weight: 0.8, start: 0.1, end: 0.9, guessMode: true }]);
+    assert.deepEqual(p.ipAdapter, { model: 'ip-adapter_sd15', weight: 0.6 });
+  });
+
   test('pre-1.9 sampler names, and a last line with fewer than 3 params stays prompt', () => {
     const old = parseA1111('a cat\nSteps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7.5, Seed: 1, Size: 512x512');
     assert.equal(old.studioSampler, 'dpmpp_2m_karras');

@@ -35,6 +35,10 @@ export const ImportedSettingsSchema = z.object({
   clipSkip: z.number().optional(),
   hiresFix: z.object({ scale: z.number(), steps: z.number().optional(), upscaler: z.string().optional(), studioUpscaler: z.enum(HIRES_UPSCALERS).optional() }).optional(),
   files: ImageFilesSchema.optional(),
+  controlNets: z
+    .array(z.object({ module: z.string(), studioPreprocess: z.enum(CONTROL_PREPROCESSORS).optional(), model: z.string(), weight: z.number(), start: z.number(), end: z.number(), guessMode: z.boolean() }))
+    .optional(),
+  ipAdapter: z.object({ model: z.string(), weight: z.number() }).optional(),
 });
 export type ImportedSettingsView = z.infer<typeof ImportedSettingsSchema>;
 

@@ -1,5 +1,5 @@
 // The generation settings every metadata reader extracts, whatever app wrote the image.
-import type { HiresUpscaler, ImageFiles, SamplerName } from '../jobs/api.ts';
+import type { ControlPreprocessor, HiresUpscaler, ImageFiles, SamplerName } from '../jobs/api.ts';
 
 export type MetadataSource = 'studio' | 'a1111' | 'comfyui' | 'invokeai';
 
@@ -29,6 +29,23 @@ export interface ImportedSettings {
   hiresFix?: { scale: number; steps?: number; upscaler?: string; studioUpscaler?: HiresUpscaler };
   /** The model, LoRAs and embeddings the image names, with their hashes where it recorded them. */
   files?: ImageFiles;
+  /** ControlNet units as the source recorded them (A1111's ControlNet extension); their control images are not kept. */
+  controlNets?: ImportedControlUnit[];
+  /** An image prompt (the ControlNet extension's IP-Adapter unit): the adapter's name and weight; no reference image. */
+  ipAdapter?: { model: string; weight: number };
+}
+
+export interface ImportedControlUnit {
+  /** The preprocessor as the source names it (`canny`, `depth_midas`, `none`…), and ours where one is the same. */
+  module: string;
+  studioPreprocess?: ControlPreprocessor;
+  /** The ControlNet's name, without A1111's ` [hash]`. */
+  model: string;
+  weight: number;
+  start: number;
+  end: number;
+  /** A1111's "ControlNet is more important" control mode, which the studio writes for guess mode. */
+  guessMode: boolean;
 }
 
 /** A finite number from a JSON value or a numeric string; undefined otherwise. */

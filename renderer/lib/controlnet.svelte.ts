@@ -1,11 +1,15 @@
 // The ControlNet units of the next generation (A1111's ControlNet tab): each has a ControlNet from the
 // models folder, a control image (uploaded to the studio's outputs folder when dropped or picked), a
 // preprocessor with a preview of the map it makes, weight, start/end and guess mode. What the generate
-// call sends is read from here (request.ts).
-import type { ControlNetUnit, ControlPreprocessor } from '../../pipelines/jobs/api-generate.ts';
+// call sends is read from here (request.ts); recall restores the units of an image's exact request, or what another
+// app's ControlNet units recorded (A1111's extension keeps no control image).
+import { GenerateRequestSchema, type ControlNetUnit, type ControlPreprocessor } from '../../pipelines/jobs/api-generate.ts';
+import type { LibraryEntry } from '../../pipelines/jobs/api-library.ts';
 import { MAX_DROPPED_FILE_BYTES } from '../../pipelines/jobs/api-limits.ts';
 import type { ApiClient } from './api-client.ts';
 import { fileToBase64 } from './preview.ts';
+import { fileName, libraryFile, stem } from './library-lookup.ts';
+import type { RecallSource } from './recall.ts';
 
 export class ControlUnit {
   /** The ControlNet file or folder (a library entry's path). */
@@ -64,6 +68,35 @@ export class ControlNetState {
     return this.units
       .filter((u) => u.model && u.image)
       .map((u) => ({ model: u.model, image: u.image!, preprocess: u.preprocess, weight: u.weight, start: u.start, end: u.end, guessMode: u.guessMode }));
+  }
+
+  /**
+   * The units of an image's exact request, with their control images, else those another app recorded (ControlNet,
+   * preprocessor, weight, steps; the control image is the user's to add again); none: no units. A ControlNet the
+   * library lacks is named and its unit left out. Returns notes.
+   */
+  restore(source: RecallSource, library: readonly LibraryEntry[]): string[] {
+    const parsed = source.request === undefined ? undefined : GenerateRequestSchema.safeParse(source.request);
+    const recorded = parsed?.success
+      ? (parsed.data.controlNets ?? [])
+      : (source.settings?.controlNets ?? []).map((u) => ({ ...u, preprocess: u.studioPreprocess ?? ('none' as const), image: undefined }));
+    const notes: string[] = [];
+    this.units = recorded.flatMap((u, i) => {
+      const entry = libraryFile(library, 'controlnet', u.model);
+      if (!entry) {
+        notes.push(`ControlNet "${stem(u.model)}" is not in the library; unit ${i + 1} is left out (add it to the models folder)`);
+        return [];
+      }
+      if ('module' in u && !u.studioPreprocess) notes.push(`preprocessor "${u.module}" is not one of the studio's; ControlNet ${i + 1} takes its control image as it is`);
+      const unit = new ControlUnit();
+      Object.assign(unit, { model: entry.path, image: u.image, imageName: u.image ? fileName(u.image) : '', preprocess: u.preprocess, weight: u.weight, start: u.start, end: u.end, guessMode: u.guessMode });
+      return [unit];
+    });
+    const withoutImage = this.units.filter((u) => !u.image).length;
+    if (withoutImage) notes.push(`${withoutImage === 1 ? 'the ControlNet needs its' : `${withoutImage} ControlNets need their`} control image again (the image records only the settings)`);
+    // The maps are drawn again from the uploaded control images; one that is gone shows none (Generate names it then).
+    for (const unit of this.units) if (unit.image) this.refreshPreview(unit).catch(() => (unit.preview = undefined));
+    return notes;
   }
 
   /** Units that would be left out of the request, in words (so Generate can say why). */

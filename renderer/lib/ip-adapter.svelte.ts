@@ -1,11 +1,13 @@
 // The image prompt (IP-Adapter) of the next generation: an adapter from the library, the CLIP image encoder
 // it was trained with (a library entry, or `image_encoder/` beside the adapter when none is chosen), a
 // reference image (uploaded to the studio's outputs folder when dropped or picked) and the scale. What the
-// generate call sends is read from here (request.ts); recall restores it from an image's exact request.
+// generate call sends is read from here (request.ts); recall restores it from an image's exact request, or the
+// adapter and weight of another app's IP-Adapter unit (A1111's ControlNet extension keeps no reference image).
 import { DEFAULT_IP_ADAPTER_SCALE, GenerateRequestSchema, type IpAdapterRequest } from '../../pipelines/jobs/api-generate.ts';
 import type { LibraryEntry } from '../../pipelines/jobs/api-library.ts';
 import { MAX_DROPPED_FILE_BYTES } from '../../pipelines/jobs/api-limits.ts';
 import type { ApiClient } from './api-client.ts';
+import type { RecallSource } from './recall.ts';
 import { fileToBase64 } from './preview.ts';
 import { fileName, libraryFile, stem } from './library-lookup.ts';
 
@@ -48,16 +50,23 @@ export class IpAdapterState {
   }
 
   /**
-   * The image prompt of an image's exact request (off when it had none, or is not the studio's). An adapter the
-   * library lacks leaves it off; an encoder it lacks falls back to the one beside the adapter. Returns notes.
+   * The image prompt of an image's exact request, else another app's IP-Adapter unit (no reference image: the user
+   * adds it); off when it had none. An adapter the library lacks leaves it off; an encoder it lacks falls back to the
+   * one beside the adapter. Returns notes.
    */
-  restore(request: unknown, library: readonly LibraryEntry[]): string[] {
-    const parsed = request === undefined ? undefined : GenerateRequestSchema.safeParse(request);
+  restore(source: RecallSource, library: readonly LibraryEntry[]): string[] {
+    const parsed = source.request === undefined ? undefined : GenerateRequestSchema.safeParse(source.request);
     const ip = parsed?.success ? parsed.data.ipAdapter : undefined;
-    const adapter = ip && libraryFile(library, 'ip-adapter', ip.model);
+    const imported = parsed?.success ? undefined : source.settings?.ipAdapter;
+    const model = ip?.model ?? imported?.model;
+    const adapter = model === undefined ? undefined : libraryFile(library, 'ip-adapter', model);
     this.enabled = adapter !== undefined;
-    if (!ip) return [];
-    if (!adapter) return [`IP-Adapter "${stem(ip.model)}" is not in the library; the image prompt is left off (add the adapter to the models folder, or choose another)`];
+    if (model === undefined) return [];
+    if (!adapter) return [`IP-Adapter "${stem(model)}" is not in the library; the image prompt is left off (add the adapter to the models folder, or choose another)`];
+    if (!ip) {
+      Object.assign(this, { model: adapter.path, imageEncoder: '', image: undefined, imageName: '', preview: undefined, scale: imported!.weight });
+      return ['the image prompt needs its reference image again (the image records only the adapter and its weight)'];
+    }
     const encoder = ip.imageEncoder === undefined ? undefined : libraryFile(library, 'image-encoder', ip.imageEncoder);
     Object.assign(this, { model: adapter.path, imageEncoder: encoder?.path ?? '', image: ip.image, imageName: fileName(ip.image), preview: undefined, scale: ip.scale });
     return ip.imageEncoder !== undefined && !encoder ? [`image encoder "${fileName(ip.imageEncoder)}" is not in the library; using image_encoder/ beside the adapter`] : [];

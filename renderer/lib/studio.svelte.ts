@@ -188,7 +188,7 @@ export class StudioState {
     // Models shipped with the studio are recalled by name, as the picker lists them.
     const shipped = this.embedded.map((e): ModelEntry => ({ name: e.name, path: e.name, kind: 'folder', methods: [], sizeBytes: 0 }));
     const notes = recall(this.form, source, [...this.models, ...shipped], this.library);
-    notes.push(...this.ipAdapter.restore(source.request, this.library));
+    notes.push(...this.controlNets.restore(source, this.library), ...this.ipAdapter.restore(source, this.library));
     const heads = recalledHeads(source.request);
     if (heads) this.heads.apply(heads);
     if (this.form.model !== model) void this.loadHeads();
