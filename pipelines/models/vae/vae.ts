@@ -148,8 +148,9 @@ export class Vae {
     return this.kernels.create((k) => sessions.get(arenaPart(kernelPart(`${h}x${w}`, k), shared), () => buildVaeDecoderGraph(this.source, this.config, h, w, { dtype, kernels: k }), this.sessionOptions(shared)));
   }
 
+  /** This VAE's session options (absent: its sessions' defaults), on the shared arena when asked. */
   private sessionOptions(shared: boolean): SessionOptions | undefined {
-    return shared ? { ...this.o.session, sharedArena: true } : this.o.session;
+    return shared ? { ...(this.o.session ?? this.sessions.defaults), sharedArena: true } : this.o.session;
   }
 
   /**
