@@ -4,7 +4,8 @@
 import type { ControlPreprocessor } from '../jobs/api.ts';
 import { toNumber, type ImportedControlUnit, type ImportedSettings } from './settings.ts';
 
-const UNIT_KEY = /^ControlNet \d+$/;
+/** The parameter key of one ControlNet unit. */
+export const isControlUnitKey = (key: string): boolean => /^ControlNet \d+$/.test(key);
 
 /** The extension's preprocessors that are the studio's own (its soft-edge family all map to ours). */
 function studioPreprocess(module: string): ControlPreprocessor | undefined {
@@ -32,7 +33,7 @@ export function controlUnitsOf(params: Record<string, string>): Pick<ImportedSet
   const controlNets: ImportedControlUnit[] = [];
   let ipAdapter: ImportedSettings['ipAdapter'];
   for (const [key, text] of Object.entries(params)) {
-    if (!UNIT_KEY.test(key)) continue;
+    if (!isControlUnitKey(key)) continue;
     const f = unitFields(text);
     const module = f['Module'] ?? 'none';
     const model = (f['Model'] ?? '').replace(/\s*\[[0-9a-f]+\]$/i, '');
@@ -42,9 +43,10 @@ export function controlUnitsOf(params: Record<string, string>): Pick<ImportedSet
       ipAdapter ??= { model, weight };
       continue;
     }
+    const ours = studioPreprocess(module);
     controlNets.push({
       module,
-      ...(studioPreprocess(module) ? { studioPreprocess: studioPreprocess(module) } : {}),
+      ...(ours ? { studioPreprocess: ours } : {}),
       model,
       weight,
       start: fraction(f['Guidance Start'], 0),

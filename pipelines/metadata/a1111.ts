@@ -9,7 +9,7 @@
 // Reading follows parse_generation_parameters(): the last line holds the parameters only when at
 // least 3 `Key: value` pairs match in it, otherwise it is still prompt text.
 import { a1111ImageFiles } from '../jobs/api-library.ts';
-import { controlUnitsOf } from './a1111-control.ts';
+import { controlUnitsOf, isControlUnitKey } from './a1111-control.ts';
 import { scanParams } from './a1111-params.ts';
 import { fromA1111Sampler } from './sampler-names.ts';
 import { compact, toInteger, toNumber, type ImportedSettings } from './settings.ts';
@@ -131,7 +131,7 @@ export function parseA1111(text: string): A1111Parameters {
 
   const params: Record<string, string> = {};
   for (const m of matches) params[m.key] = unquote(m.value);
-  const extra = Object.fromEntries(Object.entries(params).filter(([k]) => !TYPED_KEYS.has(k) && !/^ControlNet \d+$/.test(k)));
+  const extra = Object.fromEntries(Object.entries(params).filter(([k]) => !TYPED_KEYS.has(k) && !isControlUnitKey(k)));
   const size = SIZE_RE.exec(params['Size'] ?? '');
   const sampler = params['Sampler'];
   const scheduleType = params['Schedule type'];

@@ -3,13 +3,13 @@
 // preprocessor with a preview of the map it makes, weight, start/end and guess mode. What the generate
 // call sends is read from here (request.ts); recall restores the units of an image's exact request, or what another
 // app's ControlNet units recorded (A1111's extension keeps no control image).
-import { GenerateRequestSchema, type ControlNetUnit, type ControlPreprocessor } from '../../pipelines/jobs/api-generate.ts';
+import type { ControlNetUnit, ControlPreprocessor, GenerateRequest } from '../../pipelines/jobs/api-generate.ts';
+import type { ImportedSettingsView } from '../../pipelines/jobs/api-studio.ts';
 import type { LibraryEntry } from '../../pipelines/jobs/api-library.ts';
 import { MAX_DROPPED_FILE_BYTES } from '../../pipelines/jobs/api-limits.ts';
 import type { ApiClient } from './api-client.ts';
 import { fileToBase64 } from './preview.ts';
 import { fileName, libraryFile, stem } from './library-lookup.ts';
-import type { RecallSource } from './recall.ts';
 
 export class ControlUnit {
   /** The ControlNet file or folder (a library entry's path). */
@@ -75,11 +75,10 @@ export class ControlNetState {
    * preprocessor, weight, steps; the control image is the user's to add again); none: no units. A ControlNet the
    * library lacks is named and its unit left out. Returns notes.
    */
-  restore(source: RecallSource, library: readonly LibraryEntry[]): string[] {
-    const parsed = source.request === undefined ? undefined : GenerateRequestSchema.safeParse(source.request);
-    const recorded = parsed?.success
-      ? (parsed.data.controlNets ?? [])
-      : (source.settings?.controlNets ?? []).map((u) => ({ ...u, preprocess: u.studioPreprocess ?? ('none' as const), image: undefined }));
+  restore(exact: GenerateRequest | undefined, settings: ImportedSettingsView | undefined, library: readonly LibraryEntry[]): string[] {
+    const recorded = exact
+      ? (exact.controlNets ?? [])
+      : (settings?.controlNets ?? []).map((u) => ({ ...u, preprocess: u.studioPreprocess ?? ('none' as const), image: undefined }));
     const notes: string[] = [];
     this.units = recorded.flatMap((u, i) => {
       const entry = libraryFile(library, 'controlnet', u.model);

@@ -3,11 +3,11 @@
 // reference image (uploaded to the studio's outputs folder when dropped or picked) and the scale. What the
 // generate call sends is read from here (request.ts); recall restores it from an image's exact request, or the
 // adapter and weight of another app's IP-Adapter unit (A1111's ControlNet extension keeps no reference image).
-import { DEFAULT_IP_ADAPTER_SCALE, GenerateRequestSchema, type IpAdapterRequest } from '../../pipelines/jobs/api-generate.ts';
+import { DEFAULT_IP_ADAPTER_SCALE, type GenerateRequest, type IpAdapterRequest } from '../../pipelines/jobs/api-generate.ts';
+import type { ImportedSettingsView } from '../../pipelines/jobs/api-studio.ts';
 import type { LibraryEntry } from '../../pipelines/jobs/api-library.ts';
 import { MAX_DROPPED_FILE_BYTES } from '../../pipelines/jobs/api-limits.ts';
 import type { ApiClient } from './api-client.ts';
-import type { RecallSource } from './recall.ts';
 import { fileToBase64 } from './preview.ts';
 import { fileName, libraryFile, stem } from './library-lookup.ts';
 
@@ -54,10 +54,9 @@ export class IpAdapterState {
    * adds it); off when it had none. An adapter the library lacks leaves it off; an encoder it lacks falls back to the
    * one beside the adapter. Returns notes.
    */
-  restore(source: RecallSource, library: readonly LibraryEntry[]): string[] {
-    const parsed = source.request === undefined ? undefined : GenerateRequestSchema.safeParse(source.request);
-    const ip = parsed?.success ? parsed.data.ipAdapter : undefined;
-    const imported = parsed?.success ? undefined : source.settings?.ipAdapter;
+  restore(exact: GenerateRequest | undefined, settings: ImportedSettingsView | undefined, library: readonly LibraryEntry[]): string[] {
+    const ip = exact?.ipAdapter;
+    const imported = exact ? undefined : settings?.ipAdapter;
     const model = ip?.model ?? imported?.model;
     const adapter = model === undefined ? undefined : libraryFile(library, 'ip-adapter', model);
     this.enabled = adapter !== undefined;

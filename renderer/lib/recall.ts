@@ -86,12 +86,18 @@ function recallHiresFix(form: GenerateForm, s: ImportedSettingsView, notes: stri
   if (!h.studioUpscaler && h.upscaler) notes.push(`hires upscaler "${h.upscaler}" has no equivalent here; using latent (for a model upscaler: studio upscale)`);
 }
 
-export function recall(form: GenerateForm, source: RecallSource, models: ModelEntry[], library: LibraryEntry[] = []): string[] {
+/** The studio chunk's request when it is one this version runs (parsed once per recall, then handed to each panel). */
+export function exactRequest(source: RecallSource): GenerateRequest | undefined {
+  if (source.request === undefined) return undefined;
+  const parsed = GenerateRequestSchema.safeParse(source.request);
+  return parsed.success ? parsed.data : undefined;
+}
+
+export function recall(form: GenerateForm, source: RecallSource, models: ModelEntry[], library: LibraryEntry[] = [], exact = exactRequest(source)): string[] {
   const notes: string[] = [];
   const files = source.settings?.files;
-  const exact = source.request === undefined ? undefined : GenerateRequestSchema.safeParse(source.request);
-  if (exact?.success) {
-    const r = exact.data;
+  if (exact) {
+    const r = exact;
     Object.assign(form, {
       prompt: r.prompt,
       negative: r.negative,
@@ -155,10 +161,8 @@ export function recall(form: GenerateForm, source: RecallSource, models: ModelEn
 }
 
 /** The heads a studio image was generated with (its exact request's `pag.heads`; none: []); undefined without an exact request. */
-export function recalledHeads(request: unknown): HeadWeight[] | undefined {
-  if (request === undefined) return undefined;
-  const exact = GenerateRequestSchema.safeParse(request);
-  return exact.success ? (exact.data.pag?.heads ?? []) : undefined;
+export function recalledHeads(exact: GenerateRequest | undefined): HeadWeight[] | undefined {
+  return exact && (exact.pag?.heads ?? []);
 }
 
 export const SOURCE_LABELS: Record<ImportedSettingsView['source'], string> = {

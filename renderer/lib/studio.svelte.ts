@@ -13,7 +13,7 @@ import { HeadSelection } from './heads.svelte.ts';
 import { StageTimeline } from './hires.svelte.ts';
 import { modelDefaults } from './model-defaults.ts';
 import { fileToBase64 } from './preview.ts';
-import { recall, recalledHeads, SOURCE_LABELS, type RecallSource } from './recall.ts';
+import { exactRequest, recall, recalledHeads, SOURCE_LABELS, type RecallSource } from './recall.ts';
 import { afterGenerate, generateParams } from './request.ts';
 import type { ConnectionState } from './transport.ts';
 
@@ -187,9 +187,10 @@ export class StudioState {
     const model = this.form.model;
     // Models shipped with the studio are recalled by name, as the picker lists them.
     const shipped = this.embedded.map((e): ModelEntry => ({ name: e.name, path: e.name, kind: 'folder', methods: [], sizeBytes: 0 }));
-    const notes = recall(this.form, source, [...this.models, ...shipped], this.library);
-    notes.push(...this.controlNets.restore(source, this.library), ...this.ipAdapter.restore(source, this.library));
-    const heads = recalledHeads(source.request);
+    const exact = exactRequest(source);
+    const notes = recall(this.form, source, [...this.models, ...shipped], this.library, exact);
+    notes.push(...this.controlNets.restore(exact, source.settings, this.library), ...this.ipAdapter.restore(exact, source.settings, this.library));
+    const heads = recalledHeads(exact);
     if (heads) this.heads.apply(heads);
     if (this.form.model !== model) void this.loadHeads();
     const from = source.settings ? ` (${SOURCE_LABELS[source.settings.source]})` : '';
